@@ -1,0 +1,37 @@
+# ragd - the two commands a user needs are `make run` and `make test`.
+# Both run scripts/setup.sh first (installs only what is missing).
+
+BUILD ?= build
+DEBUG_BUILD ?= build-debug
+JOBS ?= $(shell nproc)
+ARGS ?=
+
+.PHONY: all setup build debug run test test-unit test-e2e clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+debug:
+	@cmake -S . -B $(DEBUG_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRAGD_SANITIZE=ON >/dev/null
+	@cmake --build $(DEBUG_BUILD) -j $(JOBS)
+
+run: setup build
+	$(BUILD)/ragd serve $(ARGS)
+
+test: setup build debug
+	@scripts/test.sh
+
+test-unit: debug
+	@scripts/test.sh unit
+
+test-e2e: build
+	@scripts/test.sh e2e
+
+clean:
+	rm -rf $(BUILD) $(DEBUG_BUILD)

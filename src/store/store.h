@@ -1,0 +1,159 @@
+/*
+ * store.h - ragd's one storage interface (DESIGN §3).
+ *
+ * Two backends sit behind a table of function pointers (store_int.h), chosen at
+ * open time from the URL: store_lmdb (embedded, durable, default) and
+ * store_redis (hiredis, shared by many ragd instances). Both behave the same and
+ * one test suite runs on both. Keys are byte strings given without the global
+ * prefix; the store prepends "<prefix>:" so ragd can share a Redis with others.
+ * Values are opaque bytes (compression and content types live in cache/).
+ *
+ * Every function is thread-safe and returns 0 or a negative RAGD_E* code.
+ * When a backend is unreachable, calls return RAGD_EUNAVAIL quickly.
+ */
+#ifndef RAGD_STORE_H
+#define RAGD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct store store_t;
+
+enum store_fsync { STORE_FSYNC_ALWAYS, STORE_FSYNC_EVERYSEC, STORE_FSYNC_NO };
+
+typedef struct store_config {
+    const char *url;          /* NULL/"" = LMDB in data_dir; "redis://", "rediss://" */
+    const char *data_dir;     /* LMDB directory (created if missing) */
+    const char *key_prefix;   /* global prefix, e.g. "ragd" (no trailing ':') */
+    uint64_t max_bytes;       /* LMDB size budget for evictable entries; 0 = map size */
+    uint64_t map_size;        /* LMDB map size (virtual), default 8 GiB */
+    int fsync_policy;         /* enum store_fsync, LMDB only */
+    int pool_size;            /* Redis connections, default 8 */
+    int connect_timeout_ms;   /* Redis, default 1000 */
+    int command_timeout_ms;   /* Redis, default 1000 */
+    int sweep_interval_ms;    /* active expiry sweep period, default 1000; <0 disables */
+    const char *tls_ca_file;  /* rediss:// CA bundle; NULL = system default */
+    bool tls_insecure;        /* rediss:// skip certificate verification (tests only) */
+} store_config;
+
+/* Defaults for every field (url NULL = LMDB). */
+void store_config_default(store_config *cfg);
+
+/* Flags for store_set / store_cas. */
+#define STORE_EVICTABLE 0x1u   /* a cache entry: may be evicted under the size budget */
+#define STORE_NX        0x2u   /* only if the key does not exist (RAGD_EEXISTS otherwise) */
+
+/* An owned value returned by store_get; release with store_value_free(). */
+typedef struct store_value {
+    void *data;
+    size_t len;
+    int64_t expire_at_ms;  /* 0 = no expiry */
+} store_value;
+
+void store_value_free(store_value *v);
+
+/* Open a store. On success *out is owned by the caller: store_close() it.
+ * err gets a message naming the problem (bad URL, unreachable data dir, ...).
+ * A Redis store opens even when Redis is down (it reconnects by itself). */
+int store_open(const store_config *cfg, store_t **out, ragd_error *err);
+void store_close(store_t *s);
+
+/* "lmdb" or "redis". */
+const char *store_backend_name(const store_t *s);
+
+/* 0 when the backend answers, RAGD_EUNAVAIL otherwise. */
+int store_ping(store_t *s);
+
+/* Get a live value. RAGD_ENOTFOUND if missing or expired. On success the
+ * caller owns out->data (store_value_free). Counts an access for LRU. */
+int store_get(store_t *s, const char *key, size_t klen, store_value *out);
+
+/* Does a live key exist? 0 yes, RAGD_ENOTFOUND no. */
+int store_exists(store_t *s, const char *key, size_t klen);
+
+/* Set key to val with ttl_ms (0 = no expiry). flags: STORE_EVICTABLE, STORE_NX.
+ * Returns once the write is durable per the fsync policy. */
+int store_set(store_t *s, const char *key, size_t klen, const void *val, size_t vlen,
+              int64_t ttl_ms, unsigned flags);
+
+/* Delete a key. RAGD_ENOTFOUND if it did not exist. */
+int store_del(store_t *s, const char *key, size_t klen);
+
+/* Remaining TTL in ms into *ttl_ms (-1 = no expiry). RAGD_ENOTFOUND if missing. */
+int store_ttl(store_t *s, const char *key, size_t klen, int64_t *ttl_ms);
+
+/* Set a new TTL on an existing key (0 = persist). RAGD_ENOTFOUND if missing. */
+int store_expire(store_t *s, const char *key, size_t klen, int64_t ttl_ms);
+
+/* Atomically add delta to the integer at key (missing = 0) and store the sum in
+ * *out. A newly created counter gets ttl_ms (0 = none); an existing one keeps its
+ * TTL. RAGD_EINVAL if the value is not an integer. */
+int store_incr(store_t *s, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+               int64_t *out);
+
+/* Compare-and-set: if the current value equals expect (expect == NULL: key must
+ * be missing), write val with ttl_ms (val == NULL: delete) and return 0;
+ * otherwise RAGD_ECONFLICT and nothing changes. The basis of atomic
+ * read-modify-write (rate limits) on both backends. */
+int store_cas(store_t *s, const char *key, size_t klen, const void *expect, size_t elen,
+              const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
+
+/* Called for each live key under a prefix; key excludes the global prefix.
+ * Borrowed pointers valid only during the call. Return non-zero to stop. */
+typedef int (*store_scan_fn)(void *ud, const char *key, size_t klen,
+                             const void *val, size_t vlen);
+
+/* Visit live keys that start with prefix (plen 0 = all of ragd's keys).
+ * with_values: pass values too (else val=NULL, vlen=0). Order unspecified.
+ * The callback must not call back into the store for writes. */
+int store_scan(store_t *s, const char *prefix, size_t plen, bool with_values,
+               store_scan_fn fn, void *ud);
+
+/* Delete every key matching a glob pattern (Redis MATCH syntax: * ? [..]),
+ * pattern applied to keys without the global prefix. *deleted gets the count. */
+int store_del_pattern(store_t *s, const char *pattern, uint64_t *deleted);
+
+/* One write of a batch. val == NULL means delete. */
+typedef struct store_op {
+    const char *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int64_t ttl_ms;
+    unsigned flags;
+} store_op;
+
+/* Apply all ops atomically (LMDB: one transaction; Redis: MULTI/EXEC). */
+int store_batch(store_t *s, const store_op *ops, size_t n);
+
+/* Append-only log per name (documents of a namespace; replication later).
+ * LMDB: ordered records; Redis: a Stream. *seq gets the new record's number,
+ * strictly increasing per log. */
+int store_log_append(store_t *s, const char *log, const void *rec, size_t len,
+                     uint64_t *seq);
+
+/* Visit records with seq > after_seq in order. Borrowed data. Stop on non-zero. */
+typedef int (*store_log_fn)(void *ud, uint64_t seq, const void *rec, size_t len);
+int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn fn,
+                   void *ud);
+
+/* Drop a whole log. */
+int store_log_delete(store_t *s, const char *log);
+
+typedef struct store_stats {
+    uint64_t keys;          /* live keys (approximate on Redis: DBSIZE-like count of ours) */
+    uint64_t bytes_used;    /* bytes of keys+values (LMDB) or used_memory (Redis) */
+    uint64_t max_bytes;     /* the budget, 0 = none */
+    uint64_t evictions;     /* entries evicted by the budget since start */
+    uint64_t expired;       /* entries removed by expiry since start */
+    uint64_t errors;        /* backend errors since start */
+    uint64_t reconnects;    /* Redis reconnections since start */
+    bool available;         /* backend reachable now */
+} store_stats;
+
+int store_get_stats(store_t *s, store_stats *out);
+
+#endif
