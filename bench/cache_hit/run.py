@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""bench/cache_hit: cache-hit GET throughput and latency over HTTP.
+
+One run, same machine: ragd on the embedded store (LMDB) and on Redis, driven
+by wrk (keep-alive, 64 connections), beside redis-benchmark -t get against the
+same redis-server. Two load shapes: saturation (as fast as possible) and paced
+(~20k req/s offered, where the goal p99 < 1 ms applies). Prints one table with
+ratios. Usage: bench/cache_hit/run.py [--duration 10] [--connections 64]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RAGD = os.environ.get("RAGD_BIN", os.path.join(ROOT, "build", "ragd"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError("no answer from " + url)
+
+
+def to_ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    x = float(m.group(1))
+    return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
+
+
+def run_wrk(url, conns, duration, pace_ms=None):
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", url]
+    env = dict(os.environ)
+    if pace_ms is not None:
+        cmd[1:1] = ["-s", os.path.join(HERE, "pace.lua")]
+        env["PACE_MS"] = str(pace_ms)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"]),
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def run_redis_benchmark(port, conns, requests_n):
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-t", "get", "-c", str(conns),
+                          "-n", str(requests_n), "--csv"], capture_output=True, text=True,
+                         check=True).stdout
+    rows = [l.replace('"', "").split(",") for l in out.strip().splitlines()]
+    hdr, val = rows[0], rows[-1]
+    d = dict(zip(hdr, val))
+    return {"rps": float(d["rps"]), "p50": float(d["p50_latency_ms"]),
+            "p99": float(d["p99_latency_ms"]), "errors": 0}
+
+
+def start_ragd(port, data_dir, env_extra):
+    env = dict(os.environ, RAGD_LOG_LEVEL="error", **env_extra)
+    p = subprocess.Popen([RAGD, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/health")
+    return p
+
+
+def prime(port):
+    body = b'{"answer": "Squats train the quadriceps, glutes and adductors."}'
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/cache/bench/hot-key",
+                                 data=body, method="PUT",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--pace-ms", type=int, default=3, help="per-connection pause in the paced run")
+    a = ap.parse_args()
+    for tool in ("wrk", "redis-server", "redis-benchmark"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install wrk redis-server")
+
+    tmp = tempfile.mkdtemp(prefix="ragd-bench-")
+    rport = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", tmp],
+                             stdout=subprocess.DEVNULL)
+    procs = [redis]
+    rows = []
+    try:
+        time.sleep(0.3)
+        subprocess.run(["redis-cli", "-p", str(rport), "set", "key:__rand_int__", "x" * 64],
+                       check=True, capture_output=True)
+        for name, env in (("ragd lmdb", {}), ("ragd redis", {"REDIS_URL": f"redis://127.0.0.1:{rport}/1"})):
+            port = free_port()
+            p = start_ragd(port, os.path.join(tmp, name.replace(" ", "_")), env)
+            procs.append(p)
+            prime(port)
+            url = f"http://127.0.0.1:{port}/api/v1/cache/bench/hot-key"
+            run_wrk(url, a.connections, 2)  # warm-up
+            sat = run_wrk(url, a.connections, a.duration)
+            paced = run_wrk(url, a.connections, a.duration, a.pace_ms)
+            rows.append((name, sat, paced))
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+            procs.remove(p)
+        rb = run_redis_benchmark(rport, a.connections, max(200000, int(rows[0][1]["rps"] * a.duration)))
+        rows.append(("redis-server GET (redis-benchmark)", rb, None))
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    base = rows[-1][1]
+    print(f"\ncache hit, {a.connections} keep-alive connections, {a.duration}s per run, {os.cpu_count()} cores")
+    print(f"{'target':38} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'rps vs redis':>13} |"
+          f" {'paced req/s':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, sat, paced in rows:
+        ratio = sat["rps"] / base["rps"]
+        line = f"{name:38} {sat['rps']:10.0f} {sat['p50']:8.3f} {sat['p99']:8.3f} {ratio:12.2f}x |"
+        if paced:
+            line += f" {paced['rps']:11.0f} {paced['p50']:8.3f} {paced['p99']:8.3f}"
+        print(line)
+        if sat.get("errors") or (paced and paced.get("errors")):
+            print(f"  !! {name}: non-2xx responses during the run")
+    print("goal: p99 < 1 ms at 20k req/s (paced columns)")
+
+
+if __name__ == "__main__":
+    main()

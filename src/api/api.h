@@ -1,0 +1,37 @@
+/*
+ * api.h - HTTP handlers, one file per area (api_cache.c, api_ops.c, ...),
+ * thin: they parse and validate the request, call the core, and render the
+ * answer. The helpers here give every area the same JSON parsing and error
+ * shapes.
+ */
+#ifndef RAGD_API_H
+#define RAGD_API_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "app/app.h"
+#include "http/http.h"
+
+/* Register every route of every area. */
+void api_register(router_t *r);
+
+/* Per-area registration (called by api_register). */
+void api_ops_register(router_t *r);
+void api_cache_register(router_t *r);
+
+static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }
+
+/* Parse the body as a JSON object. On failure fills resp with a 400
+ * invalid_json error (with the position) and returns false; *out is owned by
+ * the caller on success (cJSON_Delete). */
+bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out);
+
+/* An error response from a RAGD_E* code, with a message. */
+void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Render v as the response body with status (v is not freed). */
+void api_reply_json(http_resp *resp, int status, const cJSON *v);
+
+#endif

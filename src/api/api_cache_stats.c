@@ -1,0 +1,248 @@
+/*
+ * api_cache_stats.c - GET /api/v1/cache/stats (hit rates per prefix, key
+ * counts, memory, compression, TTLs, an efficiency rating with
+ * recommendations) and POST /api/v1/cache/warm-up (bulk preload).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/api_int.h"
+#include "util/json.h"
+#include "util/mem.h"
+
+#define WARMUP_MAX 10000
+
+static void stats__add_keys(void *ud, const char *prefix, uint64_t n)
+{
+    cJSON *prefixes = ud;
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(prefixes, prefix);
+    if (!p)
+        p = cJSON_AddObjectToObject(prefixes, prefix);
+    cJSON_AddNumberToObject(p, "keys", (double)n);
+}
+
+static double stats__rate(uint64_t hits, uint64_t misses)
+{
+    return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
+}
+
+static const char *stats__rating(uint64_t lookups, double rate)
+{
+    if (lookups == 0)
+        return "no data";
+    if (rate >= 0.8)
+        return "excellent";
+    if (rate >= 0.6)
+        return "good";
+    return "needs improvement";
+}
+
+static void stats__recommend(cJSON *rec, const cache_prefix_stats *ps, int n, uint64_t hits,
+                             uint64_t misses, const store_stats *ss)
+{
+    char msg[512];
+    uint64_t lookups = hits + misses;
+    double rate = stats__rate(hits, misses);
+    if (!ss->available)
+        cJSON_AddItemToArray(rec, cJSON_CreateString(
+            "The store is unreachable: lookups are misses and ragd's own cache writes are skipped."));
+    if (lookups >= 20 && rate < 0.6) {
+        snprintf(msg, sizeof msg,
+                 "Hit rate is %.1f%%: lengthen the TTL of prefixes that miss often "
+                 "(POST /api/v1/cache/config) or preload them (POST /api/v1/cache/warm-up).",
+                 rate * 100);
+        cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
+    }
+    for (int i = 0; i < n; i++) {
+        if (ps[i].hits == 0 && ps[i].misses >= 20) {
+            snprintf(msg, sizeof msg,
+                     "Prefix '%s' has %llu misses and no hits: check that clients build the same "
+                     "key for the same request (POST /api/v1/cache/key gives canonical keys).",
+                     ps[i].prefix, (unsigned long long)ps[i].misses);
+            cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
+        }
+        if (ps[i].skipped_writes) {
+            snprintf(msg, sizeof msg, "%llu writes to '%s' were skipped while the store was down.",
+                     (unsigned long long)ps[i].skipped_writes, ps[i].prefix);
+            cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
+        }
+    }
+    if (ss->evictions) {
+        snprintf(msg, sizeof msg,
+                 "%llu entries were evicted by the size budget: raise store_max_bytes if memory allows.",
+                 (unsigned long long)ss->evictions);
+        cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
+    }
+    if (lookups == 0)
+        cJSON_AddItemToArray(rec, cJSON_CreateString("No lookups yet: nothing to judge."));
+}
+
+void cache_api_stats(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    int n = 0;
+    cache_prefix_stats *ps = cache_stats_snapshot(cache_stats(app->cache), &n);
+    store_stats ss;
+    memset(&ss, 0, sizeof ss);
+    store_get_stats(app->store, &ss);
+    uint64_t hits = 0, misses = 0, raw = 0, stored = 0, writes = 0, skipped = 0;
+    cJSON *out = cJSON_CreateObject();
+    cJSON *prefixes = cJSON_CreateObject();
+    for (int i = 0; i < n; i++) {
+        hits += ps[i].hits;
+        misses += ps[i].misses;
+        raw += ps[i].raw_bytes;
+        stored += ps[i].stored_bytes;
+        writes += ps[i].writes;
+        skipped += ps[i].skipped_writes;
+        cJSON *p = cJSON_AddObjectToObject(prefixes, ps[i].prefix);
+        cJSON_AddNumberToObject(p, "hits", (double)ps[i].hits);
+        cJSON_AddNumberToObject(p, "misses", (double)ps[i].misses);
+        cJSON_AddNumberToObject(p, "hit_rate", stats__rate(ps[i].hits, ps[i].misses));
+        cJSON_AddNumberToObject(p, "writes", (double)ps[i].writes);
+        cJSON_AddNumberToObject(p, "skipped_writes", (double)ps[i].skipped_writes);
+        cJSON_AddNumberToObject(p, "ttl", (double)cache_prefix_ttl(app->cache, ps[i].prefix, NULL));
+    }
+    bool counted = cache_count_keys(app->cache, stats__add_keys, prefixes) == 0;
+    double rate = stats__rate(hits, misses);
+    cJSON_AddNumberToObject(out, "hits", (double)hits);
+    cJSON_AddNumberToObject(out, "misses", (double)misses);
+    cJSON_AddNumberToObject(out, "hit_rate", rate);
+    cJSON_AddNumberToObject(out, "writes", (double)writes);
+    cJSON_AddNumberToObject(out, "skipped_writes", (double)skipped);
+    cJSON_AddNumberToObject(out, "keys", (double)ss.keys);
+    cJSON_AddBoolToObject(out, "key_counts_complete", counted);
+    cJSON_AddItemToObject(out, "prefixes", prefixes);
+    cJSON *mem = cJSON_AddObjectToObject(out, "memory");
+    cJSON_AddStringToObject(mem, "backend", store_backend_name(app->store));
+    cJSON_AddNumberToObject(mem, "bytes_used", (double)ss.bytes_used);
+    cJSON_AddNumberToObject(mem, "max_bytes", (double)ss.max_bytes);
+    cJSON_AddNumberToObject(mem, "evictions", (double)ss.evictions);
+    cJSON_AddNumberToObject(mem, "expired", (double)ss.expired);
+    cJSON *comp = cJSON_AddObjectToObject(out, "compression");
+    cJSON_AddStringToObject(comp, "algorithm", "zstd");
+    cJSON_AddNumberToObject(comp, "threshold", (double)cache_options(app->cache)->compress_threshold);
+    cJSON_AddNumberToObject(comp, "raw_bytes", (double)raw);
+    cJSON_AddNumberToObject(comp, "stored_bytes", (double)stored);
+    cJSON_AddNumberToObject(comp, "ratio", stored ? (double)raw / (double)stored : 1.0);
+    cJSON_AddItemToObject(out, "ttl", cache_api_ttl_settings(app->cache));
+    cJSON *eff = cJSON_AddObjectToObject(out, "efficiency");
+    cJSON_AddStringToObject(eff, "rating", stats__rating(hits + misses, rate));
+    cJSON_AddNumberToObject(eff, "hit_rate", rate);
+    cJSON *rec = cJSON_AddArrayToObject(out, "recommendations");
+    stats__recommend(rec, ps, n, hits, misses, &ss);
+    api_reply_json(resp, 200, out);
+    cJSON_Delete(out);
+    free(ps);
+}
+
+/* One validated warm-up entry; value points into the request JSON. */
+typedef struct warm_entry {
+    const char *prefix, *key, *ctype;
+    char *value;        /* owned: the string, or the JSON text of a non-string */
+    int64_t ttl;
+} warm_entry;
+
+static int warm__validate(const http_req *req, http_resp *resp, const cJSON *item, int i,
+                          warm_entry *e)
+{
+    cache_t *c = api_app(req)->cache;
+    e->prefix = json_get_str(item, "prefix");
+    e->key = json_get_str(item, "key");
+    e->ctype = json_get_str(item, "content_type");
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(item, "value");
+    ragd_error err;
+    if (!cJSON_IsObject(item) || !e->prefix || !cache_prefix_valid(e->prefix)) {
+        http_error(req, resp, 400, "invalid_prefix", "entries[%d]: 'prefix' must be 1-64 "
+                   "characters of [A-Za-z0-9_.-]", i);
+        return -1;
+    }
+    if (!e->key || cache_key_check(c, e->key, strlen(e->key), &err)) {
+        http_error(req, resp, 400, "invalid_key", "entries[%d]: %s", i,
+                   e->key ? err.msg : "'key' must be a string");
+        return -1;
+    }
+    if (!val) {
+        http_error(req, resp, 400, "invalid_request", "entries[%d]: 'value' is missing", i);
+        return -1;
+    }
+    int rc = json_get_int(item, "ttl", 0, 315360000, &e->ttl);
+    if (rc == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_ttl",
+                   "entries[%d]: 'ttl' must be an integer number of seconds >= 0", i);
+        return -1;
+    }
+    if (rc == RAGD_ENOTFOUND)
+        e->ttl = cache_prefix_ttl(c, e->prefix, NULL);
+    if (cJSON_IsString(val)) {
+        e->value = xstrdup(val->valuestring);
+        if (!e->ctype)
+            e->ctype = "text/plain; charset=utf-8";
+    } else {
+        buf_t b = BUF_INIT;
+        json_write(val, &b);
+        e->value = buf_detach(&b, NULL);
+        if (!e->ctype)
+            e->ctype = "application/json";
+    }
+    return 0;
+}
+
+/* POST /api/v1/cache/warm-up {entries: [{prefix, key, value, ttl?, content_type?}]}.
+ * Every entry is validated before anything is written. */
+void cache_api_warm_up(http_req *req, http_resp *resp)
+{
+    cJSON *body;
+    if (!api_parse_object(req, resp, &body))
+        return;
+    const cJSON *entries = json_get_arr(body, "entries");
+    int n = entries ? cJSON_GetArraySize(entries) : 0;
+    if (!entries || n == 0) {
+        http_error(req, resp, 400, "invalid_request", "'entries' must be a non-empty array");
+        cJSON_Delete(body);
+        return;
+    }
+    if (n > WARMUP_MAX) {
+        http_error(req, resp, 413, "too_many_entries", "%d entries; the limit is %d", n,
+                   WARMUP_MAX);
+        cJSON_Delete(body);
+        return;
+    }
+    warm_entry *es = xcalloc((size_t)n, sizeof *es);
+    int i = 0, ok = 0;
+    for (const cJSON *it = entries->child; it; it = it->next, i++)
+        if (warm__validate(req, resp, it, i, &es[i]))
+            goto out;
+    cJSON *failed = cJSON_CreateArray();
+    for (i = 0; i < n; i++) {
+        int rc = cache_put(api_app(req)->cache, es[i].prefix, es[i].key, strlen(es[i].key),
+                           es[i].value, strlen(es[i].value), es[i].ctype, es[i].ttl);
+        if (rc == 0) {
+            ok++;
+        } else {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddNumberToObject(f, "index", i);
+            cJSON_AddStringToObject(f, "error", ragd_strerror(rc));
+            cJSON_AddItemToArray(failed, f);
+        }
+    }
+    if (ok == 0) {
+        cJSON_Delete(failed);
+        http_error(req, resp, 503, "store_unavailable", "no entry could be stored");
+        goto out;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "requested", n);
+    cJSON_AddNumberToObject(out, "stored", ok);
+    cJSON_AddItemToObject(out, "failed", failed);
+    api_reply_json(resp, 200, out);
+    cJSON_Delete(out);
+out:
+    for (i = 0; i < n; i++)
+        free(es[i].value);
+    free(es);
+    cJSON_Delete(body);
+}

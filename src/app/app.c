@@ -1,0 +1,172 @@
+/*
+ * app.c - start-up and shut-down order: config is loaded by main, then store,
+ * cache, router and metrics; the server starts last and stops first.
+ */
+#include "app/app.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "obs/log.h"
+#include "util/clock.h"
+#include "util/mem.h"
+
+const int app_status_codes[APP_STATUS_SLOTS] = {
+    200, 201, 204, 206, 304, 400, 401, 403, 404, 405,
+    409, 413, 415, 422, 429, 500, 502, 503, 504, 0,
+};
+
+static void app__observe(void *ud, const http_req *req, int status, int64_t us)
+{
+    app_t *app = ud;
+    route_metrics *rm = req->route_index >= 0 ? &app->route_metrics[req->route_index]
+                                              : &app->unmatched_metrics;
+    metrics_hist_observe(&rm->latency, us);
+    int slot = APP_STATUS_SLOTS - 1;
+    for (int i = 0; i < APP_STATUS_SLOTS - 1; i++)
+        if (app_status_codes[i] == status)
+            slot = i;
+    metrics_inc(&rm->status_count[slot], 1);
+}
+
+static void app__default_dirs(ragd_config *cfg)
+{
+    const char *home = getenv("HOME");
+    char path[4096];
+    if (!cfg->data_dir[0]) {
+        const char *xdg = getenv("XDG_DATA_HOME");
+        if (xdg && *xdg)
+            snprintf(path, sizeof path, "%s/ragd", xdg);
+        else
+            snprintf(path, sizeof path, "%s/.local/share/ragd", home ? home : ".");
+        free(cfg->data_dir);
+        cfg->data_dir = xstrdup(path);
+    }
+    if (!cfg->model_dir[0]) {
+        const char *mc = getenv("RAGD_MODEL_CACHE");
+        if (mc && *mc)
+            snprintf(path, sizeof path, "%s/all-MiniLM-L6-v2", mc);
+        else
+            snprintf(path, sizeof path, "%s/.cache/ragd/models/all-MiniLM-L6-v2",
+                     home ? home : ".");
+        free(cfg->model_dir);
+        cfg->model_dir = xstrdup(path);
+    }
+}
+
+static int app__mkdirs(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0700) == 0 || access(tmp, W_OK) == 0 ? 0 : -1;
+}
+
+int app_open(app_t *app, ragd_error *err)
+{
+    ragd_config *cfg = &app->cfg;
+    app__default_dirs(cfg);
+    log_set_level(log_level_parse(cfg->log_level));
+    app->started_wall_ms = clock_wall_ms();
+    app->started_mono_us = clock_mono_us();
+
+    store_config sc;
+    store_config_default(&sc);
+    sc.url = cfg->redis_url[0] ? cfg->redis_url : NULL;
+    sc.data_dir = cfg->data_dir;
+    sc.key_prefix = cfg->key_prefix;
+    sc.max_bytes = (uint64_t)cfg->store_max_bytes;
+    sc.map_size = (uint64_t)cfg->store_map_size;
+    sc.fsync_policy = !strcmp(cfg->store_fsync, "always")   ? STORE_FSYNC_ALWAYS
+                      : !strcmp(cfg->store_fsync, "no")     ? STORE_FSYNC_NO
+                                                            : STORE_FSYNC_EVERYSEC;
+    sc.pool_size = (int)cfg->redis_pool_size;
+    sc.connect_timeout_ms = (int)cfg->redis_timeout_ms;
+    sc.command_timeout_ms = (int)cfg->redis_timeout_ms;
+    if (!sc.url && app__mkdirs(cfg->data_dir) != 0)
+        return ragd_error_set(err, RAGD_EIO, "data_dir: cannot create %s", cfg->data_dir);
+    int rc = store_open(&sc, &app->store, err);
+    if (rc)
+        return rc;
+
+    cache_opts co = {
+        .default_ttl_s = cfg->cache_default_ttl,
+        .embedding_ttl_s = cfg->cache_embedding_ttl,
+        .response_ttl_s = cfg->cache_response_ttl,
+        .compress_threshold = (size_t)cfg->cache_compression_threshold,
+        .max_key_bytes = (size_t)cfg->max_key_bytes,
+    };
+    if ((rc = cache_create(app->store, &co, &app->cache, err)))
+        goto fail;
+    app->router = router_create();
+    api_register(app->router);
+    app->route_metrics = xcalloc((size_t)router_count(app->router), sizeof(route_metrics));
+    return RAGD_OK;
+fail:
+    app_close(app);
+    return rc;
+}
+
+int app_start(app_t *app, ragd_error *err)
+{
+    http_server_opts o = {
+        .listen = app->cfg.listen,
+        .threads = (int)app->cfg.http_threads,
+        .max_connections = (unsigned)app->cfg.max_connections,
+        .idle_timeout_s = (unsigned)app->cfg.idle_timeout,
+        .max_body_bytes = (size_t)app->cfg.max_body_bytes,
+        .max_header_bytes = 64 * 1024,
+        .app = app,
+        .observe = app__observe,
+    };
+    int rc = http_server_start(&o, app->router, &app->server, err);
+    if (rc)
+        return rc;
+    log_msg(LOG_INFO, "ragd %s listening on %s (port %d), store %s, data %s", RAGD_VERSION,
+            app->cfg.listen, http_server_port(app->server), store_backend_name(app->store),
+            app->cfg.redis_url[0] ? "redis" : app->cfg.data_dir);
+    return RAGD_OK;
+}
+
+void app_wait_for_signal(app_t *app)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_msg(LOG_INFO, "signal %d: finishing in-flight requests", sig);
+}
+
+void app_close(app_t *app)
+{
+    if (app->server) {
+        http_server_stop(app->server, 10000);
+        app->server = NULL;
+    }
+    router_destroy(app->router);
+    app->router = NULL;
+    cache_destroy(app->cache);
+    app->cache = NULL;
+    store_close(app->store);
+    app->store = NULL;
+    free(app->route_metrics);
+    app->route_metrics = NULL;
+}
+
+int64_t app_uptime_s(const app_t *app)
+{
+    return (clock_mono_us() - app->started_mono_us) / 1000000;
+}

@@ -1,0 +1,58 @@
+/*
+ * app.h - the running ragd: configuration, store, cache and the HTTP server,
+ * wired together once at start and handed to every handler as req->app.
+ * Subsystems added later (embeddings, knowledge bases, gateway, auth) hang
+ * off this struct too; each is created in app_open and freed in app_close.
+ */
+#ifndef RAGD_APP_H
+#define RAGD_APP_H
+
+#include <stdint.h>
+
+#include "app/config.h"
+#include "cache/cache.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "obs/metrics.h"
+#include "store/store.h"
+
+#define APP_STATUS_SLOTS 20
+
+/* Per-route request metrics, indexed like the router's routes. */
+typedef struct route_metrics {
+    metrics_hist latency;
+    uint64_t status_count[APP_STATUS_SLOTS];
+} route_metrics;
+
+typedef struct app {
+    ragd_config cfg;
+    store_t *store;
+    cache_t *cache;
+    router_t *router;
+    http_server_t *server;
+    int64_t started_wall_ms;
+    int64_t started_mono_us;
+    route_metrics *route_metrics;     /* router_count() entries */
+    route_metrics unmatched_metrics;  /* 404/405 on no route */
+} app_t;
+
+/* The HTTP status codes tracked per route, in slot order (last = other). */
+extern const int app_status_codes[APP_STATUS_SLOTS];
+
+/* Open the store and cache and build the router from cfg (already loaded).
+ * On failure err says why and everything opened so far is closed. */
+int app_open(app_t *app, ragd_error *err);
+
+/* Start the HTTP server; returns once it listens. */
+int app_start(app_t *app, ragd_error *err);
+
+/* Block until SIGINT/SIGTERM, then stop gracefully. */
+void app_wait_for_signal(app_t *app);
+
+/* Stop the server (if running) and free everything. */
+void app_close(app_t *app);
+
+/* Seconds since start. */
+int64_t app_uptime_s(const app_t *app);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * config.c - the settings table and its parsers.
+ */
+#include "app/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/json.h"
+#include "util/mem.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_ENUM, CFG_PREFIX };
+
+typedef struct cfg_entry {
+    const char *key;       /* config file key and `ragd config` name */
+    const char *env;       /* environment variable */
+    const char *flag;      /* command-line flag, or NULL */
+    int type;
+    size_t off;            /* offset in ragd_config */
+    const char *def;       /* default, as text */
+    int64_t min, max;      /* CFG_INT / CFG_SIZE bounds */
+    const char *choices;   /* CFG_ENUM: "a|b|c" */
+    bool secret;           /* redact in `ragd config` */
+    const char *help;
+} cfg_entry;
+
+#define OFF(f) offsetof(ragd_config, f)
+#define GiB "1073741824"
+
+static const cfg_entry cfg_table[] = {
+    { "listen", "RAGD_LISTEN", "--listen", CFG_STR, OFF(listen), "127.0.0.1:8080", 0, 0, NULL, false, "HTTP listen address HOST:PORT" },
+    { "data_dir", "RAGD_DATA_DIR", "--data-dir", CFG_STR, OFF(data_dir), "", 0, 0, NULL, false, "data directory of the embedded store (default ~/.local/share/ragd)" },
+    { "redis_url", "REDIS_URL", "--redis-url", CFG_STR, OFF(redis_url), "", 0, 0, NULL, true, "use Redis: redis://[user:password@]host:port/db or rediss://" },
+    { "key_prefix", "RAGD_KEY_PREFIX", "--key-prefix", CFG_PREFIX, OFF(key_prefix), "ragd", 0, 0, NULL, false, "global prefix of every stored key" },
+    { "model_dir", "RAGD_MODEL_DIR", "--model-dir", CFG_STR, OFF(model_dir), "", 0, 0, NULL, false, "embedding model directory (default ~/.cache/ragd/models/all-MiniLM-L6-v2)" },
+    { "log_level", "RAGD_LOG_LEVEL", "--log-level", CFG_ENUM, OFF(log_level), "info", 0, 0, "debug|info|warn|error|off", false, "log level" },
+    { "store_fsync", "RAGD_STORE_FSYNC", "--fsync", CFG_ENUM, OFF(store_fsync), "everysec", 0, 0, "always|everysec|no", false, "embedded store fsync policy" },
+    { "cache_default_ttl", "CACHE_DEFAULT_TTL", NULL, CFG_INT, OFF(cache_default_ttl), "3600", 0, 315360000, NULL, false, "default cache TTL in seconds" },
+    { "cache_embedding_ttl", "CACHE_EMBEDDING_TTL", NULL, CFG_INT, OFF(cache_embedding_ttl), "604800", 0, 315360000, NULL, false, "embedding cache TTL in seconds" },
+    { "cache_response_ttl", "CACHE_RESPONSE_TTL", NULL, CFG_INT, OFF(cache_response_ttl), "21600", 0, 315360000, NULL, false, "LLM response cache TTL in seconds" },
+    { "cache_compression_threshold", "CACHE_COMPRESSION_THRESHOLD", NULL, CFG_SIZE, OFF(cache_compression_threshold), "1024", 0, INT64_MAX, NULL, false, "values of at least this many bytes are zstd-compressed" },
+    { "store_max_bytes", "RAGD_STORE_MAX_BYTES", "--max-bytes", CFG_SIZE, OFF(store_max_bytes), GiB, 0, INT64_MAX, NULL, false, "size budget of cache entries in the embedded store (0 = none)" },
+    { "store_map_size", "RAGD_STORE_MAP_SIZE", NULL, CFG_SIZE, OFF(store_map_size), "17179869184", 1048576, INT64_MAX, NULL, false, "embedded store map size (virtual)" },
+    { "redis_pool_size", "RAGD_REDIS_POOL_SIZE", NULL, CFG_INT, OFF(redis_pool_size), "8", 1, 256, NULL, false, "Redis connections" },
+    { "redis_timeout_ms", "RAGD_REDIS_TIMEOUT_MS", NULL, CFG_INT, OFF(redis_timeout_ms), "1000", 1, 60000, NULL, false, "Redis connect/command timeout" },
+    { "http_threads", "RAGD_HTTP_THREADS", "--threads", CFG_INT, OFF(http_threads), "8", 1, 256, NULL, false, "HTTP worker threads" },
+    { "max_body_bytes", "RAGD_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16777216", 1024, 1073741824, NULL, false, "largest accepted request body" },
+    { "max_connections", "RAGD_MAX_CONNECTIONS", NULL, CFG_INT, OFF(max_connections), "4096", 1, 1000000, NULL, false, "concurrent connection limit" },
+    { "idle_timeout", "RAGD_IDLE_TIMEOUT", NULL, CFG_INT, OFF(idle_timeout), "60", 1, 86400, NULL, false, "idle keep-alive connection timeout in seconds" },
+    { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "512", 16, 65536, NULL, false, "longest cache key" },
+    { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
+    { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
+    { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
+};
+
+#define CFG_N (sizeof cfg_table / sizeof cfg_table[0])
+_Static_assert(CFG_N <= 64, "ragd_config.sources is too small");
+
+static char **cfg__str(ragd_config *c, const cfg_entry *e)
+{
+    return (char **)((char *)c + e->off);
+}
+
+static int64_t *cfg__int(ragd_config *c, const cfg_entry *e)
+{
+    return (int64_t *)((char *)c + e->off);
+}
+
+static int cfg__parse_size(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    double mul = 1;
+    if (*end) {
+        char u[8] = { 0 };
+        size_t i = 0;
+        for (; end[i] && i < sizeof u - 1; i++)
+            u[i] = (char)tolower((unsigned char)end[i]);
+        if (end[i])
+            return -1;
+        if (!strcmp(u, "b")) mul = 1;
+        else if (!strcmp(u, "k") || !strcmp(u, "kb") || !strcmp(u, "kib")) mul = 1024.0;
+        else if (!strcmp(u, "m") || !strcmp(u, "mb") || !strcmp(u, "mib")) mul = 1048576.0;
+        else if (!strcmp(u, "g") || !strcmp(u, "gb") || !strcmp(u, "gib")) mul = 1073741824.0;
+        else if (!strcmp(u, "t") || !strcmp(u, "tb") || !strcmp(u, "tib")) mul = 1099511627776.0;
+        else return -1;
+    }
+    v *= mul;
+    if (v > 9.2e18)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static bool cfg__valid_prefix(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+            return false;
+    return true;
+}
+
+static bool cfg__in_choices(const char *v, const char *choices)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && memcmp(p, v, n) == 0)
+            return true;
+        p += len + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+/* Set one entry from text; `where` names the source for the error message. */
+static int cfg__set(ragd_config *c, const cfg_entry *e, const char *v, const char *where,
+                    ragd_error *err)
+{
+    int64_t n;
+    char *end;
+    switch (e->type) {
+    case CFG_INT:
+        errno = 0;
+        n = strtoll(v, &end, 10);
+        if (!*v || *end || errno || n < e->min || n > e->max)
+            return ragd_error_set(err, RAGD_EINVAL,
+                                  "%s: '%s' is not an integer in [%lld, %lld]", where, v,
+                                  (long long)e->min, (long long)e->max);
+        *cfg__int(c, e) = n;
+        return RAGD_OK;
+    case CFG_SIZE:
+        if (cfg__parse_size(v, &n) || n < e->min || n > e->max)
+            return ragd_error_set(err, RAGD_EINVAL,
+                                  "%s: '%s' is not a size in bytes (e.g. 1024, 64MiB, 2GiB) in "
+                                  "[%lld, %lld]", where, v, (long long)e->min, (long long)e->max);
+        *cfg__int(c, e) = n;
+        return RAGD_OK;
+    case CFG_ENUM:
+        if (!cfg__in_choices(v, e->choices))
+            return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not one of %s", where, v,
+                                  e->choices);
+        break;
+    case CFG_PREFIX:
+        if (!cfg__valid_prefix(v))
+            return ragd_error_set(err, RAGD_EINVAL,
+                                  "%s: '%s' must be 1-64 characters of [A-Za-z0-9_.-]", where, v);
+        break;
+    default:
+        break;
+    }
+    char **sp = cfg__str(c, e);
+    free(*sp);
+    *sp = xstrdup(v);
+    return RAGD_OK;
+}
+
+void config_init(ragd_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < CFG_N; i++) {
+        int rc = cfg__set(c, &cfg_table[i], cfg_table[i].def, cfg_table[i].key, NULL);
+        (void)rc;
+        c->sources[i] = "default";
+    }
+}
+
+void config_free(ragd_config *c)
+{
+    for (size_t i = 0; i < CFG_N; i++) {
+        int t = cfg_table[i].type;
+        if (t == CFG_STR || t == CFG_ENUM || t == CFG_PREFIX)
+            free(*cfg__str(c, &cfg_table[i]));
+    }
+    free(c->config_file);
+    cJSON_Delete(c->file);
+    memset(c, 0, sizeof *c);
+}
+
+static int cfg__load_file(ragd_config *c, const char *path, ragd_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ragd_error_set(err, RAGD_ENOTFOUND, "config file %s: %s", path, strerror(errno));
+    buf_t b = BUF_INIT;
+    char tmp[8192];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&b, tmp, n);
+    fclose(f);
+    ragd_error jerr;
+    cJSON *root = NULL;
+    int rc = json_parse(b.data ? b.data : "", b.len, &root, &jerr);
+    buf_free(&b);
+    if (rc)
+        return ragd_error_set(err, rc, "config file %s: %s", path, jerr.msg);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ragd_error_set(err, RAGD_EINVAL, "config file %s: must be a JSON object", path);
+    }
+    for (size_t i = 0; i < CFG_N; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, cfg_table[i].key);
+        if (!v)
+            continue;
+        char num[64], where[300];
+        const char *txt;
+        if (cJSON_IsString(v))
+            txt = v->valuestring;
+        else if (cJSON_IsNumber(v))
+            snprintf(num, sizeof num, "%.0f", v->valuedouble), txt = num;
+        else
+            txt = "(not a string or number)";
+        snprintf(where, sizeof where, "%s (in %s)", cfg_table[i].key, path);
+        if ((rc = cfg__set(c, &cfg_table[i], txt, where, err))) {
+            cJSON_Delete(root);
+            return rc;
+        }
+        c->sources[i] = "file";
+    }
+    c->file = root;
+    return RAGD_OK;
+}
+
+int config_load(ragd_config *c, int argc, char **argv, ragd_error *err)
+{
+    const char *file = getenv("RAGD_CONFIG");
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            file = argv[i + 1];
+    int rc;
+    if (file && *file) {
+        c->config_file = xstrdup(file);
+        if ((rc = cfg__load_file(c, file, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < CFG_N; i++) {
+        const char *v = getenv(cfg_table[i].env);
+        if (!v)
+            continue;
+        if ((rc = cfg__set(c, &cfg_table[i], v, cfg_table[i].env, err)))
+            return rc;
+        c->sources[i] = "env";
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t alen = eq ? (size_t)(eq - a) : strlen(a);
+        size_t k = 0;
+        for (; k < CFG_N; k++)
+            if (cfg_table[k].flag && strlen(cfg_table[k].flag) == alen &&
+                memcmp(cfg_table[k].flag, a, alen) == 0)
+                break;
+        if (k == CFG_N)
+            return ragd_error_set(err, RAGD_EINVAL, "unknown option '%.*s' (see ragd --help)",
+                                  (int)alen, a);
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v)
+            return ragd_error_set(err, RAGD_EINVAL, "%s needs a value", cfg_table[k].flag);
+        if ((rc = cfg__set(c, &cfg_table[k], v, cfg_table[k].flag, err)))
+            return rc;
+        c->sources[k] = "flag";
+    }
+    return RAGD_OK;
+}
+
+void config_redact_url(const char *url, char *out, size_t n)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = strrchr(url, '@');
+    if (!scheme || !at || at < scheme) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    const char *userinfo = scheme + 3;
+    const char *colon = memchr(userinfo, ':', (size_t)(at - userinfo));
+    if (colon)
+        snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, n, "%.*s***%s", (int)(userinfo - url), url, at);
+}
+
+void config_print(const ragd_config *c, FILE *out)
+{
+    for (size_t i = 0; i < CFG_N; i++) {
+        const cfg_entry *e = &cfg_table[i];
+        char val[512];
+        if (e->type == CFG_INT || e->type == CFG_SIZE) {
+            snprintf(val, sizeof val, "%lld", (long long)*cfg__int((ragd_config *)c, e));
+        } else {
+            const char *s = *cfg__str((ragd_config *)c, e);
+            if (e->secret)
+                config_redact_url(s, val, sizeof val);
+            else
+                snprintf(val, sizeof val, "%s", s);
+        }
+        fprintf(out, "%-28s = %-40s (%s)\n", e->key, val, c->sources[i]);
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (flag > environment > config file > default):\n");
+    for (size_t i = 0; i < CFG_N; i++) {
+        const cfg_entry *e = &cfg_table[i];
+        fprintf(out, "  %-14s %-30s %s [default: %s]\n", e->flag ? e->flag : "", e->env,
+                e->help, e->def[0] ? e->def : "see text");
+    }
+}

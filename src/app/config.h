@@ -1,0 +1,67 @@
+/*
+ * config.h - ragd's settings. One table lists every setting with its config
+ * file key, environment variable, command-line flag, type, default and check;
+ * precedence is flags > environment > config file (JSON) > defaults. A bad
+ * value is refused with a message that names the setting.
+ */
+#ifndef RAGD_CONFIG_H
+#define RAGD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/err.h"
+
+typedef struct ragd_config {
+    char *listen;
+    char *data_dir;
+    char *redis_url;
+    char *key_prefix;
+    char *config_file;
+    char *model_dir;
+    char *log_level;
+    char *store_fsync;
+    int64_t cache_default_ttl;        /* seconds */
+    int64_t cache_embedding_ttl;
+    int64_t cache_response_ttl;
+    int64_t cache_compression_threshold;  /* bytes */
+    int64_t store_max_bytes;
+    int64_t store_map_size;
+    int64_t redis_pool_size;
+    int64_t redis_timeout_ms;
+    int64_t http_threads;
+    int64_t max_body_bytes;
+    int64_t max_connections;
+    int64_t idle_timeout;             /* seconds */
+    int64_t max_key_bytes;
+    int64_t embed_batch_max;          /* texts per embeddings request */
+    int64_t embed_threads;
+    char *embed_precision;            /* fp32 | bf16 */
+    cJSON *file;                      /* the parsed config file (NULL if none);
+                                         sections for other modules live here */
+    const char *sources[64];          /* where each table entry's value came from */
+} ragd_config;
+
+/* Fill cfg with defaults. Free with config_free(). */
+void config_init(ragd_config *cfg);
+void config_free(ragd_config *cfg);
+
+/* Apply the config file (cfg->config_file, else RAGD_CONFIG), then the
+ * environment, then argv flags (argv[0..argc) are the flags only; unknown
+ * flags are an error). err names the offending setting. */
+int config_load(ragd_config *cfg, int argc, char **argv, ragd_error *err);
+
+/* Print the effective configuration, secrets redacted, one "key = value  (source)"
+ * per line. */
+void config_print(const ragd_config *cfg, FILE *out);
+
+/* Print the flag/env reference for --help. */
+void config_print_help(FILE *out);
+
+/* Copy url into out with any password replaced by "***". */
+void config_redact_url(const char *url, char *out, size_t n);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * stats.c - a fixed open-addressing table of prefixes. Slots are claimed once
+ * under a mutex and never move, so counter updates are plain atomic adds.
+ */
+#include "cache/stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+#include "util/mem.h"
+
+#define STATS_SLOTS 1024   /* power of two */
+#define STATS_MAX_USED 768
+
+typedef struct slot {
+    int used;  /* atomic: 0 empty, 1 ready */
+    cache_prefix_stats s;
+} slot_t;
+
+struct cache_stats {
+    pthread_mutex_t lock;
+    int nused;
+    slot_t slots[STATS_SLOTS];
+};
+
+cache_stats_t *cache_stats_create(void)
+{
+    cache_stats_t *st = xcalloc(1, sizeof *st);
+    pthread_mutex_init(&st->lock, NULL);
+    return st;
+}
+
+void cache_stats_destroy(cache_stats_t *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+static cache_prefix_stats *stats__find(cache_stats_t *st, const char *prefix, int depth)
+{
+    size_t n = strlen(prefix);
+    if (n >= sizeof st->slots[0].s.prefix)
+        n = sizeof st->slots[0].s.prefix - 1;
+    uint64_t h = hash_fnv1a64(prefix, n);
+    for (size_t i = 0; i < STATS_SLOTS; i++) {
+        slot_t *sl = &st->slots[(h + i) & (STATS_SLOTS - 1)];
+        if (__atomic_load_n(&sl->used, __ATOMIC_ACQUIRE)) {
+            if (strncmp(sl->s.prefix, prefix, n) == 0 && sl->s.prefix[n] == '\0')
+                return &sl->s;
+            continue;
+        }
+        pthread_mutex_lock(&st->lock);
+        if (__atomic_load_n(&sl->used, __ATOMIC_ACQUIRE)) {
+            /* Claimed meanwhile: re-check this slot on the next pass. */
+            pthread_mutex_unlock(&st->lock);
+            return stats__find(st, prefix, depth);
+        }
+        if (st->nused >= STATS_MAX_USED) {
+            pthread_mutex_unlock(&st->lock);
+            return depth ? NULL : stats__find(st, "_other", 1);
+        }
+        memcpy(sl->s.prefix, prefix, n);
+        sl->s.prefix[n] = '\0';
+        st->nused++;
+        __atomic_store_n(&sl->used, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&st->lock);
+        return &sl->s;
+    }
+    return NULL;
+}
+
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+
+void cache_stats_hit(cache_stats_t *st, const char *prefix)
+{
+    cache_prefix_stats *s = stats__find(st, prefix, 0);
+    if (s)
+        ADD(s->hits, 1);
+}
+
+void cache_stats_miss(cache_stats_t *st, const char *prefix)
+{
+    cache_prefix_stats *s = stats__find(st, prefix, 0);
+    if (s)
+        ADD(s->misses, 1);
+}
+
+void cache_stats_write(cache_stats_t *st, const char *prefix, uint64_t raw, uint64_t stored)
+{
+    cache_prefix_stats *s = stats__find(st, prefix, 0);
+    if (s) {
+        ADD(s->writes, 1);
+        ADD(s->raw_bytes, raw);
+        ADD(s->stored_bytes, stored);
+    }
+}
+
+void cache_stats_skipped_write(cache_stats_t *st, const char *prefix)
+{
+    cache_prefix_stats *s = stats__find(st, prefix, 0);
+    if (s)
+        ADD(s->skipped_writes, 1);
+}
+
+cache_prefix_stats *cache_stats_snapshot(cache_stats_t *st, int *n)
+{
+    cache_prefix_stats *out = xmalloc(STATS_SLOTS * sizeof *out);
+    int k = 0;
+    for (size_t i = 0; i < STATS_SLOTS; i++) {
+        slot_t *sl = &st->slots[i];
+        if (!__atomic_load_n(&sl->used, __ATOMIC_ACQUIRE))
+            continue;
+        cache_prefix_stats *d = &out[k++];
+        memcpy(d->prefix, sl->s.prefix, sizeof d->prefix);
+        d->hits = __atomic_load_n(&sl->s.hits, __ATOMIC_RELAXED);
+        d->misses = __atomic_load_n(&sl->s.misses, __ATOMIC_RELAXED);
+        d->writes = __atomic_load_n(&sl->s.writes, __ATOMIC_RELAXED);
+        d->skipped_writes = __atomic_load_n(&sl->s.skipped_writes, __ATOMIC_RELAXED);
+        d->raw_bytes = __atomic_load_n(&sl->s.raw_bytes, __ATOMIC_RELAXED);
+        d->stored_bytes = __atomic_load_n(&sl->s.stored_bytes, __ATOMIC_RELAXED);
+    }
+    *n = k;
+    return out;
+}
+
+void cache_stats_reset(cache_stats_t *st)
+{
+    for (size_t i = 0; i < STATS_SLOTS; i++) {
+        cache_prefix_stats *s = &st->slots[i].s;
+        __atomic_store_n(&s->hits, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->misses, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->writes, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->skipped_writes, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->raw_bytes, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->stored_bytes, 0, __ATOMIC_RELAXED);
+    }
+}

@@ -1,0 +1,94 @@
+/*
+ * http.h - the request and response that API handlers see. A handler reads a
+ * fully received request (path parameters, query, headers, body) and fills a
+ * response; the server (server.c) owns both and frees them after sending.
+ * Handlers run on libmicrohttpd worker threads and must be thread-safe.
+ */
+#ifndef RAGD_HTTP_H
+#define RAGD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define HTTP_MAX_PARAMS 6
+#define HTTP_MAX_RESP_HEADERS 16
+#define HTTP_REQUEST_ID_MAX 64
+
+enum http_method {
+    HTTP_GET = 1 << 0,
+    HTTP_HEAD = 1 << 1,
+    HTTP_POST = 1 << 2,
+    HTTP_PUT = 1 << 3,
+    HTTP_PATCH = 1 << 4,
+    HTTP_DELETE = 1 << 5,
+    HTTP_OPTIONS = 1 << 6,
+};
+
+typedef struct http_req http_req;
+typedef struct http_resp http_resp;
+
+/* A route handler. It always leaves a response in resp (status 0 = 500). */
+typedef void (*http_handler)(http_req *req, http_resp *resp);
+
+struct http_req {
+    int method;                  /* one enum http_method bit */
+    const char *method_name;
+    const char *path;            /* decoded path, no query string */
+    const char *route;           /* the matched pattern, for logs and metrics */
+    int route_index;             /* index of the route in its router, -1 if none */
+    int nparams;
+    const char *param_names[HTTP_MAX_PARAMS];
+    char *param_values[HTTP_MAX_PARAMS];  /* decoded, owned by the request */
+    const char *body;            /* NUL-terminated; "" when there is none */
+    size_t body_len;
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
+    int64_t start_us;            /* monotonic time the request arrived */
+    void *app;                   /* the server's user pointer (app_t) */
+    void *conn;                  /* struct MHD_Connection *, private to server.c */
+    const char *cache_outcome;   /* set by handlers for the request log */
+    void *auth;                  /* identity of the caller, set by the auth layer */
+};
+
+struct http_resp {
+    int status;
+    char *body;                  /* owned (free) unless body_static */
+    size_t body_len;
+    bool body_static;
+    char content_type[64];
+    int nheaders;
+    char *header_names[HTTP_MAX_RESP_HEADERS];   /* owned */
+    char *header_values[HTTP_MAX_RESP_HEADERS];  /* owned */
+    void *raw_response;          /* a struct MHD_Response * built by a streaming
+                                    handler; owned; sent instead of body */
+};
+
+/* Request accessors; returned strings are borrowed for the request's life. */
+const char *http_req_param(const http_req *req, const char *name);
+const char *http_req_header(const http_req *req, const char *name);
+const char *http_req_query(const http_req *req, const char *name);
+
+/* Set the body, taking ownership of data (malloc'd). */
+void http_resp_set_body(http_resp *resp, int status, const char *content_type, char *data,
+                        size_t len);
+/* Set a JSON body from a buf, taking its bytes (b is left empty). */
+void http_resp_json(http_resp *resp, int status, buf_t *b);
+/* Set a static (never freed) body. */
+void http_resp_static(http_resp *resp, int status, const char *content_type,
+                      const char *data, size_t len);
+/* Add a response header (copied). Extra headers past the maximum are dropped. */
+void http_resp_header(http_resp *resp, const char *name, const char *value);
+
+/* Fill resp with the error shape {"error":{"code","message","request_id"}}. */
+void http_error(const http_req *req, http_resp *resp, int status, const char *code,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Map a RAGD_E* code to an HTTP status and stable error code string. */
+void http_status_for(int rc, int *status, const char **code);
+
+/* Release resp's memory (done by the server). */
+void http_resp_clear(http_resp *resp);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * request.c - request accessors and response builders shared by all handlers.
+ */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+const char *http_req_param(const http_req *req, const char *name)
+{
+    for (int i = 0; i < req->nparams; i++)
+        if (strcmp(req->param_names[i], name) == 0)
+            return req->param_values[i];
+    return NULL;
+}
+
+const char *http_req_header(const http_req *req, const char *name)
+{
+    if (!req->conn)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(const http_req *req, const char *name)
+{
+    if (!req->conn)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void resp__drop_body(http_resp *resp)
+{
+    if (!resp->body_static)
+        free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->body_static = false;
+}
+
+void http_resp_set_body(http_resp *resp, int status, const char *content_type, char *data,
+                        size_t len)
+{
+    resp__drop_body(resp);
+    resp->status = status;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+    resp->body = data;
+    resp->body_len = len;
+}
+
+void http_resp_json(http_resp *resp, int status, buf_t *b)
+{
+    size_t len;
+    char *data = buf_detach(b, &len);
+    http_resp_set_body(resp, status, "application/json", data, len);
+}
+
+void http_resp_static(http_resp *resp, int status, const char *content_type,
+                      const char *data, size_t len)
+{
+    resp__drop_body(resp);
+    resp->status = status;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+    resp->body = (char *)data;
+    resp->body_len = len;
+    resp->body_static = true;
+}
+
+void http_resp_header(http_resp *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= HTTP_MAX_RESP_HEADERS)
+        return;
+    resp->header_names[resp->nheaders] = xstrdup(name);
+    resp->header_values[resp->nheaders] = xstrdup(value);
+    resp->nheaders++;
+}
+
+void http_error(const http_req *req, http_resp *resp, int status, const char *code,
+                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"error\":{\"code\":");
+    buf_put_json_str(&b, code, strlen(code));
+    buf_puts(&b, ",\"message\":");
+    buf_put_json_str(&b, msg, strlen(msg));
+    buf_puts(&b, ",\"request_id\":");
+    buf_put_json_str(&b, req->request_id, strlen(req->request_id));
+    buf_puts(&b, "}}");
+    http_resp_json(resp, status, &b);
+}
+
+void http_status_for(int rc, int *status, const char **code)
+{
+    switch (rc) {
+    case RAGD_EINVAL: *status = 400; *code = "invalid_request"; break;
+    case RAGD_EFORMAT: *status = 400; *code = "invalid_request"; break;
+    case RAGD_ENOTFOUND: *status = 404; *code = "not_found"; break;
+    case RAGD_EEXISTS: *status = 409; *code = "conflict"; break;
+    case RAGD_ECONFLICT: *status = 409; *code = "conflict"; break;
+    case RAGD_ETOOBIG: *status = 413; *code = "payload_too_large"; break;
+    case RAGD_EUNAVAIL: *status = 503; *code = "store_unavailable"; break;
+    case RAGD_ETIMEOUT: *status = 504; *code = "timeout"; break;
+    case RAGD_EFULL: *status = 507; *code = "store_full"; break;
+    case RAGD_EUNSUPPORTED: *status = 501; *code = "unsupported"; break;
+    default: *status = 500; *code = "internal_error"; break;
+    }
+}
+
+void http_resp_clear(http_resp *resp)
+{
+    resp__drop_body(resp);
+    for (int i = 0; i < resp->nheaders; i++) {
+        free(resp->header_names[i]);
+        free(resp->header_values[i]);
+    }
+    resp->nheaders = 0;
+}

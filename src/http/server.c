@@ -1,0 +1,329 @@
+/*
+ * server.c - libmicrohttpd glue. Each request gets a conn_ctx that collects
+ * the body (bounded by max_body_bytes: beyond it the rest is drained and the
+ * answer is 413), then the router picks a handler, and the completion callback
+ * logs the request, reports it to the observer and frees everything.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "obs/log.h"
+#include "util/clock.h"
+#include "util/mem.h"
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    const router_t *router;
+    http_server_opts opts;
+    int port;
+    int inflight;
+};
+
+typedef struct conn_ctx {
+    http_req req;
+    http_resp resp;
+    buf_t body;
+    bool too_big;
+    bool answered;
+} conn_ctx;
+
+static int server__method(const char *m)
+{
+    static const struct { const char *name; int bit; } map[] = {
+        { "GET", HTTP_GET }, { "HEAD", HTTP_HEAD }, { "POST", HTTP_POST },
+        { "PUT", HTTP_PUT }, { "PATCH", HTTP_PATCH }, { "DELETE", HTTP_DELETE },
+        { "OPTIONS", HTTP_OPTIONS },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(m, map[i].name) == 0)
+            return map[i].bit;
+    return 0;
+}
+
+static bool server__valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.' || c == ':';
+        if (!ok || n >= HTTP_REQUEST_ID_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
+static void server__new_request_id(char *out)
+{
+    static __thread uint64_t state;
+    if (state == 0) {
+        if (getrandom(&state, sizeof state, 0) != sizeof state || state == 0)
+            state = (uint64_t)clock_mono_ns() | 1;
+    }
+    uint64_t a = state, b;
+    a ^= a << 13; a ^= a >> 7; a ^= a << 17;
+    b = a;
+    b ^= b << 13; b ^= b >> 7; b ^= b << 17;
+    state = b;
+    snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b);
+}
+
+static conn_ctx *server__ctx_new(http_server_t *s, struct MHD_Connection *c, const char *url,
+                                 const char *method)
+{
+    conn_ctx *ctx = xcalloc(1, sizeof *ctx);
+    ctx->req.method = server__method(method);
+    ctx->req.method_name = xstrdup(method);
+    ctx->req.path = xstrdup(url);
+    ctx->req.route = "unmatched";
+    ctx->req.route_index = -1;
+    ctx->req.app = s->opts.app;
+    ctx->req.conn = c;
+    ctx->req.start_us = clock_mono_us();
+    ctx->req.body = "";
+    const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid && server__valid_request_id(rid))
+        snprintf(ctx->req.request_id, sizeof ctx->req.request_id, "%s", rid);
+    else
+        server__new_request_id(ctx->req.request_id);
+    __atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
+    return ctx;
+}
+
+static void server__ctx_free(conn_ctx *ctx)
+{
+    http_resp_clear(&ctx->resp);
+    if (ctx->resp.raw_response)
+        MHD_destroy_response(ctx->resp.raw_response);
+    for (int i = 0; i < ctx->req.nparams; i++)
+        free(ctx->req.param_values[i]);
+    buf_free(&ctx->body);
+    free((char *)ctx->req.method_name);
+    free((char *)ctx->req.path);
+    free(ctx);
+}
+
+static void server__dispatch(http_server_t *s, conn_ctx *ctx)
+{
+    http_req *req = &ctx->req;
+    http_resp *resp = &ctx->resp;
+    if (ctx->too_big) {
+        http_error(req, resp, 413, "payload_too_large",
+                   "request body exceeds the limit of %zu bytes", s->opts.max_body_bytes);
+        return;
+    }
+    if (ctx->body.data) {
+        req->body = ctx->body.data;
+        req->body_len = ctx->body.len;
+    }
+    http_handler h = NULL;
+    int allowed = 0;
+    int m = router_match(s->router, req, &h, &allowed);
+    if (m == ROUTER_NOT_FOUND) {
+        http_error(req, resp, 404, "not_found", "no route for %s %s", req->method_name,
+                   req->path);
+    } else if (m == ROUTER_BAD_METHOD) {
+        char allow[96];
+        router_allow_string(allowed, allow, sizeof allow);
+        http_error(req, resp, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                   req->method_name, req->path, allow);
+        http_resp_header(resp, "Allow", allow);
+    } else {
+        h(req, resp);
+        if (resp->status == 0 && !resp->raw_response)
+            http_error(req, resp, 500, "internal_error", "handler produced no response");
+    }
+}
+
+static enum MHD_Result server__send(conn_ctx *ctx, struct MHD_Connection *c)
+{
+    http_resp *resp = &ctx->resp;
+    struct MHD_Response *r = resp->raw_response;
+    resp->raw_response = NULL;
+    if (!r) {
+        enum MHD_ResponseMemoryMode mode =
+            resp->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE;
+        r = MHD_create_response_from_buffer(resp->body_len, resp->body, mode);
+        if (!r)
+            return MHD_NO;
+        resp->body = NULL;  /* MHD owns it now */
+        resp->body_len = 0;
+        resp->body_static = false;
+        if (resp->content_type[0])
+            MHD_add_response_header(r, "Content-Type", resp->content_type);
+    }
+    MHD_add_response_header(r, "X-Request-Id", ctx->req.request_id);
+    for (int i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    ctx->answered = true;
+    return ret;
+}
+
+static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    http_server_t *s = cls;
+    conn_ctx *ctx = *con_cls;
+    if (!ctx) {
+        ctx = server__ctx_new(s, c, url, method);
+        *con_cls = ctx;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            unsigned long long n = strtoull(cl, NULL, 10);
+            if (n > s->opts.max_body_bytes) {
+                ctx->too_big = true;
+                /* Far beyond the limit: answer now rather than drain it all. */
+                if (n > 8ull * s->opts.max_body_bytes) {
+                    server__dispatch(s, ctx);
+                    return server__send(ctx, c);
+                }
+            }
+        }
+        return MHD_YES;
+    }
+    if (ctx->answered)
+        return MHD_YES;
+    if (*upload_data_size) {
+        if (!ctx->too_big) {
+            if (ctx->body.len + *upload_data_size > s->opts.max_body_bytes) {
+                ctx->too_big = true;
+                buf_free(&ctx->body);
+            } else {
+                buf_append(&ctx->body, upload_data, *upload_data_size);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    server__dispatch(s, ctx);
+    return server__send(ctx, c);
+}
+
+static void server__completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    http_server_t *s = cls;
+    conn_ctx *ctx = *con_cls;
+    if (!ctx)
+        return;
+    int64_t lat = clock_mono_us() - ctx->req.start_us;
+    int status = ctx->answered ? ctx->resp.status : 499;
+    log_request(ctx->req.method_name, ctx->req.route, status, lat, ctx->req.request_id,
+                ctx->req.cache_outcome);
+    if (s->opts.observe)
+        s->opts.observe(s->opts.app, &ctx->req, status, lat);
+    server__ctx_free(ctx);
+    *con_cls = NULL;
+    __atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
+}
+
+int http_parse_listen(const char *listen, char *host, size_t hn, int *port)
+{
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            return RAGD_EINVAL;
+        snprintf(host, hn, "%.*s", (int)(close - listen - 1), listen + 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return RAGD_EINVAL;
+        snprintf(host, hn, "%.*s", (int)(colon - listen), listen);
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535 || !host[0])
+        return RAGD_EINVAL;
+    *port = (int)p;
+    return RAGD_OK;
+}
+
+static void server__mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_msg(LOG_DEBUG, "http: %s", msg);
+}
+
+int http_server_start(const http_server_opts *opts, const router_t *router,
+                      http_server_t **out, ragd_error *err)
+{
+    char host[256];
+    int port;
+    if (http_parse_listen(opts->listen, host, sizeof host, &port))
+        return ragd_error_set(err, RAGD_EINVAL, "listen: '%s' is not HOST:PORT", opts->listen);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
+        return ragd_error_set(err, RAGD_EINVAL, "listen: cannot resolve host '%s'", host);
+    http_server_t *s = xcalloc(1, sizeof *s);
+    s->opts = *opts;
+    s->router = router;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, server__access, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads > 0 ? opts->threads : 4),
+        MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header_bytes,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, server__completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, server__mhd_log, NULL,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->mhd) {
+        free(s);
+        return ragd_error_set(err, RAGD_EIO, "listen: cannot bind %s (address in use?)",
+                              opts->listen);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : port;
+    *out = s;
+    return RAGD_OK;
+}
+
+int http_server_port(const http_server_t *s) { return s->port; }
+
+int http_server_inflight(const http_server_t *s)
+{
+    return __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
+}
+
+void http_server_stop(http_server_t *s, int grace_ms)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t deadline = clock_mono_us() + (int64_t)grace_ms * 1000;
+    while (http_server_inflight(s) > 0 && clock_mono_us() < deadline)
+        clock_sleep_ms(5);
+    MHD_stop_daemon(s->mhd);
+    free(s);
+}

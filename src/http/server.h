@@ -1,0 +1,51 @@
+/*
+ * server.h - the HTTP server: libmicrohttpd with its epoll thread pool,
+ * keep-alive, limits on body size (413), connections and idle time, request
+ * ids, one log line and one metrics observation per request, and a graceful
+ * stop that lets in-flight requests finish.
+ */
+#ifndef RAGD_SERVER_H
+#define RAGD_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/router.h"
+#include "util/err.h"
+
+typedef struct http_server http_server_t;
+
+/* Called once per finished request (after the response was sent). */
+typedef void (*http_observe_fn)(void *app, const http_req *req, int status,
+                                int64_t latency_us);
+
+typedef struct http_server_opts {
+    const char *listen;        /* "HOST:PORT" or "[v6]:PORT"; port 0 = any free port */
+    int threads;               /* worker threads in the pool */
+    unsigned max_connections;
+    unsigned idle_timeout_s;
+    size_t max_body_bytes;
+    size_t max_header_bytes;   /* per-connection memory for headers */
+    void *app;                 /* passed to handlers as req->app */
+    http_observe_fn observe;   /* may be NULL */
+} http_server_opts;
+
+/* Bind and start serving with the given router (borrowed; must outlive the
+ * server). *out is owned by the caller: http_server_stop() it. */
+int http_server_start(const http_server_opts *opts, const router_t *router,
+                      http_server_t **out, ragd_error *err);
+
+/* The bound port (useful with port 0). */
+int http_server_port(const http_server_t *s);
+
+/* Number of requests being handled right now. */
+int http_server_inflight(const http_server_t *s);
+
+/* Stop accepting, wait up to grace_ms for in-flight requests, then stop and
+ * free everything. */
+void http_server_stop(http_server_t *s, int grace_ms);
+
+/* Split "host:port" / "[v6]:port" into host (out, size hn) and port. */
+int http_parse_listen(const char *listen, char *host, size_t hn, int *port);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * metrics.c - histogram arithmetic and Prometheus text rendering.
+ */
+#include "obs/metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const double metrics_bucket_bounds[METRICS_NBUCKETS] = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, INFINITY,
+};
+
+void metrics_hist_observe(metrics_hist *h, int64_t us)
+{
+    double s = (double)us / 1e6;
+    int i = 0;
+    while (i < METRICS_NBUCKETS - 1 && s > metrics_bucket_bounds[i])
+        i++;
+    metrics_inc(&h->buckets[i], 1);
+    metrics_inc(&h->count, 1);
+    metrics_inc(&h->sum_us, us > 0 ? (uint64_t)us : 0);
+}
+
+double metrics_hist_quantile_us(const metrics_hist *h, double q)
+{
+    uint64_t total = metrics_load(&h->count);
+    if (total == 0)
+        return 0;
+    double rank = q * (double)total, seen = 0, lo = 0;
+    for (int i = 0; i < METRICS_NBUCKETS; i++) {
+        double n = (double)metrics_load(&h->buckets[i]);
+        double hi = isinf(metrics_bucket_bounds[i]) ? lo * 2 : metrics_bucket_bounds[i];
+        if (seen + n >= rank && n > 0)
+            return (lo + (hi - lo) * ((rank - seen) / n)) * 1e6;
+        seen += n;
+        lo = hi;
+    }
+    return lo * 1e6;
+}
+
+void metrics_family(buf_t *b, const char *name, const char *type, const char *help)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_sample(buf_t *b, const char *name, const char *labels, double value)
+{
+    if (labels && *labels)
+        buf_printf(b, "%s{%s} %.17g\n", name, labels, value);
+    else
+        buf_printf(b, "%s %.17g\n", name, value);
+}
+
+void metrics_hist_render(buf_t *b, const char *name, const char *labels,
+                         const metrics_hist *h)
+{
+    uint64_t cum = 0;
+    const char *sep = (labels && *labels) ? "," : "";
+    for (int i = 0; i < METRICS_NBUCKETS; i++) {
+        cum += metrics_load(&h->buckets[i]);
+        if (isinf(metrics_bucket_bounds[i]))
+            buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels ? labels : "",
+                       sep, (unsigned long long)cum);
+        else
+            buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels ? labels : "", sep,
+                       metrics_bucket_bounds[i], (unsigned long long)cum);
+    }
+    char n2[160];
+    snprintf(n2, sizeof n2, "%s_sum", name);
+    metrics_sample(b, n2, labels, (double)metrics_load(&h->sum_us) / 1e6);
+    snprintf(n2, sizeof n2, "%s_count", name);
+    metrics_sample(b, n2, labels, (double)metrics_load(&h->count));
+}

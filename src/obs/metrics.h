@@ -1,0 +1,51 @@
+/*
+ * metrics.h - lock-free counters and latency histograms rendered in the
+ * Prometheus text format. Each subsystem owns its metrics and renders them
+ * into the /metrics body through these helpers.
+ */
+#ifndef RAGD_METRICS_H
+#define RAGD_METRICS_H
+
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define METRICS_NBUCKETS 16
+
+/* A latency histogram in microseconds; zero-initialised is valid. */
+typedef struct metrics_hist {
+    uint64_t buckets[METRICS_NBUCKETS]; /* cumulative on render, per-bucket here */
+    uint64_t count;
+    uint64_t sum_us;
+} metrics_hist;
+
+/* Record one observation. Thread-safe (atomic adds). */
+void metrics_hist_observe(metrics_hist *h, int64_t us);
+
+/* Upper bounds in seconds of the buckets (the last is +Inf). */
+extern const double metrics_bucket_bounds[METRICS_NBUCKETS];
+
+/* Approximate quantile q (0..1) in microseconds from the buckets. */
+double metrics_hist_quantile_us(const metrics_hist *h, double q);
+
+/* Write "# HELP"/"# TYPE" lines once per metric family. */
+void metrics_family(buf_t *b, const char *name, const char *type, const char *help);
+
+/* Render a histogram's _bucket/_sum/_count lines; labels like `route="/x"` or "". */
+void metrics_hist_render(buf_t *b, const char *name, const char *labels,
+                         const metrics_hist *h);
+
+/* Render one sample line: name{labels} value. */
+void metrics_sample(buf_t *b, const char *name, const char *labels, double value);
+
+/* Atomic helpers for plain counters. */
+static inline void metrics_inc(uint64_t *c, uint64_t n)
+{
+    __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+static inline uint64_t metrics_load(const uint64_t *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+#endif

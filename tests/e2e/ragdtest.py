@@ -1,0 +1,162 @@
+"""Helpers for the end-to-end tests: run the real ragd binary over HTTP, on the embedded
+store and on a real redis-server started on a free loopback port."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RAGD_BIN = os.environ.get("RAGD_BIN", os.path.join(ROOT, "build", "ragd"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+class Redis:
+    """A real redis-server on a loopback port; stop() and start() keep the port."""
+
+    def __init__(self, extra_args=(), password=None, acl_user=None):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="ragd-redis-")
+        self.extra = list(extra_args)
+        self.password = password
+        self.acl_user = acl_user
+        self.proc = None
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.dir] + self.extra
+        if self.password:
+            args += ["--requirepass", self.password]
+        if self.acl_user:
+            user, pw = self.acl_user
+            args += ["--user", f"{user} on >{pw} ~* &* +@all"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_port(self.port), "redis-server did not start"
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def client(self):
+        import redis
+        if self.acl_user:
+            return redis.Redis(port=self.port, username=self.acl_user[0], password=self.acl_user[1])
+        return redis.Redis(port=self.port, password=self.password)
+
+    def url(self, db=0):
+        if self.acl_user:
+            return f"redis://{self.acl_user[0]}:{self.acl_user[1]}@127.0.0.1:{self.port}/{db}"
+        if self.password:
+            return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Ragd:
+    """The real binary on a free port with its own data directory."""
+
+    def __init__(self, env=None, args=(), data_dir=None):
+        self.port = free_port()
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="ragd-data-")
+        self.env = dict(os.environ)
+        self.env.update({"RAGD_LOG_LEVEL": "warn"})
+        self.env.update(env or {})
+        self.args = list(args)
+        self.proc = None
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="ragd-log-", delete=False)
+
+    def start(self, timeout=60.0):
+        cmd = [RAGD_BIN, "serve", "--listen", f"127.0.0.1:{self.port}",
+               "--data-dir", self.data_dir] + self.args
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ragd exited with {self.proc.returncode}: {self.logs()}")
+            try:
+                requests.get(self.url + "/health", timeout=0.5)
+                return self
+            except requests.RequestException:
+                time.sleep(0.05)
+        raise RuntimeError("ragd did not answer /health: " + self.logs())
+
+    def logs(self):
+        with open(self.log.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout)
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        os.unlink(self.log.name)
+
+    # small helpers
+    def get(self, path, **kw):
+        return requests.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path, **kw):
+        return requests.post(self.url + path, timeout=60, **kw)
+
+    def put(self, path, **kw):
+        return requests.put(self.url + path, timeout=30, **kw)
+
+    def delete(self, path, **kw):
+        return requests.delete(self.url + path, timeout=30, **kw)
+
+    def head(self, path, **kw):
+        return requests.head(self.url + path, timeout=30, **kw)
+
+
+def assert_error(resp, status, code=None):
+    assert resp.status_code == status, (resp.status_code, resp.text)
+    body = resp.json()
+    assert set(body) == {"error"}, body
+    err = body["error"]
+    assert isinstance(err["message"], str) and err["message"]
+    assert err["request_id"] == resp.headers["X-Request-Id"]
+    if code:
+        assert err["code"] == code, err
+    return err
