@@ -39,6 +39,13 @@ typedef struct store_config {
     bool tls_insecure;        /* rediss:// skip certificate verification (tests only) */
 } store_config;
 
+/* Limits shared by both backends (LMDB keys are at most 511 bytes with their
+ * index overhead): a key or log name longer than STORE_KEY_MAX, or a global
+ * prefix longer than STORE_PREFIX_MAX, is refused with RAGD_ETOOBIG / RAGD_EINVAL.
+ * Empty keys are RAGD_EINVAL. */
+#define STORE_KEY_MAX 448
+#define STORE_PREFIX_MAX 32
+
 /* Defaults for every field (url NULL = LMDB). */
 void store_config_default(store_config *cfg);
 

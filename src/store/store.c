@@ -1,0 +1,323 @@
+/*
+ * store.c - the front of the store: picks the backend from the URL (none =
+ * LMDB, redis:// or rediss:// = Redis), checks arguments the same way for both,
+ * and prepends the global prefix ("<prefix>:") to every key so that backends only
+ * ever see full keys. Scan callbacks get keys with the prefix stripped again.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+/* Full key "<prefix>:<key>" on the stack (keys are bounded by STORE_KEY_MAX). */
+typedef struct fullkey {
+    char buf[STORE_PREFIX_MAX + 16 + STORE_KEY_MAX];
+    size_t len;
+} fullkey;
+
+void store_config_default(store_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->key_prefix = "ragd";
+    cfg->map_size = 8ull << 30;
+    cfg->fsync_policy = STORE_FSYNC_EVERYSEC;
+    cfg->pool_size = 8;
+    cfg->connect_timeout_ms = 1000;
+    cfg->command_timeout_ms = 1000;
+    cfg->sweep_interval_ms = 1000;
+}
+
+void store_value_free(store_value *v)
+{
+    if (v) {
+        free(v->data);
+        v->data = NULL;
+        v->len = 0;
+    }
+}
+
+static bool prefix_valid(const char *p)
+{
+    for (; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int store_open(const store_config *cfg, store_t **out, ragd_error *err)
+{
+    store_config def;
+    if (!cfg) {
+        store_config_default(&def);
+        cfg = &def;
+    }
+    const char *prefix = cfg->key_prefix ? cfg->key_prefix : "";
+    if (strlen(prefix) > STORE_PREFIX_MAX || !prefix_valid(prefix))
+        return ragd_error_set(err, RAGD_EINVAL,
+                              "key prefix \"%s\": at most %d characters of [A-Za-z0-9_.-]",
+                              prefix, STORE_PREFIX_MAX);
+    store_t *s = xcalloc(1, sizeof *s);
+    if (*prefix) {
+        s->prefix_len = (size_t)snprintf(s->prefix, sizeof s->prefix, "%s:", prefix);
+    }
+    int rc;
+    const char *url = cfg->url;
+    if (!url || !*url) {
+        rc = store_lmdb_open(cfg, &s->ops, &s->impl, err);
+    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
+        rc = store_redis_open(cfg, prefix, &s->ops, &s->impl, err);
+    } else {
+        rc = ragd_error_set(err, RAGD_EINVAL, "store URL must start with redis:// or rediss://");
+    }
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store_t *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s->impl);
+    free(s);
+}
+
+const char *store_backend_name(const store_t *s)
+{
+    return s->ops->name;
+}
+
+/* Build "<prefix><key>"; RAGD_EINVAL for an empty key, RAGD_ETOOBIG above the limit. */
+static int key_make(const store_t *s, const char *key, size_t klen, fullkey *fk)
+{
+    if (!key || klen == 0)
+        return RAGD_EINVAL;
+    if (klen > STORE_KEY_MAX)
+        return RAGD_ETOOBIG;
+    memcpy(fk->buf, s->prefix, s->prefix_len);
+    memcpy(fk->buf + s->prefix_len, key, klen);
+    fk->len = s->prefix_len + klen;
+    return 0;
+}
+
+/* Log names live beside keys, never among them: "<prefix>.log:<name>". */
+static int log_make(const store_t *s, const char *log, fullkey *fk)
+{
+    size_t n = log ? strlen(log) : 0;
+    if (n == 0)
+        return RAGD_EINVAL;
+    if (n > STORE_KEY_MAX)
+        return RAGD_ETOOBIG;
+    size_t p = s->prefix_len ? s->prefix_len - 1 : 0;
+    memcpy(fk->buf, s->prefix, p);
+    memcpy(fk->buf + p, ".log:", 5);
+    memcpy(fk->buf + p + 5, log, n);
+    fk->len = p + 5 + n;
+    return 0;
+}
+
+int store_ping(store_t *s)
+{
+    return s->ops->ping(s->impl);
+}
+
+int store_get(store_t *s, const char *key, size_t klen, store_value *out)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    return rc ? rc : s->ops->get(s->impl, fk.buf, fk.len, out);
+}
+
+int store_exists(store_t *s, const char *key, size_t klen)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    return rc ? rc : s->ops->exists(s->impl, fk.buf, fk.len);
+}
+
+int store_set(store_t *s, const char *key, size_t klen, const void *val, size_t vlen,
+              int64_t ttl_ms, unsigned flags)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    if (rc)
+        return rc;
+    if (ttl_ms < 0 || (!val && vlen) || (flags & ~(STORE_EVICTABLE | STORE_NX)))
+        return RAGD_EINVAL;
+    return s->ops->set(s->impl, fk.buf, fk.len, val ? val : "", vlen, ttl_ms, flags);
+}
+
+int store_del(store_t *s, const char *key, size_t klen)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    return rc ? rc : s->ops->del(s->impl, fk.buf, fk.len);
+}
+
+int store_ttl(store_t *s, const char *key, size_t klen, int64_t *ttl_ms)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    return rc ? rc : s->ops->ttl(s->impl, fk.buf, fk.len, ttl_ms);
+}
+
+int store_expire(store_t *s, const char *key, size_t klen, int64_t ttl_ms)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    if (rc)
+        return rc;
+    if (ttl_ms < 0)
+        return RAGD_EINVAL;
+    return s->ops->expire(s->impl, fk.buf, fk.len, ttl_ms);
+}
+
+int store_incr(store_t *s, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+               int64_t *out)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    if (rc)
+        return rc;
+    if (ttl_ms < 0 || !out)
+        return RAGD_EINVAL;
+    return s->ops->incr(s->impl, fk.buf, fk.len, delta, ttl_ms, out);
+}
+
+int store_cas(store_t *s, const char *key, size_t klen, const void *expect, size_t elen,
+              const void *val, size_t vlen, int64_t ttl_ms, unsigned flags)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    if (rc)
+        return rc;
+    if (ttl_ms < 0 || (flags & ~STORE_EVICTABLE) || (!expect && elen) || (!val && vlen))
+        return RAGD_EINVAL;
+    if (expect && !elen)
+        expect = "";
+    if (val && !vlen)
+        val = "";
+    return s->ops->cas(s->impl, fk.buf, fk.len, expect, elen, val, vlen, ttl_ms, flags);
+}
+
+/* Wraps a scan callback to hide the global prefix from the caller. */
+typedef struct scan_strip {
+    store_scan_fn fn;
+    void *ud;
+    size_t cut;
+} scan_strip;
+
+static int scan_strip_cb(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    scan_strip *st = ud;
+    if (klen <= st->cut)
+        return 0;
+    return st->fn(st->ud, key + st->cut, klen - st->cut, val, vlen);
+}
+
+int store_scan(store_t *s, const char *prefix, size_t plen, bool with_values,
+               store_scan_fn fn, void *ud)
+{
+    if (!fn || (!prefix && plen))
+        return RAGD_EINVAL;
+    if (plen > STORE_KEY_MAX)
+        return RAGD_ETOOBIG;
+    fullkey fk;
+    memcpy(fk.buf, s->prefix, s->prefix_len);
+    if (plen)
+        memcpy(fk.buf + s->prefix_len, prefix, plen);
+    fk.len = s->prefix_len + plen;
+    scan_strip st = { fn, ud, s->prefix_len };
+    return s->ops->scan(s->impl, fk.buf, fk.len, with_values, scan_strip_cb, &st);
+}
+
+int store_del_pattern(store_t *s, const char *pattern, uint64_t *deleted)
+{
+    size_t n = pattern ? strlen(pattern) : 0;
+    if (n == 0)
+        return RAGD_EINVAL;
+    if (n > 4 * STORE_KEY_MAX)
+        return RAGD_ETOOBIG;
+    char *full = xmalloc(2 * s->prefix_len + n + 1);
+    size_t len = store__glob_escape(s->prefix, s->prefix_len, full);
+    memcpy(full + len, pattern, n);
+    len += n;
+    uint64_t cnt = 0;
+    int rc = s->ops->del_pattern(s->impl, full, len, &cnt);
+    free(full);
+    if (deleted)
+        *deleted = cnt;
+    return rc;
+}
+
+int store_batch(store_t *s, const store_op *ops, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (!ops)
+        return RAGD_EINVAL;
+    store_op *full = xcalloc(n, sizeof *full);
+    fullkey *keys = xmalloc(n * sizeof *keys);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = key_make(s, ops[i].key, ops[i].klen, &keys[i]);
+        if (rc == 0 && (ops[i].ttl_ms < 0 || (ops[i].flags & ~STORE_EVICTABLE) ||
+                        (!ops[i].val && ops[i].vlen)))
+            rc = RAGD_EINVAL; /* STORE_NX has no all-or-nothing meaning in a batch */
+        full[i] = ops[i];
+        full[i].key = keys[i].buf;
+        full[i].klen = keys[i].len;
+    }
+    if (rc == 0)
+        rc = s->ops->batch(s->impl, full, n);
+    free(keys);
+    free(full);
+    return rc;
+}
+
+int store_log_append(store_t *s, const char *log, const void *rec, size_t len, uint64_t *seq)
+{
+    fullkey fk;
+    int rc = log_make(s, log, &fk);
+    if (rc)
+        return rc;
+    if (!rec && len)
+        return RAGD_EINVAL;
+    uint64_t tmp;
+    return s->ops->log_append(s->impl, fk.buf, fk.len, rec ? rec : "", len, seq ? seq : &tmp);
+}
+
+int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn fn, void *ud)
+{
+    fullkey fk;
+    int rc = log_make(s, log, &fk);
+    if (rc)
+        return rc;
+    if (!fn)
+        return RAGD_EINVAL;
+    return s->ops->log_read(s->impl, fk.buf, fk.len, after_seq, fn, ud);
+}
+
+int store_log_delete(store_t *s, const char *log)
+{
+    fullkey fk;
+    int rc = log_make(s, log, &fk);
+    return rc ? rc : s->ops->log_delete(s->impl, fk.buf, fk.len);
+}
+
+int store_get_stats(store_t *s, store_stats *out)
+{
+    if (!out)
+        return RAGD_EINVAL;
+    memset(out, 0, sizeof *out);
+    return s->ops->stats(s->impl, out);
+}

@@ -1,0 +1,69 @@
+/*
+ * store_int.h - the guts behind store.h: the table of backend functions (like
+ * Redis' dictType) and the store handle that owns one backend instance.
+ * store.c validates arguments and prepends the global prefix, so every backend
+ * function below receives full keys ("<prefix>:<key>") and full log names.
+ */
+#ifndef RAGD_STORE_INT_H
+#define RAGD_STORE_INT_H
+
+#include "store/store.h"
+
+/* A backend. impl is the backend's own handle. Keys are full keys. */
+typedef struct store_ops {
+    const char *name;
+    void (*close)(void *impl);
+    int (*ping)(void *impl);
+    int (*get)(void *impl, const char *key, size_t klen, store_value *out);
+    int (*exists)(void *impl, const char *key, size_t klen);
+    int (*set)(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
+               int64_t ttl_ms, unsigned flags);
+    int (*del)(void *impl, const char *key, size_t klen);
+    int (*ttl)(void *impl, const char *key, size_t klen, int64_t *ttl_ms);
+    int (*expire)(void *impl, const char *key, size_t klen, int64_t ttl_ms);
+    int (*incr)(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+                int64_t *out);
+    int (*cas)(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
+               const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
+    /* Visits full keys starting with prefix (which includes the global prefix). */
+    int (*scan)(void *impl, const char *prefix, size_t plen, bool with_values,
+                store_scan_fn fn, void *ud);
+    /* pattern is a glob over full keys (global prefix escaped and prepended). */
+    int (*del_pattern)(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
+    int (*batch)(void *impl, const store_op *ops, size_t n);
+    int (*log_append)(void *impl, const char *log, size_t loglen, const void *rec,
+                      size_t len, uint64_t *seq);
+    int (*log_read)(void *impl, const char *log, size_t loglen, uint64_t after_seq,
+                    store_log_fn fn, void *ud);
+    int (*log_delete)(void *impl, const char *log, size_t loglen);
+    int (*stats)(void *impl, store_stats *out);
+} store_ops;
+
+struct store {
+    const store_ops *ops;
+    void *impl;
+    char prefix[STORE_PREFIX_MAX + 2];  /* "<prefix>:" or "" */
+    size_t prefix_len;
+};
+
+/* Backend constructors: fill *ops and *impl or return an error with err set. */
+int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
+                    ragd_error *err);
+int store_redis_open(const store_config *cfg, const char *key_prefix, const store_ops **ops,
+                     void **impl, ragd_error *err);
+
+/* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
+ * Implemented in store_glob.c; thread-safe, no allocation. */
+bool store__glob_match(const char *pat, size_t plen, const char *s, size_t slen);
+
+/* The literal bytes a glob's matches must start with (escapes resolved) into
+ * out (capacity >= plen); returns their length. */
+size_t store__glob_literal_prefix(const char *pat, size_t plen, char *out);
+
+/* Escape glob metacharacters of s into out (capacity >= 2*len); returns length. */
+size_t store__glob_escape(const char *s, size_t len, char *out);
+
+/* Parse a canonical decimal int64 ("-12"); false if v is anything else. */
+bool store__parse_i64(const void *v, size_t len, int64_t *out);
+
+#endif

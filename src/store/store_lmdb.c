@@ -1,0 +1,396 @@
+/*
+ * store_lmdb.c - the embedded LMDB backend: opening the environment, the read
+ * path and stats. Reads run in read-only transactions taken from a pool of reset
+ * transactions (MDB_NOTLS, mdb_txn_renew), so a hit costs one B-tree lookup and
+ * no lock beyond a short mutex; reads record their access time in an in-memory
+ * table (never a write transaction) that the eviction sampler consults.
+ * Writes live in store_lmdb_write.c, eviction and sweeping in store_lmdb_sweep.c.
+ */
+#include "store/store_lmdb_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/mem.h"
+
+#define LM_MAX_READERS 1024
+
+int lm__err(lm_store *s, int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return RAGD_ENOTFOUND;
+    case MDB_MAP_FULL:
+        atomic_fetch_add(&s->errors, 1);
+        return RAGD_EFULL;
+    case MDB_BAD_VALSIZE:
+        return RAGD_ETOOBIG;
+    case ENOMEM:
+        return RAGD_ENOMEM;
+    default:
+        atomic_fetch_add(&s->errors, 1);
+        return RAGD_EIO;
+    }
+}
+
+int lm__rtxn_get(lm_store *s, MDB_txn **txn)
+{
+    MDB_txn *t = NULL;
+    pthread_mutex_lock(&s->rpool_mu);
+    if (s->rpool_n > 0)
+        t = s->rpool[--s->rpool_n];
+    pthread_mutex_unlock(&s->rpool_mu);
+    int rc;
+    if (t) {
+        rc = mdb_txn_renew(t);
+        if (rc != 0)
+            mdb_txn_abort(t);
+    } else {
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+    }
+    if (rc != 0)
+        return lm__err(s, rc);
+    *txn = t;
+    return 0;
+}
+
+void lm__rtxn_put(lm_store *s, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&s->rpool_mu);
+    if (s->rpool_n == s->rpool_cap) {
+        s->rpool_cap = s->rpool_cap ? 2 * s->rpool_cap : 16;
+        s->rpool = xrealloc(s->rpool, s->rpool_cap * sizeof *s->rpool);
+    }
+    s->rpool[s->rpool_n++] = txn;
+    pthread_mutex_unlock(&s->rpool_mu);
+}
+
+int lm__lookup(lm_store *s, MDB_txn *txn, const char *key, size_t klen, lm_hdr *h,
+               const void **val, size_t *vlen)
+{
+    MDB_val k = { klen, (void *)key }, d;
+    int rc = mdb_get(txn, s->kv, &k, &d);
+    if (rc != 0)
+        return lm__err(s, rc);
+    if (d.mv_size < LM_HDR_SIZE)
+        return lm__err(s, MDB_CORRUPTED);
+    memcpy(h, d.mv_data, LM_HDR_SIZE);
+    *val = (const char *)d.mv_data + LM_HDR_SIZE;
+    *vlen = d.mv_size - LM_HDR_SIZE;
+    return 0;
+}
+
+void lm__touch(lm_store *s, const char *key, size_t klen, int64_t now)
+{
+    uint64_t h = hash_fnv1a64(key, klen);
+    lm_access *a = &s->access[h & (LM_ACCESS_SLOTS - 1)];
+    atomic_store_explicit(&a->ms, now, memory_order_relaxed);
+    atomic_store_explicit(&a->tag, h, memory_order_relaxed);
+}
+
+int64_t lm__last_access(lm_store *s, const char *key, size_t klen, const lm_hdr *h)
+{
+    uint64_t hv = hash_fnv1a64(key, klen);
+    lm_access *a = &s->access[hv & (LM_ACCESS_SLOTS - 1)];
+    int64_t t = h->stamp_ms;
+    if (atomic_load_explicit(&a->tag, memory_order_relaxed) == hv) {
+        int64_t r = atomic_load_explicit(&a->ms, memory_order_relaxed);
+        if (r > t)
+            t = r;
+    }
+    return t;
+}
+
+static int lm_ping(void *impl)
+{
+    (void)impl;
+    return 0;
+}
+
+/* Read a live entry; fn gets it while the read txn is open. */
+static int lm_read(lm_store *s, const char *key, size_t klen,
+                   int (*fn)(void *ud, const lm_hdr *h, const void *v, size_t n), void *ud)
+{
+    MDB_txn *txn;
+    int rc = lm__rtxn_get(s, &txn);
+    if (rc)
+        return rc;
+    lm_hdr h;
+    const void *v;
+    size_t n;
+    int64_t now = clock_wall_ms();
+    rc = lm__lookup(s, txn, key, klen, &h, &v, &n);
+    if (rc == 0 && lm__expired(&h, now))
+        rc = RAGD_ENOTFOUND; /* lazy expiry: the sweeper or next write removes it */
+    if (rc == 0)
+        rc = fn(ud, &h, v, n);
+    lm__rtxn_put(s, txn);
+    if (rc == 0 && (h.flags & STORE_EVICTABLE))
+        lm__touch(s, key, klen, now);
+    return rc;
+}
+
+static int get_copy(void *ud, const lm_hdr *h, const void *v, size_t n)
+{
+    store_value *out = ud;
+    void *buf = malloc(n ? n : 1);
+    if (!buf)
+        return RAGD_ENOMEM;
+    memcpy(buf, v, n);
+    out->data = buf;
+    out->len = n;
+    out->expire_at_ms = h->expire_at_ms;
+    return 0;
+}
+
+static int lm_get(void *impl, const char *key, size_t klen, store_value *out)
+{
+    store_value tmp;
+    int rc = lm_read(impl, key, klen, get_copy, &tmp);
+    if (rc == 0)
+        *out = tmp;
+    return rc;
+}
+
+static int read_none(void *ud, const lm_hdr *h, const void *v, size_t n)
+{
+    (void)ud, (void)h, (void)v, (void)n;
+    return 0;
+}
+
+static int lm_exists(void *impl, const char *key, size_t klen)
+{
+    return lm_read(impl, key, klen, read_none, NULL);
+}
+
+static int read_ttl(void *ud, const lm_hdr *h, const void *v, size_t n)
+{
+    (void)v, (void)n;
+    int64_t *ttl = ud;
+    if (h->expire_at_ms == 0) {
+        *ttl = -1;
+    } else {
+        int64_t left = h->expire_at_ms - clock_wall_ms();
+        *ttl = left > 0 ? left : 1;
+    }
+    return 0;
+}
+
+static int lm_ttl(void *impl, const char *key, size_t klen, int64_t *ttl_ms)
+{
+    int64_t t;
+    int rc = lm_read(impl, key, klen, read_ttl, &t);
+    if (rc == 0)
+        *ttl_ms = t;
+    return rc;
+}
+
+static int lm_scan(void *impl, const char *prefix, size_t plen, bool with_values,
+                   store_scan_fn fn, void *ud)
+{
+    lm_store *s = impl;
+    MDB_txn *txn;
+    int rc = lm__rtxn_get(s, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->kv, &cur);
+    if (rc) {
+        lm__rtxn_put(s, txn);
+        return lm__err(s, rc);
+    }
+    int64_t now = clock_wall_ms();
+    MDB_val k = { plen, (void *)prefix }, d;
+    int mrc = plen ? mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE)
+                   : mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+    while (mrc == 0) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        lm_hdr h;
+        if (d.mv_size >= LM_HDR_SIZE) {
+            memcpy(&h, d.mv_data, LM_HDR_SIZE);
+            if (!lm__expired(&h, now)) {
+                const char *v = with_values ? (const char *)d.mv_data + LM_HDR_SIZE : NULL;
+                size_t vn = with_values ? d.mv_size - LM_HDR_SIZE : 0;
+                if (fn(ud, k.mv_data, k.mv_size, v, vn) != 0)
+                    break;
+            }
+        }
+        mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = lm__err(s, mrc);
+    mdb_cursor_close(cur);
+    lm__rtxn_put(s, txn);
+    return rc;
+}
+
+static int lm_stats(void *impl, store_stats *out)
+{
+    lm_store *s = impl;
+    MDB_txn *txn;
+    int rc = lm__rtxn_get(s, &txn);
+    if (rc)
+        return rc;
+    MDB_stat st;
+    rc = mdb_stat(txn, s->kv, &st);
+    lm__rtxn_put(s, txn);
+    if (rc)
+        return lm__err(s, rc);
+    out->keys = st.ms_entries;
+    out->bytes_used = atomic_load(&s->acct_bytes);
+    out->max_bytes = s->max_bytes;
+    out->evictions = atomic_load(&s->evictions);
+    out->expired = atomic_load(&s->expired);
+    out->errors = atomic_load(&s->errors);
+    out->reconnects = 0;
+    out->available = true;
+    return 0;
+}
+
+static void lm_close(void *impl)
+{
+    lm_store *s = impl;
+    lm__maint_stop(s);
+    for (size_t i = 0; i < s->rpool_n; i++)
+        mdb_txn_abort(s->rpool[i]);
+    free(s->rpool);
+    if (s->fsync_policy != STORE_FSYNC_NO)
+        mdb_env_sync(s->env, 1);
+    mdb_env_close(s->env);
+    pthread_mutex_destroy(&s->rpool_mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->access);
+    free(s);
+}
+
+static const store_ops lmdb_ops = {
+    .name = "lmdb",
+    .close = lm_close,
+    .ping = lm_ping,
+    .get = lm_get,
+    .exists = lm_exists,
+    .set = lm__set,
+    .del = lm__del,
+    .ttl = lm_ttl,
+    .expire = lm__expire,
+    .incr = lm__incr,
+    .cas = lm__cas,
+    .scan = lm_scan,
+    .del_pattern = lm__del_pattern,
+    .batch = lm__batch,
+    .log_append = lm__log_append,
+    .log_read = lm__log_read,
+    .log_delete = lm__log_delete,
+    .stats = lm_stats,
+};
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *c = p + 1; *c && rc == 0; c++) {
+        if (*c == '/') {
+            *c = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST)
+                rc = -1;
+            *c = '/';
+        }
+    }
+    if (rc == 0 && mkdir(p, 0755) != 0 && errno != EEXIST)
+        rc = -1;
+    free(p);
+    return rc;
+}
+
+/* Open the named databases and load the accounting record. */
+static int lm_open_dbs(lm_store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &s->kv)) ||
+        (rc = mdb_dbi_open(txn, "exp", MDB_CREATE, &s->exp)) ||
+        (rc = mdb_dbi_open(txn, "evx", MDB_CREATE, &s->evx)) ||
+        (rc = mdb_dbi_open(txn, "logs", MDB_CREATE, &s->logs)) ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k = { 4, "acct" }, d;
+    lm_acct acct = { 0, 0 };
+    if (mdb_get(txn, s->meta, &k, &d) == 0 && d.mv_size == sizeof acct)
+        memcpy(&acct, d.mv_data, sizeof acct);
+    atomic_store(&s->acct_bytes, acct.bytes);
+    atomic_store(&s->acct_evict_bytes, acct.evict_bytes);
+    return mdb_txn_commit(txn);
+}
+
+int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
+                    ragd_error *err)
+{
+    const char *dir = cfg->data_dir;
+    if (!dir || !*dir)
+        return ragd_error_set(err, RAGD_EINVAL, "LMDB store needs a data directory");
+    if (cfg->fsync_policy < STORE_FSYNC_ALWAYS || cfg->fsync_policy > STORE_FSYNC_NO)
+        return ragd_error_set(err, RAGD_EINVAL, "fsync policy must be always|everysec|no");
+    if (make_dirs(dir) != 0)
+        return ragd_error_set(err, RAGD_EIO, "cannot create data directory %s: %s", dir,
+                              strerror(errno));
+    lm_store *s = xcalloc(1, sizeof *s);
+    s->fsync_policy = cfg->fsync_policy;
+    s->max_bytes = cfg->max_bytes;
+    s->sweep_interval_ms = cfg->sweep_interval_ms ? cfg->sweep_interval_ms : 1000;
+    s->access = xcalloc(LM_ACCESS_SLOTS, sizeof *s->access);
+    pthread_mutex_init(&s->rpool_mu, NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    unsigned flags = MDB_NOTLS | (s->fsync_policy == STORE_FSYNC_ALWAYS ? 0 : MDB_NOSYNC);
+    size_t map = cfg->map_size ? cfg->map_size : (8ull << 30);
+    int rc = mdb_env_create(&s->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(s->env, 8);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(s->env, LM_MAX_READERS);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, map);
+    if (rc == 0)
+        rc = mdb_env_open(s->env, dir, flags, 0644);
+    if (rc == 0) {
+        int dead;
+        mdb_reader_check(s->env, &dead); /* free slots of killed processes */
+        rc = lm_open_dbs(s);
+    }
+    if (rc == 0 && lm__maint_start(s) != 0)
+        rc = EAGAIN;
+    if (rc != 0) {
+        ragd_error_set(err, RAGD_EIO, "LMDB open %s: %s", dir, mdb_strerror(rc));
+        if (s->env)
+            mdb_env_close(s->env);
+        pthread_mutex_destroy(&s->rpool_mu);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        free(s->access);
+        free(s);
+        return RAGD_EIO;
+    }
+    *ops = &lmdb_ops;
+    *impl = s;
+    return 0;
+}

@@ -1,0 +1,162 @@
+/*
+ * store_lmdb_int.h - private to the LMDB backend (store_lmdb*.c): the handle,
+ * the value header, and the write-transaction helpers that keep the expiry and
+ * eviction indexes and the byte accounting in step with the main table.
+ *
+ * Named databases in one environment:
+ *   kv    full key -> lm_hdr + value bytes
+ *   exp   be64(expire_at_ms) + full key -> ""   (keys with a TTL, oldest first)
+ *   evx   full key -> ""                         (STORE_EVICTABLE keys only)
+ *   logs  full log name + '\0' + be64(seq) -> record
+ *   meta  "acct" -> lm_acct                      (bytes of all / evictable entries)
+ */
+#ifndef RAGD_STORE_LMDB_INT_H
+#define RAGD_STORE_LMDB_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store/store_int.h"
+
+/* Stored before every value (native byte order; read and written with memcpy
+ * because LMDB only guarantees 2-byte alignment of data). */
+typedef struct lm_hdr {
+    int64_t expire_at_ms; /* 0 = no expiry */
+    int64_t stamp_ms;     /* last write; reads are tracked in the access table */
+    uint32_t flags;       /* STORE_EVICTABLE */
+    uint32_t version;     /* LM_HDR_VERSION */
+} lm_hdr;
+#define LM_HDR_VERSION 1u
+#define LM_HDR_SIZE sizeof(lm_hdr)
+
+/* Bytes of all entries and of evictable ones (key + header + value). */
+typedef struct lm_acct {
+    uint64_t bytes;
+    uint64_t evict_bytes;
+} lm_acct;
+
+/* One slot of the approximate access table: the last read time of a key hash. */
+typedef struct lm_access {
+    _Atomic uint64_t tag;
+    _Atomic int64_t ms;
+} lm_access;
+#define LM_ACCESS_SLOTS (1u << 16)
+
+typedef struct lm_store {
+    MDB_env *env;
+    MDB_dbi kv, exp, evx, logs, meta;
+    int fsync_policy;
+    uint64_t max_bytes;
+    int sweep_interval_ms;
+
+    /* Reset read-only transactions ready for mdb_txn_renew (MDB_NOTLS). */
+    pthread_mutex_t rpool_mu;
+    MDB_txn **rpool;
+    size_t rpool_n, rpool_cap;
+
+    lm_access *access;
+
+    /* Copy of the meta accounting after the last commit, for stats. */
+    _Atomic uint64_t acct_bytes, acct_evict_bytes;
+    _Atomic uint64_t evictions, expired, errors;
+
+    /* Clock hand of the eviction sampler; touched only inside write txns,
+     * which LMDB serialises. */
+    char hand[512];
+    size_t hand_len;
+
+    /* Maintenance thread: expiry sweeps and the everysec fsync. */
+    pthread_t thr;
+    bool thr_running;
+    _Atomic bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} lm_store;
+
+/* A write transaction plus the accounting deltas it made. */
+typedef struct lm_w {
+    lm_store *s;
+    MDB_txn *txn;
+    int64_t now;
+    int64_t d_bytes, d_evict;
+    uint64_t evicted, expired; /* added to the store's counters on commit */
+} lm_w;
+
+/* LMDB error -> RAGD_E* (MDB_MAP_FULL -> RAGD_EFULL, ...). */
+int lm__err(lm_store *s, int mdb_rc);
+
+int lm__w_begin(lm_store *s, lm_w *w);
+/* Apply the accounting, evict down to the budget, commit. Aborts on error. */
+int lm__w_commit(lm_w *w);
+void lm__w_abort(lm_w *w);
+
+/* Look a key up in txn: header into *h, value bytes (borrowed) into val and vlen.
+ * RAGD_ENOTFOUND when absent (expired entries are returned: check h). */
+int lm__lookup(lm_store *s, MDB_txn *txn, const char *key, size_t klen, lm_hdr *h,
+               const void **val, size_t *vlen);
+/* Remove an entry found with header h and value length vlen, with its indexes. */
+int lm__remove(lm_w *w, const char *key, size_t klen, const lm_hdr *h, size_t vlen);
+/* Write an entry, replacing (and unindexing) any old one under the key. */
+int lm__put(lm_w *w, const char *key, size_t klen, const void *val, size_t vlen,
+            int64_t expire_at_ms, unsigned flags);
+
+static inline bool lm__expired(const lm_hdr *h, int64_t now)
+{
+    return h->expire_at_ms != 0 && h->expire_at_ms <= now;
+}
+
+/* Access table: record a read / the last known access time of a key. */
+void lm__touch(lm_store *s, const char *key, size_t klen, int64_t now);
+int64_t lm__last_access(lm_store *s, const char *key, size_t klen, const lm_hdr *h);
+
+/* Evict sampled LRU entries in w until evictable bytes fit the budget. */
+int lm__evict(lm_w *w, lm_acct *acct);
+
+/* Delete up to limit expired entries in one write txn; *n gets the count. */
+int lm__sweep_once(lm_store *s, size_t limit, size_t *n);
+
+/* Start / stop the maintenance thread (sweeper, everysec fsync) if needed. */
+int lm__maint_start(lm_store *s);
+void lm__maint_stop(lm_store *s);
+
+/* Write operations (store_lmdb_write.c). */
+int lm__set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
+            int64_t ttl_ms, unsigned flags);
+int lm__del(void *impl, const char *key, size_t klen);
+int lm__expire(void *impl, const char *key, size_t klen, int64_t ttl_ms);
+int lm__incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+             int64_t *out);
+int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
+            const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
+int lm__batch(void *impl, const store_op *ops, size_t n);
+int lm__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
+
+/* Logs (store_lmdb_log.c). */
+int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
+                   uint64_t *seq);
+int lm__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
+                 store_log_fn fn, void *ud);
+int lm__log_delete(void *impl, const char *log, size_t loglen);
+
+/* Read transactions from the pool (MDB_NOTLS): begin/renew and reset/return. */
+int lm__rtxn_get(lm_store *s, MDB_txn **txn);
+void lm__rtxn_put(lm_store *s, MDB_txn *txn);
+
+/* Big-endian 64-bit helpers for index keys. */
+static inline void lm__be64_put(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+static inline uint64_t lm__be64_get(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+#endif

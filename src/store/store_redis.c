@@ -1,0 +1,656 @@
+/*
+ * store_redis.c - the Redis backend: every store operation as Redis commands
+ * over the pool in redis_conn.c. Plain commands where one suffices (GET+PTTL
+ * pipelined, SET ... PX [NX], DEL, PTTL), Lua scripts for multi-step atomic
+ * operations (incr with a TTL on creation, cas, expire/persist, log append),
+ * sent as EVALSHA with an EVAL fallback on NOSCRIPT; MULTI/EXEC for batches;
+ * SCAN MATCH ... TYPE string for scans and pattern deletes; a Stream per log
+ * with ids "0-<seq>". Keys are readable with redis-cli --scan.
+ */
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/redis_conn.h"
+#include "store/store_int.h"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/mem.h"
+
+#define RS_SCAN_COUNT "1000"
+
+typedef struct rscript {
+    const char *src;
+    char sha[41];
+} rscript;
+
+enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
+
+static const char *const script_src[RS_NSCRIPTS] = {
+    /* KEYS[1] counter; ARGV delta, ttl_ms. TTL only when the key is created;
+     * the value comes back as a string so int64 survives Lua's doubles. */
+    "local existed = redis.call('EXISTS', KEYS[1])\n"
+    "redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "if existed == 0 and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "return redis.call('GET', KEYS[1])\n",
+    /* ARGV has_expect, expect, has_val, val, ttl_ms. 1 = written, 0 = conflict. */
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if ARGV[1] == '1' then\n"
+    "  if cur ~= ARGV[2] then return 0 end\n"
+    "elseif cur then return 0 end\n"
+    "if ARGV[3] == '1' then\n"
+    "  if ARGV[5] ~= '0' then redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])\n"
+    "  else redis.call('SET', KEYS[1], ARGV[4]) end\n"
+    "elseif cur then redis.call('DEL', KEYS[1]) end\n"
+    "return 1\n",
+    /* ARGV ttl_ms (0 = persist). 0 = no such key. */
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+    "else redis.call('PERSIST', KEYS[1]) end\n"
+    "return 1\n",
+    /* KEYS[1] stream; ARGV record. Ids are 0-<seq>; returns seq. */
+    "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "local seq = 1\n"
+    "if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end\n"
+    "redis.call('XADD', KEYS[1], '0-' .. string.format('%d', seq), 'd', ARGV[1])\n"
+    "return seq\n",
+};
+
+typedef struct rs_store {
+    rpool *pool;
+    rscript scripts[RS_NSCRIPTS];
+    char *match_all; /* "<escaped prefix>:*" or "*" */
+    size_t match_all_len;
+} rs_store;
+
+/* Redis error reply -> RAGD_E*. */
+static int reply_err(const redisReply *r)
+{
+    const char *m = r->str ? r->str : "";
+    if (strncmp(m, "OOM", 3) == 0)
+        return RAGD_EFULL;
+    if (strncmp(m, "WRONGTYPE", 9) == 0 || strstr(m, "not an integer") ||
+        strstr(m, "overflow"))
+        return RAGD_EINVAL;
+    if (strncmp(m, "LOADING", 7) == 0 || strncmp(m, "BUSY", 4) == 0 ||
+        strncmp(m, "MASTERDOWN", 10) == 0 || strncmp(m, "READONLY", 8) == 0 ||
+        strncmp(m, "NOAUTH", 6) == 0)
+        return RAGD_EUNAVAIL;
+    return RAGD_EIO;
+}
+
+/* One command; *out is an owned non-error reply. */
+static int rs_call(rs_store *s, int argc, const char **argv, const size_t *lens,
+                   redisReply **out)
+{
+    rpool_cmd cmd = { argc, argv, lens };
+    redisReply *r;
+    int rc = rpool_exec(s->pool, 1, &cmd, &r);
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(r);
+        freeReplyObject(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Run a script by SHA, loading it with EVAL when the server does not know it. */
+static int rs_script(rs_store *s, int which, const char *key, size_t klen, int nargs,
+                     const char **args, const size_t *alens, redisReply **out)
+{
+    const char *argv[12];
+    size_t lens[12];
+    argv[0] = "EVALSHA";
+    argv[1] = s->scripts[which].sha;
+    argv[2] = "1";
+    argv[3] = key;
+    lens[0] = 7;
+    lens[1] = 40;
+    lens[2] = 1;
+    lens[3] = klen;
+    for (int i = 0; i < nargs; i++) {
+        argv[4 + i] = args[i];
+        lens[4 + i] = alens[i];
+    }
+    rpool_cmd cmd = { 4 + nargs, argv, lens };
+    redisReply *r;
+    int rc = rpool_exec(s->pool, 1, &cmd, &r);
+    if (rc == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(r);
+        argv[0] = "EVAL";
+        lens[0] = 4;
+        argv[1] = s->scripts[which].src;
+        lens[1] = strlen(argv[1]);
+        rc = rpool_exec(s->pool, 1, &cmd, &r);
+    }
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(r);
+        freeReplyObject(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int rs_ping(void *impl)
+{
+    rs_store *s = impl;
+    const char *argv[1] = { "PING" };
+    size_t lens[1] = { 4 };
+    redisReply *r;
+    int rc = rs_call(s, 1, argv, lens, &r);
+    if (rc)
+        return rc == RAGD_ETIMEOUT ? RAGD_EUNAVAIL : rc;
+    freeReplyObject(r);
+    return 0;
+}
+
+static int rs_get(void *impl, const char *key, size_t klen, store_value *out)
+{
+    rs_store *s = impl;
+    const char *get[2] = { "GET", key }, *pttl[2] = { "PTTL", key };
+    size_t glen[2] = { 3, klen }, plen[2] = { 4, klen };
+    rpool_cmd cmds[2] = { { 2, get, glen }, { 2, pttl, plen } };
+    redisReply *r[2];
+    int rc = rpool_exec(s->pool, 2, cmds, r);
+    if (rc)
+        return rc;
+    if (r[0]->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(r[0]);
+    } else if (r[0]->type != REDIS_REPLY_STRING) {
+        rc = RAGD_ENOTFOUND;
+    } else {
+        void *buf = malloc(r[0]->len ? r[0]->len : 1);
+        if (!buf) {
+            rc = RAGD_ENOMEM;
+        } else {
+            memcpy(buf, r[0]->str, r[0]->len);
+            out->data = buf;
+            out->len = r[0]->len;
+            long long ttl = r[1]->type == REDIS_REPLY_INTEGER ? r[1]->integer : -1;
+            out->expire_at_ms = ttl >= 0 ? clock_wall_ms() + ttl : 0;
+        }
+    }
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
+    return rc;
+}
+
+static int rs_exists(void *impl, const char *key, size_t klen)
+{
+    const char *argv[2] = { "EXISTS", key };
+    size_t lens[2] = { 6, klen };
+    redisReply *r;
+    int rc = rs_call(impl, 2, argv, lens, &r);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? 0 : RAGD_ENOTFOUND;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Fill argv for SET key val [PX ttl] [NX]; returns argc. ttlbuf holds the digits. */
+static int set_args(const char **argv, size_t *lens, const char *key, size_t klen,
+                    const void *val, size_t vlen, int64_t ttl_ms, bool nx, char ttlbuf[24])
+{
+    int n = 0;
+    argv[n] = "SET";
+    lens[n++] = 3;
+    argv[n] = key;
+    lens[n++] = klen;
+    argv[n] = val;
+    lens[n++] = vlen;
+    if (ttl_ms > 0) {
+        argv[n] = "PX";
+        lens[n++] = 2;
+        lens[n] = (size_t)snprintf(ttlbuf, 24, "%" PRId64, ttl_ms);
+        argv[n++] = ttlbuf;
+    }
+    if (nx) {
+        argv[n] = "NX";
+        lens[n++] = 2;
+    }
+    return n;
+}
+
+static int rs_set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
+                  int64_t ttl_ms, unsigned flags)
+{
+    const char *argv[6];
+    size_t lens[6];
+    char ttlbuf[24];
+    int argc = set_args(argv, lens, key, klen, val, vlen, ttl_ms, flags & STORE_NX, ttlbuf);
+    redisReply *r;
+    int rc = rs_call(impl, argc, argv, lens, &r);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_NIL ? RAGD_EEXISTS : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rs_del(void *impl, const char *key, size_t klen)
+{
+    const char *argv[2] = { "DEL", key };
+    size_t lens[2] = { 3, klen };
+    redisReply *r;
+    int rc = rs_call(impl, 2, argv, lens, &r);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? 0 : RAGD_ENOTFOUND;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rs_ttl(void *impl, const char *key, size_t klen, int64_t *ttl_ms)
+{
+    const char *argv[2] = { "PTTL", key };
+    size_t lens[2] = { 4, klen };
+    redisReply *r;
+    int rc = rs_call(impl, 2, argv, lens, &r);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER || r->integer == -2)
+        rc = RAGD_ENOTFOUND;
+    else
+        *ttl_ms = r->integer == -1 ? -1 : r->integer > 0 ? r->integer : 1;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rs_expire(void *impl, const char *key, size_t klen, int64_t ttl_ms)
+{
+    char buf[24];
+    const char *args[1] = { buf };
+    size_t lens[1] = { (size_t)snprintf(buf, sizeof buf, "%" PRId64, ttl_ms) };
+    redisReply *r;
+    int rc = rs_script(impl, RS_EXPIRE, key, klen, 1, args, lens, &r);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? 0 : RAGD_ENOTFOUND;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rs_incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+                   int64_t *out)
+{
+    char d[24], t[24];
+    const char *args[2] = { d, t };
+    size_t lens[2] = { (size_t)snprintf(d, sizeof d, "%" PRId64, delta),
+                       (size_t)snprintf(t, sizeof t, "%" PRId64, ttl_ms) };
+    redisReply *r;
+    int rc = rs_script(impl, RS_INCR, key, klen, 2, args, lens, &r);
+    if (rc)
+        return rc;
+    int64_t v;
+    if (r->type == REDIS_REPLY_STRING && store__parse_i64(r->str, r->len, &v))
+        *out = v;
+    else
+        rc = RAGD_EIO;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rs_cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
+                  const void *val, size_t vlen, int64_t ttl_ms, unsigned flags)
+{
+    (void)flags; /* eviction on Redis is the server's maxmemory policy */
+    char t[24];
+    const char *args[5] = { expect ? "1" : "0", expect ? expect : "", val ? "1" : "0",
+                            val ? val : "", t };
+    size_t lens[5] = { 1, expect ? elen : 0, 1, val ? vlen : 0,
+                       (size_t)snprintf(t, sizeof t, "%" PRId64, ttl_ms) };
+    redisReply *r;
+    int rc = rs_script(impl, RS_CAS, key, klen, 5, args, lens, &r);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? 0 : RAGD_ECONFLICT;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* SCAN over a MATCH pattern (strings only); fn gets each batch of keys. */
+static int rs_scan_keys(rs_store *s, const char *pat, size_t patlen,
+                        int (*fn)(rs_store *s, redisReply *keys, void *ud), void *ud)
+{
+    char cursor[32] = "0";
+    do {
+        const char *argv[8] = { "SCAN", cursor, "MATCH", pat, "COUNT", RS_SCAN_COUNT,
+                                "TYPE", "string" };
+        size_t lens[8] = { 4, strlen(cursor), 5, patlen, 5, strlen(RS_SCAN_COUNT), 4, 6 };
+        redisReply *r;
+        int rc = rs_call(s, 8, argv, lens, &r);
+        if (rc)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor) {
+            freeReplyObject(r);
+            return RAGD_EIO;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len);
+        cursor[r->element[0]->len] = '\0';
+        rc = r->element[1]->elements ? fn(s, r->element[1], ud) : 0;
+        freeReplyObject(r);
+        if (rc)
+            return rc > 0 ? 0 : rc; /* > 0: the caller asked to stop */
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+typedef struct scan_ctx {
+    store_scan_fn fn;
+    void *ud;
+    bool with_values;
+} scan_ctx;
+
+static int scan_batch(rs_store *s, redisReply *keys, void *ud)
+{
+    scan_ctx *sc = ud;
+    redisReply *vals = NULL;
+    if (sc->with_values) {
+        size_t n = keys->elements + 1;
+        const char **argv = xmalloc(n * sizeof *argv);
+        size_t *lens = xmalloc(n * sizeof *lens);
+        argv[0] = "MGET";
+        lens[0] = 4;
+        for (size_t i = 0; i < keys->elements; i++) {
+            argv[i + 1] = keys->element[i]->str;
+            lens[i + 1] = keys->element[i]->len;
+        }
+        int rc = rs_call(s, (int)n, argv, lens, &vals);
+        free(argv);
+        free(lens);
+        if (rc)
+            return rc;
+    }
+    int stop = 0;
+    for (size_t i = 0; i < keys->elements && !stop; i++) {
+        const redisReply *k = keys->element[i];
+        if (!vals) {
+            stop = sc->fn(sc->ud, k->str, k->len, NULL, 0);
+        } else if (i < vals->elements && vals->element[i]->type == REDIS_REPLY_STRING) {
+            const redisReply *v = vals->element[i];
+            stop = sc->fn(sc->ud, k->str, k->len, v->str, v->len);
+        } /* else it expired or was deleted since SCAN saw it */
+    }
+    if (vals)
+        freeReplyObject(vals);
+    return stop ? 1 : 0;
+}
+
+static int rs_scan(void *impl, const char *prefix, size_t plen, bool with_values,
+                   store_scan_fn fn, void *ud)
+{
+    char *pat = xmalloc(2 * plen + 2);
+    size_t n = store__glob_escape(prefix, plen, pat);
+    pat[n++] = '*';
+    scan_ctx sc = { fn, ud, with_values };
+    int rc = rs_scan_keys(impl, pat, n, scan_batch, &sc);
+    free(pat);
+    return rc;
+}
+
+static int unlink_batch(rs_store *s, redisReply *keys, void *ud)
+{
+    uint64_t *deleted = ud;
+    size_t n = keys->elements + 1;
+    const char **argv = xmalloc(n * sizeof *argv);
+    size_t *lens = xmalloc(n * sizeof *lens);
+    argv[0] = "UNLINK";
+    lens[0] = 6;
+    for (size_t i = 0; i < keys->elements; i++) {
+        argv[i + 1] = keys->element[i]->str;
+        lens[i + 1] = keys->element[i]->len;
+    }
+    redisReply *r;
+    int rc = rs_call(s, (int)n, argv, lens, &r);
+    free(argv);
+    free(lens);
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_INTEGER)
+        *deleted += (uint64_t)r->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
+static int rs_del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted)
+{
+    *deleted = 0;
+    return rs_scan_keys(impl, pattern, patlen, unlink_batch, deleted);
+}
+
+static int rs_batch(void *impl, const store_op *ops, size_t n)
+{
+    rs_store *s = impl;
+    rpool_cmd *cmds = xcalloc(n + 2, sizeof *cmds);
+    const char **argv = xmalloc(6 * n * sizeof *argv);
+    size_t *lens = xmalloc(6 * n * sizeof *lens);
+    char (*ttl)[24] = xmalloc(n * sizeof *ttl);
+    static const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
+    static const size_t multi_len[1] = { 5 }, exec_len[1] = { 4 };
+    cmds[0] = (rpool_cmd){ 1, multi, multi_len };
+    for (size_t i = 0; i < n; i++) {
+        const char **a = argv + 6 * i;
+        size_t *l = lens + 6 * i;
+        int argc;
+        if (ops[i].val) {
+            argc = set_args(a, l, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen,
+                            ops[i].ttl_ms, false, ttl[i]);
+        } else {
+            a[0] = "DEL";
+            l[0] = 3;
+            a[1] = ops[i].key;
+            l[1] = ops[i].klen;
+            argc = 2;
+        }
+        cmds[i + 1] = (rpool_cmd){ argc, a, l };
+    }
+    cmds[n + 1] = (rpool_cmd){ 1, exec, exec_len };
+    redisReply **r = xcalloc(n + 2, sizeof *r);
+    int rc = rpool_exec(s->pool, n + 2, cmds, r);
+    if (rc == 0) {
+        const redisReply *last = r[n + 1];
+        if (last->type == REDIS_REPLY_ERROR)
+            rc = reply_err(last);
+        else if (last->type != REDIS_REPLY_ARRAY)
+            rc = RAGD_EIO;
+        for (size_t i = 0; rc == 0 && i < last->elements; i++)
+            if (last->element[i]->type == REDIS_REPLY_ERROR)
+                rc = reply_err(last->element[i]);
+        for (size_t i = 0; i < n + 2; i++)
+            freeReplyObject(r[i]);
+    }
+    free(r);
+    free(ttl);
+    free(lens);
+    free(argv);
+    free(cmds);
+    return rc;
+}
+
+static int rs_log_append(void *impl, const char *log, size_t loglen, const void *rec,
+                         size_t len, uint64_t *seq)
+{
+    const char *args[1] = { rec };
+    size_t lens[1] = { len };
+    redisReply *r;
+    int rc = rs_script(impl, RS_LOG_APPEND, log, loglen, 1, args, lens, &r);
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        *seq = (uint64_t)r->integer;
+    else
+        rc = RAGD_EIO;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Visit one XRANGE page; *next gets the seq to continue after (0 = done). */
+static int log_page(const redisReply *r, store_log_fn fn, void *ud, uint64_t *next)
+{
+    *next = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            return RAGD_EIO;
+        const char *dash = memchr(e->element[0]->str, '-', e->element[0]->len);
+        uint64_t seq = dash ? strtoull(dash + 1, NULL, 10) : 0;
+        const redisReply *f = e->element[1];
+        const char *data = "";
+        size_t dlen = 0;
+        if (f->type == REDIS_REPLY_ARRAY && f->elements >= 2 &&
+            f->element[1]->type == REDIS_REPLY_STRING) {
+            data = f->element[1]->str;
+            dlen = f->element[1]->len;
+        }
+        if (fn(ud, seq, data, dlen) != 0)
+            return 0;
+        *next = seq;
+    }
+    return 0;
+}
+
+static int rs_log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
+                       store_log_fn fn, void *ud)
+{
+    const uint64_t page = 512;
+    for (;;) {
+        if (after_seq == UINT64_MAX)
+            return 0;
+        char start[32];
+        snprintf(start, sizeof start, "0-%" PRIu64, after_seq + 1);
+        const char *argv[6] = { "XRANGE", log, start, "+", "COUNT", "512" };
+        size_t lens[6] = { 6, loglen, strlen(start), 1, 5, 3 };
+        redisReply *r;
+        int rc = rs_call(impl, 6, argv, lens, &r);
+        if (rc)
+            return rc;
+        uint64_t next = 0;
+        rc = r->type == REDIS_REPLY_ARRAY ? log_page(r, fn, ud, &next) : RAGD_EIO;
+        bool more = rc == 0 && next && r->elements == page;
+        freeReplyObject(r);
+        if (!more)
+            return rc;
+        after_seq = next;
+    }
+}
+
+static int rs_log_delete(void *impl, const char *log, size_t loglen)
+{
+    const char *argv[2] = { "UNLINK", log };
+    size_t lens[2] = { 6, loglen };
+    redisReply *r;
+    int rc = rs_call(impl, 2, argv, lens, &r);
+    if (rc == 0)
+        freeReplyObject(r);
+    return rc;
+}
+
+static uint64_t info_field(const char *info, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = info; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == info || p[-1] == '\n') && p[n] == ':')
+            return strtoull(p + n + 1, NULL, 10);
+    return 0;
+}
+
+static int count_batch(rs_store *s, redisReply *keys, void *ud)
+{
+    (void)s;
+    *(uint64_t *)ud += keys->elements;
+    return 0;
+}
+
+static int rs_stats(void *impl, store_stats *out)
+{
+    rs_store *s = impl;
+    out->reconnects = rpool_reconnects(s->pool);
+    out->errors = rpool_errors(s->pool);
+    out->available = rpool_available(s->pool);
+    if (!out->available)
+        return 0; /* stats still answer while Redis is down */
+    const char *argv[1] = { "INFO" };
+    size_t lens[1] = { 4 };
+    redisReply *r;
+    if (rs_call(s, 1, argv, lens, &r) == 0) {
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+            out->bytes_used = info_field(r->str, "used_memory");
+            out->max_bytes = info_field(r->str, "maxmemory");
+            out->evictions = info_field(r->str, "evicted_keys");
+            out->expired = info_field(r->str, "expired_keys");
+        }
+        freeReplyObject(r);
+    }
+    uint64_t keys = 0;
+    int rc = rs_scan_keys(s, s->match_all, s->match_all_len, count_batch, &keys);
+    out->keys = keys;
+    out->available = rpool_available(s->pool);
+    return rc == RAGD_EUNAVAIL || rc == RAGD_ETIMEOUT ? 0 : rc;
+}
+
+static void rs_close(void *impl)
+{
+    rs_store *s = impl;
+    rpool_destroy(s->pool);
+    free(s->match_all);
+    free(s);
+}
+
+static const store_ops redis_ops = {
+    .name = "redis",
+    .close = rs_close,
+    .ping = rs_ping,
+    .get = rs_get,
+    .exists = rs_exists,
+    .set = rs_set,
+    .del = rs_del,
+    .ttl = rs_ttl,
+    .expire = rs_expire,
+    .incr = rs_incr,
+    .cas = rs_cas,
+    .scan = rs_scan,
+    .del_pattern = rs_del_pattern,
+    .batch = rs_batch,
+    .log_append = rs_log_append,
+    .log_read = rs_log_read,
+    .log_delete = rs_log_delete,
+    .stats = rs_stats,
+};
+
+int store_redis_open(const store_config *cfg, const char *key_prefix, const store_ops **ops,
+                     void **impl, ragd_error *err)
+{
+    rs_store *s = xcalloc(1, sizeof *s);
+    for (int i = 0; i < RS_NSCRIPTS; i++) {
+        unsigned char d[SHA_DIGEST_LENGTH];
+        s->scripts[i].src = script_src[i];
+        SHA1((const unsigned char *)script_src[i], strlen(script_src[i]), d);
+        hash_hex(d, SHA_DIGEST_LENGTH, s->scripts[i].sha);
+    }
+    size_t plen = strlen(key_prefix);
+    s->match_all = xmalloc(2 * plen + 3);
+    s->match_all_len = store__glob_escape(key_prefix, plen, s->match_all);
+    if (plen)
+        s->match_all[s->match_all_len++] = ':';
+    s->match_all[s->match_all_len++] = '*';
+    int rc = rpool_create(cfg, &s->pool, err);
+    if (rc) {
+        free(s->match_all);
+        free(s);
+        return rc;
+    }
+    *ops = &redis_ops;
+    *impl = s;
+    return 0;
+}
