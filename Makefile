@@ -4,6 +4,7 @@
 BUILD ?= build
 DEBUG_BUILD ?= build-debug
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 ARGS ?=
 
 .PHONY: all setup build debug run test test-unit test-e2e clean

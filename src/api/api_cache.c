@@ -90,7 +90,9 @@ static void cache_api__get(http_req *req, http_resp *resp)
     if (rc) {
         req->cache_outcome = "miss";
         http_resp_header(resp, "x-ragd-cache", "miss");
-        if (rc == RAGD_ENOTFOUND)
+        if (rc == RAGD_EUNAVAIL)  /* a store outage is a miss, and says so */
+            http_resp_header(resp, "x-ragd-store", "unavailable");
+        if (rc == RAGD_ENOTFOUND || rc == RAGD_EUNAVAIL)
             http_error(req, resp, 404, "not_found", "no entry for %s:%s", prefix, key);
         else
             api_error_rc(req, resp, rc, "lookup failed: %s", ragd_strerror(rc));

@@ -49,7 +49,7 @@ class Redis:
             args += ["--requirepass", self.password]
         if self.acl_user:
             user, pw = self.acl_user
-            args += ["--user", f"{user} on >{pw} ~* &* +@all"]
+            args += ["--user", user, "on", f">{pw}", "~*", "&*", "+@all"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_port(self.port), "redis-server did not start"
         return self

@@ -65,12 +65,19 @@ def test_bad_cache_input_gets_4xx_and_stores_nothing(ragd):
 
 
 def test_keep_alive_reuses_the_connection(ragd_lmdb):
-    s = requests.Session()
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", ragd_lmdb.port, timeout=10)
+    c.request("GET", "/health")
+    r = c.getresponse()
+    r.read()
+    sock = c.sock
     for _ in range(20):
-        assert s.get(ragd_lmdb.url + "/health").status_code == 200
-    # one pooled connection was enough
-    pool = s.get_adapter(ragd_lmdb.url).poolmanager.connection_from_url(ragd_lmdb.url)
-    assert pool.num_connections == 1
+        c.request("GET", "/health")
+        r = c.getresponse()
+        assert r.status == 200
+        r.read()
+        assert c.sock is sock  # the same TCP connection served every request
+    c.close()
 
 
 def test_health_reports_store_and_uptime(ragd):

@@ -68,11 +68,11 @@ def test_redis_requirepass_and_acl_user():
                 assert red.client().get("ragd:cache:p:k") is not None
             finally:
                 s.cleanup()
-        bad = Ragd(env={"REDIS_URL": f"redis://:wrong@127.0.0.1:{pw.port}/0"}).start()
-        try:
-            assert bad.get("/health").json()["status"] == "degraded"
-        finally:
-            bad.cleanup()
+        # wrong credentials are a configuration error: refused at start-up, by name
+        bad = Ragd(env={"REDIS_URL": f"redis://:wrong@127.0.0.1:{pw.port}/0"})
+        with pytest.raises(RuntimeError, match="WRONGPASS"):
+            bad.start()
+        bad.cleanup()
     finally:
         pw.cleanup()
         acl.cleanup()
