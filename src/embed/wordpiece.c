@@ -129,8 +129,8 @@ static int wp__read_file(const char *path, char **data, size_t *len, ragd_error 
 int wordpiece_open(const char *vocab_path, const wordpiece_opts *opts, wordpiece **out,
                    ragd_error *err)
 {
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
     int rc = wp__read_file(vocab_path, &data, &len, err);
     if (rc)
         return rc;
