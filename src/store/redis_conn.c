@@ -279,7 +279,7 @@ static int tcp_connect(const rpool *p, int64_t deadline)
     return fd;
 }
 
-static int tls_handshake(rpool *p, rconn *c, int64_t deadline)
+static int tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t errlen)
 {
     c->ssl = SSL_new(p->ssl_ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
@@ -297,6 +297,13 @@ static int tls_handshake(rpool *p, rconn *c, int64_t deadline)
         int r = SSL_connect(c->ssl);
         if (r == 1)
             return 0;
+        long vr = SSL_get_verify_result(c->ssl);
+        if (vr != X509_V_OK) { /* a reachable server we must not trust: configuration */
+            snprintf(err, errlen, "TLS certificate of %s: %s", p->url.host,
+                     X509_verify_cert_error_string(vr));
+            ERR_clear_error();
+            return RAGD_EINVAL;
+        }
         if (ssl_wait(c, r, deadline) != 0)
             return RAGD_EUNAVAIL;
     }
@@ -312,12 +319,16 @@ static int rconn_open(rpool *p, rconn **out, char *err, size_t errlen)
     c->fd = tcp_connect(p, deadline);
     int rc = c->fd < 0 ? RAGD_EUNAVAIL : 0;
     if (rc == 0 && p->ssl_ctx)
-        rc = tls_handshake(p, c, deadline);
+        rc = tls_handshake(p, c, deadline, err, errlen);
     if (rc == 0 && p->url.password) {
         const char *auth[3] = { "AUTH", p->url.user, p->url.password };
         if (!p->url.user)
             auth[1] = p->url.password;
         rc = rconn_simple(c, p->url.user ? 3 : 2, auth, deadline, err, errlen);
+    }
+    if (rc == 0 && !p->url.password) { /* learn now if the server wants a password */
+        const char *ping[1] = { "PING" };
+        rc = rconn_simple(c, 1, ping, deadline, err, errlen);
     }
     if (rc == 0 && p->url.db) {
         char db[16];
