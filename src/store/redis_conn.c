@@ -234,7 +234,7 @@ static int rconn_simple(rconn *c, int argc, const char **argv, int64_t deadline,
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     rpool_cmd cmd = { argc, argv, lens };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rconn_exec(c, 1, &cmd, &r, deadline);
     if (rc)
         return rc;
@@ -299,7 +299,7 @@ static int tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t
             return 0;
         long vr = SSL_get_verify_result(c->ssl);
         if (vr != X509_V_OK) { /* a reachable server we must not trust: configuration */
-            snprintf(err, errlen, "TLS certificate of %s: %s", p->url.host,
+            snprintf(err, errlen, "TLS certificate of %.64s: %.128s", p->url.host,
                      X509_verify_cert_error_string(vr));
             ERR_clear_error();
             return RAGD_EINVAL;
@@ -338,7 +338,7 @@ static int rconn_open(rpool *p, rconn **out, char *err, size_t errlen)
     }
     if (rc) {
         if (rc == RAGD_EUNAVAIL)
-            snprintf(err, errlen, "cannot reach %s:%d", p->url.host, p->url.port);
+            snprintf(err, errlen, "cannot reach %.200s:%d", p->url.host, p->url.port);
         rconn_close(c);
         return rc;
     }

@@ -345,6 +345,9 @@ TEST(lmdb_prefix_in_keys)
     scan_acc a = { 0 };
     ASSERT_OK(store_scan(s, NULL, 0, false, scan_cb, &a));
     ASSERT_EQ_STR(a.seen, "a,");
+    store_t *twice = NULL;
+    ragd_error err;
+    ASSERT_EQ_INT(store_open(&cfg, &twice, &err), RAGD_EEXISTS); /* one env per process */
     store_close(s);
     cfg.key_prefix = "other";
     s = open_cfg(&cfg);
