@@ -546,6 +546,16 @@ static int tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
         return ragd_error_set(err, RAGD_EINTERNAL, "TLS: cannot create context");
     SSL_CTX_set_min_proto_version(p->ssl_ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(p->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (cfg->tls_cert_file) {
+        const char *keyf = cfg->tls_key_file ? cfg->tls_key_file : cfg->tls_cert_file;
+        if (SSL_CTX_use_certificate_chain_file(p->ssl_ctx, cfg->tls_cert_file) != 1 ||
+            SSL_CTX_use_PrivateKey_file(p->ssl_ctx, keyf, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(p->ssl_ctx) != 1) {
+            ERR_clear_error();
+            return ragd_error_set(err, RAGD_EINVAL, "TLS: cannot load client certificate %s",
+                                  cfg->tls_cert_file);
+        }
+    }
     if (cfg->tls_insecure) {
         SSL_CTX_set_verify(p->ssl_ctx, SSL_VERIFY_NONE, NULL);
         return 0;

@@ -16,8 +16,11 @@
 #include "store_suite.h"
 
 static char g_url[256];
-static const char *g_ca; /* CA file for rediss:// runs */
+static const char *g_ca;   /* CA file for rediss:// runs */
+static const char *g_cert; /* client certificate and key for rediss:// runs */
+static const char *g_key;
 static char g_tmp[128];
+static int g_timeout_ms = 2000; /* connect and command timeouts of test stores */
 static int g_seq;
 
 static int free_port(void)
@@ -92,7 +95,10 @@ static store_t *open_url(const char *url, const char *prefix, int *rc_out)
     cfg.url = url;
     cfg.key_prefix = prefix;
     cfg.tls_ca_file = g_ca;
-    cfg.command_timeout_ms = 2000;
+    cfg.tls_cert_file = g_cert;
+    cfg.tls_key_file = g_key;
+    cfg.command_timeout_ms = g_timeout_ms;
+    cfg.connect_timeout_ms = g_timeout_ms;
     store_t *s = NULL;
     ragd_error err;
     ragd_error_clear(&err);
@@ -258,6 +264,36 @@ TEST(down_and_back)
     redis_stop(pid);
 }
 
+TEST(hung_server_times_out)
+{
+    int port = free_port();
+    pid_t pid = redis_start(port, NULL);
+    ASSERT_TRUE(pid > 0);
+    char url[128];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    g_timeout_ms = 300;
+    store_t *s = open_url(url, "hung", NULL);
+    g_timeout_ms = 2000;
+    ASSERT_TRUE(s != NULL);
+    ASSERT_OK(store_set(s, S("k"), S("v"), 0, 0));
+    kill(pid, SIGSTOP); /* accepts connections (kernel backlog) but never answers */
+    store_value v;
+    ASSERT_EQ_INT(store_get(s, S("k"), &v), RAGD_EUNAVAIL);
+    ASSERT_EQ_INT(store_ping(s), RAGD_EUNAVAIL);
+    store_stats st;
+    ASSERT_OK(store_get_stats(s, &st));
+    ASSERT_TRUE(!st.available);
+    kill(pid, SIGCONT);
+    int64_t end = clock_mono_us() + 10 * 1000000;
+    while (store_ping(s) != 0 && clock_mono_us() < end)
+        clock_sleep_ms(20);
+    ASSERT_OK(store_ping(s));
+    ASSERT_OK(store_get(s, S("k"), &v));
+    store_value_free(&v);
+    store_close(s);
+    redis_stop(pid);
+}
+
 TEST(open_while_down)
 {
     int port = free_port();
@@ -333,7 +369,7 @@ static void run_tls(void)
     int port = free_port();
     snprintf(tport, sizeof tport, "%d", port);
     const char *extra[] = { "--tls-port", tport, "--tls-cert-file", crt, "--tls-key-file", key,
-                            "--tls-ca-cert-file", crt, "--tls-auth-clients", "no", NULL };
+                            "--tls-ca-cert-file", crt, "--tls-auth-clients", "yes", NULL };
     pid_t pid = redis_start(0, extra);
     if (pid <= 0) {
         fprintf(stderr, "note: this redis-server has no TLS support; rediss:// not tested\n");
@@ -342,18 +378,28 @@ static void run_tls(void)
     char saved[256];
     snprintf(saved, sizeof saved, "%s", g_url);
     snprintf(g_url, sizeof g_url, "rediss://127.0.0.1:%d/0", port);
-    g_ca = other; /* a certificate we do not trust: refused at open */
+    g_ca = other; /* a server certificate we do not trust: refused at open */
+    g_cert = crt;
+    g_key = key;
     int rc;
     store_t *s = open_url(g_url, "tls", &rc);
     if (rc != RAGD_EINVAL || s != NULL)
         fprintf(stderr, "  untrusted TLS certificate accepted (rc %d)\n", rc);
     t__failed += rc != RAGD_EINVAL;
     g_ca = crt;
+    g_cert = NULL; /* the server requires a client certificate: no service without */
+    s = open_url(g_url, "tls", &rc);
+    if (rc == 0 && store_ping(s) == 0) {
+        fprintf(stderr, "  TLS server answered a client without a certificate\n");
+        t__failed++;
+    }
+    store_close(s);
+    g_cert = crt;
     fprintf(stderr, "-- suite over TLS (%s)\n", g_url);
     store_suite_run();
     RUN(prefix_isolation);
     snprintf(g_url, sizeof g_url, "%s", saved);
-    g_ca = NULL;
+    g_ca = g_cert = g_key = NULL;
     redis_stop(pid);
 }
 
@@ -382,6 +428,7 @@ int main(void)
     RUN(select_db);
     RUN(auth_password_and_acl);
     RUN(down_and_back);
+    RUN(hung_server_times_out);
     RUN(open_while_down);
     RUN(oom_is_full);
     run_tls();
