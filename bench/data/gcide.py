@@ -12,7 +12,6 @@ import re
 DICT_DIR = "/usr/share/dictd"
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
-# A line-final bracket naming the source of the preceding text ("[1913 Webster]", "[PJC]").
 _SRC = (r"(?:1913 Webster|Webster 1913 Suppl\.?|WordNet(?:\s+[\d.]+|\s+sense\s+\d+)?|PJC\.?|"
         r"Century Dict\.(?:\s+\d+)?|RHUD|RDH|MW10|MI11|AS|GG|RP)")
 _SRC_ONLY = r"%s(?:\s*\+?\s*%s)*" % (_SRC, _SRC)
