@@ -37,8 +37,9 @@ AVX512 static inline __m512 vx__exp(__m512 x)
 AVX512 static inline __m512 vx__erf(__m512 x)
 {
     __m512 ax = _mm512_abs_ps(x);
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                             _mm512_fmadd_ps(ax, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 d = _mm512_fmadd_ps(ax, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f));
+    __m512 t = _mm512_rcp14_ps(d); /* one Newton step: ~1e-8 relative */
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
     __m512 p = _mm512_set1_ps(1.061405429f);
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
@@ -186,9 +187,10 @@ AMX static void amx__convert_a(const float *a, size_t lda, size_t rows, size_t r
     memset(dst + rows * (size_t)k, 0, (rows_p - rows) * (size_t)k * sizeof *dst);
 }
 
-/* One 32-row block times columns [n0, n0 + 16 * two_cols?2:1) into cb (32 x 32 floats). */
+/* One block of 16 or 32 rows (tall) times 16 or 32 columns (two) into cb
+ * (32 x 32 floats, row stride 32). */
 AMX static void amx__block(const uint16_t *a, int k, const uint16_t *b0, const uint16_t *b1,
-                           float *cb, int two)
+                           float *cb, int two, int tall)
 {
     _tile_zero(0);
     _tile_zero(1);
@@ -196,24 +198,39 @@ AMX static void amx__block(const uint16_t *a, int k, const uint16_t *b0, const u
     _tile_zero(3);
     size_t sa = (size_t)k * 2;
     const uint16_t *a1 = a + 16 * (size_t)k;
-    for (int kb = 0; kb < k / 32; kb++) {
-        _tile_loadd(4, a + kb * 32, sa);
-        _tile_loadd(5, a1 + kb * 32, sa);
-        _tile_loadd(6, b0 + (size_t)kb * 512, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(2, 5, 6);
-        if (two) {
+    if (tall && two) {
+        for (int kb = 0; kb < k / 32; kb++) {
+            _tile_loadd(4, a + kb * 32, sa);
+            _tile_loadd(5, a1 + kb * 32, sa);
+            _tile_loadd(6, b0 + (size_t)kb * 512, 64);
             _tile_loadd(7, b1 + (size_t)kb * 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(3, 5, 7);
         }
+    } else {
+        for (int kb = 0; kb < k / 32; kb++) {
+            _tile_loadd(4, a + kb * 32, sa);
+            _tile_loadd(6, b0 + (size_t)kb * 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            if (tall) {
+                _tile_loadd(5, a1 + kb * 32, sa);
+                _tile_dpbf16ps(2, 5, 6);
+            }
+            if (two) {
+                _tile_loadd(7, b1 + (size_t)kb * 512, 64);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+        }
     }
     _tile_stored(0, cb, 128);
-    _tile_stored(2, cb + 16 * 32, 128);
-    if (two) {
+    if (tall)
+        _tile_stored(2, cb + 16 * 32, 128);
+    if (two)
         _tile_stored(1, cb + 16, 128);
+    if (tall && two)
         _tile_stored(3, cb + 16 * 32 + 16, 128);
-    }
 }
 
 AMX static void amx__gemm(const bert_gemm_args *g, void *scratch)
@@ -231,12 +248,14 @@ AMX static void amx__gemm(const bert_gemm_args *g, void *scratch)
     amx__convert_a(g->a, g->lda, g->rows, rows_p, k, abuf);
     amx__config();
     size_t kb = (size_t)k / 32;
-    for (size_t m0 = 0; m0 < rows_p; m0 += 32) {
-        size_t mr = g->rows - m0 < 32 ? g->rows - m0 : 32;
-        for (int n0 = g->c0; n0 < g->c1; n0 += 32) {
-            int two = n0 + 32 <= g->c1;
-            const uint16_t *b0 = l->wp + (size_t)(n0 / 16) * kb * 512;
-            amx__block(abuf + m0 * (size_t)k, k, b0, b0 + kb * 512, cb, two);
+    /* column panels outside: a 32-column panel of B (K x 32 BF16) stays in L1
+     * while every 32-row block of A streams past it from L2 */
+    for (int n0 = g->c0; n0 < g->c1; n0 += 32) {
+        int two = n0 + 32 <= g->c1;
+        const uint16_t *b0 = l->wp + (size_t)(n0 / 16) * kb * 512;
+        for (size_t m0 = 0; m0 < rows_p; m0 += 32) {
+            size_t mr = g->rows - m0 < 32 ? g->rows - m0 : 32;
+            amx__block(abuf + m0 * (size_t)k, k, b0, b0 + kb * 512, cb, two, mr > 16);
             for (size_t i = 0; i < mr; i++) {
                 size_t r = m0 + i;
                 vx__epi_row(g->c + r * g->ldc + n0, cb + i * 32, l->b + n0,
