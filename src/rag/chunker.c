@@ -60,8 +60,11 @@ int chunker_split(const wordpiece *wp, const char *text, size_t len, uint32_t si
         if (end >= np)
             break;
         size_t next = end > overlap ? end - overlap : 0;
-        while (next > start + 1 && chunker__continues(wp, p, next))
-            next--; /* start the next window at a word start too */
+        if (chunker__continues(wp, p, end))
+            next = end; /* a word longer than the window: carry on inside it */
+        else
+            while (next > start + 1 && chunker__continues(wp, p, next))
+                next--; /* start the next window at a word start too */
         if (next <= start)
             next = end; /* the overlap would not move forward: none this time */
         start = next;

@@ -69,7 +69,8 @@ static void search__leg_push(search_leg *l, uint64_t id, float score)
 
 static void search__leg_finish(search_leg *l, size_t keep)
 {
-    qsort(l->v, l->n, sizeof *l->v, search__cmp_in);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, search__cmp_in);
     if (l->n > keep)
         l->n = keep;
 }
