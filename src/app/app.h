@@ -16,6 +16,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
+#include "rag/kb.h"
 #include "store/store.h"
 
 #define APP_STATUS_SLOTS 20
@@ -38,6 +39,7 @@ typedef struct app {
     route_metrics unmatched_metrics;  /* 404/405 on no route */
     embed_model *embed;               /* NULL when the model directory is absent */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
+    kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
 } app_t;
 
 /* The HTTP status codes tracked per route, in slot order (last = other). */

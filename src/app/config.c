@@ -54,6 +54,8 @@ static const cfg_entry cfg_table[] = {
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
+    { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for" },
+    { "kb_batch_max", "RAGD_KB_BATCH_MAX", NULL, CFG_INT, OFF(kb_batch_max), "1000", 1, 100000, NULL, false, "most documents in one upsert request" },
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])

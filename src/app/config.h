@@ -40,6 +40,8 @@ typedef struct ragd_config {
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
     char *embed_precision;            /* fp32 | bf16 */
+    int64_t search_max_limit;         /* largest `limit` of a search */
+    int64_t kb_batch_max;             /* documents per upsert request */
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
     const char *sources[64];          /* where each table entry's value came from */
