@@ -211,6 +211,11 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
         cJSON_Delete(body);
         return;
     }
+    char ns[2 * AUTH_ID_MAX + 8];  /* a user's entries go to its own namespace */
+    if (!auth_user_namespace(req, json_get_str(body, "user_id"), ns, sizeof ns, resp)) {
+        cJSON_Delete(body);
+        return;
+    }
     warm_entry *es = xcalloc((size_t)n, sizeof *es);
     int i = 0, ok = 0;
     for (const cJSON *it = entries->child; it; it = it->next, i++)
@@ -218,8 +223,11 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
             goto out;
     cJSON *failed = cJSON_CreateArray();
     for (i = 0; i < n; i++) {
-        int rc = cache_put(api_app(req)->cache, es[i].prefix, es[i].key, strlen(es[i].key),
-                           es[i].value, strlen(es[i].value), es[i].ctype, es[i].ttl);
+        buf_t k = BUF_INIT;
+        buf_printf(&k, "%s%s", ns, es[i].key);
+        int rc = cache_put(api_app(req)->cache, es[i].prefix, k.data, k.len, es[i].value,
+                           strlen(es[i].value), es[i].ctype, es[i].ttl);
+        buf_free(&k);
         if (rc == 0) {
             ok++;
         } else {

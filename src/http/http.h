@@ -69,6 +69,8 @@ struct http_resp {
 const char *http_req_param(const http_req *req, const char *name);
 const char *http_req_header(const http_req *req, const char *name);
 const char *http_req_query(const http_req *req, const char *name);
+/* The peer's address as text ("127.0.0.1", "::1") into out; "" if unknown. */
+void http_req_client_ip(const http_req *req, char *out, size_t n);
 
 /* Set the body, taking ownership of data (malloc'd). */
 void http_resp_set_body(http_resp *resp, int status, const char *content_type, char *data,

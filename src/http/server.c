@@ -137,7 +137,7 @@ static void server__dispatch(http_server_t *s, conn_ctx *ctx)
         http_error(req, resp, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
                    req->method_name, req->path, allow);
         http_resp_header(resp, "Allow", allow);
-    } else {
+    } else if (!s->opts.before || s->opts.before(s->opts.app, req, resp)) {
         h(req, resp);
         if (resp->status == 0 && !resp->raw_response)
             http_error(req, resp, 500, "internal_error", "handler produced no response");
@@ -225,6 +225,8 @@ static void server__completed(void *cls, struct MHD_Connection *c, void **con_cl
                 ctx->req.cache_outcome);
     if (s->opts.observe)
         s->opts.observe(s->opts.app, &ctx->req, status, lat);
+    if (s->opts.release)
+        s->opts.release(s->opts.app, &ctx->req);
     server__ctx_free(ctx);
     *con_cls = NULL;
     __atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
