@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -109,6 +110,8 @@ int app_open(app_t *app, ragd_error *err)
     };
     if ((rc = cache_create(app->store, &co, &app->cache, err)))
         goto fail;
+    if ((rc = gateway_create(cfg, app->cache, &app->gateway, err)))
+        goto fail;
     app->router = router_create();
     api_register(app->router);
     app->route_metrics = xcalloc((size_t)router_count(app->router), sizeof(route_metrics));
@@ -158,6 +161,8 @@ void app_close(app_t *app)
     }
     router_destroy(app->router);
     app->router = NULL;
+    gateway_destroy(app->gateway);
+    app->gateway = NULL;
     cache_destroy(app->cache);
     app->cache = NULL;
     store_close(app->store);

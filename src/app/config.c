@@ -54,6 +54,14 @@ static const cfg_entry cfg_table[] = {
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
+    { "upstream_url", "RAGD_UPSTREAM_URL", "--upstream", CFG_STR, OFF(upstream_url), "", 0, 0, NULL, false, "default OpenAI-compatible LLM upstream base URL (serves every model)" },
+    { "upstream_api_key", "RAGD_UPSTREAM_API_KEY", NULL, CFG_STR, OFF(upstream_api_key), "", 0, 0, NULL, true, "API key of the default upstream" },
+    { "upstream_timeout_ms", "RAGD_UPSTREAM_TIMEOUT_MS", NULL, CFG_INT, OFF(upstream_timeout_ms), "600000", 1, 86400000, NULL, false, "upstream call timeout (whole generation)" },
+    { "gateway_retries", "RAGD_GATEWAY_RETRIES", NULL, CFG_INT, OFF(gateway_retries), "2", 0, 10, NULL, false, "retries of upstream 429/5xx/connection errors" },
+    { "gateway_retry_base_ms", "RAGD_GATEWAY_RETRY_BASE_MS", NULL, CFG_INT, OFF(gateway_retry_base_ms), "200", 0, 60000, NULL, false, "first retry backoff (doubles, full jitter)" },
+    { "gateway_retry_max_ms", "RAGD_GATEWAY_RETRY_MAX_MS", NULL, CFG_INT, OFF(gateway_retry_max_ms), "10000", 0, 600000, NULL, false, "longest wait before a retry (a longer Retry-After is passed to the client)" },
+    { "gateway_breaker_failures", "RAGD_GATEWAY_BREAKER_FAILURES", NULL, CFG_INT, OFF(gateway_breaker_failures), "5", 1, 1000, NULL, false, "consecutive upstream failures that open a provider's circuit" },
+    { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe" },
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])
@@ -303,7 +311,9 @@ void config_print(const ragd_config *c, FILE *out)
             snprintf(val, sizeof val, "%lld", (long long)*cfg__int((ragd_config *)c, e));
         } else {
             const char *s = *cfg__str((ragd_config *)c, e);
-            if (e->secret)
+            if (e->secret && *s && !strstr(s, "://"))
+                snprintf(val, sizeof val, "***");
+            else if (e->secret)
                 config_redact_url(s, val, sizeof val);
             else
                 snprintf(val, sizeof val, "%s", s);

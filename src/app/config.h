@@ -40,6 +40,14 @@ typedef struct ragd_config {
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
     char *embed_precision;            /* fp32 | bf16 */
+    char *upstream_url;               /* default LLM upstream (gateway) */
+    char *upstream_api_key;
+    int64_t upstream_timeout_ms;
+    int64_t gateway_retries;          /* retries of 429/5xx/connection errors */
+    int64_t gateway_retry_base_ms;
+    int64_t gateway_retry_max_ms;     /* longest wait before a retry */
+    int64_t gateway_breaker_failures; /* consecutive failures that open it */
+    int64_t gateway_breaker_cooldown_ms;
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
     const char *sources[64];          /* where each table entry's value came from */
