@@ -12,6 +12,7 @@ void api_register(router_t *r)
 {
     api_ops_register(r);
     api_cache_register(r);
+    api_embed_register(r);
     api_gateway_register(r);
 }
 

@@ -19,6 +19,7 @@ void api_register(router_t *r);
 /* Per-area registration (called by api_register). */
 void api_ops_register(router_t *r);
 void api_cache_register(router_t *r);
+void api_embed_register(router_t *r);
 void api_gateway_register(router_t *r);
 
 static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }

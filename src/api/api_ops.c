@@ -27,7 +27,9 @@ static void ops__health(http_req *req, http_resp *resp)
     cJSON_AddStringToObject(db, "status", up ? "ok" : "unavailable");
     cJSON *cache = cJSON_AddObjectToObject(out, "cache");
     cJSON_AddStringToObject(cache, "status", up ? "ok" : "degraded");
-    cJSON_AddArrayToObject(out, "models_loaded");
+    cJSON *models = cJSON_AddArrayToObject(out, "models_loaded");
+    if (app->embed)
+        cJSON_AddItemToArray(models, cJSON_CreateString(embed_model_name(app->embed)));
     cJSON_AddItemReferenceToObject(out, "store", db);
     api_reply_json(resp, 200, out);
     cJSON_Delete(out);

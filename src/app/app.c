@@ -74,6 +74,42 @@ static int app__mkdirs(const char *dir)
     return mkdir(tmp, 0700) == 0 || access(tmp, W_OK) == 0 ? 0 : -1;
 }
 
+static int app__compute_embeddings(void *ud, const char *const *texts, const size_t *lens,
+                                   size_t n, float *out, int *ntokens, bool *truncated)
+{
+    return embed_encode(ud, texts, lens, n, out, ntokens, truncated);
+}
+
+/* Load the embedding model if its directory exists; ragd serves the cache
+ * without it (embedding routes then answer 503 model_unavailable). */
+static int app__open_embedder(app_t *app, ragd_error *err)
+{
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/config.json", app->cfg.model_dir);
+    if (access(probe, R_OK) != 0) {
+        log_msg(LOG_WARN, "no embedding model in %s: embedding routes are disabled "
+                "(run `make run` or scripts/fetch_model.sh to fetch it)", app->cfg.model_dir);
+        return RAGD_OK;
+    }
+    embed_opts eo;
+    embed_default_opts(&eo);
+    eo.threads = (int)app->cfg.embed_threads;
+    embed_precision_parse(app->cfg.embed_precision, &eo.precision);
+    ragd_error merr;
+    int rc = embed_model_open(app->cfg.model_dir, &eo, &app->embed, &merr);
+    if (rc)
+        return ragd_error_set(err, rc, "model_dir %s: %s", app->cfg.model_dir, merr.msg);
+    char key[160];
+    snprintf(key, sizeof key, "%s%s", embed_model_name(app->embed),
+             embed_model_precision(app->embed) == EMBED_BF16 ? "-bf16" : "");
+    embcache_create(app->cache, key, embed_model_dim(app->embed), app->cfg.cache_embedding_ttl,
+                    app__compute_embeddings, app->embed, &app->embcache);
+    log_msg(LOG_INFO, "embedding model %s loaded (%zu dimensions, %s kernels)",
+            embed_model_name(app->embed), embed_model_dim(app->embed),
+            embed_model_kernel(app->embed));
+    return RAGD_OK;
+}
+
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
@@ -109,6 +145,8 @@ int app_open(app_t *app, ragd_error *err)
         .max_key_bytes = (size_t)cfg->max_key_bytes,
     };
     if ((rc = cache_create(app->store, &co, &app->cache, err)))
+        goto fail;
+    if ((rc = app__open_embedder(app, err)))
         goto fail;
     if ((rc = gateway_create(cfg, app->cache, &app->gateway, err)))
         goto fail;
@@ -163,6 +201,10 @@ void app_close(app_t *app)
     app->router = NULL;
     gateway_destroy(app->gateway);
     app->gateway = NULL;
+    embcache_destroy(app->embcache);
+    app->embcache = NULL;
+    embed_model_close(app->embed);
+    app->embed = NULL;
     cache_destroy(app->cache);
     app->cache = NULL;
     store_close(app->store);

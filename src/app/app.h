@@ -11,6 +11,8 @@
 
 #include "app/config.h"
 #include "cache/cache.h"
+#include "cache/embcache.h"
+#include "embed/embed.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
@@ -35,6 +37,8 @@ typedef struct app {
     int64_t started_mono_us;
     route_metrics *route_metrics;     /* router_count() entries */
     route_metrics unmatched_metrics;  /* 404/405 on no route */
+    embed_model *embed;               /* NULL when the model directory is absent */
+    embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
 } app_t;
 
 /* The HTTP status codes tracked per route, in slot order (last = other). */

@@ -234,7 +234,7 @@ static int rconn_simple(rconn *c, int argc, const char **argv, int64_t deadline,
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     rpool_cmd cmd = { argc, argv, lens };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rconn_exec(c, 1, &cmd, &r, deadline);
     if (rc)
         return rc;
@@ -279,7 +279,7 @@ static int tcp_connect(const rpool *p, int64_t deadline)
     return fd;
 }
 
-static int tls_handshake(rpool *p, rconn *c, int64_t deadline)
+static int tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t errlen)
 {
     c->ssl = SSL_new(p->ssl_ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
@@ -297,6 +297,13 @@ static int tls_handshake(rpool *p, rconn *c, int64_t deadline)
         int r = SSL_connect(c->ssl);
         if (r == 1)
             return 0;
+        long vr = SSL_get_verify_result(c->ssl);
+        if (vr != X509_V_OK) { /* a reachable server we must not trust: configuration */
+            snprintf(err, errlen, "TLS certificate of %.64s: %.128s", p->url.host,
+                     X509_verify_cert_error_string(vr));
+            ERR_clear_error();
+            return RAGD_EINVAL;
+        }
         if (ssl_wait(c, r, deadline) != 0)
             return RAGD_EUNAVAIL;
     }
@@ -312,12 +319,16 @@ static int rconn_open(rpool *p, rconn **out, char *err, size_t errlen)
     c->fd = tcp_connect(p, deadline);
     int rc = c->fd < 0 ? RAGD_EUNAVAIL : 0;
     if (rc == 0 && p->ssl_ctx)
-        rc = tls_handshake(p, c, deadline);
+        rc = tls_handshake(p, c, deadline, err, errlen);
     if (rc == 0 && p->url.password) {
         const char *auth[3] = { "AUTH", p->url.user, p->url.password };
         if (!p->url.user)
             auth[1] = p->url.password;
         rc = rconn_simple(c, p->url.user ? 3 : 2, auth, deadline, err, errlen);
+    }
+    if (rc == 0 && !p->url.password) { /* learn now if the server wants a password */
+        const char *ping[1] = { "PING" };
+        rc = rconn_simple(c, 1, ping, deadline, err, errlen);
     }
     if (rc == 0 && p->url.db) {
         char db[16];
@@ -327,7 +338,7 @@ static int rconn_open(rpool *p, rconn **out, char *err, size_t errlen)
     }
     if (rc) {
         if (rc == RAGD_EUNAVAIL)
-            snprintf(err, errlen, "cannot reach %s:%d", p->url.host, p->url.port);
+            snprintf(err, errlen, "cannot reach %.200s:%d", p->url.host, p->url.port);
         rconn_close(c);
         return rc;
     }
@@ -535,6 +546,16 @@ static int tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
         return ragd_error_set(err, RAGD_EINTERNAL, "TLS: cannot create context");
     SSL_CTX_set_min_proto_version(p->ssl_ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(p->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (cfg->tls_cert_file) {
+        const char *keyf = cfg->tls_key_file ? cfg->tls_key_file : cfg->tls_cert_file;
+        if (SSL_CTX_use_certificate_chain_file(p->ssl_ctx, cfg->tls_cert_file) != 1 ||
+            SSL_CTX_use_PrivateKey_file(p->ssl_ctx, keyf, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(p->ssl_ctx) != 1) {
+            ERR_clear_error();
+            return ragd_error_set(err, RAGD_EINVAL, "TLS: cannot load client certificate %s",
+                                  cfg->tls_cert_file);
+        }
+    }
     if (cfg->tls_insecure) {
         SSL_CTX_set_verify(p->ssl_ctx, SSL_VERIFY_NONE, NULL);
         return 0;

@@ -37,6 +37,9 @@ typedef struct store_config {
     int sweep_interval_ms;    /* active expiry sweep period, default 1000; <0 disables */
     const char *tls_ca_file;  /* rediss:// CA bundle; NULL = system default */
     bool tls_insecure;        /* rediss:// skip certificate verification (tests only) */
+    const char *tls_cert_file; /* rediss:// client certificate (PEM chain) for servers
+                                  with tls-auth-clients yes; NULL = none */
+    const char *tls_key_file;  /* its private key (PEM); NULL = in tls_cert_file */
 } store_config;
 
 /* Limits shared by both backends (LMDB keys are at most 511 bytes with their

@@ -109,6 +109,47 @@ int64_t lm__last_access(lm_store *s, const char *key, size_t klen, const lm_hdr 
     return t;
 }
 
+/* Directories open in this process: LMDB must not open one environment twice in
+ * a process (its POSIX locks would be released by the second close). */
+typedef struct lm_open_dir {
+    dev_t dev;
+    ino_t ino;
+    struct lm_open_dir *next;
+} lm_open_dir;
+static pthread_mutex_t open_dirs_mu = PTHREAD_MUTEX_INITIALIZER;
+static lm_open_dir *open_dirs;
+
+static bool open_dirs_add(const struct stat *st)
+{
+    bool ok = true;
+    pthread_mutex_lock(&open_dirs_mu);
+    for (lm_open_dir *d = open_dirs; d && ok; d = d->next)
+        ok = !(d->dev == st->st_dev && d->ino == st->st_ino);
+    if (ok) {
+        lm_open_dir *d = xmalloc(sizeof *d);
+        d->dev = st->st_dev;
+        d->ino = st->st_ino;
+        d->next = open_dirs;
+        open_dirs = d;
+    }
+    pthread_mutex_unlock(&open_dirs_mu);
+    return ok;
+}
+
+static void open_dirs_remove(dev_t dev, ino_t ino)
+{
+    pthread_mutex_lock(&open_dirs_mu);
+    for (lm_open_dir **pp = &open_dirs; *pp; pp = &(*pp)->next) {
+        if ((*pp)->dev == dev && (*pp)->ino == ino) {
+            lm_open_dir *d = *pp;
+            *pp = d->next;
+            free(d);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_dirs_mu);
+}
+
 static int lm_ping(void *impl)
 {
     (void)impl;
@@ -270,6 +311,7 @@ static void lm_close(void *impl)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->access);
+    open_dirs_remove(s->dir_dev, s->dir_ino);
     free(s);
 }
 
@@ -348,7 +390,14 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
     if (make_dirs(dir) != 0)
         return ragd_error_set(err, RAGD_EIO, "cannot create data directory %s: %s", dir,
                               strerror(errno));
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ragd_error_set(err, RAGD_EIO, "data directory %s is not a directory", dir);
+    if (!open_dirs_add(&st))
+        return ragd_error_set(err, RAGD_EEXISTS, "data directory %s is already open", dir);
     lm_store *s = xcalloc(1, sizeof *s);
+    s->dir_dev = st.st_dev;
+    s->dir_ino = st.st_ino;
     s->fsync_policy = cfg->fsync_policy;
     s->max_bytes = cfg->max_bytes;
     s->sweep_interval_ms = cfg->sweep_interval_ms ? cfg->sweep_interval_ms : 1000;
@@ -388,6 +437,7 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
         pthread_cond_destroy(&s->cv);
         free(s->access);
         free(s);
+        open_dirs_remove(st.st_dev, st.st_ino);
         return RAGD_EIO;
     }
     *ops = &lmdb_ops;

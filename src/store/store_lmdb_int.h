@@ -16,6 +16,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "store/store_int.h"
 
@@ -45,6 +46,8 @@ typedef struct lm_access {
 
 typedef struct lm_store {
     MDB_env *env;
+    dev_t dir_dev; /* the data directory, registered as open in this process */
+    ino_t dir_ino;
     MDB_dbi kv, exp, evx, logs, meta;
     int fsync_policy;
     uint64_t max_bytes;

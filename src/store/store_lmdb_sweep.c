@@ -75,7 +75,7 @@ int lm__evict(lm_w *w, lm_acct *acct)
 {
     lm_store *s = w->s;
     char key[512];
-    size_t klen;
+    size_t klen = 0;
     while (acct->evict_bytes > s->max_bytes) {
         int rc = evict_pick(w, key, &klen);
         if (rc == RAGD_ENOTFOUND)

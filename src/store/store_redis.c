@@ -86,7 +86,7 @@ static int rs_call(rs_store *s, int argc, const char **argv, const size_t *lens,
                    redisReply **out)
 {
     rpool_cmd cmd = { argc, argv, lens };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rpool_exec(s->pool, 1, &cmd, &r);
     if (rc)
         return rc;
@@ -118,7 +118,7 @@ static int rs_script(rs_store *s, int which, const char *key, size_t klen, int n
         lens[4 + i] = alens[i];
     }
     rpool_cmd cmd = { 4 + nargs, argv, lens };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rpool_exec(s->pool, 1, &cmd, &r);
     if (rc == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
@@ -144,7 +144,7 @@ static int rs_ping(void *impl)
     rs_store *s = impl;
     const char *argv[1] = { "PING" };
     size_t lens[1] = { 4 };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(s, 1, argv, lens, &r);
     if (rc)
         return rc == RAGD_ETIMEOUT ? RAGD_EUNAVAIL : rc;
@@ -187,7 +187,7 @@ static int rs_exists(void *impl, const char *key, size_t klen)
 {
     const char *argv[2] = { "EXISTS", key };
     size_t lens[2] = { 6, klen };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(impl, 2, argv, lens, &r);
     if (rc)
         return rc;
@@ -227,7 +227,7 @@ static int rs_set(void *impl, const char *key, size_t klen, const void *val, siz
     size_t lens[6];
     char ttlbuf[24];
     int argc = set_args(argv, lens, key, klen, val, vlen, ttl_ms, flags & STORE_NX, ttlbuf);
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(impl, argc, argv, lens, &r);
     if (rc)
         return rc;
@@ -240,7 +240,7 @@ static int rs_del(void *impl, const char *key, size_t klen)
 {
     const char *argv[2] = { "DEL", key };
     size_t lens[2] = { 3, klen };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(impl, 2, argv, lens, &r);
     if (rc)
         return rc;
@@ -253,7 +253,7 @@ static int rs_ttl(void *impl, const char *key, size_t klen, int64_t *ttl_ms)
 {
     const char *argv[2] = { "PTTL", key };
     size_t lens[2] = { 4, klen };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(impl, 2, argv, lens, &r);
     if (rc)
         return rc;
@@ -270,7 +270,7 @@ static int rs_expire(void *impl, const char *key, size_t klen, int64_t ttl_ms)
     char buf[24];
     const char *args[1] = { buf };
     size_t lens[1] = { (size_t)snprintf(buf, sizeof buf, "%" PRId64, ttl_ms) };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_script(impl, RS_EXPIRE, key, klen, 1, args, lens, &r);
     if (rc)
         return rc;
@@ -286,7 +286,7 @@ static int rs_incr(void *impl, const char *key, size_t klen, int64_t delta, int6
     const char *args[2] = { d, t };
     size_t lens[2] = { (size_t)snprintf(d, sizeof d, "%" PRId64, delta),
                        (size_t)snprintf(t, sizeof t, "%" PRId64, ttl_ms) };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_script(impl, RS_INCR, key, klen, 2, args, lens, &r);
     if (rc)
         return rc;
@@ -308,7 +308,7 @@ static int rs_cas(void *impl, const char *key, size_t klen, const void *expect, 
                             val ? val : "", t };
     size_t lens[5] = { 1, expect ? elen : 0, 1, val ? vlen : 0,
                        (size_t)snprintf(t, sizeof t, "%" PRId64, ttl_ms) };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_script(impl, RS_CAS, key, klen, 5, args, lens, &r);
     if (rc)
         return rc;
@@ -326,7 +326,7 @@ static int rs_scan_keys(rs_store *s, const char *pat, size_t patlen,
         const char *argv[8] = { "SCAN", cursor, "MATCH", pat, "COUNT", RS_SCAN_COUNT,
                                 "TYPE", "string" };
         size_t lens[8] = { 4, strlen(cursor), 5, patlen, 5, strlen(RS_SCAN_COUNT), 4, 6 };
-        redisReply *r;
+        redisReply *r = NULL;
         int rc = rs_call(s, 8, argv, lens, &r);
         if (rc)
             return rc;
@@ -410,7 +410,7 @@ static int unlink_batch(rs_store *s, redisReply *keys, void *ud)
         argv[i + 1] = keys->element[i]->str;
         lens[i + 1] = keys->element[i]->len;
     }
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(s, (int)n, argv, lens, &r);
     free(argv);
     free(lens);
@@ -482,7 +482,7 @@ static int rs_log_append(void *impl, const char *log, size_t loglen, const void 
 {
     const char *args[1] = { rec };
     size_t lens[1] = { len };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_script(impl, RS_LOG_APPEND, log, loglen, 1, args, lens, &r);
     if (rc)
         return rc;
@@ -531,7 +531,7 @@ static int rs_log_read(void *impl, const char *log, size_t loglen, uint64_t afte
         snprintf(start, sizeof start, "0-%" PRIu64, after_seq + 1);
         const char *argv[6] = { "XRANGE", log, start, "+", "COUNT", "512" };
         size_t lens[6] = { 6, loglen, strlen(start), 1, 5, 3 };
-        redisReply *r;
+        redisReply *r = NULL;
         int rc = rs_call(impl, 6, argv, lens, &r);
         if (rc)
             return rc;
@@ -549,7 +549,7 @@ static int rs_log_delete(void *impl, const char *log, size_t loglen)
 {
     const char *argv[2] = { "UNLINK", log };
     size_t lens[2] = { 6, loglen };
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = rs_call(impl, 2, argv, lens, &r);
     if (rc == 0)
         freeReplyObject(r);
@@ -582,7 +582,7 @@ static int rs_stats(void *impl, store_stats *out)
         return 0; /* stats still answer while Redis is down */
     const char *argv[1] = { "INFO" };
     size_t lens[1] = { 4 };
-    redisReply *r;
+    redisReply *r = NULL;
     if (rs_call(s, 1, argv, lens, &r) == 0) {
         if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
             out->bytes_used = info_field(r->str, "used_memory");

@@ -345,10 +345,97 @@ TEST(lmdb_prefix_in_keys)
     scan_acc a = { 0 };
     ASSERT_OK(store_scan(s, NULL, 0, false, scan_cb, &a));
     ASSERT_EQ_STR(a.seen, "a,");
+    store_t *twice = NULL;
+    ragd_error err;
+    ASSERT_EQ_INT(store_open(&cfg, &twice, &err), RAGD_EEXISTS); /* one env per process */
     store_close(s);
     cfg.key_prefix = "other";
     s = open_cfg(&cfg);
     ASSERT_EQ_INT(store_exists(s, S("a")), RAGD_ENOTFOUND);
+    suite_close(s);
+}
+
+typedef struct stress_arg {
+    store_t *s;
+    unsigned seed;
+    int fails;
+} stress_arg;
+
+static void *stress_worker(void *p)
+{
+    stress_arg *a = p;
+    char k[32], val[700];
+    memset(val, 'z', sizeof val);
+    for (int i = 0; i < 3000; i++) {
+        unsigned r = rand_r(&a->seed);
+        snprintf(k, sizeof k, "%s:%u", r % 3 ? "c" : "d", r % 400);
+        int rc = 0;
+        store_value v;
+        int64_t out;
+        switch (r % 7) {
+        case 0: case 1:
+            rc = store_set(a->s, k, strlen(k), val, r % sizeof val, 0,
+                           k[0] == 'c' ? STORE_EVICTABLE : 0);
+            break;
+        case 2: case 3:
+            rc = store_get(a->s, k, strlen(k), &v);
+            if (rc == 0)
+                store_value_free(&v);
+            break;
+        case 4:
+            rc = store_del(a->s, k, strlen(k));
+            break;
+        case 5:
+            snprintf(k, sizeof k, "n:%u", r % 10);
+            rc = store_incr(a->s, k, strlen(k), 1, 0, &out);
+            break;
+        default:
+            rc = store_exists(a->s, k, strlen(k));
+        }
+        a->fails += rc != 0 && rc != RAGD_ENOTFOUND;
+    }
+    return NULL;
+}
+
+static int sum_cb(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)key, (void)val;
+    *(uint64_t *)ud += 5 /* "ragd:" */ + klen + 24 + vlen;
+    return 0;
+}
+
+TEST(lmdb_stress_accounting)
+{
+    /* readers, writers and eviction at once; afterwards the persistent byte
+     * accounting must equal what is really stored */
+    fresh_dir();
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.max_bytes = 64 * 1024;
+    cfg.sweep_interval_ms = -1;
+    store_t *s = open_cfg(&cfg);
+    enum { T = 4 };
+    pthread_t th[T];
+    stress_arg args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (stress_arg){ s, 1234u + (unsigned)i, 0 };
+        pthread_create(&th[i], NULL, stress_worker, &args[i]);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        ASSERT_EQ_INT(args[i].fails, 0);
+    }
+    store_stats st;
+    ASSERT_OK(store_get_stats(s, &st));
+    uint64_t sum = 0;
+    ASSERT_OK(store_scan(s, NULL, 0, true, sum_cb, &sum));
+    ASSERT_EQ_INT(st.bytes_used, sum);
+    ASSERT_TRUE(st.evictions > 0);
+    store_close(s);
+    s = open_cfg(&cfg); /* and it is the same after a reopen */
+    store_stats st2;
+    ASSERT_OK(store_get_stats(s, &st2));
+    ASSERT_EQ_INT(st2.bytes_used, sum);
     suite_close(s);
 }
 
@@ -365,5 +452,6 @@ int main(void)
     RUN(lmdb_map_full);
     RUN(lmdb_bad_config);
     RUN(lmdb_prefix_in_keys);
+    RUN(lmdb_stress_accounting);
     return TEST_REPORT();
 }

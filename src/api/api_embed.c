@@ -1,0 +1,263 @@
+/*
+ * api_embed.c - embeddings over HTTP: POST /v1/embeddings (OpenAI-compatible:
+ * the official SDK works unmodified, float or base64 output) and the seed
+ * contract POST /api/v1/embeddings/generate. Both go through the embedding
+ * cache, so repeated texts are served text by text from the store.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/json.h"
+#include "util/mem.h"
+#include "util/utf8.h"
+
+/* The texts of a request, borrowed from the parsed JSON. */
+typedef struct embed_input {
+    const char **texts;
+    size_t *lens;
+    size_t n;
+} embed_input;
+
+static bool embed_api__model_ok(const http_req *req, http_resp *resp)
+{
+    if (api_app(req)->embcache)
+        return true;
+    http_error(req, resp, 503, "model_unavailable",
+               "no embedding model is loaded (model_dir %s has none)", api_app(req)->cfg.model_dir);
+    return false;
+}
+
+/* Accept our model's name, with or without the sentence-transformers/ org. */
+static bool embed_api__model_name_ok(const app_t *app, const char *name)
+{
+    const char *ours = embed_model_name(app->embed);
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    return strcmp(base, ours) == 0;
+}
+
+static bool embed_api__check_text(const http_req *req, http_resp *resp, const char *s, size_t i,
+                                  const char *field)
+{
+    size_t bad;
+    if (!*s) {
+        http_error(req, resp, 400, "invalid_input", "%s[%zu] is an empty string", field, i);
+        return false;
+    }
+    if (!utf8_valid(s, strlen(s), &bad)) {
+        http_error(req, resp, 400, "invalid_input", "%s[%zu] is not valid UTF-8 (byte %zu)",
+                   field, i, bad);
+        return false;
+    }
+    return true;
+}
+
+/* Collect `input` (a string or an array of strings) into in. */
+static bool embed_api__input(const http_req *req, http_resp *resp, const cJSON *input,
+                             embed_input *in)
+{
+    app_t *app = api_app(req);
+    size_t n = cJSON_IsString(input) ? 1 : (cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input) : 0);
+    if (!input || (!cJSON_IsString(input) && !cJSON_IsArray(input))) {
+        http_error(req, resp, 400, "invalid_input", "'input' must be a string or an array of strings");
+        return false;
+    }
+    if (n == 0) {
+        http_error(req, resp, 400, "invalid_input", "'input' is an empty array");
+        return false;
+    }
+    if (n > (size_t)app->cfg.embed_batch_max) {
+        http_error(req, resp, 413, "too_many_inputs", "'input' has %zu texts; the limit is %lld",
+                   n, (long long)app->cfg.embed_batch_max);
+        return false;
+    }
+    in->texts = xmalloc(n * sizeof *in->texts);
+    in->lens = xmalloc(n * sizeof *in->lens);
+    in->n = n;
+    const cJSON *it = cJSON_IsString(input) ? input : input->child;
+    for (size_t i = 0; i < n; i++, it = it->next) {
+        if (!cJSON_IsString(it)) {
+            http_error(req, resp, 400, "invalid_input",
+                       cJSON_IsArray(it) || cJSON_IsNumber(it)
+                           ? "input[%zu]: token-id arrays are not supported; send text"
+                           : "input[%zu] is not a string", i);
+            return false;
+        }
+        if (!embed_api__check_text(req, resp, it->valuestring, i, "input"))
+            return false;
+        in->texts[i] = it->valuestring;
+        in->lens[i] = strlen(it->valuestring);
+    }
+    return true;
+}
+
+static void embed_api__floats(buf_t *b, const float *v, size_t dim)
+{
+    buf_putc(b, '[');
+    for (size_t j = 0; j < dim; j++)
+        buf_printf(b, j ? ",%.9g" : "%.9g", (double)v[j]);
+    buf_putc(b, ']');
+}
+
+static void embed_api__base64(buf_t *b, const float *v, size_t dim)
+{
+    size_t raw = dim * sizeof(float);
+    buf_reserve(b, 4 * ((raw + 2) / 3) + 3);
+    buf_putc(b, '"');
+    int w = EVP_EncodeBlock((unsigned char *)b->data + b->len, (const unsigned char *)v, (int)raw);
+    b->len += (size_t)w;
+    buf_putc(b, '"');
+}
+
+/* cJSON strings end at the first NUL, so a text holding U+0000 would be cut.
+ * BERT's text clean-up drops every control character (U+0000 included, as in
+ * Hugging Face's tokenizer), so inside strings the escape \u0000 is rewritten
+ * as \u0001, another control character, which embeds identically. The body is
+ * edited in place (it is the request's own buffer). */
+static void embed_api__mask_nul_escapes(http_req *req)
+{
+    char *b = (char *)req->body;
+    bool in_str = false;
+    for (size_t i = 0; i < req->body_len; i++) {
+        if (!in_str) {
+            in_str = b[i] == '"';
+            continue;
+        }
+        if (b[i] == '"') {
+            in_str = false;
+        } else if (b[i] == '\\' && i + 1 < req->body_len) {
+            if (b[i + 1] == 'u' && i + 5 < req->body_len && memcmp(b + i + 2, "0000", 4) == 0)
+                b[i + 5] = '1';
+            i++;  /* skip the escaped character */
+        }
+    }
+}
+
+/* POST /v1/embeddings {input, model, encoding_format?, dimensions?, user?} */
+static void embed_api__openai(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    cJSON *body;
+    embed_api__mask_nul_escapes(req);
+    if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
+        return;
+    embed_input in = { 0 };
+    float *vecs = NULL;
+    int *ntok = NULL;
+    bool *trunc = NULL;
+    const char *model = json_get_str(body, "model");
+    const char *fmt = json_get_str(body, "encoding_format");
+    int64_t dims = 0;
+    size_t dim = embcache_dim(app->embcache);
+    if (!model || !embed_api__model_name_ok(app, model)) {
+        http_error(req, resp, 404, "model_not_found", "model '%s' is not served here; use '%s'",
+                   model ? model : "(missing)", embed_model_name(app->embed));
+        goto out;
+    }
+    if (fmt && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0) {
+        http_error(req, resp, 400, "invalid_request", "'encoding_format' must be float or base64");
+        goto out;
+    }
+    int drc = json_get_int(body, "dimensions", 1, 100000, &dims);
+    if (drc == RAGD_EINVAL || (drc == 0 && (size_t)dims != dim)) {
+        http_error(req, resp, 400, "invalid_request", "'dimensions' must be %zu for this model", dim);
+        goto out;
+    }
+    if (!embed_api__input(req, resp, cJSON_GetObjectItemCaseSensitive(body, "input"), &in))
+        goto out;
+    vecs = xmalloc(in.n * dim * sizeof *vecs);
+    ntok = xmalloc(in.n * sizeof *ntok);
+    trunc = xmalloc(in.n * sizeof *trunc);
+    embcache_info info = { .ntokens = ntok, .truncated = trunc };
+    int rc = embcache_embed(app->embcache, in.texts, in.lens, in.n, vecs, &info);
+    if (rc) {
+        api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
+        goto out;
+    }
+    req->cache_outcome = info.misses == 0 ? "hit" : (info.hits ? "partial" : "miss");
+    bool b64 = fmt && strcmp(fmt, "base64") == 0;
+    buf_t b = BUF_INIT;
+    buf_reserve(&b, in.n * dim * (b64 ? 6 : 13) + 256);
+    buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    long long tokens = 0;
+    size_t ntrunc = 0;
+    for (size_t i = 0; i < in.n; i++) {
+        buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
+        if (b64)
+            embed_api__base64(&b, vecs + i * dim, dim);
+        else
+            embed_api__floats(&b, vecs + i * dim, dim);
+        buf_putc(&b, '}');
+        tokens += ntok[i];
+        ntrunc += trunc[i];
+    }
+    buf_puts(&b, "],\"model\":");
+    buf_put_json_str(&b, embed_model_name(app->embed), strlen(embed_model_name(app->embed)));
+    buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}", tokens, tokens);
+    buf_printf(&b, ",\"ragd\":{\"cache_hits\":%zu,\"cache_misses\":%zu,\"truncated\":[",
+               info.hits, info.misses);
+    for (size_t i = 0, k = 0; i < in.n; i++)
+        if (trunc[i])
+            buf_printf(&b, k++ ? ",%zu" : "%zu", i);
+    buf_puts(&b, "]}}");
+    char hdr[32];
+    snprintf(hdr, sizeof hdr, "%zu", info.hits);
+    http_resp_header(resp, "x-ragd-cache-hits", hdr);
+    if (ntrunc) {
+        snprintf(hdr, sizeof hdr, "%zu", ntrunc);
+        http_resp_header(resp, "x-ragd-truncated", hdr);
+    }
+    http_resp_json(resp, 200, &b);
+out:
+    free(in.texts);
+    free(in.lens);
+    free(vecs);
+    free(ntok);
+    free(trunc);
+    cJSON_Delete(body);
+}
+
+/* POST /api/v1/embeddings/generate {text, user_id?, content_type?, metadata?} */
+static void embed_api__generate(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    cJSON *body;
+    embed_api__mask_nul_escapes(req);
+    if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
+        return;
+    const char *text = json_get_str(body, "text");
+    if (!text) {
+        http_error(req, resp, 400, "invalid_input", "'text' must be a non-empty string");
+    } else if (embed_api__check_text(req, resp, text, 0, "text")) {
+        size_t dim = embcache_dim(app->embcache), len = strlen(text);
+        float *vec = xmalloc(dim * sizeof *vec);
+        int ntok = 0;
+        bool trunc = false, cached = false;
+        embcache_info info = { .ntokens = &ntok, .truncated = &trunc, .cached = &cached };
+        int rc = embcache_embed(app->embcache, &text, &len, 1, vec, &info);
+        if (rc) {
+            api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
+        } else {
+            req->cache_outcome = cached ? "hit" : "miss";
+            buf_t b = BUF_INIT;
+            buf_puts(&b, "{\"embedding\":");
+            embed_api__floats(&b, vec, dim);
+            buf_printf(&b, ",\"dimension\":%zu,\"model\":", dim);
+            buf_put_json_str(&b, embed_model_name(app->embed), strlen(embed_model_name(app->embed)));
+            buf_printf(&b, ",\"cached\":%s,\"tokens\":%d,\"truncated\":%s}",
+                       cached ? "true" : "false", ntok, trunc ? "true" : "false");
+            http_resp_json(resp, 200, &b);
+        }
+        free(vec);
+    }
+    cJSON_Delete(body);
+}
+
+void api_embed_register(router_t *r)
+{
+    router_add(r, HTTP_POST, "/v1/embeddings", embed_api__openai);
+    router_add(r, HTTP_POST, "/api/v1/embeddings/generate", embed_api__generate);
+}

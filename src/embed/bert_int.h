@@ -1,0 +1,86 @@
+/*
+ * bert_int.h - the BERT model's guts shared by bert_load.c, bert_forward.c and
+ * the kernel files: weights (FP32, plus BF16 tiles packed for AMX), the kernel
+ * table chosen at load, and the reusable forward workspace.
+ */
+#ifndef RAGD_BERT_INT_H
+#define RAGD_BERT_INT_H
+
+#include <pthread.h>
+
+#include "embed/bert.h"
+
+/* A linear layer y = x W^T + b; W is [n, k] row-major as in PyTorch. */
+typedef struct bert_linear {
+    int n, k;
+    float *w;
+    float *b;
+    uint16_t *wp; /* BF16, packed in AMX B tiles (NULL in FP32) */
+} bert_linear;
+
+typedef struct bert_layer {
+    bert_linear qkv, out, ffn1, ffn2;
+    float *ln1_g, *ln1_b, *ln2_g, *ln2_b;
+} bert_layer;
+
+/* Row-block GEMM with the epilogue applied: C = A W^T + b [+ R] [gelu].
+ * A: rows x k (lda), C and R: rows x n (ldc). Columns [c0, c1). */
+typedef struct bert_gemm_args {
+    const bert_linear *l;
+    const float *a;
+    size_t lda;
+    float *c;
+    size_t ldc;
+    const float *resid;
+    size_t rows;
+    int c0, c1;
+    int gelu; /* 0 none, 1 erf, 2 tanh */
+} bert_gemm_args;
+
+typedef struct bert_kernels {
+    const char *name;
+    void (*gemm)(const bert_gemm_args *g, void *scratch);
+    void (*layernorm)(float *x, size_t n, const float *g, const float *b, float eps);
+    void (*softmax)(float *x, size_t n);
+    void (*gelu)(float *x, size_t n, int kind);
+    int bf16; /* gemm wants packed BF16 weights */
+} bert_kernels;
+
+/* Kernel tables; bert__pick_kernels chooses from cpu_features(). */
+extern const bert_kernels bert__kernels_portable;
+#if defined(__x86_64__)
+extern const bert_kernels bert__kernels_avx512;
+extern const bert_kernels bert__kernels_amx;
+#endif
+const bert_kernels *bert__pick_kernels(bert_precision want);
+
+/* Scratch bytes one gemm call may use per thread. */
+#define BERT_GEMM_SCRATCH (1u << 20)
+
+/* Pack W [n, k] into BF16 AMX B tiles (n % 16 == 0, k % 32 == 0). */
+uint16_t *bert__pack_bf16(const float *w, int n, int k);
+
+/* Shared helpers of the portable path, reused by the vector paths for tails. */
+void bert__gemm_fp32(const bert_gemm_args *g, void *scratch);
+void bert__epilogue_portable(const bert_gemm_args *g, float *c, size_t ldc, size_t rows, int c0,
+                             int c1);
+
+struct bert_model {
+    bert_config cfg;
+    bert_precision precision;
+    const bert_kernels *k;
+    threadpool *pool;
+    float *word_emb, *pos_emb, *type_emb, *emb_ln_g, *emb_ln_b;
+    bert_layer *layer;
+    bert_linear pooler, classifier; /* n == 0 when absent */
+    pthread_mutex_t ws_lock;        /* guards ws while a forward runs */
+    float *ws;
+    size_t ws_floats;
+    unsigned char *scratch;         /* threads x BERT_GEMM_SCRATCH */
+};
+
+/* Run the encoder over the packed batch; leaves final hidden states in *h
+ * (total_tokens x hidden, inside the workspace). Caller holds ws_lock. */
+int bert__forward(bert_model *m, const bert_batch *b, float **h);
+
+#endif

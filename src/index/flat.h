@@ -1,0 +1,48 @@
+/*
+ * flat.h - exact vector search: vectors kept densely by caller id and scanned
+ * with the SIMD kernels into a top-k heap, the caller's filter applied per id.
+ * Best for small namespaces (a few thousand vectors) and very selective
+ * filters; vindex.h switches a namespace to HNSW as it grows.
+ */
+#ifndef RAGD_INDEX_FLAT_H
+#define RAGD_INDEX_FLAT_H
+
+#include "index/vec_types.h"
+
+typedef struct flat flat;
+
+/* Empty index of dim-dimensional vectors. Caller destroys. No allocation
+ * beyond the handle until the first add. */
+int flat_create(size_t dim, vec_metric metric, flat **out);
+void flat_destroy(flat *fx);
+
+/* Store a copy of v under id (dense caller ids; cosine normalises).
+ * RAGD_EEXISTS if present. Thread-safe (write lock). */
+int flat_add(flat *fx, uint32_t id, const float *v);
+
+/* Remove id (RAGD_ENOTFOUND if absent). Thread-safe (write lock). */
+int flat_delete(flat *fx, uint32_t id);
+
+/* Exact top-k (best first) into out[0..*n_out); fewer only when fewer pass
+ * the filter. Thread-safe: concurrent searches share a read lock. */
+int flat_search(flat *fx, const float *q, size_t k, vec_filter_fn filter, void *ud, vec_hit *out,
+                size_t *n_out);
+
+/* Number of vectors stored. Thread-safe. */
+size_t flat_count(flat *fx);
+
+/* Visit every stored (id, vector) in id order (vector borrowed for the call).
+ * Holds the read lock; fn must not call into fx. Returns fn's first non-zero. */
+int flat_foreach(flat *fx, int (*fn)(void *ud, uint32_t id, const float *v), void *ud);
+
+size_t flat_dim(const flat *fx);
+vec_metric flat_metric(const flat *fx);
+
+/* Approximate heap bytes. Thread-safe. */
+size_t flat_memory(flat *fx);
+
+/* Distance between q and v under metric m (smaller is closer), for vectors
+ * already prepared (cosine: both unit length). Thread-safe. */
+float flat_distance(vec_metric m, const float *q, const float *v, size_t dim);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * vec_types.h - the types shared by the vector indexes (flat, hnsw, vindex):
+ * metric, hit, filter callback, and a small (distance, id) heap used by every
+ * top-k loop. Distances are "smaller is closer"; hits carry a similarity.
+ */
+#ifndef RAGD_INDEX_VEC_TYPES_H
+#define RAGD_INDEX_VEC_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum vec_metric {
+    VEC_COSINE = 0, /* vectors normalised on insert; score = cosine similarity */
+    VEC_IP = 1,     /* raw inner product; score = dot */
+    VEC_L2 = 2,     /* score = -squared L2 distance */
+} vec_metric;
+
+typedef struct vec_hit {
+    uint32_t id;
+    float score; /* similarity: higher is better */
+} vec_hit;
+
+/* Caller's filter: true accepts id. Called from the searching thread during
+ * the search, under the index's internal locks: it must not call back into
+ * the same index. */
+typedef bool (*vec_filter_fn)(void *ud, uint32_t id);
+
+/* (distance, id) pair and binary heaps over them. */
+typedef struct vec_cand {
+    float d;
+    uint32_t id;
+} vec_cand;
+
+/* Max-heap on d (ties: larger id on top, so the kept set prefers lower ids). */
+static inline bool vec__above_max(const vec_cand *a, const vec_cand *b)
+{
+    return a->d > b->d || (a->d == b->d && a->id > b->id);
+}
+
+static inline void vec_maxheap_push(vec_cand *h, size_t *n, vec_cand x)
+{
+    size_t i = (*n)++;
+    while (i) {
+        size_t p = (i - 1) / 2;
+        if (!vec__above_max(&x, &h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static inline void vec_maxheap_pop(vec_cand *h, size_t *n)
+{
+    vec_cand x = h[--(*n)];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, c = l;
+        if (l >= m)
+            break;
+        if (r < m && vec__above_max(&h[r], &h[l]))
+            c = r;
+        if (!vec__above_max(&h[c], &x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+static inline void vec_minheap_push(vec_cand *h, size_t *n, vec_cand x)
+{
+    size_t i = (*n)++;
+    while (i) {
+        size_t p = (i - 1) / 2;
+        if (!(x.d < h[p].d))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static inline void vec_minheap_pop(vec_cand *h, size_t *n)
+{
+    vec_cand x = h[--(*n)];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, c = l;
+        if (l >= m)
+            break;
+        if (r < m && h[r].d < h[l].d)
+            c = r;
+        if (!(h[c].d < x.d))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* Keep the k closest: push x into max-heap h (capacity k). */
+static inline void vec_topk_offer(vec_cand *h, size_t *n, size_t k, vec_cand x)
+{
+    if (*n < k) {
+        vec_maxheap_push(h, n, x);
+    } else if (vec__above_max(&h[0], &x)) {
+        vec_maxheap_pop(h, n);
+        vec_maxheap_push(h, n, x);
+    }
+}
+
+/* Drain max-heap h into out (closest first) as hits of the metric. */
+static inline size_t vec_topk_drain(vec_cand *h, size_t n, vec_metric m, vec_hit *out)
+{
+    size_t cnt = n;
+    while (n) {
+        vec_cand top = h[0];
+        vec_maxheap_pop(h, &n);
+        out[n].id = top.id;
+        out[n].score = m == VEC_COSINE ? 1.0f - top.d : -top.d;
+    }
+    return cnt;
+}
+
+#endif

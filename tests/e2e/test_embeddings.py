@@ -1,0 +1,133 @@
+"""Embeddings over HTTP with the official openai SDK: parity with
+sentence-transformers (the committed fixture), base64 and float formats, the
+embedding cache text by text, the seed contract, and bad input."""
+import base64
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+from openai import OpenAI, BadRequestError, NotFoundError
+
+from ragdtest import assert_error
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+MODEL = "all-MiniLM-L6-v2"
+
+
+def fixture():
+    with open(os.path.join(FIX, "embed_texts.json"), encoding="utf-8") as f:
+        texts = json.load(f)["texts"]
+    ref = np.fromfile(os.path.join(FIX, "embed_ref.f32"), dtype="<f4").reshape(len(texts), 384)
+    return texts, ref
+
+
+def client(ragd):
+    return OpenAI(base_url=ragd.url + "/v1", api_key="unused", max_retries=0)
+
+
+def usable(t):
+    # the API refuses empty strings (as OpenAI does); NUL-bearing texts are fine in JSON
+    return t != ""
+
+
+def test_openai_sdk_matches_sentence_transformers(ragd):
+    texts, ref = fixture()
+    idx = [i for i, t in enumerate(texts) if usable(t)]
+    got = []
+    c = client(ragd)
+    for start in range(0, len(idx), 64):
+        chunk = idx[start:start + 64]
+        r = c.embeddings.create(model=MODEL, input=[texts[i] for i in chunk])
+        assert [d.index for d in r.data] == list(range(len(chunk)))
+        got += [d.embedding for d in r.data]
+    got = np.array(got, dtype=np.float64)
+    cos = np.sum(got * ref[idx], axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref[idx], axis=1))
+    assert cos.min() >= 0.9999, (cos.min(), texts[idx[int(cos.argmin())]][:80])
+
+
+def test_float_and_base64_formats_agree(ragd):
+    import requests
+    body = {"model": MODEL, "input": ["strength training for beginners"]}
+    f = requests.post(ragd.url + "/v1/embeddings", json=dict(body, encoding_format="float")).json()
+    b = requests.post(ragd.url + "/v1/embeddings", json=dict(body, encoding_format="base64")).json()
+    v1 = np.array(f["data"][0]["embedding"], dtype=np.float32)
+    v2 = np.frombuffer(base64.b64decode(b["data"][0]["embedding"]), dtype="<f4")
+    assert v1.shape == (384,) and np.allclose(v1, v2)
+    assert f["usage"]["prompt_tokens"] == f["usage"]["total_tokens"] > 2
+    assert abs(np.linalg.norm(v1) - 1) < 1e-4
+
+
+def test_batch_reuses_cached_vectors_text_by_text(ragd):
+    import requests
+    url = ragd.url + "/v1/embeddings"
+    first = requests.post(url, json={"model": MODEL, "input": ["a squat", "a lunge"]})
+    assert first.headers["x-ragd-cache-hits"] == "0"
+    second = requests.post(url, json={"model": MODEL, "input": ["a plank", "a squat", "a lunge"]})
+    j = second.json()
+    assert j["ragd"] == {"cache_hits": 2, "cache_misses": 1, "truncated": []}
+    # order is the input order, and cached vectors are the computed ones
+    a = first.json()["data"]
+    assert j["data"][1]["embedding"] == a[0]["embedding"]
+    assert j["data"][2]["embedding"] == a[1]["embedding"]
+    stats = ragd.get("/api/v1/cache/stats").json()["prefixes"]["emb"]
+    assert stats["hits"] == 2 and stats["misses"] == 3 and stats["keys"] == 3
+
+
+def test_cache_keys_are_named_by_model(redis_server):
+    from ragdtest import Ragd
+    r = redis_server.client()
+    r.flushall()
+    s = Ragd(env={"REDIS_URL": redis_server.url(0)}).start()
+    try:
+        s.post("/v1/embeddings", json={"model": MODEL, "input": "hello"})
+        keys = [k.decode() for k in r.scan_iter("ragd:emb:*")]
+        assert len(keys) == 1 and keys[0].startswith(f"ragd:emb:{MODEL}:")
+        assert len(keys[0].rsplit(":", 1)[1]) == 64
+        assert 604790 <= r.ttl(keys[0]) <= 604800
+    finally:
+        s.cleanup()
+
+
+def test_long_texts_are_truncated_and_say_so(ragd):
+    long = "word " * 400
+    r = ragd.post("/v1/embeddings", json={"model": MODEL, "input": ["short", long]})
+    assert r.status_code == 200
+    assert r.json()["ragd"]["truncated"] == [1]
+    assert r.headers["x-ragd-truncated"] == "1"
+
+
+def test_seed_contract_generate(ragd):
+    r = ragd.post("/api/v1/embeddings/generate",
+                  json={"text": "knee pain when squatting", "user_id": "u1",
+                        "content_type": "question", "metadata": {"a": 1}})
+    j = r.json()
+    assert r.status_code == 200 and j["dimension"] == 384 and len(j["embedding"]) == 384
+    assert j["model"] == MODEL and j["cached"] is False
+    assert ragd.post("/api/v1/embeddings/generate", json={"text": "knee pain when squatting"}).json()["cached"]
+
+
+def test_bad_input(ragd):
+    c = client(ragd)
+    with pytest.raises(BadRequestError):
+        c.embeddings.create(model=MODEL, input=[])
+    with pytest.raises(BadRequestError):
+        c.embeddings.create(model=MODEL, input="")
+    with pytest.raises(NotFoundError):
+        c.embeddings.create(model="text-embedding-3-small", input="x")
+    url = "/v1/embeddings"
+    assert_error(ragd.post(url, json={"model": MODEL, "input": ["ok", 3]}), 400, "invalid_input")
+    assert_error(ragd.post(url, json={"model": MODEL, "input": [[1, 2, 3]]}), 400, "invalid_input")
+    assert_error(ragd.post(url, json={"model": MODEL}), 400, "invalid_input")
+    assert_error(ragd.post(url, json={"model": MODEL, "input": "x", "dimensions": 128}), 400)
+    bad_utf8 = b'{"model": "all-MiniLM-L6-v2", "input": "caf\xc3"}'
+    assert_error(ragd.post(url, data=bad_utf8), 400, "invalid_input")
+    err = assert_error(ragd.post(url, json={"model": MODEL, "input": ["x"] * 3000}), 413, "too_many_inputs")
+    assert "2048" in err["message"]
+    assert_error(ragd.post("/api/v1/embeddings/generate", json={"text": ""}), 400, "invalid_input")
+    assert ragd.get("/api/v1/cache/stats").json()["prefixes"].get("emb", {}).get("keys", 0) == 0
+
+
+def test_health_lists_the_model(ragd_lmdb):
+    assert ragd_lmdb.get("/health").json()["models_loaded"] == [MODEL]
