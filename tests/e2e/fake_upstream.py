@@ -224,13 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # hundreds of concurrent connections in the tests
+
+
 class FakeUpstream:
     """Runs in a background thread on a loopback port; .url is the /v1 base URL."""
 
-    def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 1024
+    def __init__(self, port=0):
+        self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.state = _State()
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -270,11 +273,6 @@ class FakeUpstream:
 
 if __name__ == "__main__":
     import sys
-    up = FakeUpstream()
-    if len(sys.argv) > 1:
-        up.server.server_close()
-        up.server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), _Handler)
-        up.server.daemon_threads = True
-        up.server.state = _State()
+    up = FakeUpstream(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     print(f"fake upstream on {up.server.server_address}", flush=True)
     up.server.serve_forever()
