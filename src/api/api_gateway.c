@@ -62,6 +62,7 @@ int api_gateway_call(const http_req *req, http_resp *resp, const cJSON *body, in
     call->raw = req->body;
     call->raw_len = req->body_len;
     call->ttl_s = -1;
+    call->sem_threshold = -1;
     if (api_gateway_scope(req, body, call->scope, sizeof call->scope)) {
         http_error(req, resp, 400, "invalid_scope", "x-ragd-cache-scope must be user or global");
         return RAGD_EINVAL;
@@ -77,6 +78,17 @@ int api_gateway_call(const http_req *req, http_resp *resp, const cJSON *body, in
             return RAGD_EINVAL;
         }
         call->ttl_s = v;
+    }
+    const char *thr = http_req_header(req, "x-ragd-semantic-threshold");
+    if (thr) {
+        char *end;
+        double v = strtod(thr, &end);
+        if (!*thr || *end || !(v >= 0 && v <= 1)) {
+            http_error(req, resp, 400, "invalid_threshold",
+                       "x-ragd-semantic-threshold must be a number in [0, 1]");
+            return RAGD_EINVAL;
+        }
+        call->sem_threshold = v;
     }
     return RAGD_OK;
 }

@@ -148,7 +148,7 @@ int app_open(app_t *app, ragd_error *err)
         goto fail;
     if ((rc = app__open_embedder(app, err)))
         goto fail;
-    if ((rc = gateway_create(cfg, app->cache, &app->gateway, err)))
+    if ((rc = gateway_create(cfg, app->cache, app->embcache, &app->gateway, err)))
         goto fail;
     app->router = router_create();
     api_register(app->router);

@@ -41,6 +41,8 @@ struct gw_flight {
     sse_parser parser;
     sse_events events;
     gw_sink *sinks;
+    gw_sem_query sem;           /* a qualifying call's prompt, indexed on store */
+    bool has_sem;
 };
 
 /* ---- creation ------------------------------------------------------------ */
@@ -75,7 +77,7 @@ static void flight__body(gw_flight *f, const gw_call *call)
 }
 
 gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p,
-                            bool cacheable)
+                            bool cacheable, gw_sem_query *sem)
 {
     gw_flight *f = xcalloc(1, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
@@ -93,6 +95,11 @@ gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p
     f->cacheable = cacheable;
     f->ttl_ms = p->ttl_ms;
     f->retry_after_ms = -1;
+    if (sem) {
+        f->sem = *sem;
+        f->has_sem = true;
+        memset(sem, 0, sizeof *sem);
+    }
     flight__body(f, call);
     return f;
 }
@@ -115,6 +122,7 @@ static void flight__free(gw_flight *f)
     free(f->canon);
     free(f->model);
     free(f->body);
+    gw_sem_query_free(&f->sem);
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
@@ -366,8 +374,11 @@ static void flight__finish(gw_flight *f, int rc, const char *msg)
         gw_account_upstream(gw->acct, f->model, ok2xx,
                              r.in_tokens > 0 ? r.in_tokens : 0,
                              r.out_tokens > 0 ? r.out_tokens : 0);
-    if (complete && f->cacheable)
+    if (complete && f->cacheable) {
         flight__store(f, &r);
+        if (f->has_sem && gw->sem)
+            gw_semantic_insert(gw->sem, &f->sem, f->skey);
+    }
     if (f->registered)
         gw_table_remove(gw, f);
     if (f->locked) {

@@ -19,7 +19,21 @@
 #include "util/json.h"
 #include "util/mem.h"
 
-int gateway_create(const ragd_config *cfg, cache_t *cache, gateway_t **out, ragd_error *err)
+/* A setting holding a number in [lo, hi]. */
+static int gw__number(const char *v, const char *name, double lo, double hi, double *out,
+                      ragd_error *err)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= lo && d <= hi))
+        return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not a number in [%g, %g]", name,
+                              v, lo, hi);
+    *out = d;
+    return RAGD_OK;
+}
+
+int gateway_create(const ragd_config *cfg, cache_t *cache, embcache_t *emb, gateway_t **out,
+                   ragd_error *err)
 {
     gateway_t *gw = xcalloc(1, sizeof *gw);
     gw->cache = cache;
@@ -32,7 +46,15 @@ int gateway_create(const ragd_config *cfg, cache_t *cache, gateway_t **out, ragd
         gw->rng = (uint64_t)clock_mono_ns() | 1;
     pthread_mutex_init(&gw->table_mu, NULL);
     const cJSON *prices = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "prices") : NULL;
-    int rc = gw_upstreams_load(cfg, &gw->ups, err);
+    int rc = gw__number(cfg->semantic_threshold, "semantic_threshold", 0, 1,
+                        &gw->sem_threshold, err);
+    if (!rc)
+        rc = gw__number(cfg->semantic_max_temperature, "semantic_max_temperature", 0, 2,
+                        &gw->sem_max_temperature, err);
+    if (!rc && emb && strcmp(cfg->semantic_cache, "on") == 0)
+        rc = gw_semantic_create(emb, (size_t)cfg->semantic_max_entries, &gw->sem);
+    if (!rc)
+        rc = gw_upstreams_load(cfg, &gw->ups, err);
     if (!rc)
         rc = gw_account_create(prices, &gw->acct, err);
     if (!rc)
@@ -50,6 +72,7 @@ void gateway_destroy(gateway_t *gw)
     if (!gw)
         return;
     gw_client_destroy(gw->client);  /* flights in progress finish (failed) here */
+    gw_semantic_destroy(gw->sem);
     gw_account_destroy(gw->acct);
     gw_upstreams_free(&gw->ups);
     pthread_mutex_destroy(&gw->table_mu);
@@ -208,7 +231,8 @@ static int gw__lookup(gateway_t *gw, const gw_prep *p, gw_record *r)
 
 /* Join the flight for p's key or start one, handing it the sink. Returns 0,
  * or RAGD_EUNAVAIL when the provider's circuit is open (sink untouched). */
-static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_sink *s)
+static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_sink *s,
+                      gw_sem_query *sem)
 {
     bool cacheable = !call->no_store;
     bool shared = cacheable && !call->no_cache;
@@ -225,7 +249,7 @@ static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_s
         __atomic_fetch_add(&gw->breaker_rejects, 1, __ATOMIC_RELAXED);
         return RAGD_EUNAVAIL;
     }
-    f = gw_flight_create(gw, call, p, cacheable);
+    f = gw_flight_create(gw, call, p, cacheable, sem);
     gw_flight_add_sink(f, s);
     if (shared) {
         gw_flight **b = gw__bucket(gw, p->skey);
@@ -238,11 +262,46 @@ static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_s
     return RAGD_OK;
 }
 
+/* ---- semantic lookups -------------------------------------------------------- */
+
+/* Prepare the semantic query of a qualifying call (false if it does not
+ * qualify or cannot be embedded). */
+static bool gw__sem_prepare(gateway_t *gw, const gw_call *call, gw_sem_query *q)
+{
+    memset(q, 0, sizeof *q);
+    if (!gw->sem || call->no_store)
+        return false;
+    return gw_semantic_prepare(gw->sem, call->body, call->endpoint, call->scope,
+                               gw->sem_max_temperature, q) == 0;
+}
+
+/* A semantic hit for q: the neighbour's record and similarity. */
+static int gw__sem_lookup(gateway_t *gw, const gw_call *call, const gw_sem_query *q,
+                          gw_record *r, float *sim, char *skey, size_t n)
+{
+    double thr = call->sem_threshold >= 0 ? call->sem_threshold : gw->sem_threshold;
+    __atomic_fetch_add(&gw->sem_lookups, 1, __ATOMIC_RELAXED);
+    if (gw_semantic_lookup(gw->sem, q, thr, skey, n, sim))
+        return RAGD_ENOTFOUND;
+    cache_entry e;
+    int rc = cache_get_raw(gw->cache, skey, strlen(skey), "llm", &e);
+    if (rc == RAGD_ENOTFOUND)
+        gw_semantic_forget(gw->sem, q->partition, skey);
+    if (rc)
+        return rc;
+    rc = gw_record_decode(e.data, e.len, NULL, 0, r);
+    cache_entry_free(&e);
+    if (rc == 0)
+        __atomic_fetch_add(&gw->sem_hits, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
 /* ---- serving ---------------------------------------------------------------- */
 
-static void gw__reply_hit(gateway_t *gw, const gw_prep *p, const gw_record *r, http_req *req,
-                          http_resp *resp)
+static void gw__reply_hit(gateway_t *gw, const gw_prep *p, const gw_record *r, int outcome,
+                          http_req *req, http_resp *resp)
 {
+    const char *name = outcome == GW_OUT_SEMANTIC_HIT ? "semantic-hit" : "hit";
     char *body;
     size_t len;
     const char *ctype;
@@ -251,9 +310,9 @@ static void gw__reply_hit(gateway_t *gw, const gw_prep *p, const gw_record *r, h
         return;
     }
     http_resp_set_body(resp, 200, ctype, body, len);
-    http_resp_header(resp, "x-ragd-cache", "hit");
-    req->cache_outcome = "hit";
-    gw_account_request(gw->acct, p->model, GW_OUT_HIT, r->in_tokens, r->out_tokens);
+    http_resp_header(resp, "x-ragd-cache", name);
+    req->cache_outcome = name;
+    gw_account_request(gw->acct, p->model, outcome, r->in_tokens, r->out_tokens);
 }
 
 void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp *resp)
@@ -270,8 +329,23 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
     http_resp_header(resp, "x-ragd-cache-key", p.skey);
     gw_record r;
     if (!call->no_cache && gw__lookup(gw, &p, &r) == 0) {
-        gw__reply_hit(gw, &p, &r, req, resp);
+        gw__reply_hit(gw, &p, &r, GW_OUT_HIT, req, resp);
         gw_record_free(&r);
+        buf_free(&p.canon);
+        return;
+    }
+    gw_sem_query q;
+    bool sem = !call->no_cache && gw__sem_prepare(gw, call, &q);
+    char nkey[320];
+    float sim = 0;
+    if (sem && gw__sem_lookup(gw, call, &q, &r, &sim, nkey, sizeof nkey) == 0) {
+        char simtxt[32];
+        snprintf(simtxt, sizeof simtxt, "%.4f", sim);
+        gw__reply_hit(gw, &p, &r, GW_OUT_SEMANTIC_HIT, req, resp);
+        http_resp_header(resp, "x-ragd-cache-similarity", simtxt);
+        http_resp_header(resp, "x-ragd-cache-source-key", nkey);
+        gw_record_free(&r);
+        gw_sem_query_free(&q);
         buf_free(&p.canon);
         return;
     }
@@ -283,12 +357,14 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
     s->include_usage = p.include_usage;
     snprintf(s->request_id, sizeof s->request_id, "%s", req->request_id);
     s->st = http_stream_open(resp);
-    if (gw__attach(gw, call, &p, s) == RAGD_EUNAVAIL) {
+    if (gw__attach(gw, call, &p, s, sem ? &q : NULL) == RAGD_EUNAVAIL) {
         char m[300];
         snprintf(m, sizeof m, "provider '%s' is failing; its circuit is open", p.prov->name);
         gw_sink_fail(s, 503, "upstream_unavailable", m);
     }
     gw_account_request(gw->acct, p.model, call->no_cache ? GW_OUT_BYPASS : GW_OUT_MISS, 0, 0);
+    if (sem)
+        gw_sem_query_free(&q);
     buf_free(&p.canon);
 }
 
@@ -314,7 +390,11 @@ int gateway_fill(gateway_t *gw, const gw_call *call,
     gw_sink *s = xcalloc(1, sizeof *s);
     s->done = done;
     s->ud = ud;
-    int rc = gw__attach(gw, call, &p, s);
+    gw_sem_query q;
+    bool sem = gw__sem_prepare(gw, call, &q);
+    int rc = gw__attach(gw, call, &p, s, sem ? &q : NULL);
+    if (sem)
+        gw_sem_query_free(&q);
     buf_free(&p.canon);
     if (rc) {
         free(s);
@@ -337,6 +417,14 @@ cJSON *gateway_stats_json(gateway_t *gw)
                             (double)__atomic_load_n(&gw->retries_done, __ATOMIC_RELAXED));
     cJSON_AddNumberToObject(out, "breaker_rejects",
                             (double)__atomic_load_n(&gw->breaker_rejects, __ATOMIC_RELAXED));
+    cJSON *sc = cJSON_AddObjectToObject(out, "semantic");
+    cJSON_AddBoolToObject(sc, "enabled", gw->sem != NULL);
+    cJSON_AddNumberToObject(sc, "threshold", gw->sem_threshold);
+    cJSON_AddNumberToObject(sc, "max_temperature", gw->sem_max_temperature);
+    cJSON_AddNumberToObject(sc, "entries", gw->sem ? (double)gw_semantic_count(gw->sem) : 0);
+    cJSON_AddNumberToObject(sc, "lookups",
+                            (double)__atomic_load_n(&gw->sem_lookups, __ATOMIC_RELAXED));
+    cJSON_AddNumberToObject(sc, "hits", (double)__atomic_load_n(&gw->sem_hits, __ATOMIC_RELAXED));
     cJSON *provs = cJSON_AddObjectToObject(out, "providers");
     int64_t now = clock_mono_us();
     for (int i = 0; i < gw->ups.n; i++) {

@@ -19,6 +19,7 @@
 
 #include "app/config.h"
 #include "cache/cache.h"
+#include "cache/embcache.h"
 #include "gateway/key.h"
 #include "http/http.h"
 #include "util/buf.h"
@@ -36,11 +37,14 @@ typedef struct gw_call {
     bool no_cache;            /* Cache-Control: no-cache - skip the lookup */
     bool no_store;            /* Cache-Control: no-store - skip the write */
     int64_t ttl_s;            /* x-ragd-cache-ttl; < 0 = the "llm" prefix TTL */
+    double sem_threshold;     /* x-ragd-semantic-threshold; < 0 = the default */
 } gw_call;
 
 /* Create the gateway (providers from cfg and its config file, price table,
- * client thread). cache is borrowed and must outlive it. Caller owns *out. */
-int gateway_create(const ragd_config *cfg, cache_t *cache, gateway_t **out, ragd_error *err);
+ * client thread). cache and emb (NULL: no semantic cache) are borrowed and
+ * must outlive it. Caller owns *out. */
+int gateway_create(const ragd_config *cfg, cache_t *cache, embcache_t *emb, gateway_t **out,
+                   ragd_error *err);
 
 /* Stop the client thread (calls in flight fail) and free everything. */
 void gateway_destroy(gateway_t *gw);

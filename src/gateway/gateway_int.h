@@ -12,6 +12,7 @@
 #include "gateway/client.h"
 #include "gateway/gateway.h"
 #include "gateway/record.h"
+#include "gateway/semantic.h"
 #include "gateway/upstream.h"
 #include "http/stream.h"
 
@@ -28,12 +29,15 @@ struct gateway {
     gw_client *client;
     gw_upstreams ups;
     gw_account *acct;
+    gw_semantic *sem;            /* NULL when off or without the embedding model */
+    double sem_threshold, sem_max_temperature;
     int retries;
     int64_t retry_base_ms, retry_max_ms;
     pthread_mutex_t table_mu;    /* guards table and the flights' `next` */
     gw_flight *table[GW_TABLE_BUCKETS];
     uint64_t rng;                /* backoff jitter (client thread only) */
     uint64_t joins, upstream_calls, retries_done, breaker_rejects, lock_waits;
+    uint64_t sem_lookups, sem_hits, sem_guard_rejects;
 };
 
 /* A client waiting for a flight: an HTTP response or a callback (warm-up). */
@@ -62,9 +66,10 @@ typedef struct gw_prep {
 /* flight.c */
 
 /* A new flight for a validated call (not started). cacheable: store the
- * answer. Caller owns the only reference until gw_flight_launch. */
+ * answer; sem (may be NULL; taken) is indexed in the semantic cache once the
+ * answer is stored. Caller owns the only reference until gw_flight_launch. */
 gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p,
-                            bool cacheable);
+                            bool cacheable, gw_sem_query *sem);
 const char *gw_flight_key(const gw_flight *f);
 gw_flight **gw_flight_next(gw_flight *f);  /* table chain link */
 void gw_flight_set_registered(gw_flight *f);

@@ -86,7 +86,7 @@ int gw_record_decode(const char *data, size_t len, const char *canon, size_t can
         cJSON_Delete(v);
         return RAGD_EFORMAT;
     }
-    if (strlen(req) != canon_len || memcmp(req, canon, canon_len) != 0) {
+    if (canon && (strlen(req) != canon_len || memcmp(req, canon, canon_len) != 0)) {
         cJSON_Delete(v);
         return RAGD_ECONFLICT;
     }

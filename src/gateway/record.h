@@ -33,7 +33,8 @@ void gw_record_usage(gw_record *r);
 void gw_record_encode(const gw_record *r, const char *canon, size_t canon_len, buf_t *out);
 
 /* Decode an entry. RAGD_EFORMAT if it is not one; RAGD_ECONFLICT if its
- * canonical request differs from canon (a hash collision or a stale format).
+ * canonical request differs from canon (a hash collision or a stale format;
+ * canon NULL skips the check, for semantic hits).
  * On success the caller owns *r (gw_record_free). */
 int gw_record_decode(const char *data, size_t len, const char *canon, size_t canon_len,
                      gw_record *r);

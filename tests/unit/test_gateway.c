@@ -11,6 +11,7 @@
 #include "gateway/key.h"
 #include "gateway/record.h"
 #include "gateway/resilience.h"
+#include "gateway/semantic.h"
 #include "gateway/sse.h"
 #include "testing.h"
 #include "util/json.h"
@@ -226,8 +227,42 @@ TEST(prices_exact_and_prefix)
     cJSON_Delete(bad);
 }
 
+TEST(semantic_guard)
+{
+    ASSERT_TRUE(gw_semantic_guard("How do I reset my password?", "How can I reset my password"));
+    ASSERT_TRUE(!gw_semantic_guard("convert 100 dollars", "convert 200 dollars"));
+    ASSERT_TRUE(gw_semantic_guard("pay 1,000 now", "now pay 1000"));
+    ASSERT_TRUE(!gw_semantic_guard("is it open", "isn't it open"));
+    ASSERT_TRUE(!gw_semantic_guard("is it open", "is it not open"));
+    ASSERT_TRUE(gw_semantic_guard("never late", "not late"));  /* one negation each */
+    ASSERT_TRUE(!gw_semantic_guard("say \"hi\"", "say \"bye\""));
+    ASSERT_TRUE(gw_semantic_guard("say \xe2\x80\x9cHi\xe2\x80\x9d", "say \"hi\""));
+}
+
+TEST(semantic_qualifies)
+{
+    cJSON *a = cJSON_Parse("{\"temperature\":0.2,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    cJSON *b = cJSON_Parse("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    cJSON *c = cJSON_Parse("{\"temperature\":0,\"tools\":[{}],\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    cJSON *d = cJSON_Parse("{\"temperature\":0,\"messages\":[{\"role\":\"assistant\",\"content\":\"q\"}]}");
+    cJSON *e = cJSON_Parse("{\"temperature\":0,\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    ASSERT_TRUE(gw_semantic_qualifies(a, GW_CHAT, 0.3));
+    ASSERT_TRUE(!gw_semantic_qualifies(a, GW_COMPLETIONS, 0.3));
+    ASSERT_TRUE(!gw_semantic_qualifies(b, GW_CHAT, 0.3));  /* default temperature 1 */
+    ASSERT_TRUE(!gw_semantic_qualifies(c, GW_CHAT, 0.3));
+    ASSERT_TRUE(!gw_semantic_qualifies(d, GW_CHAT, 0.3));
+    ASSERT_TRUE(!gw_semantic_qualifies(e, GW_CHAT, 0.3));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+    cJSON_Delete(d);
+    cJSON_Delete(e);
+}
+
 int main(void)
 {
+    RUN(semantic_guard);
+    RUN(semantic_qualifies);
     RUN(sse_parser_splits_events_across_feeds);
     RUN(assemble_merges_content_tool_calls_and_usage);
     RUN(explode_then_assemble_round_trips);
