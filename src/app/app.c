@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -191,6 +192,8 @@ int app_open(app_t *app, ragd_error *err)
     if (app->embcache)
         sessions_set_embedder(app->sessions, app__session_embed, app->embcache,
                               embcache_dim(app->embcache));
+    if ((rc = gateway_create(cfg, app->cache, app->embcache, &app->gateway, err)))
+        goto fail;
     app->router = router_create();
     api_register(app->router);
     app->route_metrics = xcalloc((size_t)router_count(app->router), sizeof(route_metrics));
@@ -267,6 +270,8 @@ void app_close(app_t *app)
     app->router = NULL;
     kb_close(app->kb);
     app->kb = NULL;
+    gateway_destroy(app->gateway);
+    app->gateway = NULL;
     embcache_destroy(app->embcache);
     app->embcache = NULL;
     embed_model_close(app->embed);

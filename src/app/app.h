@@ -34,6 +34,7 @@ typedef struct app {
     ragd_config cfg;
     store_t *store;
     cache_t *cache;
+    struct gateway *gateway;          /* LLM gateway (gateway/gateway.h) */
     router_t *router;
     http_server_t *server;
     int64_t started_wall_ms;

@@ -62,6 +62,18 @@ static const cfg_entry cfg_table[] = {
     { "session_max_bytes", "RAGD_SESSION_MAX_BYTES", NULL, CFG_SIZE, OFF(session_max_bytes), "65536", 256, 16777216, NULL, false, "largest session document or message" },
     { "session_max_messages", "RAGD_SESSION_MAX_MESSAGES", NULL, CFG_INT, OFF(session_max_messages), "1000", 1, 100000, NULL, false, "messages kept per session (oldest dropped)" },
     { "session_default_ttl", "RAGD_SESSION_DEFAULT_TTL", NULL, CFG_INT, OFF(session_default_ttl), "86400", 1, 315360000, NULL, false, "session TTL in seconds when none is given" },
+    { "upstream_url", "RAGD_UPSTREAM_URL", "--upstream", CFG_STR, OFF(upstream_url), "", 0, 0, NULL, false, "default OpenAI-compatible LLM upstream base URL (serves every model)" },
+    { "upstream_api_key", "RAGD_UPSTREAM_API_KEY", NULL, CFG_STR, OFF(upstream_api_key), "", 0, 0, NULL, true, "API key of the default upstream" },
+    { "upstream_timeout_ms", "RAGD_UPSTREAM_TIMEOUT_MS", NULL, CFG_INT, OFF(upstream_timeout_ms), "600000", 1, 86400000, NULL, false, "upstream call timeout (whole generation)" },
+    { "gateway_retries", "RAGD_GATEWAY_RETRIES", NULL, CFG_INT, OFF(gateway_retries), "2", 0, 10, NULL, false, "retries of upstream 429/5xx/connection errors" },
+    { "gateway_retry_base_ms", "RAGD_GATEWAY_RETRY_BASE_MS", NULL, CFG_INT, OFF(gateway_retry_base_ms), "200", 0, 60000, NULL, false, "first retry backoff (doubles, full jitter)" },
+    { "gateway_retry_max_ms", "RAGD_GATEWAY_RETRY_MAX_MS", NULL, CFG_INT, OFF(gateway_retry_max_ms), "10000", 0, 600000, NULL, false, "longest wait before a retry (a longer Retry-After is passed to the client)" },
+    { "gateway_breaker_failures", "RAGD_GATEWAY_BREAKER_FAILURES", NULL, CFG_INT, OFF(gateway_breaker_failures), "5", 1, 1000, NULL, false, "consecutive upstream failures that open a provider's circuit" },
+    { "semantic_cache", "RAGD_SEMANTIC_CACHE", NULL, CFG_ENUM, OFF(semantic_cache), "on", 0, 0, "on|off", false, "semantic cache of gateway answers (needs the embedding model)" },
+    { "semantic_threshold", "RAGD_SEMANTIC_THRESHOLD", NULL, CFG_STR, OFF(semantic_threshold), "0.95", 0, 0, NULL, false, "cosine similarity a semantic hit needs (per request: x-ragd-semantic-threshold)" },
+    { "semantic_max_temperature", "RAGD_SEMANTIC_MAX_TEMPERATURE", NULL, CFG_STR, OFF(semantic_max_temperature), "0.3", 0, 0, NULL, false, "only requests with temperature <= this (and no tools) use the semantic cache" },
+    { "semantic_max_entries", "RAGD_SEMANTIC_MAX_ENTRIES", NULL, CFG_INT, OFF(semantic_max_entries), "100000", 0, 100000000, NULL, false, "prompts kept in the semantic index" },
+    { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe" },
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])
