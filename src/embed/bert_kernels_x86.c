@@ -15,6 +15,10 @@
 #include "util/mem.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+/* the register-blocked micro-kernel relies on full unrolling and scalar
+ * replacement of its accumulator array, so it is optimised even in -O1
+ * (sanitizer) builds */
+#define VX_HOT __attribute__((optimize("O2")))
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
 AVX512 static inline __m512 vx__exp(__m512 x)
@@ -169,7 +173,7 @@ float *bert__pack_fp32(const float *w, int n, int k)
     return p;
 }
 
-AVX512 static inline __attribute__((always_inline)) void
+AVX512 VX_HOT static inline __attribute__((always_inline)) void
 vx__micro(const int mr, const float *a, size_t lda, const float *b, int k, const float *bias,
           const float *resid, size_t ldr, float *c, size_t ldc, int gelu)
 {
@@ -211,7 +215,7 @@ vx__micro(const int mr, const float *a, size_t lda, const float *b, int k, const
         vx__micro(n, a, lda, b, k, bias, resid, ldr, c, ldc, gelu);                        \
         break;
 
-AVX512 static void vx__micro_any(int mr, const float *a, size_t lda, const float *b, int k,
+AVX512 VX_HOT static void vx__micro_any(int mr, const float *a, size_t lda, const float *b, int k,
                                  const float *bias, const float *resid, size_t ldr, float *c,
                                  size_t ldc, int gelu)
 {
