@@ -24,6 +24,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 RAGD = os.environ.get("RAGD_BIN", os.path.join(ROOT, "build", "ragd"))
 VENV_BENCH = os.path.join(ROOT, ".venv-bench", "bin")
+MASTER_KEY = "sk-bench-" + os.urandom(16).hex()  # LiteLLM refuses to start without one
 
 
 def free_port():
@@ -52,7 +53,8 @@ def to_ms(v):
 
 
 def wrk(url, mode, duration, model="fake-model"):
-    env = dict(os.environ, MODE=mode, PREFIX=f"{mode}-{time.time_ns()}", MODEL=model)
+    env = dict(os.environ, MODE=mode, PREFIX=f"{mode}-{time.time_ns()}", MODEL=model,
+               AUTH=MASTER_KEY)
     out = subprocess.run(["wrk", "-t1", "-c1", f"-d{duration}s", "--latency", "-s",
                           os.path.join(HERE, "body.lua"), url],
                          capture_output=True, text=True, env=env, check=True).stdout
@@ -94,6 +96,8 @@ def main():
       model: openai/fake-model
       api_base: {up}
       api_key: sk-fake
+general_settings:
+  master_key: {MASTER_KEY}
 litellm_settings:
   cache: true
   cache_params:

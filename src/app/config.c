@@ -70,7 +70,7 @@ static const cfg_entry cfg_table[] = {
     { "gateway_retry_max_ms", "RAGD_GATEWAY_RETRY_MAX_MS", NULL, CFG_INT, OFF(gateway_retry_max_ms), "10000", 0, 600000, NULL, false, "longest wait before a retry (a longer Retry-After is passed to the client)" },
     { "gateway_breaker_failures", "RAGD_GATEWAY_BREAKER_FAILURES", NULL, CFG_INT, OFF(gateway_breaker_failures), "5", 1, 1000, NULL, false, "consecutive upstream failures that open a provider's circuit" },
     { "semantic_cache", "RAGD_SEMANTIC_CACHE", NULL, CFG_ENUM, OFF(semantic_cache), "on", 0, 0, "on|off", false, "semantic cache of gateway answers (needs the embedding model)" },
-    { "semantic_threshold", "RAGD_SEMANTIC_THRESHOLD", NULL, CFG_STR, OFF(semantic_threshold), "0.95", 0, 0, NULL, false, "cosine similarity a semantic hit needs (per request: x-ragd-semantic-threshold)" },
+    { "semantic_threshold", "RAGD_SEMANTIC_THRESHOLD", NULL, CFG_STR, OFF(semantic_threshold), "0.85", 0, 0, NULL, false, "cosine similarity a semantic hit needs (per request: x-ragd-semantic-threshold)" },
     { "semantic_max_temperature", "RAGD_SEMANTIC_MAX_TEMPERATURE", NULL, CFG_STR, OFF(semantic_max_temperature), "0.3", 0, 0, NULL, false, "only requests with temperature <= this (and no tools) use the semantic cache" },
     { "semantic_max_entries", "RAGD_SEMANTIC_MAX_ENTRIES", NULL, CFG_INT, OFF(semantic_max_entries), "100000", 0, 100000000, NULL, false, "prompts kept in the semantic index" },
     { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe" },

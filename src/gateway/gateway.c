@@ -269,7 +269,7 @@ static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_s
 static bool gw__sem_prepare(gateway_t *gw, const gw_call *call, gw_sem_query *q)
 {
     memset(q, 0, sizeof *q);
-    if (!gw->sem || call->no_store)
+    if (!gw->sem)
         return false;
     return gw_semantic_prepare(gw->sem, call->body, call->endpoint, call->scope,
                                gw->sem_max_temperature, q) == 0;

@@ -65,6 +65,7 @@ def _marker(text, name):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between header and body writes
 
     def log_message(self, *a):
         pass

@@ -44,7 +44,7 @@ def test_paraphrase_is_a_semantic_hit(gw, upstream):
     a = ask(gw, "How do I reset my password?")
     b = ask(gw, "How can I reset my password?")
     assert b.headers["x-ragd-cache"] == "semantic-hit"
-    assert float(b.headers["x-ragd-cache-similarity"]) >= 0.95
+    assert float(b.headers["x-ragd-cache-similarity"]) >= 0.85
     assert b.json() == a.json()
     assert upstream.calls == 1
     sem = gw.get("/api/v1/cache/stats").json()["gateway"]["semantic"]
