@@ -11,25 +11,32 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "api/api_gateway.h"
 #include "gateway/gateway.h"
 #include "util/json.h"
 
-int api_gateway_scope(const http_req *req, const cJSON *body, char *out, size_t n)
+int api_gateway_scope(http_req *req, http_resp *resp, const cJSON *body, char *out, size_t n)
 {
     const char *want = http_req_header(req, "x-ragd-cache-scope");
-    if (want && strcasecmp(want, "global") == 0) {
-        snprintf(out, n, "global");
-        return RAGD_OK;
-    }
-    if (want && strcasecmp(want, "user") != 0)
+    if (want && strcasecmp(want, "global") != 0 && strcasecmp(want, "user") != 0) {
+        http_error(req, resp, 400, "invalid_scope", "x-ragd-cache-scope must be user or global");
         return RAGD_EINVAL;
-    /* The caller's identity: the auth layer's (req->auth) once it sets one,
-     * until then the x-ragd-user header, else the OpenAI `user` field. */
-    const char *user = http_req_header(req, "x-ragd-user");
-    if (!user || !*user)
-        user = json_get_str(body, "user");
-    snprintf(out, n, "user:%s", user ? user : "");
+    }
+    /* The user the call acts for: the caller's own identity when it is bound
+     * to a user; a service key (or auth off) may name one in x-ragd-user or
+     * the OpenAI `user` field. auth_effective_user refuses a user-bound
+     * caller naming someone else (403). */
+    const char *named = http_req_header(req, "x-ragd-user");
+    if (!named || !*named)
+        named = json_get_str(body, "user");
+    const char *user = NULL;
+    if (!auth_effective_user(req, named, &user, resp))
+        return RAGD_EINVAL;
+    if (want && strcasecmp(want, "global") == 0)
+        snprintf(out, n, "global");
+    else
+        snprintf(out, n, "user:%s", user ? user : "");
     return RAGD_OK;
 }
 
@@ -53,7 +60,7 @@ static void gw_api__cache_control(const http_req *req, bool *no_cache, bool *no_
     }
 }
 
-int api_gateway_call(const http_req *req, http_resp *resp, const cJSON *body, int endpoint,
+int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endpoint,
                      gw_call *call)
 {
     memset(call, 0, sizeof *call);
@@ -63,10 +70,8 @@ int api_gateway_call(const http_req *req, http_resp *resp, const cJSON *body, in
     call->raw_len = req->body_len;
     call->ttl_s = -1;
     call->sem_threshold = -1;
-    if (api_gateway_scope(req, body, call->scope, sizeof call->scope)) {
-        http_error(req, resp, 400, "invalid_scope", "x-ragd-cache-scope must be user or global");
+    if (api_gateway_scope(req, resp, body, call->scope, sizeof call->scope))
         return RAGD_EINVAL;
-    }
     gw_api__cache_control(req, &call->no_cache, &call->no_store);
     const char *ttl = http_req_header(req, "x-ragd-cache-ttl");
     if (ttl) {

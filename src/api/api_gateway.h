@@ -14,11 +14,11 @@
 /* The cache scope of a call into out: "global" if x-ragd-cache-scope says so,
  * else "user:<id>" for the caller (the one place that decides who the caller
  * is). RAGD_EINVAL for an unknown scope value. */
-int api_gateway_scope(const http_req *req, const cJSON *body, char *out, size_t n);
+int api_gateway_scope(http_req *req, http_resp *resp, const cJSON *body, char *out, size_t n);
 
 /* Fill call from the request's headers and body (borrowed). On a bad header
  * fills resp with a 400 and returns RAGD_EINVAL. */
-int api_gateway_call(const http_req *req, http_resp *resp, const cJSON *body, int endpoint,
+int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endpoint,
                      gw_call *call);
 
 /* POST /api/v1/cache/warm-up with {requests: [...], concurrency}. */
