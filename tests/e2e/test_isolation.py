@@ -138,3 +138,15 @@ def test_tenants_are_separate(world):
     assert_error(call(world, "svc", "GET", "/api/v1/sessions/t1?user_id=u1"), 404)
     assert call(world, "acme", "PUT", "/api/v1/cache/p/x", data=b"acme").status_code == 200
     assert_error(call(world, "globex", "GET", "/api/v1/cache/p/x"), 404)
+
+
+def test_body_user_id_must_be_the_callers_on_seed_routes(world):
+    r = call(world, "alice", "POST", "/api/v1/embeddings/generate",
+             json={"text": "hello", "user_id": "bob"})
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    assert_error(r, 403, "forbidden")
+    assert call(world, "alice", "POST", "/api/v1/embeddings/generate",
+                json={"text": "hello", "user_id": "alice"}).status_code == 200
+    assert call(world, "svc", "POST", "/api/v1/embeddings/generate",
+                json={"text": "hello", "user_id": "bob"}).status_code == 200
