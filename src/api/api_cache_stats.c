@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_gateway.h"
 #include "api/api_int.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -134,6 +135,7 @@ void cache_api_stats(http_req *req, http_resp *resp)
     cJSON_AddNumberToObject(eff, "hit_rate", rate);
     cJSON *rec = cJSON_AddArrayToObject(out, "recommendations");
     stats__recommend(rec, ps, n, hits, misses, &ss);
+    cJSON_AddItemToObject(out, "gateway", gateway_stats_json(app->gateway));
     api_reply_json(resp, 200, out);
     cJSON_Delete(out);
     free(ps);
@@ -198,6 +200,10 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
     cJSON *body;
     if (!api_parse_object(req, resp, &body))
         return;
+    if (json_get_arr(body, "requests")) {  /* completions filled through the gateway */
+        api_gateway_warm_up(req, resp, body);
+        return;
+    }
     const cJSON *entries = json_get_arr(body, "entries");
     int n = entries ? cJSON_GetArraySize(entries) : 0;
     if (!entries || n == 0) {

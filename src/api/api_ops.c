@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "obs/dashboard.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -99,6 +100,7 @@ static void ops__metrics(http_req *req, http_resp *resp)
         }
     }
     free(ps);
+    gateway_metrics(app->gateway, &b);
 
     store_stats ss;
     memset(&ss, 0, sizeof ss);

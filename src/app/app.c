@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -118,6 +119,30 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     return RAGD_OK;
 }
 
+static int app__kb_embed(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                         float *out)
+{
+    return embcache_embed(ud, texts, lens, n, out, NULL);
+}
+
+/* Knowledge bases: namespaces and their indexes are rebuilt from the store. */
+static int app__open_kb(app_t *app, ragd_error *err)
+{
+    kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max };
+    if (app->embcache) {
+        ko.tokenizer = embed_model_tokenizer(app->embed);
+        ko.embed = app__kb_embed;
+        ko.embed_ud = app->embcache;
+        ko.dim = embed_model_dim(app->embed);
+        ko.model = embed_model_name(app->embed);
+        ko.max_chunk_tokens = (uint32_t)embed_model_max_tokens(app->embed) - 2;
+    }
+    int rc = kb_open(&ko, &app->kb, err);
+    if (rc == 0)
+        log_msg(LOG_INFO, "knowledge bases loaded in %.2f s", kb_load_seconds(app->kb));
+    return rc;
+}
+
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
@@ -156,6 +181,8 @@ int app_open(app_t *app, ragd_error *err)
         goto fail;
     if ((rc = app__open_embedder(app, err)))
         goto fail;
+    if ((rc = app__open_kb(app, err)))
+        goto fail;
     if ((rc = auth_create(cfg, app->store, &app->auth, err)) ||
         (rc = ratelimit_create(cfg, app->store, &app->ratelimit, err)))
         goto fail;
@@ -165,6 +192,8 @@ int app_open(app_t *app, ragd_error *err)
     if (app->embcache)
         sessions_set_embedder(app->sessions, app__session_embed, app->embcache,
                               embcache_dim(app->embcache));
+    if ((rc = gateway_create(cfg, app->cache, app->embcache, &app->gateway, err)))
+        goto fail;
     app->router = router_create();
     api_register(app->router);
     app->route_metrics = xcalloc((size_t)router_count(app->router), sizeof(route_metrics));
@@ -239,6 +268,10 @@ void app_close(app_t *app)
     }
     router_destroy(app->router);
     app->router = NULL;
+    kb_close(app->kb);
+    app->kb = NULL;
+    gateway_destroy(app->gateway);
+    app->gateway = NULL;
     embcache_destroy(app->embcache);
     app->embcache = NULL;
     embed_model_close(app->embed);

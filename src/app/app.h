@@ -19,6 +19,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
+#include "rag/kb.h"
 #include "store/store.h"
 
 #define APP_STATUS_SLOTS 20
@@ -33,6 +34,7 @@ typedef struct app {
     ragd_config cfg;
     store_t *store;
     cache_t *cache;
+    struct gateway *gateway;          /* LLM gateway (gateway/gateway.h) */
     router_t *router;
     http_server_t *server;
     int64_t started_wall_ms;
@@ -44,6 +46,7 @@ typedef struct app {
     sessions_t *sessions;             /* sessions and conversation history */
     embed_model *embed;               /* NULL when the model directory is absent */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
+    kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
 } app_t;
 
 /* The HTTP status codes tracked per route, in slot order (last = other). */

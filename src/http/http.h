@@ -63,6 +63,8 @@ struct http_resp {
     char *header_values[HTTP_MAX_RESP_HEADERS];  /* owned */
     void *raw_response;          /* a struct MHD_Response * built by a streaming
                                     handler; owned; sent instead of body */
+    struct http_stream *stream;  /* a deferred response (http/stream.h); the
+                                    server holds a reference */
 };
 
 /* Request accessors; returned strings are borrowed for the request's life. */
