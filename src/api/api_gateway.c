@@ -24,11 +24,18 @@ int api_gateway_scope(const http_req *req, const cJSON *body, char *out, size_t 
     }
     if (want && strcasecmp(want, "user") != 0)
         return RAGD_EINVAL;
-    /* The caller's identity: the auth layer's (req->auth) once it sets one,
-     * until then the x-ragd-user header, else the OpenAI `user` field. */
+    /* The caller's identity: a user-bound credential is always its own user;
+     * a service key may name one (x-ragd-user header, else the OpenAI `user`). */
+    const auth_identity *id = auth_identity_of(req);
     const char *user = http_req_header(req, "x-ragd-user");
     if (!user || !*user)
         user = json_get_str(body, "user");
+    if (id && id->user_id[0]) {
+        user = id->user_id;
+    } else if (id && id->tenant[0]) {
+        snprintf(out, n, "user:%s/%s", id->tenant, user ? user : "");
+        return RAGD_OK;
+    }
     snprintf(out, n, "user:%s", user ? user : "");
     return RAGD_OK;
 }
