@@ -228,8 +228,10 @@ static void embed_api__generate(http_req *req, http_resp *resp)
     embed_api__mask_nul_escapes(req);
     if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
         return;
-    const char *text = json_get_str(body, "text");
-    if (!text) {
+    const char *text = json_get_str(body, "text"), *user = NULL;
+    if (!auth_effective_user(req, json_get_str(body, "user_id"), &user, resp)) {
+        /* a user_id that is not the caller's: 403 (resp is filled) */
+    } else if (!text) {
         http_error(req, resp, 400, "invalid_input", "'text' must be a non-empty string");
     } else if (embed_api__check_text(req, resp, text, 0, "text")) {
         size_t dim = embcache_dim(app->embcache), len = strlen(text);

@@ -200,9 +200,11 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
         http_error(req, resp, 400, "invalid_request", "documents[%zu].user_id must be a string", i);
         return false;
     }
+    const char *owner = NULL; /* a user-bound caller owns what it writes */
+    if (!auth_effective_user(req, cJSON_IsString(user) ? user->valuestring : NULL, &owner, resp))
+        return false;
     *d = (kb_doc_in){ id->valuestring, text->valuestring, strlen(text->valuestring),
-                      cJSON_IsObject(md) ? md : NULL,
-                      cJSON_IsString(user) ? user->valuestring : NULL };
+                      cJSON_IsObject(md) ? md : NULL, owner };
     return true;
 }
 
@@ -279,11 +281,33 @@ static void kb_api_docs_list(http_req *req, http_resp *resp)
     cJSON_Delete(o);
 }
 
+/* May the caller see (or, with own_only, delete) this document? A user-bound
+ * caller sees shared documents and its own, and deletes only its own; service
+ * keys see everything. Others' documents read as missing. */
+static bool kb_api__visible(const http_req *req, const cJSON *doc, bool own_only)
+{
+    const auth_identity *id = auth_identity_of(req);
+    if (!id || !(id->user_id[0] || id->tenant[0]))
+        return true;
+    const char *owner = json_get_str(doc, "user_id");
+    if (!owner)
+        return !own_only;
+    const char *me = id->user_id;
+    size_t tl = strlen(id->tenant);
+    if (!me[0]) /* a tenant sees its users' documents */
+        return strncmp(owner, id->tenant, tl) == 0 && owner[tl] == '/';
+    return strcmp(owner, me) == 0;
+}
+
 static void kb_api_doc_get(http_req *req, http_resp *resp)
 {
     const char *ns = http_req_param(req, "ns"), *id = http_req_param(req, "id");
     cJSON *o = NULL;
     int rc = kb_doc_get(api_app(req)->kb, ns, id, true, &o);
+    if (rc == 0 && !kb_api__visible(req, o, false)) {
+        cJSON_Delete(o);
+        rc = RAGD_ENOTFOUND;
+    }
     if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
         http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
         return;
@@ -300,7 +324,13 @@ static void kb_api_doc_get(http_req *req, http_resp *resp)
 static void kb_api_doc_delete(http_req *req, http_resp *resp)
 {
     const char *ns = http_req_param(req, "ns"), *id = http_req_param(req, "id");
-    int rc = kb_doc_delete(api_app(req)->kb, ns, id);
+    cJSON *doc = NULL;
+    int rc = kb_doc_get(api_app(req)->kb, ns, id, false, &doc);
+    if (rc == 0 && !kb_api__visible(req, doc, true))
+        rc = RAGD_ENOTFOUND;
+    cJSON_Delete(doc);
+    if (rc == 0)
+        rc = kb_doc_delete(api_app(req)->kb, ns, id);
     if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
         http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
         return;
@@ -334,10 +364,15 @@ static void kb_api_docs_delete_where(http_req *req, http_resp *resp)
         rc = ragd_error_set(&err, RAGD_EINVAL, "'user_id' must be a string");
     else
         rc = kb_filter_compile(spec, &f, &err);
+    const char *owner = NULL; /* a user-bound caller only deletes its own documents */
+    if (!rc && !auth_effective_user(req, user ? user->valuestring : NULL, &owner, resp)) {
+        kb_filter_destroy(f);
+        cJSON_Delete(body);
+        return;
+    }
     uint64_t deleted = 0;
     if (!rc)
-        rc = kb_docs_delete_where(api_app(req)->kb, ns, f, user ? user->valuestring : NULL,
-                                  &deleted);
+        rc = kb_docs_delete_where(api_app(req)->kb, ns, f, owner, &deleted);
     if (rc) {
         kb_api__err(req, resp, rc, &err, ns);
     } else {

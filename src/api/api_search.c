@@ -115,7 +115,9 @@ static bool search_api__scope(const http_req *req, http_resp *resp, const cJSON 
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "user_id");
     if (u && !cJSON_IsString(u) && !cJSON_IsNull(u))
         return search_api__fail(req, resp, 400, "invalid_request", "user_id must be a string");
-    s->o.user_id = cJSON_IsString(u) && u->valuestring[0] ? u->valuestring : NULL;
+    /* A user-bound caller searches as itself; only service keys name other users. */
+    if (!auth_effective_user(req, cJSON_IsString(u) ? u->valuestring : NULL, &s->o.user_id, resp))
+        return false;
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(b, "namespaces");
     const cJSON *one = cJSON_GetObjectItemCaseSensitive(b, "namespace");
     if (cJSON_IsString(one)) {

@@ -237,7 +237,7 @@ bool auth_user_id_valid(const char *id)
     return true;
 }
 
-bool auth_effective_user(http_req *req, const char *body_user_id, const char **user,
+bool auth_effective_user(const http_req *req, const char *body_user_id, const char **user,
                          http_resp *resp)
 {
     auth_identity *id = req->auth;
@@ -266,7 +266,7 @@ bool auth_effective_user(http_req *req, const char *body_user_id, const char **u
     return true;
 }
 
-bool auth_user_namespace(http_req *req, const char *body_user_id, char *out, size_t n,
+bool auth_user_namespace(const http_req *req, const char *body_user_id, char *out, size_t n,
                          http_resp *resp)
 {
     const char *user = NULL;

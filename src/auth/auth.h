@@ -87,13 +87,13 @@ const auth_identity *auth_identity_of(const http_req *req);
  * must return. *user is borrowed for the request's life. Handlers of every
  * per-user resource (sessions, documents with an owner, user-scoped cache,
  * conversation history) call this and filter by *user. Thread-safe. */
-bool auth_effective_user(http_req *req, const char *body_user_id, const char **user,
+bool auth_effective_user(const http_req *req, const char *body_user_id, const char **user,
                          http_resp *resp);
 
 /* A store-key namespace for the request's user: "u:<user>:" when
  * auth_effective_user gives a user, "" otherwise (shared data). Same error
  * contract as auth_effective_user. */
-bool auth_user_namespace(http_req *req, const char *body_user_id, char *out, size_t n,
+bool auth_user_namespace(const http_req *req, const char *body_user_id, char *out, size_t n,
                          http_resp *resp);
 
 /* 1-128 characters of [A-Za-z0-9_.@+|-]: safe inside store keys. */

@@ -203,7 +203,7 @@ static int jwt__claims(auth_t *a, const cJSON *c, auth_identity *id, ragd_error 
                               "claim '%s' must be a user id of 1-128 characters of "
                               "[A-Za-z0-9_.@+|-]", j->user_claim);
     memset(id, 0, sizeof *id);
-    snprintf(id->user_id, sizeof id->user_id, "%s", user);
+    memcpy(id->user_id, user, strlen(user) + 1); /* valid ids fit: at most AUTH_ID_MAX */
     snprintf(id->key_id, sizeof id->key_id, "jwt");
     id->scopes = auth__scopes_close(jwt__scopes(cJSON_GetObjectItemCaseSensitive(c, j->scope_claim)));
     const char *tier = json_get_str(c, j->tier_claim);

@@ -138,3 +138,59 @@ def test_tenants_are_separate(world):
     assert_error(call(world, "svc", "GET", "/api/v1/sessions/t1?user_id=u1"), 404)
     assert call(world, "acme", "PUT", "/api/v1/cache/p/x", data=b"acme").status_code == 200
     assert_error(call(world, "globex", "GET", "/api/v1/cache/p/x"), 404)
+
+
+def test_body_user_id_must_be_the_callers_on_seed_routes(world):
+    r = call(world, "alice", "POST", "/api/v1/embeddings/generate",
+             json={"text": "hello", "user_id": "bob"})
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    assert_error(r, 403, "forbidden")
+    assert call(world, "alice", "POST", "/api/v1/embeddings/generate",
+                json={"text": "hello", "user_id": "alice"}).status_code == 200
+    assert call(world, "svc", "POST", "/api/v1/embeddings/generate",
+                json={"text": "hello", "user_id": "bob"}).status_code == 200
+
+
+NS = "/api/v1/namespaces"
+
+
+def test_knowledge_base_documents_are_per_user(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN}, json={"name": "kb"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    assert r.status_code == 201, r.text
+    # Namespace management is admin-only.
+    assert_error(call(world, "alice", "POST", NS, json={"name": "mine"}), 403, "forbidden")
+    assert_error(call(world, "alice", "DELETE", f"{NS}/kb"), 403, "forbidden")
+    docs = lambda text: {"documents": [{"id": "d-" + text.split()[0], "text": text}]}
+    assert call(world, "bob", "POST", f"{NS}/kb/documents",
+                json=docs("bobsecret kettlebell swing technique")).status_code == 200
+    assert call(world, "alice", "POST", f"{NS}/kb/documents",
+                json=docs("alicenote kettlebell deadlift form")).status_code == 200
+    bob_doc = f"{NS}/kb/documents/d-bobsecret"
+    # Writing a document for bob, searching as bob, deleting bob's: refused.
+    r = call(world, "alice", "POST", f"{NS}/kb/documents",
+             json={"documents": [{"id": "x", "text": "t", "user_id": "bob"}]})
+    assert_error(r, 403, "forbidden")
+    r = call(world, "alice", "POST", "/api/v1/search/hybrid",
+             json={"query": "kettlebell", "user_id": "bob", "namespaces": ["kb"]})
+    assert_error(r, 403, "forbidden")
+    r = call(world, "alice", "POST", f"{NS}/kb/documents/delete",
+             json={"filter": {}, "user_id": "bob"})
+    assert_error(r, 403, "forbidden")
+    assert_error(call(world, "alice", "GET", bob_doc), 404)
+    assert_error(call(world, "alice", "DELETE", bob_doc), 404)
+    # alice's own search does not return bob's document; bob's does.
+    r = call(world, "alice", "POST", "/api/v1/search/hybrid",
+             json={"query": "kettlebell", "namespaces": ["kb"], "limit": 10})
+    assert r.status_code == 200, r.text
+    assert "bobsecret" not in r.text and "alicenote" in r.text
+    r = call(world, "bob", "POST", "/api/v1/search/hybrid",
+             json={"query": "kettlebell", "namespaces": ["kb"], "limit": 10})
+    assert "bobsecret" in r.text and "alicenote" not in r.text
+    # "delete everything" as alice deletes alice's documents only.
+    r = call(world, "alice", "POST", f"{NS}/kb/documents/delete", json={"filter": {}})
+    assert r.status_code == 200, r.text
+    assert call(world, "bob", "GET", bob_doc).status_code == 200
+    assert call(world, "svc", "GET", bob_doc).status_code == 200
