@@ -5,6 +5,7 @@
  * x-ragd-cache-scope, the caller's identity) and hands the call to gateway/.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,11 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "auth/ratelimit.h"
 #include "api/api_gateway.h"
 #include "gateway/gateway.h"
 #include "util/json.h"
+#include "util/mem.h"
 
 int api_gateway_scope(http_req *req, http_resp *resp, const cJSON *body, char *out, size_t n)
 {
@@ -98,14 +101,53 @@ int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endp
     return RAGD_OK;
 }
 
+/* A token reservation waiting for the call's real usage. */
+typedef struct gw_budget {
+    ratelimit_t *rl;
+    ratelimit_reservation res;
+} gw_budget;
+
+static void gw_api__reconcile(void *ud, int64_t tokens)
+{
+    gw_budget *b = ud;
+    ratelimit_reconcile(b->rl, &b->res, tokens);
+    free(b);
+}
+
+/* Tokens a call may use, reserved before it goes upstream: the prompt at
+ * about four bytes a token plus the completion it allows (max_tokens or
+ * max_completion_tokens, else 512). Reconciled with the real usage after. */
+static int64_t gw_api__estimate(const http_req *req, const cJSON *body)
+{
+    int64_t out = 512, v;
+    if (json_get_int(body, "max_completion_tokens", 0, INT32_MAX, &v) == 0 ||
+        json_get_int(body, "max_tokens", 0, INT32_MAX, &v) == 0)
+        out = v;
+    return (int64_t)(req->body_len / 4) + out;
+}
+
 static void gw_api__complete(http_req *req, http_resp *resp, int endpoint)
 {
     cJSON *body;
     if (!api_parse_object(req, resp, &body))
         return;
     gw_call call;
-    if (api_gateway_call(req, resp, body, endpoint, &call) == 0)
-        gateway_serve(api_app(req)->gateway, &call, req, resp);
+    if (api_gateway_call(req, resp, body, endpoint, &call) == 0) {
+        app_t *app = api_app(req);
+        gw_budget *b = xcalloc(1, sizeof *b);
+        b->rl = app->ratelimit;
+        if (!ratelimit_reserve(app->ratelimit, req, gw_api__estimate(req, body), &b->res, resp)) {
+            free(b);  /* resp holds the 429 */
+        } else {
+            if (b->res.n > 0) {
+                call.on_usage = gw_api__reconcile;
+                call.usage_ud = b;
+            } else {
+                free(b);
+            }
+            gateway_serve(app->gateway, &call, req, resp);
+        }
+    }
     cJSON_Delete(body);
 }
 

@@ -331,10 +331,8 @@ static void flight__deliver(gw_flight *f, int rc, const char *msg, const gw_reco
             if (ok2xx && f->done_seen)
                 http_stream_write(s->st, "data: [DONE]\n\n", 14);
             http_stream_end(s->st, ok2xx);
-            http_stream_release(s->st);
-            if (s->done)
-                s->done(s->ud, ok2xx && complete ? GW_FILL_FILLED : GW_FILL_FAILED, msg);
-            free(s);
+            s->tokens = gw_record_tokens(r);
+            gw_sink_free(s, ok2xx && complete ? GW_FILL_FILLED : GW_FILL_FAILED, msg);
         } else if (rc == RAGD_EUNAVAIL) {
             gw_sink_fail(s, 503, "upstream_unavailable", msg);
         } else if (rc != 0) {
@@ -350,10 +348,7 @@ static void flight__deliver(gw_flight *f, int rc, const char *msg, const gw_reco
             memcpy(body, f->raw.data ? f->raw.data : "", f->raw.len);
             http_stream_reply(s->st, f->status, f->ctype[0] ? f->ctype : "application/json",
                               body, f->raw.len);
-            http_stream_release(s->st);
-            if (s->done)
-                s->done(s->ud, GW_FILL_FAILED, "upstream error");
-            free(s);
+            gw_sink_free(s, GW_FILL_FAILED, "upstream error");
         } else {
             char m[96];
             snprintf(m, sizeof m, "the upstream answered %d", f->status);

@@ -86,13 +86,20 @@ bool gateway_has_upstreams(const gateway_t *gw)
 
 /* ---- sinks ------------------------------------------------------------------ */
 
-static void sink__free(gw_sink *s, int result, const char *msg)
+void gw_sink_free(gw_sink *s, int result, const char *msg)
 {
     if (s->st)
         http_stream_release(s->st);
+    if (s->on_usage)
+        s->on_usage(s->usage_ud, result == GW_FILL_FILLED ? s->tokens : 0);
     if (s->done)
         s->done(s->ud, result, msg);
     free(s);
+}
+
+int64_t gw_record_tokens(const gw_record *r)
+{
+    return (r->in_tokens > 0 ? r->in_tokens : 0) + (r->out_tokens > 0 ? r->out_tokens : 0);
 }
 
 static char *gw__error_body(const char *code, const char *msg, const char *rid, size_t *len)
@@ -115,7 +122,7 @@ void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg)
         char *body = gw__error_body(code, msg, s->request_id, &len);
         http_stream_reply(s->st, status, "application/json", body, len);
     }
-    sink__free(s, GW_FILL_FAILED, msg);
+    gw_sink_free(s, GW_FILL_FAILED, msg);
 }
 
 void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status)
@@ -130,7 +137,8 @@ void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status)
         }
         http_stream_reply(s->st, http_status, ctype, body, len);
     }
-    sink__free(s, GW_FILL_FILLED, "");
+    s->tokens = gw_record_tokens(r);
+    gw_sink_free(s, GW_FILL_FILLED, "");
 }
 
 /* ---- the single-flight table ----------------------------------------------- */
@@ -332,6 +340,8 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
         gw__reply_hit(gw, &p, &r, GW_OUT_HIT, req, resp);
         gw_record_free(&r);
         buf_free(&p.canon);
+        if (call->on_usage)
+            call->on_usage(call->usage_ud, 0);
         return;
     }
     gw_sem_query q;
@@ -347,6 +357,8 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
         gw_record_free(&r);
         gw_sem_query_free(&q);
         buf_free(&p.canon);
+        if (call->on_usage)
+            call->on_usage(call->usage_ud, 0);
         return;
     }
     const char *outcome = call->no_cache ? "bypass" : "miss";
@@ -356,6 +368,8 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
     s->want_stream = p.stream;
     s->include_usage = p.include_usage;
     snprintf(s->request_id, sizeof s->request_id, "%s", req->request_id);
+    s->on_usage = call->on_usage;
+    s->usage_ud = call->usage_ud;
     s->st = http_stream_open(resp);
     if (gw__attach(gw, call, &p, s, sem ? &q : NULL) == RAGD_EUNAVAIL) {
         char m[300];

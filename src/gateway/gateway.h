@@ -38,6 +38,11 @@ typedef struct gw_call {
     bool no_store;            /* Cache-Control: no-store - skip the write */
     int64_t ttl_s;            /* x-ragd-cache-ttl; < 0 = the "llm" prefix TTL */
     double sem_threshold;     /* x-ragd-semantic-threshold; < 0 = the default */
+    /* Called exactly once per served call with the upstream tokens it used
+     * (0 for cache hits and failures), from any thread: how token budgets are
+     * reconciled. May be NULL. */
+    void (*on_usage)(void *ud, int64_t tokens);
+    void *usage_ud;
 } gw_call;
 
 /* Create the gateway (providers from cfg and its config file, price table,

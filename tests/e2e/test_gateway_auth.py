@@ -55,3 +55,40 @@ def test_no_credential_is_401(gw):
     r = requests.post(gw.url + "/v1/chat/completions",
                       json={"model": "fake-model", "messages": [{"role": "user", "content": "x"}]})
     assert_error(r, 401, "unauthorized")
+
+
+def test_token_budget_reserves_then_reconciles(upstream, tmp_path):
+    cfg = tmp_path / "ragd.json"
+    cfg.write_text('{"rate_limits": [{"name": "tok", "unit": "tokens", "algorithm": "fixed_window",'
+                   ' "window": "1d", "limit": 2000, "routes": ["/v1/chat/completions"]}]}')
+    s = Ragd(env={"RAGD_UPSTREAM_URL": upstream.url}, args=["--config", str(cfg)]).start()
+    upstream.reset()
+    try:
+        def send(content, max_tokens):
+            body = {"model": "fake-model", "max_tokens": max_tokens,
+                    "messages": [{"role": "user", "content": content}]}
+            data = __import__("json").dumps(body).encode()
+            r = requests.post(s.url + "/v1/chat/completions", data=data,
+                              headers={"Content-Type": "application/json"}, timeout=30)
+            return r, len(data) // 4 + max_tokens
+
+        # an estimate beyond the budget never reaches the provider
+        r, _ = send("too big", 5000)
+        assert_error(r, 429, "rate_limited")
+        assert upstream.calls == 0
+        r1, est1 = send("first question", 300)
+        assert r1.status_code == 200, r1.text
+        assert int(r1.headers["RateLimit-Remaining"]) == 2000 - est1
+        used1 = r1.json()["usage"]["total_tokens"]
+        assert used1 < est1
+        # the first call was reconciled to its real usage before the second reserved
+        r2, est2 = send("second question", 300)
+        assert int(r2.headers["RateLimit-Remaining"]) == 2000 - used1 - est2
+        used2 = r2.json()["usage"]["total_tokens"]
+        # a cache hit costs nothing: its whole estimate comes back
+        r3, est3 = send("second question", 300)
+        assert r3.headers["x-ragd-cache"] == "hit"
+        r4, est4 = send("third question", 300)
+        assert int(r4.headers["RateLimit-Remaining"]) == 2000 - used1 - used2 - est4
+    finally:
+        s.cleanup()
