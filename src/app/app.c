@@ -228,7 +228,7 @@ int app_start(app_t *app, ragd_error *err)
         .max_connections = (unsigned)app->cfg.max_connections,
         .idle_timeout_s = (unsigned)app->cfg.idle_timeout,
         .max_body_bytes = (size_t)app->cfg.max_body_bytes,
-        .max_header_bytes = 64 * 1024,
+        .max_header_bytes = 16 * 1024,
         .app = app,
         .observe = app__observe,
         .before = app__before,
