@@ -66,14 +66,15 @@ def peak_gflops():
     return ghz, cores() * ghz * 2 * 16 * 2, cores() * ghz * 1024
 
 
-def run_ragd(precision, path, seconds, batches):
+def run_ragd(precision, path, seconds, batches, res=None):
     exe = os.path.join(ROOT, "build", "embed_bench")
-    args = [exe, model_dir(), path, precision, str(seconds)] + [str(b) for b in batches] + ["latency"]
-    res = {"tput": {}, "gflops": {}}
+    args = [exe, model_dir(), path, precision, str(seconds)] + [str(b) for b in batches]
+    res = res if res is not None else {"tput": {}, "cpu": {}, "gflops": {}}
     for line in subprocess.run(args, check=True, capture_output=True, text=True).stdout.splitlines():
         j = json.loads(line)
         if j["kind"] == "throughput":
             res["tput"][j["batch"]] = j["sent_per_s"]
+            res["cpu"][j["batch"]] = j["sent_per_cpu_s"]
             res["gflops"][j["batch"]] = j["gflops"]
         elif j["kind"] == "latency":
             res["lat"] = (j["p50_ms"], j["p99_ms"])
@@ -82,9 +83,20 @@ def run_ragd(precision, path, seconds, batches):
     return res
 
 
+def run_ragd_latency(precision, path):
+    exe = os.path.join(ROOT, "build", "embed_bench")
+    out = subprocess.run([exe, model_dir(), path, precision, "0", "latency"], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        j = json.loads(line)
+        if j["kind"] == "latency":
+            return j["p50_ms"], j["p99_ms"]
+
+
 def timed(fn, texts, batch, seconds):
+    """(sentences per wall second, sentences per CPU second of this process)."""
     fn(texts[:batch])  # warm-up
-    done, at, t0 = 0, 0, time.perf_counter()
+    done, at, t0, c0 = 0, 0, time.perf_counter(), time.process_time()
     while True:
         chunk = [texts[(at + i) % len(texts)] for i in range(batch)]
         at += batch
@@ -92,7 +104,7 @@ def timed(fn, texts, batch, seconds):
         done += batch
         el = time.perf_counter() - t0
         if el >= seconds:
-            return done / el
+            return done / el, done / max(time.process_time() - c0, 1e-9)
 
 
 def latency(fn, texts, n=300, max_seconds=10.0):
@@ -203,16 +215,22 @@ def main():
             f.write("\n".join(v) + "\n")
     print("load average before: %s on %d cores" % (load_avg(), cores()), flush=True)
     res = {}
-    for k in sets:
-        for p in ("fp32", "bf16"):
-            res[("ragd " + p, k)] = run_ragd(p, paths[k], a.seconds, BATCHES)
     ort_enc = ort_encoder(mdir)
     st_enc = st_encoder(mdir)
+    peers = {"onnxruntime": ort_enc, "sentence-transformers": st_enc}
+    # interleaved per (texts, batch), so every system sees the same machine load
     for k, texts in sets.items():
-        res[("onnxruntime", k)] = {"tput": {b: timed(ort_enc, texts, b, a.seconds) for b in BATCHES},
-                                   "lat": latency(ort_enc, texts)}
-        res[("sentence-transformers", k)] = {"tput": {b: timed(st_enc, texts, b, a.seconds) for b in BATCHES},
-                                             "lat": latency(st_enc, texts)}
+        for s in ("ragd fp32", "ragd bf16", *peers):
+            res[(s, k)] = {"tput": {}, "cpu": {}, "gflops": {}}
+        for b in BATCHES:
+            for p in ("fp32", "bf16"):
+                run_ragd(p, paths[k], a.seconds, [b], res[("ragd " + p, k)])
+            for name, fn in peers.items():
+                res[(name, k)]["tput"][b], res[(name, k)]["cpu"][b] = timed(fn, texts, b, a.seconds)
+        for p in ("fp32", "bf16"):
+            res[("ragd " + p, k)]["lat"] = run_ragd_latency(p, paths[k])
+        for name, fn in peers.items():
+            res[(name, k)]["lat"] = latency(fn, texts)
     ghz, peak32, peak_amx = peak_gflops()
     systems = ["ragd fp32", "ragd bf16", "onnxruntime", "sentence-transformers"]
     print("\nsentences/s (higher is better); ratios = ragd / peer")
@@ -222,6 +240,13 @@ def main():
     for k in sets:
         for b in BATCHES:
             v = [res[(s, k)]["tput"][b] for s in systems]
+            print("%-6s %5d" % (k, b) + "".join("%13.1f" % x for x in v) +
+                  "  %8.2f %8.2f %7.2f %7.2f" % (v[0] / v[2], v[1] / v[2], v[0] / v[3], v[1] / v[3]))
+    print("\nsentences per CPU-second of each system's process (less sensitive to other load)")
+    print(hdr)
+    for k in sets:
+        for b in BATCHES:
+            v = [res[(s, k)]["cpu"][b] for s in systems]
             print("%-6s %5d" % (k, b) + "".join("%13.1f" % x for x in v) +
                   "  %8.2f %8.2f %7.2f %7.2f" % (v[0] / v[2], v[1] / v[2], v[0] / v[3], v[1] / v[3]))
     print("\nsingle-text latency in-process, ms (p50 / p99)")

@@ -5,7 +5,8 @@
  * pooled sentence vectors (mean or [CLS], optional L2 normalisation) or the
  * sequence-classification head of cross-encoders (pooler dense + tanh on
  * [CLS], classifier dense). Sequences are packed without padding; the GEMMs run
- * on OpenBLAS (FP32) or AMX tiles (BF16), chosen at load from util/cpu.h.
+ * on an AVX-512 FP32 micro-kernel, AMX tiles (BF16) or OpenBLAS (portable),
+ * chosen at load from util/cpu.h.
  */
 #ifndef RAGD_BERT_H
 #define RAGD_BERT_H

@@ -1,7 +1,8 @@
 /*
  * bert_kernels_x86.c - AVX-512 and AMX kernels for the BERT forward pass:
  * vector exp and erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7) for softmax
- * and GELU, LayerNorm, the GEMM epilogue, and a BF16 GEMM on AMX tiles
+ * and GELU, LayerNorm, the GEMM epilogue, an FP32 GEMM on packed panels, and a
+ * BF16 GEMM on AMX tiles
  * (2x2 blocks of 16x16 FP32 accumulators, weights pre-packed in B-tile order,
  * activations rounded to BF16 per call). Compiled per function with target
  * attributes and chosen at run time, so the build needs no -march flag.

@@ -133,6 +133,8 @@ int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out,
     embed_default_opts(&o);
     if (opts)
         o = *opts;
+    if (o.max_tokens == 1 || o.threads < 0)
+        return ragd_error_set(err, RAGD_EINVAL, "embed: max_tokens must be >= 2, threads >= 0");
     embed_model *m = xcalloc(1, sizeof *m);
     bert_opts bo = {o.precision == EMBED_BF16 ? BERT_BF16 : BERT_FP32, o.threads};
     int rc = em__tokenizer(m, dir, err);

@@ -58,7 +58,7 @@ static char *fx__slurp(const char *path, size_t *len)
 }
 
 /* Load the fixture; returns 0 or -1 (message on stderr). */
-static int fx_load(fx_fixture *fx)
+__attribute__((unused)) static int fx_load(fx_fixture *fx)
 {
     char dir[512], path[600];
     size_t len;
@@ -114,7 +114,7 @@ static int fx_load(fx_fixture *fx)
     return 0;
 }
 
-static void fx_free(fx_fixture *fx)
+__attribute__((unused)) static void fx_free(fx_fixture *fx)
 {
     for (size_t i = 0; i < fx->n; i++) {
         free(fx->t[i].s);
@@ -125,7 +125,7 @@ static void fx_free(fx_fixture *fx)
 }
 
 /* Model directory into out; returns 0, or -1 with a clear message when absent. */
-static int fx_model_dir(char *out, size_t cap)
+__attribute__((unused)) static int fx_model_dir(char *out, size_t cap)
 {
     const char *env = getenv("RAGD_MODEL_DIR");
     if (env && *env) {
