@@ -180,11 +180,13 @@ def st_encoder(mdir):
 
 
 def http_latency(base_url, texts, n=300, model="all-MiniLM-L6-v2"):
-    """p50/p99 ms of single-text POST {base_url}/v1/embeddings (keep-alive-less)."""
+    """p50/p99 ms of single-text POST {base_url}/v1/embeddings (keep-alive-less).
+    Each text is made unique so every request computes (no embedding-cache hits)."""
     url = base_url.rstrip("/") + "/v1/embeddings"
     lat = []
     for i in range(n + 10):
-        body = json.dumps({"input": texts[i % len(texts)], "model": model}).encode()
+        text = f"{texts[i % len(texts)]} (request {i} {time.time_ns()})"
+        body = json.dumps({"input": text, "model": model}).encode()
         req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
         t = time.perf_counter()
         with urllib.request.urlopen(req, timeout=10) as r:

@@ -77,7 +77,7 @@ static int app__mkdirs(const char *dir)
 static int app__compute_embeddings(void *ud, const char *const *texts, const size_t *lens,
                                    size_t n, float *out, int *ntokens, bool *truncated)
 {
-    return embed_encode(ud, texts, lens, n, out, ntokens, truncated);
+    return embed_batcher_encode(ud, texts, lens, n, out, ntokens, truncated);
 }
 
 /* Conversation memory (session relevant_to) embeds through the embedding cache. */
@@ -111,8 +111,10 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     char key[160];
     snprintf(key, sizeof key, "%s%s", embed_model_name(app->embed),
              embed_model_precision(app->embed) == EMBED_BF16 ? "-bf16" : "");
+    if ((rc = embed_batcher_create(app->embed, NULL, &app->batcher)))
+        return ragd_error_set(err, rc, "embedding batcher: %s", ragd_strerror(rc));
     embcache_create(app->cache, key, embed_model_dim(app->embed), app->cfg.cache_embedding_ttl,
-                    app__compute_embeddings, app->embed, &app->embcache);
+                    app__compute_embeddings, app->batcher, &app->embcache);
     log_msg(LOG_INFO, "embedding model %s loaded (%zu dimensions, %s kernels)",
             embed_model_name(app->embed), embed_model_dim(app->embed),
             embed_model_kernel(app->embed));
@@ -274,6 +276,8 @@ void app_close(app_t *app)
     app->gateway = NULL;
     embcache_destroy(app->embcache);
     app->embcache = NULL;
+    embed_batcher_destroy(app->batcher);
+    app->batcher = NULL;
     embed_model_close(app->embed);
     app->embed = NULL;
     cache_destroy(app->cache);

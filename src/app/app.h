@@ -15,6 +15,7 @@
 #include "auth/session.h"
 #include "cache/cache.h"
 #include "cache/embcache.h"
+#include "embed/batcher.h"
 #include "embed/embed.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -45,6 +46,7 @@ typedef struct app {
     ratelimit_t *ratelimit;           /* rate-limit rules */
     sessions_t *sessions;             /* sessions and conversation history */
     embed_model *embed;               /* NULL when the model directory is absent */
+    embed_batcher *batcher;           /* merges concurrent requests into batches */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
 } app_t;
