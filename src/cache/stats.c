@@ -25,10 +25,14 @@ struct cache_stats {
     slot_t slots[STATS_SLOTS];
 };
 
+static cache_prefix_stats *stats__find(cache_stats_t *st, const char *prefix, int depth);
+
 cache_stats_t *cache_stats_create(void)
 {
     cache_stats_t *st = xcalloc(1, sizeof *st);
     pthread_mutex_init(&st->lock, NULL);
+    /* Claim the overflow bucket first, so it exists when the table is full. */
+    stats__find(st, "_other", 0);
     return st;
 }
 
@@ -114,7 +118,7 @@ cache_prefix_stats *cache_stats_snapshot(cache_stats_t *st, int *n)
         slot_t *sl = &st->slots[i];
         if (!__atomic_load_n(&sl->used, __ATOMIC_ACQUIRE))
             continue;
-        cache_prefix_stats *d = &out[k++];
+        cache_prefix_stats *d = &out[k];
         memcpy(d->prefix, sl->s.prefix, sizeof d->prefix);
         d->hits = __atomic_load_n(&sl->s.hits, __ATOMIC_RELAXED);
         d->misses = __atomic_load_n(&sl->s.misses, __ATOMIC_RELAXED);
@@ -122,6 +126,8 @@ cache_prefix_stats *cache_stats_snapshot(cache_stats_t *st, int *n)
         d->skipped_writes = __atomic_load_n(&sl->s.skipped_writes, __ATOMIC_RELAXED);
         d->raw_bytes = __atomic_load_n(&sl->s.raw_bytes, __ATOMIC_RELAXED);
         d->stored_bytes = __atomic_load_n(&sl->s.stored_bytes, __ATOMIC_RELAXED);
+        if (d->hits || d->misses || d->writes || d->skipped_writes)
+            k++;  /* prefixes with no traffic (the reserved "_other") are left out */
     }
     *n = k;
     return out;

@@ -88,7 +88,7 @@ static bool router__match_route(const route_t *rt, http_req *req)
         p++;
     for (int i = 0; i < rt->nsegs; i++) {
         if (!*p)
-            return false;
+            goto fail;
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         if (rt->is_param[i]) {

@@ -1,0 +1,222 @@
+/*
+ * test_cache.c - the cache value codec (header, zstd above the threshold,
+ * corrupt input), canonical JSON keys, per-prefix statistics, and the cache
+ * core over a real LMDB store (TTL per prefix, clear by prefix and pattern).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "cache/codec.h"
+#include "cache/stats.h"
+#include "testing.h"
+#include "util/hash.h"
+#include "util/json.h"
+
+TEST(codec_small_values_are_stored_raw)
+{
+    buf_t b = BUF_INIT;
+    ASSERT_EQ_INT(codec_encode("hello", 5, "text/plain", 1024, &b), 0);
+    codec_view v;
+    char *out = NULL;
+    ASSERT_OK(codec_decode(b.data, b.len, 0, &v, &out));
+    ASSERT_EQ_STR(out, "hello");
+    ASSERT_EQ_INT(v.raw_len, 5);
+    ASSERT_EQ_STR(v.content_type, "text/plain");
+    ASSERT_TRUE(!v.compressed && v.created_ms > 0);
+    free(out);
+    buf_free(&b);
+}
+
+TEST(codec_large_values_are_compressed_and_round_trip)
+{
+    size_t n = 100000;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = "squat bench deadlift "[i % 21];
+    buf_t b = BUF_INIT;
+    ASSERT_EQ_INT(codec_encode(big, n, "text/plain", 1024, &b), 1);
+    ASSERT_TRUE(b.len < n / 20);
+    codec_view v;
+    char *out = NULL;
+    void *stored = malloc(b.len);
+    memcpy(stored, b.data, b.len);
+    ASSERT_OK(codec_decode(stored, b.len, 1, &v, &out));  /* takes `stored` */
+    ASSERT_TRUE(v.compressed && v.raw_len == n && memcmp(out, big, n) == 0);
+    free(out);
+    free(big);
+    buf_free(&b);
+}
+
+TEST(codec_incompressible_values_stay_raw)
+{
+    size_t n = 4096;
+    unsigned char *rnd = malloc(n);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        rnd[i] = (unsigned char)x;
+    }
+    buf_t b = BUF_INIT;
+    ASSERT_EQ_INT(codec_encode(rnd, n, NULL, 1024, &b), 0);
+    codec_view v;
+    char *out = NULL;
+    ASSERT_OK(codec_decode(b.data, b.len, 0, &v, &out));
+    ASSERT_TRUE(memcmp(out, rnd, n) == 0 && v.content_type[0] == '\0');
+    free(out);
+    free(rnd);
+    buf_free(&b);
+}
+
+TEST(codec_rejects_garbage_and_truncation)
+{
+    codec_view v;
+    char *out = NULL;
+    char junk[] = "not a codec value";
+    ASSERT_EQ_INT(codec_decode(junk, sizeof junk, 0, &v, &out), RAGD_EFORMAT);
+    buf_t b = BUF_INIT;
+    char big[5000];
+    memset(big, 'a', sizeof big);
+    codec_encode(big, sizeof big, "x", 1024, &b);
+    ASSERT_EQ_INT(codec_decode(b.data, b.len - 3, 0, &v, &out), RAGD_EFORMAT);
+    ASSERT_EQ_INT(codec_decode(b.data, 5, 0, &v, &out), RAGD_EFORMAT);
+    buf_free(&b);
+}
+
+static char *canon(const char *json)
+{
+    cJSON *v = NULL;
+    if (json_parse(json, strlen(json), &v, NULL))
+        return NULL;
+    buf_t b = BUF_INIT;
+    json_canonical(v, &b);
+    cJSON_Delete(v);
+    return buf_detach(&b, NULL);
+}
+
+TEST(canonical_json_sorts_keys_and_normalises_numbers)
+{
+    char *a = canon("{\"b\": [1, 2.0, {\"z\": 1, \"a\": null}], \"a\": \"x\\u00e9\", \"c\": 0.5}");
+    ASSERT_EQ_STR(a, "{\"a\":\"x\xc3\xa9\",\"b\":[1,2,{\"a\":null,\"z\":1}],\"c\":0.5}");
+    char *b = canon("{\"c\":5e-1,\"a\":\"x\xc3\xa9\",\"b\":[1.0,2,{\"a\":null,\"z\":1.0}]}");
+    ASSERT_EQ_STR(a, b);
+    char ha[65], hb[65];
+    hash_sha256_hex(a, strlen(a), ha);
+    hash_sha256_hex(b, strlen(b), hb);
+    ASSERT_EQ_STR(ha, hb);
+    free(a);
+    free(b);
+}
+
+TEST(json_parse_reports_the_position)
+{
+    ragd_error err;
+    cJSON *v = NULL;
+    ASSERT_EQ_INT(json_parse("{\"a\":\n  }", 9, &v, &err), RAGD_EFORMAT);
+    ASSERT_TRUE(strstr(err.msg, "line 2") != NULL);
+    ASSERT_EQ_INT(json_parse("{} x", 4, &v, &err), RAGD_EFORMAT);
+    ASSERT_EQ_INT(json_parse("", 0, &v, &err), RAGD_EFORMAT);
+}
+
+TEST(stats_count_per_prefix_and_overflow_to_other)
+{
+    cache_stats_t *st = cache_stats_create();
+    cache_stats_hit(st, "a");
+    cache_stats_hit(st, "a");
+    cache_stats_miss(st, "a");
+    cache_stats_write(st, "b", 100, 10);
+    char name[16];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        cache_stats_miss(st, name);
+    }
+    int n = 0;
+    cache_prefix_stats *ps = cache_stats_snapshot(st, &n);
+    ASSERT_TRUE(n <= 769);
+    uint64_t total_miss = 0;
+    int found_a = 0, found_other = 0;
+    for (int i = 0; i < n; i++) {
+        total_miss += ps[i].misses;
+        if (!strcmp(ps[i].prefix, "a"))
+            found_a = ps[i].hits == 2 && ps[i].misses == 1;
+        if (!strcmp(ps[i].prefix, "_other"))
+            found_other = 1;
+    }
+    ASSERT_TRUE(found_a && found_other);
+    ASSERT_EQ_INT(total_miss, 2001);
+    free(ps);
+    cache_stats_destroy(st);
+}
+
+static store_t *open_store(char *dir)
+{
+    store_config sc;
+    store_config_default(&sc);
+    sc.data_dir = dir;
+    sc.key_prefix = "t";
+    store_t *s = NULL;
+    return store_open(&sc, &s, NULL) == 0 ? s : NULL;
+}
+
+TEST(cache_core_ttl_defaults_overrides_and_clearing)
+{
+    char dir[] = "/tmp/ragd-test-cache-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    store_t *s = open_store(dir);
+    ASSERT_TRUE(s != NULL);
+    cache_opts o = { 3600, 604800, 21600, 1024, 512 };
+    cache_t *c = NULL;
+    ASSERT_OK(cache_create(s, &o, &c, NULL));
+    ASSERT_EQ_INT(cache_prefix_ttl(c, "emb", NULL), 604800);
+    ASSERT_EQ_INT(cache_prefix_ttl(c, "llm", NULL), 21600);
+    ASSERT_EQ_INT(cache_prefix_ttl(c, "course", NULL), 3600);
+    ASSERT_OK(cache_set_prefix_ttl(c, "course", 60));
+    ASSERT_EQ_INT(cache_prefix_ttl(c, "course", NULL), 60);
+    ASSERT_EQ_INT(cache_set_prefix_ttl(c, "bad prefix", 60), RAGD_EINVAL);
+    for (int i = 0; i < 5; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        ASSERT_OK(cache_put(c, "course", k, strlen(k), "v", 1, "text/plain", -1));
+        ASSERT_OK(cache_put(c, "quiz", k, strlen(k), "v", 1, "text/plain", 0));
+    }
+    cache_entry e;
+    ASSERT_OK(cache_get(c, "course", "k1", 2, &e));
+    ASSERT_TRUE(e.ttl_ms > 0 && e.ttl_ms <= 60000);
+    cache_entry_free(&e);
+    ASSERT_OK(cache_get(c, "quiz", "k1", 2, &e));
+    ASSERT_EQ_INT(e.ttl_ms, -1);
+    cache_entry_free(&e);
+    uint64_t n = 0;
+    ASSERT_OK(cache_clear_pattern(c, "quiz:k[12]", &n));
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_OK(cache_clear_prefix(c, "course", &n));
+    ASSERT_EQ_INT(n, 5);
+    ASSERT_EQ_INT(cache_get(c, "course", "k1", 2, &e), RAGD_ENOTFOUND);
+    ASSERT_OK(cache_clear_all(c, &n));
+    ASSERT_EQ_INT(n, 3);
+    cache_destroy(c);
+    store_close(s);
+    /* the override was persisted */
+    s = open_store(dir);
+    ASSERT_OK(cache_create(s, &o, &c, NULL));
+    ASSERT_EQ_INT(cache_prefix_ttl(c, "course", NULL), 60);
+    cache_destroy(c);
+    store_close(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+    RUN(codec_small_values_are_stored_raw);
+    RUN(codec_large_values_are_compressed_and_round_trip);
+    RUN(codec_incompressible_values_stay_raw);
+    RUN(codec_rejects_garbage_and_truncation);
+    RUN(canonical_json_sorts_keys_and_normalises_numbers);
+    RUN(json_parse_reports_the_position);
+    RUN(stats_count_per_prefix_and_overflow_to_other);
+    RUN(cache_core_ttl_defaults_overrides_and_clearing);
+    return TEST_REPORT();
+}

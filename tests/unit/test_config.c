@@ -1,0 +1,141 @@
+/*
+ * test_config.c - settings precedence (flag > env > file > default), parsing of
+ * sizes and enums, refusal of bad values by name, URL redaction; and the
+ * router (parameters, rest parameters, 404 vs 405).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "http/router.h"
+#include "testing.h"
+
+TEST(defaults_are_the_seed_values)
+{
+    ragd_config c;
+    config_init(&c);
+    ASSERT_EQ_STR(c.listen, "127.0.0.1:8080");
+    ASSERT_EQ_INT(c.cache_default_ttl, 3600);
+    ASSERT_EQ_INT(c.cache_embedding_ttl, 604800);
+    ASSERT_EQ_INT(c.cache_response_ttl, 21600);
+    ASSERT_EQ_INT(c.cache_compression_threshold, 1024);
+    config_free(&c);
+}
+
+TEST(precedence_flag_env_file_default)
+{
+    char path[] = "/tmp/ragd-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    const char *json = "{\"cache_default_ttl\": 10, \"key_prefix\": \"file\", \"listen\": \"127.0.0.1:1\"}";
+    ASSERT_TRUE(write(fd, json, strlen(json)) == (ssize_t)strlen(json));
+    close(fd);
+    setenv("CACHE_DEFAULT_TTL", "20", 1);
+    char *argv[] = { "--config", path, "--listen", "127.0.0.1:3", "--max-bytes=64MiB" };
+    ragd_config c;
+    config_init(&c);
+    ragd_error err;
+    ASSERT_OK(config_load(&c, 5, argv, &err));
+    ASSERT_EQ_INT(c.cache_default_ttl, 20);          /* env over file */
+    ASSERT_EQ_STR(c.key_prefix, "file");             /* file over default */
+    ASSERT_EQ_STR(c.listen, "127.0.0.1:3");          /* flag over file */
+    ASSERT_EQ_INT(c.store_max_bytes, 64 * 1048576);  /* sizes with units */
+    config_free(&c);
+    unsetenv("CACHE_DEFAULT_TTL");
+    unlink(path);
+}
+
+static int load_one(const char *env, const char *val, ragd_error *err)
+{
+    ragd_config c;
+    config_init(&c);
+    setenv(env, val, 1);
+    int rc = config_load(&c, 0, NULL, err);
+    unsetenv(env);
+    config_free(&c);
+    return rc;
+}
+
+TEST(bad_values_are_refused_by_name)
+{
+    ragd_error err;
+    ASSERT_EQ_INT(load_one("CACHE_DEFAULT_TTL", "abc", &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "CACHE_DEFAULT_TTL") != NULL);
+    ASSERT_EQ_INT(load_one("CACHE_DEFAULT_TTL", "-1", &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(load_one("RAGD_STORE_MAX_BYTES", "12 parsecs", &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "RAGD_STORE_MAX_BYTES") != NULL);
+    ASSERT_EQ_INT(load_one("RAGD_STORE_FSYNC", "sometimes", &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "always|everysec|no") != NULL);
+    ASSERT_EQ_INT(load_one("RAGD_KEY_PREFIX", "a:b", &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(load_one("RAGD_KEY_PREFIX", "ok_prefix-1.2", &err), 0);
+    char *argv[] = { "--bogus", "1" };
+    ragd_config c;
+    config_init(&c);
+    ASSERT_EQ_INT(config_load(&c, 2, argv, &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "--bogus") != NULL);
+    config_free(&c);
+}
+
+TEST(urls_are_redacted)
+{
+    char out[256];
+    config_redact_url("redis://app:s3cret@host:6379/2", out, sizeof out);
+    ASSERT_EQ_STR(out, "redis://app:***@host:6379/2");
+    config_redact_url("rediss://:pw@host:6380", out, sizeof out);
+    ASSERT_EQ_STR(out, "rediss://:***@host:6380");
+    config_redact_url("redis://host:6379/0", out, sizeof out);
+    ASSERT_EQ_STR(out, "redis://host:6379/0");
+}
+
+static void h_a(http_req *req, http_resp *resp) { (void)req; resp->status = 1; }
+static void h_b(http_req *req, http_resp *resp) { (void)req; resp->status = 2; }
+
+static int route(router_t *r, int method, const char *path, http_req *req, http_handler *h,
+                 int *allowed)
+{
+    memset(req, 0, sizeof *req);
+    req->method = method;
+    req->path = path;
+    return router_match(r, req, h, allowed);
+}
+
+static void free_params(http_req *req)
+{
+    for (int i = 0; i < req->nparams; i++)
+        free(req->param_values[i]);
+}
+
+TEST(router_params_rest_404_and_405)
+{
+    router_t *r = router_create();
+    router_add(r, HTTP_GET, "/api/v1/cache/stats", h_a);
+    router_add(r, HTTP_GET | HTTP_HEAD, "/api/v1/cache/{prefix}/{key*}", h_b);
+    http_req req;
+    http_handler h = NULL;
+    int allowed = 0;
+    ASSERT_EQ_INT(route(r, HTTP_GET, "/api/v1/cache/stats", &req, &h, &allowed), ROUTER_OK);
+    ASSERT_TRUE(h == h_a);
+    ASSERT_EQ_INT(route(r, HTTP_GET, "/api/v1/cache/p/a/b/c", &req, &h, &allowed), ROUTER_OK);
+    ASSERT_TRUE(h == h_b);
+    ASSERT_EQ_STR(http_req_param(&req, "prefix"), "p");
+    ASSERT_EQ_STR(http_req_param(&req, "key"), "a/b/c");
+    free_params(&req);
+    ASSERT_EQ_INT(route(r, HTTP_POST, "/api/v1/cache/p/k", &req, &h, &allowed), ROUTER_BAD_METHOD);
+    ASSERT_EQ_INT(allowed, HTTP_GET | HTTP_HEAD);
+    char allow[64];
+    router_allow_string(allowed, allow, sizeof allow);
+    ASSERT_EQ_STR(allow, "GET, HEAD");
+    ASSERT_EQ_INT(route(r, HTTP_GET, "/api/v1/cache/p", &req, &h, &allowed), ROUTER_NOT_FOUND);
+    ASSERT_EQ_INT(route(r, HTTP_GET, "/nope", &req, &h, &allowed), ROUTER_NOT_FOUND);
+    router_destroy(r);
+}
+
+int main(void)
+{
+    RUN(defaults_are_the_seed_values);
+    RUN(precedence_flag_env_file_default);
+    RUN(bad_values_are_refused_by_name);
+    RUN(urls_are_redacted);
+    RUN(router_params_rest_404_and_405);
+    return TEST_REPORT();
+}
