@@ -123,19 +123,6 @@ void hnsw__bump_limit(hnsw *ix, uint32_t id)
         ;
 }
 
-float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id)
-{
-    const float *v = hnsw__vec(ix, id);
-    switch (ix->p.metric) {
-    case VEC_COSINE:
-        return 1.0f - ix->k->dot_f32(q, v, ix->p.dim);
-    case VEC_IP:
-        return -ix->k->dot_f32(q, v, ix->p.dim);
-    default:
-        return ix->k->l2sq_f32(q, v, ix->p.dim);
-    }
-}
-
 float hnsw__dist_nodes(const hnsw *ix, uint32_t a, uint32_t b)
 {
     return hnsw__dist_q(ix, hnsw__vec(ix, a), b);

@@ -161,9 +161,21 @@ static inline void hnsw__write_links(const hnsw *ix, uint32_t id, int level, con
     __atomic_store_n(&l[0], n, __ATOMIC_RELEASE);
 }
 
-/* Exact distance between two stored nodes / a prepared query and a node. */
+/* Exact distance between a prepared query and a node / two stored nodes. */
+static inline float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id)
+{
+    const float *v = hnsw__vec(ix, id);
+    switch (ix->p.metric) {
+    case VEC_COSINE:
+        return 1.0f - ix->k->dot_f32(q, v, ix->p.dim);
+    case VEC_IP:
+        return -ix->k->dot_f32(q, v, ix->p.dim);
+    default:
+        return ix->k->l2sq_f32(q, v, ix->p.dim);
+    }
+}
+
 float hnsw__dist_nodes(const hnsw *ix, uint32_t a, uint32_t b);
-float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id);
 
 /* Algorithm 4 (SELECT-NEIGHBORS-HEURISTIC, no extension, no kept pruned):
  * c[0..n) sorted by distance ascending on entry; keeps at most m in c,
@@ -181,6 +193,7 @@ typedef struct hnsw_ctx {
     uint32_t nbuf[2 * 256 + 2];
     vec_filter_fn filter; /* results: live (not deleted) ids the filter accepts */
     void *filter_ud;
+    bool check_flags;     /* false when nothing is deleted: every linked node is live */
 } hnsw_ctx;
 
 void hnsw__ctx_init(hnsw *ix, hnsw_ctx *c, const float *q, size_t ef);

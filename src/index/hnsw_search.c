@@ -65,6 +65,7 @@ void hnsw__ctx_init(hnsw *ix, hnsw_ctx *c, const float *q, size_t ef)
 {
     memset(c, 0, sizeof *c);
     c->q = q;
+    c->check_flags = __atomic_load_n(&ix->deleted, __ATOMIC_ACQUIRE) != 0;
     c->vis = hnsw__vis_get(ix);
     c->cand_cap = ef * 4 + 64;
     c->res_cap = ef + 1;
@@ -93,7 +94,7 @@ static inline float hnsw__dist(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
 
 static inline bool hnsw__accept(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
 {
-    if (hnsw__flags(ix, id) != HNSW_PRESENT)
+    if (c->check_flags && hnsw__flags(ix, id) != HNSW_PRESENT)
         return false;
     return !c->filter || c->filter(c->filter_ud, id);
 }
@@ -299,9 +300,9 @@ int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *o, vec_hit *ou
     size_t ef = o->ef ? o->ef : __atomic_load_n(&ix->ef_search, __ATOMIC_RELAXED);
     if (ef < o->k)
         ef = o->k;
-    float *qn = NULL;
+    float qbuf[512], *qn = NULL;
     if (ix->p.metric == VEC_COSINE) {
-        qn = xmalloc(ix->p.dim * sizeof *qn);
+        qn = ix->p.dim <= 512 ? qbuf : xmalloc(ix->p.dim * sizeof *qn);
         memcpy(qn, q, ix->p.dim * sizeof *qn);
         vec_normalize_f32(qn, ix->p.dim);
         q = qn;
@@ -314,6 +315,7 @@ int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *o, vec_hit *ou
         __atomic_add_fetch(&ix->n_graph, 1, __ATOMIC_RELAXED);
         *n_out = hnsw__graph(ix, q, o, ef, out);
     }
-    free(qn);
+    if (qn != qbuf)
+        free(qn);
     return 0;
 }
