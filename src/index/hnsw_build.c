@@ -40,6 +40,7 @@ int hnsw_create(const hnsw_params *params, hnsw **out)
         ix->p.ef_construction = ix->p.M;
     ix->ef_search = ix->p.ef_search ? ix->p.ef_search : 64;
     ix->M0 = 2 * ix->p.M;
+    ix->stride = ((size_t)ix->p.dim * sizeof(float) + (ix->M0 + 1) * sizeof(uint32_t) + 63) & ~(size_t)63;
     ix->mult = 1.0 / log((double)ix->p.M);
     ix->k = vec_kernels_get();
     ix->entry = UINT32_MAX;
@@ -58,10 +59,9 @@ static void hnsw__seg_free(hnsw_seg *sg)
         return;
     for (uint32_t i = 0; i < sg->size; i++)
         free(sg->upper[i]);
-    free(sg->vecs);
+    free(sg->nodes);
     free(sg->codes);
     free(sg->scales);
-    free(sg->links0);
     free(sg->upper);
     free(sg->level);
     free(sg->flags);
@@ -99,12 +99,14 @@ hnsw_seg *hnsw__seg_alloc(hnsw *ix, uint32_t id, uint32_t *off)
         size_t dim = ix->p.dim;
         sg = xcalloc(1, sizeof *sg);
         sg->size = n;
-        sg->vecs = xmalloc((size_t)n * dim * sizeof *sg->vecs);
+        sg->nodes = aligned_alloc(64, (size_t)n * ix->stride);
+        if (!sg->nodes)
+            abort(); /* out of memory, as xmalloc would */
+        memset(sg->nodes, 0, (size_t)n * ix->stride);
         if (ix->p.int8) {
             sg->codes = xmalloc((size_t)n * dim);
             sg->scales = xcalloc(n, sizeof *sg->scales);
         }
-        sg->links0 = xcalloc((size_t)n * (ix->M0 + 1), sizeof *sg->links0);
         sg->upper = xcalloc(n, sizeof *sg->upper);
         sg->level = xcalloc(n, 1);
         sg->flags = xcalloc(n, 1);
@@ -202,7 +204,7 @@ static int hnsw__draw_level(hnsw *ix)
 static void hnsw__write_node(hnsw *ix, hnsw_seg *sg, uint32_t off, const float *v, int level, bool fresh)
 {
     size_t dim = ix->p.dim;
-    float *dst = sg->vecs + (size_t)off * dim;
+    float *dst = (float *)(sg->nodes + (size_t)off * ix->stride);
     memcpy(dst, v, dim * sizeof *dst);
     if (ix->p.metric == VEC_COSINE)
         vec_normalize_f32(dst, dim);
@@ -327,7 +329,7 @@ void hnsw_get_stats(hnsw *ix, hnsw_stats *st)
         if (!sg)
             continue;
         uint64_t n = sg->size;
-        m += sizeof *sg + n * ix->p.dim * 4 + n * (ix->M0 + 1) * 4 + n * (sizeof(uint32_t *) + 3);
+        m += sizeof *sg + n * ix->stride + n * (sizeof(uint32_t *) + 3);
         if (sg->codes)
             m += n * ix->p.dim + n * 4;
         for (uint32_t i = 0; i < sg->size; i++)

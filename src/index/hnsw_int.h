@@ -26,10 +26,10 @@ enum { HNSW_PRESENT = 1, HNSW_DELETED = 2 };
 
 typedef struct hnsw_seg {
     uint32_t size;
-    float *vecs;      /* size * dim */
+    char *nodes;      /* size * stride: per node its vector, then its layer-0
+                         list [count, ids...] (adjacent, as in hnswlib) */
     int8_t *codes;    /* size * dim, int8 mode */
     float *scales;    /* size, int8 mode */
-    uint32_t *links0; /* size * (M0 + 1): [count, ids...] per node */
     uint32_t **upper; /* size: levels 1..L as L * (M + 1) */
     uint8_t *level;
     uint8_t *flags;   /* HNSW_PRESENT | HNSW_DELETED, atomic */
@@ -44,6 +44,7 @@ typedef struct hnsw_visited {
 struct hnsw {
     hnsw_params p;
     uint32_t M0;           /* layer-0 max links (2M) */
+    size_t stride;         /* bytes per node in a segment (multiple of 64) */
     double mult;           /* level multiplier 1/ln(M) */
     const vec_kernels *k;
     hnsw_seg *segs[HNSW_MAX_SEGS];
@@ -92,7 +93,7 @@ static inline const float *hnsw__vec(const hnsw *ix, uint32_t id)
 {
     uint32_t off;
     hnsw_seg *sg = hnsw__seg(ix, id, &off);
-    return sg->vecs + (size_t)off * ix->p.dim;
+    return (const float *)(sg->nodes + (size_t)off * ix->stride);
 }
 
 static inline const int8_t *hnsw__code(const hnsw *ix, uint32_t id)
@@ -108,7 +109,7 @@ static inline uint32_t *hnsw__links(const hnsw *ix, uint32_t id, int level)
     uint32_t off;
     hnsw_seg *sg = hnsw__seg(ix, id, &off);
     if (level == 0)
-        return sg->links0 + (size_t)off * (ix->M0 + 1);
+        return (uint32_t *)(sg->nodes + (size_t)off * ix->stride + (size_t)ix->p.dim * sizeof(float));
     return sg->upper[off] + (size_t)(level - 1) * (ix->p.M + 1);
 }
 
