@@ -3,7 +3,7 @@
  * float32 matrix (single thread), then for each ef_search runs every query
  * one at a time (single thread) and reports recall@k against a given ground
  * truth and queries/s; optionally a filtered run (ids with id % 10 == 0).
- * Times are this thread's CPU time (wall time is printed too), so other load
+ * Times are this process's CPU time (wall time is printed too), so other load
  * on a shared machine does not skew the ratios. Output: one JSON object per
  * line, read by bench/ann/run.py.
  *
@@ -36,11 +36,11 @@ static void *slurp(const char *path, size_t *len)
     return p;
 }
 
-/* CPU seconds of this thread: insensitive to other processes on a shared box. */
+/* CPU seconds of this process: insensitive to other processes on a shared box. */
 static double cpu_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
