@@ -59,7 +59,7 @@ static void hnsw__seg_free(hnsw_seg *sg)
         return;
     for (uint32_t i = 0; i < sg->size; i++)
         free(sg->upper[i]);
-    free(sg->nodes);
+    free(sg->nodes_raw);
     free(sg->codes);
     free(sg->scales);
     free(sg->upper);
@@ -97,20 +97,31 @@ hnsw_seg *hnsw__seg_alloc(hnsw *ix, uint32_t id, uint32_t *off)
     if (!sg) {
         uint32_t n = s == 0 ? HNSW_SEG0 : HNSW_SEG0 << (s - 1);
         size_t dim = ix->p.dim;
-        sg = xcalloc(1, sizeof *sg);
-        sg->size = n;
-        sg->nodes = aligned_alloc(64, (size_t)n * ix->stride);
-        if (!sg->nodes)
-            abort(); /* out of memory, as xmalloc would */
-        memset(sg->nodes, 0, (size_t)n * ix->stride);
-        if (ix->p.int8) {
-            sg->codes = xmalloc((size_t)n * dim);
-            sg->scales = xcalloc(n, sizeof *sg->scales);
+        sg = calloc(1, sizeof *sg);
+        if (sg) { /* calloc: big segments come zeroed from mmap, touched lazily */
+            sg->size = n;
+            sg->nodes_raw = calloc(1, (size_t)n * ix->stride + 64);
+            sg->nodes = (char *)(((uintptr_t)sg->nodes_raw + 63) & ~(uintptr_t)63);
+            sg->upper = calloc(n, sizeof *sg->upper);
+            sg->level = calloc(n, 1);
+            sg->flags = calloc(n, 1);
+            sg->locks = calloc(n, 1);
+            bool ok = sg->nodes_raw && sg->upper && sg->level && sg->flags && sg->locks;
+            if (ok && ix->p.int8) {
+                sg->codes = malloc((size_t)n * dim);
+                sg->scales = calloc(n, sizeof *sg->scales);
+                ok = sg->codes && sg->scales;
+            }
+            if (!ok) {
+                sg->size = 0;
+                hnsw__seg_free(sg);
+                sg = NULL;
+            }
         }
-        sg->upper = xcalloc(n, sizeof *sg->upper);
-        sg->level = xcalloc(n, 1);
-        sg->flags = xcalloc(n, 1);
-        sg->locks = xcalloc(n, 1);
+        if (!sg) {
+            pthread_mutex_unlock(&ix->seg_lock);
+            return NULL;
+        }
         __atomic_store_n(&ix->segs[s], sg, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&ix->seg_lock);
@@ -271,6 +282,8 @@ int hnsw_insert(hnsw *ix, uint32_t id, const float *v)
         return RAGD_EINVAL;
     uint32_t off;
     hnsw_seg *sg = hnsw__seg_alloc(ix, id, &off);
+    if (!sg)
+        return RAGD_ENOMEM;
     hnsw__lock(ix, id);
     uint8_t fl = __atomic_load_n(&sg->flags[off], __ATOMIC_ACQUIRE);
     if ((fl & HNSW_PRESENT) && !(fl & HNSW_DELETED)) {

@@ -26,6 +26,7 @@ enum { HNSW_PRESENT = 1, HNSW_DELETED = 2 };
 
 typedef struct hnsw_seg {
     uint32_t size;
+    void *nodes_raw;  /* allocation behind nodes (which is 64-byte aligned) */
     char *nodes;      /* size * stride: per node its vector, then its layer-0
                          list [count, ids...] (adjacent, as in hnswlib) */
     int8_t *codes;    /* size * dim, int8 mode */
@@ -207,7 +208,7 @@ uint32_t hnsw__descend(const hnsw *ix, hnsw_ctx *c, uint32_t ep, int top, int st
  * in c->res as a max-heap of c->n_res <= ef entries. */
 void hnsw__search_layer(const hnsw *ix, hnsw_ctx *c, uint32_t ep, size_t ef, int level);
 
-/* Node allocation helpers used by insert and load. */
+/* Node allocation helpers used by insert and load (NULL: out of memory). */
 hnsw_seg *hnsw__seg_alloc(hnsw *ix, uint32_t id, uint32_t *off);
 void hnsw__bump_limit(hnsw *ix, uint32_t id);
 
