@@ -105,9 +105,10 @@ int main(int argc, char **argv)
     bm25_stats st;
     bm25_get_stats(ix, &st);
     printf("{\"docs\":%llu,\"terms\":%llu,\"build_s\":%.3f,\"queries\":%zu,\"qps\":%.1f,\"qps_wall\":%.1f,"
-           "\"memory_mb\":%.1f}\n",
+           "\"memory_mb\":%.1f,\"scored_fraction\":%.3f}\n",
            (unsigned long long)st.n_docs, (unsigned long long)st.n_terms, build, qids.n, (double)qids.n / qs,
-           (double)qids.n / qw, (double)st.memory_bytes / 1048576.0);
+           (double)qids.n / qw, (double)st.memory_bytes / 1048576.0,
+           st.postings_seen ? (double)st.postings_scored / (double)st.postings_seen : 0.0);
     bm25_destroy(ix);
     for (size_t i = 0; i < dids.n; i++) {
         free(dids.v[i]);

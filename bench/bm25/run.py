@@ -124,6 +124,8 @@ def main():
     print(f"{'bm25s':<8}{bn:>10.4f}{br:>9.4f}{bst['build_s']:>10.2f}{bst['qps']:>12.0f}")
     print(f"{'ratio':<8}{rn - bn:>+10.4f}{rr - br:>+9.4f}{rst['build_s'] / bst['build_s']:>9.2f}x"
           f"{rst['qps'] / bst['qps']:>11.2f}x   (nDCG/recall: ragd - bm25s; time, QPS: ragd / bm25s)")
+    print(f"ragd MaxScore scored {rst['scored_fraction']:.1%} of the query terms' postings; "
+          f"index {rst['memory_mb']:.1f} MiB")
 
 
 if __name__ == "__main__":
