@@ -160,7 +160,7 @@ size_t hnsw__select_heuristic(const hnsw *ix, vec_cand *c, size_t n, size_t m)
     return kept;
 }
 
-static int hnsw__cmp_cand(const void *a, const void *b)
+int hnsw__cmp_cand(const void *a, const void *b)
 {
     const vec_cand *x = a, *y = b;
     if (x->d != y->d)

@@ -179,6 +179,9 @@ static inline float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id)
 
 float hnsw__dist_nodes(const hnsw *ix, uint32_t a, uint32_t b);
 
+/* qsort order of candidates: distance ascending, then id. */
+int hnsw__cmp_cand(const void *a, const void *b);
+
 /* Algorithm 4 (SELECT-NEIGHBORS-HEURISTIC, no extension, no kept pruned):
  * c[0..n) sorted by distance ascending on entry; keeps at most m in c,
  * returns how many. */

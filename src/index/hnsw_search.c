@@ -249,14 +249,6 @@ static bool hnsw__prefer_exact(hnsw *ix, const hnsw_search_opts *o, size_t ef, u
     return exact <= graph;
 }
 
-static int hnsw__cmp_asc(const void *a, const void *b)
-{
-    const vec_cand *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static size_t hnsw__graph(hnsw *ix, const float *q, const hnsw_search_opts *o, size_t ef, vec_hit *out)
 {
     pthread_mutex_lock(&ix->ep_lock);
@@ -281,7 +273,7 @@ static size_t hnsw__graph(hnsw *ix, const float *q, const hnsw_search_opts *o, s
     if (qc) /* exact float re-scoring of the int8 candidates */
         for (size_t i = 0; i < n; i++)
             c.res[i].d = hnsw__dist_q(ix, q, c.res[i].id);
-    qsort(c.res, n, sizeof *c.res, hnsw__cmp_asc);
+    qsort(c.res, n, sizeof *c.res, hnsw__cmp_cand);
     if (n > o->k)
         n = o->k;
     for (size_t i = 0; i < n; i++) {
