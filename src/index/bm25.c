@@ -404,5 +404,8 @@ void bm25_get_stats(bm25 *ix, bm25_stats *st)
     for (uint32_t d = 0; d < ix->doc_cap; d++)
         m += (uint64_t)ix->doc_nterms[d] * 4;
     st->memory_bytes = m;
+    st->searches = __atomic_load_n(&ix->n_searches, __ATOMIC_RELAXED);
+    st->postings_scored = __atomic_load_n(&ix->n_scored, __ATOMIC_RELAXED);
+    st->postings_seen = __atomic_load_n(&ix->n_seen, __ATOMIC_RELAXED);
     pthread_rwlock_unlock(&ix->lock);
 }

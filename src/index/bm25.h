@@ -53,6 +53,10 @@ typedef struct bm25_stats {
     uint64_t n_postings;     /* stored postings, including not yet compacted dead ones */
     uint64_t n_dead_postings;
     uint64_t memory_bytes;   /* approximate heap use */
+    uint64_t searches;       /* bm25_search calls so far */
+    uint64_t postings_scored; /* postings whose score was computed, all searches
+                                 (MaxScore skips the rest) */
+    uint64_t postings_seen;  /* postings of the query terms, all searches */
 } bm25_stats;
 
 /* One query term's part of a hit's score, for explain. */

@@ -49,6 +49,7 @@ struct bm25 {
     uint32_t doc_cap;
 
     uint64_t n_docs, total_len, n_live_terms, n_postings, n_dead;
+    uint64_t n_searches, n_scored, n_seen; /* atomic counters for stats */
 };
 
 static inline bool bm25__is_live(const bm25 *ix, uint32_t d)

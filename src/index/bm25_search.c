@@ -210,10 +210,12 @@ typedef struct ms_ctx {
     size_t nc;
     float c0, c1;       /* K(dl) = c0 + c1 * dl */
     const bm25_search_opts *o;
+    uint64_t scored;    /* postings scored */
 } ms_ctx;
 
-static inline float ms__contrib(const ms_ctx *m, const cursor *c, uint32_t d)
+static inline float ms__contrib(ms_ctx *m, const cursor *c, uint32_t d)
 {
+    m->scored++;
     float tf = (float)c->tfs[c->pos];
     return c->widf * tf / (tf + m->c0 + m->c1 * (float)m->ix->doc_len[d]);
 }
@@ -306,6 +308,12 @@ static int bm25__search_locked(bm25 *ix, const analyzer_tokens *tk, const bm25_s
         m.prefix[i] = acc += m.c[i].ub;
     size_t n = ms__run(&m, out);
     heap__sort(out, n);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < m.nc; i++)
+        seen += m.c[i].len;
+    __atomic_add_fetch(&ix->n_searches, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&ix->n_scored, m.scored, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&ix->n_seen, seen, __ATOMIC_RELAXED);
     *n_out = n;
     free(m.c);
     free(m.prefix);

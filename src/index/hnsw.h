@@ -67,6 +67,13 @@ int hnsw_insert(hnsw *ix, uint32_t id, const float *v);
  * RAGD_ENOTFOUND if not live. Thread-safe. */
 int hnsw_delete(hnsw *ix, uint32_t id);
 
+/* Unlink every tombstone: live nodes that link to one get their lists
+ * rebuilt (Algorithm 4 over their live links and the tombstone's), a new
+ * entry point is chosen if needed, tombstones' lists are freed and their ids
+ * become free (stats.deleted drops to 0). Not thread-safe: no other call on
+ * ix may run meanwhile. */
+int hnsw_vacuum(hnsw *ix);
+
 /* k nearest live ids accepted by the filter, best first, into out (room for
  * opts->k). Returns k whenever at least k ids match. Thread-safe. */
 int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *opts, vec_hit *out, size_t *n_out);

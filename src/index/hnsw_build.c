@@ -40,6 +40,7 @@ int hnsw_create(const hnsw_params *params, hnsw **out)
         ix->p.ef_construction = ix->p.M;
     ix->ef_search = ix->p.ef_search ? ix->p.ef_search : 64;
     ix->M0 = 2 * ix->p.M;
+    ix->stride = ((size_t)ix->p.dim * sizeof(float) + (ix->M0 + 1) * sizeof(uint32_t) + 63) & ~(size_t)63;
     ix->mult = 1.0 / log((double)ix->p.M);
     ix->k = vec_kernels_get();
     ix->entry = UINT32_MAX;
@@ -58,10 +59,9 @@ static void hnsw__seg_free(hnsw_seg *sg)
         return;
     for (uint32_t i = 0; i < sg->size; i++)
         free(sg->upper[i]);
-    free(sg->vecs);
+    free(sg->nodes_raw);
     free(sg->codes);
     free(sg->scales);
-    free(sg->links0);
     free(sg->upper);
     free(sg->level);
     free(sg->flags);
@@ -97,18 +97,31 @@ hnsw_seg *hnsw__seg_alloc(hnsw *ix, uint32_t id, uint32_t *off)
     if (!sg) {
         uint32_t n = s == 0 ? HNSW_SEG0 : HNSW_SEG0 << (s - 1);
         size_t dim = ix->p.dim;
-        sg = xcalloc(1, sizeof *sg);
-        sg->size = n;
-        sg->vecs = xmalloc((size_t)n * dim * sizeof *sg->vecs);
-        if (ix->p.int8) {
-            sg->codes = xmalloc((size_t)n * dim);
-            sg->scales = xcalloc(n, sizeof *sg->scales);
+        sg = calloc(1, sizeof *sg);
+        if (sg) { /* calloc: big segments come zeroed from mmap, touched lazily */
+            sg->size = n;
+            sg->nodes_raw = calloc(1, (size_t)n * ix->stride + 64);
+            sg->nodes = (char *)(((uintptr_t)sg->nodes_raw + 63) & ~(uintptr_t)63);
+            sg->upper = calloc(n, sizeof *sg->upper);
+            sg->level = calloc(n, 1);
+            sg->flags = calloc(n, 1);
+            sg->locks = calloc(n, 1);
+            bool ok = sg->nodes_raw && sg->upper && sg->level && sg->flags && sg->locks;
+            if (ok && ix->p.int8) {
+                sg->codes = malloc((size_t)n * dim);
+                sg->scales = calloc(n, sizeof *sg->scales);
+                ok = sg->codes && sg->scales;
+            }
+            if (!ok) {
+                sg->size = 0;
+                hnsw__seg_free(sg);
+                sg = NULL;
+            }
         }
-        sg->links0 = xcalloc((size_t)n * (ix->M0 + 1), sizeof *sg->links0);
-        sg->upper = xcalloc(n, sizeof *sg->upper);
-        sg->level = xcalloc(n, 1);
-        sg->flags = xcalloc(n, 1);
-        sg->locks = xcalloc(n, 1);
+        if (!sg) {
+            pthread_mutex_unlock(&ix->seg_lock);
+            return NULL;
+        }
         __atomic_store_n(&ix->segs[s], sg, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&ix->seg_lock);
@@ -121,19 +134,6 @@ void hnsw__bump_limit(hnsw *ix, uint32_t id)
     while (cur < id + 1 &&
            !__atomic_compare_exchange_n(&ix->id_limit, &cur, id + 1, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         ;
-}
-
-float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id)
-{
-    const float *v = hnsw__vec(ix, id);
-    switch (ix->p.metric) {
-    case VEC_COSINE:
-        return 1.0f - ix->k->dot_f32(q, v, ix->p.dim);
-    case VEC_IP:
-        return -ix->k->dot_f32(q, v, ix->p.dim);
-    default:
-        return ix->k->l2sq_f32(q, v, ix->p.dim);
-    }
 }
 
 float hnsw__dist_nodes(const hnsw *ix, uint32_t a, uint32_t b)
@@ -160,7 +160,7 @@ size_t hnsw__select_heuristic(const hnsw *ix, vec_cand *c, size_t n, size_t m)
     return kept;
 }
 
-static int hnsw__cmp_cand(const void *a, const void *b)
+int hnsw__cmp_cand(const void *a, const void *b)
 {
     const vec_cand *x = a, *y = b;
     if (x->d != y->d)
@@ -215,7 +215,7 @@ static int hnsw__draw_level(hnsw *ix)
 static void hnsw__write_node(hnsw *ix, hnsw_seg *sg, uint32_t off, const float *v, int level, bool fresh)
 {
     size_t dim = ix->p.dim;
-    float *dst = sg->vecs + (size_t)off * dim;
+    float *dst = (float *)(sg->nodes + (size_t)off * ix->stride);
     memcpy(dst, v, dim * sizeof *dst);
     if (ix->p.metric == VEC_COSINE)
         vec_normalize_f32(dst, dim);
@@ -282,6 +282,8 @@ int hnsw_insert(hnsw *ix, uint32_t id, const float *v)
         return RAGD_EINVAL;
     uint32_t off;
     hnsw_seg *sg = hnsw__seg_alloc(ix, id, &off);
+    if (!sg)
+        return RAGD_ENOMEM;
     hnsw__lock(ix, id);
     uint8_t fl = __atomic_load_n(&sg->flags[off], __ATOMIC_ACQUIRE);
     if ((fl & HNSW_PRESENT) && !(fl & HNSW_DELETED)) {
@@ -340,7 +342,7 @@ void hnsw_get_stats(hnsw *ix, hnsw_stats *st)
         if (!sg)
             continue;
         uint64_t n = sg->size;
-        m += sizeof *sg + n * ix->p.dim * 4 + n * (ix->M0 + 1) * 4 + n * (sizeof(uint32_t *) + 3);
+        m += sizeof *sg + n * ix->stride + n * (sizeof(uint32_t *) + 3);
         if (sg->codes)
             m += n * ix->p.dim + n * 4;
         for (uint32_t i = 0; i < sg->size; i++)

@@ -26,10 +26,11 @@ enum { HNSW_PRESENT = 1, HNSW_DELETED = 2 };
 
 typedef struct hnsw_seg {
     uint32_t size;
-    float *vecs;      /* size * dim */
+    void *nodes_raw;  /* allocation behind nodes (which is 64-byte aligned) */
+    char *nodes;      /* size * stride: per node its vector, then its layer-0
+                         list [count, ids...] (adjacent, as in hnswlib) */
     int8_t *codes;    /* size * dim, int8 mode */
     float *scales;    /* size, int8 mode */
-    uint32_t *links0; /* size * (M0 + 1): [count, ids...] per node */
     uint32_t **upper; /* size: levels 1..L as L * (M + 1) */
     uint8_t *level;
     uint8_t *flags;   /* HNSW_PRESENT | HNSW_DELETED, atomic */
@@ -44,6 +45,7 @@ typedef struct hnsw_visited {
 struct hnsw {
     hnsw_params p;
     uint32_t M0;           /* layer-0 max links (2M) */
+    size_t stride;         /* bytes per node in a segment (multiple of 64) */
     double mult;           /* level multiplier 1/ln(M) */
     const vec_kernels *k;
     hnsw_seg *segs[HNSW_MAX_SEGS];
@@ -92,7 +94,7 @@ static inline const float *hnsw__vec(const hnsw *ix, uint32_t id)
 {
     uint32_t off;
     hnsw_seg *sg = hnsw__seg(ix, id, &off);
-    return sg->vecs + (size_t)off * ix->p.dim;
+    return (const float *)(sg->nodes + (size_t)off * ix->stride);
 }
 
 static inline const int8_t *hnsw__code(const hnsw *ix, uint32_t id)
@@ -108,7 +110,7 @@ static inline uint32_t *hnsw__links(const hnsw *ix, uint32_t id, int level)
     uint32_t off;
     hnsw_seg *sg = hnsw__seg(ix, id, &off);
     if (level == 0)
-        return sg->links0 + (size_t)off * (ix->M0 + 1);
+        return (uint32_t *)(sg->nodes + (size_t)off * ix->stride + (size_t)ix->p.dim * sizeof(float));
     return sg->upper[off] + (size_t)(level - 1) * (ix->p.M + 1);
 }
 
@@ -161,9 +163,24 @@ static inline void hnsw__write_links(const hnsw *ix, uint32_t id, int level, con
     __atomic_store_n(&l[0], n, __ATOMIC_RELEASE);
 }
 
-/* Exact distance between two stored nodes / a prepared query and a node. */
+/* Exact distance between a prepared query and a node / two stored nodes. */
+static inline float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id)
+{
+    const float *v = hnsw__vec(ix, id);
+    switch (ix->p.metric) {
+    case VEC_COSINE:
+        return 1.0f - ix->k->dot_f32(q, v, ix->p.dim);
+    case VEC_IP:
+        return -ix->k->dot_f32(q, v, ix->p.dim);
+    default:
+        return ix->k->l2sq_f32(q, v, ix->p.dim);
+    }
+}
+
 float hnsw__dist_nodes(const hnsw *ix, uint32_t a, uint32_t b);
-float hnsw__dist_q(const hnsw *ix, const float *q, uint32_t id);
+
+/* qsort order of candidates: distance ascending, then id. */
+int hnsw__cmp_cand(const void *a, const void *b);
 
 /* Algorithm 4 (SELECT-NEIGHBORS-HEURISTIC, no extension, no kept pruned):
  * c[0..n) sorted by distance ascending on entry; keeps at most m in c,
@@ -181,6 +198,7 @@ typedef struct hnsw_ctx {
     uint32_t nbuf[2 * 256 + 2];
     vec_filter_fn filter; /* results: live (not deleted) ids the filter accepts */
     void *filter_ud;
+    bool check_flags;     /* false when nothing is deleted: every linked node is live */
 } hnsw_ctx;
 
 void hnsw__ctx_init(hnsw *ix, hnsw_ctx *c, const float *q, size_t ef);
@@ -193,7 +211,7 @@ uint32_t hnsw__descend(const hnsw *ix, hnsw_ctx *c, uint32_t ep, int top, int st
  * in c->res as a max-heap of c->n_res <= ef entries. */
 void hnsw__search_layer(const hnsw *ix, hnsw_ctx *c, uint32_t ep, size_t ef, int level);
 
-/* Node allocation helpers used by insert and load. */
+/* Node allocation helpers used by insert and load (NULL: out of memory). */
 hnsw_seg *hnsw__seg_alloc(hnsw *ix, uint32_t id, uint32_t *off);
 void hnsw__bump_limit(hnsw *ix, uint32_t id);
 

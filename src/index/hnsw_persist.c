@@ -110,10 +110,12 @@ static int r__node(hnsw *ix, FILE *f, uint32_t id, uint32_t id_limit)
         return RAGD_EFORMAT;
     uint32_t off;
     hnsw_seg *sg = hnsw__seg_alloc(ix, id, &off);
+    if (!sg)
+        return RAGD_ENOMEM;
     if (sg->flags[off])
         return RAGD_EFORMAT; /* duplicate id */
     size_t dim = ix->p.dim;
-    float *v = sg->vecs + (size_t)off * dim;
+    float *v = (float *)(sg->nodes + (size_t)off * ix->stride);
     if (!r__all(f, v, dim * sizeof *v))
         return RAGD_EFORMAT;
     if (ix->p.int8)

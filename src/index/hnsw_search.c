@@ -65,6 +65,7 @@ void hnsw__ctx_init(hnsw *ix, hnsw_ctx *c, const float *q, size_t ef)
 {
     memset(c, 0, sizeof *c);
     c->q = q;
+    c->check_flags = __atomic_load_n(&ix->deleted, __ATOMIC_ACQUIRE) != 0;
     c->vis = hnsw__vis_get(ix);
     c->cand_cap = ef * 4 + 64;
     c->res_cap = ef + 1;
@@ -93,7 +94,7 @@ static inline float hnsw__dist(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
 
 static inline bool hnsw__accept(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
 {
-    if (hnsw__flags(ix, id) != HNSW_PRESENT)
+    if (c->check_flags && hnsw__flags(ix, id) != HNSW_PRESENT)
         return false;
     return !c->filter || c->filter(c->filter_ud, id);
 }
@@ -248,14 +249,6 @@ static bool hnsw__prefer_exact(hnsw *ix, const hnsw_search_opts *o, size_t ef, u
     return exact <= graph;
 }
 
-static int hnsw__cmp_asc(const void *a, const void *b)
-{
-    const vec_cand *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static size_t hnsw__graph(hnsw *ix, const float *q, const hnsw_search_opts *o, size_t ef, vec_hit *out)
 {
     pthread_mutex_lock(&ix->ep_lock);
@@ -280,7 +273,7 @@ static size_t hnsw__graph(hnsw *ix, const float *q, const hnsw_search_opts *o, s
     if (qc) /* exact float re-scoring of the int8 candidates */
         for (size_t i = 0; i < n; i++)
             c.res[i].d = hnsw__dist_q(ix, q, c.res[i].id);
-    qsort(c.res, n, sizeof *c.res, hnsw__cmp_asc);
+    qsort(c.res, n, sizeof *c.res, hnsw__cmp_cand);
     if (n > o->k)
         n = o->k;
     for (size_t i = 0; i < n; i++) {
@@ -299,9 +292,9 @@ int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *o, vec_hit *ou
     size_t ef = o->ef ? o->ef : __atomic_load_n(&ix->ef_search, __ATOMIC_RELAXED);
     if (ef < o->k)
         ef = o->k;
-    float *qn = NULL;
+    float qbuf[512], *qn = NULL;
     if (ix->p.metric == VEC_COSINE) {
-        qn = xmalloc(ix->p.dim * sizeof *qn);
+        qn = ix->p.dim <= 512 ? qbuf : xmalloc(ix->p.dim * sizeof *qn);
         memcpy(qn, q, ix->p.dim * sizeof *qn);
         vec_normalize_f32(qn, ix->p.dim);
         q = qn;
@@ -314,6 +307,7 @@ int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *o, vec_hit *ou
         __atomic_add_fetch(&ix->n_graph, 1, __ATOMIC_RELAXED);
         *n_out = hnsw__graph(ix, q, o, ef, out);
     }
-    free(qn);
+    if (qn != qbuf)
+        free(qn);
     return 0;
 }

@@ -257,6 +257,31 @@ TEST(test_random_corpus)
     }
 }
 
+TEST(test_pruning_skips)
+{
+    /* one rare term and one term in every document: with k = 3 MaxScore must
+     * stop scoring the common list once the rare term's docs fill the top k */
+    bm25 *ix;
+    ASSERT_OK(bm25_create(NULL, NULL, &ix));
+    char text[64];
+    for (uint32_t d = 0; d < 5000; d++) {
+        snprintf(text, sizeof text, "common filler%u%s", d % 50, d % 500 == 0 ? " rare" : "");
+        ASSERT_OK(bm25_add_doc(ix, d, text, strlen(text)));
+    }
+    bm25_hit out[3];
+    size_t n;
+    bm25_search_opts o = {.k = 3};
+    ASSERT_OK(bm25_search(ix, "rare common", 11, &o, out, &n));
+    ASSERT_EQ_INT(n, 3);
+    ASSERT_EQ_INT(out[0].doc_id % 500, 0);
+    bm25_stats st;
+    bm25_get_stats(ix, &st);
+    ASSERT_EQ_INT(st.searches, 1);
+    ASSERT_EQ_INT(st.postings_seen, 5010);
+    ASSERT_TRUE(st.postings_scored < st.postings_seen / 4);
+    bm25_destroy(ix);
+}
+
 TEST(test_params)
 {
     bm25_params p = {.k1 = 1.2f, .b = 0.75f};
@@ -405,6 +430,7 @@ TEST(test_concurrent)
 int main(void)
 {
     RUN(test_random_corpus);
+    RUN(test_pruning_skips);
     RUN(test_params);
     RUN(test_fuzzy_exercises);
     RUN(test_many_terms_fuzzy_walk);

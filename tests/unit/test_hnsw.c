@@ -170,6 +170,21 @@ TEST(test_deletes)
     hnsw_stats st;
     hnsw_get_stats(ix, &st);
     ASSERT_EQ_INT(st.deleted, N * 3 / 10 - 60);
+    /* vacuum: tombstones unlinked, recall holds, freed ids insert afresh */
+    hnsw_delete(ix, 0); /* make sure a low id (maybe the entry's region) goes too */
+    flat_delete(fx, 0);
+    size_t live = hnsw_count(ix);
+    ASSERT_OK(hnsw_vacuum(ix));
+    hnsw_get_stats(ix, &st);
+    ASSERT_EQ_INT(st.deleted, 0);
+    ASSERT_EQ_INT(hnsw_count(ix), live);
+    r = recall(ix, fx, 10, NULL, NULL, HNSW_GRAPH, &bad);
+    fprintf(stderr, "  recall@10 after vacuum: %.3f\n", r);
+    ASSERT_EQ_INT(bad, 0);
+    ASSERT_TRUE(r >= 0.95);
+    ASSERT_OK(hnsw_insert(ix, 0, g_data));
+    ASSERT_OK(flat_add(fx, 0, g_data));
+    ASSERT_EQ_INT(hnsw_count(ix), live + 1);
     hnsw_destroy(ix);
     flat_destroy(fx);
 }
