@@ -268,10 +268,17 @@ static void kb_api_docs_list(http_req *req, http_resp *resp)
         kb_api__err(req, resp, RAGD_ENOTFOUND, NULL, ns);
         return;
     }
+    const char *full = http_req_query(req, "with_chunks");
+    bool with_docs = full && (!strcmp(full, "true") || !strcmp(full, "1"));
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "ids");
-    for (size_t i = 0; i < n; i++)
+    cJSON *docs = with_docs ? cJSON_AddArrayToObject(o, "documents") : NULL;
+    for (size_t i = 0; i < n; i++) {
         cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
+        cJSON *d = NULL;
+        if (docs && kb_doc_get(api_app(req)->kb, ns, ids[i], true, &d) == 0)
+            cJSON_AddItemToArray(docs, d);
+    }
     cJSON_AddNumberToObject(o, "total", (double)total);
     cJSON_AddNumberToObject(o, "offset", (double)off);
     kb_names_free(ids, n);

@@ -6,6 +6,7 @@
  * failed one changes nothing.
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,8 +196,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         kb__key_doc(&keys, ns->name, d->id);
         voff[nops] = vals.len;
         kb__doc_encode(d, &vals);
-        ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops],
-                                .val = (void *)1 };
+        ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
         nops++;
         for (uint32_t c = 0; c < d->n_chunks; c++) {
             const chunker_span *s = &pd[i].spans[c];
@@ -205,8 +205,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             voff[nops] = vals.len;
             kb__chunk_encode(s->start, s->end, s->pieces,
                              vecs ? vecs + (pd[i].first + c) * dim : NULL, dim, &vals);
-            ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops],
-                                    .val = (void *)1 };
+            ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
             nops++;
         }
         if (old && old->n_chunks > d->n_chunks) {
@@ -214,13 +213,12 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             kb__ops_delete(ns->name, old, d->n_chunks, false, &keys, &ops, &nops, &cap, &koff);
             voff = xrealloc(voff, cap * sizeof *voff);
             for (size_t k = before; k < nops; k++)
-                ops[k].val = NULL;
+                voff[k] = SIZE_MAX; /* a delete */
         }
     }
     for (size_t k = 0; k < nops; k++) { /* buffers are final: resolve offsets */
         ops[k].key = keys.data + koff[k];
-        if (ops[k].val)
-            ops[k].val = vals.data + voff[k];
+        ops[k].val = voff[k] == SIZE_MAX ? NULL : vals.data + voff[k];
     }
     int rc = nops ? store_batch(kb->o.store, ops, nops) : RAGD_OK;
     if (rc)
