@@ -15,6 +15,10 @@ void api_register(router_t *r)
     api_embed_register(r);
     api_kb_register(r);
     api_search_register(r);
+    api_auth_register(r);
+    api_ratelimit_register(r);
+    api_sessions_register(r);
+    api_gateway_register(r);
 }
 
 bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)
