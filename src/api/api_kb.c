@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "rag/kb.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -225,10 +226,18 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         return;
     }
     kb_doc_in *in = xcalloc(n, sizeof *in);
+    char **owners = xcalloc(n, sizeof *owners);
     size_t i = 0;
     bool ok = true;
-    for (const cJSON *it = docs->child; it && ok; it = it->next, i++)
-        ok = kb_api__doc(req, resp, it, i, &in[i]);
+    for (const cJSON *it = docs->child; it && ok; it = it->next, i++) {
+        const char *user = NULL;
+        ok = kb_api__doc(req, resp, it, i, &in[i]) &&
+             auth_effective_user(req, in[i].user_id, &user, resp);
+        if (ok && user) /* the identity's buffer is reused by the next call: copy */
+            in[i].user_id = owners[i] = xstrdup(user);
+        else if (ok)
+            in[i].user_id = NULL;
+    }
     if (ok) {
         ragd_error err = { 0 };
         kb_upsert_stats st;
@@ -248,6 +257,9 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
             cJSON_Delete(o);
         }
     }
+    for (size_t k = 0; k < n; k++)
+        free(owners[k]);
+    free(owners);
     free(in);
     cJSON_Delete(body);
 }
@@ -286,19 +298,41 @@ static void kb_api_docs_list(http_req *req, http_resp *resp)
     cJSON_Delete(o);
 }
 
+/* Fetch a document the caller may see (its owner, or shared); a document of
+ * another user answers like a missing one. False: resp holds the error. */
+static bool kb_api__visible_doc(http_req *req, http_resp *resp, const char *ns, const char *id,
+                                cJSON **out)
+{
+    const char *user = NULL;
+    if (!auth_effective_user(req, http_req_query(req, "user_id"), &user, resp))
+        return false;
+    cJSON *o = NULL;
+    int rc = kb_doc_get(api_app(req)->kb, ns, id, true, &o);
+    const char *owner = rc ? NULL : json_get_str(o, "user_id");
+    const auth_identity *who = auth_identity_of(req);
+    bool service = !who || who->is_service;
+    if (!rc && owner && !(service && !user) && (!user || strcmp(owner, user) != 0)) {
+        cJSON_Delete(o);
+        rc = RAGD_ENOTFOUND;
+    }
+    if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
+        http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
+        return false;
+    }
+    if (rc) {
+        kb_api__err(req, resp, rc, NULL, ns);
+        return false;
+    }
+    *out = o;
+    return true;
+}
+
 static void kb_api_doc_get(http_req *req, http_resp *resp)
 {
     const char *ns = http_req_param(req, "ns"), *id = http_req_param(req, "id");
     cJSON *o = NULL;
-    int rc = kb_doc_get(api_app(req)->kb, ns, id, true, &o);
-    if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
-        http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
+    if (!kb_api__visible_doc(req, resp, ns, id, &o))
         return;
-    }
-    if (rc) {
-        kb_api__err(req, resp, rc, NULL, ns);
-        return;
-    }
     cJSON_AddStringToObject(o, "namespace", ns);
     api_reply_json(resp, 200, o);
     cJSON_Delete(o);
@@ -307,6 +341,10 @@ static void kb_api_doc_get(http_req *req, http_resp *resp)
 static void kb_api_doc_delete(http_req *req, http_resp *resp)
 {
     const char *ns = http_req_param(req, "ns"), *id = http_req_param(req, "id");
+    cJSON *doc = NULL;
+    if (!kb_api__visible_doc(req, resp, ns, id, &doc))
+        return;
+    cJSON_Delete(doc);
     int rc = kb_doc_delete(api_app(req)->kb, ns, id);
     if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
         http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
@@ -342,9 +380,14 @@ static void kb_api_docs_delete_where(http_req *req, http_resp *resp)
     else
         rc = kb_filter_compile(spec, &f, &err);
     uint64_t deleted = 0;
+    const char *owner = NULL;
+    if (!rc && !auth_effective_user(req, user ? user->valuestring : NULL, &owner, resp)) {
+        kb_filter_destroy(f);
+        cJSON_Delete(body);
+        return;
+    }
     if (!rc)
-        rc = kb_docs_delete_where(api_app(req)->kb, ns, f, user ? user->valuestring : NULL,
-                                  &deleted);
+        rc = kb_docs_delete_where(api_app(req)->kb, ns, f, owner, &deleted);
     if (rc) {
         kb_api__err(req, resp, rc, &err, ns);
     } else {
