@@ -357,6 +357,25 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     return RAGD_OK;
 }
 
+/* Snapshot one namespace at close (best effort: without it a restart
+ * rebuilds). A namespace never written since this version of the layout has
+ * no version token yet: give it one first. */
+static void kb__close_snapshot(kb_t *kb, kb_ns *ns)
+{
+    if (!ns->hn)
+        return;
+    if (!ns->version[0]) {
+        char ver[33];
+        buf_t k = BUF_INIT;
+        kb__version_new(ver);
+        kb__key_version(&k, ns->name);
+        if (store_set(kb->o.store, k.data, k.len, ver, 32, 0, 0) == 0)
+            memcpy(ns->version, ver, sizeof ver);
+        buf_free(&k);
+    }
+    kb__snap_save(ns, kb->o.snapshot_dir);
+}
+
 void kb_close(kb_t *kb)
 {
     if (!kb)
@@ -365,7 +384,7 @@ void kb_close(kb_t *kb)
     void *v;
     while (strmap_next(&kb->ns, &it, NULL, &v)) {
         if (kb->o.snapshot_dir)
-            kb__snap_save(v, kb->o.snapshot_dir); /* best effort: else a rebuild */
+            kb__close_snapshot(kb, v);
         kb__ns_release(v);
     }
     free((char *)kb->o.snapshot_dir);
