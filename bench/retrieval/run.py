@@ -119,21 +119,35 @@ def brute_force(srv, ns, queries, depth):
                  "fetch_s": fetch_s}
 
 
-def evaluate_set(name, srv, peer):
+def subset(corpus, qrels, n):
+    """Every judged document plus a fixed sample of the others, n in all."""
+    import random
+    rel = {d for r in qrels.values() for d in r}
+    keep = [c for c in corpus if c["id"] in rel]
+    rest = [c for c in corpus if c["id"] not in rel]
+    random.Random(13).shuffle(rest)
+    return keep + rest[:max(0, n - len(keep))]
+
+
+def evaluate_set(name, srv, peer, max_docs=0):
     d = find_data(name)
     corpus = read_jsonl(os.path.join(d, "corpus.jsonl"))
     qrels = read_qrels(os.path.join(d, "qrels.tsv"))
     queries = [q for q in read_jsonl(os.path.join(d, "queries.jsonl")) if q["id"] in qrels]
     depth = DEPTH[name]
-    print(f"\n{name}: {len(corpus)} documents, {len(queries)} judged queries", file=sys.stderr)
-    load_s = srv.load(name, corpus, SETTINGS)
-    info = srv.get(f"/api/v1/namespaces/{name}").json()["stats"]
+    ns = name
+    if max_docs and max_docs < len(corpus):
+        corpus = subset(corpus, qrels, max_docs)
+        ns = f"{name}-{len(corpus)}"
+    print(f"\n{ns}: {len(corpus)} documents, {len(queries)} judged queries", file=sys.stderr)
+    load_s = srv.load(ns, corpus, SETTINGS)
+    info = srv.get(f"/api/v1/namespaces/{ns}").json()["stats"]
     rows = {}
     print("  bm25s ...", file=sys.stderr)
     run, st = peer.run_bm25s(corpus, queries)
     rows["bm25s"] = {**metrics(run, qrels), "qps": st["qps"]}
     print("  brute force ...", file=sys.stderr)
-    run, st = brute_force(srv, name, queries, depth)
+    run, st = brute_force(srv, ns, queries, depth)
     rows["brute-force"] = {**metrics(run, qrels), "qps": st["qps"]}
     legs = [("keyword", {"search_type": "keyword"}),
             ("semantic", {"search_type": "semantic"}),
@@ -141,16 +155,16 @@ def evaluate_set(name, srv, peer):
             ("hybrid-rrf", {"search_type": "hybrid", "fusion": "rrf", "rrf_k": 60})]
     for label, body in legs:
         print(f"  ragd {label} ...", file=sys.stderr)
-        run, st = ragd_run(srv, name, queries, depth, **body)
+        run, st = ragd_run(srv, ns, queries, depth, **body)
         rows["ragd " + label] = {**metrics(run, qrels), **st}
-    return {"documents": len(corpus), "queries": len(queries), "chunks": info["chunks"],
+    return {"ns": ns, "documents": len(corpus), "queries": len(queries), "chunks": info["chunks"],
             "load_s": load_s, "rows": rows}
 
 
 def print_table(name, res):
     key = "mrr10" if name == "gcide" else "ndcg10"
     cols = ["mrr10"] if name == "gcide" else ["ndcg10", "recall100"]
-    print(f"\n{name}: {res['documents']} documents ({res['chunks']} chunks), {res['queries']} queries"
+    print(f"\n{res['ns']}: {res['documents']} documents ({res['chunks']} chunks), {res['queries']} queries"
           + (f", loaded in {res['load_s']:.0f} s" if res["load_s"] else ""))
     hdr = "".join(f"{c:>11}" for c in cols)
     print(f"{'method':<22}{hdr}{'queries/s':>11}   vs peer")
@@ -172,6 +186,8 @@ def print_table(name, res):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default="naves,gcide")
+    ap.add_argument("--max-docs", type=int, default=0,
+                    help="evaluate on the judged documents plus a fixed sample, N in all")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     peer = bm25_peer()
@@ -179,11 +195,14 @@ def main():
     results = {}
     try:
         for name in args.sets.split(","):
-            results[name] = evaluate_set(name, srv, peer)
+            results[name] = evaluate_set(name, srv, peer, args.max_docs)
     finally:
         srv.stop()
-    with open(os.path.join(OUT, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    path = os.path.join(OUT, "results.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    old.update(results)
+    with open(path, "w") as f:
+        json.dump(old, f, indent=1)
     print("\nragd through HTTP (one client; query embedding included, cached after the first leg);"
           "\nbm25s and brute force in-process. k1 0.9 b 0.4; HNSW M 16, ef_construction 200, ef_search 100.")
     for name, res in results.items():

@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from ragd_server import ROOT, Server, find_data, read_jsonl  # noqa: E402
 
 DATA_DIR = os.path.join(ROOT, "bench", "out", "retrieval", "ragd-data")
-NS = "gcide"
 
 
 def latencies(srv, bodies):
@@ -57,7 +56,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--ns", default="gcide", help="gcide (118k entries) or naves (31k verses)")
     args = ap.parse_args()
+    NS = args.ns
     d = find_data(NS)
     srv = Server(DATA_DIR).start()
     try:
@@ -66,7 +67,7 @@ def main():
         chunks = srv.get(f"/api/v1/namespaces/{NS}").json()["stats"]["chunks"]
         srv.stop()
         for ext in ("map", "hnsw"):  # force a rebuild from the stored vectors first
-            p = os.path.join(DATA_DIR, "kb-snapshots", f"{NS}.{ext}")
+            p = os.path.join(DATA_DIR, "kb-snapshots", f"{args.ns}.{ext}")
             if os.path.exists(p):
                 os.unlink(p)
         srv.start()
