@@ -29,7 +29,6 @@ def latencies(srv, bodies):
         r = srv.post("/api/v1/search/hybrid", b)
         lat.append((time.perf_counter() - t0) * 1000)
         server.append(r["timings"]["total_ms"])
-        assert r["results"], b.get("query")
     return np.array(lat), np.array(server)
 
 
