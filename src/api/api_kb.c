@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "rag/kb.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -227,10 +228,18 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         return;
     }
     kb_doc_in *in = xcalloc(n, sizeof *in);
+    char **owners = xcalloc(n, sizeof *owners);
     size_t i = 0;
     bool ok = true;
-    for (const cJSON *it = docs->child; it && ok; it = it->next, i++)
-        ok = kb_api__doc(req, resp, it, i, &in[i]);
+    for (const cJSON *it = docs->child; it && ok; it = it->next, i++) {
+        const char *user = NULL;
+        ok = kb_api__doc(req, resp, it, i, &in[i]) &&
+             auth_effective_user(req, in[i].user_id, &user, resp);
+        if (ok && user) /* the identity's buffer is reused by the next call: copy */
+            in[i].user_id = owners[i] = xstrdup(user);
+        else if (ok)
+            in[i].user_id = NULL;
+    }
     if (ok) {
         ragd_error err = { 0 };
         kb_upsert_stats st;
@@ -250,6 +259,9 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
             cJSON_Delete(o);
         }
     }
+    for (size_t k = 0; k < n; k++)
+        free(owners[k]);
+    free(owners);
     free(in);
     cJSON_Delete(body);
 }
@@ -270,10 +282,17 @@ static void kb_api_docs_list(http_req *req, http_resp *resp)
         kb_api__err(req, resp, RAGD_ENOTFOUND, NULL, ns);
         return;
     }
+    const char *full = http_req_query(req, "with_chunks");
+    bool with_docs = full && (!strcmp(full, "true") || !strcmp(full, "1"));
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "ids");
-    for (size_t i = 0; i < n; i++)
+    cJSON *docs = with_docs ? cJSON_AddArrayToObject(o, "documents") : NULL;
+    for (size_t i = 0; i < n; i++) {
         cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
+        cJSON *d = NULL;
+        if (docs && kb_doc_get(api_app(req)->kb, ns, ids[i], true, &d) == 0)
+            cJSON_AddItemToArray(docs, d);
+    }
     cJSON_AddNumberToObject(o, "total", (double)total);
     cJSON_AddNumberToObject(o, "offset", (double)off);
     kb_names_free(ids, n);
@@ -311,11 +330,6 @@ static void kb_api_doc_get(http_req *req, http_resp *resp)
     if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
         http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
         return;
-    }
-    if (rc) {
-        kb_api__err(req, resp, rc, NULL, ns);
-        return;
-    }
     cJSON_AddStringToObject(o, "namespace", ns);
     api_reply_json(resp, 200, o);
     cJSON_Delete(o);

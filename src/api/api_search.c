@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "rag/search.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -252,7 +253,8 @@ static void search_api_hybrid(http_req *req, http_resp *resp)
     search_req s = { 0 };
     kb_search_default_opts(&s.o);
     if (search_api__type(req, resp, b, &s) && search_api__numbers(req, resp, b, &s) &&
-        search_api__scope(req, resp, b, &s) && search_api__vector(req, resp, b, &s)) {
+        search_api__scope(req, resp, b, &s) && search_api__vector(req, resp, b, &s) &&
+        auth_effective_user(req, s.o.user_id, &s.o.user_id, resp)) {
         kb_search_result res;
         ragd_error err = { 0 };
         int rc = kb_search(app->kb, &s.o, &res, &err);

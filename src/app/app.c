@@ -130,7 +130,10 @@ static int app__kb_embed(void *ud, const char *const *texts, const size_t *lens,
 /* Knowledge bases: namespaces and their indexes are rebuilt from the store. */
 static int app__open_kb(app_t *app, ragd_error *err)
 {
-    kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max };
+    char snap[4200];
+    snprintf(snap, sizeof snap, "%s/kb-snapshots", app->cfg.data_dir);
+    kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max,
+                   .snapshot_dir = snap };
     if (app->embcache) {
         ko.tokenizer = embed_model_tokenizer(app->embed);
         ko.embed = app__kb_embed;
@@ -141,7 +144,8 @@ static int app__open_kb(app_t *app, ragd_error *err)
     }
     int rc = kb_open(&ko, &app->kb, err);
     if (rc == 0)
-        log_msg(LOG_INFO, "knowledge bases loaded in %.2f s", kb_load_seconds(app->kb));
+        log_msg(LOG_INFO, "knowledge bases loaded in %.2f s (%zu HNSW snapshots used)",
+                kb_load_seconds(app->kb), kb_snapshots_loaded(app->kb));
     return rc;
 }
 

@@ -46,17 +46,24 @@ typedef struct kb_opts {
     uint32_t max_chunk_tokens;    /* largest chunk_size (model limit minus [CLS]/[SEP]) */
     int load_threads;             /* HNSW rebuild threads at open; 0 = online CPUs */
     size_t max_docs_per_batch;    /* kb_docs_upsert limit; 0 = 1000 */
+    const char *snapshot_dir;     /* HNSW snapshots written by kb_close and loaded by
+                                     kb_open when the store has not changed since
+                                     (a version token per namespace); NULL = none */
 } kb_opts;
 
-/* Open: reads every namespace from the store and rebuilds its indexes.
+/* Open: reads every namespace from the store and rebuilds its indexes (HNSW
+ * from a snapshot when one matches the store, else from the stored vectors).
  * *out is owned by the caller (kb_close). err says what failed. */
 int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err);
-void kb_close(kb_t *kb); /* NULL is a no-op; no call may be in flight */
+/* Close: writes HNSW snapshots (with snapshot_dir) and frees everything.
+ * NULL is a no-op; no call may be in flight. */
+void kb_close(kb_t *kb);
 
 size_t kb_dim(const kb_t *kb);             /* 0 without an embedder */
 const char *kb_model(const kb_t *kb);      /* borrowed */
 bool kb_can_embed(const kb_t *kb);
 double kb_load_seconds(const kb_t *kb);    /* time kb_open spent rebuilding */
+size_t kb_snapshots_loaded(const kb_t *kb); /* namespaces whose HNSW came from a snapshot */
 
 /* ---- namespaces ---- */
 

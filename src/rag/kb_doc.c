@@ -6,6 +6,7 @@
  * failed one changes nothing.
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,8 +196,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         kb__key_doc(&keys, ns->name, d->id);
         voff[nops] = vals.len;
         kb__doc_encode(d, &vals);
-        ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops],
-                                .val = (void *)1 };
+        ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
         nops++;
         for (uint32_t c = 0; c < d->n_chunks; c++) {
             const chunker_span *s = &pd[i].spans[c];
@@ -205,8 +205,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             voff[nops] = vals.len;
             kb__chunk_encode(s->start, s->end, s->pieces,
                              vecs ? vecs + (pd[i].first + c) * dim : NULL, dim, &vals);
-            ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops],
-                                    .val = (void *)1 };
+            ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
             nops++;
         }
         if (old && old->n_chunks > d->n_chunks) {
@@ -214,17 +213,29 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             kb__ops_delete(ns->name, old, d->n_chunks, false, &keys, &ops, &nops, &cap, &koff);
             voff = xrealloc(voff, cap * sizeof *voff);
             for (size_t k = before; k < nops; k++)
-                ops[k].val = NULL;
+                voff[k] = SIZE_MAX; /* a delete */
         }
     }
+    char ver[33];
+    kb__version_new(ver);
+    ops = xrealloc(ops, (nops + 1) * sizeof *ops);
+    koff = xrealloc(koff, (nops + 1) * sizeof *koff);
+    voff = xrealloc(voff, (nops + 1) * sizeof *voff);
+    koff[nops] = keys.len;
+    kb__key_version(&keys, ns->name);
+    voff[nops] = vals.len;
+    buf_append(&vals, ver, 32);
+    ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = 32 };
+    nops++;
     for (size_t k = 0; k < nops; k++) { /* buffers are final: resolve offsets */
         ops[k].key = keys.data + koff[k];
-        if (ops[k].val)
-            ops[k].val = vals.data + voff[k];
+        ops[k].val = voff[k] == SIZE_MAX ? NULL : vals.data + voff[k];
     }
-    int rc = nops ? store_batch(kb->o.store, ops, nops) : RAGD_OK;
+    int rc = store_batch(kb->o.store, ops, nops);
     if (rc)
         ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
+    else
+        memcpy(ns->version, ver, sizeof ver);
     free(ops);
     free(koff);
     free(voff);
@@ -339,9 +350,19 @@ static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
     size_t nops = 0, cap = 0, *koff = NULL;
     for (size_t i = 0; i < n; i++)
         kb__ops_delete(ns->name, docs[i], 0, true, &keys, &ops, &nops, &cap, &koff);
+    char ver[33];
+    kb__version_new(ver);
+    ops = xrealloc(ops, (nops + 1) * sizeof *ops);
+    koff = xrealloc(koff, (nops + 1) * sizeof *koff);
+    koff[nops] = keys.len;
+    kb__key_version(&keys, ns->name);
+    ops[nops] = (store_op){ .klen = keys.len - koff[nops], .val = ver, .vlen = 32 };
+    nops++;
     for (size_t k = 0; k < nops; k++)
         ops[k].key = keys.data + koff[k];
-    int rc = nops ? store_batch(kb->o.store, ops, nops) : RAGD_OK;
+    int rc = store_batch(kb->o.store, ops, nops);
+    if (!rc)
+        memcpy(ns->version, ver, sizeof ver);
     free(ops);
     free(koff);
     buf_free(&keys);

@@ -54,6 +54,7 @@ typedef struct kb_ns {
     uint32_t dim;
     double *vsum;             /* sum of chunk vectors (centroid), dim entries */
     uint64_t n_vec;
+    char version[33];         /* kb:<ns>:ver as last written/read (guarded by wmu) */
 } kb_ns;
 
 struct kb {
@@ -63,6 +64,7 @@ struct kb {
     pthread_mutex_t ddl;      /* serialises namespace create / drop (store side) */
     strmap ns;                /* name -> kb_ns* */
     double load_s;
+    size_t snapshots_loaded;
 };
 
 /* Registry: find a namespace and take a reference (NULL if absent). */
@@ -107,6 +109,28 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
 
 /* Rebuild every namespace from the store (kb_open). */
 int kb__load(kb_t *kb, ragd_error *err);
+
+/* Version token: a fresh random value written with every change of a
+ * namespace (kb:<ns>:ver) so a snapshot can tell it is still current. */
+void kb__key_version(buf_t *b, const char *ns);
+void kb__version_new(char out[33]);
+
+/* ---- snapshots (kb_snap.c) ---- */
+
+/* Write ns's HNSW and slot map under dir (no writers may run). */
+int kb__snap_save(const kb_ns *ns, const char *dir);
+/* Remove ns's snapshot files. */
+void kb__snap_remove(const char *ns, const char *dir);
+/* Snapshot load, phase 1 (documents already read into ns): if dir holds a
+ * slot map written for version ns->version, give every mapped chunk its old
+ * slot (doc->chunks[seq]) and return the number mapped; 0 = no usable map
+ * (nothing changed). Phase 2, after the chunk records were read into those
+ * slots: load the HNSW file, check it against the chunks, rebuild the free
+ * list and centroid; false = mismatch (the caller resets and rebuilds). */
+size_t kb__snap_map(kb_ns *ns, const char *dir);
+bool kb__snap_finish(kb_ns *ns, const char *dir, size_t mapped);
+/* Undo a failed snapshot load: no slots, no HNSW, documents unmapped. */
+void kb__snap_reset(kb_ns *ns);
 
 /* Insert a published chunk's vector into the centroid sum (lock held). */
 void kb__vsum_add(kb_ns *ns, const float *v, double sign);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "rag/kb_int.h"
 #include "util/clock.h"
@@ -337,6 +338,11 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     if (!kb->o.embed)
         kb->o.dim = 0;
     snprintf(kb->model, sizeof kb->model, "%s", opts->model ? opts->model : "");
+    kb->o.snapshot_dir = NULL;
+    if (opts->snapshot_dir && *opts->snapshot_dir) {
+        mkdir(opts->snapshot_dir, 0700);
+        kb->o.snapshot_dir = xstrdup(opts->snapshot_dir);
+    }
     kb->o.model = kb->model;
     pthread_rwlock_init(&kb->lock, NULL);
     pthread_mutex_init(&kb->ddl, NULL);
@@ -351,14 +357,37 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     return RAGD_OK;
 }
 
+/* Snapshot one namespace at close (best effort: without it a restart
+ * rebuilds). A namespace never written since this version of the layout has
+ * no version token yet: give it one first. */
+static void kb__close_snapshot(kb_t *kb, kb_ns *ns)
+{
+    if (!ns->hn)
+        return;
+    if (!ns->version[0]) {
+        char ver[33];
+        buf_t k = BUF_INIT;
+        kb__version_new(ver);
+        kb__key_version(&k, ns->name);
+        if (store_set(kb->o.store, k.data, k.len, ver, 32, 0, 0) == 0)
+            memcpy(ns->version, ver, sizeof ver);
+        buf_free(&k);
+    }
+    kb__snap_save(ns, kb->o.snapshot_dir);
+}
+
 void kb_close(kb_t *kb)
 {
     if (!kb)
         return;
     size_t it = 0;
     void *v;
-    while (strmap_next(&kb->ns, &it, NULL, &v))
+    while (strmap_next(&kb->ns, &it, NULL, &v)) {
+        if (kb->o.snapshot_dir)
+            kb__close_snapshot(kb, v);
         kb__ns_release(v);
+    }
+    free((char *)kb->o.snapshot_dir);
     strmap_free(&kb->ns);
     pthread_rwlock_destroy(&kb->lock);
     pthread_mutex_destroy(&kb->ddl);
@@ -369,6 +398,7 @@ size_t kb_dim(const kb_t *kb) { return kb->o.dim; }
 const char *kb_model(const kb_t *kb) { return kb->model; }
 bool kb_can_embed(const kb_t *kb) { return kb->o.embed != NULL; }
 double kb_load_seconds(const kb_t *kb) { return kb->load_s; }
+size_t kb_snapshots_loaded(const kb_t *kb) { return kb->snapshots_loaded; }
 
 /* ---- namespace operations ---- */
 
@@ -464,6 +494,8 @@ int kb_ns_drop(kb_t *kb, const char *name, uint64_t *docs)
     if (!rc)
         rc = store_del_pattern(kb->o.store, k.data, &n);
     buf_free(&k);
+    if (kb->o.snapshot_dir)
+        kb__snap_remove(ns->name, kb->o.snapshot_dir);
     pthread_mutex_unlock(&ns->wmu);
     pthread_mutex_unlock(&kb->ddl);
     kb__ns_release(ns);

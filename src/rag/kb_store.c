@@ -182,6 +182,7 @@ typedef struct kb_load_ns {
     size_t n, cap;
     uint32_t dim;
     uint64_t bad;       /* records that did not parse or fit */
+    bool mapped;        /* slots come from a snapshot's map (doc->chunks) */
 } kb_load_ns;
 
 typedef struct kb_names {
@@ -233,16 +234,21 @@ static int kb__scan_chunk(void *ud, const char *key, size_t klen, const void *va
     }
     kb_doc *d = strmap_get(&ns->docs, rest, (size_t)(colon - rest));
     unsigned long seq = strtoul(colon + 1, NULL, 10);
-    if (!d || seq >= d->n_chunks || end > d->len || d->chunks[seq] != UINT32_MAX) {
+    bool taken = d && seq < d->n_chunks && d->chunks[seq] != UINT32_MAX;
+    if (!d || seq >= d->n_chunks || end > d->len || taken != l->mapped ||
+        (taken && ns->slots[d->chunks[seq]].doc)) {
         l->bad++;
         return 0;
     }
     uint32_t id;
-    kb__slots_take(ns, &id, 1);
+    if (l->mapped)
+        id = d->chunks[seq];
+    else
+        kb__slots_take(ns, &id, 1);
     ns->slots[id] = (kb_slot){ d, start, end, pieces, (uint32_t)seq };
     d->chunks[seq] = id;
     ns->n_chunks++;
-    if (dim && (!l->kb->o.dim || dim == l->kb->o.dim) && (!l->dim || dim == l->dim)) {
+    if (!l->mapped && dim && (!l->kb->o.dim || dim == l->kb->o.dim) && (!l->dim || dim == l->dim)) {
         l->dim = dim;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 1024;
@@ -264,15 +270,20 @@ static void kb__load_insert(void *ctx, size_t task, int thread)
         hnsw_insert(l->ns->hn, l->ids[i], l->vecs + i * l->dim);
 }
 
-/* Index every chunk loaded into l->ns. */
-static void kb__load_index(kb_load_ns *l, threadpool *tp)
+static void kb__load_bm25(kb_ns *ns)
 {
-    kb_ns *ns = l->ns;
     for (uint32_t id = 0; id < ns->n_slots; id++) {
         kb_slot *s = &ns->slots[id];
         if (s->doc)
             bm25_add_doc(kb__ns_bm25(ns), id, s->doc->text + s->start, s->end - s->start);
     }
+}
+
+/* Index every chunk loaded into l->ns (HNSW from the stashed vectors). */
+static void kb__load_index(kb_load_ns *l, threadpool *tp)
+{
+    kb_ns *ns = l->ns;
+    kb__load_bm25(ns);
     if (!l->n || !kb__ns_hnsw(ns, l->dim))
         return;
     threadpool_run(tp, (l->n + 63) / 64, kb__load_insert, l);
@@ -301,16 +312,35 @@ static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *e
     kb_load_ns l = { .kb = kb, .ns = kb__ns_new(name, &st, created) };
     kb_ns_settings_clear(&st);
     buf_reset(&k);
+    kb__key_version(&k, name);
+    if (store_get(kb->o.store, k.data, k.len, &v) == 0) {
+        if (v.len == 32)
+            memcpy(l.ns->version, v.data, 32);
+        store_value_free(&v);
+    }
+    buf_reset(&k);
     buf_printf(&k, "kb:%s:doc:", name);
     rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
     buf_reset(&k);
     buf_printf(&k, "kb:%s:chunk:", name);
     l.prefix_len = k.len;
+    size_t mapped = rc ? 0 : kb__snap_map(l.ns, kb->o.snapshot_dir);
+    l.mapped = mapped > 0;
     if (!rc)
         rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
+    if (!rc && l.mapped && (l.bad || !kb__snap_finish(l.ns, kb->o.snapshot_dir, mapped))) {
+        kb__snap_reset(l.ns); /* the snapshot does not match: rebuild */
+        l.mapped = false;
+        l.bad = 0;
+        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
+    }
     buf_free(&k);
-    if (!rc)
+    if (!rc && l.mapped) {
+        kb->snapshots_loaded++;
+        kb__load_bm25(l.ns);
+    } else if (!rc) {
         kb__load_index(&l, tp);
+    }
     free(l.ids);
     free(l.vecs);
     if (rc) {

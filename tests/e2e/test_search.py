@@ -149,3 +149,44 @@ def test_bad_input(catalogue):
     assert_error(catalogue.post(p, data=b"not json"), 400, "invalid_json")
     r = requests.get(catalogue.url + p, timeout=10)
     assert r.status_code == 405
+
+
+def test_user_keys_only_see_their_own_documents():
+    """With auth on, a user-bound key searches, reads and deletes as its own user only;
+    a service key upserts documents for any user."""
+    from ragdtest import Ragd
+    admin_key = "admin-secret-kb-0123456789"
+    s = Ragd(env={"RAGD_ADMIN_KEY": admin_key}).start()
+    try:
+        def call(method, path, key, **kw):
+            return getattr(requests, method)(s.url + path, headers={"X-API-Key": key}, timeout=60, **kw)
+
+        def key(**spec):
+            r = call("post", "/api/v1/keys", admin_key, json=spec)
+            assert r.status_code in (200, 201), r.text
+            return r.json()["key"]
+
+        svc = key(scopes=["write"], service=True)
+        alice, bob = key(scopes=["write"], user_id="alice"), key(scopes=["read"], user_id="bob")
+        assert call("post", NS, admin_key, json={"name": "private"}).status_code == 201
+        r = call("post", f"{NS}/private/documents", svc, json={"documents": [
+            {"id": "a", "text": "alice knee rehab diary", "user_id": "alice"},
+            {"id": "b", "text": "bob knee rehab diary", "user_id": "bob"},
+            {"id": "s", "text": "shared knee rehab guide"}]})
+        assert r.status_code == 200, r.text
+        body = {"query": "knee rehab", "limit": 10}
+        ids = {x["document_id"] for x in call("post", "/api/v1/search/hybrid", alice, json=body).json()["results"]}
+        assert ids == {"a", "s"}
+        assert_error(call("post", "/api/v1/search/hybrid", alice, json={**body, "user_id": "bob"}), 403)
+        assert call("get", f"{NS}/private/documents/b", alice).status_code == 404
+        assert call("get", f"{NS}/private/documents/a", alice).status_code == 200
+        assert call("get", f"{NS}/private/documents/a", bob).status_code == 404
+        # alice's own upsert is owned by alice even without user_id
+        call("post", f"{NS}/private/documents", alice, json={"documents": [{"id": "a2", "text": "alice squat log"}]})
+        assert call("get", f"{NS}/private/documents/a2", svc).json()["user_id"] == "alice"
+        assert call("delete", f"{NS}/private/documents/b", alice).status_code == 404
+        r = call("post", f"{NS}/private/documents/delete", alice, json={"filter": {}})
+        assert r.json()["deleted"] == 2  # a and a2 only
+        assert call("get", f"{NS}/private/documents/b", svc).status_code == 200
+    finally:
+        s.cleanup()
