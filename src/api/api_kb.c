@@ -330,6 +330,11 @@ static void kb_api_doc_get(http_req *req, http_resp *resp)
     if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
         http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
         return;
+    }
+    if (rc) {
+        kb_api__err(req, resp, rc, NULL, ns);
+        return;
+    }
     cJSON_AddStringToObject(o, "namespace", ns);
     api_reply_json(resp, 200, o);
     cJSON_Delete(o);
