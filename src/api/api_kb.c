@@ -4,6 +4,7 @@
  * get, delete, delete by filter). Thin: JSON in and out around rag/kb.h.
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,40 +267,6 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
     cJSON_Delete(body);
 }
 
-static void kb_api_docs_list(http_req *req, http_resp *resp)
-{
-    const char *ns = http_req_param(req, "ns");
-    const char *qo = http_req_query(req, "offset"), *ql = http_req_query(req, "limit");
-    long off = qo ? strtol(qo, NULL, 10) : 0, lim = ql ? strtol(ql, NULL, 10) : 100;
-    if (off < 0 || lim < 1 || lim > 10000) {
-        http_error(req, resp, 400, "invalid_request", "offset >= 0 and 1 <= limit <= 10000");
-        return;
-    }
-    char **ids;
-    size_t n;
-    uint64_t total;
-    if (kb_doc_list(api_app(req)->kb, ns, (size_t)off, (size_t)lim, &ids, &n, &total)) {
-        kb_api__err(req, resp, RAGD_ENOTFOUND, NULL, ns);
-        return;
-    }
-    const char *full = http_req_query(req, "with_chunks");
-    bool with_docs = full && (!strcmp(full, "true") || !strcmp(full, "1"));
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "ids");
-    cJSON *docs = with_docs ? cJSON_AddArrayToObject(o, "documents") : NULL;
-    for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
-        cJSON *d = NULL;
-        if (docs && kb_doc_get(api_app(req)->kb, ns, ids[i], true, &d) == 0)
-            cJSON_AddItemToArray(docs, d);
-    }
-    cJSON_AddNumberToObject(o, "total", (double)total);
-    cJSON_AddNumberToObject(o, "offset", (double)off);
-    kb_names_free(ids, n);
-    api_reply_json(resp, 200, o);
-    cJSON_Delete(o);
-}
-
 /* May the caller see (or, with own_only, delete) this document? A user-bound
  * caller sees shared documents and its own, and deletes only its own; service
  * keys see everything. Others' documents read as missing. */
@@ -316,6 +283,68 @@ static bool kb_api__visible(const http_req *req, const cJSON *doc, bool own_only
     if (!me[0]) /* a tenant sees its users' documents */
         return strncmp(owner, id->tenant, tl) == 0 && owner[tl] == '/';
     return strcmp(owner, me) == 0;
+}
+
+/* Does the caller see every document (auth off, service or admin keys)? */
+static bool kb_api__sees_all(const http_req *req)
+{
+    const auth_identity *id = auth_identity_of(req);
+    return !id || !(id->user_id[0] || id->tenant[0]);
+}
+
+/* GET .../documents?offset=&limit=&with_chunks=: a page of the documents the
+ * caller may see (a user-bound caller: its own and shared ones). */
+static void kb_api_docs_list(http_req *req, http_resp *resp)
+{
+    const char *ns = http_req_param(req, "ns");
+    const char *qo = http_req_query(req, "offset"), *ql = http_req_query(req, "limit");
+    long off = qo ? strtol(qo, NULL, 10) : 0, lim = ql ? strtol(ql, NULL, 10) : 100;
+    if (off < 0 || lim < 1 || lim > 10000) {
+        http_error(req, resp, 400, "invalid_request", "offset >= 0 and 1 <= limit <= 10000");
+        return;
+    }
+    bool all = kb_api__sees_all(req);
+    char **ids;
+    size_t n;
+    uint64_t total;
+    /* A restricted caller's page is cut from its visible documents, so the
+     * whole list is read and filtered first. */
+    if (kb_doc_list(api_app(req)->kb, ns, all ? (size_t)off : 0, all ? (size_t)lim : SIZE_MAX,
+                    &ids, &n, &total)) {
+        kb_api__err(req, resp, RAGD_ENOTFOUND, NULL, ns);
+        return;
+    }
+    const char *full = http_req_query(req, "with_chunks");
+    bool with_docs = full && (!strcmp(full, "true") || !strcmp(full, "1"));
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "ids");
+    cJSON *docs = with_docs ? cJSON_AddArrayToObject(o, "documents") : NULL;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *d = NULL;
+        if (!all || docs) {
+            if (kb_doc_get(api_app(req)->kb, ns, ids[i], with_docs, &d) != 0)
+                continue;
+            if (!all && !kb_api__visible(req, d, false)) {
+                cJSON_Delete(d);
+                continue;
+            }
+            if (!all && (seen++ < (uint64_t)off || seen > (uint64_t)(off + lim))) {
+                cJSON_Delete(d);
+                continue;
+            }
+        }
+        cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
+        if (docs)
+            cJSON_AddItemToArray(docs, d);
+        else
+            cJSON_Delete(d);
+    }
+    cJSON_AddNumberToObject(o, "total", (double)(all ? total : seen));
+    cJSON_AddNumberToObject(o, "offset", (double)off);
+    kb_names_free(ids, n);
+    api_reply_json(resp, 200, o);
+    cJSON_Delete(o);
 }
 
 static void kb_api_doc_get(http_req *req, http_resp *resp)

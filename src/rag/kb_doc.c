@@ -478,10 +478,11 @@ int kb_doc_list(kb_t *kb, const char *nsname, size_t offset, size_t limit, char 
         return RAGD_ENOTFOUND;
     pthread_rwlock_rdlock(&ns->lock);
     *total = ns->docs.count;
-    char **v = xmalloc((limit ? limit : 1) * sizeof *v);
+    size_t cap = limit < ns->docs.count ? limit : ns->docs.count;
+    char **v = xmalloc((cap ? cap : 1) * sizeof *v);
     size_t it = 0, seen = 0, cnt = 0;
     const char *k;
-    while (cnt < limit && strmap_next(&ns->docs, &it, &k, NULL))
+    while (cnt < cap && strmap_next(&ns->docs, &it, &k, NULL))
         if (seen++ >= offset)
             v[cnt++] = xstrdup(k);
     pthread_rwlock_unlock(&ns->lock);

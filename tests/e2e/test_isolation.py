@@ -181,6 +181,14 @@ def test_knowledge_base_documents_are_per_user(world):
     assert_error(r, 403, "forbidden")
     assert_error(call(world, "alice", "GET", bob_doc), 404)
     assert_error(call(world, "alice", "DELETE", bob_doc), 404)
+    # listing shows alice her own and shared documents only (not even bob's ids)
+    assert requests.post(world.url + f"{NS}/kb/documents", headers={"X-API-Key": ADMIN},
+                         json=docs("sharedguide kettlebell basics"), timeout=30).status_code == 200
+    listed = call(world, "alice", "GET", f"{NS}/kb/documents").json()
+    assert sorted(listed["ids"]) == ["d-alicenote", "d-sharedguide"] and listed["total"] == 2
+    page = call(world, "alice", "GET", f"{NS}/kb/documents?offset=1&limit=1").json()
+    assert len(page["ids"]) == 1 and page["total"] == 2
+    assert "d-bobsecret" in call(world, "svc", "GET", f"{NS}/kb/documents").json()["ids"]
     # alice's own search does not return bob's document; bob's does.
     r = call(world, "alice", "POST", "/api/v1/search/hybrid",
              json={"query": "kettlebell", "namespaces": ["kb"], "limit": 10})
