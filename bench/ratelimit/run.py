@@ -137,7 +137,7 @@ def main():
     try:
         print(f"## store level: {args.threads} threads, one hot limiter, "
               f"limit {args.limit} per 30 days\n")
-        out = subprocess.run([os.path.join(BUILD, "bench_rl_bench"), "--threads",
+        out = subprocess.run([os.path.join(BUILD, "rl_bench"), "--threads",
                               str(args.threads), "--seconds", str(args.duration), "--limit",
                               str(args.limit), "--redis", redis_url],
                              capture_output=True, text=True, check=True).stdout
