@@ -164,10 +164,10 @@ static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const 
         search_scope sc = { nss[i], o->user_id, o->filter };
         if (!nss[i]->hn || nss[i]->dim != qdim)
             continue;
-        /* ef at least twice the candidates wanted: ef == k loses recall at depth. */
+        /* ef at least four times the candidates wanted: ef near k loses recall at depth. */
         uint32_t ef = o->ef_search ? o->ef_search : nss[i]->st.hnsw_ef_search;
-        if (ef < 2 * cand)
-            ef = (uint32_t)(2 * cand);
+        if (ef < 4 * cand)
+            ef = (uint32_t)(4 * cand);
         hnsw_search_opts ho = { .k = cand, .ef = ef, .filter = search__accept,
                                 .filter_ud = &sc, .n_match = -1, .mode = HNSW_AUTO };
         size_t n = 0;
