@@ -13,6 +13,7 @@ void api_register(router_t *r)
     api_ops_register(r);
     api_cache_register(r);
     api_embed_register(r);
+    api_rerank_register(r);
 }
 
 bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)

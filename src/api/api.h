@@ -20,6 +20,7 @@ void api_register(router_t *r);
 void api_ops_register(router_t *r);
 void api_cache_register(router_t *r);
 void api_embed_register(router_t *r);
+void api_rerank_register(router_t *r);
 
 static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }
 

@@ -109,6 +109,16 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     return RAGD_OK;
 }
 
+/* The re-ranker: remote, local cross-encoder, or the embedding cosine. */
+static int app__open_reranker(app_t *app, ragd_error *err)
+{
+    int rc = rerank_create_from_config(&app->cfg, app->embcache, &app->rerank, err);
+    if (rc == 0)
+        log_msg(LOG_INFO, "re-ranker: %s (%s)", rerank_model_name(app->rerank),
+                rerank_kind_name(rerank_get_kind(app->rerank)));
+    return rc;
+}
+
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
@@ -146,6 +156,8 @@ int app_open(app_t *app, ragd_error *err)
     if ((rc = cache_create(app->store, &co, &app->cache, err)))
         goto fail;
     if ((rc = app__open_embedder(app, err)))
+        goto fail;
+    if ((rc = app__open_reranker(app, err)))
         goto fail;
     app->router = router_create();
     api_register(app->router);
@@ -196,6 +208,8 @@ void app_close(app_t *app)
     }
     router_destroy(app->router);
     app->router = NULL;
+    rerank_destroy(app->rerank);
+    app->rerank = NULL;
     embcache_destroy(app->embcache);
     app->embcache = NULL;
     embed_model_close(app->embed);

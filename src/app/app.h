@@ -16,6 +16,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
+#include "rag/rerank.h"
 #include "store/store.h"
 
 #define APP_STATUS_SLOTS 20
@@ -38,6 +39,7 @@ typedef struct app {
     route_metrics unmatched_metrics;  /* 404/405 on no route */
     embed_model *embed;               /* NULL when the model directory is absent */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
+    rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
 } app_t;
 
 /* The HTTP status codes tracked per route, in slot order (last = other). */

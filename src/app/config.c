@@ -54,6 +54,11 @@ static const cfg_entry cfg_table[] = {
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
+    { "rerank_model_dir", "RAGD_RERANK_MODEL_DIR", "--rerank-model-dir", CFG_STR, OFF(rerank_model_dir), "", 0, 0, NULL, false, "local cross-encoder directory (none: the config file's reranker section, else embedding cosine)" },
+    { "rerank_precision", "RAGD_RERANK_PRECISION", NULL, CFG_ENUM, OFF(rerank_precision), "fp32", 0, 0, "fp32|bf16", false, "cross-encoder arithmetic precision" },
+    { "rerank_budget_ms", "RAGD_RERANK_BUDGET_MS", NULL, CFG_INT, OFF(rerank_budget_ms), "100", 0, 600000, NULL, false, "re-ranking latency budget of a RAG query in ms (0 = none)" },
+    { "rerank_depth", "RAGD_RERANK_DEPTH", NULL, CFG_INT, OFF(rerank_depth), "30", 1, 100000, NULL, false, "candidates a RAG query re-scores at most (top M)" },
+    { "rerank_max_candidates", "RAGD_RERANK_MAX_CANDIDATES", NULL, CFG_INT, OFF(rerank_max_candidates), "1000", 1, 100000, NULL, false, "most candidates accepted by a rerank request" },
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])

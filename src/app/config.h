@@ -40,6 +40,11 @@ typedef struct ragd_config {
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
     char *embed_precision;            /* fp32 | bf16 */
+    char *rerank_model_dir;           /* local cross-encoder ("" = none) */
+    char *rerank_precision;           /* fp32 | bf16 */
+    int64_t rerank_budget_ms;         /* re-rank latency budget (0 = none) */
+    int64_t rerank_depth;             /* candidates re-scored at most */
+    int64_t rerank_max_candidates;    /* candidates accepted per rerank request */
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
     const char *sources[64];          /* where each table entry's value came from */
