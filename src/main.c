@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "app/config.h"
+#include "cli/ingest.h"
 
 static void usage(FILE *out)
 {
@@ -19,6 +20,8 @@ static void usage(FILE *out)
             "Usage:\n"
             "  ragd serve [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [options]\n"
             "  ragd config [options]     print the effective configuration (secrets redacted)\n"
+            "  ragd ingest <namespace> <path...> [--url URL] [--batch N] [--user-id ID]\n"
+            "                            load text/Markdown/JSONL files into a running server\n"
             "  ragd --help | --version\n\n",
             RAGD_VERSION);
     config_print_help(out);
@@ -86,6 +89,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(argv[1], "config"))
         return cmd_config(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "ingest"))
+        return ingest_main(argc - 2, argv + 2);
     fprintf(stderr, "ragd: unknown command '%s' (see ragd --help)\n", argv[1]);
     return 2;
 }

@@ -65,7 +65,7 @@ def run_hnswlib(data, q, gt, gtf, M, efc, efs):
 
 
 def run_ragd(paths, M, efc, efs, int8=False):
-    exe = os.path.join(ROOT, "build", "bench_ann_bench")
+    exe = os.path.join(ROOT, "build", "ann_bench")
     if not os.path.exists(exe):
         subprocess.check_call(["make", "-C", ROOT, "build"])
     cmd = [exe, *paths, str(DIM), str(M), str(efc), ",".join(map(str, efs))] + (["int8"] if int8 else [])

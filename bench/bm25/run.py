@@ -66,7 +66,7 @@ def evaluate(run, qrels):
 
 
 def run_ragd(d):
-    exe = os.path.join(ROOT, "build", "bench_bm25_bench")
+    exe = os.path.join(ROOT, "build", "bm25_bench")
     if not os.path.exists(exe):
         subprocess.check_call(["make", "-C", ROOT, "build"])
     os.makedirs(OUT, exist_ok=True)

@@ -9,6 +9,7 @@ Installs the packages with apt-get when missing, writes into bench/data/out/ (or
 skips a set whose outputs exist for the same inputs and options unless --force. See README.md.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ PACKAGES = {
     "semcache": ["sword-text-web", "sword-text-kjv"],
 }
 SETS = ("naves", "gcide", "semcache")
+MODULES = ("build.py", "sword.py", "wordnet.py", "naves.py", "gcide.py", "semcache.py")
 
 
 def log(msg):
@@ -64,6 +66,15 @@ def ensure_packages(pkgs):
     still = [p for p, v in package_versions(missing).items() if v is None]
     if still:
         raise SystemExit("packages still missing after apt-get: " + " ".join(still))
+
+
+def code_digest():
+    """SHA-256 of this script's modules: outputs are rebuilt when the code changes."""
+    h = hashlib.sha256()
+    for name in MODULES:
+        with open(os.path.join(HERE, name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 def write_jsonl(path, rows):
@@ -107,7 +118,7 @@ class Builder:
         manifest_path = os.path.join(out, "manifest.json")
         inputs = package_versions(PACKAGES[name])
         want = {"set": name, "packages": inputs, "options": self.options(name),
-                "script_version": 1}
+                "code": code_digest()}
         if not self.args.force and os.path.exists(manifest_path):
             with open(manifest_path, encoding="utf-8") as f:
                 have = json.load(f)

@@ -12,13 +12,17 @@ import re
 DICT_DIR = "/usr/share/dictd"
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
-# A line-final bracket naming the source of the preceding text ("[1913 Webster]", "[PJC]").
+_SRC = (r"(?:1913 Webster|Webster 1913 Suppl\.?|WordNet(?:\s+[\d.]+|\s+sense\s+\d+)?|PJC\.?|"
+        r"Century Dict\.(?:\s+\d+)?|RHUD|RDH|MW10|MI11|AS|GG|RP)")
+_SRC_ONLY = r"%s(?:\s*\+?\s*%s)*" % (_SRC, _SRC)
+# A line-final tag naming the source of the preceding text: "[1913 Webster]", "[PJC]", also
+# "[... WordNet ...]" with extra words, and source-only tags missing a bracket
+# ("[WordNet 1.5", "WordNet 1.5]").
 _SOURCE_TAG = re.compile(
-    r"\[([^\[\]]*?\b(?:Webster|WordNet|PJC|Century|RHUD|RDH|MW10|MI11|AS|GG|RP|Suppl)\b"
-    r"[^\[\]]*?)\]\.?[ \t]*(?=\n|$)")
+    r"(?:\[([^\[\]\n]*?\b(?:Webster|WordNet|PJC|Century|RHUD|RDH|MW10|MI11|AS|GG|RP|Suppl)\b"
+    r"[^\[\]\n]*?)(?:\]\.?)?|(?<![\w\[])(%s)\]?\.?)[ \t]*(?=\n|$)" % _SRC_ONLY)
 # Only source names inside the brackets: safe to remove anywhere in the text.
-_SOURCE_ONLY = re.compile(r"\[(?:\s*(?:1913 Webster|Webster 1913 Suppl\.|WordNet[^\[\]]*|PJC\.?|"
-                          r"Century Dict\.[^\[\]]*|RHUD|RDH|MW10|MI11|AS|GG|RP|\+)\s*)+\]")
+_SOURCE_ONLY = re.compile(r"\[\s*%s\s*\]" % _SRC_ONLY)
 _HEADER = re.compile(r'\s*((?:[^\\{};\[\]()]{1,60}?\s*\\[^\\]*\\\s*(?:\([^()]*\))?\s*,?\s*)+)')
 _HEADWORD = re.compile(r'([^\\{};\[\]()]{1,60}?)\s*\\[^\\]*\\')
 # Inflected forms before the etymology: 'pl. E. {Bureaus}, F. {Bureaux}. ['
@@ -71,7 +75,7 @@ def split_sources(text):
     """[(chunk text, source tag or None)]: the text before each source tag, with its tag."""
     out, pos = [], 0
     for m in _SOURCE_TAG.finditer(text):
-        out.append((text[pos:m.start()], m.group(1)))
+        out.append((text[pos:m.start()], m.group(1) or m.group(2)))
         pos = m.end()
     if text[pos:].strip():
         out.append((text[pos:], None))
@@ -119,7 +123,7 @@ def clean_body(text):
     source tags, braces and character escapes, on one line."""
     m = _HEADER.match(text)
     if m:
-        text = text[m.end():]
+        text = re.sub(r"^[\s\\]*(?:\([^()]*\)\s*,?)?", "", text[m.end():])  # stray '\ \', pron.
         p = _POS.match(text)
         if p:
             text = text[p.end():]
@@ -178,15 +182,18 @@ def build_corpus(records, stats):
             stats["entries_wordnet_chunks_cut"] += 1
             text = "".join(c[0] + ("[%s]" % c[1] if c[1] else "") + "\n" for c in other)
         entries.append([heads, text, header_pos(chunks[0][0] if chunks else text)])
-    first_seen = {}
-    for heads, _, _ in entries:
-        first_seen[heads[0]] = first_seen.get(heads[0], 0) + 1
-    docs, by_word, pos_of, counter = [], {}, {}, {}
+    cleaned = []
     for heads, text, pos in entries:
         body = clean_body(text)
-        if not re.search(r"[A-Za-z]{2,}", body):
+        if re.search(r"[A-Za-z]{2,}", body):
+            cleaned.append((heads, body, pos))
+        else:
             stats["entries_empty"] += 1
-            continue
+    first_seen = {}
+    for heads, _, _ in cleaned:
+        first_seen[heads[0]] = first_seen.get(heads[0], 0) + 1
+    docs, by_word, pos_of, counter = [], {}, {}, {}
+    for heads, body, pos in cleaned:
         h = heads[0]
         if first_seen[h] > 1:
             counter[h] = counter.get(h, 0) + 1

@@ -173,10 +173,6 @@ class Versification:
                 for v in range(1, n + 1):
                     yield b, ch, v
 
-    def has(self, book, chapter, verse):
-        counts = self.verse_counts.get(book)
-        return bool(counts) and 1 <= chapter <= len(counts) and 1 <= verse <= counts[chapter - 1]
-
 
 def read_conf(name, root=SWORD_ROOT):
     """Parse mods.d/<name>.conf (case-insensitive file name) into a dict of first values."""
@@ -251,8 +247,8 @@ class ZText:
 
 
 _DROP_ELEMENTS = re.compile(
-    r"<(note|speaker|rdg)\b[^>]*?(?<!/)>.*?</\1>|<title\b(?![^>]*canonical=\"true\")[^>]*?(?<!/)>.*?</title>",
-    re.S)
+    r"<(note|speaker|rdg)\b[^>]*?(?<!/)>.*?</\1>"
+    r"|<title\b(?![^>]*canonical=\"true\")[^>]*?(?<!/)>.*?</title>", re.S)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?\u201d\u2019)])")
 
@@ -267,14 +263,6 @@ def osis_to_text(markup):
     s = _SPACE_BEFORE_PUNCT.sub(r"\1", s)
     s = re.sub(r"([\u201c\u2018(])\s+", r"\1", s)
     return s
-
-
-_STRONG = re.compile(r"strong:([HG])0*(\d+)")
-
-
-def strongs(markup):
-    """Set of Strong's numbers ('H430') tagged in a verse's markup."""
-    return {p + n for p, n in _STRONG.findall(markup)}
 
 
 class ZLD:

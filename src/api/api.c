@@ -13,6 +13,12 @@ void api_register(router_t *r)
     api_ops_register(r);
     api_cache_register(r);
     api_embed_register(r);
+    api_kb_register(r);
+    api_search_register(r);
+    api_auth_register(r);
+    api_ratelimit_register(r);
+    api_sessions_register(r);
+    api_gateway_register(r);
     api_rerank_register(r);
 }
 

@@ -14,9 +14,14 @@
 #include "util/hash.h"
 #include "util/json.h"
 
-/* Validate the {prefix}/{key} path parameters; on failure resp has the error. */
-static bool cache_api__target(const http_req *req, http_resp *resp, const char **prefix,
-                              const char **key)
+#define CACHE_API_SKEY_MAX (65536 + 2 * AUTH_ID_MAX + 8)
+
+/* Validate the {prefix}/{key} path parameters; on failure resp has the error.
+ * skey gets the key as stored: "u:<user>:<key>" when the request acts for a
+ * user (a user-bound credential, or ?user_id= from a service key), so users
+ * never see each other's entries; the bare key in the shared namespace. */
+static bool cache_api__target(http_req *req, http_resp *resp, const char **prefix,
+                              const char **key, char *skey, size_t skn)
 {
     *prefix = http_req_param(req, "prefix");
     *key = http_req_param(req, "key");
@@ -30,6 +35,10 @@ static bool cache_api__target(const http_req *req, http_resp *resp, const char *
         http_error(req, resp, err.code == RAGD_ETOOBIG ? 413 : 400, "invalid_key", "%s", err.msg);
         return false;
     }
+    char ns[2 * AUTH_ID_MAX + 8];
+    if (!auth_user_namespace(req, http_req_query(req, "user_id"), ns, sizeof ns, resp))
+        return false;
+    snprintf(skey, skn, "%s%s", ns, *key);
     return true;
 }
 
@@ -50,7 +59,8 @@ static int64_t cache_api__parse_ttl(const char *s)
 static void cache_api__put(http_req *req, http_resp *resp)
 {
     const char *prefix, *key;
-    if (!cache_api__target(req, resp, &prefix, &key))
+    char skey[CACHE_API_SKEY_MAX];
+    if (!cache_api__target(req, resp, &prefix, &key, skey, sizeof skey))
         return;
     app_t *app = api_app(req);
     int64_t ttl = -1;
@@ -65,7 +75,7 @@ static void cache_api__put(http_req *req, http_resp *resp)
     const char *ctype = http_req_header(req, "Content-Type");
     if (!ctype)
         ctype = "application/octet-stream";
-    int rc = cache_put(app->cache, prefix, key, strlen(key), req->body, req->body_len, ctype,
+    int rc = cache_put(app->cache, prefix, skey, strlen(skey), req->body, req->body_len, ctype,
                        ttl);
     if (rc) {
         api_error_rc(req, resp, rc, "the value was not stored: %s", ragd_strerror(rc));
@@ -83,10 +93,11 @@ static void cache_api__put(http_req *req, http_resp *resp)
 static void cache_api__get(http_req *req, http_resp *resp)
 {
     const char *prefix, *key;
-    if (!cache_api__target(req, resp, &prefix, &key))
+    char skey[CACHE_API_SKEY_MAX];
+    if (!cache_api__target(req, resp, &prefix, &key, skey, sizeof skey))
         return;
     cache_entry e;
-    int rc = cache_get(api_app(req)->cache, prefix, key, strlen(key), &e);
+    int rc = cache_get(api_app(req)->cache, prefix, skey, strlen(skey), &e);
     if (rc) {
         req->cache_outcome = "miss";
         http_resp_header(resp, "x-ragd-cache", "miss");
@@ -110,9 +121,10 @@ static void cache_api__get(http_req *req, http_resp *resp)
 static void cache_api__del(http_req *req, http_resp *resp)
 {
     const char *prefix, *key;
-    if (!cache_api__target(req, resp, &prefix, &key))
+    char skey[CACHE_API_SKEY_MAX];
+    if (!cache_api__target(req, resp, &prefix, &key, skey, sizeof skey))
         return;
-    int rc = cache_del(api_app(req)->cache, prefix, key, strlen(key));
+    int rc = cache_del(api_app(req)->cache, prefix, skey, strlen(skey));
     if (rc == RAGD_ENOTFOUND) {
         http_error(req, resp, 404, "not_found", "no entry for %s:%s", prefix, key);
         return;

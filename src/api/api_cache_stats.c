@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_gateway.h"
 #include "api/api_int.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -134,6 +135,7 @@ void cache_api_stats(http_req *req, http_resp *resp)
     cJSON_AddNumberToObject(eff, "hit_rate", rate);
     cJSON *rec = cJSON_AddArrayToObject(out, "recommendations");
     stats__recommend(rec, ps, n, hits, misses, &ss);
+    cJSON_AddItemToObject(out, "gateway", gateway_stats_json(app->gateway));
     api_reply_json(resp, 200, out);
     cJSON_Delete(out);
     free(ps);
@@ -198,6 +200,10 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
     cJSON *body;
     if (!api_parse_object(req, resp, &body))
         return;
+    if (json_get_arr(body, "requests")) {  /* completions filled through the gateway */
+        api_gateway_warm_up(req, resp, body);
+        return;
+    }
     const cJSON *entries = json_get_arr(body, "entries");
     int n = entries ? cJSON_GetArraySize(entries) : 0;
     if (!entries || n == 0) {
@@ -211,6 +217,11 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
         cJSON_Delete(body);
         return;
     }
+    char ns[2 * AUTH_ID_MAX + 8];  /* a user's entries go to its own namespace */
+    if (!auth_user_namespace(req, json_get_str(body, "user_id"), ns, sizeof ns, resp)) {
+        cJSON_Delete(body);
+        return;
+    }
     warm_entry *es = xcalloc((size_t)n, sizeof *es);
     int i = 0, ok = 0;
     for (const cJSON *it = entries->child; it; it = it->next, i++)
@@ -218,8 +229,11 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
             goto out;
     cJSON *failed = cJSON_CreateArray();
     for (i = 0; i < n; i++) {
-        int rc = cache_put(api_app(req)->cache, es[i].prefix, es[i].key, strlen(es[i].key),
-                           es[i].value, strlen(es[i].value), es[i].ctype, es[i].ttl);
+        buf_t k = BUF_INIT;
+        buf_printf(&k, "%s%s", ns, es[i].key);
+        int rc = cache_put(api_app(req)->cache, es[i].prefix, k.data, k.len, es[i].value,
+                           strlen(es[i].value), es[i].ctype, es[i].ttl);
+        buf_free(&k);
         if (rc == 0) {
             ok++;
         } else {

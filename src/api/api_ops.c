@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "obs/dashboard.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -99,6 +100,7 @@ static void ops__metrics(http_req *req, http_resp *resp)
         }
     }
     free(ps);
+    gateway_metrics(app->gateway, &b);
 
     store_stats ss;
     memset(&ss, 0, sizeof ss);
@@ -120,6 +122,8 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_reconnects_total", labels, (double)ss.reconnects);
     metrics_family(&b, "ragd_uptime_seconds", "gauge", "seconds since start");
     metrics_sample(&b, "ragd_uptime_seconds", NULL, (double)app_uptime_s(app));
+    auth_metrics_render(app->auth, &b);
+    ratelimit_metrics_render(app->ratelimit, &b);
 
     size_t len;
     char *data = buf_detach(&b, &len);

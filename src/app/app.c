@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -79,6 +80,15 @@ static int app__compute_embeddings(void *ud, const char *const *texts, const siz
     return embed_encode(ud, texts, lens, n, out, ntokens, truncated);
 }
 
+/* Conversation memory (session relevant_to) embeds through the embedding cache. */
+static int app__session_embed(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                              float *out)
+{
+    embcache_info info;
+    memset(&info, 0, sizeof info);
+    return embcache_embed(ud, texts, lens, n, out, &info);
+}
+
 /* Load the embedding model if its directory exists; ragd serves the cache
  * without it (embedding routes then answer 503 model_unavailable). */
 static int app__open_embedder(app_t *app, ragd_error *err)
@@ -107,6 +117,30 @@ static int app__open_embedder(app_t *app, ragd_error *err)
             embed_model_name(app->embed), embed_model_dim(app->embed),
             embed_model_kernel(app->embed));
     return RAGD_OK;
+}
+
+static int app__kb_embed(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                         float *out)
+{
+    return embcache_embed(ud, texts, lens, n, out, NULL);
+}
+
+/* Knowledge bases: namespaces and their indexes are rebuilt from the store. */
+static int app__open_kb(app_t *app, ragd_error *err)
+{
+    kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max };
+    if (app->embcache) {
+        ko.tokenizer = embed_model_tokenizer(app->embed);
+        ko.embed = app__kb_embed;
+        ko.embed_ud = app->embcache;
+        ko.dim = embed_model_dim(app->embed);
+        ko.model = embed_model_name(app->embed);
+        ko.max_chunk_tokens = (uint32_t)embed_model_max_tokens(app->embed) - 2;
+    }
+    int rc = kb_open(&ko, &app->kb, err);
+    if (rc == 0)
+        log_msg(LOG_INFO, "knowledge bases loaded in %.2f s", kb_load_seconds(app->kb));
+    return rc;
 }
 
 /* The re-ranker: remote, local cross-encoder, or the embedding cosine. */
@@ -157,6 +191,19 @@ int app_open(app_t *app, ragd_error *err)
         goto fail;
     if ((rc = app__open_embedder(app, err)))
         goto fail;
+    if ((rc = app__open_kb(app, err)))
+        goto fail;
+    if ((rc = auth_create(cfg, app->store, &app->auth, err)) ||
+        (rc = ratelimit_create(cfg, app->store, &app->ratelimit, err)))
+        goto fail;
+    session_opts so = { (size_t)cfg->session_max_bytes, (int)cfg->session_max_messages,
+                        cfg->session_default_ttl };
+    sessions_create(app->store, &so, &app->sessions);
+    if (app->embcache)
+        sessions_set_embedder(app->sessions, app__session_embed, app->embcache,
+                              embcache_dim(app->embcache));
+    if ((rc = gateway_create(cfg, app->cache, app->embcache, &app->gateway, err)))
+        goto fail;
     if ((rc = app__open_reranker(app, err)))
         goto fail;
     app->router = router_create();
@@ -168,8 +215,25 @@ fail:
     return rc;
 }
 
+/* Before every handler: authenticate, then apply the request rate limits. */
+static bool app__before(void *ud, http_req *req, http_resp *resp)
+{
+    app_t *app = ud;
+    return auth_before(app->auth, req, resp) && ratelimit_before(app->ratelimit, req, resp);
+}
+
+static void app__release(void *ud, http_req *req)
+{
+    (void)ud;
+    auth_release(req);
+}
+
 int app_start(app_t *app, ragd_error *err)
 {
+    int rc = auth_check_listen(app->auth, app->cfg.listen, app->cfg.allow_unauthenticated != 0,
+                               err);
+    if (rc)
+        return rc;
     http_server_opts o = {
         .listen = app->cfg.listen,
         .threads = (int)app->cfg.http_threads,
@@ -179,13 +243,21 @@ int app_start(app_t *app, ragd_error *err)
         .max_header_bytes = 64 * 1024,
         .app = app,
         .observe = app__observe,
+        .before = app__before,
+        .release = app__release,
     };
-    int rc = http_server_start(&o, app->router, &app->server, err);
+    rc = http_server_start(&o, app->router, &app->server, err);
     if (rc)
         return rc;
     log_msg(LOG_INFO, "ragd %s listening on %s (port %d), store %s, data %s", RAGD_VERSION,
             app->cfg.listen, http_server_port(app->server), store_backend_name(app->store),
             app->cfg.redis_url[0] ? "redis" : app->cfg.data_dir);
+    if (!auth_enabled(app->auth))
+        log_msg(LOG_WARN, "auth: no API keys or JWT configured: authentication is off; %s %s",
+                app->cfg.allow_unauthenticated ? "--allow-unauthenticated is set: anyone who "
+                                                 "can reach it has full access on"
+                                               : "listening on loopback only:",
+                app->cfg.listen);
     return RAGD_OK;
 }
 
@@ -210,12 +282,22 @@ void app_close(app_t *app)
     app->router = NULL;
     rerank_destroy(app->rerank);
     app->rerank = NULL;
+    kb_close(app->kb);
+    app->kb = NULL;
+    gateway_destroy(app->gateway);
+    app->gateway = NULL;
     embcache_destroy(app->embcache);
     app->embcache = NULL;
     embed_model_close(app->embed);
     app->embed = NULL;
     cache_destroy(app->cache);
     app->cache = NULL;
+    sessions_destroy(app->sessions);
+    app->sessions = NULL;
+    ratelimit_destroy(app->ratelimit);
+    app->ratelimit = NULL;
+    auth_destroy(app->auth);
+    app->auth = NULL;
     store_close(app->store);
     app->store = NULL;
     free(app->route_metrics);

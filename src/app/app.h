@@ -10,12 +10,16 @@
 #include <stdint.h>
 
 #include "app/config.h"
+#include "auth/auth.h"
+#include "auth/ratelimit.h"
+#include "auth/session.h"
 #include "cache/cache.h"
 #include "cache/embcache.h"
 #include "embed/embed.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
+#include "rag/kb.h"
 #include "rag/rerank.h"
 #include "store/store.h"
 
@@ -31,14 +35,19 @@ typedef struct app {
     ragd_config cfg;
     store_t *store;
     cache_t *cache;
+    struct gateway *gateway;          /* LLM gateway (gateway/gateway.h) */
     router_t *router;
     http_server_t *server;
     int64_t started_wall_ms;
     int64_t started_mono_us;
     route_metrics *route_metrics;     /* router_count() entries */
     route_metrics unmatched_metrics;  /* 404/405 on no route */
+    auth_t *auth;                     /* credentials, scopes (src/auth) */
+    ratelimit_t *ratelimit;           /* rate-limit rules */
+    sessions_t *sessions;             /* sessions and conversation history */
     embed_model *embed;               /* NULL when the model directory is absent */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
+    kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
 } app_t;
 

@@ -12,7 +12,7 @@
 #include "util/json.h"
 #include "util/mem.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_ENUM, CFG_PREFIX };
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_ENUM, CFG_PREFIX, CFG_BOOL };
 
 typedef struct cfg_entry {
     const char *key;       /* config file key and `ragd config` name */
@@ -54,6 +54,26 @@ static const cfg_entry cfg_table[] = {
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
+    { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for" },
+    { "kb_batch_max", "RAGD_KB_BATCH_MAX", NULL, CFG_INT, OFF(kb_batch_max), "1000", 1, 100000, NULL, false, "most documents in one upsert request" },
+    { "admin_key", "RAGD_ADMIN_KEY", "--admin-key", CFG_STR, OFF(admin_key), "", 0, 0, NULL, true, "bootstrap admin API key (turns authentication on)" },
+    { "allow_unauthenticated", "RAGD_ALLOW_UNAUTHENTICATED", "--allow-unauthenticated", CFG_BOOL, OFF(allow_unauthenticated), "0", 0, 1, NULL, false, "allow a non-loopback listen address without authentication" },
+    { "ratelimit_failure", "RAGD_RATELIMIT_FAILURE", NULL, CFG_ENUM, OFF(ratelimit_failure), "open", 0, 0, "open|closed", false, "rate limits while the store is down: allow (open) or refuse (closed)" },
+    { "session_max_bytes", "RAGD_SESSION_MAX_BYTES", NULL, CFG_SIZE, OFF(session_max_bytes), "65536", 256, 16777216, NULL, false, "largest session document or message" },
+    { "session_max_messages", "RAGD_SESSION_MAX_MESSAGES", NULL, CFG_INT, OFF(session_max_messages), "1000", 1, 100000, NULL, false, "messages kept per session (oldest dropped)" },
+    { "session_default_ttl", "RAGD_SESSION_DEFAULT_TTL", NULL, CFG_INT, OFF(session_default_ttl), "86400", 1, 315360000, NULL, false, "session TTL in seconds when none is given" },
+    { "upstream_url", "RAGD_UPSTREAM_URL", "--upstream", CFG_STR, OFF(upstream_url), "", 0, 0, NULL, false, "default OpenAI-compatible LLM upstream base URL (serves every model)" },
+    { "upstream_api_key", "RAGD_UPSTREAM_API_KEY", NULL, CFG_STR, OFF(upstream_api_key), "", 0, 0, NULL, true, "API key of the default upstream" },
+    { "upstream_timeout_ms", "RAGD_UPSTREAM_TIMEOUT_MS", NULL, CFG_INT, OFF(upstream_timeout_ms), "600000", 1, 86400000, NULL, false, "upstream call timeout (whole generation)" },
+    { "gateway_retries", "RAGD_GATEWAY_RETRIES", NULL, CFG_INT, OFF(gateway_retries), "2", 0, 10, NULL, false, "retries of upstream 429/5xx/connection errors" },
+    { "gateway_retry_base_ms", "RAGD_GATEWAY_RETRY_BASE_MS", NULL, CFG_INT, OFF(gateway_retry_base_ms), "200", 0, 60000, NULL, false, "first retry backoff (doubles, full jitter)" },
+    { "gateway_retry_max_ms", "RAGD_GATEWAY_RETRY_MAX_MS", NULL, CFG_INT, OFF(gateway_retry_max_ms), "10000", 0, 600000, NULL, false, "longest wait before a retry (a longer Retry-After is passed to the client)" },
+    { "gateway_breaker_failures", "RAGD_GATEWAY_BREAKER_FAILURES", NULL, CFG_INT, OFF(gateway_breaker_failures), "5", 1, 1000, NULL, false, "consecutive upstream failures that open a provider's circuit" },
+    { "semantic_cache", "RAGD_SEMANTIC_CACHE", NULL, CFG_ENUM, OFF(semantic_cache), "on", 0, 0, "on|off", false, "semantic cache of gateway answers (needs the embedding model)" },
+    { "semantic_threshold", "RAGD_SEMANTIC_THRESHOLD", NULL, CFG_STR, OFF(semantic_threshold), "0.95", 0, 0, NULL, false, "cosine similarity a semantic hit needs (per request: x-ragd-semantic-threshold)" },
+    { "semantic_max_temperature", "RAGD_SEMANTIC_MAX_TEMPERATURE", NULL, CFG_STR, OFF(semantic_max_temperature), "0.3", 0, 0, NULL, false, "only requests with temperature <= this (and no tools) use the semantic cache" },
+    { "semantic_max_entries", "RAGD_SEMANTIC_MAX_ENTRIES", NULL, CFG_INT, OFF(semantic_max_entries), "100000", 0, 100000000, NULL, false, "prompts kept in the semantic index" },
+    { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe" },
     { "rerank_model_dir", "RAGD_RERANK_MODEL_DIR", "--rerank-model-dir", CFG_STR, OFF(rerank_model_dir), "", 0, 0, NULL, false, "local cross-encoder directory (none: the config file's reranker section, else embedding cosine)" },
     { "rerank_precision", "RAGD_RERANK_PRECISION", NULL, CFG_ENUM, OFF(rerank_precision), "fp32", 0, 0, "fp32|bf16", false, "cross-encoder arithmetic precision" },
     { "rerank_budget_ms", "RAGD_RERANK_BUDGET_MS", NULL, CFG_INT, OFF(rerank_budget_ms), "100", 0, 600000, NULL, false, "re-ranking latency budget of a RAG query in ms (0 = none)" },
@@ -152,6 +172,15 @@ static int cfg__set(ragd_config *c, const cfg_entry *e, const char *v, const cha
                                   "[%lld, %lld]", where, v, (long long)e->min, (long long)e->max);
         *cfg__int(c, e) = n;
         return RAGD_OK;
+    case CFG_BOOL:
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+            *cfg__int(c, e) = 1;
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+            *cfg__int(c, e) = 0;
+        else
+            return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not a boolean (1/0, true/false)",
+                                  where, v);
+        return RAGD_OK;
     case CFG_ENUM:
         if (!cfg__in_choices(v, e->choices))
             return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not one of %s", where, v,
@@ -222,6 +251,8 @@ static int cfg__load_file(ragd_config *c, const char *path, ragd_error *err)
         const char *txt;
         if (cJSON_IsString(v))
             txt = v->valuestring;
+        else if (cJSON_IsBool(v))
+            txt = cJSON_IsTrue(v) ? "true" : "false";
         else if (cJSON_IsNumber(v))
             snprintf(num, sizeof num, "%.0f", v->valuedouble), txt = num;
         else
@@ -273,7 +304,9 @@ int config_load(ragd_config *c, int argc, char **argv, ragd_error *err)
         if (k == CFG_N)
             return ragd_error_set(err, RAGD_EINVAL, "unknown option '%.*s' (see ragd --help)",
                                   (int)alen, a);
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *v = eq ? eq + 1
+                        : cfg_table[k].type == CFG_BOOL ? "true"  /* a bare switch */
+                        : (i + 1 < argc ? argv[++i] : NULL);
         if (!v)
             return ragd_error_set(err, RAGD_EINVAL, "%s needs a value", cfg_table[k].flag);
         if ((rc = cfg__set(c, &cfg_table[k], v, cfg_table[k].flag, err)))
@@ -304,11 +337,13 @@ void config_print(const ragd_config *c, FILE *out)
     for (size_t i = 0; i < CFG_N; i++) {
         const cfg_entry *e = &cfg_table[i];
         char val[512];
-        if (e->type == CFG_INT || e->type == CFG_SIZE) {
+        if (e->type == CFG_INT || e->type == CFG_SIZE || e->type == CFG_BOOL) {
             snprintf(val, sizeof val, "%lld", (long long)*cfg__int((ragd_config *)c, e));
         } else {
             const char *s = *cfg__str((ragd_config *)c, e);
-            if (e->secret)
+            if (e->secret && !strstr(s, "://"))
+                snprintf(val, sizeof val, "%s", *s ? "***" : "");
+            else if (e->secret)
                 config_redact_url(s, val, sizeof val);
             else
                 snprintf(val, sizeof val, "%s", s);

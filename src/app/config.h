@@ -40,6 +40,26 @@ typedef struct ragd_config {
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
     char *embed_precision;            /* fp32 | bf16 */
+    int64_t search_max_limit;         /* largest `limit` of a search */
+    int64_t kb_batch_max;             /* documents per upsert request */
+    char *admin_key;                  /* bootstrap admin API key ("" = none) */
+    int64_t allow_unauthenticated;    /* 1 = may listen beyond loopback without auth */
+    char *ratelimit_failure;          /* open | closed: rate limits while the store is down */
+    int64_t session_max_bytes;        /* largest session document / message */
+    int64_t session_max_messages;     /* history kept per session (oldest dropped) */
+    int64_t session_default_ttl;      /* seconds */
+    char *upstream_url;               /* default LLM upstream (gateway) */
+    char *upstream_api_key;
+    int64_t upstream_timeout_ms;
+    int64_t gateway_retries;          /* retries of 429/5xx/connection errors */
+    int64_t gateway_retry_base_ms;
+    int64_t gateway_retry_max_ms;     /* longest wait before a retry */
+    int64_t gateway_breaker_failures; /* consecutive failures that open it */
+    int64_t gateway_breaker_cooldown_ms;
+    char *semantic_cache;             /* on | off */
+    char *semantic_threshold;         /* cosine similarity in (0, 1] */
+    char *semantic_max_temperature;   /* qualifying requests: temperature <= this */
+    int64_t semantic_max_entries;
     char *rerank_model_dir;           /* local cross-encoder ("" = none) */
     char *rerank_precision;           /* fp32 | bf16 */
     int64_t rerank_budget_ms;         /* re-rank latency budget (0 = none) */

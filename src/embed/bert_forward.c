@@ -94,7 +94,7 @@ static void bf__gemm(bf__ctx *c, const bert_linear *l, const float *a, float *ou
         int maxc = l->n / 64 > 0 ? l->n / 64 : 1;
         c->nc = want < maxc ? want : maxc;
     }
-    c->cb = (int)bf__round((size_t)((l->n + c->nc - 1) / c->nc), 16);
+    c->cb = (int)bf__round((size_t)((l->n + c->nc - 1) / c->nc), 32);
     c->nc = (l->n + c->cb - 1) / c->cb;
     c->g = (bert_gemm_args){l, a, (size_t)l->k, out, (size_t)l->n, resid, 0, 0, 0, gelu};
     c->ln_g = ln_g;

@@ -16,6 +16,7 @@ typedef struct bert_linear {
     float *w;
     float *b;
     uint16_t *wp; /* BF16, packed in AMX B tiles (NULL in FP32) */
+    float *wpf;   /* FP32, packed in 32-column panels (AVX-512 path) */
 } bert_linear;
 
 typedef struct bert_layer {
@@ -44,6 +45,7 @@ typedef struct bert_kernels {
     void (*softmax)(float *x, size_t n);
     void (*gelu)(float *x, size_t n, int kind);
     int bf16; /* gemm wants packed BF16 weights */
+    int fp32_panels; /* gemm wants FP32 32-column panels */
 } bert_kernels;
 
 /* Kernel tables; bert__pick_kernels chooses from cpu_features(). */
@@ -59,6 +61,9 @@ const bert_kernels *bert__pick_kernels(bert_precision want);
 
 /* Pack W [n, k] into BF16 AMX B tiles (n % 16 == 0, k % 32 == 0). */
 uint16_t *bert__pack_bf16(const float *w, int n, int k);
+
+/* Pack W [n, k] into FP32 panels of 32 columns (n % 32 == 0). */
+float *bert__pack_fp32(const float *w, int n, int k);
 
 /* Shared helpers of the portable path, reused by the vector paths for tails. */
 void bert__gemm_fp32(const bert_gemm_args *g, void *scratch);

@@ -85,7 +85,7 @@ static void bk__gelu(float *x, size_t n, int kind)
 }
 
 const bert_kernels bert__kernels_portable = {
-    "portable", bk__gemm, bk__layernorm, bk__softmax, bk__gelu, 0,
+    "portable", bk__gemm, bk__layernorm, bk__softmax, bk__gelu, 0, 0,
 };
 
 static uint16_t bk__to_bf16(float f)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "embed/bert_int.h"
+#include "util/mem.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
@@ -37,8 +38,9 @@ AVX512 static inline __m512 vx__exp(__m512 x)
 AVX512 static inline __m512 vx__erf(__m512 x)
 {
     __m512 ax = _mm512_abs_ps(x);
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                             _mm512_fmadd_ps(ax, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 d = _mm512_fmadd_ps(ax, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f));
+    __m512 t = _mm512_rcp14_ps(d); /* one Newton step: ~1e-8 relative */
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
     __m512 p = _mm512_set1_ps(1.061405429f);
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
@@ -150,8 +152,96 @@ AVX512 static void vx__gelu_arr(float *x, size_t n, int kind)
     }
 }
 
+/* ---- FP32 GEMM on pre-packed weights ----
+ * W [n, k] is packed in panels of 32 output columns, each k rows of 32 floats,
+ * so the micro-kernel streams one panel while 12 rows of A are broadcast:
+ * 24 accumulators, 24 FMAs per 2 panel loads, and the epilogue (bias,
+ * residual, GELU) is applied from registers. */
+#define VX_MR 12
+
+float *bert__pack_fp32(const float *w, int n, int k)
+{
+    float *p = xmalloc((size_t)n * k * sizeof *p);
+    for (int n0 = 0; n0 < n; n0 += 32)
+        for (int kk = 0; kk < k; kk++)
+            for (int j = 0; j < 32; j++)
+                p[(size_t)n0 * k + (size_t)kk * 32 + j] = w[(size_t)(n0 + j) * k + kk];
+    return p;
+}
+
+AVX512 static inline __attribute__((always_inline)) void
+vx__micro(const int mr, const float *a, size_t lda, const float *b, int k, const float *bias,
+          const float *resid, size_t ldr, float *c, size_t ldc, int gelu)
+{
+    __m512 acc[VX_MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < VX_MR; r++)
+        if (r < mr)
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_loadu_ps(b + (size_t)p * 32), b1 = _mm512_loadu_ps(b + (size_t)p * 32 + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < VX_MR; r++)
+            if (r < mr) {
+                __m512 av = _mm512_set1_ps(a[(size_t)r * lda + p]);
+                acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+            }
+    }
+    __m512 bs0 = _mm512_loadu_ps(bias), bs1 = _mm512_loadu_ps(bias + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < VX_MR; r++)
+        if (r < mr) {
+            __m512 v0 = _mm512_add_ps(acc[r][0], bs0), v1 = _mm512_add_ps(acc[r][1], bs1);
+            if (resid) {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(resid + (size_t)r * ldr));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(resid + (size_t)r * ldr + 16));
+            }
+            if (gelu) {
+                v0 = vx__gelu(v0, gelu);
+                v1 = vx__gelu(v1, gelu);
+            }
+            _mm512_storeu_ps(c + (size_t)r * ldc, v0);
+            _mm512_storeu_ps(c + (size_t)r * ldc + 16, v1);
+        }
+}
+
+#define VX_MICRO_CASE(n)                                                                   \
+    case n:                                                                                \
+        vx__micro(n, a, lda, b, k, bias, resid, ldr, c, ldc, gelu);                        \
+        break;
+
+AVX512 static void vx__micro_any(int mr, const float *a, size_t lda, const float *b, int k,
+                                 const float *bias, const float *resid, size_t ldr, float *c,
+                                 size_t ldc, int gelu)
+{
+    switch (mr) {
+        VX_MICRO_CASE(1) VX_MICRO_CASE(2) VX_MICRO_CASE(3) VX_MICRO_CASE(4)
+        VX_MICRO_CASE(5) VX_MICRO_CASE(6) VX_MICRO_CASE(7) VX_MICRO_CASE(8)
+        VX_MICRO_CASE(9) VX_MICRO_CASE(10) VX_MICRO_CASE(11) VX_MICRO_CASE(12)
+    }
+}
+
+AVX512 static void vx__gemm_packed(const bert_gemm_args *g, void *scratch)
+{
+    const bert_linear *l = g->l;
+    if (!l->wpf || g->c0 % 32 || g->c1 % 32) {
+        vx__gemm(g, scratch);
+        return;
+    }
+    for (int n0 = g->c0; n0 < g->c1; n0 += 32) {
+        const float *b = l->wpf + (size_t)n0 * l->k;
+        for (size_t m0 = 0; m0 < g->rows; m0 += VX_MR) {
+            int mr = g->rows - m0 < VX_MR ? (int)(g->rows - m0) : VX_MR;
+            vx__micro_any(mr, g->a + m0 * g->lda, g->lda, b, l->k, l->b + n0,
+                          g->resid ? g->resid + m0 * g->ldc + n0 : NULL, g->ldc,
+                          g->c + m0 * g->ldc + n0, g->ldc, g->gelu);
+        }
+    }
+}
+
 const bert_kernels bert__kernels_avx512 = {
-    "avx512", vx__gemm, vx__layernorm, vx__softmax, vx__gelu_arr, 0,
+    "avx512", vx__gemm_packed, vx__layernorm, vx__softmax, vx__gelu_arr, 0, 1,
 };
 
 /* ---- AMX BF16 GEMM ---- */
@@ -186,9 +276,10 @@ AMX static void amx__convert_a(const float *a, size_t lda, size_t rows, size_t r
     memset(dst + rows * (size_t)k, 0, (rows_p - rows) * (size_t)k * sizeof *dst);
 }
 
-/* One 32-row block times columns [n0, n0 + 16 * two_cols?2:1) into cb (32 x 32 floats). */
+/* One block of 16 or 32 rows (tall) times 16 or 32 columns (two) into cb
+ * (32 x 32 floats, row stride 32). */
 AMX static void amx__block(const uint16_t *a, int k, const uint16_t *b0, const uint16_t *b1,
-                           float *cb, int two)
+                           float *cb, int two, int tall)
 {
     _tile_zero(0);
     _tile_zero(1);
@@ -196,24 +287,39 @@ AMX static void amx__block(const uint16_t *a, int k, const uint16_t *b0, const u
     _tile_zero(3);
     size_t sa = (size_t)k * 2;
     const uint16_t *a1 = a + 16 * (size_t)k;
-    for (int kb = 0; kb < k / 32; kb++) {
-        _tile_loadd(4, a + kb * 32, sa);
-        _tile_loadd(5, a1 + kb * 32, sa);
-        _tile_loadd(6, b0 + (size_t)kb * 512, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(2, 5, 6);
-        if (two) {
+    if (tall && two) {
+        for (int kb = 0; kb < k / 32; kb++) {
+            _tile_loadd(4, a + kb * 32, sa);
+            _tile_loadd(5, a1 + kb * 32, sa);
+            _tile_loadd(6, b0 + (size_t)kb * 512, 64);
             _tile_loadd(7, b1 + (size_t)kb * 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(3, 5, 7);
         }
+    } else {
+        for (int kb = 0; kb < k / 32; kb++) {
+            _tile_loadd(4, a + kb * 32, sa);
+            _tile_loadd(6, b0 + (size_t)kb * 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            if (tall) {
+                _tile_loadd(5, a1 + kb * 32, sa);
+                _tile_dpbf16ps(2, 5, 6);
+            }
+            if (two) {
+                _tile_loadd(7, b1 + (size_t)kb * 512, 64);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+        }
     }
     _tile_stored(0, cb, 128);
-    _tile_stored(2, cb + 16 * 32, 128);
-    if (two) {
+    if (tall)
+        _tile_stored(2, cb + 16 * 32, 128);
+    if (two)
         _tile_stored(1, cb + 16, 128);
+    if (tall && two)
         _tile_stored(3, cb + 16 * 32 + 16, 128);
-    }
 }
 
 AMX static void amx__gemm(const bert_gemm_args *g, void *scratch)
@@ -231,12 +337,14 @@ AMX static void amx__gemm(const bert_gemm_args *g, void *scratch)
     amx__convert_a(g->a, g->lda, g->rows, rows_p, k, abuf);
     amx__config();
     size_t kb = (size_t)k / 32;
-    for (size_t m0 = 0; m0 < rows_p; m0 += 32) {
-        size_t mr = g->rows - m0 < 32 ? g->rows - m0 : 32;
-        for (int n0 = g->c0; n0 < g->c1; n0 += 32) {
-            int two = n0 + 32 <= g->c1;
-            const uint16_t *b0 = l->wp + (size_t)(n0 / 16) * kb * 512;
-            amx__block(abuf + m0 * (size_t)k, k, b0, b0 + kb * 512, cb, two);
+    /* column panels outside: a 32-column panel of B (K x 32 BF16) stays in L1
+     * while every 32-row block of A streams past it from L2 */
+    for (int n0 = g->c0; n0 < g->c1; n0 += 32) {
+        int two = n0 + 32 <= g->c1;
+        const uint16_t *b0 = l->wp + (size_t)(n0 / 16) * kb * 512;
+        for (size_t m0 = 0; m0 < rows_p; m0 += 32) {
+            size_t mr = g->rows - m0 < 32 ? g->rows - m0 : 32;
+            amx__block(abuf + m0 * (size_t)k, k, b0, b0 + kb * 512, cb, two, mr > 16);
             for (size_t i = 0; i < mr; i++) {
                 size_t r = m0 + i;
                 vx__epi_row(g->c + r * g->ldc + n0, cb + i * 32, l->b + n0,
@@ -248,6 +356,6 @@ AMX static void amx__gemm(const bert_gemm_args *g, void *scratch)
 }
 
 const bert_kernels bert__kernels_amx = {
-    "amx-bf16", amx__gemm, vx__layernorm, vx__softmax, vx__gelu_arr, 1,
+    "amx-bf16", amx__gemm, vx__layernorm, vx__softmax, vx__gelu_arr, 1, 0,
 };
 #endif

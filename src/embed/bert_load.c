@@ -228,14 +228,18 @@ static int bl__head(const safetensors_file *st, const char *prefix, bert_model *
                                 &m->classifier);
 }
 
+/* Repack the layer matrices for the chosen kernels. */
 static void bl__pack_all(bert_model *m)
 {
     for (int i = 0; i < m->cfg.layers; i++) {
         bert_linear *ls[4] = {&m->layer[i].qkv, &m->layer[i].out, &m->layer[i].ffn1,
                               &m->layer[i].ffn2};
-        for (int j = 0; j < 4; j++)
-            if (ls[j]->n % 16 == 0 && ls[j]->k % 32 == 0)
+        for (int j = 0; j < 4; j++) {
+            if (m->k->bf16 && ls[j]->n % 16 == 0 && ls[j]->k % 32 == 0)
                 ls[j]->wp = bert__pack_bf16(ls[j]->w, ls[j]->n, ls[j]->k);
+            if (m->k->fp32_panels && ls[j]->n % 32 == 0)
+                ls[j]->wpf = bert__pack_fp32(ls[j]->w, ls[j]->n, ls[j]->k);
+        }
     }
 }
 
@@ -279,8 +283,7 @@ int bert_open(const char *dir, const bert_opts *opts, bert_model **out, ragd_err
     openblas_set_num_threads(1); /* the pool parallelises; each GEMM tile is serial */
     m->k = bert__pick_kernels(o.precision);
     m->precision = m->k->bf16 ? BERT_BF16 : BERT_FP32;
-    if (m->k->bf16)
-        bl__pack_all(m);
+    bl__pack_all(m);
     m->scratch = xmalloc((size_t)threadpool_size(m->pool) * BERT_GEMM_SCRATCH);
     *out = m;
     return 0;
@@ -291,6 +294,7 @@ static void bl__free_linear(bert_linear *l)
     free(l->w);
     free(l->b);
     free(l->wp);
+    free(l->wpf);
 }
 
 void bert_close(bert_model *m)

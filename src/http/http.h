@@ -63,12 +63,16 @@ struct http_resp {
     char *header_values[HTTP_MAX_RESP_HEADERS];  /* owned */
     void *raw_response;          /* a struct MHD_Response * built by a streaming
                                     handler; owned; sent instead of body */
+    struct http_stream *stream;  /* a deferred response (http/stream.h); the
+                                    server holds a reference */
 };
 
 /* Request accessors; returned strings are borrowed for the request's life. */
 const char *http_req_param(const http_req *req, const char *name);
 const char *http_req_header(const http_req *req, const char *name);
 const char *http_req_query(const http_req *req, const char *name);
+/* The peer's address as text ("127.0.0.1", "::1") into out; "" if unknown. */
+void http_req_client_ip(const http_req *req, char *out, size_t n);
 
 /* Set the body, taking ownership of data (malloc'd). */
 void http_resp_set_body(http_resp *resp, int status, const char *content_type, char *data,

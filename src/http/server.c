@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "http/stream_int.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -25,6 +26,7 @@ struct http_server {
     http_server_opts opts;
     int port;
     int inflight;
+    http_stream_reg streams;
 };
 
 typedef struct conn_ctx {
@@ -32,6 +34,7 @@ typedef struct conn_ctx {
     http_resp resp;
     buf_t body;
     bool too_big;
+    bool dispatched;
     bool answered;
 } conn_ctx;
 
@@ -102,6 +105,8 @@ static conn_ctx *server__ctx_new(http_server_t *s, struct MHD_Connection *c, con
 static void server__ctx_free(conn_ctx *ctx)
 {
     http_resp_clear(&ctx->resp);
+    if (ctx->resp.stream)
+        http_stream__detach(ctx->resp.stream);
     if (ctx->resp.raw_response)
         MHD_destroy_response(ctx->resp.raw_response);
     for (int i = 0; i < ctx->req.nparams; i++)
@@ -116,6 +121,7 @@ static void server__dispatch(http_server_t *s, conn_ctx *ctx)
 {
     http_req *req = &ctx->req;
     http_resp *resp = &ctx->resp;
+    ctx->dispatched = true;
     if (ctx->too_big) {
         http_error(req, resp, 413, "payload_too_large",
                    "request body exceeds the limit of %zu bytes", s->opts.max_body_bytes);
@@ -137,19 +143,25 @@ static void server__dispatch(http_server_t *s, conn_ctx *ctx)
         http_error(req, resp, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
                    req->method_name, req->path, allow);
         http_resp_header(resp, "Allow", allow);
-    } else {
+    } else if (!s->opts.before || s->opts.before(s->opts.app, req, resp)) {
         h(req, resp);
-        if (resp->status == 0 && !resp->raw_response)
+        if (resp->status == 0 && !resp->raw_response && !resp->stream)
             http_error(req, resp, 500, "internal_error", "handler produced no response");
     }
 }
 
-static enum MHD_Result server__send(conn_ctx *ctx, struct MHD_Connection *c)
+static enum MHD_Result server__send(http_server_t *s, conn_ctx *ctx,
+                                    struct MHD_Connection *c)
 {
     http_resp *resp = &ctx->resp;
     struct MHD_Response *r = resp->raw_response;
     resp->raw_response = NULL;
-    if (!r) {
+    if (!r && resp->stream) {
+        r = http_stream__response(resp->stream, &s->streams, c, &resp->status);
+        if (!r)  /* suspended: called again once the producer begins */
+            return resp->status == -1 ? MHD_NO : MHD_YES;
+        http_stream__add_headers(resp->stream, r);
+    } else if (!r) {
         enum MHD_ResponseMemoryMode mode =
             resp->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE;
         r = MHD_create_response_from_buffer(resp->body_len, resp->body, mode);
@@ -188,7 +200,7 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
                 /* Far beyond the limit: answer now rather than drain it all. */
                 if (n > 8ull * s->opts.max_body_bytes) {
                     server__dispatch(s, ctx);
-                    return server__send(ctx, c);
+                    return server__send(s, ctx, c);
                 }
             }
         }
@@ -196,6 +208,8 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
     }
     if (ctx->answered)
         return MHD_YES;
+    if (ctx->dispatched)  /* a resumed deferred response */
+        return server__send(s, ctx, c);
     if (*upload_data_size) {
         if (!ctx->too_big) {
             if (ctx->body.len + *upload_data_size > s->opts.max_body_bytes) {
@@ -209,7 +223,7 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
         return MHD_YES;
     }
     server__dispatch(s, ctx);
-    return server__send(ctx, c);
+    return server__send(s, ctx, c);
 }
 
 static void server__completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -225,6 +239,8 @@ static void server__completed(void *cls, struct MHD_Connection *c, void **con_cl
                 ctx->req.cache_outcome);
     if (s->opts.observe)
         s->opts.observe(s->opts.app, &ctx->req, status, lat);
+    if (s->opts.release)
+        s->opts.release(s->opts.app, &ctx->req);
     server__ctx_free(ctx);
     *con_cls = NULL;
     __atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
@@ -278,6 +294,7 @@ int http_server_start(const http_server_opts *opts, const router_t *router,
     if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
         return ragd_error_set(err, RAGD_EINVAL, "listen: cannot resolve host '%s'", host);
     http_server_t *s = xcalloc(1, sizeof *s);
+    http_stream__reg_init(&s->streams);
     s->opts = *opts;
     s->router = router;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
@@ -297,6 +314,7 @@ int http_server_start(const http_server_opts *opts, const router_t *router,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->mhd) {
+        http_stream__reg_deinit(&s->streams);
         free(s);
         return ragd_error_set(err, RAGD_EIO, "listen: cannot bind %s (address in use?)",
                               opts->listen);
@@ -324,6 +342,13 @@ void http_server_stop(http_server_t *s, int grace_ms)
     int64_t deadline = clock_mono_us() + (int64_t)grace_ms * 1000;
     while (http_server_inflight(s) > 0 && clock_mono_us() < deadline)
         clock_sleep_ms(5);
+    /* MHD must not stop with suspended connections: cut live streams short. */
+    http_stream__abort_all(&s->streams);
+    deadline = clock_mono_us() + 1000000;
+    while (http_server_inflight(s) > 0 && clock_mono_us() < deadline)
+        clock_sleep_ms(5);
+    http_stream__abort_all(&s->streams);
     MHD_stop_daemon(s->mhd);
+    http_stream__reg_deinit(&s->streams);
     free(s);
 }

@@ -7,6 +7,7 @@
 #ifndef RAGD_SERVER_H
 #define RAGD_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,14 @@ typedef struct http_server http_server_t;
 typedef void (*http_observe_fn)(void *app, const http_req *req, int status,
                                 int64_t latency_us);
 
+/* Called after routing, before the matched handler (req->route is set). It may
+ * set req->auth and add response headers; to stop the request it fills resp
+ * (e.g. 401, 429) and returns false. */
+typedef bool (*http_before_fn)(void *app, http_req *req, http_resp *resp);
+
+/* Called when a request is freed: releases what `before` attached (req->auth). */
+typedef void (*http_release_fn)(void *app, http_req *req);
+
 typedef struct http_server_opts {
     const char *listen;        /* "HOST:PORT" or "[v6]:PORT"; port 0 = any free port */
     int threads;               /* worker threads in the pool */
@@ -28,6 +37,8 @@ typedef struct http_server_opts {
     size_t max_header_bytes;   /* per-connection memory for headers */
     void *app;                 /* passed to handlers as req->app */
     http_observe_fn observe;   /* may be NULL */
+    http_before_fn before;     /* may be NULL */
+    http_release_fn release;   /* may be NULL */
 } http_server_opts;
 
 /* Bind and start serving with the given router (borrowed; must outlive the

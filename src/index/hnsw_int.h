@@ -95,6 +95,13 @@ static inline const float *hnsw__vec(const hnsw *ix, uint32_t id)
     return sg->vecs + (size_t)off * ix->p.dim;
 }
 
+static inline const int8_t *hnsw__code(const hnsw *ix, uint32_t id)
+{
+    uint32_t off;
+    hnsw_seg *sg = hnsw__seg(ix, id, &off);
+    return sg->codes + (size_t)off * ix->p.dim;
+}
+
 /* Link list of id at level: [count, ids...]. */
 static inline uint32_t *hnsw__links(const hnsw *ix, uint32_t id, int level)
 {

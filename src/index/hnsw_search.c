@@ -152,11 +152,18 @@ void hnsw__search_layer(const hnsw *ix, hnsw_ctx *c, uint32_t ep, size_t ef, int
             break;
         vec_minheap_pop(c->cand, &nc);
         uint32_t n = hnsw__read_links(ix, cur.id, level, c->nbuf);
+        uint32_t m = 0; /* unvisited neighbours, their vectors prefetched */
         for (uint32_t i = 0; i < n; i++) {
             uint32_t e = c->nbuf[i];
             if (hnsw__visit(c->vis, e))
                 continue;
-            __builtin_prefetch(hnsw__vec(ix, e));
+            c->nbuf[m++] = e;
+            const char *pv = c->qc ? (const char *)hnsw__code(ix, e) : (const char *)hnsw__vec(ix, e);
+            __builtin_prefetch(pv);
+            __builtin_prefetch(pv + 64);
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            uint32_t e = c->nbuf[i];
             float de = hnsw__dist(ix, c, e);
             if (nr < ef || de < c->res[0].d) {
                 hnsw__cand_push(c, &nc, (vec_cand){de, e});

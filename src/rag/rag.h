@@ -35,27 +35,30 @@ typedef struct rag_hit {
 
 void rag_hits_free(rag_hit *h, size_t n);
 
-/* One namespace's search as the pipeline asks it. */
+/* The first-stage search as the pipeline asks it: every namespace at once
+ * (the search merges and fuses across them). */
 typedef struct rag_search_req {
-    const char *ns;
+    const char *const *namespaces;
+    size_t nns;
     const char *query;
-    const float *qvec;      /* query embedding, dim floats */
+    const float *qvec;      /* query embedding, dim floats; NULL without a model */
     size_t dim;
     const cJSON *filter;    /* metadata filter or NULL */
     const char *user_id;    /* tenant filter or NULL */
     const char *strategy;   /* "hybrid", "semantic" or "keyword" */
-    size_t limit;
+    size_t limit;           /* hits wanted over all namespaces */
 } rag_search_req;
 
-/* Search callback: *hits (malloc'd array, may be NULL when *n == 0) goes to
- * the caller. Errors: RAGD_ENOTFOUND for an unknown namespace (err names it),
- * others as they come. Called from the request's thread. */
+/* Search callback: *hits (malloc'd array, best first, may be NULL when *n ==
+ * 0) goes to the caller. Errors: RAGD_ENOTFOUND for an unknown namespace (err
+ * names it), others as they come. Called from the request's thread. */
 typedef int (*rag_search_fn)(void *ud, const rag_search_req *q, rag_hit **hits, size_t *n,
                              ragd_error *err);
 
 /* What the pipeline runs on (all borrowed). */
 typedef struct rag_deps {
-    embcache_t *emb;        /* query (and, without hit vectors, chunk) embeddings */
+    embcache_t *emb;        /* query (and, without hit vectors, chunk) embeddings;
+                               NULL: no model - keyword search, no MMR */
     rerank_t *rerank;       /* may be NULL: no re-ranking */
     const wordpiece *wp;    /* token counting for the budget */
     rag_search_fn search;
@@ -71,7 +74,7 @@ typedef struct rag_request {
     const char *strategy;   /* NULL = "hybrid" */
     size_t max_items;       /* context entries (0 = 5) */
     size_t max_tokens;      /* word pieces over all entries (0 = no limit) */
-    size_t candidates;      /* hits asked per namespace (0 = max(4 x max_items, depth)) */
+    size_t candidates;      /* first-stage hits (0 = max(4 x max_items, depth)) */
     bool rerank;
     rerank_params rr;       /* depth (top M) and budget */
     float min_score;        /* re-rank score cut-off (-INFINITY = none) */
@@ -102,7 +105,7 @@ typedef struct rag_result {
 } rag_result;
 
 /* Run the pipeline. out is owned by the caller (rag_result_free), also on
- * error. Errors: RAGD_EINVAL (no query or namespaces), the search callback's
+ * error. Errors: RAGD_EINVAL (no query or namespace), the search callback's
  * (RAGD_ENOTFOUND for an unknown namespace, with err), embedding errors.
  * A degraded re-ranker is not an error (out->rr.degraded). Thread-safe when
  * the dependencies are. */

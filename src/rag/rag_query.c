@@ -47,7 +47,7 @@ static size_t rq__items(const rag_request *q)
     return q->max_items ? q->max_items : RAG_DEFAULT_ITEMS;
 }
 
-/* Per-namespace search, all hits appended to out->hits. */
+/* The first-stage search over every namespace at once. */
 static int rq__search(const rag_deps *d, const rag_request *q, const float *qvec,
                       rag_result *out, ragd_error *err)
 {
@@ -57,30 +57,15 @@ static int rq__search(const rag_deps *d, const rag_request *q, const float *qvec
         if (q->rerank && q->rr.depth > limit)
             limit = q->rr.depth;
     }
-    size_t cap = 0;
-    for (size_t k = 0; k < q->nns; k++) {
-        rag_search_req sr = {q->namespaces[k], q->query, qvec, embcache_dim(d->emb), q->filter,
-                             q->user_id, q->strategy ? q->strategy : "hybrid", limit};
-        rag_hit *h = NULL;
-        size_t n = 0;
-        int rc = d->search(d->search_ud, &sr, &h, &n, err);
-        if (rc) {
-            rag_hits_free(h, n);
-            return rc;
-        }
-        if (out->nhits + n > cap) {
-            cap = (out->nhits + n) * 2;
-            out->hits = xrealloc(out->hits, cap * sizeof *out->hits);
-        }
-        if (n)
-            memcpy(out->hits + out->nhits, h, n * sizeof *h);
-        out->nhits += n;
-        free(h);
-    }
-    return 0;
+    const char *strategy = q->strategy ? q->strategy : "hybrid";
+    if (!qvec)
+        strategy = "keyword";
+    rag_search_req sr = {q->namespaces, q->nns, q->query, qvec, d->emb ? embcache_dim(d->emb) : 0,
+                         q->filter, q->user_id, strategy, limit};
+    return d->search(d->search_ud, &sr, &out->hits, &out->nhits, err);
 }
 
-/* Merge: hit indices by fused score (ties in namespace order). */
+/* Merge: hit indices by fused score (ties in the search's order). */
 static void rq__merge(const rag_result *out, size_t *order)
 {
     for (size_t i = 0; i < out->nhits; i++)
@@ -168,6 +153,8 @@ static int rq__rerank(const rag_deps *d, const rag_request *q, rag_result *out, 
 static int rq__mmr(const rag_deps *d, const rag_request *q, rag_result *out, size_t *order,
                    size_t *n, float *rel, float *key)
 {
+    if (!d->emb)
+        return 0;
     size_t pool = 4 * rq__items(q);
     if (q->rerank && q->rr.depth > pool)
         pool = q->rr.depth;
@@ -256,10 +243,11 @@ static void rq__pack(const rag_deps *d, const rag_request *q, rag_result *out,
     free(it);
 }
 
-static void rq__strategy(const rag_request *q, rag_result *out)
+static void rq__strategy(const rag_deps *d, const rag_request *q, rag_result *out)
 {
-    snprintf(out->strategy, sizeof out->strategy, "%s%s%s", q->strategy ? q->strategy : "hybrid",
-             out->reranked ? "+rerank" : "", q->mmr ? "+mmr" : "");
+    const char *s = !d->emb ? "keyword" : q->strategy ? q->strategy : "hybrid";
+    snprintf(out->strategy, sizeof out->strategy, "%s%s%s", s, out->reranked ? "+rerank" : "",
+             q->mmr && d->emb ? "+mmr" : "");
 }
 
 int rag_query(const rag_deps *d, const rag_request *q, rag_result *out, ragd_error *err)
@@ -270,11 +258,11 @@ int rag_query(const rag_deps *d, const rag_request *q, rag_result *out, ragd_err
     if (!q->query || !*q->query || q->nns == 0)
         return ragd_error_set(err, RAGD_EINVAL, "a query and at least one namespace are needed");
     int64_t t0 = clock_mono_us(), t = t0;
-    size_t dim = embcache_dim(d->emb), qlen = strlen(q->query);
-    float *qvec = xmalloc(dim * sizeof *qvec);
+    size_t qlen = strlen(q->query);
+    float *qvec = d->emb ? xmalloc(embcache_dim(d->emb) * sizeof *qvec) : NULL;
     bool cached = false;
     embcache_info info = {.cached = &cached};
-    int rc = embcache_embed(d->emb, &q->query, &qlen, 1, qvec, &info);
+    int rc = d->emb ? embcache_embed(d->emb, &q->query, &qlen, 1, qvec, &info) : 0;
     out->query_cached = cached;
     out->t.embed_us = clock_mono_us() - t;
     t = clock_mono_us();
@@ -298,7 +286,7 @@ int rag_query(const rag_deps *d, const rag_request *q, rag_result *out, ragd_err
         t = clock_mono_us();
         rq__pack(d, q, out, order, n, rel);
         out->t.pack_us = clock_mono_us() - t;
-        rq__strategy(q, out);
+        rq__strategy(d, q, out);
     } else if (err && !err->msg[0]) {
         ragd_error_set(err, rc, "RAG query failed: %s", ragd_strerror(rc));
     }

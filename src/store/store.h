@@ -153,6 +153,41 @@ int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn
 /* Drop a whole log. */
 int store_log_delete(store_t *s, const char *log);
 
+/* Rate-limit decisions, atomic on both backends (LMDB: one write transaction;
+ * Redis: one Lua script using the server's clock, so many ragd instances on one
+ * Redis agree). The state of one limiter lives under one key with a TTL.
+ *   STORE_RL_FIXED    fixed window aligned to multiples of window_ms (INCR+EXPIRE)
+ *   STORE_RL_SLIDING  sliding window: previous window weighted by its overlap
+ *   STORE_RL_GCRA     GCRA, the token bucket as a theoretical arrival time
+ *                     (Brandur Leach, "Rate limiting, Cells, and GCRA", 2015)
+ * A request of `cost` units is allowed when it fits; only allowed requests are
+ * counted. With force set the cost is applied whatever the state (negative
+ * refunds), which is how a reservation is reconciled with real usage. */
+enum store_rl_algo { STORE_RL_FIXED = 1, STORE_RL_SLIDING, STORE_RL_GCRA };
+
+typedef struct store_rl_params {
+    int algo;            /* enum store_rl_algo */
+    int64_t limit;       /* units per window, >= 1 */
+    int64_t window_ms;   /* >= 1 */
+    int64_t burst;       /* GCRA bucket size; 0 = limit */
+    int64_t cost;        /* units of this request (>= 0, any sign with force) */
+    bool force;
+} store_rl_params;
+
+typedef struct store_rl_result {
+    bool allowed;
+    int64_t limit;           /* the limit to advertise (GCRA: the burst) */
+    int64_t remaining;       /* units left now, >= 0 */
+    int64_t reset_after_ms;  /* until the window ends / the bucket is full */
+    int64_t retry_after_ms;  /* when denied: wait before a retry can pass; -1 = never
+                                (cost above the limit); 0 when allowed */
+} store_rl_result;
+
+/* Decide (and count) one request against the limiter at key. RAGD_EINVAL for
+ * bad params; RAGD_EUNAVAIL when the backend is down. Thread-safe. */
+int store_ratelimit(store_t *s, const char *key, size_t klen, const store_rl_params *p,
+                    store_rl_result *out);
+
 typedef struct store_stats {
     uint64_t keys;          /* live keys (approximate on Redis: DBSIZE-like count of ours) */
     uint64_t bytes_used;    /* bytes of keys+values (LMDB) or used_memory (Redis) */

@@ -37,6 +37,9 @@ typedef struct store_ops {
                     store_log_fn fn, void *ud);
     int (*log_delete)(void *impl, const char *log, size_t loglen);
     int (*stats)(void *impl, store_stats *out);
+    /* Rate-limit decision on a full key (store_lmdb_rl.c, store_redis_rl.c). */
+    int (*ratelimit)(void *impl, const char *key, size_t klen, const store_rl_params *p,
+                     store_rl_result *out);
 } store_ops;
 
 struct store {
@@ -51,6 +54,24 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
                     ragd_error *err);
 int store_redis_open(const store_config *cfg, const char *key_prefix, const store_ops **ops,
                      void **impl, ragd_error *err);
+
+/* The rate-limit algorithms in C over a text state (store_rl.c), shared by
+ * backends that run them in their own transaction (the Redis script mirrors
+ * them in Lua). state/slen: the stored state, NULL = none. now_us: wall clock.
+ * Writes the new state (NUL-terminated) into out_state (>= STORE_RL_STATE_MAX
+ * bytes) and its TTL into *ttl_ms; *write is false when nothing changed. */
+#define STORE_RL_STATE_MAX 96
+void store__rl_decide(const store_rl_params *p, const char *state, size_t slen,
+                      int64_t now_us, char *out_state, int64_t *ttl_ms, bool *write,
+                      store_rl_result *out);
+
+/* Backend rate-limit entry points. */
+int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
+                  store_rl_result *out);
+int rs__ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
+                  store_rl_result *out);
+/* The Redis backend's connection pool (borrowed), for store_redis_rl.c. */
+struct rpool *rs__pool(void *impl);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
  * Implemented in store_glob.c; thread-safe, no allocation. */

@@ -334,6 +334,7 @@ static const store_ops lmdb_ops = {
     .log_read = lm__log_read,
     .log_delete = lm__log_delete,
     .stats = lm_stats,
+    .ratelimit = lm__ratelimit,
 };
 
 /* mkdir -p */

@@ -626,7 +626,13 @@ static const store_ops redis_ops = {
     .log_read = rs_log_read,
     .log_delete = rs_log_delete,
     .stats = rs_stats,
+    .ratelimit = rs__ratelimit,
 };
+
+struct rpool *rs__pool(void *impl)
+{
+    return ((rs_store *)impl)->pool;
+}
 
 int store_redis_open(const store_config *cfg, const char *key_prefix, const store_ops **ops,
                      void **impl, ragd_error *err)

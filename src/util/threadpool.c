@@ -1,11 +1,15 @@
 /*
  * threadpool.c - workers wait for a new generation number (spin, then a
- * condition variable), grab task indices from an atomic counter, and count
- * themselves done; the caller participates and waits for the count.
+ * condition variable), join the run unless the caller already closed it, grab
+ * task indices from an atomic counter and count themselves done. The caller
+ * works too and, once the tasks are gone, closes the run and waits only for
+ * workers that joined: a worker that is descheduled or asleep (the machine may
+ * be shared) never delays a run it did not take part in.
  */
 #include "util/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,7 +17,8 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define TP_SPIN 20000
+#define TP_SPIN 4000
+#define TP_CLOSED 0x80000000u
 
 #if defined(__x86_64__) || defined(__i386__)
 #define tp__relax() __builtin_ia32_pause()
@@ -33,7 +38,8 @@ struct threadpool {
     void *ctx;
     size_t ntasks;
     size_t next;              /* next task (atomic) */
-    int active;               /* workers still in the current run (atomic) */
+    unsigned state;           /* workers joined | TP_CLOSED (atomic) */
+    unsigned done;            /* joined workers finished (atomic) */
 };
 
 typedef struct tp__arg {
@@ -72,8 +78,15 @@ static void *tp__main(void *varg)
         if (__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE))
             return NULL;
         seen = g;
+        unsigned st = __atomic_load_n(&tp->state, __ATOMIC_ACQUIRE);
+        while (!(st & TP_CLOSED) && !__atomic_compare_exchange_n(&tp->state, &st, st + 1, 0,
+                                                                  __ATOMIC_ACQ_REL,
+                                                                  __ATOMIC_ACQUIRE))
+            ;
+        if (st & TP_CLOSED)
+            continue;
         tp__work(tp, id);
-        __atomic_fetch_sub(&tp->active, 1, __ATOMIC_ACQ_REL);
+        __atomic_fetch_add(&tp->done, 1, __ATOMIC_ACQ_REL);
     }
 }
 
@@ -141,13 +154,19 @@ void threadpool_run(threadpool *tp, size_t ntasks, threadpool_fn fn, void *ctx)
     tp->ctx = ctx;
     tp->ntasks = ntasks;
     __atomic_store_n(&tp->next, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&tp->active, tp->n - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&tp->done, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&tp->state, 0, __ATOMIC_RELEASE);
     pthread_mutex_lock(&tp->mu);
     __atomic_fetch_add(&tp->gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&tp->cv);
     pthread_mutex_unlock(&tp->mu);
     tp__work(tp, 0);
-    while (__atomic_load_n(&tp->active, __ATOMIC_ACQUIRE) > 0)
-        tp__relax();
+    unsigned joined = __atomic_fetch_or(&tp->state, TP_CLOSED, __ATOMIC_ACQ_REL) & ~TP_CLOSED;
+    for (int spins = 0; __atomic_load_n(&tp->done, __ATOMIC_ACQUIRE) < joined; spins++) {
+        if (spins < 2000)
+            tp__relax();
+        else
+            sched_yield();
+    }
     pthread_mutex_unlock(&tp->run_lock);
 }

@@ -14,7 +14,7 @@
 #include "util/err.h"
 
 #define DIM 24
-#define N 2000
+#define N 1500
 #define NQ 60
 
 static float *g_data, *g_queries;
@@ -99,7 +99,7 @@ static void build(hnsw **ix, flat **fx, vec_metric m, bool int8)
     hnsw_params p = hnsw_default_params(DIM);
     p.metric = m;
     p.M = 12;
-    p.ef_construction = 100;
+    p.ef_construction = 60;
     p.ef_search = 64;
     p.int8 = int8;
     hnsw_create(&p, ix);

@@ -83,22 +83,26 @@ static int fake_search(void *ud, const rag_search_req *q, rag_hit **hits, size_t
 {
     (void)ud;
     g_calls++;
-    if (strcmp(q->ns, "strength") != 0 && strcmp(q->ns, "nutrition") != 0)
-        return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", q->ns);
+    for (size_t k = 0; k < q->nns; k++)
+        if (strcmp(q->namespaces[k], "strength") != 0 && strcmp(q->namespaces[k], "nutrition") != 0)
+            return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist",
+                                  q->namespaces[k]);
     *hits = calloc(8, sizeof **hits);
     *n = 0;
-    for (size_t i = 0; i < sizeof DOCS / sizeof DOCS[0] && *n < q->limit; i++) {
-        if (strcmp(DOCS[i].ns, q->ns) != 0)
-            continue;
-        rag_hit *h = &(*hits)[(*n)++];
-        h->ns = strdup(DOCS[i].ns);
-        h->doc_id = strdup(DOCS[i].id);
-        h->text = strdup(DOCS[i].text);
-        h->len = strlen(h->text);
-        h->start = 0;
-        h->end = h->len;
-        h->seq = 0;
-        h->score = DOCS[i].score;
+    for (size_t k = 0; k < q->nns; k++) {
+        for (size_t i = 0; i < sizeof DOCS / sizeof DOCS[0] && *n < q->limit; i++) {
+            if (strcmp(DOCS[i].ns, q->namespaces[k]) != 0)
+                continue;
+            rag_hit *h = &(*hits)[(*n)++];
+            h->ns = strdup(DOCS[i].ns);
+            h->doc_id = strdup(DOCS[i].id);
+            h->text = strdup(DOCS[i].text);
+            h->len = strlen(h->text);
+            h->start = 0;
+            h->end = h->len;
+            h->seq = 0;
+            h->score = DOCS[i].score;
+        }
     }
     return 0;
 }

@@ -1,0 +1,182 @@
+/*
+ * api_gateway_warmup.c - POST /api/v1/cache/warm-up {requests: [chat or
+ * completion bodies], concurrency: N}: each request is filled through the
+ * upstream (unless already cached) with at most N calls at a time, without
+ * holding a worker thread; the answer is the summary (filled, already cached,
+ * failed, with the reason of each failure).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/api_gateway.h"
+#include "http/stream.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/mem.h"
+
+#define WARM_MAX_REQUESTS 10000
+#define WARM_MAX_CONCURRENCY 64
+
+typedef struct warm_job warm_job;
+
+typedef struct warm_item {
+    warm_job *job;
+    int index;
+    gw_call call;
+    char *raw;
+    size_t raw_len;
+} warm_item;
+
+struct warm_job {
+    pthread_mutex_t mu;
+    gateway_t *gw;
+    http_stream *st;
+    cJSON *body;             /* the request; calls borrow from it */
+    warm_item *items;
+    int n, next, inflight, finished, concurrency;
+    int filled, cached, failed;
+    cJSON *errors;
+    int64_t start_us;
+};
+
+static void warm__reply(warm_job *j)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "requested", j->n);
+    cJSON_AddNumberToObject(out, "filled", j->filled);
+    cJSON_AddNumberToObject(out, "already_cached", j->cached);
+    cJSON_AddNumberToObject(out, "failed", j->failed);
+    cJSON_AddNumberToObject(out, "concurrency", j->concurrency);
+    cJSON_AddNumberToObject(out, "elapsed_ms", (double)(clock_mono_us() - j->start_us) / 1000.0);
+    cJSON_AddItemToObject(out, "errors", j->errors);
+    buf_t b = BUF_INIT;
+    json_write(out, &b);
+    cJSON_Delete(out);
+    size_t len;
+    char *body = buf_detach(&b, &len);
+    http_stream_reply(j->st, 200, "application/json", body, len);
+    http_stream_release(j->st);
+    for (int i = 0; i < j->n; i++)
+        free(j->items[i].raw);
+    free(j->items);
+    cJSON_Delete(j->body);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+/* Record one result; true when it was the last. */
+static bool warm__record(warm_job *j, int index, int result, const char *msg)
+{
+    pthread_mutex_lock(&j->mu);
+    if (result == GW_FILL_FILLED)
+        j->filled++;
+    else if (result == GW_FILL_CACHED)
+        j->cached++;
+    else {
+        j->failed++;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", index);
+        cJSON_AddStringToObject(e, "error", msg && *msg ? msg : "failed");
+        cJSON_AddItemToArray(j->errors, e);
+    }
+    j->inflight--;
+    bool last = ++j->finished == j->n;
+    pthread_mutex_unlock(&j->mu);
+    return last;
+}
+
+static void warm__pump(warm_job *j);
+
+static void warm__done(void *ud, int result, const char *msg)
+{
+    warm_item *it = ud;
+    warm_job *j = it->job;
+    if (warm__record(j, it->index, result, msg))
+        warm__reply(j);
+    else
+        warm__pump(j);
+}
+
+/* Start calls while fewer than `concurrency` are out. Results known at once
+ * (already cached, invalid) are counted in this loop, never by recursion. */
+static void warm__pump(warm_job *j)
+{
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        if (j->next >= j->n || j->inflight >= j->concurrency) {
+            pthread_mutex_unlock(&j->mu);
+            return;
+        }
+        warm_item *it = &j->items[j->next++];
+        j->inflight++;
+        pthread_mutex_unlock(&j->mu);
+        ragd_error err;
+        ragd_error_clear(&err);
+        int r = gateway_fill(j->gw, &it->call, warm__done, it, &err);
+        if (r == GW_FILL_PENDING)
+            continue;
+        if (warm__record(j, it->index, r, err.msg)) {
+            warm__reply(j);
+            return;
+        }
+    }
+}
+
+void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
+{
+    const cJSON *reqs = json_get_arr(body, "requests");
+    int n = cJSON_GetArraySize(reqs);
+    int64_t conc = 4;
+    if (n == 0 || n > WARM_MAX_REQUESTS) {
+        http_error(req, resp, n ? 413 : 400, n ? "too_many_requests" : "invalid_request",
+                   "'requests' must hold 1 to %d request bodies", WARM_MAX_REQUESTS);
+        cJSON_Delete(body);
+        return;
+    }
+    if (json_get_int(body, "concurrency", 1, WARM_MAX_CONCURRENCY, &conc) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'concurrency' must be 1 to %d",
+                   WARM_MAX_CONCURRENCY);
+        cJSON_Delete(body);
+        return;
+    }
+    warm_job *j = xcalloc(1, sizeof *j);
+    j->items = xcalloc((size_t)n, sizeof *j->items);
+    j->n = n;
+    int i = 0;
+    for (const cJSON *it = reqs->child; it; it = it->next, i++) {
+        warm_item *w = &j->items[i];
+        w->job = j;
+        w->index = i;
+        int ep = json_get_arr(it, "messages") ? GW_CHAT : GW_COMPLETIONS;
+        if (!cJSON_IsObject(it) || (ep == GW_COMPLETIONS && !cJSON_GetObjectItem(it, "prompt"))) {
+            http_error(req, resp, 400, "invalid_request",
+                       "requests[%d]: a chat (messages) or completion (prompt) body", i);
+            goto fail;
+        }
+        if (api_gateway_call(req, resp, it, ep, &w->call))
+            goto fail;
+        buf_t b = BUF_INIT;
+        json_write(it, &b);
+        w->raw = buf_detach(&b, &w->raw_len);
+        w->call.raw = w->raw;
+        w->call.raw_len = w->raw_len;
+    }
+    pthread_mutex_init(&j->mu, NULL);
+    j->gw = api_app(req)->gateway;
+    j->body = body;
+    j->concurrency = (int)conc;
+    j->errors = cJSON_CreateArray();
+    j->start_us = clock_mono_us();
+    j->st = http_stream_open(resp);
+    warm__pump(j);
+    return;
+fail:
+    for (int k = 0; k < n; k++)
+        free(j->items[k].raw);
+    free(j->items);
+    free(j);
+    cJSON_Delete(body);
+}

@@ -1,0 +1,242 @@
+/*
+ * account.c - per-model counters in a small table guarded by one mutex (a
+ * handful of models, a few updates per request). Models beyond the table's
+ * size are counted under "_other" so memory stays bounded whatever clients
+ * send.
+ */
+#include "gateway/account.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obs/metrics.h"
+#include "util/mem.h"
+
+#define ACCOUNT_MODELS 128
+
+typedef struct acct_price {
+    char *model;
+    double in_per_1m, out_per_1m;
+} acct_price;
+
+typedef struct acct_model {
+    char name[128];
+    uint64_t outcomes[GW_OUT_N];
+    uint64_t upstream_calls, upstream_errors;
+    uint64_t spent_in, spent_out;      /* tokens used upstream */
+    uint64_t saved_in, saved_out;      /* tokens hits did not need */
+    double spent_usd, saved_usd;
+} acct_model;
+
+struct gw_account {
+    pthread_mutex_t mu;
+    acct_price *prices;
+    int nprices;
+    acct_model models[ACCOUNT_MODELS];
+    int nmodels;
+};
+
+static const char *const outcome_names[GW_OUT_N] = { "hit", "semantic_hit", "miss", "bypass" };
+
+int gw_account_create(const cJSON *prices, gw_account **out, ragd_error *err)
+{
+    if (prices && !cJSON_IsObject(prices))
+        return ragd_error_set(err, RAGD_EINVAL, "prices: must be an object {model: "
+                              "{input_per_1m, output_per_1m}}");
+    gw_account *a = xcalloc(1, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    int n = prices ? cJSON_GetArraySize(prices) : 0;
+    a->prices = xcalloc((size_t)n + 1, sizeof *a->prices);
+    for (const cJSON *p = prices ? prices->child : NULL; p; p = p->next) {
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(p, "input_per_1m");
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(p, "output_per_1m");
+        if (!cJSON_IsObject(p) || (in && !cJSON_IsNumber(in)) || (o && !cJSON_IsNumber(o))) {
+            ragd_error_set(err, RAGD_EINVAL, "prices.%s: needs numbers input_per_1m and "
+                           "output_per_1m", p->string);
+            gw_account_destroy(a);
+            return RAGD_EINVAL;
+        }
+        acct_price *ap = &a->prices[a->nprices++];
+        ap->model = xstrdup(p->string);
+        ap->in_per_1m = in ? in->valuedouble : 0;
+        ap->out_per_1m = o ? o->valuedouble : 0;
+    }
+    *out = a;
+    return RAGD_OK;
+}
+
+void gw_account_destroy(gw_account *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < a->nprices; i++)
+        free(a->prices[i].model);
+    free(a->prices);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+double gw_account_price(const gw_account *a, const char *model, int64_t in_tokens,
+                        int64_t out_tokens)
+{
+    const acct_price *best = NULL;
+    size_t best_len = 0;
+    for (int i = 0; i < a->nprices; i++) {
+        const char *m = a->prices[i].model;
+        size_t n = strlen(m);
+        bool exact = strcmp(m, model) == 0;
+        bool prefix = n && m[n - 1] == '*' && strncmp(m, model, n - 1) == 0;
+        if (exact)
+            return ((double)in_tokens * a->prices[i].in_per_1m +
+                    (double)out_tokens * a->prices[i].out_per_1m) / 1e6;
+        if (prefix && n > best_len) {
+            best = &a->prices[i];
+            best_len = n;
+        }
+    }
+    if (!best)
+        return 0;
+    return ((double)in_tokens * best->in_per_1m + (double)out_tokens * best->out_per_1m) / 1e6;
+}
+
+/* The row of a model (caller holds mu). */
+static acct_model *account__model(gw_account *a, const char *model)
+{
+    for (int i = 0; i < a->nmodels; i++)
+        if (strcmp(a->models[i].name, model) == 0)
+            return &a->models[i];
+    if (a->nmodels < ACCOUNT_MODELS - 1 && strlen(model) < sizeof a->models[0].name) {
+        acct_model *m = &a->models[a->nmodels++];
+        snprintf(m->name, sizeof m->name, "%s", model);
+        return m;
+    }
+    return account__model(a, "_other");
+}
+
+void gw_account_request(gw_account *a, const char *model, int outcome, int64_t in_tokens,
+                        int64_t out_tokens)
+{
+    double usd = 0;
+    bool hit = outcome == GW_OUT_HIT || outcome == GW_OUT_SEMANTIC_HIT;
+    if (hit)
+        usd = gw_account_price(a, model, in_tokens, out_tokens);
+    pthread_mutex_lock(&a->mu);
+    acct_model *m = account__model(a, model);
+    m->outcomes[outcome]++;
+    if (hit) {
+        m->saved_in += (uint64_t)(in_tokens > 0 ? in_tokens : 0);
+        m->saved_out += (uint64_t)(out_tokens > 0 ? out_tokens : 0);
+        m->saved_usd += usd;
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+void gw_account_upstream(gw_account *a, const char *model, bool ok, int64_t in_tokens,
+                         int64_t out_tokens)
+{
+    double usd = gw_account_price(a, model, in_tokens, out_tokens);
+    pthread_mutex_lock(&a->mu);
+    acct_model *m = account__model(a, model);
+    m->upstream_calls++;
+    if (!ok)
+        m->upstream_errors++;
+    m->spent_in += (uint64_t)(in_tokens > 0 ? in_tokens : 0);
+    m->spent_out += (uint64_t)(out_tokens > 0 ? out_tokens : 0);
+    m->spent_usd += usd;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void account__row_json(cJSON *o, const acct_model *m)
+{
+    for (int k = 0; k < GW_OUT_N; k++)
+        cJSON_AddNumberToObject(o, outcome_names[k], (double)m->outcomes[k]);
+    cJSON_AddNumberToObject(o, "upstream_calls", (double)m->upstream_calls);
+    cJSON_AddNumberToObject(o, "upstream_errors", (double)m->upstream_errors);
+    cJSON *saved = cJSON_AddObjectToObject(o, "tokens_saved");
+    cJSON_AddNumberToObject(saved, "input", (double)m->saved_in);
+    cJSON_AddNumberToObject(saved, "output", (double)m->saved_out);
+    cJSON_AddNumberToObject(saved, "total", (double)(m->saved_in + m->saved_out));
+    cJSON *spent = cJSON_AddObjectToObject(o, "tokens_spent");
+    cJSON_AddNumberToObject(spent, "input", (double)m->spent_in);
+    cJSON_AddNumberToObject(spent, "output", (double)m->spent_out);
+    cJSON_AddNumberToObject(o, "cost_saved_usd", m->saved_usd);
+    cJSON_AddNumberToObject(o, "cost_spent_usd", m->spent_usd);
+}
+
+cJSON *gw_account_json(gw_account *a)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON *models = cJSON_AddObjectToObject(out, "models");
+    acct_model total;
+    memset(&total, 0, sizeof total);
+    pthread_mutex_lock(&a->mu);
+    for (int i = 0; i < a->nmodels; i++) {
+        const acct_model *m = &a->models[i];
+        account__row_json(cJSON_AddObjectToObject(models, m->name), m);
+        for (int k = 0; k < GW_OUT_N; k++)
+            total.outcomes[k] += m->outcomes[k];
+        total.upstream_calls += m->upstream_calls;
+        total.upstream_errors += m->upstream_errors;
+        total.saved_in += m->saved_in;
+        total.saved_out += m->saved_out;
+        total.spent_in += m->spent_in;
+        total.spent_out += m->spent_out;
+        total.saved_usd += m->saved_usd;
+        total.spent_usd += m->spent_usd;
+    }
+    pthread_mutex_unlock(&a->mu);
+    account__row_json(cJSON_AddObjectToObject(out, "totals"), &total);
+    uint64_t lookups = total.outcomes[GW_OUT_HIT] + total.outcomes[GW_OUT_SEMANTIC_HIT] +
+                       total.outcomes[GW_OUT_MISS];
+    cJSON_AddNumberToObject(out, "hit_rate",
+                            lookups ? (double)(total.outcomes[GW_OUT_HIT] +
+                                               total.outcomes[GW_OUT_SEMANTIC_HIT]) /
+                                          (double)lookups
+                                    : 0.0);
+    return out;
+}
+
+void gw_account_metrics(gw_account *a, buf_t *b)
+{
+    pthread_mutex_lock(&a->mu);
+    int n = a->nmodels;
+    acct_model *rows = xmalloc((size_t)(n ? n : 1) * sizeof *rows);
+    memcpy(rows, a->models, (size_t)n * sizeof *rows);
+    pthread_mutex_unlock(&a->mu);
+    char labels[300];
+    metrics_family(b, "ragd_gateway_requests_total", "counter",
+                   "gateway requests by model and cache outcome");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < GW_OUT_N; k++) {
+            snprintf(labels, sizeof labels, "model=\"%s\",cache=\"%s\"", rows[i].name,
+                     outcome_names[k]);
+            metrics_sample(b, "ragd_gateway_requests_total", labels, (double)rows[i].outcomes[k]);
+        }
+    static const struct { const char *name, *help; size_t off; bool usd; } fam[] = {
+        { "ragd_gateway_upstream_calls_total", "upstream calls by model",
+          offsetof(acct_model, upstream_calls), false },
+        { "ragd_gateway_upstream_errors_total", "upstream calls that failed, by model",
+          offsetof(acct_model, upstream_errors), false },
+        { "ragd_gateway_tokens_saved_input_total", "prompt tokens served from the cache",
+          offsetof(acct_model, saved_in), false },
+        { "ragd_gateway_tokens_saved_output_total", "completion tokens served from the cache",
+          offsetof(acct_model, saved_out), false },
+        { "ragd_gateway_cost_saved_usd_total", "money saved by cache hits (config prices)",
+          offsetof(acct_model, saved_usd), true },
+        { "ragd_gateway_cost_spent_usd_total", "money spent upstream (config prices)",
+          offsetof(acct_model, spent_usd), true },
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        metrics_family(b, fam[f].name, "counter", fam[f].help);
+        for (int i = 0; i < n; i++) {
+            const char *p = (const char *)&rows[i] + fam[f].off;
+            snprintf(labels, sizeof labels, "model=\"%s\"", rows[i].name);
+            metrics_sample(b, fam[f].name, labels,
+                           fam[f].usd ? *(const double *)p : (double)*(const uint64_t *)p);
+        }
+    }
+    free(rows);
+}

@@ -1,0 +1,460 @@
+/*
+ * gateway.c - the gateway's front: validate a call, build its key, answer
+ * exact hits at once, and otherwise join the flight already calling upstream
+ * for the same key or start one (the single-flight table: a hash table of
+ * flights by store key under one mutex). Also the model list, the warm-up
+ * entry point and the statistics.
+ */
+#include "gateway/gateway.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "gateway/gateway_int.h"
+#include "obs/metrics.h"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/json.h"
+#include "util/mem.h"
+
+/* A setting holding a number in [lo, hi]. */
+static int gw__number(const char *v, const char *name, double lo, double hi, double *out,
+                      ragd_error *err)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= lo && d <= hi))
+        return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not a number in [%g, %g]", name,
+                              v, lo, hi);
+    *out = d;
+    return RAGD_OK;
+}
+
+int gateway_create(const ragd_config *cfg, cache_t *cache, embcache_t *emb, gateway_t **out,
+                   ragd_error *err)
+{
+    gateway_t *gw = xcalloc(1, sizeof *gw);
+    gw->cache = cache;
+    gw->store = cache_store(cache);
+    gw->redis = strcmp(store_backend_name(gw->store), "redis") == 0;
+    gw->retries = (int)cfg->gateway_retries;
+    gw->retry_base_ms = cfg->gateway_retry_base_ms;
+    gw->retry_max_ms = cfg->gateway_retry_max_ms;
+    if (getrandom(&gw->rng, sizeof gw->rng, 0) != sizeof gw->rng || gw->rng == 0)
+        gw->rng = (uint64_t)clock_mono_ns() | 1;
+    pthread_mutex_init(&gw->table_mu, NULL);
+    const cJSON *prices = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "prices") : NULL;
+    int rc = gw__number(cfg->semantic_threshold, "semantic_threshold", 0, 1,
+                        &gw->sem_threshold, err);
+    if (!rc)
+        rc = gw__number(cfg->semantic_max_temperature, "semantic_max_temperature", 0, 2,
+                        &gw->sem_max_temperature, err);
+    if (!rc && emb && strcmp(cfg->semantic_cache, "on") == 0)
+        rc = gw_semantic_create(emb, (size_t)cfg->semantic_max_entries, &gw->sem);
+    if (!rc)
+        rc = gw_upstreams_load(cfg, &gw->ups, err);
+    if (!rc)
+        rc = gw_account_create(prices, &gw->acct, err);
+    if (!rc)
+        rc = gw_client_create(&gw->client, err);
+    if (rc) {
+        gateway_destroy(gw);
+        return rc;
+    }
+    *out = gw;
+    return RAGD_OK;
+}
+
+void gateway_destroy(gateway_t *gw)
+{
+    if (!gw)
+        return;
+    gw_client_destroy(gw->client);  /* flights in progress finish (failed) here */
+    gw_semantic_destroy(gw->sem);
+    gw_account_destroy(gw->acct);
+    gw_upstreams_free(&gw->ups);
+    pthread_mutex_destroy(&gw->table_mu);
+    free(gw);
+}
+
+bool gateway_has_upstreams(const gateway_t *gw)
+{
+    return gw->ups.n > 0;
+}
+
+/* ---- sinks ------------------------------------------------------------------ */
+
+static void sink__free(gw_sink *s, int result, const char *msg)
+{
+    if (s->st)
+        http_stream_release(s->st);
+    if (s->done)
+        s->done(s->ud, result, msg);
+    free(s);
+}
+
+static char *gw__error_body(const char *code, const char *msg, const char *rid, size_t *len)
+{
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"error\":{\"code\":");
+    buf_put_json_str(&b, code, strlen(code));
+    buf_puts(&b, ",\"message\":");
+    buf_put_json_str(&b, msg, strlen(msg));
+    buf_puts(&b, ",\"request_id\":");
+    buf_put_json_str(&b, rid, strlen(rid));
+    buf_puts(&b, "}}");
+    return buf_detach(&b, len);
+}
+
+void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg)
+{
+    if (s->st) {
+        size_t len;
+        char *body = gw__error_body(code, msg, s->request_id, &len);
+        http_stream_reply(s->st, status, "application/json", body, len);
+    }
+    sink__free(s, GW_FILL_FAILED, msg);
+}
+
+void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status)
+{
+    if (s->st) {
+        char *body;
+        size_t len;
+        const char *ctype;
+        if (gw_record_render(r, s->want_stream, s->include_usage, &body, &len, &ctype)) {
+            gw_sink_fail(s, 502, "upstream_error", "the upstream answer could not be read");
+            return;
+        }
+        http_stream_reply(s->st, http_status, ctype, body, len);
+    }
+    sink__free(s, GW_FILL_FILLED, "");
+}
+
+/* ---- the single-flight table ----------------------------------------------- */
+
+static gw_flight **gw__bucket(gateway_t *gw, const char *skey)
+{
+    return &gw->table[hash_fnv1a64(skey, strlen(skey)) % GW_TABLE_BUCKETS];
+}
+
+static gw_flight *gw__table_find(gateway_t *gw, const char *skey)
+{
+    for (gw_flight *f = *gw__bucket(gw, skey); f; f = *gw_flight_next(f))
+        if (strcmp(gw_flight_key(f), skey) == 0)
+            return f;
+    return NULL;
+}
+
+void gw_table_remove(gateway_t *gw, gw_flight *f)
+{
+    pthread_mutex_lock(&gw->table_mu);
+    for (gw_flight **pp = gw__bucket(gw, gw_flight_key(f)); *pp; pp = gw_flight_next(*pp)) {
+        if (*pp == f) {
+            *pp = *gw_flight_next(f);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&gw->table_mu);
+}
+
+/* ---- preparing a call ------------------------------------------------------- */
+
+static bool gw__model_ok(const char *m)
+{
+    size_t n = strlen(m);
+    if (n == 0 || n > 200)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)m[i] < 0x20 || m[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Validate call and fill p. On failure status, code and msg say what to answer. */
+static int gw__prepare(gateway_t *gw, const gw_call *call, gw_prep *p, int *status,
+                       const char **code, char *msg, size_t mn)
+{
+    memset(p, 0, sizeof *p);
+    const cJSON *b = call->body;
+    p->model = json_get_str(b, "model");
+    p->chat = call->endpoint == GW_CHAT;
+    *status = 400;
+    *code = "invalid_request";
+    if (!p->model || !gw__model_ok(p->model)) {
+        snprintf(msg, mn, "'model' must be a non-empty string of at most 200 characters");
+        return RAGD_EINVAL;
+    }
+    if (p->chat && !json_get_arr(b, "messages")) {
+        snprintf(msg, mn, "'messages' must be an array");
+        return RAGD_EINVAL;
+    }
+    if (!p->chat && !cJSON_GetObjectItemCaseSensitive(b, "prompt")) {
+        snprintf(msg, mn, "'prompt' is required");
+        return RAGD_EINVAL;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "stream");
+    if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
+        snprintf(msg, mn, "'stream' must be a boolean");
+        return RAGD_EINVAL;
+    }
+    p->stream = cJSON_IsTrue(st);
+    const cJSON *so = json_get_obj(b, "stream_options");
+    p->include_usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    p->prov = gw_upstreams_route(&gw->ups, p->model);
+    if (!p->prov) {
+        *status = 404;
+        *code = "model_not_found";
+        snprintf(msg, mn, "no provider serves model '%.200s' (see GET /v1/models)", p->model);
+        return RAGD_ENOTFOUND;
+    }
+    gw_key_build(b, call->endpoint, call->scope, &p->canon, p->hash);
+    snprintf(p->skey, sizeof p->skey, "llm:%s:%s", p->model, p->hash);
+    int64_t ttl_s = call->ttl_s >= 0 ? call->ttl_s : cache_prefix_ttl(gw->cache, "llm", NULL);
+    p->ttl_ms = ttl_s * 1000;
+    return RAGD_OK;
+}
+
+/* Exact lookup: 0 and *r on a verified hit. */
+static int gw__lookup(gateway_t *gw, const gw_prep *p, gw_record *r)
+{
+    cache_entry e;
+    int rc = cache_get_raw(gw->cache, p->skey, strlen(p->skey), "llm", &e);
+    if (rc)
+        return rc;
+    rc = gw_record_decode(e.data, e.len, p->canon.data, p->canon.len, r);
+    cache_entry_free(&e);
+    return rc;
+}
+
+/* Join the flight for p's key or start one, handing it the sink. Returns 0,
+ * or RAGD_EUNAVAIL when the provider's circuit is open (sink untouched). */
+static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_sink *s,
+                      gw_sem_query *sem)
+{
+    bool cacheable = !call->no_store;
+    bool shared = cacheable && !call->no_cache;
+    pthread_mutex_lock(&gw->table_mu);
+    gw_flight *f = shared ? gw__table_find(gw, p->skey) : NULL;
+    if (f) {
+        gw_flight_add_sink(f, s);
+        pthread_mutex_unlock(&gw->table_mu);
+        __atomic_fetch_add(&gw->joins, 1, __ATOMIC_RELAXED);
+        return RAGD_OK;
+    }
+    if (!gw_breaker_allow(&p->prov->breaker, clock_mono_us())) {
+        pthread_mutex_unlock(&gw->table_mu);
+        __atomic_fetch_add(&gw->breaker_rejects, 1, __ATOMIC_RELAXED);
+        return RAGD_EUNAVAIL;
+    }
+    f = gw_flight_create(gw, call, p, cacheable, sem);
+    gw_flight_add_sink(f, s);
+    if (shared) {
+        gw_flight **b = gw__bucket(gw, p->skey);
+        *gw_flight_next(f) = *b;
+        *b = f;
+        gw_flight_set_registered(f);
+    }
+    pthread_mutex_unlock(&gw->table_mu);
+    gw_flight_launch(f);
+    return RAGD_OK;
+}
+
+/* ---- semantic lookups -------------------------------------------------------- */
+
+/* Prepare the semantic query of a qualifying call (false if it does not
+ * qualify or cannot be embedded). */
+static bool gw__sem_prepare(gateway_t *gw, const gw_call *call, gw_sem_query *q)
+{
+    memset(q, 0, sizeof *q);
+    if (!gw->sem || call->no_store)
+        return false;
+    return gw_semantic_prepare(gw->sem, call->body, call->endpoint, call->scope,
+                               gw->sem_max_temperature, q) == 0;
+}
+
+/* A semantic hit for q: the neighbour's record and similarity. */
+static int gw__sem_lookup(gateway_t *gw, const gw_call *call, const gw_sem_query *q,
+                          gw_record *r, float *sim, char *skey, size_t n)
+{
+    double thr = call->sem_threshold >= 0 ? call->sem_threshold : gw->sem_threshold;
+    __atomic_fetch_add(&gw->sem_lookups, 1, __ATOMIC_RELAXED);
+    if (gw_semantic_lookup(gw->sem, q, thr, skey, n, sim))
+        return RAGD_ENOTFOUND;
+    cache_entry e;
+    int rc = cache_get_raw(gw->cache, skey, strlen(skey), "llm", &e);
+    if (rc == RAGD_ENOTFOUND)
+        gw_semantic_forget(gw->sem, q->partition, skey);
+    if (rc)
+        return rc;
+    rc = gw_record_decode(e.data, e.len, NULL, 0, r);
+    cache_entry_free(&e);
+    if (rc == 0)
+        __atomic_fetch_add(&gw->sem_hits, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* ---- serving ---------------------------------------------------------------- */
+
+static void gw__reply_hit(gateway_t *gw, const gw_prep *p, const gw_record *r, int outcome,
+                          http_req *req, http_resp *resp)
+{
+    const char *name = outcome == GW_OUT_SEMANTIC_HIT ? "semantic-hit" : "hit";
+    char *body;
+    size_t len;
+    const char *ctype;
+    if (gw_record_render(r, p->stream, p->include_usage, &body, &len, &ctype)) {
+        http_error(req, resp, 500, "internal_error", "a cached answer could not be rendered");
+        return;
+    }
+    http_resp_set_body(resp, 200, ctype, body, len);
+    http_resp_header(resp, "x-ragd-cache", name);
+    req->cache_outcome = name;
+    gw_account_request(gw->acct, p->model, outcome, r->in_tokens, r->out_tokens);
+}
+
+void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp *resp)
+{
+    gw_prep p;
+    int status;
+    const char *code;
+    char msg[320];
+    if (gw__prepare(gw, call, &p, &status, &code, msg, sizeof msg)) {
+        http_error(req, resp, status, code, "%s", msg);
+        buf_free(&p.canon);
+        return;
+    }
+    http_resp_header(resp, "x-ragd-cache-key", p.skey);
+    gw_record r;
+    if (!call->no_cache && gw__lookup(gw, &p, &r) == 0) {
+        gw__reply_hit(gw, &p, &r, GW_OUT_HIT, req, resp);
+        gw_record_free(&r);
+        buf_free(&p.canon);
+        return;
+    }
+    gw_sem_query q;
+    bool sem = !call->no_cache && gw__sem_prepare(gw, call, &q);
+    char nkey[320];
+    float sim = 0;
+    if (sem && gw__sem_lookup(gw, call, &q, &r, &sim, nkey, sizeof nkey) == 0) {
+        char simtxt[32];
+        snprintf(simtxt, sizeof simtxt, "%.4f", sim);
+        gw__reply_hit(gw, &p, &r, GW_OUT_SEMANTIC_HIT, req, resp);
+        http_resp_header(resp, "x-ragd-cache-similarity", simtxt);
+        http_resp_header(resp, "x-ragd-cache-source-key", nkey);
+        gw_record_free(&r);
+        gw_sem_query_free(&q);
+        buf_free(&p.canon);
+        return;
+    }
+    const char *outcome = call->no_cache ? "bypass" : "miss";
+    http_resp_header(resp, "x-ragd-cache", outcome);
+    req->cache_outcome = outcome;
+    gw_sink *s = xcalloc(1, sizeof *s);
+    s->want_stream = p.stream;
+    s->include_usage = p.include_usage;
+    snprintf(s->request_id, sizeof s->request_id, "%s", req->request_id);
+    s->st = http_stream_open(resp);
+    if (gw__attach(gw, call, &p, s, sem ? &q : NULL) == RAGD_EUNAVAIL) {
+        char m[300];
+        snprintf(m, sizeof m, "provider '%s' is failing; its circuit is open", p.prov->name);
+        gw_sink_fail(s, 503, "upstream_unavailable", m);
+    }
+    gw_account_request(gw->acct, p.model, call->no_cache ? GW_OUT_BYPASS : GW_OUT_MISS, 0, 0);
+    if (sem)
+        gw_sem_query_free(&q);
+    buf_free(&p.canon);
+}
+
+int gateway_fill(gateway_t *gw, const gw_call *call,
+                 void (*done)(void *ud, int result, const char *msg), void *ud,
+                 ragd_error *err)
+{
+    gw_prep p;
+    int status;
+    const char *code;
+    char msg[320];
+    if (gw__prepare(gw, call, &p, &status, &code, msg, sizeof msg)) {
+        buf_free(&p.canon);
+        ragd_error_set(err, RAGD_EINVAL, "%s", msg);
+        return GW_FILL_FAILED;
+    }
+    gw_record r;
+    if (!call->no_cache && gw__lookup(gw, &p, &r) == 0) {
+        gw_record_free(&r);
+        buf_free(&p.canon);
+        return GW_FILL_CACHED;
+    }
+    gw_sink *s = xcalloc(1, sizeof *s);
+    s->done = done;
+    s->ud = ud;
+    gw_sem_query q;
+    bool sem = gw__sem_prepare(gw, call, &q);
+    int rc = gw__attach(gw, call, &p, s, sem ? &q : NULL);
+    if (sem)
+        gw_sem_query_free(&q);
+    buf_free(&p.canon);
+    if (rc) {
+        free(s);
+        ragd_error_set(err, rc, "the provider's circuit is open");
+        return GW_FILL_FAILED;
+    }
+    return GW_FILL_PENDING;
+}
+
+/* ---- statistics --------------------------------------------------------------- */
+
+cJSON *gateway_stats_json(gateway_t *gw)
+{
+    cJSON *out = gw_account_json(gw->acct);
+    cJSON *sf = cJSON_AddObjectToObject(out, "single_flight");
+    cJSON_AddNumberToObject(sf, "joined", (double)__atomic_load_n(&gw->joins, __ATOMIC_RELAXED));
+    cJSON_AddNumberToObject(sf, "lock_waits",
+                            (double)__atomic_load_n(&gw->lock_waits, __ATOMIC_RELAXED));
+    cJSON_AddNumberToObject(out, "retries",
+                            (double)__atomic_load_n(&gw->retries_done, __ATOMIC_RELAXED));
+    cJSON_AddNumberToObject(out, "breaker_rejects",
+                            (double)__atomic_load_n(&gw->breaker_rejects, __ATOMIC_RELAXED));
+    cJSON *sc = cJSON_AddObjectToObject(out, "semantic");
+    cJSON_AddBoolToObject(sc, "enabled", gw->sem != NULL);
+    cJSON_AddNumberToObject(sc, "threshold", gw->sem_threshold);
+    cJSON_AddNumberToObject(sc, "max_temperature", gw->sem_max_temperature);
+    cJSON_AddNumberToObject(sc, "entries", gw->sem ? (double)gw_semantic_count(gw->sem) : 0);
+    cJSON_AddNumberToObject(sc, "lookups",
+                            (double)__atomic_load_n(&gw->sem_lookups, __ATOMIC_RELAXED));
+    cJSON_AddNumberToObject(sc, "hits", (double)__atomic_load_n(&gw->sem_hits, __ATOMIC_RELAXED));
+    cJSON *provs = cJSON_AddObjectToObject(out, "providers");
+    int64_t now = clock_mono_us();
+    for (int i = 0; i < gw->ups.n; i++) {
+        gw_provider *pv = &gw->ups.p[i];
+        cJSON *o = cJSON_AddObjectToObject(provs, pv->name);
+        cJSON_AddStringToObject(o, "circuit", gw_breaker_state_name(&pv->breaker, now));
+        pthread_mutex_lock(&pv->breaker.mu);
+        cJSON_AddNumberToObject(o, "consecutive_failures", pv->breaker.failures);
+        cJSON_AddNumberToObject(o, "times_opened", (double)pv->breaker.opened_total);
+        pthread_mutex_unlock(&pv->breaker.mu);
+    }
+    return out;
+}
+
+void gateway_metrics(gateway_t *gw, buf_t *b)
+{
+    gw_account_metrics(gw->acct, b);
+    metrics_family(b, "ragd_gateway_single_flight_joins_total", "counter",
+                   "requests that waited for an identical call in flight");
+    metrics_sample(b, "ragd_gateway_single_flight_joins_total", "",
+                   (double)__atomic_load_n(&gw->joins, __ATOMIC_RELAXED));
+    metrics_family(b, "ragd_gateway_retries_total", "counter", "upstream calls retried");
+    metrics_sample(b, "ragd_gateway_retries_total", "",
+                   (double)__atomic_load_n(&gw->retries_done, __ATOMIC_RELAXED));
+    metrics_family(b, "ragd_gateway_circuit_open", "gauge", "1 while a provider's circuit is open");
+    int64_t now = clock_mono_us();
+    char labels[200];
+    for (int i = 0; i < gw->ups.n; i++) {
+        snprintf(labels, sizeof labels, "provider=\"%s\"", gw->ups.p[i].name);
+        metrics_sample(b, "ragd_gateway_circuit_open", labels,
+                       strcmp(gw_breaker_state_name(&gw->ups.p[i].breaker, now), "open") == 0);
+    }
+}

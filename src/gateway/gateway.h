@@ -1,0 +1,80 @@
+/*
+ * gateway.h - the LLM gateway: an OpenAI-compatible proxy in front of one or
+ * more upstream providers with an exact cache (key = SHA-256 of the canonical
+ * request and its scope), faithful streaming (chunks pass through as they
+ * come and are recorded; hits replay them), single-flight (identical
+ * concurrent misses make one upstream call; on Redis a lock key extends this
+ * across instances), retries with backoff, a circuit breaker per provider,
+ * and accounting of tokens and money saved.
+ *
+ * Data flow of a call: canonical key -> exact lookup -> single-flight ->
+ * upstream (stream through, tee to the record) -> store -> accounting.
+ */
+#ifndef RAGD_GATEWAY_H
+#define RAGD_GATEWAY_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/config.h"
+#include "cache/cache.h"
+#include "cache/embcache.h"
+#include "gateway/key.h"
+#include "http/http.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+typedef struct gateway gateway_t;
+
+/* One completion call as the API layer read it. */
+typedef struct gw_call {
+    int endpoint;             /* enum gw_endpoint */
+    const cJSON *body;        /* parsed request (borrowed for the call) */
+    const char *raw;          /* its bytes, forwarded as they are when possible */
+    size_t raw_len;
+    char scope[256];          /* "global" or "user:<id>" */
+    bool no_cache;            /* Cache-Control: no-cache - skip the lookup */
+    bool no_store;            /* Cache-Control: no-store - skip the write */
+    int64_t ttl_s;            /* x-ragd-cache-ttl; < 0 = the "llm" prefix TTL */
+    double sem_threshold;     /* x-ragd-semantic-threshold; < 0 = the default */
+} gw_call;
+
+/* Create the gateway (providers from cfg and its config file, price table,
+ * client thread). cache and emb (NULL: no semantic cache) are borrowed and
+ * must outlive it. Caller owns *out. */
+int gateway_create(const ragd_config *cfg, cache_t *cache, embcache_t *emb, gateway_t **out,
+                   ragd_error *err);
+
+/* Stop the client thread (calls in flight fail) and free everything. */
+void gateway_destroy(gateway_t *gw);
+
+/* true if at least one provider is configured. */
+bool gateway_has_upstreams(const gateway_t *gw);
+
+/* Answer one call into resp: a hit is answered at once; a miss opens a
+ * deferred response (http/stream.h) filled from the client thread. Sets
+ * req->cache_outcome. Thread-safe. */
+void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp *resp);
+
+enum gw_fill_result { GW_FILL_PENDING, GW_FILL_FILLED, GW_FILL_CACHED, GW_FILL_FAILED };
+
+/* Warm-up: make sure call's answer is cached. Returns GW_FILL_CACHED,
+ * GW_FILL_FAILED (msg says why, in err) or GW_FILL_PENDING, in which case
+ * done(ud, GW_FILL_FILLED | GW_FILL_FAILED, msg) is called later from the
+ * client thread. Thread-safe. */
+int gateway_fill(gateway_t *gw, const gw_call *call,
+                 void (*done)(void *ud, int result, const char *msg), void *ud,
+                 ragd_error *err);
+
+/* GET /v1/models: the configured providers' models, plus those the default
+ * upstream lists (fetched without holding a worker). Thread-safe. */
+void gateway_models(gateway_t *gw, http_req *req, http_resp *resp);
+
+/* The "gateway" object of /api/v1/cache/stats; caller owns it. Thread-safe. */
+cJSON *gateway_stats_json(gateway_t *gw);
+
+/* Prometheus samples (ragd_gateway_*). Thread-safe. */
+void gateway_metrics(gateway_t *gw, buf_t *b);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * gateway_int.h - the gateway's internals shared by gateway.c (lookup,
+ * routing, the single-flight table) and flight.c (one upstream call and the
+ * clients waiting for it).
+ */
+#ifndef RAGD_GATEWAY_INT_H
+#define RAGD_GATEWAY_INT_H
+
+#include <pthread.h>
+
+#include "gateway/account.h"
+#include "gateway/client.h"
+#include "gateway/gateway.h"
+#include "gateway/record.h"
+#include "gateway/semantic.h"
+#include "gateway/upstream.h"
+#include "http/stream.h"
+
+#define GW_TABLE_BUCKETS 1024
+#define GW_MAX_BODY (64u << 20)   /* largest upstream answer we record */
+#define GW_LOCK_POLL_MS 25
+
+typedef struct gw_flight gw_flight;
+
+struct gateway {
+    cache_t *cache;
+    store_t *store;
+    bool redis;                  /* lock keys coordinate instances */
+    gw_client *client;
+    gw_upstreams ups;
+    gw_account *acct;
+    gw_semantic *sem;            /* NULL when off or without the embedding model */
+    double sem_threshold, sem_max_temperature;
+    int retries;
+    int64_t retry_base_ms, retry_max_ms;
+    pthread_mutex_t table_mu;    /* guards table and the flights' `next` */
+    gw_flight *table[GW_TABLE_BUCKETS];
+    uint64_t rng;                /* backoff jitter (client thread only) */
+    uint64_t joins, upstream_calls, retries_done, breaker_rejects, lock_waits;
+    uint64_t sem_lookups, sem_hits, sem_guard_rejects;
+};
+
+/* A client waiting for a flight: an HTTP response or a callback (warm-up). */
+typedef struct gw_sink {
+    http_stream *st;
+    bool want_stream, include_usage;
+    bool live;                   /* its SSE response has begun: events go out as they come */
+    size_t sent;                 /* events already written */
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
+    void (*done)(void *ud, int result, const char *msg);
+    void *ud;
+    struct gw_sink *next;
+} gw_sink;
+
+/* What a call needs once validated. */
+typedef struct gw_prep {
+    const char *model;
+    gw_provider *prov;
+    bool stream, include_usage, chat;
+    buf_t canon;
+    char hash[HASH_SHA256_HEX_LEN + 1];
+    char skey[320];
+    int64_t ttl_ms;
+} gw_prep;
+
+/* flight.c */
+
+/* A new flight for a validated call (not started). cacheable: store the
+ * answer; sem (may be NULL; taken) is indexed in the semantic cache once the
+ * answer is stored. Caller owns the only reference until gw_flight_launch. */
+gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p,
+                            bool cacheable, gw_sem_query *sem);
+const char *gw_flight_key(const gw_flight *f);
+gw_flight **gw_flight_next(gw_flight *f);  /* table chain link */
+void gw_flight_set_registered(gw_flight *f);
+
+/* Attach a sink (takes ownership). For a flight already streaming, the
+ * recorded events are replayed to it first. Thread-safe. */
+void gw_flight_add_sink(gw_flight *f, gw_sink *s);
+
+/* Start: take the cross-instance lock when on Redis, then call upstream. */
+void gw_flight_launch(gw_flight *f);
+
+/* gateway.c */
+
+/* Remove f from the single-flight table (if it is there). */
+void gw_table_remove(gateway_t *gw, gw_flight *f);
+
+/* Deliver a record to a sink and free the sink. */
+void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status);
+
+/* Fail a sink with a JSON error and free it. */
+void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * stream.c - deferred and streamed responses over libmicrohttpd's
+ * suspend/resume. One mutex per stream guards its state; the connection is
+ * suspended (under that mutex) whenever it has nothing to send, and the
+ * producer resumes it (under the same mutex) when it adds something, so a
+ * resume never comes before its suspend. References: the producer's, the
+ * server's (until the connection ends) and the queued response's.
+ */
+#include "http/stream.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/stream_int.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define STREAM_MAX_HEADERS 16
+#define STREAM_BLOCK 16384
+
+struct http_stream {
+    pthread_mutex_t mu;
+    int refs;
+    struct MHD_Connection *conn;   /* set while the server serves it */
+    http_stream_reg *reg;
+    http_stream *prev, *next;      /* in reg, guarded by reg->mu */
+    bool suspended, begun, ended, ok, closed, whole;
+    int status;
+    char ctype[128];
+    int nheaders;
+    char *names[STREAM_MAX_HEADERS], *values[STREAM_MAX_HEADERS];
+    buf_t q;                       /* body bytes not yet sent */
+    size_t qoff;
+};
+
+static void stream__unref(http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int left = --s->refs;
+    pthread_mutex_unlock(&s->mu);
+    if (left)
+        return;
+    for (int i = 0; i < s->nheaders; i++) {
+        free(s->names[i]);
+        free(s->values[i]);
+    }
+    buf_free(&s->q);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Wake the connection if it waits for us. Caller holds s->mu. */
+static void stream__wake(http_stream *s)
+{
+    if (s->suspended && s->conn) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+http_stream *http_stream_open(http_resp *resp)
+{
+    http_stream *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->refs = 2;  /* the caller's and the server's (through resp) */
+    resp->stream = s;
+    resp->status = 0;
+    return s;
+}
+
+void http_stream_header(http_stream *s, const char *name, const char *value)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->begun && s->nheaders < STREAM_MAX_HEADERS) {
+        s->names[s->nheaders] = xstrdup(name);
+        s->values[s->nheaders] = xstrdup(value);
+        s->nheaders++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_stream_begin(http_stream *s, int status, const char *content_type)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->begun) {
+        s->begun = true;
+        s->status = status;
+        snprintf(s->ctype, sizeof s->ctype, "%s", content_type ? content_type : "");
+        stream__wake(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int http_stream_write(http_stream *s, const void *data, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = RAGD_OK;
+    if (s->closed) {
+        rc = RAGD_EIO;
+    } else if (!s->ended && n) {
+        buf_append(&s->q, data, n);
+        if (s->begun)
+            stream__wake(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void http_stream_end(http_stream *s, bool ok)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->ended) {
+        s->ended = true;
+        s->ok = ok;
+        stream__wake(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_stream_reply(http_stream *s, int status, const char *content_type, char *body,
+                       size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->begun) {
+        pthread_mutex_unlock(&s->mu);
+        free(body);
+        return;
+    }
+    buf_free(&s->q);
+    s->q.data = body;
+    s->q.len = len;
+    s->q.cap = len;
+    s->qoff = 0;
+    s->whole = true;
+    s->begun = s->ended = s->ok = true;
+    s->status = status;
+    snprintf(s->ctype, sizeof s->ctype, "%s", content_type ? content_type : "");
+    stream__wake(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool http_stream_closed(http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool c = s->closed;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+void http_stream_release(http_stream *s)
+{
+    if (s)
+        stream__unref(s);
+}
+
+/* MHD content reader: hand over what is queued, or suspend until more comes. */
+static ssize_t stream__read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    http_stream *s = cls;
+    (void)pos;
+    pthread_mutex_lock(&s->mu);
+    size_t avail = s->q.len - s->qoff;
+    ssize_t ret;
+    if (avail) {
+        size_t n = avail < max ? avail : max;
+        memcpy(out, s->q.data + s->qoff, n);
+        s->qoff += n;
+        if (s->qoff == s->q.len)
+            s->qoff = s->q.len = 0;
+        ret = (ssize_t)n;
+    } else if (s->ended) {
+        ret = s->ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    } else {
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+        ret = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static void stream__response_free(void *cls)
+{
+    stream__unref(cls);
+}
+
+static void stream__reg_add(http_stream_reg *reg, http_stream *s)
+{
+    s->reg = reg;
+    s->prev = NULL;
+    s->next = reg->head;
+    if (reg->head)
+        reg->head->prev = s;
+    reg->head = s;
+}
+
+struct MHD_Response *http_stream__response(http_stream *s, http_stream_reg *reg,
+                                           struct MHD_Connection *c, int *status)
+{
+    pthread_mutex_lock(&reg->mu);
+    pthread_mutex_lock(&s->mu);
+    if (!s->reg)
+        stream__reg_add(reg, s);
+    s->conn = c;
+    if (reg->stopping && !s->begun) {
+        s->begun = s->ended = true;
+        s->status = 503;
+    }
+    pthread_mutex_unlock(&reg->mu);
+    if (!s->begun) {
+        s->suspended = true;
+        MHD_suspend_connection(c);
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+    }
+    if (s->ended && !s->ok && s->q.len == 0 && !s->whole) {
+        /* Ended before anything was said: a bodiless 502 rather than a hang. */
+        s->whole = true;
+        if (s->status < 400)
+            s->status = 502;
+    }
+    struct MHD_Response *r;
+    if (s->whole) {
+        r = MHD_create_response_from_buffer(s->q.len - s->qoff, s->q.data + s->qoff,
+                                            MHD_RESPMEM_MUST_COPY);
+    } else {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream__read,
+                                              s, stream__response_free);
+        if (r)
+            s->refs++;
+    }
+    if (r && s->ctype[0])
+        MHD_add_response_header(r, "Content-Type", s->ctype);
+    *status = r ? s->status : -1;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+void http_stream__add_headers(http_stream *s, struct MHD_Response *r)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->nheaders; i++)
+        MHD_add_response_header(r, s->names[i], s->values[i]);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_stream__detach(http_stream *s)
+{
+    http_stream_reg *reg = s->reg;
+    if (reg)
+        pthread_mutex_lock(&reg->mu);
+    pthread_mutex_lock(&s->mu);
+    if (reg) {
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            reg->head = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        s->reg = NULL;
+    }
+    s->closed = true;
+    s->conn = NULL;
+    s->suspended = false;
+    pthread_mutex_unlock(&s->mu);
+    if (reg)
+        pthread_mutex_unlock(&reg->mu);
+    stream__unref(s);
+}
+
+void http_stream__abort_all(http_stream_reg *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    for (http_stream *s = r->head; s; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        if (!s->begun) {
+            s->begun = true;
+            s->status = 503;
+        }
+        if (!s->ended) {
+            s->ended = true;
+            s->ok = false;
+        }
+        stream__wake(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void http_stream__reg_init(http_stream_reg *r)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+}
+
+void http_stream__reg_deinit(http_stream_reg *r)
+{
+    pthread_mutex_destroy(&r->mu);
+}

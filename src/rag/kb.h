@@ -1,0 +1,174 @@
+/*
+ * kb.h - knowledge bases: named namespaces of documents, each document split
+ * into word-piece chunks that are embedded and indexed twice (BM25 for
+ * keywords, HNSW for meaning), durable in the store (`kb:<ns>:meta`,
+ * `kb:<ns>:doc:<id>`, `kb:<ns>:chunk:<id>:<seq>`, vectors kept with the chunk
+ * so a restart rebuilds the indexes without re-embedding), and searched by
+ * kb_search (search.h). Namespaces cost a few hundred bytes until their first
+ * document: indexes are allocated lazily.
+ *
+ * Threading: every function is thread-safe. Per namespace, writers (upsert,
+ * delete) are serialised by a mutex and hold the namespace's rwlock for
+ * writing only for short pointer swaps; embedding, store writes and index
+ * inserts run outside it, so searches never wait for a whole batch.
+ */
+#ifndef RAGD_RAG_KB_H
+#define RAGD_RAG_KB_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "embed/wordpiece.h"
+#include "rag/kb_filter.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define KB_NS_NAME_MAX 64     /* namespace names: [A-Za-z0-9_.-], 1..64 bytes */
+#define KB_DOC_ID_MAX 256     /* document ids: 1..256 bytes of UTF-8, no control chars */
+#define KB_MODEL_NAME_MAX 128
+#define KB_EXAMPLES_MAX 64    /* example utterances per namespace */
+
+typedef struct kb kb_t;
+
+/* Embeds n texts into out (n * dim floats). Thread-safe. */
+typedef int (*kb_embed_fn)(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                           float *out);
+
+typedef struct kb_opts {
+    store_t *store;               /* borrowed, must outlive the kb */
+    const wordpiece *tokenizer;   /* borrowed; NULL: documents cannot be added */
+    kb_embed_fn embed;            /* NULL: no vectors (keyword search only) */
+    void *embed_ud;
+    size_t dim;                   /* vector dimension of embed */
+    const char *model;            /* model name recorded in namespaces ("" if none) */
+    uint32_t max_chunk_tokens;    /* largest chunk_size (model limit minus [CLS]/[SEP]) */
+    int load_threads;             /* HNSW rebuild threads at open; 0 = online CPUs */
+    size_t max_docs_per_batch;    /* kb_docs_upsert limit; 0 = 1000 */
+} kb_opts;
+
+/* Open: reads every namespace from the store and rebuilds its indexes.
+ * *out is owned by the caller (kb_close). err says what failed. */
+int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err);
+void kb_close(kb_t *kb); /* NULL is a no-op; no call may be in flight */
+
+size_t kb_dim(const kb_t *kb);             /* 0 without an embedder */
+const char *kb_model(const kb_t *kb);      /* borrowed */
+bool kb_can_embed(const kb_t *kb);
+double kb_load_seconds(const kb_t *kb);    /* time kb_open spent rebuilding */
+
+/* ---- namespaces ---- */
+
+/* Per-namespace settings. description/examples are owned by the struct's
+ * holder: release with kb_ns_settings_clear. */
+typedef struct kb_ns_settings {
+    uint32_t chunk_size;          /* word pieces per chunk (default 200) */
+    uint32_t chunk_overlap;       /* pieces shared by neighbours (default 40) */
+    float bm25_k1, bm25_b;        /* default 0.9 / 0.4 */
+    uint32_t hnsw_m;              /* default 16 */
+    uint32_t hnsw_ef_construction;/* default 200 */
+    uint32_t hnsw_ef_search;      /* default 100 */
+    char model[KB_MODEL_NAME_MAX];/* embedding model (the loaded one) */
+    char *description;            /* for namespace routing; NULL = none */
+    char **examples;              /* example utterances for routing */
+    size_t n_examples;
+} kb_ns_settings;
+
+/* Defaults for kb (model = the loaded model). */
+void kb_ns_settings_default(const kb_t *kb, kb_ns_settings *s);
+/* Overlay the fields present in obj onto s, validating each (err names the
+ * field). Unknown fields are RAGD_EINVAL. */
+int kb_ns_settings_apply_json(const kb_t *kb, const cJSON *obj, kb_ns_settings *s,
+                              ragd_error *err);
+/* JSON object of s; caller owns it (cJSON_Delete). */
+cJSON *kb_ns_settings_to_json(const kb_ns_settings *s);
+void kb_ns_settings_copy(kb_ns_settings *dst, const kb_ns_settings *src);
+void kb_ns_settings_clear(kb_ns_settings *s);
+
+/* Valid namespace name? */
+bool kb_ns_name_ok(const char *name);
+
+/* Create a namespace (settings NULL = defaults), persisted under
+ * kb:<name>:meta. RAGD_EEXISTS, RAGD_EINVAL (name, settings), store errors. */
+int kb_ns_create(kb_t *kb, const char *name, const kb_ns_settings *settings, ragd_error *err);
+
+/* Replace the changeable settings of a namespace (description, examples,
+ * hnsw_ef_search; others must stay equal: RAGD_EINVAL). */
+int kb_ns_update(kb_t *kb, const char *name, const kb_ns_settings *settings, ragd_error *err);
+
+/* Delete a namespace, its documents, chunks and indexes. *docs (may be NULL)
+ * gets the number of documents removed. RAGD_ENOTFOUND. */
+int kb_ns_drop(kb_t *kb, const char *name, uint64_t *docs);
+
+bool kb_ns_exists(kb_t *kb, const char *name);
+
+typedef struct kb_ns_info {
+    char name[KB_NS_NAME_MAX + 1];
+    kb_ns_settings settings;      /* owned copy: kb_ns_info_clear */
+    int64_t created_ms;
+    uint64_t documents, chunks;
+    uint64_t bm25_terms, bm25_postings, bm25_bytes;
+    uint64_t hnsw_vectors, hnsw_deleted, hnsw_bytes;
+    uint64_t text_bytes;          /* document text held in memory */
+    uint32_t dim;                 /* vector dimension (0 before the first vector) */
+} kb_ns_info;
+
+int kb_ns_get_info(kb_t *kb, const char *name, kb_ns_info *out); /* RAGD_ENOTFOUND */
+void kb_ns_info_clear(kb_ns_info *info);
+
+/* Names of every namespace, sorted. *names is malloc'd, each name too:
+ * free with kb_names_free. */
+int kb_ns_list(kb_t *kb, char ***names, size_t *n);
+void kb_names_free(char **names, size_t n);
+
+/* Mean of the namespace's chunk vectors (not normalised) into out[dim] - the
+ * namespace's centroid for routing. RAGD_ENOTFOUND (namespace), RAGD_EINVAL
+ * (dim differs), RAGD_ENOTFOUND too when it holds no vector yet. */
+int kb_ns_centroid(kb_t *kb, const char *name, float *out, size_t dim);
+
+/* ---- documents ---- */
+
+typedef struct kb_doc_in {
+    const char *id;               /* 1..KB_DOC_ID_MAX bytes */
+    const char *text;             /* UTF-8, non-empty */
+    size_t len;
+    const cJSON *metadata;        /* object or NULL; copied */
+    const char *user_id;          /* owner, NULL = shared with everyone */
+} kb_doc_in;
+
+typedef struct kb_upsert_stats {
+    size_t documents;             /* documents written */
+    size_t replaced;              /* of which already existed */
+    size_t chunks;                /* chunks written */
+} kb_upsert_stats;
+
+/* Insert or replace documents (a document's old chunks are replaced as a
+ * whole). Returns only once the batch is durable in the store (one atomic
+ * store_batch) and visible to searches. Ids repeated within the batch: the
+ * last one wins. Errors: RAGD_ENOTFOUND (namespace), RAGD_EINVAL (a document;
+ * err names its index), RAGD_ETOOBIG (batch size), RAGD_EUNAVAIL (no
+ * tokenizer), embedding and store errors (nothing is changed then). */
+int kb_docs_upsert(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n,
+                   kb_upsert_stats *st, ragd_error *err);
+
+/* A document as JSON {id, text, metadata, user_id, updated_at, chunks:
+ * [{chunk_id, index, start, end, pieces}]} (with_chunks) - caller owns it.
+ * RAGD_ENOTFOUND (namespace or document). */
+int kb_doc_get(kb_t *kb, const char *ns, const char *id, bool with_chunks, cJSON **out);
+
+/* Delete one document. RAGD_ENOTFOUND. */
+int kb_doc_delete(kb_t *kb, const char *ns, const char *id);
+
+/* Delete every document whose metadata passes filter (NULL/empty = all) and,
+ * when owner is given, whose user_id equals it. *deleted gets the count. */
+int kb_docs_delete_where(kb_t *kb, const char *ns, const kb_filter *filter, const char *owner,
+                         uint64_t *deleted);
+
+/* A page of document ids in the namespace (unspecified but stable order while
+ * unchanged), at most limit from offset; *total gets the count. Caller frees
+ * with kb_names_free. */
+int kb_doc_list(kb_t *kb, const char *ns, size_t offset, size_t limit, char ***ids, size_t *n,
+                uint64_t *total);
+
+#endif

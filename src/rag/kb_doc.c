@@ -1,0 +1,471 @@
+/*
+ * kb_doc.c - documents: batch upsert (validate, chunk, embed outside any
+ * lock, one atomic store_batch, index, then publish with a short write
+ * lock), delete by id or by filter, get and list. The store write comes
+ * before the in-memory change, so an acknowledged batch is durable and a
+ * failed one changes nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rag/chunker.h"
+#include "rag/kb_int.h"
+#include "util/clock.h"
+#include "util/mem.h"
+#include "util/utf8.h"
+
+/* One document of a batch being written. */
+typedef struct kb_pending {
+    kb_doc *doc;          /* the new record (published on success) */
+    chunker_span *spans;
+    size_t n_spans;
+    size_t first;         /* index of its first chunk in the batch's arrays */
+    bool skip;            /* an id repeated later in the batch */
+} kb_pending;
+
+static bool kb__id_ok(const char *id, size_t max)
+{
+    size_t n = id ? strlen(id) : 0, bad;
+    if (n == 0 || n > max || !utf8_valid(id, n, &bad))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
+{
+    size_t bad;
+    if (!kb__id_ok(d->id, KB_DOC_ID_MAX))
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].id must be 1-%d bytes of UTF-8 "
+                              "without control characters", i, KB_DOC_ID_MAX);
+    if (!d->text || d->len == 0 || d->len > UINT32_MAX / 2)
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].text must be a non-empty string", i);
+    if (!utf8_valid(d->text, d->len, &bad))
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].text is not valid UTF-8 (byte %zu)",
+                              i, bad);
+    if (d->metadata && !cJSON_IsObject(d->metadata))
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].metadata must be an object", i);
+    if (d->user_id && !kb__id_ok(d->user_id, KB_DOC_ID_MAX))
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].user_id must be 1-%d bytes", i,
+                              KB_DOC_ID_MAX);
+    return RAGD_OK;
+}
+
+static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
+{
+    kb_doc *d = xcalloc(1, sizeof *d);
+    d->id = xstrdup(in->id);
+    d->text = xstrndup(in->text, in->len);
+    d->len = (uint32_t)in->len;
+    d->user_id = in->user_id ? xstrdup(in->user_id) : NULL;
+    d->metadata = in->metadata ? cJSON_Duplicate(in->metadata, 1) : cJSON_CreateObject();
+    d->n_chunks = (uint32_t)n_chunks;
+    d->chunks = xmalloc((n_chunks ? n_chunks : 1) * sizeof *d->chunks);
+    for (size_t i = 0; i < n_chunks; i++)
+        d->chunks[i] = UINT32_MAX;
+    d->updated_ms = clock_wall_ms();
+    return d;
+}
+
+/* Store ops deleting old's records (chunks from seq keep_from on; the doc
+ * key too when with_doc). Keys are appended to keys (offsets in ops). */
+static void kb__ops_delete(const char *ns, const kb_doc *old, uint32_t keep_from, bool with_doc,
+                           buf_t *keys, store_op **ops, size_t *n, size_t *cap, size_t **koff)
+{
+    size_t need = *n + old->n_chunks + 1;
+    if (need > *cap) {
+        *cap = need * 2;
+        *ops = xrealloc(*ops, *cap * sizeof **ops);
+        *koff = xrealloc(*koff, *cap * sizeof **koff);
+    }
+    if (with_doc) {
+        (*koff)[*n] = keys->len;
+        kb__key_doc(keys, ns, old->id);
+        (*ops)[*n] = (store_op){ .klen = keys->len - (*koff)[*n] };
+        (*n)++;
+    }
+    for (uint32_t s = keep_from; s < old->n_chunks; s++) {
+        (*koff)[*n] = keys->len;
+        kb__key_chunk(keys, ns, old->id, s);
+        (*ops)[*n] = (store_op){ .klen = keys->len - (*koff)[*n] };
+        (*n)++;
+    }
+}
+
+/* Take old's chunks out of the namespace: under the write lock they stop
+ * being visible; then their index entries go and their slots are reused.
+ * Caller holds wmu. */
+static void kb__unpublish(kb_ns *ns, kb_doc *old)
+{
+    for (uint32_t s = 0; s < old->n_chunks; s++) {
+        uint32_t id = old->chunks[s];
+        if (id == UINT32_MAX)
+            continue;
+        ns->slots[id].doc = NULL;
+        ns->n_chunks--;
+    }
+    ns->text_bytes -= old->len;
+}
+
+static void kb__retire(kb_ns *ns, kb_doc *old, float *tmp)
+{
+    for (uint32_t s = 0; s < old->n_chunks; s++) {
+        uint32_t id = old->chunks[s];
+        if (id == UINT32_MAX)
+            continue;
+        if (ns->bm)
+            bm25_delete_doc(ns->bm, id);
+        if (ns->hn && hnsw_get_vector(ns->hn, id, tmp) == 0) {
+            pthread_rwlock_wrlock(&ns->lock);
+            kb__vsum_add(ns, tmp, -1.0);
+            pthread_rwlock_unlock(&ns->lock);
+            hnsw_delete(ns->hn, id);
+        }
+    }
+    kb__slots_give(ns, old->chunks, old->n_chunks);
+    kb__doc_free(old);
+}
+
+/* Chunk every document (marking repeated ids) and embed all chunks. */
+static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_pending *pd,
+                       size_t *total, float **vecs, ragd_error *err)
+{
+    strmap seen = STRMAP_INIT;
+    for (size_t i = n; i-- > 0;) {
+        pd[i].skip = strmap_get(&seen, docs[i].id, strlen(docs[i].id)) != NULL;
+        strmap_put(&seen, docs[i].id, strlen(docs[i].id), &pd[i]);
+    }
+    strmap_free(&seen);
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pd[i].skip)
+            continue;
+        chunker_split(kb->o.tokenizer, docs[i].text, docs[i].len, ns->st.chunk_size,
+                      ns->st.chunk_overlap, &pd[i].spans, &pd[i].n_spans);
+        pd[i].first = cnt;
+        cnt += pd[i].n_spans;
+        pd[i].doc = kb__doc_from(&docs[i], pd[i].n_spans);
+    }
+    *total = cnt;
+    *vecs = NULL;
+    if (!kb->o.embed || cnt == 0)
+        return RAGD_OK;
+    const char **texts = xmalloc(cnt * sizeof *texts);
+    size_t *lens = xmalloc(cnt * sizeof *lens);
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; !pd[i].skip && c < pd[i].n_spans; c++) {
+            texts[pd[i].first + c] = docs[i].text + pd[i].spans[c].start;
+            lens[pd[i].first + c] = pd[i].spans[c].end - pd[i].spans[c].start;
+        }
+    float *v = malloc(cnt * kb->o.dim * sizeof *v);
+    int rc = v ? kb->o.embed(kb->o.embed_ud, texts, lens, cnt, v) : RAGD_ENOMEM;
+    free(texts);
+    free(lens);
+    if (rc) {
+        free(v);
+        return ragd_error_set(err, rc, "embedding %zu chunks failed: %s", cnt, ragd_strerror(rc));
+    }
+    *vecs = v;
+    return RAGD_OK;
+}
+
+/* Write the batch to the store in one atomic batch. Caller holds wmu. */
+static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
+                       ragd_error *err)
+{
+    buf_t keys = BUF_INIT, vals = BUF_INIT;
+    size_t nops = 0, cap = 0, *koff = NULL, *voff = NULL;
+    store_op *ops = NULL;
+    uint32_t dim = (uint32_t)kb->o.dim;
+    for (size_t i = 0; i < n; i++) {
+        if (pd[i].skip)
+            continue;
+        kb_doc *d = pd[i].doc, *old = strmap_get(&ns->docs, d->id, strlen(d->id));
+        size_t need = nops + d->n_chunks + 1 + (old ? old->n_chunks : 0);
+        if (need > cap) {
+            cap = need * 2;
+            ops = xrealloc(ops, cap * sizeof *ops);
+            koff = xrealloc(koff, cap * sizeof *koff);
+            voff = xrealloc(voff, cap * sizeof *voff);
+        }
+        koff[nops] = keys.len;
+        kb__key_doc(&keys, ns->name, d->id);
+        voff[nops] = vals.len;
+        kb__doc_encode(d, &vals);
+        ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops],
+                                .val = (void *)1 };
+        nops++;
+        for (uint32_t c = 0; c < d->n_chunks; c++) {
+            const chunker_span *s = &pd[i].spans[c];
+            koff[nops] = keys.len;
+            kb__key_chunk(&keys, ns->name, d->id, c);
+            voff[nops] = vals.len;
+            kb__chunk_encode(s->start, s->end, s->pieces,
+                             vecs ? vecs + (pd[i].first + c) * dim : NULL, dim, &vals);
+            ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops],
+                                    .val = (void *)1 };
+            nops++;
+        }
+        if (old && old->n_chunks > d->n_chunks) {
+            size_t before = nops;
+            kb__ops_delete(ns->name, old, d->n_chunks, false, &keys, &ops, &nops, &cap, &koff);
+            voff = xrealloc(voff, cap * sizeof *voff);
+            for (size_t k = before; k < nops; k++)
+                ops[k].val = NULL;
+        }
+    }
+    for (size_t k = 0; k < nops; k++) { /* buffers are final: resolve offsets */
+        ops[k].key = keys.data + koff[k];
+        if (ops[k].val)
+            ops[k].val = vals.data + voff[k];
+    }
+    int rc = nops ? store_batch(kb->o.store, ops, nops) : RAGD_OK;
+    if (rc)
+        ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
+    free(ops);
+    free(koff);
+    free(voff);
+    buf_free(&keys);
+    buf_free(&vals);
+    return rc;
+}
+
+/* Index the new chunks (slots pending), then publish them and retire the
+ * replaced documents. Caller holds wmu. */
+static void kb__apply(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
+                      const float *vecs, kb_upsert_stats *st)
+{
+    uint32_t *ids = xmalloc((total ? total : 1) * sizeof *ids);
+    uint32_t dim = (uint32_t)kb->o.dim;
+    kb__slots_take(ns, ids, total);
+    pthread_rwlock_wrlock(&ns->lock);
+    bm25 *bm = kb__ns_bm25(ns);
+    hnsw *hn = vecs ? kb__ns_hnsw(ns, dim) : NULL;
+    pthread_rwlock_unlock(&ns->lock);
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; !pd[i].skip && c < pd[i].n_spans; c++) {
+            const chunker_span *s = &pd[i].spans[c];
+            uint32_t id = ids[pd[i].first + c];
+            bm25_add_doc(bm, id, pd[i].doc->text + s->start, s->end - s->start);
+            if (hn)
+                hnsw_insert(hn, id, vecs + (pd[i].first + c) * dim);
+        }
+    kb_doc **old = xcalloc(n ? n : 1, sizeof *old);
+    pthread_rwlock_wrlock(&ns->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (pd[i].skip)
+            continue;
+        kb_doc *d = pd[i].doc;
+        for (uint32_t c = 0; c < d->n_chunks; c++) {
+            const chunker_span *s = &pd[i].spans[c];
+            uint32_t id = ids[pd[i].first + c];
+            d->chunks[c] = id;
+            ns->slots[id] = (kb_slot){ d, s->start, s->end, s->pieces, c };
+            if (hn)
+                kb__vsum_add(ns, vecs + (pd[i].first + c) * dim, 1.0);
+        }
+        ns->n_chunks += d->n_chunks;
+        ns->text_bytes += d->len;
+        old[i] = strmap_put(&ns->docs, d->id, strlen(d->id), d);
+        if (old[i])
+            kb__unpublish(ns, old[i]);
+        st->documents++;
+        st->replaced += old[i] != NULL;
+        st->chunks += d->n_chunks;
+        pd[i].doc = NULL;
+    }
+    pthread_rwlock_unlock(&ns->lock);
+    float *tmp = xmalloc((ns->dim ? ns->dim : 1) * sizeof *tmp);
+    for (size_t i = 0; i < n; i++)
+        if (old[i])
+            kb__retire(ns, old[i], tmp);
+    free(tmp);
+    free(old);
+    free(ids);
+}
+
+int kb_docs_upsert(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n,
+                   kb_upsert_stats *st, ragd_error *err)
+{
+    kb_upsert_stats dummy;
+    st = st ? st : &dummy;
+    memset(st, 0, sizeof *st);
+    if (n == 0)
+        return ragd_error_set(err, RAGD_EINVAL, "no documents given");
+    if (n > kb->o.max_docs_per_batch)
+        return ragd_error_set(err, RAGD_ETOOBIG, "%zu documents in one batch; the limit is %zu", n,
+                              kb->o.max_docs_per_batch);
+    if (!kb->o.tokenizer)
+        return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
+                              "cannot be chunked");
+    for (size_t i = 0; i < n; i++) {
+        int rc = kb__check_doc(&docs[i], i, err);
+        if (rc)
+            return rc;
+    }
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
+    kb_pending *pd = xcalloc(n, sizeof *pd);
+    size_t total = 0;
+    float *vecs = NULL;
+    int rc = kb__prepare(kb, ns, docs, n, pd, &total, &vecs, err);
+    if (!rc) {
+        pthread_mutex_lock(&ns->wmu);
+        if (ns->dropped)
+            rc = ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
+        else if (!(rc = kb__persist(kb, ns, pd, n, vecs, err)))
+            kb__apply(kb, ns, pd, n, total, vecs, st);
+        pthread_mutex_unlock(&ns->wmu);
+    }
+    for (size_t i = 0; i < n; i++) {
+        kb__doc_free(pd[i].doc);
+        free(pd[i].spans);
+    }
+    free(pd);
+    free(vecs);
+    kb__ns_release(ns);
+    return rc;
+}
+
+/* Delete docs (all in ns->docs) from the store and memory. Caller holds wmu. */
+static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
+{
+    buf_t keys = BUF_INIT;
+    store_op *ops = NULL;
+    size_t nops = 0, cap = 0, *koff = NULL;
+    for (size_t i = 0; i < n; i++)
+        kb__ops_delete(ns->name, docs[i], 0, true, &keys, &ops, &nops, &cap, &koff);
+    for (size_t k = 0; k < nops; k++)
+        ops[k].key = keys.data + koff[k];
+    int rc = nops ? store_batch(kb->o.store, ops, nops) : RAGD_OK;
+    free(ops);
+    free(koff);
+    buf_free(&keys);
+    if (rc)
+        return rc;
+    pthread_rwlock_wrlock(&ns->lock);
+    for (size_t i = 0; i < n; i++) {
+        strmap_del(&ns->docs, docs[i]->id, strlen(docs[i]->id));
+        kb__unpublish(ns, docs[i]);
+    }
+    pthread_rwlock_unlock(&ns->lock);
+    float *tmp = xmalloc((ns->dim ? ns->dim : 1) * sizeof *tmp);
+    for (size_t i = 0; i < n; i++)
+        kb__retire(ns, docs[i], tmp);
+    free(tmp);
+    return RAGD_OK;
+}
+
+int kb_doc_delete(kb_t *kb, const char *nsname, const char *id)
+{
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    pthread_mutex_lock(&ns->wmu);
+    kb_doc *d = ns->dropped || !id ? NULL : strmap_get(&ns->docs, id, strlen(id));
+    int rc = d ? kb__delete_docs(kb, ns, &d, 1) : RAGD_ENOTFOUND;
+    pthread_mutex_unlock(&ns->wmu);
+    kb__ns_release(ns);
+    return rc;
+}
+
+int kb_docs_delete_where(kb_t *kb, const char *nsname, const kb_filter *filter, const char *owner,
+                         uint64_t *deleted)
+{
+    *deleted = 0;
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    pthread_mutex_lock(&ns->wmu);
+    int rc = RAGD_OK;
+    size_t cap = ns->docs.count, n = 0, it = 0;
+    kb_doc **hit = xmalloc((cap ? cap : 1) * sizeof *hit);
+    void *v;
+    while (!ns->dropped && strmap_next(&ns->docs, &it, NULL, &v)) {
+        kb_doc *d = v;
+        if (owner && (!d->user_id || strcmp(owner, d->user_id)))
+            continue;
+        if (kb_filter_match(filter, d->metadata))
+            hit[n++] = d;
+    }
+    for (size_t at = 0; at < n && !rc; at += 256) {
+        size_t m = n - at < 256 ? n - at : 256;
+        if (!(rc = kb__delete_docs(kb, ns, hit + at, m)))
+            *deleted += m;
+    }
+    free(hit);
+    pthread_mutex_unlock(&ns->wmu);
+    kb__ns_release(ns);
+    return rc;
+}
+
+static cJSON *kb__doc_json(const kb_ns *ns, const kb_doc *d, bool with_chunks)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", d->id);
+    cJSON_AddItemToObject(o, "text", cJSON_CreateString(d->text));
+    cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(d->metadata, 1));
+    if (d->user_id)
+        cJSON_AddStringToObject(o, "user_id", d->user_id);
+    else
+        cJSON_AddNullToObject(o, "user_id");
+    cJSON_AddNumberToObject(o, "updated_at", (double)d->updated_ms);
+    cJSON_AddNumberToObject(o, "chunk_count", d->n_chunks);
+    if (!with_chunks)
+        return o;
+    cJSON *arr = cJSON_AddArrayToObject(o, "chunks");
+    for (uint32_t c = 0; c < d->n_chunks; c++) {
+        if (d->chunks[c] == UINT32_MAX)
+            continue;
+        const kb_slot *s = &ns->slots[d->chunks[c]];
+        cJSON *ch = cJSON_CreateObject();
+        char cid[KB_DOC_ID_MAX + 16];
+        snprintf(cid, sizeof cid, "%s#%u", d->id, c);
+        cJSON_AddStringToObject(ch, "chunk_id", cid);
+        cJSON_AddNumberToObject(ch, "index", c);
+        cJSON_AddNumberToObject(ch, "start", s->start);
+        cJSON_AddNumberToObject(ch, "end", s->end);
+        cJSON_AddNumberToObject(ch, "pieces", s->pieces);
+        cJSON_AddItemToArray(arr, ch);
+    }
+    return o;
+}
+
+int kb_doc_get(kb_t *kb, const char *nsname, const char *id, bool with_chunks, cJSON **out)
+{
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    pthread_rwlock_rdlock(&ns->lock);
+    kb_doc *d = id ? strmap_get(&ns->docs, id, strlen(id)) : NULL;
+    if (d)
+        *out = kb__doc_json(ns, d, with_chunks);
+    pthread_rwlock_unlock(&ns->lock);
+    kb__ns_release(ns);
+    return d ? RAGD_OK : RAGD_ENOTFOUND;
+}
+
+int kb_doc_list(kb_t *kb, const char *nsname, size_t offset, size_t limit, char ***ids, size_t *n,
+                uint64_t *total)
+{
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    pthread_rwlock_rdlock(&ns->lock);
+    *total = ns->docs.count;
+    char **v = xmalloc((limit ? limit : 1) * sizeof *v);
+    size_t it = 0, seen = 0, cnt = 0;
+    const char *k;
+    while (cnt < limit && strmap_next(&ns->docs, &it, &k, NULL))
+        if (seen++ >= offset)
+            v[cnt++] = xstrdup(k);
+    pthread_rwlock_unlock(&ns->lock);
+    kb__ns_release(ns);
+    *ids = v;
+    *n = cnt;
+    return RAGD_OK;
+}

@@ -1,0 +1,114 @@
+/*
+ * kb_int.h - the knowledge base's internals shared by kb_*.c and search_*.c:
+ * the in-memory namespace (documents, chunk slots, lazily created indexes),
+ * its locks, and the store layout helpers. Not for other subsystems.
+ */
+#ifndef RAGD_RAG_KB_INT_H
+#define RAGD_RAG_KB_INT_H
+
+#include <pthread.h>
+
+#include "index/bm25.h"
+#include "index/hnsw.h"
+#include "rag/kb.h"
+#include "util/buf.h"
+#include "util/strmap.h"
+
+/* A document in memory. Immutable once published: a re-upsert publishes a
+ * new record and frees the old one after the swap. */
+typedef struct kb_doc {
+    char *id;
+    char *text;
+    uint32_t len;
+    char *user_id;        /* NULL = shared */
+    cJSON *metadata;      /* object (never NULL) */
+    uint32_t *chunks;     /* slot ids in chunk order; UINT32_MAX = missing */
+    uint32_t n_chunks;
+    int64_t updated_ms;
+} kb_doc;
+
+/* A chunk slot: the dense id shared by the namespace's BM25 and HNSW. doc ==
+ * NULL means free, pending (being indexed) or dead; searches skip it. */
+typedef struct kb_slot {
+    kb_doc *doc;
+    uint32_t start, end, pieces, seq;
+} kb_slot;
+
+typedef struct kb_ns {
+    char name[KB_NS_NAME_MAX + 1];
+    kb_ns_settings st;
+    int64_t created_ms;
+    int refs;                 /* registry + callers (atomic) */
+    bool dropped;             /* set under wmu: writers must stop */
+    pthread_mutex_t wmu;      /* serialises writers of this namespace */
+    pthread_rwlock_t lock;    /* guards docs, slots, bm, hn, vsum, counts */
+    strmap docs;              /* id -> kb_doc* */
+    kb_slot *slots;
+    uint32_t n_slots, cap_slots;
+    uint32_t *free_ids;       /* reusable slot ids (guarded by wmu) */
+    uint32_t n_free, cap_free;
+    uint64_t n_chunks;        /* published chunks */
+    uint64_t text_bytes;
+    bm25 *bm;                 /* NULL until the first chunk */
+    hnsw *hn;                 /* NULL until the first vector */
+    uint32_t dim;
+    double *vsum;             /* sum of chunk vectors (centroid), dim entries */
+    uint64_t n_vec;
+} kb_ns;
+
+struct kb {
+    kb_opts o;
+    char model[KB_MODEL_NAME_MAX];
+    pthread_rwlock_t lock;    /* guards the registry */
+    pthread_mutex_t ddl;      /* serialises namespace create / drop (store side) */
+    strmap ns;                /* name -> kb_ns* */
+    double load_s;
+};
+
+/* Registry: find a namespace and take a reference (NULL if absent). */
+kb_ns *kb__ns_acquire(kb_t *kb, const char *name);
+void kb__ns_release(kb_ns *ns);
+/* A fresh namespace struct holding one reference (the registry's). */
+kb_ns *kb__ns_new(const char *name, const kb_ns_settings *st, int64_t created_ms);
+
+/* Index access under ns->lock held for writing (creates lazily). */
+bm25 *kb__ns_bm25(kb_ns *ns);
+hnsw *kb__ns_hnsw(kb_ns *ns, uint32_t dim);
+
+/* Slot ids: take n fresh/free ids (marked pending); give ids back (after
+ * their index entries are deleted). Callers hold wmu. */
+void kb__slots_take(kb_ns *ns, uint32_t *ids, size_t n);
+void kb__slots_give(kb_ns *ns, const uint32_t *ids, size_t n);
+
+void kb__doc_free(kb_doc *d);
+
+/* ---- store layout (kb_store.c) ---- */
+
+/* Keys: kb:<ns>:meta, kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>. Append to b. */
+void kb__key_meta(buf_t *b, const char *ns);
+void kb__key_doc(buf_t *b, const char *ns, const char *id);
+void kb__key_chunk(buf_t *b, const char *ns, const char *id, uint32_t seq);
+
+/* Document record: JSON {id, text, metadata, user_id, chunks, updated_at}. */
+void kb__doc_encode(const kb_doc *d, buf_t *out);
+int kb__doc_decode(const void *val, size_t len, kb_doc **out);
+
+/* Chunk record: "KBC1", start, end, pieces, dim (u32 LE), dim floats. */
+#define KB_CHUNK_HDR 20
+void kb__chunk_encode(uint32_t start, uint32_t end, uint32_t pieces, const float *v, uint32_t dim,
+                      buf_t *out);
+int kb__chunk_decode(const void *val, size_t len, uint32_t *start, uint32_t *end,
+                     uint32_t *pieces, uint32_t *dim, const float **v);
+
+/* Namespace meta record: settings JSON + created_at. */
+void kb__meta_encode(const kb_ns *ns, buf_t *out);
+int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
+                    int64_t *created_ms);
+
+/* Rebuild every namespace from the store (kb_open). */
+int kb__load(kb_t *kb, ragd_error *err);
+
+/* Insert a published chunk's vector into the centroid sum (lock held). */
+void kb__vsum_add(kb_ns *ns, const float *v, double sign);
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * kb_store.c - how knowledge bases lie in the store, and the rebuild at
+ * start: namespaces are found by their kb:<ns>:meta keys, documents read from
+ * kb:<ns>:doc:<id> (JSON) and chunks from kb:<ns>:chunk:<id>:<seq> (binary:
+ * byte span, piece count and the embedding), then BM25 is refilled from the
+ * document texts and HNSW from the stored vectors on all cores - no model
+ * call is needed to come back after a restart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rag/kb_int.h"
+#include "util/json.h"
+#include "util/mem.h"
+#include "util/threadpool.h"
+
+/* ---- keys ---- */
+
+void kb__key_meta(buf_t *b, const char *ns)
+{
+    buf_printf(b, "kb:%s:meta", ns);
+}
+
+void kb__key_doc(buf_t *b, const char *ns, const char *id)
+{
+    buf_printf(b, "kb:%s:doc:%s", ns, id);
+}
+
+void kb__key_chunk(buf_t *b, const char *ns, const char *id, uint32_t seq)
+{
+    buf_printf(b, "kb:%s:chunk:%s:%u", ns, id, seq);
+}
+
+/* ---- documents ---- */
+
+void kb__doc_free(kb_doc *d)
+{
+    if (!d)
+        return;
+    free(d->id);
+    free(d->text);
+    free(d->user_id);
+    cJSON_Delete(d->metadata);
+    free(d->chunks);
+    free(d);
+}
+
+void kb__doc_encode(const kb_doc *d, buf_t *out)
+{
+    buf_puts(out, "{\"id\":");
+    buf_put_json_str(out, d->id, strlen(d->id));
+    buf_puts(out, ",\"text\":");
+    buf_put_json_str(out, d->text, d->len);
+    buf_puts(out, ",\"metadata\":");
+    json_write(d->metadata, out);
+    buf_puts(out, ",\"user_id\":");
+    if (d->user_id)
+        buf_put_json_str(out, d->user_id, strlen(d->user_id));
+    else
+        buf_puts(out, "null");
+    buf_printf(out, ",\"chunks\":%u,\"updated_at\":%lld}", d->n_chunks, (long long)d->updated_ms);
+}
+
+int kb__doc_decode(const void *val, size_t len, kb_doc **out)
+{
+    cJSON *o = NULL;
+    if (json_parse(val, len, &o, NULL) || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return RAGD_EFORMAT;
+    }
+    const char *id = json_get_str(o, "id"), *text = json_get_str(o, "text");
+    const char *user = json_get_str(o, "user_id");
+    int64_t nch = 0, upd = 0;
+    if (!id || !text || json_get_int(o, "chunks", 0, UINT32_MAX, &nch)) {
+        cJSON_Delete(o);
+        return RAGD_EFORMAT;
+    }
+    json_get_int(o, "updated_at", 0, INT64_MAX, &upd);
+    kb_doc *d = xcalloc(1, sizeof *d);
+    d->id = xstrdup(id);
+    d->text = xstrdup(text);
+    d->len = (uint32_t)strlen(text);
+    d->user_id = user ? xstrdup(user) : NULL;
+    cJSON *md = cJSON_DetachItemFromObjectCaseSensitive(o, "metadata");
+    if (!cJSON_IsObject(md)) {
+        cJSON_Delete(md);
+        md = cJSON_CreateObject();
+    }
+    d->metadata = md;
+    d->n_chunks = (uint32_t)nch;
+    d->chunks = xmalloc((nch ? (size_t)nch : 1) * sizeof *d->chunks);
+    for (uint32_t i = 0; i < d->n_chunks; i++)
+        d->chunks[i] = UINT32_MAX;
+    d->updated_ms = upd;
+    cJSON_Delete(o);
+    *out = d;
+    return RAGD_OK;
+}
+
+/* ---- chunks ---- */
+
+static void kb__put_u32(buf_t *b, uint32_t v)
+{
+    unsigned char x[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 24) };
+    buf_append(b, x, 4);
+}
+
+static uint32_t kb__get_u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void kb__chunk_encode(uint32_t start, uint32_t end, uint32_t pieces, const float *v, uint32_t dim,
+                      buf_t *out)
+{
+    buf_append(out, "KBC1", 4);
+    kb__put_u32(out, start);
+    kb__put_u32(out, end);
+    kb__put_u32(out, pieces);
+    kb__put_u32(out, v ? dim : 0);
+    if (v)
+        buf_append(out, v, (size_t)dim * sizeof(float)); /* x86-64 and arm64: little-endian */
+}
+
+int kb__chunk_decode(const void *val, size_t len, uint32_t *start, uint32_t *end,
+                     uint32_t *pieces, uint32_t *dim, const float **v)
+{
+    const unsigned char *p = val;
+    if (len < KB_CHUNK_HDR || memcmp(p, "KBC1", 4) != 0)
+        return RAGD_EFORMAT;
+    *start = kb__get_u32le(p + 4);
+    *end = kb__get_u32le(p + 8);
+    *pieces = kb__get_u32le(p + 12);
+    *dim = kb__get_u32le(p + 16);
+    if (len != KB_CHUNK_HDR + (size_t)*dim * sizeof(float) || *start > *end)
+        return RAGD_EFORMAT;
+    *v = *dim ? (const float *)(p + KB_CHUNK_HDR) : NULL;
+    return RAGD_OK;
+}
+
+/* ---- namespace meta ---- */
+
+void kb__meta_encode(const kb_ns *ns, buf_t *out)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", ns->name);
+    cJSON_AddNumberToObject(o, "created_at", (double)ns->created_ms);
+    cJSON_AddItemToObject(o, "settings", kb_ns_settings_to_json(&ns->st));
+    json_write(o, out);
+    cJSON_Delete(o);
+}
+
+int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
+                    int64_t *created_ms)
+{
+    cJSON *o = NULL;
+    if (json_parse(val, len, &o, NULL) || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return RAGD_EFORMAT;
+    }
+    kb_ns_settings_default(kb, st);
+    *created_ms = 0;
+    json_get_int(o, "created_at", 0, INT64_MAX, created_ms);
+    /* the stored model may differ from the loaded one: validate without kb */
+    int rc = kb_ns_settings_apply_json(NULL, json_get_obj(o, "settings"), st, NULL);
+    cJSON_Delete(o);
+    if (rc)
+        kb_ns_settings_clear(st);
+    return rc ? RAGD_EFORMAT : RAGD_OK;
+}
+
+/* ---- rebuild ---- */
+
+typedef struct kb_load_ns {
+    kb_t *kb;
+    kb_ns *ns;
+    size_t prefix_len;
+    uint32_t *ids;      /* slot of each loaded vector */
+    float *vecs;        /* their vectors, dim each */
+    size_t n, cap;
+    uint32_t dim;
+    uint64_t bad;       /* records that did not parse or fit */
+} kb_load_ns;
+
+typedef struct kb_names {
+    char **v;
+    size_t n, cap;
+} kb_names;
+
+static int kb__scan_meta(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    kb_names *names = ud;
+    if (klen < 9 || memcmp(key + klen - 5, ":meta", 5) != 0)
+        return 0;
+    size_t nl = klen - 3 - 5;
+    if (nl == 0 || nl > KB_NS_NAME_MAX || memchr(key + 3, ':', nl))
+        return 0;
+    if (names->n == names->cap) {
+        names->cap = names->cap ? names->cap * 2 : 16;
+        names->v = xrealloc(names->v, names->cap * sizeof *names->v);
+    }
+    names->v[names->n++] = xstrndup(key + 3, nl);
+    return 0;
+}
+
+static int kb__scan_doc(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    kb_load_ns *l = ud;
+    kb_doc *d;
+    if (kb__doc_decode(val, vlen, &d)) {
+        l->bad++;
+        return 0;
+    }
+    kb_doc *prev = strmap_put(&l->ns->docs, d->id, strlen(d->id), d);
+    kb__doc_free(prev);
+    l->ns->text_bytes += d->len;
+    return 0;
+}
+
+static int kb__scan_chunk(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    kb_load_ns *l = ud;
+    kb_ns *ns = l->ns;
+    const char *rest = key + l->prefix_len;
+    const char *colon = memrchr(rest, ':', klen - l->prefix_len);
+    uint32_t start, end, pieces, dim;
+    const float *v;
+    if (!colon || kb__chunk_decode(val, vlen, &start, &end, &pieces, &dim, &v)) {
+        l->bad++;
+        return 0;
+    }
+    kb_doc *d = strmap_get(&ns->docs, rest, (size_t)(colon - rest));
+    unsigned long seq = strtoul(colon + 1, NULL, 10);
+    if (!d || seq >= d->n_chunks || end > d->len || d->chunks[seq] != UINT32_MAX) {
+        l->bad++;
+        return 0;
+    }
+    uint32_t id;
+    kb__slots_take(ns, &id, 1);
+    ns->slots[id] = (kb_slot){ d, start, end, pieces, (uint32_t)seq };
+    d->chunks[seq] = id;
+    ns->n_chunks++;
+    if (dim && (!l->kb->o.dim || dim == l->kb->o.dim) && (!l->dim || dim == l->dim)) {
+        l->dim = dim;
+        if (l->n == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 1024;
+            l->ids = xrealloc(l->ids, l->cap * sizeof *l->ids);
+            l->vecs = xrealloc(l->vecs, l->cap * dim * sizeof *l->vecs);
+        }
+        l->ids[l->n] = id;
+        memcpy(l->vecs + l->n * dim, v, dim * sizeof *v);
+        l->n++;
+    }
+    return 0;
+}
+
+static void kb__load_insert(void *ctx, size_t task, int thread)
+{
+    kb_load_ns *l = ctx;
+    size_t lo = task * 64, hi = lo + 64 < l->n ? lo + 64 : l->n;
+    for (size_t i = lo; i < hi; i++)
+        hnsw_insert(l->ns->hn, l->ids[i], l->vecs + i * l->dim);
+}
+
+/* Index every chunk loaded into l->ns. */
+static void kb__load_index(kb_load_ns *l, threadpool *tp)
+{
+    kb_ns *ns = l->ns;
+    for (uint32_t id = 0; id < ns->n_slots; id++) {
+        kb_slot *s = &ns->slots[id];
+        if (s->doc)
+            bm25_add_doc(kb__ns_bm25(ns), id, s->doc->text + s->start, s->end - s->start);
+    }
+    if (!l->n || !kb__ns_hnsw(ns, l->dim))
+        return;
+    threadpool_run(tp, (l->n + 63) / 64, kb__load_insert, l);
+    for (size_t i = 0; i < l->n; i++)
+        kb__vsum_add(ns, l->vecs + i * l->dim, 1.0);
+}
+
+static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *err)
+{
+    buf_t k = BUF_INIT;
+    kb__key_meta(&k, name);
+    store_value v;
+    int rc = store_get(kb->o.store, k.data, k.len, &v);
+    if (rc) {
+        buf_free(&k);
+        return rc == RAGD_ENOTFOUND ? RAGD_OK : ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+    }
+    kb_ns_settings st;
+    int64_t created;
+    rc = kb__meta_decode(kb, v.data, v.len, &st, &created);
+    store_value_free(&v);
+    if (rc) {
+        buf_free(&k);
+        return ragd_error_set(err, rc, "namespace %s: malformed settings record", name);
+    }
+    kb_load_ns l = { .kb = kb, .ns = kb__ns_new(name, &st, created) };
+    kb_ns_settings_clear(&st);
+    buf_reset(&k);
+    buf_printf(&k, "kb:%s:doc:", name);
+    rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
+    buf_reset(&k);
+    buf_printf(&k, "kb:%s:chunk:", name);
+    l.prefix_len = k.len;
+    if (!rc)
+        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
+    buf_free(&k);
+    if (!rc)
+        kb__load_index(&l, tp);
+    free(l.ids);
+    free(l.vecs);
+    if (rc) {
+        kb__ns_release(l.ns);
+        return ragd_error_set(err, rc, "namespace %s: reading the store failed: %s", name,
+                              ragd_strerror(rc));
+    }
+    strmap_put(&kb->ns, name, strlen(name), l.ns);
+    return RAGD_OK;
+}
+
+int kb__load(kb_t *kb, ragd_error *err)
+{
+    kb_names names = { 0 };
+    int rc = store_scan(kb->o.store, "kb:", 3, false, kb__scan_meta, &names);
+    if (rc) {
+        free(names.v);
+        return ragd_error_set(err, rc, "knowledge bases: scanning the store failed: %s",
+                              ragd_strerror(rc));
+    }
+    threadpool *tp = NULL;
+    if (names.n)
+        threadpool_create(kb->o.load_threads, &tp);
+    for (size_t i = 0; i < names.n && !rc; i++)
+        rc = kb__load_ns(kb, names.v[i], tp, err);
+    threadpool_destroy(tp);
+    for (size_t i = 0; i < names.n; i++)
+        free(names.v[i]);
+    free(names.v);
+    return rc;
+}

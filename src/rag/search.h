@@ -1,0 +1,97 @@
+/*
+ * search.h - hybrid search over knowledge-base namespaces, the in-process API
+ * behind POST /api/v1/search/hybrid and the RAG pipeline. Per namespace the
+ * keyword leg (BM25, optional fuzzy) and the semantic leg (HNSW, or an exact
+ * scan when the filter is selective) run with the ownership + metadata filter
+ * applied during the index search, so `limit` results come back whenever that
+ * many chunks match; legs of all namespaces are merged by score, then fused
+ * (weighted min-max or RRF, index/fusion.h).
+ *
+ * Visibility: a search with user_id sees chunks of documents owned by that
+ * user and of ownerless (shared) documents; without user_id only shared ones.
+ *
+ * Threading: kb_search is thread-safe and holds the namespaces' read locks
+ * only while searching and copying results. Results are owned copies, valid
+ * after the namespaces change.
+ */
+#ifndef RAGD_RAG_SEARCH_H
+#define RAGD_RAG_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/bm25.h"
+#include "index/fusion.h"
+#include "rag/kb.h"
+
+typedef enum kb_search_type {
+    KB_SEARCH_HYBRID = 0,
+    KB_SEARCH_SEMANTIC = 1,
+    KB_SEARCH_KEYWORD = 2,
+} kb_search_type;
+
+typedef struct kb_search_opts {
+    const char *query;            /* text; required unless semantic with vector */
+    size_t qlen;
+    const float *vector;          /* custom query vector (dim floats) or NULL */
+    size_t dim;
+    const char *user_id;          /* NULL: shared documents only */
+    kb_search_type type;
+    size_t limit;                 /* results wanted (>= 1) */
+    bool has_threshold;
+    float threshold;              /* drop results whose final score is below */
+    const char *const *namespaces;/* NULL / 0: every namespace */
+    size_t n_namespaces;
+    const kb_filter *filter;      /* metadata filter or NULL */
+    fusion_opts fusion;           /* hybrid: method, alpha, rrf_k */
+    bool fuzzy;                   /* keyword leg typo tolerance */
+    size_t candidates;            /* per-leg depth before fusion; 0 = max(2*limit, 50) */
+    uint32_t ef_search;           /* 0 = each namespace's hnsw_ef_search */
+    bool with_vectors;            /* copy each hit's stored vector (for MMR) */
+    bool explain;                 /* fill per-term BM25 breakdowns */
+} kb_search_opts;
+
+/* Defaults: hybrid, limit 10, RRF-free weighted fusion alpha 0.5, rrf_k 60. */
+void kb_search_default_opts(kb_search_opts *o);
+
+typedef struct kb_hit {
+    char ns[KB_NS_NAME_MAX + 1];
+    char *doc_id;                 /* owned */
+    uint32_t chunk_index;         /* position of the chunk in its document */
+    uint32_t start, end;          /* byte span in the document text */
+    char *content;                /* chunk text (owned, NUL-terminated) */
+    size_t content_len;
+    char *user_id;                /* owner or NULL */
+    cJSON *metadata;              /* owned copy of the document's metadata */
+    float score;                  /* final score (fused for hybrid) */
+    uint32_t rank_sem, rank_kw;   /* 1-based rank in each merged leg, 0 = absent */
+    float score_sem, score_kw;    /* cosine similarity / BM25 score (0 if absent) */
+    float norm_sem, norm_kw;      /* weighted fusion's normalised leg scores */
+    float *vector;                /* with_vectors: dim floats (owned), else NULL */
+    bm25_explain_term *terms;     /* explain + keyword match: owned array */
+    size_t n_terms;
+} kb_hit;
+
+typedef struct kb_search_result {
+    kb_hit *hits;                 /* best first */
+    size_t n;
+    size_t dim;                   /* length of hit vectors */
+    double embed_ms, keyword_ms, semantic_ms, fusion_ms, total_ms;
+    size_t keyword_candidates, semantic_candidates;
+} kb_search_result;
+
+/* Search. *res is filled (caller releases with kb_search_result_clear).
+ * Errors: RAGD_ENOTFOUND (a namespace; err names it), RAGD_EINVAL (empty
+ * query, limit 0, vector of the wrong dimension), RAGD_EUNAVAIL (semantic leg
+ * without an embedder and without a vector), embedding errors. */
+int kb_search(kb_t *kb, const kb_search_opts *opts, kb_search_result *res, ragd_error *err);
+void kb_search_result_clear(kb_search_result *res);
+
+/* Text and vector of one chunk by (namespace, document id, chunk index), for
+ * callers holding older hits. *text is malloc'd (caller frees); vec (may be
+ * NULL) gets kb_dim floats. RAGD_ENOTFOUND. */
+int kb_chunk_get(kb_t *kb, const char *ns, const char *doc_id, uint32_t chunk_index, char **text,
+                 size_t *len, float *vec);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * search_hybrid.c - kb_search: embed the query (through the caller's
+ * embedder, i.e. the embedding cache), run the keyword and semantic legs in
+ * every requested namespace with the visibility + metadata filter as the
+ * indexes' filter callback, merge each leg across namespaces by score, fuse
+ * (index/fusion.h), apply the threshold and copy the winners out while the
+ * namespaces are still read-locked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rag/kb_int.h"
+#include "rag/search.h"
+#include "util/clock.h"
+#include "util/mem.h"
+
+void kb_search_default_opts(kb_search_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->type = KB_SEARCH_HYBRID;
+    o->limit = 10;
+    o->fusion = fusion_default_opts();
+}
+
+/* What a search may see in one namespace. */
+typedef struct search_scope {
+    kb_ns *ns;
+    const char *user;
+    const kb_filter *filter;
+} search_scope;
+
+/* The index filter: published chunk, visible to the user, metadata passes. */
+static bool search__accept(void *ud, uint32_t id)
+{
+    const search_scope *sc = ud;
+    if (id >= sc->ns->n_slots)
+        return false;
+    const kb_doc *d = sc->ns->slots[id].doc;
+    if (!d)
+        return false;
+    if (d->user_id && (!sc->user || strcmp(d->user_id, sc->user) != 0))
+        return false;
+    return kb_filter_match(sc->filter, d->metadata);
+}
+
+static int search__cmp_in(const void *a, const void *b)
+{
+    const fusion_in *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Growable leg list. */
+typedef struct search_leg {
+    fusion_in *v;
+    size_t n, cap;
+} search_leg;
+
+static void search__leg_push(search_leg *l, uint64_t id, float score)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = (fusion_in){ id, score };
+}
+
+static void search__leg_finish(search_leg *l, size_t keep)
+{
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, search__cmp_in);
+    if (l->n > keep)
+        l->n = keep;
+}
+
+static bool search__blank(const char *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (q[i] != ' ' && q[i] != '\t' && q[i] != '\n' && q[i] != '\r')
+            return false;
+    return true;
+}
+
+/* Take a reference to every namespace asked for (all when none named). */
+static int search__namespaces(kb_t *kb, const kb_search_opts *o, kb_ns ***out, size_t *n,
+                              ragd_error *err)
+{
+    char **names = NULL;
+    size_t cnt = o->n_namespaces;
+    if (!o->namespaces || !cnt)
+        kb_ns_list(kb, &names, &cnt);
+    kb_ns **v = xcalloc(cnt ? cnt : 1, sizeof *v);
+    size_t k = 0;
+    int rc = RAGD_OK;
+    for (size_t i = 0; i < cnt && !rc; i++) {
+        const char *name = names ? names[i] : o->namespaces[i];
+        bool dup = false;
+        for (size_t j = 0; j < k; j++)
+            dup = dup || !strcmp(v[j]->name, name ? name : "");
+        if (dup)
+            continue;
+        if (!(v[k] = kb__ns_acquire(kb, name)))
+            rc = names ? RAGD_OK /* dropped meanwhile */
+                       : ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist",
+                                        name ? name : "");
+        else
+            k++;
+    }
+    if (names)
+        kb_names_free(names, cnt);
+    if (rc) {
+        for (size_t j = 0; j < k; j++)
+            kb__ns_release(v[j]);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return RAGD_OK;
+}
+
+static int search__check(const kb_t *kb, const kb_search_opts *o, ragd_error *err)
+{
+    if (!o->limit)
+        return ragd_error_set(err, RAGD_EINVAL, "limit must be at least 1");
+    bool has_text = o->query && o->qlen && !search__blank(o->query, o->qlen);
+    if (!has_text && !(o->type == KB_SEARCH_SEMANTIC && o->vector))
+        return ragd_error_set(err, RAGD_EINVAL, "the query is empty");
+    if (o->vector && kb->o.dim && o->dim != kb->o.dim)
+        return ragd_error_set(err, RAGD_EINVAL, "the vector has %zu dimensions; the model's is %zu",
+                              o->dim, kb->o.dim);
+    if (o->type != KB_SEARCH_KEYWORD && !o->vector && !kb->o.embed)
+        return ragd_error_set(err, RAGD_EUNAVAIL, "semantic search needs an embedding model or "
+                              "a query vector");
+    return RAGD_OK;
+}
+
+/* Run both legs in every namespace (read locks held by the caller). */
+static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const float *qv,
+                         size_t qdim, size_t cand, search_leg *kw, search_leg *sem,
+                         kb_search_result *res)
+{
+    void *hits = xmalloc(cand * (sizeof(bm25_hit) > sizeof(vec_hit) ? sizeof(bm25_hit)
+                                                                     : sizeof(vec_hit)));
+    int64_t t = clock_mono_us();
+    for (size_t i = 0; o->type != KB_SEARCH_SEMANTIC && i < nn; i++) {
+        search_scope sc = { nss[i], o->user_id, o->filter };
+        if (!nss[i]->bm)
+            continue;
+        bm25_search_opts bo = { .k = cand, .fuzzy = o->fuzzy, .filter = search__accept,
+                                .filter_ud = &sc };
+        size_t n = 0;
+        bm25_search(nss[i]->bm, o->query, o->qlen, &bo, hits, &n);
+        for (size_t j = 0; j < n; j++)
+            search__leg_push(kw, (uint64_t)i << 32 | ((bm25_hit *)hits)[j].doc_id,
+                             ((bm25_hit *)hits)[j].score);
+    }
+    search__leg_finish(kw, cand);
+    int64_t t2 = clock_mono_us();
+    res->keyword_ms = (double)(t2 - t) / 1000.0;
+    for (size_t i = 0; o->type != KB_SEARCH_KEYWORD && i < nn; i++) {
+        search_scope sc = { nss[i], o->user_id, o->filter };
+        if (!nss[i]->hn || nss[i]->dim != qdim)
+            continue;
+        hnsw_search_opts ho = { .k = cand, .ef = o->ef_search, .filter = search__accept,
+                                .filter_ud = &sc, .n_match = -1, .mode = HNSW_AUTO };
+        size_t n = 0;
+        hnsw_search(nss[i]->hn, qv, &ho, hits, &n);
+        for (size_t j = 0; j < n; j++)
+            search__leg_push(sem, (uint64_t)i << 32 | ((vec_hit *)hits)[j].id,
+                             ((vec_hit *)hits)[j].score);
+    }
+    search__leg_finish(sem, cand);
+    res->semantic_ms = (double)(clock_mono_us() - t2) / 1000.0;
+    res->keyword_candidates = kw->n;
+    res->semantic_candidates = sem->n;
+    free(hits);
+}
+
+/* Fuse (or take the one leg), threshold, cut to limit. */
+static size_t search__fuse(const kb_search_opts *o, const search_leg *kw, const search_leg *sem,
+                           fusion_hit **out)
+{
+    size_t cap = kw->n + sem->n, n = 0;
+    fusion_hit *f = xcalloc(cap ? cap : 1, sizeof *f);
+    if (o->type == KB_SEARCH_HYBRID) {
+        fusion_merge(sem->v, sem->n, kw->v, kw->n, &o->fusion, f, cap, &n);
+    } else {
+        const search_leg *l = o->type == KB_SEARCH_KEYWORD ? kw : sem;
+        for (size_t i = 0; i < l->n; i++, n++) {
+            f[n].id = l->v[i].id;
+            f[n].score = l->v[i].score;
+            if (o->type == KB_SEARCH_KEYWORD) {
+                f[n].rank_kw = (uint32_t)i + 1;
+                f[n].score_kw = l->v[i].score;
+            } else {
+                f[n].rank_sem = (uint32_t)i + 1;
+                f[n].score_sem = l->v[i].score;
+            }
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < o->limit; i++)
+        if (!o->has_threshold || f[i].score >= o->threshold)
+            f[k++] = f[i];
+    *out = f;
+    return k;
+}
+
+/* Copy a fused hit out of its namespace (read lock held). */
+static void search__materialize(kb_ns **nss, const kb_search_opts *o, const fusion_hit *f,
+                                size_t qdim, kb_hit *h)
+{
+    kb_ns *ns = nss[f->id >> 32];
+    uint32_t id = (uint32_t)f->id;
+    const kb_slot *s = &ns->slots[id];
+    const kb_doc *d = s->doc;
+    snprintf(h->ns, sizeof h->ns, "%s", ns->name);
+    h->doc_id = xstrdup(d->id);
+    h->chunk_index = s->seq;
+    h->start = s->start;
+    h->end = s->end;
+    h->content_len = s->end - s->start;
+    h->content = xstrndup(d->text + s->start, h->content_len);
+    h->user_id = d->user_id ? xstrdup(d->user_id) : NULL;
+    h->metadata = cJSON_Duplicate(d->metadata, 1);
+    h->score = f->score;
+    h->rank_sem = f->rank_sem;
+    h->rank_kw = f->rank_kw;
+    h->score_sem = f->score_sem;
+    h->score_kw = f->score_kw;
+    h->norm_sem = f->norm_sem;
+    h->norm_kw = f->norm_kw;
+    if (o->with_vectors && ns->hn && ns->dim == qdim) {
+        h->vector = xmalloc(qdim * sizeof *h->vector);
+        if (hnsw_get_vector(ns->hn, id, h->vector)) {
+            free(h->vector);
+            h->vector = NULL;
+        }
+    }
+    if (o->explain && h->rank_kw && ns->bm) {
+        h->terms = xcalloc(32, sizeof *h->terms);
+        float total = 0;
+        bm25_explain(ns->bm, o->query, o->qlen, o->fuzzy, id, h->terms, 32, &h->n_terms, &total);
+    }
+}
+
+int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_error *err)
+{
+    int64_t t0 = clock_mono_us();
+    memset(res, 0, sizeof *res);
+    int rc = search__check(kb, o, err);
+    kb_ns **nss = NULL;
+    size_t nn = 0;
+    if (rc || (rc = search__namespaces(kb, o, &nss, &nn, err)))
+        return rc;
+    float *qv = NULL;
+    size_t qdim = o->vector ? o->dim : kb->o.dim;
+    if (o->type != KB_SEARCH_KEYWORD && !o->vector) {
+        qv = xmalloc(qdim * sizeof *qv);
+        const char *q = o->query;
+        size_t ql = o->qlen;
+        if ((rc = kb->o.embed(kb->o.embed_ud, &q, &ql, 1, qv)))
+            ragd_error_set(err, rc, "embedding the query failed: %s", ragd_strerror(rc));
+    }
+    res->embed_ms = (double)(clock_mono_us() - t0) / 1000.0;
+    if (!rc) {
+        size_t cand = o->candidates ? o->candidates
+                      : o->type == KB_SEARCH_HYBRID ? (2 * o->limit > 50 ? 2 * o->limit : 50)
+                                                    : o->limit;
+        if (cand < o->limit)
+            cand = o->limit;
+        search_leg kw = { 0 }, sem = { 0 };
+        for (size_t i = 0; i < nn; i++)
+            pthread_rwlock_rdlock(&nss[i]->lock);
+        search__legs(nss, nn, o, qv ? qv : o->vector, qdim, cand, &kw, &sem, res);
+        int64_t tf = clock_mono_us();
+        fusion_hit *f = NULL;
+        size_t n = search__fuse(o, &kw, &sem, &f);
+        res->hits = xcalloc(n ? n : 1, sizeof *res->hits);
+        for (size_t i = 0; i < n; i++)
+            search__materialize(nss, o, &f[i], qdim, &res->hits[i]);
+        res->n = n;
+        res->dim = o->with_vectors ? qdim : 0;
+        for (size_t i = 0; i < nn; i++)
+            pthread_rwlock_unlock(&nss[i]->lock);
+        res->fusion_ms = (double)(clock_mono_us() - tf) / 1000.0;
+        free(f);
+        free(kw.v);
+        free(sem.v);
+    }
+    free(qv);
+    for (size_t i = 0; i < nn; i++)
+        kb__ns_release(nss[i]);
+    free(nss);
+    res->total_ms = (double)(clock_mono_us() - t0) / 1000.0;
+    return rc;
+}
+
+void kb_search_result_clear(kb_search_result *res)
+{
+    for (size_t i = 0; i < res->n; i++) {
+        kb_hit *h = &res->hits[i];
+        free(h->doc_id);
+        free(h->content);
+        free(h->user_id);
+        cJSON_Delete(h->metadata);
+        free(h->vector);
+        free(h->terms);
+    }
+    free(res->hits);
+    memset(res, 0, sizeof *res);
+}
+
+int kb_chunk_get(kb_t *kb, const char *nsname, const char *doc_id, uint32_t chunk_index,
+                 char **text, size_t *len, float *vec)
+{
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    int rc = RAGD_ENOTFOUND;
+    pthread_rwlock_rdlock(&ns->lock);
+    const kb_doc *d = doc_id ? strmap_get(&ns->docs, doc_id, strlen(doc_id)) : NULL;
+    if (d && chunk_index < d->n_chunks && d->chunks[chunk_index] != UINT32_MAX) {
+        const kb_slot *s = &ns->slots[d->chunks[chunk_index]];
+        rc = RAGD_OK;
+        if (vec && (!ns->hn || hnsw_get_vector(ns->hn, d->chunks[chunk_index], vec)))
+            rc = RAGD_ENOTFOUND;
+        if (!rc) {
+            *len = s->end - s->start;
+            *text = xstrndup(d->text + s->start, *len);
+        }
+    }
+    pthread_rwlock_unlock(&ns->lock);
+    kb__ns_release(ns);
+    return rc;
+}

@@ -1,0 +1,103 @@
+/*
+ * kb_fixture.h - helpers shared by the knowledge-base unit tests: a small
+ * WordPiece vocabulary written to a temp file (so the tests need no model),
+ * a temp LMDB store, and a deterministic bag-of-words "embedder" whose
+ * cosine similarity follows word overlap.
+ */
+#ifndef RAGD_TEST_KB_FIXTURE_H
+#define RAGD_TEST_KB_FIXTURE_H
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "embed/wordpiece.h"
+#include "store/store.h"
+#include "util/hash.h"
+
+#define KBFX_DIM 64
+
+static const char *const kbfx_vocab[] = {
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "the", "a", "quick", "brown", "fox",
+    "jump", "##s", "##ing", "##ed", "over", "lazy", "dog", "bench", "press", "squat", "knee",
+    "chest", "leg", "pain", "exercise", "for", "and", "of", "is", "un", "##believ", "##able",
+    "private", "note", "shared", "doc", NULL,
+};
+
+/* Write the vocabulary into dir/vocab.txt and open it. */
+static inline wordpiece *kbfx_tokenizer(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    for (int i = 0; kbfx_vocab[i]; i++)
+        fprintf(f, "%s\n", kbfx_vocab[i]);
+    fclose(f);
+    wordpiece *wp = NULL;
+    ragd_error err;
+    if (wordpiece_open(path, NULL, &wp, &err))
+        fprintf(stderr, "wordpiece_open: %s\n", err.msg);
+    return wp;
+}
+
+static inline store_t *kbfx_store(const char *dir)
+{
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.data_dir = dir;
+    cfg.key_prefix = "t";
+    cfg.sweep_interval_ms = -1;
+    store_t *s = NULL;
+    ragd_error err;
+    if (store_open(&cfg, &s, &err))
+        fprintf(stderr, "store_open: %s\n", err.msg);
+    return s;
+}
+
+/* Bag of lower-cased words hashed into KBFX_DIM buckets, L2-normalised. */
+static inline int kbfx_embed(void *ud, const char *const *texts, const size_t *lens, size_t n, float *out)
+{
+    (void)ud;
+    for (size_t t = 0; t < n; t++) {
+        float *v = out + t * KBFX_DIM;
+        memset(v, 0, KBFX_DIM * sizeof *v);
+        size_t i = 0;
+        while (i < lens[t]) {
+            while (i < lens[t] && !isalnum((unsigned char)texts[t][i]))
+                i++;
+            size_t s = i;
+            char w[64];
+            size_t wl = 0;
+            while (i < lens[t] && isalnum((unsigned char)texts[t][i])) {
+                if (wl < sizeof w - 1)
+                    w[wl++] = (char)tolower((unsigned char)texts[t][i]);
+                i++;
+            }
+            if (i > s)
+                v[hash_fnv1a64(w, wl) % KBFX_DIM] += 1.0f;
+        }
+        double nn = 0;
+        for (int k = 0; k < KBFX_DIM; k++)
+            nn += (double)v[k] * v[k];
+        if (nn == 0)
+            v[0] = 1.0f, nn = 1;
+        for (int k = 0; k < KBFX_DIM; k++)
+            v[k] = (float)(v[k] / sqrt(nn));
+    }
+    return 0;
+}
+
+static inline void kbfx_rmdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * test_kb.c - knowledge bases over a real LMDB store with a small vocabulary
+ * and a bag-of-words embedder: the store layout round-trips, upsert /
+ * replace / delete keep the store and the indexes in step, user isolation,
+ * filtered searches that still fill `limit`, a reopen that rebuilds the same
+ * indexes, namespace drop, and searches running during writes.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kb_fixture.h"
+#include "rag/kb_int.h"
+#include "rag/search.h"
+#include "testing.h"
+
+static char g_dir[] = "/tmp/ragd-test-kb-XXXXXX";
+static wordpiece *g_wp;
+static store_t *g_store;
+
+static kb_t *open_kb(void)
+{
+    kb_opts o = { .store = g_store, .tokenizer = g_wp, .embed = kbfx_embed, .dim = KBFX_DIM,
+                  .model = "bow", .max_chunk_tokens = 254, .load_threads = 2 };
+    kb_t *kb = NULL;
+    ragd_error err;
+    if (kb_open(&o, &kb, &err))
+        fprintf(stderr, "kb_open: %s\n", err.msg);
+    return kb;
+}
+
+static int count_keys_cb(void *ud, const char *k, size_t kl, const void *v, size_t vl)
+{
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int count_keys(const char *prefix)
+{
+    int n = 0;
+    store_scan(g_store, prefix, strlen(prefix), false, count_keys_cb, &n);
+    return n;
+}
+
+static size_t search_n(kb_t *kb, const char *ns, const char *q, kb_search_type type,
+                       const char *user, const kb_filter *f, size_t limit, kb_search_result *res)
+{
+    kb_search_opts o;
+    kb_search_default_opts(&o);
+    o.query = q;
+    o.qlen = strlen(q);
+    o.type = type;
+    o.user_id = user;
+    o.filter = f;
+    o.limit = limit;
+    const char *names[1] = { ns };
+    o.namespaces = names;
+    o.n_namespaces = ns ? 1 : 0;
+    ragd_error err;
+    if (kb_search(kb, &o, res, &err)) {
+        fprintf(stderr, "kb_search: %s\n", err.msg);
+        return (size_t)-1;
+    }
+    return res->n;
+}
+
+TEST(store_layout_round_trips)
+{
+    kb_doc d = { .id = "doc/1", .text = "bench \"press\"\nline", .len = 18, .user_id = "u1",
+                 .n_chunks = 3, .updated_ms = 1234 };
+    d.metadata = cJSON_Parse("{\"category\":\"knee\",\"level\":[1,2]}");
+    buf_t b = BUF_INIT;
+    kb__doc_encode(&d, &b);
+    kb_doc *back = NULL;
+    ASSERT_OK(kb__doc_decode(b.data, b.len, &back));
+    ASSERT_EQ_STR(back->id, "doc/1");
+    ASSERT_EQ_INT(back->len, 18);
+    ASSERT_TRUE(memcmp(back->text, d.text, 18) == 0);
+    ASSERT_EQ_STR(back->user_id, "u1");
+    ASSERT_EQ_INT(back->n_chunks, 3);
+    ASSERT_EQ_INT(back->chunks[2], UINT32_MAX);
+    ASSERT_EQ_INT(back->updated_ms, 1234);
+    ASSERT_TRUE(cJSON_Compare(back->metadata, d.metadata, 1));
+    kb__doc_free(back);
+    cJSON_Delete(d.metadata);
+    ASSERT_EQ_INT(kb__doc_decode("{}", 2, &back), RAGD_EFORMAT);
+
+    float v[4] = { 0.5f, -1.0f, 2.0f, 0.25f };
+    buf_reset(&b);
+    kb__chunk_encode(7, 19, 5, v, 4, &b);
+    ASSERT_EQ_INT(b.len, KB_CHUNK_HDR + 16);
+    uint32_t s, e, p, dim;
+    const float *got;
+    ASSERT_OK(kb__chunk_decode(b.data, b.len, &s, &e, &p, &dim, &got));
+    ASSERT_EQ_INT(s, 7);
+    ASSERT_EQ_INT(e, 19);
+    ASSERT_EQ_INT(p, 5);
+    ASSERT_EQ_INT(dim, 4);
+    ASSERT_TRUE(memcmp(got, v, sizeof v) == 0);
+    ASSERT_EQ_INT(kb__chunk_decode(b.data, b.len - 1, &s, &e, &p, &dim, &got), RAGD_EFORMAT);
+    buf_reset(&b);
+    kb__key_chunk(&b, "fit", "a:b", 12);
+    ASSERT_EQ_STR(b.data, "kb:fit:chunk:a:b:12");
+    buf_free(&b);
+}
+
+TEST(namespace_names_and_settings)
+{
+    kb_t *kb = open_kb();
+    ASSERT_TRUE(kb != NULL);
+    ragd_error err;
+    ASSERT_EQ_INT(kb_ns_create(kb, "bad name", NULL, &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(kb_ns_create(kb, "a:b", NULL, &err), RAGD_EINVAL);
+    kb_ns_settings st;
+    kb_ns_settings_default(kb, &st);
+    cJSON *j = cJSON_Parse("{\"chunk_size\":64,\"chunk_overlap\":8,\"description\":\"knees\","
+                           "\"examples\":[\"my knee hurts\"]}");
+    ASSERT_OK(kb_ns_settings_apply_json(kb, j, &st, &err));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"chunk_overlap\":60}");
+    ASSERT_EQ_INT(kb_ns_settings_apply_json(kb, j, &st, &err), RAGD_EINVAL);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"embedding_model\":\"other-model\"}");
+    ASSERT_EQ_INT(kb_ns_settings_apply_json(kb, j, &st, &err), RAGD_EINVAL);
+    cJSON_Delete(j);
+    st.chunk_overlap = 8;
+    ASSERT_OK(kb_ns_create(kb, "settings", &st, &err));
+    ASSERT_EQ_INT(kb_ns_create(kb, "settings", &st, &err), RAGD_EEXISTS);
+    kb_ns_settings_clear(&st);
+    kb_close(kb);
+    kb = open_kb(); /* settings persist */
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(kb, "settings", &in));
+    ASSERT_EQ_INT(in.settings.chunk_size, 64);
+    ASSERT_EQ_STR(in.settings.description, "knees");
+    ASSERT_EQ_INT(in.settings.n_examples, 1);
+    ASSERT_EQ_STR(in.settings.examples[0], "my knee hurts");
+    kb_ns_info_clear(&in);
+    ASSERT_OK(kb_ns_drop(kb, "settings", NULL));
+    ASSERT_EQ_INT(count_keys("kb:settings:"), 0);
+    kb_close(kb);
+}
+
+TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
+{
+    kb_t *kb = open_kb();
+    ragd_error err;
+    kb_ns_settings st;
+    kb_ns_settings_default(kb, &st);
+    st.chunk_size = 8;
+    st.chunk_overlap = 2;
+    ASSERT_OK(kb_ns_create(kb, "docs", &st, &err));
+    kb_ns_settings_clear(&st);
+    const char *long_text = "the quick brown fox jumps over the lazy dog and the lazy dog "
+                            "jumps over the quick brown fox for the exercise";
+    kb_doc_in d[2] = { { "d1", long_text, strlen(long_text), NULL, NULL },
+                       { "d2", "bench press for the chest", 25, NULL, NULL } };
+    kb_upsert_stats us;
+    ASSERT_OK(kb_docs_upsert(kb, "docs", d, 2, &us, &err));
+    ASSERT_EQ_INT(us.documents, 2);
+    ASSERT_TRUE(us.chunks >= 4);
+    int chunks_d1 = count_keys("kb:docs:chunk:d1:");
+    ASSERT_EQ_INT(chunks_d1, us.chunks - 1);
+    kb_search_result r;
+    size_t nfox = search_n(kb, "docs", "fox", KB_SEARCH_KEYWORD, NULL, NULL, 10, &r);
+    ASSERT_TRUE(nfox >= 2 && (int)nfox <= chunks_d1); /* first and last chunk at least */
+    for (size_t i = 0; i < nfox; i++)
+        ASSERT_TRUE(strstr(r.hits[i].content, "fox") && !strcmp(r.hits[i].doc_id, "d1"));
+    ASSERT_TRUE(memcmp(long_text + r.hits[0].start, r.hits[0].content, r.hits[0].content_len) == 0);
+    kb_search_result_clear(&r);
+
+    /* replace d1 with a short text: old chunks leave the store and the indexes */
+    kb_doc_in d1b = { "d1", "squat knee pain", 15, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(kb, "docs", &d1b, 1, &us, &err));
+    ASSERT_EQ_INT(us.replaced, 1);
+    ASSERT_EQ_INT(count_keys("kb:docs:chunk:d1:"), 1);
+    ASSERT_EQ_INT(search_n(kb, "docs", "fox", KB_SEARCH_KEYWORD, NULL, NULL, 10, &r), 0);
+    kb_search_result_clear(&r);
+    ASSERT_EQ_INT(search_n(kb, "docs", "knee", KB_SEARCH_HYBRID, NULL, NULL, 10, &r), 2);
+    ASSERT_EQ_STR(r.hits[0].doc_id, "d1");
+    ASSERT_TRUE(r.hits[0].rank_kw == 1 && r.hits[0].rank_sem == 1);
+    kb_search_result_clear(&r);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(kb, "docs", &in));
+    ASSERT_EQ_INT(in.documents, 2);
+    ASSERT_EQ_INT(in.chunks, 2);
+    ASSERT_EQ_INT(in.hnsw_vectors, 2);
+    kb_ns_info_clear(&in);
+
+    ASSERT_OK(kb_doc_delete(kb, "docs", "d1"));
+    ASSERT_EQ_INT(kb_doc_delete(kb, "docs", "d1"), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(count_keys("kb:docs:chunk:d1:") + count_keys("kb:docs:doc:d1"), 0);
+    ASSERT_EQ_INT(search_n(kb, "docs", "knee", KB_SEARCH_KEYWORD, NULL, NULL, 10, &r), 0);
+    kb_search_result_clear(&r);
+    cJSON *got = NULL;
+    ASSERT_OK(kb_doc_get(kb, "docs", "d2", true, &got));
+    ASSERT_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(got, "chunks")), 1);
+    cJSON_Delete(got);
+    ASSERT_OK(kb_ns_drop(kb, "docs", NULL));
+    kb_close(kb);
+}
+
+TEST(users_see_their_own_and_shared_documents)
+{
+    kb_t *kb = open_kb();
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "users", NULL, &err));
+    kb_doc_in d[3] = { { "shared", "knee pain shared doc", 20, NULL, NULL },
+                       { "alice", "knee pain private note", 22, NULL, "alice" },
+                       { "bob", "knee pain private note", 22, NULL, "bob" } };
+    ASSERT_OK(kb_docs_upsert(kb, "users", d, 3, NULL, &err));
+    kb_search_type types[3] = { KB_SEARCH_KEYWORD, KB_SEARCH_SEMANTIC, KB_SEARCH_HYBRID };
+    for (int t = 0; t < 3; t++) {
+        kb_search_result r;
+        ASSERT_EQ_INT(search_n(kb, "users", "knee pain", types[t], NULL, NULL, 10, &r), 1);
+        ASSERT_EQ_STR(r.hits[0].doc_id, "shared");
+        kb_search_result_clear(&r);
+        ASSERT_EQ_INT(search_n(kb, "users", "knee pain", types[t], "alice", NULL, 10, &r), 2);
+        for (size_t i = 0; i < r.n; i++)
+            ASSERT_TRUE(strcmp(r.hits[i].doc_id, "bob") != 0);
+        kb_search_result_clear(&r);
+    }
+    uint64_t n = 0;
+    ASSERT_OK(kb_docs_delete_where(kb, "users", NULL, "bob", &n));
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_OK(kb_ns_drop(kb, "users", NULL));
+    kb_close(kb);
+}
+
+TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
+{
+    kb_t *kb = open_kb();
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "many", NULL, &err));
+    enum { N = 3000 };
+    static char ids[N][16], texts[N][64], mds[N][64];
+    kb_doc_in *d = calloc(N, sizeof *d);
+    cJSON **md = calloc(N, sizeof *md);
+    const char *words[] = { "fox", "dog", "knee", "chest", "bench", "squat", "leg", "pain" };
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "d%d", i);
+        snprintf(texts[i], sizeof texts[i], "%s %s exercise %s", words[i % 8], words[(i / 8) % 8],
+                 words[(i / 64) % 8]);
+        snprintf(mds[i], sizeof mds[i], "{\"rare\":%s,\"year\":%d}", i % 150 == 0 ? "true" : "false",
+                 1900 + i % 200);
+        md[i] = cJSON_Parse(mds[i]);
+        d[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), md[i], NULL };
+    }
+    for (int at = 0; at < N; at += 1000)
+        ASSERT_OK(kb_docs_upsert(kb, "many", d + at, 1000, NULL, &err));
+    cJSON *fj = cJSON_Parse("{\"rare\":true,\"year\":{\"$gte\":1900}}");
+    kb_filter *f;
+    ASSERT_OK(kb_filter_compile(fj, &f, &err));
+    kb_search_type types[3] = { KB_SEARCH_KEYWORD, KB_SEARCH_SEMANTIC, KB_SEARCH_HYBRID };
+    kb_search_result before[3];
+    for (int t = 0; t < 3; t++) { /* 20 of 3000 match; every one contains "exercise" */
+        ASSERT_EQ_INT(search_n(kb, "many", "exercise fox", types[t], NULL, f, 15, &before[t]), 15);
+        for (size_t i = 0; i < 15; i++)
+            ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(before[t].hits[i].metadata, "rare")));
+    }
+    kb_close(kb);
+    kb = open_kb();
+    ASSERT_TRUE(kb_load_seconds(kb) >= 0);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(kb, "many", &in));
+    ASSERT_EQ_INT(in.documents, N);
+    ASSERT_EQ_INT(in.chunks, N);
+    ASSERT_EQ_INT(in.hnsw_vectors, N);
+    kb_ns_info_clear(&in);
+    for (int t = 0; t < 3; t++) {
+        kb_search_result r;
+        ASSERT_EQ_INT(search_n(kb, "many", "exercise fox", types[t], NULL, f, 15, &r), 15);
+        for (size_t i = 0; i < 15; i++) {
+            /* equal scores may swap (ties break on internal ids, renumbered at load) */
+            ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(r.hits[i].metadata, "rare")));
+            ASSERT_NEAR(r.hits[i].score, before[t].hits[i].score, 1e-4);
+        }
+        kb_search_result_clear(&r);
+        kb_search_result_clear(&before[t]);
+    }
+    float c[KBFX_DIM];
+    ASSERT_OK(kb_ns_centroid(kb, "many", c, KBFX_DIM));
+    kb_filter_destroy(f);
+    cJSON_Delete(fj);
+    for (int i = 0; i < N; i++)
+        cJSON_Delete(md[i]);
+    free(md);
+    free(d);
+    ASSERT_OK(kb_ns_drop(kb, "many", NULL));
+    kb_close(kb);
+}
+
+typedef struct race_ctx {
+    kb_t *kb;
+    volatile int stop;
+    int bad;
+} race_ctx;
+
+static void *race_searcher(void *ud)
+{
+    race_ctx *c = ud;
+    while (!c->stop) {
+        kb_search_result r;
+        if (search_n(c->kb, "race", "knee pain", KB_SEARCH_HYBRID, NULL, NULL, 5, &r) == (size_t)-1)
+            c->bad++;
+        for (size_t i = 0; i < r.n; i++)
+            if (strstr(r.hits[i].content, "knee") == NULL && strstr(r.hits[i].content, "leg") == NULL)
+                c->bad++;
+        kb_search_result_clear(&r);
+    }
+    return NULL;
+}
+
+TEST(searches_run_during_writes)
+{
+    kb_t *kb = open_kb();
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "race", NULL, &err));
+    race_ctx c = { .kb = kb };
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, race_searcher, &c);
+    for (int round = 0; round < 30; round++) {
+        kb_doc_in d[4];
+        char ids[4][16];
+        for (int i = 0; i < 4; i++) {
+            snprintf(ids[i], sizeof ids[i], "r%d", i);
+            d[i] = (kb_doc_in){ ids[i], round % 2 ? "knee pain squat" : "leg pain bench", 15, NULL, NULL };
+        }
+        ASSERT_OK(kb_docs_upsert(kb, "race", d, 4, NULL, &err));
+        if (round % 5 == 2)
+            ASSERT_OK(kb_doc_delete(kb, "race", "r0"));
+    }
+    c.stop = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    ASSERT_EQ_INT(c.bad, 0);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(kb, "race", &in));
+    ASSERT_EQ_INT(in.documents, 4);
+    ASSERT_EQ_INT(in.hnsw_vectors, 4);
+    kb_ns_info_clear(&in);
+    ASSERT_OK(kb_ns_drop(kb, "race", NULL));
+    kb_close(kb);
+}
+
+int main(void)
+{
+    if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)) || !(g_store = kbfx_store(g_dir)))
+        return 1;
+    RUN(store_layout_round_trips);
+    RUN(namespace_names_and_settings);
+    RUN(upsert_replace_delete_keep_store_and_indexes_in_step);
+    RUN(users_see_their_own_and_shared_documents);
+    RUN(selective_filters_still_fill_the_limit_and_survive_reopen);
+    RUN(searches_run_during_writes);
+    store_close(g_store);
+    wordpiece_close(g_wp);
+    kbfx_rmdir(g_dir);
+    return TEST_REPORT();
+}
