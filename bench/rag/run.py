@@ -15,7 +15,8 @@ Quality (nDCG@10 on a fixed sample of queries):
                     random) and is reported only to show the cost of a cross-encoder.
 Latency: rag/query with re-rank of 20 candidates (max_context_items 5, MMR on, the
 query embedding not cached: queries differ from the quality sample), p50/p95 end to
-end over HTTP and per stage, for each re-ranker (cross-encoder in FP32 and BF16).
+end over HTTP and per stage, for each re-ranker (cross-encoder in BF16, the default
+where AMX exists, and FP32, also with the default 100 ms re-rank budget).
 Goal (DESIGN.md section 6): p95 <= 150 ms on 2 cores.
 
 usage: .venv/bin/python bench/rag/run.py [--queries 300] [--latency 200]
@@ -147,14 +148,14 @@ def pct(v, p):
     return v[min(len(v) - 1, int(math.ceil(p / 100 * len(v))) - 1)]
 
 
-def run_latency(srv, queries):
+def run_latency(srv, queries, budget_ms):
     e2e, stages = [], {k: [] for k in ("embed_ms", "search_ms", "rerank_ms", "mmr_ms", "pack_ms")}
     scored = []
     for q in queries:
         t0 = time.perf_counter()
         body = srv.post("/api/v1/rag/query", {
             "query": q["text"], "namespaces": [NS], "max_context_items": 5, "candidates": 20,
-            "rerank": {"depth": 20, "budget_ms": 0}}).json()
+            "rerank": {"depth": 20, "budget_ms": budget_ms}}).json()
         e2e.append((time.perf_counter() - t0) * 1000)
         for k in stages:
             stages[k].append(body["timings"][k])
@@ -190,21 +191,24 @@ def main():
     ce_dir = real_ce or TEST_CE
     ce_name = os.path.basename(ce_dir.rstrip("/")) + ("" if real_ce else " (synthetic head)")
 
-    configs = [("cosine fallback", {}),
-               (ce_name + " fp32", {"RAGD_RERANK_MODEL_DIR": ce_dir}),
-               (ce_name + " bf16", {"RAGD_RERANK_MODEL_DIR": ce_dir,
-                                    "RAGD_RERANK_PRECISION": "bf16"})]
+    # (name, environment, latency budget of the re-rank, measure quality too)
+    configs = [("cosine fallback", {}, 0, True),
+               (ce_name + " bf16", {"RAGD_RERANK_MODEL_DIR": ce_dir}, 0, True),
+               (ce_name + " fp32", {"RAGD_RERANK_MODEL_DIR": ce_dir,
+                                    "RAGD_RERANK_PRECISION": "fp32"}, 0, False),
+               (ce_name + " fp32, budget 100 ms", {"RAGD_RERANK_MODEL_DIR": ce_dir,
+                                                   "RAGD_RERANK_PRECISION": "fp32"}, 100, False)]
     quality, latency = [], []
     ingest_s = None
-    for i, (name, env) in enumerate(configs):
+    for name, env, budget, with_quality in configs:
         srv = Server(env)
         try:
             if ingest_s is None:
                 ingest_s = ingest(srv, corpus)
                 quality.append(("hybrid (no re-rank)", evaluate(run_hybrid(srv, qual), qrels)))
-            if i < 2:
+            if with_quality:
                 quality.append(("hybrid + " + name, evaluate(run_rerank(srv, qual), qrels)))
-            latency.append((name, run_latency(srv, lat)))
+            latency.append((name, run_latency(srv, lat, budget)))
             # the cached query embeddings would make later configs look faster
             requests.post(srv.url + "/api/v1/cache/clear", json={"prefix": "emb"}, timeout=60)
         finally:
@@ -217,18 +221,23 @@ def report(quality, latency, ndocs, nq, nl, ingest_s, real_ce):
              f"{os.cpu_count()} CPUs" + (f", ingest {ingest_s:.0f} s" if ingest_s else "")]
     base = quality[0][1]
     lines.append("")
-    lines.append(f"{'quality':44} {'nDCG@10':>8} {'vs hybrid':>10}")
+    w = max(len(n) for n, _ in quality) + 2
+    lines.append(f"{'quality':{w}} {'nDCG@10':>8} {'vs hybrid':>10}")
     for name, v in quality:
-        lines.append(f"{name:44} {v:8.4f} {v / base if base else 0:9.2f}x")
+        lines.append(f"{name:{w}} {v:8.4f} {v / base if base else 0:9.2f}x")
     if not real_ce:
         lines.append("(the synthetic-head cross-encoder has a random classifier: its nDCG is not "
                      "a quality figure; set RAGD_BENCH_RERANK_MODEL_DIR to a real cross-encoder)")
     lines.append("")
     lines.append("rag/query latency, re-rank of 20 candidates, ms p50/p95 (goal p95 <= 150):")
     cols = ["e2e", "embed_ms", "search_ms", "rerank_ms", "mmr_ms", "pack_ms"]
-    lines.append(f"{'re-ranker':34}" + "".join(f"{c.replace('_ms', ''):>16}" for c in cols))
+    w = max(len(n) for n, _ in latency) + 2
+    lines.append(f"{'re-ranker':{w}}" + "".join(f"{c.replace('_ms', ''):>16}" for c in cols)
+                 + f"{'scored':>8}")
     for name, row in latency:
-        lines.append(f"{name:34}" + "".join(f"{row[c][0]:7.1f}/{row[c][1]:<8.1f}" for c in cols))
+        lines.append(f"{name:{w}}" + "".join(f"{row[c][0]:7.1f}/{row[c][1]:<8.1f}" for c in cols)
+                     + f"{row['scored']:8.1f}")
+    lines.append("(load average of the machine during the run: %.1f)" % os.getloadavg()[0])
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(OUT, "report.txt"), "w") as f:

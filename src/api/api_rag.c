@@ -37,8 +37,10 @@ static bool rag_api__fail(const http_req *req, http_resp *resp, const char *msg)
 /* "rerank": true | false | {depth, budget_ms, min_score} */
 static bool rag_api__rerank(const http_req *req, http_resp *resp, const cJSON *v, rag_request *q)
 {
-    if (!v || cJSON_IsNull(v) || cJSON_IsBool(v)) {
-        q->rerank = !v || !cJSON_IsFalse(v);
+    if (!v || cJSON_IsNull(v))
+        return true;
+    if (cJSON_IsBool(v)) {
+        q->rerank = cJSON_IsTrue(v);
         return true;
     }
     if (!cJSON_IsObject(v))
@@ -139,6 +141,9 @@ static bool rag_api__parse(const http_req *req, http_resp *resp, const cJSON *b,
     rag_default_request(&r->q);
     r->q.rr.depth = (size_t)app->cfg.rerank_depth;
     r->q.rr.budget_ms = (int)app->cfg.rerank_budget_ms;
+    /* the cosine fallback re-ranks only on request: it discards the keyword
+       signal of hybrid search (bench/rag: lower nDCG than hybrid alone) */
+    r->q.rerank = rerank_get_kind(app->rerank) != RERANK_COSINE;
     r->include_context = true;
     r->route_k = 3;
     r->q.query = json_get_str(b, "query");
@@ -219,8 +224,11 @@ static void rag_api__rerank_info(const app_t *app, const rag_api_req *r, const r
     if (res->rr.degraded)
         cJSON_AddStringToObject(rr, "reason", res->rr.reason);
     if (rerank_get_kind(app->rerank) == RERANK_COSINE)
-        cJSON_AddStringToObject(rr, "fallback", "no re-ranker is configured: scores are the "
-                                "embedding model's cosine similarity");
+        cJSON_AddStringToObject(rr, "fallback", r->q.rerank
+                                ? "no re-ranker is configured: scores are the embedding "
+                                  "model's cosine similarity"
+                                : "no re-ranker is configured; the cosine fallback runs only "
+                                  "with \"rerank\": true");
 }
 
 static void rag_api__reply(http_req *req, http_resp *resp, const rag_api_req *r,

@@ -55,6 +55,11 @@ typedef struct rag_search_req {
 typedef int (*rag_search_fn)(void *ud, const rag_search_req *q, rag_hit **hits, size_t *n,
                              ragd_error *err);
 
+/* The search callback over ragd's knowledge bases (rag/search.h): ud is the
+ * kb_t. Hybrid/semantic searches use the given query vector; hits carry
+ * their stored chunk vectors for MMR. */
+int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, ragd_error *err);
+
 /* What the pipeline runs on (all borrowed). */
 typedef struct rag_deps {
     embcache_t *emb;        /* query (and, without hit vectors, chunk) embeddings;

@@ -113,13 +113,16 @@ static int rq__rerank(const rag_deps *d, const rag_request *q, rag_result *out, 
         return 0;
     }
     const char **texts = xmalloc(m * sizeof *texts);
+    const float **vecs = xmalloc(m * sizeof *vecs);
     size_t *lens = xmalloc(m * sizeof *lens), *pos = xmalloc(m * sizeof *pos);
     float *s = xmalloc(m * sizeof *s);
     for (size_t i = 0; i < m; i++) {
         texts[i] = out->hits[order[i]].text;
         lens[i] = out->hits[order[i]].len;
+        vecs[i] = out->hits[order[i]].vec;
     }
     rerank_params p = q->rr;
+    p.vecs = vecs;
     if (!p.depth)
         p.depth = m;
     int rc = rerank_score(d->rerank, q->query, strlen(q->query), texts, lens, m, &p, s, &out->rr);
@@ -142,6 +145,7 @@ static int rq__rerank(const rag_deps *d, const rag_request *q, rag_result *out, 
         free(old);
     }
     free(texts);
+    free(vecs);
     free(lens);
     free(pos);
     free(s);

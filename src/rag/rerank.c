@@ -124,17 +124,32 @@ static size_t rr__pair_tokens(const rerank_t *r, size_t qn, const char *d, size_
     return n < cap ? n : cap;
 }
 
-/* Cosine of docs[0..k) to the query vector q. */
+/* Cosine of docs[0..k) to the query vector q; known vectors (vecs, may be
+ * NULL) are used as they are, the others come from the embedding cache. */
 static int rr__cosine_batch(rerank_t *r, const float *q, const char *const *docs,
-                            const size_t *lens, size_t k, float *scores)
+                            const size_t *lens, const float *const *vecs, size_t k,
+                            float *scores)
 {
-    size_t dim = embcache_dim(r->fallback);
+    size_t dim = embcache_dim(r->fallback), m = 0;
     float *v = xmalloc(k * dim * sizeof *v);
-    embcache_info info = {0};
-    int rc = embcache_embed(r->fallback, docs, lens, k, v, &info);
-    for (size_t i = 0; rc == 0 && i < k; i++)
-        scores[i] = vec_cosine_f32(q, v + i * dim, dim);
+    const char **t = xmalloc(k * sizeof *t);
+    size_t *l = xmalloc(k * sizeof *l), *at = xmalloc(k * sizeof *at);
+    for (size_t i = 0; i < k; i++) {
+        if (vecs && vecs[i]) {
+            scores[i] = vec_cosine_f32(q, vecs[i], dim);
+        } else {
+            t[m] = docs[i];
+            l[m] = lens[i];
+            at[m++] = i;
+        }
+    }
+    int rc = m ? embcache_embed(r->fallback, t, l, m, v, &(embcache_info){0}) : 0;
+    for (size_t j = 0; rc == 0 && j < m; j++)
+        scores[at[j]] = vec_cosine_f32(q, v + j * dim, dim);
     free(v);
+    free(t);
+    free(l);
+    free(at);
     return rc;
 }
 
@@ -164,7 +179,7 @@ static void rr__learn(rerank_t *r, int64_t us, size_t k)
 
 /* Local scorers (cross-encoder or cosine) batch by batch under the budget. */
 static int rr__local(rerank_t *r, const char *query, size_t qlen, const char *const *docs,
-                     const size_t *lens, size_t depth, int budget_ms, float *scores,
+                     const size_t *lens, size_t depth, const rerank_params *p, float *scores,
                      rerank_outcome *out, int64_t t0)
 {
     float *qv = NULL;
@@ -176,6 +191,8 @@ static int rr__local(rerank_t *r, const char *query, size_t qlen, const char *co
     } else {
         qn = wordpiece_count(embed_model_tokenizer(r->ce), query, qlen);
     }
+    int budget_ms = p ? p->budget_ms : 0;
+    const float *const *vecs = p ? p->vecs : NULL;
     int64_t call_per = 0, spent = 0;
     size_t i = 0;
     while (rc == 0 && i < depth) {
@@ -187,7 +204,8 @@ static int rr__local(rerank_t *r, const char *query, size_t qlen, const char *co
         }
         int64_t b0 = clock_mono_us();
         if (r->kind == RERANK_COSINE) {
-            rc = rr__cosine_batch(r, qv, docs + i, lens + i, k, scores + i);
+            rc = rr__cosine_batch(r, qv, docs + i, lens + i, vecs ? vecs + i : NULL, k,
+                                  scores + i);
         } else {
             rc = embed_score_pairs(r->ce, query, qlen, docs + i, lens + i, k, scores + i, NULL);
             for (size_t j = i; rc == 0 && j < i + k; j++)
@@ -231,7 +249,7 @@ int rerank_score(rerank_t *r, const char *query, size_t qlen, const char *const 
         rc = rerank__remote_score(r, query, qlen, docs, lens, depth, tmo, scores, out);
         out->scored = rc == 0 && !out->degraded ? depth : 0;
     } else {
-        rc = rr__local(r, query, qlen, docs, lens, depth, budget_ms, scores, out, t0);
+        rc = rr__local(r, query, qlen, docs, lens, depth, p, scores, out, t0);
     }
     out->elapsed_us = clock_mono_us() - t0;
     return rc;

@@ -83,6 +83,9 @@ typedef struct rerank_params {
     size_t depth;   /* score at most this many leading candidates (0 = all) */
     int budget_ms;  /* stop before a batch that would end past it (0 = none);
                        the first batch always runs */
+    const float *const *vecs; /* cosine fallback: the candidates' embeddings when
+                                 known (vecs[i] may be NULL; NULL = none), so they
+                                 are not embedded again; other scorers ignore it */
 } rerank_params;
 
 /* What one scoring call did. */

@@ -57,7 +57,8 @@ def rag(ragd, **body):
 def test_seed_contract(ragd):
     load(ragd)
     r = rag(ragd, query="how much protein should I eat after lifting", user_id="u1",
-            include_context=True, max_context_items=3, namespaces=["strength", "nutrition"])
+            include_context=True, max_context_items=3, namespaces=["strength", "nutrition"],
+            rerank=True)
     body = r.json()
     for key in ("context", "embeddings_used", "search_strategy", "total_tokens",
                 "processing_time_ms", "timings"):
@@ -83,8 +84,12 @@ def test_seed_contract(ragd):
     emb = ragd.post("/api/v1/embeddings/generate", json={"text": top["content"]}).json()
     assert top["tokens"] == emb["tokens"] - 2
     again = rag(ragd, query="how much protein should I eat after lifting",
-                namespaces=["strength", "nutrition"]).json()
-    assert again["embedding"]["cached"] is True
+                namespaces=["strength", "nutrition"])
+    assert again.json()["embedding"]["cached"] is True
+    # with only the cosine fallback, rag/query re-ranks on request only
+    assert again.json()["search_strategy"] == "hybrid+mmr"
+    assert again.headers["x-ragd-rerank"] == "off"
+    assert "rerank" in again.json()["rerank"]["fallback"]
 
 
 def test_token_budget_prompt_and_no_context(ragd):
@@ -163,6 +168,7 @@ def test_rerank_options_and_cross_encoder():
         load(s)
         r = rag(s, query="protein after training", namespaces=["nutrition", "strength"])
         body = r.json()
+        assert body["search_strategy"] == "hybrid+rerank+mmr"
         assert body["rerank"]["model"] == "ragd-test-cross-encoder"
         assert body["rerank"]["kind"] == "cross-encoder" and body["rerank"]["scored"] >= 4
         assert "fallback" not in body["rerank"]

@@ -28,7 +28,7 @@ DOCS = [
 
 @pytest.fixture
 def ragd_ce():
-    s = Ragd(env={"RAGD_RERANK_MODEL_DIR": CE_DIR}).start()
+    s = Ragd(env={"RAGD_RERANK_MODEL_DIR": CE_DIR, "RAGD_RERANK_PRECISION": "fp32"}).start()
     yield s
     s.cleanup()
 

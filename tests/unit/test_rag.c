@@ -77,6 +77,7 @@ static const fake_doc DOCS[] = {
     {"nutrition", "water", "Drink water during long runs.", 0.1f},
 };
 static int g_calls;
+static const char *g_rows_vec_text; /* when set: the "rows" hit carries this text's vector */
 
 static int fake_search(void *ud, const rag_search_req *q, rag_hit **hits, size_t *n,
                        ragd_error *err)
@@ -102,6 +103,11 @@ static int fake_search(void *ud, const rag_search_req *q, rag_hit **hits, size_t
             h->end = h->len;
             h->seq = 0;
             h->score = DOCS[i].score;
+            if (g_rows_vec_text && strcmp(DOCS[i].id, "rows") == 0) {
+                size_t l = strlen(g_rows_vec_text);
+                h->vec = malloc(DIM * sizeof *h->vec);
+                bow_embed(NULL, &g_rows_vec_text, &l, 1, h->vec, NULL, NULL);
+            }
         }
     }
     return 0;
@@ -212,6 +218,29 @@ TEST(token_budget_and_min_score)
     rag_result_free(&r);
 }
 
+/* The cosine fallback scores a hit by its stored vector when it has one. */
+TEST(cosine_rerank_uses_hit_vectors)
+{
+    const char *ns[1] = {"strength"};
+    rag_request q;
+    rag_default_request(&q);
+    q.query = "heavy barbell movements";
+    q.namespaces = ns;
+    q.nns = 1;
+    q.mmr = false;
+    g_rows_vec_text = "heavy barbell movements";
+    rag_deps d = deps(true);
+    rag_result r;
+    ragd_error err;
+    int rc = rag_query(&d, &q, &r, &err);
+    g_rows_vec_text = NULL;
+    ASSERT_OK(rc);
+    ASSERT_TRUE(r.pack.n >= 1);
+    ASSERT_EQ_STR(r.pack.e[0].doc_id, "rows");
+    ASSERT_NEAR(r.pack.e[0].relevance, 1.0, 1e-5);
+    rag_result_free(&r);
+}
+
 TEST(errors)
 {
     const char *ns[2] = {"strength", "nope"};
@@ -264,6 +293,7 @@ int main(void)
     RUN(pipeline_end_to_end);
     RUN(without_rerank_and_mmr_fused_order_is_kept);
     RUN(token_budget_and_min_score);
+    RUN(cosine_rerank_uses_hit_vectors);
     RUN(errors);
     rerank_destroy(g_rr);
     embcache_destroy(g_emb);

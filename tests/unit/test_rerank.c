@@ -267,7 +267,7 @@ TEST(service_scores_and_depth)
     size_t *lens, k = first_group(&docs, &lens);
     float *s = malloc(k * sizeof *s);
     rerank_outcome out;
-    rerank_params p = {0, 0};
+    rerank_params p = {0, 0, NULL};
     int rc = rerank_score(r, g_pairs[0].q, strlen(g_pairs[0].q), docs, lens, k, &p, s, &out);
     double worst = 0;
     for (size_t t = 0; rc == 0 && t < k; t++)
@@ -305,7 +305,7 @@ TEST(service_budget_stops_after_first_batch)
         }
     float s[24];
     rerank_outcome out;
-    rerank_params p = {0, 1};
+    rerank_params p = {0, 1, NULL};
     int rc = rerank_score(r, "protein", 7, docs, lens, n, &p, s, &out);
     rerank_destroy(r);
     ASSERT_OK(rc);
