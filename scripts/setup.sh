@@ -37,3 +37,7 @@ fi
 if [ -x scripts/fetch_model.sh ]; then
     scripts/fetch_model.sh
 fi
+
+# The test cross-encoder (MiniLM's encoder + the committed fixed-seed head) that
+# the re-ranking tests check against transformers' scores; quick when present.
+python3 tests/fixtures/make_rerank_model.py

@@ -19,6 +19,9 @@ void api_register(router_t *r)
     api_ratelimit_register(r);
     api_sessions_register(r);
     api_gateway_register(r);
+    api_rerank_register(r);
+    api_rag_register(r);
+    api_route_register(r);
 }
 
 bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)

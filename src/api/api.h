@@ -26,6 +26,9 @@ void api_auth_register(router_t *r);       /* /api/v1/keys */
 void api_ratelimit_register(router_t *r);  /* /api/v1/ratelimit/check */
 void api_sessions_register(router_t *r);   /* /api/v1/sessions */
 void api_gateway_register(router_t *r);
+void api_rerank_register(router_t *r);
+void api_rag_register(router_t *r);
+void api_route_register(router_t *r);
 
 static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }
 

@@ -9,6 +9,7 @@
 
 #include "cache/cache.h"
 #include "http/http.h"
+#include "rag/route.h"
 
 /* The TTL settings object ({default, embedding, response, prefixes}); caller
  * owns it (cJSON_Delete). */
@@ -16,5 +17,12 @@ cJSON *cache_api_ttl_settings(cache_t *c);
 
 void cache_api_stats(http_req *req, http_resp *resp);
 void cache_api_warm_up(http_req *req, http_resp *resp);
+
+/* Namespace routing for a handler (api_route.c): threshold from the body's
+ * "threshold" or the route_threshold setting. On false resp holds the error. */
+bool route_api_run(const http_req *req, http_resp *resp, const char *query, size_t k,
+                   const cJSON *threshold, route_result *out, double *used_threshold);
+/* {namespaces: [{namespace, score, via, example?}], none, best_score, threshold} */
+cJSON *route_api_json(const http_req *req, const route_result *r, double threshold);
 
 #endif

@@ -149,6 +149,16 @@ static int app__open_kb(app_t *app, ragd_error *err)
     return rc;
 }
 
+/* The re-ranker: remote, local cross-encoder, or the embedding cosine. */
+static int app__open_reranker(app_t *app, ragd_error *err)
+{
+    int rc = rerank_create_from_config(&app->cfg, app->embcache, &app->rerank, err);
+    if (rc == 0)
+        log_msg(LOG_INFO, "re-ranker: %s (%s)", rerank_model_name(app->rerank),
+                rerank_kind_name(rerank_get_kind(app->rerank)));
+    return rc;
+}
+
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
@@ -199,6 +209,8 @@ int app_open(app_t *app, ragd_error *err)
         sessions_set_embedder(app->sessions, app__session_embed, app->embcache,
                               embcache_dim(app->embcache));
     if ((rc = gateway_create(cfg, app->cache, app->embcache, &app->gateway, err)))
+        goto fail;
+    if ((rc = app__open_reranker(app, err)))
         goto fail;
     app->router = router_create();
     api_register(app->router);
@@ -274,6 +286,8 @@ void app_close(app_t *app)
     }
     router_destroy(app->router);
     app->router = NULL;
+    rerank_destroy(app->rerank);
+    app->rerank = NULL;
     kb_close(app->kb);
     app->kb = NULL;
     gateway_destroy(app->gateway);

@@ -21,6 +21,7 @@
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "rag/kb.h"
+#include "rag/rerank.h"
 #include "store/store.h"
 
 #define APP_STATUS_SLOTS 20
@@ -49,6 +50,7 @@ typedef struct app {
     embed_batcher *batcher;           /* merges concurrent requests into batches */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
+    rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
 } app_t;
 
 /* The HTTP status codes tracked per route, in slot order (last = other). */

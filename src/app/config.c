@@ -74,6 +74,12 @@ static const cfg_entry cfg_table[] = {
     { "semantic_max_temperature", "RAGD_SEMANTIC_MAX_TEMPERATURE", NULL, CFG_STR, OFF(semantic_max_temperature), "0.3", 0, 0, NULL, false, "only requests with temperature <= this (and no tools) use the semantic cache" },
     { "semantic_max_entries", "RAGD_SEMANTIC_MAX_ENTRIES", NULL, CFG_INT, OFF(semantic_max_entries), "100000", 0, 100000000, NULL, false, "prompts kept in the semantic index" },
     { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe" },
+    { "rerank_model_dir", "RAGD_RERANK_MODEL_DIR", "--rerank-model-dir", CFG_STR, OFF(rerank_model_dir), "", 0, 0, NULL, false, "local cross-encoder directory (none: the config file's reranker section, else embedding cosine)" },
+    { "rerank_precision", "RAGD_RERANK_PRECISION", NULL, CFG_ENUM, OFF(rerank_precision), "bf16", 0, 0, "fp32|bf16", false, "cross-encoder arithmetic precision (bf16 needs AMX, else fp32 runs)" },
+    { "rerank_budget_ms", "RAGD_RERANK_BUDGET_MS", NULL, CFG_INT, OFF(rerank_budget_ms), "100", 0, 600000, NULL, false, "re-ranking latency budget of a RAG query in ms (0 = none)" },
+    { "rerank_depth", "RAGD_RERANK_DEPTH", NULL, CFG_INT, OFF(rerank_depth), "30", 1, 100000, NULL, false, "candidates a RAG query re-scores at most (top M)" },
+    { "route_threshold", "RAGD_ROUTE_THRESHOLD", NULL, CFG_STR, OFF(route_threshold), "0.35", 0, 0, NULL, false, "namespace routing: best cosine below which a query routes to none" },
+    { "rerank_max_candidates", "RAGD_RERANK_MAX_CANDIDATES", NULL, CFG_INT, OFF(rerank_max_candidates), "1000", 1, 100000, NULL, false, "most candidates accepted by a rerank request" },
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])

@@ -34,6 +34,7 @@ static const scope_rule scope_rules[] = {
     { HTTP_POST, "/api/v1/search/hybrid", AUTH_SCOPE_READ },
     { HTTP_POST, "/api/v1/rerank", AUTH_SCOPE_READ },
     { HTTP_POST, "/api/v1/rag/query", AUTH_SCOPE_READ },
+    { HTTP_POST, "/api/v1/route", AUTH_SCOPE_READ },
     { HTTP_POST, "/v1/embeddings", AUTH_SCOPE_READ },
     { HTTP_POST, "/v1/rerank", AUTH_SCOPE_READ },
 };

@@ -1,7 +1,7 @@
 /*
  * test_embed_rerank.c - the cross-encoder path (sequence-classification head)
  * on a constructed tiny BERT (tests/fixtures/rerank_tiny, written with its
- * reference scores by make_rerank_fixture.py): pair token ids equal to the HF
+ * reference scores by make_tiny_cross_fixture.py): pair token ids equal to the HF
  * tokenizer's, and scores/logits equal to sentence-transformers' CrossEncoder
  * on every CPU path (BF16 within a looser bound).
  */
@@ -31,7 +31,7 @@ static int load_ref(void)
     size_t len;
     fx__dir(dir, sizeof dir);
     snprintf(g_dir, sizeof g_dir, "%s/rerank_tiny", dir);
-    snprintf(path, sizeof path, "%s/rerank_ref.json", dir);
+    snprintf(path, sizeof path, "%s/tiny_cross_ref.json", dir);
     char *js = fx__slurp(path, &len);
     if (!js)
         return -1;

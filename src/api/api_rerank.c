@@ -1,0 +1,301 @@
+/*
+ * api_rerank.c - re-ranking over HTTP: the seed contract POST /api/v1/rerank
+ * {query, candidates, user_id, top_k} -> {reranked: [{content,
+ * relevance_score, original_rank}], model} and the Cohere/Jina shape POST
+ * /v1/rerank {model, query, documents, top_n, return_documents} -> {results:
+ * [{index, relevance_score, document?}], model, usage}. Both report what
+ * really scored (`model`, header x-ragd-rerank: full|partial|degraded).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/json.h"
+#include "util/mem.h"
+#include "util/utf8.h"
+
+/* One parsed request of either shape. Texts are borrowed from the JSON. */
+typedef struct rr_req {
+    const char *query;
+    const cJSON **items; /* candidate JSON values (strings or objects) */
+    const char **texts;
+    size_t *lens, n;
+    size_t top;          /* results to return */
+    float min_score;
+    rerank_params p;
+} rr_req;
+
+static void rr__req_free(rr_req *q)
+{
+    free(q->items);
+    free(q->texts);
+    free(q->lens);
+}
+
+/* The text of a candidate: a string, or an object's content (or text). */
+static const char *rr__text_of(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    const char *s = json_get_str(v, "content");
+    return s ? s : json_get_str(v, "text");
+}
+
+static bool rr__parse_list(const http_req *req, http_resp *resp, const cJSON *body,
+                           const char *field, rr_req *q)
+{
+    app_t *app = api_app(req);
+    const cJSON *arr = json_get_arr(body, field);
+    if (!arr) {
+        http_error(req, resp, 400, "invalid_request", "'%s' must be an array of strings or "
+                   "objects with a text", field);
+        return false;
+    }
+    q->n = (size_t)cJSON_GetArraySize(arr);
+    if (q->n == 0) {
+        http_error(req, resp, 400, "invalid_request", "'%s' is empty: nothing to re-rank", field);
+        return false;
+    }
+    if (q->n > (size_t)app->cfg.rerank_max_candidates) {
+        http_error(req, resp, 413, "too_many_candidates",
+                   "'%s' has %zu entries; the limit is %lld (setting rerank_max_candidates)",
+                   field, q->n, (long long)app->cfg.rerank_max_candidates);
+        return false;
+    }
+    q->items = xmalloc(q->n * sizeof *q->items);
+    q->texts = xmalloc(q->n * sizeof *q->texts);
+    q->lens = xmalloc(q->n * sizeof *q->lens);
+    size_t i = 0, bad;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        const char *t = rr__text_of(e);
+        if (!t) {
+            http_error(req, resp, 400, "invalid_request", "%s[%zu] must be a string or an "
+                       "object with a string 'content' or 'text'", field, i);
+            return false;
+        }
+        if (!utf8_valid(t, strlen(t), &bad)) {
+            http_error(req, resp, 400, "invalid_input", "%s[%zu] is not valid UTF-8 (byte %zu)",
+                       field, i, bad);
+            return false;
+        }
+        q->items[i] = e;
+        q->texts[i] = t;
+        q->lens[i] = strlen(t);
+    }
+    return true;
+}
+
+/* Fields common to both shapes: query, the top count, min_score, depth, budget_ms. */
+static bool rr__parse(const http_req *req, http_resp *resp, const cJSON *body,
+                      const char *list, const char *top_field, rr_req *q)
+{
+    size_t bad;
+    memset(q, 0, sizeof *q);
+    q->query = json_get_str(body, "query");
+    if (!q->query || !*q->query) {
+        http_error(req, resp, 400, "invalid_request", "'query' must be a non-empty string");
+        return false;
+    }
+    if (!utf8_valid(q->query, strlen(q->query), &bad)) {
+        http_error(req, resp, 400, "invalid_input", "'query' is not valid UTF-8 (byte %zu)", bad);
+        return false;
+    }
+    int64_t top = 0, depth = 0, budget = 0;
+    double ms = -INFINITY;
+    if (json_get_int(body, top_field, 1, INT32_MAX, &top) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'%s' must be an integer >= 1", top_field);
+        return false;
+    }
+    if (json_get_int(body, "depth", 1, INT32_MAX, &depth) == RAGD_EINVAL ||
+        json_get_int(body, "budget_ms", 0, 600000, &budget) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request",
+                   "'depth' must be an integer >= 1 and 'budget_ms' one in [0, 600000]");
+        return false;
+    }
+    if (json_get_num(body, "min_score", -1e30, 1e30, &ms) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'min_score' must be a number");
+        return false;
+    }
+    if (!rr__parse_list(req, resp, body, list, q))
+        return false;
+    q->top = top > 0 && (size_t)top < q->n ? (size_t)top : q->n;
+    q->min_score = (float)ms;
+    q->p.depth = (size_t)depth;
+    q->p.budget_ms = (int)budget;
+    return true;
+}
+
+/* Score and order; on success *order (caller frees) has *m entries. */
+static bool rr__run(http_req *req, http_resp *resp, const rr_req *q, float **scores,
+                    size_t **order, size_t *m, rerank_outcome *out)
+{
+    app_t *app = api_app(req);
+    if (!rerank_ready(app->rerank)) {
+        http_error(req, resp, 503, "model_unavailable", "no re-ranker is configured and no "
+                   "embedding model is loaded for the cosine fallback");
+        return false;
+    }
+    *scores = xmalloc(q->n * sizeof **scores);
+    *order = xmalloc(q->n * sizeof **order);
+    int rc = rerank_score(app->rerank, q->query, strlen(q->query), q->texts, q->lens, q->n, &q->p,
+                          *scores, out);
+    if (rc) {
+        api_error_rc(req, resp, rc, "re-ranking failed: %s", ragd_strerror(rc));
+        return false;
+    }
+    *m = rerank_order(*scores, q->n, out->scored, q->min_score, *order);
+    if (*m > q->top)
+        *m = q->top;
+    const char *state = out->degraded ? "degraded" : out->scored < q->n ? "partial" : "full";
+    http_resp_header(resp, "x-ragd-rerank", state);
+    http_resp_header(resp, "x-ragd-rerank-model", rerank_model_name(app->rerank));
+    req->cache_outcome = state;
+    return true;
+}
+
+static void rr__score_json(buf_t *b, const float *s, size_t i, size_t scored)
+{
+    if (i < scored && !isnan(s[i]))
+        buf_printf(b, "%.9g", (double)s[i]);
+    else
+        buf_puts(b, "null");
+}
+
+/* What scored the request, shared by both shapes under one key. */
+static void rr__info(buf_t *b, const app_t *app, const rr_req *q, const rerank_outcome *out)
+{
+    rerank_kind k = rerank_get_kind(app->rerank);
+    buf_puts(b, "{\"kind\":");
+    buf_put_json_str(b, rerank_kind_name(k), strlen(rerank_kind_name(k)));
+    buf_printf(b, ",\"scored\":%zu,\"candidates\":%zu,\"stopped_by_budget\":%s,"
+               "\"elapsed_ms\":%.3f,\"degraded\":%s", out->scored, q->n,
+               out->by_budget ? "true" : "false", (double)out->elapsed_us / 1000.0,
+               out->degraded ? "true" : "false");
+    if (out->degraded) {
+        buf_puts(b, ",\"reason\":");
+        buf_put_json_str(b, out->reason, strlen(out->reason));
+    }
+    if (k == RERANK_COSINE)
+        buf_puts(b, ",\"fallback\":\"no re-ranker is configured: scores are the embedding "
+                    "model's cosine similarity\"");
+    buf_putc(b, '}');
+}
+
+/* Copy an object candidate's other members into the result (content first). */
+static void rr__extra_members(buf_t *b, const cJSON *item)
+{
+    if (!cJSON_IsObject(item))
+        return;
+    for (const cJSON *m = item->child; m; m = m->next) {
+        if (!strcmp(m->string, "content") || !strcmp(m->string, "relevance_score") ||
+            !strcmp(m->string, "original_rank"))
+            continue;
+        buf_putc(b, ',');
+        buf_put_json_str(b, m->string, strlen(m->string));
+        buf_putc(b, ':');
+        json_write(m, b);
+    }
+}
+
+/* POST /api/v1/rerank {query, candidates, user_id?, top_k?, min_score?, depth?, budget_ms?} */
+static void rr__seed(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    cJSON *body;
+    if (!api_parse_object(req, resp, &body))
+        return;
+    rr_req q;
+    float *s = NULL;
+    size_t *order = NULL, m = 0;
+    rerank_outcome out;
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "user_id");
+    if (uid && !cJSON_IsString(uid) && !cJSON_IsNull(uid)) {
+        http_error(req, resp, 400, "invalid_request", "'user_id' must be a string");
+        memset(&q, 0, sizeof q);
+        goto done;
+    }
+    if (!rr__parse(req, resp, body, "candidates", "top_k", &q) ||
+        !rr__run(req, resp, &q, &s, &order, &m, &out))
+        goto done;
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"reranked\":[");
+    for (size_t j = 0; j < m; j++) {
+        size_t i = order[j];
+        buf_puts(&b, j ? ",{\"content\":" : "{\"content\":");
+        buf_put_json_str(&b, q.texts[i], q.lens[i]);
+        buf_puts(&b, ",\"relevance_score\":");
+        rr__score_json(&b, s, i, out.scored);
+        buf_printf(&b, ",\"original_rank\":%zu", i);
+        rr__extra_members(&b, q.items[i]);
+        buf_putc(&b, '}');
+    }
+    buf_puts(&b, "],\"model\":");
+    const char *name = rerank_model_name(app->rerank);
+    buf_put_json_str(&b, name, strlen(name));
+    buf_puts(&b, ",\"rerank\":");
+    rr__info(&b, app, &q, &out);
+    buf_putc(&b, '}');
+    http_resp_json(resp, 200, &b);
+done:
+    rr__req_free(&q);
+    free(s);
+    free(order);
+    cJSON_Delete(body);
+}
+
+/* POST /v1/rerank {model?, query, documents, top_n?, return_documents?, ...} */
+static void rr__cohere(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    cJSON *body;
+    if (!api_parse_object(req, resp, &body))
+        return;
+    rr_req q;
+    float *s = NULL;
+    size_t *order = NULL, m = 0;
+    rerank_outcome out;
+    bool docs = false;
+    if (json_get_bool(body, "return_documents", &docs) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'return_documents' must be a boolean");
+        memset(&q, 0, sizeof q);
+        goto done;
+    }
+    if (!rr__parse(req, resp, body, "documents", "top_n", &q) ||
+        !rr__run(req, resp, &q, &s, &order, &m, &out))
+        goto done;
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"id\":");
+    buf_put_json_str(&b, req->request_id, strlen(req->request_id));
+    buf_puts(&b, ",\"results\":[");
+    for (size_t j = 0; j < m; j++) {
+        size_t i = order[j];
+        buf_printf(&b, "%s{\"index\":%zu,\"relevance_score\":", j ? "," : "", i);
+        rr__score_json(&b, s, i, out.scored);
+        if (docs) {
+            buf_puts(&b, ",\"document\":{\"text\":");
+            buf_put_json_str(&b, q.texts[i], q.lens[i]);
+            buf_putc(&b, '}');
+        }
+        buf_putc(&b, '}');
+    }
+    buf_puts(&b, "],\"model\":");
+    const char *name = rerank_model_name(app->rerank);
+    buf_put_json_str(&b, name, strlen(name));
+    buf_printf(&b, ",\"usage\":{\"total_tokens\":%zu},\"ragd\":", out.tokens);
+    rr__info(&b, app, &q, &out);
+    buf_putc(&b, '}');
+    http_resp_json(resp, 200, &b);
+done:
+    rr__req_free(&q);
+    free(s);
+    free(order);
+    cJSON_Delete(body);
+}
+
+void api_rerank_register(router_t *r)
+{
+    router_add(r, HTTP_POST, "/api/v1/rerank", rr__seed);
+    router_add(r, HTTP_POST, "/v1/rerank", rr__cohere);
+}
