@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/api_int.h"
+#include "auth/auth.h"
 #include "rag/kb_filter.h"
 #include "rag/rag.h"
 #include "util/json.h"
@@ -156,7 +157,12 @@ static bool rag_api__parse(const http_req *req, http_resp *resp, const cJSON *b,
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "user_id");
     if (u && !cJSON_IsString(u) && !cJSON_IsNull(u))
         return rag_api__fail(req, resp, "'user_id' must be a string");
-    r->q.user_id = cJSON_IsString(u) && u->valuestring[0] ? u->valuestring : NULL;
+    /* The user the query acts for: a user-bound caller is always itself (naming
+     * another user is a 403); a service key may name one (auth.h). */
+    if (!auth_effective_user((http_req *)req, cJSON_IsString(u) && u->valuestring[0]
+                                                  ? u->valuestring : NULL,
+                             &r->q.user_id, resp))
+        return false;
     const char *st = json_get_str(b, "search_type"), *fmt = json_get_str(b, "format");
     if (st && strcmp(st, "hybrid") && strcmp(st, "semantic") && strcmp(st, "keyword"))
         return rag_api__fail(req, resp, "'search_type' must be hybrid, semantic or keyword");

@@ -189,6 +189,14 @@ def test_knowledge_base_documents_are_per_user(world):
     page = call(world, "alice", "GET", f"{NS}/kb/documents?offset=1&limit=1").json()
     assert len(page["ids"]) == 1 and page["total"] == 2
     assert "d-bobsecret" in call(world, "svc", "GET", f"{NS}/kb/documents").json()["ids"]
+    # the RAG pipeline follows the same rules
+    r = call(world, "alice", "POST", "/api/v1/rag/query",
+             json={"query": "kettlebell", "user_id": "bob", "namespaces": ["kb"]})
+    assert_error(r, 403, "forbidden")
+    r = call(world, "alice", "POST", "/api/v1/rag/query",
+             json={"query": "kettlebell", "namespaces": ["kb"], "max_context_items": 10})
+    assert r.status_code == 200, r.text
+    assert "bobsecret" not in r.text and "alicenote" in r.text
     # alice's own search does not return bob's document; bob's does.
     r = call(world, "alice", "POST", "/api/v1/search/hybrid",
              json={"query": "kettlebell", "namespaces": ["kb"], "limit": 10})
