@@ -97,12 +97,19 @@ int main(int argc, char **argv)
     p.int8 = argc > 9 && strcmp(argv[9], "int8") == 0;
     const char *label = p.int8 ? "ragd-int8" : "ragd";
     hnsw *ix;
-    if (hnsw_create(&p, &ix) != 0)
-        return 1;
+    const char *snap = getenv("ANN_SNAPSHOT"); /* reuse a saved graph (profiling runs) */
     int64_t t0 = clock_mono_ns();
     double c0 = cpu_s();
-    for (size_t i = 0; i < n; i++)
-        hnsw_insert(ix, (uint32_t)i, data + i * dim);
+    if (snap && hnsw_load(snap, &ix) == 0) {
+        fprintf(stderr, "loaded %s\n", snap);
+    } else {
+        if (hnsw_create(&p, &ix) != 0)
+            return 1;
+        for (size_t i = 0; i < n; i++)
+            hnsw_insert(ix, (uint32_t)i, data + i * dim);
+        if (snap)
+            hnsw_save(ix, snap);
+    }
     double bs = cpu_s() - c0, bw = (double)(clock_mono_ns() - t0) / 1e9;
     hnsw_stats st;
     hnsw_get_stats(ix, &st);

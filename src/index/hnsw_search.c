@@ -13,6 +13,12 @@
 #include "util/err.h"
 #include "util/mem.h"
 
+/* Software prefetch: the first HNSW_PF_LINES cache lines of the vector
+ * HNSW_PF_AHEAD neighbours ahead (measured on 100k x 384-d: fetching whole
+ * vectors stalls on fill buffers; too little leaves latency exposed). */
+#define HNSW_PF_AHEAD 3
+#define HNSW_PF_LINES 8
+
 /* ---- visited lists (pooled; epoch tags avoid clearing) ---- */
 
 static hnsw_visited *hnsw__vis_get(hnsw *ix)
@@ -92,6 +98,14 @@ static inline float hnsw__dist(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
     return hnsw__dist_q(ix, c->q, id);
 }
 
+static inline void hnsw__prefetch(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
+{
+    const char *p = c->qc ? (const char *)hnsw__code(ix, id) : (const char *)hnsw__vec(ix, id);
+    size_t bytes = c->qc ? ix->p.dim : ix->p.dim * sizeof(float);
+    for (size_t o = 0; o < bytes && o < HNSW_PF_LINES * 64u; o += 64)
+        __builtin_prefetch(p + o);
+}
+
 static inline bool hnsw__accept(const hnsw *ix, const hnsw_ctx *c, uint32_t id)
 {
     if (c->check_flags && hnsw__flags(ix, id) != HNSW_PRESENT)
@@ -153,18 +167,16 @@ void hnsw__search_layer(const hnsw *ix, hnsw_ctx *c, uint32_t ep, size_t ef, int
             break;
         vec_minheap_pop(c->cand, &nc);
         uint32_t n = hnsw__read_links(ix, cur.id, level, c->nbuf);
-        uint32_t m = 0; /* unvisited neighbours, their vectors prefetched */
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t e = c->nbuf[i];
-            if (hnsw__visit(c->vis, e))
-                continue;
-            c->nbuf[m++] = e;
-            const char *pv = c->qc ? (const char *)hnsw__code(ix, e) : (const char *)hnsw__vec(ix, e);
-            __builtin_prefetch(pv);
-            __builtin_prefetch(pv + 64);
-        }
+        uint32_t m = 0; /* unvisited neighbours */
+        for (uint32_t i = 0; i < n; i++)
+            if (!hnsw__visit(c->vis, c->nbuf[i]))
+                c->nbuf[m++] = c->nbuf[i];
+        for (uint32_t i = 0; i < m && i < HNSW_PF_AHEAD; i++)
+            hnsw__prefetch(ix, c, c->nbuf[i]);
         for (uint32_t i = 0; i < m; i++) {
             uint32_t e = c->nbuf[i];
+            if (i + HNSW_PF_AHEAD < m) /* fetch ahead while this one is scored */
+                hnsw__prefetch(ix, c, c->nbuf[i + HNSW_PF_AHEAD]);
             float de = hnsw__dist(ix, c, e);
             if (nr < ef || de < c->res[0].d) {
                 hnsw__cand_push(c, &nc, (vec_cand){de, e});
