@@ -309,7 +309,8 @@ static void rag_api__query(http_req *req, http_resp *resp)
     if (!api_parse_object(req, resp, &body))
         return;
     rag_api_req r = {0};
-    if (rag_api__parse(req, resp, body, &r) && (r.q.nns || rag_api__route(req, resp, &r, &routing))) {
+    if (rag_api__parse(req, resp, body, &r) &&
+        (r.q.nns || rag_api__route(req, resp, &r, &routing))) {
         rag_deps d = {app->embcache, app->rerank, app->embed ? embed_model_tokenizer(app->embed)
                                                              : NULL, rag_kb_search, app->kb};
         rag_result res = {0};
