@@ -10,34 +10,9 @@
 #include <unistd.h>
 
 #include "auth/auth_int.h"
+#include "scratch_store.h"
 #include "testing.h"
 #include "util/json.h"
-
-static char g_dir[64];
-
-static store_t *open_store(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/ragd_test_auth_XXXXXX");
-    if (!mkdtemp(g_dir))
-        abort();
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.data_dir = g_dir;
-    cfg.map_size = 16ull << 20;
-    store_t *s = NULL;
-    if (store_open(&cfg, &s, NULL))
-        abort();
-    return s;
-}
-
-static void close_store(store_t *s)
-{
-    store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        abort();
-}
 
 static void cfg_with(ragd_config *cfg, const char *json)
 {
@@ -129,7 +104,7 @@ TEST(effective_user)
 
 TEST(keys_config_and_store)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("auth");
     ragd_config cfg;
     cfg_with(&cfg, "{\"api_keys\": [{\"name\": \"ro\", \"key\": \"readonly-key-0123456789\","
                    " \"scopes\": [\"read\"], \"user_id\": \"carol\", \"tier\": \"premium\"}]}");
@@ -183,12 +158,12 @@ TEST(keys_config_and_store)
     cJSON_Delete(info);
     auth_destroy(a);
     config_free(&cfg);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 TEST(bad_config)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("auth");
     const char *bad[] = {
         "{\"api_keys\": {}}",
         "{\"api_keys\": [{\"key\": \"short\", \"scopes\": [\"read\"], \"service\": true}]}",
@@ -221,7 +196,7 @@ TEST(bad_config)
     ASSERT_OK(auth_check_listen(a, "0.0.0.0:8080", true, &err));
     auth_destroy(a);
     config_free(&cfg);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 static char *make_token(const char *secret, const char *iss, const char *aud, long exp,
@@ -245,7 +220,7 @@ TEST(jwt_hs256)
 {
     const char *secret = "0123456789abcdef0123456789abcdef-jwt";
     setenv("RAGD_TEST_JWT", secret, 1);
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("auth");
     ragd_config cfg;
     cfg_with(&cfg, "{\"jwt\": {\"hs256_secret_env\": \"RAGD_TEST_JWT\", \"issuer\": \"iss\","
                    " \"audience\": \"ragd\"}}");
@@ -275,7 +250,7 @@ TEST(jwt_hs256)
     ASSERT_EQ_INT(auth__jwt_verify(a, "not.a.token", &id, &err), RAGD_EINVAL);
     auth_destroy(a);
     config_free(&cfg);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 int main(void)

@@ -9,35 +9,9 @@
 #include <unistd.h>
 
 #include "auth/session.h"
+#include "scratch_store.h"
 #include "testing.h"
 #include "util/json.h"
-
-static char g_dir[64];
-
-static store_t *open_store(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/ragd_test_sess_XXXXXX");
-    if (!mkdtemp(g_dir))
-        abort();
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.data_dir = g_dir;
-    cfg.map_size = 16ull << 20;
-    cfg.fsync_policy = STORE_FSYNC_NO;
-    store_t *s = NULL;
-    if (store_open(&cfg, &s, NULL))
-        abort();
-    return s;
-}
-
-static void close_store(store_t *s)
-{
-    store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        abort();
-}
 
 static cJSON *parse(const char *s)
 {
@@ -54,7 +28,7 @@ static char *data_text(const cJSON *view)
 
 TEST(documents)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("sess");
     session_opts o = { 256, 10, 3600 };
     sessions_t *s;
     ASSERT_OK(sessions_create(st, &o, &s));
@@ -93,12 +67,12 @@ TEST(documents)
     ASSERT_EQ_INT(session_get(s, "alice", "s1", &view), RAGD_ENOTFOUND);
     ASSERT_EQ_INT(session_put(s, "alice", "bad:id", NULL, 0, false, &created), RAGD_EINVAL);
     sessions_destroy(s);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 TEST(history)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("sess");
     session_opts o = { 256, 3, 3600 };
     sessions_t *s;
     ASSERT_OK(sessions_create(st, &o, &s));
@@ -133,7 +107,7 @@ TEST(history)
     ASSERT_EQ_INT(session_messages(s, "bob", "c", 0, &msgs), RAGD_ENOTFOUND);
     ASSERT_EQ_INT(session_relevant(s, "alice", "c", "x", 1, &msgs), RAGD_EUNSUPPORTED);
     sessions_destroy(s);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 /* Stand-in embedder: counts of the letters a-z. */
@@ -150,7 +124,7 @@ static int letters(void *ud, const char *const *texts, const size_t *lens, size_
 
 TEST(relevant)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("sess");
     session_opts o = { 4096, 100, 3600 };
     sessions_t *s;
     ASSERT_OK(sessions_create(st, &o, &s));
@@ -176,7 +150,7 @@ TEST(relevant)
     ASSERT_NEAR(s1, 0.7071, 1e-3);
     cJSON_Delete(res);
     sessions_destroy(s);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 int main(void)

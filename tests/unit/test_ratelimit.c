@@ -8,35 +8,9 @@
 #include <unistd.h>
 
 #include "auth/ratelimit_int.h"
+#include "scratch_store.h"
 #include "testing.h"
 #include "util/json.h"
-
-static char g_dir[64];
-
-static store_t *open_store(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/ragd_test_rlr_XXXXXX");
-    if (!mkdtemp(g_dir))
-        abort();
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.data_dir = g_dir;
-    cfg.map_size = 16ull << 20;
-    cfg.fsync_policy = STORE_FSYNC_NO;
-    store_t *s = NULL;
-    if (store_open(&cfg, &s, NULL))
-        abort();
-    return s;
-}
-
-static void close_store(store_t *s)
-{
-    store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        abort();
-}
 
 static int create(store_t *st, const char *json, ratelimit_t **rl)
 {
@@ -80,7 +54,7 @@ static void fake_init(fake *f, int method, const char *route, const char *user, 
 
 TEST(rule_errors)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("rlr");
     const char *bad[] = {
         "{\"rate_limits\": 5}",
         "{\"rate_limits\": [{\"window\": 60}]}",                                /* no limit */
@@ -109,12 +83,12 @@ TEST(rule_errors)
     ASSERT_EQ_INT(rl->rules[0].p.algo, STORE_RL_GCRA);
     ASSERT_EQ_INT(rl->rules[1].p.window_ms, 500);
     ratelimit_destroy(rl);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 TEST(before_hook)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("rlr");
     ratelimit_t *rl = NULL;
     ASSERT_OK(create(st, "{\"rate_limits\": ["
         "{\"name\": \"chat\", \"algorithm\": \"fixed_window\", \"window\": 3600,"
@@ -158,12 +132,12 @@ TEST(before_hook)
     ASSERT_TRUE(header(&f.resp, "RateLimit-Limit") == NULL);
     http_resp_clear(&f.resp);
     ratelimit_destroy(rl);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 TEST(reserve_reconcile)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("rlr");
     ratelimit_t *rl = NULL;
     ASSERT_OK(create(st, "{\"rate_limits\": [{\"name\": \"tok\", \"unit\": \"tokens\","
                          " \"algorithm\": \"fixed_window\", \"window\": 3600, \"limit\": 1000,"
@@ -198,12 +172,12 @@ TEST(reserve_reconcile)
     ASSERT_EQ_INT(r3.n, 0);
     http_resp_clear(&f.resp);
     ratelimit_destroy(rl);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 TEST(check_keys)
 {
-    store_t *st = open_store();
+    store_t *st = scratch_store_open("rlr");
     ratelimit_t *rl = NULL;
     ASSERT_OK(create(st, "{}", &rl));
     store_rl_params p = { STORE_RL_SLIDING, 3, 60000, 0, 1, false };
@@ -218,7 +192,7 @@ TEST(check_keys)
     ASSERT_OK(store_get(st, "rl:check:login:42", 17, &v));
     store_value_free(&v);
     ratelimit_destroy(rl);
-    close_store(st);
+    scratch_store_close(st);
 }
 
 int main(void)
