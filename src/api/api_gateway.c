@@ -134,19 +134,17 @@ static void gw_api__complete(http_req *req, http_resp *resp, int endpoint)
     gw_call call;
     if (api_gateway_call(req, resp, body, endpoint, &call) == 0) {
         app_t *app = api_app(req);
-        gw_budget *b = xcalloc(1, sizeof *b);
-        b->rl = app->ratelimit;
-        if (!ratelimit_reserve(app->ratelimit, req, gw_api__estimate(req, body), &b->res, resp)) {
-            free(b);  /* resp holds the 429 */
-        } else {
-            if (b->res.n > 0) {
+        ratelimit_reservation res;
+        if (ratelimit_reserve(app->ratelimit, req, gw_api__estimate(req, body), &res, resp)) {
+            if (res.n > 0) {  /* only token rules need the usage back */
+                gw_budget *b = xmalloc(sizeof *b);
+                b->rl = app->ratelimit;
+                b->res = res;
                 call.on_usage = gw_api__reconcile;
                 call.usage_ud = b;
-            } else {
-                free(b);
             }
             gateway_serve(app->gateway, &call, req, resp);
-        }
+        }  /* else resp holds the 429 */
     }
     cJSON_Delete(body);
 }

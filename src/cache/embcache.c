@@ -92,6 +92,7 @@ int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens,
     bool *tr = xmalloc(n * sizeof *tr);
     size_t nmiss = 0;
     buf_t k = BUF_INIT;
+    char **mkeys = xmalloc(n * sizeof *mkeys);  /* keys of the misses, for the write */
     for (size_t i = 0; i < n; i++) {
         cache_entry e;
         embcache__key(ec, texts[i], lens[i], &k);
@@ -100,8 +101,10 @@ int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens,
             hit = embcache__decode(ec, &e, out + i * ec->dim, &nt[i], &tr[i]);
             cache_entry_free(&e);
         }
-        if (!hit)
+        if (!hit) {
+            mkeys[nmiss] = xstrndup(k.data, k.len);
             miss[nmiss++] = i;
+        }
         if (info && info->cached)
             info->cached[i] = hit;
     }
@@ -122,8 +125,7 @@ int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens,
             memcpy(out + i * ec->dim, mv + j * ec->dim, ec->dim * sizeof(float));
             nt[i] = mnt[j];
             tr[i] = mtr[j];
-            embcache__key(ec, texts[i], lens[i], &k);
-            embcache__store(ec, k.data, k.len, mv + j * ec->dim, mnt[j], mtr[j]);
+            embcache__store(ec, mkeys[j], strlen(mkeys[j]), mv + j * ec->dim, mnt[j], mtr[j]);
         }
         free(mt);
         free(ml);
@@ -139,6 +141,9 @@ int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens,
         if (info->truncated)
             memcpy(info->truncated, tr, n * sizeof *tr);
     }
+    for (size_t j = 0; j < nmiss; j++)
+        free(mkeys[j]);
+    free(mkeys);
     buf_free(&k);
     free(miss);
     free(nt);
