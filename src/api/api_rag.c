@@ -135,7 +135,7 @@ static bool rag_api__numbers(const http_req *req, http_resp *resp, const cJSON *
     return true;
 }
 
-static bool rag_api__parse(const http_req *req, http_resp *resp, const cJSON *b, rag_api_req *r)
+static bool rag_api__parse(http_req *req, http_resp *resp, const cJSON *b, rag_api_req *r)
 {
     app_t *app = api_app(req);
     size_t bad;
@@ -159,9 +159,8 @@ static bool rag_api__parse(const http_req *req, http_resp *resp, const cJSON *b,
         return rag_api__fail(req, resp, "'user_id' must be a string");
     /* The user the query acts for: a user-bound caller is always itself (naming
      * another user is a 403); a service key may name one (auth.h). */
-    if (!auth_effective_user((http_req *)req, cJSON_IsString(u) && u->valuestring[0]
-                                                  ? u->valuestring : NULL,
-                             &r->q.user_id, resp))
+    const char *named = cJSON_IsString(u) && u->valuestring[0] ? u->valuestring : NULL;
+    if (!auth_effective_user(req, named, &r->q.user_id, resp))
         return false;
     const char *st = json_get_str(b, "search_type"), *fmt = json_get_str(b, "format");
     if (st && strcmp(st, "hybrid") && strcmp(st, "semantic") && strcmp(st, "keyword"))
