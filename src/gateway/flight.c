@@ -330,8 +330,8 @@ static void flight__deliver(gw_flight *f, int rc, const char *msg, const gw_reco
             /* Streaming already: finish as the upstream did. */
             if (ok2xx && f->done_seen)
                 http_stream_write(s->st, "data: [DONE]\n\n", 14);
+            gw_sink_report_usage(s, ok2xx && complete ? gw_record_tokens(r) : 0);
             http_stream_end(s->st, ok2xx);
-            s->tokens = gw_record_tokens(r);
             gw_sink_free(s, ok2xx && complete ? GW_FILL_FILLED : GW_FILL_FAILED, msg);
         } else if (rc == RAGD_EUNAVAIL) {
             gw_sink_fail(s, 503, "upstream_unavailable", msg);

@@ -86,12 +86,19 @@ bool gateway_has_upstreams(const gateway_t *gw)
 
 /* ---- sinks ------------------------------------------------------------------ */
 
+void gw_sink_report_usage(gw_sink *s, int64_t tokens)
+{
+    if (s->on_usage) {
+        s->on_usage(s->usage_ud, tokens);
+        s->on_usage = NULL;
+    }
+}
+
 void gw_sink_free(gw_sink *s, int result, const char *msg)
 {
     if (s->st)
         http_stream_release(s->st);
-    if (s->on_usage)
-        s->on_usage(s->usage_ud, result == GW_FILL_FILLED ? s->tokens : 0);
+    gw_sink_report_usage(s, 0);  /* not reported yet: nothing was delivered */
     if (s->done)
         s->done(s->ud, result, msg);
     free(s);
@@ -117,6 +124,7 @@ static char *gw__error_body(const char *code, const char *msg, const char *rid, 
 
 void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg)
 {
+    gw_sink_report_usage(s, 0);
     if (s->st) {
         size_t len;
         char *body = gw__error_body(code, msg, s->request_id, &len);
@@ -135,9 +143,12 @@ void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status)
             gw_sink_fail(s, 502, "upstream_error", "the upstream answer could not be read");
             return;
         }
+        /* Usage is settled before the client sees the answer, so its next
+         * request finds the budget reconciled. */
+        gw_sink_report_usage(s, gw_record_tokens(r));
         http_stream_reply(s->st, http_status, ctype, body, len);
     }
-    s->tokens = gw_record_tokens(r);
+    gw_sink_report_usage(s, gw_record_tokens(r));
     gw_sink_free(s, GW_FILL_FILLED, "");
 }
 

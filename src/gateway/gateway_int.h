@@ -49,9 +49,8 @@ typedef struct gw_sink {
     char request_id[HTTP_REQUEST_ID_MAX + 1];
     void (*done)(void *ud, int result, const char *msg);
     void *ud;
-    void (*on_usage)(void *ud, int64_t tokens);  /* gw_call's, called once on free */
+    void (*on_usage)(void *ud, int64_t tokens);  /* gw_call's, called once */
     void *usage_ud;
-    int64_t tokens;              /* upstream tokens of the answer it got */
     struct gw_sink *next;
 } gw_sink;
 
@@ -95,8 +94,12 @@ void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status);
 /* Fail a sink with a JSON error and free it. */
 void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg);
 
-/* Free a sink that has been answered: report its usage, call its done
- * callback with result/msg, release its stream. */
+/* Report the upstream tokens the sink's answer used, once (later calls do
+ * nothing); called before the answer goes out so budgets are settled first. */
+void gw_sink_report_usage(gw_sink *s, int64_t tokens);
+
+/* Free a sink that has been answered: report zero usage if none was reported,
+ * call its done callback with result/msg, release its stream. */
 void gw_sink_free(gw_sink *s, int result, const char *msg);
 
 /* The upstream tokens (prompt + completion) a record says it used; 0 if unknown. */
