@@ -72,16 +72,26 @@ int lm__w_commit(lm_w *w)
         lm__w_abort(w);
         return lm__err(s, rc);
     }
-    rc = mdb_txn_commit(w->txn);
-    w->txn = NULL;
-    if (rc)
-        return lm__err(s, rc);
-    atomic_fetch_add(&s->evictions, w->evicted);
-    atomic_fetch_add(&s->expired, w->expired);
-    if (w->d_bytes || w->d_evict) {
+    /* Publish the new totals while this transaction still holds LMDB's writer
+     * lock: published after the commit, a slower writer could overwrite a later
+     * writer's totals with its older ones. */
+    uint64_t old_bytes = atomic_load(&s->acct_bytes), old_evict = atomic_load(&s->acct_evict_bytes);
+    bool changed = w->d_bytes || w->d_evict;
+    if (changed) {
         atomic_store(&s->acct_bytes, acct.bytes);
         atomic_store(&s->acct_evict_bytes, acct.evict_bytes);
     }
+    rc = mdb_txn_commit(w->txn);
+    w->txn = NULL;
+    if (rc) {
+        if (changed) {  /* nothing was written: put the totals back */
+            atomic_store(&s->acct_bytes, old_bytes);
+            atomic_store(&s->acct_evict_bytes, old_evict);
+        }
+        return lm__err(s, rc);
+    }
+    atomic_fetch_add(&s->evictions, w->evicted);
+    atomic_fetch_add(&s->expired, w->expired);
     return 0;
 }
 
