@@ -1,7 +1,7 @@
 /*
  * api_kb.c - knowledge-base routes: namespaces (list, create, get with
  * stats, update routing settings, delete) and documents (batch upsert, list,
- * get, delete, delete by filter). Thin: JSON in and out around rag/kb.h.
+ * get, delete, delete by filter). Thin: JSON in and out around kb/kb.h.
  */
 #include <stdio.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
-#include "rag/kb.h"
+#include "kb/kb.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/mem.h"

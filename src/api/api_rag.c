@@ -13,7 +13,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth.h"
-#include "rag/kb_filter.h"
+#include "kb/kb_filter.h"
 #include "rag/rag.h"
 #include "util/json.h"
 #include "util/mem.h"

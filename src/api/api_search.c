@@ -2,7 +2,7 @@
  * api_search.c - POST /api/v1/search/hybrid (DESIGN §4): keyword, semantic
  * or hybrid search over one or more namespaces with user and metadata
  * filters, weighted or RRF fusion, optional custom query vector and a
- * per-leg explanation. Validation here; the search itself is rag/search.h.
+ * per-leg explanation. Validation here; the search itself is kb/search.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
-#include "rag/search.h"
+#include "kb/search.h"
 #include "util/json.h"
 #include "util/mem.h"
 

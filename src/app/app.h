@@ -20,7 +20,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
-#include "rag/kb.h"
+#include "kb/kb.h"
 #include "rag/rerank.h"
 #include "store/store.h"
 

@@ -55,7 +55,7 @@ typedef struct rag_search_req {
 typedef int (*rag_search_fn)(void *ud, const rag_search_req *q, rag_hit **hits, size_t *n,
                              ragd_error *err);
 
-/* The search callback over ragd's knowledge bases (rag/search.h): ud is the
+/* The search callback over ragd's knowledge bases (kb/search.h): ud is the
  * kb_t. Hybrid/semantic searches use the given query vector; hits carry
  * their stored chunk vectors for MMR. */
 int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, ragd_error *err);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "rag/rag.h"
-#include "rag/search.h"
+#include "kb/search.h"
 #include "util/mem.h"
 
 static kb_search_type rk__type(const char *s)

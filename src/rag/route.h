@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "cache/embcache.h"
-#include "rag/kb.h"
+#include "kb/kb.h"
 #include "util/err.h"
 
 typedef enum route_via {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "kb_fixture.h"
-#include "rag/chunker.h"
+#include "kb/chunker.h"
 #include "testing.h"
 
 static char g_dir[] = "/tmp/ragd-test-chunk-XXXXXX";

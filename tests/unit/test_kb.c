@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "kb_fixture.h"
-#include "rag/kb_int.h"
-#include "rag/search.h"
+#include "kb/kb_int.h"
+#include "kb/search.h"
 #include "testing.h"
 
 static char g_dir[] = "/tmp/ragd-test-kb-XXXXXX";

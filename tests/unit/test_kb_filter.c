@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "rag/kb_filter.h"
+#include "kb/kb_filter.h"
 #include "testing.h"
 
 static bool match(const char *filter, const char *md)

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "embed/wordpiece.h"
-#include "rag/kb_filter.h"
+#include "kb/kb_filter.h"
 #include "store/store.h"
 #include "util/err.h"
 

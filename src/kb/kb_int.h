@@ -10,7 +10,7 @@
 
 #include "index/bm25.h"
 #include "index/hnsw.h"
-#include "rag/kb.h"
+#include "kb/kb.h"
 #include "util/buf.h"
 #include "util/strmap.h"
 

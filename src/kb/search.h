@@ -23,7 +23,7 @@
 
 #include "index/bm25.h"
 #include "index/fusion.h"
-#include "rag/kb.h"
+#include "kb/kb.h"
 
 typedef enum kb_search_type {
     KB_SEARCH_HYBRID = 0,

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rag/kb_int.h"
+#include "kb/kb_int.h"
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/mem.h"

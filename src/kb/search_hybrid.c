@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rag/kb_int.h"
-#include "rag/search.h"
+#include "kb/kb_int.h"
+#include "kb/search.h"
 #include "util/clock.h"
 #include "util/mem.h"
 

@@ -3,7 +3,7 @@
  * evaluate it against a document's metadata. Evaluation allocates nothing,
  * since it runs inside the index searches once per candidate.
  */
-#include "rag/kb_filter.h"
+#include "kb/kb_filter.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "rag/kb_int.h"
+#include "kb/kb_int.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/mem.h"

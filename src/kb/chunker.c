@@ -4,7 +4,7 @@
  * piece indexes and mapped back to bytes, moving cuts off "##" continuations
  * so a word is never split between two chunks.
  */
-#include "rag/chunker.h"
+#include "kb/chunker.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

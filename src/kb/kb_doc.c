@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rag/chunker.h"
-#include "rag/kb_int.h"
+#include "kb/chunker.h"
+#include "kb/kb_int.h"
 #include "util/clock.h"
 #include "util/mem.h"
 #include "util/utf8.h"

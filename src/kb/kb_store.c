@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rag/kb_int.h"
+#include "kb/kb_int.h"
 #include "util/json.h"
 #include "util/mem.h"
 #include "util/threadpool.h"
