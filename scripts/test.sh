@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - runs ragd's tests: C unit tests (ctest, sanitizer build) with a real
 # redis-server started on a free loopback port, then the end-to-end suite (pytest)
-# against the release binary. `scripts/test.sh unit|e2e` runs one part.
+# against the release binary. `scripts/test.sh unit|e2e` runs one part; the unit
+# part also runs scripts/check_layout.sh (structural rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -16,6 +17,7 @@ trap cleanup EXIT
 
 rc=0
 if [ "$what" = all ] || [ "$what" = unit ]; then
+    scripts/check_layout.sh || rc=1
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$tmp" --daemonize no >"$tmp/redis.log" 2>&1 &

@@ -5,7 +5,6 @@
  * namespace reaches the threshold. rag/query routes through the same code
  * when a request names no namespaces.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,14 +26,7 @@ bool route_api_run(const http_req *req, http_resp *resp, const char *query, size
                    app->cfg.model_dir);
         return false;
     }
-    char *end;
-    errno = 0;
-    double t = strtod(app->cfg.route_threshold, &end);
-    if (*end || errno || t < -1 || t > 1) {
-        http_error(req, resp, 500, "bad_setting", "setting route_threshold '%s' is not a "
-                   "number in [-1, 1]", app->cfg.route_threshold);
-        return false;
-    }
+    double t = app->cfg.route_threshold;  /* range-checked at start-up */
     if (threshold && !cJSON_IsNull(threshold)) {
         if (!cJSON_IsNumber(threshold) || threshold->valuedouble < -1 ||
             threshold->valuedouble > 1) {

@@ -149,14 +149,66 @@ static int app__open_kb(app_t *app, ragd_error *err)
     return rc;
 }
 
+/* A section of the config file (borrowed from it), or NULL. */
+static const cJSON *app__section(const ragd_config *cfg, const char *name)
+{
+    return cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, name) : NULL;
+}
+
 /* The re-ranker: remote, local cross-encoder, or the embedding cosine. */
 static int app__open_reranker(app_t *app, ragd_error *err)
 {
-    int rc = rerank_create_from_config(&app->cfg, app->embcache, &app->rerank, err);
+    const ragd_config *cfg = &app->cfg;
+    rerank_opts o;
+    rerank_default_opts(&o);
+    o.fallback = app->embcache;
+    o.model_dir = cfg->rerank_model_dir;
+    o.threads = (int)cfg->embed_threads;
+    embed_precision_parse(cfg->rerank_precision, &o.precision);
+    int rc = rerank_remote_opts_parse(app__section(cfg, "reranker"), &o.remote, err);
+    if (rc == 0)
+        rc = rerank_create(&o, &app->rerank, err);
     if (rc == 0)
         log_msg(LOG_INFO, "re-ranker: %s (%s)", rerank_model_name(app->rerank),
                 rerank_kind_name(rerank_get_kind(app->rerank)));
     return rc;
+}
+
+/* Authentication and rate limits. */
+static int app__open_auth(app_t *app, ragd_error *err)
+{
+    const ragd_config *cfg = &app->cfg;
+    auth_opts ao = { .admin_key = cfg->admin_key, .api_keys = app__section(cfg, "api_keys"),
+                     .jwt = app__section(cfg, "jwt"), .section = app__section(cfg, "auth") };
+    ratelimit_opts ro = { .fail_closed = strcmp(cfg->ratelimit_failure, "closed") == 0,
+                          .rules = app__section(cfg, "rate_limits") };
+    int rc = auth_create(&ao, app->store, &app->auth, err);
+    return rc ? rc : ratelimit_create(&ro, app->store, &app->ratelimit, err);
+}
+
+/* The LLM gateway. */
+static int app__open_gateway(app_t *app, ragd_error *err)
+{
+    const ragd_config *cfg = &app->cfg;
+    gateway_opts go = {
+        .retries = (int)cfg->gateway_retries,
+        .retry_base_ms = cfg->gateway_retry_base_ms,
+        .retry_max_ms = cfg->gateway_retry_max_ms,
+        .semantic = strcmp(cfg->semantic_cache, "on") == 0,
+        .semantic_max_entries = (size_t)cfg->semantic_max_entries,
+        .semantic_threshold = cfg->semantic_threshold,
+        .semantic_max_temperature = cfg->semantic_max_temperature,
+        .prices = app__section(cfg, "prices"),
+        .upstreams = {
+            .default_url = cfg->upstream_url,
+            .default_api_key = cfg->upstream_api_key,
+            .timeout_ms = cfg->upstream_timeout_ms,
+            .breaker_failures = (int)cfg->gateway_breaker_failures,
+            .breaker_cooldown_ms = cfg->gateway_breaker_cooldown_ms,
+            .providers = app__section(cfg, "providers"),
+        },
+    };
+    return gateway_create(&go, app->cache, app->embcache, &app->gateway, err);
 }
 
 int app_open(app_t *app, ragd_error *err)
@@ -199,8 +251,7 @@ int app_open(app_t *app, ragd_error *err)
         goto fail;
     if ((rc = app__open_kb(app, err)))
         goto fail;
-    if ((rc = auth_create(cfg, app->store, &app->auth, err)) ||
-        (rc = ratelimit_create(cfg, app->store, &app->ratelimit, err)))
+    if ((rc = app__open_auth(app, err)))
         goto fail;
     session_opts so = { (size_t)cfg->session_max_bytes, (int)cfg->session_max_messages,
                         cfg->session_default_ttl };
@@ -208,7 +259,7 @@ int app_open(app_t *app, ragd_error *err)
     if (app->embcache)
         sessions_set_embedder(app->sessions, app__session_embed, app->embcache,
                               embcache_dim(app->embcache));
-    if ((rc = gateway_create(cfg, app->cache, app->embcache, &app->gateway, err)))
+    if ((rc = app__open_gateway(app, err)))
         goto fail;
     if ((rc = app__open_reranker(app, err)))
         goto fail;

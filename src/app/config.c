@@ -12,7 +12,7 @@
 #include "util/json.h"
 #include "util/mem.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_ENUM, CFG_PREFIX, CFG_BOOL };
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_ENUM, CFG_PREFIX, CFG_BOOL, CFG_DOUBLE };
 
 typedef struct cfg_entry {
     const char *key;       /* config file key and `ragd config` name */
@@ -25,61 +25,62 @@ typedef struct cfg_entry {
     const char *choices;   /* CFG_ENUM: "a|b|c" */
     bool secret;           /* redact in `ragd config` */
     const char *help;
+    double dmin, dmax;     /* CFG_DOUBLE bounds */
 } cfg_entry;
 
 #define OFF(f) offsetof(ragd_config, f)
 #define GiB "1073741824"
 
 static const cfg_entry cfg_table[] = {
-    { "listen", "RAGD_LISTEN", "--listen", CFG_STR, OFF(listen), "127.0.0.1:8080", 0, 0, NULL, false, "HTTP listen address HOST:PORT" },
-    { "data_dir", "RAGD_DATA_DIR", "--data-dir", CFG_STR, OFF(data_dir), "", 0, 0, NULL, false, "data directory of the embedded store (default ~/.local/share/ragd)" },
-    { "redis_url", "REDIS_URL", "--redis-url", CFG_STR, OFF(redis_url), "", 0, 0, NULL, true, "use Redis: redis://[user:password@]host:port/db or rediss://" },
-    { "key_prefix", "RAGD_KEY_PREFIX", "--key-prefix", CFG_PREFIX, OFF(key_prefix), "ragd", 0, 0, NULL, false, "global prefix of every stored key" },
-    { "model_dir", "RAGD_MODEL_DIR", "--model-dir", CFG_STR, OFF(model_dir), "", 0, 0, NULL, false, "embedding model directory (default ~/.cache/ragd/models/all-MiniLM-L6-v2)" },
-    { "log_level", "RAGD_LOG_LEVEL", "--log-level", CFG_ENUM, OFF(log_level), "info", 0, 0, "debug|info|warn|error|off", false, "log level" },
-    { "store_fsync", "RAGD_STORE_FSYNC", "--fsync", CFG_ENUM, OFF(store_fsync), "everysec", 0, 0, "always|everysec|no", false, "embedded store fsync policy" },
-    { "cache_default_ttl", "CACHE_DEFAULT_TTL", NULL, CFG_INT, OFF(cache_default_ttl), "3600", 0, 315360000, NULL, false, "default cache TTL in seconds" },
-    { "cache_embedding_ttl", "CACHE_EMBEDDING_TTL", NULL, CFG_INT, OFF(cache_embedding_ttl), "604800", 0, 315360000, NULL, false, "embedding cache TTL in seconds" },
-    { "cache_response_ttl", "CACHE_RESPONSE_TTL", NULL, CFG_INT, OFF(cache_response_ttl), "21600", 0, 315360000, NULL, false, "LLM response cache TTL in seconds" },
-    { "cache_compression_threshold", "CACHE_COMPRESSION_THRESHOLD", NULL, CFG_SIZE, OFF(cache_compression_threshold), "1024", 0, INT64_MAX, NULL, false, "values of at least this many bytes are zstd-compressed" },
-    { "store_max_bytes", "RAGD_STORE_MAX_BYTES", "--max-bytes", CFG_SIZE, OFF(store_max_bytes), GiB, 0, INT64_MAX, NULL, false, "size budget of cache entries in the embedded store (0 = none)" },
-    { "store_map_size", "RAGD_STORE_MAP_SIZE", NULL, CFG_SIZE, OFF(store_map_size), "17179869184", 1048576, INT64_MAX, NULL, false, "embedded store map size (virtual)" },
-    { "redis_pool_size", "RAGD_REDIS_POOL_SIZE", NULL, CFG_INT, OFF(redis_pool_size), "8", 1, 256, NULL, false, "Redis connections" },
-    { "redis_timeout_ms", "RAGD_REDIS_TIMEOUT_MS", NULL, CFG_INT, OFF(redis_timeout_ms), "1000", 1, 60000, NULL, false, "Redis connect/command timeout" },
-    { "http_threads", "RAGD_HTTP_THREADS", "--threads", CFG_INT, OFF(http_threads), "8", 1, 256, NULL, false, "HTTP worker threads" },
-    { "max_body_bytes", "RAGD_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16777216", 1024, 1073741824, NULL, false, "largest accepted request body" },
-    { "max_connections", "RAGD_MAX_CONNECTIONS", NULL, CFG_INT, OFF(max_connections), "4096", 1, 1000000, NULL, false, "concurrent connection limit" },
-    { "idle_timeout", "RAGD_IDLE_TIMEOUT", NULL, CFG_INT, OFF(idle_timeout), "60", 1, 86400, NULL, false, "idle keep-alive connection timeout in seconds" },
-    { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "512", 16, 65536, NULL, false, "longest cache key" },
-    { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
-    { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
-    { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
-    { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for" },
-    { "kb_batch_max", "RAGD_KB_BATCH_MAX", NULL, CFG_INT, OFF(kb_batch_max), "1000", 1, 100000, NULL, false, "most documents in one upsert request" },
-    { "admin_key", "RAGD_ADMIN_KEY", "--admin-key", CFG_STR, OFF(admin_key), "", 0, 0, NULL, true, "bootstrap admin API key (turns authentication on)" },
-    { "allow_unauthenticated", "RAGD_ALLOW_UNAUTHENTICATED", "--allow-unauthenticated", CFG_BOOL, OFF(allow_unauthenticated), "0", 0, 1, NULL, false, "allow a non-loopback listen address without authentication" },
-    { "ratelimit_failure", "RAGD_RATELIMIT_FAILURE", NULL, CFG_ENUM, OFF(ratelimit_failure), "open", 0, 0, "open|closed", false, "rate limits while the store is down: allow (open) or refuse (closed)" },
-    { "session_max_bytes", "RAGD_SESSION_MAX_BYTES", NULL, CFG_SIZE, OFF(session_max_bytes), "65536", 256, 16777216, NULL, false, "largest session document or message" },
-    { "session_max_messages", "RAGD_SESSION_MAX_MESSAGES", NULL, CFG_INT, OFF(session_max_messages), "1000", 1, 100000, NULL, false, "messages kept per session (oldest dropped)" },
-    { "session_default_ttl", "RAGD_SESSION_DEFAULT_TTL", NULL, CFG_INT, OFF(session_default_ttl), "86400", 1, 315360000, NULL, false, "session TTL in seconds when none is given" },
-    { "upstream_url", "RAGD_UPSTREAM_URL", "--upstream", CFG_STR, OFF(upstream_url), "", 0, 0, NULL, false, "default OpenAI-compatible LLM upstream base URL (serves every model)" },
-    { "upstream_api_key", "RAGD_UPSTREAM_API_KEY", NULL, CFG_STR, OFF(upstream_api_key), "", 0, 0, NULL, true, "API key of the default upstream" },
-    { "upstream_timeout_ms", "RAGD_UPSTREAM_TIMEOUT_MS", NULL, CFG_INT, OFF(upstream_timeout_ms), "600000", 1, 86400000, NULL, false, "upstream call timeout (whole generation)" },
-    { "gateway_retries", "RAGD_GATEWAY_RETRIES", NULL, CFG_INT, OFF(gateway_retries), "2", 0, 10, NULL, false, "retries of upstream 429/5xx/connection errors" },
-    { "gateway_retry_base_ms", "RAGD_GATEWAY_RETRY_BASE_MS", NULL, CFG_INT, OFF(gateway_retry_base_ms), "200", 0, 60000, NULL, false, "first retry backoff (doubles, full jitter)" },
-    { "gateway_retry_max_ms", "RAGD_GATEWAY_RETRY_MAX_MS", NULL, CFG_INT, OFF(gateway_retry_max_ms), "10000", 0, 600000, NULL, false, "longest wait before a retry (a longer Retry-After is passed to the client)" },
-    { "gateway_breaker_failures", "RAGD_GATEWAY_BREAKER_FAILURES", NULL, CFG_INT, OFF(gateway_breaker_failures), "5", 1, 1000, NULL, false, "consecutive upstream failures that open a provider's circuit" },
-    { "semantic_cache", "RAGD_SEMANTIC_CACHE", NULL, CFG_ENUM, OFF(semantic_cache), "on", 0, 0, "on|off", false, "semantic cache of gateway answers (needs the embedding model)" },
-    { "semantic_threshold", "RAGD_SEMANTIC_THRESHOLD", NULL, CFG_STR, OFF(semantic_threshold), "0.85", 0, 0, NULL, false, "cosine similarity a semantic hit needs (per request: x-ragd-semantic-threshold)" },
-    { "semantic_max_temperature", "RAGD_SEMANTIC_MAX_TEMPERATURE", NULL, CFG_STR, OFF(semantic_max_temperature), "0.3", 0, 0, NULL, false, "only requests with temperature <= this (and no tools) use the semantic cache" },
-    { "semantic_max_entries", "RAGD_SEMANTIC_MAX_ENTRIES", NULL, CFG_INT, OFF(semantic_max_entries), "100000", 0, 100000000, NULL, false, "prompts kept in the semantic index" },
-    { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe" },
-    { "rerank_model_dir", "RAGD_RERANK_MODEL_DIR", "--rerank-model-dir", CFG_STR, OFF(rerank_model_dir), "", 0, 0, NULL, false, "local cross-encoder directory (none: the config file's reranker section, else embedding cosine)" },
-    { "rerank_precision", "RAGD_RERANK_PRECISION", NULL, CFG_ENUM, OFF(rerank_precision), "bf16", 0, 0, "fp32|bf16", false, "cross-encoder arithmetic precision (bf16 needs AMX, else fp32 runs)" },
-    { "rerank_budget_ms", "RAGD_RERANK_BUDGET_MS", NULL, CFG_INT, OFF(rerank_budget_ms), "100", 0, 600000, NULL, false, "re-ranking latency budget of a RAG query in ms (0 = none)" },
-    { "rerank_depth", "RAGD_RERANK_DEPTH", NULL, CFG_INT, OFF(rerank_depth), "30", 1, 100000, NULL, false, "candidates a RAG query re-scores at most (top M)" },
-    { "route_threshold", "RAGD_ROUTE_THRESHOLD", NULL, CFG_STR, OFF(route_threshold), "0.35", 0, 0, NULL, false, "namespace routing: best cosine below which a query routes to none" },
-    { "rerank_max_candidates", "RAGD_RERANK_MAX_CANDIDATES", NULL, CFG_INT, OFF(rerank_max_candidates), "1000", 1, 100000, NULL, false, "most candidates accepted by a rerank request" },
+    { "listen", "RAGD_LISTEN", "--listen", CFG_STR, OFF(listen), "127.0.0.1:8080", 0, 0, NULL, false, "HTTP listen address HOST:PORT", 0, 0 },
+    { "data_dir", "RAGD_DATA_DIR", "--data-dir", CFG_STR, OFF(data_dir), "", 0, 0, NULL, false, "data directory of the embedded store (default ~/.local/share/ragd)", 0, 0 },
+    { "redis_url", "REDIS_URL", "--redis-url", CFG_STR, OFF(redis_url), "", 0, 0, NULL, true, "use Redis: redis://[user:password@]host:port/db or rediss://", 0, 0 },
+    { "key_prefix", "RAGD_KEY_PREFIX", "--key-prefix", CFG_PREFIX, OFF(key_prefix), "ragd", 0, 0, NULL, false, "global prefix of every stored key", 0, 0 },
+    { "model_dir", "RAGD_MODEL_DIR", "--model-dir", CFG_STR, OFF(model_dir), "", 0, 0, NULL, false, "embedding model directory (default ~/.cache/ragd/models/all-MiniLM-L6-v2)", 0, 0 },
+    { "log_level", "RAGD_LOG_LEVEL", "--log-level", CFG_ENUM, OFF(log_level), "info", 0, 0, "debug|info|warn|error|off", false, "log level", 0, 0 },
+    { "store_fsync", "RAGD_STORE_FSYNC", "--fsync", CFG_ENUM, OFF(store_fsync), "everysec", 0, 0, "always|everysec|no", false, "embedded store fsync policy", 0, 0 },
+    { "cache_default_ttl", "CACHE_DEFAULT_TTL", NULL, CFG_INT, OFF(cache_default_ttl), "3600", 0, 315360000, NULL, false, "default cache TTL in seconds", 0, 0 },
+    { "cache_embedding_ttl", "CACHE_EMBEDDING_TTL", NULL, CFG_INT, OFF(cache_embedding_ttl), "604800", 0, 315360000, NULL, false, "embedding cache TTL in seconds", 0, 0 },
+    { "cache_response_ttl", "CACHE_RESPONSE_TTL", NULL, CFG_INT, OFF(cache_response_ttl), "21600", 0, 315360000, NULL, false, "LLM response cache TTL in seconds", 0, 0 },
+    { "cache_compression_threshold", "CACHE_COMPRESSION_THRESHOLD", NULL, CFG_SIZE, OFF(cache_compression_threshold), "1024", 0, INT64_MAX, NULL, false, "values of at least this many bytes are zstd-compressed", 0, 0 },
+    { "store_max_bytes", "RAGD_STORE_MAX_BYTES", "--max-bytes", CFG_SIZE, OFF(store_max_bytes), GiB, 0, INT64_MAX, NULL, false, "size budget of cache entries in the embedded store (0 = none)", 0, 0 },
+    { "store_map_size", "RAGD_STORE_MAP_SIZE", NULL, CFG_SIZE, OFF(store_map_size), "17179869184", 1048576, INT64_MAX, NULL, false, "embedded store map size (virtual)", 0, 0 },
+    { "redis_pool_size", "RAGD_REDIS_POOL_SIZE", NULL, CFG_INT, OFF(redis_pool_size), "8", 1, 256, NULL, false, "Redis connections", 0, 0 },
+    { "redis_timeout_ms", "RAGD_REDIS_TIMEOUT_MS", NULL, CFG_INT, OFF(redis_timeout_ms), "1000", 1, 60000, NULL, false, "Redis connect/command timeout", 0, 0 },
+    { "http_threads", "RAGD_HTTP_THREADS", "--threads", CFG_INT, OFF(http_threads), "8", 1, 256, NULL, false, "HTTP worker threads", 0, 0 },
+    { "max_body_bytes", "RAGD_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16777216", 1024, 1073741824, NULL, false, "largest accepted request body", 0, 0 },
+    { "max_connections", "RAGD_MAX_CONNECTIONS", NULL, CFG_INT, OFF(max_connections), "4096", 1, 1000000, NULL, false, "concurrent connection limit", 0, 0 },
+    { "idle_timeout", "RAGD_IDLE_TIMEOUT", NULL, CFG_INT, OFF(idle_timeout), "60", 1, 86400, NULL, false, "idle keep-alive connection timeout in seconds", 0, 0 },
+    { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "512", 16, 65536, NULL, false, "longest cache key", 0, 0 },
+    { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request", 0, 0 },
+    { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)", 0, 0 },
+    { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision", 0, 0 },
+    { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for", 0, 0 },
+    { "kb_batch_max", "RAGD_KB_BATCH_MAX", NULL, CFG_INT, OFF(kb_batch_max), "1000", 1, 100000, NULL, false, "most documents in one upsert request", 0, 0 },
+    { "admin_key", "RAGD_ADMIN_KEY", "--admin-key", CFG_STR, OFF(admin_key), "", 0, 0, NULL, true, "bootstrap admin API key (turns authentication on)", 0, 0 },
+    { "allow_unauthenticated", "RAGD_ALLOW_UNAUTHENTICATED", "--allow-unauthenticated", CFG_BOOL, OFF(allow_unauthenticated), "0", 0, 1, NULL, false, "allow a non-loopback listen address without authentication", 0, 0 },
+    { "ratelimit_failure", "RAGD_RATELIMIT_FAILURE", NULL, CFG_ENUM, OFF(ratelimit_failure), "open", 0, 0, "open|closed", false, "rate limits while the store is down: allow (open) or refuse (closed)", 0, 0 },
+    { "session_max_bytes", "RAGD_SESSION_MAX_BYTES", NULL, CFG_SIZE, OFF(session_max_bytes), "65536", 256, 16777216, NULL, false, "largest session document or message", 0, 0 },
+    { "session_max_messages", "RAGD_SESSION_MAX_MESSAGES", NULL, CFG_INT, OFF(session_max_messages), "1000", 1, 100000, NULL, false, "messages kept per session (oldest dropped)", 0, 0 },
+    { "session_default_ttl", "RAGD_SESSION_DEFAULT_TTL", NULL, CFG_INT, OFF(session_default_ttl), "86400", 1, 315360000, NULL, false, "session TTL in seconds when none is given", 0, 0 },
+    { "upstream_url", "RAGD_UPSTREAM_URL", "--upstream", CFG_STR, OFF(upstream_url), "", 0, 0, NULL, false, "default OpenAI-compatible LLM upstream base URL (serves every model)", 0, 0 },
+    { "upstream_api_key", "RAGD_UPSTREAM_API_KEY", NULL, CFG_STR, OFF(upstream_api_key), "", 0, 0, NULL, true, "API key of the default upstream", 0, 0 },
+    { "upstream_timeout_ms", "RAGD_UPSTREAM_TIMEOUT_MS", NULL, CFG_INT, OFF(upstream_timeout_ms), "600000", 1, 86400000, NULL, false, "upstream call timeout (whole generation)", 0, 0 },
+    { "gateway_retries", "RAGD_GATEWAY_RETRIES", NULL, CFG_INT, OFF(gateway_retries), "2", 0, 10, NULL, false, "retries of upstream 429/5xx/connection errors", 0, 0 },
+    { "gateway_retry_base_ms", "RAGD_GATEWAY_RETRY_BASE_MS", NULL, CFG_INT, OFF(gateway_retry_base_ms), "200", 0, 60000, NULL, false, "first retry backoff (doubles, full jitter)", 0, 0 },
+    { "gateway_retry_max_ms", "RAGD_GATEWAY_RETRY_MAX_MS", NULL, CFG_INT, OFF(gateway_retry_max_ms), "10000", 0, 600000, NULL, false, "longest wait before a retry (a longer Retry-After is passed to the client)", 0, 0 },
+    { "gateway_breaker_failures", "RAGD_GATEWAY_BREAKER_FAILURES", NULL, CFG_INT, OFF(gateway_breaker_failures), "5", 1, 1000, NULL, false, "consecutive upstream failures that open a provider's circuit", 0, 0 },
+    { "semantic_cache", "RAGD_SEMANTIC_CACHE", NULL, CFG_ENUM, OFF(semantic_cache), "on", 0, 0, "on|off", false, "semantic cache of gateway answers (needs the embedding model)", 0, 0 },
+    { "semantic_threshold", "RAGD_SEMANTIC_THRESHOLD", NULL, CFG_DOUBLE, OFF(semantic_threshold), "0.85", 0, 0, NULL, false, "cosine similarity a semantic hit needs (per request: x-ragd-semantic-threshold)", 0, 1 },
+    { "semantic_max_temperature", "RAGD_SEMANTIC_MAX_TEMPERATURE", NULL, CFG_DOUBLE, OFF(semantic_max_temperature), "0.3", 0, 0, NULL, false, "only requests with temperature <= this (and no tools) use the semantic cache", 0, 2 },
+    { "semantic_max_entries", "RAGD_SEMANTIC_MAX_ENTRIES", NULL, CFG_INT, OFF(semantic_max_entries), "100000", 0, 100000000, NULL, false, "prompts kept in the semantic index", 0, 0 },
+    { "gateway_breaker_cooldown_ms", "RAGD_GATEWAY_BREAKER_COOLDOWN_MS", NULL, CFG_INT, OFF(gateway_breaker_cooldown_ms), "30000", 1, 3600000, NULL, false, "open circuit time before a probe", 0, 0 },
+    { "rerank_model_dir", "RAGD_RERANK_MODEL_DIR", "--rerank-model-dir", CFG_STR, OFF(rerank_model_dir), "", 0, 0, NULL, false, "local cross-encoder directory (none: the config file's reranker section, else embedding cosine)", 0, 0 },
+    { "rerank_precision", "RAGD_RERANK_PRECISION", NULL, CFG_ENUM, OFF(rerank_precision), "bf16", 0, 0, "fp32|bf16", false, "cross-encoder arithmetic precision (bf16 needs AMX, else fp32 runs)", 0, 0 },
+    { "rerank_budget_ms", "RAGD_RERANK_BUDGET_MS", NULL, CFG_INT, OFF(rerank_budget_ms), "100", 0, 600000, NULL, false, "re-ranking latency budget of a RAG query in ms (0 = none)", 0, 0 },
+    { "rerank_depth", "RAGD_RERANK_DEPTH", NULL, CFG_INT, OFF(rerank_depth), "30", 1, 100000, NULL, false, "candidates a RAG query re-scores at most (top M)", 0, 0 },
+    { "route_threshold", "RAGD_ROUTE_THRESHOLD", NULL, CFG_DOUBLE, OFF(route_threshold), "0.35", 0, 0, NULL, false, "namespace routing: best cosine below which a query routes to none", -1, 1 },
+    { "rerank_max_candidates", "RAGD_RERANK_MAX_CANDIDATES", NULL, CFG_INT, OFF(rerank_max_candidates), "1000", 1, 100000, NULL, false, "most candidates accepted by a rerank request", 0, 0 },
 };
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])
@@ -93,6 +94,11 @@ static char **cfg__str(ragd_config *c, const cfg_entry *e)
 static int64_t *cfg__int(ragd_config *c, const cfg_entry *e)
 {
     return (int64_t *)((char *)c + e->off);
+}
+
+static double *cfg__double(ragd_config *c, const cfg_entry *e)
+{
+    return (double *)((char *)c + e->off);
 }
 
 static int cfg__parse_size(const char *s, int64_t *out)
@@ -173,6 +179,15 @@ static int cfg__set(ragd_config *c, const cfg_entry *e, const char *v, const cha
                                   "[%lld, %lld]", where, v, (long long)e->min, (long long)e->max);
         *cfg__int(c, e) = n;
         return RAGD_OK;
+    case CFG_DOUBLE: {
+        errno = 0;
+        double d = strtod(v, &end);
+        if (!*v || *end || errno || !(d >= e->dmin && d <= e->dmax))
+            return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not a number in [%g, %g]",
+                                  where, v, e->dmin, e->dmax);
+        *cfg__double(c, e) = d;
+        return RAGD_OK;
+    }
     case CFG_BOOL:
         if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
             *cfg__int(c, e) = 1;
@@ -255,7 +270,8 @@ static int cfg__load_file(ragd_config *c, const char *path, ragd_error *err)
         else if (cJSON_IsBool(v))
             txt = cJSON_IsTrue(v) ? "true" : "false";
         else if (cJSON_IsNumber(v))
-            snprintf(num, sizeof num, "%.0f", v->valuedouble), txt = num;
+            snprintf(num, sizeof num, cfg_table[i].type == CFG_DOUBLE ? "%.17g" : "%.0f",
+                     v->valuedouble), txt = num;
         else
             txt = "(not a string or number)";
         snprintf(where, sizeof where, "%s (in %s)", cfg_table[i].key, path);
@@ -340,6 +356,8 @@ void config_print(const ragd_config *c, FILE *out)
         char val[512];
         if (e->type == CFG_INT || e->type == CFG_SIZE || e->type == CFG_BOOL) {
             snprintf(val, sizeof val, "%lld", (long long)*cfg__int((ragd_config *)c, e));
+        } else if (e->type == CFG_DOUBLE) {
+            snprintf(val, sizeof val, "%g", *cfg__double((ragd_config *)c, e));
         } else {
             const char *s = *cfg__str((ragd_config *)c, e);
             if (e->secret && !strstr(s, "://"))

@@ -57,15 +57,15 @@ typedef struct ragd_config {
     int64_t gateway_breaker_failures; /* consecutive failures that open it */
     int64_t gateway_breaker_cooldown_ms;
     char *semantic_cache;             /* on | off */
-    char *semantic_threshold;         /* cosine similarity in (0, 1] */
-    char *semantic_max_temperature;   /* qualifying requests: temperature <= this */
+    double semantic_threshold;        /* cosine similarity in [0, 1] */
+    double semantic_max_temperature;  /* qualifying requests: temperature <= this */
     int64_t semantic_max_entries;
     char *rerank_model_dir;           /* local cross-encoder ("" = none) */
     char *rerank_precision;           /* fp32 | bf16 */
     int64_t rerank_budget_ms;         /* re-rank latency budget (0 = none) */
     int64_t rerank_depth;             /* candidates re-scored at most */
     int64_t rerank_max_candidates;    /* candidates accepted per rerank request */
-    char *route_threshold;            /* namespace routing: cosine below which "none" */
+    double route_threshold;           /* namespace routing: cosine below which "none" */
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
     const char *sources[64];          /* where each table entry's value came from */

@@ -42,7 +42,7 @@ static int auth__load_section(auth_t *a, const cJSON *sec, ragd_error *err)
     return 0;
 }
 
-int auth_create(const ragd_config *cfg, store_t *store, auth_t **out, ragd_error *err)
+int auth_create(const auth_opts *o, store_t *store, auth_t **out, ragd_error *err)
 {
     auth_t *a = xcalloc(1, sizeof *a);
     a->store = store;
@@ -51,15 +51,14 @@ int auth_create(const ragd_config *cfg, store_t *store, auth_t **out, ragd_error
     a->open_routes[0] = xstrdup("/health");
     a->open_routes[1] = xstrdup("/metrics");
     a->nopen = 2;
-    const cJSON *sec = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "auth") : NULL;
-    const cJSON *jwt = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "jwt") : NULL;
+    const cJSON *sec = o->section, *jwt = o->jwt;
     int rc = 0;
     if (sec && !cJSON_IsObject(sec))
         rc = ragd_error_set(err, RAGD_EINVAL, "auth: must be an object");
     else if (sec)
         rc = auth__load_section(a, sec, err);
     if (rc == 0)
-        rc = auth__keys_load(a, cfg, err);
+        rc = auth__keys_load(a, o, err);
     if (rc == 0 && jwt)
         rc = auth__jwt_create(jwt, &a->jwt, err);
     if (rc) {

@@ -19,7 +19,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/config.h"
 #include "http/http.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -47,11 +46,17 @@ typedef struct auth_identity {
     char effective[2 * AUTH_ID_MAX + 2]; /* storage for auth_effective_user */
 } auth_identity;
 
-/* Build from the configuration: cfg->admin_key, the config file sections
- * "api_keys", "jwt" and "auth" ({open_routes, default_tier}). The store is
- * borrowed (keys created by the API live there). err names a bad setting.
- * Caller owns *out: auth_destroy(). */
-int auth_create(const ragd_config *cfg, store_t *store, auth_t **out, ragd_error *err);
+/* What auth is built from; everything is borrowed for auth_create only. */
+typedef struct auth_opts {
+    const char *admin_key;   /* bootstrap admin key (16+ characters); NULL/"" = none */
+    const cJSON *api_keys;   /* the config file's sections; NULL = absent: */
+    const cJSON *jwt;        /*   "api_keys", "jwt", */
+    const cJSON *section;    /*   and "auth" ({open_routes, default_tier}) */
+} auth_opts;
+
+/* Build from o. The store is borrowed (keys created by the API live there).
+ * err names a bad setting. Caller owns *out: auth_destroy(). */
+int auth_create(const auth_opts *o, store_t *store, auth_t **out, ragd_error *err);
 void auth_destroy(auth_t *a);
 
 /* Is any credential source configured (so every non-open route needs one)?

@@ -38,8 +38,8 @@ struct auth {
 #define AUTH_ENABLED_KEY "auth:enabled"
 #define AUTH_KEY_PREFIX "auth:key:"
 
-/* Load "api_keys" and the admin key into a->keys (auth_keys.c). */
-int auth__keys_load(auth_t *a, const ragd_config *cfg, ragd_error *err);
+/* Load o->api_keys and o->admin_key into a->keys (auth_keys.c). */
+int auth__keys_load(auth_t *a, const auth_opts *o, ragd_error *err);
 /* Find the identity of a presented API key: static keys, then the store.
  * RAGD_ENOTFOUND unknown, RAGD_EUNAVAIL store down. */
 int auth__key_lookup(auth_t *a, const char *secret, auth_identity *id);

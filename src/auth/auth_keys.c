@@ -84,21 +84,21 @@ static bool keys__hex64(const char *s)
     return true;
 }
 
-int auth__keys_load(auth_t *a, const ragd_config *cfg, ragd_error *err)
+int auth__keys_load(auth_t *a, const auth_opts *o, ragd_error *err)
 {
     char hash[HASH_SHA256_HEX_LEN + 1];
-    if (cfg->admin_key && cfg->admin_key[0]) {
-        if (strlen(cfg->admin_key) < 16 || strlen(cfg->admin_key) > AUTH_SECRET_MAX)
+    if (o->admin_key && o->admin_key[0]) {
+        if (strlen(o->admin_key) < 16 || strlen(o->admin_key) > AUTH_SECRET_MAX)
             return ragd_error_set(err, RAGD_EINVAL,
                                   "admin_key: use 16 to %d characters (a random secret)",
                                   AUTH_SECRET_MAX);
         auth_identity id = { .scopes = auth__scopes_close(AUTH_SCOPE_ADMIN), .is_service = true };
         snprintf(id.key_id, sizeof id.key_id, "admin");
         snprintf(id.tier, sizeof id.tier, "%s", a->default_tier);
-        hash_sha256_hex(cfg->admin_key, strlen(cfg->admin_key), hash);
+        hash_sha256_hex(o->admin_key, strlen(o->admin_key), hash);
         keys__add(a, hash, &id);
     }
-    const cJSON *arr = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "api_keys") : NULL;
+    const cJSON *arr = o->api_keys;
     if (!arr)
         return 0;
     if (!cJSON_IsArray(arr))

@@ -196,14 +196,13 @@ int rl__rule_parse(const cJSON *o, int index, rl_rule *r, ragd_error *err)
     return 0;
 }
 
-int ratelimit_create(const ragd_config *cfg, store_t *store, ratelimit_t **out,
+int ratelimit_create(const ratelimit_opts *o, store_t *store, ratelimit_t **out,
                      ragd_error *err)
 {
     ratelimit_t *rl = xcalloc(1, sizeof *rl);
     rl->store = store;
-    rl->fail_closed = cfg->ratelimit_failure && !strcmp(cfg->ratelimit_failure, "closed");
-    const cJSON *sec = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "rate_limits")
-                                 : NULL;
+    rl->fail_closed = o->fail_closed;
+    const cJSON *sec = o->rules;
     const cJSON *rules = cJSON_IsObject(sec) ? json_get_arr(sec, "rules") : sec;
     int rc = 0;
     if (sec && !cJSON_IsArray(rules))

@@ -19,16 +19,22 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/config.h"
 #include "http/http.h"
 #include "store/store.h"
 #include "util/buf.h"
 
 typedef struct ratelimit ratelimit_t;
 
-/* Parse cfg->file's "rate_limits" (an array of rules, or {"rules": [...]}).
- * err names the bad rule. The store is borrowed. Caller owns *out. */
-int ratelimit_create(const ragd_config *cfg, store_t *store, ratelimit_t **out,
+/* What the rate limiter is built from; borrowed for ratelimit_create only. */
+typedef struct ratelimit_opts {
+    bool fail_closed;     /* store down: refuse (503) instead of allowing */
+    const cJSON *rules;   /* the config file's "rate_limits" (an array of rules,
+                             or {"rules": [...]}); NULL = none */
+} ratelimit_opts;
+
+/* Parse o->rules. err names the bad rule. The store is borrowed. Caller owns
+ * *out. */
+int ratelimit_create(const ratelimit_opts *o, store_t *store, ratelimit_t **out,
                      ragd_error *err);
 void ratelimit_destroy(ratelimit_t *rl);
 

@@ -432,7 +432,7 @@ static void flight__poll(void *ud, int cancelled)
 void gw_flight_launch(gw_flight *f)
 {
     gateway_t *gw = f->gw;
-    if (gw->redis && f->cacheable) {
+    if (gw->shared_store && f->cacheable) {
         char lk[400];
         flight__lock_key(f, lk, sizeof lk);
         int64_t ttl = f->prov->timeout_ms < 120000 ? f->prov->timeout_ms : 120000;

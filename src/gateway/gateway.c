@@ -19,44 +19,32 @@
 #include "util/json.h"
 #include "util/mem.h"
 
-/* A setting holding a number in [lo, hi]. */
-static int gw__number(const char *v, const char *name, double lo, double hi, double *out,
-                      ragd_error *err)
-{
-    char *end;
-    double d = strtod(v, &end);
-    if (!*v || *end || !(d >= lo && d <= hi))
-        return ragd_error_set(err, RAGD_EINVAL, "%s: '%s' is not a number in [%g, %g]", name,
-                              v, lo, hi);
-    *out = d;
-    return RAGD_OK;
-}
-
-int gateway_create(const ragd_config *cfg, cache_t *cache, embcache_t *emb, gateway_t **out,
+int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gateway_t **out,
                    ragd_error *err)
 {
+    if (!(o->semantic_threshold >= 0 && o->semantic_threshold <= 1) ||
+        !(o->semantic_max_temperature >= 0 && o->semantic_max_temperature <= 2))
+        return ragd_error_set(err, RAGD_EINVAL, "semantic_threshold must be in [0, 1] and "
+                              "semantic_max_temperature in [0, 2]");
     gateway_t *gw = xcalloc(1, sizeof *gw);
     gw->cache = cache;
     gw->store = cache_store(cache);
-    gw->redis = strcmp(store_backend_name(gw->store), "redis") == 0;
-    gw->retries = (int)cfg->gateway_retries;
-    gw->retry_base_ms = cfg->gateway_retry_base_ms;
-    gw->retry_max_ms = cfg->gateway_retry_max_ms;
+    gw->shared_store = store_has(gw->store, STORE_CAP_SHARED);
+    gw->retries = o->retries;
+    gw->retry_base_ms = o->retry_base_ms;
+    gw->retry_max_ms = o->retry_max_ms;
+    gw->sem_threshold = o->semantic_threshold;
+    gw->sem_max_temperature = o->semantic_max_temperature;
     if (getrandom(&gw->rng, sizeof gw->rng, 0) != sizeof gw->rng || gw->rng == 0)
         gw->rng = (uint64_t)clock_mono_ns() | 1;
     pthread_mutex_init(&gw->table_mu, NULL);
-    const cJSON *prices = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "prices") : NULL;
-    int rc = gw__number(cfg->semantic_threshold, "semantic_threshold", 0, 1,
-                        &gw->sem_threshold, err);
+    int rc = 0;
+    if (emb && o->semantic)
+        rc = gw_semantic_create(emb, o->semantic_max_entries, &gw->sem);
     if (!rc)
-        rc = gw__number(cfg->semantic_max_temperature, "semantic_max_temperature", 0, 2,
-                        &gw->sem_max_temperature, err);
-    if (!rc && emb && strcmp(cfg->semantic_cache, "on") == 0)
-        rc = gw_semantic_create(emb, (size_t)cfg->semantic_max_entries, &gw->sem);
+        rc = gw_upstreams_load(&o->upstreams, &gw->ups, err);
     if (!rc)
-        rc = gw_upstreams_load(cfg, &gw->ups, err);
-    if (!rc)
-        rc = gw_account_create(prices, &gw->acct, err);
+        rc = gw_account_create(o->prices, &gw->acct, err);
     if (!rc)
         rc = gw_client_create(&gw->client, err);
     if (rc) {

@@ -17,10 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app/config.h"
 #include "cache/cache.h"
 #include "cache/embcache.h"
 #include "gateway/key.h"
+#include "gateway/upstream.h"
 #include "http/http.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -45,10 +45,24 @@ typedef struct gw_call {
     void *usage_ud;
 } gw_call;
 
-/* Create the gateway (providers from cfg and its config file, price table,
- * client thread). cache and emb (NULL: no semantic cache) are borrowed and
- * must outlive it. Caller owns *out. */
-int gateway_create(const ragd_config *cfg, cache_t *cache, embcache_t *emb, gateway_t **out,
+/* The gateway's settings (filled by the application from its configuration).
+ * Everything is borrowed for gateway_create only. */
+typedef struct gateway_opts {
+    int retries;                     /* retries of 429/5xx/connection errors */
+    int64_t retry_base_ms;           /* first backoff (doubles, full jitter) */
+    int64_t retry_max_ms;            /* longest wait before a retry */
+    bool semantic;                   /* semantic cache on (needs emb) */
+    size_t semantic_max_entries;     /* prompts kept in the semantic index */
+    double semantic_threshold;       /* default cosine of a semantic hit, in [0, 1] */
+    double semantic_max_temperature; /* qualifying requests, in [0, 2] */
+    const cJSON *prices;             /* the config file's "prices"; NULL = none */
+    gw_upstream_opts upstreams;      /* the providers */
+} gateway_opts;
+
+/* Create the gateway (providers, price table, client thread) from o. cache
+ * and emb (NULL: no semantic cache) are borrowed and must outlive it. A
+ * threshold out of range is RAGD_EINVAL. Caller owns *out. */
+int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gateway_t **out,
                    ragd_error *err);
 
 /* Stop the client thread (calls in flight fail) and free everything. */

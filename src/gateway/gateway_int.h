@@ -25,7 +25,7 @@ typedef struct gw_flight gw_flight;
 struct gateway {
     cache_t *cache;
     store_t *store;
-    bool redis;                  /* lock keys coordinate instances */
+    bool shared_store;           /* store shared by instances: lock keys coordinate them */
     gw_client *client;
     gw_upstreams ups;
     gw_account *acct;

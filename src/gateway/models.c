@@ -4,6 +4,7 @@
  * the client thread so no worker waits. If the upstream cannot be asked, the
  * configured list is the answer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

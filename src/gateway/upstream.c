@@ -11,7 +11,7 @@
 #include "util/mem.h"
 
 static void ups__init(gw_provider *p, const char *name, const char *url, const char *key,
-                      int64_t timeout_ms, const ragd_config *cfg)
+                      int64_t timeout_ms, const gw_upstream_opts *o)
 {
     memset(p, 0, sizeof *p);
     p->name = xstrdup(name);
@@ -21,11 +21,10 @@ static void ups__init(gw_provider *p, const char *name, const char *url, const c
         p->base_url[--n] = '\0';
     p->api_key = xstrdup(key ? key : "");
     p->timeout_ms = timeout_ms;
-    gw_breaker_init(&p->breaker, (int)cfg->gateway_breaker_failures,
-                    cfg->gateway_breaker_cooldown_ms);
+    gw_breaker_init(&p->breaker, o->breaker_failures, o->breaker_cooldown_ms);
 }
 
-static int ups__one(const cJSON *e, int i, const ragd_config *cfg, gw_provider *p,
+static int ups__one(const cJSON *e, int i, const gw_upstream_opts *o, gw_provider *p,
                     ragd_error *err)
 {
     const char *name = json_get_str(e, "name"), *url = json_get_str(e, "base_url");
@@ -34,12 +33,12 @@ static int ups__one(const cJSON *e, int i, const ragd_config *cfg, gw_provider *
     if (!cJSON_IsObject(e) || !name || !*name || !url || !*url || !models)
         return ragd_error_set(err, RAGD_EINVAL, "providers[%d]: needs name, base_url and "
                               "models (api_key_env and timeout_ms are optional)", i);
-    int64_t timeout = cfg->upstream_timeout_ms;
+    int64_t timeout = o->timeout_ms;
     if (json_get_int(e, "timeout_ms", 1, 86400000, &timeout) == RAGD_EINVAL)
         return ragd_error_set(err, RAGD_EINVAL, "providers[%d].timeout_ms: not a positive "
                               "integer", i);
     const char *key = key_env ? getenv(key_env) : NULL;
-    ups__init(p, name, url, key, timeout, cfg);
+    ups__init(p, name, url, key, timeout, o);
     p->models = xcalloc((size_t)cJSON_GetArraySize(models) + 1, sizeof *p->models);
     for (const cJSON *m = models->child; m; m = m->next) {
         if (!cJSON_IsString(m) || !*m->valuestring)
@@ -50,28 +49,26 @@ static int ups__one(const cJSON *e, int i, const ragd_config *cfg, gw_provider *
     return RAGD_OK;
 }
 
-int gw_upstreams_load(const ragd_config *cfg, gw_upstreams *out, ragd_error *err)
+int gw_upstreams_load(const gw_upstream_opts *o, gw_upstreams *out, ragd_error *err)
 {
     memset(out, 0, sizeof *out);
-    const cJSON *list = cfg->file ? cJSON_GetObjectItemCaseSensitive(cfg->file, "providers")
-                                  : NULL;
+    const cJSON *list = o->providers;
     if (list && !cJSON_IsArray(list))
         return ragd_error_set(err, RAGD_EINVAL, "providers: must be an array");
     int n = list ? cJSON_GetArraySize(list) : 0;
     out->p = xcalloc((size_t)n + 1, sizeof *out->p);
     int i = 0;
     for (const cJSON *e = list ? list->child : NULL; e; e = e->next, i++) {
-        int rc = ups__one(e, i, cfg, &out->p[out->n], err);
+        int rc = ups__one(e, i, o, &out->p[out->n], err);
         out->n++;
         if (rc) {
             gw_upstreams_free(out);
             return rc;
         }
     }
-    if (cfg->upstream_url && *cfg->upstream_url) {
+    if (o->default_url && *o->default_url) {
         gw_provider *p = &out->p[out->n++];
-        ups__init(p, "default", cfg->upstream_url, cfg->upstream_api_key,
-                  cfg->upstream_timeout_ms, cfg);
+        ups__init(p, "default", o->default_url, o->default_api_key, o->timeout_ms, o);
         p->all_models = true;
     }
     return RAGD_OK;

@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app/config.h"
 #include "gateway/resilience.h"
 #include "util/err.h"
 
@@ -32,9 +31,20 @@ typedef struct gw_upstreams {
     int n;
 } gw_upstreams;
 
-/* Build the provider list from cfg (default upstream last, so listed models
+/* What the provider list is built from; strings and the section are borrowed
+ * for the call only (gw_upstreams_load copies what it keeps). */
+typedef struct gw_upstream_opts {
+    const char *default_url;       /* the default upstream; NULL/"" = none */
+    const char *default_api_key;   /* its key; NULL/"" = none */
+    int64_t timeout_ms;            /* call timeout (a provider's timeout_ms wins) */
+    int breaker_failures;          /* consecutive failures that open a circuit */
+    int64_t breaker_cooldown_ms;   /* open circuit time before a probe */
+    const cJSON *providers;        /* the config file's "providers"; NULL = none */
+} gw_upstream_opts;
+
+/* Build the provider list from o (default upstream last, so listed models
  * win). A bad "providers" section is an error naming the entry. */
-int gw_upstreams_load(const ragd_config *cfg, gw_upstreams *out, ragd_error *err);
+int gw_upstreams_load(const gw_upstream_opts *o, gw_upstreams *out, ragd_error *err);
 void gw_upstreams_free(gw_upstreams *u);
 
 /* The provider serving model, or NULL. Borrowed for the list's life. */

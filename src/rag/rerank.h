@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app/config.h"
+#include <cjson/cJSON.h>
+
 #include "cache/embcache.h"
 #include "embed/embed.h"
 #include "util/err.h"
@@ -61,11 +62,11 @@ void rerank_default_opts(rerank_opts *o);
 int rerank_create(const rerank_opts *o, rerank_t **out, ragd_error *err);
 void rerank_destroy(rerank_t *r); /* NULL is a no-op */
 
-/* From ragd's configuration: rerank_model_dir / rerank_precision /
- * embed_threads rows and the config file's "reranker" section {url,
- * api_key_env, model, format: "cohere"|"tei", timeout_ms}. fallback as above. */
-int rerank_create_from_config(const ragd_config *cfg, embcache_t *fallback, rerank_t **out,
-                              ragd_error *err);
+/* Fill ro from the config file's "reranker" section {url, api_key_env, model,
+ * format: "cohere"|"jina"|"tei", timeout_ms} (NULL: nothing to do). The key is
+ * read from the environment variable api_key_env names. ro's strings borrow
+ * from sec and the environment. RAGD_EINVAL with err naming the bad field. */
+int rerank_remote_opts_parse(const cJSON *sec, rerank_remote_opts *ro, ragd_error *err);
 
 rerank_kind rerank_get_kind(const rerank_t *r);
 const char *rerank_kind_name(rerank_kind k); /* "remote", "cross-encoder", "cosine" */

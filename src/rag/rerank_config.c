@@ -1,8 +1,8 @@
 /*
- * rerank_config.c - builds the re-ranking service from ragd's settings: the
- * rerank_* rows of the settings table and the config file's "reranker"
- * section ({url, api_key_env, model, format, timeout_ms}). The API key is read
- * from the named environment variable, so it never sits in the config file.
+ * rerank_config.c - reads the config file's "reranker" section ({url,
+ * api_key_env, model, format, timeout_ms}) into the remote re-ranker's
+ * options. The API key is read from the named environment variable, so it
+ * never sits in the config file.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,22 +44,11 @@ static int rc__remote(const cJSON *sec, rerank_remote_opts *ro, ragd_error *err)
     return 0;
 }
 
-int rerank_create_from_config(const ragd_config *cfg, embcache_t *fallback, rerank_t **out,
-                              ragd_error *err)
+int rerank_remote_opts_parse(const cJSON *sec, rerank_remote_opts *ro, ragd_error *err)
 {
-    rerank_opts o;
-    rerank_default_opts(&o);
-    o.fallback = fallback;
-    o.model_dir = cfg->rerank_model_dir;
-    o.threads = (int)cfg->embed_threads;
-    embed_precision_parse(cfg->rerank_precision, &o.precision);
-    const cJSON *sec = cfg->file ? json_get_obj(cfg->file, "reranker") : NULL;
-    if (cfg->file && cJSON_GetObjectItemCaseSensitive(cfg->file, "reranker") && !sec)
+    if (!sec)
+        return 0;
+    if (!cJSON_IsObject(sec))
         return ragd_error_set(err, RAGD_EINVAL, "reranker: must be an object");
-    if (sec) {
-        int rc = rc__remote(sec, &o.remote, err);
-        if (rc)
-            return rc;
-    }
-    return rerank_create(&o, out, err);
+    return rc__remote(sec, ro, err);
 }

@@ -96,6 +96,11 @@ const char *store_backend_name(const store_t *s)
     return s->ops->name;
 }
 
+bool store_has(const store_t *s, unsigned caps)
+{
+    return (s->ops->caps & caps) == caps;
+}
+
 /* Build "<prefix><key>"; RAGD_EINVAL for an empty key, RAGD_ETOOBIG above the limit. */
 static int key_make(const store_t *s, const char *key, size_t klen, fullkey *fk)
 {

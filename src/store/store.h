@@ -71,8 +71,15 @@ void store_value_free(store_value *v);
 int store_open(const store_config *cfg, store_t **out, ragd_error *err);
 void store_close(store_t *s);
 
-/* "lmdb" or "redis". */
+/* "lmdb" or "redis" (for logs and statistics; ask store_has for behaviour). */
 const char *store_backend_name(const store_t *s);
+
+/* Capabilities of a backend, for store_has. */
+#define STORE_CAP_SHARED 0x1u  /* one store serves many ragd instances (Redis): a key
+                                  written by one instance is seen by the others */
+
+/* true if the backend has every capability in caps (STORE_CAP_* bits). */
+bool store_has(const store_t *s, unsigned caps);
 
 /* 0 when the backend answers, RAGD_EUNAVAIL otherwise. */
 int store_ping(store_t *s);

@@ -12,6 +12,7 @@
 /* A backend. impl is the backend's own handle. Keys are full keys. */
 typedef struct store_ops {
     const char *name;
+    unsigned caps;             /* STORE_CAP_* bits */
     void (*close)(void *impl);
     int (*ping)(void *impl);
     int (*get)(void *impl, const char *key, size_t klen, store_value *out);

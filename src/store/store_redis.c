@@ -609,6 +609,7 @@ static void rs_close(void *impl)
 
 static const store_ops redis_ops = {
     .name = "redis",
+    .caps = STORE_CAP_SHARED,
     .close = rs_close,
     .ping = rs_ping,
     .get = rs_get,

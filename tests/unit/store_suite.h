@@ -484,6 +484,9 @@ TEST(suite_stats)
     ASSERT_TRUE(st.available);
     ASSERT_TRUE(strcmp(store_backend_name(s), "lmdb") == 0 ||
                 strcmp(store_backend_name(s), "redis") == 0);
+    /* Only Redis is shared between instances; no capability is always had. */
+    ASSERT_EQ_INT(store_has(s, STORE_CAP_SHARED), strcmp(store_backend_name(s), "redis") == 0);
+    ASSERT_TRUE(store_has(s, 0));
     suite_close(s);
 }
 

@@ -14,11 +14,25 @@
 #include "testing.h"
 #include "util/json.h"
 
-static void cfg_with(ragd_config *cfg, const char *json)
+/* auth_opts over a parsed config file. */
+typedef struct test_cfg {
+    cJSON *file;
+    auth_opts o;
+} test_cfg;
+
+static void cfg_with(test_cfg *cfg, const char *json)
 {
-    config_init(cfg);
+    memset(cfg, 0, sizeof *cfg);
     if (json && json_parse(json, strlen(json), &cfg->file, NULL))
         abort();
+    cfg->o.api_keys = cJSON_GetObjectItemCaseSensitive(cfg->file, "api_keys");
+    cfg->o.jwt = cJSON_GetObjectItemCaseSensitive(cfg->file, "jwt");
+    cfg->o.section = cJSON_GetObjectItemCaseSensitive(cfg->file, "auth");
+}
+
+static void cfg_free(test_cfg *cfg)
+{
+    cJSON_Delete(cfg->file);
 }
 
 TEST(scope_table)
@@ -105,14 +119,13 @@ TEST(effective_user)
 TEST(keys_config_and_store)
 {
     store_t *st = scratch_store_open("auth");
-    ragd_config cfg;
+    test_cfg cfg;
     cfg_with(&cfg, "{\"api_keys\": [{\"name\": \"ro\", \"key\": \"readonly-key-0123456789\","
                    " \"scopes\": [\"read\"], \"user_id\": \"carol\", \"tier\": \"premium\"}]}");
-    free(cfg.admin_key);
-    cfg.admin_key = strdup("admin-secret-0123456789");
+    cfg.o.admin_key = "admin-secret-0123456789";
     auth_t *a = NULL;
     ragd_error err;
-    ASSERT_OK(auth_create(&cfg, st, &a, &err));
+    ASSERT_OK(auth_create(&cfg.o, st, &a, &err));
     ASSERT_TRUE(auth_enabled(a));
     auth_identity id;
     ASSERT_OK(auth__key_lookup(a, "admin-secret-0123456789", &id));
@@ -157,7 +170,7 @@ TEST(keys_config_and_store)
     free(secret);
     cJSON_Delete(info);
     auth_destroy(a);
-    config_free(&cfg);
+    cfg_free(&cfg);
     scratch_store_close(st);
 }
 
@@ -173,29 +186,29 @@ TEST(bad_config)
         "{\"auth\": {\"open_routes\": [\"health\"]}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ragd_config cfg;
+        test_cfg cfg;
         cfg_with(&cfg, bad[i]);
         auth_t *a = NULL;
         ragd_error err;
-        int rc = auth_create(&cfg, st, &a, &err);
-        config_free(&cfg);
+        int rc = auth_create(&cfg.o, st, &a, &err);
+        cfg_free(&cfg);
         if (rc == 0)
             auth_destroy(a);
         ASSERT_EQ_INT(rc, RAGD_EINVAL);
     }
     /* No credentials: auth off, non-loopback refused unless allowed. */
-    ragd_config cfg;
+    test_cfg cfg;
     cfg_with(&cfg, NULL);
     auth_t *a = NULL;
     ragd_error err;
-    ASSERT_OK(auth_create(&cfg, st, &a, &err));
+    ASSERT_OK(auth_create(&cfg.o, st, &a, &err));
     ASSERT_TRUE(!auth_enabled(a));
     ASSERT_OK(auth_check_listen(a, "127.0.0.1:8080", false, &err));
     ASSERT_OK(auth_check_listen(a, "[::1]:8080", false, &err));
     ASSERT_EQ_INT(auth_check_listen(a, "0.0.0.0:8080", false, &err), RAGD_EINVAL);
     ASSERT_OK(auth_check_listen(a, "0.0.0.0:8080", true, &err));
     auth_destroy(a);
-    config_free(&cfg);
+    cfg_free(&cfg);
     scratch_store_close(st);
 }
 
@@ -221,12 +234,12 @@ TEST(jwt_hs256)
     const char *secret = "0123456789abcdef0123456789abcdef-jwt";
     setenv("RAGD_TEST_JWT", secret, 1);
     store_t *st = scratch_store_open("auth");
-    ragd_config cfg;
+    test_cfg cfg;
     cfg_with(&cfg, "{\"jwt\": {\"hs256_secret_env\": \"RAGD_TEST_JWT\", \"issuer\": \"iss\","
                    " \"audience\": \"ragd\"}}");
     auth_t *a = NULL;
     ragd_error err;
-    ASSERT_OK(auth_create(&cfg, st, &a, &err));
+    ASSERT_OK(auth_create(&cfg.o, st, &a, &err));
     long now = (long)time(NULL);
     auth_identity id;
     char *t = make_token(secret, "iss", "ragd", now + 60, "dave");
@@ -249,7 +262,7 @@ TEST(jwt_hs256)
     }
     ASSERT_EQ_INT(auth__jwt_verify(a, "not.a.token", &id, &err), RAGD_EINVAL);
     auth_destroy(a);
-    config_free(&cfg);
+    cfg_free(&cfg);
     scratch_store_close(st);
 }
 

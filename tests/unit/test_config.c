@@ -76,6 +76,42 @@ TEST(bad_values_are_refused_by_name)
     config_free(&c);
 }
 
+TEST(float_settings_are_checked_at_load)
+{
+    ragd_error err;
+    ragd_config c;
+    config_init(&c);
+    ASSERT_NEAR(c.route_threshold, 0.35, 1e-12);
+    ASSERT_NEAR(c.semantic_threshold, 0.85, 1e-12);
+    ASSERT_NEAR(c.semantic_max_temperature, 0.3, 1e-12);
+    config_free(&c);
+    ASSERT_EQ_INT(load_one("RAGD_ROUTE_THRESHOLD", "high", &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "RAGD_ROUTE_THRESHOLD") != NULL);
+    ASSERT_EQ_INT(load_one("RAGD_ROUTE_THRESHOLD", "1.5", &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "[-1, 1]") != NULL);
+    ASSERT_EQ_INT(load_one("RAGD_ROUTE_THRESHOLD", "nan", &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(load_one("RAGD_ROUTE_THRESHOLD", "", &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(load_one("RAGD_ROUTE_THRESHOLD", "-0.2", &err), 0);
+    ASSERT_EQ_INT(load_one("RAGD_SEMANTIC_THRESHOLD", "1.01", &err), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "RAGD_SEMANTIC_THRESHOLD") != NULL);
+    ASSERT_EQ_INT(load_one("RAGD_SEMANTIC_MAX_TEMPERATURE", "0.5x", &err), RAGD_EINVAL);
+    /* A JSON number in the config file keeps its fraction. */
+    char path[] = "/tmp/ragd-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    const char *json = "{\"route_threshold\": 0.55, \"semantic_max_temperature\": 1.5}";
+    ASSERT_TRUE(write(fd, json, strlen(json)) == (ssize_t)strlen(json));
+    close(fd);
+    char *argv[] = { "--config", path };
+    config_init(&c);
+    int rc = config_load(&c, 2, argv, &err);
+    double route = c.route_threshold, temp = c.semantic_max_temperature;
+    config_free(&c);
+    ASSERT_OK(rc);
+    ASSERT_NEAR(route, 0.55, 1e-12);
+    ASSERT_NEAR(temp, 1.5, 1e-12);
+    unlink(path);
+}
+
 TEST(urls_are_redacted)
 {
     char out[256];
@@ -135,6 +171,7 @@ int main(void)
     RUN(defaults_are_the_seed_values);
     RUN(precedence_flag_env_file_default);
     RUN(bad_values_are_refused_by_name);
+    RUN(float_settings_are_checked_at_load);
     RUN(urls_are_redacted);
     RUN(router_params_rest_404_and_405);
     return TEST_REPORT();

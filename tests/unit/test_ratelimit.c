@@ -14,13 +14,13 @@
 
 static int create(store_t *st, const char *json, ratelimit_t **rl)
 {
-    ragd_config cfg;
-    config_init(&cfg);
-    if (json_parse(json, strlen(json), &cfg.file, NULL))
+    cJSON *file = NULL;
+    if (json_parse(json, strlen(json), &file, NULL))
         abort();
+    ratelimit_opts o = { .rules = cJSON_GetObjectItemCaseSensitive(file, "rate_limits") };
     ragd_error err;
-    int rc = ratelimit_create(&cfg, st, rl, &err);
-    config_free(&cfg);
+    int rc = ratelimit_create(&o, st, rl, &err);
+    cJSON_Delete(file);
     return rc;
 }
 
