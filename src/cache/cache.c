@@ -14,23 +14,17 @@
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/mem.h"
+#include "util/strmap.h"
 #include "util/utf8.h"
 
 #define TTL_CFG_PREFIX "cfg:cache_ttl:"
-#define MAX_OVERRIDES 256
-
-typedef struct ttl_override {
-    char prefix[72];
-    int64_t ttl_s;
-} ttl_override;
 
 struct cache {
     store_t *store;
     cache_opts opts;
     cache_stats_t *stats;
     pthread_rwlock_t lock;  /* guards overrides */
-    int noverrides;
-    ttl_override overrides[MAX_OVERRIDES];
+    strmap overrides;       /* prefix -> owned int64_t TTL in seconds */
 };
 
 bool cache_prefix_valid(const char *p)
@@ -45,16 +39,12 @@ bool cache_prefix_valid(const char *p)
 static void cache__override_set(cache_t *c, const char *prefix, int64_t ttl)
 {
     pthread_rwlock_wrlock(&c->lock);
-    int i = 0;
-    for (; i < c->noverrides; i++)
-        if (strcmp(c->overrides[i].prefix, prefix) == 0)
-            break;
-    if (i == c->noverrides && c->noverrides < MAX_OVERRIDES) {
-        snprintf(c->overrides[i].prefix, sizeof c->overrides[i].prefix, "%s", prefix);
-        c->noverrides++;
+    int64_t *t = strmap_get(&c->overrides, prefix, strlen(prefix));
+    if (!t) {
+        t = xmalloc(sizeof *t);
+        strmap_put(&c->overrides, prefix, strlen(prefix), t);
     }
-    if (i < MAX_OVERRIDES)
-        c->overrides[i].ttl_s = ttl;
+    *t = ttl;
     pthread_rwlock_unlock(&c->lock);
 }
 
@@ -95,6 +85,10 @@ void cache_destroy(cache_t *c)
         return;
     cache_stats_destroy(c->stats);
     pthread_rwlock_destroy(&c->lock);
+    void *t;
+    for (size_t it = 0; strmap_next(&c->overrides, &it, NULL, &t);)
+        free(t);
+    strmap_free(&c->overrides);
     free(c);
 }
 
@@ -122,16 +116,14 @@ int cache_key_check(const cache_t *c, const char *key, size_t n, ragd_error *err
 int64_t cache_prefix_ttl(cache_t *c, const char *prefix, const char **source)
 {
     pthread_rwlock_rdlock(&c->lock);
-    for (int i = 0; i < c->noverrides; i++) {
-        if (strcmp(c->overrides[i].prefix, prefix) == 0) {
-            int64_t t = c->overrides[i].ttl_s;
-            pthread_rwlock_unlock(&c->lock);
-            if (source)
-                *source = "override";
-            return t;
-        }
-    }
+    const int64_t *o = strmap_get(&c->overrides, prefix, strlen(prefix));
+    int64_t t = o ? *o : 0;
     pthread_rwlock_unlock(&c->lock);
+    if (o) {
+        if (source)
+            *source = "override";
+        return t;
+    }
     static const char *const emb[] = { "emb", "embedding", "embeddings", NULL };
     static const char *const resp[] = { "llm", "response", "ai_response", NULL };
     for (int i = 0; emb[i]; i++)
@@ -169,8 +161,10 @@ void cache_each_ttl_override(cache_t *c, void (*fn)(void *ud, const char *prefix
                              void *ud)
 {
     pthread_rwlock_rdlock(&c->lock);
-    for (int i = 0; i < c->noverrides; i++)
-        fn(ud, c->overrides[i].prefix, c->overrides[i].ttl_s);
+    const char *prefix;
+    void *t;
+    for (size_t it = 0; strmap_next(&c->overrides, &it, &prefix, &t);)
+        fn(ud, prefix, *(const int64_t *)t);
     pthread_rwlock_unlock(&c->lock);
 }
 

@@ -1,6 +1,7 @@
 /*
  * strmap.c - open-addressing string map: FNV-1a hashes, linear probing, a
- * table kept at most 70% used (tombstones included) and rebuilt on growth.
+ * table kept at most 70% used (tombstones included) and rebuilt when it gets
+ * there: doubled if live entries need it, else at the same size.
  */
 #include "util/strmap.h"
 
@@ -32,10 +33,14 @@ static strmap_slot *strmap__find(const strmap *m, const char *key, size_t klen, 
     }
 }
 
-static void strmap__grow(strmap *m)
+/* Rebuild the table without tombstones: twice as large when live entries
+ * (with the one being inserted) would fill more than half of it, otherwise at
+ * the same size, so a map under churn (inserts and deletes of ever new keys)
+ * stays as large as its live entries need. */
+static void strmap__rehash(strmap *m)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 16;
-    while (m->count * 10 >= ncap * 5)
+    size_t ncap = m->cap ? m->cap : 16;
+    while ((m->count + 1) * 2 > ncap)
         ncap *= 2;
     strmap_slot *old = m->slots;
     size_t ocap = m->cap;
@@ -69,7 +74,7 @@ void *strmap_put(strmap *m, const char *key, size_t klen, void *val)
         return prev;
     }
     if ((m->used + 1) * 10 > m->cap * 7)
-        strmap__grow(m);
+        strmap__rehash(m);
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].key)
         i = (i + 1) & mask;

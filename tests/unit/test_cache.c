@@ -1,7 +1,8 @@
 /*
  * test_cache.c - the cache value codec (header, zstd above the threshold,
  * corrupt input), canonical JSON keys, per-prefix statistics, and the cache
- * core over a real LMDB store (TTL per prefix, clear by prefix and pattern).
+ * core over a real LMDB store (TTL per prefix, any number of overrides, clear
+ * by prefix and pattern).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,55 @@ TEST(cache_core_ttl_defaults_overrides_and_clearing)
     ASSERT_EQ_INT(system(cmd), 0);
 }
 
+static void count_override(void *ud, const char *prefix, int64_t ttl)
+{
+    (void)prefix;
+    (void)ttl;
+    (*(int *)ud)++;
+}
+
+/* Every override is applied, however many there are (the 257th used to be
+ * persisted and answered ok but never applied), now and after a restart. */
+TEST(cache_ttl_overrides_have_no_count_limit)
+{
+    char dir[] = "/tmp/ragd-test-cache-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    store_t *s = open_store(dir);
+    ASSERT_TRUE(s != NULL);
+    cache_opts o = { 3600, 604800, 21600, 1024, 512 };
+    cache_t *c = NULL;
+    ASSERT_OK(cache_create(s, &o, &c, NULL));
+    enum { N = 300 };
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N && round == 0; i++) {
+            char p[16];
+            snprintf(p, sizeof p, "p%d", i);
+            ASSERT_OK(cache_set_prefix_ttl(c, p, 100 + i));
+        }
+        for (int i = 0; i < N; i++) {
+            char p[16];
+            snprintf(p, sizeof p, "p%d", i);
+            const char *src = NULL;
+            ASSERT_EQ_INT(cache_prefix_ttl(c, p, &src), 100 + i);
+            ASSERT_EQ_STR(src, "override");
+        }
+        int count = 0;
+        cache_each_ttl_override(c, count_override, &count);
+        ASSERT_EQ_INT(count, N);
+        cache_destroy(c);
+        store_close(s);
+        s = open_store(dir);
+        ASSERT_OK(cache_create(s, &o, &c, NULL));
+    }
+    ASSERT_OK(cache_set_prefix_ttl(c, "p299", 7));
+    ASSERT_EQ_INT(cache_prefix_ttl(c, "p299", NULL), 7);
+    cache_destroy(c);
+    store_close(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
 int main(void)
 {
     RUN(codec_small_values_are_stored_raw);
@@ -218,5 +268,6 @@ int main(void)
     RUN(json_parse_reports_the_position);
     RUN(stats_count_per_prefix_and_overflow_to_other);
     RUN(cache_core_ttl_defaults_overrides_and_clearing);
+    RUN(cache_ttl_overrides_have_no_count_limit);
     return TEST_REPORT();
 }
