@@ -10,11 +10,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "util/arena.h"
 #include "util/json.h"
-#include "util/mem.h"
 #include "util/utf8.h"
 
-/* The texts of a request, borrowed from the parsed JSON. */
+/* The texts of a request, borrowed from the parsed JSON; the arrays live in
+ * the request's arena. */
 typedef struct embed_input {
     const char **texts;
     size_t *lens;
@@ -74,8 +75,8 @@ static bool embed_api__input(const http_req *req, http_resp *resp, const cJSON *
                    n, (long long)app->cfg.embed_batch_max);
         return false;
     }
-    in->texts = xmalloc(n * sizeof *in->texts);
-    in->lens = xmalloc(n * sizeof *in->lens);
+    in->texts = arena_alloc(req->arena, n * sizeof *in->texts);
+    in->lens = arena_alloc(req->arena, n * sizeof *in->lens);
     in->n = n;
     const cJSON *it = cJSON_IsString(input) ? input : input->child;
     for (size_t i = 0; i < n; i++, it = it->next) {
@@ -145,9 +146,6 @@ static void embed_api__openai(http_req *req, http_resp *resp)
     if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
         return;
     embed_input in = { 0 };
-    float *vecs = NULL;
-    int *ntok = NULL;
-    bool *trunc = NULL;
     const char *model = json_get_str(body, "model");
     const char *fmt = json_get_str(body, "encoding_format");
     int64_t dims = 0;
@@ -168,9 +166,9 @@ static void embed_api__openai(http_req *req, http_resp *resp)
     }
     if (!embed_api__input(req, resp, cJSON_GetObjectItemCaseSensitive(body, "input"), &in))
         goto out;
-    vecs = xmalloc(in.n * dim * sizeof *vecs);
-    ntok = xmalloc(in.n * sizeof *ntok);
-    trunc = xmalloc(in.n * sizeof *trunc);
+    float *vecs = arena_alloc(req->arena, in.n * dim * sizeof *vecs);
+    int *ntok = arena_alloc(req->arena, in.n * sizeof *ntok);
+    bool *trunc = arena_alloc(req->arena, in.n * sizeof *trunc);
     embcache_info info = { .ntokens = ntok, .truncated = trunc };
     int rc = embcache_embed(app->embcache, in.texts, in.lens, in.n, vecs, &info);
     if (rc) {
@@ -212,11 +210,6 @@ static void embed_api__openai(http_req *req, http_resp *resp)
     }
     http_resp_json(resp, 200, &b);
 out:
-    free(in.texts);
-    free(in.lens);
-    free(vecs);
-    free(ntok);
-    free(trunc);
     cJSON_Delete(body);
 }
 
@@ -235,7 +228,7 @@ static void embed_api__generate(http_req *req, http_resp *resp)
         http_error(req, resp, 400, "invalid_input", "'text' must be a non-empty string");
     } else if (embed_api__check_text(req, resp, text, 0, "text")) {
         size_t dim = embcache_dim(app->embcache), len = strlen(text);
-        float *vec = xmalloc(dim * sizeof *vec);
+        float *vec = arena_alloc(req->arena, dim * sizeof *vec);
         int ntok = 0;
         bool trunc = false, cached = false;
         embcache_info info = { .ntokens = &ntok, .truncated = &trunc, .cached = &cached };
@@ -253,7 +246,6 @@ static void embed_api__generate(http_req *req, http_resp *resp)
                        cached ? "true" : "false", ntok, trunc ? "true" : "false");
             http_resp_json(resp, 200, &b);
         }
-        free(vec);
     }
     cJSON_Delete(body);
 }

@@ -311,7 +311,8 @@ static void rag_api__query(http_req *req, http_resp *resp)
     if (rag_api__parse(req, resp, body, &r) &&
         (r.q.nns || rag_api__route(req, resp, &r, &routing))) {
         rag_deps d = {app->embcache, app->rerank, app->embed ? embed_model_tokenizer(app->embed)
-                                                             : NULL, rag_kb_search, app->kb};
+                                                             : NULL, rag_kb_search, app->kb,
+                      req->arena};
         rag_result res = {0};
         ragd_error err = {0};
         int rc = d.wp ? rag_query(&d, &r.q, &res, &err) : RAGD_EUNAVAIL;

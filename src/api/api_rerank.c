@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "util/arena.h"
 #include "util/json.h"
-#include "util/mem.h"
 #include "util/utf8.h"
 
-/* One parsed request of either shape. Texts are borrowed from the JSON. */
+/* One parsed request of either shape. Texts are borrowed from the JSON; the
+ * arrays live in the request's arena. */
 typedef struct rr_req {
     const char *query;
     const cJSON **items; /* candidate JSON values (strings or objects) */
@@ -26,13 +27,6 @@ typedef struct rr_req {
     float min_score;
     rerank_params p;
 } rr_req;
-
-static void rr__req_free(rr_req *q)
-{
-    free(q->items);
-    free(q->texts);
-    free(q->lens);
-}
 
 /* The text of a candidate: a string, or an object's content (or text). */
 static const char *rr__text_of(const cJSON *v)
@@ -64,9 +58,9 @@ static bool rr__parse_list(const http_req *req, http_resp *resp, const cJSON *bo
                    field, q->n, (long long)app->cfg.rerank_max_candidates);
         return false;
     }
-    q->items = xmalloc(q->n * sizeof *q->items);
-    q->texts = xmalloc(q->n * sizeof *q->texts);
-    q->lens = xmalloc(q->n * sizeof *q->lens);
+    q->items = arena_alloc(req->arena, q->n * sizeof *q->items);
+    q->texts = arena_alloc(req->arena, q->n * sizeof *q->texts);
+    q->lens = arena_alloc(req->arena, q->n * sizeof *q->lens);
     size_t i = 0, bad;
     for (const cJSON *e = arr->child; e; e = e->next, i++) {
         const char *t = rr__text_of(e);
@@ -127,7 +121,7 @@ static bool rr__parse(const http_req *req, http_resp *resp, const cJSON *body,
     return true;
 }
 
-/* Score and order; on success *order (caller frees) has *m entries. */
+/* Score and order; on success *order (in the request's arena) has *m entries. */
 static bool rr__run(http_req *req, http_resp *resp, const rr_req *q, float **scores,
                     size_t **order, size_t *m, rerank_outcome *out)
 {
@@ -137,8 +131,8 @@ static bool rr__run(http_req *req, http_resp *resp, const rr_req *q, float **sco
                    "embedding model is loaded for the cosine fallback");
         return false;
     }
-    *scores = xmalloc(q->n * sizeof **scores);
-    *order = xmalloc(q->n * sizeof **order);
+    *scores = arena_alloc(req->arena, q->n * sizeof **scores);
+    *order = arena_alloc(req->arena, q->n * sizeof **order);
     int rc = rerank_score(app->rerank, q->query, strlen(q->query), q->texts, q->lens, q->n, &q->p,
                           *scores, out);
     if (rc) {
@@ -199,83 +193,107 @@ static void rr__extra_members(buf_t *b, const cJSON *item)
     }
 }
 
+/* A scored request of either shape: what both handlers work from. */
+typedef struct rr_scored {
+    cJSON *body;         /* the parsed request; the handler deletes it */
+    rr_req q;
+    float *s;            /* scores per candidate (request arena) */
+    size_t *order, m;    /* the m results to return, best first (request arena) */
+    rerank_outcome out;
+} rr_scored;
+
+/* A shape's own field check, run before the shared fields; fills resp on false. */
+typedef bool (*rr_check_fn)(const http_req *req, http_resp *resp, const cJSON *body,
+                            bool *flag);
+
+/* The prologue both shapes share: parse the body, run the shape's check, parse
+ * the common fields with the shape's list and top-count names, and score. On
+ * false resp is filled; r->body is set (or NULL) either way. */
+static bool rr__prologue(http_req *req, http_resp *resp, const char *list,
+                         const char *top_field, rr_check_fn check, bool *flag, rr_scored *r)
+{
+    memset(r, 0, sizeof *r);
+    return api_parse_object(req, resp, &r->body) && check(req, resp, r->body, flag) &&
+           rr__parse(req, resp, r->body, list, top_field, &r->q) &&
+           rr__run(req, resp, &r->q, &r->s, &r->order, &r->m, &r->out);
+}
+
+static bool rr__check_user_id(const http_req *req, http_resp *resp, const cJSON *body,
+                              bool *flag)
+{
+    (void)flag;
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "user_id");
+    if (uid && !cJSON_IsString(uid) && !cJSON_IsNull(uid)) {
+        http_error(req, resp, 400, "invalid_request", "'user_id' must be a string");
+        return false;
+    }
+    return true;
+}
+
+static bool rr__check_return_documents(const http_req *req, http_resp *resp, const cJSON *body,
+                                       bool *docs)
+{
+    if (json_get_bool(body, "return_documents", docs) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'return_documents' must be a boolean");
+        return false;
+    }
+    return true;
+}
+
 /* POST /api/v1/rerank {query, candidates, user_id?, top_k?, min_score?, depth?, budget_ms?} */
 static void rr__seed(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
-    cJSON *body;
-    if (!api_parse_object(req, resp, &body))
+    rr_scored r;
+    if (!rr__prologue(req, resp, "candidates", "top_k", rr__check_user_id, NULL, &r)) {
+        cJSON_Delete(r.body);
         return;
-    rr_req q;
-    float *s = NULL;
-    size_t *order = NULL, m = 0;
-    rerank_outcome out;
-    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "user_id");
-    if (uid && !cJSON_IsString(uid) && !cJSON_IsNull(uid)) {
-        http_error(req, resp, 400, "invalid_request", "'user_id' must be a string");
-        memset(&q, 0, sizeof q);
-        goto done;
     }
-    if (!rr__parse(req, resp, body, "candidates", "top_k", &q) ||
-        !rr__run(req, resp, &q, &s, &order, &m, &out))
-        goto done;
+    const rr_req *q = &r.q;
     buf_t b = BUF_INIT;
     buf_puts(&b, "{\"reranked\":[");
-    for (size_t j = 0; j < m; j++) {
-        size_t i = order[j];
+    for (size_t j = 0; j < r.m; j++) {
+        size_t i = r.order[j];
         buf_puts(&b, j ? ",{\"content\":" : "{\"content\":");
-        buf_put_json_str(&b, q.texts[i], q.lens[i]);
+        buf_put_json_str(&b, q->texts[i], q->lens[i]);
         buf_puts(&b, ",\"relevance_score\":");
-        rr__score_json(&b, s, i, out.scored);
+        rr__score_json(&b, r.s, i, r.out.scored);
         buf_printf(&b, ",\"original_rank\":%zu", i);
-        rr__extra_members(&b, q.items[i]);
+        rr__extra_members(&b, q->items[i]);
         buf_putc(&b, '}');
     }
     buf_puts(&b, "],\"model\":");
     const char *name = rerank_model_name(app->rerank);
     buf_put_json_str(&b, name, strlen(name));
     buf_puts(&b, ",\"rerank\":");
-    rr__info(&b, app, &q, &out);
+    rr__info(&b, app, q, &r.out);
     buf_putc(&b, '}');
     http_resp_json(resp, 200, &b);
-done:
-    rr__req_free(&q);
-    free(s);
-    free(order);
-    cJSON_Delete(body);
+    cJSON_Delete(r.body);
 }
 
 /* POST /v1/rerank {model?, query, documents, top_n?, return_documents?, ...} */
 static void rr__cohere(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
-    cJSON *body;
-    if (!api_parse_object(req, resp, &body))
-        return;
-    rr_req q;
-    float *s = NULL;
-    size_t *order = NULL, m = 0;
-    rerank_outcome out;
+    rr_scored r;
     bool docs = false;
-    if (json_get_bool(body, "return_documents", &docs) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "'return_documents' must be a boolean");
-        memset(&q, 0, sizeof q);
-        goto done;
+    if (!rr__prologue(req, resp, "documents", "top_n", rr__check_return_documents, &docs, &r)) {
+        cJSON_Delete(r.body);
+        return;
     }
-    if (!rr__parse(req, resp, body, "documents", "top_n", &q) ||
-        !rr__run(req, resp, &q, &s, &order, &m, &out))
-        goto done;
+    const rr_req *q = &r.q;
     buf_t b = BUF_INIT;
     buf_puts(&b, "{\"id\":");
     buf_put_json_str(&b, req->request_id, strlen(req->request_id));
     buf_puts(&b, ",\"results\":[");
-    for (size_t j = 0; j < m; j++) {
-        size_t i = order[j];
+    for (size_t j = 0; j < r.m; j++) {
+        size_t i = r.order[j];
         buf_printf(&b, "%s{\"index\":%zu,\"relevance_score\":", j ? "," : "", i);
-        rr__score_json(&b, s, i, out.scored);
+        rr__score_json(&b, r.s, i, r.out.scored);
         if (docs) {
             buf_puts(&b, ",\"document\":{\"text\":");
-            buf_put_json_str(&b, q.texts[i], q.lens[i]);
+            buf_put_json_str(&b, q->texts[i], q->lens[i]);
             buf_putc(&b, '}');
         }
         buf_putc(&b, '}');
@@ -283,15 +301,11 @@ static void rr__cohere(http_req *req, http_resp *resp)
     buf_puts(&b, "],\"model\":");
     const char *name = rerank_model_name(app->rerank);
     buf_put_json_str(&b, name, strlen(name));
-    buf_printf(&b, ",\"usage\":{\"total_tokens\":%zu},\"ragd\":", out.tokens);
-    rr__info(&b, app, &q, &out);
+    buf_printf(&b, ",\"usage\":{\"total_tokens\":%zu},\"ragd\":", r.out.tokens);
+    rr__info(&b, app, q, &r.out);
     buf_putc(&b, '}');
     http_resp_json(resp, 200, &b);
-done:
-    rr__req_free(&q);
-    free(s);
-    free(order);
-    cJSON_Delete(body);
+    cJSON_Delete(r.body);
 }
 
 void api_rerank_register(router_t *r)

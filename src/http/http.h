@@ -50,6 +50,10 @@ struct http_req {
     void *conn;                  /* struct MHD_Connection *, private to server.c */
     const char *cache_outcome;   /* set by handlers for the request log */
     void *auth;                  /* identity of the caller, set by the auth layer */
+    struct arena *arena;         /* per-request scratch memory (util/arena.h): owned by
+                                    the server, freed in one call when the request
+                                    ends; keep no pointer into it past the handler
+                                    (deferred responses, queues of other threads) */
 };
 
 struct http_resp {

@@ -2,7 +2,8 @@
  * server.c - libmicrohttpd glue. Each request gets a conn_ctx that collects
  * the body (bounded by max_body_bytes: beyond it the rest is drained and the
  * answer is 413), then the router picks a handler, and the completion callback
- * logs the request, reports it to the observer and frees everything.
+ * logs the request, reports it to the observer and frees everything (the
+ * request's arena in one call).
  */
 #include "http/server.h"
 
@@ -17,6 +18,7 @@
 
 #include "http/stream_int.h"
 #include "obs/log.h"
+#include "util/arena.h"
 #include "util/clock.h"
 #include "util/mem.h"
 
@@ -32,6 +34,7 @@ struct http_server {
 typedef struct conn_ctx {
     http_req req;
     http_resp resp;
+    arena scratch;               /* req.arena: the handler's per-request memory */
     buf_t body;
     bool too_big;
     bool dispatched;
@@ -93,6 +96,8 @@ static conn_ctx *server__ctx_new(http_server_t *s, struct MHD_Connection *c, con
     ctx->req.conn = c;
     ctx->req.start_us = clock_mono_us();
     ctx->req.body = "";
+    arena_init(&ctx->scratch, 0);
+    ctx->req.arena = &ctx->scratch;
     const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && server__valid_request_id(rid))
         snprintf(ctx->req.request_id, sizeof ctx->req.request_id, "%s", rid);
@@ -112,6 +117,7 @@ static void server__ctx_free(conn_ctx *ctx)
     for (int i = 0; i < ctx->req.nparams; i++)
         free(ctx->req.param_values[i]);
     buf_free(&ctx->body);
+    arena_destroy(&ctx->scratch);
     free((char *)ctx->req.method_name);
     free((char *)ctx->req.path);
     free(ctx);

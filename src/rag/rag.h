@@ -18,6 +18,7 @@
 #include "embed/wordpiece.h"
 #include "rag/pack.h"
 #include "rag/rerank.h"
+#include "util/arena.h"
 #include "util/err.h"
 
 /* One first-stage hit. Filled by the search callback with malloc'd members;
@@ -68,6 +69,8 @@ typedef struct rag_deps {
     const wordpiece *wp;    /* token counting for the budget */
     rag_search_fn search;
     void *search_ud;
+    arena *scratch;         /* the request's arena for the stages' working arrays;
+                               NULL: rag_query uses (and frees) its own */
 } rag_deps;
 
 typedef struct rag_request {

@@ -11,10 +11,15 @@
 #include <string.h>
 
 #include "rag/rag.h"
+#include "util/arena.h"
 #include "util/clock.h"
 #include "util/mem.h"
 
 #define RAG_DEFAULT_ITEMS 5
+/* Candidates per context item asked for, in the first-stage search and in the
+ * MMR pool: enough for re-ranking and diversity to choose from without
+ * scoring the whole corpus (a deeper re-rank depth widens both). */
+#define RAG_CANDIDATES_PER_ITEM 4
 
 void rag_default_request(rag_request *r)
 {
@@ -47,16 +52,20 @@ static size_t rq__items(const rag_request *q)
     return q->max_items ? q->max_items : RAG_DEFAULT_ITEMS;
 }
 
+/* Candidates to search for and to diversify over (see RAG_CANDIDATES_PER_ITEM). */
+static size_t rq__pool(const rag_request *q)
+{
+    size_t pool = RAG_CANDIDATES_PER_ITEM * rq__items(q);
+    if (q->rerank && q->rr.depth > pool)
+        pool = q->rr.depth;
+    return pool;
+}
+
 /* The first-stage search over every namespace at once. */
 static int rq__search(const rag_deps *d, const rag_request *q, const float *qvec,
                       rag_result *out, ragd_error *err)
 {
-    size_t limit = q->candidates;
-    if (!limit) {
-        limit = 4 * rq__items(q);
-        if (q->rerank && q->rr.depth > limit)
-            limit = q->rr.depth;
-    }
+    size_t limit = q->candidates ? q->candidates : rq__pool(q);
     const char *strategy = q->strategy ? q->strategy : "hybrid";
     if (!qvec)
         strategy = "keyword";
@@ -99,23 +108,22 @@ static void rq__scale(const float *v, size_t n, float lo, float hi, float *out)
 /* Re-rank the leading hits; rewrites order (and *n after min_score) and fills
  * rel (per position: relevance for responses) and key (per position, in [0, 1]
  * for MMR: re-scored positions above the others). */
-static int rq__rerank(const rag_deps *d, const rag_request *q, rag_result *out, size_t *order,
-                      size_t *n, float *rel, float *key)
+static int rq__rerank(const rag_deps *d, const rag_request *q, arena *a, rag_result *out,
+                      size_t *order, size_t *n, float *rel, float *key)
 {
     size_t m = *n;
-    float *fused = xmalloc((m ? m : 1) * sizeof *fused);
+    float *fused = arena_alloc(a, m * sizeof *fused);
     for (size_t i = 0; i < m; i++)
         fused[i] = out->hits[order[i]].score;
     if (!q->rerank || !d->rerank || m == 0 || !rerank_ready(d->rerank)) {
         memcpy(rel, fused, m * sizeof *rel);
         rq__scale(fused, m, 0.0f, 1.0f, key);
-        free(fused);
         return 0;
     }
-    const char **texts = xmalloc(m * sizeof *texts);
-    const float **vecs = xmalloc(m * sizeof *vecs);
-    size_t *lens = xmalloc(m * sizeof *lens), *pos = xmalloc(m * sizeof *pos);
-    float *s = xmalloc(m * sizeof *s);
+    const char **texts = arena_alloc(a, m * sizeof *texts);
+    const float **vecs = arena_alloc(a, m * sizeof *vecs);
+    size_t *lens = arena_alloc(a, m * sizeof *lens), *pos = arena_alloc(a, m * sizeof *pos);
+    float *s = arena_alloc(a, m * sizeof *s);
     for (size_t i = 0; i < m; i++) {
         texts[i] = out->hits[order[i]].text;
         lens[i] = out->hits[order[i]].len;
@@ -129,7 +137,7 @@ static int rq__rerank(const rag_deps *d, const rag_request *q, rag_result *out, 
     if (rc == 0) {
         out->reranked = out->rr.scored > 0;
         size_t k = rerank_order(s, m, out->rr.scored, q->min_score, pos);
-        size_t *old = xmalloc(m * sizeof *old);
+        size_t *old = arena_alloc(a, m * sizeof *old);
         memcpy(old, order, m * sizeof *old);
         size_t nsc = 0;
         for (size_t j = 0; j < k; j++) {
@@ -142,34 +150,26 @@ static int rq__rerank(const rag_deps *d, const rag_request *q, rag_result *out, 
         rq__scale(key, nsc, 0.5f, 1.0f, key);
         rq__scale(key + nsc, k - nsc, 0.0f, nsc ? 0.49f : 1.0f, key + nsc);
         *n = k;
-        free(old);
     }
-    free(texts);
-    free(vecs);
-    free(lens);
-    free(pos);
-    free(s);
-    free(fused);
     return rc;
 }
 
 /* MMR over the leading pool of order; the tail keeps its place after it. */
-static int rq__mmr(const rag_deps *d, const rag_request *q, rag_result *out, size_t *order,
-                   size_t *n, float *rel, float *key)
+static int rq__mmr(const rag_deps *d, const rag_request *q, arena *a, rag_result *out,
+                   size_t *order, size_t *n, float *rel, float *key)
 {
     if (!d->emb)
         return 0;
-    size_t pool = 4 * rq__items(q);
-    if (q->rerank && q->rr.depth > pool)
-        pool = q->rr.depth;
+    size_t pool = rq__pool(q);
     if (pool > *n)
         pool = *n;
     if (pool < 2)
         return 0;
     size_t dim = embcache_dim(d->emb);
-    float *v = xmalloc(pool * dim * sizeof *v);
-    const char **texts = xmalloc(pool * sizeof *texts);
-    size_t *lens = xmalloc(pool * sizeof *lens), *idx = xmalloc(pool * sizeof *idx), need = 0;
+    float *v = arena_alloc(a, pool * dim * sizeof *v);
+    const char **texts = arena_alloc(a, pool * sizeof *texts);
+    size_t *lens = arena_alloc(a, pool * sizeof *lens), *idx = arena_alloc(a, pool * sizeof *idx);
+    size_t need = 0;
     for (size_t i = 0; i < pool; i++) {
         const rag_hit *h = &out->hits[order[i]];
         if (h->vec) {
@@ -180,16 +180,16 @@ static int rq__mmr(const rag_deps *d, const rag_request *q, rag_result *out, siz
             idx[need++] = i;
         }
     }
-    float *ev = need ? xmalloc(need * dim * sizeof *ev) : NULL;
+    float *ev = need ? arena_alloc(a, need * dim * sizeof *ev) : NULL;
     int rc = need ? embcache_embed(d->emb, texts, lens, need, ev, &(embcache_info){0}) : 0;
     for (size_t j = 0; rc == 0 && j < need; j++)
         memcpy(v + idx[j] * dim, ev + j * dim, dim * sizeof *v);
     if (rc == 0) {
-        size_t *sel = xmalloc(pool * sizeof *sel), ndup = 0;
+        size_t *sel = arena_alloc(a, pool * sizeof *sel), ndup = 0;
         size_t m = rag_mmr_select(v, dim, key, pool, q->lambda, q->dup_threshold, pool, sel,
                                   &ndup);
-        size_t *o2 = xmalloc(*n * sizeof *o2);
-        float *r2 = xmalloc(*n * sizeof *r2), *k2 = xmalloc(*n * sizeof *k2);
+        size_t *o2 = arena_alloc(a, *n * sizeof *o2);
+        float *r2 = arena_alloc(a, *n * sizeof *r2), *k2 = arena_alloc(a, *n * sizeof *k2);
         for (size_t j = 0; j < m; j++) {
             o2[j] = order[sel[j]];
             r2[j] = rel[sel[j]];
@@ -205,23 +205,14 @@ static int rq__mmr(const rag_deps *d, const rag_request *q, rag_result *out, siz
         memcpy(key, k2, m * sizeof *key);
         out->mmr_dropped = ndup;
         *n = m;
-        free(sel);
-        free(o2);
-        free(r2);
-        free(k2);
     }
-    free(v);
-    free(ev);
-    free(texts);
-    free(lens);
-    free(idx);
     return rc;
 }
 
-static void rq__pack(const rag_deps *d, const rag_request *q, rag_result *out,
+static void rq__pack(const rag_deps *d, const rag_request *q, arena *a, rag_result *out,
                      const size_t *order, size_t n, const float *rel)
 {
-    pack_item *it = xmalloc((n ? n : 1) * sizeof *it);
+    pack_item *it = arena_alloc(a, n * sizeof *it);
     for (size_t i = 0; i < n; i++) {
         const rag_hit *h = &out->hits[order[i]];
         it[i] = (pack_item){h->ns, h->doc_id, h->start, h->end, h->seq, h->text, h->len, rel[i]};
@@ -244,7 +235,6 @@ static void rq__pack(const rag_deps *d, const rag_request *q, rag_result *out,
             }
         }
     }
-    free(it);
 }
 
 static void rq__strategy(const rag_deps *d, const rag_request *q, rag_result *out)
@@ -261,9 +251,10 @@ int rag_query(const rag_deps *d, const rag_request *q, rag_result *out, ragd_err
         ragd_error_clear(err);
     if (!q->query || !*q->query || q->nns == 0)
         return ragd_error_set(err, RAGD_EINVAL, "a query and at least one namespace are needed");
+    arena local = ARENA_INIT, *a = d->scratch ? d->scratch : &local;
     int64_t t0 = clock_mono_us(), t = t0;
     size_t qlen = strlen(q->query);
-    float *qvec = d->emb ? xmalloc(embcache_dim(d->emb) * sizeof *qvec) : NULL;
+    float *qvec = d->emb ? arena_alloc(a, embcache_dim(d->emb) * sizeof *qvec) : NULL;
     bool cached = false;
     embcache_info info = {.cached = &cached};
     int rc = d->emb ? embcache_embed(d->emb, &q->query, &qlen, 1, qvec, &info) : 0;
@@ -273,32 +264,29 @@ int rag_query(const rag_deps *d, const rag_request *q, rag_result *out, ragd_err
     if (rc == 0)
         rc = rq__search(d, q, qvec, out, err);
     out->t.search_us = clock_mono_us() - t;
-    size_t n = out->nhits, *order = xmalloc((n ? n : 1) * sizeof *order);
-    float *rel = xmalloc((n ? n : 1) * sizeof *rel), *key = xmalloc((n ? n : 1) * sizeof *key);
+    size_t n = out->nhits, *order = arena_alloc(a, n * sizeof *order);
+    float *rel = arena_alloc(a, n * sizeof *rel), *key = arena_alloc(a, n * sizeof *key);
     if (rc == 0) {
         rq__merge(out, order);
         t = clock_mono_us();
-        rc = rq__rerank(d, q, out, order, &n, rel, key);
+        rc = rq__rerank(d, q, a, out, order, &n, rel, key);
         out->t.rerank_us = clock_mono_us() - t;
     }
     if (rc == 0 && q->mmr) {
         t = clock_mono_us();
-        rc = rq__mmr(d, q, out, order, &n, rel, key);
+        rc = rq__mmr(d, q, a, out, order, &n, rel, key);
         out->t.mmr_us = clock_mono_us() - t;
     }
     if (rc == 0) {
         t = clock_mono_us();
-        rq__pack(d, q, out, order, n, rel);
+        rq__pack(d, q, a, out, order, n, rel);
         out->t.pack_us = clock_mono_us() - t;
         rq__strategy(d, q, out);
     } else if (err && !err->msg[0]) {
         ragd_error_set(err, rc, "RAG query failed: %s", ragd_strerror(rc));
     }
     out->t.total_us = clock_mono_us() - t0;
-    free(qvec);
-    free(order);
-    free(rel);
-    free(key);
+    arena_destroy(&local);
     return rc;
 }
 

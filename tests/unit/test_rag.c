@@ -115,7 +115,7 @@ static int fake_search(void *ud, const rag_search_req *q, rag_hit **hits, size_t
 
 static rag_deps deps(bool with_rerank)
 {
-    return (rag_deps){g_emb, with_rerank ? g_rr : NULL, g_wp, fake_search, NULL};
+    return (rag_deps){g_emb, with_rerank ? g_rr : NULL, g_wp, fake_search, NULL, NULL};
 }
 
 TEST(mmr_prefers_diversity_and_drops_duplicates)
@@ -165,10 +165,18 @@ TEST(pipeline_end_to_end)
     }
     ASSERT_TRUE(r.t.total_us >= r.t.search_us && r.t.rerank_us >= 0 && r.t.pack_us >= 0);
     rag_result_free(&r);
-    /* the same query again: its embedding comes from the cache */
+    /* the same query again, its working arrays in a caller's arena (as a
+     * request's): its embedding comes from the cache, the answer is the same */
+    arena scratch = ARENA_INIT;
+    d.scratch = &scratch;
     ASSERT_OK(rag_query(&d, &q, &r, &err));
     ASSERT_TRUE(r.query_cached);
+    ASSERT_TRUE(arena_used(&scratch) > 0);
+    ASSERT_EQ_INT(r.mmr_dropped, 1);
+    ASSERT_EQ_INT(r.pack.n, 3);
+    ASSERT_EQ_STR(r.pack.e[0].doc_id, "squat");
     rag_result_free(&r);
+    arena_destroy(&scratch);
 }
 
 TEST(without_rerank_and_mmr_fused_order_is_kept)
