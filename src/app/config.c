@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/file.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -240,19 +241,15 @@ void config_free(ragd_config *c)
 
 static int cfg__load_file(ragd_config *c, const char *path, ragd_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ragd_error_set(err, RAGD_ENOTFOUND, "config file %s: %s", path, strerror(errno));
-    buf_t b = BUF_INIT;
-    char tmp[8192];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    fclose(f);
+    char *text = NULL;
+    size_t n = 0;
+    int rc = file_read_all(path, &text, &n);
+    if (rc)
+        return ragd_error_set(err, rc, "config file %s: %s", path, strerror(errno));
     ragd_error jerr;
     cJSON *root = NULL;
-    int rc = json_parse(b.data ? b.data : "", b.len, &root, &jerr);
-    buf_free(&b);
+    rc = json_parse(text, n, &root, &jerr);
+    free(text);
     if (rc)
         return ragd_error_set(err, rc, "config file %s: %s", path, jerr.msg);
     if (!cJSON_IsObject(root)) {

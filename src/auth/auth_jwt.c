@@ -15,6 +15,7 @@
 
 #include "auth/auth_int.h"
 #include "util/clock.h"
+#include "util/file.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -31,21 +32,6 @@ static char *jwt__dup_or(const cJSON *sec, const char *name, const char *def)
 {
     const char *v = json_get_str(sec, name);
     return v ? xstrdup(v) : def ? xstrdup(def) : NULL;
-}
-
-static int jwt__read_file(const char *path, unsigned char **out, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return RAGD_ENOTFOUND;
-    buf_t b = BUF_INIT;
-    char tmp[4096];
-    size_t r;
-    while ((r = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, r);
-    fclose(f);
-    *out = (unsigned char *)buf_detach(&b, n);
-    return 0;
 }
 
 void auth__jwt_destroy(auth_jwt *j)
@@ -81,7 +67,7 @@ int auth__jwt_create(const cJSON *sec, auth_jwt **out, ragd_error *err)
             j->hs_len = strlen(v);
         }
     }
-    if (rc == 0 && pem && jwt__read_file(pem, &j->rs_pem, &j->rs_len))
+    if (rc == 0 && pem && file_read_all(pem, (char **)&j->rs_pem, &j->rs_len))
         rc = ragd_error_set(err, RAGD_EINVAL, "jwt.rs256_public_key_file: cannot read %s", pem);
     if (rc == 0 && !j->hs_secret && !j->rs_pem)
         rc = ragd_error_set(err, RAGD_EINVAL,

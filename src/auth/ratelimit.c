@@ -33,19 +33,19 @@ int ratelimit_window_parse(const cJSON *v, int64_t *ms)
 {
     if (cJSON_IsNumber(v)) {
         if (v->valuedouble <= 0 || v->valuedouble > 315360000)
-            return -1;
+            return RAGD_EINVAL;
         *ms = (int64_t)ceil(v->valuedouble * 1000);
         return 0;
     }
     if (!cJSON_IsString(v))
-        return -1;
+        return RAGD_EINVAL;
     char *end;
     double n = strtod(v->valuestring, &end);
     double mul = !strcmp(end, "ms") ? 1 : !strcmp(end, "s") || !*end ? 1000
                : !strcmp(end, "m") || !strcmp(end, "min") ? 60000
                : !strcmp(end, "h") ? 3600000 : !strcmp(end, "d") ? 86400000 : -1;
     if (end == v->valuestring || mul < 0 || n <= 0 || n * mul > 315360000000.0 || n * mul < 1)
-        return -1;
+        return RAGD_EINVAL;
     *ms = (int64_t)(n * mul);
     return 0;
 }

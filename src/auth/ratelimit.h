@@ -82,8 +82,8 @@ int ratelimit_check(ratelimit_t *rl, const char *key, const store_rl_params *p,
  * "token_bucket" -> enum store_rl_algo; 0 if unknown. */
 int ratelimit_algo_parse(const char *name);
 
-/* A window: seconds (a number) or "500ms", "30s", "1m"/"1min", "1h", "1d".
- * 0 or -1 (bad). */
+/* A window: seconds (a number) or "500ms", "30s", "1m"/"1min", "1h", "1d",
+ * up to ten years. 0, or RAGD_EINVAL (*ms untouched). */
 int ratelimit_window_parse(const cJSON *v, int64_t *ms);
 
 /* Set RateLimit-* headers (and Retry-After on a denial) from a result. */

@@ -23,6 +23,7 @@
 
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/file.h"
 #include "util/mem.h"
 
 typedef struct ing_file {
@@ -286,20 +287,6 @@ static int ing__add_doc(ingest *g, const char *id, const char *text, size_t len,
     return 0;
 }
 
-static char *ing__slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    buf_t b = BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    fclose(f);
-    return buf_detach(&b, len);
-}
-
 static bool ing__blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -311,8 +298,8 @@ static bool ing__blank(const char *s, size_t n)
 static int ing__text_file(ingest *g, const ing_file *f)
 {
     size_t len;
-    char *text = ing__slurp(f->path, &len);
-    if (!text) {
+    char *text = NULL;
+    if (file_read_all(f->path, &text, &len)) {
         fprintf(stderr, "ragd ingest: cannot read %s\n", f->path);
         g->failed++;
         return 0;

@@ -86,6 +86,36 @@ TEST(rule_errors)
     scratch_store_close(st);
 }
 
+static int window(const char *json, int64_t *ms)
+{
+    cJSON *v = cJSON_Parse(json);
+    int rc = ratelimit_window_parse(v, ms);
+    cJSON_Delete(v);
+    return rc;
+}
+
+TEST(window_parse)
+{
+    int64_t ms = 0;
+    ASSERT_OK(window("60", &ms));
+    ASSERT_EQ_INT(ms, 60000);
+    ASSERT_OK(window("0.25", &ms));
+    ASSERT_EQ_INT(ms, 250);
+    ASSERT_OK(window("\"500ms\"", &ms));
+    ASSERT_EQ_INT(ms, 500);
+    ASSERT_OK(window("\"1min\"", &ms));
+    ASSERT_EQ_INT(ms, 60000);
+    ASSERT_OK(window("\"1d\"", &ms));
+    ASSERT_EQ_INT(ms, 86400000);
+    /* errors are RAGD_EINVAL like every public function's, and leave *ms alone */
+    const char *bad[] = { "0", "-1", "4e8", "\"1y\"", "\"s\"", "\"0.1ms\"", "true", "null" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ms = 7;
+        ASSERT_EQ_INT(window(bad[i], &ms), RAGD_EINVAL);
+        ASSERT_EQ_INT(ms, 7);
+    }
+}
+
 TEST(before_hook)
 {
     store_t *st = scratch_store_open("rlr");
@@ -198,6 +228,7 @@ TEST(check_keys)
 int main(void)
 {
     RUN(rule_errors);
+    RUN(window_parse);
     RUN(before_hook);
     RUN(reserve_reconcile);
     RUN(check_keys);
