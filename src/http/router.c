@@ -159,8 +159,10 @@ void router_allow_string(int methods, char *out, size_t n)
         if (!(methods & (1 << i)))
             continue;
         int w = snprintf(out + off, n - off, "%s%s", off ? ", " : "", names[i]);
-        if (w < 0 || (size_t)w >= n - off)
+        if (w < 0 || (size_t)w >= n - off) {
+            out[off] = '\0';  /* whole names only */
             break;
+        }
         off += (size_t)w;
     }
 }

@@ -1,8 +1,8 @@
 /*
  * test_cache.c - the cache value codec (header, zstd above the threshold,
- * corrupt input), canonical JSON keys, per-prefix statistics, and the cache
- * core over a real LMDB store (TTL per prefix, any number of overrides, clear
- * by prefix and pattern).
+ * corrupt input), per-prefix statistics, and the cache core over a real LMDB
+ * store (TTL per prefix, any number of overrides, clear by prefix and
+ * pattern). Canonical JSON keys are tested in test_json.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +12,6 @@
 #include "cache/codec.h"
 #include "cache/stats.h"
 #include "testing.h"
-#include "util/hash.h"
-#include "util/json.h"
 
 TEST(codec_small_values_are_stored_raw)
 {
@@ -83,41 +81,6 @@ TEST(codec_rejects_garbage_and_truncation)
     ASSERT_EQ_INT(codec_decode(b.data, b.len - 3, 0, &v, &out), RAGD_EFORMAT);
     ASSERT_EQ_INT(codec_decode(b.data, 5, 0, &v, &out), RAGD_EFORMAT);
     buf_free(&b);
-}
-
-static char *canon(const char *json)
-{
-    cJSON *v = NULL;
-    if (json_parse(json, strlen(json), &v, NULL))
-        return NULL;
-    buf_t b = BUF_INIT;
-    json_canonical(v, &b);
-    cJSON_Delete(v);
-    return buf_detach(&b, NULL);
-}
-
-TEST(canonical_json_sorts_keys_and_normalises_numbers)
-{
-    char *a = canon("{\"b\": [1, 2.0, {\"z\": 1, \"a\": null}], \"a\": \"x\\u00e9\", \"c\": 0.5}");
-    ASSERT_EQ_STR(a, "{\"a\":\"x\xc3\xa9\",\"b\":[1,2,{\"a\":null,\"z\":1}],\"c\":0.5}");
-    char *b = canon("{\"c\":5e-1,\"a\":\"x\xc3\xa9\",\"b\":[1.0,2,{\"a\":null,\"z\":1.0}]}");
-    ASSERT_EQ_STR(a, b);
-    char ha[65], hb[65];
-    hash_sha256_hex(a, strlen(a), ha);
-    hash_sha256_hex(b, strlen(b), hb);
-    ASSERT_EQ_STR(ha, hb);
-    free(a);
-    free(b);
-}
-
-TEST(json_parse_reports_the_position)
-{
-    ragd_error err;
-    cJSON *v = NULL;
-    ASSERT_EQ_INT(json_parse("{\"a\":\n  }", 9, &v, &err), RAGD_EFORMAT);
-    ASSERT_TRUE(strstr(err.msg, "line 2") != NULL);
-    ASSERT_EQ_INT(json_parse("{} x", 4, &v, &err), RAGD_EFORMAT);
-    ASSERT_EQ_INT(json_parse("", 0, &v, &err), RAGD_EFORMAT);
 }
 
 TEST(stats_count_per_prefix_and_overflow_to_other)
@@ -264,8 +227,6 @@ int main(void)
     RUN(codec_large_values_are_compressed_and_round_trip);
     RUN(codec_incompressible_values_stay_raw);
     RUN(codec_rejects_garbage_and_truncation);
-    RUN(canonical_json_sorts_keys_and_normalises_numbers);
-    RUN(json_parse_reports_the_position);
     RUN(stats_count_per_prefix_and_overflow_to_other);
     RUN(cache_core_ttl_defaults_overrides_and_clearing);
     RUN(cache_ttl_overrides_have_no_count_limit);

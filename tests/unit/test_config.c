@@ -1,14 +1,12 @@
 /*
  * test_config.c - settings precedence (flag > env > file > default), parsing of
- * sizes and enums, refusal of bad values by name, URL redaction; and the
- * router (parameters, rest parameters, 404 vs 405).
+ * sizes, enums and decimals, refusal of bad values by name, URL redaction.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/config.h"
-#include "http/router.h"
 #include "testing.h"
 
 TEST(defaults_are_the_seed_values)
@@ -123,49 +121,6 @@ TEST(urls_are_redacted)
     ASSERT_EQ_STR(out, "redis://host:6379/0");
 }
 
-static void h_a(http_req *req, http_resp *resp) { (void)req; resp->status = 1; }
-static void h_b(http_req *req, http_resp *resp) { (void)req; resp->status = 2; }
-
-static int route(router_t *r, int method, const char *path, http_req *req, http_handler *h,
-                 int *allowed)
-{
-    memset(req, 0, sizeof *req);
-    req->method = method;
-    req->path = path;
-    return router_match(r, req, h, allowed);
-}
-
-static void free_params(http_req *req)
-{
-    for (int i = 0; i < req->nparams; i++)
-        free(req->param_values[i]);
-}
-
-TEST(router_params_rest_404_and_405)
-{
-    router_t *r = router_create();
-    router_add(r, HTTP_GET, "/api/v1/cache/stats", h_a);
-    router_add(r, HTTP_GET | HTTP_HEAD, "/api/v1/cache/{prefix}/{key*}", h_b);
-    http_req req;
-    http_handler h = NULL;
-    int allowed = 0;
-    ASSERT_EQ_INT(route(r, HTTP_GET, "/api/v1/cache/stats", &req, &h, &allowed), ROUTER_OK);
-    ASSERT_TRUE(h == h_a);
-    ASSERT_EQ_INT(route(r, HTTP_GET, "/api/v1/cache/p/a/b/c", &req, &h, &allowed), ROUTER_OK);
-    ASSERT_TRUE(h == h_b);
-    ASSERT_EQ_STR(http_req_param(&req, "prefix"), "p");
-    ASSERT_EQ_STR(http_req_param(&req, "key"), "a/b/c");
-    free_params(&req);
-    ASSERT_EQ_INT(route(r, HTTP_POST, "/api/v1/cache/p/k", &req, &h, &allowed), ROUTER_BAD_METHOD);
-    ASSERT_EQ_INT(allowed, HTTP_GET | HTTP_HEAD);
-    char allow[64];
-    router_allow_string(allowed, allow, sizeof allow);
-    ASSERT_EQ_STR(allow, "GET, HEAD");
-    ASSERT_EQ_INT(route(r, HTTP_GET, "/api/v1/cache/p", &req, &h, &allowed), ROUTER_NOT_FOUND);
-    ASSERT_EQ_INT(route(r, HTTP_GET, "/nope", &req, &h, &allowed), ROUTER_NOT_FOUND);
-    router_destroy(r);
-}
-
 int main(void)
 {
     RUN(defaults_are_the_seed_values);
@@ -173,6 +128,5 @@ int main(void)
     RUN(bad_values_are_refused_by_name);
     RUN(float_settings_are_checked_at_load);
     RUN(urls_are_redacted);
-    RUN(router_params_rest_404_and_405);
     return TEST_REPORT();
 }
