@@ -112,6 +112,13 @@ void http_stream_end(http_stream *s, bool ok)
 {
     pthread_mutex_lock(&s->mu);
     if (!s->ended) {
+        if (!s->begun) {
+            /* Ended before anything was said: a bodiless 502 (the server
+             * would otherwise wait for a begin that never comes). */
+            s->begun = true;
+            s->status = 502;
+            ok = false;
+        }
         s->ended = true;
         s->ok = ok;
         stream__wake(s);

@@ -34,7 +34,8 @@ void http_stream_begin(http_stream *s, int status, const char *content_type);
 int http_stream_write(http_stream *s, const void *data, size_t n);
 
 /* End the body. ok=false cuts the response short (the client sees a truncated
- * transfer, never a clean end). Thread-safe; later calls are ignored. */
+ * transfer, never a clean end); ending before any begin answers a bodiless
+ * 502. Thread-safe; later calls are ignored. */
 void http_stream_end(http_stream *s, bool ok);
 
 /* The whole response at once (begin + write + end, sent with Content-Length).
