@@ -123,15 +123,35 @@ static store_t *open_store(char *dir)
     return store_open(&sc, &s, NULL) == 0 ? s : NULL;
 }
 
+/* A cache over the store in dir (created or reopened); NULL on failure. */
+static cache_t *open_cache(char *dir, store_t **s)
+{
+    static const cache_opts o = { 3600, 604800, 21600, 1024, 512 };
+    cache_t *c = NULL;
+    *s = open_store(dir);
+    return *s && cache_create(*s, &o, &c, NULL) == 0 ? c : NULL;
+}
+
+static void close_cache(cache_t *c, store_t *s)
+{
+    cache_destroy(c);
+    store_close(s);
+}
+
+static int remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
 TEST(cache_core_ttl_defaults_overrides_and_clearing)
 {
     char dir[] = "/tmp/ragd-test-cache-XXXXXX";
     ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store_t *s = open_store(dir);
-    ASSERT_TRUE(s != NULL);
-    cache_opts o = { 3600, 604800, 21600, 1024, 512 };
-    cache_t *c = NULL;
-    ASSERT_OK(cache_create(s, &o, &c, NULL));
+    store_t *s;
+    cache_t *c = open_cache(dir, &s);
+    ASSERT_TRUE(c != NULL);
     ASSERT_EQ_INT(cache_prefix_ttl(c, "emb", NULL), 604800);
     ASSERT_EQ_INT(cache_prefix_ttl(c, "llm", NULL), 21600);
     ASSERT_EQ_INT(cache_prefix_ttl(c, "course", NULL), 3600);
@@ -159,17 +179,13 @@ TEST(cache_core_ttl_defaults_overrides_and_clearing)
     ASSERT_EQ_INT(cache_get(c, "course", "k1", 2, &e), RAGD_ENOTFOUND);
     ASSERT_OK(cache_clear_all(c, &n));
     ASSERT_EQ_INT(n, 3);
-    cache_destroy(c);
-    store_close(s);
+    close_cache(c, s);
     /* the override was persisted */
-    s = open_store(dir);
-    ASSERT_OK(cache_create(s, &o, &c, NULL));
+    c = open_cache(dir, &s);
+    ASSERT_TRUE(c != NULL);
     ASSERT_EQ_INT(cache_prefix_ttl(c, "course", NULL), 60);
-    cache_destroy(c);
-    store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    close_cache(c, s);
+    ASSERT_EQ_INT(remove_dir(dir), 0);
 }
 
 static void count_override(void *ud, const char *prefix, int64_t ttl)
@@ -185,11 +201,9 @@ TEST(cache_ttl_overrides_have_no_count_limit)
 {
     char dir[] = "/tmp/ragd-test-cache-XXXXXX";
     ASSERT_TRUE(mkdtemp(dir) != NULL);
-    store_t *s = open_store(dir);
-    ASSERT_TRUE(s != NULL);
-    cache_opts o = { 3600, 604800, 21600, 1024, 512 };
-    cache_t *c = NULL;
-    ASSERT_OK(cache_create(s, &o, &c, NULL));
+    store_t *s;
+    cache_t *c = open_cache(dir, &s);
+    ASSERT_TRUE(c != NULL);
     enum { N = 300 };
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < N && round == 0; i++) {
@@ -207,18 +221,14 @@ TEST(cache_ttl_overrides_have_no_count_limit)
         int count = 0;
         cache_each_ttl_override(c, count_override, &count);
         ASSERT_EQ_INT(count, N);
-        cache_destroy(c);
-        store_close(s);
-        s = open_store(dir);
-        ASSERT_OK(cache_create(s, &o, &c, NULL));
+        close_cache(c, s);
+        c = open_cache(dir, &s);  /* and again after a restart */
+        ASSERT_TRUE(c != NULL);
     }
     ASSERT_OK(cache_set_prefix_ttl(c, "p299", 7));
     ASSERT_EQ_INT(cache_prefix_ttl(c, "p299", NULL), 7);
-    cache_destroy(c);
-    store_close(s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    close_cache(c, s);
+    ASSERT_EQ_INT(remove_dir(dir), 0);
 }
 
 int main(void)

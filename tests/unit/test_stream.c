@@ -76,13 +76,22 @@ static void request(const http_server_t *s, enum produce m, fixture_reply *rep)
     pthread_join(g_producer, NULL);
 }
 
-TEST(chunks_arrive_in_order)
+/* Serve one request in mode m on a fresh server into rep. */
+static bool serve_one(enum produce m, fixture_reply *rep)
 {
     router_t *r = make_router();
     http_server_t *s = fixture_server(r);
-    ASSERT_TRUE(s != NULL);
+    if (s)
+        request(s, m, rep);
+    http_server_stop(s, 1000);
+    router_destroy(r);
+    return s != NULL;
+}
+
+TEST(chunks_arrive_in_order)
+{
     fixture_reply rep;
-    request(s, P_CHUNKS, &rep);
+    ASSERT_TRUE(serve_one(P_CHUNKS, &rep));
     ASSERT_EQ_INT(rep.rc, CURLE_OK);
     ASSERT_EQ_INT(rep.status, 200);
     ASSERT_EQ_STR(rep.body.data, "one\ntwo\nthree\n");
@@ -90,44 +99,32 @@ TEST(chunks_arrive_in_order)
     ASSERT_TRUE(fixture_has_header(&rep, "content-type: text/plain"));
     ASSERT_TRUE(fixture_has_header(&rep, "x-request-id: "));
     fixture_reply_free(&rep);
-    http_server_stop(s, 1000);
-    router_destroy(r);
 }
 
 TEST(a_whole_reply_has_a_length)
 {
-    router_t *r = make_router();
-    http_server_t *s = fixture_server(r);
-    ASSERT_TRUE(s != NULL);
     fixture_reply rep;
-    request(s, P_WHOLE, &rep);
+    ASSERT_TRUE(serve_one(P_WHOLE, &rep));
     ASSERT_EQ_INT(rep.rc, CURLE_OK);
     ASSERT_EQ_INT(rep.status, 201);
     ASSERT_EQ_STR(rep.body.data, "{\"a\":1}");
     ASSERT_TRUE(fixture_has_header(&rep, "content-length: 7"));
     ASSERT_TRUE(!fixture_has_header(&rep, "transfer-encoding: chunked"));
     fixture_reply_free(&rep);
-    http_server_stop(s, 1000);
-    router_destroy(r);
 }
 
 TEST(failures_are_never_a_clean_end)
 {
-    router_t *r = make_router();
-    http_server_t *s = fixture_server(r);
-    ASSERT_TRUE(s != NULL);
     fixture_reply rep;
-    request(s, P_FAIL_EARLY, &rep);  /* nothing said yet: a bodiless 502 */
+    ASSERT_TRUE(serve_one(P_FAIL_EARLY, &rep));  /* nothing said yet: a bodiless 502 */
     ASSERT_EQ_INT(rep.rc, CURLE_OK);
     ASSERT_EQ_INT(rep.status, 502);
     ASSERT_EQ_INT(rep.body.len, 0);
     fixture_reply_free(&rep);
-    request(s, P_FAIL_MID, &rep);    /* cut mid-body: the transfer is truncated */
+    ASSERT_TRUE(serve_one(P_FAIL_MID, &rep));    /* cut mid-body: a truncated transfer */
     ASSERT_TRUE(rep.rc != CURLE_OK);
     ASSERT_EQ_INT(rep.status, 200);
     fixture_reply_free(&rep);
-    http_server_stop(s, 1000);
-    router_destroy(r);
 }
 
 typedef struct client_arg {
