@@ -2,8 +2,10 @@
  * strmap.h - a string-keyed hash map (open addressing, linear probing,
  * tombstones) from owned copies of byte-string keys to caller pointers. Used
  * for the knowledge base's namespace registry and per-namespace document ids;
- * generic enough for any name -> object table. Not thread-safe: the owner
- * guards it with its own lock.
+ * generic enough for any name -> object table. The table doubles only when
+ * live entries need it; under churn (insert and delete of ever new keys) it
+ * is rebuilt at its size, so it never grows with tombstones. Not thread-safe:
+ * the owner guards it with its own lock.
  */
 #ifndef RAGD_STRMAP_H
 #define RAGD_STRMAP_H
