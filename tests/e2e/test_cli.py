@@ -43,3 +43,20 @@ def test_bad_values_are_refused_by_name(tmp_path):
     bad.write_text('{"cache_default_ttl": 1,,}')
     r = run("config", "--config", str(bad))
     assert r.returncode == 2 and "bad.json" in r.stderr
+
+
+def test_decimal_settings_are_checked_at_start(tmp_path):
+    # a bad float is refused by name before anything serves (it used to be a
+    # 500 at request time)
+    r = run("config", env={"RAGD_ROUTE_THRESHOLD": "1.5"})
+    assert r.returncode == 2 and "RAGD_ROUTE_THRESHOLD" in r.stderr and "[-1, 1]" in r.stderr
+    r = run("config", env={"RAGD_SEMANTIC_THRESHOLD": "high"})
+    assert r.returncode == 2 and "RAGD_SEMANTIC_THRESHOLD" in r.stderr
+    # a decimal from the config file keeps its fraction
+    cfg = tmp_path / "ragd.json"
+    cfg.write_text('{"route_threshold": 0.55, "semantic_max_temperature": 1.5}')
+    r = run("config", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    lines = {l.split("=")[0].strip(): l for l in r.stdout.splitlines()}
+    assert "0.55" in lines["route_threshold"] and "(file)" in lines["route_threshold"]
+    assert "1.5" in lines["semantic_max_temperature"]
