@@ -17,14 +17,15 @@
 static void ops__health(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
-    bool up = store_ping(app->store) == 0;
+    int prc = store_ping(app->store);
+    bool full = prc == RAGD_EFULL, up = prc == 0 || full;
     cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "status", up ? "ok" : "degraded");
+    cJSON_AddStringToObject(out, "status", up && !full ? "ok" : "degraded");
     cJSON_AddStringToObject(out, "version", RAGD_VERSION);
     cJSON_AddNumberToObject(out, "uptime_seconds", (double)app_uptime_s(app));
     cJSON *db = cJSON_AddObjectToObject(out, "database");
     cJSON_AddStringToObject(db, "backend", store_backend_name(app->store));
-    cJSON_AddStringToObject(db, "status", up ? "ok" : "unavailable");
+    cJSON_AddStringToObject(db, "status", !up ? "unavailable" : full ? "full" : "ok");
     cJSON *cache = cJSON_AddObjectToObject(out, "cache");
     cJSON_AddStringToObject(cache, "status", up ? "ok" : "degraded");
     cJSON *models = cJSON_AddArrayToObject(out, "models_loaded");

@@ -226,6 +226,7 @@ int app_open(app_t *app, ragd_error *err)
     sc.key_prefix = cfg->key_prefix;
     sc.max_bytes = (uint64_t)cfg->store_max_bytes;
     sc.map_size = (uint64_t)cfg->store_map_size;
+    sc.map_max = (uint64_t)cfg->store_map_max_size;
     sc.fsync_policy = !strcmp(cfg->store_fsync, "always")   ? STORE_FSYNC_ALWAYS
                       : !strcmp(cfg->store_fsync, "no")     ? STORE_FSYNC_NO
                                                             : STORE_FSYNC_EVERYSEC;

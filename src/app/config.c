@@ -49,6 +49,7 @@ static const cfg_entry cfg_table[] = {
     { "cache_compression_threshold", "CACHE_COMPRESSION_THRESHOLD", NULL, CFG_SIZE, OFF(cache_compression_threshold), "1024", 0, INT64_MAX, NULL, false, "values of at least this many bytes are zstd-compressed" },
     { "store_max_bytes", "RAGD_STORE_MAX_BYTES", "--max-bytes", CFG_SIZE, OFF(store_max_bytes), GiB, 0, INT64_MAX, NULL, false, "size budget of cache entries in the embedded store (0 = none)" },
     { "store_map_size", "RAGD_STORE_MAP_SIZE", NULL, CFG_SIZE, OFF(store_map_size), "17179869184", 1048576, INT64_MAX, NULL, false, "embedded store map size (virtual)" },
+    { "store_map_max_size", "RAGD_STORE_MAP_MAX_SIZE", NULL, CFG_SIZE, OFF(store_map_max_size), "68719476736", 1048576, INT64_MAX, NULL, false, "the embedded store's map doubles when it fills, up to this size" },
     { "redis_pool_size", "RAGD_REDIS_POOL_SIZE", NULL, CFG_INT, OFF(redis_pool_size), "8", 1, 256, NULL, false, "Redis connections" },
     { "redis_timeout_ms", "RAGD_REDIS_TIMEOUT_MS", NULL, CFG_INT, OFF(redis_timeout_ms), "1000", 1, 60000, NULL, false, "Redis connect/command timeout" },
     { "http_threads", "RAGD_HTTP_THREADS", "--threads", CFG_INT, OFF(http_threads), "8", 1, 256, NULL, false, "HTTP worker threads" },
@@ -89,7 +90,7 @@ static const cfg_entry cfg_table[] = {
 #pragma GCC diagnostic pop
 
 #define CFG_N (sizeof cfg_table / sizeof cfg_table[0])
-_Static_assert(CFG_N <= 64, "ragd_config.sources is too small");
+_Static_assert(CFG_N <= 96, "ragd_config.sources is too small");
 
 static char **cfg__str(ragd_config *c, const cfg_entry *e)
 {

@@ -30,6 +30,7 @@ typedef struct ragd_config {
     int64_t cache_compression_threshold;  /* bytes */
     int64_t store_max_bytes;
     int64_t store_map_size;
+    int64_t store_map_max_size;       /* the LMDB map grows up to this when it fills */
     int64_t redis_pool_size;
     int64_t redis_timeout_ms;
     int64_t http_threads;
@@ -68,7 +69,7 @@ typedef struct ragd_config {
     double route_threshold;           /* namespace routing: cosine below which "none" */
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
-    const char *sources[64];          /* where each table entry's value came from */
+    const char *sources[96];          /* where each table entry's value came from */
 } ragd_config;
 
 /* Fill cfg with defaults. Free with config_free(). */

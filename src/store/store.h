@@ -30,6 +30,8 @@ typedef struct store_config {
     const char *key_prefix;   /* global prefix, e.g. "ragd" (no trailing ':') */
     uint64_t max_bytes;       /* LMDB size budget for evictable entries; 0 = map size */
     uint64_t map_size;        /* LMDB map size (virtual), default 8 GiB */
+    uint64_t map_max;         /* LMDB: the map doubles when it fills, up to this;
+                                 0 or <= map_size = never grows */
     int fsync_policy;         /* enum store_fsync, LMDB only */
     int pool_size;            /* Redis connections, default 8 */
     int connect_timeout_ms;   /* Redis, default 1000 */
@@ -81,7 +83,8 @@ const char *store_backend_name(const store_t *s);
 /* true if the backend has every capability in caps (STORE_CAP_* bits). */
 bool store_has(const store_t *s, unsigned caps);
 
-/* 0 when the backend answers, RAGD_EUNAVAIL otherwise. */
+/* 0 when the backend answers, RAGD_EUNAVAIL otherwise; LMDB: RAGD_EFULL while
+ * the store is full (store_stats.full). */
 int store_ping(store_t *s);
 
 /* Get a live value. RAGD_ENOTFOUND if missing or expired. On success the
@@ -203,7 +206,10 @@ typedef struct store_stats {
     uint64_t expired;       /* entries removed by expiry since start */
     uint64_t errors;        /* backend errors since start */
     uint64_t reconnects;    /* Redis reconnections since start */
+    uint64_t map_bytes;     /* LMDB: the map size now (it grows up to map_max); 0 on Redis */
     bool available;         /* backend reachable now */
+    bool full;              /* the last write failed for lack of space (map at its
+                               maximum or the disk full); cleared by a write that fits */
 } store_stats;
 
 int store_get_stats(store_t *s, store_stats *out);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "util/clock.h"
@@ -20,15 +21,31 @@
 
 #define LM_MAX_READERS 1024
 
+/* LMDB reports a short write (the disk filled during it) as EIO: with less
+ * than LM_DISK_LOW bytes left on the filesystem that EIO is a full disk. */
+#define LM_DISK_LOW (1u << 20)
+static bool lm__disk_low(lm_store *s)
+{
+    mdb_filehandle_t fd;
+    struct statvfs vs;
+    return mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &vs) == 0 &&
+           (uint64_t)vs.f_bavail * vs.f_frsize < LM_DISK_LOW;
+}
+
 int lm__err(lm_store *s, int rc)
 {
+    if (rc == EIO && lm__disk_low(s))
+        rc = ENOSPC;
     switch (rc) {
     case 0:
         return 0;
     case MDB_NOTFOUND:
         return RAGD_ENOTFOUND;
     case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
         atomic_fetch_add(&s->errors, 1);
+        lm__map_note_full(s, rc);
         return RAGD_EFULL;
     case MDB_BAD_VALSIZE:
         return RAGD_ETOOBIG;
@@ -43,6 +60,7 @@ int lm__err(lm_store *s, int rc)
 int lm__rtxn_get(lm_store *s, MDB_txn **txn)
 {
     MDB_txn *t = NULL;
+    lm__map_enter(s);
     pthread_mutex_lock(&s->rpool_mu);
     if (s->rpool_n > 0)
         t = s->rpool[--s->rpool_n];
@@ -55,8 +73,10 @@ int lm__rtxn_get(lm_store *s, MDB_txn **txn)
     } else {
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        lm__map_leave(s);
         return lm__err(s, rc);
+    }
     *txn = t;
     return 0;
 }
@@ -71,6 +91,7 @@ void lm__rtxn_put(lm_store *s, MDB_txn *txn)
     }
     s->rpool[s->rpool_n++] = txn;
     pthread_mutex_unlock(&s->rpool_mu);
+    lm__map_leave(s);
 }
 
 int lm__lookup(lm_store *s, MDB_txn *txn, const char *key, size_t klen, lm_hdr *h,
@@ -152,8 +173,8 @@ static void open_dirs_remove(dev_t dev, ino_t ino)
 
 static int lm_ping(void *impl)
 {
-    (void)impl;
-    return 0;
+    lm_store *s = impl;
+    return atomic_load(&s->full) ? RAGD_EFULL : 0;
 }
 
 /* Read a live entry; fn gets it while the read txn is open. */
@@ -293,7 +314,9 @@ static int lm_stats(void *impl, store_stats *out)
     out->expired = atomic_load(&s->expired);
     out->errors = atomic_load(&s->errors);
     out->reconnects = 0;
+    out->map_bytes = atomic_load(&s->map_size);
     out->available = true;
+    out->full = atomic_load(&s->full);
     return 0;
 }
 
@@ -310,6 +333,7 @@ static void lm_close(void *impl)
     pthread_mutex_destroy(&s->rpool_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    lm__map_deinit(s);
     free(s->access);
     open_dirs_remove(s->dir_dev, s->dir_ino);
     free(s);
@@ -321,20 +345,20 @@ static const store_ops lmdb_ops = {
     .ping = lm_ping,
     .get = lm_get,
     .exists = lm_exists,
-    .set = lm__set,
-    .del = lm__del,
+    .set = lm__g_set,
+    .del = lm__g_del,
     .ttl = lm_ttl,
-    .expire = lm__expire,
-    .incr = lm__incr,
-    .cas = lm__cas,
+    .expire = lm__g_expire,
+    .incr = lm__g_incr,
+    .cas = lm__g_cas,
     .scan = lm_scan,
-    .del_pattern = lm__del_pattern,
-    .batch = lm__batch,
-    .log_append = lm__log_append,
+    .del_pattern = lm__g_del_pattern,
+    .batch = lm__g_batch,
+    .log_append = lm__g_log_append,
     .log_read = lm__log_read,
-    .log_delete = lm__log_delete,
+    .log_delete = lm__g_log_delete,
     .stats = lm_stats,
-    .ratelimit = lm__ratelimit,
+    .ratelimit = lm__g_ratelimit,
 };
 
 /* mkdir -p */
@@ -413,7 +437,9 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
 
     unsigned flags = MDB_NOTLS | (s->fsync_policy == STORE_FSYNC_ALWAYS ? 0 : MDB_NOSYNC);
     size_t map = cfg->map_size ? cfg->map_size : (8ull << 30);
-    int rc = mdb_env_create(&s->env);
+    int rc = lm__map_init(s, map, cfg->map_max);
+    if (rc == 0)
+        rc = mdb_env_create(&s->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(s->env, 8);
     if (rc == 0)
@@ -426,6 +452,9 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
         int dead;
         mdb_reader_check(s->env, &dead); /* free slots of killed processes */
         rc = lm_open_dbs(s);
+        MDB_envinfo info;
+        if (rc == 0 && mdb_env_info(s->env, &info) == 0) /* LMDB keeps >= the used size */
+            atomic_store(&s->map_size, (uint64_t)info.me_mapsize);
     }
     if (rc == 0 && lm__maint_start(s) != 0)
         rc = EAGAIN;
@@ -436,6 +465,7 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
         pthread_mutex_destroy(&s->rpool_mu);
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
+        lm__map_deinit(s);
         free(s->access);
         free(s);
         open_dirs_remove(st.st_dev, st.st_ino);

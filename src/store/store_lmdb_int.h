@@ -9,6 +9,10 @@
  *   evx   full key -> ""                         (STORE_EVICTABLE keys only)
  *   logs  full log name + '\0' + be64(seq) -> record
  *   meta  "acct" -> lm_acct                      (bytes of all / evictable entries)
+ *
+ * Map growth (store_lmdb_map.c): every transaction runs under map_mu held
+ * shared; a write that finds the map full is retried after the map grew under
+ * map_mu held exclusively (mdb_env_set_mapsize needs no live transaction).
  */
 #ifndef RAGD_STORE_LMDB_INT_H
 #define RAGD_STORE_LMDB_INT_H
@@ -60,6 +64,14 @@ typedef struct lm_store {
 
     lm_access *access;
 
+    /* Map size: map_mu guards remapping (shared: any transaction; exclusive:
+     * mdb_env_set_mapsize). map_size is the size now, map_max the growth limit. */
+    pthread_rwlock_t map_mu;
+    _Atomic uint64_t map_size;
+    uint64_t map_max;
+    _Atomic bool full;            /* the last failed write lacked space */
+    _Atomic int64_t full_log_ms;  /* last "store full" log line (rate limit) */
+
     /* Copy of the meta accounting after the last commit, for stats. */
     _Atomic uint64_t acct_bytes, acct_evict_bytes;
     _Atomic uint64_t evictions, expired, errors;
@@ -86,8 +98,41 @@ typedef struct lm_w {
     uint64_t evicted, expired; /* added to the store's counters on commit */
 } lm_w;
 
-/* LMDB error -> RAGD_E* (MDB_MAP_FULL -> RAGD_EFULL, ...). */
+/* LMDB error -> RAGD_E* (MDB_MAP_FULL and ENOSPC -> RAGD_EFULL, ...). */
 int lm__err(lm_store *s, int mdb_rc);
+
+/* Hold the map for a transaction (shared, re-entrant per thread) / let it go. */
+void lm__map_enter(lm_store *s);
+void lm__map_leave(lm_store *s);
+/* Note why a write lacked space (MDB_MAP_FULL: the map, else the filesystem). */
+void lm__map_note_full(lm_store *s, int mdb_rc);
+/* A write committed: the store is no longer full. */
+static inline void lm__map_note_ok(lm_store *s)
+{
+    if (atomic_load_explicit(&s->full, memory_order_relaxed))
+        atomic_store(&s->full, false);
+}
+/* Set up / tear down the map state; warn when max_bytes cannot fit the map. */
+int lm__map_init(lm_store *s, uint64_t map_size, uint64_t map_max);
+void lm__map_deinit(lm_store *s);
+/* The writes of the operations table: each runs lm__<op> and, when the map is
+ * full, grows it and runs it again (store_lmdb_map.c). */
+int lm__g_set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
+              int64_t ttl_ms, unsigned flags);
+int lm__g_del(void *impl, const char *key, size_t klen);
+int lm__g_expire(void *impl, const char *key, size_t klen, int64_t ttl_ms);
+int lm__g_incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+               int64_t *out);
+int lm__g_cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
+              const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
+int lm__g_batch(void *impl, const store_op *ops, size_t n);
+int lm__g_del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
+int lm__g_log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
+                     uint64_t *seq);
+int lm__g_log_delete(void *impl, const char *log, size_t loglen);
+int lm__g_ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
+                    store_rl_result *out);
+int lm__g_sweep_once(lm_store *s, size_t limit, size_t *n);
 
 int lm__w_begin(lm_store *s, lm_w *w);
 /* Apply the accounting, evict down to the budget, commit. Aborts on error. */

@@ -186,7 +186,7 @@ static void *maint_main(void *arg)
         if (now >= next_sweep) {
             size_t n = LM_SWEEP_CHUNK;
             while (n == LM_SWEEP_CHUNK && !s->stop)
-                if (lm__sweep_once(s, LM_SWEEP_CHUNK, &n) != 0)
+                if (lm__g_sweep_once(s, LM_SWEEP_CHUNK, &n) != 0)
                     break;
             next_sweep = clock_mono_us() / 1000 + (s->sweep_interval_ms > 0 ? s->sweep_interval_ms : 1);
         }

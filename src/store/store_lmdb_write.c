@@ -22,17 +22,23 @@ int lm__w_begin(lm_store *s, lm_w *w)
 {
     memset(w, 0, sizeof *w);
     w->s = s;
+    lm__map_enter(s);
     int rc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
-    if (rc)
+    if (rc) {
+        w->txn = NULL;
+        lm__map_leave(s);
         return lm__err(s, rc);
+    }
     w->now = clock_wall_ms();
     return 0;
 }
 
 void lm__w_abort(lm_w *w)
 {
-    if (w->txn)
+    if (w->txn) {
         mdb_txn_abort(w->txn);
+        lm__map_leave(w->s);
+    }
     w->txn = NULL;
 }
 
@@ -83,6 +89,7 @@ int lm__w_commit(lm_w *w)
     }
     rc = mdb_txn_commit(w->txn);
     w->txn = NULL;
+    lm__map_leave(s);
     if (rc) {
         if (changed) {  /* nothing was written: put the totals back */
             atomic_store(&s->acct_bytes, old_bytes);

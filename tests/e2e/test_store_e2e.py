@@ -1,5 +1,9 @@
 """Store behaviour seen from outside: durability across kill -9, key names in
 Redis, Redis outages, AUTH with a password and with an ACL user."""
+import base64
+import os
+import subprocess
+import tempfile
 import time
 
 import pytest
@@ -76,3 +80,58 @@ def test_redis_requirepass_and_acl_user():
     finally:
         pw.cleanup()
         acl.cleanup()
+
+
+def _fill(s, prefix, size, limit=5000):
+    """PUT values until the store refuses one; returns (stored count, last response)."""
+    for i in range(limit):
+        val = base64.b64encode(os.urandom(size * 3 // 4)).decode()  # incompressible
+        r = s.put(f"/api/v1/cache/{prefix}/k{i:05d}?ttl=0", data=val)
+        if r.status_code != 200:
+            return i, r
+    raise AssertionError("the store never filled")
+
+
+def test_full_map_grows_and_deletes_always_work():
+    """A full map grows up to store_map_max_size; at the maximum writes answer 507 and
+    deleting one key, a prefix and everything still works (issue 13 item 16)."""
+    s = Ragd(env={"RAGD_STORE_MAP_SIZE": "1MiB", "RAGD_STORE_MAP_MAX_SIZE": "2MiB",
+                  "RAGD_LOG_LEVEL": "info"}).start()
+    try:
+        n, r = _fill(s, "f", 2000)
+        assert_error(r, 507, "store_full")
+        assert "grown from 1024 to 2048 KiB" in s.logs()
+        h = s.get("/health").json()
+        assert h["status"] == "degraded" and h["database"]["status"] == "full", h
+        assert s.delete("/api/v1/cache/f/k00001").status_code == 200
+        c = s.post("/api/v1/cache/clear", json={"prefix": "f"})
+        assert c.status_code == 200 and c.json()["deleted"] > 0, c.text
+        assert s.delete("/api/v1/cache").status_code == 200
+        assert s.put("/api/v1/cache/g/again", data="v").status_code == 200
+        assert s.get("/health").json()["status"] == "ok"
+        assert "map is full at its maximum" in s.logs()
+    finally:
+        s.cleanup()
+
+
+def test_full_disk_answers_507_logs_and_degrades():
+    """A full filesystem (a 2 MiB tmpfs) answers 507 store_full, not 500 "I/O error",
+    logs it and reports /health degraded (issue 13 item 17)."""
+    d = tempfile.mkdtemp(prefix="ragd-tmpfs-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", d],
+                      capture_output=True).returncode != 0:
+        os.rmdir(d)
+        pytest.skip("cannot mount a tmpfs (needs root)")
+    s = Ragd(data_dir=d)
+    try:
+        s.start()
+        n, r = _fill(s, "d", 16384)
+        assert_error(r, 507, "store_full")
+        h = s.get("/health").json()
+        assert h["status"] == "degraded" and h["database"]["status"] == "full", h
+        assert "the filesystem is full" in s.logs()
+        assert s.delete("/api/v1/cache/d/k00000").status_code == 200
+    finally:
+        s.cleanup()
+        subprocess.run(["umount", d], check=True)
+        os.rmdir(d)

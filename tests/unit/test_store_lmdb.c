@@ -4,7 +4,9 @@
  * under a byte budget, durability across reopen and across kill -9 for every
  * fsync policy, a full map, and the glob matcher behind del_pattern.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -315,6 +317,158 @@ TEST(lmdb_map_full)
     suite_close(s);
 }
 
+/* Fill a map of fixed size (no room to grow) with small entries: deleting single
+ * keys, a prefix and everything must still work (issue 13 item 16). */
+static void fill_small(store_t *s, int *count)
+{
+    char val[100];
+    memset(val, 'x', sizeof val);
+    int rc = 0, i;
+    for (i = 0; rc == 0 && i < 1000000; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "f:%06d", i);
+        rc = store_set(s, k, strlen(k), val, sizeof val, 0, 0);
+    }
+    ASSERT_EQ_INT(rc, RAGD_EFULL);
+    *count = i - 1;
+}
+
+TEST(lmdb_full_deletes_work)
+{
+    fresh_dir();
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.map_size = 1 << 20;
+    cfg.map_max = 1 << 20;
+    store_t *s = open_cfg(&cfg);
+    int count;
+    fill_small(s, &count);
+    for (int j = 0; j < 20; j++) {
+        char k[32];
+        snprintf(k, sizeof k, "f:%06d", j * 97);
+        ASSERT_OK(store_del(s, k, strlen(k)));
+    }
+    uint64_t n;
+    ASSERT_OK(store_del_pattern(s, "f:001*", &n));
+    ASSERT_TRUE(n > 0);
+    ASSERT_OK(store_del_pattern(s, "*", &n));
+    ASSERT_TRUE(n > 0);
+    ASSERT_OK(store_set(s, S("f:again"), "v", 1, 0, 0));
+    suite_close(s);
+}
+
+/* A map allowed to grow doubles when it fills, up to map_max; the store is
+ * then full at the maximum, and its stats say so. */
+TEST(lmdb_map_grows)
+{
+    fresh_dir();
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.map_size = 1 << 20;
+    cfg.map_max = 4 << 20;
+    store_t *s = open_cfg(&cfg);
+    int count;
+    fill_small(s, &count);
+    ASSERT_TRUE(count > 3 * 5000); /* a 1 MiB map holds about 5,000 */
+    store_stats st;
+    ASSERT_OK(store_get_stats(s, &st));
+    ASSERT_EQ_INT(st.map_bytes, 4 << 20);
+    ASSERT_TRUE(st.full);
+    ASSERT_OK(store_exists(s, S("f:000000")));
+    ASSERT_OK(store_del(s, S("f:000001")));
+    suite_close(s);
+}
+
+/* A full filesystem (a 2 MiB tmpfs; needs root to mount): writes fail with
+ * RAGD_EFULL (not an I/O error), the store reports itself full, deleting frees
+ * space and the next write that fits clears the state (issue 13 item 17). */
+static void disk_full_body(void)
+{
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.map_size = 64ull << 20;
+    cfg.fsync_policy = STORE_FSYNC_ALWAYS;
+    store_t *s = open_cfg(&cfg);
+    char val[4096];
+    memset(val, 'x', sizeof val);
+    int rc = 0, i;
+    for (i = 0; rc == 0 && i < 10000; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "d:%06d", i);
+        rc = store_set(s, k, strlen(k), val, sizeof val, 0, 0);
+    }
+    store_stats st, st2;
+    uint64_t n1 = 0, n2 = 0;
+    int rs = store_get_stats(s, &st);
+    int rd1 = store_del(s, S("d:000000"));
+    int rd2 = store_del_pattern(s, "d:*", &n1);
+    int rs2 = store_set(s, S("d:after"), val, sizeof val, 0, 0);
+    int rd3 = store_del_pattern(s, "d:*", &n2); /* the reserve is back: again */
+    int rs3 = store_get_stats(s, &st2);
+    store_close(s); /* before any ASSERT returns: the tmpfs must be unmounted */
+    ASSERT_EQ_INT(rc, RAGD_EFULL);
+    ASSERT_OK(rs);
+    ASSERT_OK(rd1);
+    ASSERT_OK(rd2);
+    ASSERT_TRUE(n1 > 0);
+    ASSERT_OK(rs2);
+    ASSERT_OK(rd3);
+    ASSERT_EQ_INT(n2, 1);
+    ASSERT_OK(rs3);
+    ASSERT_TRUE(st.full);
+    ASSERT_EQ_INT(st.map_bytes, 64ull << 20); /* a full disk does not grow the map */
+    ASSERT_TRUE(!st2.full);
+}
+
+/* The disk filled by someone else: LMDB has no slack of its own, and a delete
+ * runs on the reserve file the store gives up. */
+static void disk_filled_body(void)
+{
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.map_size = 64ull << 20;
+    cfg.fsync_policy = STORE_FSYNC_ALWAYS;
+    store_t *s = open_cfg(&cfg);
+    char val[4096], path[300];
+    memset(val, 'x', sizeof val);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 40; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "d:%06d", i);
+        rc = store_set(s, k, strlen(k), val, sizeof val, 0, 0);
+    }
+    snprintf(path, sizeof path, "%s/filler", g_dir);
+    FILE *f = fopen(path, "wb");
+    while (f && fwrite(val, 1, sizeof val, f) == sizeof val && fflush(f) == 0)
+        ;
+    if (f)
+        fclose(f);
+    int rs = store_set(s, S("d:more"), val, sizeof val, 0, 0);
+    int rd = store_del(s, S("d:000007"));
+    int rx = store_exists(s, S("d:000007"));
+    store_close(s);
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(rs, RAGD_EFULL);
+    ASSERT_OK(rd);
+    ASSERT_EQ_INT(rx, RAGD_ENOTFOUND);
+}
+
+static void on_tmpfs(const char *name, void (*body)(void))
+{
+    fresh_dir();
+    if (mount("tmpfs", g_dir, "tmpfs", 0, "size=2m") != 0) {
+        printf("skip %s: cannot mount a tmpfs (%s)\n", name, strerror(errno));
+        rm_rf(g_dir);
+        return;
+    }
+    body();
+    ASSERT_EQ_INT(umount(g_dir), 0);
+    rm_rf(g_dir);
+}
+
+TEST(lmdb_disk_full) { on_tmpfs("lmdb_disk_full", disk_full_body); }
+TEST(lmdb_disk_filled) { on_tmpfs("lmdb_disk_filled", disk_filled_body); }
+
 TEST(lmdb_bad_config)
 {
     store_config cfg;
@@ -450,6 +604,10 @@ int main(void)
     RUN(lmdb_kill9_everysec);
     RUN(lmdb_kill9_no);
     RUN(lmdb_map_full);
+    RUN(lmdb_full_deletes_work);
+    RUN(lmdb_map_grows);
+    RUN(lmdb_disk_full);
+    RUN(lmdb_disk_filled);
     RUN(lmdb_bad_config);
     RUN(lmdb_prefix_in_keys);
     RUN(lmdb_stress_accounting);
