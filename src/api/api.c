@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "util/json.h"
 
@@ -39,6 +40,11 @@ bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)
     }
     *out = v;
     return true;
+}
+
+bool api_body_is_json(const http_req *req)
+{
+    return !(req->method == HTTP_PUT && strcmp(req->route, "/api/v1/cache/{prefix}/{key*}") == 0);
 }
 
 void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)

@@ -37,6 +37,10 @@ static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }
  * the caller on success (cJSON_Delete). */
 bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out);
 
+/* Does the matched route read its body as JSON? (All do but the cache PUT, which
+ * stores the bytes with their Content-Type.) */
+bool api_body_is_json(const http_req *req);
+
 /* An error response from a RAGD_E* code, with a message. */
 void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -273,11 +273,14 @@ fail:
     return rc;
 }
 
-/* Before every handler: authenticate, then apply the request rate limits. */
+/* Before every handler: the browser checks (Host is enforced while auth is off),
+ * authenticate, then apply the request rate limits. */
 static bool app__before(void *ud, http_req *req, http_resp *resp)
 {
     app_t *app = ud;
-    return auth_before(app->auth, req, resp) && ratelimit_before(app->ratelimit, req, resp);
+    return http_guard_check(app->guard, req, resp, !auth_enabled(app->auth),
+                            api_body_is_json(req)) &&
+           auth_before(app->auth, req, resp) && ratelimit_before(app->ratelimit, req, resp);
 }
 
 static void app__release(void *ud, http_req *req)
@@ -290,6 +293,9 @@ int app_start(app_t *app, ragd_error *err)
 {
     int rc = auth_check_listen(app->auth, app->cfg.listen, app->cfg.allow_unauthenticated != 0,
                                err);
+    if (rc == 0 && !app->guard)
+        rc = http_guard_create(app->cfg.allowed_hosts, app->cfg.allowed_origins,
+                               app->cfg.listen, &app->guard, err);
     if (rc)
         return rc;
     http_server_opts o = {
@@ -338,6 +344,8 @@ void app_close(app_t *app)
     }
     router_destroy(app->router);
     app->router = NULL;
+    http_guard_destroy(app->guard);
+    app->guard = NULL;
     rerank_destroy(app->rerank);
     app->rerank = NULL;
     kb_close(app->kb);

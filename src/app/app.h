@@ -17,6 +17,7 @@
 #include "cache/embcache.h"
 #include "embed/batcher.h"
 #include "embed/embed.h"
+#include "http/guard.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "obs/metrics.h"
@@ -39,6 +40,7 @@ typedef struct app {
     struct gateway *gateway;          /* LLM gateway (gateway/gateway.h) */
     router_t *router;
     http_server_t *server;
+    http_guard *guard;                /* Host / Origin / Content-Type checks */
     int64_t started_wall_ms;
     int64_t started_mono_us;
     route_metrics *route_metrics;     /* router_count() entries */

@@ -63,6 +63,8 @@ static const cfg_entry cfg_table[] = {
     { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for" },
     { "kb_batch_max", "RAGD_KB_BATCH_MAX", NULL, CFG_INT, OFF(kb_batch_max), "1000", 1, 100000, NULL, false, "most documents in one upsert request" },
     { "admin_key", "RAGD_ADMIN_KEY", "--admin-key", CFG_STR, OFF(admin_key), "", 0, 0, NULL, true, "bootstrap admin API key (turns authentication on)" },
+    { "allowed_hosts", "RAGD_ALLOWED_HOSTS", "--allowed-hosts", CFG_STR, OFF(allowed_hosts), "", 0, 0, NULL, false, "host names the Host header may carry besides IP addresses, localhost and the listen host (comma-separated, .example.com for subdomains, * = any); checked while auth is off or when set" },
+    { "allowed_origins", "RAGD_ALLOWED_ORIGINS", "--allowed-origins", CFG_STR, OFF(allowed_origins), "", 0, 0, NULL, false, "browser origins besides the server's own that may send POST/PUT/PATCH/DELETE (comma-separated, * = any)" },
     { "allow_unauthenticated", "RAGD_ALLOW_UNAUTHENTICATED", "--allow-unauthenticated", CFG_BOOL, OFF(allow_unauthenticated), "0", 0, 1, NULL, false, "allow a non-loopback listen address without authentication" },
     { "ratelimit_failure", "RAGD_RATELIMIT_FAILURE", NULL, CFG_ENUM, OFF(ratelimit_failure), "open", 0, 0, "open|closed", false, "rate limits while the store is down: allow (open) or refuse (closed)" },
     { "session_max_bytes", "RAGD_SESSION_MAX_BYTES", NULL, CFG_SIZE, OFF(session_max_bytes), "65536", 256, 16777216, NULL, false, "largest session document or message" },

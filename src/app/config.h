@@ -45,6 +45,8 @@ typedef struct ragd_config {
     int64_t kb_batch_max;             /* documents per upsert request */
     char *admin_key;                  /* bootstrap admin API key ("" = none) */
     int64_t allow_unauthenticated;    /* 1 = may listen beyond loopback without auth */
+    char *allowed_hosts;              /* Host names accepted besides IPs/localhost/listen */
+    char *allowed_origins;            /* cross-origin browsers allowed to change state */
     char *ratelimit_failure;          /* open | closed: rate limits while the store is down */
     int64_t session_max_bytes;        /* largest session document / message */
     int64_t session_max_messages;     /* history kept per session (oldest dropped) */

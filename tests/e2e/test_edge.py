@@ -1,0 +1,102 @@
+"""The HTTP edge against browsers and hostile peers: DNS rebinding, cross-site
+requests and the media type of JSON bodies (issue 13 item 10); request framing
+and libmicrohttpd's own errors (item 14); slow clients and the connection
+reserve (item 11)."""
+import json
+
+import pytest
+
+from ragdtest import Ragd, assert_error
+
+KEY_BODY = json.dumps({"scopes": ["admin"], "service": True})
+
+
+@pytest.fixture(scope="module")
+def edge():
+    s = Ragd().start()
+    yield s
+    s.cleanup()
+
+
+def no_keys(s):
+    """Auth is still off: nobody managed to create a key."""
+    return s.get("/api/v1/cache/stats").status_code == 200
+
+
+def test_a_rebinding_page_cannot_create_an_admin_key(edge):
+    # What a page on rebind.evil sends once its name resolves to 127.0.0.1.
+    r = edge.post("/api/v1/keys", data=KEY_BODY,
+                  headers={"Host": f"rebind.evil:{edge.port}", "Origin": "http://rebind.evil",
+                           "Content-Type": "text/plain"})
+    assert_error(r, 403, "host_not_allowed")
+    assert no_keys(edge)
+
+
+def test_a_cross_site_form_cannot_change_state(edge):
+    own = {"Host": f"127.0.0.1:{edge.port}"}
+    for ctype in ("text/plain", "application/json", "application/x-www-form-urlencoded"):
+        r = edge.post("/api/v1/keys", data=KEY_BODY,
+                      headers={**own, "Origin": "http://evil.example", "Content-Type": ctype})
+        assert_error(r, 403, "cross_origin")
+    assert_error(edge.delete("/api/v1/cache", headers={**own, "Origin": "null"}), 403,
+                 "cross_origin")
+    assert no_keys(edge)
+
+
+def test_json_routes_need_a_json_media_type_from_browsers(edge):
+    same = {"Host": f"localhost:{edge.port}", "Origin": f"http://localhost:{edge.port}"}
+    for ctype in ("text/plain", "multipart/form-data; boundary=x",
+                  "application/x-www-form-urlencoded", None):
+        h = dict(same)
+        if ctype:
+            h["Content-Type"] = ctype
+        err = assert_error(edge.post("/api/v1/keys", data=KEY_BODY, headers=h), 415,
+                           "unsupported_media_type")
+        assert "application/json" in err["message"]
+    assert no_keys(edge)
+    # the same page with JSON may (same origin); so may +json types
+    r = edge.post("/api/v1/cache/clear", data='{"prefix": "x"}',
+                  headers={**same, "Content-Type": "application/merge-patch+json; charset=utf-8"})
+    assert r.status_code == 200, r.text
+
+
+def test_non_browser_clients_keep_working(edge):
+    # curl -d sends application/x-www-form-urlencoded; scripts often send no type at all
+    for h in ({"Content-Type": "application/x-www-form-urlencoded"}, {}):
+        r = edge.post("/api/v1/cache/clear", data='{"prefix": "x"}', headers=h)
+        assert r.status_code == 200, r.text
+    assert_error(edge.post("/api/v1/cache/clear", data='{"prefix": "x"}',
+                           headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+    # the cache PUT stores any bytes with their type; reads are never refused for Origin
+    assert edge.put("/api/v1/cache/p/k", data="hi", headers={"Content-Type": "text/plain"}
+                    ).status_code == 200
+    g = edge.get("/api/v1/cache/p/k", headers={"Origin": "http://elsewhere.example"})
+    assert g.status_code == 200 and g.text == "hi"
+    for host in ("127.0.0.1", "[::1]", "localhost", "app.localhost", "LOCALHOST."):
+        assert edge.get("/health", headers={"Host": f"{host}:{edge.port}"}).status_code == 200
+
+
+def test_allowed_hosts_and_origins_are_configurable():
+    s = Ragd(env={"RAGD_ALLOWED_HOSTS": "ragd.internal, .corp.example",
+                  "RAGD_ALLOWED_ORIGINS": "https://app.example"}).start()
+    try:
+        for host in ("ragd.internal", "x.corp.example", "corp.example"):
+            assert s.get("/health", headers={"Host": host}).status_code == 200
+        assert_error(s.get("/health", headers={"Host": "other.example"}), 403, "host_not_allowed")
+        r = s.post("/api/v1/cache/clear", json={"prefix": "x"},
+                   headers={"Origin": "https://app.example"})
+        assert r.status_code == 200, r.text
+        assert_error(s.post("/api/v1/cache/clear", json={"prefix": "x"},
+                            headers={"Origin": "https://app.example.evil"}), 403, "cross_origin")
+    finally:
+        s.cleanup()
+
+
+def test_host_is_not_checked_once_auth_is_on():
+    s = Ragd(env={"RAGD_ADMIN_KEY": "admin-key-0123456789abcdef"}).start()
+    try:
+        r = s.get("/api/v1/cache/stats", headers={"Host": "ragd.example.com",
+                                                  "X-API-Key": "admin-key-0123456789abcdef"})
+        assert r.status_code == 200, r.text
+    finally:
+        s.cleanup()
