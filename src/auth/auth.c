@@ -4,6 +4,8 @@
  * turn it into an auth_identity on req->auth, and check the route's scope.
  * Per-user rules are the handlers' through auth_effective_user().
  */
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +101,29 @@ bool auth_enabled(auth_t *a)
     return atomic_load(&a->enabled);
 }
 
+static bool auth__addr_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/* Every address the listen host resolves to (the server binds one of them) is
+ * a loopback address; a name that merely starts with "127." is not enough. */
 static bool auth__loopback(const char *host)
 {
-    return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
+        return false;
+    bool ok = true;
+    for (const struct addrinfo *p = ai; p && ok; p = p->ai_next)
+        ok = auth__addr_loopback(p->ai_addr);
+    freeaddrinfo(ai);
+    return ok;
 }
 
 int auth_check_listen(auth_t *a, const char *listen, bool allow_unauthenticated,

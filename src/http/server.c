@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -188,6 +189,48 @@ static enum MHD_Result server__send(http_server_t *s, conn_ctx *ctx,
     return ret;
 }
 
+/* Framing headers of a request, counted over every header line. */
+typedef struct framing {
+    int ncl, nte;
+    const char *te;
+} framing;
+
+static enum MHD_Result server__count_framing(void *cls, enum MHD_ValueKind kind,
+                                             const char *key, const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0)
+        f->ncl++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->nte++;
+        f->te = value;
+    }
+    return MHD_YES;
+}
+
+/* Refuse ambiguous framing, which a proxy in front could read differently
+ * (request smuggling): a repeated Content-Length or Transfer-Encoding, both at
+ * once, or a transfer coding other than chunked. true with resp filled. */
+static bool server__bad_framing(conn_ctx *ctx, struct MHD_Connection *c)
+{
+    framing f = { 0, 0, NULL };
+    MHD_get_connection_values(c, MHD_HEADER_KIND, server__count_framing, &f);
+    const char *why = f.ncl > 1                ? "more than one Content-Length header"
+                      : f.nte > 1              ? "more than one Transfer-Encoding header"
+                      : f.ncl && f.nte         ? "both Content-Length and Transfer-Encoding"
+                      : f.nte && strcasecmp(f.te, "chunked") != 0
+                          ? "a Transfer-Encoding other than chunked"
+                          : NULL;
+    if (!why)
+        return false;
+    ctx->dispatched = true;
+    http_error(&ctx->req, &ctx->resp, 400, "invalid_framing",
+               "the request has %s: its body cannot be framed unambiguously", why);
+    http_resp_header(&ctx->resp, "Connection", "close");
+    return true;
+}
+
 static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -198,6 +241,8 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
     if (!ctx) {
         ctx = server__ctx_new(s, c, url, method);
         *con_cls = ctx;
+        if (server__bad_framing(ctx, c))
+            return server__send(s, ctx, c);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             unsigned long long n = strtoull(cl, NULL, 10);

@@ -3,10 +3,12 @@ requests and the media type of JSON bodies (issue 13 item 10); request framing
 and libmicrohttpd's own errors (item 14); slow clients and the connection
 reserve (item 11)."""
 import json
+import socket
+import subprocess
 
 import pytest
 
-from ragdtest import Ragd, assert_error
+from ragdtest import RAGD_BIN, Ragd, assert_error
 
 KEY_BODY = json.dumps({"scopes": ["admin"], "service": True})
 
@@ -100,3 +102,50 @@ def test_host_is_not_checked_once_auth_is_on():
         assert r.status_code == 200, r.text
     finally:
         s.cleanup()
+
+
+def raw_http(port, data, timeout=5.0):
+    """Send bytes on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                out += d
+        except socket.timeout:
+            pass
+    return out
+
+
+def raw_status_and_json(out):
+    head, _, body = out.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 3\r\nContent-Length: 3\r\n",
+    b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n",
+    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+])
+def test_ambiguous_framing_is_refused(edge, framing):
+    body = b"3\r\nabc\r\n0\r\n\r\n" if b"chunked" in framing else b"abc"
+    req = (b"PUT /api/v1/cache/smuggle/k HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing +
+           b"Connection: close\r\n\r\n" + body)
+    status, err = raw_status_and_json(raw_http(edge.port, req))
+    assert status == 400 and err["error"]["code"] == "invalid_framing", err
+    assert edge.get("/api/v1/cache/smuggle/k").status_code == 404
+
+
+def test_a_listen_name_that_only_looks_loopback_is_refused():
+    # "127.invalid" starts like a loopback address but resolves to nothing loopback.
+    s = Ragd()
+    cmd = [RAGD_BIN, "serve", "--listen", "127.invalid:8080", "--data-dir", s.data_dir]
+    p = subprocess.run(cmd, env=s.env, capture_output=True, timeout=30)
+    assert p.returncode != 0
+    assert b"refusing to listen on 127.invalid:8080 without authentication" in p.stderr
+    s.cleanup()
