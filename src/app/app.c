@@ -303,6 +303,8 @@ int app_start(app_t *app, ragd_error *err)
         .threads = (int)app->cfg.http_threads,
         .max_connections = (unsigned)app->cfg.max_connections,
         .idle_timeout_s = (unsigned)app->cfg.idle_timeout,
+        .header_timeout_s = (unsigned)app->cfg.header_timeout,
+        .body_timeout_s = (unsigned)app->cfg.body_timeout,
         .max_body_bytes = (size_t)app->cfg.max_body_bytes,
         .max_header_bytes = 16 * 1024,
         .app = app,

@@ -56,6 +56,8 @@ static const cfg_entry cfg_table[] = {
     { "max_body_bytes", "RAGD_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16777216", 1024, 1073741824, NULL, false, "largest accepted request body" },
     { "max_connections", "RAGD_MAX_CONNECTIONS", NULL, CFG_INT, OFF(max_connections), "4096", 1, 1000000, NULL, false, "concurrent connection limit" },
     { "idle_timeout", "RAGD_IDLE_TIMEOUT", NULL, CFG_INT, OFF(idle_timeout), "60", 1, 86400, NULL, false, "idle keep-alive connection timeout in seconds" },
+    { "header_timeout", "RAGD_HEADER_TIMEOUT", NULL, CFG_INT, OFF(header_timeout), "10", 0, 86400, NULL, false, "seconds a client has for the whole request line and headers (0 = none)" },
+    { "body_timeout", "RAGD_BODY_TIMEOUT", NULL, CFG_INT, OFF(body_timeout), "120", 0, 86400, NULL, false, "seconds a client has to send the whole request body (0 = none)" },
     { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "512", 16, 65536, NULL, false, "longest cache key" },
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },

@@ -37,6 +37,8 @@ typedef struct ragd_config {
     int64_t max_body_bytes;
     int64_t max_connections;
     int64_t idle_timeout;             /* seconds */
+    int64_t header_timeout;           /* seconds for the whole header block */
+    int64_t body_timeout;             /* seconds for the whole body */
     int64_t max_key_bytes;
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;

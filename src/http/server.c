@@ -3,7 +3,10 @@
  * the body (bounded by max_body_bytes: beyond it the rest is drained and the
  * answer is 413), then the router picks a handler, and the completion callback
  * logs the request, reports it to the observer and frees everything (the
- * request's arena in one call).
+ * request's arena in one call). Each TCP connection is watched (watch.h) for
+ * header, body and keep-alive deadlines, and HTTP_RESERVE_CONNS connections
+ * beyond max_connections serve only the operations routes, so /health and
+ * /metrics answer at the connection limit.
  */
 #include "http/server.h"
 
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "http/stream_int.h"
+#include "http/watch.h"
 #include "obs/log.h"
 #include "util/arena.h"
 #include "util/clock.h"
@@ -30,6 +34,7 @@ struct http_server {
     int port;
     int inflight;
     http_stream_reg streams;
+    http_watch watch;
 };
 
 typedef struct conn_ctx {
@@ -124,11 +129,60 @@ static void server__ctx_free(conn_ctx *ctx)
     free(ctx);
 }
 
+/* The watched state of a connection (NULL if it has none). */
+static http_conn *server__conn(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void server__notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                                enum MHD_ConnectionNotificationCode toe)
+{
+    http_server_t *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? http_watch__opened(&s->watch, ci->connect_fd) : NULL;
+    } else if (*socket_context) {
+        http_watch__closed(&s->watch, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* The request line arrived: the header deadline starts (again, on keep-alive). */
+static void *server__uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)uri;
+    http_conn *hc = server__conn(c);
+    if (hc)
+        http_watch__phase(hc, HTTP_CONN_HEADERS);
+    return NULL;
+}
+
+/* A reserve connection asks for a route the reserve is not for. */
+static bool server__reserve_refused(conn_ctx *ctx, http_conn *hc)
+{
+    if (!hc || !hc->reserve || !strcmp(ctx->req.path, "/health") ||
+        !strcmp(ctx->req.path, "/metrics"))
+        return false;
+    ctx->dispatched = true;
+    http_error(&ctx->req, &ctx->resp, 503, "server_busy",
+               "the server is at its connection limit; try again shortly");
+    http_resp_header(&ctx->resp, "Retry-After", "1");
+    http_resp_header(&ctx->resp, "Connection", "close");
+    return true;
+}
+
 static void server__dispatch(http_server_t *s, conn_ctx *ctx)
 {
     http_req *req = &ctx->req;
     http_resp *resp = &ctx->resp;
     ctx->dispatched = true;
+    http_conn *hc = server__conn(req->conn);
+    if (hc)
+        http_watch__phase(hc, HTTP_CONN_HANDLER);
     if (ctx->too_big) {
         http_error(req, resp, 413, "payload_too_large",
                    "request body exceeds the limit of %zu bytes", s->opts.max_body_bytes);
@@ -241,7 +295,10 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
     if (!ctx) {
         ctx = server__ctx_new(s, c, url, method);
         *con_cls = ctx;
-        if (server__bad_framing(ctx, c))
+        http_conn *hc = server__conn(c);
+        if (hc)
+            http_watch__phase(hc, HTTP_CONN_BODY);
+        if (server__bad_framing(ctx, c) || server__reserve_refused(ctx, hc))
             return server__send(s, ctx, c);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
@@ -282,6 +339,9 @@ static void server__completed(void *cls, struct MHD_Connection *c, void **con_cl
 {
     http_server_t *s = cls;
     conn_ctx *ctx = *con_cls;
+    http_conn *hc = server__conn(c);
+    if (hc)
+        http_watch__phase(hc, HTTP_CONN_IDLE);
     if (!ctx)
         return;
     int64_t lat = clock_mono_us() - ctx->req.start_us;
@@ -348,6 +408,14 @@ int http_server_start(const http_server_opts *opts, const router_t *router,
     http_stream__reg_init(&s->streams);
     s->opts = *opts;
     s->router = router;
+    if (http_watch__start(&s->watch, (int)opts->header_timeout_s * 1000,
+                          (int)opts->body_timeout_s * 1000, (int)opts->idle_timeout_s * 1000,
+                          opts->max_connections)) {
+        freeaddrinfo(ai);
+        http_stream__reg_deinit(&s->streams);
+        free(s);
+        return ragd_error_set(err, RAGD_EINTERNAL, "cannot start the connection watchdog");
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ai->ai_family == AF_INET6)
@@ -356,15 +424,18 @@ int http_server_start(const http_server_opts *opts, const router_t *router,
         flags, (uint16_t)port, NULL, NULL, server__access, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads > 0 ? opts->threads : 4),
-        MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, opts->max_connections + HTTP_RESERVE_CONNS,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header_bytes,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, server__completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, server__notify_conn, s,
+        MHD_OPTION_URI_LOG_CALLBACK, server__uri_log, s,
         MHD_OPTION_EXTERNAL_LOGGER, server__mhd_log, NULL,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->mhd) {
+        http_watch__stop(&s->watch);
         http_stream__reg_deinit(&s->streams);
         free(s);
         return ragd_error_set(err, RAGD_EIO, "listen: cannot bind %s (address in use?)",
@@ -400,6 +471,7 @@ void http_server_stop(http_server_t *s, int grace_ms)
         clock_sleep_ms(5);
     http_stream__abort_all(&s->streams);
     MHD_stop_daemon(s->mhd);
+    http_watch__stop(&s->watch);
     http_stream__reg_deinit(&s->streams);
     free(s);
 }

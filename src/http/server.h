@@ -16,6 +16,9 @@
 
 typedef struct http_server http_server_t;
 
+/* Connections accepted beyond max_connections, for GET /health and /metrics only. */
+#define HTTP_RESERVE_CONNS 8
+
 /* Called once per finished request (after the response was sent). */
 typedef void (*http_observe_fn)(void *app, const http_req *req, int status,
                                 int64_t latency_us);
@@ -31,8 +34,11 @@ typedef void (*http_release_fn)(void *app, http_req *req);
 typedef struct http_server_opts {
     const char *listen;        /* "HOST:PORT" or "[v6]:PORT"; port 0 = any free port */
     int threads;               /* worker threads in the pool */
-    unsigned max_connections;
-    unsigned idle_timeout_s;
+    unsigned max_connections;  /* plus HTTP_RESERVE_CONNS for /health and /metrics */
+    unsigned idle_timeout_s;   /* idle keep-alive, and the whole wait for the next
+                                  request line */
+    unsigned header_timeout_s; /* request line + headers, whole (0 = none) */
+    unsigned body_timeout_s;   /* the body, whole (0 = none) */
     size_t max_body_bytes;
     size_t max_header_bytes;   /* per-connection memory for headers */
     void *app;                 /* passed to handlers as req->app */

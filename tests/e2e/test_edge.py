@@ -149,3 +149,98 @@ def test_a_listen_name_that_only_looks_loopback_is_refused():
     assert p.returncode != 0
     assert b"refusing to listen on 127.invalid:8080 without authentication" in p.stderr
     s.cleanup()
+
+
+def trickle_until_closed(port, head, drip, rounds=40, every=0.5):
+    """Send head, then drip every `every` s (never idle long); True once the server
+    closes the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=every)
+    try:
+        s.sendall(head)
+        for _ in range(rounds):
+            try:
+                if s.recv(4096) == b"":
+                    return True
+            except socket.timeout:
+                pass
+            except OSError:
+                return True
+            try:
+                s.sendall(drip)
+            except OSError:
+                return True
+        return False
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def strict():
+    s = Ragd(env={"RAGD_HEADER_TIMEOUT": "2", "RAGD_BODY_TIMEOUT": "2",
+                  "RAGD_IDLE_TIMEOUT": "60"}).start()
+    yield s
+    s.cleanup()
+
+
+def test_trickled_headers_meet_a_deadline(strict):
+    # one header line every half second: the idle timeout (60 s) never fires
+    assert trickle_until_closed(strict.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                b"X-Slow: 1\r\n")
+    # a slow request line too
+    assert trickle_until_closed(strict.port, b"G", b"E")
+
+
+def test_a_trickled_body_meets_a_deadline(strict):
+    head = (b"PUT /api/v1/cache/slow/k HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Length: 100000\r\n\r\n")
+    assert trickle_until_closed(strict.port, head, b"x")
+    assert strict.get("/api/v1/cache/slow/k").status_code == 404
+
+
+def test_health_answers_at_the_connection_limit():
+    import threading
+    s = Ragd(env={"RAGD_MAX_CONNECTIONS": "12", "RAGD_HTTP_THREADS": "2",
+                  "RAGD_HEADER_TIMEOUT": "600", "RAGD_IDLE_TIMEOUT": "600"}).start()
+    stop = threading.Event()
+    socks = []
+
+    def slowloris():
+        for _ in range(30):
+            try:
+                c = socket.create_connection(("127.0.0.1", s.port), timeout=2)
+                c.sendall(b"GET /api/v1/cache/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                socks.append(c)
+            except OSError:
+                pass
+        while not stop.is_set():
+            for c in list(socks):
+                try:
+                    c.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    socks.remove(c)
+            stop.wait(0.5)
+
+    t = threading.Thread(target=slowloris)
+    t.start()
+    try:
+        import requests
+        answered, busy = False, None
+        stop.wait(1.0)  # all slots taken (the rest wait in the listen backlog)
+        for _ in range(4):
+            try:
+                answered = requests.get(s.url + "/health", timeout=5).status_code == 200
+                busy = requests.get(s.url + "/api/v1/cache/stats", timeout=5)
+            except requests.RequestException:
+                continue
+            if answered:
+                break
+        assert answered
+        assert busy is None or busy.status_code in (200, 503)
+        if busy is not None and busy.status_code == 503:
+            assert_error(busy, 503, "server_busy")
+    finally:
+        stop.set()
+        t.join()
+        for c in socks:
+            c.close()
+        s.cleanup()
