@@ -210,6 +210,47 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
     return true;
 }
 
+/* The per-user budget of word pieces embedded per minute (kb_user_tokens_per_minute),
+ * a GCRA limiter in the store keyed on the caller; a store failure lets it pass. */
+typedef struct kb_api_budget {
+    http_req *req;
+    http_resp *resp;
+    bool refused;  /* resp holds the answer */
+} kb_api_budget;
+
+static int kb_api__user_budget(void *ud, size_t chunks, size_t tokens)
+{
+    kb_api_budget *b = ud;
+    app_t *app = api_app(b->req);
+    int64_t per_min = app->cfg.kb_user_tokens_per_minute;
+    const auth_identity *id = b->req->auth;
+    if (per_min <= 0 || !id)
+        return 0;
+    const char *who = id->user_id[0] ? id->user_id : id->key_id;
+    char key[160];
+    int klen = snprintf(key, sizeof key, "kbtok:%s", who);
+    store_rl_params p = { .algo = STORE_RL_GCRA, .limit = per_min, .window_ms = 60000,
+                          .burst = per_min, .cost = (int64_t)tokens };
+    store_rl_result r;
+    if (store_ratelimit(app->store, key, (size_t)klen, &p, &r) != 0 || r.allowed)
+        return 0;
+    b->refused = true;
+    if (r.retry_after_ms < 0) {
+        http_error(b->req, b->resp, 413, "payload_too_large",
+                   "the documents make %zu chunks of %zu word pieces; a caller may embed at "
+                   "most %lld per minute (kb_user_tokens_per_minute)", chunks, tokens,
+                   (long long)per_min);
+        return RAGD_ETOOBIG;
+    }
+    char retry[24];
+    snprintf(retry, sizeof retry, "%lld", (long long)(r.retry_after_ms + 999) / 1000);
+    http_error(b->req, b->resp, 429, "rate_limited",
+               "'%s' may embed %lld word pieces per minute (kb_user_tokens_per_minute); these "
+               "documents need %zu: retry in %s s", who, (long long)per_min, tokens, retry);
+    http_resp_header(b->resp, "Retry-After", retry);
+    return RAGD_ETOOBIG;
+}
+
 static void kb_api_docs_upsert(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
@@ -245,9 +286,14 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         ragd_error err = { 0 };
         kb_upsert_stats st;
         int64_t t0 = clock_mono_us();
-        int rc = kb_docs_upsert(app->kb, ns, in, n, &st, &err);
+        kb_api_budget budget = { req, resp, false };
+        kb_admit admit = { (size_t)app->cfg.kb_max_request_chunks,
+                           (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
+                           &budget };
+        int rc = kb_docs_upsert_admit(app->kb, ns, in, n, &admit, &st, &err);
         if (rc) {
-            kb_api__err(req, resp, rc, &err, ns);
+            if (!budget.refused)  /* else the budget filled resp */
+                kb_api__err(req, resp, rc, &err, ns);
         } else {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "namespace", ns);

@@ -45,6 +45,9 @@ typedef struct ragd_config {
     char *embed_precision;            /* fp32 | bf16 */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */
+    int64_t kb_max_request_chunks;    /* chunks one upsert may embed (0 = no cap) */
+    int64_t kb_max_request_tokens;    /* word pieces one upsert may embed (0 = no cap) */
+    int64_t kb_user_tokens_per_minute; /* per caller, GCRA (0 = no cap) */
     char *admin_key;                  /* bootstrap admin API key ("" = none) */
     int64_t allow_unauthenticated;    /* 1 = may listen beyond loopback without auth */
     char *allowed_hosts;              /* Host names accepted besides IPs/localhost/listen */

@@ -159,6 +159,22 @@ typedef struct kb_upsert_stats {
 int kb_docs_upsert(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n,
                    kb_upsert_stats *st, ragd_error *err);
 
+/* The work one upsert may ask of the model, checked after chunking and before
+ * anything is embedded or written. */
+typedef struct kb_admit {
+    size_t max_chunks;            /* chunks to embed; 0 = no cap */
+    size_t max_tokens;            /* word pieces to embed; 0 = no cap */
+    /* Optional, called once the caps passed with the batch's chunks and word
+     * pieces: a non-zero return refuses the batch and is returned as is. */
+    int (*fn)(void *ud, size_t chunks, size_t tokens);
+    void *ud;
+} kb_admit;
+
+/* kb_docs_upsert with caps: RAGD_ETOOBIG (err names the cap and the count) when
+ * the batch needs more chunks or word pieces than admit allows; admit may be NULL. */
+int kb_docs_upsert_admit(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n,
+                         const kb_admit *admit, kb_upsert_stats *st, ragd_error *err);
+
 /* A document as JSON {id, text, metadata, user_id, updated_at, chunks:
  * [{chunk_id, index, start, end, pieces}]} (with_chunks) - caller owns it.
  * RAGD_ENOTFOUND (namespace or document). */

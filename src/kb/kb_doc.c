@@ -131,8 +131,29 @@ static void kb__retire(kb_ns *ns, kb_doc *old, float *tmp)
 }
 
 /* Chunk every document (marking repeated ids) and embed all chunks. */
+/* Refuse a chunked batch that asks more of the model than admit allows. */
+static int kb__admit(const kb_admit *admit, const kb_pending *pd, size_t n, size_t chunks,
+                     ragd_error *err)
+{
+    if (!admit)
+        return RAGD_OK;
+    size_t tokens = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; !pd[i].skip && c < pd[i].n_spans; c++)
+            tokens += pd[i].spans[c].pieces;
+    if (admit->max_chunks && chunks > admit->max_chunks)
+        return ragd_error_set(err, RAGD_ETOOBIG, "the documents make %zu chunks; one request "
+                              "may embed at most %zu (kb_max_request_chunks)", chunks,
+                              admit->max_chunks);
+    if (admit->max_tokens && tokens > admit->max_tokens)
+        return ragd_error_set(err, RAGD_ETOOBIG, "the documents make %zu word pieces; one "
+                              "request may embed at most %zu (kb_max_request_tokens)", tokens,
+                              admit->max_tokens);
+    return admit->fn ? admit->fn(admit->ud, chunks, tokens) : RAGD_OK;
+}
+
 static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_pending *pd,
-                       size_t *total, float **vecs, ragd_error *err)
+                       const kb_admit *admit, size_t *total, float **vecs, ragd_error *err)
 {
     strmap seen = STRMAP_INIT;
     for (size_t i = n; i-- > 0;) {
@@ -152,6 +173,9 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_
     }
     *total = cnt;
     *vecs = NULL;
+    int arc = kb__admit(admit, pd, n, cnt, err);
+    if (arc)
+        return arc;
     if (!kb->o.embed || cnt == 0)
         return RAGD_OK;
     const char **texts = xmalloc(cnt * sizeof *texts);
@@ -301,6 +325,12 @@ static void kb__apply(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t tota
 int kb_docs_upsert(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n,
                    kb_upsert_stats *st, ragd_error *err)
 {
+    return kb_docs_upsert_admit(kb, nsname, docs, n, NULL, st, err);
+}
+
+int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n,
+                         const kb_admit *admit, kb_upsert_stats *st, ragd_error *err)
+{
     kb_upsert_stats dummy;
     st = st ? st : &dummy;
     memset(st, 0, sizeof *st);
@@ -323,7 +353,7 @@ int kb_docs_upsert(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n
     kb_pending *pd = xcalloc(n, sizeof *pd);
     size_t total = 0;
     float *vecs = NULL;
-    int rc = kb__prepare(kb, ns, docs, n, pd, &total, &vecs, err);
+    int rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);
     if (!rc) {
         pthread_mutex_lock(&ns->wmu);
         if (ns->dropped)
