@@ -317,6 +317,17 @@ TEST(lmdb_map_full)
     suite_close(s);
 }
 
+/* A fresh store whose map starts at map and may grow to max. */
+static store_t *open_map(uint64_t map, uint64_t max)
+{
+    fresh_dir();
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.map_size = map;
+    cfg.map_max = max;
+    return open_cfg(&cfg);
+}
+
 /* Fill a map of fixed size (no room to grow) with small entries: deleting single
  * keys, a prefix and everything must still work (issue 13 item 16). */
 static void fill_small(store_t *s, int *count)
@@ -335,12 +346,7 @@ static void fill_small(store_t *s, int *count)
 
 TEST(lmdb_full_deletes_work)
 {
-    fresh_dir();
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.map_size = 1 << 20;
-    cfg.map_max = 1 << 20;
-    store_t *s = open_cfg(&cfg);
+    store_t *s = open_map(1 << 20, 1 << 20);
     int count;
     fill_small(s, &count);
     for (int j = 0; j < 20; j++) {
@@ -361,12 +367,7 @@ TEST(lmdb_full_deletes_work)
  * then full at the maximum, and its stats say so. */
 TEST(lmdb_map_grows)
 {
-    fresh_dir();
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.map_size = 1 << 20;
-    cfg.map_max = 4 << 20;
-    store_t *s = open_cfg(&cfg);
+    store_t *s = open_map(1 << 20, 4 << 20);
     int count;
     fill_small(s, &count);
     ASSERT_TRUE(count > 3 * 5000); /* a 1 MiB map holds about 5,000 */
