@@ -118,8 +118,8 @@ static int map__done(lm_store *s, int rc, bool frees)
 {
     if (rc == 0 && !frees)
         lm__map_note_ok(s);
-    if (rc != RAGD_EFULL)
-        return rc;
+    if (rc != RAGD_EFULL || lm_tl_nospace == 0)
+        return rc;  /* not for lack of space (a log's sequence numbers ran out) */
     atomic_store(&s->full, true);
     int64_t now = clock_mono_us() / 1000, last = atomic_load(&s->full_log_ms);
     if ((last == 0 || now - last >= LM_FULL_LOG_MS) &&
