@@ -170,31 +170,43 @@ static bool guard__type_ok(const char *ctype, bool from_browser)
     return false;
 }
 
+int http_guard_verdict(const http_guard *g, int method, const char *host, const char *origin,
+                       const char *ctype, bool check_host, bool json_body, const char **code)
+{
+    if (!g->any_host && (check_host || g->nhosts > 0) && host && !guard__host_ok(g, host)) {
+        *code = "host_not_allowed";
+        return 403;
+    }
+    if ((method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE)) && origin &&
+        !guard__origin_ok(g, origin, host)) {
+        *code = "cross_origin";
+        return 403;
+    }
+    if (json_body && (method & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) &&
+        !guard__type_ok(ctype, origin != NULL)) {
+        *code = "unsupported_media_type";
+        return 415;
+    }
+    return 0;
+}
+
 bool http_guard_check(const http_guard *g, const http_req *req, http_resp *resp,
                       bool check_host, bool json_body)
 {
-    const char *host = http_req_header(req, "Host");
-    if (!g->any_host && (check_host || g->nhosts > 0) && host && !guard__host_ok(g, host)) {
-        http_error(req, resp, 403, "host_not_allowed",
-                   "Host '%.100s' does not name this server (DNS rebinding protection): "
-                   "add it to allowed_hosts", host);
-        return false;
-    }
-    bool changes = req->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE);
-    const char *origin = http_req_header(req, "Origin");
-    if (changes && origin && !guard__origin_ok(g, origin, host)) {
-        http_error(req, resp, 403, "cross_origin",
-                   "cross-origin request from '%.100s' refused: add the origin to "
-                   "allowed_origins", origin);
-        return false;
-    }
-    const char *ctype = http_req_header(req, "Content-Type");
-    if (json_body && (req->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) &&
-        !guard__type_ok(ctype, origin != NULL)) {
-        http_error(req, resp, 415, "unsupported_media_type",
-                   "the body must be sent as Content-Type: application/json (got '%.100s')",
-                   ctype && *ctype ? ctype : "none");
-        return false;
-    }
-    return true;
+    const char *host = http_req_header(req, "Host"), *origin = http_req_header(req, "Origin");
+    const char *ctype = http_req_header(req, "Content-Type"), *code = NULL;
+    int status = http_guard_verdict(g, req->method, host, origin, ctype, check_host, json_body,
+                                    &code);
+    if (status == 0)
+        return true;
+    if (strcmp(code, "host_not_allowed") == 0)
+        http_error(req, resp, status, code, "Host '%.100s' does not name this server (DNS "
+                   "rebinding protection): add it to allowed_hosts", host);
+    else if (strcmp(code, "cross_origin") == 0)
+        http_error(req, resp, status, code, "cross-origin request from '%.100s' refused: add "
+                   "the origin to allowed_origins", origin);
+    else
+        http_error(req, resp, status, code, "the body must be sent as Content-Type: "
+                   "application/json (got '%.100s')", ctype && *ctype ? ctype : "none");
+    return false;
 }

@@ -32,4 +32,10 @@ void http_guard_destroy(http_guard *g);
 bool http_guard_check(const http_guard *g, const http_req *req, http_resp *resp,
                       bool check_host, bool json_body);
 
+/* The same decision on plain values (NULL = header absent; method is one enum
+ * http_method bit): 0 = pass, else the HTTP status with *code set to the stable
+ * error code (a static string). */
+int http_guard_verdict(const http_guard *g, int method, const char *host, const char *origin,
+                       const char *ctype, bool check_host, bool json_body, const char **code);
+
 #endif
