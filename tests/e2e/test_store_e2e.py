@@ -94,10 +94,13 @@ def _fill(s, prefix, size, limit=5000):
 
 def test_full_map_grows_and_deletes_always_work():
     """A full map grows up to store_map_max_size; at the maximum writes answer 507 and
-    deleting one key, a prefix and everything still works (issue 13 item 16)."""
+    deleting one key, a prefix and everything still works; a size budget the map cannot
+    hold is warned about at start (issue 13 item 16)."""
     s = Ragd(env={"RAGD_STORE_MAP_SIZE": "1MiB", "RAGD_STORE_MAP_MAX_SIZE": "2MiB",
                   "RAGD_LOG_LEVEL": "info"}).start()
     try:
+        # the default 1 GiB budget cannot fit a 2 MiB map: said at start
+        assert "store_max_bytes (1024 MiB) exceeds the largest the LMDB map" in s.logs()
         n, r = _fill(s, "f", 2000)
         assert_error(r, 507, "store_full")
         assert "grown from 1024 to 2048 KiB" in s.logs()
