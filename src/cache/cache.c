@@ -256,21 +256,6 @@ int cache_del(cache_t *c, const char *prefix, const char *key, size_t klen)
     return rc;
 }
 
-int cache_exists(cache_t *c, const char *prefix, const char *key, size_t klen,
-                 cache_entry *meta)
-{
-    cache_entry e;
-    int rc = cache_get(c, prefix, key, klen, &e);
-    if (rc)
-        return rc;
-    if (meta) {
-        *meta = e;
-        meta->data = NULL;
-    }
-    cache_entry_free(&e);
-    return RAGD_OK;
-}
-
 static bool cache__is_internal(const char *prefix)
 {
     return strcmp(prefix, "emb") == 0 || strcmp(prefix, "llm") == 0;

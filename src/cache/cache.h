@@ -88,8 +88,6 @@ int cache_get(cache_t *c, const char *prefix, const char *key, size_t klen, cach
 int cache_put(cache_t *c, const char *prefix, const char *key, size_t klen, const void *data,
               size_t len, const char *content_type, int64_t ttl_s);
 int cache_del(cache_t *c, const char *prefix, const char *key, size_t klen);
-int cache_exists(cache_t *c, const char *prefix, const char *key, size_t klen,
-                 cache_entry *meta /* may be NULL; data left NULL */);
 
 /* Clear one prefix ("emb" and "llm" name the internal caches), a glob over
  * "<prefix>:<key>" names, or every cache entry (not documents, sessions or

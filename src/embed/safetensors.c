@@ -211,11 +211,6 @@ size_t safetensors_count(const safetensors_file *f)
     return f->n;
 }
 
-const safetensors_tensor *safetensors_at(const safetensors_file *f, size_t i)
-{
-    return i < f->n ? &f->tensors[i] : NULL;
-}
-
 const safetensors_tensor *safetensors_find(const safetensors_file *f, const char *name)
 {
     for (size_t i = 0; i < f->n; i++)

@@ -49,9 +49,8 @@ int safetensors_open(const char *path, safetensors_file **out, ragd_error *err);
 /* Unmap and free. NULL is a no-op. */
 void safetensors_close(safetensors_file *f);
 
-/* Number of tensors and the i-th tensor (in header order). Thread-safe. */
+/* Number of tensors. Thread-safe. */
 size_t safetensors_count(const safetensors_file *f);
-const safetensors_tensor *safetensors_at(const safetensors_file *f, size_t i);
 
 /* Tensor by name, or NULL. Borrowed. Thread-safe. */
 const safetensors_tensor *safetensors_find(const safetensors_file *f, const char *name);

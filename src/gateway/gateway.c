@@ -67,11 +67,6 @@ void gateway_destroy(gateway_t *gw)
     free(gw);
 }
 
-bool gateway_has_upstreams(const gateway_t *gw)
-{
-    return gw->ups.n > 0;
-}
-
 /* ---- sinks ------------------------------------------------------------------ */
 
 void gw_sink_report_usage(gw_sink *s, int64_t tokens)

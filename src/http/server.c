@@ -221,7 +221,6 @@ static enum MHD_Result server__send(http_server_t *s, conn_ctx *ctx,
         r = http_stream__response(resp->stream, &s->streams, c, &resp->status);
         if (!r)  /* suspended: called again once the producer begins */
             return resp->status == -1 ? MHD_NO : MHD_YES;
-        http_stream__add_headers(resp->stream, r);
     } else if (!r) {
         enum MHD_ResponseMemoryMode mode =
             resp->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE;

@@ -17,7 +17,6 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define STREAM_MAX_HEADERS 16
 #define STREAM_BLOCK 16384
 
 struct http_stream {
@@ -29,8 +28,6 @@ struct http_stream {
     bool suspended, begun, ended, ok, closed, whole;
     int status;
     char ctype[128];
-    int nheaders;
-    char *names[STREAM_MAX_HEADERS], *values[STREAM_MAX_HEADERS];
     buf_t q;                       /* body bytes not yet sent */
     size_t qoff;
 };
@@ -42,10 +39,6 @@ static void stream__unref(http_stream *s)
     pthread_mutex_unlock(&s->mu);
     if (left)
         return;
-    for (int i = 0; i < s->nheaders; i++) {
-        free(s->names[i]);
-        free(s->values[i]);
-    }
     buf_free(&s->q);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -68,17 +61,6 @@ http_stream *http_stream_open(http_resp *resp)
     resp->stream = s;
     resp->status = 0;
     return s;
-}
-
-void http_stream_header(http_stream *s, const char *name, const char *value)
-{
-    pthread_mutex_lock(&s->mu);
-    if (!s->begun && s->nheaders < STREAM_MAX_HEADERS) {
-        s->names[s->nheaders] = xstrdup(name);
-        s->values[s->nheaders] = xstrdup(value);
-        s->nheaders++;
-    }
-    pthread_mutex_unlock(&s->mu);
 }
 
 void http_stream_begin(http_stream *s, int status, const char *content_type)
@@ -146,14 +128,6 @@ void http_stream_reply(http_stream *s, int status, const char *content_type, cha
     snprintf(s->ctype, sizeof s->ctype, "%s", content_type ? content_type : "");
     stream__wake(s);
     pthread_mutex_unlock(&s->mu);
-}
-
-bool http_stream_closed(http_stream *s)
-{
-    pthread_mutex_lock(&s->mu);
-    bool c = s->closed;
-    pthread_mutex_unlock(&s->mu);
-    return c;
 }
 
 void http_stream_release(http_stream *s)
@@ -243,14 +217,6 @@ struct MHD_Response *http_stream__response(http_stream *s, http_stream_reg *reg,
     *status = r ? s->status : -1;
     pthread_mutex_unlock(&s->mu);
     return r;
-}
-
-void http_stream__add_headers(http_stream *s, struct MHD_Response *r)
-{
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->nheaders; i++)
-        MHD_add_response_header(r, s->names[i], s->values[i]);
-    pthread_mutex_unlock(&s->mu);
 }
 
 void http_stream__detach(http_stream *s)

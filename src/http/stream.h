@@ -21,10 +21,6 @@ typedef struct http_stream http_stream;
  * replied); the server holds its own. Call from the handler, once. */
 http_stream *http_stream_open(http_resp *resp);
 
-/* Add a response header (copied) before begin/reply; later calls are ignored.
- * Thread-safe. */
-void http_stream_header(http_stream *s, const char *name, const char *value);
-
 /* Send the status line and headers; the body follows with http_stream_write.
  * Only the first begin or reply counts. Thread-safe. */
 void http_stream_begin(http_stream *s, int status, const char *content_type);
@@ -42,9 +38,6 @@ void http_stream_end(http_stream *s, bool ok);
  * Takes ownership of body (malloc'd). Thread-safe. */
 void http_stream_reply(http_stream *s, int status, const char *content_type, char *body,
                        size_t len);
-
-/* true once the client connection is closed or the server is stopping. */
-bool http_stream_closed(http_stream *s);
 
 /* Drop the caller's reference. */
 void http_stream_release(http_stream *s);

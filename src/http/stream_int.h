@@ -31,9 +31,6 @@ void http_stream__reg_deinit(http_stream_reg *r);
 struct MHD_Response *http_stream__response(http_stream *s, http_stream_reg *reg,
                                            struct MHD_Connection *c, int *status);
 
-/* Add the stream's own headers to r. */
-void http_stream__add_headers(http_stream *s, struct MHD_Response *r);
-
 /* The connection is done (or never got the stream): mark it closed, leave the
  * registry and drop the server's reference. */
 void http_stream__detach(http_stream *s);

@@ -17,11 +17,6 @@ bm25_params bm25_default_params(void)
     return (bm25_params){.k1 = 0.9f, .b = 0.4f};
 }
 
-bm25_params bm25_get_params(const bm25 *ix)
-{
-    return ix->p;
-}
-
 int bm25_create(const bm25_params *params, analyzer *an, bm25 **out)
 {
     if (!out)
@@ -367,14 +362,6 @@ void bm25_compact(bm25 *ix)
         }
     }
     pthread_rwlock_unlock(&ix->lock);
-}
-
-bool bm25_contains(bm25 *ix, uint32_t doc_id)
-{
-    pthread_rwlock_rdlock(&ix->lock);
-    bool r = bm25__is_live(ix, doc_id);
-    pthread_rwlock_unlock(&ix->lock);
-    return r;
 }
 
 uint32_t bm25_doc_freq(bm25 *ix, const char *term)

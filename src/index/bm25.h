@@ -87,9 +87,6 @@ int bm25_add_terms(bm25 *ix, uint32_t doc_id, const char *const *terms, size_t n
  * RAGD_ENOTFOUND if not live. Thread-safe (write lock). */
 int bm25_delete_doc(bm25 *ix, uint32_t doc_id);
 
-/* True if doc_id is live. Thread-safe. */
-bool bm25_contains(bm25 *ix, uint32_t doc_id);
-
 /* Top-k documents for query, best first (ties: lower id first), written to
  * out[0..*n_out), out has room for opts->k. Only documents with score > 0
  * that the filter accepts are returned, so fewer than k come back only when
@@ -115,7 +112,5 @@ void bm25_get_stats(bm25 *ix, bm25_stats *st);
 
 /* Drop every dead posting now (normally done lazily). Thread-safe (write lock). */
 void bm25_compact(bm25 *ix);
-
-bm25_params bm25_get_params(const bm25 *ix);
 
 #endif

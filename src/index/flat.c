@@ -160,16 +160,6 @@ int flat_foreach(flat *fx, int (*fn)(void *ud, uint32_t id, const float *v), voi
     return rc;
 }
 
-size_t flat_dim(const flat *fx)
-{
-    return fx->dim;
-}
-
-vec_metric flat_metric(const flat *fx)
-{
-    return fx->metric;
-}
-
 size_t flat_memory(flat *fx)
 {
     pthread_rwlock_rdlock(&fx->lock);

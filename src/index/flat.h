@@ -1,8 +1,8 @@
 /*
  * flat.h - exact vector search: vectors kept densely by caller id and scanned
  * with the SIMD kernels into a top-k heap, the caller's filter applied per id.
- * Best for small namespaces (a few thousand vectors) and very selective
- * filters; vindex.h switches a namespace to HNSW as it grows.
+ * Used where sets stay small (the gateway's semantic cache partitions); the
+ * HNSW search (hnsw.h) runs its own exact scan for very selective filters.
  */
 #ifndef RAGD_INDEX_FLAT_H
 #define RAGD_INDEX_FLAT_H
@@ -34,9 +34,6 @@ size_t flat_count(flat *fx);
 /* Visit every stored (id, vector) in id order (vector borrowed for the call).
  * Holds the read lock; fn must not call into fx. Returns fn's first non-zero. */
 int flat_foreach(flat *fx, int (*fn)(void *ud, uint32_t id, const float *v), void *ud);
-
-size_t flat_dim(const flat *fx);
-vec_metric flat_metric(const flat *fx);
 
 /* Approximate heap bytes. Thread-safe. */
 size_t flat_memory(flat *fx);

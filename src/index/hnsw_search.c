@@ -240,24 +240,30 @@ static double hnsw__estimate_matches(hnsw *ix, const hnsw_search_opts *o, uint64
     return seen ? (double)live * ok / seen : (double)live;
 }
 
-/* Cost model: a graph search computes about ef*M distances / selectivity;
- * an exact scan tests every id with the filter and computes matches. */
+/* The cost model's constants (costs in distance computations). */
+#define HNSW_SMALL_SLACK 256           /* up to 2*ef + this many live ids: always scan */
+#define HNSW_MIN_SELECTIVITY 1e-4      /* floor on the estimate, so 0 stays finite */
+#define HNSW_FILTER_TESTS_PER_DIST 16.0 /* filter tests that cost one distance */
+
+/* Cost model: a graph search computes about ef * M0 (layer-0 links) distances
+ * / selectivity; an exact scan tests every id with the filter and computes
+ * the matches' distances. */
 static bool hnsw__prefer_exact(hnsw *ix, const hnsw_search_opts *o, size_t ef, uint64_t live)
 {
     if (o->mode == HNSW_EXACT)
         return true;
     if (o->mode == HNSW_GRAPH)
         return false;
-    if (live <= 2 * ef + 256)
+    if (live <= 2 * ef + HNSW_SMALL_SLACK)
         return true;
     if (!o->filter)
         return false;
     double m = hnsw__estimate_matches(ix, o, live);
     double sel = m / (double)live;
-    if (sel < 1e-4)
-        sel = 1e-4;
-    double graph = (double)ef * ix->p.M * 2.0 / sel;
-    double exact = m + (double)live / 16.0;
+    if (sel < HNSW_MIN_SELECTIVITY)
+        sel = HNSW_MIN_SELECTIVITY;
+    double graph = (double)ef * ix->M0 / sel;
+    double exact = m + (double)live / HNSW_FILTER_TESTS_PER_DIST;
     return exact <= graph;
 }
 

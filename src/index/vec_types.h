@@ -1,5 +1,5 @@
 /*
- * vec_types.h - the types shared by the vector indexes (flat, hnsw, vindex):
+ * vec_types.h - the types shared by the vector indexes (flat, hnsw):
  * metric, hit, filter callback, and a small (distance, id) heap used by every
  * top-k loop. Distances are "smaller is closer"; hits carry a similarity.
  */

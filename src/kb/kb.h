@@ -61,7 +61,6 @@ void kb_close(kb_t *kb);
 
 size_t kb_dim(const kb_t *kb);             /* 0 without an embedder */
 const char *kb_model(const kb_t *kb);      /* borrowed */
-bool kb_can_embed(const kb_t *kb);
 double kb_load_seconds(const kb_t *kb);    /* time kb_open spent rebuilding */
 size_t kb_snapshots_loaded(const kb_t *kb); /* namespaces whose HNSW came from a snapshot */
 

@@ -396,7 +396,6 @@ void kb_close(kb_t *kb)
 
 size_t kb_dim(const kb_t *kb) { return kb->o.dim; }
 const char *kb_model(const kb_t *kb) { return kb->model; }
-bool kb_can_embed(const kb_t *kb) { return kb->o.embed != NULL; }
 double kb_load_seconds(const kb_t *kb) { return kb->load_s; }
 size_t kb_snapshots_loaded(const kb_t *kb) { return kb->snapshots_loaded; }
 

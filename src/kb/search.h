@@ -88,10 +88,4 @@ typedef struct kb_search_result {
 int kb_search(kb_t *kb, const kb_search_opts *opts, kb_search_result *res, ragd_error *err);
 void kb_search_result_clear(kb_search_result *res);
 
-/* Text and vector of one chunk by (namespace, document id, chunk index), for
- * callers holding older hits. *text is malloc'd (caller frees); vec (may be
- * NULL) gets kb_dim floats. RAGD_ENOTFOUND. */
-int kb_chunk_get(kb_t *kb, const char *ns, const char *doc_id, uint32_t chunk_index, char **text,
-                 size_t *len, float *vec);
-
 #endif

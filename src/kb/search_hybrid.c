@@ -317,27 +317,3 @@ void kb_search_result_clear(kb_search_result *res)
     free(res->hits);
     memset(res, 0, sizeof *res);
 }
-
-int kb_chunk_get(kb_t *kb, const char *nsname, const char *doc_id, uint32_t chunk_index,
-                 char **text, size_t *len, float *vec)
-{
-    kb_ns *ns = kb__ns_acquire(kb, nsname);
-    if (!ns)
-        return RAGD_ENOTFOUND;
-    int rc = RAGD_ENOTFOUND;
-    pthread_rwlock_rdlock(&ns->lock);
-    const kb_doc *d = doc_id ? strmap_get(&ns->docs, doc_id, strlen(doc_id)) : NULL;
-    if (d && chunk_index < d->n_chunks && d->chunks[chunk_index] != UINT32_MAX) {
-        const kb_slot *s = &ns->slots[d->chunks[chunk_index]];
-        rc = RAGD_OK;
-        if (vec && (!ns->hn || hnsw_get_vector(ns->hn, d->chunks[chunk_index], vec)))
-            rc = RAGD_ENOTFOUND;
-        if (!rc) {
-            *len = s->end - s->start;
-            *text = xstrndup(d->text + s->start, *len);
-        }
-    }
-    pthread_rwlock_unlock(&ns->lock);
-    kb__ns_release(ns);
-    return rc;
-}

@@ -23,23 +23,6 @@ void metrics_hist_observe(metrics_hist *h, int64_t us)
     metrics_inc(&h->sum_us, us > 0 ? (uint64_t)us : 0);
 }
 
-double metrics_hist_quantile_us(const metrics_hist *h, double q)
-{
-    uint64_t total = metrics_load(&h->count);
-    if (total == 0)
-        return 0;
-    double rank = q * (double)total, seen = 0, lo = 0;
-    for (int i = 0; i < METRICS_NBUCKETS; i++) {
-        double n = (double)metrics_load(&h->buckets[i]);
-        double hi = isinf(metrics_bucket_bounds[i]) ? lo * 2 : metrics_bucket_bounds[i];
-        if (seen + n >= rank && n > 0)
-            return (lo + (hi - lo) * ((rank - seen) / n)) * 1e6;
-        seen += n;
-        lo = hi;
-    }
-    return lo * 1e6;
-}
-
 void metrics_family(buf_t *b, const char *name, const char *type, const char *help)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);

@@ -25,9 +25,6 @@ void metrics_hist_observe(metrics_hist *h, int64_t us);
 /* Upper bounds in seconds of the buckets (the last is +Inf). */
 extern const double metrics_bucket_bounds[METRICS_NBUCKETS];
 
-/* Approximate quantile q (0..1) in microseconds from the buckets. */
-double metrics_hist_quantile_us(const metrics_hist *h, double q);
-
 /* Write "# HELP"/"# TYPE" lines once per metric family. */
 void metrics_family(buf_t *b, const char *name, const char *type, const char *help);
 

@@ -103,15 +103,3 @@ const cpu_features_t *cpu_features(void)
         cpu_features_reset();
     return &g_feat;
 }
-
-const char *cpu_level_name(void)
-{
-    const cpu_features_t *f = cpu_features();
-    if (f->amx_bf16)
-        return "amx";
-    if (f->avx512f)
-        return "avx512";
-    if (f->avx2)
-        return "avx2";
-    return "portable";
-}

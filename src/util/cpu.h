@@ -21,7 +21,4 @@ const cpu_features_t *cpu_features(void);
 /* Re-read the cap from RAGD_CPU (for tests that switch paths). Not thread-safe. */
 void cpu_features_reset(void);
 
-/* Short name of the best level in use: "amx", "avx512", "avx2" or "portable". */
-const char *cpu_level_name(void);
-
 #endif

@@ -61,6 +61,8 @@ TEST(test_flat_exact)
     ASSERT_OK(flat_search(fx, q, 10, NULL, NULL, h, &nh));
     ASSERT_TRUE(h[0].id != 17);
     ASSERT_OK(flat_add(fx, 17, q));
+    ASSERT_OK(flat_search(fx, q, 10, NULL, NULL, h, &nh));
+    ASSERT_EQ_INT(h[0].id, 17);
     ASSERT_TRUE(flat_memory(fx) >= (size_t)n * D * 4);
     flat_destroy(fx);
 
