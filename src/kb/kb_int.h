@@ -1,7 +1,10 @@
 /*
  * kb_int.h - the knowledge base's internals shared by kb_*.c and search_*.c:
  * the in-memory namespace (documents, chunk slots, lazily created indexes),
- * its locks, and the store layout helpers. Not for other subsystems.
+ * its locks, and the store layout helpers. Not for other subsystems. Calls
+ * run one way, each file using only those before it: kb_settings.c,
+ * kb_ns_obj.c, kb_store.c, kb_snap.c, kb_load.c, kb_ns.c (registry), then
+ * kb_doc.c and search_hybrid.c (docs/ARCHITECTURE.md draws it).
  */
 #ifndef RAGD_RAG_KB_INT_H
 #define RAGD_RAG_KB_INT_H
@@ -67,11 +70,12 @@ struct kb {
     size_t snapshots_loaded;
 };
 
-/* Registry: find a namespace and take a reference (NULL if absent). */
-kb_ns *kb__ns_acquire(kb_t *kb, const char *name);
-void kb__ns_release(kb_ns *ns);
+/* ---- a namespace in memory (kb_ns_obj.c) ---- */
+
 /* A fresh namespace struct holding one reference (the registry's). */
 kb_ns *kb__ns_new(const char *name, const kb_ns_settings *st, int64_t created_ms);
+/* Drop a reference; the last one frees the namespace and its documents. */
+void kb__ns_release(kb_ns *ns);
 
 /* Index access under ns->lock held for writing (creates lazily). */
 bm25 *kb__ns_bm25(kb_ns *ns);
@@ -82,7 +86,15 @@ hnsw *kb__ns_hnsw(kb_ns *ns, uint32_t dim);
 void kb__slots_take(kb_ns *ns, uint32_t *ids, size_t n);
 void kb__slots_give(kb_ns *ns, const uint32_t *ids, size_t n);
 
+/* Insert a published chunk's vector into the centroid sum (lock held). */
+void kb__vsum_add(kb_ns *ns, const float *v, double sign);
+
 void kb__doc_free(kb_doc *d);
+
+/* ---- registry (kb_ns.c) ---- */
+
+/* Find a namespace and take a reference (NULL if absent); kb__ns_release it. */
+kb_ns *kb__ns_acquire(kb_t *kb, const char *name);
 
 /* ---- store layout (kb_store.c) ---- */
 
@@ -107,9 +119,6 @@ void kb__meta_encode(const kb_ns *ns, buf_t *out);
 int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
                     int64_t *created_ms);
 
-/* Rebuild every namespace from the store (kb_open). */
-int kb__load(kb_t *kb, ragd_error *err);
-
 /* Version token: a fresh random value written with every change of a
  * namespace (kb:<ns>:ver) so a snapshot can tell it is still current. */
 void kb__key_version(buf_t *b, const char *ns);
@@ -132,7 +141,9 @@ bool kb__snap_finish(kb_ns *ns, const char *dir, size_t mapped);
 /* Undo a failed snapshot load: no slots, no HNSW, documents unmapped. */
 void kb__snap_reset(kb_ns *ns);
 
-/* Insert a published chunk's vector into the centroid sum (lock held). */
-void kb__vsum_add(kb_ns *ns, const float *v, double sign);
+/* ---- rebuild (kb_load.c) ---- */
+
+/* Rebuild every namespace from the store (kb_open). */
+int kb__load(kb_t *kb, ragd_error *err);
 
 #endif

@@ -13,29 +13,11 @@
 #include <unistd.h>
 
 #include "kb/kb_int.h"
-#include "util/clock.h"
-#include "util/hash.h"
 #include "util/mem.h"
 
 static void kb__snap_path(char *out, size_t n, const char *dir, const char *ns, const char *ext)
 {
     snprintf(out, n, "%s/%s.%s", dir, ns, ext);
-}
-
-void kb__key_version(buf_t *b, const char *ns)
-{
-    buf_printf(b, "kb:%s:ver", ns);
-}
-
-void kb__version_new(char out[33])
-{
-    static uint64_t counter;
-    uint64_t seed[4] = { (uint64_t)clock_wall_ms(), (uint64_t)clock_mono_ns(),
-                         __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED), (uint64_t)getpid() };
-    char hex[HASH_SHA256_HEX_LEN + 1];
-    hash_sha256_hex(seed, sizeof seed, hex);
-    memcpy(out, hex, 32);
-    out[32] = '\0';
 }
 
 static bool kb__w32(FILE *f, uint32_t v)
