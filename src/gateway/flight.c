@@ -15,6 +15,7 @@
 #include "gateway/gateway_int.h"
 #include "gateway/sse.h"
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -44,6 +45,45 @@ struct gw_flight {
     gw_sem_query sem;           /* a qualifying call's prompt, indexed on store */
     bool has_sem;
 };
+
+/* ---- the single-flight table ---------------------------------------------- */
+
+static gw_flight **flight__bucket(gateway_t *gw, const char *skey)
+{
+    return &gw->table[hash_fnv1a64(skey, strlen(skey)) % GW_TABLE_BUCKETS];
+}
+
+gw_flight *gw_flight_find(gateway_t *gw, const char *skey)
+{
+    for (gw_flight *f = *flight__bucket(gw, skey); f; f = f->next)
+        if (strcmp(f->skey, skey) == 0)
+            return f;
+    return NULL;
+}
+
+void gw_flight_register(gw_flight *f)
+{
+    gw_flight **b = flight__bucket(f->gw, f->skey);
+    f->next = *b;
+    *b = f;
+    f->registered = true;
+}
+
+/* Leave the table (if registered): later calls for the key start anew. */
+static void flight__unregister(gw_flight *f)
+{
+    if (!f->registered)
+        return;
+    gateway_t *gw = f->gw;
+    pthread_mutex_lock(&gw->table_mu);
+    for (gw_flight **pp = flight__bucket(gw, f->skey); *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&gw->table_mu);
+}
 
 /* ---- creation ------------------------------------------------------------ */
 
@@ -104,9 +144,6 @@ gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p
     return f;
 }
 
-const char *gw_flight_key(const gw_flight *f) { return f->skey; }
-gw_flight **gw_flight_next(gw_flight *f) { return &f->next; }
-void gw_flight_set_registered(gw_flight *f) { f->registered = true; }
 
 static void flight__free(gw_flight *f)
 {
@@ -374,8 +411,7 @@ static void flight__finish(gw_flight *f, int rc, const char *msg)
         if (f->has_sem && gw->sem)
             gw_semantic_insert(gw->sem, &f->sem, f->skey);
     }
-    if (f->registered)
-        gw_table_remove(gw, f);
+    flight__unregister(f);
     if (f->locked) {
         char lk[400];
         flight__lock_key(f, lk, sizeof lk);
@@ -406,8 +442,7 @@ static void flight__poll(void *ud, int cancelled)
         int rc = gw_record_decode(e.data, e.len, f->canon, f->canon_len, &r);
         cache_entry_free(&e);
         if (rc == 0) {
-            if (f->registered)
-                gw_table_remove(gw, f);
+            flight__unregister(f);
             pthread_mutex_lock(&f->mu);
             f->status = 200;
             flight__deliver(f, 0, "", &r, true);

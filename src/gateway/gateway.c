@@ -1,9 +1,9 @@
 /*
  * gateway.c - the gateway's front: validate a call, build its key, answer
  * exact hits at once, and otherwise join the flight already calling upstream
- * for the same key or start one (the single-flight table: a hash table of
- * flights by store key under one mutex). Also the model list, the warm-up
- * entry point and the statistics.
+ * for the same key or start one (the single-flight table of flight.c, under
+ * one mutex). Also the model list, the warm-up entry point and the
+ * statistics.
  */
 #include "gateway/gateway.h"
 
@@ -15,7 +15,6 @@
 #include "gateway/gateway_int.h"
 #include "obs/metrics.h"
 #include "util/clock.h"
-#include "util/hash.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -65,101 +64,6 @@ void gateway_destroy(gateway_t *gw)
     gw_upstreams_free(&gw->ups);
     pthread_mutex_destroy(&gw->table_mu);
     free(gw);
-}
-
-/* ---- sinks ------------------------------------------------------------------ */
-
-void gw_sink_report_usage(gw_sink *s, int64_t tokens)
-{
-    if (s->on_usage) {
-        s->on_usage(s->usage_ud, tokens);
-        s->on_usage = NULL;
-    }
-}
-
-void gw_sink_free(gw_sink *s, int result, const char *msg)
-{
-    if (s->st)
-        http_stream_release(s->st);
-    gw_sink_report_usage(s, 0);  /* not reported yet: nothing was delivered */
-    if (s->done)
-        s->done(s->ud, result, msg);
-    free(s);
-}
-
-int64_t gw_record_tokens(const gw_record *r)
-{
-    return (r->in_tokens > 0 ? r->in_tokens : 0) + (r->out_tokens > 0 ? r->out_tokens : 0);
-}
-
-static char *gw__error_body(const char *code, const char *msg, const char *rid, size_t *len)
-{
-    buf_t b = BUF_INIT;
-    buf_puts(&b, "{\"error\":{\"code\":");
-    buf_put_json_str(&b, code, strlen(code));
-    buf_puts(&b, ",\"message\":");
-    buf_put_json_str(&b, msg, strlen(msg));
-    buf_puts(&b, ",\"request_id\":");
-    buf_put_json_str(&b, rid, strlen(rid));
-    buf_puts(&b, "}}");
-    return buf_detach(&b, len);
-}
-
-void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg)
-{
-    gw_sink_report_usage(s, 0);
-    if (s->st) {
-        size_t len;
-        char *body = gw__error_body(code, msg, s->request_id, &len);
-        http_stream_reply(s->st, status, "application/json", body, len);
-    }
-    gw_sink_free(s, GW_FILL_FAILED, msg);
-}
-
-void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status)
-{
-    if (s->st) {
-        char *body;
-        size_t len;
-        const char *ctype;
-        if (gw_record_render(r, s->want_stream, s->include_usage, &body, &len, &ctype)) {
-            gw_sink_fail(s, 502, "upstream_error", "the upstream answer could not be read");
-            return;
-        }
-        /* Usage is settled before the client sees the answer, so its next
-         * request finds the budget reconciled. */
-        gw_sink_report_usage(s, gw_record_tokens(r));
-        http_stream_reply(s->st, http_status, ctype, body, len);
-    }
-    gw_sink_report_usage(s, gw_record_tokens(r));
-    gw_sink_free(s, GW_FILL_FILLED, "");
-}
-
-/* ---- the single-flight table ----------------------------------------------- */
-
-static gw_flight **gw__bucket(gateway_t *gw, const char *skey)
-{
-    return &gw->table[hash_fnv1a64(skey, strlen(skey)) % GW_TABLE_BUCKETS];
-}
-
-static gw_flight *gw__table_find(gateway_t *gw, const char *skey)
-{
-    for (gw_flight *f = *gw__bucket(gw, skey); f; f = *gw_flight_next(f))
-        if (strcmp(gw_flight_key(f), skey) == 0)
-            return f;
-    return NULL;
-}
-
-void gw_table_remove(gateway_t *gw, gw_flight *f)
-{
-    pthread_mutex_lock(&gw->table_mu);
-    for (gw_flight **pp = gw__bucket(gw, gw_flight_key(f)); *pp; pp = gw_flight_next(*pp)) {
-        if (*pp == f) {
-            *pp = *gw_flight_next(f);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&gw->table_mu);
 }
 
 /* ---- preparing a call ------------------------------------------------------- */
@@ -239,7 +143,7 @@ static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_s
     bool cacheable = !call->no_store;
     bool shared = cacheable && !call->no_cache;
     pthread_mutex_lock(&gw->table_mu);
-    gw_flight *f = shared ? gw__table_find(gw, p->skey) : NULL;
+    gw_flight *f = shared ? gw_flight_find(gw, p->skey) : NULL;
     if (f) {
         gw_flight_add_sink(f, s);
         pthread_mutex_unlock(&gw->table_mu);
@@ -253,12 +157,8 @@ static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_s
     }
     f = gw_flight_create(gw, call, p, cacheable, sem);
     gw_flight_add_sink(f, s);
-    if (shared) {
-        gw_flight **b = gw__bucket(gw, p->skey);
-        *gw_flight_next(f) = *b;
-        *b = f;
-        gw_flight_set_registered(f);
-    }
+    if (shared)
+        gw_flight_register(f);
     pthread_mutex_unlock(&gw->table_mu);
     gw_flight_launch(f);
     return RAGD_OK;

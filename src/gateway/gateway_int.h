@@ -1,7 +1,8 @@
 /*
  * gateway_int.h - the gateway's internals shared by gateway.c (lookup,
- * routing, the single-flight table) and flight.c (one upstream call and the
- * clients waiting for it).
+ * routing), flight.c (one upstream call and the clients waiting for it, and
+ * the single-flight table of calls by key) and sink.c (one waiting client).
+ * Calls run gateway.c -> flight.c -> sink.c.
  */
 #ifndef RAGD_GATEWAY_INT_H
 #define RAGD_GATEWAY_INT_H
@@ -72,9 +73,12 @@ typedef struct gw_prep {
  * answer is stored. Caller owns the only reference until gw_flight_launch. */
 gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p,
                             bool cacheable, gw_sem_query *sem);
-const char *gw_flight_key(const gw_flight *f);
-gw_flight **gw_flight_next(gw_flight *f);  /* table chain link */
-void gw_flight_set_registered(gw_flight *f);
+
+/* The single-flight table (gw->table); the caller holds gw->table_mu. Find
+ * the flight calling upstream for skey (NULL if none); register f as the
+ * one for its key (it leaves the table by itself when it ends). */
+gw_flight *gw_flight_find(gateway_t *gw, const char *skey);
+void gw_flight_register(gw_flight *f);
 
 /* Attach a sink (takes ownership). For a flight already streaming, the
  * recorded events are replayed to it first. Thread-safe. */
@@ -83,10 +87,7 @@ void gw_flight_add_sink(gw_flight *f, gw_sink *s);
 /* Start: take the cross-instance lock when on Redis, then call upstream. */
 void gw_flight_launch(gw_flight *f);
 
-/* gateway.c */
-
-/* Remove f from the single-flight table (if it is there). */
-void gw_table_remove(gateway_t *gw, gw_flight *f);
+/* sink.c */
 
 /* Deliver a record to a sink and free the sink. */
 void gw_sink_deliver(gw_sink *s, const gw_record *r, int http_status);
@@ -101,8 +102,5 @@ void gw_sink_report_usage(gw_sink *s, int64_t tokens);
 /* Free a sink that has been answered: report zero usage if none was reported,
  * call its done callback with result/msg, release its stream. */
 void gw_sink_free(gw_sink *s, int result, const char *msg);
-
-/* The upstream tokens (prompt + completion) a record says it used; 0 if unknown. */
-int64_t gw_record_tokens(const gw_record *r);
 
 #endif

@@ -30,6 +30,11 @@ static void record__usage_from(gw_record *r, const cJSON *u)
         r->out_tokens = v;
 }
 
+int64_t gw_record_tokens(const gw_record *r)
+{
+    return (r->in_tokens > 0 ? r->in_tokens : 0) + (r->out_tokens > 0 ? r->out_tokens : 0);
+}
+
 void gw_record_usage(gw_record *r)
 {
     r->in_tokens = r->out_tokens = -1;

@@ -29,6 +29,9 @@ void gw_record_free(gw_record *r);
 /* Read usage (prompt/completion tokens) from the events or body into r. */
 void gw_record_usage(gw_record *r);
 
+/* The upstream tokens (prompt + completion) r says it used; 0 if unknown. */
+int64_t gw_record_tokens(const gw_record *r);
+
 /* Append the stored entry for r and its canonical request to out. */
 void gw_record_encode(const gw_record *r, const char *canon, size_t canon_len, buf_t *out);
 
