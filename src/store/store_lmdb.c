@@ -4,7 +4,9 @@
  * transactions (MDB_NOTLS, mdb_txn_renew), so a hit costs one B-tree lookup and
  * no lock beyond a short mutex; reads record their access time in an in-memory
  * table (never a write transaction) that the eviction sampler consults.
- * Writes live in store_lmdb_write.c, eviction and sweeping in store_lmdb_sweep.c.
+ * Transactions, lookups and eviction live in store_lmdb_txn.c, writes in
+ * store_lmdb_write.c (retried on a full map by store_lmdb_grow.c, which grows
+ * it through store_lmdb_map.c), the maintenance thread in store_lmdb_sweep.c.
  */
 #include "store/store_lmdb_int.h"
 
@@ -12,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 
 #include "util/clock.h"
@@ -20,115 +21,6 @@
 #include "util/mem.h"
 
 #define LM_MAX_READERS 1024
-
-/* LMDB reports a short write (the disk filled during it) as EIO: with less
- * than LM_DISK_LOW bytes left on the filesystem that EIO is a full disk. */
-#define LM_DISK_LOW (1u << 20)
-static bool lm__disk_low(lm_store *s)
-{
-    mdb_filehandle_t fd;
-    struct statvfs vs;
-    return mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &vs) == 0 &&
-           (uint64_t)vs.f_bavail * vs.f_frsize < LM_DISK_LOW;
-}
-
-int lm__err(lm_store *s, int rc)
-{
-    if (rc == EIO && lm__disk_low(s))
-        rc = ENOSPC;
-    switch (rc) {
-    case 0:
-        return 0;
-    case MDB_NOTFOUND:
-        return RAGD_ENOTFOUND;
-    case MDB_MAP_FULL:
-    case ENOSPC:
-    case EDQUOT:
-        atomic_fetch_add(&s->errors, 1);
-        lm__map_note_full(s, rc);
-        return RAGD_EFULL;
-    case MDB_BAD_VALSIZE:
-        return RAGD_ETOOBIG;
-    case ENOMEM:
-        return RAGD_ENOMEM;
-    default:
-        atomic_fetch_add(&s->errors, 1);
-        return RAGD_EIO;
-    }
-}
-
-int lm__rtxn_get(lm_store *s, MDB_txn **txn)
-{
-    MDB_txn *t = NULL;
-    lm__map_enter(s);
-    pthread_mutex_lock(&s->rpool_mu);
-    if (s->rpool_n > 0)
-        t = s->rpool[--s->rpool_n];
-    pthread_mutex_unlock(&s->rpool_mu);
-    int rc;
-    if (t) {
-        rc = mdb_txn_renew(t);
-        if (rc != 0)
-            mdb_txn_abort(t);
-    } else {
-        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
-    }
-    if (rc != 0) {
-        lm__map_leave(s);
-        return lm__err(s, rc);
-    }
-    *txn = t;
-    return 0;
-}
-
-void lm__rtxn_put(lm_store *s, MDB_txn *txn)
-{
-    mdb_txn_reset(txn);
-    pthread_mutex_lock(&s->rpool_mu);
-    if (s->rpool_n == s->rpool_cap) {
-        s->rpool_cap = s->rpool_cap ? 2 * s->rpool_cap : 16;
-        s->rpool = xrealloc(s->rpool, s->rpool_cap * sizeof *s->rpool);
-    }
-    s->rpool[s->rpool_n++] = txn;
-    pthread_mutex_unlock(&s->rpool_mu);
-    lm__map_leave(s);
-}
-
-int lm__lookup(lm_store *s, MDB_txn *txn, const char *key, size_t klen, lm_hdr *h,
-               const void **val, size_t *vlen)
-{
-    MDB_val k = { klen, (void *)key }, d;
-    int rc = mdb_get(txn, s->kv, &k, &d);
-    if (rc != 0)
-        return lm__err(s, rc);
-    if (d.mv_size < LM_HDR_SIZE)
-        return lm__err(s, MDB_CORRUPTED);
-    memcpy(h, d.mv_data, LM_HDR_SIZE);
-    *val = (const char *)d.mv_data + LM_HDR_SIZE;
-    *vlen = d.mv_size - LM_HDR_SIZE;
-    return 0;
-}
-
-void lm__touch(lm_store *s, const char *key, size_t klen, int64_t now)
-{
-    uint64_t h = hash_fnv1a64(key, klen);
-    lm_access *a = &s->access[h & (LM_ACCESS_SLOTS - 1)];
-    atomic_store_explicit(&a->ms, now, memory_order_relaxed);
-    atomic_store_explicit(&a->tag, h, memory_order_relaxed);
-}
-
-int64_t lm__last_access(lm_store *s, const char *key, size_t klen, const lm_hdr *h)
-{
-    uint64_t hv = hash_fnv1a64(key, klen);
-    lm_access *a = &s->access[hv & (LM_ACCESS_SLOTS - 1)];
-    int64_t t = h->stamp_ms;
-    if (atomic_load_explicit(&a->tag, memory_order_relaxed) == hv) {
-        int64_t r = atomic_load_explicit(&a->ms, memory_order_relaxed);
-        if (r > t)
-            t = r;
-    }
-    return t;
-}
 
 /* Directories open in this process: LMDB must not open one environment twice in
  * a process (its POSIX locks would be released by the second close). */

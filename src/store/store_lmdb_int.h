@@ -1,7 +1,9 @@
 /*
  * store_lmdb_int.h - private to the LMDB backend (store_lmdb*.c): the handle,
  * the value header, and the write-transaction helpers that keep the expiry and
- * eviction indexes and the byte accounting in step with the main table.
+ * eviction indexes and the byte accounting in step with the main table. Calls
+ * run one way: store_lmdb.c (open, reads, the ops table) > store_lmdb_grow.c >
+ * write, log, rl and sweep > store_lmdb_txn.c > store_lmdb_map.c.
  *
  * Named databases in one environment:
  *   kv    full key -> lm_hdr + value bytes
@@ -98,8 +100,7 @@ typedef struct lm_w {
     uint64_t evicted, expired; /* added to the store's counters on commit */
 } lm_w;
 
-/* LMDB error -> RAGD_E* (MDB_MAP_FULL and ENOSPC -> RAGD_EFULL, ...). */
-int lm__err(lm_store *s, int mdb_rc);
+/* ---- the map (store_lmdb_map.c): below every transaction ---- */
 
 /* Hold the map for a transaction (shared, re-entrant per thread) / let it go. */
 void lm__map_enter(lm_store *s);
@@ -115,8 +116,121 @@ static inline void lm__map_note_ok(lm_store *s)
 /* Set up / tear down the map state; warn when max_bytes cannot fit the map. */
 int lm__map_init(lm_store *s, uint64_t map_size, uint64_t map_max);
 void lm__map_deinit(lm_store *s);
-/* The writes of the operations table: each runs lm__<op> and, when the map is
- * full, grows it and runs it again (store_lmdb_map.c). */
+
+/* The steps of LM_GROW_RETRY: start an attempt (forget why the last one
+ * lacked space); after a write found the map full at size `seen`, grow it (to
+ * double, up to map_max, or with frees a reserve past it; 0 = retry); after a
+ * delete used the reserve, settle back to map_max; at the end record (and
+ * log, rate-limited) a lack of space and pass rc on. */
+void lm__map_attempt(void);
+int lm__map_grow(lm_store *s, uint64_t seen, bool frees);
+void lm__map_settle(lm_store *s);
+int lm__map_done(lm_store *s, int rc, bool frees);
+
+/* Run a write (return its result); on a full map grow it and run it again. */
+#define LM_GROW_RETRY(s, frees, call)                                         \
+    do {                                                                      \
+        uint64_t seen_ = atomic_load(&(s)->map_size);                         \
+        lm__map_attempt();                                                    \
+        int rc_ = (call);                                                     \
+        while (rc_ == RAGD_EFULL && lm__map_grow((s), seen_, (frees)) == 0) { \
+            seen_ = atomic_load(&(s)->map_size);                              \
+            lm__map_attempt();                                                \
+            rc_ = (call);                                                     \
+        }                                                                     \
+        if (frees)                                                            \
+            lm__map_settle(s);                                                \
+        return lm__map_done((s), rc_, (frees));                               \
+    } while (0)
+
+/* ---- transactions and entries (store_lmdb_txn.c) ---- */
+
+/* LMDB error -> RAGD_E* (MDB_MAP_FULL and ENOSPC -> RAGD_EFULL, ...). */
+int lm__err(lm_store *s, int mdb_rc);
+
+/* Read transactions from the pool (MDB_NOTLS): begin/renew and reset/return. */
+int lm__rtxn_get(lm_store *s, MDB_txn **txn);
+void lm__rtxn_put(lm_store *s, MDB_txn *txn);
+
+/* Look a key up in txn: header into *h, value bytes (borrowed) into val and vlen.
+ * RAGD_ENOTFOUND when absent (expired entries are returned: check h). */
+int lm__lookup(lm_store *s, MDB_txn *txn, const char *key, size_t klen, lm_hdr *h,
+               const void **val, size_t *vlen);
+
+static inline bool lm__expired(const lm_hdr *h, int64_t now)
+{
+    return h->expire_at_ms != 0 && h->expire_at_ms <= now;
+}
+
+/* Access table: record a read / the last known access time of a key. */
+void lm__touch(lm_store *s, const char *key, size_t klen, int64_t now);
+int64_t lm__last_access(lm_store *s, const char *key, size_t klen, const lm_hdr *h);
+
+/* Begin a write transaction (w->txn stays NULL when it fails). */
+int lm__w_begin(lm_store *s, lm_w *w);
+/* Apply the accounting, evict down to the budget, commit. Aborts on error. */
+int lm__w_commit(lm_w *w);
+/* Abort (a no-op when w holds no transaction). */
+void lm__w_abort(lm_w *w);
+/* End an operation: commit when op_rc is 0, else abort and return op_rc. */
+int lm__w_end(lm_w *w, int op_rc);
+
+/* An entry read in a write transaction; v is borrowed from the txn's pages,
+ * which lm__put and lm__remove may change. */
+typedef struct lm_entry {
+    lm_hdr h;
+    const void *v;
+    size_t n;
+} lm_entry;
+
+/* The opening of most writes: begin w, then look key up into *e (live_only:
+ * an expired entry reads as missing). Returns 0, RAGD_ENOTFOUND (w open) or
+ * an error (w open unless begin failed); finish with lm__w_end either way. */
+int lm__w_begin_at(lm_store *s, lm_w *w, const char *key, size_t klen, bool live_only,
+                   lm_entry *e);
+
+/* Remove an entry found with header h and value length vlen, with its indexes. */
+int lm__remove(lm_w *w, const char *key, size_t klen, const lm_hdr *h, size_t vlen);
+/* Write an entry, replacing (and unindexing) any old one under the key. */
+int lm__put(lm_w *w, const char *key, size_t klen, const void *val, size_t vlen,
+            int64_t expire_at_ms, unsigned flags);
+
+/* Evict sampled LRU entries in w until evictable bytes fit the budget. */
+int lm__evict(lm_w *w, lm_acct *acct);
+
+/* ---- housekeeping (store_lmdb_sweep.c) ---- */
+
+/* Delete up to limit expired entries in one write txn; *n gets the count. */
+int lm__sweep_once(lm_store *s, size_t limit, size_t *n);
+
+/* Start / stop the maintenance thread (sweeper, everysec fsync) if needed. */
+int lm__maint_start(lm_store *s);
+void lm__maint_stop(lm_store *s);
+
+/* ---- writes (store_lmdb_write.c) ---- */
+
+int lm__set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
+            int64_t ttl_ms, unsigned flags);
+int lm__del(void *impl, const char *key, size_t klen);
+int lm__expire(void *impl, const char *key, size_t klen, int64_t ttl_ms);
+int lm__incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+             int64_t *out);
+int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
+            const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
+int lm__batch(void *impl, const store_op *ops, size_t n);
+int lm__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
+
+/* ---- logs (store_lmdb_log.c) ---- */
+
+int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
+                   uint64_t *seq);
+int lm__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
+                 store_log_fn fn, void *ud);
+int lm__log_delete(void *impl, const char *log, size_t loglen);
+
+/* ---- the operations table's writes (store_lmdb_grow.c) ---- */
+
+/* Each runs lm__<op> and, when the map is full, grows it and runs it again. */
 int lm__g_set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
               int64_t ttl_ms, unsigned flags);
 int lm__g_del(void *impl, const char *key, size_t klen);
@@ -132,64 +246,6 @@ int lm__g_log_append(void *impl, const char *log, size_t loglen, const void *rec
 int lm__g_log_delete(void *impl, const char *log, size_t loglen);
 int lm__g_ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
                     store_rl_result *out);
-int lm__g_sweep_once(lm_store *s, size_t limit, size_t *n);
-
-int lm__w_begin(lm_store *s, lm_w *w);
-/* Apply the accounting, evict down to the budget, commit. Aborts on error. */
-int lm__w_commit(lm_w *w);
-void lm__w_abort(lm_w *w);
-
-/* Look a key up in txn: header into *h, value bytes (borrowed) into val and vlen.
- * RAGD_ENOTFOUND when absent (expired entries are returned: check h). */
-int lm__lookup(lm_store *s, MDB_txn *txn, const char *key, size_t klen, lm_hdr *h,
-               const void **val, size_t *vlen);
-/* Remove an entry found with header h and value length vlen, with its indexes. */
-int lm__remove(lm_w *w, const char *key, size_t klen, const lm_hdr *h, size_t vlen);
-/* Write an entry, replacing (and unindexing) any old one under the key. */
-int lm__put(lm_w *w, const char *key, size_t klen, const void *val, size_t vlen,
-            int64_t expire_at_ms, unsigned flags);
-
-static inline bool lm__expired(const lm_hdr *h, int64_t now)
-{
-    return h->expire_at_ms != 0 && h->expire_at_ms <= now;
-}
-
-/* Access table: record a read / the last known access time of a key. */
-void lm__touch(lm_store *s, const char *key, size_t klen, int64_t now);
-int64_t lm__last_access(lm_store *s, const char *key, size_t klen, const lm_hdr *h);
-
-/* Evict sampled LRU entries in w until evictable bytes fit the budget. */
-int lm__evict(lm_w *w, lm_acct *acct);
-
-/* Delete up to limit expired entries in one write txn; *n gets the count. */
-int lm__sweep_once(lm_store *s, size_t limit, size_t *n);
-
-/* Start / stop the maintenance thread (sweeper, everysec fsync) if needed. */
-int lm__maint_start(lm_store *s);
-void lm__maint_stop(lm_store *s);
-
-/* Write operations (store_lmdb_write.c). */
-int lm__set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
-            int64_t ttl_ms, unsigned flags);
-int lm__del(void *impl, const char *key, size_t klen);
-int lm__expire(void *impl, const char *key, size_t klen, int64_t ttl_ms);
-int lm__incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
-             int64_t *out);
-int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
-            const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
-int lm__batch(void *impl, const store_op *ops, size_t n);
-int lm__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
-
-/* Logs (store_lmdb_log.c). */
-int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
-                   uint64_t *seq);
-int lm__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
-                 store_log_fn fn, void *ud);
-int lm__log_delete(void *impl, const char *log, size_t loglen);
-
-/* Read transactions from the pool (MDB_NOTLS): begin/renew and reset/return. */
-int lm__rtxn_get(lm_store *s, MDB_txn **txn);
-void lm__rtxn_put(lm_store *s, MDB_txn *txn);
 
 /* Big-endian 64-bit helpers for index keys. */
 static inline void lm__be64_put(unsigned char *p, uint64_t v)

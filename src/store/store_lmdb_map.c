@@ -6,7 +6,9 @@
  * still finds no space (map at its maximum, or the filesystem full: ENOSPC)
  * marks the store full, which stats and /health report, and is logged at most
  * every LM_FULL_LOG_MS. Remapping needs no live transaction in the process:
- * transactions hold map_mu shared, the grower holds it exclusively.
+ * transactions hold map_mu shared, the grower holds it exclusively. The
+ * operations that retry through LM_GROW_RETRY (store_lmdb_int.h) live in
+ * store_lmdb_grow.c, above every transaction.
  */
 #include "store/store_lmdb_int.h"
 
@@ -80,9 +82,7 @@ static int map__resize(lm_store *s, uint64_t size)
     return rc;
 }
 
-/* Grow the map after a write found it full at size `seen`: double it up to
- * map_max, or (frees) go a reserve past it. 0 = retry the write. */
-static int map__grow(lm_store *s, uint64_t seen, bool frees)
+int lm__map_grow(lm_store *s, uint64_t seen, bool frees)
 {
     if (lm_tl_nospace != 1 || map__hold(s))
         return RAGD_EFULL;  /* the disk is full, or this thread holds the map */
@@ -103,8 +103,7 @@ static int map__grow(lm_store *s, uint64_t seen, bool frees)
     return rc == 0 ? 0 : RAGD_EFULL;
 }
 
-/* After a delete used the reserve: back to map_max (or the used size). */
-static void map__settle(lm_store *s)
+void lm__map_settle(lm_store *s)
 {
     if (atomic_load(&s->map_size) <= s->map_max || map__hold(s))
         return;
@@ -113,8 +112,12 @@ static void map__settle(lm_store *s)
     pthread_rwlock_unlock(&s->map_mu);
 }
 
-/* The write is over: record (and log, rate-limited) a lack of space. */
-static int map__done(lm_store *s, int rc, bool frees)
+void lm__map_attempt(void)
+{
+    lm_tl_nospace = 0;
+}
+
+int lm__map_done(lm_store *s, int rc, bool frees)
 {
     if (rc == 0 && !frees)
         lm__map_note_ok(s);
@@ -133,96 +136,6 @@ static int map__done(lm_store *s, int rc, bool frees)
                     "are deleted or expire", s->map_max >> 20);
     }
     return rc;
-}
-
-/* Run a write; on a full map grow it and run the write again. */
-#define LM_GROW_RETRY(s, frees, call)                                   \
-    do {                                                                \
-        uint64_t seen_ = atomic_load(&(s)->map_size);                   \
-        lm_tl_nospace = 0;                                              \
-        int rc_ = (call);                                               \
-        while (rc_ == RAGD_EFULL && map__grow((s), seen_, (frees)) == 0) { \
-            seen_ = atomic_load(&(s)->map_size);                        \
-            lm_tl_nospace = 0;                                          \
-            rc_ = (call);                                               \
-        }                                                               \
-        if (frees)                                                      \
-            map__settle(s);                                             \
-        return map__done((s), rc_, (frees));                           \
-    } while (0)
-
-int lm__g_set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
-              int64_t ttl_ms, unsigned flags)
-{
-    LM_GROW_RETRY((lm_store *)impl, false, lm__set(impl, key, klen, val, vlen, ttl_ms, flags));
-}
-
-int lm__g_del(void *impl, const char *key, size_t klen)
-{
-    LM_GROW_RETRY((lm_store *)impl, true, lm__del(impl, key, klen));
-}
-
-int lm__g_expire(void *impl, const char *key, size_t klen, int64_t ttl_ms)
-{
-    LM_GROW_RETRY((lm_store *)impl, false, lm__expire(impl, key, klen, ttl_ms));
-}
-
-int lm__g_incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
-               int64_t *out)
-{
-    LM_GROW_RETRY((lm_store *)impl, false, lm__incr(impl, key, klen, delta, ttl_ms, out));
-}
-
-int lm__g_cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
-              const void *val, size_t vlen, int64_t ttl_ms, unsigned flags)
-{
-    LM_GROW_RETRY((lm_store *)impl, val == NULL,
-                  lm__cas(impl, key, klen, expect, elen, val, vlen, ttl_ms, flags));
-}
-
-int lm__g_batch(void *impl, const store_op *ops, size_t n)
-{
-    bool frees = true;
-    for (size_t i = 0; i < n; i++)
-        frees = frees && ops[i].val == NULL;
-    LM_GROW_RETRY((lm_store *)impl, frees, lm__batch(impl, ops, n));
-}
-
-/* del_pattern commits in chunks: count what each attempt deleted. */
-static int map__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *total)
-{
-    uint64_t n = 0;
-    int rc = lm__del_pattern(impl, pattern, patlen, &n);
-    *total += n;
-    return rc;
-}
-
-int lm__g_del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted)
-{
-    *deleted = 0;
-    LM_GROW_RETRY((lm_store *)impl, true, map__del_pattern(impl, pattern, patlen, deleted));
-}
-
-int lm__g_log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
-                     uint64_t *seq)
-{
-    LM_GROW_RETRY((lm_store *)impl, false, lm__log_append(impl, log, loglen, rec, len, seq));
-}
-
-int lm__g_log_delete(void *impl, const char *log, size_t loglen)
-{
-    LM_GROW_RETRY((lm_store *)impl, true, lm__log_delete(impl, log, loglen));
-}
-
-int lm__g_ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
-                    store_rl_result *out)
-{
-    LM_GROW_RETRY((lm_store *)impl, false, lm__ratelimit(impl, key, klen, p, out));
-}
-
-int lm__g_sweep_once(lm_store *s, size_t limit, size_t *n)
-{
-    LM_GROW_RETRY(s, true, lm__sweep_once(s, limit, n));
 }
 
 int lm__map_init(lm_store *s, uint64_t map_size, uint64_t map_max)

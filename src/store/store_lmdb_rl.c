@@ -19,29 +19,21 @@ static int64_t lmrl__now_us(void)
 int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out)
 {
-    lm_store *s = impl;
     lm_w w;
-    int rc = lm__w_begin(s, &w);
-    if (rc)
-        return rc;
-    lm_hdr h;
-    const void *v = NULL;
-    size_t n = 0;
+    lm_entry e;
     char cur[STORE_RL_STATE_MAX];
     size_t curlen = 0;
     bool have = false;
-    rc = lm__lookup(s, w.txn, key, klen, &h, &v, &n);
-    if (rc == 0 && !lm__expired(&h, w.now) && n < sizeof cur) {
-        memcpy(cur, v, n);  /* v points into pages that lm__put may reuse */
-        curlen = n;
+    int rc = lm__w_begin_at(impl, &w, key, klen, true, &e);
+    if (rc == 0 && e.n < sizeof cur) {
+        memcpy(cur, e.v, e.n);  /* e.v points into pages that lm__put may reuse */
+        curlen = e.n;
         have = true;
     }
-    if (rc == RAGD_ENOTFOUND)
+    if (rc == RAGD_ENOTFOUND && w.txn)
         rc = 0;
-    if (rc) {
-        lm__w_abort(&w);
-        return rc;
-    }
+    if (rc)
+        return lm__w_end(&w, rc);
     char next[STORE_RL_STATE_MAX];
     int64_t ttl_ms = 0;
     bool write = false;
@@ -52,12 +44,7 @@ int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_param
         *out = r;
         return 0;
     }
-    rc = lm__put(&w, key, klen, next, strlen(next), w.now + ttl_ms, 0);
-    if (rc) {
-        lm__w_abort(&w);
-        return rc;
-    }
-    rc = lm__w_commit(&w);
+    rc = lm__w_end(&w, lm__put(&w, key, klen, next, strlen(next), w.now + ttl_ms, 0));
     if (rc == 0)
         *out = r;
     return rc;
