@@ -61,14 +61,14 @@ struct rpool {
     _Atomic bool available;
 };
 
-static int64_t now_ms(void)
+static int64_t rc__now_ms(void)
 {
     return clock_mono_us() / 1000;
 }
 
 /* ---- transport ---------------------------------------------------------- */
 
-static void rconn_close(rconn *c)
+static void rc__close(rconn *c)
 {
     if (!c)
         return;
@@ -82,10 +82,10 @@ static void rconn_close(rconn *c)
 }
 
 /* Wait for fd to be ready for events until deadline; RAGD_EUNAVAIL on timeout. */
-static int wait_fd(int fd, short events, int64_t deadline)
+static int rc__wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - rc__now_ms();
         if (left <= 0)
             return RAGD_EUNAVAIL;
         struct pollfd pfd = { fd, events, 0 };
@@ -98,20 +98,20 @@ static int wait_fd(int fd, short events, int64_t deadline)
 }
 
 /* After an SSL call returned r <= 0: wait as OpenSSL asks, or fail. */
-static int ssl_wait(rconn *c, int r, int64_t deadline)
+static int rc__ssl_wait(rconn *c, int r, int64_t deadline)
 {
     int e = SSL_get_error(c->ssl, r);
     if (e == SSL_ERROR_WANT_READ)
-        return wait_fd(c->fd, POLLIN, deadline);
+        return rc__wait_fd(c->fd, POLLIN, deadline);
     if (e == SSL_ERROR_WANT_WRITE)
-        return wait_fd(c->fd, POLLOUT, deadline);
+        return rc__wait_fd(c->fd, POLLOUT, deadline);
     ERR_clear_error();
     return RAGD_EUNAVAIL;
 }
 
 /* OpenSSL writes with write(2), which raises SIGPIPE on a closed socket: block
  * it around the call and swallow one we caused (libpq does the same). */
-static int ssl_write_nosigpipe(SSL *ssl, const char *buf, int len)
+static int rc__ssl_write_nosigpipe(SSL *ssl, const char *buf, int len)
 {
     sigset_t pipe, old, pending;
     sigemptyset(&pipe);
@@ -131,15 +131,15 @@ static int ssl_write_nosigpipe(SSL *ssl, const char *buf, int len)
     return n;
 }
 
-static int write_all(rconn *c, const char *buf, size_t len, int64_t deadline)
+static int rc__write_all(rconn *c, const char *buf, size_t len, int64_t deadline)
 {
     while (len > 0) {
         if (c->ssl) {
-            int n = ssl_write_nosigpipe(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+            int n = rc__ssl_write_nosigpipe(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
             if (n > 0) {
                 buf += n;
                 len -= (size_t)n;
-            } else if (ssl_wait(c, n, deadline) != 0) {
+            } else if (rc__ssl_wait(c, n, deadline) != 0) {
                 return RAGD_EUNAVAIL;
             }
             continue;
@@ -149,7 +149,7 @@ static int write_all(rconn *c, const char *buf, size_t len, int64_t deadline)
             buf += n;
             len -= (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_fd(c->fd, POLLOUT, deadline) != 0)
+            if (rc__wait_fd(c->fd, POLLOUT, deadline) != 0)
                 return RAGD_EUNAVAIL;
         } else {
             return RAGD_EUNAVAIL;
@@ -159,7 +159,7 @@ static int write_all(rconn *c, const char *buf, size_t len, int64_t deadline)
 }
 
 /* Read bytes into the reader until one reply is complete. */
-static int read_reply(rconn *c, redisReply **out, int64_t deadline)
+static int rc__read_reply(rconn *c, redisReply **out, int64_t deadline)
 {
     char buf[16384];
     for (;;) {
@@ -174,7 +174,7 @@ static int read_reply(rconn *c, redisReply **out, int64_t deadline)
         if (c->ssl) {
             int k = SSL_read(c->ssl, buf, sizeof buf);
             if (k <= 0) {
-                if (ssl_wait(c, k, deadline) != 0)
+                if (rc__ssl_wait(c, k, deadline) != 0)
                     return RAGD_EUNAVAIL;
                 continue;
             }
@@ -182,7 +182,7 @@ static int read_reply(rconn *c, redisReply **out, int64_t deadline)
         } else {
             n = recv(c->fd, buf, sizeof buf, 0);
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                if (wait_fd(c->fd, POLLIN, deadline) != 0)
+                if (rc__wait_fd(c->fd, POLLIN, deadline) != 0)
                     return RAGD_EUNAVAIL;
                 continue;
             }
@@ -195,7 +195,7 @@ static int read_reply(rconn *c, redisReply **out, int64_t deadline)
 }
 
 /* Pipeline n commands and read n replies. On failure frees what it read. */
-static int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
+static int rc__exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
                       int64_t deadline)
 {
     char *all = NULL;
@@ -212,11 +212,11 @@ static int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **re
         len += (size_t)k;
         redisFreeCommand(one);
     }
-    int rc = write_all(c, all, len, deadline);
+    int rc = rc__write_all(c, all, len, deadline);
     free(all);
     size_t got = 0;
     while (rc == 0 && got < n) {
-        rc = read_reply(c, &replies[got], deadline);
+        rc = rc__read_reply(c, &replies[got], deadline);
         got += rc == 0;
     }
     if (rc) {
@@ -227,7 +227,7 @@ static int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **re
 }
 
 /* Send one command built from C strings; err gets an error reply's text. */
-static int rconn_simple(rconn *c, int argc, const char **argv, int64_t deadline, char *err,
+static int rc__simple(rconn *c, int argc, const char **argv, int64_t deadline, char *err,
                         size_t errlen)
 {
     size_t lens[4];
@@ -235,7 +235,7 @@ static int rconn_simple(rconn *c, int argc, const char **argv, int64_t deadline,
         lens[i] = strlen(argv[i]);
     rpool_cmd cmd = { argc, argv, lens };
     redisReply *r = NULL;
-    int rc = rconn_exec(c, 1, &cmd, &r, deadline);
+    int rc = rc__exec(c, 1, &cmd, &r, deadline);
     if (rc)
         return rc;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -246,7 +246,7 @@ static int rconn_simple(rconn *c, int argc, const char **argv, int64_t deadline,
     return rc;
 }
 
-static int tcp_connect(const rpool *p, int64_t deadline)
+static int rc__tcp_connect(const rpool *p, int64_t deadline)
 {
     char port[8];
     snprintf(port, sizeof port, "%d", p->url.port);
@@ -261,7 +261,7 @@ static int tcp_connect(const rpool *p, int64_t deadline)
         if (fd < 0)
             continue;
         int ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-        if (!ok && errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0) {
+        if (!ok && errno == EINPROGRESS && rc__wait_fd(fd, POLLOUT, deadline) == 0) {
             int soerr = 0;
             socklen_t sl = sizeof soerr;
             ok = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0;
@@ -279,7 +279,7 @@ static int tcp_connect(const rpool *p, int64_t deadline)
     return fd;
 }
 
-static int tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t errlen)
+static int rc__tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t errlen)
 {
     c->ssl = SSL_new(p->ssl_ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
@@ -304,42 +304,42 @@ static int tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t
             ERR_clear_error();
             return RAGD_EINVAL;
         }
-        if (ssl_wait(c, r, deadline) != 0)
+        if (rc__ssl_wait(c, r, deadline) != 0)
             return RAGD_EUNAVAIL;
     }
 }
 
 /* Open, secure and authenticate one connection. RAGD_EUNAVAIL if the server
  * cannot be reached; RAGD_EINVAL (message in err) if it refuses AUTH/SELECT. */
-static int rconn_open(rpool *p, rconn **out, char *err, size_t errlen)
+static int rc__open(rpool *p, rconn **out, char *err, size_t errlen)
 {
-    int64_t deadline = now_ms() + p->connect_timeout_ms;
+    int64_t deadline = rc__now_ms() + p->connect_timeout_ms;
     rconn *c = xcalloc(1, sizeof *c);
     c->rd = redisReaderCreate();
-    c->fd = tcp_connect(p, deadline);
+    c->fd = rc__tcp_connect(p, deadline);
     int rc = c->fd < 0 ? RAGD_EUNAVAIL : 0;
     if (rc == 0 && p->ssl_ctx)
-        rc = tls_handshake(p, c, deadline, err, errlen);
+        rc = rc__tls_handshake(p, c, deadline, err, errlen);
     if (rc == 0 && p->url.password) {
         const char *auth[3] = { "AUTH", p->url.user, p->url.password };
         if (!p->url.user)
             auth[1] = p->url.password;
-        rc = rconn_simple(c, p->url.user ? 3 : 2, auth, deadline, err, errlen);
+        rc = rc__simple(c, p->url.user ? 3 : 2, auth, deadline, err, errlen);
     }
     if (rc == 0 && !p->url.password) { /* learn now if the server wants a password */
         const char *ping[1] = { "PING" };
-        rc = rconn_simple(c, 1, ping, deadline, err, errlen);
+        rc = rc__simple(c, 1, ping, deadline, err, errlen);
     }
     if (rc == 0 && p->url.db) {
         char db[16];
         snprintf(db, sizeof db, "%d", p->url.db);
         const char *sel[2] = { "SELECT", db };
-        rc = rconn_simple(c, 2, sel, deadline, err, errlen);
+        rc = rc__simple(c, 2, sel, deadline, err, errlen);
     }
     if (rc) {
         if (rc == RAGD_EUNAVAIL)
             snprintf(err, errlen, "cannot reach %.200s:%d", p->url.host, p->url.port);
-        rconn_close(c);
+        rc__close(c);
         return rc;
     }
     *out = c;
@@ -348,7 +348,7 @@ static int rconn_open(rpool *p, rconn **out, char *err, size_t errlen)
 
 /* An idle connection is healthy if it has nothing to read; after the server
  * closed it, it is readable with EOF. (TLS may deliver session tickets late.) */
-static bool rconn_alive(rconn *c)
+static bool rc__alive(rconn *c)
 {
     struct pollfd pfd = { c->fd, POLLIN, 0 };
     if (poll(&pfd, 1, 0) == 0)
@@ -372,10 +372,10 @@ static bool rconn_alive(rconn *c)
 /* ---- pool ---------------------------------------------------------------- */
 
 /* With mu held: note the server is down, drop idle connections, wake the monitor. */
-static void mark_down(rpool *p)
+static void rc__mark_down(rpool *p)
 {
     for (int i = 0; i < p->nidle; i++)
-        rconn_close(p->idle[i]);
+        rc__close(p->idle[i]);
     p->total -= p->nidle;
     p->lost += (uint64_t)p->nidle;
     p->nidle = 0;
@@ -383,13 +383,13 @@ static void mark_down(rpool *p)
         p->down = true;
         atomic_store(&p->available, false);
         p->backoff_ms = RP_BACKOFF_MIN_MS;
-        p->next_retry_ms = now_ms() + p->backoff_ms;
+        p->next_retry_ms = rc__now_ms() + p->backoff_ms;
         pthread_cond_signal(&p->mon_cv);
     }
 }
 
 /* With mu held: a connection was just opened; count it if it replaced a lost one. */
-static void count_open(rpool *p)
+static void rc__count_open(rpool *p)
 {
     if (p->lost > 0) {
         p->lost--;
@@ -399,19 +399,19 @@ static void count_open(rpool *p)
 
 /* With mu held: add a freshly opened connection to the idle set (or close it
  * when the pool is full). */
-static void pool_adopt(rpool *p, rconn *c)
+static void rc__pool_adopt(rpool *p, rconn *c)
 {
-    count_open(p);
+    rc__count_open(p);
     if (p->total < p->size) {
         p->idle[p->nidle++] = c;
         p->total++;
         pthread_cond_signal(&p->cv);
     } else {
-        rconn_close(c);
+        rc__close(c);
     }
 }
 
-static void *monitor_main(void *arg)
+static void *rc__monitor_main(void *arg)
 {
     rpool *p = arg;
     char err[256];
@@ -421,7 +421,7 @@ static void *monitor_main(void *arg)
             pthread_cond_wait(&p->mon_cv, &p->mu);
             continue;
         }
-        int64_t wait = p->next_retry_ms - now_ms();
+        int64_t wait = p->next_retry_ms - rc__now_ms();
         if (wait > 0) {
             struct timespec ts = { (time_t)(p->next_retry_ms / 1000),
                                    (long)(p->next_retry_ms % 1000) * 1000000L };
@@ -430,18 +430,18 @@ static void *monitor_main(void *arg)
         }
         pthread_mutex_unlock(&p->mu);
         rconn *c = NULL;
-        int rc = rconn_open(p, &c, err, sizeof err);
+        int rc = rc__open(p, &c, err, sizeof err);
         pthread_mutex_lock(&p->mu);
         if (rc == 0 && !p->stop) {
             p->down = false;
             atomic_store(&p->available, true);
-            pool_adopt(p, c);
+            rc__pool_adopt(p, c);
             pthread_cond_broadcast(&p->cv);
         } else {
-            rconn_close(c);
+            rc__close(c);
             p->backoff_ms = p->backoff_ms * 2 > RP_BACKOFF_MAX_MS ? RP_BACKOFF_MAX_MS
                                                                   : p->backoff_ms * 2;
-            p->next_retry_ms = now_ms() + p->backoff_ms;
+            p->next_retry_ms = rc__now_ms() + p->backoff_ms;
         }
     }
     pthread_mutex_unlock(&p->mu);
@@ -449,7 +449,7 @@ static void *monitor_main(void *arg)
 }
 
 /* Take a connection (idle, or newly opened if below the pool size). */
-static int pool_acquire(rpool *p, rconn **out, int64_t deadline)
+static int rc__pool_acquire(rpool *p, rconn **out, int64_t deadline)
 {
     char err[256];
     pthread_mutex_lock(&p->mu);
@@ -460,12 +460,12 @@ static int pool_acquire(rpool *p, rconn **out, int64_t deadline)
         }
         if (p->nidle > 0) {
             rconn *c = p->idle[--p->nidle];
-            if (rconn_alive(c)) {
+            if (rc__alive(c)) {
                 pthread_mutex_unlock(&p->mu);
                 *out = c;
                 return 0;
             }
-            rconn_close(c); /* the server closed it (restart, idle timeout) */
+            rc__close(c); /* the server closed it (restart, idle timeout) */
             p->total--;
             p->lost++;
             continue;
@@ -474,17 +474,17 @@ static int pool_acquire(rpool *p, rconn **out, int64_t deadline)
             p->total++;
             pthread_mutex_unlock(&p->mu);
             rconn *c = NULL;
-            int rc = rconn_open(p, &c, err, sizeof err);
+            int rc = rc__open(p, &c, err, sizeof err);
             pthread_mutex_lock(&p->mu);
             if (rc == 0) {
-                count_open(p);
+                rc__count_open(p);
                 pthread_mutex_unlock(&p->mu);
                 *out = c;
                 return 0;
             }
             p->total--;
             atomic_fetch_add(&p->errors, 1);
-            mark_down(p);
+            rc__mark_down(p);
             pthread_mutex_unlock(&p->mu);
             return RAGD_EUNAVAIL;
         }
@@ -497,13 +497,13 @@ static int pool_acquire(rpool *p, rconn **out, int64_t deadline)
     }
 }
 
-static void pool_release(rpool *p, rconn *c, bool healthy)
+static void rc__pool_release(rpool *p, rconn *c, bool healthy)
 {
     pthread_mutex_lock(&p->mu);
     if (healthy && !p->down) {
         p->idle[p->nidle++] = c;
     } else {
-        rconn_close(c);
+        rc__close(c);
         p->total--;
         p->lost++;
     }
@@ -513,33 +513,33 @@ static void pool_release(rpool *p, rconn *c, bool healthy)
 
 int rpool_exec(rpool *p, size_t n, const rpool_cmd *cmds, redisReply **replies)
 {
-    int64_t deadline = now_ms() + p->command_timeout_ms;
+    int64_t deadline = rc__now_ms() + p->command_timeout_ms;
     rconn *c;
-    int rc = pool_acquire(p, &c, deadline);
+    int rc = rc__pool_acquire(p, &c, deadline);
     if (rc)
         return rc;
-    rc = rconn_exec(c, n, cmds, replies, deadline);
+    rc = rc__exec(c, n, cmds, replies, deadline);
     if (rc) {
         atomic_fetch_add(&p->errors, 1);
         /* A failed exchange leaves the stream out of sync: drop the connection
          * and find out whether the server is still there. */
-        pool_release(p, c, false);
+        rc__pool_release(p, c, false);
         rconn *probe = NULL;
         char err[256];
-        int prc = rconn_open(p, &probe, err, sizeof err);
+        int prc = rc__open(p, &probe, err, sizeof err);
         pthread_mutex_lock(&p->mu);
         if (prc == 0)
-            pool_adopt(p, probe);
+            rc__pool_adopt(p, probe);
         else
-            mark_down(p);
+            rc__mark_down(p);
         pthread_mutex_unlock(&p->mu);
         return RAGD_EUNAVAIL;
     }
-    pool_release(p, c, true);
+    rc__pool_release(p, c, true);
     return 0;
 }
 
-static int tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
+static int rc__tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
 {
     p->ssl_ctx = SSL_CTX_new(TLS_client_method());
     if (!p->ssl_ctx)
@@ -583,7 +583,7 @@ int rpool_create(const store_config *cfg, rpool **out, ragd_error *err)
     p->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000;
     p->command_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 1000;
     p->idle = xcalloc((size_t)p->size, sizeof *p->idle);
-    if (p->url.tls && (rc = tls_setup(p, cfg, err)) != 0) {
+    if (p->url.tls && (rc = rc__tls_setup(p, cfg, err)) != 0) {
         rpool_destroy(p);
         return rc;
     }
@@ -596,7 +596,7 @@ int rpool_create(const store_config *cfg, rpool **out, ragd_error *err)
     pthread_condattr_destroy(&ca);
     char msg[256] = "";
     rconn *c = NULL;
-    rc = rconn_open(p, &c, msg, sizeof msg);
+    rc = rc__open(p, &c, msg, sizeof msg);
     if (rc == RAGD_EINVAL) {
         ragd_error_set(err, RAGD_EINVAL, "Redis refused the connection set-up: %s", msg);
         rpool_destroy(p);
@@ -609,9 +609,9 @@ int rpool_create(const store_config *cfg, rpool **out, ragd_error *err)
     } else {
         p->down = true; /* start anyway; the monitor connects when it can */
         p->backoff_ms = RP_BACKOFF_MIN_MS;
-        p->next_retry_ms = now_ms() + p->backoff_ms;
+        p->next_retry_ms = rc__now_ms() + p->backoff_ms;
     }
-    if (pthread_create(&p->monitor, NULL, monitor_main, p) != 0) {
+    if (pthread_create(&p->monitor, NULL, rc__monitor_main, p) != 0) {
         rpool_destroy(p);
         return ragd_error_set(err, RAGD_EINTERNAL, "cannot start the Redis monitor thread");
     }
@@ -634,7 +634,7 @@ void rpool_destroy(rpool *p)
         pthread_cond_destroy(&p->mon_cv);
     }
     for (int i = 0; i < p->nidle; i++)
-        rconn_close(p->idle[i]);
+        rc__close(p->idle[i]);
     free(p->idle);
     if (p->ssl_ctx)
         SSL_CTX_free(p->ssl_ctx);

@@ -69,10 +69,10 @@ void store__rl_decide(const store_rl_params *p, const char *state, size_t slen,
 /* Backend rate-limit entry points. */
 int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out);
-int rs__ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
+/* The Redis one runs on the backend's connection pool (store_redis_rl.c). */
+struct rpool;
+int rs__ratelimit(struct rpool *pool, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out);
-/* The Redis backend's connection pool (borrowed), for store_redis_rl.c. */
-struct rpool *rs__pool(void *impl);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
  * Implemented in store_glob.c; thread-safe, no allocation. */

@@ -44,7 +44,8 @@ int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_param
         *out = r;
         return 0;
     }
-    rc = lm__w_end(&w, lm__put(&w, key, klen, next, strlen(next), w.now + ttl_ms, 0));
+    rc = lm__put(&w, key, klen, next, strlen(next), w.now + ttl_ms, 0);
+    rc = lm__w_end(&w, rc);
     if (rc == 0)
         *out = r;
     return rc;

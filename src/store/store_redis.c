@@ -21,14 +21,14 @@
 
 #define RS_SCAN_COUNT "1000"
 
-typedef struct rscript {
+typedef struct rs_script {
     const char *src;
     char sha[41];
-} rscript;
+} rs_script;
 
 enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
 
-static const char *const script_src[RS_NSCRIPTS] = {
+static const char *const rs__script_src[RS_NSCRIPTS] = {
     /* KEYS[1] counter; ARGV delta, ttl_ms. TTL only when the key is created;
      * the value comes back as a string so int64 survives Lua's doubles. */
     "local existed = redis.call('EXISTS', KEYS[1])\n"
@@ -60,13 +60,13 @@ static const char *const script_src[RS_NSCRIPTS] = {
 
 typedef struct rs_store {
     rpool *pool;
-    rscript scripts[RS_NSCRIPTS];
+    rs_script scripts[RS_NSCRIPTS];
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
 } rs_store;
 
 /* Redis error reply -> RAGD_E*. */
-static int reply_err(const redisReply *r)
+static int rs__reply_err(const redisReply *r)
 {
     const char *m = r->str ? r->str : "";
     if (strncmp(m, "OOM", 3) == 0)
@@ -81,27 +81,63 @@ static int reply_err(const redisReply *r)
     return RAGD_EIO;
 }
 
+/* An exec's outcome: an error reply becomes its RAGD_E* code (and is freed). */
+static int rs__check(int rc, redisReply *r)
+{
+    if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
+        rc = rs__reply_err(r);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
 /* One command; *out is an owned non-error reply. */
-static int rs_call(rs_store *s, int argc, const char **argv, const size_t *lens,
-                   redisReply **out)
+static int rs__call(rs_store *s, int argc, const char **argv, const size_t *lens,
+                    redisReply **out)
 {
     rpool_cmd cmd = { argc, argv, lens };
     redisReply *r = NULL;
     int rc = rpool_exec(s->pool, 1, &cmd, &r);
-    if (rc)
-        return rc;
-    if (r->type == REDIS_REPLY_ERROR) {
-        rc = reply_err(r);
-        freeReplyObject(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    rc = rs__check(rc, r);
+    if (rc == 0)
+        *out = r;
+    return rc;
 }
 
-/* Run a script by SHA, loading it with EVAL when the server does not know it. */
-static int rs_script(rs_store *s, int which, const char *key, size_t klen, int nargs,
-                     const char **args, const size_t *alens, redisReply **out)
+/* How one command's reply becomes the operation's result: 0 or RAGD_E*, with
+ * outputs through ud. NULL = any non-error reply is success. */
+typedef int (*rs_reply_fn)(const redisReply *r, void *ud);
+
+/* Pass an owned reply through fn and free it. */
+static int rs__finish(redisReply *r, rs_reply_fn fn, void *ud)
+{
+    int rc = fn ? fn(r, ud) : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* One command whose reply fn reads (the reply is freed here). */
+static int rs__cmd(rs_store *s, int argc, const char **argv, const size_t *lens, rs_reply_fn fn,
+                   void *ud)
+{
+    redisReply *r = NULL;
+    int rc = rs__call(s, argc, argv, lens, &r);
+    return rc ? rc : rs__finish(r, fn, ud);
+}
+
+/* "<name> <key>", the shape of most commands. */
+static int rs__key_cmd(rs_store *s, const char *name, const char *key, size_t klen,
+                       rs_reply_fn fn, void *ud)
+{
+    const char *argv[2] = { name, key };
+    size_t lens[2] = { strlen(name), klen };
+    return rs__cmd(s, 2, argv, lens, fn, ud);
+}
+
+/* Run a script by SHA, loading it with EVAL when the server does not know it;
+ * its reply goes through fn as with rs__cmd. */
+static int rs__script(rs_store *s, int which, const char *key, size_t klen, int nargs,
+                      const char **args, const size_t *alens, rs_reply_fn fn, void *ud)
 {
     const char *argv[12];
     size_t lens[12];
@@ -128,31 +164,71 @@ static int rs_script(rs_store *s, int which, const char *key, size_t klen, int n
         lens[1] = strlen(argv[1]);
         rc = rpool_exec(s->pool, 1, &cmd, &r);
     }
-    if (rc)
-        return rc;
-    if (r->type == REDIS_REPLY_ERROR) {
-        rc = reply_err(r);
-        freeReplyObject(r);
-        return rc;
-    }
-    *out = r;
+    rc = rs__check(rc, r);
+    return rc ? rc : rs__finish(r, fn, ud);
+}
+
+/* ---- replies ---- */
+
+/* An integer above 0 (EXISTS, DEL), else RAGD_ENOTFOUND. */
+static int rs__reply_positive(const redisReply *r, void *ud)
+{
+    (void)ud;
+    return r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? 0 : RAGD_ENOTFOUND;
+}
+
+/* A script's 1 = done; anything else is the code *(int *)ud. */
+static int rs__reply_one(const redisReply *r, void *ud)
+{
+    return r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? 0 : *(const int *)ud;
+}
+
+/* SET's reply: nil when NX found the key. */
+static int rs__reply_set(const redisReply *r, void *ud)
+{
+    (void)ud;
+    return r->type == REDIS_REPLY_NIL ? RAGD_EEXISTS : 0;
+}
+
+/* PTTL's reply into *(int64_t *)ud: -1 = no expiry, at least 1 otherwise. */
+static int rs__reply_ttl(const redisReply *r, void *ud)
+{
+    if (r->type != REDIS_REPLY_INTEGER || r->integer == -2)
+        return RAGD_ENOTFOUND;
+    *(int64_t *)ud = r->integer == -1 ? -1 : r->integer > 0 ? r->integer : 1;
     return 0;
 }
 
-static int rs_ping(void *impl)
+/* An int64 sent back as a string (so it survives Lua's doubles). */
+static int rs__reply_i64_str(const redisReply *r, void *ud)
 {
-    rs_store *s = impl;
+    int64_t v;
+    if (r->type != REDIS_REPLY_STRING || !store__parse_i64(r->str, r->len, &v))
+        return RAGD_EIO;
+    *(int64_t *)ud = v;
+    return 0;
+}
+
+/* A log sequence number (an integer above 0). */
+static int rs__reply_seq(const redisReply *r, void *ud)
+{
+    if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0)
+        return RAGD_EIO;
+    *(uint64_t *)ud = (uint64_t)r->integer;
+    return 0;
+}
+
+/* ---- operations ---- */
+
+static int rs__ping(void *impl)
+{
     const char *argv[1] = { "PING" };
     size_t lens[1] = { 4 };
-    redisReply *r = NULL;
-    int rc = rs_call(s, 1, argv, lens, &r);
-    if (rc)
-        return rc == RAGD_ETIMEOUT ? RAGD_EUNAVAIL : rc;
-    freeReplyObject(r);
-    return 0;
+    int rc = rs__cmd(impl, 1, argv, lens, NULL, NULL);
+    return rc == RAGD_ETIMEOUT ? RAGD_EUNAVAIL : rc;
 }
 
-static int rs_get(void *impl, const char *key, size_t klen, store_value *out)
+static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
 {
     rs_store *s = impl;
     const char *get[2] = { "GET", key }, *pttl[2] = { "PTTL", key };
@@ -163,7 +239,7 @@ static int rs_get(void *impl, const char *key, size_t klen, store_value *out)
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR) {
-        rc = reply_err(r[0]);
+        rc = rs__reply_err(r[0]);
     } else if (r[0]->type != REDIS_REPLY_STRING) {
         rc = RAGD_ENOTFOUND;
     } else {
@@ -183,21 +259,13 @@ static int rs_get(void *impl, const char *key, size_t klen, store_value *out)
     return rc;
 }
 
-static int rs_exists(void *impl, const char *key, size_t klen)
+static int rs__exists(void *impl, const char *key, size_t klen)
 {
-    const char *argv[2] = { "EXISTS", key };
-    size_t lens[2] = { 6, klen };
-    redisReply *r = NULL;
-    int rc = rs_call(impl, 2, argv, lens, &r);
-    if (rc)
-        return rc;
-    rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? 0 : RAGD_ENOTFOUND;
-    freeReplyObject(r);
-    return rc;
+    return rs__key_cmd(impl, "EXISTS", key, klen, rs__reply_positive, NULL);
 }
 
 /* Fill argv for SET key val [PX ttl] [NX]; returns argc. ttlbuf holds the digits. */
-static int set_args(const char **argv, size_t *lens, const char *key, size_t klen,
+static int rs__set_args(const char **argv, size_t *lens, const char *key, size_t klen,
                     const void *val, size_t vlen, int64_t ttl_ms, bool nx, char ttlbuf[24])
 {
     int n = 0;
@@ -220,86 +288,46 @@ static int set_args(const char **argv, size_t *lens, const char *key, size_t kle
     return n;
 }
 
-static int rs_set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
+static int rs__set(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
                   int64_t ttl_ms, unsigned flags)
 {
     const char *argv[6];
     size_t lens[6];
     char ttlbuf[24];
-    int argc = set_args(argv, lens, key, klen, val, vlen, ttl_ms, flags & STORE_NX, ttlbuf);
-    redisReply *r = NULL;
-    int rc = rs_call(impl, argc, argv, lens, &r);
-    if (rc)
-        return rc;
-    rc = r->type == REDIS_REPLY_NIL ? RAGD_EEXISTS : 0;
-    freeReplyObject(r);
-    return rc;
+    int argc = rs__set_args(argv, lens, key, klen, val, vlen, ttl_ms, flags & STORE_NX, ttlbuf);
+    return rs__cmd(impl, argc, argv, lens, rs__reply_set, NULL);
 }
 
-static int rs_del(void *impl, const char *key, size_t klen)
+static int rs__del(void *impl, const char *key, size_t klen)
 {
-    const char *argv[2] = { "DEL", key };
-    size_t lens[2] = { 3, klen };
-    redisReply *r = NULL;
-    int rc = rs_call(impl, 2, argv, lens, &r);
-    if (rc)
-        return rc;
-    rc = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? 0 : RAGD_ENOTFOUND;
-    freeReplyObject(r);
-    return rc;
+    return rs__key_cmd(impl, "DEL", key, klen, rs__reply_positive, NULL);
 }
 
-static int rs_ttl(void *impl, const char *key, size_t klen, int64_t *ttl_ms)
+static int rs__ttl(void *impl, const char *key, size_t klen, int64_t *ttl_ms)
 {
-    const char *argv[2] = { "PTTL", key };
-    size_t lens[2] = { 4, klen };
-    redisReply *r = NULL;
-    int rc = rs_call(impl, 2, argv, lens, &r);
-    if (rc)
-        return rc;
-    if (r->type != REDIS_REPLY_INTEGER || r->integer == -2)
-        rc = RAGD_ENOTFOUND;
-    else
-        *ttl_ms = r->integer == -1 ? -1 : r->integer > 0 ? r->integer : 1;
-    freeReplyObject(r);
-    return rc;
+    return rs__key_cmd(impl, "PTTL", key, klen, rs__reply_ttl, ttl_ms);
 }
 
-static int rs_expire(void *impl, const char *key, size_t klen, int64_t ttl_ms)
+static int rs__expire(void *impl, const char *key, size_t klen, int64_t ttl_ms)
 {
     char buf[24];
     const char *args[1] = { buf };
     size_t lens[1] = { (size_t)snprintf(buf, sizeof buf, "%" PRId64, ttl_ms) };
-    redisReply *r = NULL;
-    int rc = rs_script(impl, RS_EXPIRE, key, klen, 1, args, lens, &r);
-    if (rc)
-        return rc;
-    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? 0 : RAGD_ENOTFOUND;
-    freeReplyObject(r);
-    return rc;
+    int missing = RAGD_ENOTFOUND;
+    return rs__script(impl, RS_EXPIRE, key, klen, 1, args, lens, rs__reply_one, &missing);
 }
 
-static int rs_incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
+static int rs__incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
                    int64_t *out)
 {
     char d[24], t[24];
     const char *args[2] = { d, t };
     size_t lens[2] = { (size_t)snprintf(d, sizeof d, "%" PRId64, delta),
                        (size_t)snprintf(t, sizeof t, "%" PRId64, ttl_ms) };
-    redisReply *r = NULL;
-    int rc = rs_script(impl, RS_INCR, key, klen, 2, args, lens, &r);
-    if (rc)
-        return rc;
-    int64_t v;
-    if (r->type == REDIS_REPLY_STRING && store__parse_i64(r->str, r->len, &v))
-        *out = v;
-    else
-        rc = RAGD_EIO;
-    freeReplyObject(r);
-    return rc;
+    return rs__script(impl, RS_INCR, key, klen, 2, args, lens, rs__reply_i64_str, out);
 }
 
-static int rs_cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
+static int rs__cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
                   const void *val, size_t vlen, int64_t ttl_ms, unsigned flags)
 {
     (void)flags; /* eviction on Redis is the server's maxmemory policy */
@@ -308,17 +336,12 @@ static int rs_cas(void *impl, const char *key, size_t klen, const void *expect, 
                             val ? val : "", t };
     size_t lens[5] = { 1, expect ? elen : 0, 1, val ? vlen : 0,
                        (size_t)snprintf(t, sizeof t, "%" PRId64, ttl_ms) };
-    redisReply *r = NULL;
-    int rc = rs_script(impl, RS_CAS, key, klen, 5, args, lens, &r);
-    if (rc)
-        return rc;
-    rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? 0 : RAGD_ECONFLICT;
-    freeReplyObject(r);
-    return rc;
+    int conflict = RAGD_ECONFLICT;
+    return rs__script(impl, RS_CAS, key, klen, 5, args, lens, rs__reply_one, &conflict);
 }
 
 /* SCAN over a MATCH pattern (strings only); fn gets each batch of keys. */
-static int rs_scan_keys(rs_store *s, const char *pat, size_t patlen,
+static int rs__scan_keys(rs_store *s, const char *pat, size_t patlen,
                         int (*fn)(rs_store *s, redisReply *keys, void *ud), void *ud)
 {
     char cursor[32] = "0";
@@ -327,7 +350,7 @@ static int rs_scan_keys(rs_store *s, const char *pat, size_t patlen,
                                 "TYPE", "string" };
         size_t lens[8] = { 4, strlen(cursor), 5, patlen, 5, strlen(RS_SCAN_COUNT), 4, 6 };
         redisReply *r = NULL;
-        int rc = rs_call(s, 8, argv, lens, &r);
+        int rc = rs__call(s, 8, argv, lens, &r);
         if (rc)
             return rc;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -345,35 +368,40 @@ static int rs_scan_keys(rs_store *s, const char *pat, size_t patlen,
     return 0;
 }
 
-typedef struct scan_ctx {
+/* "<name> <key>..." over one batch of SCAN's keys; the reply goes to fn. */
+static int rs__keys_cmd(rs_store *s, const char *name, const redisReply *keys, rs_reply_fn fn,
+                        void *ud)
+{
+    size_t n = keys->elements + 1;
+    const char **argv = xmalloc(n * sizeof *argv);
+    size_t *lens = xmalloc(n * sizeof *lens);
+    argv[0] = name;
+    lens[0] = strlen(name);
+    for (size_t i = 0; i < keys->elements; i++) {
+        argv[i + 1] = keys->element[i]->str;
+        lens[i + 1] = keys->element[i]->len;
+    }
+    int rc = rs__cmd(s, (int)n, argv, lens, fn, ud);
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+typedef struct rs_scan_ctx {
     store_scan_fn fn;
     void *ud;
     bool with_values;
-} scan_ctx;
+    const redisReply *keys;  /* the batch being visited */
+} rs_scan_ctx;
 
-static int scan_batch(rs_store *s, redisReply *keys, void *ud)
+/* Hand each key of the batch, with its value from MGET's reply vals (NULL:
+ * keys only), to the caller's fn. 1 = the caller asked to stop. */
+static int rs__scan_visit(const redisReply *vals, void *ud)
 {
-    scan_ctx *sc = ud;
-    redisReply *vals = NULL;
-    if (sc->with_values) {
-        size_t n = keys->elements + 1;
-        const char **argv = xmalloc(n * sizeof *argv);
-        size_t *lens = xmalloc(n * sizeof *lens);
-        argv[0] = "MGET";
-        lens[0] = 4;
-        for (size_t i = 0; i < keys->elements; i++) {
-            argv[i + 1] = keys->element[i]->str;
-            lens[i + 1] = keys->element[i]->len;
-        }
-        int rc = rs_call(s, (int)n, argv, lens, &vals);
-        free(argv);
-        free(lens);
-        if (rc)
-            return rc;
-    }
+    rs_scan_ctx *sc = ud;
     int stop = 0;
-    for (size_t i = 0; i < keys->elements && !stop; i++) {
-        const redisReply *k = keys->element[i];
+    for (size_t i = 0; i < sc->keys->elements && !stop; i++) {
+        const redisReply *k = sc->keys->element[i];
         if (!vals) {
             stop = sc->fn(sc->ud, k->str, k->len, NULL, 0);
         } else if (i < vals->elements && vals->element[i]->type == REDIS_REPLY_STRING) {
@@ -381,54 +409,49 @@ static int scan_batch(rs_store *s, redisReply *keys, void *ud)
             stop = sc->fn(sc->ud, k->str, k->len, v->str, v->len);
         } /* else it expired or was deleted since SCAN saw it */
     }
-    if (vals)
-        freeReplyObject(vals);
     return stop ? 1 : 0;
 }
 
-static int rs_scan(void *impl, const char *prefix, size_t plen, bool with_values,
-                   store_scan_fn fn, void *ud)
+static int rs__scan_batch(rs_store *s, redisReply *keys, void *ud)
+{
+    rs_scan_ctx *sc = ud;
+    sc->keys = keys;
+    return sc->with_values ? rs__keys_cmd(s, "MGET", keys, rs__scan_visit, sc)
+                           : rs__scan_visit(NULL, sc);
+}
+
+static int rs__scan(void *impl, const char *prefix, size_t plen, bool with_values,
+                    store_scan_fn fn, void *ud)
 {
     char *pat = xmalloc(2 * plen + 2);
     size_t n = store__glob_escape(prefix, plen, pat);
     pat[n++] = '*';
-    scan_ctx sc = { fn, ud, with_values };
-    int rc = rs_scan_keys(impl, pat, n, scan_batch, &sc);
+    rs_scan_ctx sc = { fn, ud, with_values, NULL };
+    int rc = rs__scan_keys(impl, pat, n, rs__scan_batch, &sc);
     free(pat);
     return rc;
 }
 
-static int unlink_batch(rs_store *s, redisReply *keys, void *ud)
+/* UNLINK's count, added to *(uint64_t *)ud. */
+static int rs__reply_add_count(const redisReply *r, void *ud)
 {
-    uint64_t *deleted = ud;
-    size_t n = keys->elements + 1;
-    const char **argv = xmalloc(n * sizeof *argv);
-    size_t *lens = xmalloc(n * sizeof *lens);
-    argv[0] = "UNLINK";
-    lens[0] = 6;
-    for (size_t i = 0; i < keys->elements; i++) {
-        argv[i + 1] = keys->element[i]->str;
-        lens[i + 1] = keys->element[i]->len;
-    }
-    redisReply *r = NULL;
-    int rc = rs_call(s, (int)n, argv, lens, &r);
-    free(argv);
-    free(lens);
-    if (rc)
-        return rc;
     if (r->type == REDIS_REPLY_INTEGER)
-        *deleted += (uint64_t)r->integer;
-    freeReplyObject(r);
+        *(uint64_t *)ud += (uint64_t)r->integer;
     return 0;
 }
 
-static int rs_del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted)
+static int rs__unlink_batch(rs_store *s, redisReply *keys, void *ud)
 {
-    *deleted = 0;
-    return rs_scan_keys(impl, pattern, patlen, unlink_batch, deleted);
+    return rs__keys_cmd(s, "UNLINK", keys, rs__reply_add_count, ud);
 }
 
-static int rs_batch(void *impl, const store_op *ops, size_t n)
+static int rs__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted)
+{
+    *deleted = 0;
+    return rs__scan_keys(impl, pattern, patlen, rs__unlink_batch, deleted);
+}
+
+static int rs__batch(void *impl, const store_op *ops, size_t n)
 {
     rs_store *s = impl;
     rpool_cmd *cmds = xcalloc(n + 2, sizeof *cmds);
@@ -443,7 +466,7 @@ static int rs_batch(void *impl, const store_op *ops, size_t n)
         size_t *l = lens + 6 * i;
         int argc;
         if (ops[i].val) {
-            argc = set_args(a, l, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen,
+            argc = rs__set_args(a, l, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen,
                             ops[i].ttl_ms, false, ttl[i]);
         } else {
             a[0] = "DEL";
@@ -460,12 +483,12 @@ static int rs_batch(void *impl, const store_op *ops, size_t n)
     if (rc == 0) {
         const redisReply *last = r[n + 1];
         if (last->type == REDIS_REPLY_ERROR)
-            rc = reply_err(last);
+            rc = rs__reply_err(last);
         else if (last->type != REDIS_REPLY_ARRAY)
             rc = RAGD_EIO;
         for (size_t i = 0; rc == 0 && i < last->elements; i++)
             if (last->element[i]->type == REDIS_REPLY_ERROR)
-                rc = reply_err(last->element[i]);
+                rc = rs__reply_err(last->element[i]);
         for (size_t i = 0; i < n + 2; i++)
             freeReplyObject(r[i]);
     }
@@ -477,25 +500,16 @@ static int rs_batch(void *impl, const store_op *ops, size_t n)
     return rc;
 }
 
-static int rs_log_append(void *impl, const char *log, size_t loglen, const void *rec,
+static int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
                          size_t len, uint64_t *seq)
 {
     const char *args[1] = { rec };
     size_t lens[1] = { len };
-    redisReply *r = NULL;
-    int rc = rs_script(impl, RS_LOG_APPEND, log, loglen, 1, args, lens, &r);
-    if (rc)
-        return rc;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
-        *seq = (uint64_t)r->integer;
-    else
-        rc = RAGD_EIO;
-    freeReplyObject(r);
-    return rc;
+    return rs__script(impl, RS_LOG_APPEND, log, loglen, 1, args, lens, rs__reply_seq, seq);
 }
 
 /* Visit one XRANGE page; *next gets the seq to continue after (0 = done). */
-static int log_page(const redisReply *r, store_log_fn fn, void *ud, uint64_t *next)
+static int rs__log_page(const redisReply *r, store_log_fn fn, void *ud, uint64_t *next)
 {
     *next = 0;
     for (size_t i = 0; i < r->elements; i++) {
@@ -520,7 +534,7 @@ static int log_page(const redisReply *r, store_log_fn fn, void *ud, uint64_t *ne
     return 0;
 }
 
-static int rs_log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
+static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                        store_log_fn fn, void *ud)
 {
     const uint64_t page = 512;
@@ -532,11 +546,11 @@ static int rs_log_read(void *impl, const char *log, size_t loglen, uint64_t afte
         const char *argv[6] = { "XRANGE", log, start, "+", "COUNT", "512" };
         size_t lens[6] = { 6, loglen, strlen(start), 1, 5, 3 };
         redisReply *r = NULL;
-        int rc = rs_call(impl, 6, argv, lens, &r);
+        int rc = rs__call(impl, 6, argv, lens, &r);
         if (rc)
             return rc;
         uint64_t next = 0;
-        rc = r->type == REDIS_REPLY_ARRAY ? log_page(r, fn, ud, &next) : RAGD_EIO;
+        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_page(r, fn, ud, &next) : RAGD_EIO;
         bool more = rc == 0 && next && r->elements == page;
         freeReplyObject(r);
         if (!more)
@@ -545,18 +559,12 @@ static int rs_log_read(void *impl, const char *log, size_t loglen, uint64_t afte
     }
 }
 
-static int rs_log_delete(void *impl, const char *log, size_t loglen)
+static int rs__log_delete(void *impl, const char *log, size_t loglen)
 {
-    const char *argv[2] = { "UNLINK", log };
-    size_t lens[2] = { 6, loglen };
-    redisReply *r = NULL;
-    int rc = rs_call(impl, 2, argv, lens, &r);
-    if (rc == 0)
-        freeReplyObject(r);
-    return rc;
+    return rs__key_cmd(impl, "UNLINK", log, loglen, NULL, NULL);
 }
 
-static uint64_t info_field(const char *info, const char *name)
+static uint64_t rs__info_field(const char *info, const char *name)
 {
     size_t n = strlen(name);
     for (const char *p = info; (p = strstr(p, name)) != NULL; p += n)
@@ -565,14 +573,14 @@ static uint64_t info_field(const char *info, const char *name)
     return 0;
 }
 
-static int count_batch(rs_store *s, redisReply *keys, void *ud)
+static int rs__count_batch(rs_store *s, redisReply *keys, void *ud)
 {
     (void)s;
     *(uint64_t *)ud += keys->elements;
     return 0;
 }
 
-static int rs_stats(void *impl, store_stats *out)
+static int rs__stats(void *impl, store_stats *out)
 {
     rs_store *s = impl;
     out->reconnects = rpool_reconnects(s->pool);
@@ -583,23 +591,23 @@ static int rs_stats(void *impl, store_stats *out)
     const char *argv[1] = { "INFO" };
     size_t lens[1] = { 4 };
     redisReply *r = NULL;
-    if (rs_call(s, 1, argv, lens, &r) == 0) {
+    if (rs__call(s, 1, argv, lens, &r) == 0) {
         if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-            out->bytes_used = info_field(r->str, "used_memory");
-            out->max_bytes = info_field(r->str, "maxmemory");
-            out->evictions = info_field(r->str, "evicted_keys");
-            out->expired = info_field(r->str, "expired_keys");
+            out->bytes_used = rs__info_field(r->str, "used_memory");
+            out->max_bytes = rs__info_field(r->str, "maxmemory");
+            out->evictions = rs__info_field(r->str, "evicted_keys");
+            out->expired = rs__info_field(r->str, "expired_keys");
         }
         freeReplyObject(r);
     }
     uint64_t keys = 0;
-    int rc = rs_scan_keys(s, s->match_all, s->match_all_len, count_batch, &keys);
+    int rc = rs__scan_keys(s, s->match_all, s->match_all_len, rs__count_batch, &keys);
     out->keys = keys;
     out->available = rpool_available(s->pool);
     return rc == RAGD_EUNAVAIL || rc == RAGD_ETIMEOUT ? 0 : rc;
 }
 
-static void rs_close(void *impl)
+static void rs__close(void *impl)
 {
     rs_store *s = impl;
     rpool_destroy(s->pool);
@@ -607,33 +615,34 @@ static void rs_close(void *impl)
     free(s);
 }
 
-static const store_ops redis_ops = {
+static int rs__ratelimit_op(void *impl, const char *key, size_t klen, const store_rl_params *p,
+                            store_rl_result *out)
+{
+    return rs__ratelimit(((rs_store *)impl)->pool, key, klen, p, out);
+}
+
+static const store_ops rs__ops = {
     .name = "redis",
     .caps = STORE_CAP_SHARED,
-    .close = rs_close,
-    .ping = rs_ping,
-    .get = rs_get,
-    .exists = rs_exists,
-    .set = rs_set,
-    .del = rs_del,
-    .ttl = rs_ttl,
-    .expire = rs_expire,
-    .incr = rs_incr,
-    .cas = rs_cas,
-    .scan = rs_scan,
-    .del_pattern = rs_del_pattern,
-    .batch = rs_batch,
-    .log_append = rs_log_append,
-    .log_read = rs_log_read,
-    .log_delete = rs_log_delete,
-    .stats = rs_stats,
-    .ratelimit = rs__ratelimit,
+    .close = rs__close,
+    .ping = rs__ping,
+    .get = rs__get,
+    .exists = rs__exists,
+    .set = rs__set,
+    .del = rs__del,
+    .ttl = rs__ttl,
+    .expire = rs__expire,
+    .incr = rs__incr,
+    .cas = rs__cas,
+    .scan = rs__scan,
+    .del_pattern = rs__del_pattern,
+    .batch = rs__batch,
+    .log_append = rs__log_append,
+    .log_read = rs__log_read,
+    .log_delete = rs__log_delete,
+    .stats = rs__stats,
+    .ratelimit = rs__ratelimit_op,
 };
-
-struct rpool *rs__pool(void *impl)
-{
-    return ((rs_store *)impl)->pool;
-}
 
 int store_redis_open(const store_config *cfg, const char *key_prefix, const store_ops **ops,
                      void **impl, ragd_error *err)
@@ -641,8 +650,8 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
     rs_store *s = xcalloc(1, sizeof *s);
     for (int i = 0; i < RS_NSCRIPTS; i++) {
         unsigned char d[SHA_DIGEST_LENGTH];
-        s->scripts[i].src = script_src[i];
-        SHA1((const unsigned char *)script_src[i], strlen(script_src[i]), d);
+        s->scripts[i].src = rs__script_src[i];
+        SHA1((const unsigned char *)rs__script_src[i], strlen(rs__script_src[i]), d);
         hash_hex(d, SHA_DIGEST_LENGTH, s->scripts[i].sha);
     }
     size_t plen = strlen(key_prefix);
@@ -657,7 +666,7 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
         free(s);
         return rc;
     }
-    *ops = &redis_ops;
+    *ops = &rs__ops;
     *impl = s;
     return 0;
 }
