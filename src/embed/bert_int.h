@@ -48,13 +48,12 @@ typedef struct bert_kernels {
     int fp32_panels; /* gemm wants FP32 32-column panels */
 } bert_kernels;
 
-/* Kernel tables; bert__pick_kernels chooses from cpu_features(). */
+/* Kernel tables; bert_load.c chooses one from cpu_features(). */
 extern const bert_kernels bert__kernels_portable;
 #if defined(__x86_64__)
 extern const bert_kernels bert__kernels_avx512;
 extern const bert_kernels bert__kernels_amx;
 #endif
-const bert_kernels *bert__pick_kernels(bert_precision want);
 
 /* Scratch bytes one gemm call may use per thread. */
 #define BERT_GEMM_SCRATCH (1u << 20)

@@ -1,14 +1,14 @@
 /*
  * bert_kernels.c - the portable kernel table (OpenBLAS SGEMM plus scalar
- * epilogue, LayerNorm, softmax, GELU with libm's erf), the BF16 weight packing
- * for AMX, and the choice of table from util/cpu.h at model load.
+ * epilogue, LayerNorm, softmax, GELU with libm's erf) and the BF16 weight
+ * packing for AMX. The vector tables (bert_kernels_x86.c) reuse its FP32 GEMM
+ * and epilogue for tails; bert_load.c chooses the table.
  */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "embed/bert_int.h"
-#include "util/cpu.h"
 #include "util/mem.h"
 
 static float bk__gelu1(float x, int kind)
@@ -116,16 +116,4 @@ uint16_t *bert__pack_bf16(const float *w, int n, int k)
                 }
         }
     return p;
-}
-
-const bert_kernels *bert__pick_kernels(bert_precision want)
-{
-#if defined(__x86_64__)
-    const cpu_features_t *f = cpu_features();
-    if (want == BERT_BF16 && f->amx_bf16 && f->avx512_bf16 && f->avx512bw)
-        return &bert__kernels_amx;
-    if (f->avx512f && f->avx512bw && f->avx512vl)
-        return &bert__kernels_avx512;
-#endif
-    return &bert__kernels_portable;
 }

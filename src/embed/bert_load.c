@@ -4,6 +4,7 @@
  * activation), model.safetensors the weights under "" or "bert." names
  * (BertModel or BertForSequenceClassification). Q, K and V are fused into one
  * [3h, h] matrix; the BF16 path also packs every matrix into AMX tiles.
+ * The kernel table is chosen here, from the CPU's features (util/cpu.h).
  */
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -13,6 +14,7 @@
 
 #include "embed/bert_int.h"
 #include "embed/safetensors.h"
+#include "util/cpu.h"
 #include "util/mem.h"
 
 static int bl__read_json(const char *path, cJSON **out, ragd_error *err)
@@ -264,6 +266,19 @@ static int bl__weights(const char *dir, bert_model *m, ragd_error *err)
     return rc;
 }
 
+/* The fastest kernel table this CPU runs (util/cpu.h), BF16 only if asked. */
+static const bert_kernels *bl__pick_kernels(bert_precision want)
+{
+#if defined(__x86_64__)
+    const cpu_features_t *f = cpu_features();
+    if (want == BERT_BF16 && f->amx_bf16 && f->avx512_bf16 && f->avx512bw)
+        return &bert__kernels_amx;
+    if (f->avx512f && f->avx512bw && f->avx512vl)
+        return &bert__kernels_avx512;
+#endif
+    return &bert__kernels_portable;
+}
+
 int bert_open(const char *dir, const bert_opts *opts, bert_model **out, ragd_error *err)
 {
     bert_opts o = {BERT_FP32, 0};
@@ -281,7 +296,7 @@ int bert_open(const char *dir, const bert_opts *opts, bert_model **out, ragd_err
         return rc;
     }
     openblas_set_num_threads(1); /* the pool parallelises; each GEMM tile is serial */
-    m->k = bert__pick_kernels(o.precision);
+    m->k = bl__pick_kernels(o.precision);
     m->precision = m->k->bf16 ? BERT_BF16 : BERT_FP32;
     bl__pack_all(m);
     m->scratch = xmalloc((size_t)threadpool_size(m->pool) * BERT_GEMM_SCRATCH);

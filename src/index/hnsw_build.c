@@ -160,14 +160,6 @@ size_t hnsw__select_heuristic(const hnsw *ix, vec_cand *c, size_t n, size_t m)
     return kept;
 }
 
-int hnsw__cmp_cand(const void *a, const void *b)
-{
-    const vec_cand *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 /* Link `id` into neighbour n's list at level (n's lock held inside). */
 static void hnsw__connect(hnsw *ix, uint32_t n, uint32_t id, float d, int level)
 {

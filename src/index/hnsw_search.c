@@ -67,6 +67,15 @@ static inline bool hnsw__visit(hnsw_visited *v, uint32_t id)
 
 /* ---- context ---- */
 
+/* qsort order of candidates: distance ascending, then id. */
+int hnsw__cmp_cand(const void *a, const void *b)
+{
+    const vec_cand *x = a, *y = b;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 void hnsw__ctx_init(hnsw *ix, hnsw_ctx *c, const float *q, size_t ef)
 {
     memset(c, 0, sizeof *c);
