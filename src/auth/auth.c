@@ -244,20 +244,6 @@ const auth_identity *auth_identity_of(const http_req *req)
     return req->auth;
 }
 
-bool auth_user_id_valid(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-    if (n == 0 || n > AUTH_ID_MAX)
-        return false;
-    for (; *id; id++) {
-        char c = *id;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '@' || c == '+' || c == '|' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 bool auth_effective_user(const http_req *req, const char *body_user_id, const char **user,
                          http_resp *resp)
 {

@@ -1,9 +1,11 @@
 /*
- * auth_scope.c - which scope each route needs. A table keyed by method and
- * route pattern lists the admin-only and the read-only routes; anything else
- * needs read for GET/HEAD and write for other methods. Patterns match the
- * router's patterns segment by segment, any {param} matching any {param}, so
- * the table does not depend on how other areas name their parameters.
+ * auth_scope.c - the rules every credential is checked against: the form of
+ * user ids, scope names, and which scope each route needs. A table keyed by
+ * method and route pattern lists the admin-only and the read-only routes;
+ * anything else needs read for GET/HEAD and write for other methods. Patterns
+ * match the router's patterns segment by segment, any {param} matching any
+ * {param}, so the table does not depend on how other areas name their
+ * parameters.
  */
 #include <string.h>
 
@@ -94,4 +96,18 @@ void auth_scopes_json(unsigned scopes, cJSON *arr)
     for (int i = 0; i < 3; i++)
         if (scopes & (1u << i))
             cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+}
+
+bool auth_user_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > AUTH_ID_MAX)
+        return false;
+    for (; *id; id++) {
+        char c = *id;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '@' || c == '+' || c == '|' || c == '-'))
+            return false;
+    }
+    return true;
 }
