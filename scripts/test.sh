@@ -2,7 +2,8 @@
 # test.sh - runs ragd's tests: C unit tests (ctest, sanitizer build) with a real
 # redis-server started on a free loopback port, then the end-to-end suite (pytest)
 # against the release binary. `scripts/test.sh unit|e2e` runs one part; the unit
-# part also runs scripts/check_layout.sh (structural rules).
+# part also runs scripts/check_layout.sh (structural rules) and
+# scripts/check_layers.py (calls between source files run one way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -26,6 +27,7 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
     export RAGD_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
     export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
     (cd build-debug && ctest --output-on-failure -j 2) || rc=1
+    python3 scripts/check_layers.py build-debug || rc=1  # calls between files run one way
     kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then

@@ -248,24 +248,6 @@ static void cache_api__clear_all(http_req *req, http_resp *resp)
     cache_api__reply_deleted(resp, n);
 }
 
-static void cache_api__add_override(void *ud, const char *prefix, int64_t ttl)
-{
-    cJSON_AddNumberToObject((cJSON *)ud, prefix, (double)ttl);
-}
-
-/* The TTL settings object shared by GET /config and /stats. */
-cJSON *cache_api_ttl_settings(cache_t *c)
-{
-    const cache_opts *o = cache_options(c);
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddNumberToObject(t, "default", (double)o->default_ttl_s);
-    cJSON_AddNumberToObject(t, "embedding", (double)o->embedding_ttl_s);
-    cJSON_AddNumberToObject(t, "response", (double)o->response_ttl_s);
-    cJSON *ov = cJSON_AddObjectToObject(t, "prefixes");
-    cache_each_ttl_override(c, cache_api__add_override, ov);
-    return t;
-}
-
 static void cache_api__config_get(http_req *req, http_resp *resp)
 {
     cJSON *out = cJSON_CreateObject();

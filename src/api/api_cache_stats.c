@@ -1,7 +1,8 @@
 /*
  * api_cache_stats.c - GET /api/v1/cache/stats (hit rates per prefix, key
  * counts, memory, compression, TTLs, an efficiency rating with
- * recommendations) and POST /api/v1/cache/warm-up (bulk preload).
+ * recommendations), the TTL settings object it shares with GET
+ * /api/v1/cache/config, and POST /api/v1/cache/warm-up (bulk preload).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +24,24 @@ static void stats__add_keys(void *ud, const char *prefix, uint64_t n)
     if (!p)
         p = cJSON_AddObjectToObject(prefixes, prefix);
     cJSON_AddNumberToObject(p, "keys", (double)n);
+}
+
+static void stats__add_override(void *ud, const char *prefix, int64_t ttl)
+{
+    cJSON_AddNumberToObject((cJSON *)ud, prefix, (double)ttl);
+}
+
+/* The TTL settings object shared by GET /config and /stats. */
+cJSON *cache_api_ttl_settings(cache_t *c)
+{
+    const cache_opts *o = cache_options(c);
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddNumberToObject(t, "default", (double)o->default_ttl_s);
+    cJSON_AddNumberToObject(t, "embedding", (double)o->embedding_ttl_s);
+    cJSON_AddNumberToObject(t, "response", (double)o->response_ttl_s);
+    cJSON *ov = cJSON_AddObjectToObject(t, "prefixes");
+    cache_each_ttl_override(c, stats__add_override, ov);
+    return t;
 }
 
 static double stats__rate(uint64_t hits, uint64_t misses)

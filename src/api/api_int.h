@@ -11,10 +11,9 @@
 #include "http/http.h"
 #include "rag/route.h"
 
-/* The TTL settings object ({default, embedding, response, prefixes}); caller
- * owns it (cJSON_Delete). */
+/* api_cache_stats.c: the TTL settings object ({default, embedding, response,
+ * prefixes}; caller owns it, cJSON_Delete) and two of the cache routes. */
 cJSON *cache_api_ttl_settings(cache_t *c);
-
 void cache_api_stats(http_req *req, http_resp *resp);
 void cache_api_warm_up(http_req *req, http_resp *resp);
 

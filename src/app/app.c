@@ -17,24 +17,6 @@
 #include "util/clock.h"
 #include "util/mem.h"
 
-const int app_status_codes[APP_STATUS_SLOTS] = {
-    200, 201, 204, 206, 304, 400, 401, 403, 404, 405,
-    409, 413, 415, 422, 429, 500, 502, 503, 504, 0,
-};
-
-static void app__observe(void *ud, const http_req *req, int status, int64_t us)
-{
-    app_t *app = ud;
-    route_metrics *rm = req->route_index >= 0 ? &app->route_metrics[req->route_index]
-                                              : &app->unmatched_metrics;
-    metrics_hist_observe(&rm->latency, us);
-    int slot = APP_STATUS_SLOTS - 1;
-    for (int i = 0; i < APP_STATUS_SLOTS - 1; i++)
-        if (app_status_codes[i] == status)
-            slot = i;
-    metrics_inc(&rm->status_count[slot], 1);
-}
-
 static void app__default_dirs(ragd_config *cfg)
 {
     const char *home = getenv("HOME");
@@ -308,7 +290,7 @@ int app_start(app_t *app, ragd_error *err)
         .max_body_bytes = (size_t)app->cfg.max_body_bytes,
         .max_header_bytes = 16 * 1024,
         .app = app,
-        .observe = app__observe,
+        .observe = app_observe,
         .before = app__before,
         .release = app__release,
     };
@@ -372,9 +354,4 @@ void app_close(app_t *app)
     app->store = NULL;
     free(app->route_metrics);
     app->route_metrics = NULL;
-}
-
-int64_t app_uptime_s(const app_t *app)
-{
-    return (clock_mono_us() - app->started_mono_us) / 1000000;
 }

@@ -1,8 +1,9 @@
 /*
- * app.h - the running ragd: configuration, store, cache and the HTTP server,
- * wired together once at start and handed to every handler as req->app.
- * Subsystems added later (embeddings, knowledge bases, gateway, auth) hang
- * off this struct too; each is created in app_open and freed in app_close.
+ * app.h - the running ragd: configuration, store, cache, embedding model and
+ * cache, knowledge bases, re-ranking, the LLM gateway, auth, rate limits,
+ * sessions and the HTTP server, opened once at start by app_open in the order
+ * they depend on each other, handed to every handler as req->app, and freed
+ * in reverse by app_close.
  */
 #ifndef RAGD_APP_H
 #define RAGD_APP_H
@@ -55,9 +56,6 @@ typedef struct app {
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
 } app_t;
 
-/* The HTTP status codes tracked per route, in slot order (last = other). */
-extern const int app_status_codes[APP_STATUS_SLOTS];
-
 /* Open the store and cache and build the router from cfg (already loaded).
  * On failure err says why and everything opened so far is closed. */
 int app_open(app_t *app, ragd_error *err);
@@ -70,6 +68,15 @@ void app_wait_for_signal(app_t *app);
 
 /* Stop the server (if running) and free everything. */
 void app_close(app_t *app);
+
+/* ---- app_metrics.c ---- */
+
+/* The HTTP status codes tracked per route, in slot order (last = other). */
+extern const int app_status_codes[APP_STATUS_SLOTS];
+
+/* The server's completion hook (ud = the app): records the request's latency
+ * and status under its route. Thread-safe (relaxed atomic counters). */
+void app_observe(void *ud, const http_req *req, int status, int64_t us);
 
 /* Seconds since start. */
 int64_t app_uptime_s(const app_t *app);

@@ -1,0 +1,55 @@
+/*
+ * api_json.c - the helpers every handler shares, so all areas parse bodies
+ * and shape answers alike: which routes read JSON, the body as a JSON object
+ * (400 invalid_json with the position otherwise), an error from a RAGD_E*
+ * code, a JSON reply.
+ */
+#include "api/api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/json.h"
+
+bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)
+{
+    ragd_error err;
+    cJSON *v = NULL;
+    if (json_parse(req->body, req->body_len, &v, &err)) {
+        http_error(req, resp, 400, "invalid_json", "%s", err.msg);
+        return false;
+    }
+    if (!cJSON_IsObject(v)) {
+        cJSON_Delete(v);
+        http_error(req, resp, 400, "invalid_json", "the body must be a JSON object");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool api_body_is_json(const http_req *req)
+{
+    return !(req->method == HTTP_PUT && strcmp(req->route, "/api/v1/cache/{prefix}/{key*}") == 0);
+}
+
+void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)
+{
+    int status;
+    const char *code;
+    http_status_for(rc, &status, &code);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_error(req, resp, status, code, "%s", msg);
+}
+
+void api_reply_json(http_resp *resp, int status, const cJSON *v)
+{
+    buf_t b = BUF_INIT;
+    json_write(v, &b);
+    http_resp_json(resp, status, &b);
+}
