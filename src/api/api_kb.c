@@ -167,7 +167,7 @@ static void kb_api_ns_delete(http_req *req, http_resp *resp)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", ns);
-    cJSON_AddBoolToObject(o, "deleted", true);
+    cJSON_AddNumberToObject(o, "deleted", 1);
     cJSON_AddNumberToObject(o, "documents", (double)docs);
     api_reply_json(resp, 200, o);
     cJSON_Delete(o);
@@ -435,7 +435,7 @@ static void kb_api_doc_delete(http_req *req, http_resp *resp)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddBoolToObject(o, "deleted", true);
+    cJSON_AddNumberToObject(o, "deleted", 1);
     api_reply_json(resp, 200, o);
     cJSON_Delete(o);
 }

@@ -148,7 +148,7 @@ static void sess_api__delete(http_req *req, http_resp *resp)
         sess_api__fail(req, resp, rc, id);
         return;
     }
-    static const char ok[] = "{\"deleted\":true}";
+    static const char ok[] = "{\"deleted\":1}";
     http_resp_static(resp, 200, "application/json", ok, sizeof ok - 1);
 }
 

@@ -47,7 +47,7 @@ def test_namespace_crud_and_settings(ragd):
     r = requests.patch(ragd.url + f"{NS}/fitness", timeout=30, json={"description": "lifting", "hnsw_ef_search": 50})
     assert r.status_code == 200 and r.json()["settings"]["description"] == "lifting"
     assert_error(requests.patch(ragd.url + f"{NS}/fitness", timeout=30, json={"chunk_size": 64}), 400)
-    assert ragd.delete(f"{NS}/ns0").json()["deleted"] is True
+    assert ragd.delete(f"{NS}/ns0").json()["deleted"] == 1
     assert_error(ragd.get(f"{NS}/ns0"), 404, "namespace_not_found")
     assert_error(ragd.delete(f"{NS}/ns0"), 404)
     ragd.restart()
@@ -84,7 +84,7 @@ def test_upsert_replace_delete(ragd):
     stats = ragd.get(f"{NS}/docs").json()["stats"]
     assert stats["documents"] == 2 and stats["chunks"] == 2 and stats["hnsw"]["vectors"] == 2
     # delete by id and by filter
-    assert ragd.delete(f"{NS}/docs/documents/short").json()["deleted"] is True
+    assert ragd.delete(f"{NS}/docs/documents/short").json()["deleted"] == 1
     assert_error(ragd.get(f"{NS}/docs/documents/short"), 404, "document_not_found")
     assert_error(ragd.delete(f"{NS}/docs/documents/short"), 404)
     upsert(ragd, "docs", [{"id": f"t{i}", "text": f"tagged doc {i}", "metadata": {"tag": i % 2}}

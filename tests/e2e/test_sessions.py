@@ -22,7 +22,7 @@ def test_session_crud(ragd):
     assert r.json()["data"] == {"user": {"n": 1}}
     r = requests.patch(ragd.url + "/api/v1/sessions/s1", json={"user": {"m": 2}})
     assert r.json()["data"] == {"user": {"n": 1, "m": 2}}
-    assert ragd.delete("/api/v1/sessions/s1").json() == {"deleted": True}
+    assert ragd.delete("/api/v1/sessions/s1").json() == {"deleted": 1}
     assert_error(ragd.get("/api/v1/sessions/s1"), 404, "not_found")
     assert_error(ragd.delete("/api/v1/sessions/s1"), 404, "not_found")
     assert_error(requests.patch(ragd.url + "/api/v1/sessions/s1", json={}), 404, "not_found")
