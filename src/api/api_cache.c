@@ -170,14 +170,14 @@ static void cache_api__key(http_req *req, http_resp *resp)
         char hex[HASH_SHA256_HEX_LEN + 1];
         hash_sha256_hex(canon.data, canon.len, hex);
         cJSON *out = cJSON_CreateObject();
-        char key[300];
+        char key[STORE_KEY_BUF];
         snprintf(key, sizeof key, "%s%s%s", model ? model : "", model ? ":" : "", hex);
         cJSON_AddStringToObject(out, "key", key);
         cJSON_AddStringToObject(out, "prefix", prefix);
         cJSON_AddStringToObject(out, "hash", hex);
         cJSON_AddStringToObject(out, "algorithm", "sha256");
         cJSON_AddStringToObject(out, "canonical", canon.data);
-        char path[400];
+        char path[64 + 64 + STORE_KEY_BUF];  /* "/api/v1/cache/<prefix>/<key>" */
         snprintf(path, sizeof path, "/api/v1/cache/%s/%s", prefix, key);
         cJSON_AddStringToObject(out, "path", path);
         api_reply_json(resp, 200, out);

@@ -56,7 +56,7 @@ typedef struct ratelimit_reservation {
     int64_t estimate;
     struct {
         store_rl_params params;   /* the rule's parameters for this caller */
-        char key[320];            /* the limiter's store key */
+        char key[STORE_KEY_BUF];  /* the limiter's store key */
     } items[RATELIMIT_MAX_RESERVED];
 } ratelimit_reservation;
 

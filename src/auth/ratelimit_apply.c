@@ -101,7 +101,7 @@ void ratelimit_headers(http_resp *resp, const store_rl_result *r)
 
 typedef struct rl_taken {
     int rule;
-    char key[320];
+    char key[STORE_KEY_BUF];
     store_rl_params p;
 } rl_taken;
 
@@ -132,7 +132,7 @@ static bool rl__apply(ratelimit_t *rl, http_req *req, http_resp *resp, bool toke
             continue;
         if (tokens)
             p.cost = cost;
-        char key[320];
+        char key[STORE_KEY_BUF];
         rl__key(r, req, id, key, sizeof key);
         store_rl_result res;
         int rc = store_ratelimit(rl->store, key, strlen(key), &p, &res);
@@ -223,7 +223,7 @@ int ratelimit_reconcile(ratelimit_t *rl, const ratelimit_reservation *res, int64
 int ratelimit_check(ratelimit_t *rl, const char *key, const store_rl_params *p,
                     store_rl_result *out)
 {
-    char skey[STORE_KEY_MAX + 1];
+    char skey[STORE_KEY_BUF];
     int n = snprintf(skey, sizeof skey, "rl:check:%s", key);
     if (n < 0 || (size_t)n >= sizeof skey)
         return RAGD_ETOOBIG;

@@ -413,7 +413,7 @@ static void flight__finish(gw_flight *f, int rc, const char *msg)
     }
     flight__unregister(f);
     if (f->locked) {
-        char lk[400];
+        char lk[STORE_KEY_BUF];
         flight__lock_key(f, lk, sizeof lk);
         store_del(gw->store, lk, strlen(lk));
     }
@@ -452,7 +452,7 @@ static void flight__poll(void *ud, int cancelled)
             return;
         }
     }
-    char lk[400];
+    char lk[STORE_KEY_BUF];
     flight__lock_key(f, lk, sizeof lk);
     int64_t ttl = f->prov->timeout_ms < 120000 ? f->prov->timeout_ms : 120000;
     int rc = store_set(gw->store, lk, strlen(lk), "1", 1, ttl, STORE_NX);
@@ -468,7 +468,7 @@ void gw_flight_launch(gw_flight *f)
 {
     gateway_t *gw = f->gw;
     if (gw->shared_store && f->cacheable) {
-        char lk[400];
+        char lk[STORE_KEY_BUF];
         flight__lock_key(f, lk, sizeof lk);
         int64_t ttl = f->prov->timeout_ms < 120000 ? f->prov->timeout_ms : 120000;
         int rc = store_set(gw->store, lk, strlen(lk), "1", 1, ttl, STORE_NX);

@@ -240,7 +240,7 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
     }
     gw_sem_query q;
     bool sem = !call->no_cache && gw__sem_prepare(gw, call, &q);
-    char nkey[320];
+    char nkey[STORE_KEY_BUF];
     float sim = 0;
     if (sem && gw__sem_lookup(gw, call, &q, &r, &sim, nkey, sizeof nkey) == 0) {
         char simtxt[32];

@@ -62,7 +62,7 @@ typedef struct gw_prep {
     bool stream, include_usage, chat;
     buf_t canon;
     char hash[HASH_SHA256_HEX_LEN + 1];
-    char skey[320];
+    char skey[STORE_KEY_BUF];
     int64_t ttl_ms;
 } gw_prep;
 

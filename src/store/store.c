@@ -14,7 +14,7 @@
 
 /* Full key "<prefix>:<key>" on the stack (keys are bounded by STORE_KEY_MAX). */
 typedef struct fullkey {
-    char buf[STORE_PREFIX_MAX + 16 + STORE_KEY_MAX];
+    char buf[STORE_FULL_KEY_BUF];
     size_t len;
 } fullkey;
 

@@ -51,6 +51,10 @@ typedef struct store_config {
 #define STORE_KEY_MAX 448
 #define STORE_PREFIX_MAX 32
 
+/* Size of a buffer that holds any key store_* accepts, with its NUL: callers
+ * building keys use it rather than a size of their own. */
+#define STORE_KEY_BUF (STORE_KEY_MAX + 1)
+
 /* Defaults for every field (url NULL = LMDB). */
 void store_config_default(store_config *cfg);
 

@@ -9,6 +9,9 @@
 
 #include "store/store.h"
 
+/* Size of a buffer for a backend's full key "<prefix>:<key>" (room to spare). */
+#define STORE_FULL_KEY_BUF (STORE_PREFIX_MAX + 16 + STORE_KEY_MAX)
+
 /* A backend. impl is the backend's own handle. Keys are full keys. */
 typedef struct store_ops {
     const char *name;

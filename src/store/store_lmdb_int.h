@@ -80,7 +80,7 @@ typedef struct lm_store {
 
     /* Clock hand of the eviction sampler; touched only inside write txns,
      * which LMDB serialises. */
-    char hand[512];
+    char hand[STORE_FULL_KEY_BUF];
     size_t hand_len;
 
     /* Maintenance thread: expiry sweeps and the everysec fsync. */

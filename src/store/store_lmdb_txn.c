@@ -192,7 +192,7 @@ static int evict_pick(lm_w *w, char *best, size_t *blen)
 int lm__evict(lm_w *w, lm_acct *acct)
 {
     lm_store *s = w->s;
-    char key[512];
+    char key[STORE_FULL_KEY_BUF];
     size_t klen = 0;
     while (acct->evict_bytes > s->max_bytes) {
         int rc = evict_pick(w, key, &klen);
@@ -338,7 +338,7 @@ int lm__remove(lm_w *w, const char *key, size_t klen, const lm_hdr *h, size_t vl
     MDB_val k = { klen, (void *)key };
     int rc = mdb_del(w->txn, s->kv, &k, NULL);
     if (rc == 0 && h->expire_at_ms) {
-        unsigned char ek[8 + 512];
+        unsigned char ek[8 + STORE_FULL_KEY_BUF];
         MDB_val e = { (size_t)exp_key(ek, h->expire_at_ms, key, klen), ek };
         rc = mdb_del(w->txn, s->exp, &e, NULL);
         rc = rc == MDB_NOTFOUND ? 0 : rc;
@@ -381,7 +381,7 @@ int lm__put(lm_w *w, const char *key, size_t klen, const void *val, size_t vlen,
             memcpy((char *)d.mv_data + LM_HDR_SIZE, val, vlen);
     }
     if (mrc == 0 && expire_at_ms) {
-        unsigned char ek[8 + 512];
+        unsigned char ek[8 + STORE_FULL_KEY_BUF];
         MDB_val e = { (size_t)exp_key(ek, expire_at_ms, key, klen), ek }, empty = { 0, NULL };
         mrc = mdb_put(w->txn, s->exp, &e, &empty, 0);
     }

@@ -184,7 +184,7 @@ int store_ratelimit(store_t *s, const char *key, size_t klen, const store_rl_par
     }
     if (!s->ops->ratelimit)
         return RAGD_EUNSUPPORTED;
-    char full[STORE_PREFIX_MAX + 16 + STORE_KEY_MAX];
+    char full[STORE_FULL_KEY_BUF];
     memcpy(full, s->prefix, s->prefix_len);
     memcpy(full + s->prefix_len, key, klen);
     return s->ops->ratelimit(s->impl, full, s->prefix_len + klen, p, out);
