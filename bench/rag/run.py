@@ -17,7 +17,7 @@ Latency: rag/query with re-rank of 20 candidates (max_context_items 5, MMR on, t
 query embedding not cached: queries differ from the quality sample), p50/p95 end to
 end over HTTP and per stage, for each re-ranker (cross-encoder in BF16, the default
 where AMX exists, and FP32, also with the default 100 ms re-rank budget).
-Goal (DESIGN.md section 6): p95 <= 150 ms on 2 cores.
+Goal (docs/BENCHMARKS.md): p95 <= 150 ms on 2 cores.
 
 usage: .venv/bin/python bench/rag/run.py [--queries 300] [--latency 200]
 The ingested corpus is kept in bench/out/rag/data between runs.

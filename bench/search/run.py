@@ -6,7 +6,7 @@ beforehand through /v1/embeddings), and the start-up time of a server that has t
 rebuild BM25 + HNSW for those chunks from the store.
 
 usage: .venv-bench/bin/python bench/search/run.py [--queries 2000] [--clients 4]
-Goal (DESIGN §6): p95 <= 10 ms.
+Goal (docs/BENCHMARKS.md): p95 <= 10 ms.
 """
 import argparse
 import os

@@ -1,8 +1,8 @@
 /*
- * api_cache.c - the generic AI cache API (the seeds' cache-management
- * surface): PUT/GET/HEAD/DELETE of values by prefix and key, canonical keys,
- * clear by prefix or pattern, clear all, TTL configuration and warm-up.
- * Statistics live in api_cache_stats.c.
+ * api_cache.c - the generic AI cache API (docs/API.md): PUT/GET/HEAD/DELETE
+ * of values by prefix and key, canonical keys, clear by prefix or pattern,
+ * clear all, TTL configuration and warm-up. Statistics live in
+ * api_cache_stats.c.
  */
 #include <stdio.h>
 #include <stdlib.h>

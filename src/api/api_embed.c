@@ -1,7 +1,7 @@
 /*
  * api_embed.c - embeddings over HTTP: POST /v1/embeddings (OpenAI-compatible:
- * the official SDK works unmodified, float or base64 output) and the seed
- * contract POST /api/v1/embeddings/generate. Both go through the embedding
+ * the official SDK works unmodified, float or base64 output) and POST
+ * /api/v1/embeddings/generate (docs/API.md). Both go through the embedding
  * cache, so repeated texts are served text by text from the store.
  */
 #include <openssl/evp.h>

@@ -1,5 +1,5 @@
 /*
- * api_rag.c - POST /api/v1/rag/query: the seed contract {query, user_id,
+ * api_rag.c - POST /api/v1/rag/query (docs/RAG.md): {query, user_id,
  * include_context, max_context_items} plus namespaces, max_tokens, rerank,
  * mmr, filter, search_type and format, answered with ranked context and its
  * sources, the strategy used, the token count, the processing time and a

@@ -3,7 +3,7 @@
  *   POST /api/v1/ratelimit/check {key, limit, window, cost?, algorithm?, burst?, user_id?}
  *   -> {allowed, remaining, reset_after, retry_after, limit, algorithm}
  * window is seconds (or "30s", "1m", "500ms"); algorithm fixed_window (default,
- * the seeds' INCR+EXPIRE), sliding_window or gcra / token_bucket. A user-bound
+ * what INCR+EXPIRE counts), sliding_window or gcra / token_bucket. A user-bound
  * caller's keys live in its own namespace (u:<user>:<key>), so users cannot
  * drain each other's limits. RateLimit-* headers describe the decision.
  */

@@ -1,5 +1,5 @@
 /*
- * api_search.c - POST /api/v1/search/hybrid (DESIGN §4): keyword, semantic
+ * api_search.c - POST /api/v1/search/hybrid (docs/KNOWLEDGE.md): keyword, semantic
  * or hybrid search over one or more namespaces with user and metadata
  * filters, weighted or RRF fusion, optional custom query vector and a
  * per-leg explanation. Validation here; the search itself is kb/search.h.

@@ -31,7 +31,7 @@
 /* Per-route request metrics, indexed like the router's routes. */
 typedef struct route_metrics {
     metrics_hist latency;
-    uint64_t status_count[APP_STATUS_SLOTS];
+    uint64_t status_count[APP_STATUS_SLOTS]; /* atomic only (metrics_inc) */
 } route_metrics;
 
 typedef struct app {

@@ -29,7 +29,7 @@ struct auth {
     char default_tier[AUTH_TIER_MAX + 1];
     _Atomic bool enabled;
     _Atomic int64_t next_probe_ms;  /* while off: when to look for API-created keys */
-    /* counters */
+    /* counters, only touched atomically (metrics_inc / metrics_load) */
     uint64_t n_ok, n_missing, n_invalid, n_forbidden, n_unavailable;
 };
 

@@ -32,7 +32,7 @@ struct ratelimit {
     rl_rule *rules;
     int nrules;
     bool fail_closed;
-    uint64_t n_allowed, n_denied, n_store_fail;
+    uint64_t n_allowed, n_denied, n_store_fail; /* counters (atomic only) */
 };
 
 /* Parse one rule object into r (ratelimit.c). */

@@ -11,6 +11,8 @@
 
 typedef struct cache_stats cache_stats_t;
 
+/* One prefix's counters. Inside the table each field is only touched
+ * atomically (relaxed adds and loads); callers get snapshots. */
 typedef struct cache_prefix_stats {
     char prefix[72];
     uint64_t hits, misses, writes, skipped_writes;

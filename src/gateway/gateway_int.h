@@ -37,6 +37,7 @@ struct gateway {
     pthread_mutex_t table_mu;    /* guards table and the flights' `next` */
     gw_flight *table[GW_TABLE_BUCKETS];
     uint64_t rng;                /* backoff jitter (client thread only) */
+    /* counters for the statistics, only touched atomically */
     uint64_t joins, upstream_calls, retries_done, breaker_rejects, lock_waits;
     uint64_t sem_lookups, sem_hits, sem_guard_rejects;
 };

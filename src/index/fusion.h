@@ -1,10 +1,10 @@
 /*
  * fusion.h - merging a semantic and a keyword result list into one ranking:
- * weighted fusion (the seeds' algorithm: min-max normalise each list, then
- * alpha * semantic + (1 - alpha) * keyword, a document missing from a list
- * gets 0 from it) or Reciprocal Rank Fusion (Cormack, Clarke & Buettcher,
- * SIGIR 2009: sum of 1 / (k + rank), rank from 1). Each merged hit keeps both
- * legs' rank and score for `explain`.
+ * weighted fusion (min-max normalise each list, then alpha * semantic +
+ * (1 - alpha) * keyword, a document missing from a list gets 0 from it) or
+ * Reciprocal Rank Fusion (Cormack, Clarke & Buettcher, SIGIR 2009: sum of
+ * 1 / (k + rank), rank from 1). Each merged hit keeps both legs' rank and
+ * score for `explain`.
  */
 #ifndef RAGD_INDEX_FUSION_H
 #define RAGD_INDEX_FUSION_H

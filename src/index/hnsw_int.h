@@ -57,7 +57,7 @@ struct hnsw {
     uint64_t count, deleted;  /* atomic */
     uint64_t rng;             /* atomic counter for level draws */
     uint32_t ef_search;       /* atomic */
-    uint64_t n_exact, n_graph;
+    uint64_t n_exact, n_graph; /* searches served each way (atomic) */
     pthread_mutex_t vis_lock; /* pool of visited lists */
     hnsw_visited **vis;
     size_t vis_n, vis_cap;

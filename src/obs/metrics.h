@@ -12,7 +12,8 @@
 
 #define METRICS_NBUCKETS 16
 
-/* A latency histogram in microseconds; zero-initialised is valid. */
+/* A latency histogram in microseconds; zero-initialised is valid. Every
+ * field is only touched atomically (metrics_hist_observe, metrics_load). */
 typedef struct metrics_hist {
     uint64_t buckets[METRICS_NBUCKETS]; /* cumulative on render, per-bucket here */
     uint64_t count;

@@ -1,5 +1,5 @@
 /*
- * store.h - ragd's one storage interface (DESIGN §3).
+ * store.h - ragd's one storage interface (docs/STORE.md).
  *
  * Two backends sit behind a table of function pointers (store_int.h), chosen at
  * open time from the URL: store_lmdb (embedded, durable, default) and

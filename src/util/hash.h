@@ -1,6 +1,6 @@
 /*
  * hash.h - cryptographic hashing for keys (SHA-256 via OpenSSL) and a fast
- * non-cryptographic hash for in-memory tables. Keys are never MD5 (DESIGN §3).
+ * non-cryptographic hash for in-memory tables. Keys are never MD5.
  */
 #ifndef RAGD_HASH_H
 #define RAGD_HASH_H

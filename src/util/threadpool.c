@@ -33,7 +33,7 @@ struct threadpool {
     pthread_mutex_t mu;       /* guards gen/quit for the sleepers */
     pthread_cond_t cv;
     unsigned gen;             /* bumped per run (atomic) */
-    int quit;
+    int quit;                 /* atomic (sleepers read it under mu) */
     threadpool_fn fn;
     void *ctx;
     size_t ntasks;

@@ -1,6 +1,6 @@
 /*
  * store_suite.h - the one store test suite that runs against every backend
- * (DESIGN §3: "one test suite run against both"). The including test file
+ * (docs/STORE.md: both backends behave the same). The including test file
  * defines suite_open() (a fresh, empty store) and suite_close(), then calls
  * store_suite_run(). Tests assert on state, never on elapsed time: expiry is
  * awaited by polling with a generous deadline.
