@@ -32,72 +32,66 @@ typedef struct vec_cand {
     uint32_t id;
 } vec_cand;
 
-/* Max-heap on d (ties: larger id on top, so the kept set prefers lower ids). */
-static inline bool vec__above_max(const vec_cand *a, const vec_cand *b)
+/* Heap order: is a above b? The max-heap keeps the largest d on top (ties:
+ * larger id on top, so the kept set prefers lower ids); the min-heap the
+ * smallest d. max is a constant at every call, so each use compiles to its
+ * own comparison. */
+static inline bool vec__above(const vec_cand *a, const vec_cand *b, bool max)
 {
-    return a->d > b->d || (a->d == b->d && a->id > b->id);
+    if (max)
+        return a->d > b->d || (a->d == b->d && a->id > b->id);
+    return a->d < b->d;
+}
+
+static inline void vec__heap_push(vec_cand *h, size_t *n, vec_cand x, bool max)
+{
+    size_t i = (*n)++;
+    while (i) {
+        size_t p = (i - 1) / 2;
+        if (!vec__above(&x, &h[p], max))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static inline void vec__heap_pop(vec_cand *h, size_t *n, bool max)
+{
+    vec_cand x = h[--(*n)];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, c = l;
+        if (l >= m)
+            break;
+        if (r < m && vec__above(&h[r], &h[l], max))
+            c = r;
+        if (!vec__above(&h[c], &x, max))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
 }
 
 static inline void vec_maxheap_push(vec_cand *h, size_t *n, vec_cand x)
 {
-    size_t i = (*n)++;
-    while (i) {
-        size_t p = (i - 1) / 2;
-        if (!vec__above_max(&x, &h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
+    vec__heap_push(h, n, x, true);
 }
 
 static inline void vec_maxheap_pop(vec_cand *h, size_t *n)
 {
-    vec_cand x = h[--(*n)];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, c = l;
-        if (l >= m)
-            break;
-        if (r < m && vec__above_max(&h[r], &h[l]))
-            c = r;
-        if (!vec__above_max(&h[c], &x))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
+    vec__heap_pop(h, n, true);
 }
 
 static inline void vec_minheap_push(vec_cand *h, size_t *n, vec_cand x)
 {
-    size_t i = (*n)++;
-    while (i) {
-        size_t p = (i - 1) / 2;
-        if (!(x.d < h[p].d))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
+    vec__heap_push(h, n, x, false);
 }
 
 static inline void vec_minheap_pop(vec_cand *h, size_t *n)
 {
-    vec_cand x = h[--(*n)];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, c = l;
-        if (l >= m)
-            break;
-        if (r < m && h[r].d < h[l].d)
-            c = r;
-        if (!(h[c].d < x.d))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
+    vec__heap_pop(h, n, false);
 }
 
 /* Keep the k closest: push x into max-heap h (capacity k). */
@@ -105,7 +99,7 @@ static inline void vec_topk_offer(vec_cand *h, size_t *n, size_t k, vec_cand x)
 {
     if (*n < k) {
         vec_maxheap_push(h, n, x);
-    } else if (vec__above_max(&h[0], &x)) {
+    } else if (vec__above(&h[0], &x, true)) {
         vec_maxheap_pop(h, n);
         vec_maxheap_push(h, n, x);
     }
