@@ -32,7 +32,7 @@ struct http_server {
     const router_t *router;
     http_server_opts opts;
     int port;
-    int inflight;
+    int inflight;             /* requests being served (atomic) */
     http_stream_reg streams;
     http_watch watch;
 };

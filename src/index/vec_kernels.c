@@ -233,7 +233,7 @@ const vec_kernels *vec_kernels_for(vec_level level)
     }
 }
 
-static const vec_kernels *g_k;
+static const vec_kernels *g_k;  /* the chosen table (atomic, release/acquire) */
 
 void vec_kernels_reset(void)
 {

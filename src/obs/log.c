@@ -12,7 +12,7 @@
 
 #include "util/buf.h"
 
-static int g_level = LOG_INFO;
+static int g_level = LOG_INFO;  /* atomic (relaxed) */
 static const char *const level_names[] = { "debug", "info", "warn", "error", "off" };
 
 int log_level_parse(const char *s)

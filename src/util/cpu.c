@@ -16,7 +16,7 @@
 #endif
 
 static cpu_features_t g_feat;
-static int g_init;
+static int g_init;  /* g_feat is ready (atomic, release/acquire) */
 
 #if defined(__x86_64__)
 static uint64_t cpu__xgetbv(void)
