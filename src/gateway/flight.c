@@ -7,6 +7,8 @@
  * gets it in the form it asked for. Failures before any byte reached a
  * client are retried with backoff; the provider's breaker hears every result.
  * All upstream callbacks run on the client thread; f->mu guards the rest.
+ * The single-flight table (flights by store key, under gw->table_mu) lives
+ * here too, since a flight leaves it by itself when it ends.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +145,6 @@ gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p
     flight__body(f, call);
     return f;
 }
-
 
 static void flight__free(gw_flight *f)
 {
