@@ -9,10 +9,72 @@
 
 #include "util/mem.h"
 
-int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err)
+/* Line and column of byte off, for error messages. */
+static void json__where(const char *s, size_t off, size_t *line, size_t *col)
 {
-    if (n == 0)
-        return ragd_error_set(err, RAGD_EFORMAT, "empty body: expected a JSON document");
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (s[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+/* A lexical pass before cJSON sees the input: nesting depth and NUL inside
+ * strings (cJSON keeps a C string, so everything after a NUL would vanish). */
+static int json__scan(const char *s, size_t n, ragd_error *err)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            bool nul = ch == '\0' ||
+                       (ch == '\\' && i + 5 < n && s[i + 1] == 'u' && !memcmp(s + i + 2, "0000", 4));
+            if (nul)
+                return ragd_error_set(err, RAGD_EFORMAT,
+                                      "a string holds a NUL character at byte %zu: NUL (\\u0000) "
+                                      "is not accepted", i);
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > JSON_MAX_DEPTH)
+                return ragd_error_set(err, RAGD_ETOOBIG,
+                                      "JSON nested deeper than %d levels at byte %zu",
+                                      JSON_MAX_DEPTH, i);
+        } else if (ch == ']' || ch == '}') {
+            depth--;
+        }
+    }
+    return RAGD_OK;
+}
+
+/* Every number finite (cJSON turns 1e400 into infinity, which would be
+ * written back as null). Depth is bounded by json__scan. */
+static int json__finite(const cJSON *v, ragd_error *err)
+{
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+        return ragd_error_set(err, RAGD_EFORMAT,
+                              "number out of range%s%s%s: JSON numbers must be finite doubles",
+                              v->string ? " in '" : "", v->string ? v->string : "",
+                              v->string ? "'" : "");
+    for (const cJSON *c = v->child; c; c = c->next)
+        if (json__finite(c, err))
+            return RAGD_EFORMAT;
+    return RAGD_OK;
+}
+
+/* cJSON over n bytes; trailing whitespace (and NULs) allowed. */
+static cJSON *json__parse_all(const char *s, size_t n, size_t *stop)
+{
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(s, n, &end, false);
     size_t off = end ? (size_t)(end - s) : 0;
@@ -20,25 +82,45 @@ int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err)
         while (off < n && (s[off] == ' ' || s[off] == '\n' || s[off] == '\r' ||
                            s[off] == '\t' || s[off] == '\0'))
             off++;
-        if (off == n) {
-            *out = v;
-            return RAGD_OK;
-        }
+        if (off == n)
+            return v;
         cJSON_Delete(v);
     }
-    if (off > n)
-        off = n;
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < off; i++) {
-        if (s[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
+    *stop = off > n ? n : off;
+    return NULL;
+}
+
+int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err)
+{
+    if (n == 0)
+        return ragd_error_set(err, RAGD_EFORMAT, "empty body: expected a JSON document");
+    int rc = json__scan(s, n, err);
+    if (rc)
+        return rc;
+    size_t off = 0;
+    cJSON *v = json__parse_all(s, n, &off);
+    if (!v) {
+        size_t line, col;
+        json__where(s, off, &line, &col);
+        return ragd_error_set(err, RAGD_EFORMAT, "malformed JSON at byte %zu (line %zu, column %zu)",
+                              off, line, col);
     }
-    return ragd_error_set(err, RAGD_EFORMAT,
-                          "malformed JSON at byte %zu (line %zu, column %zu)", off, line, col);
+    if (json__finite(v, err)) {
+        cJSON_Delete(v);
+        return RAGD_EFORMAT;
+    }
+    *out = v;
+    return RAGD_OK;
+}
+
+int json_parse_stored(const char *s, size_t n, cJSON **out)
+{
+    size_t off;
+    cJSON *v = n ? json__parse_all(s, n, &off) : NULL;
+    if (!v)
+        return RAGD_EFORMAT;
+    *out = v;
+    return RAGD_OK;
 }
 
 static int json__cmp_keys(const void *a, const void *b)
@@ -129,16 +211,58 @@ int json_get_num(const cJSON *obj, const char *name, double min, double max, dou
     return RAGD_OK;
 }
 
-int json_get_int(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t *out)
+static int64_t json__clamp(int64_t v)
 {
-    double d;
-    int rc = json_get_num(obj, name, (double)min, (double)max, &d);
-    if (rc)
-        return rc;
-    if (d != floor(d))
-        return RAGD_EINVAL;
+    return v > JSON_INT_LIMIT ? JSON_INT_LIMIT : v < -JSON_INT_LIMIT ? -JSON_INT_LIMIT : v;
+}
+
+static int json__range_error(const char *name, int64_t min, int64_t max, ragd_error *err)
+{
+    return ragd_error_set(err, RAGD_EINVAL, "'%s' must be an integer from %lld to %lld",
+                          name ? name : "value", (long long)min, (long long)max);
+}
+
+int json_get_count(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t *out,
+                   ragd_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v || cJSON_IsNull(v))
+        return RAGD_ENOTFOUND;
+    min = json__clamp(min);
+    max = json__clamp(max);
+    /* Compare as doubles first: both bounds are exact in a double, and NaN fails. */
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!(d >= (double)min && d <= (double)max) || d != floor(d))
+        return json__range_error(name, min, max, err);
     *out = (int64_t)d;
     return RAGD_OK;
+}
+
+int json_count_text(const char *text, const char *name, int64_t min, int64_t max, int64_t *out,
+                    ragd_error *err)
+{
+    if (!text)
+        return RAGD_ENOTFOUND;
+    min = json__clamp(min);
+    max = json__clamp(max);
+    const char *p = text + (text[0] == '-');
+    size_t nd = strspn(p, "0123456789");
+    if (nd == 0 || nd > 16 || p[nd] != '\0')
+        return json__range_error(name, min, max, err);
+    int64_t v = 0;
+    for (size_t i = 0; i < nd; i++)
+        v = v * 10 + (p[i] - '0');  /* at most 16 digits: no overflow */
+    if (text[0] == '-')
+        v = -v;
+    if (v < min || v > max)
+        return json__range_error(name, min, max, err);
+    *out = v;
+    return RAGD_OK;
+}
+
+int json_get_int(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+    return json_get_count(obj, name, min, max, out, NULL);
 }
 
 int json_get_bool(const cJSON *obj, const char *name, bool *out)
