@@ -67,8 +67,11 @@ static bool search_api__numbers(const http_req *req, http_resp *resp, const cJSO
 {
     app_t *app = api_app(req);
     int64_t lim = 10, cand = 0, ef = 0;
-    if (!api_get_count(req, resp, b, "limit", 1, JSON_INT_LIMIT, &lim))
+    if (json_get_count(b, "limit", 1, JSON_INT_LIMIT, &lim, NULL) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'limit' must be an integer from 1 to %lld",
+                   (long long)app->cfg.search_max_limit);
         return false;
+    }
     if (lim > app->cfg.search_max_limit) {
         http_error(req, resp, 400, "limit_too_large", "limit %lld is above the maximum of %lld",
                    (long long)lim, (long long)app->cfg.search_max_limit);
