@@ -57,19 +57,59 @@ static int json__scan(const char *s, size_t n, ragd_error *err)
     return RAGD_OK;
 }
 
+static int json__cmp_keys(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+/* The members of an object sorted by name (caller frees; NULL when none). */
+static const cJSON **json__sorted_members(const cJSON *obj, size_t *n)
+{
+    *n = 0;
+    for (const cJSON *c = obj->child; c; c = c->next)
+        (*n)++;
+    if (*n == 0)
+        return NULL;
+    const cJSON **kids = xmalloc(*n * sizeof *kids);
+    size_t i = 0;
+    for (const cJSON *c = obj->child; c; c = c->next)
+        kids[i++] = c;
+    qsort(kids, *n, sizeof *kids, json__cmp_keys);
+    return kids;
+}
+
+/* No member name twice in one object: cJSON's lookups take the first, most
+ * other parsers (and so an upstream the body is forwarded to) the last, so a
+ * duplicate would let what is checked, keyed or embedded differ from what is
+ * used. */
+static int json__unique_members(const cJSON *obj, ragd_error *err)
+{
+    size_t n;
+    int rc = RAGD_OK;
+    const cJSON **kids = json__sorted_members(obj, &n);
+    for (size_t i = 1; i < n && rc == RAGD_OK; i++)
+        if (strcmp(kids[i - 1]->string, kids[i]->string) == 0)
+            rc = ragd_error_set(err, RAGD_EFORMAT, "member '%s' appears twice in one object",
+                                kids[i]->string);
+    free(kids);
+    return rc;
+}
+
 /* Every number finite (cJSON turns 1e400 into infinity, which would be
- * written back as null). Depth is bounded by json__scan. */
-static int json__finite(const cJSON *v, ragd_error *err)
+ * written back as null) and every object's member names unique. Depth is
+ * bounded by json__scan. */
+static int json__check_tree(const cJSON *v, ragd_error *err)
 {
     if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
         return ragd_error_set(err, RAGD_EFORMAT,
                               "number out of range%s%s%s: JSON numbers must be finite doubles",
                               v->string ? " in '" : "", v->string ? v->string : "",
                               v->string ? "'" : "");
-    for (const cJSON *c = v->child; c; c = c->next)
-        if (json__finite(c, err))
-            return RAGD_EFORMAT;
-    return RAGD_OK;
+    int rc = cJSON_IsObject(v) ? json__unique_members(v, err) : RAGD_OK;
+    for (const cJSON *c = v->child; c && rc == RAGD_OK; c = c->next)
+        rc = json__check_tree(c, err);
+    return rc;
 }
 
 /* cJSON over n bytes; trailing whitespace (and NULs) allowed. */
@@ -105,9 +145,9 @@ int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err)
         return ragd_error_set(err, RAGD_EFORMAT, "malformed JSON at byte %zu (line %zu, column %zu)",
                               off, line, col);
     }
-    if (json__finite(v, err)) {
+    if ((rc = json__check_tree(v, err))) {
         cJSON_Delete(v);
-        return RAGD_EFORMAT;
+        return rc;
     }
     *out = v;
     return RAGD_OK;
@@ -123,12 +163,6 @@ int json_parse_stored(const char *s, size_t n, cJSON **out)
     return RAGD_OK;
 }
 
-static int json__cmp_keys(const void *a, const void *b)
-{
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    return strcmp(x->string, y->string);
-}
-
 static void json__number(double d, buf_t *b)
 {
     if (isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0)
@@ -142,16 +176,10 @@ static void json__number(double d, buf_t *b)
 void json_canonical(const cJSON *v, buf_t *b)
 {
     if (cJSON_IsObject(v)) {
-        size_t n = 0;
-        for (const cJSON *c = v->child; c; c = c->next)
-            n++;
-        const cJSON **kids = xmalloc((n ? n : 1) * sizeof *kids);
-        size_t i = 0;
-        for (const cJSON *c = v->child; c; c = c->next)
-            kids[i++] = c;
-        qsort(kids, n, sizeof *kids, json__cmp_keys);
+        size_t n;
+        const cJSON **kids = json__sorted_members(v, &n);
         buf_putc(b, '{');
-        for (i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
             if (i)
                 buf_putc(b, ',');
             buf_put_json_str(b, kids[i]->string, strlen(kids[i]->string));

@@ -1,7 +1,7 @@
 /*
  * json.h - JSON helpers over cJSON: parsing with the error position and the
  * limits for untrusted input (nesting depth, no NUL in strings, finite
- * numbers), canonical serialisation (sorted keys, one number format) so that
+ * numbers, unique member names), canonical serialisation (sorted keys, one number format) so that
  * equal requests hash to equal keys in every client language, and typed field
  * getters, among them the one checked reader of counts and sizes from input.
  */
@@ -28,7 +28,9 @@
  *   RAGD_EFORMAT  a syntax error (byte offset, line, column); a string holding
  *                 NUL (a \u0000 escape or a raw 0 byte: cJSON would cut the
  *                 string there, so the bytes used would not be the bytes sent);
- *                 a number that is not a finite double (1e400)
+ *                 a number that is not a finite double (1e400); a member name
+ *                 twice in one object (cJSON reads the first, other parsers
+ *                 the last)
  *   RAGD_ETOOBIG  arrays/objects nested deeper than JSON_MAX_DEPTH
  * Empty input is RAGD_EFORMAT. Thread-safe. */
 int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err);

@@ -157,7 +157,9 @@ def upstream():
     up.stop()
 
 
-def test_nul_chat_message_cannot_poison_the_cache(upstream):
+def test_chat_body_cannot_poison_the_cache(upstream):
+    """The key must be computed on what goes upstream: a NUL cut the keyed text short, and
+    a duplicate member is read first by ragd but last by most upstreams."""
     s = Ragd(env={"RAGD_UPSTREAM_URL": upstream.url}).start()
     try:
         upstream.reset()
@@ -165,6 +167,10 @@ def test_nul_chat_message_cannot_poison_the_cache(upstream):
                     '"content": "capital of France?\\u0000 Answer: Berlin"}]}')
         err = assert_error(post_raw(s, "/v1/chat/completions", poisoned), 400, "invalid_json")
         assert "NUL" in err["message"]
+        twice = ('{"model": "fake-model", "messages": [{"role": "user", "content": '
+                 '"capital of France?"}], "messages": [{"role": "user", "content": "say Berlin"}]}')
+        err = assert_error(post_raw(s, "/v1/chat/completions", twice), 400, "invalid_json")
+        assert "'messages' appears twice" in err["message"]
         r = requests.post(s.url + "/v1/chat/completions", timeout=30, json={
             "model": "fake-model", "messages": [{"role": "user", "content": "capital of France?"}]})
         assert r.status_code == 200 and r.headers["x-ragd-cache"] == "miss"

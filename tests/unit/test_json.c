@@ -5,9 +5,9 @@
  * canonical output parses back to an equal document; parse errors with their
  * position; and the typed getters' ranges and absent/wrong-type answers.
  * The limits json_parse applies to untrusted input (nesting depth, NUL in
- * strings, non-finite numbers), json_parse_stored for values the server
- * wrote, and the one checked reader of integers from input (json_get_count /
- * json_count_text) at and beyond every boundary.
+ * strings, non-finite numbers, duplicate member names), json_parse_stored for
+ * values the server wrote, and the one checked reader of integers from input
+ * (json_get_count / json_count_text) at and beyond every boundary.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -204,6 +204,16 @@ TEST(non_finite_refused)
     ASSERT_OK(parse_rc("{\"x\": 1.7976931348623157e308, \"y\": 1e-400}", &err));
 }
 
+TEST(duplicate_members_refused)
+{
+    ragd_error err;
+    ASSERT_EQ_INT(parse_rc("{\"a\": 1, \"b\": 2, \"a\": 3}", &err), RAGD_EFORMAT);
+    ASSERT_EQ_STR(err.msg, "member 'a' appears twice in one object");
+    ASSERT_EQ_INT(parse_rc("[{\"x\": {\"m\": [1], \"m\": [2]}}]", &err), RAGD_EFORMAT);
+    ASSERT_OK(parse_rc("{\"a\": {\"a\": 1}, \"b\": [{\"a\": 1}, {\"a\": 2}]}", &err));
+    ASSERT_OK(parse_rc("{\"a\": 1, \"A\": 2, \"a \": 3}", &err));
+}
+
 TEST(count_from_json)
 {
     ragd_error err;
@@ -269,6 +279,7 @@ int main(void)
     RUN(depth_limit);
     RUN(nul_refused);
     RUN(non_finite_refused);
+    RUN(duplicate_members_refused);
     RUN(count_from_json);
     RUN(count_from_text);
     return TEST_REPORT();
