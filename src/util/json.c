@@ -1,5 +1,8 @@
 /*
- * json.c - parse with positions, canonical JSON, typed getters.
+ * json.c - parse with positions and the limits for untrusted input (a lexical
+ * pass for depth and NUL before cJSON, a tree pass for non-finite numbers and
+ * duplicate member names after), canonical JSON, typed getters, and the one
+ * checked reader of integers from input.
  */
 #include "util/json.h"
 
