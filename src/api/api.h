@@ -32,14 +32,27 @@ void api_route_register(router_t *r);
 
 static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }
 
-/* Parse the body as a JSON object. On failure fills resp with a 400
- * invalid_json error (with the position) and returns false; *out is owned by
- * the caller on success (cJSON_Delete). */
+/* Parse the body as any JSON value under json_parse's limits. On failure
+ * fills resp with a 400 (invalid_json with the position, or json_too_deep)
+ * and returns false; *out is owned by the caller on success (cJSON_Delete). */
+bool api_parse_json(const http_req *req, http_resp *resp, cJSON **out);
+
+/* api_parse_json, and the value must be an object (400 invalid_json if not). */
 bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out);
 
 /* Does the matched route read its body as JSON? (All do but the cache PUT, which
  * stores the bytes with their Content-Type.) */
 bool api_body_is_json(const http_req *req);
+
+/* Every integer a request carries goes through one of these two (both use
+ * json_get_count's rule): member `name` of obj, or the query-string parameter
+ * `name`, as an integer in [min, max] into *out; *out untouched when absent.
+ * On a bad value: false, and resp holds a 400 invalid_request naming the field
+ * and the range. */
+bool api_get_count(const http_req *req, http_resp *resp, const cJSON *obj, const char *name,
+                   int64_t min, int64_t max, int64_t *out);
+bool api_query_count(const http_req *req, http_resp *resp, const char *name, int64_t min,
+                     int64_t max, int64_t *out);
 
 /* An error response from a RAGD_E* code, with a message. */
 void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)

@@ -30,30 +30,16 @@ static bool cache_api__target(http_req *req, http_resp *resp, const char **prefi
                    "prefix '%s' must be 1-64 characters of [A-Za-z0-9_.-]", *prefix);
         return false;
     }
-    ragd_error err;
-    if (cache_key_check(api_app(req)->cache, *key, strlen(*key), &err)) {
-        http_error(req, resp, err.code == RAGD_ETOOBIG ? 413 : 400, "invalid_key", "%s", err.msg);
-        return false;
-    }
     char ns[2 * AUTH_ID_MAX + 8];
     if (!auth_user_namespace(req, http_req_query(req, "user_id"), ns, sizeof ns, resp))
         return false;
+    ragd_error err;
+    if (cache_key_check(api_app(req)->cache, *prefix, strlen(ns), *key, strlen(*key), &err)) {
+        http_error(req, resp, err.code == RAGD_ETOOBIG ? 413 : 400, "invalid_key", "%s", err.msg);
+        return false;
+    }
     snprintf(skey, skn, "%s%s", ns, *key);
     return true;
-}
-
-/* Parse a TTL in seconds: digits only. Returns -1 on error. */
-static int64_t cache_api__parse_ttl(const char *s)
-{
-    if (!s || !*s || strlen(s) > 12)
-        return -1;
-    int64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
 }
 
 static void cache_api__put(http_req *req, http_resp *resp)
@@ -65,9 +51,9 @@ static void cache_api__put(http_req *req, http_resp *resp)
     app_t *app = api_app(req);
     int64_t ttl = -1;
     const char *ttl_s = http_req_query(req, "ttl");
-    if (ttl_s && (ttl = cache_api__parse_ttl(ttl_s)) < 0) {
+    if (ttl_s && json_count_text(ttl_s, "ttl", 0, 315360000, &ttl, NULL)) {
         http_error(req, resp, 400, "invalid_ttl",
-                   "ttl '%s' must be a non-negative integer number of seconds", ttl_s);
+                   "ttl '%s' must be an integer number of seconds in [0, 315360000]", ttl_s);
         return;
     }
     if (ttl < 0)

@@ -168,7 +168,7 @@ typedef struct warm_entry {
 } warm_entry;
 
 static int warm__validate(const http_req *req, http_resp *resp, const cJSON *item, int i,
-                          warm_entry *e)
+                          size_t ns_len, warm_entry *e)
 {
     cache_t *c = api_app(req)->cache;
     e->prefix = json_get_str(item, "prefix");
@@ -181,19 +181,18 @@ static int warm__validate(const http_req *req, http_resp *resp, const cJSON *ite
                    "characters of [A-Za-z0-9_.-]", i);
         return -1;
     }
-    if (!e->key || cache_key_check(c, e->key, strlen(e->key), &err)) {
-        http_error(req, resp, 400, "invalid_key", "entries[%d]: %s", i,
-                   e->key ? err.msg : "'key' must be a string");
+    if (!e->key || cache_key_check(c, e->prefix, ns_len, e->key, strlen(e->key), &err)) {
+        http_error(req, resp, e->key && err.code == RAGD_ETOOBIG ? 413 : 400, "invalid_key",
+                   "entries[%d]: %s", i, e->key ? err.msg : "'key' must be a string");
         return -1;
     }
     if (!val) {
         http_error(req, resp, 400, "invalid_request", "entries[%d]: 'value' is missing", i);
         return -1;
     }
-    int rc = json_get_int(item, "ttl", 0, 315360000, &e->ttl);
+    int rc = json_get_count(item, "ttl", 0, 315360000, &e->ttl, &err);
     if (rc == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_ttl",
-                   "entries[%d]: 'ttl' must be an integer number of seconds >= 0", i);
+        http_error(req, resp, 400, "invalid_ttl", "entries[%d]: %s (seconds)", i, err.msg);
         return -1;
     }
     if (rc == RAGD_ENOTFOUND)
@@ -244,7 +243,7 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
     warm_entry *es = xcalloc((size_t)n, sizeof *es);
     int i = 0, ok = 0;
     for (const cJSON *it = entries->child; it; it = it->next, i++)
-        if (warm__validate(req, resp, it, i, &es[i]))
+        if (warm__validate(req, resp, it, i, strlen(ns), &es[i]))
             goto out;
     cJSON *failed = cJSON_CreateArray();
     for (i = 0; i < n; i++) {

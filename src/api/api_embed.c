@@ -113,11 +113,14 @@ static void embed_api__base64(buf_t *b, const float *v, size_t dim)
     buf_putc(b, '"');
 }
 
-/* cJSON strings end at the first NUL, so a text holding U+0000 would be cut.
- * BERT's text clean-up drops every control character (U+0000 included, as in
- * Hugging Face's tokenizer), so inside strings the escape \u0000 is rewritten
- * as \u0001, another control character, which embeds identically. The body is
- * edited in place (it is the request's own buffer). */
+/* The one exception to "a JSON body holding \u0000 is refused" (json_parse),
+ * documented in API.md: the embedding routes take texts with U+0000, as
+ * OpenAI's and sentence-transformers do. BERT's text clean-up drops every
+ * control character (U+0000 included, as in Hugging Face's tokenizer), so
+ * inside strings the escape \u0000 is rewritten as \u0001, another control
+ * character, which embeds identically; the text that is embedded, cached and
+ * keyed is then exactly the rewritten one. The body is edited in place (it is
+ * the request's own buffer) before it is parsed. */
 static void embed_api__mask_nul_escapes(http_req *req)
 {
     char *b = (char *)req->body;

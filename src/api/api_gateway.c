@@ -77,15 +77,10 @@ int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endp
         return RAGD_EINVAL;
     gw_api__cache_control(req, &call->no_cache, &call->no_store);
     const char *ttl = http_req_header(req, "x-ragd-cache-ttl");
-    if (ttl) {
-        char *end;
-        long long v = strtoll(ttl, &end, 10);
-        if (!*ttl || *end || v < 0 || v > 315360000) {
-            http_error(req, resp, 400, "invalid_ttl",
-                       "x-ragd-cache-ttl must be an integer number of seconds >= 0");
-            return RAGD_EINVAL;
-        }
-        call->ttl_s = v;
+    if (ttl && json_count_text(ttl, "x-ragd-cache-ttl", 0, 315360000, &call->ttl_s, NULL)) {
+        http_error(req, resp, 400, "invalid_ttl",
+                   "x-ragd-cache-ttl must be an integer number of seconds in [0, 315360000]");
+        return RAGD_EINVAL;
     }
     const char *thr = http_req_header(req, "x-ragd-semantic-threshold");
     if (thr) {

@@ -3,7 +3,15 @@
  * completion bodies], concurrency: N}: each request is filled through the
  * upstream (unless already cached) with at most N calls at a time, without
  * holding a worker thread; the answer is the summary (filled, already cached,
- * failed, with the reason of each failure).
+ * failed, with the reason of each failure). Every request is validated before
+ * the first call starts.
+ *
+ * Lifetime: a job is reference-counted. The handler holds one reference while
+ * it pumps, and each call out to the gateway holds one until its completion
+ * (on the client thread) has finished with the job, including the pump that
+ * completion runs. The answer goes out when the last result is recorded; the
+ * job is freed when the last reference drops, never while a pump still holds
+ * j->mu.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +39,7 @@ typedef struct warm_item {
 } warm_item;
 
 struct warm_job {
+    int refs;                /* atomic; see the lifetime note above */
     pthread_mutex_t mu;
     gateway_t *gw;
     http_stream *st;
@@ -52,16 +61,29 @@ static void warm__reply(warm_job *j)
     cJSON_AddNumberToObject(out, "concurrency", j->concurrency);
     cJSON_AddNumberToObject(out, "elapsed_ms", (double)(clock_mono_us() - j->start_us) / 1000.0);
     cJSON_AddItemToObject(out, "errors", j->errors);
+    j->errors = NULL;  /* out owns it now; every result has been recorded */
     buf_t b = BUF_INIT;
     json_write(out, &b);
     cJSON_Delete(out);
     size_t len;
     char *body = buf_detach(&b, &len);
     http_stream_reply(j->st, 200, "application/json", body, len);
+}
+
+static void warm__ref(warm_job *j)
+{
+    __atomic_add_fetch(&j->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void warm__unref(warm_job *j)
+{
+    if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
     http_stream_release(j->st);
     for (int i = 0; i < j->n; i++)
         free(j->items[i].raw);
     free(j->items);
+    cJSON_Delete(j->errors);
     cJSON_Delete(j->body);
     pthread_mutex_destroy(&j->mu);
     free(j);
@@ -90,6 +112,7 @@ static bool warm__record(warm_job *j, int index, int result, const char *msg)
 
 static void warm__pump(warm_job *j);
 
+/* A call's completion (client thread): its reference covers the pump it runs. */
 static void warm__done(void *ud, int result, const char *msg)
 {
     warm_item *it = ud;
@@ -98,10 +121,12 @@ static void warm__done(void *ud, int result, const char *msg)
         warm__reply(j);
     else
         warm__pump(j);
+    warm__unref(j);
 }
 
 /* Start calls while fewer than `concurrency` are out. Results known at once
- * (already cached, invalid) are counted in this loop, never by recursion. */
+ * (already cached, invalid) are counted in this loop, never by recursion.
+ * The caller holds a reference to j for the whole loop. */
 static void warm__pump(warm_job *j)
 {
     for (;;) {
@@ -115,9 +140,11 @@ static void warm__pump(warm_job *j)
         pthread_mutex_unlock(&j->mu);
         ragd_error err;
         ragd_error_clear(&err);
+        warm__ref(j);  /* the call's, dropped by warm__done */
         int r = gateway_fill(j->gw, &it->call, warm__done, it, &err);
         if (r == GW_FILL_PENDING)
             continue;
+        warm__unref(j);  /* no callback will come; the pump's reference remains */
         if (warm__record(j, it->index, r, err.msg)) {
             warm__reply(j);
             return;
@@ -136,9 +163,7 @@ void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
         cJSON_Delete(body);
         return;
     }
-    if (json_get_int(body, "concurrency", 1, WARM_MAX_CONCURRENCY, &conc) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "'concurrency' must be 1 to %d",
-                   WARM_MAX_CONCURRENCY);
+    if (!api_get_count(req, resp, body, "concurrency", 1, WARM_MAX_CONCURRENCY, &conc)) {
         cJSON_Delete(body);
         return;
     }
@@ -165,6 +190,7 @@ void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
         w->call.raw_len = w->raw_len;
     }
     pthread_mutex_init(&j->mu, NULL);
+    j->refs = 1;  /* the handler's, for its pump below */
     j->gw = api_app(req)->gateway;
     j->body = body;
     j->concurrency = (int)conc;
@@ -172,6 +198,7 @@ void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
     j->start_us = clock_mono_us();
     j->st = http_stream_open(resp);
     warm__pump(j);
+    warm__unref(j);
     return;
 fail:
     for (int k = 0; k < n; k++)

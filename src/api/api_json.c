@@ -12,14 +12,21 @@
 
 #include "util/json.h"
 
-bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)
+bool api_parse_json(const http_req *req, http_resp *resp, cJSON **out)
 {
     ragd_error err;
+    int rc = json_parse(req->body, req->body_len, out, &err);
+    if (rc)
+        http_error(req, resp, 400, rc == RAGD_ETOOBIG ? "json_too_deep" : "invalid_json", "%s",
+                   err.msg);
+    return rc == 0;
+}
+
+bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)
+{
     cJSON *v = NULL;
-    if (json_parse(req->body, req->body_len, &v, &err)) {
-        http_error(req, resp, 400, "invalid_json", "%s", err.msg);
+    if (!api_parse_json(req, resp, &v))
         return false;
-    }
     if (!cJSON_IsObject(v)) {
         cJSON_Delete(v);
         http_error(req, resp, 400, "invalid_json", "the body must be a JSON object");
@@ -32,6 +39,28 @@ bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)
 bool api_body_is_json(const http_req *req)
 {
     return !(req->method == HTTP_PUT && strcmp(req->route, "/api/v1/cache/{prefix}/{key*}") == 0);
+}
+
+bool api_get_count(const http_req *req, http_resp *resp, const cJSON *obj, const char *name,
+                   int64_t min, int64_t max, int64_t *out)
+{
+    ragd_error err;
+    if (json_get_count(obj, name, min, max, out, &err) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "%s", err.msg);
+        return false;
+    }
+    return true;
+}
+
+bool api_query_count(const http_req *req, http_resp *resp, const char *name, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    ragd_error err;
+    if (json_count_text(http_req_query(req, name), name, min, max, out, &err) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "%s", err.msg);
+        return false;
+    }
+    return true;
 }
 
 void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)

@@ -343,12 +343,10 @@ static bool kb_api__sees_all(const http_req *req)
 static void kb_api_docs_list(http_req *req, http_resp *resp)
 {
     const char *ns = http_req_param(req, "ns");
-    const char *qo = http_req_query(req, "offset"), *ql = http_req_query(req, "limit");
-    long off = qo ? strtol(qo, NULL, 10) : 0, lim = ql ? strtol(ql, NULL, 10) : 100;
-    if (off < 0 || lim < 1 || lim > 10000) {
-        http_error(req, resp, 400, "invalid_request", "offset >= 0 and 1 <= limit <= 10000");
+    int64_t off = 0, lim = 100;
+    if (!api_query_count(req, resp, "offset", 0, JSON_INT_LIMIT, &off) ||
+        !api_query_count(req, resp, "limit", 1, 10000, &lim))
         return;
-    }
     bool all = kb_api__sees_all(req);
     char **ids;
     size_t n;

@@ -49,11 +49,11 @@ static bool rag_api__rerank(const http_req *req, http_resp *resp, const cJSON *v
                              "budget_ms, min_score}");
     int64_t depth = (int64_t)q->rr.depth, budget = q->rr.budget_ms;
     double ms = -INFINITY;
-    if (json_get_int(v, "depth", 1, 10000, &depth) == RAGD_EINVAL ||
-        json_get_int(v, "budget_ms", 0, 600000, &budget) == RAGD_EINVAL ||
-        json_get_num(v, "min_score", -1e30, 1e30, &ms) == RAGD_EINVAL)
-        return rag_api__fail(req, resp, "rerank.depth must be in [1, 10000], rerank.budget_ms "
-                             "in [0, 600000] and rerank.min_score a number");
+    if (!api_get_count(req, resp, v, "depth", 1, 10000, &depth) ||
+        !api_get_count(req, resp, v, "budget_ms", 0, 600000, &budget))
+        return false;
+    if (json_get_num(v, "min_score", -1e30, 1e30, &ms) == RAGD_EINVAL)
+        return rag_api__fail(req, resp, "rerank.min_score must be a number");
     q->rerank = true;
     q->rr.depth = (size_t)depth;
     q->rr.budget_ms = (int)budget;
@@ -116,17 +116,11 @@ static bool rag_api__numbers(const http_req *req, http_resp *resp, const cJSON *
                              rag_api_req *r)
 {
     int64_t items = 5, tokens = 0, cand = 0;
-    if (json_get_int(b, "max_context_items", 1, RAG_ITEMS_MAX, &items) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "'max_context_items' must be an integer "
-                   "in [1, %d]", RAG_ITEMS_MAX);
+    if (!api_get_count(req, resp, b, "max_context_items", 1, RAG_ITEMS_MAX, &items) ||
+        !api_get_count(req, resp, b, "max_tokens", 1, 10000000, &tokens) ||
+        !api_get_count(req, resp, b, "candidates", 1, 10000, &cand) ||
+        !api_get_count(req, resp, b, "route_k", 1, 100, &r->route_k))
         return false;
-    }
-    if (json_get_int(b, "max_tokens", 1, 10000000, &tokens) == RAGD_EINVAL)
-        return rag_api__fail(req, resp, "'max_tokens' must be an integer >= 1");
-    if (json_get_int(b, "candidates", 1, 10000, &cand) == RAGD_EINVAL ||
-        json_get_int(b, "route_k", 1, 100, &r->route_k) == RAGD_EINVAL)
-        return rag_api__fail(req, resp, "'candidates' must be in [1, 10000] and 'route_k' in "
-                             "[1, 100]");
     if (json_get_bool(b, "include_context", &r->include_context) == RAGD_EINVAL)
         return rag_api__fail(req, resp, "'include_context' must be a boolean");
     r->q.max_items = (size_t)items;

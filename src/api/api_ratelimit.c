@@ -39,14 +39,16 @@ static void rl_api__check(http_req *req, http_resp *resp)
     } else if (!p.algo) {
         http_error(req, resp, 400, "invalid_request", "'algorithm' must be fixed_window, "
                    "sliding_window, gcra or token_bucket");
-    } else if (json_get_int(body, "limit", 1, 1000000000000, &p.limit)) {
-        http_error(req, resp, 400, "invalid_request", "'limit' must be an integer >= 1");
+    } else if (!cJSON_GetObjectItemCaseSensitive(body, "limit")) {
+        http_error(req, resp, 400, "invalid_request", "'limit' is required");
+    } else if (!api_get_count(req, resp, body, "limit", 1, 1000000000000, &p.limit)) {
+        /* resp holds the error */
     } else if (ratelimit_window_parse(cJSON_GetObjectItemCaseSensitive(body, "window"), &p.window_ms)) {
         http_error(req, resp, 400, "invalid_request",
                    "'window' must be seconds (> 0) or a duration such as \"30s\", \"1m\"");
-    } else if (json_get_int(body, "cost", 0, 1000000000000, &p.cost) == RAGD_EINVAL ||
-               json_get_int(body, "burst", 0, 1000000000000, &p.burst) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "'cost' and 'burst' must be integers >= 0");
+    } else if (!api_get_count(req, resp, body, "cost", 0, 1000000000000, &p.cost) ||
+               !api_get_count(req, resp, body, "burst", 0, 1000000000000, &p.burst)) {
+        /* resp holds the error */
     } else if (auth_user_namespace(req, json_get_str(body, "user_id"), ns, sizeof ns, resp)) {
         snprintf(full, sizeof full, "%s%s", ns, key);
         store_rl_result r;

@@ -98,16 +98,10 @@ static bool rr__parse(const http_req *req, http_resp *resp, const cJSON *body,
     }
     int64_t top = 0, depth = 0, budget = 0;
     double ms = -INFINITY;
-    if (json_get_int(body, top_field, 1, INT32_MAX, &top) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "'%s' must be an integer >= 1", top_field);
+    if (!api_get_count(req, resp, body, top_field, 1, INT32_MAX, &top) ||
+        !api_get_count(req, resp, body, "depth", 1, INT32_MAX, &depth) ||
+        !api_get_count(req, resp, body, "budget_ms", 0, 600000, &budget))
         return false;
-    }
-    if (json_get_int(body, "depth", 1, INT32_MAX, &depth) == RAGD_EINVAL ||
-        json_get_int(body, "budget_ms", 0, 600000, &budget) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request",
-                   "'depth' must be an integer >= 1 and 'budget_ms' one in [0, 600000]");
-        return false;
-    }
     if (json_get_num(body, "min_score", -1e30, 1e30, &ms) == RAGD_EINVAL) {
         http_error(req, resp, 400, "invalid_request", "'min_score' must be a number");
         return false;

@@ -87,9 +87,8 @@ static void route_api__route(http_req *req, http_resp *resp)
         http_error(req, resp, 400, "invalid_request", "'query' must be a non-empty string");
     } else if (!utf8_valid(q, strlen(q), &bad)) {
         http_error(req, resp, 400, "invalid_input", "'query' is not valid UTF-8 (byte %zu)", bad);
-    } else if (json_get_int(body, "k", 1, ROUTE_K_MAX, &k) == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "'k' must be an integer in [1, %d]",
-                   ROUTE_K_MAX);
+    } else if (!api_get_count(req, resp, body, "k", 1, ROUTE_K_MAX, &k)) {
+        /* resp holds the error */
     } else if (route_api_run(req, resp, q, (size_t)k,
                              cJSON_GetObjectItemCaseSensitive(body, "threshold"), &r, &thr)) {
         cJSON *o = route_api_json(req, &r, thr);

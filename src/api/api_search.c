@@ -4,6 +4,8 @@
  * filters, weighted or RRF fusion, optional custom query vector and a
  * per-leg explanation. Validation here; the search itself is kb/search.h.
  */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +67,8 @@ static bool search_api__numbers(const http_req *req, http_resp *resp, const cJSO
 {
     app_t *app = api_app(req);
     int64_t lim = 10, cand = 0, ef = 0;
-    int rc = json_get_int(b, "limit", 1, INT64_MAX, &lim);
-    if (rc == RAGD_EINVAL) {
-        http_error(req, resp, 400, "invalid_request", "limit must be an integer from 1 to %lld",
+    if (json_get_count(b, "limit", 1, JSON_INT_LIMIT, &lim, NULL) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'limit' must be an integer from 1 to %lld",
                    (long long)app->cfg.search_max_limit);
         return false;
     }
@@ -82,17 +83,16 @@ static bool search_api__numbers(const http_req *req, http_resp *resp, const cJSO
         return search_api__fail(req, resp, 400, "invalid_request", "alpha must be in [0, 1]");
     if (json_get_num(b, "rrf_k", 0.0, 1e6, &rrf_k) == RAGD_EINVAL)
         return search_api__fail(req, resp, 400, "invalid_request", "rrf_k must be in [0, 1e6]");
-    rc = json_get_num(b, "threshold", -1e30, 1e30, &thr);
+    int rc = json_get_num(b, "threshold", -1e30, 1e30, &thr);
     if (rc == RAGD_EINVAL)
         return search_api__fail(req, resp, 400, "invalid_request", "threshold must be a number");
     s->o.has_threshold = rc == RAGD_OK;
     s->o.threshold = (float)thr;
     s->o.fusion.alpha = (float)alpha;
     s->o.fusion.rrf_k = (float)rrf_k;
-    if (json_get_int(b, "candidates", 1, 10000, &cand) == RAGD_EINVAL ||
-        json_get_int(b, "ef_search", 1, 10000, &ef) == RAGD_EINVAL)
-        return search_api__fail(req, resp, 400, "invalid_request",
-                                "candidates and ef_search must be integers from 1 to 10000");
+    if (!api_get_count(req, resp, b, "candidates", 1, 10000, &cand) ||
+        !api_get_count(req, resp, b, "ef_search", 1, 10000, &ef))
+        return false;
     s->o.candidates = (size_t)cand;
     s->o.ef_search = (uint32_t)ef;
     const char *bools[] = { "fuzzy", "explain", "include_vectors" };
@@ -159,9 +159,10 @@ static bool search_api__vector(const http_req *req, http_resp *resp, const cJSON
                                 "vector must be a non-empty array of numbers");
     s->vector = xmalloc(n * sizeof *s->vector);
     for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsNumber(e))
+        if (!cJSON_IsNumber(e) || !(fabs(e->valuedouble) <= FLT_MAX))
             return search_api__fail(req, resp, 400, "invalid_request",
-                                    "vector must be a non-empty array of numbers");
+                                    "vector must be a non-empty array of numbers within the "
+                                    "range of a float");
         s->vector[i++] = (float)e->valuedouble;
     }
     size_t want = kb_dim(api_app(req)->kb);

@@ -39,6 +39,9 @@ static void sess_api__fail(http_req *req, http_resp *resp, int rc, const char *i
         http_error(req, resp, 413, "payload_too_large",
                    "the session document or message exceeds session_max_bytes (%lld bytes)",
                    (long long)api_app(req)->cfg.session_max_bytes);
+    else if (rc == RAGD_EINTERNAL)
+        http_error(req, resp, 500, "history_unreadable",
+                   "the stored history of session '%s' cannot be read; it was left unchanged", id);
     else
         api_error_rc(req, resp, rc, "session '%s': %s", id, ragd_strerror(rc));
 }
@@ -49,14 +52,9 @@ static bool sess_api__ttl(http_req *req, http_resp *resp, int64_t *ttl, int *sli
     const char *t = http_req_query(req, "ttl"), *m = http_req_query(req, "ttl_mode");
     *ttl = 0;
     *sliding = SESSION_TTL_KEEP;
-    if (t) {
-        char *end;
-        long long v = strtoll(t, &end, 10);
-        if (!*t || *end || v < 1 || v > 315360000) {
-            http_error(req, resp, 400, "invalid_ttl", "ttl must be seconds in [1, 315360000]");
-            return false;
-        }
-        *ttl = v;
+    if (t && json_count_text(t, "ttl", 1, 315360000, ttl, NULL)) {
+        http_error(req, resp, 400, "invalid_ttl", "ttl must be seconds in [1, 315360000]");
+        return false;
     }
     if (m) {
         if (strcmp(m, "sliding") && strcmp(m, "absolute")) {
@@ -80,11 +78,8 @@ static void sess_api__put(http_req *req, http_resp *resp)
         return;
     }
     cJSON *doc = NULL;
-    ragd_error err;
-    if (json_parse(req->body, req->body_len, &doc, &err)) {
-        http_error(req, resp, 400, "invalid_json", "%s", err.msg);
+    if (!api_parse_json(req, resp, &doc))
         return;
-    }
     bool created = false;
     sessions_t *s = api_app(req)->sessions;
     int rc = session_put(s, owner, id, doc, ttl, sliding == 1, &created);
@@ -123,11 +118,8 @@ static void sess_api__patch(http_req *req, http_resp *resp)
     if (!sess_api__target(req, resp, NULL, &id, &owner) || !sess_api__ttl(req, resp, &ttl, &sliding))
         return;
     cJSON *patch = NULL, *view = NULL;
-    ragd_error err;
-    if (json_parse(req->body, req->body_len, &patch, &err)) {
-        http_error(req, resp, 400, "invalid_json", "%s", err.msg);
+    if (!api_parse_json(req, resp, &patch))
         return;
-    }
     int rc = session_patch(api_app(req)->sessions, owner, id, patch, ttl, sliding, &view);
     cJSON_Delete(patch);
     if (rc) {
@@ -186,17 +178,10 @@ static void sess_api__append(http_req *req, http_resp *resp)
 static bool sess_api__int(http_req *req, http_resp *resp, const char *name, int def, int max,
                           int *out)
 {
-    const char *v = http_req_query(req, name);
-    *out = def;
-    if (!v)
-        return true;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 1 || n > max) {
-        http_error(req, resp, 400, "invalid_request", "%s must be an integer in [1, %d]", name, max);
+    int64_t v = def;
+    if (!api_query_count(req, resp, name, 1, max, &v))
         return false;
-    }
-    *out = (int)n;
+    *out = (int)v;
     return true;
 }
 

@@ -58,7 +58,7 @@ static const cfg_entry cfg_table[] = {
     { "idle_timeout", "RAGD_IDLE_TIMEOUT", NULL, CFG_INT, OFF(idle_timeout), "60", 1, 86400, NULL, false, "idle keep-alive connection timeout in seconds" },
     { "header_timeout", "RAGD_HEADER_TIMEOUT", NULL, CFG_INT, OFF(header_timeout), "10", 0, 86400, NULL, false, "seconds a client has for the whole request line and headers (0 = none)" },
     { "body_timeout", "RAGD_BODY_TIMEOUT", NULL, CFG_INT, OFF(body_timeout), "120", 0, 86400, NULL, false, "seconds a client has to send the whole request body (0 = none)" },
-    { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "512", 16, 65536, NULL, false, "longest cache key" },
+    { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "256", 16, 440, NULL, false, "longest cache key (less when prefix + user namespace leave less of the 448-byte store key)" },
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },

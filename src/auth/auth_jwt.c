@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <jwt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,16 +164,48 @@ static unsigned jwt__scopes(const cJSON *v)
     return s;
 }
 
+/* Latest NumericDate accepted: 9999-12-31T23:59:59Z. Bounding the claims
+ * keeps the leeway arithmetic below far from overflow. */
+#define JWT_TIME_MAX 253402300799.0
+
+/* A NumericDate claim (RFC 7519 section 2: seconds, possibly fractional) into
+ * whole seconds. 0 ok, RAGD_ENOTFOUND absent, RAGD_EINVAL present but not a
+ * number in [0, JWT_TIME_MAX] (a string "nbf" must not be ignored). */
+static int jwt__time(const cJSON *c, const char *name, int64_t *out)
+{
+    double d;
+    int rc = json_get_num(c, name, 0, JWT_TIME_MAX, &d);
+    if (rc == 0)
+        *out = (int64_t)d;
+    else if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, name)))
+        rc = RAGD_EINVAL;  /* an explicit null is not an absent claim */
+    return rc;
+}
+
+/* exp (required), nbf and iat (optional, but well-formed when present). */
+static int jwt__times(const auth_jwt *j, const cJSON *c, ragd_error *err)
+{
+    int64_t now = clock_wall_ms() / 1000, exp, nbf, iat;
+    if (jwt__time(c, "exp", &exp))
+        return ragd_error_set(err, RAGD_EINVAL, "the token has no valid exp claim");
+    if (exp < now - j->leeway_s)
+        return ragd_error_set(err, RAGD_EINVAL, "the token has expired");
+    int rc = jwt__time(c, "nbf", &nbf);
+    if (rc == RAGD_EINVAL)
+        return ragd_error_set(err, RAGD_EINVAL, "the token's nbf claim is not a valid time");
+    if (rc == 0 && nbf > now + j->leeway_s)
+        return ragd_error_set(err, RAGD_EINVAL, "the token is not valid yet");
+    if (jwt__time(c, "iat", &iat) == RAGD_EINVAL)
+        return ragd_error_set(err, RAGD_EINVAL, "the token's iat claim is not a valid time");
+    return 0;
+}
+
 static int jwt__claims(auth_t *a, const cJSON *c, auth_identity *id, ragd_error *err)
 {
     auth_jwt *j = a->jwt;
-    int64_t now = clock_wall_ms() / 1000, exp, nbf;
-    if (json_get_int(c, "exp", 0, INT64_MAX, &exp))
-        return ragd_error_set(err, RAGD_EINVAL, "the token has no valid exp claim");
-    if (exp + j->leeway_s < now)
-        return ragd_error_set(err, RAGD_EINVAL, "the token has expired");
-    if (json_get_int(c, "nbf", 0, INT64_MAX, &nbf) == 0 && nbf - j->leeway_s > now)
-        return ragd_error_set(err, RAGD_EINVAL, "the token is not valid yet");
+    int rc = jwt__times(j, c, err);
+    if (rc)
+        return rc;
     const char *iss = json_get_str(c, "iss");
     if (!iss || strcmp(iss, j->issuer) != 0)
         return ragd_error_set(err, RAGD_EINVAL, "the token's issuer is not accepted");
@@ -182,7 +215,8 @@ static int jwt__claims(auth_t *a, const cJSON *c, auth_identity *id, ragd_error 
     char user[AUTH_ID_MAX + 2] = "";
     if (cJSON_IsString(u))
         snprintf(user, sizeof user, "%s", u->valuestring);
-    else if (cJSON_IsNumber(u) && u->valuedouble == (double)(int64_t)u->valuedouble)
+    else if (cJSON_IsNumber(u) && fabs(u->valuedouble) < 9007199254740992.0 &&
+             u->valuedouble == floor(u->valuedouble))
         snprintf(user, sizeof user, "%lld", (long long)u->valuedouble);
     if (!auth_user_id_valid(user))
         return ragd_error_set(err, RAGD_EINVAL,

@@ -145,7 +145,7 @@ int auth__key_lookup(auth_t *a, const char *secret, auth_identity *id)
     if (rc)
         return rc == RAGD_EUNAVAIL || rc == RAGD_ETIMEOUT ? RAGD_EUNAVAIL : RAGD_ENOTFOUND;
     cJSON *o = NULL;
-    rc = json_parse(v.data, v.len, &o, NULL);
+    rc = json_parse_stored(v.data, v.len, &o);
     store_value_free(&v);
     if (rc == 0)
         rc = auth__identity_from_json(a, o, id, NULL) ? RAGD_ENOTFOUND : 0;
@@ -214,7 +214,7 @@ static int keys__list_cb(void *ud, const char *key, size_t klen, const void *val
 {
     keys_scan *ks = ud;
     cJSON *o = NULL;
-    if (json_parse(val, vlen, &o, NULL) == 0 && cJSON_IsObject(o))
+    if (json_parse_stored(val, vlen, &o) == 0 && cJSON_IsObject(o))
         cJSON_AddItemToArray(ks->arr, o);
     else
         cJSON_Delete(o);

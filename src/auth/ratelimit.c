@@ -32,7 +32,7 @@ int ratelimit_algo_parse(const char *name)
 int ratelimit_window_parse(const cJSON *v, int64_t *ms)
 {
     if (cJSON_IsNumber(v)) {
-        if (v->valuedouble <= 0 || v->valuedouble > 315360000)
+        if (!(v->valuedouble > 0 && v->valuedouble <= 315360000))
             return RAGD_EINVAL;
         *ms = (int64_t)ceil(v->valuedouble * 1000);
         return 0;
@@ -44,7 +44,8 @@ int ratelimit_window_parse(const cJSON *v, int64_t *ms)
     double mul = !strcmp(end, "ms") ? 1 : !strcmp(end, "s") || !*end ? 1000
                : !strcmp(end, "m") || !strcmp(end, "min") ? 60000
                : !strcmp(end, "h") ? 3600000 : !strcmp(end, "d") ? 86400000 : -1;
-    if (end == v->valuestring || mul < 0 || n <= 0 || n * mul > 315360000000.0 || n * mul < 1)
+    /* written so that NaN ("nan") and infinities fail too */
+    if (end == v->valuestring || mul < 0 || !(n * mul >= 1 && n * mul <= 315360000000.0))
         return RAGD_EINVAL;
     *ms = (int64_t)(n * mul);
     return 0;
@@ -111,7 +112,7 @@ static int rl__tiers(const cJSON *obj, rl_rule *r, ragd_error *err, int index)
                                   index);
         snprintf(t.name, sizeof t.name, "%s", it->string);
         if (cJSON_IsNumber(it)) {
-            t.limit = (int64_t)it->valuedouble;
+            t.limit = it->valuedouble >= 1 && it->valuedouble <= 1e12 ? (int64_t)it->valuedouble : 0;
         } else if (cJSON_IsObject(it)) {
             json_get_int(it, "limit", 1, 1000000000000, &t.limit);
             json_get_int(it, "burst", 0, 1000000000000, &t.burst);

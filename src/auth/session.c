@@ -73,7 +73,7 @@ int sess__load(sessions_t *s, const char *owner, const char *id, cJSON **doc,
     if ((rc = store_get(s->store, key, strlen(key), &v)))
         return rc;
     *expire_at_ms = v.expire_at_ms;
-    rc = json_parse(v.data, v.len, doc, NULL);
+    rc = json_parse_stored(v.data, v.len, doc);
     store_value_free(&v);
     if (rc == 0 && !cJSON_IsObject(*doc)) {
         cJSON_Delete(*doc);
@@ -232,7 +232,7 @@ int session_patch(sessions_t *s, const char *owner, const char *id, const cJSON 
         if ((rc = store_get(s->store, key, strlen(key), &v)))
             return rc;
         cJSON *doc = NULL;
-        if (json_parse(v.data, v.len, &doc, NULL) || !cJSON_IsObject(doc)) {
+        if (json_parse_stored(v.data, v.len, &doc) || !cJSON_IsObject(doc)) {
             cJSON_Delete(doc);
             store_value_free(&v);
             return RAGD_ENOTFOUND;

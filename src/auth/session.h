@@ -67,7 +67,9 @@ int session_patch(sessions_t *s, const char *owner, const char *id, const cJSON 
 int session_delete(sessions_t *s, const char *owner, const char *id);
 
 /* Append {role, content, metadata} (borrowed; role and content strings,
- * metadata any JSON or NULL). *out gets the stored message (caller frees). */
+ * metadata any JSON or NULL). *out gets the stored message (caller frees).
+ * Here and in session_messages / session_relevant, a stored history that no
+ * longer parses is RAGD_EINTERNAL and is left exactly as it is. */
 int session_append(sessions_t *s, const char *owner, const char *id, const char *role,
                    const char *content, const cJSON *metadata, cJSON **out);
 

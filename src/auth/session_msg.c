@@ -15,7 +15,9 @@
 #include "util/mem.h"
 
 /* Load the history (an empty one if missing): *raw keeps the stored bytes for
- * the compare-and-set (data NULL when missing). */
+ * the compare-and-set (data NULL when missing). A stored history that does not
+ * parse is RAGD_EINTERNAL (*raw freed): it is reported, never replaced by an
+ * empty one, so an append cannot wipe the messages it holds. */
 static int msg__load(sessions_t *s, const char *key, store_value *raw, cJSON **hist)
 {
     memset(raw, 0, sizeof *raw);
@@ -28,12 +30,13 @@ static int msg__load(sessions_t *s, const char *key, store_value *raw, cJSON **h
     }
     if (rc)
         return rc;
-    if (json_parse(raw->data, raw->len, hist, NULL) || !json_get_arr(*hist, "messages")) {
-        cJSON_Delete(*hist);
-        *hist = cJSON_CreateObject();
-        cJSON_AddNumberToObject(*hist, "next", 1);
-        cJSON_AddArrayToObject(*hist, "messages");
+    cJSON *h = NULL;
+    if (json_parse_stored(raw->data, raw->len, &h) || !json_get_arr(h, "messages")) {
+        cJSON_Delete(h);
+        store_value_free(raw);
+        return RAGD_EINTERNAL;
     }
+    *hist = h;
     return 0;
 }
 

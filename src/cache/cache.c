@@ -96,13 +96,24 @@ cache_stats_t *cache_stats(cache_t *c) { return c->stats; }
 store_t *cache_store(cache_t *c) { return c->store; }
 const cache_opts *cache_options(const cache_t *c) { return &c->opts; }
 
-int cache_key_check(const cache_t *c, const char *key, size_t n, ragd_error *err)
+size_t cache_key_limit(const cache_t *c, const char *prefix, size_t ns_len)
+{
+    size_t used = strlen("cache:") + strlen(prefix) + 1 + ns_len;
+    size_t room = used < STORE_KEY_MAX ? STORE_KEY_MAX - used : 0;
+    return room < c->opts.max_key_bytes ? room : c->opts.max_key_bytes;
+}
+
+int cache_key_check(const cache_t *c, const char *prefix, size_t ns_len, const char *key, size_t n,
+                    ragd_error *err)
 {
     if (n == 0)
         return ragd_error_set(err, RAGD_EINVAL, "the key is empty");
-    if (n > c->opts.max_key_bytes)
-        return ragd_error_set(err, RAGD_ETOOBIG, "the key is %zu bytes; the limit is %zu", n,
-                              c->opts.max_key_bytes);
+    size_t limit = cache_key_limit(c, prefix, ns_len);
+    if (n > limit)
+        return ragd_error_set(err, RAGD_ETOOBIG,
+                              "the key is %zu bytes; the limit is %zu (max_key_bytes %zu, less "
+                              "when the prefix and user namespace leave less of the store's "
+                              "%d-byte key)", n, limit, c->opts.max_key_bytes, STORE_KEY_MAX);
     size_t bad;
     if (!utf8_valid(key, n, &bad))
         return ragd_error_set(err, RAGD_EINVAL, "the key is not valid UTF-8 (byte %zu)", bad);

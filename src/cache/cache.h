@@ -46,9 +46,16 @@ const cache_opts *cache_options(const cache_t *c);
 /* true if prefix is 1-64 chars of [A-Za-z0-9_.-]. */
 bool cache_prefix_valid(const char *prefix);
 
-/* Check a key: non-empty, at most max_key_bytes, valid UTF-8, no control
- * characters. RAGD_EINVAL / RAGD_ETOOBIG with a message in err. */
-int cache_key_check(const cache_t *c, const char *key, size_t n, ragd_error *err);
+/* The longest key the generic cache takes under prefix for a caller whose
+ * user namespace ("u:<user>:" or "") is ns_len bytes: max_key_bytes, lowered
+ * so that the store key "cache:<prefix>:<namespace><key>" fits STORE_KEY_MAX. */
+size_t cache_key_limit(const cache_t *c, const char *prefix, size_t ns_len);
+
+/* Check a key: non-empty, at most cache_key_limit(c, prefix, ns_len) bytes
+ * (RAGD_ETOOBIG, the message names that limit), valid UTF-8, no control
+ * characters (RAGD_EINVAL). A key that passes is always accepted by the store. */
+int cache_key_check(const cache_t *c, const char *prefix, size_t ns_len, const char *key, size_t n,
+                    ragd_error *err);
 
 /* TTL in seconds for a prefix (0 = no expiry) and where it came from
  * ("override", "embedding", "response", "default"). Thread-safe. */

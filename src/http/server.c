@@ -7,6 +7,9 @@
  * header, body and keep-alive deadlines, and HTTP_RESERVE_CONNS connections
  * beyond max_connections serve only the operations routes, so /health and
  * /metrics answer at the connection limit.
+ * A request target holding %00 is refused with 400 before routing: decoded,
+ * the NUL would end the path or query value early (PUT /cache/p/a%00b would
+ * write key "a").
  */
 #include "http/server.h"
 
@@ -43,6 +46,7 @@ typedef struct conn_ctx {
     arena scratch;               /* req.arena: the handler's per-request memory */
     buf_t body;
     bool too_big;
+    bool nul_target;  /* the raw path or query held %00 */
     bool dispatched;
     bool answered;
 } conn_ctx;
@@ -88,6 +92,9 @@ static void server__new_request_id(char *out)
     snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%016llx%016llx", (unsigned long long)a,
              (unsigned long long)b);
 }
+
+/* What server__uri_log returns for a target holding %00 (see there). */
+static char server__nul_marker;
 
 static conn_ctx *server__ctx_new(http_server_t *s, struct MHD_Connection *c, const char *url,
                                  const char *method)
@@ -151,14 +158,18 @@ static void server__notify_conn(void *cls, struct MHD_Connection *c, void **sock
     }
 }
 
-/* The request line arrived: the header deadline starts (again, on keep-alive). */
+/* The request line arrived: the header deadline starts (again, on keep-alive).
+ * MHD passes the raw target (path and query, before percent-decoding), and
+ * what this returns is the request's first *con_cls: a marker tells
+ * server__access that the target held %00. A '%' followed by "00" always
+ * decodes to NUL: no other escape can end in a '%'. */
 static void *server__uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls, (void)uri;
+    (void)cls;
     http_conn *hc = server__conn(c);
     if (hc)
         http_watch__phase(hc, HTTP_CONN_HEADERS);
-    return NULL;
+    return strstr(uri, "%00") ? &server__nul_marker : NULL;
 }
 
 /* A reserve connection asks for a route the reserve is not for. */
@@ -186,6 +197,11 @@ static void server__dispatch(http_server_t *s, conn_ctx *ctx)
     if (ctx->too_big) {
         http_error(req, resp, 413, "payload_too_large",
                    "request body exceeds the limit of %zu bytes", s->opts.max_body_bytes);
+        return;
+    }
+    if (ctx->nul_target) {
+        http_error(req, resp, 400, "invalid_request",
+                   "the path or query string holds %%00 (NUL), which is not accepted");
         return;
     }
     if (ctx->body.data) {
@@ -291,8 +307,10 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
 {
     http_server_t *s = cls;
     conn_ctx *ctx = *con_cls;
-    if (!ctx) {
+    if (!ctx || ctx == (void *)&server__nul_marker) {
+        bool nul = ctx != NULL;
         ctx = server__ctx_new(s, c, url, method);
+        ctx->nul_target = nul;
         *con_cls = ctx;
         http_conn *hc = server__conn(c);
         if (hc)
@@ -341,7 +359,7 @@ static void server__completed(void *cls, struct MHD_Connection *c, void **con_cl
     http_conn *hc = server__conn(c);
     if (hc)
         http_watch__phase(hc, HTTP_CONN_IDLE);
-    if (!ctx)
+    if (!ctx || ctx == (void *)&server__nul_marker)
         return;
     int64_t lat = clock_mono_us() - ctx->req.start_us;
     int status = ctx->answered ? ctx->resp.status : 499;

@@ -33,6 +33,10 @@ typedef struct bm25_params {
  * into the same index's write functions. */
 typedef bool (*bm25_filter_fn)(void *ud, uint32_t doc_id);
 
+/* Largest k a search takes (RAGD_EINVAL above): k * sizeof(bm25_hit) stays
+ * far from overflow in every buffer sized from k. */
+#define BM25_K_MAX ((size_t)1 << 24)
+
 typedef struct bm25_search_opts {
     size_t k;               /* results wanted (>= 1) */
     bool fuzzy;             /* typo + compound tolerance (see bm25_search) */

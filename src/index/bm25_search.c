@@ -324,7 +324,7 @@ static int bm25__search_locked(bm25 *ix, const analyzer_tokens *tk, const bm25_s
 int bm25_search(bm25 *ix, const char *query, size_t qlen, const bm25_search_opts *opts,
                 bm25_hit *out, size_t *n_out)
 {
-    if (!ix || !opts || opts->k == 0 || !out || !n_out || (!query && qlen))
+    if (!ix || !opts || opts->k == 0 || opts->k > BM25_K_MAX || !out || !n_out || (!query && qlen))
         return RAGD_EINVAL;
     analyzer_tokens tk;
     analyzer_tokens_init(&tk);

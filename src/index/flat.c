@@ -110,7 +110,7 @@ int flat_delete(flat *fx, uint32_t id)
 int flat_search(flat *fx, const float *q, size_t k, vec_filter_fn filter, void *ud, vec_hit *out,
                 size_t *n_out)
 {
-    if (!fx || !q || !k || !out || !n_out)
+    if (!fx || !q || !k || k > VEC_K_MAX || !out || !n_out)
         return RAGD_EINVAL;
     float *qn = NULL;
     if (fx->metric == VEC_COSINE) {

@@ -24,7 +24,8 @@ int flat_add(flat *fx, uint32_t id, const float *v);
 int flat_delete(flat *fx, uint32_t id);
 
 /* Exact top-k (best first) into out[0..*n_out); fewer only when fewer pass
- * the filter. Thread-safe: concurrent searches share a read lock. */
+ * the filter. RAGD_EINVAL when k is 0 or above VEC_K_MAX. Thread-safe:
+ * concurrent searches share a read lock. */
 int flat_search(flat *fx, const float *q, size_t k, vec_filter_fn filter, void *ud, vec_hit *out,
                 size_t *n_out);
 

@@ -75,7 +75,8 @@ int hnsw_delete(hnsw *ix, uint32_t id);
 int hnsw_vacuum(hnsw *ix);
 
 /* k nearest live ids accepted by the filter, best first, into out (room for
- * opts->k). Returns k whenever at least k ids match. Thread-safe. */
+ * opts->k). Returns k whenever at least k ids match. RAGD_EINVAL when k is 0
+ * or k or ef is above VEC_K_MAX. Thread-safe. */
 int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *opts, vec_hit *out, size_t *n_out);
 
 /* True if id is live. Thread-safe. */

@@ -314,7 +314,8 @@ static size_t hnsw__graph(hnsw *ix, const float *q, const hnsw_search_opts *o, s
 
 int hnsw_search(hnsw *ix, const float *q, const hnsw_search_opts *o, vec_hit *out, size_t *n_out)
 {
-    if (!ix || !q || !o || !o->k || !out || !n_out || o->mode > HNSW_EXACT)
+    if (!ix || !q || !o || !o->k || o->k > VEC_K_MAX || o->ef > VEC_K_MAX || !out || !n_out ||
+        o->mode > HNSW_EXACT)
         return RAGD_EINVAL;
     size_t ef = o->ef ? o->ef : __atomic_load_n(&ix->ef_search, __ATOMIC_RELAXED);
     if (ef < o->k)

@@ -16,6 +16,11 @@ typedef enum vec_metric {
     VEC_L2 = 2,     /* score = -squared L2 distance */
 } vec_metric;
 
+/* Largest k (and ef) a vector search takes; larger is RAGD_EINVAL. A
+ * defence in depth: k * sizeof(hit) stays far from overflow in every buffer
+ * sized from k, whatever a caller passes. */
+#define VEC_K_MAX ((size_t)1 << 24)
+
 typedef struct vec_hit {
     uint32_t id;
     float score; /* similarity: higher is better */

@@ -52,12 +52,11 @@ static int kb__get_u32(const cJSON *obj, const char *name, int64_t lo, int64_t h
                        ragd_error *err)
 {
     int64_t x;
-    int rc = json_get_int(obj, name, lo, hi, &x);
+    int rc = json_get_count(obj, name, lo, hi, &x, err);
     if (rc == RAGD_ENOTFOUND)
         return RAGD_OK;
     if (rc)
-        return ragd_error_set(err, RAGD_EINVAL, "'%s' must be an integer in [%lld, %lld]", name,
-                              (long long)lo, (long long)hi);
+        return rc;
     *v = (uint32_t)x;
     return RAGD_OK;
 }

@@ -59,7 +59,7 @@ void kb__doc_encode(const kb_doc *d, buf_t *out)
 int kb__doc_decode(const void *val, size_t len, kb_doc **out)
 {
     cJSON *o = NULL;
-    if (json_parse(val, len, &o, NULL) || !cJSON_IsObject(o)) {
+    if (json_parse_stored(val, len, &o) || !cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return RAGD_EFORMAT;
     }
@@ -150,7 +150,7 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
                     int64_t *created_ms)
 {
     cJSON *o = NULL;
-    if (json_parse(val, len, &o, NULL) || !cJSON_IsObject(o)) {
+    if (json_parse_stored(val, len, &o) || !cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return RAGD_EFORMAT;
     }

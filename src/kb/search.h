@@ -81,9 +81,14 @@ typedef struct kb_search_result {
     size_t keyword_candidates, semantic_candidates;
 } kb_search_result;
 
+/* Largest limit and candidates a search takes (RAGD_EINVAL above), whatever
+ * the caller checked: buffers are sized from them. */
+#define KB_SEARCH_DEPTH_MAX ((size_t)1 << 20)
+
 /* Search. *res is filled (caller releases with kb_search_result_clear).
  * Errors: RAGD_ENOTFOUND (a namespace; err names it), RAGD_EINVAL (empty
- * query, limit 0, vector of the wrong dimension), RAGD_EUNAVAIL (semantic leg
+ * query, limit 0 or limit / candidates above KB_SEARCH_DEPTH_MAX, vector of
+ * the wrong dimension), RAGD_EUNAVAIL (semantic leg
  * without an embedder and without a vector), embedding errors. */
 int kb_search(kb_t *kb, const kb_search_opts *opts, kb_search_result *res, ragd_error *err);
 void kb_search_result_clear(kb_search_result *res);

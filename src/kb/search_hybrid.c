@@ -125,6 +125,9 @@ static int search__check(const kb_t *kb, const kb_search_opts *o, ragd_error *er
 {
     if (!o->limit)
         return ragd_error_set(err, RAGD_EINVAL, "limit must be at least 1");
+    if (o->limit > KB_SEARCH_DEPTH_MAX || o->candidates > KB_SEARCH_DEPTH_MAX)
+        return ragd_error_set(err, RAGD_EINVAL, "limit and candidates must be at most %zu",
+                              KB_SEARCH_DEPTH_MAX);
     bool has_text = o->query && o->qlen && !search__blank(o->query, o->qlen);
     if (!has_text && !(o->type == KB_SEARCH_SEMANTIC && o->vector))
         return ragd_error_set(err, RAGD_EINVAL, "the query is empty");

@@ -81,7 +81,8 @@ class Redis:
 class Ragd:
     """The real binary on a free port with its own data directory."""
 
-    def __init__(self, env=None, args=(), data_dir=None):
+    def __init__(self, env=None, args=(), data_dir=None, bin=None):
+        self.bin = bin or RAGD_BIN
         self.port = free_port()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ragd-data-")
@@ -94,7 +95,7 @@ class Ragd:
         self.log = tempfile.NamedTemporaryFile(prefix="ragd-log-", delete=False)
 
     def start(self, timeout=60.0):
-        cmd = [RAGD_BIN, "serve", "--listen", f"127.0.0.1:{self.port}",
+        cmd = [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}",
                "--data-dir", self.data_dir] + self.args
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=self.log)
         deadline = time.time() + timeout

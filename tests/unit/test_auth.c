@@ -229,17 +229,85 @@ static char *make_token(const char *secret, const char *iss, const char *aud, lo
     return t;
 }
 
+/* A token whose claims are exactly the JSON text given. */
+static char *token_json(const char *secret, const char *claims)
+{
+    jwt_t *j = NULL;
+    jwt_new(&j);
+    jwt_add_grants_json(j, claims);
+    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret));
+    char *t = jwt_encode_str(j);
+    jwt_free(j);
+    return t;
+}
+
+/* An auth over st verifying HS256 tokens signed with secret (issuer "iss",
+ * audience "ragd", leeway 60 s); cfg is the caller's to free. */
+static auth_t *jwt_auth(store_t *st, test_cfg *cfg, const char *secret)
+{
+    setenv("RAGD_TEST_JWT", secret, 1);
+    cfg_with(cfg, "{\"jwt\": {\"hs256_secret_env\": \"RAGD_TEST_JWT\", \"issuer\": \"iss\","
+                  " \"audience\": \"ragd\", \"leeway\": 60}}");
+    auth_t *a = NULL;
+    ragd_error err;
+    return auth_create(&cfg->o, st, &a, &err) ? NULL : a;
+}
+
+/* exp, nbf and iat must be well-formed times when present: an nbf of 2^63-1
+ * once overflowed the leeway arithmetic, a string nbf was ignored. */
+TEST(jwt_time_claims)
+{
+    const char *secret = "0123456789abcdef0123456789abcdef-jwt";
+    store_t *st = scratch_store_open("auth");
+    test_cfg cfg;
+    auth_t *a = jwt_auth(st, &cfg, secret);
+    ASSERT_TRUE(a != NULL);
+    char ok_exp[32], claims[512];
+    snprintf(ok_exp, sizeof ok_exp, "%ld", (long)time(NULL) + 600);
+    const char *bad[][2] = {  /* {exp, other claims} */
+        { ok_exp, "\"nbf\": 9223372036854775807" }, { ok_exp, "\"nbf\": \"0\"" },
+        { ok_exp, "\"nbf\": null" }, { ok_exp, "\"nbf\": -1" }, { ok_exp, "\"nbf\": true" },
+        { ok_exp, "\"iat\": \"yesterday\"" }, { ok_exp, "\"iat\": 1e300" },
+        { "\"9999999999\"", "\"x\": 0" }, { "9223372036854775807", "\"x\": 0" },
+        { "null", "\"x\": 0" },
+    };
+    auth_identity id;
+    ragd_error err;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(claims, sizeof claims, "{\"iss\": \"iss\", \"aud\": \"ragd\", \"sub\": \"dave\","
+                 " \"exp\": %s, %s}", bad[i][0], bad[i][1]);
+        char *t = token_json(secret, claims);
+        int rc = auth__jwt_verify(a, t, &id, &err);
+        free(t);
+        if (rc != RAGD_EINVAL)
+            T__FAIL("claims %s were accepted", claims);
+    }
+    /* well-formed times pass (fractional seconds too, nbf within the leeway); a later nbf not */
+    long now = (long)time(NULL);
+    const char *fmt = "{\"iss\": \"iss\", \"aud\": \"ragd\", \"sub\": \"dave\", \"exp\": %ld.5,"
+                      " \"nbf\": %ld, \"iat\": %ld}";
+    long nbf[] = { now + 30, now + 300 };
+    for (int i = 0; i < 2; i++) {
+        snprintf(claims, sizeof claims, fmt, now + 600, nbf[i], now);
+        char *t = token_json(secret, claims);
+        int rc = auth__jwt_verify(a, t, &id, &err);
+        free(t);
+        ASSERT_EQ_INT(rc, i == 0 ? 0 : RAGD_EINVAL);
+    }
+    ASSERT_EQ_STR(err.msg, "the token is not valid yet");
+    auth_destroy(a);
+    cfg_free(&cfg);
+    scratch_store_close(st);
+}
+
 TEST(jwt_hs256)
 {
     const char *secret = "0123456789abcdef0123456789abcdef-jwt";
-    setenv("RAGD_TEST_JWT", secret, 1);
     store_t *st = scratch_store_open("auth");
     test_cfg cfg;
-    cfg_with(&cfg, "{\"jwt\": {\"hs256_secret_env\": \"RAGD_TEST_JWT\", \"issuer\": \"iss\","
-                   " \"audience\": \"ragd\"}}");
-    auth_t *a = NULL;
+    auth_t *a = jwt_auth(st, &cfg, secret);
+    ASSERT_TRUE(a != NULL);
     ragd_error err;
-    ASSERT_OK(auth_create(&cfg.o, st, &a, &err));
     long now = (long)time(NULL);
     auth_identity id;
     char *t = make_token(secret, "iss", "ragd", now + 60, "dave");
@@ -274,5 +342,6 @@ int main(void)
     RUN(keys_config_and_store);
     RUN(bad_config);
     RUN(jwt_hs256);
+    RUN(jwt_time_claims);
     return TEST_REPORT();
 }

@@ -2,7 +2,8 @@
  * test_auth_session.c - sessions and history on the LMDB store: documents with
  * TTL modes, RFC 7396 merge patches, size limits, ownership, history trimming,
  * and relevant_to ranking through a stand-in embedder (letter counts), so the
- * ranking code is tested without a model.
+ * ranking code is tested without a model. A stored history that no longer
+ * parses is reported, never crashed on and never replaced.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -110,6 +111,48 @@ TEST(history)
     scratch_store_close(st);
 }
 
+/* A history value that cJSON cannot read (nested beyond its limit) as a store
+ * fault or an older version could have left it: reads and appends answer
+ * RAGD_EINTERNAL, and the stored bytes stay exactly as they were. */
+TEST(history_unreadable)
+{
+    store_t *st = scratch_store_open("sess");
+    session_opts o = { 256, 10, 3600 };
+    sessions_t *s;
+    ASSERT_OK(sessions_create(st, &o, &s));
+    cJSON *doc = parse("{}"), *m = NULL;
+    bool created;
+    ASSERT_OK(session_put(s, "alice", "c", doc, 0, false, &created));
+    cJSON_Delete(doc);
+    ASSERT_OK(session_append(s, "alice", "c", "user", "kept", NULL, &m));
+    cJSON_Delete(m);
+    const char *key = "sess:u:alice:c:msgs";
+    size_t depth = 1100, n = 2 * depth + 1;
+    char *bad = malloc(n + 1);
+    memset(bad, '[', depth);
+    bad[depth] = '1';
+    memset(bad + depth + 1, ']', depth);
+    bad[n] = '\0';
+    ASSERT_OK(store_set(st, key, strlen(key), bad, n, 0, 0));
+    cJSON *msgs = NULL;
+    ASSERT_EQ_INT(session_messages(s, "alice", "c", 0, &msgs), RAGD_EINTERNAL);
+    ASSERT_EQ_INT(session_messages(s, "alice", "c", 2, &msgs), RAGD_EINTERNAL);
+    ASSERT_EQ_INT(session_append(s, "alice", "c", "user", "next", NULL, &m), RAGD_EINTERNAL);
+    store_value v;
+    ASSERT_OK(store_get(st, key, strlen(key), &v));
+    ASSERT_TRUE(v.len == n && memcmp(v.data, bad, n) == 0);
+    store_value_free(&v);
+    free(bad);
+    /* not JSON at all: the same */
+    ASSERT_OK(store_set(st, key, strlen(key), "{\"messages\": [", 14, 0, 0));
+    ASSERT_EQ_INT(session_append(s, "alice", "c", "user", "next", NULL, &m), RAGD_EINTERNAL);
+    ASSERT_OK(store_get(st, key, strlen(key), &v));
+    ASSERT_TRUE(v.len == 14 && memcmp(v.data, "{\"messages\": [", 14) == 0);
+    store_value_free(&v);
+    sessions_destroy(s);
+    scratch_store_close(st);
+}
+
 /* Stand-in embedder: counts of the letters a-z. */
 static int letters(void *ud, const char *const *texts, const size_t *lens, size_t n, float *out)
 {
@@ -157,6 +200,7 @@ int main(void)
 {
     RUN(documents);
     RUN(history);
+    RUN(history_unreadable);
     RUN(relevant);
     return TEST_REPORT();
 }

@@ -271,6 +271,11 @@ TEST(test_pruning_skips)
     bm25_hit out[3];
     size_t n;
     bm25_search_opts o = {.k = 3};
+    /* an absurd k is refused before any buffer is sized from it */
+    bm25_search_opts huge = {.k = (size_t)1 << 62};
+    ASSERT_EQ_INT(bm25_search(ix, "rare common", 11, &huge, out, &n), RAGD_EINVAL);
+    huge.k = BM25_K_MAX + 1;
+    ASSERT_EQ_INT(bm25_search(ix, "rare common", 11, &huge, out, &n), RAGD_EINVAL);
     ASSERT_OK(bm25_search(ix, "rare common", 11, &o, out, &n));
     ASSERT_EQ_INT(n, 3);
     ASSERT_EQ_INT(out[0].doc_id % 500, 0);

@@ -179,6 +179,23 @@ TEST(cache_core_ttl_defaults_overrides_and_clearing)
     ASSERT_EQ_INT(cache_get(c, "course", "k1", 2, &e), RAGD_ENOTFOUND);
     ASSERT_OK(cache_clear_all(c, &n));
     ASSERT_EQ_INT(n, 3);
+    /* a key that passes the check always fits the store key (a 448-byte key
+     * once passed max_key_bytes 512 and failed in the store) */
+    char key[STORE_KEY_MAX + 1], prefix[65];
+    memset(key, 'k', sizeof key);
+    memset(prefix, 'p', 64);
+    prefix[64] = '\0';
+    ragd_error err;
+    size_t room = STORE_KEY_MAX - strlen("cache:") - 64 - 1 - strlen("u:alice:");
+    ASSERT_EQ_INT(cache_key_limit(c, "p", 0), 440);
+    ASSERT_EQ_INT(cache_key_limit(c, prefix, 8), room);
+    ASSERT_EQ_INT(cache_key_check(c, prefix, 8, key, room + 1, &err), RAGD_ETOOBIG);
+    ASSERT_OK(cache_key_check(c, prefix, 8, key, room, &err));
+    char skey[STORE_KEY_MAX + 8];
+    snprintf(skey, sizeof skey, "u:alice:%.*s", (int)room, key);
+    ASSERT_OK(cache_put(c, prefix, skey, strlen(skey), "v", 1, "text/plain", 0));
+    ASSERT_EQ_INT(cache_key_check(c, "p", 0, key, 441, &err), RAGD_ETOOBIG);
+    ASSERT_EQ_INT(cache_key_check(c, "p", 0, "a\x01", 2, &err), RAGD_EINVAL);
     close_cache(c, s);
     /* the override was persisted */
     c = open_cache(dir, &s);

@@ -72,6 +72,9 @@ TEST(test_flat_exact)
     ASSERT_OK(flat_search(fx, v + 5 * D, 3, NULL, NULL, h, &nh));
     ASSERT_EQ_INT(h[0].id, 15);
     ASSERT_NEAR(h[0].score, 0.0, 1e-6);
+    /* an absurd k (k * sizeof would wrap) is refused, never sized */
+    ASSERT_EQ_INT(flat_search(fx, v, (size_t)1 << 62, NULL, NULL, h, &nh), RAGD_EINVAL);
+    ASSERT_EQ_INT(flat_search(fx, v, VEC_K_MAX + 1, NULL, NULL, h, &nh), RAGD_EINVAL);
     flat_destroy(fx);
     ASSERT_EQ_INT(flat_create(0, VEC_IP, &fx), RAGD_EINVAL);
     free(v);

@@ -154,7 +154,13 @@ TEST(test_deletes)
     /* querying with a deleted vector itself never returns it */
     vec_hit h[10];
     size_t n;
-    hnsw_search_opts o = {.k = 10, .n_match = -1, .mode = HNSW_GRAPH};
+    hnsw_search_opts o = {.k = (size_t)1 << 62, .n_match = -1, .mode = HNSW_EXACT};
+    ASSERT_EQ_INT(hnsw_search(ix, g_data + 1 * DIM, &o, h, &n), RAGD_EINVAL); /* absurd k */
+    o.k = 10;
+    o.ef = VEC_K_MAX + 1;
+    ASSERT_EQ_INT(hnsw_search(ix, g_data + 1 * DIM, &o, h, &n), RAGD_EINVAL); /* absurd ef */
+    o.ef = 0;
+    o.mode = HNSW_GRAPH;
     ASSERT_OK(hnsw_search(ix, g_data + 1 * DIM, &o, h, &n));
     for (size_t i = 0; i < n; i++)
         ASSERT_TRUE(h[i].id % 10 >= 3);

@@ -4,6 +4,10 @@
  * documents written differently give the same bytes and the same SHA-256;
  * canonical output parses back to an equal document; parse errors with their
  * position; and the typed getters' ranges and absent/wrong-type answers.
+ * The limits json_parse applies to untrusted input (nesting depth, NUL in
+ * strings, non-finite numbers, duplicate member names), json_parse_stored for
+ * values the server wrote, and the one checked reader of integers from input
+ * (json_get_count / json_count_text) at and beyond every boundary.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -125,11 +129,158 @@ TEST(typed_getters)
     cJSON_Delete(o);
 }
 
+/* "[[[...1...]]]" nested `depth` arrays deep; caller frees. */
+static char *nested(int depth)
+{
+    char *s = malloc((size_t)depth * 2 + 2);
+    memset(s, '[', (size_t)depth);
+    s[depth] = '1';
+    memset(s + depth + 1, ']', (size_t)depth);
+    s[2 * depth + 1] = '\0';
+    return s;
+}
+
+static int parse_rc(const char *s, ragd_error *err)
+{
+    cJSON *v = NULL;
+    int rc = json_parse(s, strlen(s), &v, err);
+    cJSON_Delete(v);
+    return rc;
+}
+
+TEST(depth_limit)
+{
+    ragd_error err;
+    char *ok = nested(JSON_MAX_DEPTH), *deep = nested(JSON_MAX_DEPTH + 1);
+    char *abyss = nested(1100);  /* beyond cJSON's own nesting limit */
+    ASSERT_OK(parse_rc(ok, &err));
+    ASSERT_EQ_INT(parse_rc(deep, &err), RAGD_ETOOBIG);
+    ASSERT_TRUE(strstr(err.msg, "deeper than 64") != NULL);
+    ASSERT_EQ_INT(parse_rc(abyss, &err), RAGD_ETOOBIG);
+    /* brackets inside strings do not count */
+    ASSERT_OK(parse_rc("{\"a\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}",
+                       &err));
+    /* a stored value deeper than the request limit still reads */
+    cJSON *v = NULL;
+    ASSERT_OK(json_parse_stored(deep, strlen(deep), &v));
+    cJSON_Delete(v);
+    v = (cJSON *)&err;  /* must stay untouched on failure */
+    ASSERT_EQ_INT(json_parse_stored(abyss, strlen(abyss), &v), RAGD_EFORMAT);
+    ASSERT_TRUE(v == (cJSON *)&err);
+    ASSERT_EQ_INT(json_parse_stored("", 0, &v), RAGD_EFORMAT);
+    free(ok);
+    free(deep);
+    free(abyss);
+}
+
+TEST(nul_refused)
+{
+    ragd_error err;
+    ASSERT_EQ_INT(parse_rc("{\"m\": \"a\\u0000b\"}", &err), RAGD_EFORMAT);
+    ASSERT_TRUE(strstr(err.msg, "NUL") != NULL);
+    ASSERT_EQ_INT(parse_rc("{\"a\\u0000b\": 1}", &err), RAGD_EFORMAT);  /* in a key too */
+    ASSERT_EQ_INT(parse_rc("[\"x\", \"\\\\\\u0000\"]", &err), RAGD_EFORMAT); /* \\ then \u0000 */
+    /* an escaped backslash followed by the text u0000 is not a NUL */
+    cJSON *v = NULL;
+    const char *txt = "{\"m\": \"a\\\\u0000b\"}";
+    ASSERT_OK(json_parse(txt, strlen(txt), &v, &err));
+    ASSERT_EQ_STR(json_get_str(v, "m"), "a\\u0000b");
+    cJSON_Delete(v);
+    /* a raw 0 byte inside a string */
+    const char raw[] = "{\"m\": \"a\0b\"}";
+    v = NULL;
+    ASSERT_EQ_INT(json_parse(raw, sizeof raw - 1, &v, &err), RAGD_EFORMAT);
+    ASSERT_TRUE(v == NULL);
+    /* other escapes are fine */
+    ASSERT_OK(parse_rc("{\"m\": \"\\u0001 \\u00e9 \\ud83d\\ude00\"}", &err));
+}
+
+TEST(non_finite_refused)
+{
+    ragd_error err;
+    ASSERT_EQ_INT(parse_rc("{\"x\": 1e400}", &err), RAGD_EFORMAT);
+    ASSERT_TRUE(strstr(err.msg, "'x'") != NULL);
+    ASSERT_EQ_INT(parse_rc("[1, [2, -1e999]]", &err), RAGD_EFORMAT);
+    ASSERT_OK(parse_rc("{\"x\": 1.7976931348623157e308, \"y\": 1e-400}", &err));
+}
+
+TEST(duplicate_members_refused)
+{
+    ragd_error err;
+    ASSERT_EQ_INT(parse_rc("{\"a\": 1, \"b\": 2, \"a\": 3}", &err), RAGD_EFORMAT);
+    ASSERT_EQ_STR(err.msg, "member 'a' appears twice in one object");
+    ASSERT_EQ_INT(parse_rc("[{\"x\": {\"m\": [1], \"m\": [2]}}]", &err), RAGD_EFORMAT);
+    ASSERT_OK(parse_rc("{\"a\": {\"a\": 1}, \"b\": [{\"a\": 1}, {\"a\": 2}]}", &err));
+    ASSERT_OK(parse_rc("{\"a\": 1, \"A\": 2, \"a \": 3}", &err));
+}
+
+TEST(count_from_json)
+{
+    ragd_error err;
+    const char *doc = "{\"big\": 9223372036854775807, \"huge\": 1e300, \"neg\": -1, \"frac\": 2.5,"
+                      " \"str\": \"10\", \"ok\": 10, \"nul\": null, \"max\": 9007199254740992,"
+                      " \"tf\": true, \"exp\": 1e2}";
+    cJSON *o = NULL;
+    ASSERT_OK(json_parse(doc, strlen(doc), &o, &err));
+    int64_t v = 7;
+    ASSERT_EQ_INT(json_get_count(o, "big", 1, INT64_MAX, &v, &err), RAGD_EINVAL);
+    ASSERT_EQ_STR(err.msg, "'big' must be an integer from 1 to 9007199254740992");
+    ASSERT_EQ_INT(json_get_count(o, "big", 1, 1000, &v, &err), RAGD_EINVAL);
+    ASSERT_EQ_STR(err.msg, "'big' must be an integer from 1 to 1000");
+    ASSERT_EQ_INT(json_get_count(o, "huge", 0, INT64_MAX, &v, NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(json_get_count(o, "neg", 0, 10, &v, NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(json_get_count(o, "frac", 0, 10, &v, NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(json_get_count(o, "str", 0, 10, &v, NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(json_get_count(o, "tf", 0, 10, &v, NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(v, 7);  /* untouched by every failure */
+    ASSERT_EQ_INT(json_get_count(o, "nul", 0, 10, &v, NULL), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(json_get_count(o, "absent", 0, 10, &v, NULL), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(v, 7);
+    ASSERT_OK(json_get_count(o, "ok", 10, 10, &v, NULL));
+    ASSERT_EQ_INT(v, 10);
+    ASSERT_OK(json_get_count(o, "exp", 0, 100, &v, NULL));
+    ASSERT_EQ_INT(v, 100);
+    ASSERT_OK(json_get_count(o, "max", 0, INT64_MAX, &v, NULL));
+    ASSERT_EQ_INT(v, JSON_INT_LIMIT);
+    ASSERT_EQ_INT(json_get_count(o, "neg", -5, 5, &v, NULL), 0);
+    ASSERT_EQ_INT(v, -1);
+    /* json_get_int is the same rule */
+    ASSERT_EQ_INT(json_get_int(o, "big", 0, INT64_MAX, &v), RAGD_EINVAL);
+    cJSON_Delete(o);
+}
+
+TEST(count_from_text)
+{
+    ragd_error err;
+    int64_t v = 3;
+    const char *bad[] = { "", "-", "+1", " 1", "1 ", "1.0", "1e3", "0x10", "abc",
+                          "99999999999999999999", "9223372036854775807", "12345678901234567" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ASSERT_EQ_INT(json_count_text(bad[i], "limit", 0, INT64_MAX, &v, &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(v, 3);
+    ASSERT_EQ_STR(err.msg, "'limit' must be an integer from 0 to 9007199254740992");
+    ASSERT_EQ_INT(json_count_text(NULL, "limit", 0, 10, &v, &err), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(json_count_text("11", "limit", 0, 10, &v, &err), RAGD_EINVAL);
+    ASSERT_EQ_INT(json_count_text("-1", "offset", 0, 10, &v, &err), RAGD_EINVAL);
+    ASSERT_OK(json_count_text("0010", "limit", 0, 10, &v, &err));
+    ASSERT_EQ_INT(v, 10);
+    ASSERT_OK(json_count_text("-4", "x", -5, 5, &v, &err));
+    ASSERT_EQ_INT(v, -4);
+    ASSERT_OK(json_count_text("9007199254740992", "x", 0, INT64_MAX, &v, &err));
+    ASSERT_EQ_INT(v, JSON_INT_LIMIT);
+}
+
 int main(void)
 {
     RUN(canonical_json_sorts_keys_and_normalises_numbers);
     RUN(canonical_forms);
     RUN(json_parse_reports_the_position);
     RUN(typed_getters);
+    RUN(depth_limit);
+    RUN(nul_refused);
+    RUN(non_finite_refused);
+    RUN(duplicate_members_refused);
+    RUN(count_from_json);
+    RUN(count_from_text);
     return TEST_REPORT();
 }
