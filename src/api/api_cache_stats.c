@@ -225,7 +225,8 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
     warm_entry *es = xcalloc((size_t)n, sizeof *es);
     int i = 0, ok = 0;
     for (const cJSON *it = entries->child; it; it = it->next, i++)
-        if (warm__validate(req, resp, it, i, &es[i]))
+        if (warm__validate(req, resp, it, i, &es[i]) ||
+            !auth_shared_key_ok(req, ns, es[i].key, resp))
             goto out;
     cJSON *failed = cJSON_CreateArray();
     for (i = 0; i < n; i++) {

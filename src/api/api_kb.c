@@ -202,11 +202,10 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
         http_error(req, resp, 400, "invalid_request", "documents[%zu].user_id must be a string", i);
         return false;
     }
-    const char *owner = NULL; /* a user-bound caller owns what it writes */
-    if (!auth_effective_user(req, cJSON_IsString(user) ? user->valuestring : NULL, &owner, resp))
-        return false;
+    /* user_id as named; the caller resolves the owner (auth_effective_user) */
     *d = (kb_doc_in){ id->valuestring, text->valuestring, strlen(text->valuestring),
-                      cJSON_IsObject(md) ? md : NULL, owner };
+                      cJSON_IsObject(md) ? md : NULL, cJSON_IsString(user) ? user->valuestring
+                                                                          : NULL };
     return true;
 }
 
@@ -274,7 +273,7 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
     size_t i = 0;
     bool ok = true;
     for (const cJSON *it = docs->child; it && ok; it = it->next, i++) {
-        const char *user = NULL;
+        const char *user = NULL; /* a user-bound caller owns what it writes */
         ok = kb_api__doc(req, resp, it, i, &in[i]) &&
              auth_effective_user(req, in[i].user_id, &user, resp);
         if (ok && user) /* the identity's buffer is reused by the next call: copy */
@@ -291,7 +290,9 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
                            (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
                            &budget };
         int rc = kb_docs_upsert_admit(app->kb, ns, in, n, &admit, &st, &err);
-        if (rc) {
+        if (rc == RAGD_ECONFLICT) { /* another owner's id: answered as for a missing one */
+            http_error(req, resp, 404, "document_not_found", "%s", err.msg);
+        } else if (rc) {
             if (!budget.refused)  /* else the budget filled resp */
                 kb_api__err(req, resp, rc, &err, ns);
         } else {

@@ -294,10 +294,20 @@ bool auth_user_namespace(const http_req *req, const char *body_user_id, char *ou
     if (!auth_effective_user(req, body_user_id, &user, resp))
         return false;
     if (user)
-        snprintf(out, n, "u:%s:", user);
+        snprintf(out, n, AUTH_USER_MARK "%s:", user);
     else if (n)
         out[0] = '\0';
     return true;
+}
+
+bool auth_shared_key_ok(const http_req *req, const char *ns, const char *key, http_resp *resp)
+{
+    if (ns[0] || strncmp(key, AUTH_USER_MARK, sizeof AUTH_USER_MARK - 1) != 0)
+        return true;
+    http_error(req, resp, 400, "reserved_key", "keys starting with \"%s\" are reserved for "
+               "per-user entries: name the user (user_id) or choose another key",
+               AUTH_USER_MARK);
+    return false;
 }
 
 void auth_metrics_render(auth_t *a, buf_t *b)

@@ -101,6 +101,16 @@ bool auth_effective_user(const http_req *req, const char *body_user_id, const ch
 bool auth_user_namespace(const http_req *req, const char *body_user_id, char *out, size_t n,
                          http_resp *resp);
 
+/* The user-scope marker: per-user store keys are "u:<user>:<key>". */
+#define AUTH_USER_MARK "u:"
+
+/* May a client-chosen key be stored under ns (from auth_user_namespace)? A
+ * shared key (ns "") starting with AUTH_USER_MARK would alias a user's entry
+ * ("u:alice:k" is alice's "k"), so it is refused: false with resp holding
+ * 400 reserved_key. Keys under a user's namespace are always fine. Used by
+ * the cache API, warm-up and rate-limit checks. Thread-safe. */
+bool auth_shared_key_ok(const http_req *req, const char *ns, const char *key, http_resp *resp);
+
 /* 1-128 characters of [A-Za-z0-9_.@+|-]: safe inside store keys. */
 bool auth_user_id_valid(const char *id);
 

@@ -25,9 +25,10 @@ static const scope_rule scope_rules[] = {
     /* key management */
     { ANY, "/api/v1/keys", AUTH_SCOPE_ADMIN },
     { ANY, "/api/v1/keys/{}", AUTH_SCOPE_ADMIN },
-    /* knowledge bases: creating or dropping a namespace */
+    /* knowledge bases: creating, changing or dropping a namespace (its settings
+     * steer every user's searches and routing) */
     { HTTP_POST, "/api/v1/namespaces", AUTH_SCOPE_ADMIN },
-    { HTTP_PUT | HTTP_DELETE, "/api/v1/namespaces/{}", AUTH_SCOPE_ADMIN },
+    { HTTP_PUT | HTTP_PATCH | HTTP_DELETE, "/api/v1/namespaces/{}", AUTH_SCOPE_ADMIN },
     /* POSTs that only compute or read */
     { HTTP_POST, "/api/v1/cache/key", AUTH_SCOPE_READ },
     { HTTP_POST, "/api/v1/embeddings/generate", AUTH_SCOPE_READ },

@@ -210,3 +210,83 @@ def test_knowledge_base_documents_are_per_user(world):
     assert r.status_code == 200, r.text
     assert call(world, "bob", "GET", bob_doc).status_code == 200
     assert call(world, "svc", "GET", bob_doc).status_code == 200
+
+
+def test_user_cannot_overwrite_others_or_shared_documents(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN}, json={"name": "kb"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    up = lambda who, docs: call(world, who, "POST", f"{NS}/kb/documents", json={"documents": docs})
+    assert up("alice", [{"id": "a1", "text": "alice private knee diary"}]).status_code == 200
+    assert up("svc", [{"id": "s1", "text": "shared squat guide"}]).status_code == 200
+    # bob on alice's id, bob on a shared id, a batch with one such id, a tenant's user:
+    # all refused as for a missing document, and nothing of the batch is written
+    for who, docs in [("bob", [{"id": "a1", "text": "bob was here"}]),
+                      ("bob", [{"id": "s1", "text": "bob rewrote the guide"}]),
+                      ("bob", [{"id": "b-new", "text": "bob fresh note"},
+                               {"id": "a1", "text": "bob was here"}]),
+                      ("acme", [{"id": "a1", "text": "tenant was here", "user_id": "u1"}]),
+                      ("svc", [{"id": "a1", "text": "service for bob", "user_id": "bob"}])]:
+        assert_error(up(who, docs), 404, "document_not_found")
+    got = call(world, "alice", "GET", f"{NS}/kb/documents/a1").json()
+    assert (got["text"], got["user_id"]) == ("alice private knee diary", "alice")
+    got = call(world, "svc", "GET", f"{NS}/kb/documents/s1").json()
+    assert (got["text"], got["user_id"]) == ("shared squat guide", None)
+    assert_error(call(world, "svc", "GET", f"{NS}/kb/documents/b-new"), 404)
+    r = call(world, "bob", "POST", "/api/v1/search/hybrid",
+             json={"query": "knee diary", "namespaces": ["kb"], "search_type": "keyword"})
+    assert r.status_code == 200 and "alice" not in r.text
+    # the owner replaces its own document; shared writes (service, no user) replace any
+    r = up("alice", [{"id": "a1", "text": "alice private knee diary v2"}])
+    assert r.status_code == 200 and r.json()["replaced"] == 1
+    r = up("svc", [{"id": "a1", "text": "now a shared document"}])
+    assert r.status_code == 200 and r.json()["replaced"] == 1
+    # a tenant writes for its users (the owner is tenant-qualified once, not twice)
+    r = up("acme", [{"id": "t1", "text": "acme user note", "user_id": "u1"}])
+    assert r.status_code == 200, r.text
+    assert call(world, "svc", "GET", f"{NS}/kb/documents/t1").json()["user_id"] == "acme/u1"
+
+
+def test_namespace_settings_need_admin(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN},
+                      json={"name": "kb", "description": "fitness"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    for who in ("alice", "svc"):  # write scope is not enough, for users or services
+        r = call(world, who, "PATCH", f"{NS}/kb", json={"description": "hijacked",
+                                                          "hnsw_ef_search": 1})
+        assert_error(r, 403, "forbidden")
+    got = call(world, "alice", "GET", f"{NS}/kb").json()["settings"]
+    assert got["description"] == "fitness" and got["hnsw_ef_search"] == 100
+    r = requests.patch(world.url + f"{NS}/kb", headers={"X-API-Key": ADMIN},
+                       json={"description": "fitness and food"}, timeout=30)
+    assert r.status_code == 200 and r.json()["settings"]["description"] == "fitness and food"
+
+
+def test_shared_keys_cannot_alias_user_keys(world):
+    # The shared namespace (a service key without user_id) cannot name a key that is
+    # another user's entry as stored ("u:alice:planted" is alice's "planted").
+    r = call(world, "svc", "PUT", "/api/v1/cache/notes/u:alice:planted", data=b"planted")
+    assert_error(r, 400, "reserved_key")
+    assert_error(call(world, "svc", "GET", "/api/v1/cache/notes/u:alice:planted"), 400,
+                 "reserved_key")
+    r = call(world, "svc", "POST", "/api/v1/cache/warm-up", json={"entries": [
+        {"prefix": "notes", "key": "fine", "value": "x"},
+        {"prefix": "notes", "key": "u:alice:planted", "value": "planted"}]})
+    assert_error(r, 400, "reserved_key")
+    assert_error(call(world, "alice", "GET", "/api/v1/cache/notes/planted"), 404)
+    assert_error(call(world, "svc", "GET", "/api/v1/cache/notes/fine"), 404)  # nothing written
+    body = {"key": "u:alice:otp", "limit": 1, "window": 60}
+    for _ in range(2):
+        assert_error(call(world, "svc", "POST", "/api/v1/ratelimit/check", json=body), 400,
+                     "reserved_key")
+    own = {"key": "otp", "limit": 1, "window": 60}
+    assert call(world, "alice", "POST", "/api/v1/ratelimit/check", json=own).json()["allowed"]
+    # Naming the user is the way to reach a user's entries; inside a user's own
+    # namespace any key is fine, "u:..." included.
+    assert call(world, "svc", "PUT", "/api/v1/cache/notes/planted?user_id=alice",
+                data=b"from service").status_code == 200
+    assert call(world, "alice", "GET", "/api/v1/cache/notes/planted").content == b"from service"
+    assert call(world, "alice", "PUT", "/api/v1/cache/notes/u:x", data=b"a").status_code == 200
+    assert call(world, "alice", "GET", "/api/v1/cache/notes/u:x").content == b"a"
+    assert_error(call(world, "bob", "GET", "/api/v1/cache/notes/u:x"), 404)
