@@ -52,6 +52,7 @@ typedef struct auth_opts {
     const cJSON *api_keys;   /* the config file's sections; NULL = absent: */
     const cJSON *jwt;        /*   "api_keys", "jwt", */
     const cJSON *section;    /*   and "auth" ({open_routes, default_tier}) */
+    const char *metrics_key; /* secret GET /metrics then needs; NULL/"" = none */
 } auth_opts;
 
 /* Build from o. The store is borrowed (keys created by the API live there).

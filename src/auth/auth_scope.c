@@ -22,6 +22,8 @@ static const scope_rule scope_rules[] = {
     { HTTP_POST, "/api/v1/cache/clear", AUTH_SCOPE_ADMIN },
     { HTTP_DELETE, "/api/v1/cache", AUTH_SCOPE_ADMIN },
     { HTTP_POST, "/api/v1/cache/config", AUTH_SCOPE_ADMIN },
+    /* metrics name prefixes and models: operators only, when not an open route */
+    { HTTP_GET | HTTP_HEAD, "/metrics", AUTH_SCOPE_ADMIN },
     /* key management */
     { ANY, "/api/v1/keys", AUTH_SCOPE_ADMIN },
     { ANY, "/api/v1/keys/{}", AUTH_SCOPE_ADMIN },

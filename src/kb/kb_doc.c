@@ -544,3 +544,26 @@ int kb_doc_list(kb_t *kb, const char *nsname, size_t offset, size_t limit, char 
     *n = cnt;
     return RAGD_OK;
 }
+
+int kb_ns_count_visible(kb_t *kb, const char *nsname, kb_owner_fn visible, void *ud,
+                        uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes)
+{
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    *docs = *chunks = *text_bytes = 0;
+    pthread_rwlock_rdlock(&ns->lock);
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&ns->docs, &it, NULL, &v)) {
+        const kb_doc *d = v;
+        if (!visible(ud, d->user_id))
+            continue;
+        (*docs)++;
+        *chunks += d->n_chunks;
+        *text_bytes += d->len;
+    }
+    pthread_rwlock_unlock(&ns->lock);
+    kb__ns_release(ns);
+    return RAGD_OK;
+}

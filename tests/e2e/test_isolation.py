@@ -290,3 +290,90 @@ def test_shared_keys_cannot_alias_user_keys(world):
     assert call(world, "alice", "PUT", "/api/v1/cache/notes/u:x", data=b"a").status_code == 200
     assert call(world, "alice", "GET", "/api/v1/cache/notes/u:x").content == b"a"
     assert_error(call(world, "bob", "GET", "/api/v1/cache/notes/u:x"), 404)
+
+
+def test_cache_stats_are_per_user_for_user_keys(world):
+    assert call(world, "bob", "PUT", "/api/v1/cache/bob-medical-records/x",
+                data=b"secret").status_code == 200
+    assert call(world, "svc", "PUT", "/api/v1/cache/shared-p/x", data=b"s").status_code == 200
+    mine = call(world, "alice", "GET", "/api/v1/cache/stats")
+    assert mine.status_code == 200, mine.text
+    assert "bob-medical-records" not in mine.text and "shared-p" not in mine.text
+    assert mine.json()["scope"] == "user" and mine.json()["keys"] == 0
+    assert call(world, "alice", "PUT", "/api/v1/cache/notes/a1", data=b"a").status_code == 200
+    mine = call(world, "alice", "GET", "/api/v1/cache/stats").json()
+    assert mine["keys"] == 1 and list(mine["prefixes"]) == ["notes"]
+    assert mine["prefixes"]["notes"]["keys"] == 1 and "hits" not in mine
+    assert "gateway" not in mine and "recommendations" not in mine
+    assert call(world, "bob", "GET", "/api/v1/cache/stats").json()["prefixes"][
+        "bob-medical-records"]["keys"] == 1
+    full = call(world, "svc", "GET", "/api/v1/cache/stats").json()
+    assert full["scope"] == "all" and {"bob-medical-records", "shared-p", "notes"} <= set(
+        full["prefixes"])
+
+
+def test_namespace_stats_are_per_user_for_user_keys(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN}, json={"name": "kb"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    docs = lambda *d: {"documents": [{"id": i, "text": t} for i, t in d]}
+    assert call(world, "bob", "POST", f"{NS}/kb/documents",
+                json=docs(("b1", "bob private one"), ("b2", "bob private two"))).status_code == 200
+    assert call(world, "svc", "POST", f"{NS}/kb/documents",
+                json=docs(("s1", "shared guide"))).status_code == 200
+    for path in (f"{NS}/kb", NS):
+        body = call(world, "alice", "GET", path).json()
+        st = body["stats"] if path != NS else body["namespaces"][0]["stats"]
+        assert st["scope"] == "user" and st["documents"] == 1 and st["chunks"] == 1
+        assert st["text_bytes"] == len("shared guide")
+        assert "bm25" not in st and "hnsw" not in st and "memory_bytes" not in st
+    assert call(world, "bob", "GET", f"{NS}/kb").json()["stats"]["documents"] == 3
+    full = call(world, "svc", "GET", f"{NS}/kb").json()["stats"]
+    assert full["documents"] == 3 and "bm25" in full and "scope" not in full
+
+
+def metrics_world(tmp_path, env, config=None):
+    args = []
+    if config is not None:
+        cfg = tmp_path / "ragd.json"
+        cfg.write_text(__import__("json").dumps(config))
+        args = ["--config", str(cfg)]
+    return Ragd(env=env, args=args).start()
+
+
+def test_metrics_key_guards_metrics(tmp_path):
+    s = metrics_world(tmp_path, {"RAGD_ADMIN_KEY": ADMIN, "RAGD_METRICS_KEY": "scrape-secret-42"})
+    try:
+        user = requests.post(s.url + "/api/v1/keys", headers={"X-API-Key": ADMIN}, timeout=10,
+                             json={"scopes": ["read"], "user_id": "alice"}).json()["key"]
+        assert s.put("/api/v1/cache/alice-medical-records/x", data=b"v",
+                     headers={"X-API-Key": ADMIN}).status_code == 200
+        assert_error(s.get("/metrics"), 401, "unauthorized")
+        assert_error(s.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401)
+        assert_error(s.get("/metrics", headers={"X-API-Key": user}), 403, "forbidden")
+        for h in ({"Authorization": "Bearer scrape-secret-42"}, {"X-API-Key": ADMIN}):
+            r = s.get("/metrics", headers=h)
+            assert r.status_code == 200 and "alice-medical-records" in r.text
+        assert s.get("/health").status_code == 200  # other open routes stay open
+    finally:
+        s.cleanup()
+    # auth off: the metrics key still guards /metrics, nothing else
+    s = metrics_world(tmp_path, {"RAGD_METRICS_KEY": "scrape-secret-42"})
+    try:
+        assert_error(s.get("/metrics"), 401)
+        assert s.get("/metrics", headers={"X-API-Key": "scrape-secret-42"}).status_code == 200
+        assert s.get("/api/v1/cache/stats").status_code == 200
+    finally:
+        s.cleanup()
+
+
+def test_metrics_off_the_open_routes_need_admin(tmp_path):
+    s = metrics_world(tmp_path, {"RAGD_ADMIN_KEY": ADMIN}, {"auth": {"open_routes": ["/health"]}})
+    try:
+        user = requests.post(s.url + "/api/v1/keys", headers={"X-API-Key": ADMIN}, timeout=10,
+                             json={"scopes": ["read", "write"], "user_id": "alice"}).json()["key"]
+        assert_error(s.get("/metrics"), 401)
+        assert_error(s.get("/metrics", headers={"X-API-Key": user}), 403, "forbidden")
+        assert s.get("/metrics", headers={"X-API-Key": ADMIN}).status_code == 200
+    finally:
+        s.cleanup()
