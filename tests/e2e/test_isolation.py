@@ -233,6 +233,11 @@ def test_user_cannot_overwrite_others_or_shared_documents(world):
     got = call(world, "svc", "GET", f"{NS}/kb/documents/s1").json()
     assert (got["text"], got["user_id"]) == ("shared squat guide", None)
     assert_error(call(world, "svc", "GET", f"{NS}/kb/documents/b-new"), 404)
+    # deleting: a shared document by id, or everything by filter, leaves others' alone
+    assert_error(call(world, "bob", "DELETE", f"{NS}/kb/documents/s1"), 404, "document_not_found")
+    r = call(world, "bob", "POST", f"{NS}/kb/documents/delete", json={"filter": {}})
+    assert r.status_code == 200 and r.json()["deleted"] == 0
+    assert call(world, "svc", "GET", f"{NS}/kb/documents/s1").status_code == 200
     r = call(world, "bob", "POST", "/api/v1/search/hybrid",
              json={"query": "knee diary", "namespaces": ["kb"], "search_type": "keyword"})
     assert r.status_code == 200 and "alice" not in r.text
