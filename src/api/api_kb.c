@@ -51,7 +51,7 @@ static bool kb_api__visible(const http_req *req, const cJSON *doc, bool own_only
     return kb_api__owner_visible(auth_identity_of(req), json_get_str(doc, "user_id"), own_only);
 }
 
-static bool kb_api__sees_owner(void *id, const char *owner)
+static bool kb_api__sees_owner(const void *id, const char *owner)
 {
     return kb_api__owner_visible(id, owner, false);
 }
@@ -96,8 +96,8 @@ static cJSON *kb_api__info_for(const http_req *req, const kb_ns_info *in)
     if (kb_api__sees_all(req))
         return o;
     uint64_t docs = 0, chunks = 0, bytes = 0;
-    kb_ns_count_visible(api_app(req)->kb, in->name, kb_api__sees_owner,
-                        (void *)auth_identity_of(req), &docs, &chunks, &bytes);
+    kb_ns_count_visible(api_app(req)->kb, in->name, kb_api__sees_owner, auth_identity_of(req),
+                        &docs, &chunks, &bytes);
     cJSON_DeleteItemFromObjectCaseSensitive(o, "stats");
     cJSON *st = cJSON_AddObjectToObject(o, "stats");
     cJSON_AddStringToObject(st, "scope", "user");

@@ -195,8 +195,8 @@ int kb_docs_delete_where(kb_t *kb, const char *ns, const kb_filter *filter, cons
 /* Per-caller stats: the documents whose owner visible(ud, owner) accepts
  * (owner NULL = shared), their chunks and text bytes. RAGD_ENOTFOUND
  * (namespace). Thread-safe; visible runs under the namespace's read lock. */
-typedef bool (*kb_owner_fn)(void *ud, const char *owner);
-int kb_ns_count_visible(kb_t *kb, const char *ns, kb_owner_fn visible, void *ud,
+typedef bool (*kb_owner_fn)(const void *ud, const char *owner);
+int kb_ns_count_visible(kb_t *kb, const char *ns, kb_owner_fn visible, const void *ud,
                         uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes);
 
 /* A page of document ids in the namespace (unspecified but stable order while

@@ -545,7 +545,7 @@ int kb_doc_list(kb_t *kb, const char *nsname, size_t offset, size_t limit, char 
     return RAGD_OK;
 }
 
-int kb_ns_count_visible(kb_t *kb, const char *nsname, kb_owner_fn visible, void *ud,
+int kb_ns_count_visible(kb_t *kb, const char *nsname, kb_owner_fn visible, const void *ud,
                         uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes)
 {
     kb_ns *ns = kb__ns_acquire(kb, nsname);

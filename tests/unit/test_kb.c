@@ -208,6 +208,11 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
     kb_close(kb);
 }
 
+static bool shared_or_owned_by(const void *user, const char *owner)
+{
+    return !owner || strcmp(owner, user) == 0;
+}
+
 TEST(users_see_their_own_and_shared_documents)
 {
     kb_t *kb = open_kb();
@@ -228,7 +233,13 @@ TEST(users_see_their_own_and_shared_documents)
             ASSERT_TRUE(strcmp(r.hits[i].doc_id, "bob") != 0);
         kb_search_result_clear(&r);
     }
-    uint64_t n = 0;
+    uint64_t n = 0, chunks = 0, bytes = 0;
+    ASSERT_OK(kb_ns_count_visible(kb, "users", shared_or_owned_by, "alice", &n, &chunks, &bytes));
+    ASSERT_EQ_INT(n, 2);  /* alice's per-user stats: the shared document and her own */
+    ASSERT_EQ_INT(chunks, 2);
+    ASSERT_EQ_INT(bytes, 20 + 22);
+    ASSERT_EQ_INT(kb_ns_count_visible(kb, "nope", shared_or_owned_by, "alice", &n, &chunks,
+                                      &bytes), RAGD_ENOTFOUND);
     ASSERT_OK(kb_docs_delete_where(kb, "users", NULL, "bob", &n));
     ASSERT_EQ_INT(n, 1);
     ASSERT_OK(kb_ns_drop(kb, "users", NULL));
