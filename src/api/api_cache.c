@@ -19,7 +19,8 @@
 /* Validate the {prefix}/{key} path parameters; on failure resp has the error.
  * skey gets the key as stored: "u:<user>:<key>" when the request acts for a
  * user (a user-bound credential, or ?user_id= from a service key), so users
- * never see each other's entries; the bare key in the shared namespace. */
+ * never see each other's entries; the bare key in the shared namespace, where
+ * keys starting with "u:" are refused (they would alias a user's entry). */
 static bool cache_api__target(http_req *req, http_resp *resp, const char **prefix,
                               const char **key, char *skey, size_t skn)
 {
@@ -31,7 +32,8 @@ static bool cache_api__target(http_req *req, http_resp *resp, const char **prefi
         return false;
     }
     char ns[2 * AUTH_ID_MAX + 8];
-    if (!auth_user_namespace(req, http_req_query(req, "user_id"), ns, sizeof ns, resp))
+    if (!auth_user_namespace(req, http_req_query(req, "user_id"), ns, sizeof ns, resp) ||
+        !auth_shared_key_ok(req, ns, *key, resp))
         return false;
     ragd_error err;
     if (cache_key_check(api_app(req)->cache, *prefix, strlen(ns), *key, strlen(*key), &err)) {

@@ -1,8 +1,9 @@
 /*
  * api_cache_stats.c - GET /api/v1/cache/stats (hit rates per prefix, key
  * counts, memory, compression, TTLs, an efficiency rating with
- * recommendations), the TTL settings object it shares with GET
- * /api/v1/cache/config, and POST /api/v1/cache/warm-up (bulk preload).
+ * recommendations; a user-bound caller gets a view of its own entries only),
+ * the TTL settings object it shares with GET /api/v1/cache/config, and
+ * POST /api/v1/cache/warm-up (bulk preload).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -100,9 +101,60 @@ static void stats__recommend(cJSON *rec, const cache_prefix_stats *ps, int n, ui
         cJSON_AddItemToArray(rec, cJSON_CreateString("No lookups yet: nothing to judge."));
 }
 
+/* The key space a user-bound or tenant caller's view covers ("u:<user>:",
+ * "u:<tenant>/"); false for callers that see everything (service keys, auth
+ * off). */
+static bool stats__own_space(const http_req *req, char *out, size_t n)
+{
+    const auth_identity *id = auth_identity_of(req);
+    if (id && id->user_id[0])
+        snprintf(out, n, AUTH_USER_MARK "%s:", id->user_id);
+    else if (id && id->tenant[0])
+        snprintf(out, n, AUTH_USER_MARK "%s/", id->tenant);
+    else
+        return false;
+    return true;
+}
+
+/* A user's view: only what can be counted over its own entries (their keys
+ * per prefix and those prefixes' TTLs) and the global settings. Hit and
+ * write counters are kept per prefix for everyone together, so they, the
+ * store figures, recommendations and gateway totals are left out. */
+static void stats__own(http_req *req, http_resp *resp, const char *under)
+{
+    app_t *app = api_app(req);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "scope", "user");
+    cJSON *prefixes = cJSON_CreateObject();
+    bool counted = cache_count_keys_under(app->cache, under, stats__add_keys, prefixes) == 0;
+    uint64_t keys = 0;
+    for (cJSON *p = prefixes->child; p; p = p->next) {
+        keys += (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "keys"));
+        cJSON_AddNumberToObject(p, "ttl", (double)cache_prefix_ttl(app->cache, p->string, NULL));
+    }
+    cJSON_AddNumberToObject(out, "keys", (double)keys);
+    cJSON_AddBoolToObject(out, "key_counts_complete", counted);
+    cJSON_AddItemToObject(out, "prefixes", prefixes);
+    const cache_opts *o = cache_options(app->cache);
+    cJSON *ttl = cJSON_AddObjectToObject(out, "ttl");
+    cJSON_AddNumberToObject(ttl, "default", (double)o->default_ttl_s);
+    cJSON_AddNumberToObject(ttl, "embedding", (double)o->embedding_ttl_s);
+    cJSON_AddNumberToObject(ttl, "response", (double)o->response_ttl_s);
+    cJSON *comp = cJSON_AddObjectToObject(out, "compression");
+    cJSON_AddStringToObject(comp, "algorithm", "zstd");
+    cJSON_AddNumberToObject(comp, "threshold", (double)o->compress_threshold);
+    api_reply_json(resp, 200, out);
+    cJSON_Delete(out);
+}
+
 void cache_api_stats(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
+    char under[AUTH_ID_MAX + 8];
+    if (stats__own_space(req, under, sizeof under)) {
+        stats__own(req, resp, under);
+        return;
+    }
     int n = 0;
     cache_prefix_stats *ps = cache_stats_snapshot(cache_stats(app->cache), &n);
     store_stats ss;
@@ -110,6 +162,7 @@ void cache_api_stats(http_req *req, http_resp *resp)
     store_get_stats(app->store, &ss);
     uint64_t hits = 0, misses = 0, raw = 0, stored = 0, writes = 0, skipped = 0;
     cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "scope", "all");
     cJSON *prefixes = cJSON_CreateObject();
     for (int i = 0; i < n; i++) {
         hits += ps[i].hits;
@@ -243,7 +296,8 @@ void cache_api_warm_up(http_req *req, http_resp *resp)
     warm_entry *es = xcalloc((size_t)n, sizeof *es);
     int i = 0, ok = 0;
     for (const cJSON *it = entries->child; it; it = it->next, i++)
-        if (warm__validate(req, resp, it, i, strlen(ns), &es[i]))
+        if (warm__validate(req, resp, it, i, strlen(ns), &es[i]) ||
+            !auth_shared_key_ok(req, ns, es[i].key, resp))
             goto out;
     cJSON *failed = cJSON_CreateArray();
     for (i = 0; i < n; i++) {

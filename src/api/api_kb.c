@@ -1,7 +1,8 @@
 /*
  * api_kb.c - knowledge-base routes: namespaces (list, create, get with
- * stats, update routing settings, delete) and documents (batch upsert, list,
- * get, delete, delete by filter). Thin: JSON in and out around kb/kb.h.
+ * stats - per-caller counts for user keys -, update routing settings, delete)
+ * and documents (batch upsert, list, get, delete, delete by filter). Thin:
+ * JSON in and out around kb/kb.h, plus who may see and write which document.
  */
 #include <stdio.h>
 #include <stdint.h>
@@ -28,6 +29,40 @@ static void kb_api__err(const http_req *req, http_resp *resp, int rc, const ragd
         api_error_rc(req, resp, rc, "%s", err && err->msg[0] ? err->msg : ragd_strerror(rc));
 }
 
+/* May caller id see (or, with own_only, delete) a document owned by owner
+ * (NULL = shared)? A user-bound caller sees shared documents and its own, and
+ * deletes only its own; a tenant its users'; service keys see everything.
+ * Others' documents read as missing. */
+static bool kb_api__owner_visible(const auth_identity *id, const char *owner, bool own_only)
+{
+    if (!id || !(id->user_id[0] || id->tenant[0]))
+        return true;
+    if (!owner)
+        return !own_only;
+    const char *me = id->user_id;
+    size_t tl = strlen(id->tenant);
+    if (!me[0]) /* a tenant sees its users' documents */
+        return strncmp(owner, id->tenant, tl) == 0 && owner[tl] == '/';
+    return strcmp(owner, me) == 0;
+}
+
+static bool kb_api__visible(const http_req *req, const cJSON *doc, bool own_only)
+{
+    return kb_api__owner_visible(auth_identity_of(req), json_get_str(doc, "user_id"), own_only);
+}
+
+static bool kb_api__sees_owner(const void *id, const char *owner)
+{
+    return kb_api__owner_visible(id, owner, false);
+}
+
+/* Does the caller see every document (auth off, service or admin keys)? */
+static bool kb_api__sees_all(const http_req *req)
+{
+    const auth_identity *id = auth_identity_of(req);
+    return !id || !(id->user_id[0] || id->tenant[0]);
+}
+
 static cJSON *kb_api__info_json(const kb_ns_info *in)
 {
     cJSON *o = cJSON_CreateObject();
@@ -52,6 +87,27 @@ static cJSON *kb_api__info_json(const kb_ns_info *in)
     return o;
 }
 
+/* The namespace as the caller may see it: a user-bound or tenant caller gets
+ * counts over the documents it can see (shared ones and its own); index and
+ * memory sizes mix everyone's documents, so they are left out of its view. */
+static cJSON *kb_api__info_for(const http_req *req, const kb_ns_info *in)
+{
+    cJSON *o = kb_api__info_json(in);
+    if (kb_api__sees_all(req))
+        return o;
+    uint64_t docs = 0, chunks = 0, bytes = 0;
+    kb_ns_count_visible(api_app(req)->kb, in->name, kb_api__sees_owner, auth_identity_of(req),
+                        &docs, &chunks, &bytes);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "stats");
+    cJSON *st = cJSON_AddObjectToObject(o, "stats");
+    cJSON_AddStringToObject(st, "scope", "user");
+    cJSON_AddNumberToObject(st, "documents", (double)docs);
+    cJSON_AddNumberToObject(st, "chunks", (double)chunks);
+    cJSON_AddNumberToObject(st, "text_bytes", (double)bytes);
+    cJSON_AddNumberToObject(st, "dimension", in->dim);
+    return o;
+}
+
 static void kb_api_ns_list(http_req *req, http_resp *resp)
 {
     kb_t *kb = api_app(req)->kb;
@@ -64,7 +120,7 @@ static void kb_api_ns_list(http_req *req, http_resp *resp)
         kb_ns_info in;
         if (kb_ns_get_info(kb, names[i], &in))
             continue;
-        cJSON_AddItemToArray(arr, kb_api__info_json(&in));
+        cJSON_AddItemToArray(arr, kb_api__info_for(req, &in));
         kb_ns_info_clear(&in);
     }
     cJSON_AddNumberToObject(o, "count", cJSON_GetArraySize(arr));
@@ -121,7 +177,7 @@ static void kb_api_ns_get(http_req *req, http_resp *resp)
         kb_api__err(req, resp, RAGD_ENOTFOUND, NULL, ns);
         return;
     }
-    cJSON *o = kb_api__info_json(&in);
+    cJSON *o = kb_api__info_for(req, &in);
     api_reply_json(resp, 200, o);
     cJSON_Delete(o);
     kb_ns_info_clear(&in);
@@ -202,11 +258,10 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
         http_error(req, resp, 400, "invalid_request", "documents[%zu].user_id must be a string", i);
         return false;
     }
-    const char *owner = NULL; /* a user-bound caller owns what it writes */
-    if (!auth_effective_user(req, cJSON_IsString(user) ? user->valuestring : NULL, &owner, resp))
-        return false;
+    /* user_id as named; the caller resolves the owner (auth_effective_user) */
     *d = (kb_doc_in){ id->valuestring, text->valuestring, strlen(text->valuestring),
-                      cJSON_IsObject(md) ? md : NULL, owner };
+                      cJSON_IsObject(md) ? md : NULL, cJSON_IsString(user) ? user->valuestring
+                                                                          : NULL };
     return true;
 }
 
@@ -274,7 +329,7 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
     size_t i = 0;
     bool ok = true;
     for (const cJSON *it = docs->child; it && ok; it = it->next, i++) {
-        const char *user = NULL;
+        const char *user = NULL; /* a user-bound caller owns what it writes */
         ok = kb_api__doc(req, resp, it, i, &in[i]) &&
              auth_effective_user(req, in[i].user_id, &user, resp);
         if (ok && user) /* the identity's buffer is reused by the next call: copy */
@@ -291,7 +346,9 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
                            (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
                            &budget };
         int rc = kb_docs_upsert_admit(app->kb, ns, in, n, &admit, &st, &err);
-        if (rc) {
+        if (rc == RAGD_ECONFLICT) { /* another owner's id: answered as for a missing one */
+            http_error(req, resp, 404, "document_not_found", "%s", err.msg);
+        } else if (rc) {
             if (!budget.refused)  /* else the budget filled resp */
                 kb_api__err(req, resp, rc, &err, ns);
         } else {
@@ -311,31 +368,6 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
     free(owners);
     free(in);
     cJSON_Delete(body);
-}
-
-/* May the caller see (or, with own_only, delete) this document? A user-bound
- * caller sees shared documents and its own, and deletes only its own; service
- * keys see everything. Others' documents read as missing. */
-static bool kb_api__visible(const http_req *req, const cJSON *doc, bool own_only)
-{
-    const auth_identity *id = auth_identity_of(req);
-    if (!id || !(id->user_id[0] || id->tenant[0]))
-        return true;
-    const char *owner = json_get_str(doc, "user_id");
-    if (!owner)
-        return !own_only;
-    const char *me = id->user_id;
-    size_t tl = strlen(id->tenant);
-    if (!me[0]) /* a tenant sees its users' documents */
-        return strncmp(owner, id->tenant, tl) == 0 && owner[tl] == '/';
-    return strcmp(owner, me) == 0;
-}
-
-/* Does the caller see every document (auth off, service or admin keys)? */
-static bool kb_api__sees_all(const http_req *req)
-{
-    const auth_identity *id = auth_identity_of(req);
-    return !id || !(id->user_id[0] || id->tenant[0]);
 }
 
 /* GET .../documents?offset=&limit=&with_chunks=: a page of the documents the

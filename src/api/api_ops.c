@@ -39,7 +39,7 @@ static void ops__health(http_req *req, http_resp *resp)
 static void ops__route_metrics(buf_t *b, const char *route, const char *method,
                                const route_metrics *rm, bool hist_family_done)
 {
-    char labels[300];
+    buf_t labels = BUF_INIT;
     for (int s = 0; s < APP_STATUS_SLOTS; s++) {
         uint64_t c = metrics_load(&rm->status_count[s]);
         if (!c)
@@ -49,17 +49,20 @@ static void ops__route_metrics(buf_t *b, const char *route, const char *method,
             snprintf(st, sizeof st, "%d", app_status_codes[s]);
         else
             snprintf(st, sizeof st, "other");
-        snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%s\"", route,
-                 method, st);
-        metrics_sample(b, "ragd_http_requests_total", labels, (double)c);
+        buf_reset(&labels);
+        metrics_label(&labels, "route", route);
+        metrics_label(&labels, "method", method);
+        metrics_label(&labels, "status", st);
+        metrics_sample(b, "ragd_http_requests_total", labels.data, (double)c);
     }
+    buf_free(&labels);
 }
 
 static void ops__metrics(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
-    buf_t b = BUF_INIT;
-    char labels[300], allow[96];
+    buf_t b = BUF_INIT, labels = BUF_INIT;
+    char allow[96];
     int n = router_count(app->router);
 
     metrics_family(&b, "ragd_http_requests_total", "counter", "HTTP requests by route and status");
@@ -74,8 +77,9 @@ static void ops__metrics(http_req *req, http_resp *resp)
     for (int i = 0; i < n; i++) {
         if (!metrics_load(&app->route_metrics[i].latency.count))
             continue;
-        snprintf(labels, sizeof labels, "route=\"%s\"", router_pattern(app->router, i));
-        metrics_hist_render(&b, "ragd_http_request_duration_seconds", labels,
+        buf_reset(&labels);
+        metrics_label(&labels, "route", router_pattern(app->router, i));
+        metrics_hist_render(&b, "ragd_http_request_duration_seconds", labels.data,
                             &app->route_metrics[i].latency);
     }
 
@@ -95,8 +99,9 @@ static void ops__metrics(http_req *req, http_resp *resp)
     for (size_t m = 0; m < sizeof cm / sizeof cm[0]; m++) {
         metrics_family(&b, cm[m].name, "counter", cm[m].help);
         for (int i = 0; i < np; i++) {
-            snprintf(labels, sizeof labels, "prefix=\"%s\"", ps[i].prefix);
-            metrics_sample(&b, cm[m].name, labels,
+            buf_reset(&labels);
+            metrics_label(&labels, "prefix", ps[i].prefix);
+            metrics_sample(&b, cm[m].name, labels.data,
                            (double)*(const uint64_t *)((const char *)&ps[i] + cm[m].off));
         }
     }
@@ -106,26 +111,28 @@ static void ops__metrics(http_req *req, http_resp *resp)
     store_stats ss;
     memset(&ss, 0, sizeof ss);
     store_get_stats(app->store, &ss);
-    snprintf(labels, sizeof labels, "backend=\"%s\"", store_backend_name(app->store));
+    buf_reset(&labels);
+    metrics_label(&labels, "backend", store_backend_name(app->store));
     metrics_family(&b, "ragd_store_up", "gauge", "1 if the store answers");
-    metrics_sample(&b, "ragd_store_up", labels, ss.available ? 1 : 0);
+    metrics_sample(&b, "ragd_store_up", labels.data, ss.available ? 1 : 0);
     metrics_family(&b, "ragd_store_keys", "gauge", "live keys in the store");
-    metrics_sample(&b, "ragd_store_keys", labels, (double)ss.keys);
+    metrics_sample(&b, "ragd_store_keys", labels.data, (double)ss.keys);
     metrics_family(&b, "ragd_store_bytes", "gauge", "bytes used by the store");
-    metrics_sample(&b, "ragd_store_bytes", labels, (double)ss.bytes_used);
+    metrics_sample(&b, "ragd_store_bytes", labels.data, (double)ss.bytes_used);
     metrics_family(&b, "ragd_store_errors_total", "counter", "store errors");
-    metrics_sample(&b, "ragd_store_errors_total", labels, (double)ss.errors);
+    metrics_sample(&b, "ragd_store_errors_total", labels.data, (double)ss.errors);
     metrics_family(&b, "ragd_store_evictions_total", "counter", "entries evicted by the budget");
-    metrics_sample(&b, "ragd_store_evictions_total", labels, (double)ss.evictions);
+    metrics_sample(&b, "ragd_store_evictions_total", labels.data, (double)ss.evictions);
     metrics_family(&b, "ragd_store_expired_total", "counter", "entries removed by expiry");
-    metrics_sample(&b, "ragd_store_expired_total", labels, (double)ss.expired);
+    metrics_sample(&b, "ragd_store_expired_total", labels.data, (double)ss.expired);
     metrics_family(&b, "ragd_store_reconnects_total", "counter", "store reconnections");
-    metrics_sample(&b, "ragd_store_reconnects_total", labels, (double)ss.reconnects);
+    metrics_sample(&b, "ragd_store_reconnects_total", labels.data, (double)ss.reconnects);
     metrics_family(&b, "ragd_uptime_seconds", "gauge", "seconds since start");
     metrics_sample(&b, "ragd_uptime_seconds", NULL, (double)app_uptime_s(app));
     auth_metrics_render(app->auth, &b);
     ratelimit_metrics_render(app->ratelimit, &b);
 
+    buf_free(&labels);
     size_t len;
     char *data = buf_detach(&b, &len);
     http_resp_set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", data, len);

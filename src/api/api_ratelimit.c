@@ -5,7 +5,8 @@
  * window is seconds (or "30s", "1m", "500ms"); algorithm fixed_window (default,
  * what INCR+EXPIRE counts), sliding_window or gcra / token_bucket. A user-bound
  * caller's keys live in its own namespace (u:<user>:<key>), so users cannot
- * drain each other's limits. RateLimit-* headers describe the decision.
+ * drain each other's limits; a shared key starting with "u:" is refused.
+ * RateLimit-* headers describe the decision.
  */
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static void rl_api__check(http_req *req, http_resp *resp)
     } else if (!api_get_count(req, resp, body, "cost", 0, 1000000000000, &p.cost) ||
                !api_get_count(req, resp, body, "burst", 0, 1000000000000, &p.burst)) {
         /* resp holds the error */
-    } else if (auth_user_namespace(req, json_get_str(body, "user_id"), ns, sizeof ns, resp)) {
+    } else if (auth_user_namespace(req, json_get_str(body, "user_id"), ns, sizeof ns, resp) &&
+               auth_shared_key_ok(req, ns, key, resp)) {
         snprintf(full, sizeof full, "%s%s", ns, key);
         store_rl_result r;
         int rc = ratelimit_check(api_app(req)->ratelimit, full, &p, &r);

@@ -161,7 +161,8 @@ static int app__open_auth(app_t *app, ragd_error *err)
 {
     const ragd_config *cfg = &app->cfg;
     auth_opts ao = { .admin_key = cfg->admin_key, .api_keys = app__section(cfg, "api_keys"),
-                     .jwt = app__section(cfg, "jwt"), .section = app__section(cfg, "auth") };
+                     .jwt = app__section(cfg, "jwt"), .section = app__section(cfg, "auth"),
+                     .metrics_key = cfg->metrics_key };
     ratelimit_opts ro = { .fail_closed = strcmp(cfg->ratelimit_failure, "closed") == 0,
                           .rules = app__section(cfg, "rate_limits") };
     int rc = auth_create(&ao, app->store, &app->auth, err);
@@ -181,6 +182,7 @@ static int app__open_gateway(app_t *app, ragd_error *err)
         .semantic_threshold = cfg->semantic_threshold,
         .semantic_max_temperature = cfg->semantic_max_temperature,
         .prices = app__section(cfg, "prices"),
+        .max_models = (int)cfg->metrics_max_label_values,
         .upstreams = {
             .default_url = cfg->upstream_url,
             .default_api_key = cfg->upstream_api_key,
@@ -227,6 +229,7 @@ int app_open(app_t *app, ragd_error *err)
         .response_ttl_s = cfg->cache_response_ttl,
         .compress_threshold = (size_t)cfg->cache_compression_threshold,
         .max_key_bytes = (size_t)cfg->max_key_bytes,
+        .max_prefixes = (int)cfg->metrics_max_label_values,
     };
     if ((rc = cache_create(app->store, &co, &app->cache, err)))
         goto fail;

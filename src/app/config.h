@@ -40,6 +40,7 @@ typedef struct ragd_config {
     int64_t header_timeout;           /* seconds for the whole header block */
     int64_t body_timeout;             /* seconds for the whole body */
     int64_t max_key_bytes;
+    int64_t metrics_max_label_values; /* per label family (prefix, model), then _other */
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
     char *embed_precision;            /* fp32 | bf16 */
@@ -52,6 +53,7 @@ typedef struct ragd_config {
     int64_t allow_unauthenticated;    /* 1 = may listen beyond loopback without auth */
     char *allowed_hosts;              /* Host names accepted besides IPs/localhost/listen */
     char *allowed_origins;            /* cross-origin browsers allowed to change state */
+    char *metrics_key;                /* "" = /metrics follows auth.open_routes */
     char *ratelimit_failure;          /* open | closed: rate limits while the store is down */
     int64_t session_max_bytes;        /* largest session document / message */
     int64_t session_max_messages;     /* history kept per session (oldest dropped) */

@@ -53,6 +53,8 @@ int auth_create(const auth_opts *o, store_t *store, auth_t **out, ragd_error *er
     a->open_routes[0] = xstrdup("/health");
     a->open_routes[1] = xstrdup("/metrics");
     a->nopen = 2;
+    if (o->metrics_key && o->metrics_key[0])
+        hash_sha256_hex(o->metrics_key, strlen(o->metrics_key), a->metrics_hash);
     const cJSON *sec = o->section, *jwt = o->jwt;
     int rc = 0;
     if (sec && !cJSON_IsObject(sec))
@@ -191,32 +193,55 @@ static bool auth__authenticate(auth_t *a, http_req *req, http_resp *resp, const 
     return true;
 }
 
+/* The presented credential (X-API-Key, else Authorization: Bearer), or NULL. */
+static const char *auth__credential(const http_req *req, bool *bearer)
+{
+    const char *cred = http_req_header(req, "X-API-Key");
+    *bearer = false;
+    if (cred && *cred)
+        return cred;
+    const char *h = http_req_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    for (cred = h + 7; *cred == ' '; cred++)
+        ;
+    *bearer = true;
+    return *cred ? cred : NULL;
+}
+
+/* Is cred the configured metrics key? (compares hashes: no early exit on the
+ * secret's bytes) */
+static bool auth__is_metrics_key(const auth_t *a, const char *cred)
+{
+    char hash[HASH_SHA256_HEX_LEN + 1];
+    if (!cred || !a->metrics_hash[0])
+        return false;
+    hash_sha256_hex(cred, strlen(cred), hash);
+    return memcmp(hash, a->metrics_hash, HASH_SHA256_HEX_LEN) == 0;
+}
+
 bool auth_before(auth_t *a, http_req *req, http_resp *resp)
 {
     auth_identity *id = xcalloc(1, sizeof *id);
     req->auth = id;
-    if (!auth_enabled(a)) {
-        auth__anonymous(a, id, auth__scopes_close(AUTH_SCOPE_ADMIN), true);
-        return true;
-    }
-    if (auth__is_open(a, req->path)) {
+    bool bearer;
+    const char *cred = auth__credential(req, &bearer);
+    /* With metrics_key set, /metrics needs it (or an admin credential), open
+     * route or not, auth on or off. */
+    bool metrics = a->metrics_hash[0] && strcmp(req->path, "/metrics") == 0;
+    if (metrics && auth__is_metrics_key(a, cred)) {
         auth__anonymous(a, id, AUTH_SCOPE_READ, false);
         return true;
     }
-    const char *cred = http_req_header(req, "X-API-Key");
-    bool bearer = false;
-    if (!cred || !*cred) {
-        const char *h = http_req_header(req, "Authorization");
-        if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-            cred = h + 7;
-            while (*cred == ' ')
-                cred++;
-            bearer = true;
-        } else {
-            cred = NULL;
-        }
+    if (!auth_enabled(a) && !metrics) {
+        auth__anonymous(a, id, auth__scopes_close(AUTH_SCOPE_ADMIN), true);
+        return true;
     }
-    if (!cred || !*cred)
+    if (!metrics && auth__is_open(a, req->path)) {
+        auth__anonymous(a, id, AUTH_SCOPE_READ, false);
+        return true;
+    }
+    if (!cred)
         return auth__fail(a, req, resp, false,
                           "a credential is required: send X-API-Key or Authorization: Bearer");
     if (!auth__authenticate(a, req, resp, cred, bearer, id))
@@ -280,10 +305,20 @@ bool auth_user_namespace(const http_req *req, const char *body_user_id, char *ou
     if (!auth_effective_user(req, body_user_id, &user, resp))
         return false;
     if (user)
-        snprintf(out, n, "u:%s:", user);
+        snprintf(out, n, AUTH_USER_MARK "%s:", user);
     else if (n)
         out[0] = '\0';
     return true;
+}
+
+bool auth_shared_key_ok(const http_req *req, const char *ns, const char *key, http_resp *resp)
+{
+    if (ns[0] || strncmp(key, AUTH_USER_MARK, sizeof AUTH_USER_MARK - 1) != 0)
+        return true;
+    http_error(req, resp, 400, "reserved_key", "keys starting with \"%s\" are reserved for "
+               "per-user entries: name the user (user_id) or choose another key",
+               AUTH_USER_MARK);
+    return false;
 }
 
 void auth_metrics_render(auth_t *a, buf_t *b)

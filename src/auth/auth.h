@@ -52,6 +52,7 @@ typedef struct auth_opts {
     const cJSON *api_keys;   /* the config file's sections; NULL = absent: */
     const cJSON *jwt;        /*   "api_keys", "jwt", */
     const cJSON *section;    /*   and "auth" ({open_routes, default_tier}) */
+    const char *metrics_key; /* secret GET /metrics then needs; NULL/"" = none */
 } auth_opts;
 
 /* Build from o. The store is borrowed (keys created by the API live there).
@@ -100,6 +101,16 @@ bool auth_effective_user(const http_req *req, const char *body_user_id, const ch
  * contract as auth_effective_user. */
 bool auth_user_namespace(const http_req *req, const char *body_user_id, char *out, size_t n,
                          http_resp *resp);
+
+/* The user-scope marker: per-user store keys are "u:<user>:<key>". */
+#define AUTH_USER_MARK "u:"
+
+/* May a client-chosen key be stored under ns (from auth_user_namespace)? A
+ * shared key (ns "") starting with AUTH_USER_MARK would alias a user's entry
+ * ("u:alice:k" is alice's "k"), so it is refused: false with resp holding
+ * 400 reserved_key. Keys under a user's namespace are always fine. Used by
+ * the cache API, warm-up and rate-limit checks. Thread-safe. */
+bool auth_shared_key_ok(const http_req *req, const char *ns, const char *key, http_resp *resp);
 
 /* 1-128 characters of [A-Za-z0-9_.@+|-]: safe inside store keys. */
 bool auth_user_id_valid(const char *id);

@@ -26,6 +26,7 @@ struct auth {
     auth_jwt *jwt;                  /* NULL when no "jwt" section */
     char **open_routes;             /* reachable without a credential */
     size_t nopen;
+    char metrics_hash[HASH_SHA256_HEX_LEN + 1]; /* of metrics_key; "" = none */
     char default_tier[AUTH_TIER_MAX + 1];
     _Atomic bool enabled;
     _Atomic int64_t next_probe_ms;  /* while off: when to look for API-created keys */

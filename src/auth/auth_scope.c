@@ -24,12 +24,15 @@ static const scope_rule scope_rules[] = {
     { HTTP_POST, "/api/v1/cache/clear", AUTH_SCOPE_ADMIN },
     { HTTP_DELETE, "/api/v1/cache", AUTH_SCOPE_ADMIN },
     { HTTP_POST, "/api/v1/cache/config", AUTH_SCOPE_ADMIN },
+    /* metrics name prefixes and models: operators only, when not an open route */
+    { HTTP_GET | HTTP_HEAD, "/metrics", AUTH_SCOPE_ADMIN },
     /* key management */
     { ANY, "/api/v1/keys", AUTH_SCOPE_ADMIN },
     { ANY, "/api/v1/keys/{}", AUTH_SCOPE_ADMIN },
-    /* knowledge bases: creating or dropping a namespace */
+    /* knowledge bases: creating, changing or dropping a namespace (its settings
+     * steer every user's searches and routing) */
     { HTTP_POST, "/api/v1/namespaces", AUTH_SCOPE_ADMIN },
-    { HTTP_PUT | HTTP_DELETE, "/api/v1/namespaces/{}", AUTH_SCOPE_ADMIN },
+    { HTTP_PUT | HTTP_PATCH | HTTP_DELETE, "/api/v1/namespaces/{}", AUTH_SCOPE_ADMIN },
     /* POSTs that only compute or read */
     { HTTP_POST, "/api/v1/cache/key", AUTH_SCOPE_READ },
     { HTTP_POST, "/api/v1/embeddings/generate", AUTH_SCOPE_READ },

@@ -72,7 +72,7 @@ int cache_create(store_t *store, const cache_opts *opts, cache_t **out, ragd_err
     cache_t *c = xcalloc(1, sizeof *c);
     c->store = store;
     c->opts = *opts;
-    c->stats = cache_stats_create();
+    c->stats = cache_stats_create(opts->max_prefixes);
     pthread_rwlock_init(&c->lock, NULL);
     store_scan(store, TTL_CFG_PREFIX, strlen(TTL_CFG_PREFIX), true, cache__load_override, c);
     *out = c;
@@ -316,15 +316,25 @@ typedef struct count_slot {
     uint64_t n;
 } count_slot;
 
+typedef struct count_ctx {
+    count_slot *slots;
+    const char *under;    /* count only keys "<prefix>:<under>..." (NULL = all) */
+    size_t ulen;
+} count_ctx;
+
 /* Store scans return keys in any order (sorted on LMDB, not on Redis), so
  * counts are merged in a small open-addressing table. */
 static int cache__count_one(void *ud, const char *key, size_t klen, const void *v, size_t vl)
 {
-    count_slot *slots = ud;
+    const count_ctx *cx = ud;
+    count_slot *slots = cx->slots;
     const char *p = key + 6;  /* past "cache:" */
     size_t rest = klen - 6;
     const char *colon = memchr(p, ':', rest);
     size_t pl = colon ? (size_t)(colon - p) : rest;
+    if (cx->under &&
+        (!colon || rest - pl - 1 < cx->ulen || memcmp(colon + 1, cx->under, cx->ulen) != 0))
+        return 0;
     if (pl >= sizeof slots[0].prefix)
         pl = sizeof slots[0].prefix - 1;
     uint64_t h = hash_fnv1a64(p, pl);
@@ -348,15 +358,23 @@ static int cache__count_plain(void *ud, const char *key, size_t klen, const void
     return 0;
 }
 
+int cache_count_keys_under(cache_t *c, const char *under,
+                           void (*fn)(void *ud, const char *prefix, uint64_t n), void *ud)
+{
+    count_ctx cx = { xcalloc(COUNT_SLOTS, sizeof *cx.slots), under, under ? strlen(under) : 0 };
+    int rc = store_scan(c->store, "cache:", 6, false, cache__count_one, &cx);
+    for (size_t i = 0; rc == 0 && i < COUNT_SLOTS; i++)
+        if (cx.slots[i].n)
+            fn(ud, cx.slots[i].prefix, cx.slots[i].n);
+    free(cx.slots);
+    return rc;
+}
+
 int cache_count_keys(cache_t *c, void (*fn)(void *ud, const char *prefix, uint64_t n),
                      void *ud)
 {
-    count_slot *slots = xcalloc(COUNT_SLOTS, sizeof *slots);
-    int rc = store_scan(c->store, "cache:", 6, false, cache__count_one, slots);
+    int rc = cache_count_keys_under(c, NULL, fn, ud);
     if (rc == 0) {
-        for (size_t i = 0; i < COUNT_SLOTS; i++)
-            if (slots[i].n)
-                fn(ud, slots[i].prefix, slots[i].n);
         static const char *const internal[] = { "emb", "llm" };
         for (size_t i = 0; i < 2 && rc == 0; i++) {
             uint64_t n = 0;
@@ -367,6 +385,5 @@ int cache_count_keys(cache_t *c, void (*fn)(void *ud, const char *prefix, uint64
                 fn(ud, internal[i], n);
         }
     }
-    free(slots);
     return rc;
 }

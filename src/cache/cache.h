@@ -31,6 +31,7 @@ typedef struct cache_opts {
     int64_t response_ttl_s;
     size_t compress_threshold;
     size_t max_key_bytes;
+    int max_prefixes;   /* prefixes with their own statistics (0 = the most) */
 } cache_opts;
 
 /* Create over a borrowed store (must outlive the cache); loads the persisted
@@ -106,5 +107,10 @@ int cache_clear_all(cache_t *c, uint64_t *n);
 /* Count live keys per prefix: fn(ud, prefix, count) once per prefix. */
 int cache_count_keys(cache_t *c, void (*fn)(void *ud, const char *prefix, uint64_t n),
                      void *ud);
+/* The same over generic entries only, and with under (non-NULL) only those
+ * whose key starts with it (a user's namespace "u:<user>:", or "u:<tenant>/"
+ * for a tenant's users): a per-user view. */
+int cache_count_keys_under(cache_t *c, const char *under,
+                           void (*fn)(void *ud, const char *prefix, uint64_t n), void *ud);
 
 #endif

@@ -12,7 +12,12 @@
 #include "util/mem.h"
 
 #define STATS_SLOTS 1024   /* power of two */
-#define STATS_MAX_USED 768
+#define STATS_MAX_USED 768  /* keeps probe chains short */
+
+/* Claimed at creation, outside the clients' share: the overflow bucket and
+ * the internal caches' prefixes (embeddings, gateway responses). */
+static const char *const stats_reserved[] = { "_other", "emb", "llm" };
+#define STATS_NRESERVED (int)(sizeof stats_reserved / sizeof stats_reserved[0])
 
 typedef struct slot {
     int used;  /* atomic: 0 empty, 1 ready */
@@ -21,18 +26,21 @@ typedef struct slot {
 
 struct cache_stats {
     pthread_mutex_t lock;
-    int nused;
+    int nused, max_used;
     slot_t slots[STATS_SLOTS];
 };
 
 static cache_prefix_stats *stats__find(cache_stats_t *st, const char *prefix, int depth);
 
-cache_stats_t *cache_stats_create(void)
+cache_stats_t *cache_stats_create(int max_prefixes)
 {
     cache_stats_t *st = xcalloc(1, sizeof *st);
     pthread_mutex_init(&st->lock, NULL);
+    int cap = STATS_MAX_USED - STATS_NRESERVED;
+    st->max_used = STATS_NRESERVED + (max_prefixes > 0 && max_prefixes < cap ? max_prefixes : cap);
     /* Claim the overflow bucket first, so it exists when the table is full. */
-    stats__find(st, "_other", 0);
+    for (int i = 0; i < STATS_NRESERVED; i++)
+        stats__find(st, stats_reserved[i], 0);
     return st;
 }
 
@@ -63,7 +71,7 @@ static cache_prefix_stats *stats__find(cache_stats_t *st, const char *prefix, in
             pthread_mutex_unlock(&st->lock);
             return stats__find(st, prefix, depth);
         }
-        if (st->nused >= STATS_MAX_USED) {
+        if (st->nused >= st->max_used) {
             pthread_mutex_unlock(&st->lock);
             return depth ? NULL : stats__find(st, "_other", 1);
         }

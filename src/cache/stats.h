@@ -1,8 +1,9 @@
 /*
  * stats.h - cache statistics per prefix (hits, misses, writes, raw and stored
  * bytes), counted since start and shared by the generic cache, the embedding
- * cache and the gateway. Prefixes beyond the table's capacity are counted
- * under "_other" so memory stays bounded whatever clients send.
+ * cache and the gateway. Prefixes beyond the configured bound are counted
+ * under "_other" so memory and metric cardinality stay bounded whatever
+ * clients send.
  */
 #ifndef RAGD_CACHE_STATS_H
 #define RAGD_CACHE_STATS_H
@@ -19,8 +20,10 @@ typedef struct cache_prefix_stats {
     uint64_t raw_bytes, stored_bytes;   /* of writes: before and after compression */
 } cache_prefix_stats;
 
-/* Caller owns the result: cache_stats_destroy(). */
-cache_stats_t *cache_stats_create(void);
+/* At most max_prefixes distinct client prefixes get their own counters (0 or
+ * more than the table holds: 765); the internal "emb" and "llm" always do.
+ * Caller owns the result: cache_stats_destroy(). */
+cache_stats_t *cache_stats_create(int max_prefixes);
 void cache_stats_destroy(cache_stats_t *st);
 
 /* Counters; thread-safe, lock-free after a prefix's first use. */

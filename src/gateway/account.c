@@ -1,8 +1,11 @@
 /*
  * account.c - per-model counters in a small table guarded by one mutex (a
- * handful of models, a few updates per request). Models beyond the table's
- * size are counted under "_other" so memory stays bounded whatever clients
- * send.
+ * handful of models, a few updates per request). Models named in the
+ * configuration (exact names in "prices" or a provider's "models") always get
+ * their own row; other names get one while fewer than max_unlisted such rows
+ * exist, and are counted under "_other" after that, so memory and metric
+ * cardinality stay bounded whatever clients send and junk names cannot push
+ * the configured models out.
  */
 #include "gateway/account.h"
 
@@ -15,7 +18,7 @@
 #include "obs/metrics.h"
 #include "util/mem.h"
 
-#define ACCOUNT_MODELS 128
+#define ACCOUNT_OTHER "_other"
 
 typedef struct acct_price {
     char *model;
@@ -35,19 +38,23 @@ struct gw_account {
     pthread_mutex_t mu;
     acct_price *prices;
     int nprices;
-    acct_model models[ACCOUNT_MODELS];
-    int nmodels;
+    acct_model *models;       /* grows; rows are only used under mu */
+    int nmodels, cap;
+    int nunlisted, max_unlisted;
+    char **listed;            /* exact model names from the providers */
+    int nlisted;
 };
 
 static const char *const outcome_names[GW_OUT_N] = { "hit", "semantic_hit", "miss", "bypass" };
 
-int gw_account_create(const cJSON *prices, gw_account **out, ragd_error *err)
+int gw_account_create(const cJSON *prices, int max_unlisted, gw_account **out, ragd_error *err)
 {
     if (prices && !cJSON_IsObject(prices))
         return ragd_error_set(err, RAGD_EINVAL, "prices: must be an object {model: "
                               "{input_per_1m, output_per_1m}}");
     gw_account *a = xcalloc(1, sizeof *a);
     pthread_mutex_init(&a->mu, NULL);
+    a->max_unlisted = max_unlisted > 0 ? max_unlisted : 0;
     int n = prices ? cJSON_GetArraySize(prices) : 0;
     a->prices = xcalloc((size_t)n + 1, sizeof *a->prices);
     for (const cJSON *p = prices ? prices->child : NULL; p; p = p->next) {
@@ -75,6 +82,10 @@ void gw_account_destroy(gw_account *a)
     for (int i = 0; i < a->nprices; i++)
         free(a->prices[i].model);
     free(a->prices);
+    for (int i = 0; i < a->nlisted; i++)
+        free(a->listed[i]);
+    free(a->listed);
+    free(a->models);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -102,18 +113,51 @@ double gw_account_price(const gw_account *a, const char *model, int64_t in_token
     return ((double)in_tokens * best->in_per_1m + (double)out_tokens * best->out_per_1m) / 1e6;
 }
 
-/* The row of a model (caller holds mu). */
+void gw_account_list_model(gw_account *a, const char *model)
+{
+    if (strchr(model, '*'))
+        return;  /* a prefix pattern names no model of its own */
+    pthread_mutex_lock(&a->mu);
+    a->listed = xrealloc(a->listed, (size_t)(a->nlisted + 1) * sizeof *a->listed);
+    a->listed[a->nlisted++] = xstrdup(model);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Is model named in the configuration (exactly)? Caller holds mu. */
+static bool account__listed(const gw_account *a, const char *model)
+{
+    for (int i = 0; i < a->nprices; i++)
+        if (strcmp(a->prices[i].model, model) == 0)
+            return true;
+    for (int i = 0; i < a->nlisted; i++)
+        if (strcmp(a->listed[i], model) == 0)
+            return true;
+    return false;
+}
+
+/* The row of a model, added if it may have one, else the "_other" row
+ * (caller holds mu). */
 static acct_model *account__model(gw_account *a, const char *model)
 {
     for (int i = 0; i < a->nmodels; i++)
         if (strcmp(a->models[i].name, model) == 0)
             return &a->models[i];
-    if (a->nmodels < ACCOUNT_MODELS - 1 && strlen(model) < sizeof a->models[0].name) {
-        acct_model *m = &a->models[a->nmodels++];
-        snprintf(m->name, sizeof m->name, "%s", model);
-        return m;
+    bool other = strcmp(model, ACCOUNT_OTHER) == 0;
+    if (!other && strlen(model) >= sizeof a->models[0].name)
+        return account__model(a, ACCOUNT_OTHER);
+    if (!other && !account__listed(a, model)) {
+        if (a->nunlisted >= a->max_unlisted)
+            return account__model(a, ACCOUNT_OTHER);
+        a->nunlisted++;
     }
-    return account__model(a, "_other");
+    if (a->nmodels == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->models = xrealloc(a->models, (size_t)a->cap * sizeof *a->models);
+    }
+    acct_model *m = &a->models[a->nmodels++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", model);
+    return m;
 }
 
 void gw_account_request(gw_account *a, const char *model, int outcome, int64_t in_tokens,
@@ -206,14 +250,16 @@ void gw_account_metrics(gw_account *a, buf_t *b)
     acct_model *rows = xmalloc((size_t)(n ? n : 1) * sizeof *rows);
     memcpy(rows, a->models, (size_t)n * sizeof *rows);
     pthread_mutex_unlock(&a->mu);
-    char labels[300];
+    buf_t labels = BUF_INIT;
     metrics_family(b, "ragd_gateway_requests_total", "counter",
                    "gateway requests by model and cache outcome");
     for (int i = 0; i < n; i++)
         for (int k = 0; k < GW_OUT_N; k++) {
-            snprintf(labels, sizeof labels, "model=\"%s\",cache=\"%s\"", rows[i].name,
-                     outcome_names[k]);
-            metrics_sample(b, "ragd_gateway_requests_total", labels, (double)rows[i].outcomes[k]);
+            buf_reset(&labels);
+            metrics_label(&labels, "model", rows[i].name);
+            metrics_label(&labels, "cache", outcome_names[k]);
+            metrics_sample(b, "ragd_gateway_requests_total", labels.data,
+                           (double)rows[i].outcomes[k]);
         }
     static const struct { const char *name, *help; size_t off; bool usd; } fam[] = {
         { "ragd_gateway_upstream_calls_total", "upstream calls by model",
@@ -233,10 +279,12 @@ void gw_account_metrics(gw_account *a, buf_t *b)
         metrics_family(b, fam[f].name, "counter", fam[f].help);
         for (int i = 0; i < n; i++) {
             const char *p = (const char *)&rows[i] + fam[f].off;
-            snprintf(labels, sizeof labels, "model=\"%s\"", rows[i].name);
-            metrics_sample(b, fam[f].name, labels,
+            buf_reset(&labels);
+            metrics_label(&labels, "model", rows[i].name);
+            metrics_sample(b, fam[f].name, labels.data,
                            fam[f].usd ? *(const double *)p : (double)*(const uint64_t *)p);
         }
     }
+    buf_free(&labels);
     free(rows);
 }

@@ -20,9 +20,16 @@ typedef struct gw_account gw_account;
 enum gw_outcome { GW_OUT_HIT, GW_OUT_SEMANTIC_HIT, GW_OUT_MISS, GW_OUT_BYPASS, GW_OUT_N };
 
 /* prices may be NULL (everything costs 0). A malformed table is an error.
- * Caller owns *out: gw_account_destroy(). */
-int gw_account_create(const cJSON *prices, gw_account **out, ragd_error *err);
+ * Models named exactly in prices or through gw_account_list_model get their
+ * own row; at most max_unlisted other names do, the rest count as "_other"
+ * (this bounds the model label of the metrics). Caller owns *out:
+ * gw_account_destroy(). */
+int gw_account_create(const cJSON *prices, int max_unlisted, gw_account **out, ragd_error *err);
 void gw_account_destroy(gw_account *a);
+
+/* Give a configured model (a provider's list; '*' patterns are ignored) its
+ * own row whatever clients send. Copies model. Thread-safe. */
+void gw_account_list_model(gw_account *a, const char *model);
 
 /* Count a request's cache outcome; for hits, the tokens it saved. Thread-safe. */
 void gw_account_request(gw_account *a, const char *model, int outcome, int64_t in_tokens,

@@ -43,7 +43,10 @@ int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gatew
     if (!rc)
         rc = gw_upstreams_load(&o->upstreams, &gw->ups, err);
     if (!rc)
-        rc = gw_account_create(o->prices, &gw->acct, err);
+        rc = gw_account_create(o->prices, o->max_models, &gw->acct, err);
+    for (int i = 0; !rc && i < gw->ups.n; i++)
+        for (int j = 0; j < gw->ups.p[i].nmodels; j++)
+            gw_account_list_model(gw->acct, gw->ups.p[i].models[j]);
     if (!rc)
         rc = gw_client_create(&gw->client, err);
     if (rc) {
@@ -359,10 +362,12 @@ void gateway_metrics(gateway_t *gw, buf_t *b)
                    (double)__atomic_load_n(&gw->retries_done, __ATOMIC_RELAXED));
     metrics_family(b, "ragd_gateway_circuit_open", "gauge", "1 while a provider's circuit is open");
     int64_t now = clock_mono_us();
-    char labels[200];
+    buf_t labels = BUF_INIT;
     for (int i = 0; i < gw->ups.n; i++) {
-        snprintf(labels, sizeof labels, "provider=\"%s\"", gw->ups.p[i].name);
-        metrics_sample(b, "ragd_gateway_circuit_open", labels,
+        buf_reset(&labels);
+        metrics_label(&labels, "provider", gw->ups.p[i].name);
+        metrics_sample(b, "ragd_gateway_circuit_open", labels.data,
                        strcmp(gw_breaker_state_name(&gw->ups.p[i].breaker, now), "open") == 0);
     }
+    buf_free(&labels);
 }

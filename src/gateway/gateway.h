@@ -56,6 +56,8 @@ typedef struct gateway_opts {
     double semantic_threshold;       /* default cosine of a semantic hit, in [0, 1] */
     double semantic_max_temperature; /* qualifying requests, in [0, 2] */
     const cJSON *prices;             /* the config file's "prices"; NULL = none */
+    int max_models;                  /* models not named in the config with their own
+                                        accounting row (and metric series); 0 = none */
     gw_upstream_opts upstreams;      /* the providers */
 } gateway_opts;
 

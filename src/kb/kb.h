@@ -152,9 +152,13 @@ typedef struct kb_upsert_stats {
 /* Insert or replace documents (a document's old chunks are replaced as a
  * whole). Returns only once the batch is durable in the store (one atomic
  * store_batch) and visible to searches. Ids repeated within the batch: the
- * last one wins. Errors: RAGD_ENOTFOUND (namespace), RAGD_EINVAL (a document;
- * err names its index), RAGD_ETOOBIG (batch size), RAGD_EUNAVAIL (no
- * tokenizer), embedding and store errors (nothing is changed then). */
+ * last one wins. Ids are unique per namespace: a document with a user_id may
+ * create an id or replace that same user's document, never a shared one or
+ * another user's (RAGD_ECONFLICT, err names its index, checked atomically with
+ * the write); a shared document (user_id NULL) may replace any. Errors:
+ * RAGD_ENOTFOUND (namespace), RAGD_EINVAL (a document; err names its index),
+ * RAGD_ECONFLICT (ownership), RAGD_ETOOBIG (batch size), RAGD_EUNAVAIL (no
+ * tokenizer), embedding and store errors. On any error nothing is changed. */
 int kb_docs_upsert(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n,
                    kb_upsert_stats *st, ragd_error *err);
 
@@ -186,6 +190,13 @@ int kb_doc_delete(kb_t *kb, const char *ns, const char *id);
  * when owner is given, whose user_id equals it. *deleted gets the count. */
 int kb_docs_delete_where(kb_t *kb, const char *ns, const kb_filter *filter, const char *owner,
                          uint64_t *deleted);
+
+/* Per-caller stats: the documents whose owner visible(ud, owner) accepts
+ * (owner NULL = shared), their chunks and text bytes. RAGD_ENOTFOUND
+ * (namespace). Thread-safe; visible runs under the namespace's read lock. */
+typedef bool (*kb_owner_fn)(const void *ud, const char *owner);
+int kb_ns_count_visible(kb_t *kb, const char *ns, kb_owner_fn visible, const void *ud,
+                        uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes);
 
 /* A page of document ids in the namespace (unspecified but stable order while
  * unchanged), at most limit from offset; *total gets the count. Caller frees

@@ -130,6 +130,24 @@ static void kb__retire(kb_ns *ns, kb_doc *old, float *tmp)
     kb__doc_free(old);
 }
 
+/* Ownership rule of upserts: a document written for a user (user_id set) may
+ * create an id or replace that user's own document, never a shared one or
+ * another user's; shared writes (user_id NULL) may replace anything. Caller
+ * holds ns->lock or wmu (ns->docs must not change). */
+static int kb__owner_check(const kb_ns *ns, const kb_doc_in *docs, size_t n, ragd_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!docs[i].user_id)
+            continue;
+        const kb_doc *old = strmap_get(&ns->docs, docs[i].id, strlen(docs[i].id));
+        if (old && (!old->user_id || strcmp(old->user_id, docs[i].user_id)))
+            return ragd_error_set(err, RAGD_ECONFLICT, "documents[%zu]: document '%.200s' is "
+                                  "not one of yours and cannot be written; nothing was stored",
+                                  i, docs[i].id);
+    }
+    return RAGD_OK;
+}
+
 /* Chunk every document (marking repeated ids) and embed all chunks. */
 /* Refuse a chunked batch that asks more of the model than admit allows. */
 static int kb__admit(const kb_admit *admit, const kb_pending *pd, size_t n, size_t chunks,
@@ -353,12 +371,17 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     kb_pending *pd = xcalloc(n, sizeof *pd);
     size_t total = 0;
     float *vecs = NULL;
-    int rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);
+    pthread_rwlock_rdlock(&ns->lock); /* early refusal: no budget, no embedding */
+    int rc = kb__owner_check(ns, docs, n, err);
+    pthread_rwlock_unlock(&ns->lock);
+    if (!rc)
+        rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);
     if (!rc) {
         pthread_mutex_lock(&ns->wmu);
         if (ns->dropped)
             rc = ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
-        else if (!(rc = kb__persist(kb, ns, pd, n, vecs, err)))
+        else if (!(rc = kb__owner_check(ns, docs, n, err)) &&
+                 !(rc = kb__persist(kb, ns, pd, n, vecs, err)))
             kb__apply(kb, ns, pd, n, total, vecs, st);
         pthread_mutex_unlock(&ns->wmu);
     }
@@ -519,5 +542,28 @@ int kb_doc_list(kb_t *kb, const char *nsname, size_t offset, size_t limit, char 
     kb__ns_release(ns);
     *ids = v;
     *n = cnt;
+    return RAGD_OK;
+}
+
+int kb_ns_count_visible(kb_t *kb, const char *nsname, kb_owner_fn visible, const void *ud,
+                        uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes)
+{
+    kb_ns *ns = kb__ns_acquire(kb, nsname);
+    if (!ns)
+        return RAGD_ENOTFOUND;
+    *docs = *chunks = *text_bytes = 0;
+    pthread_rwlock_rdlock(&ns->lock);
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&ns->docs, &it, NULL, &v)) {
+        const kb_doc *d = v;
+        if (!visible(ud, d->user_id))
+            continue;
+        (*docs)++;
+        *chunks += d->n_chunks;
+        *text_bytes += d->len;
+    }
+    pthread_rwlock_unlock(&ns->lock);
+    kb__ns_release(ns);
     return RAGD_OK;
 }

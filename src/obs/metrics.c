@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 const double metrics_bucket_bounds[METRICS_NBUCKETS] = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
     0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, INFINITY,
@@ -26,6 +28,31 @@ void metrics_hist_observe(metrics_hist *h, int64_t us)
 void metrics_family(buf_t *b, const char *name, const char *type, const char *help)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_label(buf_t *b, const char *key, const char *value)
+{
+    if (b->len)
+        buf_putc(b, ',');
+    buf_printf(b, "%s=\"", key);
+    size_t n = strlen(value);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_valid_prefix(value + i, n - i);
+        if (k == 0) {
+            buf_puts(b, "\xEF\xBF\xBD");
+            i++;
+        } else if (value[i] == '\\' || value[i] == '"') {
+            buf_putc(b, '\\');
+            buf_putc(b, value[i++]);
+        } else if (value[i] == '\n') {
+            buf_puts(b, "\\n");
+            i++;
+        } else {
+            buf_append(b, value + i, k);
+            i += k;
+        }
+    }
+    buf_putc(b, '"');
 }
 
 void metrics_sample(buf_t *b, const char *name, const char *labels, double value)

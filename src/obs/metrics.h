@@ -33,7 +33,14 @@ void metrics_family(buf_t *b, const char *name, const char *type, const char *he
 void metrics_hist_render(buf_t *b, const char *name, const char *labels,
                          const metrics_hist *h);
 
-/* Render one sample line: name{labels} value. */
+/* Append one label pair key="value" to b (a comma first unless b is empty),
+ * the value escaped per the Prometheus text exposition format (backslash,
+ * double quote and line feed; an invalid UTF-8 byte becomes U+FFFD), so no
+ * value can end the label set or the line. Every label whose value is not a
+ * literal goes through here. */
+void metrics_label(buf_t *b, const char *key, const char *value);
+
+/* Render one sample line: name{labels} value (labels built with metrics_label). */
 void metrics_sample(buf_t *b, const char *name, const char *labels, double value);
 
 /* Atomic helpers for plain counters. */

@@ -506,3 +506,49 @@ def test_warm_up_requests(gw, upstream):
     # the old shape still works
     e = gw.post("/api/v1/cache/warm-up", json={"entries": [{"prefix": "p", "key": "k", "value": 1}]})
     assert e.json()["stored"] == 1
+
+
+def test_metrics_escape_label_values_and_bound_their_number(upstream):
+    """Client-chosen model names and cache prefixes end up as label values: a name
+    with a quote or a backslash must not inject a sample or break the scrape, and junk
+    names beyond metrics_max_label_values count as _other."""
+    from prometheus_client.parser import text_string_to_metric_families
+    s = Ragd(env={"RAGD_UPSTREAM_URL": upstream.url, "RAGD_METRICS_MAX_LABEL_VALUES": "4",
+                  "RAGD_SEMANTIC_CACHE": "off"}).start()
+    upstream.reset()
+    try:
+        weird = ['q"} 1 # ', "m\\x", 'zürich\\"}']  # control characters are refused anyway
+        names = weird + [f"junk-{i}" for i in range(10)]
+        for m in names:
+            r = requests.post(s.url + "/v1/chat/completions", timeout=30, json={
+                "model": m, "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code == 200, r.text
+        for i in range(10):
+            assert s.put(f"/api/v1/cache/p{i}/k", data=b"v").status_code == 200
+        fams = {f.name: f for f in text_string_to_metric_families(s.get("/metrics").text)}
+        reqs = [x for x in fams["ragd_gateway_requests"].samples if x.labels["cache"] == "miss"]
+        by_model = {x.labels["model"]: x.value for x in reqs}
+        assert set(by_model) == set(names[:4]) | {"_other"}, by_model
+        assert by_model["_other"] == 9 and sum(by_model.values()) == len(names)
+        writes = {x.labels["prefix"]: x.value for x in fams["ragd_cache_writes"].samples}
+        assert {p for p in writes if p.startswith("p")} == {"p0", "p1", "p2", "p3"}, writes
+        assert writes["_other"] == 6
+    finally:
+        s.cleanup()
+
+
+def test_many_model_names_fold_into_other_with_default_settings(gw_lmdb):
+    """A client cycling through model names fills the per-model table; past it every
+    new name is counted as _other (the table used to recurse forever at its 128th
+    name), and the metrics keep parsing with a bounded number of series."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with ThreadPoolExecutor(4) as ex:
+        codes = list(ex.map(lambda i: requests.post(
+            gw_lmdb.url + "/v1/chat/completions", timeout=30,
+            json={"model": f"m-{i}", "messages": [{"role": "user", "content": "hi"}]}
+        ).status_code, range(140)))
+    assert codes == [200] * 140
+    fams = {f.name: f for f in text_string_to_metric_families(gw_lmdb.get("/metrics").text)}
+    models = {x.labels["model"] for x in fams["ragd_gateway_requests"].samples}
+    assert len(models) == 101 and "_other" in models
+    assert gw_lmdb.get("/health").status_code == 200

@@ -210,3 +210,175 @@ def test_knowledge_base_documents_are_per_user(world):
     assert r.status_code == 200, r.text
     assert call(world, "bob", "GET", bob_doc).status_code == 200
     assert call(world, "svc", "GET", bob_doc).status_code == 200
+
+
+def test_user_cannot_overwrite_others_or_shared_documents(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN}, json={"name": "kb"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    up = lambda who, docs: call(world, who, "POST", f"{NS}/kb/documents", json={"documents": docs})
+    assert up("alice", [{"id": "a1", "text": "alice private knee diary"}]).status_code == 200
+    assert up("svc", [{"id": "s1", "text": "shared squat guide"}]).status_code == 200
+    # bob on alice's id, bob on a shared id, a batch with one such id, a tenant's user:
+    # all refused as for a missing document, and nothing of the batch is written
+    for who, docs in [("bob", [{"id": "a1", "text": "bob was here"}]),
+                      ("bob", [{"id": "s1", "text": "bob rewrote the guide"}]),
+                      ("bob", [{"id": "b-new", "text": "bob fresh note"},
+                               {"id": "a1", "text": "bob was here"}]),
+                      ("acme", [{"id": "a1", "text": "tenant was here", "user_id": "u1"}]),
+                      ("svc", [{"id": "a1", "text": "service for bob", "user_id": "bob"}])]:
+        assert_error(up(who, docs), 404, "document_not_found")
+    got = call(world, "alice", "GET", f"{NS}/kb/documents/a1").json()
+    assert (got["text"], got["user_id"]) == ("alice private knee diary", "alice")
+    got = call(world, "svc", "GET", f"{NS}/kb/documents/s1").json()
+    assert (got["text"], got["user_id"]) == ("shared squat guide", None)
+    assert_error(call(world, "svc", "GET", f"{NS}/kb/documents/b-new"), 404)
+    # deleting: a shared document by id, or everything by filter, leaves others' alone
+    assert_error(call(world, "bob", "DELETE", f"{NS}/kb/documents/s1"), 404, "document_not_found")
+    r = call(world, "bob", "POST", f"{NS}/kb/documents/delete", json={"filter": {}})
+    assert r.status_code == 200 and r.json()["deleted"] == 0
+    assert call(world, "svc", "GET", f"{NS}/kb/documents/s1").status_code == 200
+    r = call(world, "bob", "POST", "/api/v1/search/hybrid",
+             json={"query": "knee diary", "namespaces": ["kb"], "search_type": "keyword"})
+    assert r.status_code == 200 and "alice" not in r.text
+    # the owner replaces its own document; shared writes (service, no user) replace any
+    r = up("alice", [{"id": "a1", "text": "alice private knee diary v2"}])
+    assert r.status_code == 200 and r.json()["replaced"] == 1
+    r = up("svc", [{"id": "a1", "text": "now a shared document"}])
+    assert r.status_code == 200 and r.json()["replaced"] == 1
+    # a tenant writes for its users (the owner is tenant-qualified once, not twice)
+    r = up("acme", [{"id": "t1", "text": "acme user note", "user_id": "u1"}])
+    assert r.status_code == 200, r.text
+    assert call(world, "svc", "GET", f"{NS}/kb/documents/t1").json()["user_id"] == "acme/u1"
+
+
+def test_namespace_settings_need_admin(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN},
+                      json={"name": "kb", "description": "fitness"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    for who in ("alice", "svc"):  # write scope is not enough, for users or services
+        r = call(world, who, "PATCH", f"{NS}/kb", json={"description": "hijacked",
+                                                          "hnsw_ef_search": 1})
+        assert_error(r, 403, "forbidden")
+    got = call(world, "alice", "GET", f"{NS}/kb").json()["settings"]
+    assert got["description"] == "fitness" and got["hnsw_ef_search"] == 100
+    r = requests.patch(world.url + f"{NS}/kb", headers={"X-API-Key": ADMIN},
+                       json={"description": "fitness and food"}, timeout=30)
+    assert r.status_code == 200 and r.json()["settings"]["description"] == "fitness and food"
+
+
+def test_shared_keys_cannot_alias_user_keys(world):
+    # The shared namespace (a service key without user_id) cannot name a key that is
+    # another user's entry as stored ("u:alice:planted" is alice's "planted").
+    r = call(world, "svc", "PUT", "/api/v1/cache/notes/u:alice:planted", data=b"planted")
+    assert_error(r, 400, "reserved_key")
+    assert_error(call(world, "svc", "GET", "/api/v1/cache/notes/u:alice:planted"), 400,
+                 "reserved_key")
+    r = call(world, "svc", "POST", "/api/v1/cache/warm-up", json={"entries": [
+        {"prefix": "notes", "key": "fine", "value": "x"},
+        {"prefix": "notes", "key": "u:alice:planted", "value": "planted"}]})
+    assert_error(r, 400, "reserved_key")
+    assert_error(call(world, "alice", "GET", "/api/v1/cache/notes/planted"), 404)
+    assert_error(call(world, "svc", "GET", "/api/v1/cache/notes/fine"), 404)  # nothing written
+    body = {"key": "u:alice:otp", "limit": 1, "window": 60}
+    for _ in range(2):
+        assert_error(call(world, "svc", "POST", "/api/v1/ratelimit/check", json=body), 400,
+                     "reserved_key")
+    own = {"key": "otp", "limit": 1, "window": 60}
+    assert call(world, "alice", "POST", "/api/v1/ratelimit/check", json=own).json()["allowed"]
+    # Naming the user is the way to reach a user's entries; inside a user's own
+    # namespace any key is fine, "u:..." included.
+    assert call(world, "svc", "PUT", "/api/v1/cache/notes/planted?user_id=alice",
+                data=b"from service").status_code == 200
+    assert call(world, "alice", "GET", "/api/v1/cache/notes/planted").content == b"from service"
+    assert call(world, "alice", "PUT", "/api/v1/cache/notes/u:x", data=b"a").status_code == 200
+    assert call(world, "alice", "GET", "/api/v1/cache/notes/u:x").content == b"a"
+    assert_error(call(world, "bob", "GET", "/api/v1/cache/notes/u:x"), 404)
+
+
+def test_cache_stats_are_per_user_for_user_keys(world):
+    assert call(world, "bob", "PUT", "/api/v1/cache/bob-medical-records/x",
+                data=b"secret").status_code == 200
+    assert call(world, "svc", "PUT", "/api/v1/cache/shared-p/x", data=b"s").status_code == 200
+    mine = call(world, "alice", "GET", "/api/v1/cache/stats")
+    assert mine.status_code == 200, mine.text
+    assert "bob-medical-records" not in mine.text and "shared-p" not in mine.text
+    assert mine.json()["scope"] == "user" and mine.json()["keys"] == 0
+    assert call(world, "alice", "PUT", "/api/v1/cache/notes/a1", data=b"a").status_code == 200
+    mine = call(world, "alice", "GET", "/api/v1/cache/stats").json()
+    assert mine["keys"] == 1 and list(mine["prefixes"]) == ["notes"]
+    assert mine["prefixes"]["notes"]["keys"] == 1 and "hits" not in mine
+    assert "gateway" not in mine and "recommendations" not in mine
+    assert call(world, "bob", "GET", "/api/v1/cache/stats").json()["prefixes"][
+        "bob-medical-records"]["keys"] == 1
+    full = call(world, "svc", "GET", "/api/v1/cache/stats").json()
+    assert full["scope"] == "all" and {"bob-medical-records", "shared-p", "notes"} <= set(
+        full["prefixes"])
+
+
+def test_namespace_stats_are_per_user_for_user_keys(world):
+    r = requests.post(world.url + NS, headers={"X-API-Key": ADMIN}, json={"name": "kb"}, timeout=30)
+    if r.status_code == 503:
+        pytest.skip("no embedding model")
+    docs = lambda *d: {"documents": [{"id": i, "text": t} for i, t in d]}
+    assert call(world, "bob", "POST", f"{NS}/kb/documents",
+                json=docs(("b1", "bob private one"), ("b2", "bob private two"))).status_code == 200
+    assert call(world, "svc", "POST", f"{NS}/kb/documents",
+                json=docs(("s1", "shared guide"))).status_code == 200
+    for path in (f"{NS}/kb", NS):
+        body = call(world, "alice", "GET", path).json()
+        st = body["stats"] if path != NS else body["namespaces"][0]["stats"]
+        assert st["scope"] == "user" and st["documents"] == 1 and st["chunks"] == 1
+        assert st["text_bytes"] == len("shared guide")
+        assert "bm25" not in st and "hnsw" not in st and "memory_bytes" not in st
+    assert call(world, "bob", "GET", f"{NS}/kb").json()["stats"]["documents"] == 3
+    full = call(world, "svc", "GET", f"{NS}/kb").json()["stats"]
+    assert full["documents"] == 3 and "bm25" in full and "scope" not in full
+
+
+def metrics_world(tmp_path, env, config=None):
+    args = []
+    if config is not None:
+        cfg = tmp_path / "ragd.json"
+        cfg.write_text(__import__("json").dumps(config))
+        args = ["--config", str(cfg)]
+    return Ragd(env=env, args=args).start()
+
+
+def test_metrics_key_guards_metrics(tmp_path):
+    s = metrics_world(tmp_path, {"RAGD_ADMIN_KEY": ADMIN, "RAGD_METRICS_KEY": "scrape-secret-42"})
+    try:
+        user = requests.post(s.url + "/api/v1/keys", headers={"X-API-Key": ADMIN}, timeout=10,
+                             json={"scopes": ["read"], "user_id": "alice"}).json()["key"]
+        assert s.put("/api/v1/cache/alice-medical-records/x", data=b"v",
+                     headers={"X-API-Key": ADMIN}).status_code == 200
+        assert_error(s.get("/metrics"), 401, "unauthorized")
+        assert_error(s.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401)
+        assert_error(s.get("/metrics", headers={"X-API-Key": user}), 403, "forbidden")
+        for h in ({"Authorization": "Bearer scrape-secret-42"}, {"X-API-Key": ADMIN}):
+            r = s.get("/metrics", headers=h)
+            assert r.status_code == 200 and "alice-medical-records" in r.text
+        assert s.get("/health").status_code == 200  # other open routes stay open
+    finally:
+        s.cleanup()
+    # auth off: the metrics key still guards /metrics, nothing else
+    s = metrics_world(tmp_path, {"RAGD_METRICS_KEY": "scrape-secret-42"})
+    try:
+        assert_error(s.get("/metrics"), 401)
+        assert s.get("/metrics", headers={"X-API-Key": "scrape-secret-42"}).status_code == 200
+        assert s.get("/api/v1/cache/stats").status_code == 200
+    finally:
+        s.cleanup()
+
+
+def test_metrics_off_the_open_routes_need_admin(tmp_path):
+    s = metrics_world(tmp_path, {"RAGD_ADMIN_KEY": ADMIN}, {"auth": {"open_routes": ["/health"]}})
+    try:
+        user = requests.post(s.url + "/api/v1/keys", headers={"X-API-Key": ADMIN}, timeout=10,
+                             json={"scopes": ["read", "write"], "user_id": "alice"}).json()["key"]
+        assert_error(s.get("/metrics"), 401)
+        assert_error(s.get("/metrics", headers={"X-API-Key": user}), 403, "forbidden")
+        assert s.get("/metrics", headers={"X-API-Key": ADMIN}).status_code == 200
+    finally:
+        s.cleanup()

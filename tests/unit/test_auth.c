@@ -48,6 +48,9 @@ TEST(scope_table)
     /* Any parameter name matches: other areas name theirs as they like. */
     ASSERT_EQ_INT(auth_required_scope(HTTP_DELETE, "/api/v1/namespaces/{name}"), AUTH_SCOPE_ADMIN);
     ASSERT_EQ_INT(auth_required_scope(HTTP_POST, "/api/v1/namespaces"), AUTH_SCOPE_ADMIN);
+    /* Changing a namespace's routing text or search beam affects every user. */
+    ASSERT_EQ_INT(auth_required_scope(HTTP_PATCH, "/api/v1/namespaces/{ns}"), AUTH_SCOPE_ADMIN);
+    ASSERT_EQ_INT(auth_required_scope(HTTP_PUT, "/api/v1/namespaces/{ns}"), AUTH_SCOPE_ADMIN);
     ASSERT_EQ_INT(auth_required_scope(HTTP_POST, "/api/v1/namespaces/{ns}/documents"),
                   AUTH_SCOPE_WRITE);
     ASSERT_EQ_INT(auth_required_scope(HTTP_GET, "/api/v1/namespaces/{ns}"), AUTH_SCOPE_READ);

@@ -85,7 +85,7 @@ TEST(codec_rejects_garbage_and_truncation)
 
 TEST(stats_count_per_prefix_and_overflow_to_other)
 {
-    cache_stats_t *st = cache_stats_create();
+    cache_stats_t *st = cache_stats_create(0);
     cache_stats_hit(st, "a");
     cache_stats_hit(st, "a");
     cache_stats_miss(st, "a");
@@ -111,6 +111,23 @@ TEST(stats_count_per_prefix_and_overflow_to_other)
     ASSERT_EQ_INT(total_miss, 2001);
     free(ps);
     cache_stats_destroy(st);
+    /* a configured bound: 3 client prefixes, then _other; emb and llm apart */
+    st = cache_stats_create(3);
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "q%d", i);
+        cache_stats_hit(st, name);
+    }
+    cache_stats_hit(st, "emb");
+    cache_stats_hit(st, "llm");
+    ps = cache_stats_snapshot(st, &n);
+    ASSERT_EQ_INT(n, 6);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ps[i].prefix, "_other"))
+            ASSERT_EQ_INT(ps[i].hits, 7);
+        else
+            ASSERT_EQ_INT(ps[i].hits, 1);
+    free(ps);
+    cache_stats_destroy(st);
 }
 
 static store_t *open_store(char *dir)
@@ -126,7 +143,7 @@ static store_t *open_store(char *dir)
 /* A cache over the store in dir (created or reopened); NULL on failure. */
 static cache_t *open_cache(char *dir, store_t **s)
 {
-    static const cache_opts o = { 3600, 604800, 21600, 1024, 512 };
+    static const cache_opts o = { 3600, 604800, 21600, 1024, 512, 0 };
     cache_t *c = NULL;
     *s = open_store(dir);
     return *s && cache_create(*s, &o, &c, NULL) == 0 ? c : NULL;

@@ -1,8 +1,9 @@
 /*
  * test_gateway.c - the gateway's pure parts: SSE parsing, chunk assembly and
  * explosion, cache keys, cached records, the circuit breaker, backoff,
- * Retry-After and the price table.
+ * Retry-After, the price table and the bounded per-model table.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,7 +210,7 @@ TEST(prices_exact_and_prefix)
     cJSON *p = cJSON_Parse("{\"gpt-4o\":{\"input_per_1m\":2.5,\"output_per_1m\":10},"
                            "\"gpt-*\":{\"input_per_1m\":1,\"output_per_1m\":2}}");
     gw_account *a;
-    ASSERT_OK(gw_account_create(p, &a, NULL));
+    ASSERT_OK(gw_account_create(p, 100, &a, NULL));
     ASSERT_NEAR(gw_account_price(a, "gpt-4o", 1000000, 1000000), 12.5, 1e-9);
     ASSERT_NEAR(gw_account_price(a, "gpt-3.5", 1000000, 0), 1.0, 1e-9);
     ASSERT_NEAR(gw_account_price(a, "claude", 1000000, 0), 0.0, 1e-9);
@@ -223,8 +224,44 @@ TEST(prices_exact_and_prefix)
     gw_account_destroy(a);
     cJSON_Delete(p);
     cJSON *bad = cJSON_Parse("{\"m\":{\"input_per_1m\":\"cheap\"}}");
-    ASSERT_EQ_INT(gw_account_create(bad, &a, NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(gw_account_create(bad, 100, &a, NULL), RAGD_EINVAL);
     cJSON_Delete(bad);
+}
+
+TEST(account_models_are_bounded_and_listed_models_keep_their_row)
+{
+    cJSON *p = cJSON_Parse("{\"priced\":{\"input_per_1m\":1,\"output_per_1m\":1},"
+                           "\"gpt-*\":{\"input_per_1m\":1,\"output_per_1m\":2}}");
+    gw_account *a;
+    ASSERT_OK(gw_account_create(p, 5, &a, NULL));
+    gw_account_list_model(a, "listed");
+    gw_account_list_model(a, "pattern-*");
+    char name[32];
+    for (int i = 0; i < 300; i++) {  /* a client flooding the table with junk names */
+        snprintf(name, sizeof name, "junk-%d", i);
+        gw_account_request(a, name, GW_OUT_MISS, 0, 0);
+    }
+    gw_account_request(a, "listed", GW_OUT_MISS, 0, 0);
+    gw_account_upstream(a, "priced", true, 10, 10);
+    gw_account_request(a, "pattern-x", GW_OUT_MISS, 0, 0);
+    cJSON *j = gw_account_json(a);
+    const cJSON *models = json_get_obj(j, "models");
+    /* 5 junk rows, "_other", and the two configured names */
+    ASSERT_EQ_INT(cJSON_GetArraySize(models), 8);
+    int64_t v = 0;
+    ASSERT_OK(json_get_int(json_get_obj(models, "listed"), "miss", 0, 10, &v));
+    ASSERT_EQ_INT(v, 1);
+    ASSERT_OK(json_get_int(json_get_obj(models, "priced"), "upstream_calls", 0, 10, &v));
+    ASSERT_EQ_INT(v, 1);
+    ASSERT_OK(json_get_int(json_get_obj(models, "_other"), "miss", 0, 1000, &v));
+    ASSERT_EQ_INT(v, 296);  /* junk-5 .. junk-299 and pattern-x */
+    cJSON_Delete(j);
+    buf_t b = BUF_INIT;
+    gw_account_metrics(a, &b);
+    ASSERT_TRUE(strstr(b.data, "model=\"_other\",cache=\"miss\"} 296") != NULL);
+    buf_free(&b);
+    gw_account_destroy(a);
+    cJSON_Delete(p);
 }
 
 TEST(semantic_guard)
@@ -261,6 +298,7 @@ TEST(semantic_qualifies)
 
 int main(void)
 {
+    RUN(account_models_are_bounded_and_listed_models_keep_their_row);
     RUN(semantic_guard);
     RUN(semantic_qualifies);
     RUN(sse_parser_splits_events_across_feeds);

@@ -208,6 +208,11 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
     kb_close(kb);
 }
 
+static bool shared_or_owned_by(const void *user, const char *owner)
+{
+    return !owner || strcmp(owner, user) == 0;
+}
+
 TEST(users_see_their_own_and_shared_documents)
 {
     kb_t *kb = open_kb();
@@ -228,10 +233,53 @@ TEST(users_see_their_own_and_shared_documents)
             ASSERT_TRUE(strcmp(r.hits[i].doc_id, "bob") != 0);
         kb_search_result_clear(&r);
     }
-    uint64_t n = 0;
+    uint64_t n = 0, chunks = 0, bytes = 0;
+    ASSERT_OK(kb_ns_count_visible(kb, "users", shared_or_owned_by, "alice", &n, &chunks, &bytes));
+    ASSERT_EQ_INT(n, 2);  /* alice's per-user stats: the shared document and her own */
+    ASSERT_EQ_INT(chunks, 2);
+    ASSERT_EQ_INT(bytes, 20 + 22);
+    ASSERT_EQ_INT(kb_ns_count_visible(kb, "nope", shared_or_owned_by, "alice", &n, &chunks,
+                                      &bytes), RAGD_ENOTFOUND);
     ASSERT_OK(kb_docs_delete_where(kb, "users", NULL, "bob", &n));
     ASSERT_EQ_INT(n, 1);
     ASSERT_OK(kb_ns_drop(kb, "users", NULL));
+    kb_close(kb);
+}
+
+TEST(owned_writes_never_replace_other_owners_documents)
+{
+    kb_t *kb = open_kb();
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "own", NULL, &err));
+    kb_doc_in d[2] = { { "shared", "shared squat guide", 18, NULL, NULL },
+                       { "a", "alice knee diary", 16, NULL, "alice" } };
+    ASSERT_OK(kb_docs_upsert(kb, "own", d, 2, NULL, &err));
+    /* bob on alice's id, bob on a shared id: refused, the whole batch */
+    kb_doc_in evil = { "a", "bob owns this now", 17, NULL, "bob" };
+    ASSERT_EQ_INT(kb_docs_upsert(kb, "own", &evil, 1, NULL, &err), RAGD_ECONFLICT);
+    kb_doc_in batch[2] = { { "b-new", "bob fresh note", 14, NULL, "bob" },
+                           { "shared", "bob rewrote the guide", 21, NULL, "bob" } };
+    ASSERT_EQ_INT(kb_docs_upsert(kb, "own", batch, 2, NULL, &err), RAGD_ECONFLICT);
+    ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
+    cJSON *got = NULL;
+    ASSERT_EQ_INT(kb_doc_get(kb, "own", "b-new", false, &got), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(count_keys("kb:own:doc:b-new"), 0);
+    ASSERT_OK(kb_doc_get(kb, "own", "a", false, &got));
+    ASSERT_EQ_STR(cJSON_GetObjectItem(got, "user_id")->valuestring, "alice");
+    ASSERT_EQ_STR(cJSON_GetObjectItem(got, "text")->valuestring, "alice knee diary");
+    cJSON_Delete(got);
+    ASSERT_OK(kb_doc_get(kb, "own", "shared", false, &got));
+    ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(got, "user_id")));
+    cJSON_Delete(got);
+    /* the owner replaces its own; a shared (service) write replaces anything */
+    kb_upsert_stats us;
+    kb_doc_in mine = { "a", "alice knee diary v2", 19, NULL, "alice" };
+    ASSERT_OK(kb_docs_upsert(kb, "own", &mine, 1, &us, &err));
+    ASSERT_EQ_INT(us.replaced, 1);
+    kb_doc_in svc = { "a", "now shared", 10, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(kb, "own", &svc, 1, &us, &err));
+    ASSERT_EQ_INT(us.replaced, 1);
+    ASSERT_OK(kb_ns_drop(kb, "own", NULL));
     kb_close(kb);
 }
 
@@ -377,6 +425,7 @@ int main(void)
     RUN(namespace_names_and_settings);
     RUN(upsert_replace_delete_keep_store_and_indexes_in_step);
     RUN(users_see_their_own_and_shared_documents);
+    RUN(owned_writes_never_replace_other_owners_documents);
     RUN(selective_filters_still_fill_the_limit_and_survive_reopen);
     RUN(searches_run_during_writes);
     store_close(g_store);

@@ -279,7 +279,7 @@ static int setup(void)
     store_config sc;
     store_config_default(&sc);
     sc.data_dir = g_tmp;
-    cache_opts co = {3600, 3600, 3600, 1024, 512};
+    cache_opts co = {3600, 3600, 3600, 1024, 512, 0};
     if (store_open(&sc, &g_store, &err) || cache_create(g_store, &co, &g_cache, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
