@@ -11,6 +11,7 @@
 
 void api_register(router_t *r)
 {
+    api_health_register(r);
     api_ops_register(r);
     api_cache_register(r);
     api_embed_register(r);
