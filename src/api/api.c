@@ -24,6 +24,7 @@ void api_register(router_t *r)
     api_rerank_register(r);
     api_rag_register(r);
     api_route_register(r);
+    api_user_content_register(r);
 }
 
 bool api_parse_object(const http_req *req, http_resp *resp, cJSON **out)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/utf8.h"
@@ -222,8 +223,11 @@ static void embed_api__generate(http_req *req, http_resp *resp)
     if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
         return;
     const char *text = json_get_str(body, "text"), *user = NULL;
-    if (!auth_effective_user(req, json_get_str(body, "user_id"), &user, resp)) {
-        /* a user_id that is not the caller's: 403 (resp is filled) */
+    uc_api_item item;
+    char item_id[UC_ID_LEN + 1] = "";
+    if (!auth_effective_user(req, json_get_str(body, "user_id"), &user, resp) ||
+        !uc_api_parse(req, resp, body, user, &item)) {
+        /* a user_id that is not the caller's: 403; a bad item field: 400 (resp is filled) */
     } else if (!text) {
         http_error(req, resp, 400, "invalid_input", "'text' must be a non-empty string");
     } else if (embed_api__check_text(req, resp, text, 0, "text")) {
@@ -235,15 +239,18 @@ static void embed_api__generate(http_req *req, http_resp *resp)
         int rc = embcache_embed(app->embcache, &text, &len, 1, vec, &info);
         if (rc) {
             api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
-        } else {
+        } else if (!item.store || uc_api_store(req, resp, &item, text, len, item_id)) {
             req->cache_outcome = cached ? "hit" : "miss";
             buf_t b = BUF_INIT;
             buf_puts(&b, "{\"embedding\":");
             embed_api__floats(&b, vec, dim);
             buf_printf(&b, ",\"dimension\":%zu,\"model\":", dim);
             buf_put_json_str(&b, embed_model_name(app->embed), strlen(embed_model_name(app->embed)));
-            buf_printf(&b, ",\"cached\":%s,\"tokens\":%d,\"truncated\":%s}",
+            buf_printf(&b, ",\"cached\":%s,\"tokens\":%d,\"truncated\":%s",
                        cached ? "true" : "false", ntok, trunc ? "true" : "false");
+            if (item_id[0])
+                buf_printf(&b, ",\"id\":\"%s\",\"stored\":true", item_id);
+            buf_putc(&b, '}');
             http_resp_json(resp, 200, &b);
         }
     }
