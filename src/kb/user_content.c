@@ -15,6 +15,7 @@
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/mem.h"
 
 #define UC_OWNER_HEX 12
 
@@ -51,25 +52,25 @@ bool uc_type_same(const char *a, const char *b)
     return !strcmp(x, y);
 }
 
-/* The spellings a stored item of the same kind may have. */
+/* The spellings a stored item of the same kind may have (types are stored in
+ * lower case): as given, singular, plural. */
 static void uc__variants(const char *t, cJSON *arr)
 {
-    char s[UC_TYPE_MAX + 2], v[UC_TYPE_MAX + 8];
+    char low[UC_TYPE_MAX + 2], s[UC_TYPE_MAX + 2], plural[UC_TYPE_MAX + 8];
+    size_t k = 0;
+    for (; t[k] && k < UC_TYPE_MAX; k++)
+        low[k] = (char)tolower((unsigned char)t[k]);
+    low[k] = '\0';
     uc__stem(t, s);
     size_t n = strlen(s);
-    cJSON_AddItemToArray(arr, cJSON_CreateString(t));
-    const char *forms[3] = {s, NULL, NULL};
-    char plural[UC_TYPE_MAX + 8];
     if (n > 1 && s[n - 1] == 'y')
         snprintf(plural, sizeof plural, "%.*sies", (int)(n - 1), s);
     else
         snprintf(plural, sizeof plural, "%ss", s);
-    forms[1] = plural;
-    for (int i = 0; i < 2; i++) {
-        snprintf(v, sizeof v, "%s", forms[i]);
-        if (strcmp(v, t))
-            cJSON_AddItemToArray(arr, cJSON_CreateString(v));
-    }
+    const char *forms[3] = {low, s, plural};
+    for (int i = 0; i < 3; i++)
+        if (i == 0 || (strcmp(forms[i], low) && (i < 2 || strcmp(forms[i], s))))
+            cJSON_AddItemToArray(arr, cJSON_CreateString(forms[i]));
 }
 
 cJSON *uc_type_filter(const char *const *types, size_t n, const cJSON *also)
@@ -145,7 +146,12 @@ int uc_item_put(kb_t *kb, const char *ns, const uc_item_in *in, char id[UC_ID_LE
     uc__iso_now(now);
     cJSON_DeleteItemFromObjectCaseSensitive(md, "content_type");
     cJSON_DeleteItemFromObjectCaseSensitive(md, "created_at");
-    cJSON_AddStringToObject(md, "content_type", in->content_type);
+    char type[UC_TYPE_MAX + 1];
+    size_t k = 0;
+    for (; in->content_type[k]; k++)
+        type[k] = (char)tolower((unsigned char)in->content_type[k]);
+    type[k] = '\0';
+    cJSON_AddStringToObject(md, "content_type", type);
     cJSON_AddStringToObject(md, "created_at", now);
     char newid[UC_ID_LEN + 1];
     uc__new_id(in->user_id, newid);
@@ -245,9 +251,7 @@ static int uc__collect(kb_t *kb, const char *ns, const char *user, const char *c
         }
         if (*nv == cap) {
             cap = cap ? 2 * cap : 16;
-            *v = realloc(*v, cap * sizeof **v);
-            if (!*v)
-                abort();
+            *v = xrealloc(*v, cap * sizeof **v);
         }
         (*v)[(*nv)++] = it;
     }

@@ -6,8 +6,9 @@
  * items, and its metadata carries content_type and created_at. Item ids start
  * with a digest of the owner, so listing a user's items reads only theirs.
  *
- * Content types are matched leniently so the seeds' plural names find their
- * singular items: "workouts" matches "workout", "activities" "activity".
+ * Content types are stored in lower case and matched leniently so the seeds'
+ * plural names find their singular items: "Workouts" matches "workout",
+ * "activities" "activity".
  *
  * Threading: every function is thread-safe (the kb is).
  */

@@ -46,7 +46,7 @@ TEST(types_match_leniently)
     ASSERT_TRUE(!uc_type_same("goal", "workout"));
     ASSERT_TRUE(uc_type_ok("workout") && uc_type_ok("meal_plan-v2.1"));
     ASSERT_TRUE(!uc_type_ok("") && !uc_type_ok("two words") && !uc_type_ok(NULL));
-    const char *types[2] = { "workouts", "activity" };
+    const char *types[2] = { "Workouts", "activity" };
     cJSON *f = uc_type_filter(types, 2, NULL);
     kb_filter *kf = NULL;
     ragd_error err;
@@ -87,7 +87,7 @@ TEST(items_belong_to_their_user)
     char a1[UC_ID_LEN + 1], a2[UC_ID_LEN + 1], b1[UC_ID_LEN + 1];
     ASSERT_OK(put(kb, "alice", "workout", "squat for the leg", a1));
     ASSERT_OK(put(kb, "alice", "goal", "bench press for the chest", a2));
-    ASSERT_OK(put(kb, "bob", "workouts", "squat for the leg", b1));
+    ASSERT_OK(put(kb, "bob", "Workouts", "squat for the leg", b1));
     ASSERT_EQ_INT(strlen(a1), UC_ID_LEN);
     ASSERT_TRUE(strncmp(a1, a2, 12) == 0 && strncmp(a1, b1, 12) != 0);
     cJSON *it = NULL;
@@ -117,6 +117,7 @@ TEST(items_belong_to_their_user)
     cJSON_Delete(items);
     ASSERT_OK(uc_item_list(kb, "uc", "bob", "workout", 0, 10, &items, &total));
     ASSERT_EQ_INT(total, 1);
+    ASSERT_EQ_STR(json_get_str(cJSON_GetArrayItem(items, 0), "content_type"), "workouts");
     cJSON_Delete(items);
 
     ASSERT_OK(uc_item_delete(kb, "uc", "alice", a1));
