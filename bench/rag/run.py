@@ -139,7 +139,7 @@ def run_rerank(srv, queries):
         body = srv.post("/api/v1/rag/query", {
             "query": q["text"], "namespaces": [NS], "max_context_items": 10, "candidates": 20,
             "mmr": False, "rerank": {"depth": 20, "budget_ms": 0}}).json()
-        out[q["id"]] = [c["source"]["document_id"] for c in body["context"]]
+        out[q["id"]] = [c["provenance"]["document_id"] for c in body["context"]]
     return out
 
 

@@ -5,13 +5,18 @@ through the HTTP API on two human-judged sets built by bench/data/build.py:
   Nave's Topical Bible over the World English Bible  nDCG@10, recall@100
   WordNet glosses -> GCIDE entries                   MRR@10
 
-for keyword (BM25), semantic (HNSW), hybrid-weighted (alpha 0.5) and hybrid-RRF (k 60),
+for keyword (BM25), semantic (HNSW), hybrid-weighted (alpha 0.5; the default normalisation,
+each leg divided by its best score, beside the old min-max and "relative") and hybrid-RRF (k 60),
 beside bm25s (same k1 0.9 / b 0.4, Lucene stop words, Snowball stemmer; the bm25s side
 is bench/bm25's code) and beside exact brute-force search (numpy) over ragd's own chunk
 embeddings (fetched back: chunk spans from the documents API, vectors from the embedding
 cache via /v1/embeddings). A document's score is its best chunk's.
 
 usage: .venv-bench/bin/python bench/retrieval/run.py [--sets naves,gcide] [--keep]
+       [--max-docs N] [--queries N] [--eval-loaded] [--no-peers]
+With --max-docs the corpus is the judged documents of the (--queries) sample plus a fixed
+sample of the others; --eval-loaded then scores every judged query that has a relevant
+document in that corpus, its judgments restricted to the corpus.
 The loaded data directory (bench/out/retrieval/ragd-data) is kept for bench/search.
 """
 import argparse
@@ -129,29 +134,48 @@ def subset(corpus, qrels, n):
     return keep + rest[:max(0, n - len(keep))]
 
 
-def evaluate_set(name, srv, peer, max_docs=0):
+def loaded_judgments(queries, qrels, corpus):
+    """Every query with a relevant document in corpus, judgments restricted to corpus."""
+    ids = {c["id"] for c in corpus}
+    keep = {qid: {d: r for d, r in rels.items() if d in ids} for qid, rels in qrels.items()}
+    keep = {qid: rels for qid, rels in keep.items() if any(r > 0 for r in rels.values())}
+    return [q for q in queries if q["id"] in keep], keep
+
+
+def evaluate_set(name, srv, peer, max_docs=0, max_queries=0, eval_loaded=False):
     d = find_data(name)
     corpus = read_jsonl(os.path.join(d, "corpus.jsonl"))
     qrels = read_qrels(os.path.join(d, "qrels.tsv"))
     queries = [q for q in read_jsonl(os.path.join(d, "queries.jsonl")) if q["id"] in qrels]
+    all_queries, all_qrels = queries, qrels
+    if max_queries and max_queries < len(queries):
+        import random
+        queries = sorted(random.Random(13).sample(queries, max_queries), key=lambda q: q["id"])
+        qrels = {q["id"]: qrels[q["id"]] for q in queries}
     depth = DEPTH[name]
     ns = name
     if max_docs and max_docs < len(corpus):
         corpus = subset(corpus, qrels, max_docs)
         ns = f"{name}-{len(corpus)}"
+        if eval_loaded:
+            queries, qrels = loaded_judgments(all_queries, all_qrels, corpus)
     print(f"\n{ns}: {len(corpus)} documents, {len(queries)} judged queries", file=sys.stderr)
     load_s = srv.load(ns, corpus, SETTINGS)
     info = srv.get(f"/api/v1/namespaces/{ns}").json()["stats"]
     rows = {}
-    print("  bm25s ...", file=sys.stderr)
-    run, st = peer.run_bm25s(corpus, queries)
-    rows["bm25s"] = {**metrics(run, qrels), "qps": st["qps"]}
-    print("  brute force ...", file=sys.stderr)
-    run, st = brute_force(srv, ns, queries, depth)
-    rows["brute-force"] = {**metrics(run, qrels), "qps": st["qps"]}
+    if peer:
+        print("  bm25s ...", file=sys.stderr)
+        run, st = peer.run_bm25s(corpus, queries)
+        rows["bm25s"] = {**metrics(run, qrels), "qps": st["qps"]}
+        print("  brute force ...", file=sys.stderr)
+        run, st = brute_force(srv, ns, queries, depth)
+        rows["brute-force"] = {**metrics(run, qrels), "qps": st["qps"]}
+    hybrid = {"search_type": "hybrid", "fusion": "weighted", "alpha": 0.5}
     legs = [("keyword", {"search_type": "keyword"}),
             ("semantic", {"search_type": "semantic"}),
-            ("hybrid-weighted", {"search_type": "hybrid", "fusion": "weighted", "alpha": 0.5}),
+            ("hybrid-weighted", hybrid),
+            ("hybrid-weighted-minmax", {**hybrid, "fusion_norm": "minmax"}),
+            ("hybrid-weighted-relative", {**hybrid, "fusion_norm": "relative"}),
             ("hybrid-rrf", {"search_type": "hybrid", "fusion": "rrf", "rrf_k": 60})]
     for label, body in legs:
         print(f"  ragd {label} ...", file=sys.stderr)
@@ -163,24 +187,26 @@ def evaluate_set(name, srv, peer, max_docs=0):
 
 def print_table(name, res):
     key = "mrr10" if name == "gcide" else "ndcg10"
-    cols = ["mrr10"] if name == "gcide" else ["ndcg10", "recall100"]
+    cols = ["mrr10"] if name == "gcide" else ["ndcg10", "mrr10", "recall100"]
     print(f"\n{res['ns']}: {res['documents']} documents ({res['chunks']} chunks), {res['queries']} queries"
           + (f", loaded in {res['load_s']:.0f} s" if res["load_s"] else ""))
     hdr = "".join(f"{c:>11}" for c in cols)
-    print(f"{'method':<22}{hdr}{'queries/s':>11}   vs peer")
+    print(f"{'method':<28}{hdr}{'queries/s':>11}   vs peer")
     r = res["rows"]
     peer = {"ragd keyword": "bm25s", "ragd semantic": "brute-force"}
     best_leg = max(r["ragd keyword"][key], r["ragd semantic"][key])
     for label in ["bm25s", "ragd keyword", "brute-force", "ragd semantic", "ragd hybrid-weighted",
-                  "ragd hybrid-rrf"]:
+                  "ragd hybrid-weighted-minmax", "ragd hybrid-weighted-relative", "ragd hybrid-rrf"]:
+        if label not in r:
+            continue
         row = r[label]
         vals = "".join(f"{row[c]:>11.4f}" for c in cols)
         note = ""
-        if label in peer:
+        if label in peer and peer[label] in r:
             note = "  ".join(f"{c} {row[c] - r[peer[label]][c]:+.4f}" for c in cols) + f" vs {peer[label]}"
         elif label.startswith("ragd hybrid"):
             note = f"{key} {row[key] - best_leg:+.4f} vs better single leg"
-        print(f"{label:<22}{vals}{row['qps']:>11.0f}   {note}")
+        print(f"{label:<28}{vals}{row['qps']:>11.0f}   {note}")
 
 
 def main():
@@ -188,14 +214,21 @@ def main():
     ap.add_argument("--sets", default="naves,gcide")
     ap.add_argument("--max-docs", type=int, default=0,
                     help="evaluate on the judged documents plus a fixed sample, N in all")
+    ap.add_argument("--queries", type=int, default=0,
+                    help="evaluate a fixed sample of N judged queries")
+    ap.add_argument("--eval-loaded", action="store_true",
+                    help="with --max-docs: score every query judged on the loaded documents")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="ragd's rows only (no bm25s, no brute force)")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
-    peer = bm25_peer()
+    peer = None if args.no_peers else bm25_peer()
     srv = Server(DATA_DIR).start()
     results = {}
     try:
         for name in args.sets.split(","):
-            results[name] = evaluate_set(name, srv, peer, args.max_docs)
+            results[name] = evaluate_set(name, srv, peer, args.max_docs, args.queries,
+                                         args.eval_loaded)
     finally:
         srv.stop()
     path = os.path.join(OUT, "results.json")

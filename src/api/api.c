@@ -6,6 +6,7 @@
 
 void api_register(router_t *r)
 {
+    api_health_register(r);
     api_ops_register(r);
     api_cache_register(r);
     api_embed_register(r);
@@ -18,4 +19,5 @@ void api_register(router_t *r)
     api_rerank_register(r);
     api_rag_register(r);
     api_route_register(r);
+    api_user_content_register(r);
 }

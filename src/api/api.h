@@ -17,6 +17,7 @@
 void api_register(router_t *r);
 
 /* Per-area registration (called by api_register). */
+void api_health_register(router_t *r);   /* /health */
 void api_ops_register(router_t *r);
 void api_cache_register(router_t *r);
 void api_embed_register(router_t *r);
@@ -29,6 +30,7 @@ void api_gateway_register(router_t *r);
 void api_rerank_register(router_t *r);
 void api_rag_register(router_t *r);
 void api_route_register(router_t *r);
+void api_user_content_register(router_t *r); /* /api/v1/users/{user_id}/items */
 
 static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }
 

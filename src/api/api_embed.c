@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
+#include "gateway/gateway.h"
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/utf8.h"
@@ -140,24 +142,63 @@ static void embed_api__mask_nul_escapes(http_req *req)
     }
 }
 
+/* The embedding cache serving model: the local model's, or a provider
+ * model's through the gateway (its misses go to the provider). False with
+ * resp filled: 404 model_not_found, 400 (unknown dimension), 503 (no local
+ * model). */
+static bool embed_api__pick(const http_req *req, http_resp *resp, const char *model,
+                            embcache_t **ec)
+{
+    app_t *app = api_app(req);
+    if (model && app->embed && embed_api__model_name_ok(app, model)) {
+        *ec = app->embcache;
+        return embed_api__model_ok(req, resp);
+    }
+    ragd_error err = { 0 };
+    int rc = model && app->gateway && gateway_has_upstreams(app->gateway)
+                 ? gateway_embedder(app->gateway, model, ec, &err) : RAGD_ENOTFOUND;
+    if (rc == RAGD_ENOTFOUND && !app->embed && model)
+        return embed_api__model_ok(req, resp);
+    if (rc == RAGD_ENOTFOUND)
+        http_error(req, resp, 404, "model_not_found", "model '%s' is not served here; use '%s' "
+                   "or configure a provider for it", model ? model : "(missing)",
+                   app->embed ? embed_model_name(app->embed) : "a provider model");
+    else if (rc)
+        http_error(req, resp, 400, "invalid_request", "%s", err.msg);
+    return rc == 0;
+}
+
+/* An embedding failure: the provider's (502/503) or ours. */
+static void embed_api__failed(const http_req *req, http_resp *resp, bool remote, int rc)
+{
+    if (remote && rc == RAGD_EUNAVAIL)
+        http_error(req, resp, 503, "upstream_unavailable", "the embedding provider's circuit "
+                   "is open after repeated failures");
+    else if (remote)
+        http_error(req, resp, 502, "upstream_error", "the embedding provider failed: %s",
+                   ragd_strerror(rc));
+    else
+        api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
+}
+
 /* POST /v1/embeddings {input, model, encoding_format?, dimensions?, user?} */
 static void embed_api__openai(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
     cJSON *body;
     embed_api__mask_nul_escapes(req);
-    if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
+    if (!api_parse_object(req, resp, &body))
         return;
     embed_input in = { 0 };
     const char *model = json_get_str(body, "model");
     const char *fmt = json_get_str(body, "encoding_format");
     int64_t dims = 0;
-    size_t dim = embcache_dim(app->embcache);
-    if (!model || !embed_api__model_name_ok(app, model)) {
-        http_error(req, resp, 404, "model_not_found", "model '%s' is not served here; use '%s'",
-                   model ? model : "(missing)", embed_model_name(app->embed));
+    embcache_t *ec = NULL;
+    if (!embed_api__pick(req, resp, model, &ec))
         goto out;
-    }
+    bool remote = ec != app->embcache;
+    const char *mname = remote ? model : embed_model_name(app->embed);
+    size_t dim = embcache_dim(ec);
     if (fmt && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0) {
         http_error(req, resp, 400, "invalid_request", "'encoding_format' must be float or base64");
         goto out;
@@ -173,9 +214,9 @@ static void embed_api__openai(http_req *req, http_resp *resp)
     int *ntok = arena_alloc(req->arena, in.n * sizeof *ntok);
     bool *trunc = arena_alloc(req->arena, in.n * sizeof *trunc);
     embcache_info info = { .ntokens = ntok, .truncated = trunc };
-    int rc = embcache_embed(app->embcache, in.texts, in.lens, in.n, vecs, &info);
+    int rc = embcache_embed(ec, in.texts, in.lens, in.n, vecs, &info);
     if (rc) {
-        api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
+        embed_api__failed(req, resp, remote, rc);
         goto out;
     }
     req->cache_outcome = info.misses == 0 ? "hit" : (info.hits ? "partial" : "miss");
@@ -196,7 +237,7 @@ static void embed_api__openai(http_req *req, http_resp *resp)
         ntrunc += trunc[i];
     }
     buf_puts(&b, "],\"model\":");
-    buf_put_json_str(&b, embed_model_name(app->embed), strlen(embed_model_name(app->embed)));
+    buf_put_json_str(&b, mname, strlen(mname));
     buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}", tokens, tokens);
     buf_printf(&b, ",\"ragd\":{\"cache_hits\":%zu,\"cache_misses\":%zu,\"truncated\":[",
                info.hits, info.misses);
@@ -225,8 +266,11 @@ static void embed_api__generate(http_req *req, http_resp *resp)
     if (!embed_api__model_ok(req, resp) || !api_parse_object(req, resp, &body))
         return;
     const char *text = json_get_str(body, "text"), *user = NULL;
-    if (!auth_effective_user(req, json_get_str(body, "user_id"), &user, resp)) {
-        /* a user_id that is not the caller's: 403 (resp is filled) */
+    uc_api_item item;
+    char item_id[UC_ID_LEN + 1] = "";
+    if (!auth_effective_user(req, json_get_str(body, "user_id"), &user, resp) ||
+        !uc_api_parse(req, resp, body, user, &item)) {
+        /* a user_id that is not the caller's: 403; a bad item field: 400 (resp is filled) */
     } else if (!text) {
         http_error(req, resp, 400, "invalid_input", "'text' must be a non-empty string");
     } else if (embed_api__check_text(req, resp, text, 0, "text")) {
@@ -238,15 +282,18 @@ static void embed_api__generate(http_req *req, http_resp *resp)
         int rc = embcache_embed(app->embcache, &text, &len, 1, vec, &info);
         if (rc) {
             api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
-        } else {
+        } else if (!item.store || uc_api_store(req, resp, &item, text, len, item_id)) {
             req->cache_outcome = cached ? "hit" : "miss";
             buf_t b = BUF_INIT;
             buf_puts(&b, "{\"embedding\":");
             embed_api__floats(&b, vec, dim);
             buf_printf(&b, ",\"dimension\":%zu,\"model\":", dim);
             buf_put_json_str(&b, embed_model_name(app->embed), strlen(embed_model_name(app->embed)));
-            buf_printf(&b, ",\"cached\":%s,\"tokens\":%d,\"truncated\":%s}",
+            buf_printf(&b, ",\"cached\":%s,\"tokens\":%d,\"truncated\":%s",
                        cached ? "true" : "false", ntok, trunc ? "true" : "false");
+            if (item_id[0])
+                buf_printf(&b, ",\"id\":\"%s\",\"stored\":true", item_id);
+            buf_putc(&b, '}');
             http_resp_json(resp, 200, &b);
         }
     }

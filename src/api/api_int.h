@@ -9,6 +9,7 @@
 
 #include "cache/cache.h"
 #include "http/http.h"
+#include "kb/user_content.h"
 #include "rag/route.h"
 
 /* api_cache_stats.c: the TTL settings object ({default, embedding, response,
@@ -23,5 +24,23 @@ bool route_api_run(const http_req *req, http_resp *resp, const char *query, size
                    const cJSON *threshold, route_result *out, double *used_threshold);
 /* {namespaces: [{namespace, score, via, example?}], none, best_score, threshold} */
 cJSON *route_api_json(const http_req *req, const route_result *r, double threshold);
+
+/* A user item to store from embeddings/generate (api_user_content.c); strings
+ * borrowed from the request body. */
+typedef struct uc_api_item {
+    const char *user;           /* effective user */
+    const char *content_type;
+    const cJSON *metadata;
+    bool store;                 /* user + content_type given and "store" not false */
+} uc_api_item;
+
+/* Validate content_type, metadata and store of a generate body for user
+ * (effective, may be NULL); false with resp filled (400, or 403 when storing
+ * without the write scope). */
+bool uc_api_parse(const http_req *req, http_resp *resp, const cJSON *body, const char *user,
+                  uc_api_item *out);
+/* Store text as the item; id gets its id. False with resp filled. */
+bool uc_api_store(const http_req *req, http_resp *resp, const uc_api_item *it,
+                  const char *text, size_t len, char id[UC_ID_LEN + 1]);
 
 #endif

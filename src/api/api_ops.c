@@ -1,7 +1,7 @@
 /*
- * api_ops.c - operations endpoints: GET /health, GET /metrics (Prometheus
- * text), GET /openapi.json (generated from the route table) and GET / (the
- * dashboard page, see obs/dashboard.c).
+ * api_ops.c - operations endpoints: GET /metrics (Prometheus text), GET
+ * /openapi.json (generated from the route table) and GET / (the dashboard
+ * page, see obs/dashboard.c). /health is api_health.c.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -13,28 +13,6 @@
 #include "obs/dashboard.h"
 #include "util/json.h"
 #include "util/mem.h"
-
-static void ops__health(http_req *req, http_resp *resp)
-{
-    app_t *app = api_app(req);
-    int prc = store_ping(app->store);
-    bool full = prc == RAGD_EFULL, up = prc == 0 || full;
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "status", up && !full ? "ok" : "degraded");
-    cJSON_AddStringToObject(out, "version", RAGD_VERSION);
-    cJSON_AddNumberToObject(out, "uptime_seconds", (double)app_uptime_s(app));
-    cJSON *db = cJSON_AddObjectToObject(out, "database");
-    cJSON_AddStringToObject(db, "backend", store_backend_name(app->store));
-    cJSON_AddStringToObject(db, "status", !up ? "unavailable" : full ? "full" : "ok");
-    cJSON *cache = cJSON_AddObjectToObject(out, "cache");
-    cJSON_AddStringToObject(cache, "status", up ? "ok" : "degraded");
-    cJSON *models = cJSON_AddArrayToObject(out, "models_loaded");
-    if (app->embed)
-        cJSON_AddItemToArray(models, cJSON_CreateString(embed_model_name(app->embed)));
-    cJSON_AddItemReferenceToObject(out, "store", db);
-    api_reply_json(resp, 200, out);
-    cJSON_Delete(out);
-}
 
 static void ops__route_metrics(buf_t *b, const char *route, const char *method,
                                const route_metrics *rm, bool hist_family_done)
@@ -198,7 +176,6 @@ static void ops__dashboard(http_req *req, http_resp *resp)
 
 void api_ops_register(router_t *r)
 {
-    router_add(r, HTTP_GET | HTTP_HEAD, "/health", ops__health);
     router_add(r, HTTP_GET, "/metrics", ops__metrics);
     router_add(r, HTTP_GET, "/openapi.json", ops__openapi);
     router_add(r, HTTP_GET | HTTP_HEAD, "/", ops__dashboard);

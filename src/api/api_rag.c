@@ -14,6 +14,7 @@
 #include "api/api_int.h"
 #include "auth/auth.h"
 #include "kb/kb_filter.h"
+#include "kb/user_content.h"
 #include "rag/rag.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -24,7 +25,15 @@
 typedef struct rag_api_req {
     rag_request q;
     const char **names;
-    bool include_context, prompt, routed;
+    bool include_context, prompt, routed, route_fallback;
+    char **all_names;           /* routing fell back to every namespace (kb_ns_list) */
+    size_t n_all;
+    bool ctx_list;              /* include_context was a list: no routing */
+    const char **types;         /* its content types (user items) */
+    size_t ntypes;
+    const char **ctx_ns;        /* its namespace names */
+    size_t nctx_ns;
+    bool all_items;             /* it named the user-content namespace itself */
     int64_t route_k;
     const cJSON *route_threshold;
 } rag_api_req;
@@ -121,12 +130,70 @@ static bool rag_api__numbers(const http_req *req, http_resp *resp, const cJSON *
         !api_get_count(req, resp, b, "candidates", 1, 10000, &cand) ||
         !api_get_count(req, resp, b, "route_k", 1, 100, &r->route_k))
         return false;
-    if (json_get_bool(b, "include_context", &r->include_context) == RAGD_EINVAL)
-        return rag_api__fail(req, resp, "'include_context' must be a boolean");
+    if (json_get_bool(b, "route_fallback", &r->route_fallback) == RAGD_EINVAL)
+        return rag_api__fail(req, resp, "'route_fallback' must be a boolean");
     r->q.max_items = (size_t)items;
     r->q.max_tokens = (size_t)tokens;
     r->q.candidates = (size_t)cand;
     return true;
+}
+
+/* "include_context": true | false (with or without content) | a list of
+ * content types of the user's items and/or namespace names to draw from. */
+static bool rag_api__include(http_req *req, http_resp *resp, const cJSON *b, rag_api_req *r)
+{
+    app_t *app = api_app(req);
+    const char *uns = app->cfg.user_content_namespace;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "include_context");
+    if (!v || cJSON_IsNull(v) || cJSON_IsBool(v)) {
+        r->include_context = !v || !cJSON_IsFalse(v);
+        return true;
+    }
+    size_t n = cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 0;
+    if (!n)
+        return rag_api__fail(req, resp, "'include_context' must be a boolean or a non-empty "
+                             "list of content types and/or namespace names");
+    r->types = xmalloc(n * sizeof *r->types);
+    r->ctx_ns = xmalloc(n * sizeof *r->ctx_ns);
+    r->ctx_list = true;
+    for (const cJSON *e = v->child; e; e = e->next) {
+        const char *name = cJSON_IsString(e) ? e->valuestring : NULL;
+        if (name && !strcmp(name, uns))
+            r->all_items = true;
+        else if (name && kb_ns_exists(app->kb, name))
+            r->ctx_ns[r->nctx_ns++] = name;
+        else if (name && uc_type_ok(name))
+            r->types[r->ntypes++] = name;
+        else
+            return rag_api__fail(req, resp, "'include_context' entries must be content types "
+                                 "or namespace names (1-64 characters of [A-Za-z0-9_.-])");
+    }
+    if ((r->ntypes || r->all_items) && !r->q.user_id)
+        return rag_api__fail(req, resp, "content types in 'include_context' draw on a user's "
+                             "items: give a user_id");
+    return true;
+}
+
+/* The namespaces of an include_context list join the named ones; content
+ * types add the user-content namespace (searched for those types only). */
+static void rag_api__scope_names(const app_t *app, rag_api_req *r)
+{
+    if (!r->ctx_list)
+        return;
+    const char **names = xmalloc((r->q.nns + r->nctx_ns + 1) * sizeof *names);
+    size_t n = 0;
+    for (size_t i = 0; i < r->q.nns; i++)
+        names[n++] = r->q.namespaces[i];
+    for (size_t i = 0; i < r->nctx_ns; i++)
+        names[n++] = r->ctx_ns[i];
+    if (r->ntypes || r->all_items)
+        names[n++] = app->cfg.user_content_namespace;
+    if (r->all_items)
+        r->ntypes = 0;
+    free(r->names);
+    r->names = names;
+    r->q.namespaces = names;
+    r->q.nns = n;
 }
 
 static bool rag_api__parse(http_req *req, http_resp *resp, const cJSON *b, rag_api_req *r)
@@ -140,6 +207,7 @@ static bool rag_api__parse(http_req *req, http_resp *resp, const cJSON *b, rag_a
        signal of hybrid search (bench/rag: lower nDCG than hybrid alone) */
     r->q.rerank = rerank_get_kind(app->rerank) != RERANK_COSINE;
     r->include_context = true;
+    r->route_fallback = true;
     r->route_k = 3;
     r->q.query = json_get_str(b, "query");
     if (!r->q.query || !*r->q.query)
@@ -172,16 +240,26 @@ static bool rag_api__parse(http_req *req, http_resp *resp, const cJSON *b, rag_a
         return false;
     }
     kb_filter_destroy(f);
-    return rag_api__numbers(req, resp, b, r) && rag_api__namespaces(req, resp, b, r) &&
-           rag_api__rerank(req, resp, cJSON_GetObjectItemCaseSensitive(b, "rerank"), &r->q) &&
-           rag_api__mmr(req, resp, cJSON_GetObjectItemCaseSensitive(b, "mmr"), &r->q);
+    if (!rag_api__numbers(req, resp, b, r) || !rag_api__namespaces(req, resp, b, r) ||
+        !rag_api__include(req, resp, b, r) ||
+        !rag_api__rerank(req, resp, cJSON_GetObjectItemCaseSensitive(b, "rerank"), &r->q) ||
+        !rag_api__mmr(req, resp, cJSON_GetObjectItemCaseSensitive(b, "mmr"), &r->q))
+        return false;
+    rag_api__scope_names(app, r);
+    return true;
 }
 
-static cJSON *rag_api__entry(const rag_result *res, size_t i, bool content)
+/* The seed's type of an entry: a user item's content type, else its namespace. */
+static const char *rag_api__type(const app_t *app, const pack_entry *e, const rag_hit *h)
 {
-    const pack_entry *e = &res->pack.e[i];
-    const rag_hit *h = &res->hits[res->entry_hit[i]];
-    cJSON *o = cJSON_CreateObject(), *src = cJSON_AddObjectToObject(o, "source");
+    const char *ct = strcmp(e->ns, app->cfg.user_content_namespace)
+                         ? NULL : json_get_str(h->metadata, "content_type");
+    return ct ? ct : e->ns;
+}
+
+static cJSON *rag_api__provenance(const pack_entry *e)
+{
+    cJSON *src = cJSON_CreateObject();
     cJSON_AddStringToObject(src, "namespace", e->ns);
     cJSON_AddStringToObject(src, "document_id", e->doc_id);
     cJSON *off = cJSON_AddObjectToObject(src, "offsets");
@@ -192,9 +270,25 @@ static cJSON *rag_api__entry(const rag_result *res, size_t i, bool content)
         for (int64_t s = e->seq_first; s <= e->seq_last; s++)
             cJSON_AddItemToArray(ch, cJSON_CreateNumber((double)s));
     }
+    return src;
+}
+
+/* {source: "<type>/<document id>", content, relevance, type, provenance, ...} */
+static cJSON *rag_api__entry(const app_t *app, const rag_result *res, size_t i, bool content)
+{
+    const pack_entry *e = &res->pack.e[i];
+    const rag_hit *h = &res->hits[res->entry_hit[i]];
+    const char *type = rag_api__type(app, e, h);
+    cJSON *o = cJSON_CreateObject();
+    buf_t src = BUF_INIT;
+    buf_printf(&src, "%s/%s", type, e->doc_id);
+    cJSON_AddStringToObject(o, "source", src.data);
+    buf_free(&src);
     if (content)
         cJSON_AddItemToObject(o, "content", cJSON_CreateString(e->text));
     cJSON_AddNumberToObject(o, "relevance", e->relevance);
+    cJSON_AddStringToObject(o, "type", type);
+    cJSON_AddItemToObject(o, "provenance", rag_api__provenance(e));
     cJSON_AddNumberToObject(o, "search_score", h->score);
     cJSON_AddNumberToObject(o, "tokens", (double)e->tokens);
     cJSON_AddNumberToObject(o, "citation", (double)(i + 1));
@@ -202,7 +296,32 @@ static cJSON *rag_api__entry(const rag_result *res, size_t i, bool content)
         cJSON_AddBoolToObject(o, "truncated", true);
     cJSON_AddItemToObject(o, "metadata",
                           h->metadata ? cJSON_Duplicate(h->metadata, 1) : cJSON_CreateObject());
+    if (h->dups)
+        cJSON_AddItemToObject(o, "duplicates", cJSON_Duplicate(h->dups, 1));
     return o;
+}
+
+/* The ids whose embeddings chose the context: a user item's id, a chunk's
+ * "<namespace>/<document id>#<chunk>"; none for a keyword-only search. */
+static cJSON *rag_api__embeddings_used(const app_t *app, const rag_result *res)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (strncmp(res->strategy, "hybrid", 6) && strncmp(res->strategy, "semantic", 8))
+        return a;
+    for (size_t i = 0; i < res->pack.n; i++) {
+        const pack_entry *e = &res->pack.e[i];
+        if (!strcmp(e->ns, app->cfg.user_content_namespace) || e->seq_first < 0) {
+            cJSON_AddItemToArray(a, cJSON_CreateString(e->doc_id));
+            continue;
+        }
+        for (int64_t s = e->seq_first; s <= e->seq_last; s++) {
+            buf_t b = BUF_INIT;
+            buf_printf(&b, "%s/%s#%lld", e->ns, e->doc_id, (long long)s);
+            cJSON_AddItemToArray(a, cJSON_CreateString(b.data));
+            buf_free(&b);
+        }
+    }
+    return a;
 }
 
 static void rag_api__rerank_info(const app_t *app, const rag_api_req *r, const rag_result *res,
@@ -236,8 +355,8 @@ static void rag_api__reply(http_req *req, http_resp *resp, const rag_api_req *r,
     app_t *app = api_app(req);
     cJSON *o = cJSON_CreateObject(), *ctx = cJSON_AddArrayToObject(o, "context");
     for (size_t i = 0; i < res->pack.n; i++)
-        cJSON_AddItemToArray(ctx, rag_api__entry(res, i, r->include_context));
-    cJSON_AddBoolToObject(o, "embeddings_used", app->embcache != NULL);
+        cJSON_AddItemToArray(ctx, rag_api__entry(app, res, i, r->include_context));
+    cJSON_AddItemToObject(o, "embeddings_used", rag_api__embeddings_used(app, res));
     cJSON_AddStringToObject(o, "search_strategy", res->strategy[0] ? res->strategy : "none");
     cJSON_AddNumberToObject(o, "total_tokens", (double)res->pack.total_tokens);
     cJSON_AddNumberToObject(o, "processing_time_ms", (double)res->t.total_us / 1000.0);
@@ -268,8 +387,23 @@ static void rag_api__reply(http_req *req, http_resp *resp, const rag_api_req *r,
     cJSON_Delete(o);
 }
 
+/* Nothing routed above the threshold: search every namespace instead (the
+ * user filter still applies), and say so in the routing block. */
+static void rag_api__route_fallback(app_t *app, rag_api_req *r, cJSON *routing)
+{
+    if (!r->route_fallback || kb_ns_list(app->kb, &r->all_names, &r->n_all) || !r->n_all)
+        return;
+    cJSON_AddStringToObject(routing, "fallback", "all_namespaces");
+    free(r->names);
+    r->names = xmalloc(r->n_all * sizeof *r->names);
+    for (size_t i = 0; i < r->n_all; i++)
+        r->names[i] = r->all_names[i];
+    r->q.nns = r->n_all;
+}
+
 /* Route when no namespaces were named; false when resp is filled (error, or
- * an empty answer because nothing matched). */
+ * an empty answer because nothing matched and there was nothing to fall back
+ * to, or the request turned the fallback off). */
 static bool rag_api__route(http_req *req, http_resp *resp, rag_api_req *r, cJSON **routing)
 {
     route_result rt;
@@ -282,10 +416,12 @@ static bool rag_api__route(http_req *req, http_resp *resp, rag_api_req *r, cJSON
         cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(*routing, "namespaces"), (int)i);
         r->names[i] = cJSON_GetObjectItem(e, "namespace")->valuestring;
     }
-    r->q.namespaces = r->names;
     r->q.nns = rt.n;
     r->routed = true;
     route_result_free(&rt);
+    if (!r->q.nns)
+        rag_api__route_fallback(api_app(req), r, *routing);
+    r->q.namespaces = r->names;
     if (r->q.nns)
         return true;
     rag_result empty = {0};
@@ -303,9 +439,10 @@ static void rag_api__query(http_req *req, http_resp *resp)
         return;
     rag_api_req r = {0};
     if (rag_api__parse(req, resp, body, &r) &&
-        (r.q.nns || rag_api__route(req, resp, &r, &routing))) {
+        (r.q.nns || r.ctx_list || rag_api__route(req, resp, &r, &routing))) {
+        rag_scope scope = {app->kb, app->cfg.user_content_namespace, r.types, r.ntypes};
         rag_deps d = {app->embcache, app->rerank, app->embed ? embed_model_tokenizer(app->embed)
-                                                             : NULL, rag_kb_search, app->kb,
+                                                             : NULL, rag_scope_search, &scope,
                       req->arena};
         rag_result res = {0};
         ragd_error err = {0};
@@ -324,6 +461,9 @@ static void rag_api__query(http_req *req, http_resp *resp)
         rag_result_free(&res);
     }
     free(r.names);
+    free(r.types);
+    free(r.ctx_ns);
+    kb_names_free(r.all_names, r.n_all);
     cJSON_Delete(body);
 }
 

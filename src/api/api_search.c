@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "kb/search.h"
+#include "kb/user_content.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -59,6 +60,11 @@ static bool search_api__type(const http_req *req, http_resp *resp, const cJSON *
         s->o.fusion.method = FUSION_RRF;
     else
         return search_api__fail(req, resp, 400, "invalid_request", "fusion must be weighted or rrf");
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(b, "fusion_norm");
+    if (nm && !cJSON_IsNull(nm) &&
+        (!cJSON_IsString(nm) || !fusion_norm_parse(nm->valuestring, &s->o.fusion.norm)))
+        return search_api__fail(req, resp, 400, "invalid_request",
+                                "fusion_norm must be relative, max or minmax");
     return true;
 }
 
@@ -105,6 +111,52 @@ static bool search_api__numbers(const http_req *req, http_resp *resp, const cJSO
     return true;
 }
 
+/* With a user, named namespaces are searched together with the user's own
+ * items (the user-content namespace; every namespace is searched when none is
+ * named, that one included). */
+static void search_api__user_ns(const http_req *req, search_req *s)
+{
+    app_t *app = api_app(req);
+    const char *uns = app->cfg.user_content_namespace;
+    if (!s->o.user_id || !s->o.n_namespaces || !kb_ns_exists(app->kb, uns))
+        return;
+    for (size_t i = 0; i < s->o.n_namespaces; i++)
+        if (!strcmp(s->names[i], uns))
+            return;
+    s->names[s->o.n_namespaces++] = uns;
+}
+
+/* "filter", and "content_type" (a type or a list): only user items of those
+ * types (lenient plural match, kb/user_content.h). */
+static bool search_api__filter(const http_req *req, http_resp *resp, const cJSON *b,
+                               search_req *s)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "filter");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(b, "content_type");
+    cJSON *spec = NULL;
+    if (ct && !cJSON_IsNull(ct)) {
+        size_t n = cJSON_IsArray(ct) ? (size_t)cJSON_GetArraySize(ct) : 1, i = 0;
+        const char **types = xmalloc((n ? n : 1) * sizeof *types);
+        for (const cJSON *e = cJSON_IsArray(ct) ? ct->child : ct; e && i < n; e = e->next)
+            types[i++] = cJSON_IsString(e) && uc_type_ok(e->valuestring) ? e->valuestring : NULL;
+        bool ok = n > 0;
+        for (size_t k = 0; k < i; k++)
+            ok = ok && types[k];
+        spec = ok ? uc_type_filter(types, n, f) : NULL;
+        free(types);
+        if (!ok)
+            return search_api__fail(req, resp, 400, "invalid_request", "content_type must be a "
+                                    "content type or a non-empty list of them");
+    }
+    ragd_error err = { 0 };
+    int rc = kb_filter_compile(spec ? spec : f, &s->filter, &err);
+    cJSON_Delete(spec);
+    if (rc)
+        return search_api__fail(req, resp, 400, "invalid_filter", err.msg);
+    s->o.filter = kb_filter_is_empty(s->filter) ? NULL : s->filter;
+    return true;
+}
+
 static bool search_api__scope(const http_req *req, http_resp *resp, const cJSON *b,
                               search_req *s)
 {
@@ -122,7 +174,7 @@ static bool search_api__scope(const http_req *req, http_resp *resp, const cJSON 
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(b, "namespaces");
     const cJSON *one = cJSON_GetObjectItemCaseSensitive(b, "namespace");
     if (cJSON_IsString(one)) {
-        s->names = xmalloc(sizeof *s->names);
+        s->names = xmalloc(2 * sizeof *s->names);
         s->names[0] = one->valuestring;
         s->o.n_namespaces = 1;
     } else if (ns && !cJSON_IsNull(ns)) {
@@ -130,7 +182,7 @@ static bool search_api__scope(const http_req *req, http_resp *resp, const cJSON 
             return search_api__fail(req, resp, 400, "invalid_request",
                                     "namespaces must be an array of names");
         size_t n = (size_t)cJSON_GetArraySize(ns), i = 0;
-        s->names = xmalloc((n ? n : 1) * sizeof *s->names);
+        s->names = xmalloc((n + 1) * sizeof *s->names);
         for (const cJSON *e = ns->child; e; e = e->next) {
             if (!cJSON_IsString(e))
                 return search_api__fail(req, resp, 400, "invalid_request",
@@ -140,11 +192,8 @@ static bool search_api__scope(const http_req *req, http_resp *resp, const cJSON 
         s->o.n_namespaces = n;
     }
     s->o.namespaces = s->names;
-    ragd_error err = { 0 };
-    if (kb_filter_compile(cJSON_GetObjectItemCaseSensitive(b, "filter"), &s->filter, &err))
-        return search_api__fail(req, resp, 400, "invalid_filter", err.msg);
-    s->o.filter = kb_filter_is_empty(s->filter) ? NULL : s->filter;
-    return true;
+    search_api__user_ns(req, s);
+    return search_api__filter(req, resp, b, s);
 }
 
 static bool search_api__vector(const http_req *req, http_resp *resp, const cJSON *b,
@@ -177,9 +226,17 @@ static bool search_api__vector(const http_req *req, http_resp *resp, const cJSON
     return true;
 }
 
-static const char *search_api__hit_type(const kb_hit *h)
+/* Which leg found the hit ("match"). */
+static const char *search_api__hit_match(const kb_hit *h)
 {
     return h->rank_sem && h->rank_kw ? "hybrid" : h->rank_sem ? "semantic" : "keyword";
+}
+
+/* The seed's "type": a user item's content type, else the hit's namespace. */
+static const char *search_api__hit_type(const kb_hit *h, const char *user_ns)
+{
+    const char *ct = strcmp(h->ns, user_ns) ? NULL : json_get_str(h->metadata, "content_type");
+    return ct ? ct : h->ns;
 }
 
 static cJSON *search_api__explain(const kb_hit *h, const kb_search_opts *o)
@@ -212,15 +269,19 @@ static cJSON *search_api__explain(const kb_hit *h, const kb_search_opts *o)
     }
     if (o->type == KB_SEARCH_HYBRID)
         cJSON_AddStringToObject(e, "fusion", o->fusion.method == FUSION_RRF ? "rrf" : "weighted");
+    if (o->type == KB_SEARCH_HYBRID && o->fusion.method == FUSION_WEIGHTED)
+        cJSON_AddStringToObject(e, "fusion_norm", fusion_norm_name(o->fusion.norm));
     return e;
 }
 
-static cJSON *search_api__hit(const kb_hit *h, const kb_search_opts *o, size_t dim)
+static cJSON *search_api__hit(const kb_hit *h, const kb_search_opts *o, size_t dim,
+                              const char *user_ns)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddItemToObject(r, "content", cJSON_CreateString(h->content));
     cJSON_AddNumberToObject(r, "score", h->score);
-    cJSON_AddStringToObject(r, "type", search_api__hit_type(h));
+    cJSON_AddStringToObject(r, "type", search_api__hit_type(h, user_ns));
+    cJSON_AddStringToObject(r, "match", search_api__hit_match(h));
     cJSON_AddItemToObject(r, "metadata", cJSON_Duplicate(h->metadata, 1));
     cJSON_AddStringToObject(r, "namespace", h->ns);
     cJSON_AddStringToObject(r, "document_id", h->doc_id);
@@ -235,6 +296,17 @@ static cJSON *search_api__hit(const kb_hit *h, const kb_search_opts *o, size_t d
         cJSON_AddStringToObject(r, "user_id", h->user_id);
     else
         cJSON_AddNullToObject(r, "user_id");
+    if (h->n_dups) {
+        cJSON *d = cJSON_AddArrayToObject(r, "duplicates");
+        for (size_t i = 0; i < h->n_dups; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "namespace", h->dups[i].ns);
+            cJSON_AddStringToObject(e, "document_id", h->dups[i].doc_id);
+            snprintf(cid, sizeof cid, "%s#%u", h->dups[i].doc_id, h->dups[i].chunk_index);
+            cJSON_AddStringToObject(e, "chunk_id", cid);
+            cJSON_AddItemToArray(d, e);
+        }
+    }
     if (o->explain)
         cJSON_AddItemToObject(r, "explain", search_api__explain(h, o));
     if (h->vector) {
@@ -269,13 +341,16 @@ static void search_api_hybrid(http_req *req, http_resp *resp)
             cJSON *o = cJSON_CreateObject();
             cJSON *arr = cJSON_AddArrayToObject(o, "results");
             for (size_t i = 0; i < res.n; i++)
-                cJSON_AddItemToArray(arr, search_api__hit(&res.hits[i], &s.o, res.dim));
+                cJSON_AddItemToArray(arr, search_api__hit(&res.hits[i], &s.o, res.dim,
+                                                          app->cfg.user_content_namespace));
             cJSON_AddNumberToObject(o, "total", (double)res.n);
             cJSON_AddStringToObject(o, "search_type", s.o.type == KB_SEARCH_HYBRID ? "hybrid"
                                     : s.o.type == KB_SEARCH_SEMANTIC ? "semantic" : "keyword");
             if (s.o.type == KB_SEARCH_HYBRID)
                 cJSON_AddStringToObject(o, "fusion",
                                         s.o.fusion.method == FUSION_RRF ? "rrf" : "weighted");
+            if (s.o.type == KB_SEARCH_HYBRID && s.o.fusion.method == FUSION_WEIGHTED)
+                cJSON_AddStringToObject(o, "fusion_norm", fusion_norm_name(s.o.fusion.norm));
             cJSON *t = cJSON_AddObjectToObject(o, "timings");
             cJSON_AddNumberToObject(t, "embed_ms", res.embed_ms);
             cJSON_AddNumberToObject(t, "keyword_ms", res.keyword_ms);

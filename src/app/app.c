@@ -183,6 +183,7 @@ static int app__open_gateway(app_t *app, ragd_error *err)
         .semantic_max_temperature = cfg->semantic_max_temperature,
         .prices = app__section(cfg, "prices"),
         .max_models = (int)cfg->metrics_max_label_values,
+        .embedding_ttl_s = cfg->cache_embedding_ttl,
         .upstreams = {
             .default_url = cfg->upstream_url,
             .default_api_key = cfg->upstream_api_key,

@@ -76,6 +76,8 @@ typedef struct ragd_config {
     int64_t rerank_depth;             /* candidates re-scored at most */
     int64_t rerank_max_candidates;    /* candidates accepted per rerank request */
     double route_threshold;           /* namespace routing: cosine below which "none" */
+    int64_t health_unhealthy_after;   /* seconds of store outage before /health is 503 */
+    char *user_content_namespace;     /* namespace of per-user items (embeddings/generate) */
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
     const char *sources[96];          /* where each table entry's value came from */

@@ -34,6 +34,8 @@ int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gatew
     gw->retry_max_ms = o->retry_max_ms;
     gw->sem_threshold = o->semantic_threshold;
     gw->sem_max_temperature = o->semantic_max_temperature;
+    gw->emb_ttl_s = o->embedding_ttl_s;
+    gw->embs = gw_remote_embs_create();
     if (getrandom(&gw->rng, sizeof gw->rng, 0) != sizeof gw->rng || gw->rng == 0)
         gw->rng = (uint64_t)clock_mono_ns() | 1;
     pthread_mutex_init(&gw->table_mu, NULL);
@@ -62,6 +64,7 @@ void gateway_destroy(gateway_t *gw)
     if (!gw)
         return;
     gw_client_destroy(gw->client);  /* flights in progress finish (failed) here */
+    gw_remote_embs_destroy(gw->embs);
     gw_semantic_destroy(gw->sem);
     gw_account_destroy(gw->acct);
     gw_upstreams_free(&gw->ups);
@@ -336,6 +339,11 @@ cJSON *gateway_stats_json(gateway_t *gw)
     cJSON_AddNumberToObject(sc, "lookups",
                             (double)__atomic_load_n(&gw->sem_lookups, __ATOMIC_RELAXED));
     cJSON_AddNumberToObject(sc, "hits", (double)__atomic_load_n(&gw->sem_hits, __ATOMIC_RELAXED));
+    uint64_t ecalls, etexts;
+    gw_remote_embs_counts(gw->embs, &ecalls, &etexts);
+    cJSON *em = cJSON_AddObjectToObject(out, "embeddings");
+    cJSON_AddNumberToObject(em, "provider_calls", (double)ecalls);
+    cJSON_AddNumberToObject(em, "texts_sent", (double)etexts);
     cJSON *provs = cJSON_AddObjectToObject(out, "providers");
     int64_t now = clock_mono_us();
     for (int i = 0; i < gw->ups.n; i++) {
@@ -360,6 +368,14 @@ void gateway_metrics(gateway_t *gw, buf_t *b)
     metrics_family(b, "ragd_gateway_retries_total", "counter", "upstream calls retried");
     metrics_sample(b, "ragd_gateway_retries_total", "",
                    (double)__atomic_load_n(&gw->retries_done, __ATOMIC_RELAXED));
+    uint64_t ecalls, etexts;
+    gw_remote_embs_counts(gw->embs, &ecalls, &etexts);
+    metrics_family(b, "ragd_gateway_embedding_calls_total", "counter",
+                   "embedding calls sent to providers (cache misses only)");
+    metrics_sample(b, "ragd_gateway_embedding_calls_total", "", (double)ecalls);
+    metrics_family(b, "ragd_gateway_embedding_texts_total", "counter",
+                   "texts sent to providers for embedding");
+    metrics_sample(b, "ragd_gateway_embedding_texts_total", "", (double)etexts);
     metrics_family(b, "ragd_gateway_circuit_open", "gauge", "1 while a provider's circuit is open");
     int64_t now = clock_mono_us();
     buf_t labels = BUF_INIT;

@@ -58,6 +58,7 @@ typedef struct gateway_opts {
     const cJSON *prices;             /* the config file's "prices"; NULL = none */
     int max_models;                  /* models not named in the config with their own
                                         accounting row (and metric series); 0 = none */
+    int64_t embedding_ttl_s;         /* cache TTL of provider embeddings */
     gw_upstream_opts upstreams;      /* the providers */
 } gateway_opts;
 
@@ -84,6 +85,13 @@ enum gw_fill_result { GW_FILL_PENDING, GW_FILL_FILLED, GW_FILL_CACHED, GW_FILL_F
 int gateway_fill(gateway_t *gw, const gw_call *call,
                  void (*done)(void *ud, int result, const char *msg), void *ud,
                  ragd_error *err);
+
+/* The embedding cache of a model served by a provider (the default upstream
+ * or a configured one), created on first use (gateway/embed_remote.h): its
+ * misses go to the provider. Borrowed for the gateway's life. Errors:
+ * RAGD_ENOTFOUND (no provider serves model), RAGD_EINVAL (its dimension is
+ * unknown); err says which. Thread-safe. */
+int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_error *err);
 
 /* GET /v1/models: the configured providers' models, plus those the default
  * upstream lists (fetched without holding a worker). Thread-safe. */

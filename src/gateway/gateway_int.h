@@ -11,6 +11,7 @@
 
 #include "gateway/account.h"
 #include "gateway/client.h"
+#include "gateway/embed_remote.h"
 #include "gateway/gateway.h"
 #include "gateway/record.h"
 #include "gateway/semantic.h"
@@ -40,6 +41,8 @@ struct gateway {
     /* counters for the statistics, only touched atomically */
     uint64_t joins, upstream_calls, retries_done, breaker_rejects, lock_waits;
     uint64_t sem_lookups, sem_hits, sem_guard_rejects;
+    gw_remote_embs *embs;        /* provider embedding models (embed_remote.c) */
+    int64_t emb_ttl_s;           /* their cache TTL (cache_embedding_ttl) */
 };
 
 /* A client waiting for a flight: an HTTP response or a callback (warm-up). */

@@ -37,8 +37,18 @@ static int ups__one(const cJSON *e, int i, const gw_upstream_opts *o, gw_provide
     if (json_get_int(e, "timeout_ms", 1, 86400000, &timeout) == RAGD_EINVAL)
         return ragd_error_set(err, RAGD_EINVAL, "providers[%d].timeout_ms: not a positive "
                               "integer", i);
+    const cJSON *dims = cJSON_GetObjectItemCaseSensitive(e, "dimensions");
+    if (dims && !cJSON_IsObject(dims))
+        return ragd_error_set(err, RAGD_EINVAL, "providers[%d].dimensions: must be an object "
+                              "{\"model\": n}", i);
+    for (const cJSON *d = dims ? dims->child : NULL; d; d = d->next)
+        if (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > 65536 ||
+            d->valuedouble != (double)(int64_t)d->valuedouble)
+            return ragd_error_set(err, RAGD_EINVAL, "providers[%d].dimensions.%s: not an "
+                                  "integer in [1, 65536]", i, d->string);
     const char *key = key_env ? getenv(key_env) : NULL;
     ups__init(p, name, url, key, timeout, o);
+    p->dims = dims ? cJSON_Duplicate(dims, 1) : NULL;
     p->models = xcalloc((size_t)cJSON_GetArraySize(models) + 1, sizeof *p->models);
     for (const cJSON *m = models->child; m; m = m->next) {
         if (!cJSON_IsString(m) || !*m->valuestring)
@@ -84,6 +94,7 @@ void gw_upstreams_free(gw_upstreams *u)
         for (int j = 0; j < p->nmodels; j++)
             free(p->models[j]);
         free(p->models);
+        cJSON_Delete(p->dims);
         if (p->name || p->base_url)
             gw_breaker_deinit(&p->breaker);
     }

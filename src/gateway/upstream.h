@@ -2,8 +2,9 @@
  * upstream.h - the providers the gateway forwards to: a default upstream
  * (--upstream / RAGD_UPSTREAM_URL, key in RAGD_UPSTREAM_API_KEY) that serves
  * every model, and the config file's "providers": [{name, base_url,
- * api_key_env, models, timeout_ms}] that serve the models they list (a name
- * ending in '*' matches by prefix). Each provider has its circuit breaker.
+ * api_key_env, models, timeout_ms, dimensions}] that serve the models they
+ * list (a name ending in '*' matches by prefix; "dimensions" gives the vector
+ * size of embedding models). Each provider has its circuit breaker.
  */
 #ifndef RAGD_GW_UPSTREAM_H
 #define RAGD_GW_UPSTREAM_H
@@ -23,6 +24,7 @@ typedef struct gw_provider {
     int nmodels;
     bool all_models;       /* the default upstream */
     int64_t timeout_ms;
+    cJSON *dims;           /* "dimensions": {model: n} of its embedding models, or NULL */
     gw_breaker breaker;
 } gw_provider;
 

@@ -1,6 +1,7 @@
 /*
  * fusion.c - weighted and RRF fusion. Both legs are tagged, sorted by id to
  * join the entries of one document, scored, then sorted by fused score.
+ * Weighted fusion normalises each leg first (fusion_norm in fusion.h).
  */
 #include "index/fusion.h"
 
@@ -19,7 +20,25 @@ typedef struct fu_entry {
 
 fusion_opts fusion_default_opts(void)
 {
-    return (fusion_opts){.method = FUSION_WEIGHTED, .alpha = 0.5f, .rrf_k = 60.0f};
+    return (fusion_opts){.method = FUSION_WEIGHTED, .alpha = 0.5f, .rrf_k = 60.0f,
+                         .norm = FUSION_NORM_MAX};
+}
+
+static const char *const fu__norm_names[] = {"max", "relative", "minmax"};
+
+bool fusion_norm_parse(const char *s, fusion_norm *out)
+{
+    for (int i = 0; s && i < 3; i++)
+        if (!strcmp(s, fu__norm_names[i])) {
+            *out = (fusion_norm)i;
+            return true;
+        }
+    return false;
+}
+
+const char *fusion_norm_name(fusion_norm n)
+{
+    return (unsigned)n < 3 ? fu__norm_names[n] : "?";
 }
 
 static int fu__cmp_id(const void *a, const void *b)
@@ -40,20 +59,32 @@ static int fu__cmp_hit(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static void fu__minmax(const fusion_in *v, size_t n, float *mn, float *mx)
+/* A leg's normalisation: (s - sub) / div clamped to [0, 1]; div 0 = the
+ * constant sub (a min-max leg of equal scores, a max leg whose best is <= 0). */
+typedef struct fu_lin {
+    float sub, div;
+} fu_lin;
+
+static fu_lin fu__leg_lin(const fusion_in *v, size_t n, fusion_norm norm, bool semantic)
 {
-    *mn = *mx = n ? v[0].score : 0.0f;
+    float mn = n ? v[0].score : 0.0f, mx = mn;
     for (size_t i = 1; i < n; i++) {
-        if (v[i].score < *mn)
-            *mn = v[i].score;
-        if (v[i].score > *mx)
-            *mx = v[i].score;
+        if (v[i].score < mn)
+            mn = v[i].score;
+        if (v[i].score > mx)
+            mx = v[i].score;
     }
+    if (norm == FUSION_NORM_MINMAX)
+        return mx > mn ? (fu_lin){mn, mx - mn} : (fu_lin){1.0f, 0.0f};
+    if (norm == FUSION_NORM_RELATIVE && semantic)
+        return (fu_lin){0.0f, 1.0f}; /* cosine as it is */
+    return mx > 0.0f ? (fu_lin){0.0f, mx} : (fu_lin){0.0f, 0.0f};
 }
 
-static float fu__norm(float s, float mn, float mx)
+static float fu__norm(float s, fu_lin l)
 {
-    return mx > mn ? (s - mn) / (mx - mn) : 1.0f;
+    float x = l.div > 0.0f ? (s - l.sub) / l.div : l.sub;
+    return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
 }
 
 int fusion_merge(const fusion_in *sem, size_t n_sem, const fusion_in *kw, size_t n_kw,
@@ -61,7 +92,8 @@ int fusion_merge(const fusion_in *sem, size_t n_sem, const fusion_in *kw, size_t
 {
     fusion_opts o = opts ? *opts : fusion_default_opts();
     if (!n_out || (!sem && n_sem) || (!kw && n_kw) || (!out && cap) || o.method > FUSION_RRF ||
-        !(o.alpha >= 0.0f && o.alpha <= 1.0f) || !(o.rrf_k >= 0.0f))
+        !(o.alpha >= 0.0f && o.alpha <= 1.0f) || !(o.rrf_k >= 0.0f) ||
+        (unsigned)o.norm > FUSION_NORM_MINMAX)
         return RAGD_EINVAL;
     size_t n = n_sem + n_kw;
     fu_entry *e = xmalloc((n ? n : 1) * sizeof *e);
@@ -70,9 +102,7 @@ int fusion_merge(const fusion_in *sem, size_t n_sem, const fusion_in *kw, size_t
     for (size_t i = 0; i < n_kw; i++)
         e[n_sem + i] = (fu_entry){kw[i].id, (uint32_t)i + 1, 1, kw[i].score};
     qsort(e, n, sizeof *e, fu__cmp_id);
-    float smin, smax, kmin, kmax;
-    fu__minmax(sem, n_sem, &smin, &smax);
-    fu__minmax(kw, n_kw, &kmin, &kmax);
+    fu_lin ls = fu__leg_lin(sem, n_sem, o.norm, true), lk = fu__leg_lin(kw, n_kw, o.norm, false);
     fusion_hit *h = xcalloc(n ? n : 1, sizeof *h);
     size_t nh = 0;
     for (size_t i = 0; i < n;) {
@@ -82,11 +112,11 @@ int fusion_merge(const fusion_in *sem, size_t n_sem, const fusion_in *kw, size_t
             if (e[i].leg == 0 && !x->rank_sem) {
                 x->rank_sem = e[i].rank;
                 x->score_sem = e[i].score;
-                x->norm_sem = fu__norm(e[i].score, smin, smax);
+                x->norm_sem = fu__norm(e[i].score, ls);
             } else if (e[i].leg == 1 && !x->rank_kw) {
                 x->rank_kw = e[i].rank;
                 x->score_kw = e[i].score;
-                x->norm_kw = fu__norm(e[i].score, kmin, kmax);
+                x->norm_kw = fu__norm(e[i].score, lk);
             }
         }
         if (o.method == FUSION_WEIGHTED) {

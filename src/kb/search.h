@@ -5,7 +5,8 @@
  * scan when the filter is selective) run with the ownership + metadata filter
  * applied during the index search, so `limit` results come back whenever that
  * many chunks match; legs of all namespaces are merged by score, then fused
- * (weighted min-max or RRF, index/fusion.h).
+ * (weighted or RRF, index/fusion.h). Chunks whose text is identical to a
+ * better-ranked hit's collapse into it (kb_hit.dups lists where they are).
  *
  * Visibility: a search with user_id sees chunks of documents owned by that
  * user and of ownerless (shared) documents; without user_id only shared ones.
@@ -55,6 +56,13 @@ typedef struct kb_search_opts {
 /* Defaults: hybrid, limit 10, RRF-free weighted fusion alpha 0.5, rrf_k 60. */
 void kb_search_default_opts(kb_search_opts *o);
 
+/* Where else an identical chunk text was found (collapsed into one hit). */
+typedef struct kb_hit_ref {
+    char ns[KB_NS_NAME_MAX + 1];
+    char *doc_id;                 /* owned */
+    uint32_t chunk_index;
+} kb_hit_ref;
+
 typedef struct kb_hit {
     char ns[KB_NS_NAME_MAX + 1];
     char *doc_id;                 /* owned */
@@ -71,6 +79,8 @@ typedef struct kb_hit {
     float *vector;                /* with_vectors: dim floats (owned), else NULL */
     bm25_explain_term *terms;     /* explain + keyword match: owned array */
     size_t n_terms;
+    kb_hit_ref *dups;             /* lower-ranked chunks with the same text (owned) */
+    size_t n_dups;
 } kb_hit;
 
 typedef struct kb_search_result {

@@ -13,6 +13,7 @@
 #include "kb/kb_int.h"
 #include "kb/search.h"
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/mem.h"
 
 void kb_search_default_opts(kb_search_opts *o)
@@ -209,7 +210,7 @@ static size_t search__fuse(const kb_search_opts *o, const search_leg *kw, const 
         }
     }
     size_t k = 0;
-    for (size_t i = 0; i < n && k < o->limit; i++)
+    for (size_t i = 0; i < n; i++)
         if (!o->has_threshold || f[i].score >= o->threshold)
             f[k++] = f[i];
     *out = f;
@@ -254,6 +255,57 @@ static void search__materialize(kb_ns **nss, const kb_search_opts *o, const fusi
     }
 }
 
+/* The text span of a fused hit (read lock held). */
+static const char *search__text(kb_ns **nss, const fusion_hit *f, size_t *len)
+{
+    const kb_slot *s = &nss[f->id >> 32]->slots[(uint32_t)f->id];
+    *len = s->end - s->start;
+    return s->doc->text + s->start;
+}
+
+/* The hit among out[0..n) whose text is t[0..len), or NULL. */
+static kb_hit *search__same_text(const char *t, size_t len, uint64_t hash,
+                                 const uint64_t *hashes, kb_hit *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hashes[i] == hash && out[i].content_len == len && !memcmp(out[i].content, t, len))
+            return &out[i];
+    return NULL;
+}
+
+static void search__add_dup(kb_ns **nss, const fusion_hit *f, kb_hit *h)
+{
+    const kb_slot *s = &nss[f->id >> 32]->slots[(uint32_t)f->id];
+    h->dups = xrealloc(h->dups, (h->n_dups + 1) * sizeof *h->dups);
+    kb_hit_ref *r = &h->dups[h->n_dups++];
+    snprintf(r->ns, sizeof r->ns, "%s", nss[f->id >> 32]->name);
+    r->doc_id = xstrdup(s->doc->id);
+    r->chunk_index = s->seq;
+}
+
+/* Materialise up to limit hits from f[0..n), collapsing identical texts
+ * (same hash, then compared) into the first; returns the hits written. */
+static size_t search__collect(kb_ns **nss, const kb_search_opts *o, const fusion_hit *f,
+                              size_t n, size_t qdim, kb_hit *out)
+{
+    uint64_t *hashes = xmalloc((o->limit ? o->limit : 1) * sizeof *hashes);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *t = search__text(nss, &f[i], &len);
+        uint64_t h = hash_fnv1a64(t, len);
+        kb_hit *same = search__same_text(t, len, h, hashes, out, k);
+        if (same) {
+            search__add_dup(nss, &f[i], same);
+        } else if (k < o->limit) {
+            hashes[k] = h;
+            search__materialize(nss, o, &f[i], qdim, &out[k++]);
+        }
+    }
+    free(hashes);
+    return k;
+}
+
 int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_error *err)
 {
     int64_t t0 = clock_mono_us();
@@ -286,10 +338,9 @@ int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_err
         int64_t tf = clock_mono_us();
         fusion_hit *f = NULL;
         size_t n = search__fuse(o, &kw, &sem, &f);
-        res->hits = xcalloc(n ? n : 1, sizeof *res->hits);
-        for (size_t i = 0; i < n; i++)
-            search__materialize(nss, o, &f[i], qdim, &res->hits[i]);
-        res->n = n;
+        size_t want = n < o->limit ? n : o->limit;
+        res->hits = xcalloc(want ? want : 1, sizeof *res->hits);
+        res->n = search__collect(nss, o, f, n, qdim, res->hits);
         res->dim = o->with_vectors ? qdim : 0;
         for (size_t i = 0; i < nn; i++)
             pthread_rwlock_unlock(&nss[i]->lock);
@@ -316,6 +367,9 @@ void kb_search_result_clear(kb_search_result *res)
         cJSON_Delete(h->metadata);
         free(h->vector);
         free(h->terms);
+        for (size_t d = 0; d < h->n_dups; d++)
+            free(h->dups[d].doc_id);
+        free(h->dups);
     }
     free(res->hits);
     memset(res, 0, sizeof *res);

@@ -22,7 +22,7 @@ static const char page[] =
 "const h=await (await fetch('/health')).json();\n"
 "const s=await (await fetch('/api/v1/cache/stats')).json();\n"
 "document.getElementById('ver').textContent=h.version;\n"
-"const st=document.getElementById('status');st.textContent=h.status;st.className=h.status=='ok'?'ok':'bad';\n"
+"const st=document.getElementById('status');st.textContent=h.status;st.className=h.status=='healthy'?'ok':'bad';\n"
 "document.getElementById('cards').innerHTML=card('hit rate',(s.hit_rate*100).toFixed(1)+'%')+"
 "card('hits',s.hits)+card('misses',s.misses)+card('keys',s.keys)+"
 "card('memory',(s.memory.bytes_used/1048576).toFixed(1)+' MiB')+card('store',s.memory.backend)+"

@@ -32,6 +32,8 @@ typedef struct rag_hit {
     float score;        /* first-stage (fused) score, higher is better */
     float *vec;         /* the chunk's embedding (dim floats) or NULL */
     cJSON *metadata;    /* document metadata or NULL */
+    cJSON *dups;        /* [{namespace, document_id, chunk_index}] of chunks with the
+                           same text, collapsed into this hit; NULL if none */
 } rag_hit;
 
 void rag_hits_free(rag_hit *h, size_t n);
@@ -60,6 +62,22 @@ typedef int (*rag_search_fn)(void *ud, const rag_search_req *q, rag_hit **hits, 
  * kb_t. Hybrid/semantic searches use the given query vector; hits carry
  * their stored chunk vectors for MMR. */
 int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, ragd_error *err);
+
+/* The first stage over knowledge bases plus a user's own items: namespaces
+ * other than user_ns are searched as rag_kb_search does; user_ns (when it is
+ * among the request's namespaces and exists) only for items of the given
+ * content types (kb/user_content.h, lenient plural match; ntypes 0 = every
+ * type). Both hit lists are merged by score. */
+typedef struct rag_scope {
+    void *kb;                       /* kb_t, borrowed */
+    const char *user_ns;            /* the user-content namespace */
+    const char *const *types;       /* borrowed */
+    size_t ntypes;
+} rag_scope;
+
+/* Search callback with ud = rag_scope. Thread-safe like rag_kb_search. */
+int rag_scope_search(void *scope, const rag_search_req *q, rag_hit **hits, size_t *n,
+                     ragd_error *err);
 
 /* What the pipeline runs on (all borrowed). */
 typedef struct rag_deps {

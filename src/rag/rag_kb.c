@@ -3,13 +3,15 @@
  * one kb_search over the requested namespaces (the knowledge base fuses the
  * keyword and semantic legs across them) with the pipeline's query vector,
  * the user's visibility and the metadata filter, returning chunks with their
- * byte spans, chunk numbers and stored vectors.
+ * byte spans, chunk numbers and stored vectors; rag_scope_search adds the
+ * user's own items of chosen content types.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "rag/rag.h"
 #include "kb/search.h"
+#include "kb/user_content.h"
 #include "util/mem.h"
 
 static kb_search_type rk__type(const char *s)
@@ -39,6 +41,15 @@ static void rk__copy(const kb_hit *k, size_t dim, size_t want_dim, rag_hit *h)
         memcpy(h->vec, k->vector, dim * sizeof *h->vec);
     }
     h->metadata = k->metadata ? cJSON_Duplicate(k->metadata, 1) : NULL;
+    for (size_t i = 0; i < k->n_dups; i++) {
+        if (!h->dups)
+            h->dups = cJSON_CreateArray();
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "namespace", k->dups[i].ns);
+        cJSON_AddStringToObject(d, "document_id", k->dups[i].doc_id);
+        cJSON_AddNumberToObject(d, "chunk_index", k->dups[i].chunk_index);
+        cJSON_AddItemToArray(h->dups, d);
+    }
 }
 
 int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, ragd_error *err)
@@ -70,5 +81,76 @@ int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, 
     for (size_t i = 0; i < res.n; i++)
         rk__copy(&res.hits[i], res.dim, q->dim, &(*hits)[i]);
     kb_search_result_clear(&res);
+    return 0;
+}
+
+static int rs__by_score(const void *a, const void *b)
+{
+    const rag_hit *x = a, *y = b;
+    return (x->score < y->score) - (x->score > y->score);
+}
+
+/* The user's items of the scope's types (request filter and type filter both). */
+static int rs__user_items(const rag_scope *sc, const rag_search_req *q, rag_hit **hits,
+                          size_t *n, ragd_error *err)
+{
+    rag_search_req u = *q;
+    const char *ns = sc->user_ns;
+    u.namespaces = &ns;
+    u.nns = 1;
+    cJSON *spec = sc->ntypes ? uc_type_filter(sc->types, sc->ntypes, q->filter) : NULL;
+    if (spec)
+        u.filter = spec;
+    int rc = rag_kb_search(sc->kb, &u, hits, n, err);
+    cJSON_Delete(spec);
+    return rc;
+}
+
+int rag_scope_search(void *scope, const rag_search_req *q, rag_hit **hits, size_t *n,
+                     ragd_error *err)
+{
+    const rag_scope *sc = scope;
+    const char **kbns = xmalloc((q->nns ? q->nns : 1) * sizeof *kbns);
+    size_t nk = 0;
+    bool user = false;
+    for (size_t i = 0; i < q->nns; i++) {
+        if (strcmp(q->namespaces[i], sc->user_ns))
+            kbns[nk++] = q->namespaces[i];
+        else
+            user = q->user_id && kb_ns_exists(sc->kb, sc->user_ns);
+    }
+    rag_hit *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int rc = 0;
+    if (nk) {
+        rag_search_req k = *q;
+        k.namespaces = kbns;
+        k.nns = nk;
+        rc = rag_kb_search(sc->kb, &k, &a, &na, err);
+    }
+    if (!rc && user)
+        rc = rs__user_items(sc, q, &b, &nb, err);
+    free(kbns);
+    if (rc) {
+        rag_hits_free(a, na);
+        return rc;
+    }
+    *n = na + nb;
+    *hits = *n ? xmalloc(*n * sizeof **hits) : NULL;
+    if (na)
+        memcpy(*hits, a, na * sizeof *a);
+    if (nb)
+        memcpy(*hits + na, b, nb * sizeof *b);
+    free(a);
+    free(b);
+    if (*n)
+        qsort(*hits, *n, sizeof **hits, rs__by_score);
+    if (*n > q->limit) { /* free the tail's members, keep the array */
+        size_t extra = *n - q->limit;
+        rag_hit *tail = xmalloc(extra * sizeof *tail);
+        memcpy(tail, *hits + q->limit, extra * sizeof *tail);
+        rag_hits_free(tail, extra);
+        *n = q->limit;
+    }
     return 0;
 }

@@ -43,6 +43,7 @@ void rag_hits_free(rag_hit *h, size_t n)
         free(h[i].text);
         free(h[i].vec);
         cJSON_Delete(h[i].metadata);
+        cJSON_Delete(h[i].dups);
     }
     free(h);
 }

@@ -13,7 +13,15 @@ Per-request behaviour comes from markers in the last message/prompt:
   [status:N] answer status N with an OpenAI-style error body
 Failures can also be queued for the next calls: POST /_control
 {"fail": [{"status": 500, "retry_after": 1}, ...]}.
+
+POST /v1/embeddings answers deterministic unit vectors (a text always gets the same
+one; 1536 dimensions for text-embedding-3-small and -ada-002, 3072 for -3-large, else
+the request's "dimensions" or 8) and records how many texts each call carried
+(`embedding_batches()`), so tests can count what a cache in front saved.
 """
+import hashlib
+import math
+import struct
 import json
 import threading
 import time
@@ -29,6 +37,7 @@ class _State:
         self.fail = []
         self.concurrent = 0
         self.max_concurrent = 0
+        self.embed_batches = []
 
     def next_call(self, path, body):
         with self.lock:
@@ -105,11 +114,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if ctl.get("reset"):
                     st.calls, st.by_path, st.bodies, st.fail = 0, {}, [], []
                     st.max_concurrent = 0
+                    st.embed_batches = []
             self._send_json(200, {"ok": True})
             return
         body = json.loads(raw or b"{}")
         chat = self.path.endswith("/chat/completions")
         num, fail = st.next_call(self.path, body)
+        if self.path.endswith("/embeddings"):
+            self._embeddings(body, fail)
+            return
         with st.lock:
             st.concurrent += 1
             st.max_concurrent = max(st.max_concurrent, st.concurrent)
@@ -161,6 +174,26 @@ class _Handler(BaseHTTPRequestHandler):
                    "choices": [{"index": 0, "text": answer, "logprobs": None,
                                 "finish_reason": "stop"}], "usage": usage}
         self._send_json(200, out)
+
+    def _embeddings(self, body, fail):
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        with self.server.state.lock:
+            self.server.state.embed_batches.append(len(texts))
+        if fail:
+            headers = {}
+            if fail.get("retry_after") is not None:
+                headers["Retry-After"] = str(fail["retry_after"])
+            self._send_json(int(fail["status"]), {"error": {"message": "fake failure"}}, headers)
+            return
+        model = body.get("model", "")
+        dims = {"text-embedding-3-small": 1536, "text-embedding-ada-002": 1536,
+                "text-embedding-3-large": 3072}.get(model, body.get("dimensions", 8))
+        data = [{"object": "embedding", "index": i, "embedding": fake_vector(t, dims)}
+                for i, t in enumerate(texts)]
+        toks = sum(len(t.split()) for t in texts)
+        self._send_json(200, {"object": "list", "data": data, "model": model,
+                              "usage": {"prompt_tokens": toks, "total_tokens": toks}})
 
     def _chunk(self, data):
         payload = b"data: " + json.dumps(data).encode() + b"\n\n"
@@ -225,6 +258,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def fake_vector(text, dims):
+    """The unit vector the fake provider gives text (deterministic)."""
+    out, seed = [], hashlib.sha256(text.encode()).digest()
+    while len(out) < dims:
+        seed = hashlib.sha256(seed).digest()
+        out += [x / 2**31 - 1.0 for x in struct.unpack("<8I", seed)]
+    out = out[:dims]
+    norm = math.sqrt(sum(x * x for x in out)) or 1.0
+    return [x / norm for x in out]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # hundreds of concurrent connections in the tests
@@ -257,6 +301,11 @@ class FakeUpstream:
         with self.state.lock:
             return self.state.calls
 
+    def embedding_batches(self):
+        """How many texts each /embeddings call carried, in order."""
+        with self.state.lock:
+            return list(self.state.embed_batches)
+
     def bodies(self):
         with self.state.lock:
             return list(self.state.bodies)
@@ -270,6 +319,7 @@ class FakeUpstream:
         with st.lock:
             st.calls, st.by_path, st.bodies, st.fail = 0, {}, [], []
             st.max_concurrent = 0
+            st.embed_batches = []
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import socket
 
 import requests
 
-from ragdtest import assert_error
+from ragdtest import Ragd, assert_error
 
 
 def test_unknown_route_is_json_404(ragd_lmdb):
@@ -80,12 +80,32 @@ def test_keep_alive_reuses_the_connection(ragd_lmdb):
     c.close()
 
 
-def test_health_reports_store_and_uptime(ragd):
-    h = ragd.get("/health").json()
-    assert h["status"] == "ok"
-    assert h["database"]["backend"] == ragd.backend
-    assert h["uptime_seconds"] >= 0 and h["version"]
-    assert isinstance(h["models_loaded"], list)
+def test_health_in_the_seed_shape(ragd):
+    """The seed's monitors read {status, models_loaded, database, cache, uptime_seconds}."""
+    r = ragd.get("/health")
+    assert r.status_code == 200
+    h = r.json()
+    assert h["status"] == "healthy"
+    assert h["models_loaded"] == ["all-MiniLM-L6-v2"]
+    assert h["database"] == "connected" and h["cache"] == "connected"
+    assert isinstance(h["uptime_seconds"], int) and h["uptime_seconds"] >= 0
+    assert h["details"]["database"] == {"backend": ragd.backend, "status": "ok",
+                                        "outage_seconds": 0}
+    assert h["details"]["version"] == h["version"]
+    assert h["details"]["embedding"] == {"status": "ok", "dimension": 384}
+
+
+def test_health_without_a_model_is_degraded_but_serving():
+    s = Ragd(env={"RAGD_MODEL_DIR": "/nonexistent-model-dir"}).start()
+    try:
+        r = s.get("/health")
+        assert r.status_code == 200
+        h = r.json()
+        assert h["status"] == "degraded" and h["models_loaded"] == []
+        assert h["database"] == "connected"
+        assert h["details"]["embedding"] == {"status": "unavailable"}
+    finally:
+        s.cleanup()
 
 
 def test_metrics_are_prometheus_text(ragd_lmdb):

@@ -63,19 +63,27 @@ def test_seed_contract(ragd):
     for key in ("context", "embeddings_used", "search_strategy", "total_tokens",
                 "processing_time_ms", "timings"):
         assert key in body, key
-    assert body["embeddings_used"] is True
+    # the seed's contract: embeddings_used lists the ids whose embeddings chose the context,
+    # source is a string, the structured provenance sits beside it
+    assert body["embeddings_used"] and all(isinstance(x, str) for x in body["embeddings_used"])
     assert body["search_strategy"] == "hybrid+rerank+mmr"
     assert set(body["timings"]) == {"embed_ms", "search_ms", "rerank_ms", "mmr_ms", "pack_ms"}
     ctx = body["context"]
     assert 1 <= len(ctx) <= 3
     top = ctx[0]
-    assert top["source"]["namespace"] == "nutrition"
-    assert top["source"]["document_id"] in ("protein", "protein-copy")
-    assert top["source"]["offsets"]["start"] == 0
+    assert top["provenance"]["namespace"] == "nutrition"
+    assert top["source"] == "nutrition/" + top["provenance"]["document_id"]
+    assert top["type"] == "nutrition"
+    assert f'nutrition/{top["provenance"]["document_id"]}#0' in body["embeddings_used"]
+    assert top["provenance"]["document_id"] in ("protein", "protein-copy")
+    assert top["provenance"]["offsets"]["start"] == 0
     assert top["content"].startswith("Eat 20 to 40 grams of protein")
-    ids = [c["source"]["document_id"] for c in ctx]
-    assert not ("protein" in ids and "protein-copy" in ids), "near-duplicate kept"
-    assert body["near_duplicates_removed"] >= 1
+    ids = [c["provenance"]["document_id"] for c in ctx]
+    assert not ("protein" in ids and "protein-copy" in ids), "duplicate kept"
+    # identical chunk texts collapse into one entry that lists the other source
+    other = ({"protein", "protein-copy"} - {top["provenance"]["document_id"]}).pop()
+    assert top["duplicates"] == [{"namespace": "nutrition", "document_id": other,
+                                  "chunk_index": 0}]
     assert body["total_tokens"] == sum(c["tokens"] for c in ctx)
     assert [c["citation"] for c in ctx] == list(range(1, len(ctx) + 1))
     assert body["rerank"]["model"] == "cosine:all-MiniLM-L6-v2" and "fallback" in body["rerank"]
@@ -102,7 +110,7 @@ def test_token_budget_prompt_and_no_context(ragd):
     body = rag(ragd, query="squat technique", namespaces=["strength"],
                include_context=False).json()
     assert body["context"] and all("content" not in c for c in body["context"])
-    assert all(c["source"]["document_id"] for c in body["context"])
+    assert all(c["provenance"]["document_id"] for c in body["context"])
 
 
 def test_adjacent_chunks_are_merged(ragd_lmdb):
@@ -115,7 +123,7 @@ def test_adjacent_chunks_are_merged(ragd_lmdb):
                rerank={"depth": 50, "budget_ms": 0}, candidates=20).json()
     ctx = body["context"]
     assert len(ctx) == 1
-    src = ctx[0]["source"]
+    src = ctx[0]["provenance"]
     assert len(src["chunks"]) >= 2
     assert ctx[0]["content"] == text[src["offsets"]["start"]:src["offsets"]["end"]]
 
@@ -128,7 +136,7 @@ def test_user_and_metadata_filters(ragd):
         {"id": "s", "text": "General knee injury advice: see a physiotherapist.",
          "metadata": {"kind": "general"}},
     ])
-    ids = lambda b: {c["source"]["document_id"] for c in b["context"]}
+    ids = lambda b: {c["provenance"]["document_id"] for c in b["context"]}
     body = rag(ragd, query="knee injury plan", namespaces=["private"], user_id="alice").json()
     assert ids(body) == {"a", "s"}
     body = rag(ragd, query="knee injury plan", namespaces=["private"]).json()
@@ -153,10 +161,21 @@ def test_routing(ragd_lmdb):
     body = rag(ragd_lmdb, query="how do I improve my bench press form").json()
     assert body["routing"]["namespaces"][0]["namespace"] == "strength"
     assert "strength" in body["namespaces"]
-    assert body["context"][0]["source"]["namespace"] == "strength"
+    assert body["context"][0]["provenance"]["namespace"] == "strength"
+    # nothing routes above the threshold: every namespace is searched instead, and the
+    # routing block says so (a RAG query does not come back empty by surprise)
     body = rag(ragd_lmdb, query="quantum chromodynamics of gluons").json()
+    assert body["routing"]["none"] is True
+    assert body["routing"]["fallback"] == "all_namespaces"
+    assert sorted(body["namespaces"]) == ["nutrition", "strength"]
+    assert body["context"] and body["search_strategy"].startswith("hybrid")
+    # the fallback can be turned off: then an empty answer, as the router said
+    body = rag(ragd_lmdb, query="quantum chromodynamics of gluons", route_fallback=False).json()
     assert body["context"] == [] and body["routing"]["none"] is True
+    assert "fallback" not in body["routing"]
     assert body["search_strategy"] == "none"
+    assert_error(ragd_lmdb.post("/api/v1/rag/query", json={"query": "x", "route_fallback": 1}),
+                 400, "invalid_request")
     assert_error(ragd_lmdb.post("/api/v1/route", json={"query": "x", "k": 0}), 400)
     assert_error(ragd_lmdb.post("/api/v1/route", json={"k": 2}), 400)
     assert_error(ragd_lmdb.post("/api/v1/route", json={"query": "x", "threshold": 3}), 400)

@@ -45,7 +45,9 @@ def test_search_types_and_shape(catalogue):
         t = body["timings"]
         assert set(t) >= {"embed_ms", "keyword_ms", "semantic_ms", "fusion_ms", "total_ms"}
     kw = search(catalogue, query="squat", search_type="keyword", limit=10)["results"]
-    assert {r["type"] for r in kw} == {"keyword"} and len(kw) == 2
+    # the seed's type is the content's (a knowledge-base chunk's namespace); the leg is "match"
+    assert {r["match"] for r in kw} == {"keyword"} and len(kw) == 2
+    assert {r["type"] for r in kw} == {"exercises"}
 
 
 def test_fuzzy_exercise_names(catalogue):
@@ -190,3 +192,20 @@ def test_user_keys_only_see_their_own_documents():
         assert call("get", f"{NS}/private/documents/b", svc).status_code == 200
     finally:
         s.cleanup()
+
+
+def test_identical_texts_collapse_with_their_sources(ragd_lmdb):
+    text = "Box breathing: inhale four counts, hold four, exhale four, hold four."
+    setup_ns(ragd_lmdb, "calm", [{"id": "a", "text": text}, {"id": "b", "text": text},
+                                 {"id": "c", "text": "Nasal breathing while running easy."}])
+    setup_ns(ragd_lmdb, "calm2", [{"id": "z", "text": text}])
+    res = search(ragd_lmdb, query="box breathing", limit=10,
+                 namespaces=["calm", "calm2"])["results"]
+    same = [r for r in res if r["content"] == text]
+    assert len(same) == 1, res
+    top = same[0]
+    where = {(top["namespace"], top["document_id"])} | {
+        (d["namespace"], d["document_id"]) for d in top["duplicates"]}
+    assert where == {("calm", "a"), ("calm", "b"), ("calm2", "z")}
+    assert all(d["chunk_id"].endswith("#0") for d in top["duplicates"])
+    assert "duplicates" not in next(r for r in res if r["content"] != text)

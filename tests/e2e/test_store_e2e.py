@@ -44,17 +44,43 @@ def test_redis_outage_degrades_and_recovers():
     try:
         s.put("/api/v1/cache/p/k", data="before")
         red.stop()
-        h = s.get("/health").json()
-        assert h["status"] == "degraded" and h["database"]["status"] == "unavailable"
+        r = s.get("/health")
+        h = r.json()
+        assert r.status_code == 200  # still serving: a load balancer keeps it
+        assert h["status"] == "degraded" and h["database"] == "disconnected"
+        assert h["cache"] == "disconnected"
+        assert h["details"]["database"]["status"] == "unavailable"
         assert s.get("/api/v1/cache/p/k").status_code == 404  # a miss, not an error
         assert_error(s.put("/api/v1/cache/p/k2", data="x"), 503, "store_unavailable")
         red.start()  # same port, empty data
         deadline = time.time() + 20
-        while time.time() < deadline and s.get("/health").json()["status"] != "ok":
+        while time.time() < deadline and s.get("/health").json()["status"] != "healthy":
             time.sleep(0.2)
-        assert s.get("/health").json()["status"] == "ok"
+        assert s.get("/health").json()["status"] == "healthy"
         assert s.put("/api/v1/cache/p/k3", data="after").status_code == 200
         assert s.get("/api/v1/cache/p/k3").text == "after"
+    finally:
+        s.cleanup()
+        red.cleanup()
+
+
+def test_sustained_store_outage_is_unhealthy_503():
+    """Past health_unhealthy_after seconds of outage /health answers 503 (0 = at once),
+    so load balancers take the instance out; it is healthy again when Redis is back."""
+    red = Redis().start()
+    s = Ragd(env={"REDIS_URL": red.url(0), "RAGD_REDIS_TIMEOUT_MS": "300",
+                  "RAGD_HEALTH_UNHEALTHY_AFTER": "0"}).start()
+    try:
+        assert s.get("/health").status_code == 200
+        red.stop()
+        r = s.get("/health")
+        assert r.status_code == 503
+        assert r.json()["status"] == "unhealthy" and r.json()["database"] == "disconnected"
+        red.start()
+        deadline = time.time() + 20
+        while time.time() < deadline and s.get("/health").status_code != 200:
+            time.sleep(0.2)
+        assert s.get("/health").json()["status"] == "healthy"
     finally:
         s.cleanup()
         red.cleanup()
@@ -67,7 +93,7 @@ def test_redis_requirepass_and_acl_user():
         for red in (pw, acl):
             s = Ragd(env={"REDIS_URL": red.url(0)}).start()
             try:
-                assert s.get("/health").json()["status"] == "ok"
+                assert s.get("/health").json()["status"] == "healthy"
                 assert s.put("/api/v1/cache/p/k", data="v").status_code == 200
                 assert red.client().get("ragd:cache:p:k") is not None
             finally:
@@ -105,13 +131,14 @@ def test_full_map_grows_and_deletes_always_work():
         assert_error(r, 507, "store_full")
         assert "grown from 1024 to 2048 KiB" in s.logs()
         h = s.get("/health").json()
-        assert h["status"] == "degraded" and h["database"]["status"] == "full", h
+        assert h["status"] == "degraded" and h["details"]["database"]["status"] == "full", h
+        assert h["database"] == "connected"
         assert s.delete("/api/v1/cache/f/k00001").status_code == 200
         c = s.post("/api/v1/cache/clear", json={"prefix": "f"})
         assert c.status_code == 200 and c.json()["deleted"] > 0, c.text
         assert s.delete("/api/v1/cache").status_code == 200
         assert s.put("/api/v1/cache/g/again", data="v").status_code == 200
-        assert s.get("/health").json()["status"] == "ok"
+        assert s.get("/health").json()["status"] == "healthy"
         assert "map is full at its maximum" in s.logs()
     finally:
         s.cleanup()
@@ -131,7 +158,8 @@ def test_full_disk_answers_507_logs_and_degrades():
         n, r = _fill(s, "d", 16384)
         assert_error(r, 507, "store_full")
         h = s.get("/health").json()
-        assert h["status"] == "degraded" and h["database"]["status"] == "full", h
+        assert h["status"] == "degraded" and h["details"]["database"]["status"] == "full", h
+        assert h["database"] == "connected"
         assert "the filesystem is full" in s.logs()
         assert s.delete("/api/v1/cache/d/k00000").status_code == 200
     finally:

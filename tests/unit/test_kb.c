@@ -3,7 +3,8 @@
  * and a bag-of-words embedder: the store layout round-trips, upsert /
  * replace / delete keep the store and the indexes in step, user isolation,
  * filtered searches that still fill `limit`, a reopen that rebuilds the same
- * indexes, namespace drop, and searches running during writes.
+ * indexes, namespace drop, identical texts collapsing into one hit, and
+ * searches running during writes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -283,6 +284,42 @@ TEST(owned_writes_never_replace_other_owners_documents)
     kb_close(kb);
 }
 
+/* Chunks with the same text collapse into the best-ranked one, which lists the
+ * others; the limit counts distinct texts. */
+TEST(identical_texts_collapse_into_one_hit)
+{
+    kb_t *kb = open_kb();
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "dups", NULL, &err));
+    kb_doc_in d[4] = { { "a", "bench press for the chest", 25, NULL, NULL },
+                       { "b", "bench press for the chest", 25, NULL, NULL },
+                       { "c", "bench press for the chest", 25, NULL, NULL },
+                       { "d", "squat for the leg", 17, NULL, NULL } };
+    ASSERT_OK(kb_docs_upsert(kb, "dups", d, 4, NULL, &err));
+    kb_search_type types[3] = { KB_SEARCH_KEYWORD, KB_SEARCH_SEMANTIC, KB_SEARCH_HYBRID };
+    for (int t = 0; t < 3; t++) {
+        kb_search_result r;
+        ASSERT_EQ_INT(search_n(kb, "dups", "bench press", types[t], NULL, NULL, 10, &r),
+                      types[t] == KB_SEARCH_KEYWORD ? 1 : 2);
+        ASSERT_EQ_INT(r.hits[0].n_dups, 2);
+        ASSERT_EQ_STR(r.hits[0].dups[0].ns, "dups");
+        ASSERT_TRUE(strcmp(r.hits[0].dups[0].doc_id, r.hits[0].doc_id) != 0);
+        ASSERT_TRUE(strcmp(r.hits[0].dups[1].doc_id, r.hits[0].dups[0].doc_id) != 0);
+        ASSERT_EQ_INT(r.hits[0].dups[0].chunk_index, 0);
+        if (r.n > 1) {
+            ASSERT_EQ_STR(r.hits[1].doc_id, "d");
+            ASSERT_EQ_INT(r.hits[1].n_dups, 0);
+        }
+        kb_search_result_clear(&r);
+    }
+    kb_search_result r;
+    ASSERT_EQ_INT(search_n(kb, "dups", "bench press chest squat leg", KB_SEARCH_HYBRID, NULL, NULL,
+                           1, &r), 1);
+    kb_search_result_clear(&r);
+    ASSERT_OK(kb_ns_drop(kb, "dups", NULL));
+    kb_close(kb);
+}
+
 TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
 {
     kb_t *kb = open_kb();
@@ -426,6 +463,7 @@ int main(void)
     RUN(upsert_replace_delete_keep_store_and_indexes_in_step);
     RUN(users_see_their_own_and_shared_documents);
     RUN(owned_writes_never_replace_other_owners_documents);
+    RUN(identical_texts_collapse_into_one_hit);
     RUN(selective_filters_still_fill_the_limit_and_survive_reopen);
     RUN(searches_run_during_writes);
     store_close(g_store);

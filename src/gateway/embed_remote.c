@@ -1,0 +1,262 @@
+/*
+ * embed_remote.c - provider embeddings behind the embedding cache
+ * (embed_remote.h): the registry of per-model caches, the blocking provider
+ * call with retries and the circuit breaker, and parsing the answer.
+ */
+#include "gateway/embed_remote.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gateway_int.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/mem.h"
+
+/* One provider model and its cache. */
+typedef struct gw_remote_emb {
+    gateway_t *gw;
+    gw_provider *prov;
+    char *model;
+    size_t dim;
+    embcache_t *ec;
+    struct gw_remote_emb *next;
+} gw_remote_emb;
+
+struct gw_remote_embs {
+    pthread_mutex_t mu;          /* guards the list */
+    gw_remote_emb *head;
+    uint64_t calls, texts;       /* relaxed atomics */
+};
+
+static const struct { const char *model; size_t dim; } gw__known_dims[] = {
+    { "text-embedding-3-small", 1536 },
+    { "text-embedding-3-large", 3072 },
+    { "text-embedding-ada-002", 1536 },
+};
+
+size_t gw_remote_known_dim(const char *model)
+{
+    for (size_t i = 0; i < sizeof gw__known_dims / sizeof gw__known_dims[0]; i++)
+        if (!strcmp(gw__known_dims[i].model, model))
+            return gw__known_dims[i].dim;
+    return 0;
+}
+
+gw_remote_embs *gw_remote_embs_create(void)
+{
+    gw_remote_embs *r = xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+void gw_remote_embs_destroy(gw_remote_embs *r)
+{
+    if (!r)
+        return;
+    for (gw_remote_emb *e = r->head, *nx; e; e = nx) {
+        nx = e->next;
+        embcache_destroy(e->ec);
+        free(e->model);
+        free(e);
+    }
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+void gw_remote_embs_counts(const gw_remote_embs *r, uint64_t *calls, uint64_t *texts)
+{
+    *calls = __atomic_load_n(&r->calls, __ATOMIC_RELAXED);
+    *texts = __atomic_load_n(&r->texts, __ATOMIC_RELAXED);
+}
+
+/* ---- one blocking call through the client thread ---------------------------- */
+
+typedef struct gw_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int status, rc;
+    int64_t retry_after_ms;
+    buf_t body;
+    char msg[160];
+} gw_wait;
+
+static void gw__w_head(void *ud, int status, const char *ct, int64_t retry_after_ms)
+{
+    gw_wait *w = ud;
+    w->status = status;
+    w->retry_after_ms = retry_after_ms;
+}
+
+static void gw__w_data(void *ud, const char *data, size_t n)
+{
+    gw_wait *w = ud;
+    if (w->body.len + n <= GW_MAX_BODY)
+        buf_append(&w->body, data, n);
+}
+
+static void gw__w_done(void *ud, int rc, const char *msg)
+{
+    gw_wait *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->rc = rc;
+    snprintf(w->msg, sizeof w->msg, "%s", msg ? msg : "");
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* POST body to the provider's /embeddings and wait; w holds the answer. */
+static void gw__post_wait(gateway_t *gw, const gw_provider *p, const buf_t *body, gw_wait *w)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s/embeddings", p->base_url);
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->retry_after_ms = -1;
+    gw_call_cbs cbs = { w, gw__w_head, gw__w_data, gw__w_done };
+    gw_client_call(gw->client, url, p->api_key, body->data, body->len, p->timeout_ms, &cbs);
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+/* The provider's answer into out[n * dim] and per-text tokens. */
+static int gw__parse(const gw_remote_emb *e, const buf_t *body, size_t n, const size_t *lens,
+                     float *out, int *ntokens, int64_t *usage, ragd_error *err)
+{
+    cJSON *v = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
+    const cJSON *data = json_get_arr(v, "data");
+    int rc = data && (size_t)cJSON_GetArraySize(data) == n ? 0 : RAGD_EFORMAT;
+    bool *seen = xcalloc(n ? n : 1, sizeof *seen);
+    for (const cJSON *d = data ? data->child : NULL; !rc && d; d = d->next) {
+        int64_t idx = -1;
+        const cJSON *emb = json_get_arr(d, "embedding");
+        json_get_int(d, "index", 0, (int64_t)n - 1, &idx);
+        if (idx < 0 || seen[idx] || !emb || (size_t)cJSON_GetArraySize(emb) != e->dim) {
+            rc = RAGD_EFORMAT;
+            break;
+        }
+        seen[idx] = true;
+        size_t j = 0;
+        for (const cJSON *x = emb->child; x; x = x->next)
+            out[(size_t)idx * e->dim + j++] = cJSON_IsNumber(x) ? (float)x->valuedouble : 0.0f;
+    }
+    *usage = 0;
+    json_get_int(json_get_obj(v, "usage"), "prompt_tokens", 0, INT64_MAX, usage);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += lens[i];
+    for (size_t i = 0; ntokens && i < n; i++)  /* the provider counts per call: share it */
+        ntokens[i] = total ? (int)((double)*usage * (double)lens[i] / (double)total + 0.5) : 0;
+    free(seen);
+    cJSON_Delete(v);
+    if (rc)
+        ragd_error_set(err, rc, "provider %s: the embeddings answer for %s is not %zu vectors "
+                       "of %zu dimensions", e->prov->name, e->model, n, e->dim);
+    return rc;
+}
+
+static void gw__request_body(const gw_remote_emb *e, const char *const *texts, const size_t *lens,
+                             size_t n, buf_t *b)
+{
+    buf_puts(b, "{\"model\":");
+    buf_put_json_str(b, e->model, strlen(e->model));
+    buf_puts(b, ",\"input\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(b, ',');
+        buf_put_json_str(b, texts[i], lens[i]);
+    }
+    buf_puts(b, "],\"encoding_format\":\"float\"}");
+}
+
+/* embcache's compute: the misses in one provider call, retried on 429/5xx and
+ * connection failures (backoff with jitter, Retry-After honoured), refused
+ * while the provider's circuit is open. */
+static int gw__compute(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                       float *out, int *ntokens, bool *truncated)
+{
+    gw_remote_emb *e = ud;
+    gateway_t *gw = e->gw;
+    buf_t body = BUF_INIT;
+    gw__request_body(e, texts, lens, n, &body);
+    uint64_t rng = (uint64_t)clock_mono_ns() | 1;
+    int rc = RAGD_EIO;
+    for (int attempt = 0; attempt <= gw->retries; attempt++) {
+        if (!gw_breaker_allow(&e->prov->breaker, clock_mono_us())) {
+            __atomic_add_fetch(&gw->breaker_rejects, 1, __ATOMIC_RELAXED);
+            rc = RAGD_EUNAVAIL;
+            break;
+        }
+        gw_wait w;
+        gw__post_wait(gw, e->prov, &body, &w);
+        __atomic_add_fetch(&gw->embs->calls, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&gw->embs->texts, n, __ATOMIC_RELAXED);
+        bool failed = w.rc != 0 || gw_status_retryable(w.status);
+        gw_breaker_record(&e->prov->breaker, !failed, clock_mono_us());
+        int64_t usage = 0;
+        ragd_error err = { 0 };
+        rc = failed || w.status != 200 ? RAGD_EIO
+             : gw__parse(e, &w.body, n, lens, out, ntokens, &usage, &err);
+        gw_account_upstream(gw->acct, e->model, rc == 0, usage, 0);
+        buf_free(&w.body);
+        if (!failed || attempt == gw->retries)
+            break;
+        __atomic_add_fetch(&gw->retries_done, 1, __ATOMIC_RELAXED);
+        clock_sleep_ms(gw_backoff_ms(attempt + 1, gw->retry_base_ms, gw->retry_max_ms,
+                                     w.retry_after_ms, &rng));
+    }
+    for (size_t i = 0; truncated && i < n; i++)
+        truncated[i] = false;
+    buf_free(&body);
+    return rc;
+}
+
+/* ---- the registry ------------------------------------------------------------ */
+
+/* The provider's configured dimension of model, else the built-in one. */
+static size_t gw__dim(const gw_provider *p, const char *model)
+{
+    int64_t d = 0;
+    if (p->dims && json_get_int(p->dims, model, 1, 65536, &d) == 0)
+        return (size_t)d;
+    return gw_remote_known_dim(model);
+}
+
+int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_error *err)
+{
+    gw_remote_embs *r = gw->embs;
+    pthread_mutex_lock(&r->mu);
+    gw_remote_emb *e = r->head;
+    while (e && strcmp(e->model, model))
+        e = e->next;
+    int rc = 0;
+    if (!e) {
+        gw_provider *p = gw_upstreams_route(&gw->ups, model);
+        size_t dim = p ? gw__dim(p, model) : 0;
+        if (!p)
+            rc = ragd_error_set(err, RAGD_ENOTFOUND, "no provider serves the embedding model "
+                                "'%s'", model);
+        else if (!dim)
+            rc = ragd_error_set(err, RAGD_EINVAL, "the dimension of '%s' is unknown: set it in "
+                                "the provider's \"dimensions\" in the config file", model);
+        if (!rc) {
+            e = xcalloc(1, sizeof *e);
+            *e = (gw_remote_emb){ gw, p, xstrdup(model), dim, NULL, r->head };
+            embcache_create(gw->cache, e->model, dim, gw->emb_ttl_s, gw__compute, e, &e->ec);
+            r->head = e;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!rc)
+        *out = e->ec;
+    return rc;
+}
