@@ -72,6 +72,11 @@ void gateway_destroy(gateway_t *gw)
     free(gw);
 }
 
+bool gateway_has_upstreams(const gateway_t *gw)
+{
+    return gw->ups.n > 0;
+}
+
 /* ---- preparing a call ------------------------------------------------------- */
 
 static bool gw__model_ok(const char *m)

@@ -71,6 +71,9 @@ int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gatew
 /* Stop the client thread (calls in flight fail) and free everything. */
 void gateway_destroy(gateway_t *gw);
 
+/* true if at least one provider is configured. Thread-safe. */
+bool gateway_has_upstreams(const gateway_t *gw);
+
 /* Answer one call into resp: a hit is answered at once; a miss opens a
  * deferred response (http/stream.h) filled from the client thread. Sets
  * req->cache_outcome. Thread-safe. */
