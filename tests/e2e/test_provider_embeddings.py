@@ -10,17 +10,11 @@ import json
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream, fake_vector
+from fake_upstream import fake_vector
 from ragdtest import Ragd, assert_error
+from test_gateway import upstream  # noqa: F401 - the fake provider, one per module
 
 MODEL = "text-embedding-3-small"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture(params=["lmdb", "redis"])
