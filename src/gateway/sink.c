@@ -27,25 +27,14 @@ void gw_sink_free(gw_sink *s, int result, const char *msg)
     free(s);
 }
 
-static char *gw__error_body(const char *code, const char *msg, const char *rid, size_t *len)
-{
-    buf_t b = BUF_INIT;
-    buf_puts(&b, "{\"error\":{\"code\":");
-    buf_put_json_str(&b, code, strlen(code));
-    buf_puts(&b, ",\"message\":");
-    buf_put_json_str(&b, msg, strlen(msg));
-    buf_puts(&b, ",\"request_id\":");
-    buf_put_json_str(&b, rid, strlen(rid));
-    buf_puts(&b, "}}");
-    return buf_detach(&b, len);
-}
-
 void gw_sink_fail(gw_sink *s, int status, const char *code, const char *msg)
 {
     gw_sink_report_usage(s, 0);
     if (s->st) {
         size_t len;
-        char *body = gw__error_body(code, msg, s->request_id, &len);
+        buf_t b = BUF_INIT;
+        http_error_body(&b, code, msg, s->request_id);
+        char *body = buf_detach(&b, &len);
         http_stream_reply(s->st, status, "application/json", body, len);
     }
     gw_sink_free(s, GW_FILL_FAILED, msg);

@@ -89,6 +89,9 @@ void http_resp_static(http_resp *resp, int status, const char *content_type,
 /* Add a response header (copied). Extra headers past the maximum are dropped. */
 void http_resp_header(http_resp *resp, const char *name, const char *value);
 
+/* Append the error shape {"error":{"code","message","request_id"}} to b. */
+void http_error_body(buf_t *b, const char *code, const char *msg, const char *request_id);
+
 /* Fill resp with the error shape {"error":{"code","message","request_id"}}. */
 void http_error(const http_req *req, http_resp *resp, int status, const char *code,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));

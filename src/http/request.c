@@ -95,6 +95,17 @@ void http_resp_header(http_resp *resp, const char *name, const char *value)
     resp->nheaders++;
 }
 
+void http_error_body(buf_t *b, const char *code, const char *msg, const char *request_id)
+{
+    buf_puts(b, "{\"error\":{\"code\":");
+    buf_put_json_str(b, code, strlen(code));
+    buf_puts(b, ",\"message\":");
+    buf_put_json_str(b, msg, strlen(msg));
+    buf_puts(b, ",\"request_id\":");
+    buf_put_json_str(b, request_id, strlen(request_id));
+    buf_puts(b, "}}");
+}
+
 void http_error(const http_req *req, http_resp *resp, int status, const char *code,
                 const char *fmt, ...)
 {
@@ -104,13 +115,7 @@ void http_error(const http_req *req, http_resp *resp, int status, const char *co
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     buf_t b = BUF_INIT;
-    buf_puts(&b, "{\"error\":{\"code\":");
-    buf_put_json_str(&b, code, strlen(code));
-    buf_puts(&b, ",\"message\":");
-    buf_put_json_str(&b, msg, strlen(msg));
-    buf_puts(&b, ",\"request_id\":");
-    buf_put_json_str(&b, req->request_id, strlen(req->request_id));
-    buf_puts(&b, "}}");
+    http_error_body(&b, code, msg, req->request_id);
     http_resp_json(resp, status, &b);
 }
 
