@@ -68,11 +68,18 @@ static void fuzz__as_file(const uint8_t *data, size_t size)
         FILE *null = fopen("/dev/null", "w");
         config_print(&cfg, null);
         fclose(null);
+        /* The sections as app.c hands them to auth and rate limits. */
+        const cJSON *f = cfg.file;
+        auth_opts ao = { .admin_key = cfg.admin_key,
+                         .api_keys = cJSON_GetObjectItemCaseSensitive(f, "api_keys"),
+                         .jwt = cJSON_GetObjectItemCaseSensitive(f, "jwt"),
+                         .section = cJSON_GetObjectItemCaseSensitive(f, "auth") };
+        ratelimit_opts ro = { .rules = cJSON_GetObjectItemCaseSensitive(f, "rate_limits") };
         auth_t *a = NULL;
-        if (auth_create(&cfg, store, &a, &err) == 0)
+        if (auth_create(&ao, store, &a, &err) == 0)
             auth_destroy(a);
         ratelimit_t *rl = NULL;
-        if (ratelimit_create(&cfg, store, &rl, &err) == 0)
+        if (ratelimit_create(&ro, store, &rl, &err) == 0)
             ratelimit_destroy(rl);
     }
     config_free(&cfg);

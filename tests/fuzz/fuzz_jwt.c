@@ -29,15 +29,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!sc.data_dir || store_open(&sc, &store, &err) != 0)
         exit(1);
     setenv("RAGD_FUZZ_JWT", FUZZ_SECRET, 1);
-    ragd_config cfg;
-    config_init(&cfg);
-    cfg.file = cJSON_Parse("{\"jwt\": {\"hs256_secret_env\": \"RAGD_FUZZ_JWT\", \"issuer\": "
-                           "\"iss\", \"audience\": \"ragd\"}}");
-    if (auth_create(&cfg, store, &auth, &err) != 0) {
+    cJSON *jwt = cJSON_Parse("{\"hs256_secret_env\": \"RAGD_FUZZ_JWT\", \"issuer\": \"iss\", "
+                             "\"audience\": \"ragd\"}");
+    auth_opts ao = { .jwt = jwt };
+    if (auth_create(&ao, store, &auth, &err) != 0) {
         fprintf(stderr, "fuzz_jwt: %s\n", err.msg);
         exit(1);
     }
-    config_free(&cfg);
+    cJSON_Delete(jwt);
     return 0;
 }
 
