@@ -7,7 +7,9 @@
  * each written like HTTP/1.1 without the version (so state can build up:
  * create, write, then read):
  *     METHOD URL\n  Name: value\n ... \n  \n  body
- * The admin key is added unless a request brings X-API-Key or Authorization.
+ * The admin key is added unless a request brings X-API-Key or Authorization,
+ * and "Content-Type: application/json" unless it brings a Content-Type (so
+ * JSON routes get past the 415 check; inputs can still name another type).
  * Every answer must have a status in [100, 599]; an error status must carry
  * the JSON error shape. The embedding model is loaded only with
  * RAGD_FUZZ_MODEL=1 (slower; embedding routes answer 503 without it).
@@ -52,20 +54,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     verbose = getenv("RAGD_FUZZ_VERBOSE") != NULL;
     config_init(&app.cfg);
     ragd_error err;
-    if (config_load(&app.cfg, 0, NULL, &err) != 0 || app_open(&app, &err) != 0) {
+    if (config_load(&app.cfg, 0, NULL, &err) != 0 || app_open(&app, &err) != 0 ||
+        app_server_opts(&app, &opts, &err) != 0) {
         fprintf(stderr, "fuzz_http: %s\n", err.msg);
         exit(1);
     }
-    app_server_opts(&app, &opts);
     return 0;
 }
 
 /* Split "Name: value" lines (in place) into hs; returns the count. */
-static int fuzz__headers(char *lines, http_kv *hs, bool *has_cred)
+static int fuzz__headers(char *lines, http_kv *hs, bool *has_cred, bool *has_ctype)
 {
     int n = 0;
     char *save = NULL;
-    for (char *l = strtok_r(lines, "\n", &save); l && n < FUZZ_MAX_HEADERS - 1;
+    for (char *l = strtok_r(lines, "\n", &save); l && n < FUZZ_MAX_HEADERS - 2;
          l = strtok_r(NULL, "\n", &save)) {
         char *colon = strchr(l, ':');
         if (!colon)
@@ -76,6 +78,8 @@ static int fuzz__headers(char *lines, http_kv *hs, bool *has_cred)
             v++;
         if (!strcasecmp(l, "X-API-Key") || !strcasecmp(l, "Authorization"))
             *has_cred = true;
+        if (!strcasecmp(l, "Content-Type"))
+            *has_ctype = true;
         hs[n++] = (http_kv){ l, v };
     }
     return n;
@@ -108,10 +112,12 @@ static void fuzz__one(char *in, size_t size)
         return;
     *url++ = '\0';
     http_kv hs[FUZZ_MAX_HEADERS];
-    bool has_cred = false;
-    int nh = nl ? fuzz__headers(nl + 1, hs, &has_cred) : 0;
+    bool has_cred = false, has_ctype = false;
+    int nh = nl ? fuzz__headers(nl + 1, hs, &has_cred, &has_ctype) : 0;
     if (!has_cred)
         hs[nh++] = (http_kv){ "X-API-Key", FUZZ_ADMIN_KEY };
+    if (!has_ctype)
+        hs[nh++] = (http_kv){ "Content-Type", "application/json" };
     http_inproc_req req = { .method = in, .url = url, .headers = hs, .nheaders = nh,
                             .body = body, .body_len = body_len };
     http_inproc_resp resp;
