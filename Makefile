@@ -7,7 +7,9 @@ JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 ARGS ?=
 
-.PHONY: all setup build debug run test test-unit test-e2e clean
+FUZZ_SECONDS ?= 300
+
+.PHONY: all setup build debug run test test-unit test-e2e test-tsan fuzz clean
 
 all: build
 
@@ -34,5 +36,13 @@ test-unit: debug
 test-e2e: build
 	@scripts/test.sh e2e
 
+test-tsan:
+	@scripts/test.sh tsan
+
+# Every fuzz harness for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=60).
+fuzz:
+	@scripts/fuzz.sh build
+	@scripts/fuzz.sh run $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(DEBUG_BUILD)
+	rm -rf $(BUILD) $(DEBUG_BUILD) build-tsan build-fuzz

@@ -275,16 +275,15 @@ static void app__release(void *ud, http_req *req)
     auth_release(req);
 }
 
-int app_start(app_t *app, ragd_error *err)
+int app_server_opts(app_t *app, http_server_opts *o, ragd_error *err)
 {
-    int rc = auth_check_listen(app->auth, app->cfg.listen, app->cfg.allow_unauthenticated != 0,
-                               err);
-    if (rc == 0 && !app->guard)
-        rc = http_guard_create(app->cfg.allowed_hosts, app->cfg.allowed_origins,
-                               app->cfg.listen, &app->guard, err);
-    if (rc)
-        return rc;
-    http_server_opts o = {
+    if (!app->guard) {
+        int rc = http_guard_create(app->cfg.allowed_hosts, app->cfg.allowed_origins,
+                                   app->cfg.listen, &app->guard, err);
+        if (rc)
+            return rc;
+    }
+    *o = (http_server_opts){
         .listen = app->cfg.listen,
         .threads = (int)app->cfg.http_threads,
         .max_connections = (unsigned)app->cfg.max_connections,
@@ -298,6 +297,18 @@ int app_start(app_t *app, ragd_error *err)
         .before = app__before,
         .release = app__release,
     };
+    return RAGD_OK;
+}
+
+int app_start(app_t *app, ragd_error *err)
+{
+    http_server_opts o;
+    int rc = auth_check_listen(app->auth, app->cfg.listen, app->cfg.allow_unauthenticated != 0,
+                               err);
+    if (rc == 0)
+        rc = app_server_opts(app, &o, err);
+    if (rc)
+        return rc;
     rc = http_server_start(&o, app->router, &app->server, err);
     if (rc)
         return rc;

@@ -62,6 +62,12 @@ typedef struct app {
  * On failure err says why and everything opened so far is closed. */
 int app_open(app_t *app, ragd_error *err);
 
+/* The server options app_start uses (limits, hooks: browser guard, auth,
+ * rate limits, metrics), creating the guard on first use; also what an
+ * in-process caller (http/inproc.h) passes. err says why the guard's
+ * settings were refused. */
+int app_server_opts(app_t *app, http_server_opts *o, ragd_error *err);
+
 /* Start the HTTP server; returns once it listens. */
 int app_start(app_t *app, ragd_error *err);
 

@@ -248,7 +248,8 @@ void gw_account_metrics(gw_account *a, buf_t *b)
     pthread_mutex_lock(&a->mu);
     int n = a->nmodels;
     acct_model *rows = xmalloc((size_t)(n ? n : 1) * sizeof *rows);
-    memcpy(rows, a->models, (size_t)n * sizeof *rows);
+    if (n)  /* a->models is NULL until the first model: no memcpy from NULL */
+        memcpy(rows, a->models, (size_t)n * sizeof *rows);
     pthread_mutex_unlock(&a->mu);
     buf_t labels = BUF_INIT;
     metrics_family(b, "ragd_gateway_requests_total", "counter",

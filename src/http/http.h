@@ -29,6 +29,7 @@ enum http_method {
 
 typedef struct http_req http_req;
 typedef struct http_resp http_resp;
+struct http_inproc;  /* an in-process request's headers and query (http/inproc.h) */
 
 /* A route handler. It always leaves a response in resp (status 0 = 500). */
 typedef void (*http_handler)(http_req *req, http_resp *resp);
@@ -54,6 +55,8 @@ struct http_req {
                                     the server, freed in one call when the request
                                     ends; keep no pointer into it past the handler
                                     (deferred responses, queues of other threads) */
+    const struct http_inproc *inproc;  /* headers/query of an in-process request
+                                          (conn is NULL then); borrowed */
 };
 
 struct http_resp {
@@ -70,6 +73,9 @@ struct http_resp {
     struct http_stream *stream;  /* a deferred response (http/stream.h); the
                                     server holds a reference */
 };
+
+/* The enum http_method bit of a method name ("GET"), 0 for any other. */
+int http_method_bit(const char *name);
 
 /* Request accessors; returned strings are borrowed for the request's life. */
 const char *http_req_param(const http_req *req, const char *name);

@@ -10,8 +10,22 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "http/inproc.h"
 #include "util/err.h"
 #include "util/mem.h"
+
+int http_method_bit(const char *name)
+{
+    static const struct { const char *name; int bit; } map[] = {
+        { "GET", HTTP_GET }, { "HEAD", HTTP_HEAD }, { "POST", HTTP_POST },
+        { "PUT", HTTP_PUT }, { "PATCH", HTTP_PATCH }, { "DELETE", HTTP_DELETE },
+        { "OPTIONS", HTTP_OPTIONS },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(name, map[i].name) == 0)
+            return map[i].bit;
+    return 0;
+}
 
 const char *http_req_param(const http_req *req, const char *name)
 {
@@ -24,20 +38,24 @@ const char *http_req_param(const http_req *req, const char *name)
 const char *http_req_header(const http_req *req, const char *name)
 {
     if (!req->conn)
-        return NULL;
+        return http_inproc__header(req->inproc, name);
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_req_query(const http_req *req, const char *name)
 {
     if (!req->conn)
-        return NULL;
+        return http_inproc__query(req->inproc, name);
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 void http_req_client_ip(const http_req *req, char *out, size_t n)
 {
     out[0] = '\0';
+    if (!req->conn && req->inproc) {
+        http_inproc__client_ip(req->inproc, out, n);
+        return;
+    }
     const union MHD_ConnectionInfo *ci =
         req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
     if (!ci || !ci->client_addr)

@@ -51,19 +51,6 @@ typedef struct conn_ctx {
     bool answered;
 } conn_ctx;
 
-static int server__method(const char *m)
-{
-    static const struct { const char *name; int bit; } map[] = {
-        { "GET", HTTP_GET }, { "HEAD", HTTP_HEAD }, { "POST", HTTP_POST },
-        { "PUT", HTTP_PUT }, { "PATCH", HTTP_PATCH }, { "DELETE", HTTP_DELETE },
-        { "OPTIONS", HTTP_OPTIONS },
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(m, map[i].name) == 0)
-            return map[i].bit;
-    return 0;
-}
-
 static bool server__valid_request_id(const char *s)
 {
     size_t n = 0;
@@ -100,7 +87,7 @@ static conn_ctx *server__ctx_new(http_server_t *s, struct MHD_Connection *c, con
                                  const char *method)
 {
     conn_ctx *ctx = xcalloc(1, sizeof *ctx);
-    ctx->req.method = server__method(method);
+    ctx->req.method = http_method_bit(method);
     ctx->req.method_name = xstrdup(method);
     ctx->req.path = xstrdup(url);
     ctx->req.route = "unmatched";
@@ -208,9 +195,15 @@ static void server__dispatch(http_server_t *s, conn_ctx *ctx)
         req->body = ctx->body.data;
         req->body_len = ctx->body.len;
     }
+    http_dispatch(s->router, s->opts.before, s->opts.app, req, resp);
+}
+
+void http_dispatch(const router_t *router, http_before_fn before, void *app, http_req *req,
+                   http_resp *resp)
+{
     http_handler h = NULL;
     int allowed = 0;
-    int m = router_match(s->router, req, &h, &allowed);
+    int m = router_match(router, req, &h, &allowed);
     if (m == ROUTER_NOT_FOUND) {
         http_error(req, resp, 404, "not_found", "no route for %s %s", req->method_name,
                    req->path);
@@ -220,7 +213,7 @@ static void server__dispatch(http_server_t *s, conn_ctx *ctx)
         http_error(req, resp, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
                    req->method_name, req->path, allow);
         http_resp_header(resp, "Allow", allow);
-    } else if (!s->opts.before || s->opts.before(s->opts.app, req, resp)) {
+    } else if (!before || before(app, req, resp)) {
         h(req, resp);
         if (resp->status == 0 && !resp->raw_response && !resp->stream)
             http_error(req, resp, 500, "internal_error", "handler produced no response");

@@ -62,6 +62,13 @@ int http_server_inflight(const http_server_t *s);
  * free everything. */
 void http_server_stop(http_server_t *s, int grace_ms);
 
+/* Route req (path, method and body set) with router and run it: 404/405 when
+ * no route matches, else `before` (may be NULL) and then the handler; resp
+ * always ends with a status or a deferred response. Used by the server once a
+ * body is in, and by in-process callers (http/inproc.h). Thread-safe. */
+void http_dispatch(const router_t *router, http_before_fn before, void *app, http_req *req,
+                   http_resp *resp);
+
 /* Split "host:port" / "[v6]:port" into host (out, size hn) and port. */
 int http_parse_listen(const char *listen, char *host, size_t hn, int *port);
 

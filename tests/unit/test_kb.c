@@ -401,8 +401,8 @@ TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
 
 typedef struct race_ctx {
     kb_t *kb;
-    volatile int stop;
-    int bad;
+    _Atomic int stop;  /* atomics: both searchers and the writer touch them */
+    _Atomic int bad;
 } race_ctx;
 
 static void *race_searcher(void *ud)

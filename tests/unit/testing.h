@@ -1,7 +1,10 @@
 /*
  * testing.h - a tiny test harness: TEST(name) defines a case, RUN(name) runs it,
- * ASSERT_* record a failure with file:line and return from the case. main()
- * ends with TEST_REPORT(), which prints "N passed, N failed" and sets the exit code.
+ * ASSERT_* record a failure with file:line and return from the case. SKIP(why)
+ * ends a case that cannot run here (no AMX, no Redis): it prints "SKIP name:
+ * why" and counts as skipped, never as passed. main() ends with TEST_REPORT(),
+ * which prints "N passed, N failed, N skipped" and sets the exit code: 1 on any
+ * failure, TEST_SKIP_CODE (ctest's SKIP_RETURN_CODE) when every case skipped.
  */
 #ifndef RAGD_TESTING_H
 #define RAGD_TESTING_H
@@ -10,20 +13,34 @@
 #include <stdio.h>
 #include <string.h>
 
-static int t__passed, t__failed, t__cur_failed;
+#define TEST_SKIP_CODE 77
+
+static int t__passed, t__failed, t__skipped, t__cur_failed, t__cur_skipped;
+static char t__skip_why[256];
 
 #define TEST(name) static void name(void)
 #define RUN(name)                                                        \
     do {                                                                 \
         t__cur_failed = 0;                                               \
+        t__cur_skipped = 0;                                              \
         name();                                                          \
         if (t__cur_failed) {                                             \
             t__failed++;                                                 \
             fprintf(stderr, "FAIL %s\n", #name);                         \
+        } else if (t__cur_skipped) {                                     \
+            t__skipped++;                                                \
+            fprintf(stderr, "SKIP %s: %s\n", #name, t__skip_why);        \
         } else {                                                         \
             t__passed++;                                                 \
             fprintf(stderr, "ok   %s\n", #name);                         \
         }                                                                \
+    } while (0)
+/* End the current case as skipped, with a reason (printf format). */
+#define SKIP(...)                                                        \
+    do {                                                                 \
+        snprintf(t__skip_why, sizeof t__skip_why, __VA_ARGS__);         \
+        t__cur_skipped = 1;                                              \
+        return;                                                          \
     } while (0)
 #define T__FAIL(...)                                                     \
     do {                                                                 \
@@ -62,7 +79,8 @@ static int t__passed, t__failed, t__cur_failed;
             T__FAIL("%s returned %d", #expr, t__rc);                     \
     } while (0)
 #define TEST_REPORT()                                                    \
-    (printf("%d passed, %d failed\n", t__passed, t__failed),             \
-     t__failed ? 1 : 0)
+    (printf("%d passed, %d failed, %d skipped\n", t__passed, t__failed,  \
+            t__skipped),                                                 \
+     t__failed ? 1 : (t__skipped && !t__passed) ? TEST_SKIP_CODE : 0)
 
 #endif
