@@ -249,6 +249,7 @@ static const store_ops lmdb_ops = {
     .log_append = lm__g_log_append,
     .log_read = lm__log_read,
     .log_delete = lm__g_log_delete,
+    .log_bounds = lm__log_bounds,
     .stats = lm_stats,
     .ratelimit = lm__g_ratelimit,
 };
