@@ -54,6 +54,7 @@ typedef struct lm_store {
     MDB_env *env;
     dev_t dir_dev; /* the data directory, registered as open in this process */
     ino_t dir_ino;
+    int lock_fd;   /* exclusive flock on <dir>/ragd.lock: one process per directory */
     MDB_dbi kv, exp, evx, logs, meta;
     int fsync_policy;
     uint64_t max_bytes;
