@@ -71,12 +71,36 @@ static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
     return d;
 }
 
-/* Store ops deleting old's records (chunks from seq keep_from on; the doc
- * key too when with_doc). Keys are appended to keys (offsets in ops). */
-static void kb__ops_delete(const char *ns, const kb_doc *old, uint32_t keep_from, bool with_doc,
-                           buf_t *keys, store_op **ops, size_t *n, size_t *cap, size_t **koff)
+/* How many chunk keys document id may have in the store: its in-memory
+ * record's count (old, NULL = none) or, on a shared store where another
+ * instance may have written it, the larger of that and the stored record's. */
+static uint32_t kb__stored_chunks(kb_t *kb, const kb_ns *ns, const char *id, const kb_doc *old)
 {
-    size_t need = *n + old->n_chunks + 1;
+    uint32_t n = old ? old->n_chunks : 0;
+    if (!store_has(kb->o.store, STORE_CAP_SHARED))
+        return n; /* one process per store: memory is complete */
+    buf_t k = BUF_INIT;
+    kb__key_doc(&k, ns->name, id);
+    store_value v;
+    if (store_get(kb->o.store, k.data, k.len, &v) == 0) {
+        kb_doc *sd;
+        if (kb__doc_decode(v.data, v.len, &sd) == 0) {
+            n = sd->n_chunks > n ? sd->n_chunks : n;
+            kb__doc_free(sd);
+        }
+        store_value_free(&v);
+    }
+    buf_free(&k);
+    return n;
+}
+
+/* Store ops deleting document id's records (chunks keep_from..n_chunks-1; the
+ * doc key too when with_doc). Keys are appended to keys (offsets in ops). */
+static void kb__ops_delete(const char *ns, const char *id, uint32_t n_chunks, uint32_t keep_from,
+                           bool with_doc, buf_t *keys, store_op **ops, size_t *n, size_t *cap,
+                           size_t **koff)
+{
+    size_t need = *n + n_chunks + 1;
     if (need > *cap) {
         *cap = need * 2;
         *ops = xrealloc(*ops, *cap * sizeof **ops);
@@ -84,13 +108,13 @@ static void kb__ops_delete(const char *ns, const kb_doc *old, uint32_t keep_from
     }
     if (with_doc) {
         (*koff)[*n] = keys->len;
-        kb__key_doc(keys, ns, old->id);
+        kb__key_doc(keys, ns, id);
         (*ops)[*n] = (store_op){ .klen = keys->len - (*koff)[*n] };
         (*n)++;
     }
-    for (uint32_t s = keep_from; s < old->n_chunks; s++) {
+    for (uint32_t s = keep_from; s < n_chunks; s++) {
         (*koff)[*n] = keys->len;
-        kb__key_chunk(keys, ns, old->id, s);
+        kb__key_chunk(keys, ns, id, s);
         (*ops)[*n] = (store_op){ .klen = keys->len - (*koff)[*n] };
         (*n)++;
     }
@@ -227,7 +251,8 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         if (pd[i].skip)
             continue;
         kb_doc *d = pd[i].doc, *old = strmap_get(&ns->docs, d->id, strlen(d->id));
-        size_t need = nops + d->n_chunks + 1 + (old ? old->n_chunks : 0);
+        uint32_t had = kb__stored_chunks(kb, ns, d->id, old);
+        size_t need = nops + d->n_chunks + 1;
         if (need > cap) {
             cap = need * 2;
             ops = xrealloc(ops, cap * sizeof *ops);
@@ -250,9 +275,10 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
             nops++;
         }
-        if (old && old->n_chunks > d->n_chunks) {
+        if (had > d->n_chunks) {
             size_t before = nops;
-            kb__ops_delete(ns->name, old, d->n_chunks, false, &keys, &ops, &nops, &cap, &koff);
+            kb__ops_delete(ns->name, d->id, had, d->n_chunks, false, &keys, &ops, &nops, &cap,
+                           &koff);
             voff = xrealloc(voff, cap * sizeof *voff);
             for (size_t k = before; k < nops; k++)
                 voff[k] = SIZE_MAX; /* a delete */
@@ -402,7 +428,8 @@ static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
     store_op *ops = NULL;
     size_t nops = 0, cap = 0, *koff = NULL;
     for (size_t i = 0; i < n; i++)
-        kb__ops_delete(ns->name, docs[i], 0, true, &keys, &ops, &nops, &cap, &koff);
+        kb__ops_delete(ns->name, docs[i]->id, kb__stored_chunks(kb, ns, docs[i]->id, docs[i]), 0,
+                       true, &keys, &ops, &nops, &cap, &koff);
     char ver[33];
     kb__version_new(ver);
     ops = xrealloc(ops, (nops + 1) * sizeof *ops);

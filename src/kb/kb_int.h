@@ -58,6 +58,9 @@ typedef struct kb_ns {
     double *vsum;             /* sum of chunk vectors (centroid), dim entries */
     uint64_t n_vec;
     char version[33];         /* kb:<ns>:ver as last written/read (guarded by wmu) */
+    uint64_t meta_version;    /* settings version in kb:<ns>:meta (guarded by wmu) */
+    buf_t meta;               /* kb:<ns>:meta as last read/written: the expected value
+                                 of the next settings change's compare-and-set (wmu) */
 } kb_ns;
 
 struct kb {
@@ -114,10 +117,12 @@ void kb__chunk_encode(uint32_t start, uint32_t end, uint32_t pieces, const float
 int kb__chunk_decode(const void *val, size_t len, uint32_t *start, uint32_t *end,
                      uint32_t *pieces, uint32_t *dim, const float **v);
 
-/* Namespace meta record: settings JSON + created_at. */
-void kb__meta_encode(const kb_ns *ns, buf_t *out);
+/* Namespace meta record: settings JSON, created_at and the settings version
+ * (1 at creation, +1 per change; records without one read as 0). */
+void kb__meta_encode(const char *name, int64_t created_ms, const kb_ns_settings *st,
+                     uint64_t version, buf_t *out);
 int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
-                    int64_t *created_ms);
+                    int64_t *created_ms, uint64_t *version);
 
 /* Version token: a fresh random value written with every change of a
  * namespace (kb:<ns>:ver) so a snapshot can tell it is still current. */

@@ -136,18 +136,20 @@ int kb__chunk_decode(const void *val, size_t len, uint32_t *start, uint32_t *end
 
 /* ---- namespace meta ---- */
 
-void kb__meta_encode(const kb_ns *ns, buf_t *out)
+void kb__meta_encode(const char *name, int64_t created_ms, const kb_ns_settings *st,
+                     uint64_t version, buf_t *out)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", ns->name);
-    cJSON_AddNumberToObject(o, "created_at", (double)ns->created_ms);
-    cJSON_AddItemToObject(o, "settings", kb_ns_settings_to_json(&ns->st));
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddNumberToObject(o, "created_at", (double)created_ms);
+    cJSON_AddNumberToObject(o, "version", (double)version);
+    cJSON_AddItemToObject(o, "settings", kb_ns_settings_to_json(st));
     json_write(o, out);
     cJSON_Delete(o);
 }
 
 int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
-                    int64_t *created_ms)
+                    int64_t *created_ms, uint64_t *version)
 {
     cJSON *o = NULL;
     if (json_parse_stored(val, len, &o) || !cJSON_IsObject(o)) {
@@ -157,6 +159,9 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
     kb_ns_settings_default(kb, st);
     *created_ms = 0;
     json_get_int(o, "created_at", 0, INT64_MAX, created_ms);
+    int64_t ver = 0;
+    json_get_int(o, "version", 0, INT64_MAX, &ver);
+    *version = (uint64_t)ver;
     /* the stored model may differ from the loaded one: validate without kb */
     int rc = kb_ns_settings_apply_json(NULL, json_get_obj(o, "settings"), st, NULL);
     cJSON_Delete(o);

@@ -452,6 +452,38 @@ TEST(searches_run_during_writes)
     ASSERT_OK(kb_ns_drop(kb, "race", NULL));
     kb_close(kb);
 }
+/* Two instances on one store (as two ragd processes on one Redis): a create
+ * the other did not see is still refused, and a settings change from a stale
+ * instance is a conflict that leaves it holding the current settings. */
+TEST(two_instances_agree_on_namespace_life_cycle)
+{
+    kb_t *a = open_kb_snap(NULL), *b = open_kb_snap(NULL);
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(a, "late", NULL, &err));
+    ASSERT_TRUE(!kb_ns_exists(b, "late"));
+    ASSERT_EQ_INT(kb_ns_create(b, "late", NULL, &err), RAGD_EEXISTS);
+    kb_close(b);
+    b = open_kb_snap(NULL); /* b knows "late" at version 1 */
+    kb_ns_settings st;
+    kb_ns_settings_default(a, &st);
+    st.hnsw_ef_search = 77;
+    ASSERT_OK(kb_ns_update(a, "late", &st, &err));
+    st.hnsw_ef_search = 55;
+    ASSERT_EQ_INT(kb_ns_update(b, "late", &st, &err), RAGD_ECONFLICT);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(b, "late", &in));
+    ASSERT_EQ_INT(in.settings.hnsw_ef_search, 77); /* b took a's settings */
+    kb_ns_info_clear(&in);
+    ASSERT_OK(kb_ns_update(b, "late", &st, &err)); /* the retry wins */
+    ASSERT_EQ_INT(kb_ns_update(a, "late", &st, &err), RAGD_ECONFLICT);
+    kb_ns_settings_clear(&st);
+    ASSERT_OK(kb_ns_drop(a, "late", NULL));
+    kb_ns_settings_default(b, &st);
+    ASSERT_EQ_INT(kb_ns_update(b, "late", &st, &err), RAGD_ENOTFOUND); /* gone from the store */
+    kb_ns_settings_clear(&st);
+    kb_close(a);
+    kb_close(b);
+}
 
 int main(void)
 {
@@ -466,6 +498,7 @@ int main(void)
     RUN(identical_texts_collapse_into_one_hit);
     RUN(selective_filters_still_fill_the_limit_and_survive_reopen);
     RUN(searches_run_during_writes);
+    RUN(two_instances_agree_on_namespace_life_cycle);
     store_close(g_store);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);
