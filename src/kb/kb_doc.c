@@ -404,8 +404,10 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
         rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);
     if (!rc) {
         pthread_mutex_lock(&ns->wmu);
-        if (ns->dropped)
-            rc = ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
+        if ((rc = kb__ns_check_live(kb, ns)))
+            ragd_error_set(err, rc, rc == RAGD_ENOTFOUND ? "namespace '%s' does not exist"
+                                                         : "namespace '%s': store unavailable",
+                           nsname);
         else if (!(rc = kb__owner_check(ns, docs, n, err)) &&
                  !(rc = kb__persist(kb, ns, pd, n, vecs, err)))
             kb__apply(kb, ns, pd, n, total, vecs, st);
@@ -424,6 +426,9 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
 /* Delete docs (all in ns->docs) from the store and memory. Caller holds wmu. */
 static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
 {
+    int live = kb__ns_check_live(kb, ns);
+    if (live)
+        return live;
     buf_t keys = BUF_INIT;
     store_op *ops = NULL;
     size_t nops = 0, cap = 0, *koff = NULL;

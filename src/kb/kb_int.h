@@ -99,6 +99,13 @@ void kb__doc_free(kb_doc *d);
 /* Find a namespace and take a reference (NULL if absent); kb__ns_release it. */
 kb_ns *kb__ns_acquire(kb_t *kb, const char *name);
 
+/* Before a write on a shared store: is ns's meta record still in the store
+ * (another instance may have dropped ns, or Redis lost its data)? If not, ns
+ * leaves the registry and is marked dropped (no store write) and the result
+ * is RAGD_ENOTFOUND, so that no write creates keys of a namespace without its
+ * meta. Caller holds ns->wmu and a reference. */
+int kb__ns_check_live(kb_t *kb, kb_ns *ns);
+
 /* ---- store layout (kb_store.c) ---- */
 
 /* Keys: kb:<ns>:meta, kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>. Append to b. */

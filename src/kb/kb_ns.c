@@ -25,6 +25,28 @@ kb_ns *kb__ns_acquire(kb_t *kb, const char *name)
     return ns;
 }
 
+int kb__ns_check_live(kb_t *kb, kb_ns *ns)
+{
+    if (ns->dropped)
+        return RAGD_ENOTFOUND;
+    if (!store_has(kb->o.store, STORE_CAP_SHARED))
+        return RAGD_OK; /* one process per store: memory is the truth */
+    buf_t k = BUF_INIT;
+    kb__key_meta(&k, ns->name);
+    int rc = store_exists(kb->o.store, k.data, k.len);
+    buf_free(&k);
+    if (rc != RAGD_ENOTFOUND)
+        return rc;
+    pthread_rwlock_wrlock(&kb->lock);
+    if (strmap_get(&kb->ns, ns->name, strlen(ns->name)) == ns) {
+        strmap_del(&kb->ns, ns->name, strlen(ns->name));
+        __atomic_sub_fetch(&ns->refs, 1, __ATOMIC_ACQ_REL); /* the registry's; caller holds one */
+    }
+    ns->dropped = true;
+    pthread_rwlock_unlock(&kb->lock);
+    return RAGD_ENOTFOUND;
+}
+
 /* ---- open / close ---- */
 
 int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)

@@ -67,3 +67,22 @@ def test_stale_settings_writer_gets_conflict_and_replace_leaves_no_orphans(redis
         a.cleanup()
         if b:
             b.cleanup()
+
+
+def test_writes_after_redis_lost_the_namespace_write_nothing(redis_server):
+    r = redis_py.Redis(port=redis_server.port, db=DB)
+    r.flushdb()
+    a = instance(redis_server)
+    try:
+        assert a.post(NS, json={"name": "gone"}).status_code == 201
+        doc = {"documents": [{"id": "d1", "text": "bench press form"}]}
+        assert a.post(f"{NS}/gone/documents", json=doc).status_code == 200
+        r.flushdb()  # Redis lost everything (or another instance dropped the namespace)
+        assert_error(a.post(f"{NS}/gone/documents", json=doc), 404, "namespace_not_found")
+        assert list(r.scan_iter("ragd:kb:*")) == []  # no doc/chunk/version keys without meta
+        assert_error(a.get(f"{NS}/gone"), 404, "namespace_not_found")
+        assert a.post(NS, json={"name": "gone"}).status_code == 201
+        assert a.post(f"{NS}/gone/documents", json=doc).status_code == 200
+        assert r.exists("ragd:kb:gone:meta") and r.exists("ragd:kb:gone:doc:d1")
+    finally:
+        a.cleanup()
