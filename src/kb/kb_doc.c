@@ -243,14 +243,16 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_
 static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
                        ragd_error *err)
 {
-    buf_t keys = BUF_INIT, vals = BUF_INIT;
+    buf_t keys = BUF_INIT, vals = BUF_INIT, rec = BUF_INIT;
     size_t nops = 0, cap = 0, *koff = NULL, *voff = NULL;
     store_op *ops = NULL;
     uint32_t dim = (uint32_t)kb->o.dim;
+    kb__log_open(&rec, "upsert");
     for (size_t i = 0; i < n; i++) {
         if (pd[i].skip)
             continue;
         kb_doc *d = pd[i].doc, *old = strmap_get(&ns->docs, d->id, strlen(d->id));
+        kb__log_id(&rec, d->id);
         uint32_t had = kb__stored_chunks(kb, ns, d->id, old);
         size_t need = nops + d->n_chunks + 1;
         if (need > cap) {
@@ -299,7 +301,9 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         ops[k].key = keys.data + koff[k];
         ops[k].val = voff[k] == SIZE_MAX ? NULL : vals.data + voff[k];
     }
-    int rc = store_batch(kb->o.store, ops, nops);
+    kb__log_close(&rec, ver);
+    int rc = kb__log_commit(kb, ns, ops, nops, &rec);
+    buf_free(&rec);
     if (rc)
         ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
     else
@@ -429,9 +433,12 @@ static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
     int live = kb__ns_check_live(kb, ns);
     if (live)
         return live;
-    buf_t keys = BUF_INIT;
+    buf_t keys = BUF_INIT, rec = BUF_INIT;
     store_op *ops = NULL;
     size_t nops = 0, cap = 0, *koff = NULL;
+    kb__log_open(&rec, "delete");
+    for (size_t i = 0; i < n; i++)
+        kb__log_id(&rec, docs[i]->id);
     for (size_t i = 0; i < n; i++)
         kb__ops_delete(ns->name, docs[i]->id, kb__stored_chunks(kb, ns, docs[i]->id, docs[i]), 0,
                        true, &keys, &ops, &nops, &cap, &koff);
@@ -445,7 +452,9 @@ static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
     nops++;
     for (size_t k = 0; k < nops; k++)
         ops[k].key = keys.data + koff[k];
-    int rc = store_batch(kb->o.store, ops, nops);
+    kb__log_close(&rec, ver);
+    int rc = kb__log_commit(kb, ns, ops, nops, &rec);
+    buf_free(&rec);
     if (!rc)
         memcpy(ns->version, ver, sizeof ver);
     free(ops);

@@ -136,6 +136,19 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
 void kb__key_version(buf_t *b, const char *ns);
 void kb__version_new(char out[33]);
 
+/* Change log of a namespace, the log "kb:{<ns>}:log" (the braces are a Redis
+ * Cluster hash tag for the later cluster work). One record per document write,
+ * JSON {"op": "upsert"|"delete", "ids": [...], "ver": "<version token>"},
+ * appended in the same atomic step as the write's keys (store_batch_log): a
+ * replica re-reads the listed documents' keys. Build a record with
+ * kb__log_open, kb__log_id per document, kb__log_close. */
+void kb__key_log(buf_t *b, const char *ns);
+void kb__log_open(buf_t *rec, const char *op);
+void kb__log_id(buf_t *rec, const char *id);
+void kb__log_close(buf_t *rec, const char *ver);
+/* Apply ops and append rec to ns's log atomically. */
+int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_op *ops, size_t n, const buf_t *rec);
+
 /* ---- snapshots (kb_snap.c) ---- */
 
 /* Write ns's HNSW and slot map under dir (no writers may run). */

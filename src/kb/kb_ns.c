@@ -272,12 +272,15 @@ int kb_ns_drop(kb_t *kb, const char *name, uint64_t *docs)
     ns->dropped = true;
     if (docs)
         *docs = ns->docs.count;
-    /* meta first: a crash half-way leaves keys a restart ignores */
-    buf_t k = BUF_INIT;
+    /* meta first, with the tombstone on the change log in the same step: a
+     * crash half-way leaves keys a restart ignores */
+    buf_t k = BUF_INIT, rec = BUF_INIT;
     kb__key_meta(&k, ns->name);
-    int rc = store_del(kb->o.store, k.data, k.len);
-    if (rc == RAGD_ENOTFOUND)
-        rc = RAGD_OK;
+    store_op del = { .key = k.data, .klen = k.len };
+    kb__log_open(&rec, "drop");
+    kb__log_close(&rec, "");
+    int rc = kb__log_commit(kb, ns, &del, 1, &rec);
+    buf_free(&rec);
     buf_reset(&k);
     buf_printf(&k, "kb:%s:*", ns->name);
     uint64_t n = 0;

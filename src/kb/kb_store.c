@@ -2,8 +2,9 @@
  * kb_store.c - how knowledge bases lie in the store: the keys (kb:<ns>:meta,
  * kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>, kb:<ns>:ver) and the records
  * under them - documents as JSON, chunks as binary (byte span, piece count
- * and the embedding), namespace settings as JSON, and the version token that
- * tells a snapshot whether it is still current.
+ * and the embedding), namespace settings as JSON, the version token that
+ * tells a snapshot whether it is still current - and the change log
+ * kb:{<ns>}:log that every document write appends to in the same atomic step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,44 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
     if (rc)
         kb_ns_settings_clear(st);
     return rc ? RAGD_EFORMAT : RAGD_OK;
+}
+
+/* ---- change log ---- */
+
+void kb__key_log(buf_t *b, const char *ns)
+{
+    buf_printf(b, "kb:{%s}:log", ns);
+}
+
+void kb__log_open(buf_t *rec, const char *op)
+{
+    buf_puts(rec, "{\"op\":");
+    buf_put_json_str(rec, op, strlen(op));
+    buf_puts(rec, ",\"ids\":[");
+}
+
+void kb__log_id(buf_t *rec, const char *id)
+{
+    if (rec->data[rec->len - 1] != '[')
+        buf_puts(rec, ",");
+    buf_put_json_str(rec, id, strlen(id));
+}
+
+void kb__log_close(buf_t *rec, const char *ver)
+{
+    buf_puts(rec, "],\"ver\":");
+    buf_put_json_str(rec, ver, strlen(ver));
+    buf_puts(rec, "}");
+}
+
+int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_op *ops, size_t n, const buf_t *rec)
+{
+    buf_t log = BUF_INIT;
+    kb__key_log(&log, ns->name);
+    uint64_t seq;
+    int rc = store_batch_log(kb->o.store, ops, n, log.data, rec->data, rec->len, &seq);
+    buf_free(&log);
+    return rc;
 }
 
 /* ---- version token ---- */

@@ -63,6 +63,8 @@ def test_stale_settings_writer_gets_conflict_and_replace_leaves_no_orphans(redis
         assert up.status_code == 200, up.text
         assert [k.decode() for k in r.scan_iter("ragd:kb:shared:chunk:d1:*")] == \
             ["ragd:kb:shared:chunk:d1:0"]
+        log = r.xrange("ragd.log:kb:{shared}:log")  # one record per write, both instances'
+        assert [e[1][b"d"][:30] for e in log] == [b'{"op":"upsert","ids":["d1"],"v'] * 2
     finally:
         a.cleanup()
         if b:
