@@ -71,12 +71,36 @@ static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
     return d;
 }
 
-/* Store ops deleting old's records (chunks from seq keep_from on; the doc
- * key too when with_doc). Keys are appended to keys (offsets in ops). */
-static void kb__ops_delete(const char *ns, const kb_doc *old, uint32_t keep_from, bool with_doc,
-                           buf_t *keys, store_op **ops, size_t *n, size_t *cap, size_t **koff)
+/* How many chunk keys document id may have in the store: its in-memory
+ * record's count (old, NULL = none) or, on a shared store where another
+ * instance may have written it, the larger of that and the stored record's. */
+static uint32_t kb__stored_chunks(kb_t *kb, const kb_ns *ns, const char *id, const kb_doc *old)
 {
-    size_t need = *n + old->n_chunks + 1;
+    uint32_t n = old ? old->n_chunks : 0;
+    if (!store_has(kb->o.store, STORE_CAP_SHARED))
+        return n; /* one process per store: memory is complete */
+    buf_t k = BUF_INIT;
+    kb__key_doc(&k, ns->name, id);
+    store_value v;
+    if (store_get(kb->o.store, k.data, k.len, &v) == 0) {
+        kb_doc *sd;
+        if (kb__doc_decode(v.data, v.len, &sd) == 0) {
+            n = sd->n_chunks > n ? sd->n_chunks : n;
+            kb__doc_free(sd);
+        }
+        store_value_free(&v);
+    }
+    buf_free(&k);
+    return n;
+}
+
+/* Store ops deleting document id's records (chunks keep_from..n_chunks-1; the
+ * doc key too when with_doc). Keys are appended to keys (offsets in ops). */
+static void kb__ops_delete(const char *ns, const char *id, uint32_t n_chunks, uint32_t keep_from,
+                           bool with_doc, buf_t *keys, store_op **ops, size_t *n, size_t *cap,
+                           size_t **koff)
+{
+    size_t need = *n + n_chunks + 1;
     if (need > *cap) {
         *cap = need * 2;
         *ops = xrealloc(*ops, *cap * sizeof **ops);
@@ -84,13 +108,13 @@ static void kb__ops_delete(const char *ns, const kb_doc *old, uint32_t keep_from
     }
     if (with_doc) {
         (*koff)[*n] = keys->len;
-        kb__key_doc(keys, ns, old->id);
+        kb__key_doc(keys, ns, id);
         (*ops)[*n] = (store_op){ .klen = keys->len - (*koff)[*n] };
         (*n)++;
     }
-    for (uint32_t s = keep_from; s < old->n_chunks; s++) {
+    for (uint32_t s = keep_from; s < n_chunks; s++) {
         (*koff)[*n] = keys->len;
-        kb__key_chunk(keys, ns, old->id, s);
+        kb__key_chunk(keys, ns, id, s);
         (*ops)[*n] = (store_op){ .klen = keys->len - (*koff)[*n] };
         (*n)++;
     }
@@ -219,15 +243,18 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_
 static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
                        ragd_error *err)
 {
-    buf_t keys = BUF_INIT, vals = BUF_INIT;
+    buf_t keys = BUF_INIT, vals = BUF_INIT, rec = BUF_INIT;
     size_t nops = 0, cap = 0, *koff = NULL, *voff = NULL;
     store_op *ops = NULL;
     uint32_t dim = (uint32_t)kb->o.dim;
+    kb__log_open(&rec, "upsert");
     for (size_t i = 0; i < n; i++) {
         if (pd[i].skip)
             continue;
         kb_doc *d = pd[i].doc, *old = strmap_get(&ns->docs, d->id, strlen(d->id));
-        size_t need = nops + d->n_chunks + 1 + (old ? old->n_chunks : 0);
+        kb__log_id(&rec, d->id);
+        uint32_t had = kb__stored_chunks(kb, ns, d->id, old);
+        size_t need = nops + d->n_chunks + 1;
         if (need > cap) {
             cap = need * 2;
             ops = xrealloc(ops, cap * sizeof *ops);
@@ -250,9 +277,10 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
             nops++;
         }
-        if (old && old->n_chunks > d->n_chunks) {
+        if (had > d->n_chunks) {
             size_t before = nops;
-            kb__ops_delete(ns->name, old, d->n_chunks, false, &keys, &ops, &nops, &cap, &koff);
+            kb__ops_delete(ns->name, d->id, had, d->n_chunks, false, &keys, &ops, &nops, &cap,
+                           &koff);
             voff = xrealloc(voff, cap * sizeof *voff);
             for (size_t k = before; k < nops; k++)
                 voff[k] = SIZE_MAX; /* a delete */
@@ -273,7 +301,9 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         ops[k].key = keys.data + koff[k];
         ops[k].val = voff[k] == SIZE_MAX ? NULL : vals.data + voff[k];
     }
-    int rc = store_batch(kb->o.store, ops, nops);
+    kb__log_close(&rec, ver);
+    int rc = kb__log_commit(kb, ns, ops, nops, &rec);
+    buf_free(&rec);
     if (rc)
         ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
     else
@@ -378,8 +408,10 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
         rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);
     if (!rc) {
         pthread_mutex_lock(&ns->wmu);
-        if (ns->dropped)
-            rc = ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
+        if ((rc = kb__ns_check_live(kb, ns)))
+            ragd_error_set(err, rc, rc == RAGD_ENOTFOUND ? "namespace '%s' does not exist"
+                                                         : "namespace '%s': store unavailable",
+                           nsname);
         else if (!(rc = kb__owner_check(ns, docs, n, err)) &&
                  !(rc = kb__persist(kb, ns, pd, n, vecs, err)))
             kb__apply(kb, ns, pd, n, total, vecs, st);
@@ -398,11 +430,18 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
 /* Delete docs (all in ns->docs) from the store and memory. Caller holds wmu. */
 static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
 {
-    buf_t keys = BUF_INIT;
+    int live = kb__ns_check_live(kb, ns);
+    if (live)
+        return live;
+    buf_t keys = BUF_INIT, rec = BUF_INIT;
     store_op *ops = NULL;
     size_t nops = 0, cap = 0, *koff = NULL;
+    kb__log_open(&rec, "delete");
     for (size_t i = 0; i < n; i++)
-        kb__ops_delete(ns->name, docs[i], 0, true, &keys, &ops, &nops, &cap, &koff);
+        kb__log_id(&rec, docs[i]->id);
+    for (size_t i = 0; i < n; i++)
+        kb__ops_delete(ns->name, docs[i]->id, kb__stored_chunks(kb, ns, docs[i]->id, docs[i]), 0,
+                       true, &keys, &ops, &nops, &cap, &koff);
     char ver[33];
     kb__version_new(ver);
     ops = xrealloc(ops, (nops + 1) * sizeof *ops);
@@ -413,7 +452,9 @@ static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
     nops++;
     for (size_t k = 0; k < nops; k++)
         ops[k].key = keys.data + koff[k];
-    int rc = store_batch(kb->o.store, ops, nops);
+    kb__log_close(&rec, ver);
+    int rc = kb__log_commit(kb, ns, ops, nops, &rec);
+    buf_free(&rec);
     if (!rc)
         memcpy(ns->version, ver, sizeof ver);
     free(ops);

@@ -58,6 +58,9 @@ typedef struct kb_ns {
     double *vsum;             /* sum of chunk vectors (centroid), dim entries */
     uint64_t n_vec;
     char version[33];         /* kb:<ns>:ver as last written/read (guarded by wmu) */
+    uint64_t meta_version;    /* settings version in kb:<ns>:meta (guarded by wmu) */
+    buf_t meta;               /* kb:<ns>:meta as last read/written: the expected value
+                                 of the next settings change's compare-and-set (wmu) */
 } kb_ns;
 
 struct kb {
@@ -96,6 +99,13 @@ void kb__doc_free(kb_doc *d);
 /* Find a namespace and take a reference (NULL if absent); kb__ns_release it. */
 kb_ns *kb__ns_acquire(kb_t *kb, const char *name);
 
+/* Before a write on a shared store: is ns's meta record still in the store
+ * (another instance may have dropped ns, or Redis lost its data)? If not, ns
+ * leaves the registry and is marked dropped (no store write) and the result
+ * is RAGD_ENOTFOUND, so that no write creates keys of a namespace without its
+ * meta. Caller holds ns->wmu and a reference. */
+int kb__ns_check_live(kb_t *kb, kb_ns *ns);
+
 /* ---- store layout (kb_store.c) ---- */
 
 /* Keys: kb:<ns>:meta, kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>. Append to b. */
@@ -114,15 +124,30 @@ void kb__chunk_encode(uint32_t start, uint32_t end, uint32_t pieces, const float
 int kb__chunk_decode(const void *val, size_t len, uint32_t *start, uint32_t *end,
                      uint32_t *pieces, uint32_t *dim, const float **v);
 
-/* Namespace meta record: settings JSON + created_at. */
-void kb__meta_encode(const kb_ns *ns, buf_t *out);
+/* Namespace meta record: settings JSON, created_at and the settings version
+ * (1 at creation, +1 per change; records without one read as 0). */
+void kb__meta_encode(const char *name, int64_t created_ms, const kb_ns_settings *st,
+                     uint64_t version, buf_t *out);
 int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
-                    int64_t *created_ms);
+                    int64_t *created_ms, uint64_t *version);
 
 /* Version token: a fresh random value written with every change of a
  * namespace (kb:<ns>:ver) so a snapshot can tell it is still current. */
 void kb__key_version(buf_t *b, const char *ns);
 void kb__version_new(char out[33]);
+
+/* Change log of a namespace, the log "kb:{<ns>}:log" (the braces are a Redis
+ * Cluster hash tag for the later cluster work). One record per document write,
+ * JSON {"op": "upsert"|"delete", "ids": [...], "ver": "<version token>"},
+ * appended in the same atomic step as the write's keys (store_batch_log): a
+ * replica re-reads the listed documents' keys. Build a record with
+ * kb__log_open, kb__log_id per document, kb__log_close. */
+void kb__key_log(buf_t *b, const char *ns);
+void kb__log_open(buf_t *rec, const char *op);
+void kb__log_id(buf_t *rec, const char *id);
+void kb__log_close(buf_t *rec, const char *ver);
+/* Apply ops and append rec to ns's log atomically. */
+int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_op *ops, size_t n, const buf_t *rec);
 
 /* ---- snapshots (kb_snap.c) ---- */
 

@@ -144,14 +144,18 @@ static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *e
     }
     kb_ns_settings st;
     int64_t created;
-    rc = kb__meta_decode(kb, v.data, v.len, &st, &created);
-    store_value_free(&v);
+    uint64_t mver = 0;
+    rc = kb__meta_decode(kb, v.data, v.len, &st, &created, &mver);
     if (rc) {
+        store_value_free(&v);
         buf_free(&k);
         return ragd_error_set(err, rc, "namespace %s: malformed settings record", name);
     }
     kb_load_ns l = { .kb = kb, .ns = kb__ns_new(name, &st, created) };
     kb_ns_settings_clear(&st);
+    l.ns->meta_version = mver;
+    buf_append(&l.ns->meta, v.data, v.len);
+    store_value_free(&v);
     buf_reset(&k);
     kb__key_version(&k, name);
     if (store_get(kb->o.store, k.data, k.len, &v) == 0) {

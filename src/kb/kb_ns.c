@@ -25,6 +25,28 @@ kb_ns *kb__ns_acquire(kb_t *kb, const char *name)
     return ns;
 }
 
+int kb__ns_check_live(kb_t *kb, kb_ns *ns)
+{
+    if (ns->dropped)
+        return RAGD_ENOTFOUND;
+    if (!store_has(kb->o.store, STORE_CAP_SHARED))
+        return RAGD_OK; /* one process per store: memory is the truth */
+    buf_t k = BUF_INIT;
+    kb__key_meta(&k, ns->name);
+    int rc = store_exists(kb->o.store, k.data, k.len);
+    buf_free(&k);
+    if (rc != RAGD_ENOTFOUND)
+        return rc;
+    pthread_rwlock_wrlock(&kb->lock);
+    if (strmap_get(&kb->ns, ns->name, strlen(ns->name)) == ns) {
+        strmap_del(&kb->ns, ns->name, strlen(ns->name));
+        __atomic_sub_fetch(&ns->refs, 1, __ATOMIC_ACQ_REL); /* the registry's; caller holds one */
+    }
+    ns->dropped = true;
+    pthread_rwlock_unlock(&kb->lock);
+    return RAGD_ENOTFOUND;
+}
+
 /* ---- open / close ---- */
 
 int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
@@ -101,12 +123,82 @@ size_t kb_snapshots_loaded(const kb_t *kb) { return kb->snapshots_loaded; }
 
 /* ---- namespace operations ---- */
 
-static int kb__meta_write(kb_t *kb, const kb_ns *ns)
+/* Create ns's meta record only if no instance has (STORE_NX: RAGD_EEXISTS
+ * otherwise); on success ns->meta holds it. */
+static int kb__meta_create(kb_t *kb, kb_ns *ns)
 {
     buf_t k = BUF_INIT, v = BUF_INIT;
     kb__key_meta(&k, ns->name);
-    kb__meta_encode(ns, &v);
-    int rc = store_set(kb->o.store, k.data, k.len, v.data, v.len, 0, 0);
+    kb__meta_encode(ns->name, ns->created_ms, &ns->st, 1, &v);
+    int rc = store_set(kb->o.store, k.data, k.len, v.data, v.len, 0, STORE_NX);
+    if (rc == 0) {
+        ns->meta_version = 1;
+        buf_reset(&ns->meta);
+        buf_append(&ns->meta, v.data, v.len);
+    }
+    buf_free(&k);
+    buf_free(&v);
+    return rc;
+}
+
+/* After a lost compare-and-set, take the settings another instance stored
+ * (so that a retry can succeed). RAGD_ENOTFOUND when the record is gone.
+ * Caller holds wmu. */
+static int kb__meta_adopt(kb_t *kb, kb_ns *ns)
+{
+    buf_t k = BUF_INIT;
+    kb__key_meta(&k, ns->name);
+    store_value v;
+    int rc = store_get(kb->o.store, k.data, k.len, &v);
+    buf_free(&k);
+    if (rc)
+        return rc;
+    kb_ns_settings st;
+    int64_t created;
+    uint64_t ver;
+    rc = kb__meta_decode(kb, v.data, v.len, &st, &created, &ver);
+    if (rc == 0) {
+        pthread_rwlock_wrlock(&ns->lock);
+        kb_ns_settings old = ns->st;
+        ns->st = st;
+        if (ns->hn)
+            hnsw_set_ef_search(ns->hn, st.hnsw_ef_search);
+        pthread_rwlock_unlock(&ns->lock);
+        kb_ns_settings_clear(&old);
+        ns->meta_version = ver;
+        buf_reset(&ns->meta);
+        buf_append(&ns->meta, v.data, v.len);
+    }
+    store_value_free(&v);
+    return rc;
+}
+
+/* Write settings s as the next version of ns's meta record, compare-and-set
+ * against the record this instance last saw: RAGD_ECONFLICT when another
+ * instance changed it since (ns then holds that instance's settings).
+ * Caller holds wmu. */
+static int kb__meta_update(kb_t *kb, kb_ns *ns, const kb_ns_settings *s, ragd_error *err)
+{
+    buf_t k = BUF_INIT, v = BUF_INIT;
+    kb__key_meta(&k, ns->name);
+    kb__meta_encode(ns->name, ns->created_ms, s, ns->meta_version + 1, &v);
+    int rc = store_cas(kb->o.store, k.data, k.len, ns->meta.data, ns->meta.len, v.data, v.len,
+                       0, 0);
+    if (rc == 0) {
+        ns->meta_version++;
+        buf_reset(&ns->meta);
+        buf_append(&ns->meta, v.data, v.len);
+    } else if (rc == RAGD_ECONFLICT) {
+        int arc = kb__meta_adopt(kb, ns);
+        if (arc == RAGD_ENOTFOUND)
+            rc = ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", ns->name);
+        else
+            ragd_error_set(err, rc, "namespace '%s' settings were changed by another writer "
+                           "(now version %llu): re-read them and retry", ns->name,
+                           (unsigned long long)ns->meta_version);
+    } else {
+        ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
+    }
     buf_free(&k);
     buf_free(&v);
     return rc;
@@ -125,9 +217,10 @@ int kb_ns_create(kb_t *kb, const char *name, const kb_ns_settings *settings, rag
     pthread_mutex_lock(&kb->ddl);
     pthread_rwlock_wrlock(&kb->lock);
     int rc = RAGD_OK;
-    if (strmap_get(&kb->ns, name, strlen(name)))
+    if (strmap_get(&kb->ns, name, strlen(name)) ||
+        (rc = kb__meta_create(kb, ns)) == RAGD_EEXISTS) /* another instance's, maybe */
         rc = ragd_error_set(err, RAGD_EEXISTS, "namespace '%s' already exists", name);
-    else if ((rc = kb__meta_write(kb, ns)))
+    else if (rc)
         ragd_error_set(err, rc, "namespace '%s': store write failed: %s", name, ragd_strerror(rc));
     else
         strmap_put(&kb->ns, name, strlen(name), ns);
@@ -151,7 +244,7 @@ int kb_ns_update(kb_t *kb, const char *name, const kb_ns_settings *s, ragd_error
         s->hnsw_ef_construction != o->hnsw_ef_construction || strcmp(s->model, o->model)) {
         rc = ragd_error_set(err, RAGD_EINVAL, "only description, examples and hnsw_ef_search "
                             "can change after creation (re-create the namespace for the others)");
-    } else {
+    } else if ((rc = kb__meta_update(kb, ns, s, err)) == 0) {
         pthread_rwlock_wrlock(&ns->lock);
         kb_ns_settings old = ns->st;
         kb_ns_settings_copy(&ns->st, s);
@@ -159,8 +252,6 @@ int kb_ns_update(kb_t *kb, const char *name, const kb_ns_settings *s, ragd_error
             hnsw_set_ef_search(ns->hn, s->hnsw_ef_search);
         pthread_rwlock_unlock(&ns->lock);
         kb_ns_settings_clear(&old);
-        if ((rc = kb__meta_write(kb, ns)))
-            ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
     }
     pthread_mutex_unlock(&ns->wmu);
     kb__ns_release(ns);
@@ -181,12 +272,15 @@ int kb_ns_drop(kb_t *kb, const char *name, uint64_t *docs)
     ns->dropped = true;
     if (docs)
         *docs = ns->docs.count;
-    /* meta first: a crash half-way leaves keys a restart ignores */
-    buf_t k = BUF_INIT;
+    /* meta first, with the tombstone on the change log in the same step: a
+     * crash half-way leaves keys a restart ignores */
+    buf_t k = BUF_INIT, rec = BUF_INIT;
     kb__key_meta(&k, ns->name);
-    int rc = store_del(kb->o.store, k.data, k.len);
-    if (rc == RAGD_ENOTFOUND)
-        rc = RAGD_OK;
+    store_op del = { .key = k.data, .klen = k.len };
+    kb__log_open(&rec, "drop");
+    kb__log_close(&rec, "");
+    int rc = kb__log_commit(kb, ns, &del, 1, &rec);
+    buf_free(&rec);
     buf_reset(&k);
     buf_printf(&k, "kb:%s:*", ns->name);
     uint64_t n = 0;

@@ -48,6 +48,7 @@ static void kb__ns_free(kb_ns *ns)
     free(ns->free_ids);
     free(ns->vsum);
     kb_ns_settings_clear(&ns->st);
+    buf_free(&ns->meta);
     pthread_mutex_destroy(&ns->wmu);
     pthread_rwlock_destroy(&ns->lock);
     free(ns);

@@ -2,8 +2,9 @@
  * kb_store.c - how knowledge bases lie in the store: the keys (kb:<ns>:meta,
  * kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>, kb:<ns>:ver) and the records
  * under them - documents as JSON, chunks as binary (byte span, piece count
- * and the embedding), namespace settings as JSON, and the version token that
- * tells a snapshot whether it is still current.
+ * and the embedding), namespace settings as JSON, the version token that
+ * tells a snapshot whether it is still current - and the change log
+ * kb:{<ns>}:log that every document write appends to in the same atomic step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,18 +137,20 @@ int kb__chunk_decode(const void *val, size_t len, uint32_t *start, uint32_t *end
 
 /* ---- namespace meta ---- */
 
-void kb__meta_encode(const kb_ns *ns, buf_t *out)
+void kb__meta_encode(const char *name, int64_t created_ms, const kb_ns_settings *st,
+                     uint64_t version, buf_t *out)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", ns->name);
-    cJSON_AddNumberToObject(o, "created_at", (double)ns->created_ms);
-    cJSON_AddItemToObject(o, "settings", kb_ns_settings_to_json(&ns->st));
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddNumberToObject(o, "created_at", (double)created_ms);
+    cJSON_AddNumberToObject(o, "version", (double)version);
+    cJSON_AddItemToObject(o, "settings", kb_ns_settings_to_json(st));
     json_write(o, out);
     cJSON_Delete(o);
 }
 
 int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings *st,
-                    int64_t *created_ms)
+                    int64_t *created_ms, uint64_t *version)
 {
     cJSON *o = NULL;
     if (json_parse_stored(val, len, &o) || !cJSON_IsObject(o)) {
@@ -157,12 +160,53 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
     kb_ns_settings_default(kb, st);
     *created_ms = 0;
     json_get_int(o, "created_at", 0, INT64_MAX, created_ms);
+    int64_t ver = 0;
+    json_get_int(o, "version", 0, INT64_MAX, &ver);
+    *version = (uint64_t)ver;
     /* the stored model may differ from the loaded one: validate without kb */
     int rc = kb_ns_settings_apply_json(NULL, json_get_obj(o, "settings"), st, NULL);
     cJSON_Delete(o);
     if (rc)
         kb_ns_settings_clear(st);
     return rc ? RAGD_EFORMAT : RAGD_OK;
+}
+
+/* ---- change log ---- */
+
+void kb__key_log(buf_t *b, const char *ns)
+{
+    buf_printf(b, "kb:{%s}:log", ns);
+}
+
+void kb__log_open(buf_t *rec, const char *op)
+{
+    buf_puts(rec, "{\"op\":");
+    buf_put_json_str(rec, op, strlen(op));
+    buf_puts(rec, ",\"ids\":[");
+}
+
+void kb__log_id(buf_t *rec, const char *id)
+{
+    if (rec->data[rec->len - 1] != '[')
+        buf_puts(rec, ",");
+    buf_put_json_str(rec, id, strlen(id));
+}
+
+void kb__log_close(buf_t *rec, const char *ver)
+{
+    buf_puts(rec, "],\"ver\":");
+    buf_put_json_str(rec, ver, strlen(ver));
+    buf_puts(rec, "}");
+}
+
+int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_op *ops, size_t n, const buf_t *rec)
+{
+    buf_t log = BUF_INIT;
+    kb__key_log(&log, ns->name);
+    uint64_t seq;
+    int rc = store_batch_log(kb->o.store, ops, n, log.data, rec->data, rec->len, &seq);
+    buf_free(&log);
+    return rc;
 }
 
 /* ---- version token ---- */

@@ -268,10 +268,25 @@ int store_batch(store_t *s, const store_op *ops, size_t n)
 {
     if (n == 0)
         return 0;
-    if (!ops)
+    return store_batch_log(s, ops, n, NULL, NULL, 0, NULL);
+}
+
+int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
+                    const void *rec, size_t len, uint64_t *seq)
+{
+    if ((!ops && n) || (!rec && len))
         return RAGD_EINVAL;
-    store_op *full = xcalloc(n, sizeof *full);
-    fullkey *keys = xmalloc(n * sizeof *keys);
+    if (n == 0 && !log)
+        return 0;
+    fullkey lk;
+    if (log) {
+        int lrc = log_make(s, log, &lk);
+        if (lrc)
+            return lrc;
+    }
+    uint64_t tmp = 0;
+    store_op *full = xcalloc(n ? n : 1, sizeof *full);
+    fullkey *keys = xmalloc((n ? n : 1) * sizeof *keys);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = key_make(s, ops[i].key, ops[i].klen, &keys[i]);
@@ -283,7 +298,8 @@ int store_batch(store_t *s, const store_op *ops, size_t n)
         full[i].klen = keys[i].len;
     }
     if (rc == 0)
-        rc = s->ops->batch(s->impl, full, n);
+        rc = s->ops->batch(s->impl, full, n, log ? lk.buf : NULL, log ? lk.len : 0,
+                           rec ? rec : "", len, seq ? seq : &tmp);
     free(keys);
     free(full);
     return rc;
@@ -317,6 +333,18 @@ int store_log_delete(store_t *s, const char *log)
     fullkey fk;
     int rc = log_make(s, log, &fk);
     return rc ? rc : s->ops->log_delete(s->impl, fk.buf, fk.len);
+}
+
+int store_log_bounds(store_t *s, const char *log, uint64_t *first, uint64_t *last)
+{
+    fullkey fk;
+    int rc = log_make(s, log, &fk);
+    if (rc)
+        return rc;
+    if (!first || !last)
+        return RAGD_EINVAL;
+    *first = *last = 0;
+    return s->ops->log_bounds(s->impl, fk.buf, fk.len, first, last);
 }
 
 int store_get_stats(store_t *s, store_stats *out)

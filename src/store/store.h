@@ -153,9 +153,19 @@ typedef struct store_op {
 /* Apply all ops atomically (LMDB: one transaction; Redis: MULTI/EXEC). */
 int store_batch(store_t *s, const store_op *ops, size_t n);
 
-/* Append-only log per name (documents of a namespace; replication later).
+/* store_batch plus one record appended to log in the same atomic step (LMDB:
+ * the same write transaction; Redis: the same MULTI/EXEC), so a replica that
+ * follows the log never sees the writes without their record or the reverse.
+ * n may be 0 (the record alone). *seq gets the record's number. */
+int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
+                    const void *rec, size_t len, uint64_t *seq);
+
+/* Append-only log per name (the change logs replicas follow, docs/REPLICATION.md).
  * LMDB: ordered records; Redis: a Stream. *seq gets the new record's number,
- * strictly increasing per log. */
+ * strictly increasing per log. Each append trims the log to about the last
+ * STORE_LOG_KEEP records (Redis: XADD MAXLEN ~, so at least that many stay;
+ * LMDB: exactly that many), which bounds how far back a reader can catch up. */
+#define STORE_LOG_KEEP 100000
 int store_log_append(store_t *s, const char *log, const void *rec, size_t len,
                      uint64_t *seq);
 
@@ -166,6 +176,11 @@ int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn
 
 /* Drop a whole log. */
 int store_log_delete(store_t *s, const char *log);
+
+/* The first (oldest kept) and last seq of a log into *first / *last; both 0
+ * when the log is empty or missing. A reader whose position is below first-1
+ * has lost records to trimming and must rebuild from the keys. */
+int store_log_bounds(store_t *s, const char *log, uint64_t *first, uint64_t *last);
 
 /* Rate-limit decisions, atomic on both backends (LMDB: one write transaction;
  * Redis: one Lua script using the server's clock, so many ragd instances on one

@@ -34,12 +34,16 @@ typedef struct store_ops {
                 store_scan_fn fn, void *ud);
     /* pattern is a glob over full keys (global prefix escaped and prepended). */
     int (*del_pattern)(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
-    int (*batch)(void *impl, const store_op *ops, size_t n);
+    /* log == NULL: no record; else rec is appended to log in the same step. */
+    int (*batch)(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+                 const void *rec, size_t len, uint64_t *seq);
     int (*log_append)(void *impl, const char *log, size_t loglen, const void *rec,
                       size_t len, uint64_t *seq);
     int (*log_read)(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                     store_log_fn fn, void *ud);
     int (*log_delete)(void *impl, const char *log, size_t loglen);
+    int (*log_bounds)(void *impl, const char *log, size_t loglen, uint64_t *first,
+                      uint64_t *last);
     int (*stats)(void *impl, store_stats *out);
     /* Rate-limit decision on a full key (store_lmdb_rl.c, store_redis_rl.c). */
     int (*ratelimit)(void *impl, const char *key, size_t klen, const store_rl_params *p,

@@ -11,7 +11,11 @@
 #include "store/store_lmdb_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -228,7 +232,36 @@ static void lm_close(void *impl)
     lm__map_deinit(s);
     free(s->access);
     open_dirs_remove(s->dir_dev, s->dir_ino);
+    close(s->lock_fd);
     free(s);
+}
+
+/* LMDB is one host's file: two ragd processes on one directory would each keep
+ * their own in-memory indexes over it and drift. The first process holds an
+ * exclusive flock on <dir>/ragd.lock (released by the kernel when it dies);
+ * another one is refused. Returns the fd or -1 with err set. */
+static int lm_lock_dir(const char *dir, int *code, ragd_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ragd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        *code = ragd_error_set(err, RAGD_EIO, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            *code = ragd_error_set(err, RAGD_EEXISTS,
+                           "data directory %s is in use by another ragd process; the "
+                           "embedded store serves one process (share data through Redis)",
+                           dir);
+        else
+            *code = ragd_error_set(err, RAGD_EIO, "cannot lock %s: %s", path, strerror(e));
+        return -1;
+    }
+    return fd;
 }
 
 static const store_ops lmdb_ops = {
@@ -249,6 +282,7 @@ static const store_ops lmdb_ops = {
     .log_append = lm__g_log_append,
     .log_read = lm__log_read,
     .log_delete = lm__g_log_delete,
+    .log_bounds = lm__log_bounds,
     .stats = lm_stats,
     .ratelimit = lm__g_ratelimit,
 };
@@ -312,7 +346,13 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
         return ragd_error_set(err, RAGD_EIO, "data directory %s is not a directory", dir);
     if (!open_dirs_add(&st))
         return ragd_error_set(err, RAGD_EEXISTS, "data directory %s is already open", dir);
+    int code = 0, lock_fd = lm_lock_dir(dir, &code, err);
+    if (lock_fd < 0) {
+        open_dirs_remove(st.st_dev, st.st_ino);
+        return code;
+    }
     lm_store *s = xcalloc(1, sizeof *s);
+    s->lock_fd = lock_fd;
     s->dir_dev = st.st_dev;
     s->dir_ino = st.st_ino;
     s->fsync_policy = cfg->fsync_policy;
@@ -361,6 +401,7 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
         free(s->access);
         free(s);
         open_dirs_remove(st.st_dev, st.st_ino);
+        close(lock_fd);
         return RAGD_EIO;
     }
     *ops = &lmdb_ops;

@@ -54,6 +54,7 @@ typedef struct lm_store {
     MDB_env *env;
     dev_t dir_dev; /* the data directory, registered as open in this process */
     ino_t dir_ino;
+    int lock_fd;   /* exclusive flock on <dir>/ragd.lock: one process per directory */
     MDB_dbi kv, exp, evx, logs, meta;
     int fsync_policy;
     uint64_t max_bytes;
@@ -217,7 +218,8 @@ int lm__incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t tt
              int64_t *out);
 int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
             const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
-int lm__batch(void *impl, const store_op *ops, size_t n);
+int lm__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+              const void *rec, size_t len, uint64_t *seq);
 int lm__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
 
 /* ---- logs (store_lmdb_log.c) ---- */
@@ -227,6 +229,12 @@ int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, 
 int lm__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                  store_log_fn fn, void *ud);
 int lm__log_delete(void *impl, const char *log, size_t loglen);
+int lm__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
+                   uint64_t *last);
+/* Append rec to log inside the write transaction txn (trimming to
+ * STORE_LOG_KEEP); *seq gets its number. Used by lm__batch and lm__log_append. */
+int lm__log_put(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, const void *rec,
+                size_t len, uint64_t *seq);
 
 /* ---- the operations table's writes (store_lmdb_grow.c) ---- */
 
@@ -239,7 +247,8 @@ int lm__g_incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t 
                int64_t *out);
 int lm__g_cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
               const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
-int lm__g_batch(void *impl, const store_op *ops, size_t n);
+int lm__g_batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+                const void *rec, size_t len, uint64_t *seq);
 int lm__g_del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
 int lm__g_log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
                      uint64_t *seq);

@@ -48,6 +48,28 @@ static int log_last(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, u
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : lm__err(s, rc);
 }
 
+int lm__log_put(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, const void *rec,
+                size_t len, uint64_t *seq)
+{
+    uint64_t last = 0;
+    int rc = log_last(s, txn, log, loglen, &last);
+    if (rc == 0 && last == UINT64_MAX)
+        rc = RAGD_EFULL;
+    if (rc)
+        return rc;
+    unsigned char kb[LM_LOG_KEY_MAX];
+    MDB_val k = { log_key(kb, log, loglen, last + 1), kb }, d = { len, (void *)rec };
+    rc = lm__err(s, mdb_put(txn, s->logs, &k, &d, 0));
+    if (rc == 0 && last + 1 > STORE_LOG_KEEP) { /* trim: keep exactly STORE_LOG_KEEP */
+        MDB_val old = { log_key(kb, log, loglen, last + 1 - STORE_LOG_KEEP), kb };
+        int drc = mdb_del(txn, s->logs, &old, NULL);
+        rc = drc == 0 || drc == MDB_NOTFOUND ? 0 : lm__err(s, drc);
+    }
+    if (rc == 0)
+        *seq = last + 1;
+    return rc;
+}
+
 int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
                    uint64_t *seq)
 {
@@ -56,23 +78,41 @@ int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, 
     int rc = lm__w_begin(s, &w);
     if (rc)
         return rc;
-    uint64_t last = 0;
-    rc = log_last(s, w.txn, log, loglen, &last);
-    if (rc == 0 && last == UINT64_MAX)
-        rc = RAGD_EFULL;
-    if (rc == 0) {
-        unsigned char kb[LM_LOG_KEY_MAX];
-        MDB_val k = { log_key(kb, log, loglen, last + 1), kb }, d = { len, (void *)rec };
-        rc = lm__err(s, mdb_put(w.txn, s->logs, &k, &d, 0));
-    }
+    uint64_t got = 0;
+    rc = lm__log_put(s, w.txn, log, loglen, rec, len, &got);
     if (rc) {
         lm__w_abort(&w);
         return rc;
     }
     rc = lm__w_commit(&w);
     if (rc == 0)
-        *seq = last + 1;
+        *seq = got;
     return rc;
+}
+
+int lm__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
+                   uint64_t *last)
+{
+    lm_store *s = impl;
+    MDB_txn *txn;
+    int rc = lm__rtxn_get(s, &txn);
+    if (rc)
+        return rc;
+    rc = log_last(s, txn, log, loglen, last);
+    MDB_cursor *cur = NULL;
+    int mrc = rc == 0 ? mdb_cursor_open(txn, s->logs, &cur) : 0;
+    if (rc == 0 && mrc == 0) {
+        unsigned char kb[LM_LOG_KEY_MAX];
+        MDB_val k = { log_key(kb, log, loglen, 0), kb }, d;
+        mrc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+        if (mrc == 0 && log_owns(&k, log, loglen))
+            *first = lm__be64_get((unsigned char *)k.mv_data + loglen + 1);
+        mrc = mrc == MDB_NOTFOUND ? 0 : mrc;
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    lm__rtxn_put(s, txn);
+    return rc ? rc : lm__err(s, mrc);
 }
 
 int lm__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,

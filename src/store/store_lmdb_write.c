@@ -132,7 +132,8 @@ int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t
     return lm__w_end(&w, rc);
 }
 
-int lm__batch(void *impl, const store_op *ops, size_t n)
+int lm__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+              const void *rec, size_t len, uint64_t *seq)
 {
     lm_store *s = impl;
     for (size_t i = 0; i < n; i++)
@@ -154,6 +155,8 @@ int lm__batch(void *impl, const store_op *ops, size_t n)
                 rc = 0;
         }
     }
+    if (rc == 0 && log)
+        rc = lm__log_put(s, w.txn, log, loglen, rec, len, seq);
     return lm__w_end(&w, rc);
 }
 

@@ -28,6 +28,20 @@ typedef struct rs_script {
 
 enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
 
+/* Also sent inline (EVAL) inside a batch's MULTI, where NOSCRIPT cannot be retried. */
+#define RS_LOG_APPEND_SRC                                                                   \
+    "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"                 \
+    "local seq = 1\n"                                                                       \
+    "if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end\n"     \
+    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. string.format('%d', seq), " \
+    "'d', ARGV[1])\n"                                                                       \
+    "return seq\n"
+
+/* STORE_LOG_KEEP as the script's text argument. */
+#define RS_STR2(x) #x
+#define RS_STR(x) RS_STR2(x)
+#define RS_LOG_KEEP_STR RS_STR(STORE_LOG_KEEP)
+
 static const char *const rs__script_src[RS_NSCRIPTS] = {
     /* KEYS[1] counter; ARGV delta, ttl_ms. TTL only when the key is created;
      * the value comes back as a string so int64 survives Lua's doubles. */
@@ -50,12 +64,9 @@ static const char *const rs__script_src[RS_NSCRIPTS] = {
     "if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
     "else redis.call('PERSIST', KEYS[1]) end\n"
     "return 1\n",
-    /* KEYS[1] stream; ARGV record. Ids are 0-<seq>; returns seq. */
-    "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
-    "local seq = 1\n"
-    "if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end\n"
-    "redis.call('XADD', KEYS[1], '0-' .. string.format('%d', seq), 'd', ARGV[1])\n"
-    "return seq\n",
+    /* KEYS[1] stream; ARGV record, keep. Ids are 0-<seq>; trims to about keep
+     * entries (MAXLEN ~); returns seq. */
+    RS_LOG_APPEND_SRC,
 };
 
 typedef struct rs_store {
@@ -451,45 +462,67 @@ static int rs__del_pattern(void *impl, const char *pattern, size_t patlen, uint6
     return rs__scan_keys(impl, pattern, patlen, rs__unlink_batch, deleted);
 }
 
-static int rs__batch(void *impl, const store_op *ops, size_t n)
+/* One op of a batch as SET or DEL into a, l; returns argc. */
+static int rs__op_args(const store_op *op, const char **a, size_t *l, char *ttl)
+{
+    if (op->val)
+        return rs__set_args(a, l, op->key, op->klen, op->val, op->vlen, op->ttl_ms, false, ttl);
+    a[0] = "DEL";
+    l[0] = 3;
+    a[1] = op->key;
+    l[1] = op->klen;
+    return 2;
+}
+
+/* EXEC's reply: any error inside is the batch's error; with a log, the last
+ * element is the appended record's seq. */
+static int rs__exec_reply(const redisReply *last, bool has_log, uint64_t *seq)
+{
+    if (last->type == REDIS_REPLY_ERROR)
+        return rs__reply_err(last);
+    if (last->type != REDIS_REPLY_ARRAY)
+        return RAGD_EIO;
+    for (size_t i = 0; i < last->elements; i++)
+        if (last->element[i]->type == REDIS_REPLY_ERROR)
+            return rs__reply_err(last->element[i]);
+    if (!has_log)
+        return 0;
+    return last->elements ? rs__reply_seq(last->element[last->elements - 1], seq) : RAGD_EIO;
+}
+
+static int rs__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+                     const void *rec, size_t len, uint64_t *seq)
 {
     rs_store *s = impl;
-    rpool_cmd *cmds = xcalloc(n + 2, sizeof *cmds);
-    const char **argv = xmalloc(6 * n * sizeof *argv);
-    size_t *lens = xmalloc(6 * n * sizeof *lens);
-    char (*ttl)[24] = xmalloc(n * sizeof *ttl);
+    size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
+    rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
+    const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);
+    size_t *lens = xmalloc(6 * (n + 1) * sizeof *lens);
+    char (*ttl)[24] = xmalloc((n + 1) * sizeof *ttl);
     static const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
     static const size_t multi_len[1] = { 5 }, exec_len[1] = { 4 };
     cmds[0] = (rpool_cmd){ 1, multi, multi_len };
     for (size_t i = 0; i < n; i++) {
-        const char **a = argv + 6 * i;
-        size_t *l = lens + 6 * i;
-        int argc;
-        if (ops[i].val) {
-            argc = rs__set_args(a, l, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen,
-                            ops[i].ttl_ms, false, ttl[i]);
-        } else {
-            a[0] = "DEL";
-            l[0] = 3;
-            a[1] = ops[i].key;
-            l[1] = ops[i].klen;
-            argc = 2;
-        }
-        cmds[i + 1] = (rpool_cmd){ argc, a, l };
+        int argc = rs__op_args(&ops[i], argv + 6 * i, lens + 6 * i, ttl[i]);
+        cmds[i + 1] = (rpool_cmd){ argc, argv + 6 * i, lens + 6 * i };
     }
-    cmds[n + 1] = (rpool_cmd){ 1, exec, exec_len };
-    redisReply **r = xcalloc(n + 2, sizeof *r);
-    int rc = rpool_exec(s->pool, n + 2, cmds, r);
+    if (log) {
+        const char **a = argv + 6 * n;
+        size_t *l = lens + 6 * n;
+        a[0] = "EVAL", l[0] = 4;
+        a[1] = RS_LOG_APPEND_SRC, l[1] = strlen(RS_LOG_APPEND_SRC);
+        a[2] = "1", l[2] = 1;
+        a[3] = log, l[3] = loglen;
+        a[4] = rec, l[4] = len;
+        a[5] = RS_LOG_KEEP_STR, l[5] = strlen(RS_LOG_KEEP_STR);
+        cmds[n + 1] = (rpool_cmd){ 6, a, l };
+    }
+    cmds[nc - 1] = (rpool_cmd){ 1, exec, exec_len };
+    redisReply **r = xcalloc(nc, sizeof *r);
+    int rc = rpool_exec(s->pool, nc, cmds, r);
     if (rc == 0) {
-        const redisReply *last = r[n + 1];
-        if (last->type == REDIS_REPLY_ERROR)
-            rc = rs__reply_err(last);
-        else if (last->type != REDIS_REPLY_ARRAY)
-            rc = RAGD_EIO;
-        for (size_t i = 0; rc == 0 && i < last->elements; i++)
-            if (last->element[i]->type == REDIS_REPLY_ERROR)
-                rc = rs__reply_err(last->element[i]);
-        for (size_t i = 0; i < n + 2; i++)
+        rc = rs__exec_reply(r[nc - 1], log != NULL, seq);
+        for (size_t i = 0; i < nc; i++)
             freeReplyObject(r[i]);
     }
     free(r);
@@ -503,9 +536,9 @@ static int rs__batch(void *impl, const store_op *ops, size_t n)
 static int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
                          size_t len, uint64_t *seq)
 {
-    const char *args[1] = { rec };
-    size_t lens[1] = { len };
-    return rs__script(impl, RS_LOG_APPEND, log, loglen, 1, args, lens, rs__reply_seq, seq);
+    const char *args[2] = { rec, RS_LOG_KEEP_STR };
+    size_t lens[2] = { len, strlen(RS_LOG_KEEP_STR) };
+    return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
 }
 
 /* Visit one XRANGE page; *next gets the seq to continue after (0 = done). */
@@ -562,6 +595,41 @@ static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t aft
 static int rs__log_delete(void *impl, const char *log, size_t loglen)
 {
     return rs__key_cmd(impl, "UNLINK", log, loglen, NULL, NULL);
+}
+
+/* The seq of the one entry of an XRANGE/XREVRANGE ... COUNT 1 reply (0 = none). */
+static uint64_t rs__edge_seq(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1 ||
+        r->element[0]->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    const redisReply *id = r->element[0]->element[0];
+    const char *dash = memchr(id->str, '-', id->len);
+    return dash ? strtoull(dash + 1, NULL, 10) : 0;
+}
+
+static int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
+                          uint64_t *last)
+{
+    rs_store *s = impl;
+    const char *fa[6] = { "XRANGE", log, "-", "+", "COUNT", "1" };
+    const char *la[6] = { "XREVRANGE", log, "+", "-", "COUNT", "1" };
+    size_t fl[6] = { 6, loglen, 1, 1, 5, 1 }, ll[6] = { 9, loglen, 1, 1, 5, 1 };
+    rpool_cmd cmds[2] = { { 6, fa, fl }, { 6, la, ll } };
+    redisReply *r[2] = { NULL, NULL };
+    int rc = rpool_exec(s->pool, 2, cmds, r);
+    if (rc)
+        return rc;
+    if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR)
+        rc = rs__reply_err(r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1]);
+    else {
+        *first = rs__edge_seq(r[0]);
+        *last = rs__edge_seq(r[1]);
+    }
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
+    return rc;
 }
 
 static uint64_t rs__info_field(const char *info, const char *name)
@@ -640,6 +708,7 @@ static const store_ops rs__ops = {
     .log_append = rs__log_append,
     .log_read = rs__log_read,
     .log_delete = rs__log_delete,
+    .log_bounds = rs__log_bounds,
     .stats = rs__stats,
     .ratelimit = rs__ratelimit_op,
 };

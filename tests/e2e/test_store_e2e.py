@@ -25,6 +25,22 @@ def test_acknowledged_writes_survive_kill_9(fsync):
         s.cleanup()
 
 
+def test_second_process_on_one_lmdb_dir_is_refused():
+    a = Ragd().start()
+    b = Ragd(data_dir=a.data_dir)
+    try:
+        with pytest.raises(RuntimeError) as exc:
+            b.start(timeout=20)
+        assert "another ragd process" in str(exc.value)
+        assert a.get("/health").status_code == 200
+        a.kill9()
+        b.start()  # the lock died with its holder
+        assert b.get("/health").status_code == 200
+    finally:
+        b.cleanup()
+        a.cleanup()
+
+
 def test_keys_are_readable_in_redis(redis_server):
     r = redis_server.client()
     r.flushall()

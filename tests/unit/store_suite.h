@@ -469,6 +469,45 @@ TEST(suite_logs)
     suite_close(s);
 }
 
+/* Writes and their log record land together; a batch that fails writes
+ * neither; bounds follow appends. */
+TEST(suite_batch_log)
+{
+    store_t *s = suite_open();
+    uint64_t first = 9, last = 9, seq = 0, seq2 = 0;
+    ASSERT_OK(store_log_bounds(s, "chg", &first, &last));
+    ASSERT_TRUE(first == 0 && last == 0);
+    ASSERT_OK(store_set(s, S("bl:gone"), S("old"), 0, 0));
+    store_op ops[2] = { { S("bl:a"), S("A"), 0, 0 }, { S("bl:gone"), NULL, 0, 0, 0 } };
+    ASSERT_OK(store_batch_log(s, ops, 2, "chg", S("put a"), &seq));
+    ASSERT_OK(store_log_append(s, "chg", S("plain"), &seq2));
+    ASSERT_TRUE(seq >= 1 && seq2 == seq + 1);
+    ASSERT_OK(store_batch_log(s, NULL, 0, "chg", S("record only"), &seq2));
+    ASSERT_EQ_INT(seq2, seq + 2);
+    store_value v;
+    ASSERT_OK(store_get(s, S("bl:a"), &v));
+    ASSERT_TRUE(v.len == 1 && memcmp(v.data, "A", 1) == 0);
+    store_value_free(&v);
+    ASSERT_EQ_INT(store_exists(s, S("bl:gone")), RAGD_ENOTFOUND);
+    log_acc a = { 0 };
+    ASSERT_OK(store_log_read(s, "chg", 0, log_cb, &a));
+    ASSERT_EQ_INT(a.n, 3);
+    ASSERT_EQ_STR(a.recs[0], "put a");
+    ASSERT_EQ_STR(a.recs[2], "record only");
+    ASSERT_OK(store_log_bounds(s, "chg", &first, &last));
+    ASSERT_TRUE(first == seq && last == seq2);
+    /* an invalid op refuses the whole batch: no key, no record */
+    store_op bad[2] = { { S("bl:b"), S("B"), 0, 0 }, { "", 0, "x", 1, 0, 0 } };
+    ASSERT_EQ_INT(store_batch_log(s, bad, 2, "chg", S("bad"), &seq), RAGD_EINVAL);
+    ASSERT_EQ_INT(store_exists(s, S("bl:b")), RAGD_ENOTFOUND);
+    ASSERT_OK(store_log_bounds(s, "chg", &first, &last));
+    ASSERT_EQ_INT(last, seq2);
+    ASSERT_EQ_INT(store_batch_log(s, ops, 2, "", S("x"), &seq), RAGD_EINVAL);
+    ASSERT_OK(store_log_delete(s, "chg"));
+    ASSERT_OK(store_del(s, S("bl:a")));
+    suite_close(s);
+}
+
 TEST(suite_stats)
 {
     store_t *s = suite_open();
@@ -503,6 +542,7 @@ static void store_suite_run(void)
     RUN(suite_scan);
     RUN(suite_del_pattern);
     RUN(suite_logs);
+    RUN(suite_batch_log);
     RUN(suite_stats);
 }
 

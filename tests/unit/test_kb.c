@@ -452,6 +452,82 @@ TEST(searches_run_during_writes)
     ASSERT_OK(kb_ns_drop(kb, "race", NULL));
     kb_close(kb);
 }
+/* Two instances on one store (as two ragd processes on one Redis): a create
+ * the other did not see is still refused, and a settings change from a stale
+ * instance is a conflict that leaves it holding the current settings. */
+TEST(two_instances_agree_on_namespace_life_cycle)
+{
+    kb_t *a = open_kb_snap(NULL), *b = open_kb_snap(NULL);
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(a, "late", NULL, &err));
+    ASSERT_TRUE(!kb_ns_exists(b, "late"));
+    ASSERT_EQ_INT(kb_ns_create(b, "late", NULL, &err), RAGD_EEXISTS);
+    kb_close(b);
+    b = open_kb_snap(NULL); /* b knows "late" at version 1 */
+    kb_ns_settings st;
+    kb_ns_settings_default(a, &st);
+    st.hnsw_ef_search = 77;
+    ASSERT_OK(kb_ns_update(a, "late", &st, &err));
+    st.hnsw_ef_search = 55;
+    ASSERT_EQ_INT(kb_ns_update(b, "late", &st, &err), RAGD_ECONFLICT);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(b, "late", &in));
+    ASSERT_EQ_INT(in.settings.hnsw_ef_search, 77); /* b took a's settings */
+    kb_ns_info_clear(&in);
+    ASSERT_OK(kb_ns_update(b, "late", &st, &err)); /* the retry wins */
+    ASSERT_EQ_INT(kb_ns_update(a, "late", &st, &err), RAGD_ECONFLICT);
+    kb_ns_settings_clear(&st);
+    ASSERT_OK(kb_ns_drop(a, "late", NULL));
+    kb_ns_settings_default(b, &st);
+    ASSERT_EQ_INT(kb_ns_update(b, "late", &st, &err), RAGD_ENOTFOUND); /* gone from the store */
+    kb_ns_settings_clear(&st);
+    kb_close(a);
+    kb_close(b);
+}
+
+typedef struct log_seen {
+    int n;
+    uint64_t last_seq;
+    char recs[4][256];
+} log_seen;
+
+static int log_seen_cb(void *ud, uint64_t seq, const void *rec, size_t len)
+{
+    log_seen *ls = ud;
+    if (ls->n < 4)
+        snprintf(ls->recs[ls->n], sizeof ls->recs[0], "%.*s", (int)len, (const char *)rec);
+    ls->n += seq > ls->last_seq; /* strictly increasing */
+    ls->last_seq = seq;
+    return 0;
+}
+
+/* Every document write and the drop append one record to the namespace's
+ * change log, carrying the version token the write stored. */
+TEST(writes_append_to_the_change_log)
+{
+    kb_t *kb = open_kb_snap(NULL);
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "logged", NULL, &err));
+    kb_doc_in d[2] = { { "a", "bench press", 11, NULL, NULL }, { "b", "squat", 5, NULL, NULL } };
+    ASSERT_OK(kb_docs_upsert(kb, "logged", d, 2, NULL, &err));
+    store_value ver;
+    ASSERT_OK(store_get(g_store, "kb:logged:ver", 13, &ver));
+    ASSERT_OK(kb_doc_delete(kb, "logged", "a"));
+    ASSERT_OK(kb_ns_drop(kb, "logged", NULL));
+    log_seen ls = { 0 };
+    ASSERT_OK(store_log_read(g_store, "kb:{logged}:log", 0, log_seen_cb, &ls));
+    ASSERT_EQ_INT(ls.n, 3);
+    char want[128];
+    snprintf(want, sizeof want, "{\"op\":\"upsert\",\"ids\":[\"a\",\"b\"],\"ver\":\"%.*s\"}",
+             (int)ver.len, (const char *)ver.data);
+    store_value_free(&ver);
+    ASSERT_EQ_STR(ls.recs[0], want);
+    const char *del = "{\"op\":\"delete\",\"ids\":[\"a\"],";
+    ASSERT_TRUE(strncmp(ls.recs[1], del, strlen(del)) == 0);
+    ASSERT_EQ_STR(ls.recs[2], "{\"op\":\"drop\",\"ids\":[],\"ver\":\"\"}");
+    ASSERT_OK(store_log_delete(g_store, "kb:{logged}:log"));
+    kb_close(kb);
+}
 
 int main(void)
 {
@@ -466,6 +542,8 @@ int main(void)
     RUN(identical_texts_collapse_into_one_hit);
     RUN(selective_filters_still_fill_the_limit_and_survive_reopen);
     RUN(searches_run_during_writes);
+    RUN(two_instances_agree_on_namespace_life_cycle);
+    RUN(writes_append_to_the_change_log);
     store_close(g_store);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);

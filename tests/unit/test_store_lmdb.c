@@ -488,6 +488,46 @@ TEST(lmdb_bad_config)
     ASSERT_TRUE(s == NULL);
 }
 
+/* A second process on the same data directory is refused while the first
+ * lives (flock on ragd.lock), and allowed once it is gone, even by SIGKILL. */
+TEST(lmdb_second_process_refused)
+{
+    fresh_dir();
+    int p[2];
+    ASSERT_OK(pipe(p));
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        store_config cfg;
+        store_config_default(&cfg);
+        cfg.data_dir = g_dir;
+        store_t *s = NULL;
+        char ok = store_open(&cfg, &s, NULL) == 0 ? 'y' : 'n';
+        if (write(p[1], &ok, 1) != 1)
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char ok = 0;
+    ASSERT_TRUE(read(p[0], &ok, 1) == 1);
+    close(p[0]);
+    ASSERT_TRUE(ok == 'y');
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.data_dir = g_dir;
+    store_t *s = NULL;
+    ragd_error err = { 0 };
+    ASSERT_EQ_INT(store_open(&cfg, &s, &err), RAGD_EEXISTS);
+    ASSERT_TRUE(s == NULL && strstr(err.msg, "another ragd process") != NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    ASSERT_OK(store_open(&cfg, &s, &err));
+    store_close(s);
+}
+
 TEST(lmdb_prefix_in_keys)
 {
     /* keys carry the global prefix inside the store; callers never see it */
@@ -610,6 +650,7 @@ int main(void)
     RUN(lmdb_disk_full);
     RUN(lmdb_disk_filled);
     RUN(lmdb_bad_config);
+    RUN(lmdb_second_process_refused);
     RUN(lmdb_prefix_in_keys);
     RUN(lmdb_stress_accounting);
     return TEST_REPORT();
