@@ -8,6 +8,7 @@
  * the OpenAI/Cohere routes': the embedding cache, the re-ranking service.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
