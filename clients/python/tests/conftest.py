@@ -19,3 +19,8 @@ def server():
     s = Ragd(env={"RAGD_ADMIN_KEY": ADMIN}).start()
     yield s
     s.cleanup()
+
+
+@pytest.fixture
+def admin_key():
+    return ADMIN

@@ -5,7 +5,6 @@ import asyncio
 
 import pytest
 
-from conftest import ADMIN
 from ragd import AsyncClient, Client, RagdError
 
 DOCS = [
@@ -17,17 +16,17 @@ DOCS = [
 
 
 @pytest.fixture
-def client(server):
-    with Client(server.url, api_key=ADMIN) as c:
+def client(server, admin_key):
+    with Client(server.url, api_key=admin_key) as c:
         yield c
 
 
-def test_credentials_are_sent(server):
+def test_credentials_are_sent(server, admin_key):
     with Client(server.url) as anonymous:
         with pytest.raises(RagdError) as e:
             anonymous.list_namespaces()
         assert e.value.status == 401 and e.value.request_id
-    with Client(server.url, token=ADMIN) as bearer:
+    with Client(server.url, token=admin_key) as bearer:
         assert isinstance(bearer.list_namespaces(), dict)  # the admin key as a bearer token
 
 
@@ -44,7 +43,7 @@ def test_knowledge_base_search_and_rag(client):
     only_legs = client.search("strength", namespaces=["fit"], filter={"topic": "legs"})
     assert {h["document_id"] for h in only_legs["results"]} == {"squat"}
     rag = client.rag_query("how much protein after lifting", namespaces=["fit"])
-    assert rag["context"][0]["source"]["document_id"] == "notes/protein"
+    assert rag["context"][0]["provenance"]["document_id"] == "notes/protein"
     client.update_namespace("fit", description="changed")
     assert client.get_namespace("fit")["settings"]["description"] == "changed"
     client.delete_document("fit", "squat")
@@ -105,12 +104,12 @@ def test_cache_api(client):
     assert client.cache_set_ttl({"lesson": 120})["ttl"]["prefixes"]["lesson"] == 120
     assert client.cache_stats()["prefixes"]["lesson"]["keys"] >= 2
     assert client.cache_clear(prefix="lesson")["deleted"] >= 2
-    assert client.health()["status"] in ("ok", "degraded")
+    assert client.health()["status"] in ("healthy", "degraded")
 
 
-def test_async_client(server):
+def test_async_client(server, admin_key):
     async def run():
-        async with AsyncClient(server.url, api_key=ADMIN) as c:
+        async with AsyncClient(server.url, api_key=admin_key) as c:
             await c.create_namespace("async-ns")
             await c.upsert_documents("async-ns", DOCS)
             hits, rag = await asyncio.gather(
