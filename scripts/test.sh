@@ -97,7 +97,7 @@ if [ "$what" = all ] || [ "$what" = fuzz ]; then
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
     if ls tests/e2e/test_*.py >/dev/null 2>&1; then
-        RAGD_BIN="$ROOT/build/ragd" .venv/bin/python -m pytest -q tests/e2e tests/bench_data || rc=1
+        RAGD_BIN="$ROOT/build/ragd" .venv/bin/python -m pytest -q --rootdir "$ROOT" tests/e2e tests/bench_data clients/python/tests || rc=1
     fi
 fi
 exit $rc

@@ -10,8 +10,10 @@ Measures sentences/s at batch 1, 8, 32, 128 on short (~12 words) and long
                          tokenizer + mean pooling + L2 in numpy included
   sentence-transformers  PyTorch CPU, torch threads = cores
 then single-text latency p50/p99 (in-process), ragd's GFLOP/s against the
-machine's peak, and optionally HTTP latency of a running ragd (--url).
-Usage: bench/embed/run.sh [--seconds S] [--url http://127.0.0.1:8080]
+machine's peak, and optionally HTTP latency of a running ragd (--url): OpenAI's
+/v1/embeddings beside TEI's /embed, same texts, interleaved (--http-only for just that,
+with any python3: `python3 bench/embed/run.py --http-only --url URL`).
+Usage: bench/embed/run.sh [--seconds S] [--url http://127.0.0.1:8080] [--http-only]
 """
 import argparse
 import json
@@ -179,22 +181,49 @@ def st_encoder(mdir):
     return lambda texts: model.encode(texts, batch_size=len(texts), show_progress_bar=False)
 
 
+HTTP_ROUTES = {  # route -> body for one text, the same texts through each dialect
+    "/v1/embeddings": lambda text, model: {"input": text, "model": model},
+    "/embed": lambda text, model: {"inputs": text},
+}
+
+
+def _post_ms(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    t = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+    return (time.perf_counter() - t) * 1000
+
+
 def http_latency(base_url, texts, n=300, model="all-MiniLM-L6-v2"):
-    """p50/p99 ms of single-text POST {base_url}/v1/embeddings (keep-alive-less).
-    Each text is made unique so every request computes (no embedding-cache hits)."""
-    url = base_url.rstrip("/") + "/v1/embeddings"
-    lat = []
+    """p50/p99 ms per route of single-text POSTs (a new connection each), OpenAI's
+    /v1/embeddings and TEI's /embed interleaved (order alternating) so both see the same
+    load. Each text is made unique per request and route, with suffixes of one length,
+    so every request computes (no embedding-cache hits) the same amount of text."""
+    lat = {route: [] for route in HTTP_ROUTES}
+    routes = list(HTTP_ROUTES)
     for i in range(n + 10):
-        text = f"{texts[i % len(texts)]} (request {i} {time.time_ns()})"
-        body = json.dumps({"input": text, "model": model}).encode()
-        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-        t = time.perf_counter()
-        with urllib.request.urlopen(req, timeout=10) as r:
-            r.read()
-        if i >= 10:
-            lat.append((time.perf_counter() - t) * 1000)
-    lat.sort()
-    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+        for j, route in enumerate(routes if i % 2 == 0 else routes[::-1]):
+            text = f"{texts[i % len(texts)]} (request {i} {time.time_ns()} {j})"
+            ms = _post_ms(base_url.rstrip("/") + route, HTTP_ROUTES[route](text, model))
+            if i >= 10:
+                lat[route].append(ms)
+    out = {}
+    for route, v in lat.items():
+        v.sort()
+        out[route] = (v[len(v) // 2], v[int(len(v) * 0.99)])
+    return out
+
+
+def print_http(base_url, texts, n):
+    res = http_latency(base_url, texts, n)
+    print("\nHTTP single short text, ms (p50 / p99), %d requests per route:" % n)
+    for route, (p50, p99) in res.items():
+        print("  %-15s %.2f / %.2f" % (route, p50, p99))
+    (a50, a99), (b50, b99) = res["/v1/embeddings"], res["/embed"]
+    print("  /embed vs /v1/embeddings: p50 %+.1f%%, p99 %+.1f%%"
+          % (100 * (b50 / a50 - 1), 100 * (b99 / a99 - 1)))
 
 
 def load_avg():
@@ -206,7 +235,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--url", help="base URL of a running ragd for HTTP latency")
+    ap.add_argument("--http-only", action="store_true",
+                    help="only the HTTP latency of --url (/v1/embeddings beside /embed); "
+                         "needs no benchmark venv")
+    ap.add_argument("--requests", type=int, default=300, help="HTTP requests per route")
     a = ap.parse_args()
+    if a.http_only:
+        if not a.url:
+            ap.error("--http-only needs --url")
+        print("load average before: %s on %d cores" % (load_avg(), cores()), flush=True)
+        print_http(a.url, make_texts(12), a.requests)
+        print("\nload average after: %s" % load_avg())
+        return 0
     mdir = model_dir()
     os.makedirs(OUT, exist_ok=True)
     sets = {"short": make_texts(12), "long": make_texts(120)}
@@ -263,8 +303,7 @@ def main():
             print("%-6s %s (%s): " % (k, p, res[("ragd " + p, k)].get("kernel", "?")) +
                   "  ".join("b%d %.0f (%.0f%%)" % (b, g[b], 100 * g[b] / peak) for b in BATCHES))
     if a.url:
-        p50, p99 = http_latency(a.url, sets["short"])
-        print("\nHTTP /v1/embeddings single short text: p50 %.2f ms, p99 %.2f ms" % (p50, p99))
+        print_http(a.url, sets["short"], a.requests)
     print("\nload average after: %s" % load_avg())
 
 

@@ -85,7 +85,9 @@ static bool embed_api__input(const http_req *req, http_resp *resp, const cJSON *
         if (!cJSON_IsString(it)) {
             http_error(req, resp, 400, "invalid_input",
                        cJSON_IsArray(it) || cJSON_IsNumber(it)
-                           ? "input[%zu]: token-id arrays are not supported; send text"
+                           ? "input[%zu]: token-id arrays are not supported; send text "
+                             "(LangChain's OpenAIEmbeddings sends OpenAI tiktoken ids unless "
+                             "created with check_embedding_ctx_length=False)"
                            : "input[%zu] is not a string", i);
             return false;
         }

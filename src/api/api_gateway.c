@@ -2,7 +2,9 @@
  * api_gateway.c - the OpenAI-compatible routes: POST /v1/chat/completions,
  * POST /v1/completions and GET /v1/models. Reads the gateway's request
  * headers (Cache-Control no-cache/no-store, x-ragd-cache-ttl,
- * x-ragd-cache-scope, the caller's identity) and hands the call to gateway/.
+ * x-ragd-cache-scope, the caller's identity) and LiteLLM's body field `cache`
+ * (taken out of the body before it is keyed or forwarded), and hands the call
+ * to gateway/.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include "auth/ratelimit.h"
 #include "api/api_gateway.h"
 #include "gateway/gateway.h"
+#include "util/arena.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -63,8 +66,73 @@ static void gw_api__cache_control(const http_req *req, bool *no_cache, bool *no_
     }
 }
 
-int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endpoint,
-                     gw_call *call)
+/* The members of LiteLLM's `cache` object; on false msg says what is wrong. */
+static bool gw_api__litellm_fields(const cJSON *c, gw_call *call, char *msg, size_t n)
+{
+    bool no_cache = false, no_store = false;
+    int64_t ttl = -1, age = -1;
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(c, "namespace");
+    const char *age_name = cJSON_GetObjectItemCaseSensitive(c, "s-max-age") ? "s-max-age"
+                                                                            : "s-maxage";
+    if (json_get_bool(c, "no-cache", &no_cache) == RAGD_EINVAL ||
+        json_get_bool(c, "no-store", &no_store) == RAGD_EINVAL) {
+        snprintf(msg, n, "'cache.no-cache' and 'cache.no-store' must be booleans");
+        return false;
+    }
+    if (json_get_int(c, "ttl", 1, 315360000, &ttl) == RAGD_EINVAL ||
+        json_get_int(c, age_name, 0, 315360000, &age) == RAGD_EINVAL) {
+        snprintf(msg, n, "'cache.ttl' must be an integer number of seconds >= 1 and "
+                 "'cache.s-maxage' one >= 0");
+        return false;
+    }
+    size_t used = strlen(call->scope);
+    if (ns && (!cJSON_IsString(ns) || !*ns->valuestring || strlen(ns->valuestring) > 128 ||
+               strpbrk(ns->valuestring, "\r\n") || used + 4 + strlen(ns->valuestring) >=
+               sizeof call->scope)) {
+        snprintf(msg, n, "'cache.namespace' must be a non-empty string of at most 128 bytes");
+        return false;
+    }
+    call->no_cache |= no_cache || age == 0;
+    call->no_store |= no_store;
+    if (ttl > 0)
+        call->ttl_s = ttl;
+    if (age > 0)
+        call->max_age_s = age;
+    if (ns)
+        snprintf(call->scope + used, sizeof call->scope - used, "|ns:%s", ns->valuestring);
+    return true;
+}
+
+/* LiteLLM's per-request cache controls, body field `cache`: {"no-cache": skip
+ * the lookup, "no-store": skip the write, "ttl": seconds to keep the answer,
+ * "s-maxage": serve only a hit at most this old, "namespace": a separate
+ * cache}. The field leaves the body (it is never keyed nor forwarded): the
+ * bytes sent upstream are re-rendered into the request's arena. */
+static int gw_api__litellm_cache(http_req *req, http_resp *resp, cJSON *body, gw_call *call)
+{
+    cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(body, "cache");
+    if (!c)
+        return RAGD_OK;
+    char msg[160];
+    bool ok = cJSON_IsObject(c) ? gw_api__litellm_fields(c, call, msg, sizeof msg)
+                                : (snprintf(msg, sizeof msg, "'cache' must be an object"), false);
+    cJSON_Delete(c);
+    if (!ok) {
+        http_error(req, resp, 400, "invalid_cache_control", "%s", msg);
+        return RAGD_EINVAL;
+    }
+    buf_t b = BUF_INIT;
+    json_write(body, &b);
+    char *raw = arena_alloc(req->arena, b.len + 1);
+    memcpy(raw, b.data, b.len);
+    raw[b.len] = '\0';
+    call->raw = raw;
+    call->raw_len = b.len;
+    buf_free(&b);
+    return RAGD_OK;
+}
+
+int api_gateway_call(http_req *req, http_resp *resp, cJSON *body, int endpoint, gw_call *call)
 {
     memset(call, 0, sizeof *call);
     call->endpoint = endpoint;
@@ -72,6 +140,7 @@ int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endp
     call->raw = req->body;
     call->raw_len = req->body_len;
     call->ttl_s = -1;
+    call->max_age_s = -1;
     call->sem_threshold = -1;
     if (api_gateway_scope(req, resp, body, call->scope, sizeof call->scope))
         return RAGD_EINVAL;
@@ -93,7 +162,7 @@ int api_gateway_call(http_req *req, http_resp *resp, const cJSON *body, int endp
         }
         call->sem_threshold = v;
     }
-    return RAGD_OK;
+    return gw_api__litellm_cache(req, resp, body, call);
 }
 
 /* A token reservation waiting for the call's real usage. */
@@ -154,9 +223,17 @@ static void gw_api__completions(http_req *req, http_resp *resp)
     gw_api__complete(req, resp, GW_COMPLETIONS);
 }
 
+/* GET /v1/models: the local embedding model and re-ranker, then the upstreams'. */
 static void gw_api__models(http_req *req, http_resp *resp)
 {
-    gateway_models(api_app(req)->gateway, req, resp);
+    app_t *app = api_app(req);
+    const char *local[2];
+    size_t n = 0;
+    if (app->embed)
+        local[n++] = embed_model_name(app->embed);
+    if (app->rerank && rerank_ready(app->rerank))
+        local[n++] = rerank_model_name(app->rerank);
+    gateway_models(app->gateway, local, n, req, resp);
 }
 
 void api_gateway_register(router_t *r)

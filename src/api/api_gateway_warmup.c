@@ -171,7 +171,8 @@ void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
     j->items = xcalloc((size_t)n, sizeof *j->items);
     j->n = n;
     int i = 0;
-    for (const cJSON *it = reqs->child; it; it = it->next, i++) {
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "requests");
+    for (cJSON *it = items->child; it; it = it->next, i++) {
         warm_item *w = &j->items[i];
         w->job = j;
         w->index = i;

@@ -10,6 +10,7 @@
 #include "cache/cache.h"
 #include "http/http.h"
 #include "kb/user_content.h"
+#include "app/app.h"
 #include "rag/route.h"
 
 /* api_cache_stats.c: the TTL settings object ({default, embedding, response,
@@ -42,5 +43,10 @@ bool uc_api_parse(const http_req *req, http_resp *resp, const cJSON *body, const
 /* Store text as the item; id gets its id. False with resp filled. */
 bool uc_api_store(const http_req *req, http_resp *resp, const uc_api_item *it,
                   const char *text, size_t len, char id[UC_ID_LEN + 1]);
+/* Whether a re-rank request may be scored (api_rerank.c): its `model` is absent,
+ * names the configured re-ranker (with or without an org/ prefix), or the
+ * request opts into whatever is configured with "fallback": true. On false,
+ * why (n bytes) says what is configured and how to opt in. */
+bool rerank_api_model_ok(const app_t *app, const cJSON *body, char *why, size_t n);
 
 #endif

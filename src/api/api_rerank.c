@@ -3,8 +3,10 @@
  * {query, candidates, user_id, top_k} -> {reranked: [{content,
  * relevance_score, original_rank}], model} and the Cohere/Jina shape POST
  * /v1/rerank {model, query, documents, top_n, return_documents} -> {results:
- * [{index, relevance_score, document?}], model, usage}. Both report what
- * really scored (`model`, header x-ragd-rerank: full|partial|degraded).
+ * [{index, relevance_score, document?}], model, usage, meta} and Cohere's v2
+ * POST /v2/rerank. All report what really scored (`model`, header
+ * x-ragd-rerank: full|partial|degraded); the Cohere shapes refuse a `model`
+ * that is not the configured re-ranker unless the request says "fallback": true.
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/utf8.h"
@@ -212,6 +215,68 @@ static bool rr__prologue(http_req *req, http_resp *resp, const char *list,
            rr__run(req, resp, &r->q, &r->s, &r->order, &r->m, &r->out);
 }
 
+/* Does name (or its part after the last '/') equal want (or its part)? */
+static bool rr__same_model(const char *name, const char *want)
+{
+    const char *a = strrchr(name, '/'), *b = strrchr(want, '/');
+    return strcmp(name, want) == 0 || strcmp(a ? a + 1 : name, b ? b + 1 : want) == 0;
+}
+
+bool rerank_api_model_ok(const app_t *app, const cJSON *body, char *why, size_t n)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "model");
+    const char *ours = rerank_model_name(app->rerank);
+    bool fallback = false;
+    if (json_get_bool(body, "fallback", &fallback) == RAGD_EINVAL) {
+        snprintf(why, n, "'fallback' must be a boolean");
+        return false;
+    }
+    if (!m || cJSON_IsNull(m) || fallback)
+        return true;
+    if (!cJSON_IsString(m)) {
+        snprintf(why, n, "'model' must be a string");
+        return false;
+    }
+    if (rr__same_model(m->valuestring, ours))
+        return true;
+    snprintf(why, n, "model '%.64s' is not configured here; the re-ranker is '%s' (send "
+             "\"fallback\": true to score with it anyway)", m->valuestring, ours);
+    return false;
+}
+
+/* The Cohere shapes' model check as a 400 model_not_found. */
+static bool rr__check_model(const http_req *req, http_resp *resp, const cJSON *body)
+{
+    char why[256];
+    if (rerank_api_model_ok(api_app(req), body, why, sizeof why))
+        return true;
+    http_error(req, resp, 400, strncmp(why, "model '", 7) == 0 ? "model_not_found"
+                                                                 : "invalid_request", "%s", why);
+    return false;
+}
+
+/* Word pieces scored: the scorer's own count, or for the cosine fallback the
+ * embedding model's pieces of the query and of each scored document. */
+static size_t rr__tokens(const app_t *app, const rr_req *q, const rerank_outcome *out)
+{
+    if (out->tokens || rerank_get_kind(app->rerank) != RERANK_COSINE || !app->embed)
+        return out->tokens;
+    const wordpiece *wp = embed_model_tokenizer(app->embed);
+    size_t t = wordpiece_count(wp, q->query, strlen(q->query)) + 2;
+    for (size_t i = 0; i < out->scored; i++)
+        t += wordpiece_count(wp, q->texts[i], q->lens[i]) + 2;
+    return t;
+}
+
+/* Cohere's meta: the API version and billed units (one search unit per 100
+ * documents, Cohere's rule, and the tokens scored). */
+static void rr__meta(buf_t *b, const char *version, const rr_req *q, size_t tokens)
+{
+    buf_printf(b, ",\"meta\":{\"api_version\":{\"version\":\"%s\"},\"billed_units\":"
+               "{\"search_units\":%zu,\"input_tokens\":%zu}}", version, (q->n + 99) / 100,
+               tokens);
+}
+
 static bool rr__check_user_id(const http_req *req, http_resp *resp, const cJSON *body,
                               bool *flag)
 {
@@ -227,6 +292,8 @@ static bool rr__check_user_id(const http_req *req, http_resp *resp, const cJSON 
 static bool rr__check_return_documents(const http_req *req, http_resp *resp, const cJSON *body,
                                        bool *docs)
 {
+    if (!rr__check_model(req, resp, body))
+        return false;
     if (json_get_bool(body, "return_documents", docs) == RAGD_EINVAL) {
         http_error(req, resp, 400, "invalid_request", "'return_documents' must be a boolean");
         return false;
@@ -295,8 +362,54 @@ static void rr__cohere(http_req *req, http_resp *resp)
     buf_puts(&b, "],\"model\":");
     const char *name = rerank_model_name(app->rerank);
     buf_put_json_str(&b, name, strlen(name));
-    buf_printf(&b, ",\"usage\":{\"total_tokens\":%zu},\"ragd\":", r.out.tokens);
+    size_t tokens = rr__tokens(app, q, &r.out);
+    buf_printf(&b, ",\"usage\":{\"total_tokens\":%zu}", tokens);
+    rr__meta(&b, "1", q, tokens);
+    buf_puts(&b, ",\"ragd\":");
     rr__info(&b, app, q, &r.out);
+    buf_putc(&b, '}');
+    http_resp_json(resp, 200, &b);
+    cJSON_Delete(r.body);
+}
+
+/* Cohere v2: `model` is required and documents are strings. */
+static bool rr__check_v2(const http_req *req, http_resp *resp, const cJSON *body, bool *flag)
+{
+    (void)flag;
+    if (!json_get_str(body, "model")) {
+        http_error(req, resp, 400, "invalid_request", "'model' is required (a string)");
+        return false;
+    }
+    const cJSON *docs = json_get_arr(body, "documents");
+    for (const cJSON *d = docs ? docs->child : NULL; d; d = d->next)
+        if (!cJSON_IsString(d)) {
+            http_error(req, resp, 400, "invalid_request", "v2 'documents' must be strings");
+            return false;
+        }
+    return rr__check_model(req, resp, body);
+}
+
+/* POST /v2/rerank {model, query, documents, top_n?} -> {id, results: [{index,
+ * relevance_score}], meta} */
+static void rr__cohere_v2(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    rr_scored r;
+    if (!rr__prologue(req, resp, "documents", "top_n", rr__check_v2, NULL, &r)) {
+        cJSON_Delete(r.body);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"id\":");
+    buf_put_json_str(&b, req->request_id, strlen(req->request_id));
+    buf_puts(&b, ",\"results\":[");
+    for (size_t j = 0; j < r.m; j++) {
+        buf_printf(&b, "%s{\"index\":%zu,\"relevance_score\":", j ? "," : "", r.order[j]);
+        rr__score_json(&b, r.s, r.order[j], r.out.scored);
+        buf_putc(&b, '}');
+    }
+    buf_putc(&b, ']');
+    rr__meta(&b, "2", &r.q, rr__tokens(app, &r.q, &r.out));
     buf_putc(&b, '}');
     http_resp_json(resp, 200, &b);
     cJSON_Delete(r.body);
@@ -306,4 +419,5 @@ void api_rerank_register(router_t *r)
 {
     router_add(r, HTTP_POST, "/api/v1/rerank", rr__seed);
     router_add(r, HTTP_POST, "/v1/rerank", rr__cohere);
+    router_add(r, HTTP_POST, "/v2/rerank", rr__cohere_v2);
 }

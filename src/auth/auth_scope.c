@@ -42,6 +42,12 @@ static const scope_rule scope_rules[] = {
     { HTTP_POST, "/api/v1/route", AUTH_SCOPE_READ },
     { HTTP_POST, "/v1/embeddings", AUTH_SCOPE_READ },
     { HTTP_POST, "/v1/rerank", AUTH_SCOPE_READ },
+    { HTTP_POST, "/v2/rerank", AUTH_SCOPE_READ },
+    /* the TEI dialect (api_tei.c) */
+    { HTTP_POST, "/", AUTH_SCOPE_READ },
+    { HTTP_POST, "/embed", AUTH_SCOPE_READ },
+    { HTTP_POST, "/rerank", AUTH_SCOPE_READ },
+    { HTTP_POST, "/tokenize", AUTH_SCOPE_READ },
 };
 
 /* Compare two patterns; a {...} segment in either matches a {...} in the other. */

@@ -187,6 +187,10 @@ size_t embed_model_dim(const embed_model *m) { return m->dim; }
 const char *embed_model_name(const embed_model *m) { return m->name; }
 size_t embed_model_max_tokens(const embed_model *m) { return m->max_tokens; }
 bool embed_model_normalized(const embed_model *m) { return m->normalize; }
+const char *embed_model_pooling(const embed_model *m)
+{
+    return m->pooling == BERT_POOL_CLS ? "cls" : "mean";
+}
 const wordpiece *embed_model_tokenizer(const embed_model *m) { return m->wp; }
 const char *embed_model_kernel(const embed_model *m) { return bert_kernel_name(m->bert); }
 

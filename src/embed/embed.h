@@ -55,6 +55,7 @@ size_t embed_model_dim(const embed_model *m);        /* 384 for all-MiniLM-L6-v2
 const char *embed_model_name(const embed_model *m);  /* directory base name */
 size_t embed_model_max_tokens(const embed_model *m); /* incl. [CLS]/[SEP] */
 bool embed_model_normalized(const embed_model *m);   /* vectors are unit length */
+const char *embed_model_pooling(const embed_model *m); /* "mean" or "cls" (static string) */
 embed_precision embed_model_precision(const embed_model *m); /* in effect */
 const char *embed_model_kernel(const embed_model *m); /* "amx-bf16", "avx512", "portable" */
 const wordpiece *embed_model_tokenizer(const embed_model *m); /* borrowed */

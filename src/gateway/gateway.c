@@ -131,7 +131,14 @@ static int gw__prepare(gateway_t *gw, const gw_call *call, gw_prep *p, int *stat
     snprintf(p->skey, sizeof p->skey, "llm:%s:%s", p->model, p->hash);
     int64_t ttl_s = call->ttl_s >= 0 ? call->ttl_s : cache_prefix_ttl(gw->cache, "llm", NULL);
     p->ttl_ms = ttl_s * 1000;
+    p->max_age_ms = call->max_age_s >= 0 ? call->max_age_s * 1000 : -1;
     return RAGD_OK;
+}
+
+/* An entry older than the call's s-maxage is not a hit. */
+static bool gw__too_old(int64_t max_age_ms, const cache_entry *e)
+{
+    return max_age_ms >= 0 && clock_wall_ms() - e->created_ms > max_age_ms;
 }
 
 /* Exact lookup: 0 and *r on a verified hit. */
@@ -141,7 +148,8 @@ static int gw__lookup(gateway_t *gw, const gw_prep *p, gw_record *r)
     int rc = cache_get_raw(gw->cache, p->skey, strlen(p->skey), "llm", &e);
     if (rc)
         return rc;
-    rc = gw_record_decode(e.data, e.len, p->canon.data, p->canon.len, r);
+    rc = gw__too_old(p->max_age_ms, &e) ? RAGD_ENOTFOUND
+                            : gw_record_decode(e.data, e.len, p->canon.data, p->canon.len, r);
     cache_entry_free(&e);
     return rc;
 }
@@ -202,7 +210,8 @@ static int gw__sem_lookup(gateway_t *gw, const gw_call *call, const gw_sem_query
         gw_semantic_forget(gw->sem, q->partition, skey);
     if (rc)
         return rc;
-    rc = gw_record_decode(e.data, e.len, NULL, 0, r);
+    rc = gw__too_old(call->max_age_s >= 0 ? call->max_age_s * 1000 : -1, &e)
+             ? RAGD_ENOTFOUND : gw_record_decode(e.data, e.len, NULL, 0, r);
     cache_entry_free(&e);
     if (rc == 0)
         __atomic_fetch_add(&gw->sem_hits, 1, __ATOMIC_RELAXED);

@@ -37,6 +37,7 @@ typedef struct gw_call {
     bool no_cache;            /* Cache-Control: no-cache - skip the lookup */
     bool no_store;            /* Cache-Control: no-store - skip the write */
     int64_t ttl_s;            /* x-ragd-cache-ttl; < 0 = the "llm" prefix TTL */
+    int64_t max_age_s;        /* s-maxage: serve only hits at most this old; < 0 = any age */
     double sem_threshold;     /* x-ragd-semantic-threshold; < 0 = the default */
     /* Called exactly once per served call with the upstream tokens it used
      * (0 for cache hits and failures), from any thread: how token budgets are
@@ -96,9 +97,12 @@ int gateway_fill(gateway_t *gw, const gw_call *call,
  * unknown); err says which. Thread-safe. */
 int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_error *err);
 
-/* GET /v1/models: the configured providers' models, plus those the default
- * upstream lists (fetched without holding a worker). Thread-safe. */
-void gateway_models(gateway_t *gw, http_req *req, http_resp *resp);
+/* GET /v1/models: the nlocal models served in-process (local[i], borrowed for
+ * the call, listed first, owned_by "ragd"), the configured providers' models,
+ * plus those the default upstream lists (fetched without holding a worker).
+ * Thread-safe. */
+void gateway_models(gateway_t *gw, const char *const *local, size_t nlocal, http_req *req,
+                    http_resp *resp);
 
 /* The "gateway" object of /api/v1/cache/stats; caller owns it. Thread-safe. */
 cJSON *gateway_stats_json(gateway_t *gw);

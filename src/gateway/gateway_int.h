@@ -68,6 +68,7 @@ typedef struct gw_prep {
     char hash[HASH_SHA256_HEX_LEN + 1];
     char skey[STORE_KEY_BUF];
     int64_t ttl_ms;
+    int64_t max_age_ms;          /* < 0 = a hit of any age */
 } gw_prep;
 
 /* flight.c */

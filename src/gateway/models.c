@@ -1,5 +1,6 @@
 /*
- * models.c - GET /v1/models: the models the configured providers list, plus
+ * models.c - GET /v1/models: the models ragd serves itself (embedding,
+ * re-ranker), the models the configured providers list, plus
  * what the default upstream (which serves any model) says it has, fetched on
  * the client thread so no worker waits. If the upstream cannot be asked, the
  * configured list is the answer.
@@ -76,12 +77,15 @@ static void models__done(void *ud, int rc, const char *msg)
     models__reply(j);
 }
 
-void gateway_models(gateway_t *gw, http_req *req, http_resp *resp)
+void gateway_models(gateway_t *gw, const char *const *local, size_t nlocal, http_req *req,
+                    http_resp *resp)
 {
     models_job *j = xcalloc(1, sizeof *j);
     j->list = cJSON_CreateObject();
     cJSON_AddStringToObject(j->list, "object", "list");
     cJSON *data = cJSON_AddArrayToObject(j->list, "data");
+    for (size_t i = 0; i < nlocal; i++)
+        models__add(data, local[i], "ragd");
     gw_provider *dflt = NULL;
     for (int i = 0; i < gw->ups.n; i++) {
         gw_provider *p = &gw->ups.p[i];

@@ -1,44 +1,44 @@
 /*
  * kb_filter.c - compile a JSON filter into a small tree of conditions and
  * evaluate it against a document's metadata. Evaluation allocates nothing,
- * since it runs inside the index searches once per candidate.
+ * since it runs inside the index searches once per candidate. The Mongo-like
+ * form is parsed here, Qdrant's must/should/must_not form in kb_filter_qdrant.c.
  */
 #include "kb/kb_filter.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "kb/kb_filter_int.h"
 #include "util/mem.h"
-
-enum kb_fop { F_AND, F_OR, F_EQ, F_NE, F_IN, F_NIN, F_GT, F_GTE, F_LT, F_LTE, F_EXISTS };
-
-struct kb_filter {
-    int op;
-    char *key;          /* field (conditions only) */
-    cJSON *val;         /* owned copy of the operand */
-    kb_filter **kids;   /* F_AND / F_OR */
-    size_t n;
-};
 
 static const struct { const char *name; int op; } kb_filter__ops[] = {
     { "$eq", F_EQ }, { "$ne", F_NE }, { "$in", F_IN }, { "$nin", F_NIN }, { "$gt", F_GT },
     { "$gte", F_GTE }, { "$lt", F_LT }, { "$lte", F_LTE }, { "$exists", F_EXISTS },
 };
 
-static kb_filter *kb_filter__node(int op)
+kb_filter *kb_filter__node(int op)
 {
     kb_filter *f = xcalloc(1, sizeof *f);
     f->op = op;
     return f;
 }
 
-static void kb_filter__add(kb_filter *parent, kb_filter *kid)
+void kb_filter__add(kb_filter *parent, kb_filter *kid)
 {
     parent->kids = xrealloc(parent->kids, (parent->n + 1) * sizeof *parent->kids);
     parent->kids[parent->n++] = kid;
 }
 
-static bool kb_filter__scalar(const cJSON *v)
+void kb_filter__add_cond(kb_filter *parent, int op, const char *key, const cJSON *val)
+{
+    kb_filter *c = kb_filter__node(op);
+    c->key = xstrdup(key);
+    c->val = val ? cJSON_Duplicate(val, 1) : NULL;
+    kb_filter__add(parent, c);
+}
+
+bool kb_filter__scalar(const cJSON *v)
 {
     return cJSON_IsString(v) || cJSON_IsNumber(v) || cJSON_IsBool(v) || cJSON_IsNull(v);
 }
@@ -49,10 +49,7 @@ static int kb_filter__object(const cJSON *spec, kb_filter *into, ragd_error *err
 static int kb_filter__field(const cJSON *it, kb_filter *into, ragd_error *err)
 {
     if (kb_filter__scalar(it)) {
-        kb_filter *c = kb_filter__node(F_EQ);
-        c->key = xstrdup(it->string);
-        c->val = cJSON_Duplicate(it, 1);
-        kb_filter__add(into, c);
+        kb_filter__add_cond(into, F_EQ, it->string, it);
         return RAGD_OK;
     }
     if (!cJSON_IsObject(it) || !it->child)
@@ -77,10 +74,7 @@ static int kb_filter__field(const cJSON *it, kb_filter *into, ragd_error *err)
         if (!ok)
             return ragd_error_set(err, RAGD_EINVAL, "filter.%s.%s has an operand of the wrong type",
                                   it->string, o->string);
-        kb_filter *c = kb_filter__node(op);
-        c->key = xstrdup(it->string);
-        c->val = cJSON_Duplicate(o, 1);
-        kb_filter__add(into, c);
+        kb_filter__add_cond(into, op, it->string, o);
     }
     return RAGD_OK;
 }
@@ -131,7 +125,9 @@ int kb_filter_compile(const cJSON *spec, kb_filter **out, ragd_error *err)
     if (spec && !cJSON_IsNull(spec) && !cJSON_IsObject(spec))
         return ragd_error_set(err, RAGD_EINVAL, "filter must be a JSON object");
     kb_filter *root = kb_filter__node(F_AND);
-    int rc = spec && cJSON_IsObject(spec) ? kb_filter__object(spec, root, err, 0) : RAGD_OK;
+    int rc = !spec || !cJSON_IsObject(spec)  ? RAGD_OK
+             : kb_filter__is_qdrant(spec)    ? kb_filter__qdrant(spec, root, err, 0)
+                                             : kb_filter__object(spec, root, err, 0);
     if (rc) {
         kb_filter_destroy(root);
         return rc;
@@ -224,19 +220,21 @@ bool kb_filter_match(const kb_filter *f, const cJSON *md)
 {
     if (!f)
         return true;
-    if (f->op == F_AND || f->op == F_OR) {
+    if (f->op == F_AND || f->op == F_OR || f->op == F_NOR) {
         for (size_t i = 0; i < f->n; i++) {
             bool m = kb_filter_match(f->kids[i], md);
             if (f->op == F_AND && !m)
                 return false;
-            if (f->op == F_OR && m)
-                return true;
+            if (f->op != F_AND && m)
+                return f->op == F_OR;
         }
-        return f->op == F_AND;
+        return f->op != F_OR;
     }
     const cJSON *v = md ? cJSON_GetObjectItemCaseSensitive(md, f->key) : NULL;
     switch (f->op) {
     case F_EXISTS: return (v != NULL) == cJSON_IsTrue(f->val);
+    case F_EMPTY: return !v || cJSON_IsNull(v) || (cJSON_IsArray(v) && !v->child);
+    case F_ISNULL: return v && cJSON_IsNull(v);
     case F_EQ: return v && kb_filter__eq_any(v, f->val);
     case F_NE: return !v || !kb_filter__eq_any(v, f->val);
     case F_IN: return v && kb_filter__in(v, f->val);

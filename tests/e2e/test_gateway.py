@@ -108,7 +108,7 @@ def test_models_list_and_unknown_model(tmp_path, upstream):
     s = Ragd(args=["--config", str(cfg)]).start()
     try:
         ids = {m.id for m in client(s).models.list()}
-        assert ids == {"small-1", "tiny-*"}
+        assert ids == {"small-1", "tiny-*", "all-MiniLM-L6-v2", "cosine:all-MiniLM-L6-v2"}
         r = chat(s, "x")  # fake-model: no provider serves it
         assert_error(r, 404, "model_not_found")
         body = {"model": "tiny-2", "messages": [{"role": "user", "content": "q"}]}

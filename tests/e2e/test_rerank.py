@@ -5,6 +5,7 @@ reference), and a remote /rerank provider (a fake one on loopback, in both wire
 shapes, and down: the answer degrades and says so)."""
 import http.server
 import json
+import math
 import os
 import threading
 
@@ -141,7 +142,7 @@ def test_cross_encoder_matches_transformers(ragd_ce):
 
 
 def test_cohere_shape(ragd_ce):
-    r = ragd_ce.post("/v1/rerank", json={"model": "anything", "query": QUERY,
+    r = ragd_ce.post("/v1/rerank", json={"model": "org/ragd-test-cross-encoder", "query": QUERY,
                                          "documents": [{"text": d} for d in DOCS],
                                          "top_n": 3, "return_documents": True})
     assert r.status_code == 200, r.text
@@ -153,8 +154,50 @@ def test_cohere_shape(ragd_ce):
     scores = [res["relevance_score"] for res in body["results"]]
     assert scores == sorted(scores, reverse=True)
     assert body["usage"]["total_tokens"] > 4 * 10
+    assert body["meta"]["billed_units"] == {"search_units": 1,
+                                            "input_tokens": body["usage"]["total_tokens"]}
     r = ragd_ce.post("/v1/rerank", json={"query": QUERY, "documents": DOCS})
     assert "document" not in r.json()["results"][0] and len(r.json()["results"]) == 4
+
+
+def test_unconfigured_model_is_refused_unless_fallback(ragd_ce):
+    body = {"model": "rerank-english-v3.0", "query": QUERY, "documents": DOCS}
+    for path in ("/v1/rerank", "/v2/rerank"):
+        err = assert_error(ragd_ce.post(path, json=body), 400, "model_not_found")
+        assert "ragd-test-cross-encoder" in err["message"] and "fallback" in err["message"]
+        r = ragd_ce.post(path, json={**body, "fallback": True})
+        assert r.status_code == 200, r.text
+    assert_error(ragd_ce.post("/v1/rerank", json={**body, "fallback": "yes"}), 400,
+                 "invalid_request")
+    assert_error(ragd_ce.post("/v1/rerank", json={**body, "model": 7}), 400, "invalid_request")
+
+
+def test_cohere_v2_shape(ragd_ce):
+    r = ragd_ce.post("/v2/rerank", json={"model": "ragd-test-cross-encoder", "query": QUERY,
+                                         "documents": DOCS, "top_n": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"id", "results", "meta"}
+    assert len(body["results"]) == 2 and set(body["results"][0]) == {"index", "relevance_score"}
+    v1 = ragd_ce.post("/v1/rerank", json={"query": QUERY, "documents": DOCS, "top_n": 2})
+    assert [(x["index"], x["relevance_score"]) for x in body["results"]] == \
+        [(x["index"], x["relevance_score"]) for x in v1.json()["results"]]
+    assert body["meta"]["api_version"] == {"version": "2"}
+    assert body["meta"]["billed_units"]["search_units"] == 1
+    assert body["meta"]["billed_units"]["input_tokens"] > 4 * 10
+    assert_error(ragd_ce.post("/v2/rerank", json={"query": QUERY, "documents": DOCS}), 400,
+                 "invalid_request")
+    assert_error(ragd_ce.post("/v2/rerank", json={"model": "ragd-test-cross-encoder",
+                                                  "query": QUERY, "documents": [{"text": "a"}]}),
+                 400, "invalid_request")
+
+
+def test_cosine_fallback_bills_the_tokens_it_embedded(ragd_lmdb):
+    r = ragd_lmdb.post("/v1/rerank", json={"query": "a b", "documents": ["c", "d e f"]})
+    assert r.status_code == 200, r.text
+    # [CLS] a b [SEP] + [CLS] c [SEP] + [CLS] d e f [SEP]
+    assert r.json()["usage"]["total_tokens"] == 4 + 3 + 5
+    assert r.json()["meta"]["billed_units"]["input_tokens"] == 12
 
 
 def test_bad_input(ragd_lmdb):
@@ -243,3 +286,13 @@ def test_remote_config_errors_are_clear(tmp_path):
     with pytest.raises(RuntimeError, match="RAGD_TEST_UNSET_KEY"):
         s.start()
     s.cleanup()
+
+
+def test_tei_rerank_raw_scores_are_the_cross_encoders_logits(ragd_ce):
+    texts = DOCS[:3]
+    plain = ragd_ce.post("/rerank", json={"query": QUERY, "texts": texts}).json()
+    raw = ragd_ce.post("/rerank", json={"query": QUERY, "texts": texts, "raw_scores": True})
+    assert raw.status_code == 200, raw.text
+    by_index = {x["index"]: x["score"] for x in raw.json()}
+    for x in plain:
+        assert 1 / (1 + math.exp(-by_index[x["index"]])) == pytest.approx(x["score"], abs=1e-5)

@@ -1,7 +1,8 @@
 /*
  * test_kb_filter.c - metadata filters: equality (also inside array fields),
  * $in/$nin, numeric and string ranges, $exists, $ne, $and/$or, and refusal
- * of malformed filters with a message naming the field.
+ * of malformed filters with a message naming the field; Qdrant's
+ * must/should/must_not form with match/range/is_empty/is_null and nesting.
  */
 #include <string.h>
 
@@ -90,11 +91,63 @@ TEST(malformed_filters_are_refused)
     ASSERT_EQ_INT(compile_rc("{}", NULL), 0);
 }
 
+TEST(qdrant_must_should_must_not)
+{
+    const char *f = "{\"must\":[{\"key\":\"city\",\"match\":{\"value\":\"London\"}},"
+                    "{\"key\":\"price\",\"range\":{\"gte\":10,\"lt\":20}}],"
+                    "\"must_not\":[{\"key\":\"color\",\"match\":{\"any\":[\"red\"]}}]}";
+    ASSERT_TRUE(match(f, "{\"city\":\"London\",\"price\":10}"));
+    ASSERT_TRUE(match(f, "{\"city\":\"London\",\"price\":19.5,\"color\":\"blue\"}"));
+    ASSERT_TRUE(!match(f, "{\"city\":\"London\",\"price\":20}"));
+    ASSERT_TRUE(!match(f, "{\"city\":\"Paris\",\"price\":12}"));
+    ASSERT_TRUE(!match(f, "{\"city\":\"London\",\"price\":12,\"color\":[\"red\",\"x\"]}"));
+    const char *sh = "{\"should\":[{\"key\":\"a\",\"match\":{\"value\":1}},"
+                     "{\"key\":\"b\",\"match\":{\"except\":[1,2]}}]}";
+    ASSERT_TRUE(match(sh, "{\"a\":1,\"b\":1}"));
+    ASSERT_TRUE(match(sh, "{\"a\":2,\"b\":3}"));
+    ASSERT_TRUE(!match(sh, "{\"a\":2,\"b\":2}"));
+    ASSERT_TRUE(match("{\"should\":[],\"must\":[]}", "{}"));  /* empty clauses: no condition */
+    /* a single condition object instead of an array, and a nested filter */
+    const char *nest = "{\"must\":{\"should\":[{\"key\":\"t\",\"match\":{\"value\":true}},"
+                       "{\"must_not\":{\"key\":\"n\",\"range\":{\"gt\":0}}}]}}";
+    ASSERT_TRUE(match(nest, "{\"t\":true,\"n\":5}"));
+    ASSERT_TRUE(match(nest, "{\"n\":0}"));
+    ASSERT_TRUE(!match(nest, "{\"t\":false,\"n\":1}"));
+}
+
+TEST(qdrant_is_empty_is_null_and_errors)
+{
+    const char *e = "{\"must\":[{\"is_empty\":{\"key\":\"tags\"}}]}";
+    ASSERT_TRUE(match(e, "{}"));
+    ASSERT_TRUE(match(e, "{\"tags\":[]}"));
+    ASSERT_TRUE(match(e, "{\"tags\":null}"));
+    ASSERT_TRUE(!match(e, "{\"tags\":[1]}"));
+    const char *n = "{\"must\":[{\"is_null\":{\"key\":\"x\"}}]}";
+    ASSERT_TRUE(match(n, "{\"x\":null}"));
+    ASSERT_TRUE(!match(n, "{}"));
+    /* a field named must in the Mongo form is still a field */
+    ASSERT_TRUE(match("{\"must\":\"x\"}", "{\"must\":\"x\"}"));
+    ASSERT_TRUE(match("{\"must\":{\"$in\":[1]}}", "{\"must\":1}"));
+    char msg[256];
+    ASSERT_EQ_INT(compile_rc("{\"must\":[{\"key\":\"a\",\"match\":{\"text\":\"x\"}}]}",
+                             msg), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(msg, "'a'") != NULL);
+    ASSERT_EQ_INT(compile_rc("{\"must\":[{\"key\":\"a\",\"range\":{}}]}", NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(compile_rc("{\"must\":[{\"key\":\"a\",\"range\":{\"gt\":[1]}}]}", NULL),
+                  RAGD_EINVAL);
+    ASSERT_EQ_INT(compile_rc("{\"must\":[{\"has_id\":[1]}]}", msg), RAGD_EINVAL);
+    ASSERT_TRUE(strstr(msg, "has_id") != NULL);
+    ASSERT_EQ_INT(compile_rc("{\"must\":[3]}", NULL), RAGD_EINVAL);
+    ASSERT_EQ_INT(compile_rc("{\"must\":[{\"is_null\":{}}]}", NULL), RAGD_EINVAL);
+}
+
 int main(void)
 {
     RUN(equality_and_arrays);
     RUN(sets_and_ranges);
     RUN(exists_and_logic);
     RUN(malformed_filters_are_refused);
+    RUN(qdrant_must_should_must_not);
+    RUN(qdrant_is_empty_is_null_and_errors);
     return TEST_REPORT();
 }

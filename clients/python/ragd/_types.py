@@ -1,0 +1,58 @@
+"""Typed shapes of ragd's requests and answers (TypedDicts: plain dicts at run time)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, NotRequired, Optional, TypedDict
+
+JSON = Dict[str, Any]
+
+
+class Document(TypedDict):
+    """A document to upsert into a namespace."""
+    id: str
+    text: str
+    metadata: NotRequired[JSON]
+    user_id: NotRequired[str]
+
+
+class SearchHit(TypedDict):
+    content: str
+    score: float
+    type: str
+    metadata: JSON
+    namespace: str
+    document_id: str
+    chunk_id: str
+    chunk_index: int
+
+
+class SearchResponse(TypedDict):
+    results: List[SearchHit]
+    total: int
+    search_type: str
+    timings: JSON
+
+
+class RateLimitDecision(TypedDict):
+    allowed: bool
+    remaining: int
+    reset_after: float
+    retry_after: float
+    limit: int
+    algorithm: str
+
+
+@dataclass
+class CacheEntry:
+    """A generic cache entry: its bytes, content type and seconds left (-1: none)."""
+    value: bytes
+    content_type: str
+    ttl: int
+
+    def text(self) -> str:
+        return self.value.decode("utf-8")
+
+
+def drop_none(d: Dict[str, Optional[Any]]) -> JSON:
+    """The members that were given (None means "not sent")."""
+    return {k: v for k, v in d.items() if v is not None}
