@@ -29,7 +29,15 @@ enum http_method {
 
 typedef struct http_req http_req;
 typedef struct http_resp http_resp;
-struct http_inproc;  /* an in-process request's headers and query (http/inproc.h) */
+/* Where a request served without a socket gets its headers, query and client
+ * address (http/inproc.c fills one; the accessors of request.c read through it
+ * when conn is NULL). A table of functions, so request.c never calls inproc.c. */
+typedef struct http_req_src http_req_src;
+struct http_req_src {
+    const char *(*header)(const http_req_src *s, const char *name);
+    const char *(*query)(const http_req_src *s, const char *name);
+    void (*client_ip)(const http_req_src *s, char *out, size_t n);
+};
 
 /* A route handler. It always leaves a response in resp (status 0 = 500). */
 typedef void (*http_handler)(http_req *req, http_resp *resp);
@@ -55,8 +63,8 @@ struct http_req {
                                     the server, freed in one call when the request
                                     ends; keep no pointer into it past the handler
                                     (deferred responses, queues of other threads) */
-    const struct http_inproc *inproc;  /* headers/query of an in-process request
-                                          (conn is NULL then); borrowed */
+    const http_req_src *inproc;  /* headers/query of an in-process request
+                                    (conn is NULL then); borrowed */
 };
 
 struct http_resp {

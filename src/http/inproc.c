@@ -13,11 +13,13 @@
 #include "http/stream_int.h"
 #include "util/arena.h"
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/mem.h"
 
 #define INPROC_MAX_QUERY 32
 
 struct http_inproc {
+    http_req_src src;  /* first: request.c reads through it */
     const http_kv *headers;
     int nheaders;
     http_kv query[INPROC_MAX_QUERY];
@@ -25,24 +27,13 @@ struct http_inproc {
     char ip[64];
 };
 
-static int inproc__hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode %XX (and '+' as a space when plus) in place; invalid escapes stay. */
 static void inproc__unescape(char *s, bool plus)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
         int hi, lo;
-        if (*r == '%' && (hi = inproc__hex(r[1])) >= 0 && (lo = inproc__hex(r[2])) >= 0) {
+        if (*r == '%' && (hi = hash_hex_digit(r[1])) >= 0 && (lo = hash_hex_digit(r[2])) >= 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {
@@ -82,11 +73,35 @@ static void inproc__fill_resp(http_resp *resp, http_inproc_resp *out)
     out->body_len = resp->body_len;
 }
 
+static const char *inproc__header(const http_req_src *s, const char *name)
+{
+    const struct http_inproc *ip = (const struct http_inproc *)s;
+    for (int i = 0; i < ip->nheaders; i++)
+        if (strcasecmp(ip->headers[i].name, name) == 0)
+            return ip->headers[i].value;
+    return NULL;
+}
+
+static const char *inproc__query(const http_req_src *s, const char *name)
+{
+    const struct http_inproc *ip = (const struct http_inproc *)s;
+    for (int i = 0; i < ip->nquery; i++)
+        if (strcmp(ip->query[i].name, name) == 0)
+            return ip->query[i].value;
+    return NULL;
+}
+
+static void inproc__client_ip(const http_req_src *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s", ((const struct http_inproc *)s)->ip);
+}
+
 void http_inproc_call(const router_t *router, const http_server_opts *opts,
                       const http_inproc_req *in, http_inproc_resp *out)
 {
     static uint64_t seq;
-    struct http_inproc ip = { .headers = in->headers, .nheaders = in->nheaders };
+    struct http_inproc ip = { .src = { inproc__header, inproc__query, inproc__client_ip },
+                              .headers = in->headers, .nheaders = in->nheaders };
     snprintf(ip.ip, sizeof ip.ip, "%s", in->client_ip ? in->client_ip : "127.0.0.1");
     char *path = xstrdup(in->url);
     char *q = strchr(path, '?');
@@ -105,7 +120,7 @@ void http_inproc_call(const router_t *router, const http_server_opts *opts,
     http_req req = { .method = http_method_bit(in->method), .method_name = in->method,
                      .path = path, .route = "unmatched", .route_index = -1,
                      .body = body, .body_len = in->body_len, .app = opts->app,
-                     .start_us = clock_mono_us(), .arena = &scratch, .inproc = &ip };
+                     .start_us = clock_mono_us(), .arena = &scratch, .inproc = &ip.src };
     snprintf(req.request_id, sizeof req.request_id, "inproc-%llu",
              (unsigned long long)__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     http_resp resp = { 0 };
@@ -139,23 +154,3 @@ void http_inproc_resp_free(http_inproc_resp *r)
     r->body_len = 0;
 }
 
-const char *http_inproc__header(const struct http_inproc *ip, const char *name)
-{
-    for (int i = 0; ip && i < ip->nheaders; i++)
-        if (strcasecmp(ip->headers[i].name, name) == 0)
-            return ip->headers[i].value;
-    return NULL;
-}
-
-const char *http_inproc__query(const struct http_inproc *ip, const char *name)
-{
-    for (int i = 0; ip && i < ip->nquery; i++)
-        if (strcmp(ip->query[i].name, name) == 0)
-            return ip->query[i].value;
-    return NULL;
-}
-
-void http_inproc__client_ip(const struct http_inproc *ip, char *out, size_t n)
-{
-    snprintf(out, n, "%s", ip ? ip->ip : "");
-}

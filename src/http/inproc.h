@@ -47,9 +47,5 @@ void http_inproc_call(const router_t *router, const http_server_opts *opts,
                       const http_inproc_req *in, http_inproc_resp *out);
 void http_inproc_resp_free(http_inproc_resp *r);
 
-/* For request.c: lookups on req->inproc (NULL-safe). */
-const char *http_inproc__header(const struct http_inproc *ip, const char *name);
-const char *http_inproc__query(const struct http_inproc *ip, const char *name);
-void http_inproc__client_ip(const struct http_inproc *ip, char *out, size_t n);
 
 #endif

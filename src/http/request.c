@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "http/http.h"
-#include "http/inproc.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -38,14 +37,14 @@ const char *http_req_param(const http_req *req, const char *name)
 const char *http_req_header(const http_req *req, const char *name)
 {
     if (!req->conn)
-        return http_inproc__header(req->inproc, name);
+        return req->inproc ? req->inproc->header(req->inproc, name) : NULL;
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_req_query(const http_req *req, const char *name)
 {
     if (!req->conn)
-        return http_inproc__query(req->inproc, name);
+        return req->inproc ? req->inproc->query(req->inproc, name) : NULL;
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -53,7 +52,7 @@ void http_req_client_ip(const http_req *req, char *out, size_t n)
 {
     out[0] = '\0';
     if (!req->conn && req->inproc) {
-        http_inproc__client_ip(req->inproc, out, n);
+        req->inproc->client_ip(req->inproc, out, n);
         return;
     }
     const union MHD_ConnectionInfo *ci =

@@ -17,32 +17,6 @@ static const struct { const char *name; int op; } kb_filter__ops[] = {
     { "$gte", F_GTE }, { "$lt", F_LT }, { "$lte", F_LTE }, { "$exists", F_EXISTS },
 };
 
-kb_filter *kb_filter__node(int op)
-{
-    kb_filter *f = xcalloc(1, sizeof *f);
-    f->op = op;
-    return f;
-}
-
-void kb_filter__add(kb_filter *parent, kb_filter *kid)
-{
-    parent->kids = xrealloc(parent->kids, (parent->n + 1) * sizeof *parent->kids);
-    parent->kids[parent->n++] = kid;
-}
-
-void kb_filter__add_cond(kb_filter *parent, int op, const char *key, const cJSON *val)
-{
-    kb_filter *c = kb_filter__node(op);
-    c->key = xstrdup(key);
-    c->val = val ? cJSON_Duplicate(val, 1) : NULL;
-    kb_filter__add(parent, c);
-}
-
-bool kb_filter__scalar(const cJSON *v)
-{
-    return cJSON_IsString(v) || cJSON_IsNumber(v) || cJSON_IsBool(v) || cJSON_IsNull(v);
-}
-
 static int kb_filter__object(const cJSON *spec, kb_filter *into, ragd_error *err, int depth);
 
 /* One field's condition(s): a scalar, or an object of operators. */

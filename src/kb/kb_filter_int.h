@@ -1,5 +1,5 @@
 /*
- * kb_filter_int.h - the compiled filter tree shared by the two parsers,
+ * kb_filter_int.h - the compiled filter tree (its nodes: kb_filter_node.c) shared by the two parsers,
  * kb_filter.c (the Mongo-like form, matching) and kb_filter_qdrant.c
  * (Qdrant's must/should/must_not form). Not for other files.
  */

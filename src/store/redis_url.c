@@ -8,18 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/mem.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decode s[0..n) into a new string; NULL if an escape is malformed. */
 static char *pct_decode(const char *s, size_t n)
@@ -31,8 +21,8 @@ static char *pct_decode(const char *s, size_t n)
             out[j++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+        int hi = i + 2 < n ? hash_hex_digit(s[i + 1]) : -1;
+        int lo = i + 2 < n ? hash_hex_digit(s[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
             free(out);
             return NULL;

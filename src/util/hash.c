@@ -37,3 +37,14 @@ uint64_t hash_fnv1a64(const void *data, size_t len)
     }
     return h;
 }
+
+int hash_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

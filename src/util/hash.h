@@ -20,6 +20,9 @@ void hash_sha256_hex(const void *data, size_t len, char out[HASH_SHA256_HEX_LEN 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void hash_hex(const uint8_t *bytes, size_t n, char *out);
 
+/* The value of one hex digit (either case), or -1 when c is not one. */
+int hash_hex_digit(char c);
+
 /* 64-bit FNV-1a; for hash tables only, never for keys that must not collide. */
 uint64_t hash_fnv1a64(const void *data, size_t len);
 
