@@ -6,7 +6,9 @@
 #   scripts/fuzz.sh run [SECONDS] [harness...]  replay, then fuzz each harness for
 #                                               SECONDS (default $FUZZ_SECONDS or 300)
 # Each harness starts from its seed corpus (tests/fuzz/corpus/<h>/) and the
-# inputs earlier runs found (build-fuzz/corpus/<h>/, kept between runs). One
+# inputs earlier runs found (build-fuzz/corpus/<h>/, kept between runs); with
+# FUZZ_SEED set it starts from the seed corpus alone with that libFuzzer seed, so
+# a run repeats what an earlier run on the same commit did (make test does so). One
 # line per harness reports executions, coverage and corpus size. A crash fails
 # the run; its input is saved in build-fuzz/crashes/<h>/ - once fixed, copy it to
 # tests/fuzz/regressions/<h>/ so every later run replays it.
@@ -43,10 +45,17 @@ replay() {  # replay HARNESS: every file of tests/fuzz/regressions/HARNESS once
 
 fuzz() {  # fuzz HARNESS SECONDS
     local h=$1 secs=$2 log=$B/logs/$1.log
-    mkdir -p "$B/corpus/$h" "$B/crashes/$h"
+    local corpus=$B/corpus/$h seed=()
+    if [ -n "${FUZZ_SEED:-}" ]; then  # reproducible: a fixed seed from the seed corpus alone
+        corpus=$B/corpus-fresh/$h
+        rm -rf "$corpus"
+        seed=(-seed="$FUZZ_SEED")
+    fi
+    mkdir -p "$corpus" "$B/crashes/$h"
     local rc=0
-    "$B/fuzz_$h" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-        -artifact_prefix="$B/crashes/$h/" "$B/corpus/$h" "tests/fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
+    "$B/fuzz_$h" "${seed[@]}" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
+        -print_final_stats=1 -artifact_prefix="$B/crashes/$h/" "$corpus" "tests/fuzz/corpus/$h" \
+        >"$log" 2>&1 || rc=$?
     local done_line runs cov ft corp
     done_line=$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|NEW|REDUCE|pulse)' "$log" | tail -1 || true)
     runs=$(grep -oE '^stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}' || true)

@@ -93,7 +93,7 @@ if [ -n "$redis_pid" ]; then
     kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
 fi
 if [ "$what" = all ] || [ "$what" = fuzz ]; then
-    scripts/fuzz.sh run "${FUZZ_SECONDS:-10}" || rc=1
+    FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz.sh run "${FUZZ_SECONDS:-10}" || rc=1
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
     if ls tests/e2e/test_*.py >/dev/null 2>&1; then
