@@ -1,6 +1,6 @@
 /*
  * json.c - parse with positions and the limits for untrusted input (a lexical
- * pass for depth and NUL before cJSON, a tree pass for non-finite numbers and
+ * pass for UTF-8, depth and NUL before cJSON, a tree pass for non-finite numbers and
  * duplicate member names after), canonical JSON, typed getters, and the one
  * checked reader of integers from input.
  */
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/mem.h"
+#include "util/utf8.h"
 
 /* Line and column of byte off, for error messages. */
 static void json__where(const char *s, size_t off, size_t *line, size_t *col)
@@ -137,6 +138,12 @@ int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err)
 {
     if (n == 0)
         return ragd_error_set(err, RAGD_EFORMAT, "empty body: expected a JSON document");
+    /* JSON is UTF-8 (RFC 8259 section 8.1). Invalid bytes would become U+FFFD
+     * in canonical keys, so two different bodies could share a cache key. */
+    size_t bad;
+    if (!utf8_valid(s, n, &bad))
+        return ragd_error_set(err, RAGD_EFORMAT, "invalid UTF-8 at byte %zu: JSON text must "
+                              "be UTF-8", bad);
     int rc = json__scan(s, n, err);
     if (rc)
         return rc;

@@ -25,7 +25,8 @@
 /* Parse n bytes of untrusted input (request bodies, tokens, files, upstream
  * answers). On success *out is owned by the caller (cJSON_Delete); on failure
  * *out is untouched and err says what and where:
- *   RAGD_EFORMAT  a syntax error (byte offset, line, column); a string holding
+ *   RAGD_EFORMAT  a syntax error (byte offset, line, column); bytes that are
+ *                 not valid UTF-8 (offset of the first); a string holding
  *                 NUL (a \u0000 escape or a raw 0 byte: cJSON would cut the
  *                 string there, so the bytes used would not be the bytes sent);
  *                 a number that is not a finite double (1e400); a member name

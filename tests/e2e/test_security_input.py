@@ -150,6 +150,22 @@ def test_nul_in_json_bodies_is_refused(ragd):
     assert r.json()["content"] == "a\\u0000b"
 
 
+def test_invalid_utf8_in_json_bodies_is_refused(ragd):
+    """Invalid bytes became U+FFFD in canonical keys: two different bodies shared a key."""
+    def raw(path, body):
+        return requests.post(ragd.url + path, data=body, timeout=30,
+                             headers={"Content-Type": "application/json"})
+    err = assert_error(raw("/api/v1/cache/key",
+                           b'{"prefix": "g", "model": "m", "params": {"q": "a\xffb"}}'),
+                       400, "invalid_json")
+    assert "UTF-8" in err["message"]
+    assert_error(raw(NS, b'{"name": "u\xc0\xafx"}'), 400, "invalid_json")
+    assert_error(raw("/v1/embeddings", b'{"model": "m", "input": "\xed\xa0\x80"}'), 400)
+    r = raw("/api/v1/cache/key", '{"prefix": "g", "model": "m", "params": {"q": "caf\u00e9 \u2603"}}'
+            .encode())
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="module")
 def upstream():
     up = FakeUpstream().start()

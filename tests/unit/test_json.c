@@ -195,6 +195,19 @@ TEST(nul_refused)
     ASSERT_OK(parse_rc("{\"m\": \"\\u0001 \\u00e9 \\ud83d\\ude00\"}", &err));
 }
 
+/* Two member names differing only in invalid bytes used to canonicalise to
+ * the same U+FFFD form (one cache key for two bodies; found by fuzz_json). */
+TEST(invalid_utf8_refused)
+{
+    ragd_error err;
+    ASSERT_EQ_INT(parse_rc("{\"a\xff\": 1, \"a\xfe\": 2}", &err), RAGD_EFORMAT);
+    ASSERT_TRUE(strstr(err.msg, "UTF-8 at byte 3") != NULL);
+    ASSERT_EQ_INT(parse_rc("{\"m\": \"\xc0\xaf\"}", &err), RAGD_EFORMAT);     /* overlong */
+    ASSERT_EQ_INT(parse_rc("{\"m\": \"\xed\xa0\x80\"}", &err), RAGD_EFORMAT); /* surrogate */
+    ASSERT_EQ_INT(parse_rc("[\"\xe2\x82\"]", &err), RAGD_EFORMAT);             /* cut short */
+    ASSERT_OK(parse_rc("{\"caf\xc3\xa9\": \"\xf0\x9f\x98\x80\"}", &err));
+}
+
 TEST(non_finite_refused)
 {
     ragd_error err;
@@ -278,6 +291,7 @@ int main(void)
     RUN(typed_getters);
     RUN(depth_limit);
     RUN(nul_refused);
+    RUN(invalid_utf8_refused);
     RUN(non_finite_refused);
     RUN(duplicate_members_refused);
     RUN(count_from_json);
