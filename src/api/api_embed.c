@@ -183,6 +183,17 @@ static void embed_api__failed(const http_req *req, http_resp *resp, bool remote,
         api_error_rc(req, resp, rc, "embedding failed: %s", ragd_strerror(rc));
 }
 
+/* The local model's work caps (api_budget.c); false with resp filled. */
+static bool embed_api__admitted(const http_req *req, http_resp *resp, const char *const *texts,
+                                const size_t *lens, size_t n)
+{
+    api_budget verdict;
+    if (api_embed_admit(req, texts, lens, n, &verdict))
+        return true;
+    api_budget_answer(req, resp, &verdict);
+    return false;
+}
+
 /* POST /v1/embeddings {input, model, encoding_format?, dimensions?, user?} */
 static void embed_api__openai(http_req *req, http_resp *resp)
 {
@@ -211,6 +222,8 @@ static void embed_api__openai(http_req *req, http_resp *resp)
         goto out;
     }
     if (!embed_api__input(req, resp, cJSON_GetObjectItemCaseSensitive(body, "input"), &in))
+        goto out;
+    if (!remote && !embed_api__admitted(req, resp, in.texts, in.lens, in.n))
         goto out;
     float *vecs = arena_alloc(req->arena, in.n * dim * sizeof *vecs);
     int *ntok = arena_alloc(req->arena, in.n * sizeof *ntok);
@@ -275,7 +288,8 @@ static void embed_api__generate(http_req *req, http_resp *resp)
         /* a user_id that is not the caller's: 403; a bad item field: 400 (resp is filled) */
     } else if (!text) {
         http_error(req, resp, 400, "invalid_input", "'text' must be a non-empty string");
-    } else if (embed_api__check_text(req, resp, text, 0, "text")) {
+    } else if (embed_api__check_text(req, resp, text, 0, "text") &&
+               embed_api__admitted(req, resp, &text, &(size_t){ strlen(text) }, 1)) {
         size_t dim = embcache_dim(app->embcache), len = strlen(text);
         float *vec = arena_alloc(req->arena, dim * sizeof *vec);
         int ntok = 0;

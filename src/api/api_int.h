@@ -26,6 +26,30 @@ bool route_api_run(const http_req *req, http_resp *resp, const char *query, size
 /* {namespaces: [{namespace, score, via, example?}], none, best_score, threshold} */
 cJSON *route_api_json(const http_req *req, const route_result *r, double threshold);
 
+/* The work caps of routes that run the local model (api_budget.c). A verdict:
+ * status 0 = admitted, 413 (never fits) or 429 (retry after retry_after_s). */
+typedef struct api_budget {
+    int status;
+    int64_t retry_after_s;
+    const char *who;  /* the caller charged (borrowed from the request) */
+    char msg[320];    /* why, naming the setting */
+} api_budget;
+
+/* Word pieces the local model would run for these texts (each counted up to the
+ * model's maximum, as it truncates). app->embed must be loaded. */
+size_t api_embed_tokens(const app_t *app, const char *const *texts, const size_t *lens, size_t n);
+/* Charge tokens to the caller's per-minute budget under "<scope>:<caller>"
+ * (per_min 0 = no budget; anonymous callers are not charged). */
+void api_budget_check(const http_req *req, const char *scope, int64_t per_min,
+                      const char *setting, size_t tokens, api_budget *out);
+/* Write a refused verdict as ragd's JSON error (413 payload_too_large or 429
+ * rate_limited with Retry-After). */
+void api_budget_answer(const http_req *req, http_resp *resp, const api_budget *b);
+/* Admit an embedding request run by the local model: embed_max_request_tokens,
+ * then embed_user_tokens_per_minute. false with *out saying why. */
+bool api_embed_admit(const http_req *req, const char *const *texts, const size_t *lens,
+                     size_t n, api_budget *out);
+
 /* A user item to store from embeddings/generate (api_user_content.c); strings
  * borrowed from the request body. */
 typedef struct uc_api_item {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "auth/auth.h"
 #include "kb/kb.h"
 #include "util/clock.h"
@@ -266,7 +267,7 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
 }
 
 /* The per-user budget of word pieces embedded per minute (kb_user_tokens_per_minute),
- * a GCRA limiter in the store keyed on the caller; a store failure lets it pass. */
+ * charged once the documents are chunked (api_budget.c). */
 typedef struct kb_api_budget {
     http_req *req;
     http_resp *resp;
@@ -277,32 +278,14 @@ static int kb_api__user_budget(void *ud, size_t chunks, size_t tokens)
 {
     kb_api_budget *b = ud;
     app_t *app = api_app(b->req);
-    int64_t per_min = app->cfg.kb_user_tokens_per_minute;
-    const auth_identity *id = b->req->auth;
-    if (per_min <= 0 || !id)
-        return 0;
-    const char *who = id->user_id[0] ? id->user_id : id->key_id;
-    char key[160];
-    int klen = snprintf(key, sizeof key, "kbtok:%s", who);
-    store_rl_params p = { .algo = STORE_RL_GCRA, .limit = per_min, .window_ms = 60000,
-                          .burst = per_min, .cost = (int64_t)tokens };
-    store_rl_result r;
-    if (store_ratelimit(app->store, key, (size_t)klen, &p, &r) != 0 || r.allowed)
+    api_budget v;
+    (void)chunks;
+    api_budget_check(b->req, "kbtok", app->cfg.kb_user_tokens_per_minute,
+                     "kb_user_tokens_per_minute", tokens, &v);
+    if (v.status == 0)
         return 0;
     b->refused = true;
-    if (r.retry_after_ms < 0) {
-        http_error(b->req, b->resp, 413, "payload_too_large",
-                   "the documents make %zu chunks of %zu word pieces; a caller may embed at "
-                   "most %lld per minute (kb_user_tokens_per_minute)", chunks, tokens,
-                   (long long)per_min);
-        return RAGD_ETOOBIG;
-    }
-    char retry[24];
-    snprintf(retry, sizeof retry, "%lld", (long long)(r.retry_after_ms + 999) / 1000);
-    http_error(b->req, b->resp, 429, "rate_limited",
-               "'%s' may embed %lld word pieces per minute (kb_user_tokens_per_minute); these "
-               "documents need %zu: retry in %s s", who, (long long)per_min, tokens, retry);
-    http_resp_header(b->resp, "Retry-After", retry);
+    api_budget_answer(b->req, b->resp, &v);
     return RAGD_ETOOBIG;
 }
 

@@ -200,6 +200,22 @@ static bool tei__normalize_flag(const http_req *req, http_resp *resp, const cJSO
     return true;
 }
 
+/* The local model's work caps (api_budget.c) in TEI's error shape: 413
+ * validation, 429 with Retry-After. */
+static bool tei__admitted(const http_req *req, http_resp *resp, const tei_texts *t)
+{
+    api_budget v;
+    if (api_embed_admit(req, t->texts, t->lens, t->n, &v))
+        return true;
+    if (v.status == 429) {
+        char retry[24];
+        snprintf(retry, sizeof retry, "%lld", (long long)v.retry_after_s);
+        http_resp_header(resp, "Retry-After", retry);
+    }
+    tei__error(req, resp, v.status, v.status == 429 ? "overloaded" : "validation", "%s", v.msg);
+    return false;
+}
+
 /* POST /embed {inputs, normalize?, truncate?, truncation_direction?} -> [[f32]] */
 static void tei__embed(http_req *req, http_resp *resp)
 {
@@ -209,7 +225,8 @@ static void tei__embed(http_req *req, http_resp *resp)
     bool norm;
     if (!tei__model_ok(req, resp) || !tei__parse(req, resp, &body) ||
         !tei__texts(req, resp, body, "inputs", (size_t)app->cfg.embed_batch_max, &t) ||
-        !tei__normalize_flag(req, resp, body, &norm) || !tei__truncation(req, resp, body, &t))
+        !tei__normalize_flag(req, resp, body, &norm) || !tei__truncation(req, resp, body, &t) ||
+        !tei__admitted(req, resp, &t))
         goto out;
     size_t dim = embcache_dim(app->embcache);
     float *vecs = arena_alloc(req->arena, t.n * dim * sizeof *vecs);

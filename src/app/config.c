@@ -61,6 +61,8 @@ static const cfg_entry cfg_table[] = {
     { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "256", 16, 440, NULL, false, "longest cache key (less when prefix + user namespace leave less of the 448-byte store key)" },
     { "metrics_max_label_values", "RAGD_METRICS_MAX_LABEL_VALUES", NULL, CFG_INT, OFF(metrics_max_label_values), "100", 1, 700, NULL, false, "distinct client-chosen values per metric label (cache prefix, model); the rest count as _other" },
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
+    { "embed_max_request_tokens", "RAGD_EMBED_MAX_REQUEST_TOKENS", NULL, CFG_INT, OFF(embed_max_request_tokens), "131072", 0, 10000000000, NULL, false, "most word pieces one embeddings request may run on the local model (413 beyond; 0 = no cap)" },
+    { "embed_user_tokens_per_minute", "RAGD_EMBED_USER_TOKENS_PER_MINUTE", NULL, CFG_INT, OFF(embed_user_tokens_per_minute), "0", 0, 10000000000, NULL, false, "word pieces a caller's embedding requests may run per minute (429 beyond; 0 = no cap)" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
     { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for" },

@@ -122,7 +122,8 @@ def test_bad_input(ragd):
     assert_error(ragd.post(url, json={"model": MODEL}), 400, "invalid_input")
     assert_error(ragd.post(url, json={"model": MODEL, "input": "x", "dimensions": 128}), 400)
     bad_utf8 = b'{"model": "all-MiniLM-L6-v2", "input": "caf\xc3"}'
-    assert_error(ragd.post(url, data=bad_utf8), 400, "invalid_input")
+    err = assert_error(ragd.post(url, data=bad_utf8), 400, "invalid_json")  # JSON is UTF-8
+    assert "UTF-8" in err["message"]
     err = assert_error(ragd.post(url, json={"model": MODEL, "input": ["x"] * 3000}), 413, "too_many_inputs")
     assert "2048" in err["message"]
     assert_error(ragd.post("/api/v1/embeddings/generate", json={"text": ""}), 400, "invalid_input")

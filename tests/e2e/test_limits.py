@@ -51,3 +51,56 @@ def test_word_pieces_per_caller_are_capped(caps):
     big = " ".join([LONG] * 3)  # more than a minute's budget: it can never pass
     err = assert_error(upsert(caps, "big", big), 413, "payload_too_large")
     assert "kb_user_tokens_per_minute" in err["message"]
+
+
+# ---- the embedding routes -------------------------------------------------------------------
+
+@pytest.fixture
+def emb(request):
+    s = Ragd(env=request.param).start()
+    yield s
+    s.cleanup()
+
+
+def embed_routes(s, texts):
+    """The three routes that run the local model on texts: OpenAI, seed, TEI."""
+    yield "openai", s.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": texts})
+    if len(texts) == 1:
+        yield "seed", s.post("/api/v1/embeddings/generate", json={"text": texts[0]})
+    yield "tei", s.post("/embed", json={"inputs": texts})
+
+
+@pytest.mark.parametrize("emb", [{"RAGD_EMBED_MAX_REQUEST_TOKENS": "100"}], indirect=True)
+def test_embedding_word_pieces_per_request_are_capped(emb):
+    texts = [LONG[:400], LONG[400:800]]  # about 200 word pieces together
+    for route, r in embed_routes(emb, texts):
+        assert r.status_code == 413, (route, r.text)
+        body = r.json()
+        msg = body["error"] if route == "tei" else body["error"]["message"]
+        assert "embed_max_request_tokens" in msg and "at most 100" in msg, (route, body)
+        if route == "tei":
+            assert body["error_type"] == "validation"
+        else:
+            assert body["error"]["code"] == "payload_too_large"
+    for route, r in embed_routes(emb, ["Bench press for the chest."]):
+        assert r.status_code == 200, (route, r.text)
+
+
+@pytest.mark.parametrize("emb", [{"RAGD_EMBED_USER_TOKENS_PER_MINUTE": "200"}], indirect=True)
+def test_embedding_word_pieces_per_caller_are_capped(emb):
+    half = [LONG[:330], LONG[330:660]]  # about 140 word pieces: one call fits, two do not
+    r = emb.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": half})
+    assert r.status_code == 200, r.text
+    spent = r.json()["usage"]["prompt_tokens"]
+    assert 100 < spent <= 200, spent
+    r = emb.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": half})
+    err = assert_error(r, 429, "rate_limited")
+    assert "embed_user_tokens_per_minute" in err["message"]
+    assert int(r.headers["Retry-After"]) >= 1
+    r = emb.post("/embed", json={"inputs": half})
+    assert r.status_code == 429 and r.json()["error_type"] == "overloaded", r.text
+    assert int(r.headers["Retry-After"]) >= 1
+    err = assert_error(emb.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2",
+                                                      "input": [LONG] * 3}),
+                       413, "payload_too_large")  # more than a minute's budget: never passes
+    assert "embed_user_tokens_per_minute" in err["message"]
