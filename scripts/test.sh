@@ -50,12 +50,10 @@ report_skips() {
 # Gateway flights have no unit test with threads: their e2e tests run against the
 # TSAN-built binary, which writes any report to $tmp/tsan.* (a report fails the
 # step). Timing-bound tests (fifty_identical: one 0.3 s call for 50 callers) are
-# left out: TSAN slows ragd enough to split the flight. warm_up is left out: TSAN
-# reported a lock-order inversion there before issue 13 item 3's fix (warm__done ->
-# warm__pump -> gateway_fill under the flight's delivery; the fuzzer found the
-# use-after-free, tests/fuzz/regressions/http/warmup-uaf); add it once a TSAN run
-# of test_warm_up_requests is clean on the fixed code.
-TSAN_E2E="single_flight or two_hundred_concurrent or no_cross_user_leak or global_scope"
+# left out: TSAN slows ragd enough to split the flight. warm_up is in: TSAN found
+# a lock-order inversion there (a flight delivered to its sinks under its own
+# lock, and warm-up's completion started new calls that take the table lock).
+TSAN_E2E="single_flight or two_hundred_concurrent or no_cross_user_leak or global_scope or warm_up"
 tsan_e2e() {
     cmake --build build-tsan -j "${JOBS:-2}" --target ragd >/dev/null
     rm -f "$tmp"/tsan.*

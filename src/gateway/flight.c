@@ -355,13 +355,11 @@ static void flight__store(gw_flight *f, const gw_record *r)
     buf_free(&b);
 }
 
-/* Hand the outcome to every sink. Caller holds f->mu. */
-static void flight__deliver(gw_flight *f, int rc, const char *msg, const gw_record *r,
-                            bool complete)
+/* Hand the outcome to the detached sinks s, without f->mu (flight__deliver_all). */
+static void flight__deliver(gw_flight *f, gw_sink *s, int rc, const char *msg,
+                            const gw_record *r, bool complete)
 {
     bool ok2xx = rc == 0 && f->status >= 200 && f->status < 300;
-    gw_sink *s = f->sinks;
-    f->sinks = NULL;
     while (s) {
         gw_sink *next = s->next;
         if (s->live) {
@@ -396,6 +394,22 @@ static void flight__deliver(gw_flight *f, int rc, const char *msg, const gw_reco
     }
 }
 
+/* Detach every sink and hand each the outcome. The flight is unregistered
+ * already, so no sink can join any more, and f->mu is released before the
+ * sinks run: a sink's completion may start new calls (warm-up does), which
+ * take the gateway's table lock, and elsewhere that lock is held while a
+ * flight's is taken (gw_flight_add_sink). Delivering under f->mu was a lock
+ * order inversion (ThreadSanitizer, warm-up e2e test). */
+static void flight__deliver_all(gw_flight *f, int rc, const char *msg, const gw_record *r,
+                                bool complete)
+{
+    pthread_mutex_lock(&f->mu);
+    gw_sink *s = f->sinks;
+    f->sinks = NULL;
+    pthread_mutex_unlock(&f->mu);
+    flight__deliver(f, s, rc, msg, r, complete);
+}
+
 static void flight__finish(gw_flight *f, int rc, const char *msg)
 {
     gateway_t *gw = f->gw;
@@ -418,9 +432,7 @@ static void flight__finish(gw_flight *f, int rc, const char *msg)
         flight__lock_key(f, lk, sizeof lk);
         store_del(gw->store, lk, strlen(lk));
     }
-    pthread_mutex_lock(&f->mu);
-    flight__deliver(f, rc, msg && *msg ? msg : "upstream call failed", &r, complete);
-    pthread_mutex_unlock(&f->mu);
+    flight__deliver_all(f, rc, msg && *msg ? msg : "upstream call failed", &r, complete);
     gw_record_free(&r);
     flight__free(f);
 }
@@ -446,8 +458,8 @@ static void flight__poll(void *ud, int cancelled)
             flight__unregister(f);
             pthread_mutex_lock(&f->mu);
             f->status = 200;
-            flight__deliver(f, 0, "", &r, true);
             pthread_mutex_unlock(&f->mu);
+            flight__deliver_all(f, 0, "", &r, true);
             gw_record_free(&r);
             flight__free(f);
             return;
