@@ -81,6 +81,16 @@ def rss_mb(pid, field="VmRSS"):
     return float("nan")
 
 
+def heap_mb(base):
+    """ragd's own figure of heap bytes in allocated blocks (/metrics), in MB: flat
+    while RSS grows means the allocator holds freed memory, growing means a leak."""
+    with urllib.request.urlopen(base + "/metrics", timeout=60) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("ragd_heap_in_use_bytes "):
+                return float(line.split()[1]) / 1048576.0
+    return float("nan")
+
+
 def to_ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)$", v)
     x = float(m.group(1))
@@ -142,8 +152,9 @@ def main():
         print(f"soak: {a.connections} connections, {a.minutes:g} min, ragd pid {proc.pid}, "
               f"RSS after set-up and {a.warmup} s warm-up: {rss0:.1f} MB")
         anon0 = rss_mb(proc.pid, "RssAnon")
+        heap0 = heap_mb(base)
         print(f"{'minute':>6} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'errors':>7} {'RSS MB':>8} {'anon MB':>8} {'file MB':>8}")
+              f"{'errors':>7} {'RSS MB':>8} {'anon MB':>8} {'file MB':>8} {'heap MB':>8}")
         rows, minute = [], 0
         left = a.minutes * 60
         while left > 0 and proc.poll() is None:
@@ -152,10 +163,11 @@ def main():
             minute += 1
             r["rss"] = rss_mb(proc.pid)
             r["anon"] = rss_mb(proc.pid, "RssAnon")
+            r["heap"] = heap_mb(base)
             rows.append(r)
             print(f"{minute:>6} {r['requests']:>9} {r['rps']:>8.0f} {r['p50']:>8.2f} "
                   f"{r['p99']:>8.2f} {r['errors']:>7} {r['rss']:>8.1f} {r['anon']:>8.1f} "
-                  f"{rss_mb(proc.pid, 'RssFile'):>8.1f}", flush=True)
+                  f"{rss_mb(proc.pid, 'RssFile'):>8.1f} {r['heap']:>8.1f}", flush=True)
             left -= secs
         if proc.poll() is not None:
             sys.exit(f"ragd exited with {proc.returncode} during the soak (log: {tmp}/ragd.log)")
@@ -166,7 +178,8 @@ def main():
               f"{'ok' if abs(drift) <= 5 else 'NOT FLAT'}")
         anon1 = rows[-1]["anon"] if rows else anon0
         print(f"anonymous memory (heap) start {anon0:.1f} MB, end {anon1:.1f} MB "
-              f"({(anon1 - anon0) / anon0 * 100:+.1f}%)")
+              f"({(anon1 - anon0) / anon0 * 100:+.1f}%); heap in use start {heap0:.1f} MB, "
+              f"end {rows[-1]['heap'] if rows else heap0:.1f} MB")
         print(f"errors {errors} (goal 0): {'ok' if errors == 0 else 'ERRORS'}; "
               f"upstream calls {up.calls}")
         print("p99 per minute (ms): " + " ".join(f"{r['p99']:.1f}" for r in rows))

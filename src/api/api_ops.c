@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "gateway/gateway.h"
 #include "obs/dashboard.h"
+#include "util/memtrim.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -107,6 +108,13 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_reconnects_total", labels.data, (double)ss.reconnects);
     metrics_family(&b, "ragd_uptime_seconds", "gauge", "seconds since start");
     metrics_sample(&b, "ragd_uptime_seconds", NULL, (double)app_uptime_s(app));
+    size_t heap_used, heap_held;
+    memtrim_heap(&heap_used, &heap_held);
+    metrics_family(&b, "ragd_heap_in_use_bytes", "gauge", "heap bytes in allocated blocks");
+    metrics_sample(&b, "ragd_heap_in_use_bytes", NULL, (double)heap_used);
+    metrics_family(&b, "ragd_heap_held_bytes", "gauge",
+                   "heap bytes the allocator holds from the system (in use and free)");
+    metrics_sample(&b, "ragd_heap_held_bytes", NULL, (double)heap_held);
     auth_metrics_render(app->auth, &b);
     ratelimit_metrics_render(app->ratelimit, &b);
 

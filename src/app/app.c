@@ -15,6 +15,7 @@
 #include "gateway/gateway.h"
 #include "obs/log.h"
 #include "util/clock.h"
+#include "util/memtrim.h"
 #include "util/mem.h"
 
 static void app__default_dirs(ragd_config *cfg)
@@ -312,6 +313,9 @@ int app_start(app_t *app, ragd_error *err)
     rc = http_server_start(&o, app->router, &app->server, err);
     if (rc)
         return rc;
+    if (app->cfg.memory_trim_interval > 0 &&
+        memtrim_start((int)app->cfg.memory_trim_interval * 1000, &app->memtrim) != 0)
+        log_msg(LOG_WARN, "memory trim thread did not start: freed heap is kept by the allocator");
     log_msg(LOG_INFO, "ragd %s listening on %s (port %d), store %s, data %s", RAGD_VERSION,
             app->cfg.listen, http_server_port(app->server), store_backend_name(app->store),
             app->cfg.redis_url[0] ? "redis" : app->cfg.data_dir);
@@ -341,6 +345,8 @@ void app_close(app_t *app)
         http_server_stop(app->server, 10000);
         app->server = NULL;
     }
+    memtrim_stop(app->memtrim);
+    app->memtrim = NULL;
     router_destroy(app->router);
     app->router = NULL;
     http_guard_destroy(app->guard);

@@ -54,6 +54,7 @@ typedef struct app {
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
+    struct memtrim *memtrim;          /* returns freed heap pages (util/memtrim.h); NULL = off */
     int64_t store_down_since_us;      /* monotonic time /health first found the store
                                          unreachable, 0 = reachable (__atomic access) */
 } app_t;

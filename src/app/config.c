@@ -60,6 +60,7 @@ static const cfg_entry cfg_table[] = {
     { "body_timeout", "RAGD_BODY_TIMEOUT", NULL, CFG_INT, OFF(body_timeout), "120", 0, 86400, NULL, false, "seconds a client has to send the whole request body (0 = none)" },
     { "max_key_bytes", "RAGD_MAX_KEY_BYTES", NULL, CFG_INT, OFF(max_key_bytes), "256", 16, 440, NULL, false, "longest cache key (less when prefix + user namespace leave less of the 448-byte store key)" },
     { "metrics_max_label_values", "RAGD_METRICS_MAX_LABEL_VALUES", NULL, CFG_INT, OFF(metrics_max_label_values), "100", 1, 700, NULL, false, "distinct client-chosen values per metric label (cache prefix, model); the rest count as _other" },
+    { "memory_trim_interval", "RAGD_MEMORY_TRIM_INTERVAL", NULL, CFG_INT, OFF(memory_trim_interval), "10", 0, 86400, NULL, false, "seconds between returns of freed heap pages to the system (0 = never)" },
     { "embed_batch_max", "RAGD_EMBED_BATCH_MAX", NULL, CFG_INT, OFF(embed_batch_max), "2048", 1, 100000, NULL, false, "most texts in one embeddings request" },
     { "embed_max_request_tokens", "RAGD_EMBED_MAX_REQUEST_TOKENS", NULL, CFG_INT, OFF(embed_max_request_tokens), "131072", 0, 10000000000, NULL, false, "most word pieces one embeddings request may run on the local model (413 beyond; 0 = no cap)" },
     { "embed_user_tokens_per_minute", "RAGD_EMBED_USER_TOKENS_PER_MINUTE", NULL, CFG_INT, OFF(embed_user_tokens_per_minute), "0", 0, 10000000000, NULL, false, "word pieces a caller's embedding requests may run per minute (429 beyond; 0 = no cap)" },

@@ -42,6 +42,7 @@ typedef struct ragd_config {
     int64_t max_key_bytes;
     int64_t metrics_max_label_values; /* per label family (prefix, model), then _other */
     int64_t embed_batch_max;          /* texts per embeddings request */
+    int64_t memory_trim_interval;     /* seconds between malloc_trim calls (0 = never) */
     int64_t embed_max_request_tokens; /* word pieces one embeddings request may run (0 = no cap) */
     int64_t embed_user_tokens_per_minute; /* per caller, embedding routes (0 = no cap) */
     int64_t embed_threads;

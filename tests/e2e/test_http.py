@@ -1,5 +1,6 @@
 """HTTP behaviour every route shares: error shapes, request ids, limits,
 health, metrics, OpenAPI and the dashboard."""
+import re
 import socket
 
 import requests
@@ -119,6 +120,10 @@ def test_metrics_are_prometheus_text(ragd_lmdb):
     assert 'ragd_cache_misses_total{prefix="m"} 1' in text
     assert 'ragd_http_request_duration_seconds_bucket{route="/api/v1/cache/{prefix}/{key*}",le="+Inf"}' in text
     assert 'ragd_store_up{backend="lmdb"} 1' in text
+    heap = {m.group(1): float(m.group(2)) for m in
+            re.finditer(r"^(ragd_heap_(?:in_use|held)_bytes) (\S+)$", text, re.M)}
+    assert heap["ragd_heap_in_use_bytes"] > 1e6, heap  # the model alone is tens of MB
+    assert heap["ragd_heap_held_bytes"] >= heap["ragd_heap_in_use_bytes"], heap
 
 
 def test_openapi_lists_routes(ragd_lmdb):
