@@ -1,11 +1,13 @@
 /*
- * main.c - the ragd command line: `ragd serve`, `ragd config`, `ragd --help`,
- * `ragd --version`. Signals are blocked before any thread starts so that only
+ * main.c - the ragd command line: `ragd serve`, `ragd config`, `ragd ingest`,
+ * `ragd completion bash`, `ragd --help`, `ragd --version` (each command also
+ * takes --help). Signals are blocked before any thread starts so that only
  * the main thread receives SIGINT/SIGTERM (through sigwait) and can shut the
  * server down gracefully.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,18 +15,74 @@
 #include "app/config.h"
 #include "cli/ingest.h"
 
+static const char ragd__commands[] =
+    "  ragd serve [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [options]\n"
+    "                            start the server (the settings below apply)\n"
+    "  ragd config [options]     print the effective configuration: every setting,\n"
+    "                            resolved, secrets redacted, with its source\n"
+    "  ragd ingest <namespace> <path...> [options]\n"
+    "                            load text files into a running server (ragd ingest --help)\n"
+    "  ragd completion bash      print a bash completion script\n"
+    "                            (source <(ragd completion bash))\n"
+    "  ragd --help | --version\n\n";
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "ragd %s - AI cache and retrieval server\n\n"
-            "Usage:\n"
-            "  ragd serve [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [options]\n"
-            "  ragd config [options]     print the effective configuration (secrets redacted)\n"
-            "  ragd ingest <namespace> <path...> [--url URL] [--batch N] [--user-id ID]\n"
-            "                            load text/Markdown/JSONL files into a running server\n"
-            "  ragd --help | --version\n\n",
-            RAGD_VERSION);
+    fprintf(out, "ragd %s - AI cache and retrieval server\n\nUsage:\n%s", RAGD_VERSION,
+            ragd__commands);
     config_print_help(out);
+}
+
+/* `ragd <cmd> --help` for serve and config. */
+static void usage_command(const char *cmd)
+{
+    if (!strcmp(cmd, "serve"))
+        printf("Usage: ragd serve [options]\n\nStarts the server on the embedded store "
+               "(or Redis with --redis-url) and\nserves until SIGINT/SIGTERM.\n\n");
+    else
+        printf("Usage: ragd config [options]\n\nPrints the configuration the same options "
+               "would give `ragd serve`.\n\n");
+    config_print_help(stdout);
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+/* Words completed after `ragd`, and the flags of serve/config from the settings. */
+static int cmd_completion(int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "bash") != 0) {
+        fprintf(stderr, "usage: ragd completion bash\n");
+        return 2;
+    }
+    printf("# bash completion for ragd: source <(ragd completion bash)\n"
+           "_ragd() {\n"
+           "    local cur=${COMP_WORDS[COMP_CWORD]}\n"
+           "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+           "        COMPREPLY=($(compgen -W 'serve config ingest completion --help --version' "
+           "-- \"$cur\"))\n"
+           "        return\n"
+           "    fi\n"
+           "    case ${COMP_WORDS[1]} in\n"
+           "    serve|config)\n"
+           "        case ${COMP_WORDS[COMP_CWORD-1]} in\n"
+           "        --data-dir|--model-dir|--config) COMPREPLY=($(compgen -d -- \"$cur\")); "
+           "return ;;\n"
+           "        esac\n"
+           "        COMPREPLY=($(compgen -W '--help --config ");
+    config_print_flags(stdout);
+    printf("' -- \"$cur\")) ;;\n"
+           "    ingest) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+           "    completion) COMPREPLY=($(compgen -W 'bash' -- \"$cur\")) ;;\n"
+           "    esac\n"
+           "}\n"
+           "complete -F _ragd ragd\n");
+    return 0;
 }
 
 static int load_config(ragd_config *cfg, int argc, char **argv)
@@ -85,10 +143,17 @@ int main(int argc, char **argv)
         printf("ragd %s\n", RAGD_VERSION);
         return 0;
     }
+    if ((!strcmp(argv[1], "serve") || !strcmp(argv[1], "config")) &&
+        wants_help(argc - 2, argv + 2)) {
+        usage_command(argv[1]);
+        return 0;
+    }
     if (!strcmp(argv[1], "serve"))
         return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(argv[1], "config"))
         return cmd_config(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "completion"))
+        return cmd_completion(argc - 2, argv + 2);
     if (!strcmp(argv[1], "ingest"))
         return ingest_main(argc - 2, argv + 2);
     fprintf(stderr, "ragd: unknown command '%s' (see ragd --help)\n", argv[1]);

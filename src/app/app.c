@@ -18,31 +18,6 @@
 #include "util/memtrim.h"
 #include "util/mem.h"
 
-static void app__default_dirs(ragd_config *cfg)
-{
-    const char *home = getenv("HOME");
-    char path[4096];
-    if (!cfg->data_dir[0]) {
-        const char *xdg = getenv("XDG_DATA_HOME");
-        if (xdg && *xdg)
-            snprintf(path, sizeof path, "%s/ragd", xdg);
-        else
-            snprintf(path, sizeof path, "%s/.local/share/ragd", home ? home : ".");
-        free(cfg->data_dir);
-        cfg->data_dir = xstrdup(path);
-    }
-    if (!cfg->model_dir[0]) {
-        const char *mc = getenv("RAGD_MODEL_CACHE");
-        if (mc && *mc)
-            snprintf(path, sizeof path, "%s/all-MiniLM-L6-v2", mc);
-        else
-            snprintf(path, sizeof path, "%s/.cache/ragd/models/all-MiniLM-L6-v2",
-                     home ? home : ".");
-        free(cfg->model_dir);
-        cfg->model_dir = xstrdup(path);
-    }
-}
-
 static int app__mkdirs(const char *dir)
 {
     char tmp[4096];
@@ -200,7 +175,15 @@ static int app__open_gateway(app_t *app, ragd_error *err)
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
-    app__default_dirs(cfg);
+    config_resolve_dirs(cfg);
+    /* Cheap checks first: nothing is created or loaded for a bad address or key. */
+    char host[256];
+    int port, rc;
+    if (http_parse_listen(cfg->listen, host, sizeof host, &port) != 0)
+        return ragd_error_set(err, RAGD_EINVAL, "listen: '%s' is not HOST:PORT (e.g. "
+                              "127.0.0.1:8080 or [::1]:8080)", cfg->listen);
+    if ((rc = auth_check_admin_key(cfg->admin_key, err)))
+        return rc;
     log_set_level(log_level_parse(cfg->log_level));
     app->started_wall_ms = clock_wall_ms();
     app->started_mono_us = clock_mono_us();
@@ -221,8 +204,7 @@ int app_open(app_t *app, ragd_error *err)
     sc.command_timeout_ms = (int)cfg->redis_timeout_ms;
     if (!sc.url && app__mkdirs(cfg->data_dir) != 0)
         return ragd_error_set(err, RAGD_EIO, "data_dir: cannot create %s", cfg->data_dir);
-    int rc = store_open(&sc, &app->store, err);
-    if (rc)
+    if ((rc = store_open(&sc, &app->store, err)))
         return rc;
 
     cache_opts co = {
@@ -235,11 +217,13 @@ int app_open(app_t *app, ragd_error *err)
     };
     if ((rc = cache_create(app->store, &co, &app->cache, err)))
         goto fail;
+    /* Auth before the model: a server that would listen openly is refused first. */
+    if ((rc = app__open_auth(app, err)) ||
+        (rc = auth_check_listen(app->auth, cfg->listen, cfg->allow_unauthenticated != 0, err)))
+        goto fail;
     if ((rc = app__open_embedder(app, err)))
         goto fail;
     if ((rc = app__open_kb(app, err)))
-        goto fail;
-    if ((rc = app__open_auth(app, err)))
         goto fail;
     session_opts so = { (size_t)cfg->session_max_bytes, (int)cfg->session_max_messages,
                         cfg->session_default_ttl };
@@ -304,10 +288,7 @@ int app_server_opts(app_t *app, http_server_opts *o, ragd_error *err)
 int app_start(app_t *app, ragd_error *err)
 {
     http_server_opts o;
-    int rc = auth_check_listen(app->auth, app->cfg.listen, app->cfg.allow_unauthenticated != 0,
-                               err);
-    if (rc == 0)
-        rc = app_server_opts(app, &o, err);
+    int rc = app_server_opts(app, &o, err);
     if (rc)
         return rc;
     rc = http_server_start(&o, app->router, &app->server, err);

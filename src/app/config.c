@@ -346,6 +346,7 @@ int config_load(ragd_config *c, int argc, char **argv, ragd_error *err)
             return rc;
         c->sources[k] = "flag";
     }
+    config_resolve_dirs(c);
     return RAGD_OK;
 }
 
@@ -365,34 +366,107 @@ void config_redact_url(const char *url, char *out, size_t n)
         snprintf(out, n, "%.*s***%s", (int)(userinfo - url), url, at);
 }
 
+void config_resolve_dirs(ragd_config *c)
+{
+    const char *home = getenv("HOME");
+    char path[4096];
+    if (!c->data_dir[0]) {
+        const char *xdg = getenv("XDG_DATA_HOME");
+        if (xdg && *xdg)
+            snprintf(path, sizeof path, "%s/ragd", xdg);
+        else
+            snprintf(path, sizeof path, "%s/.local/share/ragd", home ? home : ".");
+        free(c->data_dir);
+        c->data_dir = xstrdup(path);
+    }
+    if (!c->model_dir[0]) {
+        const char *mc = getenv("RAGD_MODEL_CACHE");
+        if (mc && *mc)
+            snprintf(path, sizeof path, "%s/all-MiniLM-L6-v2", mc);
+        else
+            snprintf(path, sizeof path, "%s/.cache/ragd/models/all-MiniLM-L6-v2",
+                     home ? home : ".");
+        free(c->model_dir);
+        c->model_dir = xstrdup(path);
+    }
+}
+
+/* A setting's value as config_print shows it, secrets redacted. */
+static void cfg__shown(const ragd_config *c, const cfg_entry *e, char *val, size_t n)
+{
+    if (e->type == CFG_INT || e->type == CFG_SIZE || e->type == CFG_BOOL) {
+        snprintf(val, n, "%lld", (long long)*cfg__int((ragd_config *)c, e));
+    } else if (e->type == CFG_DOUBLE) {
+        snprintf(val, n, "%g", *cfg__double((ragd_config *)c, e));
+    } else {
+        const char *s = *cfg__str((ragd_config *)c, e);
+        if (e->secret && !strstr(s, "://"))
+            snprintf(val, n, "%s", *s ? "***" : "");
+        else if (e->secret)
+            config_redact_url(s, val, n);
+        else
+            snprintf(val, n, "%s", s);
+    }
+}
+
 void config_print(const ragd_config *c, FILE *out)
 {
+    int kw = 0, vw = 0;
+    char val[4200];
     for (size_t i = 0; i < CFG_N; i++) {
-        const cfg_entry *e = &cfg_table[i];
-        char val[512];
-        if (e->type == CFG_INT || e->type == CFG_SIZE || e->type == CFG_BOOL) {
-            snprintf(val, sizeof val, "%lld", (long long)*cfg__int((ragd_config *)c, e));
-        } else if (e->type == CFG_DOUBLE) {
-            snprintf(val, sizeof val, "%g", *cfg__double((ragd_config *)c, e));
-        } else {
-            const char *s = *cfg__str((ragd_config *)c, e);
-            if (e->secret && !strstr(s, "://"))
-                snprintf(val, sizeof val, "%s", *s ? "***" : "");
-            else if (e->secret)
-                config_redact_url(s, val, sizeof val);
-            else
-                snprintf(val, sizeof val, "%s", s);
-        }
-        fprintf(out, "%-28s = %-40s (%s)\n", e->key, val, c->sources[i]);
+        cfg__shown(c, &cfg_table[i], val, sizeof val);
+        if ((int)strlen(cfg_table[i].key) > kw)
+            kw = (int)strlen(cfg_table[i].key);
+        if ((int)strlen(val) > vw)
+            vw = (int)strlen(val);
+    }
+    for (size_t i = 0; i < CFG_N; i++) {
+        cfg__shown(c, &cfg_table[i], val, sizeof val);
+        fprintf(out, "%-*s = %-*s  (%s)\n", kw, cfg_table[i].key, vw, val, c->sources[i]);
+    }
+}
+
+void config_print_flags(FILE *out)
+{
+    for (size_t i = 0, n = 0; i < CFG_N; i++)
+        if (cfg_table[i].flag)
+            fprintf(out, n++ ? " %s" : "%s", cfg_table[i].flag);
+}
+
+/* A setting's default as help shows it: resolved paths, "none" for empty. */
+static void cfg__help_default(const ragd_config *d, const cfg_entry *e, char *out, size_t n)
+{
+    if (e->type == CFG_STR) {
+        const char *s = *cfg__str((ragd_config *)d, e);
+        snprintf(out, n, "%s", s[0] ? s : "none");
+    } else {
+        snprintf(out, n, "%s", e->def);
     }
 }
 
 void config_print_help(FILE *out)
 {
-    fprintf(out, "Settings (flag > environment > config file > default):\n");
+    ragd_config d;
+    config_init(&d);
+    config_resolve_dirs(&d);
+    int fw = (int)strlen("--config FILE"), ew = (int)strlen("RAGD_CONFIG");
     for (size_t i = 0; i < CFG_N; i++) {
         const cfg_entry *e = &cfg_table[i];
-        fprintf(out, "  %-14s %-30s %s [default: %s]\n", e->flag ? e->flag : "", e->env,
-                e->help, e->def[0] ? e->def : "see text");
+        if (e->flag && (int)strlen(e->flag) > fw)
+            fw = (int)strlen(e->flag);
+        if ((int)strlen(e->env) > ew)
+            ew = (int)strlen(e->env);
     }
+    fprintf(out, "Settings (flag > environment > config file > default; flags also as "
+                 "--flag=value):\n");
+    fprintf(out, "  %-*s  %-*s  %s [default: none]\n", fw, "--config FILE", ew, "RAGD_CONFIG",
+            "settings file (key = value lines and [sections]; see docs/CONFIGURATION.md)");
+    for (size_t i = 0; i < CFG_N; i++) {
+        const cfg_entry *e = &cfg_table[i];
+        char def[4200];
+        cfg__help_default(&d, e, def, sizeof def);
+        fprintf(out, "  %-*s  %-*s  %s [default: %s]\n", fw, e->flag ? e->flag : "", ew, e->env,
+                e->help, def);
+    }
+    config_free(&d);
 }

@@ -95,12 +95,21 @@ void config_free(ragd_config *cfg);
  * flags are an error). err names the offending setting. */
 int config_load(ragd_config *cfg, int argc, char **argv, ragd_error *err);
 
+/* Fill an empty data_dir / model_dir with the default paths ($XDG_DATA_HOME/ragd or
+ * ~/.local/share/ragd; $RAGD_MODEL_CACHE/all-MiniLM-L6-v2 or
+ * ~/.cache/ragd/models/all-MiniLM-L6-v2). config_load does it. */
+void config_resolve_dirs(ragd_config *cfg);
+
 /* Print the effective configuration, secrets redacted, one "key = value  (source)"
- * per line. */
+ * per line; paths resolved. */
 void config_print(const ragd_config *cfg, FILE *out);
 
-/* Print the flag/env reference for --help. */
+/* Print the flag/env reference for --help: aligned columns, every environment
+ * variable, defaults resolved. */
 void config_print_help(FILE *out);
+
+/* Print every command-line flag, space-separated (shell completion). */
+void config_print_flags(FILE *out);
 
 /* Copy url into out with any password replaced by "***". */
 void config_redact_url(const char *url, char *out, size_t n);

@@ -64,6 +64,11 @@ void auth_destroy(auth_t *a);
  * Thread-safe; turns true for good once a key is created. */
 bool auth_enabled(auth_t *a);
 
+/* 0 if admin_key is empty/NULL or 16 to AUTH_SECRET_MAX characters; RAGD_EINVAL
+ * with err naming the rule otherwise. auth_create checks it too; app calls it
+ * before anything heavy is loaded. */
+int auth_check_admin_key(const char *admin_key, ragd_error *err);
+
 /* Start-up policy: with auth off, listening on a non-loopback address is
  * refused unless allow_unauthenticated. Fills err with the reason. */
 int auth_check_listen(auth_t *a, const char *listen, bool allow_unauthenticated,

@@ -84,14 +84,23 @@ static bool keys__hex64(const char *s)
     return true;
 }
 
+int auth_check_admin_key(const char *admin_key, ragd_error *err)
+{
+    size_t n = admin_key ? strlen(admin_key) : 0;
+    if (n && (n < 16 || n > AUTH_SECRET_MAX))
+        return ragd_error_set(err, RAGD_EINVAL,
+                              "admin_key: use 16 to %d characters (a random secret)",
+                              AUTH_SECRET_MAX);
+    return RAGD_OK;
+}
+
 int auth__keys_load(auth_t *a, const auth_opts *o, ragd_error *err)
 {
     char hash[HASH_SHA256_HEX_LEN + 1];
+    int rc = auth_check_admin_key(o->admin_key, err);
+    if (rc)
+        return rc;
     if (o->admin_key && o->admin_key[0]) {
-        if (strlen(o->admin_key) < 16 || strlen(o->admin_key) > AUTH_SECRET_MAX)
-            return ragd_error_set(err, RAGD_EINVAL,
-                                  "admin_key: use 16 to %d characters (a random secret)",
-                                  AUTH_SECRET_MAX);
         auth_identity id = { .scopes = auth__scopes_close(AUTH_SCOPE_ADMIN), .is_service = true };
         snprintf(id.key_id, sizeof id.key_id, "admin");
         snprintf(id.tier, sizeof id.tier, "%s", a->default_tier);

@@ -60,3 +60,56 @@ def test_decimal_settings_are_checked_at_start(tmp_path):
     lines = {l.split("=")[0].strip(): l for l in r.stdout.splitlines()}
     assert "0.55" in lines["route_threshold"] and "(file)" in lines["route_threshold"]
     assert "1.5" in lines["semantic_max_temperature"]
+
+
+def test_every_command_has_help():
+    for cmd in ("serve", "config"):
+        r = run(cmd, "--help")
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert r.stdout.startswith(f"Usage: ragd {cmd}") and "RAGD_LISTEN" in r.stdout
+    r = run("completion", "--help")
+    assert r.returncode == 2 and "ragd completion bash" in r.stderr
+
+
+def test_help_lists_every_variable_with_a_resolved_default(tmp_path):
+    h = run("--help", env={"HOME": str(tmp_path)}).stdout
+    assert "RAGD_CONFIG" in h and "see text" not in h
+    assert f"[default: {tmp_path}/.local/share/ragd]" in h
+    assert f"[default: {tmp_path}/.cache/ragd/models/all-MiniLM-L6-v2]" in h
+    rows = [l for l in h.splitlines() if l.startswith("  --listen") or l.startswith("  --data-dir")
+            or l.lstrip().startswith("CACHE_DEFAULT_TTL")]
+    assert len(rows) == 3
+    cols = {r.index("[default:") - len(r.split("  ")[-1].split(" [default:")[0]) for r in rows}
+    assert len(cols) == 1, rows  # the help text starts in the same column on every row
+    envcol = {r.index(w) for r, w in zip(rows, ("RAGD_LISTEN", "RAGD_DATA_DIR", "CACHE_DEFAULT_TTL"))}
+    assert len(envcol) == 1, rows
+
+
+def test_config_prints_resolved_paths(tmp_path):
+    r = run("config", env={"HOME": str(tmp_path), "XDG_DATA_HOME": ""})
+    lines = {l.split("=")[0].strip(): l for l in r.stdout.splitlines()}
+    assert f"= {tmp_path}/.local/share/ragd " in lines["data_dir"]
+    assert f"{tmp_path}/.cache/ragd/models/all-MiniLM-L6-v2" in lines["model_dir"]
+    assert len({l.index(" = ") for l in r.stdout.splitlines()}) == 1  # aligned
+
+
+def test_bad_listen_or_admin_key_refused_before_anything_is_created(tmp_path):
+    data = tmp_path / "data"
+    r = run("serve", "--listen", "nonsense", "--data-dir", str(data))
+    assert r.returncode == 1 and "listen" in r.stderr and not data.exists()
+    r = run("serve", "--data-dir", str(data), env={"RAGD_ADMIN_KEY": "short"})
+    assert r.returncode == 1 and "admin_key" in r.stderr and not data.exists()
+    # no model is loaded before an open listen address without auth is refused
+    r = run("serve", "--listen", "0.0.0.0:0", "--data-dir", str(data), "--log-level", "info")
+    assert r.returncode == 1 and "without authentication" in r.stderr
+    assert "embedding model" not in r.stderr
+
+
+def test_bash_completion():
+    r = run("completion", "bash")
+    assert r.returncode == 0 and "complete -F _ragd ragd" in r.stdout
+    assert "--listen" in r.stdout and "--data-dir" in r.stdout
+    subprocess.run(["bash", "-n"], input=r.stdout, text=True, check=True)
+    out = subprocess.run(["bash", "-c", r.stdout + "\nCOMP_WORDS=(ragd se); COMP_CWORD=1; _ragd; "
+                          "echo ${COMPREPLY[@]}"], capture_output=True, text=True).stdout
+    assert out.split() == ["serve"]
