@@ -460,7 +460,7 @@ void config_print_help(FILE *out)
     fprintf(out, "Settings (flag > environment > config file > default; flags also as "
                  "--flag=value):\n");
     fprintf(out, "  %-*s  %-*s  %s [default: none]\n", fw, "--config FILE", ew, "RAGD_CONFIG",
-            "settings file (key = value lines and [sections]; see docs/CONFIGURATION.md)");
+            "settings file: a JSON object of settings and sections (docs/CONFIGURATION.md)");
     for (size_t i = 0; i < CFG_N; i++) {
         const cfg_entry *e = &cfg_table[i];
         char def[4200];
