@@ -77,7 +77,7 @@ def test_openai_sdk_non_stream_miss_then_hit(gw, upstream):
     raw2 = c.chat.completions.with_raw_response.create(
         model="fake-model", messages=[{"role": "user", "content": "hi"}])
     assert raw2.headers["x-ragd-cache"] == "hit"
-    assert raw2.headers["x-ragd-cache-key"].startswith("llm:fake-model:")
+    assert raw2.headers["x-ragd-cache-key"].startswith("llm:{fake-model:")
     assert raw2.headers["x-ragd-cache-key"] == raw.headers["x-ragd-cache-key"]
     assert raw2.parse().choices[0].message.content == "echo hi #1"
     assert upstream.calls == 1
