@@ -39,8 +39,8 @@ void sess__touch(sessions_t *s, const char *owner, const char *id, const cJSON *
  * [:msgs] or sess:s:<id>[:msgs]) into out; RAGD_EINVAL for anything else. */
 int sess__rename_old(const char *old, char *out, size_t n);
 
-/* Move sessions of the layout before to their hash-tagged names (session_migrate.c),
- * once per store (a marker key remembers it). Logs what it did. */
+/* Move sessions of the layout before to their hash-tagged names
+ * (session_migrate.c); called at each start. Logs what it did. */
 int sess__migrate_layout(store_t *st);
 
 #endif

@@ -5,8 +5,9 @@
  * sess:{u:<owner>:<id>} and sess:{u:<owner>:<id>}:msgs (sess:{s:<id>}... without
  * an owner). Keys of the layout before (sess:u:<owner>:<id>[:msgs],
  * sess:s:<id>[:msgs]) are copied to their new names with their TTL (never over a
- * newer key) and deleted, a thousand at a time, at start; a marker key then
- * spares later starts the scan.
+ * newer key) and deleted, a thousand at a time, at each start (no marker key:
+ * it would show in key counts; with none left the scan finds nothing: a range
+ * lookup on LMDB, a SCAN of the key space on Redis).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,6 @@
 #include "util/mem.h"
 
 #define SESS_MIGRATE_BATCH 1000
-#define SESS_LAYOUT_KEY "sess:layout"
-#define SESS_LAYOUT_VERSION "2"
 
 typedef struct sm_batch {
     char **keys;
@@ -92,19 +91,10 @@ static int sm__prefix(store_t *st, const char *prefix, uint64_t *moved)
 
 int sess__migrate_layout(store_t *st)
 {
-    store_value v;
-    if (store_get(st, SESS_LAYOUT_KEY, strlen(SESS_LAYOUT_KEY), &v) == 0) {
-        bool done = v.len == 1 && ((char *)v.data)[0] == SESS_LAYOUT_VERSION[0];
-        store_value_free(&v);
-        if (done)
-            return 0;
-    }
     uint64_t moved = 0;
     int rc = sm__prefix(st, "sess:u:", &moved);
     if (rc == 0)
         rc = sm__prefix(st, "sess:s:", &moved);
-    if (rc == 0)
-        rc = store_set(st, SESS_LAYOUT_KEY, strlen(SESS_LAYOUT_KEY), SESS_LAYOUT_VERSION, 1, 0, 0);
     if (moved)
         log_msg(LOG_INFO, "sessions: %llu keys moved to the hash-tagged layout",
                 (unsigned long long)moved);
