@@ -316,7 +316,7 @@ int rroute_exec(rroute *rt, const char *key, size_t klen, size_t n, const rpool_
     if (!atomic_load_explicit(&rt->cluster, memory_order_relaxed)) {
         rcluster_redirect rd;
         int rc = rpool_exec(rt->single, n, cmds, replies);
-        if (rc || rcl__redirected(replies, n, &rd) <= RCLUSTER_NONE)
+        if (rc || rt->url.nseeds == 0 || rcl__redirected(replies, n, &rd) <= RCLUSTER_NONE)
             return rc;
         rcl__free_replies(replies, n);
         rcl__become_cluster(rt);
@@ -343,11 +343,7 @@ static bool rcl__probe(rpool *pool)
 int rroute_create(const store_config *cfg, rroute **out, ragd_error *err)
 {
     rroute *rt = xcalloc(1, sizeof *rt);
-    int rc = rcluster_url_parse(cfg->url, &rt->url, err);
-    if (rc) {
-        free(rt);
-        return rc;
-    }
+    int rc = 0;
     rt->cfg = *cfg;
     int size = cfg->pool_size > 0 ? cfg->pool_size : 8;
     rt->node_pool_size = size / 2 > 2 ? size / 2 : 2;
@@ -356,7 +352,8 @@ int rroute_create(const store_config *cfg, rroute **out, ragd_error *err)
     for (size_t s = 0; s < RCLUSTER_SLOTS; s++)
         atomic_init(&rt->slot[s], RCL_NO_NODE);
     if (rcluster_url_is_cluster(cfg->url)) {
-        atomic_store(&rt->cluster, true);
+        rc = rcluster_url_parse(cfg->url, &rt->url, err);
+        atomic_store(&rt->cluster, rc == 0);
         for (size_t i = 0; i < rt->url.nseeds && rc == 0; i++)
             if (rcl__node(rt, rt->url.seeds[i].host, rt->url.seeds[i].port) < 0)
                 rc = ragd_error_set(err, RAGD_EINVAL, "Redis Cluster: cannot use seed %s:%d",
@@ -364,8 +361,12 @@ int rroute_create(const store_config *cfg, rroute **out, ragd_error *err)
         if (rc == 0)
             rcl__refresh(rt, true);
     } else {
+        /* Whatever URL the pool takes; only redis:// and rediss:// ones can turn
+         * out to be a cluster node (their host and port are the first seed). */
+        ragd_error ignored;
         rc = rpool_create(cfg, &rt->single, err);
-        if (rc == 0 && rcl__probe(rt->single))
+        if (rc == 0 && rcluster_url_parse(cfg->url, &rt->url, &ignored) == 0 &&
+            rcl__probe(rt->single))
             rcl__become_cluster(rt);
     }
     if (rc) {

@@ -63,8 +63,9 @@ bool rcluster_url_is_cluster(const char *url);
 
 typedef struct rroute rroute;
 
-/* Create a router for cfg->url. A plain URL gets one pool of cfg->pool_size
- * connections and is asked INFO cluster; a cluster (detected or given) gets a
+/* Create a router for cfg->url. Any URL rpool_create takes gets one pool of
+ * cfg->pool_size connections, and a redis:// or rediss:// one is asked INFO
+ * cluster (MOVED later has the same effect); a cluster (detected or given) gets a
  * pool of max(2, pool_size / 2) connections per master, created as the map
  * names them. Fails like rpool_create (bad URL, refused AUTH); an unreachable
  * server or cluster is fine (it starts down). Caller owns *out: rroute_destroy(). */
