@@ -27,26 +27,33 @@ static int64_t health__outage_s(app_t *app, bool up)
 }
 
 /* healthy: store and embedding model up; degraded: still serving, but the store
- * is unreachable (lookups are misses) or full (writes refused), or no embedding
+ * is unreachable (lookups are misses), full (writes refused) or partly down (a
+ * Redis Cluster with slots that have no reachable master), or no embedding
  * model is loaded; unhealthy: the store has been unreachable for
  * health_unhealthy_after seconds. */
-static const char *health__status(const app_t *app, bool up, bool full, int64_t outage_s)
+static const char *health__status(const app_t *app, bool up, bool impaired, int64_t outage_s)
 {
     if (!up && outage_s >= app->cfg.health_unhealthy_after)
         return "unhealthy";
-    if (!up || full || !app->embed)
+    if (!up || impaired || !app->embed)
         return "degraded";
     return "healthy";
 }
 
-static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s)
+static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s,
+                              const char *reason)
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "version", RAGD_VERSION);
     cJSON *db = cJSON_AddObjectToObject(d, "database");
     cJSON_AddStringToObject(db, "backend", store_backend_name(app->store));
-    cJSON_AddStringToObject(db, "status", !up ? "unavailable" : full ? "full" : "ok");
+    cJSON_AddStringToObject(db, "status", !up     ? "unavailable"
+                                          : full  ? "full"
+                                          : reason[0] ? "degraded"
+                                                      : "ok");
     cJSON_AddNumberToObject(db, "outage_seconds", (double)outage_s);
+    if (reason[0])
+        cJSON_AddStringToObject(db, "reason", reason);
     cJSON *cache = cJSON_AddObjectToObject(d, "cache");
     cJSON_AddStringToObject(cache, "status", up ? "ok" : "degraded");
     cJSON *emb = cJSON_AddObjectToObject(d, "embedding");
@@ -59,10 +66,11 @@ static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s)
 static void health__get(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
-    int prc = store_ping(app->store);
+    char reason[256];
+    int prc = store_check(app->store, reason, sizeof reason);
     bool full = prc == RAGD_EFULL, up = prc == 0 || full;
     int64_t outage_s = health__outage_s(app, up);
-    const char *status = health__status(app, up, full, outage_s);
+    const char *status = health__status(app, up, full || reason[0], outage_s);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "status", status);
     cJSON *models = cJSON_AddArrayToObject(out, "models_loaded");
@@ -72,7 +80,7 @@ static void health__get(http_req *req, http_resp *resp)
     cJSON_AddStringToObject(out, "cache", up ? "connected" : "disconnected");
     cJSON_AddNumberToObject(out, "uptime_seconds", (double)app_uptime_s(app));
     cJSON_AddStringToObject(out, "version", RAGD_VERSION);
-    cJSON_AddItemToObject(out, "details", health__details(app, up, full, outage_s));
+    cJSON_AddItemToObject(out, "details", health__details(app, up, full, outage_s, reason));
     api_reply_json(resp, strcmp(status, "unhealthy") ? 200 : 503, out);
     cJSON_Delete(out);
 }

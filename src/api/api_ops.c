@@ -100,6 +100,16 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_bytes", labels.data, (double)ss.bytes_used);
     metrics_family(&b, "ragd_store_errors_total", "counter", "store errors");
     metrics_sample(&b, "ragd_store_errors_total", labels.data, (double)ss.errors);
+    static const char *const redirect_kind[2] = { "moved", "ask" };
+    for (int k = 0; k < 2; k++) { /* Redis Cluster redirections followed */
+        buf_reset(&labels);
+        metrics_label(&labels, "backend", store_backend_name(app->store));
+        metrics_label(&labels, "kind", redirect_kind[k]);
+        metrics_sample(&b, "ragd_store_errors_total", labels.data,
+                       (double)(k ? ss.ask : ss.moved));
+    }
+    buf_reset(&labels);
+    metrics_label(&labels, "backend", store_backend_name(app->store));
     metrics_family(&b, "ragd_store_evictions_total", "counter", "entries evicted by the budget");
     metrics_sample(&b, "ragd_store_evictions_total", labels.data, (double)ss.evictions);
     metrics_family(&b, "ragd_store_expired_total", "counter", "entries removed by expiry");

@@ -197,11 +197,13 @@ int auth_key_create(auth_t *a, const auth_key_spec *spec, char **secret, cJSON *
     json_write(o, &b);
     char skey[sizeof AUTH_KEY_PREFIX + HASH_SHA256_HEX_LEN];
     int kl = snprintf(skey, sizeof skey, AUTH_KEY_PREFIX "%s", hash);
-    store_op ops[2] = {
-        { skey, (size_t)kl, b.data, b.len, 0, 0 },
-        { AUTH_ENABLED_KEY, strlen(AUTH_ENABLED_KEY), "1", 1, 0, 0 },
-    };
-    rc = store_batch(a->store, ops, 2);
+    /* The key first, then the switch that makes keys required: two writes, not
+     * one batch, since on Redis Cluster the two keys lie in different slots.
+     * Failing between them leaves a key nobody holds (its secret was never
+     * returned) and auth as it was, never auth on without the key. */
+    rc = store_set(a->store, skey, (size_t)kl, b.data, b.len, 0, 0);
+    if (rc == 0)
+        rc = store_set(a->store, AUTH_ENABLED_KEY, strlen(AUTH_ENABLED_KEY), "1", 1, 0, 0);
     buf_free(&b);
     if (rc) {
         cJSON_Delete(o);

@@ -3,7 +3,8 @@
  * TTL), merge-patch and delete. The stored value is
  *   {"ttl": seconds, "mode": "sliding"|"absolute", "created_at": ms,
  *    "updated_at": ms, "data": <the document>}
- * under sess:u:<owner>:<id> (sess:s:<id> without an owner).
+ * under sess:{u:<owner>:<id>} (sess:{s:<id>} without an owner; the hash tag
+ * keeps a session and its history in one Redis Cluster slot).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ int sessions_create(store_t *store, const session_opts *o, sessions_t **out)
         s->o.max_messages = 1000;
     if (s->o.default_ttl_s <= 0)
         s->o.default_ttl_s = 86400;
+    sess__migrate_layout(store); /* logs a failure; runs again at the next start */
     *out = s;
     return 0;
 }
@@ -57,8 +59,8 @@ int sess__key(const char *owner, const char *id, const char *suffix, char *out, 
 {
     if (!session_id_valid(id))
         return RAGD_EINVAL;
-    int w = owner ? snprintf(out, n, "sess:u:%s:%s%s", owner, id, suffix)
-                  : snprintf(out, n, "sess:s:%s%s", id, suffix);
+    int w = owner ? snprintf(out, n, "sess:{u:%s:%s}%s", owner, id, suffix)
+                  : snprintf(out, n, "sess:{s:%s}%s", id, suffix);
     return w < 0 || (size_t)w >= n ? RAGD_ETOOBIG : 0;
 }
 

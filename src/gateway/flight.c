@@ -322,7 +322,7 @@ static void flight__call(gw_flight *f)
 
 static void flight__lock_key(const gw_flight *f, char *out, size_t n)
 {
-    snprintf(out, n, "llmlock:%s", f->skey + 4);  /* skey = "llm:<model>:<hash>" */
+    snprintf(out, n, "llmlock:%s", f->skey + 4);  /* skey = "llm:{<model>:<hash>}" */
 }
 
 /* The record of a complete 2xx answer; false if the answer is incomplete. */

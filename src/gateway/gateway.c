@@ -128,7 +128,9 @@ static int gw__prepare(gateway_t *gw, const gw_call *call, gw_prep *p, int *stat
         return RAGD_ENOTFOUND;
     }
     gw_key_build(b, call->endpoint, call->scope, &p->canon, p->hash);
-    snprintf(p->skey, sizeof p->skey, "llm:%s:%s", p->model, p->hash);
+    /* The hash tag puts the entry and its single-flight lock (flight.c's
+     * llmlock:{<model>:<hash>}) in one Redis Cluster slot. */
+    snprintf(p->skey, sizeof p->skey, "llm:{%s:%s}", p->model, p->hash);
     int64_t ttl_s = call->ttl_s >= 0 ? call->ttl_s : cache_prefix_ttl(gw->cache, "llm", NULL);
     p->ttl_ms = ttl_s * 1000;
     p->max_age_ms = call->max_age_s >= 0 ? call->max_age_s * 1000 : -1;

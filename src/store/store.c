@@ -70,10 +70,13 @@ int store_open(const store_config *cfg, store_t **out, ragd_error *err)
     const char *url = cfg->url;
     if (!url || !*url) {
         rc = store_lmdb_open(cfg, &s->ops, &s->impl, err);
-    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
+    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0 ||
+               strncmp(url, "redis+cluster://", 16) == 0 ||
+               strncmp(url, "rediss+cluster://", 17) == 0) {
         rc = store_redis_open(cfg, prefix, &s->ops, &s->impl, err);
     } else {
-        rc = ragd_error_set(err, RAGD_EINVAL, "store URL must start with redis:// or rediss://");
+        rc = ragd_error_set(err, RAGD_EINVAL, "store URL must start with redis://, rediss:// or "
+                                                "redis[s]+cluster://");
     }
     if (rc != 0) {
         free(s);
@@ -133,6 +136,18 @@ static int log_make(const store_t *s, const char *log, fullkey *fk)
 int store_ping(store_t *s)
 {
     return s->ops->ping(s->impl);
+}
+
+int store_check(store_t *s, char *reason, size_t n)
+{
+    if (n)
+        reason[0] = '\0';
+    if (s->ops->check)
+        return s->ops->check(s->impl, reason, n);
+    int rc = s->ops->ping(s->impl);
+    if (rc && n)
+        snprintf(reason, n, "%s", ragd_strerror(rc));
+    return rc;
 }
 
 int store_get(store_t *s, const char *key, size_t klen, store_value *out)

@@ -91,6 +91,13 @@ bool store_has(const store_t *s, unsigned caps);
  * the store is full (store_stats.full). */
 int store_ping(store_t *s);
 
+/* store_ping with a one-line reason in reason[n]. Not 0: the reason it is
+ * down. 0 with a non-empty reason: serving, but degraded (Redis Cluster: some
+ * slots without a master, or a master unreachable or in cluster_state:fail,
+ * while other masters answer). Thread-safe; several round trips on a cluster
+ * (for /health, not per request). */
+int store_check(store_t *s, char *reason, size_t n);
+
 /* Get a live value. RAGD_ENOTFOUND if missing or expired. On success the
  * caller owns out->data (store_value_free). Counts an access for LRU. */
 int store_get(store_t *s, const char *key, size_t klen, store_value *out);
@@ -225,6 +232,7 @@ typedef struct store_stats {
     uint64_t expired;       /* entries removed by expiry since start */
     uint64_t errors;        /* backend errors since start */
     uint64_t reconnects;    /* Redis reconnections since start */
+    uint64_t moved, ask;    /* Redis Cluster MOVED / ASK redirections followed */
     uint64_t map_bytes;     /* LMDB: the map size now (it grows up to map_max); 0 on Redis */
     bool available;         /* backend reachable now */
     bool full;              /* the last write failed for lack of space (map at its

@@ -18,6 +18,8 @@ typedef struct store_ops {
     unsigned caps;             /* STORE_CAP_* bits */
     void (*close)(void *impl);
     int (*ping)(void *impl);
+    /* Optional: ping with a reason (store_check); NULL = ping. */
+    int (*check)(void *impl, char *reason, size_t n);
     int (*get)(void *impl, const char *key, size_t klen, store_value *out);
     int (*exists)(void *impl, const char *key, size_t klen);
     int (*set)(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
@@ -76,9 +78,9 @@ void store__rl_decide(const store_rl_params *p, const char *state, size_t slen,
 /* Backend rate-limit entry points. */
 int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out);
-/* The Redis one runs on the backend's connection pool (store_redis_rl.c). */
-struct rpool;
-int rs__ratelimit(struct rpool *pool, const char *key, size_t klen, const store_rl_params *p,
+/* The Redis one runs through the backend's router (store_redis_rl.c). */
+struct rroute;
+int rs__ratelimit(struct rroute *route, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.

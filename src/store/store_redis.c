@@ -13,13 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/redis_conn.h"
+#include "store/redis_cluster.h"
+#include "obs/log.h"
 #include "store/store_int.h"
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/mem.h"
-
-#define RS_SCAN_COUNT "1000"
 
 typedef struct rs_script {
     const char *src;
@@ -70,7 +69,7 @@ static const char *const rs__script_src[RS_NSCRIPTS] = {
 };
 
 typedef struct rs_store {
-    rpool *pool;
+    rroute *route;
     rs_script scripts[RS_NSCRIPTS];
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
@@ -102,13 +101,13 @@ static int rs__check(int rc, redisReply *r)
     return rc;
 }
 
-/* One command; *out is an owned non-error reply. */
-static int rs__call(rs_store *s, int argc, const char **argv, const size_t *lens,
-                    redisReply **out)
+/* One command to the server of key (NULL: any); *out is an owned non-error reply. */
+static int rs__call(rs_store *s, const char *key, size_t klen, int argc, const char **argv,
+                    const size_t *lens, redisReply **out)
 {
     rpool_cmd cmd = { argc, argv, lens };
     redisReply *r = NULL;
-    int rc = rpool_exec(s->pool, 1, &cmd, &r);
+    int rc = rroute_exec(s->route, key, klen, 1, &cmd, &r);
     rc = rs__check(rc, r);
     if (rc == 0)
         *out = r;
@@ -127,12 +126,12 @@ static int rs__finish(redisReply *r, rs_reply_fn fn, void *ud)
     return rc;
 }
 
-/* One command whose reply fn reads (the reply is freed here). */
-static int rs__cmd(rs_store *s, int argc, const char **argv, const size_t *lens, rs_reply_fn fn,
-                   void *ud)
+/* One command about key (NULL: none) whose reply fn reads (the reply is freed here). */
+static int rs__cmd(rs_store *s, const char *key, size_t klen, int argc, const char **argv,
+                   const size_t *lens, rs_reply_fn fn, void *ud)
 {
     redisReply *r = NULL;
-    int rc = rs__call(s, argc, argv, lens, &r);
+    int rc = rs__call(s, key, klen, argc, argv, lens, &r);
     return rc ? rc : rs__finish(r, fn, ud);
 }
 
@@ -142,7 +141,7 @@ static int rs__key_cmd(rs_store *s, const char *name, const char *key, size_t kl
 {
     const char *argv[2] = { name, key };
     size_t lens[2] = { strlen(name), klen };
-    return rs__cmd(s, 2, argv, lens, fn, ud);
+    return rs__cmd(s, key, klen, 2, argv, lens, fn, ud);
 }
 
 /* Run a script by SHA, loading it with EVAL when the server does not know it;
@@ -166,14 +165,14 @@ static int rs__script(rs_store *s, int which, const char *key, size_t klen, int 
     }
     rpool_cmd cmd = { 4 + nargs, argv, lens };
     redisReply *r = NULL;
-    int rc = rpool_exec(s->pool, 1, &cmd, &r);
+    int rc = rroute_exec(s->route, key, klen, 1, &cmd, &r);
     if (rc == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(r);
+        freeReplyObject(r); /* each server has its own script cache */
         argv[0] = "EVAL";
         lens[0] = 4;
         argv[1] = s->scripts[which].src;
         lens[1] = strlen(argv[1]);
-        rc = rpool_exec(s->pool, 1, &cmd, &r);
+        rc = rroute_exec(s->route, key, klen, 1, &cmd, &r);
     }
     rc = rs__check(rc, r);
     return rc ? rc : rs__finish(r, fn, ud);
@@ -235,8 +234,13 @@ static int rs__ping(void *impl)
 {
     const char *argv[1] = { "PING" };
     size_t lens[1] = { 4 };
-    int rc = rs__cmd(impl, 1, argv, lens, NULL, NULL);
+    int rc = rs__cmd(impl, NULL, 0, 1, argv, lens, NULL, NULL);
     return rc == RAGD_ETIMEOUT ? RAGD_EUNAVAIL : rc;
+}
+
+static int rs__health(void *impl, char *reason, size_t n)
+{
+    return rroute_check(((rs_store *)impl)->route, reason, n);
 }
 
 static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
@@ -246,7 +250,7 @@ static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
     size_t glen[2] = { 3, klen }, plen[2] = { 4, klen };
     rpool_cmd cmds[2] = { { 2, get, glen }, { 2, pttl, plen } };
     redisReply *r[2];
-    int rc = rpool_exec(s->pool, 2, cmds, r);
+    int rc = rroute_exec(s->route, key, klen, 2, cmds, r);
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR) {
@@ -306,7 +310,7 @@ static int rs__set(void *impl, const char *key, size_t klen, const void *val, si
     size_t lens[6];
     char ttlbuf[24];
     int argc = rs__set_args(argv, lens, key, klen, val, vlen, ttl_ms, flags & STORE_NX, ttlbuf);
-    return rs__cmd(impl, argc, argv, lens, rs__reply_set, NULL);
+    return rs__cmd(impl, key, klen, argc, argv, lens, rs__reply_set, NULL);
 }
 
 static int rs__del(void *impl, const char *key, size_t klen)
@@ -351,115 +355,87 @@ static int rs__cas(void *impl, const char *key, size_t klen, const void *expect,
     return rs__script(impl, RS_CAS, key, klen, 5, args, lens, rs__reply_one, &conflict);
 }
 
-/* SCAN over a MATCH pattern (strings only); fn gets each batch of keys. */
-static int rs__scan_keys(rs_store *s, const char *pat, size_t patlen,
-                        int (*fn)(rs_store *s, redisReply *keys, void *ud), void *ud)
-{
-    char cursor[32] = "0";
-    do {
-        const char *argv[8] = { "SCAN", cursor, "MATCH", pat, "COUNT", RS_SCAN_COUNT,
-                                "TYPE", "string" };
-        size_t lens[8] = { 4, strlen(cursor), 5, patlen, 5, strlen(RS_SCAN_COUNT), 4, 6 };
-        redisReply *r = NULL;
-        int rc = rs__call(s, 8, argv, lens, &r);
-        if (rc)
-            return rc;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor) {
-            freeReplyObject(r);
-            return RAGD_EIO;
-        }
-        memcpy(cursor, r->element[0]->str, r->element[0]->len);
-        cursor[r->element[0]->len] = '\0';
-        rc = r->element[1]->elements ? fn(s, r->element[1], ud) : 0;
-        freeReplyObject(r);
-        if (rc)
-            return rc > 0 ? 0 : rc; /* > 0: the caller asked to stop */
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
-}
-
-/* "<name> <key>..." over one batch of SCAN's keys; the reply goes to fn. */
-static int rs__keys_cmd(rs_store *s, const char *name, const redisReply *keys, rs_reply_fn fn,
-                        void *ud)
-{
-    size_t n = keys->elements + 1;
-    const char **argv = xmalloc(n * sizeof *argv);
-    size_t *lens = xmalloc(n * sizeof *lens);
-    argv[0] = name;
-    lens[0] = strlen(name);
-    for (size_t i = 0; i < keys->elements; i++) {
-        argv[i + 1] = keys->element[i]->str;
-        lens[i + 1] = keys->element[i]->len;
-    }
-    int rc = rs__cmd(s, (int)n, argv, lens, fn, ud);
-    free(argv);
-    free(lens);
-    return rc;
-}
-
 typedef struct rs_scan_ctx {
+    rs_store *s;
     store_scan_fn fn;
     void *ud;
     bool with_values;
-    const redisReply *keys;  /* the batch being visited */
 } rs_scan_ctx;
 
-/* Hand each key of the batch, with its value from MGET's reply vals (NULL:
- * keys only), to the caller's fn. 1 = the caller asked to stop. */
-static int rs__scan_visit(const redisReply *vals, void *ud)
+/* The commands about one batch of SCAN's keys from node (rscan_keys_cmd);
+ * an error reply to the whole becomes its RAGD_E* code. */
+static int rs__keys_cmd(rs_store *s, rpool *node, const char *multi, const char *one,
+                        const redisReply *keys, rscan_reply *out)
 {
-    rs_scan_ctx *sc = ud;
-    int stop = 0;
-    for (size_t i = 0; i < sc->keys->elements && !stop; i++) {
-        const redisReply *k = sc->keys->element[i];
-        if (!vals) {
-            stop = sc->fn(sc->ud, k->str, k->len, NULL, 0);
-        } else if (i < vals->elements && vals->element[i]->type == REDIS_REPLY_STRING) {
-            const redisReply *v = vals->element[i];
-            stop = sc->fn(sc->ud, k->str, k->len, v->str, v->len);
-        } /* else it expired or was deleted since SCAN saw it */
+    int rc = rscan_keys_cmd(s->route, node, multi, one, keys, out);
+    if (rc == 0 && out->multi && out->multi->type == REDIS_REPLY_ERROR) {
+        rc = rs__reply_err(out->multi);
+        rscan_reply_free(out);
     }
-    return stop ? 1 : 0;
+    return rc;
 }
 
-static int rs__scan_batch(rs_store *s, redisReply *keys, void *ud)
+/* Hand each key of a SCAN batch, with its value when asked (MGET), to the
+ * caller's fn. 1 = the caller asked to stop. */
+static int rs__scan_batch(rpool *node, const redisReply *keys, void *ud)
 {
     rs_scan_ctx *sc = ud;
-    sc->keys = keys;
-    return sc->with_values ? rs__keys_cmd(s, "MGET", keys, rs__scan_visit, sc)
-                           : rs__scan_visit(NULL, sc);
+    rscan_reply vals = { 0 };
+    int rc = sc->with_values ? rs__keys_cmd(sc->s, node, "MGET", "GET", keys, &vals) : 0;
+    for (size_t i = 0; rc == 0 && i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        const redisReply *v = sc->with_values ? rscan_reply_at(&vals, i) : NULL;
+        if (!sc->with_values)
+            rc = sc->fn(sc->ud, k->str, k->len, NULL, 0) ? 1 : 0;
+        else if (v && v->type == REDIS_REPLY_STRING)
+            rc = sc->fn(sc->ud, k->str, k->len, v->str, v->len) ? 1 : 0;
+        /* else it expired or was deleted since SCAN saw it */
+    }
+    rscan_reply_free(&vals);
+    return rc;
 }
 
 static int rs__scan(void *impl, const char *prefix, size_t plen, bool with_values,
                     store_scan_fn fn, void *ud)
 {
+    rs_store *s = impl;
     char *pat = xmalloc(2 * plen + 2);
     size_t n = store__glob_escape(prefix, plen, pat);
     pat[n++] = '*';
-    rs_scan_ctx sc = { fn, ud, with_values, NULL };
-    int rc = rs__scan_keys(impl, pat, n, rs__scan_batch, &sc);
+    rs_scan_ctx sc = { s, fn, ud, with_values };
+    int rc = rscan_keys(s->route, pat, n, rs__scan_batch, &sc);
     free(pat);
     return rc;
 }
 
-/* UNLINK's count, added to *(uint64_t *)ud. */
-static int rs__reply_add_count(const redisReply *r, void *ud)
-{
-    if (r->type == REDIS_REPLY_INTEGER)
-        *(uint64_t *)ud += (uint64_t)r->integer;
-    return 0;
-}
+typedef struct rs_unlink_ctx {
+    rs_store *s;
+    uint64_t *deleted;
+} rs_unlink_ctx;
 
-static int rs__unlink_batch(rs_store *s, redisReply *keys, void *ud)
+/* UNLINK the batch, adding the count to *deleted. */
+static int rs__unlink_batch(rpool *node, const redisReply *keys, void *ud)
 {
-    return rs__keys_cmd(s, "UNLINK", keys, rs__reply_add_count, ud);
+    rs_unlink_ctx *uc = ud;
+    uint64_t *deleted = uc->deleted;
+    rscan_reply r;
+    int rc = rs__keys_cmd(uc->s, node, "UNLINK", "UNLINK", keys, &r);
+    for (size_t i = 0; rc == 0 && i < (r.multi ? 1 : r.n); i++) {
+        const redisReply *one = r.multi ? r.multi : r.each[i];
+        if (one->type == REDIS_REPLY_INTEGER)
+            *deleted += (uint64_t)one->integer;
+    }
+    if (rc == 0)
+        rscan_reply_free(&r);
+    return rc;
 }
 
 static int rs__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted)
 {
+    rs_store *s = impl;
     *deleted = 0;
-    return rs__scan_keys(impl, pattern, patlen, rs__unlink_batch, deleted);
+    rs_unlink_ctx uc = { s, deleted };
+    return rscan_keys(s->route, pattern, patlen, rs__unlink_batch, &uc);
 }
 
 /* One op of a batch as SET or DEL into a, l; returns argc. */
@@ -490,10 +466,39 @@ static int rs__exec_reply(const redisReply *last, bool has_log, uint64_t *seq)
     return last->elements ? rs__reply_seq(last->element[last->elements - 1], seq) : RAGD_EIO;
 }
 
+/* The key a batch is routed by (its first op's, else the log's). On a cluster
+ * MULTI/EXEC and scripts cannot span slots: a batch whose keys lie in several
+ * slots is refused with RAGD_EINVAL (and a log line naming two of them) before
+ * anything is sent, rather than half applied. */
+static int rs__batch_key(rs_store *s, const store_op *ops, size_t n, const char *log,
+                         size_t loglen, const char **key, size_t *klen)
+{
+    *key = n ? ops[0].key : log;
+    *klen = n ? ops[0].klen : loglen;
+    if (!rroute_is_cluster(s->route))
+        return 0;
+    unsigned slot = rcluster_slot(*key, *klen);
+    for (size_t i = 0; i <= n; i++) {
+        const char *k = i < n ? ops[i].key : log;
+        size_t kl = i < n ? ops[i].klen : loglen;
+        if (k && rcluster_slot(k, kl) != slot) {
+            log_msg(LOG_WARN, "redis cluster: batch refused: keys %.*s and %.*s lie in different "
+                    "slots (give them one hash tag)", (int)*klen, *key, (int)kl, k);
+            return RAGD_EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int rs__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
                      const void *rec, size_t len, uint64_t *seq)
 {
     rs_store *s = impl;
+    const char *rkey;
+    size_t rklen;
+    int brc = rs__batch_key(s, ops, n, log, loglen, &rkey, &rklen);
+    if (brc)
+        return brc;
     size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
     rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
     const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);
@@ -519,7 +524,7 @@ static int rs__batch(void *impl, const store_op *ops, size_t n, const char *log,
     }
     cmds[nc - 1] = (rpool_cmd){ 1, exec, exec_len };
     redisReply **r = xcalloc(nc, sizeof *r);
-    int rc = rpool_exec(s->pool, nc, cmds, r);
+    int rc = rroute_exec(s->route, rkey, rklen, nc, cmds, r);
     if (rc == 0) {
         rc = rs__exec_reply(r[nc - 1], log != NULL, seq);
         for (size_t i = 0; i < nc; i++)
@@ -579,7 +584,7 @@ static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t aft
         const char *argv[6] = { "XRANGE", log, start, "+", "COUNT", "512" };
         size_t lens[6] = { 6, loglen, strlen(start), 1, 5, 3 };
         redisReply *r = NULL;
-        int rc = rs__call(impl, 6, argv, lens, &r);
+        int rc = rs__call(impl, log, loglen, 6, argv, lens, &r);
         if (rc)
             return rc;
         uint64_t next = 0;
@@ -618,7 +623,7 @@ static int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *
     size_t fl[6] = { 6, loglen, 1, 1, 5, 1 }, ll[6] = { 9, loglen, 1, 1, 5, 1 };
     rpool_cmd cmds[2] = { { 6, fa, fl }, { 6, la, ll } };
     redisReply *r[2] = { NULL, NULL };
-    int rc = rpool_exec(s->pool, 2, cmds, r);
+    int rc = rroute_exec(s->route, log, loglen, 2, cmds, r);
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR)
@@ -641,44 +646,58 @@ static uint64_t rs__info_field(const char *info, const char *name)
     return 0;
 }
 
-static int rs__count_batch(rs_store *s, redisReply *keys, void *ud)
+static int rs__count_batch(rpool *node, const redisReply *keys, void *ud)
 {
-    (void)s;
+    (void)node;
     *(uint64_t *)ud += keys->elements;
     return 0;
+}
+
+/* The server's memory and key-removal counters from INFO, added to *out (a
+ * cluster: summed over its masters). */
+static void rs__stats_info(rs_store *s, store_stats *out)
+{
+    rpool *nodes[128];
+    size_t n = rroute_masters(s->route, nodes, 128);
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[1] = { "INFO" };
+        size_t lens[1] = { 4 };
+        rpool_cmd cmd = { 1, argv, lens };
+        redisReply *r = NULL;
+        if (rpool_exec(nodes[i], 1, &cmd, &r) != 0)
+            continue;
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+            out->bytes_used += rs__info_field(r->str, "used_memory");
+            out->max_bytes += rs__info_field(r->str, "maxmemory");
+            out->evictions += rs__info_field(r->str, "evicted_keys");
+            out->expired += rs__info_field(r->str, "expired_keys");
+        }
+        freeReplyObject(r);
+    }
 }
 
 static int rs__stats(void *impl, store_stats *out)
 {
     rs_store *s = impl;
-    out->reconnects = rpool_reconnects(s->pool);
-    out->errors = rpool_errors(s->pool);
-    out->available = rpool_available(s->pool);
+    out->reconnects = rroute_reconnects(s->route);
+    out->errors = rroute_errors(s->route);
+    out->moved = rroute_moved(s->route);
+    out->ask = rroute_ask(s->route);
+    out->available = rroute_available(s->route);
     if (!out->available)
         return 0; /* stats still answer while Redis is down */
-    const char *argv[1] = { "INFO" };
-    size_t lens[1] = { 4 };
-    redisReply *r = NULL;
-    if (rs__call(s, 1, argv, lens, &r) == 0) {
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-            out->bytes_used = rs__info_field(r->str, "used_memory");
-            out->max_bytes = rs__info_field(r->str, "maxmemory");
-            out->evictions = rs__info_field(r->str, "evicted_keys");
-            out->expired = rs__info_field(r->str, "expired_keys");
-        }
-        freeReplyObject(r);
-    }
+    rs__stats_info(s, out);
     uint64_t keys = 0;
-    int rc = rs__scan_keys(s, s->match_all, s->match_all_len, rs__count_batch, &keys);
+    int rc = rscan_keys(s->route, s->match_all, s->match_all_len, rs__count_batch, &keys);
     out->keys = keys;
-    out->available = rpool_available(s->pool);
+    out->available = rroute_available(s->route);
     return rc == RAGD_EUNAVAIL || rc == RAGD_ETIMEOUT ? 0 : rc;
 }
 
 static void rs__close(void *impl)
 {
     rs_store *s = impl;
-    rpool_destroy(s->pool);
+    rroute_destroy(s->route);
     free(s->match_all);
     free(s);
 }
@@ -686,7 +705,7 @@ static void rs__close(void *impl)
 static int rs__ratelimit_op(void *impl, const char *key, size_t klen, const store_rl_params *p,
                             store_rl_result *out)
 {
-    return rs__ratelimit(((rs_store *)impl)->pool, key, klen, p, out);
+    return rs__ratelimit(((rs_store *)impl)->route, key, klen, p, out);
 }
 
 static const store_ops rs__ops = {
@@ -694,6 +713,7 @@ static const store_ops rs__ops = {
     .caps = STORE_CAP_SHARED,
     .close = rs__close,
     .ping = rs__ping,
+    .check = rs__health,
     .get = rs__get,
     .exists = rs__exists,
     .set = rs__set,
@@ -729,7 +749,7 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
     if (plen)
         s->match_all[s->match_all_len++] = ':';
     s->match_all[s->match_all_len++] = '*';
-    int rc = rpool_create(cfg, &s->pool, err);
+    int rc = rroute_create(cfg, &s->route, err);
     if (rc) {
         free(s->match_all);
         free(s);

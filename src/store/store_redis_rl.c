@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/redis_conn.h"
+#include "store/redis_cluster.h"
 #include "store/store_int.h"
 #include "util/hash.h"
 
@@ -131,7 +131,7 @@ static int rsrl__reply(const redisReply *r, store_rl_result *out)
     return 0;
 }
 
-int rs__ratelimit(rpool *pool, const char *key, size_t klen, const store_rl_params *p,
+int rs__ratelimit(rroute *route, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out)
 {
     pthread_once(&rsrl__once, rsrl__init);
@@ -150,14 +150,14 @@ int rs__ratelimit(rpool *pool, const char *key, size_t klen, const store_rl_para
     }
     rpool_cmd cmd = { 10, argv, lens };
     redisReply *r;
-    int rc = rpool_exec(pool, 1, &cmd, &r);
+    int rc = rroute_exec(route, key, klen, 1, &cmd, &r);
     if (rc == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
         argv[0] = "EVAL";
         lens[0] = 4;
         argv[1] = rsrl__src;
         lens[1] = sizeof rsrl__src - 1;
-        rc = rpool_exec(pool, 1, &cmd, &r);
+        rc = rroute_exec(route, key, klen, 1, &cmd, &r);
     }
     if (rc)
         return rc;

@@ -1,7 +1,7 @@
 """pytest fixtures for the end-to-end suite (see ragdtest.py for the helpers)."""
 import pytest
 
-from ragdtest import Ragd, Redis
+from ragdtest import STORES, Ragd, Redis, RedisCluster, store_env
 
 
 @pytest.fixture(scope="session")
@@ -11,17 +11,20 @@ def redis_server():
     r.cleanup()
 
 
-@pytest.fixture(params=["lmdb", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster():
+    c = RedisCluster().start()
+    yield c
+    c.cleanup()
+
+
+@pytest.fixture(params=STORES)
 def ragd(request):
-    """ragd on the embedded store and on Redis: every test using it runs on both."""
-    env = {}
-    if request.param == "redis":
-        r = request.getfixturevalue("redis_server")
-        import redis as redis_py
-        redis_py.Redis(port=r.port, db=3).flushdb()
-        env["REDIS_URL"] = r.url(3)  # a non-zero db checks SELECT too
+    """ragd on the embedded store and on Redis (and a Redis Cluster with
+    RAGD_TEST_CLUSTER=1): every test using it runs on each."""
+    env = store_env(request, 3)  # a non-zero db checks SELECT too
     s = Ragd(env=env).start()
-    s.backend = request.param
+    s.backend = "lmdb" if request.param == "lmdb" else "redis"
     yield s
     s.cleanup()
 

@@ -78,6 +78,97 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisCluster:
+    """A real 6-node Redis Cluster (3 masters, 3 replicas) on loopback ports, started
+    and stopped with scripts/redis-topology.sh."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ragd-cluster-")
+        self.base = self._free_base()
+        self.ports = [self.base + i for i in range(6)]
+        self.url = None
+
+    @staticmethod
+    def _free_base():
+        import random
+        while True:
+            base = random.randrange(20000, 29000)
+            if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(6)):
+                return base
+
+    def _script(self, action):
+        env = dict(os.environ, RAGD_TOPOLOGY_DIR=self.dir)
+        return subprocess.run([os.path.join(ROOT, "scripts", "redis-topology.sh"), "cluster",
+                               action, str(self.base)], env=env, check=True,
+                              capture_output=True, text=True).stdout
+
+    def start(self):
+        self.url = self._script("up").strip().splitlines()[-1]
+        # A replica that has not synced yet may never take over (its data counts
+        # as too old), so wait for every replica's link to its master.
+        deadline = time.time() + 30
+        for port in self.ports:
+            while ("role:slave" in self.cli(port, "INFO", "replication") and
+                   "master_link_status:up" not in self.cli(port, "INFO", "replication")):
+                assert time.time() < deadline, f"replica {port} did not sync"
+                time.sleep(0.1)
+        return self
+
+    def cli(self, port, *args):
+        return subprocess.run(["redis-cli", "-p", str(port)] + [str(a) for a in args],
+                               check=True, capture_output=True, text=True).stdout
+
+    def masters(self):
+        """Ports of the masters that own slots now."""
+        out = []
+        for line in self.cli(self.ports[0], "CLUSTER", "NODES").splitlines():
+            f = line.split()
+            if "master" in f[2] and "fail" not in f[2] and len(f) > 8:
+                out.append(int(f[1].split("@")[0].rsplit(":", 1)[1]))
+        return sorted(out)
+
+    def flushall(self):
+        for port in self.masters():
+            self.cli(port, "FLUSHALL")
+
+    def cleanup(self):
+        try:
+            self._script("down")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _port_free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# The stores every store-parametrised fixture runs on: the embedded one and Redis,
+# plus a 3-master Redis Cluster when RAGD_TEST_CLUSTER=1 (the full matrix).
+STORES = ["lmdb", "redis"] + (["cluster"] if os.environ.get("RAGD_TEST_CLUSTER") == "1" else [])
+
+
+def store_env(request, db):
+    """The environment that points ragd at the store of request.param, emptied
+    first (a Redis db number, or every master of the cluster)."""
+    if request.param == "redis":
+        r = request.getfixturevalue("redis_server")
+        import redis as redis_py
+        redis_py.Redis(port=r.port, db=db).flushdb()
+        return {"REDIS_URL": r.url(db)}
+    if request.param == "cluster":
+        c = request.getfixturevalue("redis_cluster")
+        c.flushall()
+        return {"REDIS_URL": c.url}
+    return {}
+
+
 class Ragd:
     """The real binary on a free port with its own data directory."""
 

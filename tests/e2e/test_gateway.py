@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from fake_upstream import FakeUpstream
-from ragdtest import Ragd, assert_error
+from ragdtest import STORES, Ragd, assert_error, store_env
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +25,14 @@ def upstream():
     up.stop()
 
 
-@pytest.fixture(params=["lmdb", "redis"])
+@pytest.fixture(params=STORES)
 def gw(request, upstream):
     """ragd in front of the fake upstream, on both stores."""
     env = {"RAGD_UPSTREAM_URL": upstream.url, "RAGD_UPSTREAM_API_KEY": "sk-test",
            "RAGD_GATEWAY_RETRY_BASE_MS": "10"}
-    if request.param == "redis":
-        r = request.getfixturevalue("redis_server")
-        import redis as redis_py
-        redis_py.Redis(port=r.port, db=4).flushdb()
-        env["REDIS_URL"] = r.url(4)
+    env.update(store_env(request, 4))
     s = Ragd(env=env).start()
-    s.backend = request.param
+    s.backend = "lmdb" if request.param == "lmdb" else "redis"
     upstream.reset()
     yield s
     s.cleanup()
@@ -77,7 +73,7 @@ def test_openai_sdk_non_stream_miss_then_hit(gw, upstream):
     raw2 = c.chat.completions.with_raw_response.create(
         model="fake-model", messages=[{"role": "user", "content": "hi"}])
     assert raw2.headers["x-ragd-cache"] == "hit"
-    assert raw2.headers["x-ragd-cache-key"].startswith("llm:fake-model:")
+    assert raw2.headers["x-ragd-cache-key"].startswith("llm:{fake-model:")
     assert raw2.headers["x-ragd-cache-key"] == raw.headers["x-ragd-cache-key"]
     assert raw2.parse().choices[0].message.content == "echo hi #1"
     assert upstream.calls == 1

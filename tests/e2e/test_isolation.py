@@ -5,19 +5,15 @@ Runs on LMDB and Redis. Extend MATRIX as new per-user routes land."""
 import pytest
 import requests
 
-from ragdtest import Ragd, Redis, assert_error
+from ragdtest import STORES, Ragd, Redis, assert_error, store_env
 
 ADMIN = "admin-secret-0123456789"
 
 
-@pytest.fixture(params=["lmdb", "redis"])
+@pytest.fixture(params=STORES)
 def world(request):
     env = {"RAGD_ADMIN_KEY": ADMIN}
-    if request.param == "redis":
-        r = request.getfixturevalue("redis_server")
-        import redis as redis_py
-        redis_py.Redis(port=r.port, db=4).flushdb()
-        env["REDIS_URL"] = r.url(4)
+    env.update(store_env(request, 4))
     s = Ragd(env=env).start()
     keys = {}
     for name, spec in {"alice": {"user_id": "alice"}, "bob": {"user_id": "bob"},

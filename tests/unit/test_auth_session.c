@@ -126,7 +126,7 @@ TEST(history_unreadable)
     cJSON_Delete(doc);
     ASSERT_OK(session_append(s, "alice", "c", "user", "kept", NULL, &m));
     cJSON_Delete(m);
-    const char *key = "sess:u:alice:c:msgs";
+    const char *key = "sess:{u:alice:c}:msgs";
     size_t depth = 1100, n = 2 * depth + 1;
     char *bad = malloc(n + 1);
     memset(bad, '[', depth);
@@ -165,6 +165,62 @@ static int letters(void *ud, const char *const *texts, const size_t *lens, size_
     return 0;
 }
 
+/* Sessions of the key layout before the hash tag are moved at start, TTL and
+ * history included, and the old keys are gone; a newer key is never overwritten. */
+TEST(old_layout_moved)
+{
+    store_t *st = scratch_store_open("sessmig");
+    const char *doc = "{\"ttl\":600,\"mode\":\"absolute\",\"created_at\":1,"
+                      "\"updated_at\":1,\"data\":{\"v\":1}}";
+    const char *msgs = "{\"next\":2,\"messages\":[{\"seq\":1,\"role\":\"user\","
+                       "\"content\":\"hi\",\"metadata\":{},\"created_at\":1}]}";
+    ASSERT_OK(store_set(st, "sess:u:al:ice:s1", 16, doc, strlen(doc), 600000, 0));
+    ASSERT_OK(store_set(st, "sess:u:al:ice:s1:msgs", 21, msgs, strlen(msgs), 600000, 0));
+    ASSERT_OK(store_set(st, "sess:s:shared", 13, doc, strlen(doc), 0, 0));
+    const char *newer = "{\"ttl\":600,\"mode\":\"absolute\",\"created_at\":2,"
+                        "\"updated_at\":2,\"data\":{\"v\":2}}";
+    ASSERT_OK(store_set(st, "sess:{s:both}", 13, newer, strlen(newer), 0, 0));
+    ASSERT_OK(store_set(st, "sess:s:both", 11, doc, strlen(doc), 0, 0));
+    session_opts o = { 4096, 10, 3600 };
+    sessions_t *s;
+    ASSERT_OK(sessions_create(st, &o, &s));
+    cJSON *view = NULL;
+    ASSERT_OK(session_get(s, "al:ice", "s1", &view)); /* an owner with a ':' */
+    char *t = data_text(view);
+    ASSERT_EQ_STR(t, "{\"v\":1}");
+    free(t);
+    ASSERT_TRUE(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(view, "expires_in")) > 500);
+    cJSON_Delete(view);
+    cJSON *m = NULL;
+    ASSERT_OK(session_messages(s, "al:ice", "s1", 0, &m));
+    ASSERT_EQ_INT(cJSON_GetArraySize(m), 1);
+    cJSON_Delete(m);
+    ASSERT_OK(session_get(s, NULL, "shared", &view));
+    cJSON_Delete(view);
+    ASSERT_OK(session_get(s, NULL, "both", &view));
+    t = data_text(view);
+    ASSERT_EQ_STR(t, "{\"v\":2}");
+    free(t);
+    cJSON_Delete(view);
+    const char *old[] = { "sess:u:al:ice:s1", "sess:u:al:ice:s1:msgs", "sess:s:shared",
+                          "sess:s:both" };
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ_INT(store_exists(st, old[i], strlen(old[i])), RAGD_ENOTFOUND);
+    ASSERT_OK(session_delete(s, "al:ice", "s1")); /* one batch: one slot */
+    sessions_destroy(s);
+    /* An old-layout key written later (an instance not yet upgraded) moves at
+     * the next start; no marker key is left behind. */
+    ASSERT_OK(store_set(st, "sess:s:late", 11, doc, strlen(doc), 0, 0));
+    ASSERT_OK(sessions_create(st, &o, &s));
+    ASSERT_EQ_INT(store_exists(st, "sess:s:late", 11), RAGD_ENOTFOUND);
+    ASSERT_OK(store_exists(st, "sess:{s:late}", 13));
+    store_stats ss;
+    ASSERT_OK(store_get_stats(st, &ss));
+    ASSERT_EQ_INT(ss.keys, 3); /* sess:{s:shared}, sess:{s:both}, sess:{s:late} */
+    sessions_destroy(s);
+    scratch_store_close(st);
+}
+
 TEST(relevant)
 {
     store_t *st = scratch_store_open("sess");
@@ -201,6 +257,7 @@ int main(void)
     RUN(documents);
     RUN(history);
     RUN(history_unreadable);
+    RUN(old_layout_moved);
     RUN(relevant);
     return TEST_REPORT();
 }

@@ -1,0 +1,232 @@
+"""Redis Cluster end to end: ragd on a real 6-node cluster (3 masters, 3 replicas,
+scripts/redis-topology.sh). First the failures the issue saw on one node of a cluster
+(cache PUTs of keys served elsewhere, a rate limit failing open, sessions, clear), then
+each feature's representative path, stats and clear over every master, a slot
+migration and a replica promotion under a write load that lose nothing acknowledged,
+and /health naming a dead master until its replica takes over. The whole e2e suite
+runs on the cluster too with RAGD_TEST_CLUSTER=1 (docs/OPERATIONS.md)."""
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from fake_upstream import FakeUpstream
+from ragdtest import Ragd, RedisCluster
+
+ADMIN = "admin-secret-0123456789"
+AUTH = {"X-API-Key": ADMIN}
+
+
+@pytest.fixture
+def on_cluster(redis_cluster):
+    redis_cluster.flushall()
+    s = Ragd(env={"REDIS_URL": redis_cluster.url, "RAGD_ADMIN_KEY": ADMIN}).start()
+    yield s
+    s.cleanup()
+
+
+def metric(s, name, labels):
+    for line in s.get("/metrics", headers=AUTH).text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.split()[-1])
+    return None
+
+
+def test_one_node_url_is_detected_and_every_key_lands(redis_cluster):
+    redis_cluster.flushall()
+    s = Ragd(env={"REDIS_URL": f"redis://127.0.0.1:{redis_cluster.masters()[0]}"}).start()
+    try:
+        codes = [s.put(f"/api/v1/cache/p/k{i}", json={"value": f"v{i}"}).status_code
+                 for i in range(50)]
+        assert codes == [200] * 50
+        for i in range(50):
+            assert s.get(f"/api/v1/cache/p/k{i}").json()["value"] == f"v{i}"
+        held = [int(redis_cluster.cli(p, "DBSIZE")) for p in redis_cluster.masters()]
+        assert len(held) == 3 and all(n > 0 for n in held)  # spread over every master
+        stats = s.get("/api/v1/cache/stats").json()
+        assert stats["keys"] == 50  # counted over every master
+        assert s.post("/api/v1/cache/clear", json={"prefix": "p"}).json()["deleted"] == 50
+        assert sum(int(redis_cluster.cli(p, "DBSIZE")) for p in redis_cluster.masters()) == 0
+        assert metric(s, "ragd_store_errors_total", {"kind": "moved"}) == 0
+    finally:
+        s.cleanup()
+
+
+def test_rate_limit_is_exact_across_two_instances(redis_cluster):
+    redis_cluster.flushall()
+    a = Ragd(env={"REDIS_URL": redis_cluster.url}).start()
+    b = Ragd(env={"REDIS_URL": redis_cluster.url}).start()
+    allowed = []
+
+    def worker(i):
+        sess = requests.Session()
+        for j in range(5):
+            url = (a if (i + j) % 2 else b).url
+            r = sess.post(url + "/api/v1/ratelimit/check",
+                          json={"key": "exact", "limit": 10, "window": 3600}, timeout=30)
+            assert r.status_code == 200, r.text
+            allowed.append(r.json()["allowed"])
+    try:
+        ts = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert len(allowed) == 20 and sum(allowed) == 10
+    finally:
+        a.cleanup()
+        b.cleanup()
+
+
+def test_sessions_history_and_delete(on_cluster):
+    s = on_cluster
+    assert s.put("/api/v1/sessions/s1", json={"user_id": "u1"}, headers=AUTH).status_code in (200, 201)
+    for i in range(3):
+        r = s.post("/api/v1/sessions/s1/messages", json={"role": "user", "content": f"m{i}"},
+                   headers=AUTH)
+        assert r.status_code == 201
+    msgs = s.get("/api/v1/sessions/s1/messages", headers=AUTH).json()["messages"]
+    assert [m["content"] for m in msgs] == ["m0", "m1", "m2"]
+    assert s.delete("/api/v1/sessions/s1", headers=AUTH).status_code == 200  # one slot
+    assert s.get("/api/v1/sessions/s1", headers=AUTH).status_code == 404
+    assert s.get("/api/v1/sessions/s1/messages", headers=AUTH).status_code == 404
+
+
+def test_api_keys(on_cluster):
+    s = on_cluster
+    r = s.post("/api/v1/keys", json={"scopes": ["read"], "user_id": "alice"}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    key = r.json()["key"]
+    assert s.get("/api/v1/cache/stats", headers={"X-API-Key": key}).status_code == 200
+    assert s.get("/api/v1/cache/stats", headers={"X-API-Key": "nope"}).status_code == 401
+    s.restart()
+    assert s.get("/api/v1/cache/stats", headers={"X-API-Key": key}).status_code == 200
+
+
+def test_gateway_exact_cache_and_single_flight(redis_cluster):
+    redis_cluster.flushall()
+    up = FakeUpstream().start()
+    env = {"REDIS_URL": redis_cluster.url, "RAGD_UPSTREAM_URL": up.url}
+    a, b = Ragd(env=env).start(), Ragd(env=env).start()
+    try:
+        body = {"model": "fake-model", "messages": [{"role": "user", "content": "hello [slow:0.5]"}]}
+        out = [None] * 6
+
+        def call(i):
+            out[i] = requests.post((a if i % 2 else b).url + "/v1/chat/completions", json=body,
+                                   timeout=30)
+        ts = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert all(r.status_code == 200 for r in out)
+        assert up.calls == 1  # one flight across both instances
+        r = requests.post(a.url + "/v1/chat/completions", json=body, timeout=30)
+        assert r.headers["x-ragd-cache"] == "hit"
+        assert r.headers["x-ragd-cache-key"].startswith("llm:{fake-model:")
+    finally:
+        a.cleanup()
+        b.cleanup()
+        up.stop()
+
+
+class Writer:
+    """Threads PUTting distinct keys until stopped; records what was acknowledged."""
+
+    def __init__(self, s, threads=4):
+        self.s, self.stop_flag = s, threading.Event()
+        self.acked, self.failed = [], []
+        self.ts = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
+
+    def run(self, i):
+        sess, n = requests.Session(), 0
+        while not self.stop_flag.is_set():
+            key = f"w{i}-{n}"
+            n += 1
+            try:
+                r = sess.put(f"{self.s.url}/api/v1/cache/load/{key}", json={"value": key},
+                             headers=AUTH, timeout=30)
+                (self.acked if r.status_code == 200 else self.failed).append((key, r.status_code))
+            except requests.RequestException as e:
+                self.failed.append((key, str(e)))
+
+    def __enter__(self):
+        for t in self.ts:
+            t.start()
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.3)
+        self.stop_flag.set()
+        for t in self.ts:
+            t.join()
+
+    def missing(self):
+        return [k for k, _ in self.acked
+                if self.s.get(f"/api/v1/cache/load/{k}", headers=AUTH).status_code != 200]
+
+
+def node_ids(c):
+    """port -> node id of each master."""
+    ids = {}
+    for line in c.cli(c.ports[0], "CLUSTER", "NODES").splitlines():
+        f = line.split()
+        if "master" in f[2]:
+            ids[int(f[1].split("@")[0].rsplit(":", 1)[1])] = f[0]
+    return ids
+
+
+def test_slot_migration_under_load_loses_nothing(on_cluster, redis_cluster):
+    m = redis_cluster.masters()
+    ids = node_ids(redis_cluster)
+    with Writer(on_cluster) as w:
+        subprocess.run(["redis-cli", "--cluster", "reshard", f"127.0.0.1:{m[0]}",
+                        "--cluster-from", ids[m[0]], "--cluster-to", ids[m[1]],
+                        "--cluster-slots", "200", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=120)
+    assert w.failed == []
+    assert len(w.acked) > 50 and w.missing() == []
+    assert metric(on_cluster, "ragd_store_errors_total", {"kind": "moved"}) > 0
+
+
+def test_replica_promotion_under_load_loses_nothing(on_cluster, redis_cluster):
+    before = set(redis_cluster.masters())
+    replica = next(p for p in redis_cluster.ports if p not in before)
+    with Writer(on_cluster) as w:
+        redis_cluster.cli(replica, "CLUSTER", "FAILOVER")
+        deadline = time.time() + 20
+        while replica not in redis_cluster.masters() and time.time() < deadline:
+            time.sleep(0.1)
+    assert replica in redis_cluster.masters()
+    assert w.failed == []
+    assert len(w.acked) > 50 and w.missing() == []
+
+
+def test_health_names_a_dead_master_until_its_replica_takes_over():
+    c = RedisCluster().start()  # its own: a master is killed
+    s = Ragd(env={"REDIS_URL": c.url}).start()
+    try:
+        assert s.get("/health").json()["status"] == "healthy"
+        victim = c.masters()[0]
+        pid = int(open(f"{c.dir}/cluster-{c.base}/{victim}/redis.pid").read())
+        subprocess.run(["kill", "-9", str(pid)], check=True)
+        seen, deadline = None, time.time() + 30
+        while time.time() < deadline:
+            h = s.get("/health").json()
+            if h["status"] == "degraded":
+                seen = h["details"]["database"]
+            elif seen and h["status"] == "healthy":
+                break
+            time.sleep(0.2)
+        assert seen and f"127.0.0.1:{victim}" in seen["reason"]
+        assert h["status"] == "healthy", h["details"]["database"]  # the replica was promoted, the map followed
+        codes = [s.put(f"/api/v1/cache/p/k{i}", json={"value": "v"}).status_code
+                 for i in range(30)]
+        assert codes == [200] * 30
+    finally:
+        s.cleanup()
+        c.cleanup()
