@@ -82,6 +82,9 @@ sentinel_up() {
         redis-server "$dir/$((base + r))/redis.conf"
     done
     wait_for "$base" "connected_slaves:2" INFO replication
+    for r in 1 2; do
+        wait_for $((base + r)) "master_link_status:up" INFO replication
+    done
     for s in 10 11 12; do
         port=$((base + s))
         start_node "$port" <<EOF
@@ -128,6 +131,12 @@ EOF
         die "cluster create failed: see $dir/create.log"
     for n in 0 1 2 3 4 5; do
         wait_for $((base + n)) "cluster_state:ok" CLUSTER INFO
+    done
+    # A replica that never finished its first sync cannot be promoted: wait for it.
+    for n in 0 1 2 3 4 5; do
+        if redis-cli -p $((base + n)) INFO replication | grep -q "role:slave"; then
+            wait_for $((base + n)) "master_link_status:up" INFO replication
+        fi
     done
     cluster_url
 }
