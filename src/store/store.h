@@ -174,6 +174,26 @@ typedef int (*store_log_fn)(void *ud, uint64_t seq, const void *rec, size_t len)
 int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn fn,
                    void *ud);
 
+/* A record delivered by store_log_wait: idx is its log's index in logs[].
+ * Borrowed data, valid during the call. Return non-zero to stop delivering. */
+typedef int (*store_log_multi_fn)(void *ud, size_t idx, uint64_t seq, const void *rec,
+                                  size_t len);
+
+/* Records delivered per log by one store_log_wait call at most. */
+#define STORE_LOG_WAIT_MAX 512
+
+/* Follow n logs at once: deliver, in order per log, the records with seq >
+ * after[i] (at most STORE_LOG_WAIT_MAX per log); when there are none, block up
+ * to timeout_ms until one is appended, then deliver. Returns 0 whether or not
+ * anything came (a timeout is not an error). Redis: XREAD BLOCK on a connection
+ * of its own, outside the shared pool, so a follower never holds a pooled
+ * connection while it waits; a second waiter gets another connection. LMDB:
+ * the records appended through this store_t wake the waiter (a second process
+ * on the same data directory is refused, so no other writer exists).
+ * Thread-safe; n >= 1; RAGD_EUNAVAIL while Redis is down. */
+int store_log_wait(store_t *s, const char *const *logs, const uint64_t *after, size_t n,
+                   int timeout_ms, store_log_multi_fn fn, void *ud);
+
 /* Drop a whole log. */
 int store_log_delete(store_t *s, const char *log);
 

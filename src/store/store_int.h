@@ -7,6 +7,8 @@
 #ifndef RAGD_STORE_INT_H
 #define RAGD_STORE_INT_H
 
+#include <pthread.h>
+
 #include "store/store.h"
 
 /* Size of a buffer for a backend's full key "<prefix>:<key>" (room to spare). */
@@ -42,6 +44,11 @@ typedef struct store_ops {
     int (*log_read)(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                     store_log_fn fn, void *ud);
     int (*log_delete)(void *impl, const char *log, size_t loglen);
+    /* Blocking multi-log read (store_log_wait) on full log names; NULL = the
+     * front's in-process wait (store.c), woken by appends through this store. */
+    int (*log_wait)(void *impl, const char *const *logs, const size_t *loglens,
+                    const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
+                    void *ud);
     int (*log_bounds)(void *impl, const char *log, size_t loglen, uint64_t *first,
                       uint64_t *last);
     int (*stats)(void *impl, store_stats *out);
@@ -55,6 +62,9 @@ struct store {
     void *impl;
     char prefix[STORE_PREFIX_MAX + 2];  /* "<prefix>:" or "" */
     size_t prefix_len;
+    pthread_mutex_t log_mu;  /* guards log_gen */
+    pthread_cond_t log_cv;   /* broadcast when a record is appended through this store */
+    uint64_t log_gen;        /* appends through this store so far */
 };
 
 /* Backend constructors: fill *ops and *impl or return an error with err set. */
@@ -80,6 +90,19 @@ int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_param
 struct rpool;
 int rs__ratelimit(struct rpool *pool, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out);
+
+/* Redis Streams (store_redis_log.c). rs__log_entries visits the entries of an
+ * XRANGE/XREAD entry array in order (stops when fn returns non-zero); *next
+ * gets the last visited seq. A waitpool holds the connections of blocking
+ * reads apart from pool; rs__log_wait is the Redis store_log_wait. */
+struct redisReply;
+struct rs_waitpool;
+int rs__log_entries(const struct redisReply *r, store_log_fn fn, void *ud, uint64_t *next);
+struct rs_waitpool *rs__waitpool_create(struct rpool *pool);
+void rs__waitpool_destroy(struct rs_waitpool *w);
+int rs__log_wait(struct rs_waitpool *w, const char *const *logs, const size_t *lens,
+                 const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
+                 void *ud);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
  * Implemented in store_glob.c; thread-safe, no allocation. */

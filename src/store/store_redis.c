@@ -71,6 +71,7 @@ static const char *const rs__script_src[RS_NSCRIPTS] = {
 
 typedef struct rs_store {
     rpool *pool;
+    struct rs_waitpool *waiters; /* connections of blocking log reads */
     rs_script scripts[RS_NSCRIPTS];
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
@@ -541,32 +542,6 @@ static int rs__log_append(void *impl, const char *log, size_t loglen, const void
     return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
 }
 
-/* Visit one XRANGE page; *next gets the seq to continue after (0 = done). */
-static int rs__log_page(const redisReply *r, store_log_fn fn, void *ud, uint64_t *next)
-{
-    *next = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING)
-            return RAGD_EIO;
-        const char *dash = memchr(e->element[0]->str, '-', e->element[0]->len);
-        uint64_t seq = dash ? strtoull(dash + 1, NULL, 10) : 0;
-        const redisReply *f = e->element[1];
-        const char *data = "";
-        size_t dlen = 0;
-        if (f->type == REDIS_REPLY_ARRAY && f->elements >= 2 &&
-            f->element[1]->type == REDIS_REPLY_STRING) {
-            data = f->element[1]->str;
-            dlen = f->element[1]->len;
-        }
-        if (fn(ud, seq, data, dlen) != 0)
-            return 0;
-        *next = seq;
-    }
-    return 0;
-}
-
 static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                        store_log_fn fn, void *ud)
 {
@@ -583,7 +558,7 @@ static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t aft
         if (rc)
             return rc;
         uint64_t next = 0;
-        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_page(r, fn, ud, &next) : RAGD_EIO;
+        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_entries(r, fn, ud, &next) : RAGD_EIO;
         bool more = rc == 0 && next && r->elements == page;
         freeReplyObject(r);
         if (!more)
@@ -678,9 +653,17 @@ static int rs__stats(void *impl, store_stats *out)
 static void rs__close(void *impl)
 {
     rs_store *s = impl;
+    rs__waitpool_destroy(s->waiters);
     rpool_destroy(s->pool);
     free(s->match_all);
     free(s);
+}
+
+static int rs__log_wait_op(void *impl, const char *const *logs, const size_t *lens,
+                           const uint64_t *after, size_t n, int timeout_ms,
+                           store_log_multi_fn fn, void *ud)
+{
+    return rs__log_wait(((rs_store *)impl)->waiters, logs, lens, after, n, timeout_ms, fn, ud);
 }
 
 static int rs__ratelimit_op(void *impl, const char *key, size_t klen, const store_rl_params *p,
@@ -708,6 +691,7 @@ static const store_ops rs__ops = {
     .log_append = rs__log_append,
     .log_read = rs__log_read,
     .log_delete = rs__log_delete,
+    .log_wait = rs__log_wait_op,
     .log_bounds = rs__log_bounds,
     .stats = rs__stats,
     .ratelimit = rs__ratelimit_op,
@@ -735,6 +719,7 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
         free(s);
         return rc;
     }
+    s->waiters = rs__waitpool_create(s->pool);
     *ops = &rs__ops;
     *impl = s;
     return 0;

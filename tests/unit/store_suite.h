@@ -508,6 +508,90 @@ TEST(suite_batch_log)
     suite_close(s);
 }
 
+/* What store_log_wait delivered: per log index, the records in order. */
+typedef struct wait_acc {
+    int n[2];
+    char recs[2][8][16];
+    uint64_t seqs[2][8];
+} wait_acc;
+
+static int wait_cb(void *ud, size_t idx, uint64_t seq, const void *rec, size_t len)
+{
+    wait_acc *a = ud;
+    if (idx < 2 && a->n[idx] < 8) {
+        a->seqs[idx][a->n[idx]] = seq;
+        snprintf(a->recs[idx][a->n[idx]], 16, "%.*s", (int)len, (const char *)rec);
+    }
+    if (idx < 2)
+        a->n[idx]++;
+    return 0;
+}
+
+typedef struct waiter {
+    store_t *s;
+    uint64_t after[2];
+    int timeout_ms, rc;
+    wait_acc got;
+} waiter;
+
+static void *waiter_main(void *p)
+{
+    waiter *w = p;
+    const char *logs[2] = { "wa", "wb" };
+    w->rc = store_log_wait(w->s, logs, w->after, 2, w->timeout_ms, wait_cb, &w->got);
+    return NULL;
+}
+
+/* store_log_wait: records present come at once, per log in order; an empty
+ * wait times out with nothing; a waiter blocked on two logs is woken by an
+ * append to either (it gets the record although its timeout is long, so it
+ * was woken, not timed out), while other calls go on beside the waiters. */
+TEST(suite_log_wait)
+{
+    store_t *s = suite_open();
+    uint64_t seq;
+    ASSERT_OK(store_log_append(s, "wa", S("a1"), &seq));
+    ASSERT_OK(store_log_append(s, "wa", S("a2"), &seq));
+    ASSERT_OK(store_log_append(s, "wb", S("b1"), &seq));
+    waiter w = { .s = s, .timeout_ms = 100, .rc = -1 };
+    waiter_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.got.n[0] == 2 && w.got.n[1] == 1);
+    ASSERT_EQ_STR(w.got.recs[0][0], "a1");
+    ASSERT_EQ_STR(w.got.recs[0][1], "a2");
+    ASSERT_EQ_STR(w.got.recs[1][0], "b1");
+    /* caught up: a short wait returns nothing */
+    w = (waiter){ .s = s, .after = { 2, 1 }, .timeout_ms = 20, .rc = -1 };
+    waiter_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.got.n[0] == 0 && w.got.n[1] == 0);
+    /* three waiters blocked on both logs, woken by an append to the second */
+    waiter ws[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        ws[i] = (waiter){ .s = s, .after = { 2, 1 }, .timeout_ms = 30000, .rc = -1 };
+        ASSERT_EQ_INT(pthread_create(&th[i], NULL, waiter_main, &ws[i]), 0);
+    }
+    clock_sleep_ms(50);
+    ASSERT_OK(store_set(s, S("lw:k"), S("v"), 0, 0));
+    store_op op = { S("lw:k"), NULL, 0, 0, 0 };
+    ASSERT_OK(store_batch_log(s, &op, 1, "wb", S("b2"), &seq));
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ASSERT_OK(ws[i].rc);
+        ASSERT_EQ_INT(ws[i].got.n[1], 1);
+        ASSERT_EQ_STR(ws[i].got.recs[1][0], "b2");
+        ASSERT_EQ_INT(ws[i].got.seqs[1][0], seq);
+    }
+    const char *bad[1] = { "" };
+    uint64_t zero = 0;
+    ASSERT_EQ_INT(store_log_wait(s, bad, &zero, 1, 10, wait_cb, &w.got), RAGD_EINVAL);
+    ASSERT_EQ_INT(store_log_wait(s, bad, &zero, 0, 10, wait_cb, &w.got), RAGD_EINVAL);
+    ASSERT_OK(store_log_delete(s, "wa"));
+    ASSERT_OK(store_log_delete(s, "wb"));
+    suite_close(s);
+}
+
 TEST(suite_stats)
 {
     store_t *s = suite_open();
@@ -543,6 +627,7 @@ static void store_suite_run(void)
     RUN(suite_del_pattern);
     RUN(suite_logs);
     RUN(suite_batch_log);
+    RUN(suite_log_wait);
     RUN(suite_stats);
 }
 
