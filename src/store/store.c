@@ -293,7 +293,33 @@ int store_batch(store_t *s, const store_op *ops, size_t n)
 int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
                     const void *rec, size_t len, uint64_t *seq)
 {
-    if ((!ops && n) || (!rec && len))
+    return store_batch_log_if(s, NULL, 0, ops, n, log, rec, len, seq, NULL);
+}
+
+/* Full keys of checks into full/keys; RAGD_EINVAL for a malformed check. */
+static int checks_make(const store_t *s, const store_check *checks, size_t nc, store_check *full,
+                       fullkey *keys)
+{
+    for (size_t i = 0; i < nc; i++) {
+        const store_check *c = &checks[i];
+        int rc = key_make(s, c->key, c->klen, &keys[i]);
+        if (rc)
+            return rc;
+        if (c->kind < STORE_CHECK_MISSING || c->kind > STORE_CHECK_EQUAL ||
+            (c->kind == STORE_CHECK_EQUAL && !c->val && c->vlen))
+            return RAGD_EINVAL;
+        full[i] = *c;
+        full[i].key = keys[i].buf;
+        full[i].klen = keys[i].len;
+    }
+    return 0;
+}
+
+int store_batch_log_if(store_t *s, const store_check *checks, size_t nc, const store_op *ops,
+                       size_t n, const char *log, const void *rec, size_t len, uint64_t *seq,
+                       size_t *failed)
+{
+    if ((!ops && n) || (!rec && len) || (!checks && nc))
         return RAGD_EINVAL;
     if (n == 0 && !log)
         return 0;
@@ -304,9 +330,11 @@ int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
             return lrc;
     }
     uint64_t tmp = 0;
+    size_t ftmp = 0;
     store_op *full = xcalloc(n ? n : 1, sizeof *full);
-    fullkey *keys = xmalloc((n ? n : 1) * sizeof *keys);
-    int rc = 0;
+    fullkey *keys = xmalloc((n + nc ? n + nc : 1) * sizeof *keys);
+    store_check *cfull = xcalloc(nc ? nc : 1, sizeof *cfull);
+    int rc = checks_make(s, checks, nc, cfull, keys + n);
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = key_make(s, ops[i].key, ops[i].klen, &keys[i]);
         if (rc == 0 && (ops[i].ttl_ms < 0 || (ops[i].flags & ~STORE_EVICTABLE) ||
@@ -317,10 +345,12 @@ int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
         full[i].klen = keys[i].len;
     }
     if (rc == 0)
-        rc = s->ops->batch(s->impl, full, n, log ? lk.buf : NULL, log ? lk.len : 0,
-                           rec ? rec : "", len, seq ? seq : &tmp);
+        rc = s->ops->batch(s->impl, cfull, nc, failed ? failed : &ftmp, full, n,
+                           log ? lk.buf : NULL, log ? lk.len : 0, rec ? rec : "", len,
+                           seq ? seq : &tmp);
     if (rc == 0 && log)
         store__log_notify(s);
+    free(cfull);
     free(keys);
     free(full);
     return rc;

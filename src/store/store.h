@@ -160,6 +160,31 @@ int store_batch(store_t *s, const store_op *ops, size_t n);
 int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
                     const void *rec, size_t len, uint64_t *seq);
 
+/* A condition of store_batch_log_if on one key's live value. */
+enum store_check_kind {
+    STORE_CHECK_MISSING = 1, /* the key must not exist */
+    STORE_CHECK_EXISTS,      /* the key must exist (any value) */
+    STORE_CHECK_EQUAL,       /* the key must hold exactly val/vlen */
+};
+
+typedef struct store_check {
+    const char *key;
+    size_t klen;
+    int kind;        /* enum store_check_kind */
+    const void *val; /* STORE_CHECK_EQUAL only */
+    size_t vlen;
+} store_check;
+
+/* store_batch_log after conditions, all in one atomic step (LMDB: the same
+ * write transaction; Redis: one Lua script, so on a Cluster every key and the
+ * log must hash to one slot). When a check fails nothing is written, *failed
+ * (may be NULL) gets its index and the result is RAGD_ECONFLICT. log may be
+ * NULL (no record; seq untouched). The basis of compare-and-set on groups of
+ * keys: create-if-missing with its log record, replace-if-unchanged. */
+int store_batch_log_if(store_t *s, const store_check *checks, size_t nc, const store_op *ops,
+                       size_t n, const char *log, const void *rec, size_t len, uint64_t *seq,
+                       size_t *failed);
+
 /* Append-only log per name (the change logs replicas follow, docs/REPLICATION.md).
  * LMDB: ordered records; Redis: a Stream. *seq gets the new record's number,
  * strictly increasing per log. Each append trims the log to about the last

@@ -36,8 +36,10 @@ typedef struct store_ops {
                 store_scan_fn fn, void *ud);
     /* pattern is a glob over full keys (global prefix escaped and prepended). */
     int (*del_pattern)(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
-    /* log == NULL: no record; else rec is appended to log in the same step. */
-    int (*batch)(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+    /* checks first (RAGD_ECONFLICT, *failed = the index, nothing written);
+     * log == NULL: no record; else rec is appended to log in the same step. */
+    int (*batch)(void *impl, const store_check *checks, size_t nc, size_t *failed,
+                 const store_op *ops, size_t n, const char *log, size_t loglen,
                  const void *rec, size_t len, uint64_t *seq);
     int (*log_append)(void *impl, const char *log, size_t loglen, const void *rec,
                       size_t len, uint64_t *seq);
@@ -103,6 +105,11 @@ void rs__waitpool_destroy(struct rs_waitpool *w);
 int rs__log_wait(struct rs_waitpool *w, const char *const *logs, const size_t *lens,
                  const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
                  void *ud);
+
+/* The Redis batch with checks: one Lua script (store_redis_log.c). */
+int rs__batch_if(struct rpool *pool, const store_check *checks, size_t nc, size_t *failed,
+                 const store_op *ops, size_t n, const char *log, size_t loglen, const void *rec,
+                 size_t len, uint64_t *seq);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
  * Implemented in store_glob.c; thread-safe, no allocation. */

@@ -491,10 +491,14 @@ static int rs__exec_reply(const redisReply *last, bool has_log, uint64_t *seq)
     return last->elements ? rs__reply_seq(last->element[last->elements - 1], seq) : RAGD_EIO;
 }
 
-static int rs__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size_t *failed,
+                     const store_op *ops, size_t n, const char *log, size_t loglen,
                      const void *rec, size_t len, uint64_t *seq)
 {
     rs_store *s = impl;
+    if (nchecks)
+        return rs__batch_if(s->pool, checks, nchecks, failed, ops, n, log, loglen, rec, len,
+                            seq);
     size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
     rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
     const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);

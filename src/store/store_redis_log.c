@@ -1,9 +1,10 @@
 /*
- * store_redis_log.c - following Redis Streams: the parser of stream entries
- * shared with store_redis.c's XRANGE reads, and store_log_wait's XREAD BLOCK
- * over many streams at once. A blocked XREAD holds its connection for the
- * whole wait, so waits run on connections of their own (kept in a small idle
- * set here), never on the shared pool's: followers cannot starve requests.
+ * store_redis_log.c - Redis Streams as change logs: the parser of stream
+ * entries shared with store_redis.c's XRANGE reads, store_log_wait's XREAD
+ * BLOCK over many streams at once, and batches with checks and a log record
+ * in one Lua script. A blocked XREAD holds its connection for the whole wait,
+ * so waits run on connections of their own (kept in a small idle set here),
+ * never on the shared pool's: followers cannot starve requests.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -173,6 +174,110 @@ int rs__log_wait(struct rs_waitpool *w, const char *const *logs, const size_t *l
     }
     free(ids);
     free(alen);
+    free(argv);
+    return rc;
+}
+
+/* ---- batches with checks ---- */
+
+/* KEYS: checks' keys, ops' keys, [log]. ARGV: nc, nops, has_log, rec, keep,
+ * then kind + value per check, then is_set + value + ttl_ms per op. Returns
+ * {0, seq} once written, {-1, index} when a check fails (nothing written). */
+#define RS_BATCH_IF_SRC                                                                      \
+    "local nc, no = tonumber(ARGV[1]), tonumber(ARGV[2])\n"                                  \
+    "local a = 6\n"                                                                          \
+    "for i = 1, nc do\n"                                                                     \
+    "  local kind, want = ARGV[a], ARGV[a + 1]\n"                                            \
+    "  a = a + 2\n"                                                                          \
+    "  local cur = redis.call('GET', KEYS[i])\n"                                             \
+    "  if (kind == '1' and cur) or (kind == '2' and not cur) or\n"                           \
+    "     (kind == '3' and cur ~= want) then return {-1, i - 1} end\n"                       \
+    "end\n"                                                                                  \
+    "for i = 1, no do\n"                                                                     \
+    "  local k = KEYS[nc + i]\n"                                                             \
+    "  if ARGV[a] == '1' then\n"                                                             \
+    "    if ARGV[a + 2] ~= '0' then redis.call('SET', k, ARGV[a + 1], 'PX', ARGV[a + 2])\n" \
+    "    else redis.call('SET', k, ARGV[a + 1]) end\n"                                       \
+    "  else redis.call('DEL', k) end\n"                                                      \
+    "  a = a + 3\n"                                                                          \
+    "end\n"                                                                                  \
+    "if ARGV[3] ~= '1' then return {0, 0} end\n"                                             \
+    "local log = KEYS[nc + no + 1]\n"                                                        \
+    "local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)\n"                      \
+    "local seq = 1\n"                                                                        \
+    "if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end\n"      \
+    "redis.call('XADD', log, 'MAXLEN', '~', ARGV[5], '0-' .. string.format('%d', seq), "     \
+    "'d', ARGV[4])\n"                                                                        \
+    "return {0, seq}\n"
+
+/* The script's reply into *seq / *failed. */
+static int rs__batch_if_reply(const redisReply *r, size_t *failed, uint64_t *seq)
+{
+    if (r->type == REDIS_REPLY_ERROR)
+        return strstr(r->str, "OOM") ? RAGD_EFULL
+               : strstr(r->str, "WRONGTYPE") ? RAGD_EINVAL : RAGD_EIO;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
+        return RAGD_EIO;
+    if (r->element[0]->integer != 0) {
+        *failed = (size_t)r->element[1]->integer;
+        return RAGD_ECONFLICT;
+    }
+    if (r->element[1]->integer > 0)
+        *seq = (uint64_t)r->element[1]->integer;
+    return 0;
+}
+
+int rs__batch_if(rpool *pool, const store_check *checks, size_t nc, size_t *failed,
+                 const store_op *ops, size_t n, const char *log, size_t loglen, const void *rec,
+                 size_t len, uint64_t *seq)
+{
+    size_t nkeys = nc + n + (log ? 1 : 0);
+    size_t argc = 3 + nkeys + 5 + 2 * nc + 3 * n;
+    const char **argv = xmalloc(argc * sizeof *argv);
+    size_t *al = xmalloc(argc * sizeof *al);
+    char (*num)[24] = xmalloc((4 + n) * sizeof *num);
+    size_t k = 0;
+#define RS_ARG(p, l) (argv[k] = (p), al[k] = (l), k++)
+    snprintf(num[0], sizeof num[0], "%zu", nkeys);
+    snprintf(num[1], sizeof num[1], "%zu", nc);
+    snprintf(num[2], sizeof num[2], "%zu", n);
+    snprintf(num[3], sizeof num[3], "%d", STORE_LOG_KEEP);
+    RS_ARG("EVAL", 4);
+    RS_ARG(RS_BATCH_IF_SRC, strlen(RS_BATCH_IF_SRC));
+    RS_ARG(num[0], strlen(num[0]));
+    for (size_t i = 0; i < nc; i++)
+        RS_ARG(checks[i].key, checks[i].klen);
+    for (size_t i = 0; i < n; i++)
+        RS_ARG(ops[i].key, ops[i].klen);
+    if (log)
+        RS_ARG(log, loglen);
+    RS_ARG(num[1], strlen(num[1]));
+    RS_ARG(num[2], strlen(num[2]));
+    RS_ARG(log ? "1" : "0", 1);
+    RS_ARG(rec ? rec : "", rec ? len : 0);
+    RS_ARG(num[3], strlen(num[3]));
+    for (size_t i = 0; i < nc; i++) {
+        static const char *const kinds[4] = { "0", "1", "2", "3" };
+        RS_ARG(kinds[checks[i].kind & 3], 1);
+        RS_ARG(checks[i].val ? checks[i].val : "", checks[i].val ? checks[i].vlen : 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num[4 + i], sizeof num[4 + i], "%lld", (long long)ops[i].ttl_ms);
+        RS_ARG(ops[i].val ? "1" : "0", 1);
+        RS_ARG(ops[i].val ? ops[i].val : "", ops[i].val ? ops[i].vlen : 0);
+        RS_ARG(num[4 + i], strlen(num[4 + i]));
+    }
+#undef RS_ARG
+    rpool_cmd cmd = { (int)k, argv, al };
+    redisReply *r = NULL;
+    int rc = rpool_exec(pool, 1, &cmd, &r);
+    if (rc == 0) {
+        rc = rs__batch_if_reply(r, failed, seq);
+        freeReplyObject(r);
+    }
+    free(num);
+    free(al);
     free(argv);
     return rc;
 }

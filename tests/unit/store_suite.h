@@ -592,6 +592,49 @@ TEST(suite_log_wait)
     suite_close(s);
 }
 
+/* store_batch_log_if: checks and writes in one step; a failed check writes
+ * nothing (no key, no record) and names its index. */
+TEST(suite_batch_if)
+{
+    store_t *s = suite_open();
+    uint64_t seq = 0, first, last;
+    size_t failed = 99;
+    store_op put[2] = { { S("bi:meta"), S("m1"), 0, 0 }, { S("bi:doc"), S("d1"), 0, 0 } };
+    store_check missing = { S("bi:meta"), STORE_CHECK_MISSING, NULL, 0 };
+    ASSERT_OK(store_batch_log_if(s, &missing, 1, put, 2, "bil", S("create"), &seq, &failed));
+    ASSERT_EQ_INT(seq, 1);
+    /* a second create: conflict, nothing written */
+    store_op put2[1] = { { S("bi:doc"), S("d2"), 0, 0 } };
+    ASSERT_EQ_INT(store_batch_log_if(s, &missing, 1, put2, 1, "bil", S("again"), &seq, &failed),
+                  RAGD_ECONFLICT);
+    ASSERT_EQ_INT(failed, 0);
+    store_value v;
+    ASSERT_OK(store_get(s, S("bi:doc"), &v));
+    ASSERT_TRUE(v.len == 2 && memcmp(v.data, "d1", 2) == 0);
+    store_value_free(&v);
+    ASSERT_OK(store_log_bounds(s, "bil", &first, &last));
+    ASSERT_EQ_INT(last, 1);
+    /* replace if unchanged: the second check (equal) decides */
+    store_check cas[2] = { { S("bi:meta"), STORE_CHECK_EXISTS, NULL, 0 },
+                           { S("bi:doc"), STORE_CHECK_EQUAL, S("d1") } };
+    store_op upd[2] = { { S("bi:doc"), S("d3"), 0, 0 }, { S("bi:old"), NULL, 0, 0, 0 } };
+    ASSERT_OK(store_batch_log_if(s, cas, 2, upd, 2, "bil", S("upd"), &seq, &failed));
+    ASSERT_EQ_INT(seq, 2);
+    ASSERT_EQ_INT(store_batch_log_if(s, cas, 2, upd, 2, "bil", S("stale"), &seq, &failed),
+                  RAGD_ECONFLICT);
+    ASSERT_EQ_INT(failed, 1);
+    /* without a log; the meta gone makes EXISTS fail */
+    ASSERT_OK(store_del(s, S("bi:meta")));
+    ASSERT_EQ_INT(store_batch_log_if(s, cas, 1, upd, 1, NULL, NULL, 0, NULL, &failed),
+                  RAGD_ECONFLICT);
+    store_check bad = { S("bi:x"), 9, NULL, 0 };
+    ASSERT_EQ_INT(store_batch_log_if(s, &bad, 1, upd, 1, NULL, NULL, 0, NULL, NULL), RAGD_EINVAL);
+    ASSERT_OK(store_log_bounds(s, "bil", &first, &last));
+    ASSERT_EQ_INT(last, 2);
+    ASSERT_OK(store_log_delete(s, "bil"));
+    suite_close(s);
+}
+
 TEST(suite_stats)
 {
     store_t *s = suite_open();
@@ -628,6 +671,7 @@ static void store_suite_run(void)
     RUN(suite_logs);
     RUN(suite_batch_log);
     RUN(suite_log_wait);
+    RUN(suite_batch_if);
     RUN(suite_stats);
 }
 
