@@ -43,6 +43,10 @@ struct repl {
     repl_f *dead;
     bool stop, connected;
     int64_t down_us;
+    repl_tick_fn ticks[REPL_TICKS_MAX];
+    void *tick_ud[REPL_TICKS_MAX];
+    int nticks;
+    int64_t ticked_us;   /* thread only */
     uint64_t applied_total, gaps_total, errors_total;
 };
 
@@ -253,12 +257,37 @@ static void repl__turn(repl_t *r)
         repl__sleep(r, r->o.retry_ms);
 }
 
+/* With mu held: run the ticks when due (mu released around them). */
+static void repl__tick(repl_t *r)
+{
+    int64_t now = clock_mono_us();
+    if (r->nticks == 0 || now - r->ticked_us < (int64_t)r->o.check_every_ms * 1000)
+        return;
+    r->ticked_us = now;
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&r->amu);
+    for (int i = 0;; i++) { /* a tick removed meanwhile is not called */
+        pthread_mutex_lock(&r->mu);
+        repl_tick_fn fn = i < r->nticks ? r->ticks[i] : NULL;
+        void *ud = i < r->nticks ? r->tick_ud[i] : NULL;
+        pthread_mutex_unlock(&r->mu);
+        if (!fn)
+            break;
+        fn(ud);
+    }
+    pthread_mutex_unlock(&r->amu);
+    pthread_mutex_lock(&r->mu);
+}
+
 static void *repl__main(void *arg)
 {
     repl_t *r = arg;
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         repl__reap(r);
+        repl__tick(r);
+        if (r->stop)
+            break;
         if (r->n == 0)
             repl__sleep(r, r->o.wait_ms);
         else
@@ -355,7 +384,59 @@ int repl_follow(repl_t *r, const char *log, store_log_fn apply, void *ud, uint64
     return repl_follow_gap(r, log, apply, NULL, ud, from_seq);
 }
 
+int repl_tick_add(repl_t *r, repl_tick_fn fn, void *ud)
+{
+    if (!r || !fn)
+        return RAGD_EINVAL;
+    pthread_mutex_lock(&r->mu);
+    int rc = r->nticks < REPL_TICKS_MAX ? 0 : RAGD_EFULL;
+    if (rc == 0) {
+        r->ticks[r->nticks] = fn;
+        r->tick_ud[r->nticks++] = ud;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* Wait out a callback that may be running (unless we are that callback). */
+static void repl__wait_callbacks(repl_t *r)
+{
+    if (!repl__on_thread(r)) {
+        pthread_mutex_lock(&r->amu);
+        pthread_mutex_unlock(&r->amu);
+    }
+}
+
+int repl_tick_remove(repl_t *r, repl_tick_fn fn, void *ud)
+{
+    pthread_mutex_lock(&r->mu);
+    int at = -1;
+    for (int i = 0; i < r->nticks && at < 0; i++)
+        if (r->ticks[i] == fn && r->tick_ud[i] == ud)
+            at = i;
+    if (at >= 0) {
+        for (int i = at; i + 1 < r->nticks; i++) {
+            r->ticks[i] = r->ticks[i + 1];
+            r->tick_ud[i] = r->tick_ud[i + 1];
+        }
+        r->nticks--;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (at < 0)
+        return RAGD_ENOTFOUND;
+    repl__wait_callbacks(r);
+    return 0;
+}
+
 int repl_unfollow(repl_t *r, const char *log)
+{
+    int rc = repl_unfollow_nowait(r, log);
+    if (rc == 0)
+        repl__wait_callbacks(r);
+    return rc;
+}
+
+int repl_unfollow_nowait(repl_t *r, const char *log)
 {
     if (!r || !log)
         return RAGD_EINVAL;
@@ -371,10 +452,6 @@ int repl_unfollow(repl_t *r, const char *log)
     f->next_dead = r->dead;
     r->dead = f;
     pthread_mutex_unlock(&r->mu);
-    if (!repl__on_thread(r)) { /* wait out a callback that may be running */
-        pthread_mutex_lock(&r->amu);
-        pthread_mutex_unlock(&r->amu);
-    }
     return 0;
 }
 

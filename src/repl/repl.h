@@ -54,10 +54,27 @@ int repl_follow(repl_t *r, const char *log, store_log_fn apply, void *ud, uint64
 int repl_follow_gap(repl_t *r, const char *log, store_log_fn apply, repl_gap_fn gap, void *ud,
                     uint64_t from_seq);
 
+/* Run fn(ud) on the follower thread every check_every_ms (at most
+ * REPL_TICKS_MAX), e.g. to notice that the store was replaced. Register before
+ * anything may call it; fn runs with the callback lock held, like an apply.
+ * RAGD_EFULL when all slots are taken. */
+#define REPL_TICKS_MAX 4
+typedef void (*repl_tick_fn)(void *ud);
+int repl_tick_add(repl_t *r, repl_tick_fn fn, void *ud);
+
 /* Stop following log; once it returns, its callbacks are never called again
  * (from another thread it waits for a running one to finish). RAGD_ENOTFOUND
  * if not followed. Thread-safe; may be called from a callback. */
 int repl_unfollow(repl_t *r, const char *log);
+
+/* repl_unfollow that never waits: no callback of log starts after it returns,
+ * but one running on the follower thread may still finish, so ud must stay
+ * valid until repl_destroy. For callers that hold locks a callback may need. */
+int repl_unfollow_nowait(repl_t *r, const char *log);
+
+/* Remove a tick added by repl_tick_add (waits out a running one unless called
+ * from a callback). RAGD_ENOTFOUND if not registered. */
+int repl_tick_remove(repl_t *r, repl_tick_fn fn, void *ud);
 
 /* The last applied seq of a followed log. RAGD_ENOTFOUND if not followed. */
 int repl_applied(repl_t *r, const char *log, uint64_t *seq);
