@@ -111,8 +111,9 @@ static void repl__sleep(repl_t *r, int ms)
 /* ---- lost records ---- */
 
 /* Records lost between applied and the log's bounds: ask the gap callback
- * (or skip them) and move the position. Thread only, amu held. */
-static void repl__gap(repl_t *r, repl_f *f, uint64_t applied, uint64_t first, uint64_t last)
+ * (or skip them) and move the position; false when the callback failed (it is
+ * asked again later). Thread only, amu held. */
+static bool repl__gap(repl_t *r, repl_f *f, uint64_t applied, uint64_t first, uint64_t last)
 {
     uint64_t resume = last < applied ? 0 : first - 1;
     bool back = last < applied;
@@ -125,7 +126,7 @@ static void repl__gap(repl_t *r, repl_f *f, uint64_t applied, uint64_t first, ui
         r->errors_total++;
         pthread_mutex_unlock(&r->mu);
         f->checked_us = 0; /* ask again next turn */
-        return;
+        return false;
     }
     pthread_mutex_lock(&r->mu);
     f->applied = resume;
@@ -133,6 +134,7 @@ static void repl__gap(repl_t *r, repl_f *f, uint64_t applied, uint64_t first, ui
     repl__lag_update(f);
     r->gaps_total++;
     pthread_mutex_unlock(&r->mu);
+    return true;
 }
 
 /* Re-read the bounds of a follower due a check. Thread only. */
@@ -165,7 +167,9 @@ static void repl__check(repl_t *r, repl_f *f, int64_t now)
 /* ---- the wait ---- */
 
 /* One record from store_log_wait: apply it unless its follower left, failed
- * this turn, or already has it. */
+ * this turn, or already has it. Seqs of a log follow each other, so a record
+ * past applied + 1 means the ones between were trimmed away while this
+ * follower was behind: that is a gap, handled before the record. */
 static int repl__deliver(void *ud, size_t idx, uint64_t seq, const void *rec, size_t len)
 {
     repl_turn *t = ud;
@@ -174,6 +178,14 @@ static int repl__deliver(void *ud, size_t idx, uint64_t seq, const void *rec, si
     if (t->failed[idx])
         return 0;
     pthread_mutex_lock(&r->amu);
+    pthread_mutex_lock(&r->mu);
+    uint64_t applied = f->applied;
+    pthread_mutex_unlock(&r->mu);
+    if (!atomic_load(&f->gone) && seq > applied + 1 && !repl__gap(r, f, applied, seq, seq)) {
+        t->failed[idx] = true;
+        pthread_mutex_unlock(&r->amu);
+        return 0;
+    }
     pthread_mutex_lock(&r->mu);
     bool skip = atomic_load(&f->gone) || seq <= f->applied;
     if (seq > f->last)
