@@ -541,6 +541,56 @@ TEST(writes_append_to_the_change_log)
     kb_close(kb);
 }
 
+/* Keys of a namespace copied back to the layout before hash tags. */
+typedef struct old_keys {
+    char keys[16][128];
+    buf_t vals[16];
+    int n;
+} old_keys;
+
+static int old_keys_cb(void *ud, const char *k, size_t kl, const void *v, size_t vl)
+{
+    old_keys *o = ud;
+    if (o->n < 16 && kl < 120) {
+        snprintf(o->keys[o->n], sizeof o->keys[0], "%.*s", (int)kl, k);
+        buf_append(&o->vals[o->n], v, vl);
+        o->n++;
+    }
+    return 0;
+}
+
+/* Data in the layout before hash tags (kb:<ns>:meta, ...) is moved once at
+ * start to kb:{<ns>}:... and loads as before. */
+TEST(old_key_layout_moves_at_start)
+{
+    kb_t *kb = open_kb_snap(NULL);
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "mig", NULL, &err));
+    kb_doc_in d = { "m1", "bench press", 11, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(kb, "mig", &d, 1, NULL, &err));
+    kb_close(kb);
+    old_keys o = { 0 };
+    ASSERT_OK(store_scan(g_store, "kb:{mig}:", 9, true, old_keys_cb, &o));
+    ASSERT_TRUE(o.n >= 4); /* meta, doc, chunk, ver */
+    for (int i = 0; i < o.n; i++) {
+        char old[140];
+        snprintf(old, sizeof old, "kb:mig:%s", o.keys[i] + 9);
+        ASSERT_OK(store_set(g_store, old, strlen(old), o.vals[i].data, o.vals[i].len, 0, 0));
+        ASSERT_OK(store_del(g_store, o.keys[i], strlen(o.keys[i])));
+        buf_free(&o.vals[i]);
+    }
+    ASSERT_EQ_INT(count_keys("kb:{mig}:"), 0);
+    kb = open_kb_snap(NULL);
+    ASSERT_TRUE(kb_ns_exists(kb, "mig"));
+    cJSON *doc = NULL;
+    ASSERT_OK(kb_doc_get(kb, "mig", "m1", false, &doc));
+    cJSON_Delete(doc);
+    ASSERT_EQ_INT(count_keys("kb:mig:"), 0);
+    ASSERT_EQ_INT(count_keys("kb:{mig}:"), o.n);
+    ASSERT_OK(kb_ns_drop(kb, "mig", NULL));
+    kb_close(kb);
+}
+
 int main(void)
 {
     if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)) || !(g_store = kbfx_store(g_dir)))
@@ -556,6 +606,7 @@ int main(void)
     RUN(searches_run_during_writes);
     RUN(two_instances_agree_on_namespace_life_cycle);
     RUN(writes_append_to_the_change_log);
+    RUN(old_key_layout_moves_at_start);
     store_close(g_store);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);
