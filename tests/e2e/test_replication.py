@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 
+import pytest
 import redis as redis_py
 import requests
 
@@ -165,65 +166,64 @@ def test_three_instances_follow_writes_without_restart(redis_server):
             s.cleanup()
 
 
-def test_killed_instance_catches_up_and_trimmed_follower_reloads(redis_server):
+@pytest.fixture
+def pair(redis_server):
+    """A flushed db and two instances on it: (Redis client, A, B)."""
     r = redis_py.Redis(port=redis_server.port, db=DB)
     r.flushdb()
     a, b = instance(redis_server), instance(redis_server)
+    yield r, a, b
+    a.cleanup()
+    b.cleanup()
+
+
+def put(s, ns, i, text):
+    return s.post(f"{NS}/{ns}/documents", json={"documents": [{"id": i, "text": text}]}).status_code
+
+
+def test_killed_instance_catches_up_and_trimmed_follower_reloads(pair):
+    r, a, b = pair
+    assert a.post(NS, json={"name": "kc"}).status_code == 201
+    assert put(a, "kc", "d0", "bench press form") == 200
+    eventually(lambda: doc(b, "kc", "d0").status_code == 200)
+    b.kill9()
+    for i in range(1, 6):
+        assert put(a, "kc", f"d{i}", f"squat variation number {i}") == 200
+    b.start()
+    for i in range(6):
+        assert doc(b, "kc", f"d{i}").status_code == 200
+    # B paused while A writes; the stream is trimmed past B's position
+    b.proc.send_signal(signal.SIGSTOP)
     try:
-        assert a.post(NS, json={"name": "kc"}).status_code == 201
-        put = lambda s, i, t: s.post(f"{NS}/kc/documents",
-                                     json={"documents": [{"id": i, "text": t}]}).status_code
-        assert put(a, "d0", "bench press form") == 200
-        eventually(lambda: doc(b, "kc", "d0").status_code == 200)
-        b.kill9()
-        for i in range(1, 6):
-            assert put(a, f"d{i}", f"squat variation number {i}") == 200
-        b.start()
-        for i in range(6):
-            assert doc(b, "kc", f"d{i}").status_code == 200
-        # B paused while A writes; the stream is trimmed past B's position
-        b.proc.send_signal(signal.SIGSTOP)
-        try:
-            for i in range(6, 12):
-                assert put(a, f"d{i}", f"deadlift variation number {i}") == 200
-            r.xtrim("ragd.log:kb:{kc}:log", maxlen=1, approximate=False)
-        finally:
-            b.proc.send_signal(signal.SIGCONT)
-        for i in range(12):
-            eventually(lambda: doc(b, "kc", f"d{i}").status_code == 200)
-        rebuilds = lambda: int(float(next(l.split()[-1] for l in b.get("/metrics").text.splitlines()
-                                          if l.startswith("ragd_replication_rebuilds_total"))))
-        assert eventually(lambda: rebuilds() >= 1)
+        for i in range(6, 12):
+            assert put(a, "kc", f"d{i}", f"deadlift variation number {i}") == 200
+        r.xtrim("ragd.log:kb:{kc}:log", maxlen=1, approximate=False)
     finally:
-        a.cleanup()
-        b.cleanup()
+        b.proc.send_signal(signal.SIGCONT)
+    for i in range(12):
+        eventually(lambda: doc(b, "kc", f"d{i}").status_code == 200)
+    rebuilds = lambda: int(float(next(l.split()[-1] for l in b.get("/metrics").text.splitlines()
+                                      if l.startswith("ragd_replication_rebuilds_total"))))
+    assert eventually(lambda: rebuilds() >= 1)
 
 
-def test_flushed_redis_is_detected_and_instances_converge(redis_server):
-    r = redis_py.Redis(port=redis_server.port, db=DB)
+def test_flushed_redis_is_detected_and_instances_converge(pair):
+    r, a, b = pair
+    assert a.post(NS, json={"name": "fl"}).status_code == 201
+    assert put(a, "fl", "d1", "bench press") == 200
+    eventually(lambda: doc(b, "fl", "d1").status_code == 200)
     r.flushdb()
-    a, b = instance(redis_server), instance(redis_server)
-    try:
-        assert a.post(NS, json={"name": "fl"}).status_code == 201
-        assert a.post(f"{NS}/fl/documents",
-                      json={"documents": [{"id": "d1", "text": "bench press"}]}).status_code == 200
-        eventually(lambda: doc(b, "fl", "d1").status_code == 200)
-        r.flushdb()
-        for s in (a, b):
-            h = eventually(lambda: (lambda j: j if j["status"] == "degraded" else None)(
-                s.get("/health").json()))
-            assert "epoch" in h["reason"] and h["details"]["replication"]["resets_total"] == 1
-            eventually(lambda: s.get(f"{NS}/fl").status_code == 404)
-            assert s.get(NS).json()["namespaces"] == []
-        # writes afterwards create complete namespaces, seen by the other instance
-        assert b.post(NS, json={"name": "fl"}).status_code == 201
-        assert b.post(f"{NS}/fl/documents",
-                      json={"documents": [{"id": "d2", "text": "squat"}]}).status_code == 200
-        assert r.exists("ragd:kb:{fl}:meta") and r.exists("ragd:kb:{fl}:doc:d2")
-        eventually(lambda: doc(a, "fl", "d2").status_code == 200)
-    finally:
-        a.cleanup()
-        b.cleanup()
+    for s in (a, b):
+        h = eventually(lambda: (lambda j: j if j["status"] == "degraded" else None)(
+            s.get("/health").json()))
+        assert "epoch" in h["reason"] and h["details"]["replication"]["resets_total"] == 1
+        eventually(lambda: s.get(f"{NS}/fl").status_code == 404)
+        assert s.get(NS).json()["namespaces"] == []
+    # writes afterwards create complete namespaces, seen by the other instance
+    assert b.post(NS, json={"name": "fl"}).status_code == 201
+    assert put(b, "fl", "d2", "squat") == 200
+    assert r.exists("ragd:kb:{fl}:meta") and r.exists("ragd:kb:{fl}:doc:d2")
+    eventually(lambda: doc(a, "fl", "d2").status_code == 200)
 
 
 def test_old_key_layout_is_moved_at_start(redis_server):
