@@ -61,56 +61,83 @@ static void kb__count_rebuild(kb_t *kb)
     pthread_mutex_unlock(&kb->rmu);
 }
 
-/* ---- one document from the store ---- */
+/* ---- documents from the store ---- */
 
-/* Read document id with its chunks into p (vectors appended to *vecs when
- * every chunk has one of kb's dimension: *has_vec). RAGD_ENOTFOUND when the
- * document is gone; RAGD_EFORMAT when its chunks do not match its record (a
- * later write changed them: its record follows). */
-static int kb__read_doc(kb_t *kb, const kb_ns *ns, const char *id, kb_pending *p, buf_t *vecs,
-                        bool *has_vec)
+/* Keys built into one buffer, read with one store_get_many. */
+typedef struct kb_keys {
+    buf_t buf;
+    size_t *off, *len;
+    size_t n, cap;
+} kb_keys;
+
+static void kb__keys_mark(kb_keys *k, size_t start)
 {
-    buf_t k = BUF_INIT;
-    kb__key_doc(&k, ns->name, id);
-    store_value v;
-    int rc = store_get(kb->o.store, k.data, k.len, &v);
-    kb_doc *d = NULL;
-    if (rc == 0) {
-        rc = kb__doc_decode(v.data, v.len, &d);
-        store_value_free(&v);
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 32;
+        k->off = xrealloc(k->off, k->cap * sizeof *k->off);
+        k->len = xrealloc(k->len, k->cap * sizeof *k->len);
     }
-    p->spans = d ? xcalloc(d->n_chunks ? d->n_chunks : 1, sizeof *p->spans) : NULL;
+    k->off[k->n] = start;
+    k->len[k->n++] = k->buf.len - start;
+}
+
+/* Read every key of k: vals[i] / rcs[i] (caller frees vals). */
+static int kb__keys_read(kb_t *kb, kb_keys *k, store_value **vals, int **rcs)
+{
+    const char **ptr = xmalloc((k->n ? k->n : 1) * sizeof *ptr);
+    for (size_t i = 0; i < k->n; i++)
+        ptr[i] = k->buf.data + k->off[i];
+    *vals = xcalloc(k->n ? k->n : 1, sizeof **vals);
+    *rcs = xcalloc(k->n ? k->n : 1, sizeof **rcs);
+    int rc = store_get_many(kb->o.store, ptr, k->len, k->n, *vals, *rcs);
+    free(ptr);
+    return rc;
+}
+
+static void kb__keys_free(kb_keys *k, store_value *vals, const int *rcs)
+{
+    for (size_t i = 0; vals && i < k->n; i++)
+        if (rcs[i] == 0)
+            store_value_free(&vals[i]);
+    free(vals);
+    free((void *)rcs);
+    buf_free(&k->buf);
+    free(k->off);
+    free(k->len);
+}
+
+/* Chunks c0.. of document d (values vals, results rcs) into p; vectors are
+ * appended to vecs when every chunk has one of kb's dimension (*has_vec).
+ * RAGD_EFORMAT when they do not match the record (a later write changed them:
+ * its own record follows). */
+static int kb__doc_chunks(kb_t *kb, kb_doc *d, const store_value *vals, const int *rcs,
+                          kb_pending *p, buf_t *vecs, bool *has_vec)
+{
     size_t vstart = vecs->len;
     *has_vec = kb->o.dim > 0;
+    p->spans = xcalloc(d->n_chunks ? d->n_chunks : 1, sizeof *p->spans);
+    int rc = 0;
     for (uint32_t c = 0; rc == 0 && c < d->n_chunks; c++) {
-        buf_reset(&k);
-        kb__key_chunk(&k, ns->name, id, c);
-        rc = store_get(kb->o.store, k.data, k.len, &v);
+        chunker_span *sp = &p->spans[c];
         uint32_t dim = 0;
         const float *vec = NULL;
-        if (rc == 0) {
-            chunker_span *s = &p->spans[c];
-            rc = kb__chunk_decode(v.data, v.len, &s->start, &s->end, &s->pieces, &dim, &vec);
-            if (rc == 0 && s->end > d->len)
-                rc = RAGD_EFORMAT;
-            if (rc == 0 && dim && dim == kb->o.dim)
-                buf_append(vecs, vec, dim * sizeof *vec);
-            else
-                *has_vec = false;
-            store_value_free(&v);
-        }
-        rc = rc == RAGD_ENOTFOUND ? RAGD_EFORMAT : rc;
+        rc = rcs[c] ? RAGD_EFORMAT
+                    : kb__chunk_decode(vals[c].data, vals[c].len, &sp->start, &sp->end,
+                                       &sp->pieces, &dim, &vec);
+        if (rc == 0 && sp->end > d->len)
+            rc = RAGD_EFORMAT;
+        if (rc == 0 && dim && dim == kb->o.dim)
+            buf_append(vecs, vec, dim * sizeof *vec);
+        else
+            *has_vec = false;
     }
-    buf_free(&k);
+    if (rc || !*has_vec)
+        vecs->len = vstart;
     if (rc) {
-        kb__doc_free(d);
         free(p->spans);
         p->spans = NULL;
-        vecs->len = vstart;
         return rc;
     }
-    if (!*has_vec)
-        vecs->len = vstart;
     p->doc = d;
     p->n_spans = d->n_chunks;
     return RAGD_OK;
@@ -128,57 +155,108 @@ static void kb__sync_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, cons
     kb__docs_publish(kb, ns, pd, n, total, vecs ? (const float *)vecs->data : NULL, &st);
 }
 
-/* Bring documents ids of ns in memory to what the store holds: re-read each;
- * gone ones leave memory. Caller holds wmu. */
-static int kb__docs_sync(kb_t *kb, kb_ns *ns, const cJSON *ids)
+/* What one sync collects: documents with vectors, without, and gone ones. */
+typedef struct kb_sync {
+    kb_pending *withv, *nov;
+    kb_doc **gone;
+    size_t nv, nk, nd;
+    buf_t vecs;
+} kb_sync;
+
+/* Decoded records of ids (NULL = gone or unreadable) -> their chunks read in
+ * one round trip -> y. Caller holds wmu. */
+static int kb__sync_chunks(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, kb_sync *y)
 {
-    size_t n = (size_t)cJSON_GetArraySize(ids), nv = 0, nk = 0, nd = 0;
-    kb_pending *withv = xcalloc(n ? n : 1, sizeof *withv);
-    kb_pending *nov = xcalloc(n ? n : 1, sizeof *nov);
-    kb_doc **gone = xcalloc(n ? n : 1, sizeof *gone);
-    buf_t vecs = BUF_INIT;
-    strmap seen = STRMAP_INIT;
-    int rc = RAGD_OK;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, ids) {
-        const char *id = cJSON_IsString(it) ? it->valuestring : NULL;
-        if (!id || strmap_get(&seen, id, strlen(id)) || rc)
+    kb_keys ck = { 0 };
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t c = 0; docs[i] && c < docs[i]->n_chunks; c++) {
+            size_t at = ck.buf.len;
+            kb__key_chunk(&ck.buf, ns->name, docs[i]->id, c);
+            kb__keys_mark(&ck, at);
+        }
+    store_value *vals = NULL;
+    int *rcs = NULL;
+    int rc = kb__keys_read(kb, &ck, &vals, &rcs);
+    for (size_t i = 0, at = 0; rc == 0 && i < n; i++) {
+        if (!docs[i])
             continue;
-        strmap_put(&seen, id, strlen(id), (void *)id);
         kb_pending p = { 0 };
         bool has_vec = false;
-        int r = kb__read_doc(kb, ns, id, &p, &vecs, &has_vec);
-        if (r == RAGD_ENOTFOUND) {
-            kb_doc *d = strmap_get(&ns->docs, id, strlen(id));
-            if (d)
-                gone[nd++] = d;
-        } else if (r == 0) {
+        uint32_t nc = docs[i]->n_chunks;
+        if (kb__doc_chunks(kb, docs[i], vals + at, rcs + at, &p, &y->vecs, &has_vec) == 0) {
             if (has_vec)
-                withv[nv++] = p;
+                y->withv[y->nv++] = p;
             else
-                nov[nk++] = p;
-        } else if (r != RAGD_EFORMAT) {
-            rc = r; /* the store failed: the record is offered again */
+                y->nov[y->nk++] = p;
+            docs[i] = NULL; /* owned by y now */
         }
+        at += nc;
     }
-    strmap_free(&seen);
+    kb__keys_free(&ck, vals, rcs);
+    return rc;
+}
+
+/* Bring documents ids of ns in memory to what the store holds: re-read each
+ * (its record in one round trip for all, its chunks in one more); gone ones
+ * leave memory. Caller holds wmu. */
+static int kb__docs_sync(kb_t *kb, kb_ns *ns, const cJSON *ids)
+{
+    size_t n = (size_t)cJSON_GetArraySize(ids);
+    kb_sync y = { xcalloc(n ? n : 1, sizeof *y.withv), xcalloc(n ? n : 1, sizeof *y.nov),
+                  xcalloc(n ? n : 1, sizeof *y.gone), 0, 0, 0, BUF_INIT };
+    kb_doc **docs = xcalloc(n ? n : 1, sizeof *docs);
+    kb_keys dk = { 0 };
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ids) {
+        if (!cJSON_IsString(it))
+            continue;
+        size_t at = dk.buf.len;
+        kb__key_doc(&dk.buf, ns->name, it->valuestring);
+        kb__keys_mark(&dk, at);
+    }
+    store_value *vals = NULL;
+    int *rcs = NULL;
+    int rc = kb__keys_read(kb, &dk, &vals, &rcs);
+    size_t k = 0;
+    cJSON_ArrayForEach(it, ids) {
+        if (rc || !cJSON_IsString(it))
+            continue;
+        const char *id = it->valuestring;
+        kb_doc *mem = strmap_get(&ns->docs, id, strlen(id));
+        bool listed = false;
+        for (size_t g = 0; g < y.nd && !listed; g++)
+            listed = y.gone[g] == mem;
+        if (rcs[k] == RAGD_ENOTFOUND && mem && !listed)
+            y.gone[y.nd++] = mem;
+        else if (rcs[k] == 0 && kb__doc_decode(vals[k].data, vals[k].len, &docs[k]) != 0)
+            docs[k] = NULL;
+        else if (rcs[k] && rcs[k] != RAGD_ENOTFOUND)
+            rc = rcs[k]; /* the store failed: the record is offered again */
+        k++;
+    }
+    kb__keys_free(&dk, vals, rcs);
+    if (rc == 0)
+        rc = kb__sync_chunks(kb, ns, docs, k, &y);
     if (rc == 0) {
-        kb__sync_publish(kb, ns, withv, nv, &vecs);
-        kb__sync_publish(kb, ns, nov, nk, NULL);
-        kb__docs_unpublish(ns, gone, nd);
+        kb__sync_publish(kb, ns, y.withv, y.nv, &y.vecs);
+        kb__sync_publish(kb, ns, y.nov, y.nk, NULL);
+        kb__docs_unpublish(ns, y.gone, y.nd);
     }
-    for (size_t i = 0; i < nv; i++) {
-        kb__doc_free(withv[i].doc);
-        free(withv[i].spans);
+    for (size_t i = 0; i < n; i++)
+        kb__doc_free(docs[i]);
+    for (size_t i = 0; i < y.nv; i++) {
+        kb__doc_free(y.withv[i].doc);
+        free(y.withv[i].spans);
     }
-    for (size_t i = 0; i < nk; i++) {
-        kb__doc_free(nov[i].doc);
-        free(nov[i].spans);
+    for (size_t i = 0; i < y.nk; i++) {
+        kb__doc_free(y.nov[i].doc);
+        free(y.nov[i].spans);
     }
-    free(withv);
-    free(nov);
-    free(gone);
-    buf_free(&vecs);
+    free(docs);
+    free(y.withv);
+    free(y.nov);
+    free(y.gone);
+    buf_free(&y.vecs);
     return rc;
 }
 

@@ -161,6 +161,39 @@ int store_get(store_t *s, const char *key, size_t klen, store_value *out)
     return rc ? rc : s->ops->get(s->impl, fk.buf, fk.len, out);
 }
 
+int store_get_many(store_t *s, const char *const *keys, const size_t *klens, size_t n,
+                   store_value *out, int *rcs)
+{
+    if ((!keys || !klens || !out || !rcs) && n)
+        return RAGD_EINVAL;
+    fullkey *fk = xmalloc((n ? n : 1) * sizeof *fk);
+    const char **full = xmalloc((n ? n : 1) * sizeof *full);
+    size_t *lens = xmalloc((n ? n : 1) * sizeof *lens);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        rc = key_make(s, keys[i], klens[i], &fk[i]);
+        full[i] = fk[i].buf;
+        lens[i] = fk[i].len;
+    }
+    if (rc == 0 && s->ops->get_many) {
+        rc = s->ops->get_many(s->impl, full, lens, n, out, rcs);
+    } else {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rcs[i] = s->ops->get(s->impl, full[i], lens[i], &out[i]);
+            if (rcs[i] && rcs[i] != RAGD_ENOTFOUND) {
+                rc = rcs[i];
+                for (size_t k = 0; k < i; k++)
+                    store_value_free(&out[k]);
+            }
+        }
+    }
+    free(lens);
+    free(full);
+    free(fk);
+    return rc;
+}
+
 int store_exists(store_t *s, const char *key, size_t klen)
 {
     fullkey fk;

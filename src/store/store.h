@@ -95,6 +95,14 @@ int store_ping(store_t *s);
  * caller owns out->data (store_value_free). Counts an access for LRU. */
 int store_get(store_t *s, const char *key, size_t klen, store_value *out);
 
+/* Get n keys at once (Redis: one pipelined round trip of GETs; LMDB: one
+ * after the other). rcs[i] gets each key's result (0, RAGD_ENOTFOUND, ...)
+ * and out[i] its value when 0 (caller frees each with store_value_free;
+ * expire_at_ms is not read: 0). Returns 0 when the call as a whole worked,
+ * else its error (nothing to free). */
+int store_get_many(store_t *s, const char *const *keys, const size_t *klens, size_t n,
+                   store_value *out, int *rcs);
+
 /* Does a live key exist? 0 yes, RAGD_ENOTFOUND no. */
 int store_exists(store_t *s, const char *key, size_t klen);
 

@@ -22,6 +22,9 @@ typedef struct store_ops {
     int (*ping)(void *impl);
     int (*get)(void *impl, const char *key, size_t klen, store_value *out);
     int (*exists)(void *impl, const char *key, size_t klen);
+    /* store_get_many on full keys; NULL = get one key after the other */
+    int (*get_many)(void *impl, const char *const *keys, const size_t *klens, size_t n,
+                    store_value *out, int *rcs);
     int (*set)(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
                int64_t ttl_ms, unsigned flags);
     int (*del)(void *impl, const char *key, size_t klen);

@@ -271,6 +271,42 @@ static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
     return rc;
 }
 
+static int rs__get_many(void *impl, const char *const *keys, const size_t *klens, size_t n,
+                        store_value *out, int *rcs)
+{
+    rs_store *s = impl;
+    rpool_cmd *cmds = xcalloc(n ? n : 1, sizeof *cmds);
+    const char **argv = xmalloc(2 * (n ? n : 1) * sizeof *argv);
+    size_t *lens = xmalloc(2 * (n ? n : 1) * sizeof *lens);
+    for (size_t i = 0; i < n; i++) {
+        argv[2 * i] = "GET", lens[2 * i] = 3;
+        argv[2 * i + 1] = keys[i], lens[2 * i + 1] = klens[i];
+        cmds[i] = (rpool_cmd){ 2, argv + 2 * i, lens + 2 * i };
+    }
+    redisReply **r = xcalloc(n ? n : 1, sizeof *r);
+    int rc = n ? rpool_exec(s->pool, n, cmds, r) : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        out[i] = (store_value){ 0 };
+        if (r[i]->type == REDIS_REPLY_ERROR)
+            rcs[i] = rs__reply_err(r[i]);
+        else if (r[i]->type != REDIS_REPLY_STRING)
+            rcs[i] = RAGD_ENOTFOUND;
+        else {
+            out[i].data = xmalloc(r[i]->len ? r[i]->len : 1);
+            memcpy(out[i].data, r[i]->str, r[i]->len);
+            out[i].len = r[i]->len;
+            rcs[i] = 0;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        freeReplyObject(r[i]);
+    free(r);
+    free(lens);
+    free(argv);
+    free(cmds);
+    return rc;
+}
+
 static int rs__exists(void *impl, const char *key, size_t klen)
 {
     return rs__key_cmd(impl, "EXISTS", key, klen, rs__reply_positive, NULL);
@@ -683,6 +719,7 @@ static const store_ops rs__ops = {
     .ping = rs__ping,
     .get = rs__get,
     .exists = rs__exists,
+    .get_many = rs__get_many,
     .set = rs__set,
     .del = rs__del,
     .ttl = rs__ttl,

@@ -635,6 +635,28 @@ TEST(suite_batch_if)
     suite_close(s);
 }
 
+/* store_get_many: each key's own result, values owned by the caller. */
+TEST(suite_get_many)
+{
+    store_t *s = suite_open();
+    ASSERT_OK(store_set(s, S("gm:a"), S("A"), 0, 0));
+    ASSERT_OK(store_set(s, S("gm:c"), S("CC"), 0, 0));
+    const char *keys[3] = { "gm:a", "gm:b", "gm:c" };
+    size_t lens[3] = { 4, 4, 4 };
+    store_value v[3];
+    int rcs[3];
+    ASSERT_OK(store_get_many(s, keys, lens, 3, v, rcs));
+    ASSERT_TRUE(rcs[0] == 0 && rcs[1] == RAGD_ENOTFOUND && rcs[2] == 0);
+    ASSERT_TRUE(v[0].len == 1 && memcmp(v[0].data, "A", 1) == 0);
+    ASSERT_TRUE(v[2].len == 2 && memcmp(v[2].data, "CC", 2) == 0);
+    store_value_free(&v[0]);
+    store_value_free(&v[2]);
+    ASSERT_OK(store_get_many(s, keys, lens, 0, v, rcs));
+    lens[1] = 0;
+    ASSERT_EQ_INT(store_get_many(s, keys, lens, 3, v, rcs), RAGD_EINVAL);
+    suite_close(s);
+}
+
 TEST(suite_stats)
 {
     store_t *s = suite_open();
@@ -672,6 +694,7 @@ static void store_suite_run(void)
     RUN(suite_batch_log);
     RUN(suite_log_wait);
     RUN(suite_batch_if);
+    RUN(suite_get_many);
     RUN(suite_stats);
 }
 
