@@ -15,7 +15,7 @@ import pytest
 import redis as redis_py
 import requests
 
-from ragdtest import Ragd, assert_error
+from ragdtest import Ragd, Redis, assert_error
 
 NS = "/api/v1/namespaces"
 DB = 6
@@ -243,3 +243,22 @@ def test_old_key_layout_is_moved_at_start(redis_server):
         assert r.exists("ragd:kb:{old}:meta") and not list(r.scan_iter("ragd:kb:old:*"))
     finally:
         a.cleanup()
+
+
+def test_redis_outage_and_its_end_are_logged_once_each():
+    own = Redis().start()
+    a = Ragd(env={"REDIS_URL": own.url(0), "RAGD_LOG_LEVEL": "info"}).start()
+    try:
+        assert a.post(NS, json={"name": "out"}).status_code == 201
+        own.stop()
+        eventually(lambda: "the store is unreachable" in a.logs())
+        own.start()  # no persistence: it comes back empty, which is also a reset
+        eventually(lambda: "reachable again" in a.logs())
+        eventually(lambda: "epoch key is gone" in a.logs())
+        eventually(lambda: a.get(f"{NS}/out").status_code == 404)
+        logs = a.logs()
+        assert logs.count("the store is unreachable") == 1, logs
+        assert logs.count("reachable again") == 1, logs
+    finally:
+        a.cleanup()
+        own.cleanup()
