@@ -76,7 +76,9 @@ typedef struct kb_repl_status {
 } kb_repl_status;
 
 #define KB_RESET_DEGRADED_MS 60000
-#define KB_EPOCH_KEY "epoch"      /* written once per store: a reset shows as its change */
+#define KB_EPOCH_LOG "epoch"      /* a log whose first record is written once per store: a
+                                     reset shows as its loss or change. A log, not a key,
+                                     so that key counts and scans never see it */
 
 void kb_repl_status_get(kb_t *kb, kb_repl_status *out);
 

@@ -228,8 +228,9 @@ void kb__names_free(char **names, size_t n);
 
 /* ---- replication (kb_repl.c) ---- */
 
-/* Make sure the store has an epoch key (KB_EPOCH_KEY, written once per
- * store) and remember it: a later mismatch means the store was reset. */
+/* Make sure the store has an epoch (the first record of KB_EPOCH_LOG,
+ * written once per store) and remember it: a later mismatch means the store
+ * was reset. */
 int kb__repl_epoch(kb_t *kb, ragd_error *err);
 /* Follow kb:nslog and every loaded namespace's log from the positions read
  * before loading; install the registry hooks and the epoch check. */

@@ -441,28 +441,39 @@ static int kb__nslog_gap(void *ud, const char *log, uint64_t applied, uint64_t f
 
 /* ---- the store's epoch ---- */
 
-/* Read the epoch key, writing a fresh one first when missing. */
-static int kb__epoch_get(kb_t *kb, char out[65], bool *created)
+static int kb__epoch_first(void *ud, uint64_t seq, const void *rec, size_t len)
 {
-    char fresh[33];
-    kb__version_new(fresh);
-    int rc = store_set(kb->o.store, KB_EPOCH_KEY, strlen(KB_EPOCH_KEY), fresh, 32, 0, STORE_NX);
-    *created = rc == 0;
-    if (rc && rc != RAGD_EEXISTS)
-        return rc;
-    store_value v;
-    rc = store_get(kb->o.store, KB_EPOCH_KEY, strlen(KB_EPOCH_KEY), &v);
-    if (rc)
-        return rc;
-    snprintf(out, 65, "%.*s", (int)(v.len < 64 ? v.len : 64), (const char *)v.data);
-    store_value_free(&v);
-    return 0;
+    (void)seq;
+    snprintf(ud, 65, "%.*s", (int)(len < 64 ? len : 64), (const char *)rec);
+    return 1; /* the first record is the epoch */
+}
+
+/* The store's epoch: the first record of KB_EPOCH_LOG ("" when the log is
+ * missing). Instances starting together may both append; all read the first. */
+static int kb__epoch_read(kb_t *kb, char out[65])
+{
+    out[0] = '\0';
+    return store_log_read(kb->o.store, KB_EPOCH_LOG, 0, kb__epoch_first, out);
+}
+
+/* Read the epoch, writing a fresh one first when missing. */
+static int kb__epoch_get(kb_t *kb, char out[65])
+{
+    int rc = kb__epoch_read(kb, out);
+    if (rc == 0 && !out[0]) {
+        char fresh[33];
+        kb__version_new(fresh);
+        uint64_t seq;
+        rc = store_log_append(kb->o.store, KB_EPOCH_LOG, fresh, 32, &seq);
+        if (rc == 0)
+            rc = kb__epoch_read(kb, out);
+    }
+    return rc == 0 && !out[0] ? RAGD_EIO : rc;
 }
 
 int kb__repl_epoch(kb_t *kb, ragd_error *err)
 {
-    bool created;
-    int rc = kb__epoch_get(kb, kb->epoch, &created);
+    int rc = kb__epoch_get(kb, kb->epoch);
     return rc ? ragd_error_set(err, rc, "knowledge bases: reading the store's epoch failed: %s",
                                ragd_strerror(rc))
               : RAGD_OK;
@@ -494,22 +505,15 @@ static void kb__reset(kb_t *kb, const char *why)
 static void kb__epoch_tick(void *ud)
 {
     kb_t *kb = ud;
-    store_value v;
-    int rc = store_get(kb->o.store, KB_EPOCH_KEY, strlen(KB_EPOCH_KEY), &v);
-    if (rc && rc != RAGD_ENOTFOUND)
-        return; /* unreachable: the follower reports it */
-    bool same = rc == 0 && v.len == strlen(kb->epoch) && memcmp(v.data, kb->epoch, v.len) == 0;
-    if (rc == 0)
-        store_value_free(&v);
-    if (same)
-        return;
-    const char *why = rc == RAGD_ENOTFOUND
+    char seen[65];
+    if (kb__epoch_read(kb, seen) != 0 || strcmp(seen, kb->epoch) == 0)
+        return; /* unreachable (the follower reports it) or unchanged */
+    const char *why = !seen[0]
                           ? "the store's epoch key is gone: Redis lost its data (flushed, or "
                             "restarted without persistence)"
                           : "the store's epoch key changed: another or a restored Redis answers";
     char now[65];
-    bool created;
-    if (kb__epoch_get(kb, now, &created) != 0)
+    if (kb__epoch_get(kb, now) != 0)
         return;
     memcpy(kb->epoch, now, sizeof now);
     kb__reset(kb, why);
