@@ -1,15 +1,17 @@
 /*
  * api_health.c - GET /health in the shape the seeds' monitors read:
  * {status: healthy|degraded|unhealthy, models_loaded, database, cache,
- * uptime_seconds}, with the detail (backend, version, outage length) under
- * "details". 200 while ragd serves (healthy or degraded), 503 when unhealthy,
+ * uptime_seconds}, with the detail (backend, version, outage length, replication
+ * lag per followed log) under "details". 200 while ragd serves (healthy or degraded), 503 when unhealthy,
  * so a load balancer takes the instance out only when it cannot serve.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "util/clock.h"
+#include "util/mem.h"
 
 /* How long the store has been unreachable, in seconds (0 when it answers).
  * The outage starts at the first /health that found the store down. */
@@ -28,20 +30,64 @@ static int64_t health__outage_s(app_t *app, bool up)
 
 /* healthy: store and embedding model up; degraded: still serving, but the store
  * is unreachable (lookups are misses), full (writes refused) or partly down (a
- * Redis Cluster with slots that have no reachable master), or no embedding
- * model is loaded; unhealthy: the store has been unreachable for
+ * Redis Cluster with slots that have no reachable master), no embedding model is
+ * loaded, or the knowledge bases were just reloaded after a store reset (reset
+ * non-empty); unhealthy: the store has been unreachable for
  * health_unhealthy_after seconds. */
-static const char *health__status(const app_t *app, bool up, bool impaired, int64_t outage_s)
+static const char *health__status(const app_t *app, bool up, bool impaired, int64_t outage_s,
+                                  const char *reset)
 {
     if (!up && outage_s >= app->cfg.health_unhealthy_after)
         return "unhealthy";
-    if (!up || impaired || !app->embed)
+    if (!up || impaired || !app->embed || *reset)
         return "degraded";
     return "healthy";
 }
 
+/* One followed log under details.replication.logs. */
+static cJSON *health__log(const repl_log_info *li)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "log", li->log);
+    cJSON_AddNumberToObject(o, "applied_seq", (double)li->applied_seq);
+    cJSON_AddNumberToObject(o, "last_seq", (double)li->last_seq);
+    cJSON_AddNumberToObject(o, "lag_entries", (double)li->lag_entries);
+    cJSON_AddNumberToObject(o, "lag_ms", (double)li->lag_ms);
+    cJSON_AddNumberToObject(o, "applied", (double)li->applied);
+    return o;
+}
+
+/* details.replication: this instance's role and how far its replicas are
+ * behind the change logs (summary first, each log under "logs"). */
+static cJSON *health__replication(app_t *app, const kb_repl_status *ks)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "role", app->repl ? "peer" : "standalone");
+    if (!app->repl)
+        return o;
+    repl_info ri;
+    repl_info_get(app->repl, &ri);
+    cJSON_AddBoolToObject(o, "connected", ri.connected);
+    cJSON_AddNumberToObject(o, "followed_logs", (double)ri.logs);
+    cJSON_AddNumberToObject(o, "max_lag_entries", (double)ri.max_lag_entries);
+    cJSON_AddNumberToObject(o, "max_lag_ms", (double)ri.max_lag_ms);
+    cJSON_AddNumberToObject(o, "applied_total", (double)ri.applied_total);
+    cJSON_AddNumberToObject(o, "rebuilds_total", (double)ks->rebuilds);
+    cJSON_AddNumberToObject(o, "resets_total", (double)ks->resets);
+    if (ks->degraded[0])
+        cJSON_AddStringToObject(o, "degraded", ks->degraded);
+    size_t cap = ri.logs + 8;
+    repl_log_info *li = xcalloc(cap, sizeof *li);
+    size_t n = repl_logs_get(app->repl, li, cap);
+    cJSON *arr = cJSON_AddArrayToObject(o, "logs");
+    for (size_t i = 0; i < n && i < cap; i++)
+        cJSON_AddItemToArray(arr, health__log(&li[i]));
+    free(li);
+    return o;
+}
+
 static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s,
-                              const char *reason)
+                              const char *reason, const kb_repl_status *ks)
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "version", RAGD_VERSION);
@@ -60,6 +106,7 @@ static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s,
     cJSON_AddStringToObject(emb, "status", app->embed ? "ok" : "unavailable");
     if (app->embed)
         cJSON_AddNumberToObject(emb, "dimension", (double)embed_model_dim(app->embed));
+    cJSON_AddItemToObject(d, "replication", health__replication(app, ks));
     return d;
 }
 
@@ -67,10 +114,12 @@ static void health__get(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
     char reason[256];
-    int prc = store_check(app->store, reason, sizeof reason);
+    int prc = store_health(app->store, reason, sizeof reason);
     bool full = prc == RAGD_EFULL, up = prc == 0 || full;
     int64_t outage_s = health__outage_s(app, up);
-    const char *status = health__status(app, up, full || reason[0], outage_s);
+    kb_repl_status ks;
+    kb_repl_status_get(app->kb, &ks);
+    const char *status = health__status(app, up, full || reason[0], outage_s, ks.degraded);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "status", status);
     cJSON *models = cJSON_AddArrayToObject(out, "models_loaded");
@@ -80,7 +129,9 @@ static void health__get(http_req *req, http_resp *resp)
     cJSON_AddStringToObject(out, "cache", up ? "connected" : "disconnected");
     cJSON_AddNumberToObject(out, "uptime_seconds", (double)app_uptime_s(app));
     cJSON_AddStringToObject(out, "version", RAGD_VERSION);
-    cJSON_AddItemToObject(out, "details", health__details(app, up, full, outage_s, reason));
+    if (ks.degraded[0])
+        cJSON_AddStringToObject(out, "reason", ks.degraded);
+    cJSON_AddItemToObject(out, "details", health__details(app, up, full, outage_s, reason, &ks));
     api_reply_json(resp, strcmp(status, "unhealthy") ? 200 : 503, out);
     cJSON_Delete(out);
 }

@@ -37,6 +37,34 @@ static void ops__route_metrics(buf_t *b, const char *route, const char *method,
     buf_free(&labels);
 }
 
+/* Replication of this instance's replicas (a shared store only). */
+static void ops__replication_metrics(app_t *app, buf_t *b)
+{
+    if (!app->repl)
+        return;
+    repl_info ri;
+    repl_info_get(app->repl, &ri);
+    kb_repl_status ks;
+    kb_repl_status_get(app->kb, &ks);
+    static const char *const help[][3] = {
+        { "ragd_replication_lag_seconds", "gauge",
+          "longest time a follower has known of log records it has not applied" },
+        { "ragd_replication_lag_entries", "gauge", "most records not applied yet in one log" },
+        { "ragd_replication_logs", "gauge", "change logs followed" },
+        { "ragd_replication_applied_total", "counter", "log records applied from other instances" },
+        { "ragd_replication_rebuilds_total", "counter",
+          "replicas reloaded from the store because their log lost records" },
+        { "ragd_replication_resets_total", "counter",
+          "store resets detected (epoch key missing or changed)" },
+    };
+    double v[] = { (double)ri.max_lag_ms / 1000.0, (double)ri.max_lag_entries, (double)ri.logs,
+                   (double)ri.applied_total, (double)ks.rebuilds, (double)ks.resets };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        metrics_family(b, help[i][0], help[i][1], help[i][2]);
+        metrics_sample(b, help[i][0], NULL, v[i]);
+    }
+}
+
 static void ops__metrics(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
@@ -116,6 +144,7 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_expired_total", labels.data, (double)ss.expired);
     metrics_family(&b, "ragd_store_reconnects_total", "counter", "store reconnections");
     metrics_sample(&b, "ragd_store_reconnects_total", labels.data, (double)ss.reconnects);
+    ops__replication_metrics(app, &b);
     metrics_family(&b, "ragd_uptime_seconds", "gauge", "seconds since start");
     metrics_sample(&b, "ragd_uptime_seconds", NULL, (double)app_uptime_s(app));
     size_t heap_used, heap_held;

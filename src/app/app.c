@@ -85,13 +85,22 @@ static int app__kb_embed(void *ud, const char *const *texts, const size_t *lens,
     return embcache_embed(ud, texts, lens, n, out, NULL);
 }
 
-/* Knowledge bases: namespaces and their indexes are rebuilt from the store. */
+/* Knowledge bases: namespaces and their indexes are rebuilt from the store;
+ * on a shared store they follow the other instances' change logs. */
 static int app__open_kb(app_t *app, ragd_error *err)
 {
+    if (store_has(app->store, STORE_CAP_SHARED) && !app->repl) {
+        repl_opts ro;
+        repl_opts_default(&ro);
+        ro.store = app->store;
+        int rrc = repl_create(&ro, &app->repl);
+        if (rrc)
+            return ragd_error_set(err, rrc, "cannot start the replication follower");
+    }
     char snap[4200];
     snprintf(snap, sizeof snap, "%s/kb-snapshots", app->cfg.data_dir);
     kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max,
-                   .snapshot_dir = snap };
+                   .snapshot_dir = snap, .repl = app->repl };
     if (app->embcache) {
         ko.tokenizer = embed_model_tokenizer(app->embed);
         ko.embed = app__kb_embed;
@@ -352,6 +361,8 @@ void app_close(app_t *app)
     app->ratelimit = NULL;
     auth_destroy(app->auth);
     app->auth = NULL;
+    repl_destroy(app->repl); /* after everything that follows logs through it */
+    app->repl = NULL;
     store_close(app->store);
     app->store = NULL;
     free(app->route_metrics);

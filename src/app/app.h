@@ -24,6 +24,7 @@
 #include "obs/metrics.h"
 #include "kb/kb.h"
 #include "rag/rerank.h"
+#include "repl/repl.h"
 #include "store/store.h"
 
 #define APP_STATUS_SLOTS 20
@@ -52,6 +53,9 @@ typedef struct app {
     embed_model *embed;               /* NULL when the model directory is absent */
     embed_batcher *batcher;           /* merges concurrent requests into batches */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
+    repl_t *repl;                     /* follower of the change logs other instances write
+                                         (a shared store only, else NULL); destroyed after
+                                         everything that follows logs through it */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
     struct memtrim *memtrim;          /* returns freed heap pages (util/memtrim.h); NULL = off */

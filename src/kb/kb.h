@@ -22,6 +22,7 @@
 
 #include "embed/wordpiece.h"
 #include "kb/kb_filter.h"
+#include "repl/repl.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -49,6 +50,10 @@ typedef struct kb_opts {
     const char *snapshot_dir;     /* HNSW snapshots written by kb_close and loaded by
                                      kb_open when the store has not changed since
                                      (a version token per namespace); NULL = none */
+    repl_t *repl;                 /* borrowed: follow the change logs other instances
+                                     write (many instances on one Redis); NULL = this
+                                     process is the store's only writer. kb_close
+                                     must come before repl_destroy */
 } kb_opts;
 
 /* Open: reads every namespace from the store and rebuilds its indexes (HNSW
@@ -58,6 +63,24 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err);
 /* Close: writes HNSW snapshots (with snapshot_dir) and frees everything.
  * NULL is a no-op; no call may be in flight. */
 void kb_close(kb_t *kb);
+
+/* Replication of the knowledge bases (with kb_opts.repl). */
+typedef struct kb_repl_status {
+    bool following;           /* kb_opts.repl was given */
+    uint64_t rebuilds;        /* namespaces reloaded from the store because their log
+                                 lost records (trimmed past, or went back) */
+    uint64_t resets;          /* store resets detected (epoch key missing or changed) */
+    int64_t reset_at_ms;      /* wall clock of the last reset, 0 = none */
+    char degraded[192];       /* why this instance reports degraded now ("" = it does
+                                 not): set by a reset, for KB_RESET_DEGRADED_MS */
+} kb_repl_status;
+
+#define KB_RESET_DEGRADED_MS 60000
+#define KB_EPOCH_LOG "epoch"      /* a log whose first record is written once per store: a
+                                     reset shows as its loss or change. A log, not a key,
+                                     so that key counts and scans never see it */
+
+void kb_repl_status_get(kb_t *kb, kb_repl_status *out);
 
 size_t kb_dim(const kb_t *kb);             /* 0 without an embedder */
 const char *kb_model(const kb_t *kb);      /* borrowed */

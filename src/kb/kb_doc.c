@@ -16,14 +16,7 @@
 #include "util/mem.h"
 #include "util/utf8.h"
 
-/* One document of a batch being written. */
-typedef struct kb_pending {
-    kb_doc *doc;          /* the new record (published on success) */
-    chunker_span *spans;
-    size_t n_spans;
-    size_t first;         /* index of its first chunk in the batch's arrays */
-    bool skip;            /* an id repeated later in the batch */
-} kb_pending;
+#define KB__RETRY 1 /* a write lost a document check: read again and retry */
 
 static bool kb__id_ok(const char *id, size_t max)
 {
@@ -71,10 +64,68 @@ static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
     return d;
 }
 
+/* The conditions of one document write (kb__log_commit): the namespace's meta
+ * must exist and, on a shared store, each document's record must still be
+ * what this writer read (or still be missing), so a concurrent replace of the
+ * same document by another instance makes one of them retry instead of
+ * leaving the chunk keys only the other knew of. Owns its buffers. */
+typedef struct kb_checks {
+    store_check *c;
+    size_t n, cap;
+    buf_t keys, vals;
+    size_t *koff, *voff;
+} kb_checks;
+
+static void kb__checks_add(kb_checks *ck, const char *key, size_t klen, int kind,
+                           const void *val, size_t vlen)
+{
+    if (ck->n == ck->cap) {
+        ck->cap = ck->cap ? 2 * ck->cap : 8;
+        ck->c = xrealloc(ck->c, ck->cap * sizeof *ck->c);
+        ck->koff = xrealloc(ck->koff, ck->cap * sizeof *ck->koff);
+        ck->voff = xrealloc(ck->voff, ck->cap * sizeof *ck->voff);
+    }
+    ck->koff[ck->n] = ck->keys.len;
+    buf_append(&ck->keys, key, klen);
+    ck->voff[ck->n] = ck->vals.len;
+    buf_append(&ck->vals, val, vlen);
+    ck->c[ck->n++] = (store_check){ .klen = klen, .kind = kind, .vlen = vlen };
+}
+
+/* Resolve offsets once the buffers are final; returns the checks. */
+static const store_check *kb__checks_final(kb_checks *ck)
+{
+    for (size_t i = 0; i < ck->n; i++) {
+        ck->c[i].key = ck->keys.data + ck->koff[i];
+        ck->c[i].val = ck->c[i].kind == STORE_CHECK_EQUAL ? ck->vals.data + ck->voff[i] : NULL;
+    }
+    return ck->c;
+}
+
+static void kb__checks_free(kb_checks *ck)
+{
+    free(ck->c);
+    free(ck->koff);
+    free(ck->voff);
+    buf_free(&ck->keys);
+    buf_free(&ck->vals);
+}
+
+/* Start a write's checks with its namespace's meta record. */
+static void kb__checks_meta(kb_checks *ck, const kb_ns *ns)
+{
+    buf_t k = BUF_INIT;
+    kb__key_meta(&k, ns->name);
+    kb__checks_add(ck, k.data, k.len, STORE_CHECK_EXISTS, NULL, 0);
+    buf_free(&k);
+}
+
 /* How many chunk keys document id may have in the store: its in-memory
  * record's count (old, NULL = none) or, on a shared store where another
- * instance may have written it, the larger of that and the stored record's. */
-static uint32_t kb__stored_chunks(kb_t *kb, const kb_ns *ns, const char *id, const kb_doc *old)
+ * instance may have written it, the larger of that and the stored record's,
+ * whose value (or absence) becomes a check of the write. */
+static uint32_t kb__stored_chunks(kb_t *kb, const kb_ns *ns, const char *id, const kb_doc *old,
+                                  kb_checks *ck)
 {
     uint32_t n = old ? old->n_chunks : 0;
     if (!store_has(kb->o.store, STORE_CAP_SHARED))
@@ -82,13 +133,17 @@ static uint32_t kb__stored_chunks(kb_t *kb, const kb_ns *ns, const char *id, con
     buf_t k = BUF_INIT;
     kb__key_doc(&k, ns->name, id);
     store_value v;
-    if (store_get(kb->o.store, k.data, k.len, &v) == 0) {
+    int rc = store_get(kb->o.store, k.data, k.len, &v);
+    if (rc == 0) {
         kb_doc *sd;
         if (kb__doc_decode(v.data, v.len, &sd) == 0) {
             n = sd->n_chunks > n ? sd->n_chunks : n;
             kb__doc_free(sd);
         }
+        kb__checks_add(ck, k.data, k.len, STORE_CHECK_EQUAL, v.data, v.len);
         store_value_free(&v);
+    } else if (rc == RAGD_ENOTFOUND) {
+        kb__checks_add(ck, k.data, k.len, STORE_CHECK_MISSING, NULL, 0);
     }
     buf_free(&k);
     return n;
@@ -122,7 +177,7 @@ static void kb__ops_delete(const char *ns, const char *id, uint32_t n_chunks, ui
 
 /* Take old's chunks out of the namespace: under the write lock they stop
  * being visible; then their index entries go and their slots are reused.
- * Caller holds wmu. */
+ * Caller holds wmu and the write lock. */
 static void kb__unpublish(kb_ns *ns, kb_doc *old)
 {
     for (uint32_t s = 0; s < old->n_chunks; s++) {
@@ -239,21 +294,25 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_
     return RAGD_OK;
 }
 
-/* Write the batch to the store in one atomic batch. Caller holds wmu. */
+/* Write the batch to the store in one atomic batch after its checks
+ * (RAGD_ECONFLICT, *failed: 0 = the meta record is gone, else a document
+ * changed since it was read). Caller holds wmu. */
 static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
-                       ragd_error *err)
+                       size_t *failed, ragd_error *err)
 {
     buf_t keys = BUF_INIT, vals = BUF_INIT, rec = BUF_INIT;
     size_t nops = 0, cap = 0, *koff = NULL, *voff = NULL;
     store_op *ops = NULL;
     uint32_t dim = (uint32_t)kb->o.dim;
+    kb_checks ck = { 0 };
+    kb__checks_meta(&ck, ns);
     kb__log_open(&rec, "upsert");
     for (size_t i = 0; i < n; i++) {
         if (pd[i].skip)
             continue;
         kb_doc *d = pd[i].doc, *old = strmap_get(&ns->docs, d->id, strlen(d->id));
         kb__log_id(&rec, d->id);
-        uint32_t had = kb__stored_chunks(kb, ns, d->id, old);
+        uint32_t had = kb__stored_chunks(kb, ns, d->id, old, &ck);
         size_t need = nops + d->n_chunks + 1;
         if (need > cap) {
             cap = need * 2;
@@ -301,12 +360,13 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         ops[k].key = keys.data + koff[k];
         ops[k].val = voff[k] == SIZE_MAX ? NULL : vals.data + voff[k];
     }
-    kb__log_close(&rec, ver);
-    int rc = kb__log_commit(kb, ns, ops, nops, &rec);
+    kb__log_close(&rec, ver, kb->origin);
+    int rc = kb__log_commit(kb, ns, kb__checks_final(&ck), ck.n, ops, nops, &rec, failed);
     buf_free(&rec);
-    if (rc)
+    kb__checks_free(&ck);
+    if (rc && rc != RAGD_ECONFLICT)
         ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
-    else
+    else if (!rc)
         memcpy(ns->version, ver, sizeof ver);
     free(ops);
     free(koff);
@@ -316,9 +376,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
     return rc;
 }
 
-/* Index the new chunks (slots pending), then publish them and retire the
- * replaced documents. Caller holds wmu. */
-static void kb__apply(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
+void kb__docs_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
                       const float *vecs, kb_upsert_stats *st)
 {
     uint32_t *ids = xmalloc((total ? total : 1) * sizeof *ids);
@@ -370,6 +428,38 @@ static void kb__apply(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t tota
     free(ids);
 }
 
+/* A lost check: the meta record gone means the namespace is (RAGD_ENOTFOUND,
+ * ns leaves the registry); a document changed by another instance means
+ * "read again and retry" (KB__RETRY, internal, never returned). Caller holds wmu. */
+static int kb__conflict(kb_t *kb, kb_ns *ns, size_t failed)
+{
+    if (failed == 0) {
+        kb__ns_forget(kb, ns);
+        return RAGD_ENOTFOUND;
+    }
+    return KB__RETRY;
+}
+
+/* kb__persist, again while another instance replaces the same documents at
+ * the same time (each try re-reads the stored records). Caller holds wmu. */
+static int kb__persist_retry(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
+                             ragd_error *err)
+{
+    int rc = KB__RETRY;
+    for (int tries = 0; tries < 8 && rc == KB__RETRY; tries++) {
+        size_t failed = 0;
+        rc = kb__persist(kb, ns, pd, n, vecs, &failed, err);
+        if (rc == RAGD_ECONFLICT)
+            rc = kb__conflict(kb, ns, failed);
+    }
+    if (rc == RAGD_ENOTFOUND)
+        ragd_error_set(err, rc, "namespace '%s' does not exist", ns->name);
+    else if (rc == KB__RETRY)
+        ragd_error_set(err, RAGD_ECONFLICT, "documents of this batch keep being replaced by "
+                       "other writers; retry");
+    return rc == KB__RETRY ? RAGD_ECONFLICT : rc;
+}
+
 int kb_docs_upsert(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n,
                    kb_upsert_stats *st, ragd_error *err)
 {
@@ -413,8 +503,8 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
                                                          : "namespace '%s': store unavailable",
                            nsname);
         else if (!(rc = kb__owner_check(ns, docs, n, err)) &&
-                 !(rc = kb__persist(kb, ns, pd, n, vecs, err)))
-            kb__apply(kb, ns, pd, n, total, vecs, st);
+                 !(rc = kb__persist_retry(kb, ns, pd, n, vecs, err)))
+            kb__docs_publish(kb, ns, pd, n, total, vecs, st);
         pthread_mutex_unlock(&ns->wmu);
     }
     for (size_t i = 0; i < n; i++) {
@@ -427,41 +517,8 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     return rc;
 }
 
-/* Delete docs (all in ns->docs) from the store and memory. Caller holds wmu. */
-static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
+void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n)
 {
-    int live = kb__ns_check_live(kb, ns);
-    if (live)
-        return live;
-    buf_t keys = BUF_INIT, rec = BUF_INIT;
-    store_op *ops = NULL;
-    size_t nops = 0, cap = 0, *koff = NULL;
-    kb__log_open(&rec, "delete");
-    for (size_t i = 0; i < n; i++)
-        kb__log_id(&rec, docs[i]->id);
-    for (size_t i = 0; i < n; i++)
-        kb__ops_delete(ns->name, docs[i]->id, kb__stored_chunks(kb, ns, docs[i]->id, docs[i]), 0,
-                       true, &keys, &ops, &nops, &cap, &koff);
-    char ver[33];
-    kb__version_new(ver);
-    ops = xrealloc(ops, (nops + 1) * sizeof *ops);
-    koff = xrealloc(koff, (nops + 1) * sizeof *koff);
-    koff[nops] = keys.len;
-    kb__key_version(&keys, ns->name);
-    ops[nops] = (store_op){ .klen = keys.len - koff[nops], .val = ver, .vlen = 32 };
-    nops++;
-    for (size_t k = 0; k < nops; k++)
-        ops[k].key = keys.data + koff[k];
-    kb__log_close(&rec, ver);
-    int rc = kb__log_commit(kb, ns, ops, nops, &rec);
-    buf_free(&rec);
-    if (!rc)
-        memcpy(ns->version, ver, sizeof ver);
-    free(ops);
-    free(koff);
-    buf_free(&keys);
-    if (rc)
-        return rc;
     pthread_rwlock_wrlock(&ns->lock);
     for (size_t i = 0; i < n; i++) {
         strmap_del(&ns->docs, docs[i]->id, strlen(docs[i]->id));
@@ -472,6 +529,61 @@ static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
     for (size_t i = 0; i < n; i++)
         kb__retire(ns, docs[i], tmp);
     free(tmp);
+}
+
+/* Delete docs (all in ns->docs) from the store, after the checks of
+ * kb__persist (RAGD_ECONFLICT, *failed). Caller holds wmu. */
+static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, size_t *failed)
+{
+    buf_t keys = BUF_INIT, rec = BUF_INIT;
+    store_op *ops = NULL;
+    size_t nops = 0, cap = 0, *koff = NULL;
+    kb_checks ck = { 0 };
+    kb__checks_meta(&ck, ns);
+    kb__log_open(&rec, "delete");
+    for (size_t i = 0; i < n; i++)
+        kb__log_id(&rec, docs[i]->id);
+    for (size_t i = 0; i < n; i++)
+        kb__ops_delete(ns->name, docs[i]->id,
+                       kb__stored_chunks(kb, ns, docs[i]->id, docs[i], &ck), 0, true, &keys,
+                       &ops, &nops, &cap, &koff);
+    char ver[33];
+    kb__version_new(ver);
+    ops = xrealloc(ops, (nops + 1) * sizeof *ops);
+    koff = xrealloc(koff, (nops + 1) * sizeof *koff);
+    koff[nops] = keys.len;
+    kb__key_version(&keys, ns->name);
+    ops[nops] = (store_op){ .klen = keys.len - koff[nops], .val = ver, .vlen = 32 };
+    nops++;
+    for (size_t k = 0; k < nops; k++)
+        ops[k].key = keys.data + koff[k];
+    kb__log_close(&rec, ver, kb->origin);
+    int rc = kb__log_commit(kb, ns, kb__checks_final(&ck), ck.n, ops, nops, &rec, failed);
+    buf_free(&rec);
+    kb__checks_free(&ck);
+    if (!rc)
+        memcpy(ns->version, ver, sizeof ver);
+    free(ops);
+    free(koff);
+    buf_free(&keys);
+    return rc;
+}
+
+/* Delete docs (all in ns->docs) from the store and memory. Caller holds wmu. */
+static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
+{
+    int rc = kb__ns_check_live(kb, ns);
+    for (int tries = 0; tries < 8 && (rc == 0 || rc == KB__RETRY); tries++) {
+        size_t failed = 0;
+        rc = kb__delete_store(kb, ns, docs, n, &failed);
+        if (rc == RAGD_ECONFLICT)
+            rc = kb__conflict(kb, ns, failed);
+        else
+            break;
+    }
+    if (rc)
+        return rc == KB__RETRY ? RAGD_ECONFLICT : rc;
+    kb__docs_unpublish(ns, docs, n);
     return RAGD_OK;
 }
 

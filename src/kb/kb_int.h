@@ -13,6 +13,7 @@
 
 #include "index/bm25.h"
 #include "index/hnsw.h"
+#include "kb/chunker.h"
 #include "kb/kb.h"
 #include "util/buf.h"
 #include "util/strmap.h"
@@ -61,7 +62,16 @@ typedef struct kb_ns {
     uint64_t meta_version;    /* settings version in kb:<ns>:meta (guarded by wmu) */
     buf_t meta;               /* kb:<ns>:meta as last read/written: the expected value
                                  of the next settings change's compare-and-set (wmu) */
+    uint64_t log_seq;         /* the last seq of its log read before it was loaded or
+                                 created: where its follower starts */
 } kb_ns;
+
+/* Called by the registry when a namespace comes or goes (kb_repl.c sets
+ * them while following; NULL otherwise). */
+typedef struct kb_hooks {
+    void (*ns_added)(kb_t *kb, kb_ns *ns);
+    void (*ns_removed)(kb_t *kb, const char *name);
+} kb_hooks;
 
 struct kb {
     kb_opts o;
@@ -71,6 +81,19 @@ struct kb {
     strmap ns;                /* name -> kb_ns* */
     double load_s;
     size_t snapshots_loaded;
+    char origin[17];          /* this instance in log records (random hex) */
+    uint64_t nslog_seq;       /* kb:nslog's last seq read before loading */
+    kb_hooks hooks;
+    pthread_mutex_t rmu;      /* guards the replication state below */
+    uint64_t rebuilds, resets;
+    int64_t reset_at_ms;      /* wall clock of the last reset, 0 = none */
+    char reason[192];         /* why degraded; "" = not */
+    char epoch[65];           /* the store's epoch as this instance knows it */
+    strmap followed;          /* namespace -> its follower's context (rmu) */
+    void **retired;           /* contexts of logs no longer followed, freed at
+                                 close (a callback may still hold one) (rmu) */
+    size_t n_retired;
+    bool stopping;            /* kb_close began: no new followers (rmu) */
 };
 
 /* ---- a namespace in memory (kb_ns_obj.c) ---- */
@@ -96,6 +119,19 @@ void kb__doc_free(kb_doc *d);
 
 /* ---- registry (kb_ns.c) ---- */
 
+/* Take ns out of the registry (if it is still there) and mark it dropped,
+ * without touching the store: another instance dropped it or the store lost
+ * it. Calls hooks.ns_removed. Caller holds a reference. */
+void kb__ns_forget(kb_t *kb, kb_ns *ns);
+
+/* Put a loaded namespace in the registry, replacing (and forgetting) one of
+ * the same name; takes the caller's reference. Calls hooks.ns_added. */
+void kb__ns_register(kb_t *kb, kb_ns *ns);
+
+/* Re-read ns's meta record and take its settings (another instance changed
+ * them). RAGD_ENOTFOUND when the record is gone. Caller holds wmu. */
+int kb__ns_meta_adopt(kb_t *kb, kb_ns *ns);
+
 /* Find a namespace and take a reference (NULL if absent); kb__ns_release it. */
 kb_ns *kb__ns_acquire(kb_t *kb, const char *name);
 
@@ -108,10 +144,13 @@ int kb__ns_check_live(kb_t *kb, kb_ns *ns);
 
 /* ---- store layout (kb_store.c) ---- */
 
-/* Keys: kb:<ns>:meta, kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>. Append to b. */
+/* Keys: kb:{<ns>}:meta, kb:{<ns>}:doc:<id>, kb:{<ns>}:chunk:<id>:<seq> (the
+ * braces: a Redis Cluster hash tag). Append to b. kb__key_prefix appends
+ * "kb:{<ns>}:<kind>" (kind "doc:", "chunk:", "*", ...), the start of a scan. */
 void kb__key_meta(buf_t *b, const char *ns);
 void kb__key_doc(buf_t *b, const char *ns, const char *id);
 void kb__key_chunk(buf_t *b, const char *ns, const char *id, uint32_t seq);
+void kb__key_prefix(buf_t *b, const char *ns, const char *kind);
 
 /* Document record: JSON {id, text, metadata, user_id, chunks, updated_at}. */
 void kb__doc_encode(const kb_doc *d, buf_t *out);
@@ -136,18 +175,25 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
 void kb__key_version(buf_t *b, const char *ns);
 void kb__version_new(char out[33]);
 
-/* Change log of a namespace, the log "kb:{<ns>}:log" (the braces are a Redis
- * Cluster hash tag for the later cluster work). One record per document write,
- * JSON {"op": "upsert"|"delete", "ids": [...], "ver": "<version token>"},
- * appended in the same atomic step as the write's keys (store_batch_log): a
- * replica re-reads the listed documents' keys. Build a record with
+/* Change log of a namespace, the log "kb:{<ns>}:log" (in the namespace's hash
+ * slot). One record per document write, JSON {"op": "upsert"|"delete", "ids":
+ * [...], "ver": "<version token>", "origin": "<instance>"}, appended in the
+ * same atomic step as the write's keys: a replica re-reads the listed
+ * documents' keys; the instance that wrote it skips it. Build a record with
  * kb__log_open, kb__log_id per document, kb__log_close. */
 void kb__key_log(buf_t *b, const char *ns);
 void kb__log_open(buf_t *rec, const char *op);
 void kb__log_id(buf_t *rec, const char *id);
-void kb__log_close(buf_t *rec, const char *ver);
-/* Apply ops and append rec to ns's log atomically. */
-int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_op *ops, size_t n, const buf_t *rec);
+void kb__log_close(buf_t *rec, const char *ver, const char *origin);
+/* After checks (store_batch_log_if: RAGD_ECONFLICT, *failed), apply ops and
+ * append rec to ns's log atomically. */
+int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_check *checks, size_t nc,
+                   const store_op *ops, size_t n, const buf_t *rec, size_t *failed);
+
+/* The namespaces' log: {"op": "create"|"update"|"drop", "ns": name, "origin":
+ * instance}, appended atomically with the meta record's write. */
+#define KB_NSLOG "kb:nslog"
+void kb__nslog_record(buf_t *rec, const char *op, const char *ns, const char *origin);
 
 /* ---- snapshots (kb_snap.c) ---- */
 
@@ -170,5 +216,44 @@ void kb__snap_reset(kb_ns *ns);
 
 /* Rebuild every namespace from the store (kb_open). */
 int kb__load(kb_t *kb, ragd_error *err);
+/* Read one namespace from the store into a new kb_ns (not registered; its
+ * log_seq is the log's last seq read first). *out = NULL when its meta record
+ * is missing. tp may be NULL (one thread). */
+struct threadpool;
+int kb__load_ns(kb_t *kb, const char *name, struct threadpool *tp, kb_ns **out,
+                ragd_error *err);
+/* Names of the namespaces in the store (meta records); free with kb__names_free. */
+int kb__store_names(kb_t *kb, char ***names, size_t *n);
+void kb__names_free(char **names, size_t n);
+
+/* ---- replication (kb_repl.c) ---- */
+
+/* Make sure the store has an epoch (the first record of KB_EPOCH_LOG,
+ * written once per store) and remember it: a later mismatch means the store
+ * was reset. */
+int kb__repl_epoch(kb_t *kb, ragd_error *err);
+/* Follow kb:nslog and every loaded namespace's log from the positions read
+ * before loading; install the registry hooks and the epoch check. */
+int kb__repl_start(kb_t *kb, ragd_error *err);
+/* Stop following (before the namespaces are freed). */
+void kb__repl_stop(kb_t *kb);
+
+/* ---- documents (kb_doc.c) ---- */
+
+/* One document of a batch being written or replicated. */
+typedef struct kb_pending {
+    kb_doc *doc;          /* the new record (published on success) */
+    chunker_span *spans;
+    size_t n_spans;
+    size_t first;         /* index of its first chunk in the batch's arrays */
+    bool skip;            /* an id repeated later in the batch */
+} kb_pending;
+
+/* Index the new chunks of pd (vecs: total * dim, or NULL), publish them and
+ * retire the documents they replace; st counts. Caller holds wmu. */
+void kb__docs_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
+                      const float *vecs, kb_upsert_stats *st);
+/* Remove docs (in ns->docs) from memory and the indexes. Caller holds wmu. */
+void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n);
 
 #endif

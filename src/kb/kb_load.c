@@ -4,13 +4,15 @@
  * formats of kb_store.c, then BM25 is refilled from the document texts and
  * HNSW loaded from a snapshot (kb_snap.c) still valid for the namespace's
  * version, or rebuilt from the stored vectors on all cores - no model call
- * is needed to come back after a restart.
+ * is needed to come back after a restart. Data in the layout before hash
+ * tags (kb:<ns>:...) is moved to kb:{<ns>}:... first.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kb/kb_int.h"
+#include "obs/log.h"
 #include "util/mem.h"
 #include "util/threadpool.h"
 
@@ -31,19 +33,27 @@ typedef struct kb_names {
     size_t n, cap;
 } kb_names;
 
+/* kb:{<ns>}:meta -> <ns> */
+void kb__names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 static int kb__scan_meta(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
 {
     kb_names *names = ud;
-    if (klen < 9 || memcmp(key + klen - 5, ":meta", 5) != 0)
+    if (klen < 11 || key[3] != '{' || memcmp(key + klen - 6, "}:meta", 6) != 0)
         return 0;
-    size_t nl = klen - 3 - 5;
-    if (nl == 0 || nl > KB_NS_NAME_MAX || memchr(key + 3, ':', nl))
+    size_t nl = klen - 4 - 6;
+    if (nl == 0 || nl > KB_NS_NAME_MAX || memchr(key + 4, ':', nl) || memchr(key + 4, '}', nl))
         return 0;
     if (names->n == names->cap) {
         names->cap = names->cap ? names->cap * 2 : 16;
         names->v = xrealloc(names->v, names->cap * sizeof *names->v);
     }
-    names->v[names->n++] = xstrndup(key + 3, nl);
+    names->v[names->n++] = xstrndup(key + 4, nl);
     return 0;
 }
 
@@ -127,17 +137,30 @@ static void kb__load_index(kb_load_ns *l, threadpool *tp)
     kb__load_bm25(ns);
     if (!l->n || !kb__ns_hnsw(ns, l->dim))
         return;
-    threadpool_run(tp, (l->n + 63) / 64, kb__load_insert, l);
+    if (tp)
+        threadpool_run(tp, (l->n + 63) / 64, kb__load_insert, l);
+    else
+        for (size_t t = 0; t < (l->n + 63) / 64; t++)
+            kb__load_insert(l, t, 0);
     for (size_t i = 0; i < l->n; i++)
         kb__vsum_add(ns, l->vecs + i * l->dim, 1.0);
 }
 
-static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *err)
+int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, kb_ns **out, ragd_error *err)
 {
+    *out = NULL;
     buf_t k = BUF_INIT;
+    uint64_t first = 0, log_seq = 0;
+    kb__key_log(&k, name);
+    int rc = store_log_bounds(kb->o.store, k.data, &first, &log_seq);
+    if (rc) {
+        buf_free(&k);
+        return ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+    }
+    buf_reset(&k);
     kb__key_meta(&k, name);
     store_value v;
-    int rc = store_get(kb->o.store, k.data, k.len, &v);
+    rc = store_get(kb->o.store, k.data, k.len, &v);
     if (rc) {
         buf_free(&k);
         return rc == RAGD_ENOTFOUND ? RAGD_OK : ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
@@ -153,6 +176,7 @@ static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *e
     }
     kb_load_ns l = { .kb = kb, .ns = kb__ns_new(name, &st, created) };
     kb_ns_settings_clear(&st);
+    l.ns->log_seq = log_seq;
     l.ns->meta_version = mver;
     buf_append(&l.ns->meta, v.data, v.len);
     store_value_free(&v);
@@ -164,10 +188,10 @@ static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *e
         store_value_free(&v);
     }
     buf_reset(&k);
-    buf_printf(&k, "kb:%s:doc:", name);
+    kb__key_prefix(&k, name, "doc:");
     rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
     buf_reset(&k);
-    buf_printf(&k, "kb:%s:chunk:", name);
+    kb__key_prefix(&k, name, "chunk:");
     l.prefix_len = k.len;
     size_t mapped = rc ? 0 : kb__snap_map(l.ns, kb->o.snapshot_dir);
     l.mapped = mapped > 0;
@@ -193,27 +217,126 @@ static int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, ragd_error *e
         return ragd_error_set(err, rc, "namespace %s: reading the store failed: %s", name,
                               ragd_strerror(rc));
     }
-    strmap_put(&kb->ns, name, strlen(name), l.ns);
+    *out = l.ns;
     return RAGD_OK;
+}
+
+int kb__store_names(kb_t *kb, char ***names, size_t *n)
+{
+    kb_names nm = { 0 };
+    int rc = store_scan(kb->o.store, "kb:{", 4, false, kb__scan_meta, &nm);
+    if (rc) {
+        kb__names_free(nm.v, nm.n);
+        return rc;
+    }
+    *names = nm.v;
+    *n = nm.n;
+    return RAGD_OK;
+}
+
+/* ---- the layout before hash tags (kb:<ns>:...) ---- */
+
+/* Keys of the old layout with their values, to move. */
+typedef struct kb_old {
+    char **keys, **vals;
+    size_t *klens, *vlens;
+    size_t n, cap;
+} kb_old;
+
+static int kb__scan_old(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    kb_old *o = ud;
+    if (klen < 5 || key[3] == '{')
+        return 0;
+    const char *colon = memchr(key + 3, ':', klen - 3);
+    if (!colon || colon == key + 3 || (size_t)(colon - key - 3) > KB_NS_NAME_MAX)
+        return 0;
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 256;
+        o->keys = xrealloc(o->keys, o->cap * sizeof *o->keys);
+        o->vals = xrealloc(o->vals, o->cap * sizeof *o->vals);
+        o->klens = xrealloc(o->klens, o->cap * sizeof *o->klens);
+        o->vlens = xrealloc(o->vlens, o->cap * sizeof *o->vlens);
+    }
+    o->keys[o->n] = xstrndup(key, klen);
+    o->klens[o->n] = klen;
+    o->vals[o->n] = xmalloc(vlen ? vlen : 1);
+    memcpy(o->vals[o->n], val, vlen);
+    o->vlens[o->n] = vlen;
+    o->n++;
+    return 0;
+}
+
+/* Move keys [at, at+m) of o to kb:{<ns>}:... in one batch (write new, delete old). */
+static int kb__migrate_batch(kb_t *kb, const kb_old *o, size_t at, size_t m)
+{
+    store_op *ops = xcalloc(2 * m, sizeof *ops);
+    buf_t *nk = xcalloc(m, sizeof *nk);
+    for (size_t i = 0; i < m; i++) {
+        const char *k = o->keys[at + i];
+        const char *colon = memchr(k + 3, ':', o->klens[at + i] - 3);
+        buf_printf(&nk[i], "kb:{%.*s}%s", (int)(colon - k - 3), k + 3, colon);
+        ops[2 * i] = (store_op){ nk[i].data, nk[i].len, o->vals[at + i], o->vlens[at + i], 0, 0 };
+        ops[2 * i + 1] = (store_op){ .key = k, .klen = o->klens[at + i] };
+    }
+    int rc = store_batch(kb->o.store, ops, 2 * m);
+    for (size_t i = 0; i < m; i++)
+        buf_free(&nk[i]);
+    free(nk);
+    free(ops);
+    return rc;
+}
+
+/* Data written before the hash-tagged layout (kb:<ns>:meta, ...) moves once to
+ * kb:{<ns>}:... at start, in batches of 128 keys (each new key written with
+ * its old one's delete). Holds the old keys' values in memory meanwhile. */
+static int kb__migrate(kb_t *kb, ragd_error *err)
+{
+    kb_old o = { 0 };
+    int rc = store_scan(kb->o.store, "kb:", 3, true, kb__scan_old, &o);
+    for (size_t at = 0; rc == 0 && at < o.n; at += 128)
+        rc = kb__migrate_batch(kb, &o, at, o.n - at < 128 ? o.n - at : 128);
+    if (rc == 0 && o.n)
+        log_msg(LOG_INFO, "knowledge bases: moved %zu keys to the hash-tagged layout "
+                "(kb:{<namespace>}:...)", o.n);
+    for (size_t i = 0; i < o.n; i++) {
+        free(o.keys[i]);
+        free(o.vals[i]);
+    }
+    free(o.keys);
+    free(o.vals);
+    free(o.klens);
+    free(o.vlens);
+    return rc ? ragd_error_set(err, rc, "knowledge bases: moving keys to the hash-tagged "
+                               "layout failed: %s", ragd_strerror(rc))
+              : RAGD_OK;
 }
 
 int kb__load(kb_t *kb, ragd_error *err)
 {
-    kb_names names = { 0 };
-    int rc = store_scan(kb->o.store, "kb:", 3, false, kb__scan_meta, &names);
-    if (rc) {
-        free(names.v);
+    int rc = kb__migrate(kb, err);
+    uint64_t first = 0;
+    if (!rc && (rc = store_log_bounds(kb->o.store, KB_NSLOG, &first, &kb->nslog_seq)) != 0)
+        return ragd_error_set(err, rc, "knowledge bases: reading %s failed: %s", KB_NSLOG,
+                              ragd_strerror(rc));
+    if (rc)
+        return rc;
+    char **names = NULL;
+    size_t n = 0;
+    rc = kb__store_names(kb, &names, &n);
+    if (rc)
         return ragd_error_set(err, rc, "knowledge bases: scanning the store failed: %s",
                               ragd_strerror(rc));
-    }
     threadpool *tp = NULL;
-    if (names.n)
+    if (n)
         threadpool_create(kb->o.load_threads, &tp);
-    for (size_t i = 0; i < names.n && !rc; i++)
-        rc = kb__load_ns(kb, names.v[i], tp, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        kb_ns *ns = NULL;
+        rc = kb__load_ns(kb, names[i], tp, &ns, err);
+        if (ns)
+            strmap_put(&kb->ns, ns->name, strlen(ns->name), ns);
+    }
     threadpool_destroy(tp);
-    for (size_t i = 0; i < names.n; i++)
-        free(names.v[i]);
-    free(names.v);
+    kb__names_free(names, n);
     return rc;
 }

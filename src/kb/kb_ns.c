@@ -1,8 +1,9 @@
 /*
- * kb_ns.c - the namespace registry: kb_open (rebuild through kb_load.c) and
- * kb_close (snapshots), create / update / drop (persisted under kb:<ns>:meta),
- * listing, statistics and centroids. A namespace's own data lives in
- * kb_ns_obj.c, its settings in kb_settings.c.
+ * kb_ns.c - the namespace registry: create / update / drop (persisted under
+ * kb:{<ns>}:meta, each with its record on the namespaces' log kb:nslog in the
+ * same atomic step, so other instances follow), listing, statistics and
+ * centroids. A namespace's own data lives in kb_ns_obj.c, its settings in
+ * kb_settings.c; kb_open and kb_close are in kb_life.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,33 @@ kb_ns *kb__ns_acquire(kb_t *kb, const char *name)
     return ns;
 }
 
+void kb__ns_forget(kb_t *kb, kb_ns *ns)
+{
+    bool was = false;
+    pthread_rwlock_wrlock(&kb->lock);
+    if (strmap_get(&kb->ns, ns->name, strlen(ns->name)) == ns) {
+        strmap_del(&kb->ns, ns->name, strlen(ns->name));
+        __atomic_sub_fetch(&ns->refs, 1, __ATOMIC_ACQ_REL); /* the registry's; caller holds one */
+        was = true;
+    }
+    ns->dropped = true;
+    pthread_rwlock_unlock(&kb->lock);
+    if (was && kb->hooks.ns_removed)
+        kb->hooks.ns_removed(kb, ns->name);
+}
+
+void kb__ns_register(kb_t *kb, kb_ns *ns)
+{
+    pthread_rwlock_wrlock(&kb->lock);
+    kb_ns *old = strmap_put(&kb->ns, ns->name, strlen(ns->name), ns);
+    if (old)
+        old->dropped = true;
+    pthread_rwlock_unlock(&kb->lock);
+    kb__ns_release(old); /* the registry's reference */
+    if (kb->hooks.ns_added)
+        kb->hooks.ns_added(kb, ns);
+}
+
 int kb__ns_check_live(kb_t *kb, kb_ns *ns)
 {
     if (ns->dropped)
@@ -37,100 +65,44 @@ int kb__ns_check_live(kb_t *kb, kb_ns *ns)
     buf_free(&k);
     if (rc != RAGD_ENOTFOUND)
         return rc;
-    pthread_rwlock_wrlock(&kb->lock);
-    if (strmap_get(&kb->ns, ns->name, strlen(ns->name)) == ns) {
-        strmap_del(&kb->ns, ns->name, strlen(ns->name));
-        __atomic_sub_fetch(&ns->refs, 1, __ATOMIC_ACQ_REL); /* the registry's; caller holds one */
-    }
-    ns->dropped = true;
-    pthread_rwlock_unlock(&kb->lock);
+    kb__ns_forget(kb, ns);
     return RAGD_ENOTFOUND;
 }
 
-/* ---- open / close ---- */
-
-int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
-{
-    if (!opts || !opts->store || (opts->embed && !opts->dim))
-        return ragd_error_set(err, RAGD_EINVAL, "kb_open: a store (and a dimension with an embedder) is required");
-    kb_t *kb = xcalloc(1, sizeof *kb);
-    kb->o = *opts;
-    if (!kb->o.max_docs_per_batch)
-        kb->o.max_docs_per_batch = 1000;
-    if (!kb->o.embed)
-        kb->o.dim = 0;
-    snprintf(kb->model, sizeof kb->model, "%s", opts->model ? opts->model : "");
-    kb->o.snapshot_dir = NULL;
-    if (opts->snapshot_dir && *opts->snapshot_dir) {
-        mkdir(opts->snapshot_dir, 0700);
-        kb->o.snapshot_dir = xstrdup(opts->snapshot_dir);
-    }
-    kb->o.model = kb->model;
-    pthread_rwlock_init(&kb->lock, NULL);
-    pthread_mutex_init(&kb->ddl, NULL);
-    int64_t t0 = clock_mono_us();
-    int rc = kb__load(kb, err);
-    if (rc) {
-        kb_close(kb);
-        return rc;
-    }
-    kb->load_s = (double)(clock_mono_us() - t0) / 1e6;
-    *out = kb;
-    return RAGD_OK;
-}
-
-/* Snapshot one namespace at close (best effort: without it a restart
- * rebuilds). A namespace never written since this version of the layout has
- * no version token yet: give it one first. */
-static void kb__close_snapshot(kb_t *kb, kb_ns *ns)
-{
-    if (!ns->hn)
-        return;
-    if (!ns->version[0]) {
-        char ver[33];
-        buf_t k = BUF_INIT;
-        kb__version_new(ver);
-        kb__key_version(&k, ns->name);
-        if (store_set(kb->o.store, k.data, k.len, ver, 32, 0, 0) == 0)
-            memcpy(ns->version, ver, sizeof ver);
-        buf_free(&k);
-    }
-    kb__snap_save(ns, kb->o.snapshot_dir);
-}
-
-void kb_close(kb_t *kb)
-{
-    if (!kb)
-        return;
-    size_t it = 0;
-    void *v;
-    while (strmap_next(&kb->ns, &it, NULL, &v)) {
-        if (kb->o.snapshot_dir)
-            kb__close_snapshot(kb, v);
-        kb__ns_release(v);
-    }
-    free((char *)kb->o.snapshot_dir);
-    strmap_free(&kb->ns);
-    pthread_rwlock_destroy(&kb->lock);
-    pthread_mutex_destroy(&kb->ddl);
-    free(kb);
-}
-
-size_t kb_dim(const kb_t *kb) { return kb->o.dim; }
-const char *kb_model(const kb_t *kb) { return kb->model; }
-double kb_load_seconds(const kb_t *kb) { return kb->load_s; }
-size_t kb_snapshots_loaded(const kb_t *kb) { return kb->snapshots_loaded; }
-
 /* ---- namespace operations ---- */
 
-/* Create ns's meta record only if no instance has (STORE_NX: RAGD_EEXISTS
- * otherwise); on success ns->meta holds it. */
+/* Write ns's meta record with op's record on kb:nslog, after check (the
+ * record missing, or equal to ns->meta): RAGD_ECONFLICT otherwise. */
+static int kb__meta_write(kb_t *kb, kb_ns *ns, const char *op, int check, const buf_t *k,
+                          const buf_t *v)
+{
+    buf_t rec = BUF_INIT;
+    kb__nslog_record(&rec, op, ns->name, kb->origin);
+    store_check c = { k->data, k->len, check, ns->meta.data, ns->meta.len };
+    store_op w = { k->data, k->len, v->data, v->len, 0, 0 };
+    uint64_t seq;
+    int rc = store_batch_log_if(kb->o.store, &c, 1, &w, 1, KB_NSLOG, rec.data, rec.len, &seq,
+                                NULL);
+    buf_free(&rec);
+    return rc;
+}
+
+/* Create ns's meta record only if no instance has (RAGD_EEXISTS otherwise),
+ * logged on kb:nslog in the same step; on success ns->meta holds it and
+ * ns->log_seq where its log stood just before. */
 static int kb__meta_create(kb_t *kb, kb_ns *ns)
 {
     buf_t k = BUF_INIT, v = BUF_INIT;
+    kb__key_log(&k, ns->name);
+    uint64_t first = 0;
+    int rc = store_log_bounds(kb->o.store, k.data, &first, &ns->log_seq);
+    buf_reset(&k);
     kb__key_meta(&k, ns->name);
     kb__meta_encode(ns->name, ns->created_ms, &ns->st, 1, &v);
-    int rc = store_set(kb->o.store, k.data, k.len, v.data, v.len, 0, STORE_NX);
+    if (rc == 0)
+        rc = kb__meta_write(kb, ns, "create", STORE_CHECK_MISSING, &k, &v);
+    if (rc == RAGD_ECONFLICT)
+        rc = RAGD_EEXISTS;
     if (rc == 0) {
         ns->meta_version = 1;
         buf_reset(&ns->meta);
@@ -144,7 +116,7 @@ static int kb__meta_create(kb_t *kb, kb_ns *ns)
 /* After a lost compare-and-set, take the settings another instance stored
  * (so that a retry can succeed). RAGD_ENOTFOUND when the record is gone.
  * Caller holds wmu. */
-static int kb__meta_adopt(kb_t *kb, kb_ns *ns)
+int kb__ns_meta_adopt(kb_t *kb, kb_ns *ns)
 {
     buf_t k = BUF_INIT;
     kb__key_meta(&k, ns->name);
@@ -182,14 +154,13 @@ static int kb__meta_update(kb_t *kb, kb_ns *ns, const kb_ns_settings *s, ragd_er
     buf_t k = BUF_INIT, v = BUF_INIT;
     kb__key_meta(&k, ns->name);
     kb__meta_encode(ns->name, ns->created_ms, s, ns->meta_version + 1, &v);
-    int rc = store_cas(kb->o.store, k.data, k.len, ns->meta.data, ns->meta.len, v.data, v.len,
-                       0, 0);
+    int rc = kb__meta_write(kb, ns, "update", STORE_CHECK_EQUAL, &k, &v);
     if (rc == 0) {
         ns->meta_version++;
         buf_reset(&ns->meta);
         buf_append(&ns->meta, v.data, v.len);
     } else if (rc == RAGD_ECONFLICT) {
-        int arc = kb__meta_adopt(kb, ns);
+        int arc = kb__ns_meta_adopt(kb, ns);
         if (arc == RAGD_ENOTFOUND)
             rc = ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", ns->name);
         else
@@ -222,9 +193,9 @@ int kb_ns_create(kb_t *kb, const char *name, const kb_ns_settings *settings, rag
         rc = ragd_error_set(err, RAGD_EEXISTS, "namespace '%s' already exists", name);
     else if (rc)
         ragd_error_set(err, rc, "namespace '%s': store write failed: %s", name, ragd_strerror(rc));
-    else
-        strmap_put(&kb->ns, name, strlen(name), ns);
     pthread_rwlock_unlock(&kb->lock);
+    if (rc == 0)
+        kb__ns_register(kb, ns);
     pthread_mutex_unlock(&kb->ddl);
     if (rc)
         kb__ns_release(ns);
@@ -272,25 +243,31 @@ int kb_ns_drop(kb_t *kb, const char *name, uint64_t *docs)
     ns->dropped = true;
     if (docs)
         *docs = ns->docs.count;
-    /* meta first, with the tombstone on the change log in the same step: a
-     * crash half-way leaves keys a restart ignores */
+    /* meta first, with the drop on kb:nslog in the same step: a crash
+     * half-way leaves keys a restart ignores */
     buf_t k = BUF_INIT, rec = BUF_INIT;
     kb__key_meta(&k, ns->name);
     store_op del = { .key = k.data, .klen = k.len };
-    kb__log_open(&rec, "drop");
-    kb__log_close(&rec, "");
-    int rc = kb__log_commit(kb, ns, &del, 1, &rec);
+    kb__nslog_record(&rec, "drop", ns->name, kb->origin);
+    uint64_t seq;
+    int rc = store_batch_log(kb->o.store, &del, 1, KB_NSLOG, rec.data, rec.len, &seq);
     buf_free(&rec);
     buf_reset(&k);
-    buf_printf(&k, "kb:%s:*", ns->name);
+    kb__key_prefix(&k, ns->name, "*");
     uint64_t n = 0;
     if (!rc)
         rc = store_del_pattern(kb->o.store, k.data, &n);
+    buf_reset(&k);
+    kb__key_log(&k, ns->name);
+    if (!rc)
+        rc = store_log_delete(kb->o.store, k.data);
     buf_free(&k);
     if (kb->o.snapshot_dir)
         kb__snap_remove(ns->name, kb->o.snapshot_dir);
     pthread_mutex_unlock(&ns->wmu);
     pthread_mutex_unlock(&kb->ddl);
+    if (kb->hooks.ns_removed)
+        kb->hooks.ns_removed(kb, ns->name);
     kb__ns_release(ns);
     return rc;
 }
@@ -362,9 +339,7 @@ int kb_ns_list(kb_t *kb, char ***names, size_t *n)
 
 void kb_names_free(char **names, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    kb__names_free(names, n);
 }
 
 int kb_ns_centroid(kb_t *kb, const char *name, float *out, size_t dim)

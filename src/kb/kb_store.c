@@ -1,10 +1,13 @@
 /*
- * kb_store.c - how knowledge bases lie in the store: the keys (kb:<ns>:meta,
- * kb:<ns>:doc:<id>, kb:<ns>:chunk:<id>:<seq>, kb:<ns>:ver) and the records
+ * kb_store.c - how knowledge bases lie in the store: the keys (kb:{<ns>}:meta,
+ * kb:{<ns>}:doc:<id>, kb:{<ns>}:chunk:<id>:<seq>, kb:{<ns>}:ver: the braces are
+ * a Redis Cluster hash tag, so a namespace's keys and log share one slot and
+ * one Lua script can write them) and the records
  * under them - documents as JSON, chunks as binary (byte span, piece count
  * and the embedding), namespace settings as JSON, the version token that
- * tells a snapshot whether it is still current - and the change log
- * kb:{<ns>}:log that every document write appends to in the same atomic step.
+ * tells a snapshot whether it is still current - and the change logs:
+ * kb:{<ns>}:log that every document write appends to in the same atomic step,
+ * and kb:nslog for namespace creation, settings changes and drops.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +24,22 @@
 
 void kb__key_meta(buf_t *b, const char *ns)
 {
-    buf_printf(b, "kb:%s:meta", ns);
+    buf_printf(b, "kb:{%s}:meta", ns);
 }
 
 void kb__key_doc(buf_t *b, const char *ns, const char *id)
 {
-    buf_printf(b, "kb:%s:doc:%s", ns, id);
+    buf_printf(b, "kb:{%s}:doc:%s", ns, id);
 }
 
 void kb__key_chunk(buf_t *b, const char *ns, const char *id, uint32_t seq)
 {
-    buf_printf(b, "kb:%s:chunk:%s:%u", ns, id, seq);
+    buf_printf(b, "kb:{%s}:chunk:%s:%u", ns, id, seq);
 }
 
 void kb__key_version(buf_t *b, const char *ns)
 {
-    buf_printf(b, "kb:%s:ver", ns);
+    buf_printf(b, "kb:{%s}:ver", ns);
 }
 
 /* ---- documents ---- */
@@ -173,6 +176,11 @@ int kb__meta_decode(const kb_t *kb, const void *val, size_t len, kb_ns_settings 
 
 /* ---- change log ---- */
 
+void kb__key_prefix(buf_t *b, const char *ns, const char *kind)
+{
+    buf_printf(b, "kb:{%s}:%s", ns, kind);
+}
+
 void kb__key_log(buf_t *b, const char *ns)
 {
     buf_printf(b, "kb:{%s}:log", ns);
@@ -192,21 +200,36 @@ void kb__log_id(buf_t *rec, const char *id)
     buf_put_json_str(rec, id, strlen(id));
 }
 
-void kb__log_close(buf_t *rec, const char *ver)
+void kb__log_close(buf_t *rec, const char *ver, const char *origin)
 {
     buf_puts(rec, "],\"ver\":");
     buf_put_json_str(rec, ver, strlen(ver));
+    buf_puts(rec, ",\"origin\":");
+    buf_put_json_str(rec, origin, strlen(origin));
     buf_puts(rec, "}");
 }
 
-int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_op *ops, size_t n, const buf_t *rec)
+int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_check *checks, size_t nc,
+                   const store_op *ops, size_t n, const buf_t *rec, size_t *failed)
 {
     buf_t log = BUF_INIT;
     kb__key_log(&log, ns->name);
     uint64_t seq;
-    int rc = store_batch_log(kb->o.store, ops, n, log.data, rec->data, rec->len, &seq);
+    int rc = store_batch_log_if(kb->o.store, checks, nc, ops, n, log.data, rec->data, rec->len,
+                                &seq, failed);
     buf_free(&log);
     return rc;
+}
+
+void kb__nslog_record(buf_t *rec, const char *op, const char *ns, const char *origin)
+{
+    buf_puts(rec, "{\"op\":");
+    buf_put_json_str(rec, op, strlen(op));
+    buf_puts(rec, ",\"ns\":");
+    buf_put_json_str(rec, ns, strlen(ns));
+    buf_puts(rec, ",\"origin\":");
+    buf_put_json_str(rec, origin, strlen(origin));
+    buf_puts(rec, "}");
 }
 
 /* ---- version token ---- */

@@ -642,6 +642,32 @@ void rpool_destroy(rpool *p)
     free(p);
 }
 
+int rpool_conn_open(rpool *p, rconn **out)
+{
+    if (!atomic_load(&p->available))
+        return RAGD_EUNAVAIL;
+    char err[256];
+    int rc = rc__open(p, out, err, sizeof err);
+    if (rc)
+        atomic_fetch_add(&p->errors, 1);
+    return rc ? RAGD_EUNAVAIL : 0;
+}
+
+int rpool_conn_exec(rpool *p, rconn *c, size_t n, const rpool_cmd *cmds,
+                    redisReply **replies, int wait_ms)
+{
+    int64_t deadline = rc__now_ms() + p->command_timeout_ms + (wait_ms > 0 ? wait_ms : 0);
+    int rc = rc__exec(c, n, cmds, replies, deadline);
+    if (rc)
+        atomic_fetch_add(&p->errors, 1);
+    return rc ? RAGD_EUNAVAIL : 0;
+}
+
+void rpool_conn_close(rconn *c)
+{
+    rc__close(c);
+}
+
 bool rpool_available(rpool *p)
 {
     return atomic_load(&p->available);

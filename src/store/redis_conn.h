@@ -51,6 +51,18 @@ void rpool_destroy(rpool *p);
  * Thread-safe. */
 int rpool_exec(rpool *p, size_t n, const rpool_cmd *cmds, redisReply **replies);
 
+/* A connection of its own, outside the pool, for commands that block (XREAD
+ * BLOCK): a follower waiting on it never starves the pool. RAGD_EUNAVAIL at
+ * once while the server is known down. Caller owns *out: rpool_conn_close(). */
+typedef struct rconn rconn;
+int rpool_conn_open(rpool *p, rconn **out);
+/* Like rpool_exec on c, with wait_ms more than the command timeout for the
+ * replies (a blocking command's own timeout). After a failure c is unusable:
+ * close it. Not thread-safe for one c. */
+int rpool_conn_exec(rpool *p, rconn *c, size_t n, const rpool_cmd *cmds,
+                    redisReply **replies, int wait_ms);
+void rpool_conn_close(rconn *c);
+
 /* Is the server believed reachable? Thread-safe, never blocks. */
 bool rpool_available(rpool *p);
 

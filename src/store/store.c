@@ -6,9 +6,11 @@
  */
 #include "store/store_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/mem.h"
 
@@ -82,6 +84,12 @@ int store_open(const store_config *cfg, store_t **out, ragd_error *err)
         free(s);
         return rc;
     }
+    pthread_mutex_init(&s->log_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->log_cv, &ca);
+    pthread_condattr_destroy(&ca);
     *out = s;
     return 0;
 }
@@ -91,7 +99,18 @@ void store_close(store_t *s)
     if (!s)
         return;
     s->ops->close(s->impl);
+    pthread_cond_destroy(&s->log_cv);
+    pthread_mutex_destroy(&s->log_mu);
     free(s);
+}
+
+/* A record was appended through s: wake in-process waiters (store_log_wait). */
+static void store__log_notify(store_t *s)
+{
+    pthread_mutex_lock(&s->log_mu);
+    s->log_gen++;
+    pthread_cond_broadcast(&s->log_cv);
+    pthread_mutex_unlock(&s->log_mu);
 }
 
 const char *store_backend_name(const store_t *s)
@@ -138,7 +157,7 @@ int store_ping(store_t *s)
     return s->ops->ping(s->impl);
 }
 
-int store_check(store_t *s, char *reason, size_t n)
+int store_health(store_t *s, char *reason, size_t n)
 {
     if (n)
         reason[0] = '\0';
@@ -155,6 +174,39 @@ int store_get(store_t *s, const char *key, size_t klen, store_value *out)
     fullkey fk;
     int rc = key_make(s, key, klen, &fk);
     return rc ? rc : s->ops->get(s->impl, fk.buf, fk.len, out);
+}
+
+int store_get_many(store_t *s, const char *const *keys, const size_t *klens, size_t n,
+                   store_value *out, int *rcs)
+{
+    if ((!keys || !klens || !out || !rcs) && n)
+        return RAGD_EINVAL;
+    fullkey *fk = xmalloc((n ? n : 1) * sizeof *fk);
+    const char **full = xmalloc((n ? n : 1) * sizeof *full);
+    size_t *lens = xmalloc((n ? n : 1) * sizeof *lens);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        rc = key_make(s, keys[i], klens[i], &fk[i]);
+        full[i] = fk[i].buf;
+        lens[i] = fk[i].len;
+    }
+    if (rc == 0 && s->ops->get_many) {
+        rc = s->ops->get_many(s->impl, full, lens, n, out, rcs);
+    } else {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rcs[i] = s->ops->get(s->impl, full[i], lens[i], &out[i]);
+            if (rcs[i] && rcs[i] != RAGD_ENOTFOUND) {
+                rc = rcs[i];
+                for (size_t k = 0; k < i; k++)
+                    store_value_free(&out[k]);
+            }
+        }
+    }
+    free(lens);
+    free(full);
+    free(fk);
+    return rc;
 }
 
 int store_exists(store_t *s, const char *key, size_t klen)
@@ -289,7 +341,33 @@ int store_batch(store_t *s, const store_op *ops, size_t n)
 int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
                     const void *rec, size_t len, uint64_t *seq)
 {
-    if ((!ops && n) || (!rec && len))
+    return store_batch_log_if(s, NULL, 0, ops, n, log, rec, len, seq, NULL);
+}
+
+/* Full keys of checks into full/keys; RAGD_EINVAL for a malformed check. */
+static int checks_make(const store_t *s, const store_check *checks, size_t nc, store_check *full,
+                       fullkey *keys)
+{
+    for (size_t i = 0; i < nc; i++) {
+        const store_check *c = &checks[i];
+        int rc = key_make(s, c->key, c->klen, &keys[i]);
+        if (rc)
+            return rc;
+        if (c->kind < STORE_CHECK_MISSING || c->kind > STORE_CHECK_EQUAL ||
+            (c->kind == STORE_CHECK_EQUAL && !c->val && c->vlen))
+            return RAGD_EINVAL;
+        full[i] = *c;
+        full[i].key = keys[i].buf;
+        full[i].klen = keys[i].len;
+    }
+    return 0;
+}
+
+int store_batch_log_if(store_t *s, const store_check *checks, size_t nc, const store_op *ops,
+                       size_t n, const char *log, const void *rec, size_t len, uint64_t *seq,
+                       size_t *failed)
+{
+    if ((!ops && n) || (!rec && len) || (!checks && nc))
         return RAGD_EINVAL;
     if (n == 0 && !log)
         return 0;
@@ -300,9 +378,11 @@ int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
             return lrc;
     }
     uint64_t tmp = 0;
+    size_t ftmp = 0;
     store_op *full = xcalloc(n ? n : 1, sizeof *full);
-    fullkey *keys = xmalloc((n ? n : 1) * sizeof *keys);
-    int rc = 0;
+    fullkey *keys = xmalloc((n + nc ? n + nc : 1) * sizeof *keys);
+    store_check *cfull = xcalloc(nc ? nc : 1, sizeof *cfull);
+    int rc = checks_make(s, checks, nc, cfull, keys + n);
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = key_make(s, ops[i].key, ops[i].klen, &keys[i]);
         if (rc == 0 && (ops[i].ttl_ms < 0 || (ops[i].flags & ~STORE_EVICTABLE) ||
@@ -313,8 +393,12 @@ int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
         full[i].klen = keys[i].len;
     }
     if (rc == 0)
-        rc = s->ops->batch(s->impl, full, n, log ? lk.buf : NULL, log ? lk.len : 0,
-                           rec ? rec : "", len, seq ? seq : &tmp);
+        rc = s->ops->batch(s->impl, cfull, nc, failed ? failed : &ftmp, full, n,
+                           log ? lk.buf : NULL, log ? lk.len : 0, rec ? rec : "", len,
+                           seq ? seq : &tmp);
+    if (rc == 0 && log)
+        store__log_notify(s);
+    free(cfull);
     free(keys);
     free(full);
     return rc;
@@ -329,7 +413,10 @@ int store_log_append(store_t *s, const char *log, const void *rec, size_t len, u
     if (!rec && len)
         return RAGD_EINVAL;
     uint64_t tmp;
-    return s->ops->log_append(s->impl, fk.buf, fk.len, rec ? rec : "", len, seq ? seq : &tmp);
+    rc = s->ops->log_append(s->impl, fk.buf, fk.len, rec ? rec : "", len, seq ? seq : &tmp);
+    if (rc == 0)
+        store__log_notify(s);
+    return rc;
 }
 
 int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn fn, void *ud)
@@ -341,6 +428,86 @@ int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn
     if (!fn)
         return RAGD_EINVAL;
     return s->ops->log_read(s->impl, fk.buf, fk.len, after_seq, fn, ud);
+}
+
+/* store_log_wait's state for one call: the caller's callback and how much of
+ * the current log it has been given. */
+typedef struct store__wait {
+    store_log_multi_fn fn;
+    void *ud;
+    size_t idx, got, total;
+    bool stop;
+} store__wait;
+
+static int store__wait_one(void *ud, uint64_t seq, const void *rec, size_t len)
+{
+    store__wait *w = ud;
+    if (w->fn(w->ud, w->idx, seq, rec, len) != 0) {
+        w->stop = true;
+        return 1;
+    }
+    w->total++;
+    return ++w->got >= STORE_LOG_WAIT_MAX;
+}
+
+/* The in-process wait: read every log; when nothing came, sleep until a
+ * record is appended through s (log_gen moves) or the deadline passes. */
+static int store__wait_local(store_t *s, const char *const *logs, const size_t *lens,
+                             const uint64_t *after, size_t n, int timeout_ms,
+                             store_log_multi_fn fn, void *ud)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec +
+                          (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000LL;
+    for (;;) {
+        pthread_mutex_lock(&s->log_mu);
+        uint64_t gen = s->log_gen;
+        pthread_mutex_unlock(&s->log_mu);
+        store__wait w = { fn, ud, 0, 0, 0, false };
+        for (size_t i = 0; i < n && !w.stop; i++) {
+            w.idx = i;
+            w.got = 0;
+            int rc = s->ops->log_read(s->impl, logs[i], lens[i], after[i], store__wait_one, &w);
+            if (rc)
+                return rc;
+        }
+        if (w.total || w.stop)
+            return 0;
+        struct timespec dl = { (time_t)(deadline_ns / 1000000000LL),
+                               (long)(deadline_ns % 1000000000LL) };
+        bool timed_out = false;
+        pthread_mutex_lock(&s->log_mu);
+        while (s->log_gen == gen && !timed_out)
+            timed_out = pthread_cond_timedwait(&s->log_cv, &s->log_mu, &dl) == ETIMEDOUT;
+        pthread_mutex_unlock(&s->log_mu);
+        if (timed_out)
+            return 0;
+    }
+}
+
+int store_log_wait(store_t *s, const char *const *logs, const uint64_t *after, size_t n,
+                   int timeout_ms, store_log_multi_fn fn, void *ud)
+{
+    if (!logs || !after || n == 0 || !fn)
+        return RAGD_EINVAL;
+    fullkey *fk = xmalloc(n * sizeof *fk);
+    const char **names = xmalloc(n * sizeof *names);
+    size_t *lens = xmalloc(n * sizeof *lens);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = log_make(s, logs[i], &fk[i]);
+        names[i] = fk[i].buf;
+        lens[i] = fk[i].len;
+    }
+    if (rc == 0)
+        rc = s->ops->log_wait
+                 ? s->ops->log_wait(s->impl, names, lens, after, n, timeout_ms, fn, ud)
+                 : store__wait_local(s, names, lens, after, n, timeout_ms, fn, ud);
+    free(lens);
+    free(names);
+    free(fk);
+    return rc;
 }
 
 int store_log_delete(store_t *s, const char *log)

@@ -96,11 +96,19 @@ int store_ping(store_t *s);
  * slots without a master, or a master unreachable or in cluster_state:fail,
  * while other masters answer). Thread-safe; several round trips on a cluster
  * (for /health, not per request). */
-int store_check(store_t *s, char *reason, size_t n);
+int store_health(store_t *s, char *reason, size_t n);
 
 /* Get a live value. RAGD_ENOTFOUND if missing or expired. On success the
  * caller owns out->data (store_value_free). Counts an access for LRU. */
 int store_get(store_t *s, const char *key, size_t klen, store_value *out);
+
+/* Get n keys at once (Redis: one pipelined round trip of GETs; LMDB: one
+ * after the other). rcs[i] gets each key's result (0, RAGD_ENOTFOUND, ...)
+ * and out[i] its value when 0 (caller frees each with store_value_free;
+ * expire_at_ms is not read: 0). Returns 0 when the call as a whole worked,
+ * else its error (nothing to free). */
+int store_get_many(store_t *s, const char *const *keys, const size_t *klens, size_t n,
+                   store_value *out, int *rcs);
 
 /* Does a live key exist? 0 yes, RAGD_ENOTFOUND no. */
 int store_exists(store_t *s, const char *key, size_t klen);
@@ -167,6 +175,31 @@ int store_batch(store_t *s, const store_op *ops, size_t n);
 int store_batch_log(store_t *s, const store_op *ops, size_t n, const char *log,
                     const void *rec, size_t len, uint64_t *seq);
 
+/* A condition of store_batch_log_if on one key's live value. */
+enum store_check_kind {
+    STORE_CHECK_MISSING = 1, /* the key must not exist */
+    STORE_CHECK_EXISTS,      /* the key must exist (any value) */
+    STORE_CHECK_EQUAL,       /* the key must hold exactly val/vlen */
+};
+
+typedef struct store_check {
+    const char *key;
+    size_t klen;
+    int kind;        /* enum store_check_kind */
+    const void *val; /* STORE_CHECK_EQUAL only */
+    size_t vlen;
+} store_check;
+
+/* store_batch_log after conditions, all in one atomic step (LMDB: the same
+ * write transaction; Redis: one Lua script, so on a Cluster every key and the
+ * log must hash to one slot). When a check fails nothing is written, *failed
+ * (may be NULL) gets its index and the result is RAGD_ECONFLICT. log may be
+ * NULL (no record; seq untouched). The basis of compare-and-set on groups of
+ * keys: create-if-missing with its log record, replace-if-unchanged. */
+int store_batch_log_if(store_t *s, const store_check *checks, size_t nc, const store_op *ops,
+                       size_t n, const char *log, const void *rec, size_t len, uint64_t *seq,
+                       size_t *failed);
+
 /* Append-only log per name (the change logs replicas follow, docs/REPLICATION.md).
  * LMDB: ordered records; Redis: a Stream. *seq gets the new record's number,
  * strictly increasing per log. Each append trims the log to about the last
@@ -180,6 +213,26 @@ int store_log_append(store_t *s, const char *log, const void *rec, size_t len,
 typedef int (*store_log_fn)(void *ud, uint64_t seq, const void *rec, size_t len);
 int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn fn,
                    void *ud);
+
+/* A record delivered by store_log_wait: idx is its log's index in logs[].
+ * Borrowed data, valid during the call. Return non-zero to stop delivering. */
+typedef int (*store_log_multi_fn)(void *ud, size_t idx, uint64_t seq, const void *rec,
+                                  size_t len);
+
+/* Records delivered per log by one store_log_wait call at most. */
+#define STORE_LOG_WAIT_MAX 512
+
+/* Follow n logs at once: deliver, in order per log, the records with seq >
+ * after[i] (at most STORE_LOG_WAIT_MAX per log); when there are none, block up
+ * to timeout_ms until one is appended, then deliver. Returns 0 whether or not
+ * anything came (a timeout is not an error). Redis: XREAD BLOCK on a connection
+ * of its own, outside the shared pool, so a follower never holds a pooled
+ * connection while it waits; a second waiter gets another connection. LMDB:
+ * the records appended through this store_t wake the waiter (a second process
+ * on the same data directory is refused, so no other writer exists).
+ * Thread-safe; n >= 1; RAGD_EUNAVAIL while Redis is down. */
+int store_log_wait(store_t *s, const char *const *logs, const uint64_t *after, size_t n,
+                   int timeout_ms, store_log_multi_fn fn, void *ud);
 
 /* Drop a whole log. */
 int store_log_delete(store_t *s, const char *log);

@@ -7,6 +7,8 @@
 #ifndef RAGD_STORE_INT_H
 #define RAGD_STORE_INT_H
 
+#include <pthread.h>
+
 #include "store/store.h"
 
 /* Size of a buffer for a backend's full key "<prefix>:<key>" (room to spare). */
@@ -22,6 +24,9 @@ typedef struct store_ops {
     int (*check)(void *impl, char *reason, size_t n);
     int (*get)(void *impl, const char *key, size_t klen, store_value *out);
     int (*exists)(void *impl, const char *key, size_t klen);
+    /* store_get_many on full keys; NULL = get one key after the other */
+    int (*get_many)(void *impl, const char *const *keys, const size_t *klens, size_t n,
+                    store_value *out, int *rcs);
     int (*set)(void *impl, const char *key, size_t klen, const void *val, size_t vlen,
                int64_t ttl_ms, unsigned flags);
     int (*del)(void *impl, const char *key, size_t klen);
@@ -36,14 +41,21 @@ typedef struct store_ops {
                 store_scan_fn fn, void *ud);
     /* pattern is a glob over full keys (global prefix escaped and prepended). */
     int (*del_pattern)(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
-    /* log == NULL: no record; else rec is appended to log in the same step. */
-    int (*batch)(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+    /* checks first (RAGD_ECONFLICT, *failed = the index, nothing written);
+     * log == NULL: no record; else rec is appended to log in the same step. */
+    int (*batch)(void *impl, const store_check *checks, size_t nc, size_t *failed,
+                 const store_op *ops, size_t n, const char *log, size_t loglen,
                  const void *rec, size_t len, uint64_t *seq);
     int (*log_append)(void *impl, const char *log, size_t loglen, const void *rec,
                       size_t len, uint64_t *seq);
     int (*log_read)(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                     store_log_fn fn, void *ud);
     int (*log_delete)(void *impl, const char *log, size_t loglen);
+    /* Blocking multi-log read (store_log_wait) on full log names; NULL = the
+     * front's in-process wait (store.c), woken by appends through this store. */
+    int (*log_wait)(void *impl, const char *const *logs, const size_t *loglens,
+                    const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
+                    void *ud);
     int (*log_bounds)(void *impl, const char *log, size_t loglen, uint64_t *first,
                       uint64_t *last);
     int (*stats)(void *impl, store_stats *out);
@@ -57,6 +69,9 @@ struct store {
     void *impl;
     char prefix[STORE_PREFIX_MAX + 2];  /* "<prefix>:" or "" */
     size_t prefix_len;
+    pthread_mutex_t log_mu;  /* guards log_gen */
+    pthread_cond_t log_cv;   /* broadcast when a record is appended through this store */
+    uint64_t log_gen;        /* appends through this store so far */
 };
 
 /* Backend constructors: fill *ops and *impl or return an error with err set. */
@@ -82,6 +97,34 @@ int lm__ratelimit(void *impl, const char *key, size_t klen, const store_rl_param
 struct rroute;
 int rs__ratelimit(struct rroute *route, const char *key, size_t klen, const store_rl_params *p,
                   store_rl_result *out);
+
+/* Redis Streams (store_redis_log.c). rs__log_entries visits the entries of an
+ * XRANGE/XREAD entry array in order (stops when fn returns non-zero); *next
+ * gets the last visited seq. A waitpool holds the connections of blocking
+ * reads apart from pool; rs__log_wait is the Redis store_log_wait. */
+struct redisReply;
+struct rs_waitpool;
+struct rpool;
+int rs__log_entries(const struct redisReply *r, store_log_fn fn, void *ud, uint64_t *next);
+struct rs_waitpool *rs__waitpool_create(struct rpool *pool);
+void rs__waitpool_destroy(struct rs_waitpool *w);
+int rs__log_wait(struct rs_waitpool *w, const char *const *logs, const size_t *lens,
+                 const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
+                 void *ud);
+
+/* store_log_wait on Redis Cluster, where one XREAD cannot name streams of several
+ * slots: each log is read on its own node without blocking, and the call sleeps
+ * a few ms between empty rounds until timeout_ms (store_redis_log.c). */
+struct rroute;
+int rs__log_poll(struct rroute *rt, const char *const *logs, const size_t *lens,
+                 const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
+                 void *ud);
+
+/* The Redis batch with checks: one Lua script (store_redis_log.c), sent to the
+ * node of rkey (every key must share its slot on a cluster). */
+int rs__batch_if(struct rroute *rt, const char *rkey, size_t rklen, const store_check *checks,
+                 size_t nc, size_t *failed, const store_op *ops, size_t n, const char *log,
+                 size_t loglen, const void *rec, size_t len, uint64_t *seq);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
  * Implemented in store_glob.c; thread-safe, no allocation. */

@@ -35,13 +35,15 @@ int lm__g_cas(void *impl, const char *key, size_t klen, const void *expect, size
                   lm__cas(impl, key, klen, expect, elen, val, vlen, ttl_ms, flags));
 }
 
-int lm__g_batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
-                const void *rec, size_t len, uint64_t *seq)
+int lm__g_batch(void *impl, const store_check *checks, size_t nc, size_t *failed,
+                const store_op *ops, size_t n, const char *log, size_t loglen, const void *rec,
+                size_t len, uint64_t *seq)
 {
     bool frees = log == NULL; /* a log record adds data */
     for (size_t i = 0; i < n; i++)
         frees = frees && ops[i].val == NULL;
-    LM_GROW_RETRY((lm_store *)impl, frees, lm__batch(impl, ops, n, log, loglen, rec, len, seq));
+    LM_GROW_RETRY((lm_store *)impl, frees, lm__batch(impl, checks, nc, failed, ops, n, log, loglen, rec, len,
+                                                seq));
 }
 
 /* del_pattern commits in chunks: count what each attempt deleted. */

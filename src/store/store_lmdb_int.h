@@ -218,8 +218,9 @@ int lm__incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t tt
              int64_t *out);
 int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
             const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
-int lm__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
-              const void *rec, size_t len, uint64_t *seq);
+int lm__batch(void *impl, const store_check *checks, size_t nc, size_t *failed,
+              const store_op *ops, size_t n, const char *log, size_t loglen, const void *rec,
+              size_t len, uint64_t *seq);
 int lm__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
 
 /* ---- logs (store_lmdb_log.c) ---- */
@@ -247,8 +248,9 @@ int lm__g_incr(void *impl, const char *key, size_t klen, int64_t delta, int64_t 
                int64_t *out);
 int lm__g_cas(void *impl, const char *key, size_t klen, const void *expect, size_t elen,
               const void *val, size_t vlen, int64_t ttl_ms, unsigned flags);
-int lm__g_batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
-                const void *rec, size_t len, uint64_t *seq);
+int lm__g_batch(void *impl, const store_check *checks, size_t nc, size_t *failed,
+                const store_op *ops, size_t n, const char *log, size_t loglen, const void *rec,
+                size_t len, uint64_t *seq);
 int lm__g_del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted);
 int lm__g_log_append(void *impl, const char *log, size_t loglen, const void *rec, size_t len,
                      uint64_t *seq);

@@ -132,8 +132,33 @@ int lm__cas(void *impl, const char *key, size_t klen, const void *expect, size_t
     return lm__w_end(&w, rc);
 }
 
-int lm__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
-              const void *rec, size_t len, uint64_t *seq)
+/* Evaluate a batch's checks in txn: RAGD_ECONFLICT with *failed at the first
+ * that fails. */
+static int batch_checks(lm_store *s, MDB_txn *txn, const store_check *checks, size_t nc,
+                        size_t *failed)
+{
+    for (size_t i = 0; i < nc; i++) {
+        const store_check *c = &checks[i];
+        lm_entry e;
+        int rc = lm__lookup(s, txn, c->key, c->klen, &e.h, &e.v, &e.n);
+        if (rc && rc != RAGD_ENOTFOUND)
+            return rc;
+        bool found = rc == 0;
+        bool ok = c->kind == STORE_CHECK_MISSING  ? !found
+                  : c->kind == STORE_CHECK_EXISTS ? found
+                                                  : found && e.n == c->vlen &&
+                                                        (c->vlen == 0 || memcmp(e.v, c->val, c->vlen) == 0);
+        if (!ok) {
+            *failed = i;
+            return RAGD_ECONFLICT;
+        }
+    }
+    return 0;
+}
+
+int lm__batch(void *impl, const store_check *checks, size_t nc, size_t *failed,
+              const store_op *ops, size_t n, const char *log, size_t loglen, const void *rec,
+              size_t len, uint64_t *seq)
 {
     lm_store *s = impl;
     for (size_t i = 0; i < n; i++)
@@ -141,6 +166,8 @@ int lm__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t
             return RAGD_ETOOBIG;
     lm_w w;
     int rc = lm__w_begin(s, &w);
+    if (rc == 0)
+        rc = batch_checks(s, w.txn, checks, nc, failed);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const store_op *op = &ops[i];
         if (op->val) {

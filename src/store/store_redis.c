@@ -70,6 +70,7 @@ static const char *const rs__script_src[RS_NSCRIPTS] = {
 
 typedef struct rs_store {
     rroute *route;
+    struct rs_waitpool *waiters; /* connections of blocking log reads; NULL on a cluster */
     rs_script scripts[RS_NSCRIPTS];
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
@@ -271,6 +272,55 @@ static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
     }
     freeReplyObject(r[0]);
     freeReplyObject(r[1]);
+    return rc;
+}
+
+static int rs__get_many(void *impl, const char *const *keys, const size_t *klens, size_t n,
+                        store_value *out, int *rcs)
+{
+    rs_store *s = impl;
+    rpool_cmd *cmds = xcalloc(n ? n : 1, sizeof *cmds);
+    const char **argv = xmalloc(2 * (n ? n : 1) * sizeof *argv);
+    size_t *lens = xmalloc(2 * (n ? n : 1) * sizeof *lens);
+    for (size_t i = 0; i < n; i++) {
+        argv[2 * i] = "GET", lens[2 * i] = 3;
+        argv[2 * i + 1] = keys[i], lens[2 * i + 1] = klens[i];
+        cmds[i] = (rpool_cmd){ 2, argv + 2 * i, lens + 2 * i };
+    }
+    redisReply **r = xcalloc(n ? n : 1, sizeof *r);
+    /* One pipeline to the node of the first key: callers read keys of one
+     * namespace (one hash tag); on a cluster, keys of other slots go one by one. */
+    bool one_slot = true;
+    for (size_t i = 1; i < n && rroute_is_cluster(s->route); i++)
+        one_slot = one_slot && rcluster_slot(keys[i], klens[i]) == rcluster_slot(keys[0], klens[0]);
+    int rc = 0;
+    if (n && one_slot)
+        rc = rroute_exec(s->route, keys[0], klens[0], n, cmds, r);
+    for (size_t i = 0; n && !one_slot && i < n; i++)
+        if ((rc = rroute_exec(s->route, keys[i], klens[i], 1, &cmds[i], &r[i])) != 0) {
+            for (size_t k = 0; k < i; k++)
+                freeReplyObject(r[k]);
+            break;
+        }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        out[i] = (store_value){ 0 };
+        if (r[i]->type == REDIS_REPLY_ERROR)
+            rcs[i] = rs__reply_err(r[i]);
+        else if (r[i]->type != REDIS_REPLY_STRING)
+            rcs[i] = RAGD_ENOTFOUND;
+        else {
+            out[i].data = xmalloc(r[i]->len ? r[i]->len : 1);
+            memcpy(out[i].data, r[i]->str, r[i]->len);
+            out[i].len = r[i]->len;
+            rcs[i] = 0;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        freeReplyObject(r[i]);
+    free(r);
+    free(lens);
+    free(argv);
+    free(cmds);
     return rc;
 }
 
@@ -490,7 +540,8 @@ static int rs__batch_key(rs_store *s, const store_op *ops, size_t n, const char 
     return 0;
 }
 
-static int rs__batch(void *impl, const store_op *ops, size_t n, const char *log, size_t loglen,
+static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size_t *failed,
+                     const store_op *ops, size_t n, const char *log, size_t loglen,
                      const void *rec, size_t len, uint64_t *seq)
 {
     rs_store *s = impl;
@@ -499,6 +550,9 @@ static int rs__batch(void *impl, const store_op *ops, size_t n, const char *log,
     int brc = rs__batch_key(s, ops, n, log, loglen, &rkey, &rklen);
     if (brc)
         return brc;
+    if (nchecks)
+        return rs__batch_if(s->route, rkey, rklen, checks, nchecks, failed, ops, n, log, loglen,
+                            rec, len, seq);
     size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
     rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
     const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);
@@ -546,32 +600,6 @@ static int rs__log_append(void *impl, const char *log, size_t loglen, const void
     return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
 }
 
-/* Visit one XRANGE page; *next gets the seq to continue after (0 = done). */
-static int rs__log_page(const redisReply *r, store_log_fn fn, void *ud, uint64_t *next)
-{
-    *next = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING)
-            return RAGD_EIO;
-        const char *dash = memchr(e->element[0]->str, '-', e->element[0]->len);
-        uint64_t seq = dash ? strtoull(dash + 1, NULL, 10) : 0;
-        const redisReply *f = e->element[1];
-        const char *data = "";
-        size_t dlen = 0;
-        if (f->type == REDIS_REPLY_ARRAY && f->elements >= 2 &&
-            f->element[1]->type == REDIS_REPLY_STRING) {
-            data = f->element[1]->str;
-            dlen = f->element[1]->len;
-        }
-        if (fn(ud, seq, data, dlen) != 0)
-            return 0;
-        *next = seq;
-    }
-    return 0;
-}
-
 static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                        store_log_fn fn, void *ud)
 {
@@ -588,7 +616,7 @@ static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t aft
         if (rc)
             return rc;
         uint64_t next = 0;
-        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_page(r, fn, ud, &next) : RAGD_EIO;
+        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_entries(r, fn, ud, &next) : RAGD_EIO;
         bool more = rc == 0 && next && r->elements == page;
         freeReplyObject(r);
         if (!more)
@@ -697,9 +725,20 @@ static int rs__stats(void *impl, store_stats *out)
 static void rs__close(void *impl)
 {
     rs_store *s = impl;
+    rs__waitpool_destroy(s->waiters);
     rroute_destroy(s->route);
     free(s->match_all);
     free(s);
+}
+
+static int rs__log_wait_op(void *impl, const char *const *logs, const size_t *lens,
+                           const uint64_t *after, size_t n, int timeout_ms,
+                           store_log_multi_fn fn, void *ud)
+{
+    rs_store *s = impl;
+    if (!s->waiters)
+        return rs__log_poll(s->route, logs, lens, after, n, timeout_ms, fn, ud);
+    return rs__log_wait(s->waiters, logs, lens, after, n, timeout_ms, fn, ud);
 }
 
 static int rs__ratelimit_op(void *impl, const char *key, size_t klen, const store_rl_params *p,
@@ -716,6 +755,7 @@ static const store_ops rs__ops = {
     .check = rs__health,
     .get = rs__get,
     .exists = rs__exists,
+    .get_many = rs__get_many,
     .set = rs__set,
     .del = rs__del,
     .ttl = rs__ttl,
@@ -728,6 +768,7 @@ static const store_ops rs__ops = {
     .log_append = rs__log_append,
     .log_read = rs__log_read,
     .log_delete = rs__log_delete,
+    .log_wait = rs__log_wait_op,
     .log_bounds = rs__log_bounds,
     .stats = rs__stats,
     .ratelimit = rs__ratelimit_op,
@@ -755,6 +796,9 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
         free(s);
         return rc;
     }
+    rpool *single;
+    if (!rroute_is_cluster(s->route) && rroute_masters(s->route, &single, 1) == 1)
+        s->waiters = rs__waitpool_create(single);
     *ops = &rs__ops;
     *impl = s;
     return 0;

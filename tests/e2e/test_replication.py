@@ -1,13 +1,21 @@
 """Several ragd instances on one Redis: the namespace life cycle is decided in
 Redis, not in one instance's memory (create is set-if-absent, settings changes
-are compare-and-set), and a document replace removes the chunk keys the stored
-document had, whichever instance wrote them."""
+are compare-and-set), a document replace removes the chunk keys the stored
+document had, whichever instance wrote them, and every instance follows the
+others' writes through the change logs (Redis Streams): searches on B and C see
+what A wrote, deleted and updated without a restart; a killed instance catches
+up; a follower whose stream was trimmed past it reloads; a flushed Redis is
+noticed (degraded, with the reason) and every instance converges to it. Waits
+poll a bounded number of times; nothing asserts elapsed time."""
+import signal
 import threading
+import time
 
+import pytest
 import redis as redis_py
 import requests
 
-from ragdtest import Ragd, assert_error
+from ragdtest import Ragd, Redis, assert_error
 
 NS = "/api/v1/namespaces"
 DB = 6
@@ -57,12 +65,12 @@ def test_stale_settings_writer_gets_conflict_and_replace_leaves_no_orphans(redis
         long_text = " ".join(f"word{i} lifting technique" for i in range(200))
         up = a.post(f"{NS}/shared/documents", json={"documents": [{"id": "d1", "text": long_text}]})
         assert up.status_code == 200, up.text
-        chunks = list(r.scan_iter("ragd:kb:shared:chunk:d1:*"))
+        chunks = list(r.scan_iter("ragd:kb:{shared}:chunk:d1:*"))
         assert len(chunks) > 10
         up = b.post(f"{NS}/shared/documents", json={"documents": [{"id": "d1", "text": "short"}]})
         assert up.status_code == 200, up.text
-        assert [k.decode() for k in r.scan_iter("ragd:kb:shared:chunk:d1:*")] == \
-            ["ragd:kb:shared:chunk:d1:0"]
+        assert [k.decode() for k in r.scan_iter("ragd:kb:{shared}:chunk:d1:*")] == \
+            ["ragd:kb:{shared}:chunk:d1:0"]
         log = r.xrange("ragd.log:kb:{shared}:log")  # one record per write, both instances'
         assert [e[1][b"d"][:30] for e in log] == [b'{"op":"upsert","ids":["d1"],"v'] * 2
     finally:
@@ -85,6 +93,172 @@ def test_writes_after_redis_lost_the_namespace_write_nothing(redis_server):
         assert_error(a.get(f"{NS}/gone"), 404, "namespace_not_found")
         assert a.post(NS, json={"name": "gone"}).status_code == 201
         assert a.post(f"{NS}/gone/documents", json=doc).status_code == 200
-        assert r.exists("ragd:kb:gone:meta") and r.exists("ragd:kb:gone:doc:d1")
+        assert r.exists("ragd:kb:{gone}:meta") and r.exists("ragd:kb:{gone}:doc:d1")
     finally:
         a.cleanup()
+
+
+def eventually(check, tries=400, pause=0.05):
+    """check() until it returns a truthy value (bounded retries); return it."""
+    for _ in range(tries):
+        got = check()
+        if got:
+            return got
+        time.sleep(pause)
+    raise AssertionError("condition not reached after %d tries" % tries)
+
+
+def texts(s, ns, query, kind, limit=20):
+    r = s.post("/api/v1/search/hybrid", json={"query": query, "search_type": kind,
+                                               "namespaces": [ns], "limit": limit})
+    if r.status_code != 200:
+        return None
+    return [x["content"] for x in r.json()["results"]]
+
+
+def doc(s, ns, i):
+    return s.get(f"{NS}/{ns}/documents/{i}")
+
+
+EXERCISES = {
+    "e1": "Bench press: lie on a flat bench and press the barbell from the chest.",
+    "e2": "Back squat: the barbell rests on the upper back; bend the knees and hips.",
+    "e3": "Deadlift: lift the barbell from the floor to the hips with a flat back.",
+    "e4": "Pull up: hang from a bar and pull the chin over it.",
+}
+
+
+def test_three_instances_follow_writes_without_restart(redis_server):
+    redis_py.Redis(port=redis_server.port, db=DB).flushdb()
+    a, b, c = instance(redis_server), instance(redis_server), instance(redis_server)
+    try:
+        assert a.post(NS, json={"name": "gym"}).status_code == 201
+        docs = [{"id": k, "text": v} for k, v in EXERCISES.items()]
+        assert a.post(f"{NS}/gym/documents", json={"documents": docs}).status_code == 200
+        for s in (b, c):
+            for kind in ("keyword", "semantic", "hybrid"):
+                got = eventually(lambda: (lambda t: t if t and any("Deadlift" in x for x in t)
+                                          else None)(texts(s, "gym", "deadlift barbell floor", kind)))
+                assert any("Deadlift" in x for x in got), (kind, got)
+        # delete one, update another on A: B and C converge, then never serve the old text
+        assert a.delete(f"{NS}/gym/documents/e3").status_code in (200, 204)
+        new = "Back squat, updated: a front rack position with an upright torso."
+        assert a.post(f"{NS}/gym/documents",
+                      json={"documents": [{"id": "e2", "text": new}]}).status_code == 200
+        for s in (b, c):
+            eventually(lambda: doc(s, "gym", "e3").status_code == 404 and
+                       doc(s, "gym", "e2").json().get("text") == new)
+            for kind in ("keyword", "semantic", "hybrid"):
+                got = texts(s, "gym", "deadlift barbell floor squat knees", kind)
+                assert not any("Deadlift" in x for x in got), (kind, got)
+                assert not any("bend the knees" in x for x in got), (kind, got)
+            assert_error(doc(s, "gym", "e3"), 404)
+        health = b.get("/health").json()
+        rep = health["details"]["replication"]
+        assert rep["role"] == "peer" and rep["followed_logs"] >= 2 and rep["applied_total"] >= 3
+        assert {"log", "applied_seq", "lag_entries", "lag_ms"} <= set(rep["logs"][0])
+        metrics = b.get("/metrics").text
+        for name in ("ragd_replication_lag_seconds", "ragd_replication_applied_total",
+                     "ragd_replication_rebuilds_total", "ragd_replication_resets_total"):
+            assert name in metrics
+    finally:
+        for s in (a, b, c):
+            s.cleanup()
+
+
+@pytest.fixture
+def pair(redis_server):
+    """A flushed db and two instances on it: (Redis client, A, B)."""
+    r = redis_py.Redis(port=redis_server.port, db=DB)
+    r.flushdb()
+    a, b = instance(redis_server), instance(redis_server)
+    yield r, a, b
+    a.cleanup()
+    b.cleanup()
+
+
+def put(s, ns, i, text):
+    return s.post(f"{NS}/{ns}/documents", json={"documents": [{"id": i, "text": text}]}).status_code
+
+
+def test_killed_instance_catches_up_and_trimmed_follower_reloads(pair):
+    r, a, b = pair
+    assert a.post(NS, json={"name": "kc"}).status_code == 201
+    assert put(a, "kc", "d0", "bench press form") == 200
+    eventually(lambda: doc(b, "kc", "d0").status_code == 200)
+    b.kill9()
+    for i in range(1, 6):
+        assert put(a, "kc", f"d{i}", f"squat variation number {i}") == 200
+    b.start()
+    for i in range(6):
+        assert doc(b, "kc", f"d{i}").status_code == 200
+    # B paused while A writes; the stream is trimmed past B's position
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(6, 12):
+            assert put(a, "kc", f"d{i}", f"deadlift variation number {i}") == 200
+        r.xtrim("ragd.log:kb:{kc}:log", maxlen=1, approximate=False)
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    for i in range(12):
+        eventually(lambda: doc(b, "kc", f"d{i}").status_code == 200)
+    rebuilds = lambda: int(float(next(l.split()[-1] for l in b.get("/metrics").text.splitlines()
+                                      if l.startswith("ragd_replication_rebuilds_total"))))
+    assert eventually(lambda: rebuilds() >= 1)
+
+
+def test_flushed_redis_is_detected_and_instances_converge(pair):
+    r, a, b = pair
+    assert a.post(NS, json={"name": "fl"}).status_code == 201
+    assert put(a, "fl", "d1", "bench press") == 200
+    eventually(lambda: doc(b, "fl", "d1").status_code == 200)
+    r.flushdb()
+    for s in (a, b):
+        h = eventually(lambda: (lambda j: j if j["status"] == "degraded" else None)(
+            s.get("/health").json()))
+        assert "epoch" in h["reason"] and h["details"]["replication"]["resets_total"] == 1
+        eventually(lambda: s.get(f"{NS}/fl").status_code == 404)
+        assert s.get(NS).json()["namespaces"] == []
+    # writes afterwards create complete namespaces, seen by the other instance
+    assert b.post(NS, json={"name": "fl"}).status_code == 201
+    assert put(b, "fl", "d2", "squat") == 200
+    assert r.exists("ragd:kb:{fl}:meta") and r.exists("ragd:kb:{fl}:doc:d2")
+    eventually(lambda: doc(a, "fl", "d2").status_code == 200)
+
+
+def test_old_key_layout_is_moved_at_start(redis_server):
+    r = redis_py.Redis(port=redis_server.port, db=DB)
+    r.flushdb()
+    a = instance(redis_server)
+    try:
+        assert a.post(NS, json={"name": "old"}).status_code == 201
+        assert a.post(f"{NS}/old/documents",
+                      json={"documents": [{"id": "d1", "text": "bench press"}]}).status_code == 200
+        a.stop()
+        for k in list(r.scan_iter("ragd:kb:{old}:*")):  # back to the layout before hash tags
+            r.rename(k, k.decode().replace("ragd:kb:{old}:", "ragd:kb:old:"))
+        assert r.exists("ragd:kb:old:meta") and not r.exists("ragd:kb:{old}:meta")
+        a.start()
+        assert doc(a, "old", "d1").json()["text"] == "bench press"
+        assert r.exists("ragd:kb:{old}:meta") and not list(r.scan_iter("ragd:kb:old:*"))
+    finally:
+        a.cleanup()
+
+
+def test_redis_outage_and_its_end_are_logged_once_each():
+    own = Redis().start()
+    a = Ragd(env={"REDIS_URL": own.url(0), "RAGD_LOG_LEVEL": "info"}).start()
+    try:
+        assert a.post(NS, json={"name": "out"}).status_code == 201
+        own.stop()
+        eventually(lambda: "the store is unreachable" in a.logs())
+        own.start()  # no persistence: it comes back empty, which is also a reset
+        eventually(lambda: "reachable again" in a.logs())
+        eventually(lambda: "epoch key is gone" in a.logs())
+        eventually(lambda: a.get(f"{NS}/out").status_code == 404)
+        logs = a.logs()
+        assert logs.count("the store is unreachable") == 1, logs
+        assert logs.count("reachable again") == 1, logs
+    finally:
+        a.cleanup()
+        own.cleanup()

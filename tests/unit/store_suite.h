@@ -508,6 +508,155 @@ TEST(suite_batch_log)
     suite_close(s);
 }
 
+/* What store_log_wait delivered: per log index, the records in order. */
+typedef struct wait_acc {
+    int n[2];
+    char recs[2][8][16];
+    uint64_t seqs[2][8];
+} wait_acc;
+
+static int wait_cb(void *ud, size_t idx, uint64_t seq, const void *rec, size_t len)
+{
+    wait_acc *a = ud;
+    if (idx < 2 && a->n[idx] < 8) {
+        a->seqs[idx][a->n[idx]] = seq;
+        snprintf(a->recs[idx][a->n[idx]], 16, "%.*s", (int)len, (const char *)rec);
+    }
+    if (idx < 2)
+        a->n[idx]++;
+    return 0;
+}
+
+typedef struct waiter {
+    store_t *s;
+    uint64_t after[2];
+    int timeout_ms, rc;
+    wait_acc got;
+} waiter;
+
+static void *waiter_main(void *p)
+{
+    waiter *w = p;
+    const char *logs[2] = { "wa", "wb" };
+    w->rc = store_log_wait(w->s, logs, w->after, 2, w->timeout_ms, wait_cb, &w->got);
+    return NULL;
+}
+
+/* store_log_wait: records present come at once, per log in order; an empty
+ * wait times out with nothing; a waiter blocked on two logs is woken by an
+ * append to either (it gets the record although its timeout is long, so it
+ * was woken, not timed out), while other calls go on beside the waiters. */
+TEST(suite_log_wait)
+{
+    store_t *s = suite_open();
+    uint64_t seq;
+    ASSERT_OK(store_log_append(s, "wa", S("a1"), &seq));
+    ASSERT_OK(store_log_append(s, "wa", S("a2"), &seq));
+    ASSERT_OK(store_log_append(s, "wb", S("b1"), &seq));
+    waiter w = { .s = s, .timeout_ms = 100, .rc = -1 };
+    waiter_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.got.n[0] == 2 && w.got.n[1] == 1);
+    ASSERT_EQ_STR(w.got.recs[0][0], "a1");
+    ASSERT_EQ_STR(w.got.recs[0][1], "a2");
+    ASSERT_EQ_STR(w.got.recs[1][0], "b1");
+    /* caught up: a short wait returns nothing */
+    w = (waiter){ .s = s, .after = { 2, 1 }, .timeout_ms = 20, .rc = -1 };
+    waiter_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.got.n[0] == 0 && w.got.n[1] == 0);
+    /* three waiters blocked on both logs, woken by an append to the second */
+    waiter ws[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        ws[i] = (waiter){ .s = s, .after = { 2, 1 }, .timeout_ms = 30000, .rc = -1 };
+        ASSERT_EQ_INT(pthread_create(&th[i], NULL, waiter_main, &ws[i]), 0);
+    }
+    clock_sleep_ms(50);
+    ASSERT_OK(store_set(s, S("lw:k"), S("v"), 0, 0));
+    store_op op = { S("lw:k"), NULL, 0, 0, 0 };
+    ASSERT_OK(store_batch_log(s, &op, 1, "wb", S("b2"), &seq));
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ASSERT_OK(ws[i].rc);
+        ASSERT_EQ_INT(ws[i].got.n[1], 1);
+        ASSERT_EQ_STR(ws[i].got.recs[1][0], "b2");
+        ASSERT_EQ_INT(ws[i].got.seqs[1][0], seq);
+    }
+    const char *bad[1] = { "" };
+    uint64_t zero = 0;
+    ASSERT_EQ_INT(store_log_wait(s, bad, &zero, 1, 10, wait_cb, &w.got), RAGD_EINVAL);
+    ASSERT_EQ_INT(store_log_wait(s, bad, &zero, 0, 10, wait_cb, &w.got), RAGD_EINVAL);
+    ASSERT_OK(store_log_delete(s, "wa"));
+    ASSERT_OK(store_log_delete(s, "wb"));
+    suite_close(s);
+}
+
+/* store_batch_log_if: checks and writes in one step; a failed check writes
+ * nothing (no key, no record) and names its index. */
+TEST(suite_batch_if)
+{
+    store_t *s = suite_open();
+    uint64_t seq = 0, first, last;
+    size_t failed = 99;
+    store_op put[2] = { { S("bi:meta"), S("m1"), 0, 0 }, { S("bi:doc"), S("d1"), 0, 0 } };
+    store_check missing = { S("bi:meta"), STORE_CHECK_MISSING, NULL, 0 };
+    ASSERT_OK(store_batch_log_if(s, &missing, 1, put, 2, "bil", S("create"), &seq, &failed));
+    ASSERT_EQ_INT(seq, 1);
+    /* a second create: conflict, nothing written */
+    store_op put2[1] = { { S("bi:doc"), S("d2"), 0, 0 } };
+    ASSERT_EQ_INT(store_batch_log_if(s, &missing, 1, put2, 1, "bil", S("again"), &seq, &failed),
+                  RAGD_ECONFLICT);
+    ASSERT_EQ_INT(failed, 0);
+    store_value v;
+    ASSERT_OK(store_get(s, S("bi:doc"), &v));
+    ASSERT_TRUE(v.len == 2 && memcmp(v.data, "d1", 2) == 0);
+    store_value_free(&v);
+    ASSERT_OK(store_log_bounds(s, "bil", &first, &last));
+    ASSERT_EQ_INT(last, 1);
+    /* replace if unchanged: the second check (equal) decides */
+    store_check cas[2] = { { S("bi:meta"), STORE_CHECK_EXISTS, NULL, 0 },
+                           { S("bi:doc"), STORE_CHECK_EQUAL, S("d1") } };
+    store_op upd[2] = { { S("bi:doc"), S("d3"), 0, 0 }, { S("bi:old"), NULL, 0, 0, 0 } };
+    ASSERT_OK(store_batch_log_if(s, cas, 2, upd, 2, "bil", S("upd"), &seq, &failed));
+    ASSERT_EQ_INT(seq, 2);
+    ASSERT_EQ_INT(store_batch_log_if(s, cas, 2, upd, 2, "bil", S("stale"), &seq, &failed),
+                  RAGD_ECONFLICT);
+    ASSERT_EQ_INT(failed, 1);
+    /* without a log; the meta gone makes EXISTS fail */
+    ASSERT_OK(store_del(s, S("bi:meta")));
+    ASSERT_EQ_INT(store_batch_log_if(s, cas, 1, upd, 1, NULL, NULL, 0, NULL, &failed),
+                  RAGD_ECONFLICT);
+    store_check bad = { S("bi:x"), 9, NULL, 0 };
+    ASSERT_EQ_INT(store_batch_log_if(s, &bad, 1, upd, 1, NULL, NULL, 0, NULL, NULL), RAGD_EINVAL);
+    ASSERT_OK(store_log_bounds(s, "bil", &first, &last));
+    ASSERT_EQ_INT(last, 2);
+    ASSERT_OK(store_log_delete(s, "bil"));
+    suite_close(s);
+}
+
+/* store_get_many: each key's own result, values owned by the caller. */
+TEST(suite_get_many)
+{
+    store_t *s = suite_open();
+    ASSERT_OK(store_set(s, S("gm:a"), S("A"), 0, 0));
+    ASSERT_OK(store_set(s, S("gm:c"), S("CC"), 0, 0));
+    const char *keys[3] = { "gm:a", "gm:b", "gm:c" };
+    size_t lens[3] = { 4, 4, 4 };
+    store_value v[3];
+    int rcs[3];
+    ASSERT_OK(store_get_many(s, keys, lens, 3, v, rcs));
+    ASSERT_TRUE(rcs[0] == 0 && rcs[1] == RAGD_ENOTFOUND && rcs[2] == 0);
+    ASSERT_TRUE(v[0].len == 1 && memcmp(v[0].data, "A", 1) == 0);
+    ASSERT_TRUE(v[2].len == 2 && memcmp(v[2].data, "CC", 2) == 0);
+    store_value_free(&v[0]);
+    store_value_free(&v[2]);
+    ASSERT_OK(store_get_many(s, keys, lens, 0, v, rcs));
+    lens[1] = 0;
+    ASSERT_EQ_INT(store_get_many(s, keys, lens, 3, v, rcs), RAGD_EINVAL);
+    suite_close(s);
+}
+
 TEST(suite_stats)
 {
     store_t *s = suite_open();
@@ -551,6 +700,9 @@ static inline void store_suite_run(void)
     store_suite_run_any_slot();
     RUN(suite_batch);
     RUN(suite_batch_log);
+    RUN(suite_log_wait);
+    RUN(suite_batch_if);
+    RUN(suite_get_many);
 }
 
 #endif

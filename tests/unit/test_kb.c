@@ -109,7 +109,7 @@ TEST(store_layout_round_trips)
     ASSERT_EQ_INT(kb__chunk_decode(b.data, b.len - 1, &s, &e, &p, &dim, &got), RAGD_EFORMAT);
     buf_reset(&b);
     kb__key_chunk(&b, "fit", "a:b", 12);
-    ASSERT_EQ_STR(b.data, "kb:fit:chunk:a:b:12");
+    ASSERT_EQ_STR(b.data, "kb:{fit}:chunk:a:b:12");
     buf_free(&b);
 }
 
@@ -146,7 +146,7 @@ TEST(namespace_names_and_settings)
     ASSERT_EQ_STR(in.settings.examples[0], "my knee hurts");
     kb_ns_info_clear(&in);
     ASSERT_OK(kb_ns_drop(kb, "settings", NULL));
-    ASSERT_EQ_INT(count_keys("kb:settings:"), 0);
+    ASSERT_EQ_INT(count_keys("kb:{settings}:"), 0);
     kb_close(kb);
 }
 
@@ -168,7 +168,7 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
     ASSERT_OK(kb_docs_upsert(kb, "docs", d, 2, &us, &err));
     ASSERT_EQ_INT(us.documents, 2);
     ASSERT_TRUE(us.chunks >= 4);
-    int chunks_d1 = count_keys("kb:docs:chunk:d1:");
+    int chunks_d1 = count_keys("kb:{docs}:chunk:d1:");
     ASSERT_EQ_INT(chunks_d1, us.chunks - 1);
     kb_search_result r;
     size_t nfox = search_n(kb, "docs", "fox", KB_SEARCH_KEYWORD, NULL, NULL, 10, &r);
@@ -182,7 +182,7 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
     kb_doc_in d1b = { "d1", "squat knee pain", 15, NULL, NULL };
     ASSERT_OK(kb_docs_upsert(kb, "docs", &d1b, 1, &us, &err));
     ASSERT_EQ_INT(us.replaced, 1);
-    ASSERT_EQ_INT(count_keys("kb:docs:chunk:d1:"), 1);
+    ASSERT_EQ_INT(count_keys("kb:{docs}:chunk:d1:"), 1);
     ASSERT_EQ_INT(search_n(kb, "docs", "fox", KB_SEARCH_KEYWORD, NULL, NULL, 10, &r), 0);
     kb_search_result_clear(&r);
     ASSERT_EQ_INT(search_n(kb, "docs", "knee", KB_SEARCH_HYBRID, NULL, NULL, 10, &r), 2);
@@ -198,7 +198,7 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
 
     ASSERT_OK(kb_doc_delete(kb, "docs", "d1"));
     ASSERT_EQ_INT(kb_doc_delete(kb, "docs", "d1"), RAGD_ENOTFOUND);
-    ASSERT_EQ_INT(count_keys("kb:docs:chunk:d1:") + count_keys("kb:docs:doc:d1"), 0);
+    ASSERT_EQ_INT(count_keys("kb:{docs}:chunk:d1:") + count_keys("kb:{docs}:doc:d1"), 0);
     ASSERT_EQ_INT(search_n(kb, "docs", "knee", KB_SEARCH_KEYWORD, NULL, NULL, 10, &r), 0);
     kb_search_result_clear(&r);
     cJSON *got = NULL;
@@ -264,7 +264,7 @@ TEST(owned_writes_never_replace_other_owners_documents)
     ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
     cJSON *got = NULL;
     ASSERT_EQ_INT(kb_doc_get(kb, "own", "b-new", false, &got), RAGD_ENOTFOUND);
-    ASSERT_EQ_INT(count_keys("kb:own:doc:b-new"), 0);
+    ASSERT_EQ_INT(count_keys("kb:{own}:doc:b-new"), 0);
     ASSERT_OK(kb_doc_get(kb, "own", "a", false, &got));
     ASSERT_EQ_STR(cJSON_GetObjectItem(got, "user_id")->valuestring, "alice");
     ASSERT_EQ_STR(cJSON_GetObjectItem(got, "text")->valuestring, "alice knee diary");
@@ -501,31 +501,93 @@ static int log_seen_cb(void *ud, uint64_t seq, const void *rec, size_t len)
     return 0;
 }
 
-/* Every document write and the drop append one record to the namespace's
- * change log, carrying the version token the write stored. */
+/* Every document write appends one record to the namespace's change log,
+ * carrying the version token the write stored and the writing instance; the
+ * namespace's creation and drop go to kb:nslog, and the drop removes the
+ * namespace's log with its keys. */
 TEST(writes_append_to_the_change_log)
 {
     kb_t *kb = open_kb_snap(NULL);
     ragd_error err;
+    uint64_t first = 0, ns_before = 0, ns_after = 0;
+    ASSERT_OK(store_log_bounds(g_store, "kb:nslog", &first, &ns_before));
     ASSERT_OK(kb_ns_create(kb, "logged", NULL, &err));
     kb_doc_in d[2] = { { "a", "bench press", 11, NULL, NULL }, { "b", "squat", 5, NULL, NULL } };
     ASSERT_OK(kb_docs_upsert(kb, "logged", d, 2, NULL, &err));
     store_value ver;
-    ASSERT_OK(store_get(g_store, "kb:logged:ver", 13, &ver));
+    ASSERT_OK(store_get(g_store, "kb:{logged}:ver", 15, &ver));
     ASSERT_OK(kb_doc_delete(kb, "logged", "a"));
-    ASSERT_OK(kb_ns_drop(kb, "logged", NULL));
     log_seen ls = { 0 };
     ASSERT_OK(store_log_read(g_store, "kb:{logged}:log", 0, log_seen_cb, &ls));
-    ASSERT_EQ_INT(ls.n, 3);
-    char want[128];
-    snprintf(want, sizeof want, "{\"op\":\"upsert\",\"ids\":[\"a\",\"b\"],\"ver\":\"%.*s\"}",
-             (int)ver.len, (const char *)ver.data);
+    ASSERT_EQ_INT(ls.n, 2);
+    char want[160];
+    snprintf(want, sizeof want, "{\"op\":\"upsert\",\"ids\":[\"a\",\"b\"],\"ver\":\"%.*s\","
+             "\"origin\":\"", (int)ver.len, (const char *)ver.data);
     store_value_free(&ver);
-    ASSERT_EQ_STR(ls.recs[0], want);
+    ASSERT_TRUE(strncmp(ls.recs[0], want, strlen(want)) == 0);
     const char *del = "{\"op\":\"delete\",\"ids\":[\"a\"],";
     ASSERT_TRUE(strncmp(ls.recs[1], del, strlen(del)) == 0);
-    ASSERT_EQ_STR(ls.recs[2], "{\"op\":\"drop\",\"ids\":[],\"ver\":\"\"}");
-    ASSERT_OK(store_log_delete(g_store, "kb:{logged}:log"));
+    ASSERT_OK(kb_ns_drop(kb, "logged", NULL));
+    uint64_t last = 9;
+    ASSERT_OK(store_log_bounds(g_store, "kb:{logged}:log", &first, &last));
+    ASSERT_EQ_INT(last, 0);
+    memset(&ls, 0, sizeof ls);
+    ASSERT_OK(store_log_read(g_store, "kb:nslog", ns_before, log_seen_cb, &ls));
+    ASSERT_EQ_INT(ls.n, 2);
+    ASSERT_TRUE(strncmp(ls.recs[0], "{\"op\":\"create\",\"ns\":\"logged\",\"origin\":\"", 38) == 0);
+    ASSERT_TRUE(strncmp(ls.recs[1], "{\"op\":\"drop\",\"ns\":\"logged\",\"origin\":\"", 36) == 0);
+    ASSERT_OK(store_log_bounds(g_store, "kb:nslog", &first, &ns_after));
+    ASSERT_EQ_INT(ns_after, ns_before + 2);
+    kb_close(kb);
+}
+
+/* Keys of a namespace copied back to the layout before hash tags. */
+typedef struct old_keys {
+    char keys[16][128];
+    buf_t vals[16];
+    int n;
+} old_keys;
+
+static int old_keys_cb(void *ud, const char *k, size_t kl, const void *v, size_t vl)
+{
+    old_keys *o = ud;
+    if (o->n < 16 && kl < 120) {
+        snprintf(o->keys[o->n], sizeof o->keys[0], "%.*s", (int)kl, k);
+        buf_append(&o->vals[o->n], v, vl);
+        o->n++;
+    }
+    return 0;
+}
+
+/* Data in the layout before hash tags (kb:<ns>:meta, ...) is moved once at
+ * start to kb:{<ns>}:... and loads as before. */
+TEST(old_key_layout_moves_at_start)
+{
+    kb_t *kb = open_kb_snap(NULL);
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "mig", NULL, &err));
+    kb_doc_in d = { "m1", "bench press", 11, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(kb, "mig", &d, 1, NULL, &err));
+    kb_close(kb);
+    old_keys o = { 0 };
+    ASSERT_OK(store_scan(g_store, "kb:{mig}:", 9, true, old_keys_cb, &o));
+    ASSERT_TRUE(o.n >= 4); /* meta, doc, chunk, ver */
+    for (int i = 0; i < o.n; i++) {
+        char old[140];
+        snprintf(old, sizeof old, "kb:mig:%s", o.keys[i] + 9);
+        ASSERT_OK(store_set(g_store, old, strlen(old), o.vals[i].data, o.vals[i].len, 0, 0));
+        ASSERT_OK(store_del(g_store, o.keys[i], strlen(o.keys[i])));
+        buf_free(&o.vals[i]);
+    }
+    ASSERT_EQ_INT(count_keys("kb:{mig}:"), 0);
+    kb = open_kb_snap(NULL);
+    ASSERT_TRUE(kb_ns_exists(kb, "mig"));
+    cJSON *doc = NULL;
+    ASSERT_OK(kb_doc_get(kb, "mig", "m1", false, &doc));
+    cJSON_Delete(doc);
+    ASSERT_EQ_INT(count_keys("kb:mig:"), 0);
+    ASSERT_EQ_INT(count_keys("kb:{mig}:"), o.n);
+    ASSERT_OK(kb_ns_drop(kb, "mig", NULL));
     kb_close(kb);
 }
 
@@ -544,6 +606,7 @@ int main(void)
     RUN(searches_run_during_writes);
     RUN(two_instances_agree_on_namespace_life_cycle);
     RUN(writes_append_to_the_change_log);
+    RUN(old_key_layout_moves_at_start);
     store_close(g_store);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);

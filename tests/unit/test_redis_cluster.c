@@ -430,12 +430,12 @@ TEST(master_down_shows)
     store_t *s = open_url(g_url, "hd");
     ASSERT_TRUE(s != NULL);
     char reason[256];
-    ASSERT_OK(store_check(s, reason, sizeof reason));
+    ASSERT_OK(store_health(s, reason, sizeof reason));
     ASSERT_EQ_STR(reason, "");
     kill(g_pid[2], SIGKILL);
     waitpid(g_pid[2], NULL, 0);
     g_pid[2] = 0;
-    ASSERT_OK(store_check(s, reason, sizeof reason)); /* the others still answer */
+    ASSERT_OK(store_health(s, reason, sizeof reason)); /* the others still answer */
     ASSERT_TRUE(strstr(reason, "unreachable") || strstr(reason, "cluster_state"));
     store_stats st;
     ASSERT_OK(store_get_stats(s, &st));

@@ -1,0 +1,580 @@
+/*
+ * kb_repl.c - knowledge bases as replicas of what the store holds, when many
+ * instances share one Redis (docs/ARCHITECTURE.md, "Replication"). Through
+ * repl.h this instance follows kb:nslog (namespace create / update / drop)
+ * and each namespace's kb:{<ns>}:log (document writes). A record written by
+ * another instance is applied by re-reading the keys it names and going
+ * through the same publish paths as a local write; this instance's own
+ * records are skipped (it applied them when it wrote them: read-your-writes).
+ * A log that lost records (trimmed past this follower, or went back) reloads
+ * the namespace from the store; an epoch key that vanished or changed (Redis
+ * flushed or replaced) drops every replica and reloads what the store holds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kb/kb_int.h"
+#include "obs/log.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/mem.h"
+
+/* What one namespace's follower knows (freed after repl_unfollow). */
+typedef struct kb_follow {
+    kb_t *kb;
+    char name[KB_NS_NAME_MAX + 1];
+} kb_follow;
+
+/* A parsed record: op, namespace (nslog) or ids (a namespace's log), origin. */
+typedef struct kb_rec {
+    cJSON *root;
+    const char *op, *ns, *origin, *ver;
+    const cJSON *ids;
+} kb_rec;
+
+static int kb__rec_parse(const void *rec, size_t len, kb_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    if (json_parse_stored(rec, len, &out->root) || !cJSON_IsObject(out->root)) {
+        cJSON_Delete(out->root);
+        out->root = NULL;
+        return RAGD_EFORMAT;
+    }
+    out->op = json_get_str(out->root, "op");
+    out->ns = json_get_str(out->root, "ns");
+    out->origin = json_get_str(out->root, "origin");
+    out->ver = json_get_str(out->root, "ver");
+    out->ids = json_get_arr(out->root, "ids");
+    return out->op ? RAGD_OK : RAGD_EFORMAT;
+}
+
+static bool kb__rec_mine(const kb_t *kb, const kb_rec *r)
+{
+    return r->origin && strcmp(r->origin, kb->origin) == 0;
+}
+
+static void kb__count_rebuild(kb_t *kb)
+{
+    pthread_mutex_lock(&kb->rmu);
+    kb->rebuilds++;
+    pthread_mutex_unlock(&kb->rmu);
+}
+
+/* ---- documents from the store ---- */
+
+/* Keys built into one buffer, read with one store_get_many. */
+typedef struct kb_keys {
+    buf_t buf;
+    size_t *off, *len;
+    size_t n, cap;
+} kb_keys;
+
+static void kb__keys_mark(kb_keys *k, size_t start)
+{
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 32;
+        k->off = xrealloc(k->off, k->cap * sizeof *k->off);
+        k->len = xrealloc(k->len, k->cap * sizeof *k->len);
+    }
+    k->off[k->n] = start;
+    k->len[k->n++] = k->buf.len - start;
+}
+
+/* Read every key of k: vals[i] / rcs[i] (caller frees vals). */
+static int kb__keys_read(kb_t *kb, kb_keys *k, store_value **vals, int **rcs)
+{
+    const char **ptr = xmalloc((k->n ? k->n : 1) * sizeof *ptr);
+    for (size_t i = 0; i < k->n; i++)
+        ptr[i] = k->buf.data + k->off[i];
+    *vals = xcalloc(k->n ? k->n : 1, sizeof **vals);
+    *rcs = xcalloc(k->n ? k->n : 1, sizeof **rcs);
+    int rc = store_get_many(kb->o.store, ptr, k->len, k->n, *vals, *rcs);
+    free(ptr);
+    return rc;
+}
+
+static void kb__keys_free(kb_keys *k, store_value *vals, const int *rcs)
+{
+    for (size_t i = 0; vals && i < k->n; i++)
+        if (rcs[i] == 0)
+            store_value_free(&vals[i]);
+    free(vals);
+    free((void *)rcs);
+    buf_free(&k->buf);
+    free(k->off);
+    free(k->len);
+}
+
+/* Chunks c0.. of document d (values vals, results rcs) into p; vectors are
+ * appended to vecs when every chunk has one of kb's dimension (*has_vec).
+ * RAGD_EFORMAT when they do not match the record (a later write changed them:
+ * its own record follows). */
+static int kb__doc_chunks(kb_t *kb, kb_doc *d, const store_value *vals, const int *rcs,
+                          kb_pending *p, buf_t *vecs, bool *has_vec)
+{
+    size_t vstart = vecs->len;
+    *has_vec = kb->o.dim > 0;
+    p->spans = xcalloc(d->n_chunks ? d->n_chunks : 1, sizeof *p->spans);
+    int rc = 0;
+    for (uint32_t c = 0; rc == 0 && c < d->n_chunks; c++) {
+        chunker_span *sp = &p->spans[c];
+        uint32_t dim = 0;
+        const float *vec = NULL;
+        rc = rcs[c] ? RAGD_EFORMAT
+                    : kb__chunk_decode(vals[c].data, vals[c].len, &sp->start, &sp->end,
+                                       &sp->pieces, &dim, &vec);
+        if (rc == 0 && sp->end > d->len)
+            rc = RAGD_EFORMAT;
+        if (rc == 0 && dim && dim == kb->o.dim)
+            buf_append(vecs, vec, dim * sizeof *vec);
+        else
+            *has_vec = false;
+    }
+    if (rc || !*has_vec)
+        vecs->len = vstart;
+    if (rc) {
+        free(p->spans);
+        p->spans = NULL;
+        return rc;
+    }
+    p->doc = d;
+    p->n_spans = d->n_chunks;
+    return RAGD_OK;
+}
+
+/* Publish the documents read into pd[0..n) (first set per vectored group). */
+static void kb__sync_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const buf_t *vecs)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        pd[i].first = total;
+        total += pd[i].n_spans;
+    }
+    kb_upsert_stats st = { 0 };
+    kb__docs_publish(kb, ns, pd, n, total, vecs ? (const float *)vecs->data : NULL, &st);
+}
+
+/* What one sync collects: documents with vectors, without, and gone ones. */
+typedef struct kb_sync {
+    kb_pending *withv, *nov;
+    kb_doc **gone;
+    size_t nv, nk, nd;
+    buf_t vecs;
+} kb_sync;
+
+/* Decoded records of ids (NULL = gone or unreadable) -> their chunks read in
+ * one round trip -> y. Caller holds wmu. */
+static int kb__sync_chunks(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, kb_sync *y)
+{
+    kb_keys ck = { 0 };
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t c = 0; docs[i] && c < docs[i]->n_chunks; c++) {
+            size_t at = ck.buf.len;
+            kb__key_chunk(&ck.buf, ns->name, docs[i]->id, c);
+            kb__keys_mark(&ck, at);
+        }
+    store_value *vals = NULL;
+    int *rcs = NULL;
+    int rc = kb__keys_read(kb, &ck, &vals, &rcs);
+    for (size_t i = 0, at = 0; rc == 0 && i < n; i++) {
+        if (!docs[i])
+            continue;
+        kb_pending p = { 0 };
+        bool has_vec = false;
+        uint32_t nc = docs[i]->n_chunks;
+        if (kb__doc_chunks(kb, docs[i], vals + at, rcs + at, &p, &y->vecs, &has_vec) == 0) {
+            if (has_vec)
+                y->withv[y->nv++] = p;
+            else
+                y->nov[y->nk++] = p;
+            docs[i] = NULL; /* owned by y now */
+        }
+        at += nc;
+    }
+    kb__keys_free(&ck, vals, rcs);
+    return rc;
+}
+
+/* Bring documents ids of ns in memory to what the store holds: re-read each
+ * (its record in one round trip for all, its chunks in one more); gone ones
+ * leave memory. Caller holds wmu. */
+static int kb__docs_sync(kb_t *kb, kb_ns *ns, const cJSON *ids)
+{
+    size_t n = (size_t)cJSON_GetArraySize(ids);
+    kb_sync y = { xcalloc(n ? n : 1, sizeof *y.withv), xcalloc(n ? n : 1, sizeof *y.nov),
+                  xcalloc(n ? n : 1, sizeof *y.gone), 0, 0, 0, BUF_INIT };
+    kb_doc **docs = xcalloc(n ? n : 1, sizeof *docs);
+    kb_keys dk = { 0 };
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ids) {
+        if (!cJSON_IsString(it))
+            continue;
+        size_t at = dk.buf.len;
+        kb__key_doc(&dk.buf, ns->name, it->valuestring);
+        kb__keys_mark(&dk, at);
+    }
+    store_value *vals = NULL;
+    int *rcs = NULL;
+    int rc = kb__keys_read(kb, &dk, &vals, &rcs);
+    size_t k = 0;
+    cJSON_ArrayForEach(it, ids) {
+        if (rc || !cJSON_IsString(it))
+            continue;
+        const char *id = it->valuestring;
+        kb_doc *mem = strmap_get(&ns->docs, id, strlen(id));
+        bool listed = false;
+        for (size_t g = 0; g < y.nd && !listed; g++)
+            listed = y.gone[g] == mem;
+        if (rcs[k] == RAGD_ENOTFOUND && mem && !listed)
+            y.gone[y.nd++] = mem;
+        else if (rcs[k] == 0 && kb__doc_decode(vals[k].data, vals[k].len, &docs[k]) != 0)
+            docs[k] = NULL;
+        else if (rcs[k] && rcs[k] != RAGD_ENOTFOUND)
+            rc = rcs[k]; /* the store failed: the record is offered again */
+        k++;
+    }
+    kb__keys_free(&dk, vals, rcs);
+    if (rc == 0)
+        rc = kb__sync_chunks(kb, ns, docs, k, &y);
+    if (rc == 0) {
+        kb__sync_publish(kb, ns, y.withv, y.nv, &y.vecs);
+        kb__sync_publish(kb, ns, y.nov, y.nk, NULL);
+        kb__docs_unpublish(ns, y.gone, y.nd);
+    }
+    for (size_t i = 0; i < n; i++)
+        kb__doc_free(docs[i]);
+    for (size_t i = 0; i < y.nv; i++) {
+        kb__doc_free(y.withv[i].doc);
+        free(y.withv[i].spans);
+    }
+    for (size_t i = 0; i < y.nk; i++) {
+        kb__doc_free(y.nov[i].doc);
+        free(y.nov[i].spans);
+    }
+    free(docs);
+    free(y.withv);
+    free(y.nov);
+    free(y.gone);
+    buf_free(&y.vecs);
+    return rc;
+}
+
+/* ---- a namespace's log ---- */
+
+static int kb__log_apply(void *ud, uint64_t seq, const void *data, size_t len)
+{
+    kb_follow *f = ud;
+    kb_t *kb = f->kb;
+    (void)seq;
+    kb_rec r;
+    if (kb__rec_parse(data, len, &r) || kb__rec_mine(kb, &r) || !r.ids) {
+        cJSON_Delete(r.root);
+        return 0; /* malformed, ours, or not a document write */
+    }
+    kb_ns *ns = kb__ns_acquire(kb, f->name);
+    int rc = 0;
+    if (ns) {
+        pthread_mutex_lock(&ns->wmu);
+        if (!ns->dropped) {
+            rc = kb__docs_sync(kb, ns, r.ids);
+            if (rc == 0 && r.ver && strlen(r.ver) == 32)
+                memcpy(ns->version, r.ver, 33);
+        }
+        pthread_mutex_unlock(&ns->wmu);
+        kb__ns_release(ns);
+    }
+    cJSON_Delete(r.root);
+    return rc;
+}
+
+/* Load namespace name from the store and put it in the registry (replacing
+ * the one there); forget it when the store no longer has it. */
+static int kb__ns_reload(kb_t *kb, const char *name)
+{
+    kb_ns *fresh = NULL;
+    ragd_error err;
+    int rc = kb__load_ns(kb, name, NULL, &fresh, &err);
+    if (rc) {
+        log_msg(LOG_WARN, "replication: %s", err.msg);
+        return rc;
+    }
+    if (fresh) {
+        kb__ns_register(kb, fresh);
+        return 0;
+    }
+    kb_ns *ns = kb__ns_acquire(kb, name);
+    if (ns) {
+        kb__ns_forget(kb, ns);
+        kb__ns_release(ns);
+    }
+    return 0;
+}
+
+static int kb__log_gap(void *ud, const char *log, uint64_t applied, uint64_t first,
+                       uint64_t last, uint64_t *resume)
+{
+    kb_follow *f = ud;
+    (void)log, (void)applied, (void)first;
+    char name[KB_NS_NAME_MAX + 1];
+    kb_t *kb = f->kb;
+    memcpy(name, f->name, sizeof name); /* the reload may free f */
+    *resume = last;
+    int rc = kb__ns_reload(kb, name);
+    if (rc == 0)
+        kb__count_rebuild(kb);
+    return rc;
+}
+
+/* ---- the registry's hooks ---- */
+
+/* Stop following name's log. Never waits for the follower thread (callers
+ * may hold a namespace's wmu, which a callback may need): the context is
+ * retired, freed at close. */
+static void kb__hook_removed(kb_t *kb, const char *name)
+{
+    pthread_mutex_lock(&kb->rmu);
+    kb_follow *f = strmap_del(&kb->followed, name, strlen(name));
+    if (f) {
+        kb->retired = xrealloc(kb->retired, (kb->n_retired + 1) * sizeof *kb->retired);
+        kb->retired[kb->n_retired++] = f;
+    }
+    pthread_mutex_unlock(&kb->rmu);
+    if (!f)
+        return;
+    buf_t k = BUF_INIT;
+    kb__key_log(&k, name);
+    repl_unfollow_nowait(kb->o.repl, k.data);
+    buf_free(&k);
+}
+
+static void kb__hook_added(kb_t *kb, kb_ns *ns)
+{
+    kb__hook_removed(kb, ns->name); /* a reload follows again from its new position */
+    kb_follow *f = xcalloc(1, sizeof *f);
+    f->kb = kb;
+    memcpy(f->name, ns->name, sizeof f->name);
+    buf_t k = BUF_INIT;
+    kb__key_log(&k, ns->name);
+    pthread_mutex_lock(&kb->rmu);
+    bool stopping = kb->stopping;
+    if (!stopping)
+        strmap_put(&kb->followed, f->name, strlen(f->name), f);
+    pthread_mutex_unlock(&kb->rmu);
+    if (!stopping)
+        repl_follow_gap(kb->o.repl, k.data, kb__log_apply, kb__log_gap, f, ns->log_seq);
+    else
+        free(f);
+    buf_free(&k);
+}
+
+/* ---- the namespaces' log ---- */
+
+static int kb__nslog_apply(void *ud, uint64_t seq, const void *data, size_t len)
+{
+    kb_t *kb = ud;
+    (void)seq;
+    kb_rec r;
+    if (kb__rec_parse(data, len, &r) || kb__rec_mine(kb, &r) || !r.ns || !kb_ns_name_ok(r.ns)) {
+        cJSON_Delete(r.root);
+        return 0;
+    }
+    int rc = 0;
+    kb_ns *ns = kb__ns_acquire(kb, r.ns);
+    if (strcmp(r.op, "create") == 0 && !ns) {
+        rc = kb__ns_reload(kb, r.ns);
+    } else if (strcmp(r.op, "update") == 0 && ns) {
+        pthread_mutex_lock(&ns->wmu);
+        int arc = kb__ns_meta_adopt(kb, ns);
+        rc = arc == RAGD_ENOTFOUND ? 0 : arc; /* its drop follows */
+        pthread_mutex_unlock(&ns->wmu);
+    } else if (strcmp(r.op, "drop") == 0 && ns) {
+        kb__ns_forget(kb, ns);
+        if (kb->o.snapshot_dir)
+            kb__snap_remove(r.ns, kb->o.snapshot_dir);
+    }
+    kb__ns_release(ns);
+    cJSON_Delete(r.root);
+    return rc;
+}
+
+/* Make the registry match the store's namespaces: new ones load, gone ones
+ * leave; ones in both are left to their own logs. */
+static int kb__ns_resync(kb_t *kb)
+{
+    char **names = NULL, **mine = NULL;
+    size_t n = 0, m = 0;
+    int rc = kb__store_names(kb, &names, &n);
+    if (rc)
+        return rc;
+    strmap in_store = STRMAP_INIT;
+    for (size_t i = 0; i < n; i++) {
+        strmap_put(&in_store, names[i], strlen(names[i]), names[i]);
+        if (!kb_ns_exists(kb, names[i]))
+            rc = rc ? rc : kb__ns_reload(kb, names[i]);
+    }
+    kb_ns_list(kb, &mine, &m);
+    for (size_t i = 0; i < m; i++) {
+        kb_ns *ns = strmap_get(&in_store, mine[i], strlen(mine[i])) ? NULL
+                                                                      : kb__ns_acquire(kb, mine[i]);
+        if (ns)
+            kb__ns_forget(kb, ns);
+        kb__ns_release(ns);
+    }
+    strmap_free(&in_store);
+    kb_names_free(mine, m);
+    kb__names_free(names, n);
+    return rc;
+}
+
+static int kb__nslog_gap(void *ud, const char *log, uint64_t applied, uint64_t first,
+                         uint64_t last, uint64_t *resume)
+{
+    kb_t *kb = ud;
+    (void)log, (void)applied, (void)first;
+    *resume = last;
+    int rc = kb__ns_resync(kb);
+    if (rc == 0)
+        kb__count_rebuild(kb);
+    return rc;
+}
+
+/* ---- the store's epoch ---- */
+
+static int kb__epoch_first(void *ud, uint64_t seq, const void *rec, size_t len)
+{
+    (void)seq;
+    snprintf(ud, 65, "%.*s", (int)(len < 64 ? len : 64), (const char *)rec);
+    return 1; /* the first record is the epoch */
+}
+
+/* The store's epoch: the first record of KB_EPOCH_LOG ("" when the log is
+ * missing). Instances starting together may both append; all read the first. */
+static int kb__epoch_read(kb_t *kb, char out[65])
+{
+    out[0] = '\0';
+    return store_log_read(kb->o.store, KB_EPOCH_LOG, 0, kb__epoch_first, out);
+}
+
+/* Read the epoch, writing a fresh one first when missing. */
+static int kb__epoch_get(kb_t *kb, char out[65])
+{
+    int rc = kb__epoch_read(kb, out);
+    if (rc == 0 && !out[0]) {
+        char fresh[33];
+        kb__version_new(fresh);
+        uint64_t seq;
+        rc = store_log_append(kb->o.store, KB_EPOCH_LOG, fresh, 32, &seq);
+        if (rc == 0)
+            rc = kb__epoch_read(kb, out);
+    }
+    return rc == 0 && !out[0] ? RAGD_EIO : rc;
+}
+
+int kb__repl_epoch(kb_t *kb, ragd_error *err)
+{
+    int rc = kb__epoch_get(kb, kb->epoch);
+    return rc ? ragd_error_set(err, rc, "knowledge bases: reading the store's epoch failed: %s",
+                               ragd_strerror(rc))
+              : RAGD_OK;
+}
+
+/* The store was reset: every replica goes, what the store holds comes back. */
+static void kb__reset(kb_t *kb, const char *why)
+{
+    log_msg(LOG_ERROR, "replication: %s; knowledge bases are dropped from memory and "
+            "reloaded from what the store holds now", why);
+    char **mine = NULL;
+    size_t m = 0;
+    kb_ns_list(kb, &mine, &m);
+    for (size_t i = 0; i < m; i++) {
+        kb_ns *ns = kb__ns_acquire(kb, mine[i]);
+        if (ns)
+            kb__ns_forget(kb, ns);
+        kb__ns_release(ns);
+    }
+    kb_names_free(mine, m);
+    kb__ns_resync(kb);
+    pthread_mutex_lock(&kb->rmu);
+    kb->resets++;
+    kb->reset_at_ms = clock_wall_ms();
+    snprintf(kb->reason, sizeof kb->reason, "%s", why);
+    pthread_mutex_unlock(&kb->rmu);
+}
+
+static void kb__epoch_tick(void *ud)
+{
+    kb_t *kb = ud;
+    char seen[65];
+    if (kb__epoch_read(kb, seen) != 0 || strcmp(seen, kb->epoch) == 0)
+        return; /* unreachable (the follower reports it) or unchanged */
+    const char *why = !seen[0]
+                          ? "the store's epoch key is gone: Redis lost its data (flushed, or "
+                            "restarted without persistence)"
+                          : "the store's epoch key changed: another or a restored Redis answers";
+    char now[65];
+    if (kb__epoch_get(kb, now) != 0)
+        return;
+    memcpy(kb->epoch, now, sizeof now);
+    kb__reset(kb, why);
+}
+
+/* ---- start / stop / status ---- */
+
+int kb__repl_start(kb_t *kb, ragd_error *err)
+{
+    kb->hooks.ns_added = kb__hook_added;
+    kb->hooks.ns_removed = kb__hook_removed;
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&kb->ns, &it, NULL, &v))
+        kb__hook_added(kb, v);
+    int rc = repl_follow_gap(kb->o.repl, KB_NSLOG, kb__nslog_apply, kb__nslog_gap, kb,
+                             kb->nslog_seq);
+    if (rc == 0)
+        rc = repl_tick_add(kb->o.repl, kb__epoch_tick, kb);
+    return rc ? ragd_error_set(err, rc, "knowledge bases: cannot follow %s: %s", KB_NSLOG,
+                               ragd_strerror(rc))
+              : RAGD_OK;
+}
+
+void kb__repl_stop(kb_t *kb)
+{
+    pthread_mutex_lock(&kb->rmu);
+    kb->stopping = true;
+    pthread_mutex_unlock(&kb->rmu);
+    repl_tick_remove(kb->o.repl, kb__epoch_tick, kb);
+    repl_unfollow(kb->o.repl, KB_NSLOG);
+    size_t it = 0;
+    const char *name;
+    void *v;
+    buf_t k = BUF_INIT;
+    while (strmap_next(&kb->followed, &it, &name, &v)) {
+        buf_reset(&k);
+        kb__key_log(&k, name);
+        repl_unfollow(kb->o.repl, k.data); /* waits out its callbacks */
+        free(v);
+    }
+    buf_free(&k);
+    strmap_free(&kb->followed);
+    for (size_t i = 0; i < kb->n_retired; i++)
+        free(kb->retired[i]);
+    free(kb->retired);
+    kb->retired = NULL;
+    kb->n_retired = 0;
+    kb->hooks.ns_added = NULL;
+    kb->hooks.ns_removed = NULL;
+}
+
+void kb_repl_status_get(kb_t *kb, kb_repl_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->following = kb->o.repl != NULL;
+    pthread_mutex_lock(&kb->rmu);
+    out->rebuilds = kb->rebuilds;
+    out->resets = kb->resets;
+    out->reset_at_ms = kb->reset_at_ms;
+    if (kb->reset_at_ms && clock_wall_ms() - kb->reset_at_ms < KB_RESET_DEGRADED_MS)
+        snprintf(out->degraded, sizeof out->degraded, "%s", kb->reason);
+    pthread_mutex_unlock(&kb->rmu);
+}

@@ -1,0 +1,197 @@
+/*
+ * test_kb_repl.c - two knowledge bases on one Redis, each with its own store
+ * handle and follower, as two ragd instances would be (kb_repl.c): a
+ * namespace created on A appears on B; documents written, replaced and
+ * deleted on A reach B's memory and indexes (vectors included); a second
+ * create of the same name is refused; a replace from B of A's document leaves
+ * no orphan chunk keys; a drop on A leaves B; a store reset (the epoch key and
+ * the data gone) makes B drop its replicas and report why. Needs
+ * RAGD_TEST_REDIS_URL (skipped without). Waits poll a bounded number of times.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kb_fixture.h"
+#include "kb/kb_int.h"
+#include "testing.h"
+#include "util/clock.h"
+#include "util/json.h"
+
+static char g_dir[] = "/tmp/ragd-test-kbrepl-XXXXXX";
+static wordpiece *g_wp;
+static char g_prefix[32];
+
+typedef struct inst {
+    store_t *store;
+    repl_t *repl;
+    kb_t *kb;
+} inst;
+
+static bool inst_open(inst *in, const char *url)
+{
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.url = url;
+    cfg.key_prefix = g_prefix;
+    if (store_open(&cfg, &in->store, NULL))
+        return false;
+    repl_opts ro;
+    repl_opts_default(&ro);
+    ro.store = in->store;
+    ro.wait_ms = 50;
+    ro.check_every_ms = 50;
+    if (repl_create(&ro, &in->repl))
+        return false;
+    kb_opts o = { .store = in->store, .tokenizer = g_wp, .embed = kbfx_embed, .dim = KBFX_DIM,
+                  .model = "bow", .max_chunk_tokens = 254, .load_threads = 1,
+                  .repl = in->repl };
+    ragd_error err;
+    if (kb_open(&o, &in->kb, &err)) {
+        fprintf(stderr, "kb_open: %s\n", err.msg);
+        return false;
+    }
+    return true;
+}
+
+static void inst_close(inst *in)
+{
+    kb_close(in->kb);
+    repl_destroy(in->repl);
+    store_close(in->store);
+}
+
+/* Poll until cond holds (at most ~20 s of tries). */
+#define EVENTUALLY(cond)                                               \
+    do {                                                               \
+        for (int t__ = 0; t__ < 2000 && !(cond); t__++)                \
+            clock_sleep_ms(10);                                        \
+        ASSERT_TRUE(cond);                                             \
+    } while (0)
+
+static bool doc_text_is(kb_t *kb, const char *ns, const char *id, const char *text)
+{
+    cJSON *o = NULL;
+    if (kb_doc_get(kb, ns, id, false, &o) != 0)
+        return text == NULL;
+    const char *t = json_get_str(o, "text");
+    bool same = text && t && strcmp(t, text) == 0;
+    cJSON_Delete(o);
+    return same;
+}
+
+static uint64_t hnsw_vectors(kb_t *kb, const char *ns)
+{
+    kb_ns_info info;
+    if (kb_ns_get_info(kb, ns, &info))
+        return 0;
+    uint64_t n = info.hnsw_vectors - info.hnsw_deleted;
+    kb_ns_info_clear(&info);
+    return n;
+}
+
+static int count_cb(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)key, (void)klen, (void)val, (void)vlen;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int count_keys(store_t *s, const char *prefix)
+{
+    int n = 0;
+    store_scan(s, prefix, strlen(prefix), false, count_cb, &n);
+    return n;
+}
+
+static const char *LONG_TEXT =
+    "bench press chest exercise and the squat for leg and knee pain of the lazy dog "
+    "jumping over the quick brown fox and the bench press is unbelievable for chest "
+    "exercise and leg squat jumps over the lazy dog for knee pain and chest press";
+
+TEST(two_instances_agree)
+{
+    const char *url = getenv("RAGD_TEST_REDIS_URL");
+    if (!url || !*url)
+        SKIP("RAGD_TEST_REDIS_URL not set");
+    snprintf(g_prefix, sizeof g_prefix, "tkbr%d", (int)getpid());
+    inst a = { 0 }, b = { 0 };
+    ASSERT_TRUE(inst_open(&a, url) && inst_open(&b, url));
+    ragd_error err;
+    kb_ns_settings st;
+    kb_ns_settings_default(a.kb, &st);
+    st.chunk_size = 8;
+    st.chunk_overlap = 2;
+    ASSERT_OK(kb_ns_create(a.kb, "shared", &st, &err));
+    kb_ns_settings_clear(&st);
+    EVENTUALLY(kb_ns_exists(b.kb, "shared"));
+    ASSERT_EQ_INT(kb_ns_create(b.kb, "shared", NULL, &err), RAGD_EEXISTS);
+    kb_doc_in d[2] = { { "d1", LONG_TEXT, strlen(LONG_TEXT), NULL, NULL },
+                       { "d2", "squat knee pain", 15, NULL, NULL } };
+    ASSERT_OK(kb_docs_upsert(a.kb, "shared", d, 2, NULL, &err));
+    EVENTUALLY(doc_text_is(b.kb, "shared", "d1", LONG_TEXT) &&
+               doc_text_is(b.kb, "shared", "d2", "squat knee pain"));
+    EVENTUALLY(hnsw_vectors(b.kb, "shared") == hnsw_vectors(a.kb, "shared"));
+    ASSERT_TRUE(hnsw_vectors(a.kb, "shared") > 3);
+    /* update and delete on A */
+    kb_doc_in upd = { "d2", "chest press", 11, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(a.kb, "shared", &upd, 1, NULL, &err));
+    ASSERT_OK(kb_doc_delete(a.kb, "shared", "d1"));
+    EVENTUALLY(doc_text_is(b.kb, "shared", "d1", NULL) &&
+               doc_text_is(b.kb, "shared", "d2", "chest press"));
+    EVENTUALLY(hnsw_vectors(b.kb, "shared") == hnsw_vectors(a.kb, "shared"));
+    /* B replaces a document A wrote with many chunks: no orphan chunk keys */
+    ASSERT_OK(kb_docs_upsert(a.kb, "shared", d, 1, NULL, &err));
+    int many = count_keys(a.store, "kb:{shared}:chunk:d1:");
+    ASSERT_TRUE(many > 3);
+    kb_doc_in shorter = { "d1", "dog", 3, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(b.kb, "shared", &shorter, 1, NULL, &err));
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{shared}:chunk:d1:"), 1);
+    EVENTUALLY(doc_text_is(a.kb, "shared", "d1", "dog"));
+    /* drop on A: B forgets */
+    ASSERT_OK(kb_ns_drop(a.kb, "shared", NULL));
+    EVENTUALLY(!kb_ns_exists(b.kb, "shared"));
+    /* a reset: the data and the epoch key vanish under both */
+    ASSERT_OK(kb_ns_create(a.kb, "again", NULL, &err));
+    ASSERT_OK(kb_docs_upsert(a.kb, "again", d + 1, 1, NULL, &err));
+    EVENTUALLY(doc_text_is(b.kb, "again", "d2", "squat knee pain"));
+    uint64_t n; /* a flush: keys and logs */
+    ASSERT_OK(store_del_pattern(a.store, "*", &n));
+    ASSERT_OK(store_log_delete(a.store, KB_EPOCH_LOG));
+    ASSERT_OK(store_log_delete(a.store, "kb:nslog"));
+    ASSERT_OK(store_log_delete(a.store, "kb:{again}:log"));
+    EVENTUALLY(!kb_ns_exists(b.kb, "again") && !kb_ns_exists(a.kb, "again"));
+    kb_repl_status rs;
+    EVENTUALLY((kb_repl_status_get(b.kb, &rs), rs.resets == 1 && rs.degraded[0]));
+    ASSERT_TRUE(strstr(rs.degraded, "epoch") != NULL);
+    /* writes afterwards create complete namespaces */
+    ASSERT_EQ_INT(kb_docs_upsert(a.kb, "again", d + 1, 1, NULL, &err), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(count_keys(a.store, "kb:"), 0);
+    ASSERT_OK(kb_ns_create(a.kb, "again", NULL, &err));
+    ASSERT_OK(kb_docs_upsert(a.kb, "again", d + 1, 1, NULL, &err));
+    EVENTUALLY(doc_text_is(b.kb, "again", "d2", "squat knee pain"));
+    inst_close(&a);
+    inst_close(&b);
+    store_t *s = NULL;
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.url = url;
+    cfg.key_prefix = g_prefix;
+    ASSERT_OK(store_open(&cfg, &s, NULL));
+    store_del_pattern(s, "*", &n);
+    store_log_delete(s, "kb:nslog");
+    store_log_delete(s, "kb:{again}:log");
+    store_log_delete(s, "kb:{shared}:log");
+    store_log_delete(s, KB_EPOCH_LOG);
+    store_close(s);
+}
+
+int main(void)
+{
+    if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)))
+        return 1;
+    RUN(two_instances_agree);
+    wordpiece_close(g_wp);
+    kbfx_rmdir(g_dir);
+    return TEST_REPORT();
+}
