@@ -97,8 +97,16 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_keys", labels.data, (double)ss.keys);
     metrics_family(&b, "ragd_store_bytes", "gauge", "bytes used by the store");
     metrics_sample(&b, "ragd_store_bytes", labels.data, (double)ss.bytes_used);
-    metrics_family(&b, "ragd_store_errors_total", "counter", "store errors");
-    metrics_sample(&b, "ragd_store_errors_total", labels.data, (double)ss.errors);
+    metrics_family(&b, "ragd_store_errors_total", "counter",
+                   "store errors that were not misses, by kind (docs/OPERATIONS.md)");
+    for (int k = 0; k < STORE_ERRK_N; k++) {
+        buf_reset(&labels);
+        metrics_label(&labels, "backend", store_backend_name(app->store));
+        metrics_label(&labels, "kind", store_err_kind_name(k));
+        metrics_sample(&b, "ragd_store_errors_total", labels.data, (double)ss.errors_by_kind[k]);
+    }
+    buf_reset(&labels);
+    metrics_label(&labels, "backend", store_backend_name(app->store));
     metrics_family(&b, "ragd_store_evictions_total", "counter", "entries evicted by the budget");
     metrics_sample(&b, "ragd_store_evictions_total", labels.data, (double)ss.evictions);
     metrics_family(&b, "ragd_store_expired_total", "counter", "entries removed by expiry");

@@ -7,6 +7,9 @@
 #ifndef RAGD_STORE_INT_H
 #define RAGD_STORE_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "store/store.h"
 
 /* Size of a buffer for a backend's full key "<prefix>:<key>" (room to spare). */
@@ -50,12 +53,43 @@ typedef struct store_ops {
                      store_rl_result *out);
 } store_ops;
 
+/* Store failures that show (store_errs.c): counts per kind, a rate-limited
+ * log, and whether writes are being refused. mu guards the non-atomic fields. */
+typedef struct store_errs {
+    _Atomic uint64_t count[STORE_ERRK_N];
+    _Atomic bool refusing;
+    pthread_mutex_t mu;
+    int64_t logged_at_us[STORE_ERRK_N];
+    uint64_t held[STORE_ERRK_N];   /* log lines held back since the last one */
+    int64_t refused_at_us;
+    char reason[160];
+} store_errs;
+
 struct store {
     const store_ops *ops;
     void *impl;
     char prefix[STORE_PREFIX_MAX + 2];  /* "<prefix>:" or "" */
     size_t prefix_len;
+    store_errs errs;
 };
+
+void store__errs_init(store_errs *e);
+void store__errs_deinit(store_errs *e);
+
+/* After a backend call: count, log and remember rc if it is a store error
+ * (taking this thread's detail from store__err_detail); a successful write
+ * ends a refusal. Returns rc. Thread-safe. */
+int store__note(store_errs *e, int rc, bool write);
+
+/* For backends: the kind and server text of the error the current call is
+ * about to return (thread-local; taken by store__note on the same thread). */
+void store__err_detail(int kind, const char *text, size_t len);
+
+/* The kind of a Redis error reply's text (READONLY..., OOM..., MOVED...). */
+int store__err_classify(const char *text, size_t len);
+
+bool store__errs_refusing(store_errs *e, char *reason, size_t cap);
+void store__errs_counts(store_errs *e, uint64_t *by_kind, uint64_t *total);
 
 /* Backend constructors: fill *ops and *impl or return an error with err set. */
 int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,

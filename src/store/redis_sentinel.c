@@ -1,0 +1,317 @@
+/*
+ * redis_sentinel.c - Redis Sentinel for the Redis backend. The data nodes'
+ * pool (redis_conn.c) asks rsent_master for the master's address before it
+ * (re)connects, checks ROLE on every new connection and re-discovers on
+ * READONLY / MASTERDOWN / a lost server; a watcher thread subscribes to
+ * +switch-master on one sentinel at a time and re-targets the pool as soon as
+ * a failover is announced, so ragd never waits for a timeout to follow it.
+ * Sentinels are spoken to in plain TCP (TLS, with rediss+sentinel://, is for
+ * the data nodes only).
+ */
+#include "store/redis_sentinel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/mem.h"
+
+#define RSENT_WATCH_POLL_MS 200   /* how often the watcher checks for stop */
+#define RSENT_WATCH_RETRY_MS 500  /* pause before the next sentinel after a loss */
+
+struct rsent {
+    rsent_url url;
+    rpool *pool;
+    const char *user, *password; /* sentinels' AUTH; owned copies or NULL */
+    int timeout_ms;
+    _Atomic int good;            /* index of the last sentinel that answered */
+    _Atomic uint64_t switches;
+    _Atomic bool stop;
+    pthread_t watcher;
+    bool watching;
+};
+
+/* ---- URL ------------------------------------------------------------------ */
+
+bool rsent_is_url(const char *url)
+{
+    return url && (strncmp(url, "redis+sentinel://", 17) == 0 ||
+                   strncmp(url, "rediss+sentinel://", 18) == 0);
+}
+
+/* One "host[:port]" of the list into sentinel i (default port 26379). */
+static int rsent__parse_host(const char *s, size_t n, rsent_url *u, ragd_error *err)
+{
+    if (u->n >= RSENT_MAX)
+        return ragd_error_set(err, RAGD_EINVAL, "sentinel URL: at most %d sentinels", RSENT_MAX);
+    if (n == 0 || n > 300)
+        return ragd_error_set(err, RAGD_EINVAL, "sentinel URL: empty or too long sentinel address");
+    char one[320];
+    snprintf(one, sizeof one, "redis://%.*s", (int)n, s);
+    const char *close = memchr(s, ']', n);
+    const char *after = close ? close + 1 : s;
+    bool has_port = memchr(after, ':', (size_t)(s + n - after)) != NULL;
+    redis_url r;
+    int rc = redis_url_parse(one, &r, err);
+    if (rc)
+        return rc;
+    snprintf(u->sentinels[u->n].host, sizeof u->sentinels[u->n].host, "%s", r.host);
+    u->sentinels[u->n].port = has_port ? r.port : RSENT_DEFAULT_PORT;
+    u->n++;
+    redis_url_free(&r);
+    return 0;
+}
+
+/* "/<master-name>[/db]" into u->master and the data URL's db text. */
+static int rsent__parse_path(const char *path, rsent_url *u, const char **db, ragd_error *err)
+{
+    if (*path != '/')
+        return ragd_error_set(err, RAGD_EINVAL,
+                              "sentinel URL: needs /<master-name> after the hosts");
+    path++;
+    size_t n = strcspn(path, "/?#");
+    if (n == 0 || n > RSENT_NAME_MAX)
+        return ragd_error_set(err, RAGD_EINVAL, "sentinel URL: master name of 1-%d characters",
+                              RSENT_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = path[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return ragd_error_set(err, RAGD_EINVAL,
+                                  "sentinel URL: master name must be [A-Za-z0-9_.-]");
+    }
+    memcpy(u->master, path, n);
+    u->master[n] = '\0';
+    *db = path[n] == '/' ? path + n : "";
+    return 0;
+}
+
+int rsent_url_parse(const char *url, rsent_url *out, ragd_error *err)
+{
+    if (!rsent_is_url(url))
+        return ragd_error_set(err, RAGD_EINVAL, "sentinel URL must start with "
+                                                "redis+sentinel:// or rediss+sentinel://");
+    rsent_url *u = xcalloc(1, sizeof *u);
+    bool tls = url[5] == 's';
+    const char *p = url + (tls ? 18 : 17);
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@')
+            at = q;
+    const char *hosts = at ? at + 1 : p, *db = "";
+    int rc = 0;
+    for (const char *h = hosts; rc == 0 && h <= end;) {
+        const char *comma = memchr(h, ',', (size_t)(end - h));
+        const char *stop = comma ? comma : end;
+        rc = rsent__parse_host(h, (size_t)(stop - h), u, err);
+        h = stop + 1;
+    }
+    if (rc == 0)
+        rc = rsent__parse_path(end, u, &db, err);
+    if (rc == 0) { /* the data nodes: same credentials, db and TLS, host from Sentinel */
+        char *data = xmalloc(strlen(url) + 32);
+        sprintf(data, "%s://%.*s%sdata%s", tls ? "rediss" : "redis", at ? (int)(at - p) : 0, p,
+                at ? "@" : "", db);
+        rc = redis_url_parse(data, &u->data, err);
+        free(data);
+    }
+    if (rc == 0)
+        *out = *u;
+    free(u);
+    return rc;
+}
+
+void rsent_url_free(rsent_url *u)
+{
+    redis_url_free(&u->data);
+}
+
+/* ---- asking the sentinels ---------------------------------------------------- */
+
+static rconn_target rsent__target(const rsent *s, int i)
+{
+    rconn_target t = { s->url.sentinels[i].host, s->url.sentinels[i].port, s->user,
+                       s->password, 0, NULL, s->timeout_ms };
+    return t;
+}
+
+/* One sentinel's answer: 0 with the address, RAGD_ENOTFOUND if it does not
+ * know the master, RAGD_EUNAVAIL if it cannot be asked. */
+static int rsent__ask(rsent *s, int i, char *host, size_t cap, int *port)
+{
+    rconn_target t = rsent__target(s, i);
+    rconn *c = NULL;
+    char msg[256];
+    if (rconn_open(&t, &c, msg, sizeof msg) != 0)
+        return RAGD_EUNAVAIL;
+    const char *argv[3] = { "SENTINEL", "get-master-addr-by-name", s->url.master };
+    size_t lens[3] = { 8, 23, strlen(s->url.master) };
+    rpool_cmd cmd = { 3, argv, lens };
+    redisReply *r = NULL;
+    int rc = rconn_exec(c, 1, &cmd, &r, s->timeout_ms);
+    rconn_close(c);
+    if (rc)
+        return RAGD_EUNAVAIL;
+    if (r->type == REDIS_REPLY_NIL) {
+        rc = RAGD_ENOTFOUND;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < cap) {
+        snprintf(host, cap, "%s", r->element[0]->str);
+        *port = atoi(r->element[1]->str);
+        rc = *port > 0 && *port < 65536 ? 0 : RAGD_EUNAVAIL;
+    } else {
+        rc = RAGD_EUNAVAIL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* As rsent_master, but RAGD_ENOTFOUND when every sentinel that answered said
+ * it does not know the master. */
+static int rsent__find(rsent *s, char *host, size_t cap, int *port)
+{
+    int first = atomic_load(&s->good), rc = RAGD_EUNAVAIL;
+    bool unknown = false;
+    for (int k = 0; k < s->url.n; k++) {
+        int i = (first + k) % s->url.n;
+        rc = rsent__ask(s, i, host, cap, port);
+        if (rc == 0) {
+            atomic_store(&s->good, i);
+            return 0;
+        }
+        unknown |= rc == RAGD_ENOTFOUND;
+    }
+    return unknown ? RAGD_ENOTFOUND : RAGD_EUNAVAIL;
+}
+
+int rsent_master(rsent *s, char *host, size_t cap, int *port)
+{
+    return rsent__find(s, host, cap, port) == 0 ? 0 : RAGD_EUNAVAIL;
+}
+
+static int rsent__resolve(void *ud, char *host, size_t cap, int *port)
+{
+    return rsent_master(ud, host, cap, port);
+}
+
+uint64_t rsent_switches(rsent *s)
+{
+    return atomic_load(&s->switches);
+}
+
+/* ---- the +switch-master watcher --------------------------------------------- */
+
+/* "<name> <old-ip> <old-port> <new-ip> <new-port>": re-target if it is ours. */
+static void rsent__on_switch(rsent *s, const char *msg)
+{
+    char name[RSENT_NAME_MAX + 1], oldip[256], newip[256];
+    int oldport, newport;
+    if (sscanf(msg, "%128s %255s %d %255s %d", name, oldip, &oldport, newip, &newport) != 5 ||
+        strcmp(name, s->url.master) != 0)
+        return;
+    atomic_fetch_add(&s->switches, 1);
+    rpool_retarget(s->pool, newip, newport);
+}
+
+/* Subscribe on sentinel i and follow its messages until it is lost or stop. */
+static void rsent__watch_one(rsent *s, int i)
+{
+    rconn_target t = rsent__target(s, i);
+    rconn *c = NULL;
+    char msg[256];
+    if (rconn_open(&t, &c, msg, sizeof msg) != 0)
+        return;
+    const char *argv[2] = { "SUBSCRIBE", "+switch-master" };
+    size_t lens[2] = { 9, 14 };
+    rpool_cmd cmd = { 2, argv, lens };
+    redisReply *r = NULL;
+    int rc = rconn_exec(c, 1, &cmd, &r, s->timeout_ms);
+    if (rc == 0) {
+        freeReplyObject(r);
+        char host[256]; /* catch up with a switch announced while unsubscribed */
+        int port;
+        if (rsent__find(s, host, sizeof host, &port) == 0)
+            rpool_retarget(s->pool, host, port);
+    }
+    while (rc == 0 && !atomic_load(&s->stop)) {
+        rc = rconn_read(c, &r, RSENT_WATCH_POLL_MS);
+        if (rc == RAGD_ETIMEOUT) {
+            rc = 0;
+            continue;
+        }
+        if (rc == 0) {
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                r->element[2]->type == REDIS_REPLY_STRING)
+                rsent__on_switch(s, r->element[2]->str);
+            freeReplyObject(r);
+        }
+    }
+    rconn_close(c);
+}
+
+static void *rsent__watch_main(void *arg)
+{
+    rsent *s = arg;
+    while (!atomic_load(&s->stop)) {
+        int i = atomic_load(&s->good);
+        rsent__watch_one(s, i);
+        if (atomic_load(&s->good) == i) /* lost it: try the next one */
+            atomic_store(&s->good, (i + 1) % s->url.n);
+        for (int w = 0; w < RSENT_WATCH_RETRY_MS / 50 && !atomic_load(&s->stop); w++)
+            clock_sleep_ms(50);
+    }
+    return NULL;
+}
+
+int rsent_create(const store_config *cfg, rsent **out, rpool **pool, ragd_error *err)
+{
+    rsent *s = xcalloc(1, sizeof *s);
+    int rc = rsent_url_parse(cfg->url, &s->url, err);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->user = cfg->sentinel_user && *cfg->sentinel_user ? xstrdup(cfg->sentinel_user) : NULL;
+    s->password =
+        cfg->sentinel_password && *cfg->sentinel_password ? xstrdup(cfg->sentinel_password) : NULL;
+    s->timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000;
+    char host[256];
+    int port;
+    if (rsent__find(s, host, sizeof host, &port) == RAGD_ENOTFOUND) {
+        rc = ragd_error_set(err, RAGD_EINVAL, "no sentinel knows a master named \"%s\"",
+                            s->url.master);
+        rsent_destroy(s);
+        return rc;
+    }
+    rpool_resolver res = { rsent__resolve, s };
+    rc = rpool_create_at(cfg, &s->url.data, &res, &s->pool, err);
+    if (rc == 0 && pthread_create(&s->watcher, NULL, rsent__watch_main, s) != 0)
+        rc = ragd_error_set(err, RAGD_EINTERNAL, "cannot start the Sentinel watcher thread");
+    s->watching = rc == 0;
+    if (rc) {
+        rsent_destroy(s);
+        return rc;
+    }
+    *out = s;
+    *pool = s->pool;
+    return 0;
+}
+
+void rsent_destroy(rsent *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop, true);
+    if (s->watching)
+        pthread_join(s->watcher, NULL);
+    rpool_destroy(s->pool);
+    rsent_url_free(&s->url);
+    free((char *)s->user);
+    free((char *)s->password);
+    free(s);
+}
