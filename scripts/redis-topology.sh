@@ -48,6 +48,9 @@ start_node() {
         echo "logfile $dir/$port/redis.log"
         echo "save \"\""
         echo "appendonly no"
+        # Replicas sync at once (Redis 7 waits 5 s for more replicas by default),
+        # so a set is really replicated when "up" returns.
+        echo "repl-diskless-sync-delay 0"
         cat
     } >"$dir/$port/redis.conf"
 }
@@ -82,6 +85,9 @@ sentinel_up() {
         redis-server "$dir/$((base + r))/redis.conf"
     done
     wait_for "$base" "connected_slaves:2" INFO replication
+    for r in 1 2; do
+        wait_for $((base + r)) "master_link_status:up" INFO replication
+    done
     for s in 10 11 12; do
         port=$((base + s))
         start_node "$port" <<EOF

@@ -16,10 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
 
-#define RSENT_WATCH_POLL_MS 200   /* how often the watcher checks for stop */
+#define RSENT_WATCH_POLL_MS 100   /* how often the watcher polls the sentinels */
 #define RSENT_WATCH_RETRY_MS 500  /* pause before the next sentinel after a loss */
 
 struct rsent {
@@ -32,6 +33,13 @@ struct rsent {
     _Atomic bool stop;
     pthread_t watcher;
     bool watching;
+    /* The watcher's own: a connection per sentinel for polling, and what each
+     * sentinel named last (port 0 = nothing yet). */
+    rconn *polls[RSENT_MAX];
+    struct {
+        char host[256];
+        int port;
+    } named[RSENT_MAX];
 };
 
 /* ---- URL ------------------------------------------------------------------ */
@@ -139,21 +147,16 @@ static rconn_target rsent__target(const rsent *s, int i)
     return t;
 }
 
-/* One sentinel's answer: 0 with the address, RAGD_ENOTFOUND if it does not
- * know the master, RAGD_EUNAVAIL if it cannot be asked. */
-static int rsent__ask(rsent *s, int i, char *host, size_t cap, int *port)
+/* Ask a sentinel over connection c: 0 with the address, RAGD_ENOTFOUND if
+ * it does not know the master, RAGD_EUNAVAIL if the exchange failed (then c
+ * is unusable). */
+static int rsent__ask_on(rsent *s, rconn *c, char *host, size_t cap, int *port)
 {
-    rconn_target t = rsent__target(s, i);
-    rconn *c = NULL;
-    char msg[256];
-    if (rconn_open(&t, &c, msg, sizeof msg) != 0)
-        return RAGD_EUNAVAIL;
     const char *argv[3] = { "SENTINEL", "get-master-addr-by-name", s->url.master };
     size_t lens[3] = { 8, 23, strlen(s->url.master) };
     rpool_cmd cmd = { 3, argv, lens };
     redisReply *r = NULL;
     int rc = rconn_exec(c, 1, &cmd, &r, s->timeout_ms);
-    rconn_close(c);
     if (rc)
         return RAGD_EUNAVAIL;
     if (r->type == REDIS_REPLY_NIL) {
@@ -168,6 +171,19 @@ static int rsent__ask(rsent *s, int i, char *host, size_t cap, int *port)
         rc = RAGD_EUNAVAIL;
     }
     freeReplyObject(r);
+    return rc;
+}
+
+/* Sentinel i's answer on a connection of its own (as rsent__ask_on). */
+static int rsent__ask(rsent *s, int i, char *host, size_t cap, int *port)
+{
+    rconn_target t = rsent__target(s, i);
+    rconn *c = NULL;
+    char msg[256];
+    if (rconn_open(&t, &c, msg, sizeof msg) != 0)
+        return RAGD_EUNAVAIL;
+    int rc = rsent__ask_on(s, c, host, cap, port);
+    rconn_close(c);
     return rc;
 }
 
@@ -215,10 +231,48 @@ static void rsent__on_switch(rsent *s, const char *msg)
         strcmp(name, s->url.master) != 0)
         return;
     atomic_fetch_add(&s->switches, 1);
+    log_msg(LOG_WARN, "Sentinel: master %s moved from %s:%d to %s:%d", name, oldip, oldport,
+            newip, newport);
     rpool_retarget(s->pool, newip, newport);
 }
 
-/* Subscribe on sentinel i and follow its messages until it is lost or stop. */
+/* Poll every sentinel on its own kept connection. +switch-master comes only at
+ * the end of a failover, while the old master still takes writes (that its
+ * demotion then wipes) from the moment a replica is promoted; the leading
+ * sentinel names the promoted replica as soon as it sees it master. So a
+ * sentinel whose answer changes re-targets the pool at once. Each sentinel's
+ * own change counts, so one that lags behind never moves the pool back. */
+static void rsent__poll(rsent *s)
+{
+    for (int i = 0; i < s->url.n; i++) {
+        char msg[256], host[256];
+        int port;
+        if (!s->polls[i]) {
+            rconn_target t = rsent__target(s, i);
+            if (rconn_open(&t, &s->polls[i], msg, sizeof msg) != 0)
+                continue;
+        }
+        int rc = rsent__ask_on(s, s->polls[i], host, sizeof host, &port);
+        if (rc == RAGD_EUNAVAIL) {
+            rconn_close(s->polls[i]);
+            s->polls[i] = NULL;
+        }
+        if (rc)
+            continue;
+        bool changed = s->named[i].port &&
+                       (port != s->named[i].port || strcmp(host, s->named[i].host) != 0);
+        snprintf(s->named[i].host, sizeof s->named[i].host, "%s", host);
+        s->named[i].port = port;
+        if (changed) {
+            log_msg(LOG_WARN, "Sentinel %s:%d: master %s is now %s:%d", s->url.sentinels[i].host,
+                    s->url.sentinels[i].port, s->url.master, host, port);
+            rpool_retarget(s->pool, host, port);
+        }
+    }
+}
+
+/* Subscribe on sentinel i and follow its messages until it is lost or stop;
+ * poll the sentinels between messages. */
 static void rsent__watch_one(rsent *s, int i)
 {
     rconn_target t = rsent__target(s, i);
@@ -241,6 +295,7 @@ static void rsent__watch_one(rsent *s, int i)
     while (rc == 0 && !atomic_load(&s->stop)) {
         rc = rconn_read(c, &r, RSENT_WATCH_POLL_MS);
         if (rc == RAGD_ETIMEOUT) {
+            rsent__poll(s);
             rc = 0;
             continue;
         }
@@ -309,6 +364,8 @@ void rsent_destroy(rsent *s)
     atomic_store(&s->stop, true);
     if (s->watching)
         pthread_join(s->watcher, NULL);
+    for (int i = 0; i < RSENT_MAX; i++)
+        rconn_close(s->polls[i]);
     rpool_destroy(s->pool);
     rsent_url_free(&s->url);
     free((char *)s->user);
