@@ -377,6 +377,11 @@ int rconn_read(rconn *c, redisReply **out, int timeout_ms)
     return rc__read_reply(c, out, rc__now_ms() + timeout_ms);
 }
 
+int rconn_fd(const rconn *c)
+{
+    return c->fd;
+}
+
 void rconn_close(rconn *c)
 {
     rc__close(c);
@@ -667,14 +672,19 @@ int rpool_exec(rpool *p, size_t n, const rpool_cmd *cmds, redisReply **replies)
         /* Behind a resolver this server is no longer the master: drop every
          * connection and re-discover. The caller still sees the error reply. */
         rc__pool_release(p, c, false);
-        pthread_mutex_lock(&p->mu);
-        p->gen++;
-        rc__mark_down(p);
-        pthread_mutex_unlock(&p->mu);
+        rpool_suspend(p);
         return 0;
     }
     rc__pool_release(p, c, true);
     return 0;
+}
+
+void rpool_suspend(rpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->gen++;
+    rc__mark_down(p);
+    pthread_mutex_unlock(&p->mu);
 }
 
 void rpool_retarget(rpool *p, const char *host, int port)

@@ -64,6 +64,11 @@ int rpool_create_at(const store_config *cfg, redis_url *url, const rpool_resolve
  * pool is down, it retries at once. Thread-safe. */
 void rpool_retarget(rpool *p, const char *host, int port);
 
+/* Stop using the current server at once (a failover is under way): every
+ * connection is dropped (those in use when released) and the pool is down
+ * until its resolver names a server again. Thread-safe. */
+void rpool_suspend(rpool *p);
+
 /* One connection outside any pool (a sentinel). */
 typedef struct rconn rconn;
 typedef struct rconn_target {
@@ -85,6 +90,9 @@ int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
 /* Read one pushed reply (pub/sub): RAGD_ETIMEOUT if none came within
  * timeout_ms (the connection stays usable), RAGD_EUNAVAIL if it is lost. */
 int rconn_read(rconn *c, redisReply **out, int timeout_ms);
+/* The socket, for poll() (data already read may wait in the reader: call
+ * rconn_read with timeout 0 to see it). */
+int rconn_fd(const rconn *c);
 void rconn_close(rconn *c);
 
 /* Send n commands pipelined on one connection and read n replies into

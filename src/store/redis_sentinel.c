@@ -10,6 +10,7 @@
  */
 #include "store/redis_sentinel.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@
 #include "util/mem.h"
 
 #define RSENT_WATCH_POLL_MS 100   /* how often the watcher polls the sentinels */
-#define RSENT_WATCH_RETRY_MS 500  /* pause before the next sentinel after a loss */
+#define RSENT_WATCH_RETRY_MS 500  /* pause before re-subscribing to a lost sentinel */
+#define RSENT_HOLD_MS 10000       /* longest a failover under way keeps writes back */
 
 struct rsent {
     rsent_url url;
@@ -40,6 +42,15 @@ struct rsent {
         char host[256];
         int port;
     } named[RSENT_MAX];
+    rconn *subs[RSENT_MAX];         /* the watcher's subscriptions */
+    int64_t sub_retry_ms[RSENT_MAX];
+    /* A failover under way (+selected-slave): the resolver does not name the
+     * old master hold_host:hold_port until hold_until_ms. mu guards these. */
+    pthread_mutex_t mu;
+    bool holding;
+    char hold_host[256];
+    int hold_port;
+    int64_t hold_until_ms;
 };
 
 /* ---- URL ------------------------------------------------------------------ */
@@ -205,9 +216,26 @@ static int rsent__find(rsent *s, char *host, size_t cap, int *port)
     return unknown ? RAGD_ENOTFOUND : RAGD_EUNAVAIL;
 }
 
+/* With mu held: is host:port the master a failover in progress is leaving? */
+static bool rsent__held(rsent *s, const char *host, int port)
+{
+    if (!s->holding)
+        return false;
+    if (clock_mono_us() / 1000 >= s->hold_until_ms) {
+        s->holding = false;
+        return false;
+    }
+    return port == s->hold_port && strcmp(host, s->hold_host) == 0;
+}
+
 int rsent_master(rsent *s, char *host, size_t cap, int *port)
 {
-    return rsent__find(s, host, cap, port) == 0 ? 0 : RAGD_EUNAVAIL;
+    if (rsent__find(s, host, cap, port) != 0)
+        return RAGD_EUNAVAIL;
+    pthread_mutex_lock(&s->mu);
+    bool held = rsent__held(s, host, *port);
+    pthread_mutex_unlock(&s->mu);
+    return held ? RAGD_EUNAVAIL : 0;
 }
 
 static int rsent__resolve(void *ud, char *host, size_t cap, int *port)
@@ -220,9 +248,22 @@ uint64_t rsent_switches(rsent *s)
     return atomic_load(&s->switches);
 }
 
-/* ---- the +switch-master watcher --------------------------------------------- */
+/* ---- the watcher ------------------------------------------------------------ */
 
-/* "<name> <old-ip> <old-port> <new-ip> <new-port>": re-target if it is ours. */
+/* The master is now host:port (a switch, or a sentinel naming it): end any
+ * hold and re-target the pool. */
+static void rsent__moved(rsent *s, const char *host, int port)
+{
+    pthread_mutex_lock(&s->mu);
+    bool held = rsent__held(s, host, port);
+    if (!held)
+        s->holding = false;
+    pthread_mutex_unlock(&s->mu);
+    if (!held)
+        rpool_retarget(s->pool, host, port);
+}
+
+/* "+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>". */
 static void rsent__on_switch(rsent *s, const char *msg)
 {
     char name[RSENT_NAME_MAX + 1], oldip[256], newip[256];
@@ -233,15 +274,108 @@ static void rsent__on_switch(rsent *s, const char *msg)
     atomic_fetch_add(&s->switches, 1);
     log_msg(LOG_WARN, "Sentinel: master %s moved from %s:%d to %s:%d", name, oldip, oldport,
             newip, newport);
-    rpool_retarget(s->pool, newip, newport);
+    rsent__moved(s, newip, newport);
+}
+
+/* "+selected-slave <type> <name> <ip> <port> @ <master> <master-ip> <master-port>":
+ * a failover of our master has chosen a replica and is about to promote it.
+ * From then on the old master's writes would be wiped by its demotion, so
+ * stop writing to it now: the pool goes down and the resolver will not name
+ * it again until a sentinel names another master (or RSENT_HOLD_MS pass, for
+ * a failover that was aborted). */
+static void rsent__on_selected(rsent *s, const char *msg)
+{
+    const char *at = strstr(msg, " @ ");
+    char name[RSENT_NAME_MAX + 1], ip[256];
+    int port;
+    if (!at || sscanf(at + 3, "%128s %255s %d", name, ip, &port) != 3 ||
+        strcmp(name, s->url.master) != 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->holding = true;
+    snprintf(s->hold_host, sizeof s->hold_host, "%s", ip);
+    s->hold_port = port;
+    s->hold_until_ms = clock_mono_us() / 1000 + RSENT_HOLD_MS;
+    pthread_mutex_unlock(&s->mu);
+    log_msg(LOG_WARN, "Sentinel: failover of %s from %s:%d under way: writes wait for the "
+            "new master", name, ip, port);
+    rpool_suspend(s->pool);
+}
+
+/* "-failover-abort-...": the old master stays; stop holding it back. */
+static void rsent__on_abort(rsent *s, const char *msg)
+{
+    const char *at = strstr(msg, " @ ");
+    char name[RSENT_NAME_MAX + 1];
+    if (at && sscanf(at + 3, "%128s", name) == 1 && strcmp(name, s->url.master) == 0) {
+        pthread_mutex_lock(&s->mu);
+        s->holding = false;
+        pthread_mutex_unlock(&s->mu);
+        rpool_suspend(s->pool); /* and ask the sentinels again */
+    }
+}
+
+/* One pushed message: ["message", channel, text]. */
+static void rsent__on_message(rsent *s, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") ||
+        r->element[1]->type != REDIS_REPLY_STRING || r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    const char *ch = r->element[1]->str, *msg = r->element[2]->str;
+    if (strcmp(ch, "+switch-master") == 0)
+        rsent__on_switch(s, msg);
+    else if (strcmp(ch, "+selected-slave") == 0)
+        rsent__on_selected(s, msg);
+    else if (strncmp(ch, "-failover-abort", 15) == 0)
+        rsent__on_abort(s, msg);
+}
+
+/* Keep a subscription open on sentinel i (reopened at most every
+ * RSENT_WATCH_RETRY_MS) and hand what it pushed to rsent__on_message. The
+ * failover events come from the sentinel leading it, so every sentinel is
+ * subscribed. */
+static void rsent__drain(rsent *s, int i)
+{
+    static const char *const chans[] = { "SUBSCRIBE", "+switch-master", "+selected-slave",
+                                         "-failover-abort-no-good-slave",
+                                         "-failover-abort-slave-timeout" };
+    int64_t now = clock_mono_us() / 1000;
+    if (!s->subs[i] && now >= s->sub_retry_ms[i]) {
+        rconn_target t = rsent__target(s, i);
+        char msg[256];
+        size_t lens[5];
+        for (int k = 0; k < 5; k++)
+            lens[k] = strlen(chans[k]);
+        rpool_cmd cmd = { 5, (const char **)chans, lens };
+        redisReply *r = NULL;
+        s->sub_retry_ms[i] = now + RSENT_WATCH_RETRY_MS;
+        if (rconn_open(&t, &s->subs[i], msg, sizeof msg) == 0 &&
+            rconn_exec(s->subs[i], 1, &cmd, &r, s->timeout_ms) == 0) {
+            freeReplyObject(r); /* the first confirmation; the others come as pushes */
+        } else {
+            rconn_close(s->subs[i]);
+            s->subs[i] = NULL;
+        }
+    }
+    for (int rc = 0; s->subs[i] && rc == 0;) {
+        redisReply *r = NULL;
+        rc = rconn_read(s->subs[i], &r, 0);
+        if (rc == 0) {
+            rsent__on_message(s, r);
+            freeReplyObject(r);
+        } else if (rc != RAGD_ETIMEOUT) {
+            rconn_close(s->subs[i]);
+            s->subs[i] = NULL;
+        }
+    }
 }
 
 /* Poll every sentinel on its own kept connection. +switch-master comes only at
- * the end of a failover, while the old master still takes writes (that its
- * demotion then wipes) from the moment a replica is promoted; the leading
- * sentinel names the promoted replica as soon as it sees it master. So a
- * sentinel whose answer changes re-targets the pool at once. Each sentinel's
- * own change counts, so one that lags behind never moves the pool back. */
+ * the end of a failover; the leading sentinel names the promoted replica as
+ * soon as it sees it master. A sentinel whose answer changes re-targets the
+ * pool at once; each sentinel's own change counts, so one that lags behind
+ * never moves the pool back. */
 static void rsent__poll(rsent *s)
 {
     for (int i = 0; i < s->url.n; i++) {
@@ -266,59 +400,29 @@ static void rsent__poll(rsent *s)
         if (changed) {
             log_msg(LOG_WARN, "Sentinel %s:%d: master %s is now %s:%d", s->url.sentinels[i].host,
                     s->url.sentinels[i].port, s->url.master, host, port);
-            rpool_retarget(s->pool, host, port);
+            rsent__moved(s, host, port);
         }
     }
 }
 
-/* Subscribe on sentinel i and follow its messages until it is lost or stop;
- * poll the sentinels between messages. */
-static void rsent__watch_one(rsent *s, int i)
-{
-    rconn_target t = rsent__target(s, i);
-    rconn *c = NULL;
-    char msg[256];
-    if (rconn_open(&t, &c, msg, sizeof msg) != 0)
-        return;
-    const char *argv[2] = { "SUBSCRIBE", "+switch-master" };
-    size_t lens[2] = { 9, 14 };
-    rpool_cmd cmd = { 2, argv, lens };
-    redisReply *r = NULL;
-    int rc = rconn_exec(c, 1, &cmd, &r, s->timeout_ms);
-    if (rc == 0) {
-        freeReplyObject(r);
-        char host[256]; /* catch up with a switch announced while unsubscribed */
-        int port;
-        if (rsent__find(s, host, sizeof host, &port) == 0)
-            rpool_retarget(s->pool, host, port);
-    }
-    while (rc == 0 && !atomic_load(&s->stop)) {
-        rc = rconn_read(c, &r, RSENT_WATCH_POLL_MS);
-        if (rc == RAGD_ETIMEOUT) {
-            rsent__poll(s);
-            rc = 0;
-            continue;
-        }
-        if (rc == 0) {
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                r->element[2]->type == REDIS_REPLY_STRING)
-                rsent__on_switch(s, r->element[2]->str);
-            freeReplyObject(r);
-        }
-    }
-    rconn_close(c);
-}
-
+/* Every RSENT_WATCH_POLL_MS: read what the subscriptions pushed, then poll. */
 static void *rsent__watch_main(void *arg)
 {
     rsent *s = arg;
     while (!atomic_load(&s->stop)) {
-        int i = atomic_load(&s->good);
-        rsent__watch_one(s, i);
-        if (atomic_load(&s->good) == i) /* lost it: try the next one */
-            atomic_store(&s->good, (i + 1) % s->url.n);
-        for (int w = 0; w < RSENT_WATCH_RETRY_MS / 50 && !atomic_load(&s->stop); w++)
-            clock_sleep_ms(50);
+        struct pollfd pfd[RSENT_MAX];
+        int n = 0;
+        for (int i = 0; i < s->url.n; i++)
+            if (s->subs[i])
+                pfd[n++] = (struct pollfd){ rconn_fd(s->subs[i]), POLLIN, 0 };
+        if (n)
+            poll(pfd, (nfds_t)n, RSENT_WATCH_POLL_MS);
+        else
+            clock_sleep_ms(RSENT_WATCH_POLL_MS);
+        for (int i = 0; i < s->url.n && !atomic_load(&s->stop); i++)
+            rsent__drain(s, i);
+        if (!atomic_load(&s->stop))
+            rsent__poll(s);
     }
     return NULL;
 }
@@ -331,6 +435,7 @@ int rsent_create(const store_config *cfg, rsent **out, rpool **pool, ragd_error 
         free(s);
         return rc;
     }
+    pthread_mutex_init(&s->mu, NULL);
     s->user = cfg->sentinel_user && *cfg->sentinel_user ? xstrdup(cfg->sentinel_user) : NULL;
     s->password =
         cfg->sentinel_password && *cfg->sentinel_password ? xstrdup(cfg->sentinel_password) : NULL;
@@ -364,8 +469,11 @@ void rsent_destroy(rsent *s)
     atomic_store(&s->stop, true);
     if (s->watching)
         pthread_join(s->watcher, NULL);
-    for (int i = 0; i < RSENT_MAX; i++)
+    for (int i = 0; i < RSENT_MAX; i++) {
         rconn_close(s->polls[i]);
+        rconn_close(s->subs[i]);
+    }
+    pthread_mutex_destroy(&s->mu);
     rpool_destroy(s->pool);
     rsent_url_free(&s->url);
     free((char *)s->user);

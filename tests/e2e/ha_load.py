@@ -20,7 +20,10 @@ class Topology:
     """scripts/redis-topology.sh sentinel on ports base..base+12 (slot picks base)."""
 
     def __init__(self, slot=0):
-        self.base = 41000 + (slot % 1000) * 16
+        # Below the ephemeral port range (32768+), away from the script's defaults.
+        self.base = 20000 + (slot % 400) * 16
+        if 26300 <= self.base < 27100:
+            self.base += 800
         self.dir = f"/tmp/ragd-e2e-topology-{os.getpid()}"
         self.env = dict(os.environ, RAGD_TOPOLOGY_DIR=self.dir)
         self.url = None
@@ -33,7 +36,11 @@ class Topology:
         return out.stdout.strip().splitlines()
 
     def up(self):
-        self.url = self._run("up")[-1]
+        try:
+            self.url = self._run("up")[-1]
+        except RuntimeError:
+            self.down()
+            raise
         return self
 
     def down(self):

@@ -100,7 +100,7 @@ static bool topology_up(void)
         return false;
     strcpy(cut, "scripts/redis-topology.sh");
     snprintf(g_dir, sizeof g_dir, "/tmp/ragd-test-sentinel-%d", (int)getpid());
-    g_base = 40000 + (int)(getpid() % 1500) * 16;
+    g_base = 27200 + (int)(getpid() % 300) * 16; /* below the ephemeral ports */
     if (topology("up") != 0) {
         topology("down");
         g_base = 0;

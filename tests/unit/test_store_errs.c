@@ -123,18 +123,27 @@ static int config_set(const char *url, const char *name, const char *value)
     return redis_cmd(url, 4, argv);
 }
 
+/* A Redis store under prefix, writes waiting for `wait` replicas (50 ms). */
+static store_t *open_redis(const char *url, const char *prefix, int wait)
+{
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.url = url;
+    cfg.key_prefix = prefix;
+    cfg.wait_replicas = wait;
+    cfg.wait_timeout_ms = 50;
+    store_t *s = NULL;
+    ragd_error err;
+    return store_open(&cfg, &s, &err) == 0 ? s : NULL;
+}
+
 TEST(redis_oom_is_counted_and_refuses_writes)
 {
     const char *url = getenv("RAGD_TEST_REDIS_URL");
     if (!url || !*url)
         SKIP("RAGD_TEST_REDIS_URL not set");
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.url = url;
-    cfg.key_prefix = "errs-oom";
-    store_t *s = NULL;
-    ragd_error err;
-    ASSERT_OK(store_open(&cfg, &s, &err));
+    store_t *s = open_redis(url, "errs-oom", 0);
+    ASSERT_TRUE(s != NULL);
     ASSERT_OK(config_set(url, "maxmemory-policy", "noeviction"));
     ASSERT_OK(config_set(url, "maxmemory", "1"));
     int rc = store_set(s, "k", 1, "v", 1, 0, 0);
@@ -158,15 +167,8 @@ TEST(redis_wait_without_replicas_is_not_durable)
     const char *url = getenv("RAGD_TEST_REDIS_URL");
     if (!url || !*url)
         SKIP("RAGD_TEST_REDIS_URL not set");
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.url = url;
-    cfg.key_prefix = "errs-wait";
-    cfg.wait_replicas = 1;
-    cfg.wait_timeout_ms = 50;
-    store_t *s = NULL;
-    ragd_error err;
-    ASSERT_OK(store_open(&cfg, &s, &err));
+    store_t *s = open_redis(url, "errs-wait", 1);
+    ASSERT_TRUE(s != NULL);
     ASSERT_EQ_INT(store_set(s, "k", 1, "v", 1, 0, 0), RAGD_ENOTDURABLE);
     int64_t n = 0;
     ASSERT_EQ_INT(store_incr(s, "n", 1, 1, 0, &n), RAGD_ENOTDURABLE);
@@ -181,8 +183,8 @@ TEST(redis_wait_without_replicas_is_not_durable)
     ASSERT_EQ_INT(st.errors_by_kind[STORE_ERRK_NOT_DURABLE], 3);
     ASSERT_EQ_INT(store_del(s, "k", 1), RAGD_ENOTDURABLE);
     store_close(s);
-    cfg.wait_replicas = 0; /* clean up without WAIT */
-    ASSERT_OK(store_open(&cfg, &s, &err));
+    s = open_redis(url, "errs-wait", 0); /* clean up without WAIT */
+    ASSERT_TRUE(s != NULL);
     store_del(s, "n", 1);
     store_del(s, "b", 1);
     ASSERT_EQ_INT(store_exists(s, "k", 1), RAGD_ENOTFOUND);
