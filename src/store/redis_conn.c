@@ -374,7 +374,8 @@ int rconn_read(rconn *c, redisReply **out, int timeout_ms)
         if (n < 0)
             return RAGD_EUNAVAIL;
     }
-    return rc__read_reply(c, out, rc__now_ms() + timeout_ms);
+    /* Something came: give the rest of the reply a moment even when polling. */
+    return rc__read_reply(c, out, rc__now_ms() + (timeout_ms > 100 ? timeout_ms : 100));
 }
 
 int rconn_fd(const rconn *c)

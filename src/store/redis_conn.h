@@ -88,7 +88,8 @@ int rconn_open(const rconn_target *t, rconn **out, char *err, size_t errlen);
 int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
                int timeout_ms);
 /* Read one pushed reply (pub/sub): RAGD_ETIMEOUT if none came within
- * timeout_ms (the connection stays usable), RAGD_EUNAVAIL if it is lost. */
+ * timeout_ms (the connection stays usable), RAGD_EUNAVAIL if it is lost. Once
+ * bytes arrive, the rest of the reply gets at least 100 ms. */
 int rconn_read(rconn *c, redisReply **out, int timeout_ms);
 /* The socket, for poll() (data already read may wait in the reader: call
  * rconn_read with timeout 0 to see it). */

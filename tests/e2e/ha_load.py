@@ -45,6 +45,10 @@ class Topology:
 
     def down(self):
         self._run("down")
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass
 
     def restart(self):
         self.down()

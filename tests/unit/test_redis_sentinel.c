@@ -282,7 +282,9 @@ int main(void)
     RUN(pool_never_writes_to_a_replica);
     RUN(unknown_master_name_is_refused);
     RUN(store_follows_a_failover);
-    if (up)
+    if (up) {
         topology("down");
+        rmdir(g_dir);
+    }
     return TEST_REPORT();
 }

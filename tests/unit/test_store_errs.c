@@ -1,15 +1,14 @@
 /*
  * test_store_errs.c - store failures that show (src/store/store_errs.c): the
  * classification of Redis error replies, the counts per kind, the refusal
- * state /health reports (OOM from a real redis-server with maxmemory 1 and
- * noeviction, then healed), and WAIT on writes (redis_wait_replicas) against a
+ * state /health reports, and WAIT on writes (redis_wait_replicas) against a
  * server with no replica: the write answers RAGD_ENOTDURABLE and is counted,
  * while it stays on the master. Needs RAGD_TEST_REDIS_URL (scripts/test.sh)
- * for the live parts.
+ * for the live part. (OOM from a real server: test_store_redis.c, oom_is_full,
+ * on a server of its own, since the shared one serves other tests meanwhile.)
  */
 #include <stdlib.h>
 
-#include "store/redis_conn.h"
 #include "store/store_int.h"
 #include "testing.h"
 
@@ -92,37 +91,6 @@ TEST(note_counts_and_refusal)
     store__errs_deinit(&e);
 }
 
-/* One command on a side connection (CONFIG SET ...). */
-static int redis_cmd(const char *url, int argc, const char **argv)
-{
-    store_config cfg;
-    store_config_default(&cfg);
-    cfg.url = url;
-    rpool *p = NULL;
-    ragd_error err;
-    int rc = rpool_create(&cfg, &p, &err);
-    if (rc)
-        return rc;
-    size_t lens[8];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    rpool_cmd cmd = { argc, argv, lens };
-    redisReply *r = NULL;
-    rc = rpool_exec(p, 1, &cmd, &r);
-    if (rc == 0) {
-        rc = r->type == REDIS_REPLY_ERROR ? RAGD_EIO : 0;
-        freeReplyObject(r);
-    }
-    rpool_destroy(p);
-    return rc;
-}
-
-static int config_set(const char *url, const char *name, const char *value)
-{
-    const char *argv[4] = { "CONFIG", "SET", name, value };
-    return redis_cmd(url, 4, argv);
-}
-
 /* A Redis store under prefix, writes waiting for `wait` replicas (50 ms). */
 static store_t *open_redis(const char *url, const char *prefix, int wait)
 {
@@ -135,31 +103,6 @@ static store_t *open_redis(const char *url, const char *prefix, int wait)
     store_t *s = NULL;
     ragd_error err;
     return store_open(&cfg, &s, &err) == 0 ? s : NULL;
-}
-
-TEST(redis_oom_is_counted_and_refuses_writes)
-{
-    const char *url = getenv("RAGD_TEST_REDIS_URL");
-    if (!url || !*url)
-        SKIP("RAGD_TEST_REDIS_URL not set");
-    store_t *s = open_redis(url, "errs-oom", 0);
-    ASSERT_TRUE(s != NULL);
-    ASSERT_OK(config_set(url, "maxmemory-policy", "noeviction"));
-    ASSERT_OK(config_set(url, "maxmemory", "1"));
-    int rc = store_set(s, "k", 1, "v", 1, 0, 0);
-    ASSERT_OK(config_set(url, "maxmemory", "0"));
-    ASSERT_EQ_INT(rc, RAGD_EFULL);
-    store_stats st;
-    ASSERT_OK(store_get_stats(s, &st));
-    ASSERT_EQ_INT(st.errors_by_kind[STORE_ERRK_OOM], 1);
-    ASSERT_EQ_INT(st.errors, 1);
-    char why[200];
-    ASSERT_TRUE(store_refusing_writes(s, why, sizeof why));
-    ASSERT_TRUE(strncmp(why, "OOM ", 4) == 0);
-    ASSERT_OK(store_set(s, "k", 1, "v", 1, 0, 0));
-    ASSERT_TRUE(!store_refusing_writes(s, why, sizeof why));
-    store_del(s, "k", 1);
-    store_close(s);
 }
 
 TEST(redis_wait_without_replicas_is_not_durable)
@@ -196,7 +139,6 @@ int main(void)
     RUN(classify_redis_errors);
     RUN(kind_names_are_stable);
     RUN(note_counts_and_refusal);
-    RUN(redis_oom_is_counted_and_refuses_writes);
     RUN(redis_wait_without_replicas_is_not_durable);
     return TEST_REPORT();
 }
