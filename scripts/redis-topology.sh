@@ -48,6 +48,9 @@ start_node() {
         echo "logfile $dir/$port/redis.log"
         echo "save \"\""
         echo "appendonly no"
+        # Replicas sync at once (Redis 7 waits 5 s for more replicas by default),
+        # so a set is really replicated when "up" returns.
+        echo "repl-diskless-sync-delay 0"
         cat
     } >"$dir/$port/redis.conf"
 }

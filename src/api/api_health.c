@@ -1,11 +1,13 @@
 /*
  * api_health.c - GET /health in the shape the seeds' monitors read:
  * {status: healthy|degraded|unhealthy, models_loaded, database, cache,
- * uptime_seconds}, with the detail (backend, version, outage length, replication
- * lag per followed log) under "details". 200 while ragd serves (healthy or degraded), 503 when unhealthy,
- * so a load balancer takes the instance out only when it cannot serve.
+ * uptime_seconds}, with the detail (backend, version, outage length, why the
+ * store is impaired, replication) under "details". 200 while ragd serves
+ * (healthy or degraded), 503 when unhealthy, so a load balancer takes the
+ * instance out only when it cannot serve.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,20 +30,49 @@ static int64_t health__outage_s(app_t *app, bool up)
     return (now - expected) / 1000000;
 }
 
+/* What /health found out about the store. */
+typedef struct health_store {
+    bool up, full, refusing, partial;
+    int64_t outage_s;
+    char reason[256]; /* why it is not "ok" */
+} health_store;
+
 /* healthy: store and embedding model up; degraded: still serving, but the store
- * is unreachable (lookups are misses), full (writes refused) or partly down (a
- * Redis Cluster with slots that have no reachable master), no embedding model is
- * loaded, or the knowledge bases were just reloaded after a store reset (reset
- * non-empty); unhealthy: the store has been unreachable for
- * health_unhealthy_after seconds. */
-static const char *health__status(const app_t *app, bool up, bool impaired, int64_t outage_s,
-                                  const char *reset)
+ * is unreachable (lookups are misses), full or refusing writes (READONLY,
+ * MASTERDOWN, OOM), partly down (a Redis Cluster with slots that have no
+ * reachable master), no embedding model is loaded, or the knowledge bases were
+ * just reloaded after a store reset (reset non-empty); unhealthy: the store has
+ * been unreachable for health_unhealthy_after seconds. */
+static const char *health__status(const app_t *app, const health_store *h, const char *reset)
 {
-    if (!up && outage_s >= app->cfg.health_unhealthy_after)
+    if (!h->up && h->outage_s >= app->cfg.health_unhealthy_after)
         return "unhealthy";
-    if (!up || impaired || !app->embed || *reset)
+    if (!h->up || h->full || h->refusing || h->partial || !app->embed || *reset)
         return "degraded";
     return "healthy";
+}
+
+static void health__probe(app_t *app, health_store *h)
+{
+    h->reason[0] = '\0';
+    int prc = store_health(app->store, h->reason, sizeof h->reason);
+    h->full = prc == RAGD_EFULL;
+    h->up = prc == 0 || h->full;
+    h->partial = prc == 0 && h->reason[0];
+    h->outage_s = health__outage_s(app, h->up);
+    if (h->up && !h->partial)
+        h->refusing = store_refusing_writes(app->store, h->reason, sizeof h->reason);
+    if (!h->up)
+        snprintf(h->reason, sizeof h->reason, "%s unreachable",
+                 store_has(app->store, STORE_CAP_SHARED) ? "Redis master" : "store");
+    else if (h->full && !h->refusing)
+        snprintf(h->reason, sizeof h->reason, "store full: writes refused");
+}
+
+static const char *health__db_status(const health_store *h)
+{
+    return !h->up ? "unavailable" : h->full ? "full" : h->refusing ? "refusing_writes"
+                                                   : h->partial ? "degraded" : "ok";
 }
 
 /* One followed log under details.replication.logs. */
@@ -86,22 +117,18 @@ static cJSON *health__replication(app_t *app, const kb_repl_status *ks)
     return o;
 }
 
-static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s,
-                              const char *reason, const kb_repl_status *ks)
+static cJSON *health__details(app_t *app, const health_store *h, const kb_repl_status *ks)
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "version", RAGD_VERSION);
     cJSON *db = cJSON_AddObjectToObject(d, "database");
     cJSON_AddStringToObject(db, "backend", store_backend_name(app->store));
-    cJSON_AddStringToObject(db, "status", !up     ? "unavailable"
-                                          : full  ? "full"
-                                          : reason[0] ? "degraded"
-                                                      : "ok");
-    cJSON_AddNumberToObject(db, "outage_seconds", (double)outage_s);
-    if (reason[0])
-        cJSON_AddStringToObject(db, "reason", reason);
+    cJSON_AddStringToObject(db, "status", health__db_status(h));
+    if (h->reason[0])
+        cJSON_AddStringToObject(db, "reason", h->reason);
+    cJSON_AddNumberToObject(db, "outage_seconds", (double)h->outage_s);
     cJSON *cache = cJSON_AddObjectToObject(d, "cache");
-    cJSON_AddStringToObject(cache, "status", up ? "ok" : "degraded");
+    cJSON_AddStringToObject(cache, "status", h->up ? "ok" : "degraded");
     cJSON *emb = cJSON_AddObjectToObject(d, "embedding");
     cJSON_AddStringToObject(emb, "status", app->embed ? "ok" : "unavailable");
     if (app->embed)
@@ -113,25 +140,23 @@ static cJSON *health__details(app_t *app, bool up, bool full, int64_t outage_s,
 static void health__get(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
-    char reason[256];
-    int prc = store_health(app->store, reason, sizeof reason);
-    bool full = prc == RAGD_EFULL, up = prc == 0 || full;
-    int64_t outage_s = health__outage_s(app, up);
+    health_store h;
+    health__probe(app, &h);
     kb_repl_status ks;
     kb_repl_status_get(app->kb, &ks);
-    const char *status = health__status(app, up, full || reason[0], outage_s, ks.degraded);
+    const char *status = health__status(app, &h, ks.degraded);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "status", status);
     cJSON *models = cJSON_AddArrayToObject(out, "models_loaded");
     if (app->embed)
         cJSON_AddItemToArray(models, cJSON_CreateString(embed_model_name(app->embed)));
-    cJSON_AddStringToObject(out, "database", up ? "connected" : "disconnected");
-    cJSON_AddStringToObject(out, "cache", up ? "connected" : "disconnected");
+    cJSON_AddStringToObject(out, "database", h.up ? "connected" : "disconnected");
+    cJSON_AddStringToObject(out, "cache", h.up ? "connected" : "disconnected");
     cJSON_AddNumberToObject(out, "uptime_seconds", (double)app_uptime_s(app));
     cJSON_AddStringToObject(out, "version", RAGD_VERSION);
     if (ks.degraded[0])
         cJSON_AddStringToObject(out, "reason", ks.degraded);
-    cJSON_AddItemToObject(out, "details", health__details(app, up, full, outage_s, reason, &ks));
+    cJSON_AddItemToObject(out, "details", health__details(app, &h, &ks));
     api_reply_json(resp, strcmp(status, "unhealthy") ? 200 : 503, out);
     cJSON_Delete(out);
 }

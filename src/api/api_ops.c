@@ -126,14 +126,22 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_keys", labels.data, (double)ss.keys);
     metrics_family(&b, "ragd_store_bytes", "gauge", "bytes used by the store");
     metrics_sample(&b, "ragd_store_bytes", labels.data, (double)ss.bytes_used);
-    metrics_family(&b, "ragd_store_errors_total", "counter", "store errors");
-    metrics_sample(&b, "ragd_store_errors_total", labels.data, (double)ss.errors);
+    metrics_family(&b, "ragd_store_errors_total", "counter",
+                   "store errors that were not misses, by kind (docs/OPERATIONS.md)");
+    for (int k = 0; k < STORE_ERRK_N; k++) {
+        buf_reset(&labels);
+        metrics_label(&labels, "backend", store_backend_name(app->store));
+        metrics_label(&labels, "kind", store_err_kind_name(k));
+        metrics_sample(&b, "ragd_store_errors_total", labels.data, (double)ss.errors_by_kind[k]);
+    }
+    metrics_family(&b, "ragd_store_redirections_total", "counter",
+                   "Redis Cluster redirections followed (MOVED, ASK)");
     static const char *const redirect_kind[2] = { "moved", "ask" };
-    for (int k = 0; k < 2; k++) { /* Redis Cluster redirections followed */
+    for (int k = 0; k < 2; k++) {
         buf_reset(&labels);
         metrics_label(&labels, "backend", store_backend_name(app->store));
         metrics_label(&labels, "kind", redirect_kind[k]);
-        metrics_sample(&b, "ragd_store_errors_total", labels.data,
+        metrics_sample(&b, "ragd_store_redirections_total", labels.data,
                        (double)(k ? ss.ask : ss.moved));
     }
     buf_reset(&labels);

@@ -211,6 +211,10 @@ int app_open(app_t *app, ragd_error *err)
     sc.pool_size = (int)cfg->redis_pool_size;
     sc.connect_timeout_ms = (int)cfg->redis_timeout_ms;
     sc.command_timeout_ms = (int)cfg->redis_timeout_ms;
+    sc.wait_replicas = (int)cfg->redis_wait_replicas;
+    sc.wait_timeout_ms = (int)cfg->redis_wait_timeout_ms;
+    sc.sentinel_user = cfg->redis_sentinel_user;
+    sc.sentinel_password = cfg->redis_sentinel_password;
     if (!sc.url && app__mkdirs(cfg->data_dir) != 0)
         return ragd_error_set(err, RAGD_EIO, "data_dir: cannot create %s", cfg->data_dir);
     if ((rc = store_open(&sc, &app->store, err)))

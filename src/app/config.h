@@ -33,6 +33,10 @@ typedef struct ragd_config {
     int64_t store_map_max_size;       /* the LMDB map grows up to this when it fills */
     int64_t redis_pool_size;
     int64_t redis_timeout_ms;
+    int64_t redis_wait_replicas;      /* WAIT for this many replicas after each write */
+    int64_t redis_wait_timeout_ms;
+    char *redis_sentinel_user;        /* AUTH for the sentinels of redis+sentinel:// */
+    char *redis_sentinel_password;
     int64_t http_threads;
     int64_t max_body_bytes;
     int64_t max_connections;

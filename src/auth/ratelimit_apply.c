@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "auth/ratelimit_int.h"
+#include "obs/log.h"
 #include "obs/metrics.h"
+#include "util/clock.h"
 #include "util/hash.h"
 #include "util/mem.h"
 
@@ -116,6 +118,24 @@ static void rl__refund(ratelimit_t *rl, const rl_taken *t, int n)
     }
 }
 
+/* A decision the store could not make was let through (fail-open): count it
+ * and log it, at most one line per 10 s with the number held back. */
+static void rl__fail_open(ratelimit_t *rl, const char *what, int rc)
+{
+    metrics_inc(&rl->n_fail_open, 1);
+    int64_t now = clock_mono_us();
+    int64_t last = __atomic_load_n(&rl->fail_open_log_us, __ATOMIC_RELAXED);
+    if ((last && now - last < 10 * 1000000LL) ||
+        !__atomic_compare_exchange_n(&rl->fail_open_log_us, &last, now, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&rl->fail_open_held, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t held = __atomic_exchange_n(&rl->fail_open_held, 0, __ATOMIC_RELAXED);
+    log_msg(LOG_WARN, "rate limit %s allowed without a decision (fail-open): store %s; "
+            "%llu more since the last line", what, ragd_strerror(rc), (unsigned long long)held);
+}
+
 /* Apply the matching rules of one unit. Returns true to go on; on false resp
  * holds a 429 or (fail-closed) 503. taken/ntaken get the limiters charged. */
 static bool rl__apply(ratelimit_t *rl, http_req *req, http_resp *resp, bool tokens,
@@ -138,8 +158,10 @@ static bool rl__apply(ratelimit_t *rl, http_req *req, http_resp *resp, bool toke
         int rc = store_ratelimit(rl->store, key, strlen(key), &p, &res);
         if (rc) {
             metrics_inc(&rl->n_store_fail, 1);
-            if (!rl->fail_closed)
+            if (!rl->fail_closed) {
+                rl__fail_open(rl, r->name, rc);
                 continue;
+            }
             rl__refund(rl, taken, *ntaken);
             *ntaken = 0;
             http_error(req, resp, 503, "rate_limit_unavailable",
@@ -232,6 +254,7 @@ int ratelimit_check(ratelimit_t *rl, const char *key, const store_rl_params *p,
         metrics_inc(&rl->n_store_fail, 1);
         if (rl->fail_closed)
             return RAGD_EUNAVAIL;
+        rl__fail_open(rl, "check", rc);
         memset(out, 0, sizeof *out);
         out->allowed = true;
         out->limit = p->burst > 0 && p->algo == STORE_RL_GCRA ? p->burst : p->limit;
@@ -256,4 +279,8 @@ void ratelimit_metrics_render(ratelimit_t *rl, buf_t *b)
     metrics_sample(b, "ragd_ratelimit_store_failures_total",
                    rl->fail_closed ? "policy=\"closed\"" : "policy=\"open\"",
                    (double)metrics_load(&rl->n_store_fail));
+    metrics_family(b, "ragd_ratelimit_fail_open_total", "counter",
+                   "requests allowed because the store could not decide (fail-open policy)");
+    metrics_sample(b, "ragd_ratelimit_fail_open_total", NULL,
+                   (double)metrics_load(&rl->n_fail_open));
 }

@@ -33,6 +33,9 @@ struct ratelimit {
     int nrules;
     bool fail_closed;
     uint64_t n_allowed, n_denied, n_store_fail; /* counters (atomic only) */
+    uint64_t n_fail_open;       /* requests let through because the store failed (atomic) */
+    int64_t fail_open_log_us;   /* last fail-open log line (atomic); one per 10 s */
+    uint64_t fail_open_held;    /* fail-open lines held back since (atomic) */
 };
 
 /* Parse one rule object into r (ratelimit.c). */

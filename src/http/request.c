@@ -146,6 +146,7 @@ void http_status_for(int rc, int *status, const char **code)
     case RAGD_ECONFLICT: *status = 409; *code = "conflict"; break;
     case RAGD_ETOOBIG: *status = 413; *code = "payload_too_large"; break;
     case RAGD_EUNAVAIL: *status = 503; *code = "store_unavailable"; break;
+    case RAGD_ENOTDURABLE: *status = 503; *code = "store_unavailable"; break;
     case RAGD_ETIMEOUT: *status = 504; *code = "timeout"; break;
     case RAGD_EFULL: *status = 507; *code = "store_full"; break;
     case RAGD_EUNSUPPORTED: *status = 501; *code = "unsupported"; break;

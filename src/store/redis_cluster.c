@@ -40,6 +40,7 @@ struct rroute {
     rcluster_url url;
     int node_pool_size;
     rpool *single; /* the pool of a plain URL (node 0 once it turns out a cluster) */
+    bool borrowed; /* single belongs to the caller (Sentinel's pool): not destroyed here */
     _Atomic bool cluster;
 
     pthread_mutex_t nodes_mu; /* serialises adding nodes */
@@ -377,6 +378,19 @@ int rroute_create(const store_config *cfg, rroute **out, ragd_error *err)
     return 0;
 }
 
+int rroute_wrap(rpool *pool, rroute **out)
+{
+    rroute *rt = xcalloc(1, sizeof *rt);
+    pthread_mutex_init(&rt->nodes_mu, NULL);
+    pthread_mutex_init(&rt->refresh_mu, NULL);
+    for (size_t s = 0; s < RCLUSTER_SLOTS; s++)
+        atomic_init(&rt->slot[s], RCL_NO_NODE);
+    rt->single = pool;
+    rt->borrowed = true;
+    *out = rt;
+    return 0;
+}
+
 void rroute_destroy(rroute *rt)
 {
     if (!rt)
@@ -387,7 +401,8 @@ void rroute_destroy(rroute *rt)
             rpool_destroy(rt->nodes[i]->pool);
         free(rt->nodes[i]);
     }
-    rpool_destroy(rt->single);
+    if (!rt->borrowed)
+        rpool_destroy(rt->single);
     rcluster_url_free(&rt->url);
     pthread_mutex_destroy(&rt->nodes_mu);
     pthread_mutex_destroy(&rt->refresh_mu);

@@ -70,6 +70,9 @@ typedef struct rroute rroute;
  * names them. Fails like rpool_create (bad URL, refused AUTH); an unreachable
  * server or cluster is fine (it starts down). Caller owns *out: rroute_destroy(). */
 int rroute_create(const store_config *cfg, rroute **out, ragd_error *err);
+/* A single-server router over pool, which stays the caller's (a Sentinel set's
+ * pool follows its master by itself and is never a cluster). */
+int rroute_wrap(rpool *pool, rroute **out);
 void rroute_destroy(rroute *rt);
 
 /* Send n commands pipelined to the master of key's slot (key NULL: any master)

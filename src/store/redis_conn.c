@@ -35,11 +35,12 @@
 #define RP_BACKOFF_MIN_MS 50
 #define RP_BACKOFF_MAX_MS 1000
 
-typedef struct rconn {
+struct rconn {
     int fd;
     SSL *ssl;
     redisReader *rd;
-} rconn;
+    uint64_t gen; /* the pool's target generation when it was opened */
+};
 
 struct rpool {
     redis_url url;
@@ -56,6 +57,13 @@ struct rpool {
     int backoff_ms;
     uint64_t lost; /* connections lost and not yet replaced */
     pthread_t monitor;
+    /* With a resolver (Sentinel): the master's address, asked again when stale;
+     * gen counts address changes so connections to an old one are dropped. */
+    rpool_resolver res;
+    char addr_host[256];
+    int addr_port;
+    bool addr_stale;
+    uint64_t gen;
 
     _Atomic uint64_t reconnects, errors;
     _Atomic bool available;
@@ -246,14 +254,14 @@ static int rc__simple(rconn *c, int argc, const char **argv, int64_t deadline, c
     return rc;
 }
 
-static int rc__tcp_connect(const rpool *p, int64_t deadline)
+static int rc__tcp_connect(const char *host, int port_num, int64_t deadline)
 {
     char port[8];
-    snprintf(port, sizeof port, "%d", p->url.port);
+    snprintf(port, sizeof port, "%d", port_num);
     struct addrinfo hints = { 0 }, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(p->url.host, port, &hints, &res) != 0)
+    if (getaddrinfo(host, port, &hints, &res) != 0)
         return -1;
     int fd = -1;
     for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
@@ -279,19 +287,19 @@ static int rc__tcp_connect(const rpool *p, int64_t deadline)
     return fd;
 }
 
-static int rc__tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, size_t errlen)
+static int rc__tls_handshake(const rconn_target *t, rconn *c, int64_t deadline, char *err,
+                             size_t errlen)
 {
-    c->ssl = SSL_new(p->ssl_ctx);
+    c->ssl = SSL_new(t->ssl_ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
         return RAGD_EUNAVAIL;
     struct in6_addr ip;
-    bool is_ip = inet_pton(AF_INET, p->url.host, &ip) == 1 ||
-                 inet_pton(AF_INET6, p->url.host, &ip) == 1;
+    bool is_ip = inet_pton(AF_INET, t->host, &ip) == 1 || inet_pton(AF_INET6, t->host, &ip) == 1;
     if (is_ip) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), p->url.host);
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host);
     } else {
-        SSL_set_tlsext_host_name(c->ssl, p->url.host);
-        SSL_set1_host(c->ssl, p->url.host);
+        SSL_set_tlsext_host_name(c->ssl, t->host);
+        SSL_set1_host(c->ssl, t->host);
     }
     for (;;) {
         int r = SSL_connect(c->ssl);
@@ -299,7 +307,7 @@ static int rc__tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, si
             return 0;
         long vr = SSL_get_verify_result(c->ssl);
         if (vr != X509_V_OK) { /* a reachable server we must not trust: configuration */
-            snprintf(err, errlen, "TLS certificate of %.64s: %.128s", p->url.host,
+            snprintf(err, errlen, "TLS certificate of %.64s: %.128s", t->host,
                      X509_verify_cert_error_string(vr));
             ERR_clear_error();
             return RAGD_EINVAL;
@@ -309,41 +317,151 @@ static int rc__tls_handshake(rpool *p, rconn *c, int64_t deadline, char *err, si
     }
 }
 
-/* Open, secure and authenticate one connection. RAGD_EUNAVAIL if the server
- * cannot be reached; RAGD_EINVAL (message in err) if it refuses AUTH/SELECT. */
-static int rc__open(rpool *p, rconn **out, char *err, size_t errlen)
+int rconn_open(const rconn_target *t, rconn **out, char *err, size_t errlen)
 {
-    int64_t deadline = rc__now_ms() + p->connect_timeout_ms;
+    int64_t deadline = rc__now_ms() + t->connect_timeout_ms;
     rconn *c = xcalloc(1, sizeof *c);
     c->rd = redisReaderCreate();
-    c->fd = rc__tcp_connect(p, deadline);
+    c->fd = rc__tcp_connect(t->host, t->port, deadline);
     int rc = c->fd < 0 ? RAGD_EUNAVAIL : 0;
-    if (rc == 0 && p->ssl_ctx)
-        rc = rc__tls_handshake(p, c, deadline, err, errlen);
-    if (rc == 0 && p->url.password) {
-        const char *auth[3] = { "AUTH", p->url.user, p->url.password };
-        if (!p->url.user)
-            auth[1] = p->url.password;
-        rc = rc__simple(c, p->url.user ? 3 : 2, auth, deadline, err, errlen);
+    if (rc == 0 && t->ssl_ctx)
+        rc = rc__tls_handshake(t, c, deadline, err, errlen);
+    if (rc == 0 && t->password) {
+        const char *auth[3] = { "AUTH", t->user, t->password };
+        if (!t->user)
+            auth[1] = t->password;
+        rc = rc__simple(c, t->user ? 3 : 2, auth, deadline, err, errlen);
     }
-    if (rc == 0 && !p->url.password) { /* learn now if the server wants a password */
+    if (rc == 0 && !t->password) { /* learn now if the server wants a password */
         const char *ping[1] = { "PING" };
         rc = rc__simple(c, 1, ping, deadline, err, errlen);
     }
-    if (rc == 0 && p->url.db) {
+    if (rc == 0 && t->db) {
         char db[16];
-        snprintf(db, sizeof db, "%d", p->url.db);
+        snprintf(db, sizeof db, "%d", t->db);
         const char *sel[2] = { "SELECT", db };
         rc = rc__simple(c, 2, sel, deadline, err, errlen);
     }
     if (rc) {
         if (rc == RAGD_EUNAVAIL)
-            snprintf(err, errlen, "cannot reach %.200s:%d", p->url.host, p->url.port);
+            snprintf(err, errlen, "cannot reach %.200s:%d", t->host, t->port);
         rc__close(c);
         return rc;
     }
     *out = c;
     return 0;
+}
+
+int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies, int timeout_ms)
+{
+    return rc__exec(c, n, cmds, replies, rc__now_ms() + timeout_ms);
+}
+
+int rconn_read(rconn *c, redisReply **out, int timeout_ms)
+{
+    void *r = NULL;
+    if (redisReaderGetReply(c->rd, &r) != REDIS_OK)
+        return RAGD_EUNAVAIL;
+    if (r) {
+        *out = r;
+        return 0;
+    }
+    if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
+        struct pollfd pfd = { c->fd, POLLIN, 0 };
+        int n = poll(&pfd, 1, timeout_ms);
+        if (n == 0 || (n < 0 && errno == EINTR))
+            return RAGD_ETIMEOUT;
+        if (n < 0)
+            return RAGD_EUNAVAIL;
+    }
+    /* Something came: give the rest of the reply a moment even when polling. */
+    return rc__read_reply(c, out, rc__now_ms() + (timeout_ms > 100 ? timeout_ms : 100));
+}
+
+int rconn_fd(const rconn *c)
+{
+    return c->fd;
+}
+
+void rconn_close(rconn *c)
+{
+    rc__close(c);
+}
+
+/* With a resolver: is the server behind c a master? (ROLE's first element.) */
+static int rc__check_master(rconn *c, int64_t deadline, char *err, size_t errlen)
+{
+    const char *argv[1] = { "ROLE" };
+    size_t lens[1] = { 4 };
+    rpool_cmd cmd = { 1, argv, lens };
+    redisReply *r = NULL;
+    int rc = rc__exec(c, 1, &cmd, &r, deadline);
+    if (rc)
+        return rc;
+    bool master = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                  r->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[0]->str, "master") == 0;
+    if (!master)
+        snprintf(err, errlen, "not a master (ROLE %.32s)",
+                 r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->str
+                     ? r->element[0]->str
+                     : r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    freeReplyObject(r);
+    return master ? 0 : RAGD_EUNAVAIL;
+}
+
+/* The address to connect to: the URL's, or with a resolver the master's
+ * (asked again when stale). *gen gets the target generation. */
+static int rc__target(rpool *p, char *host, size_t cap, int *port, uint64_t *gen)
+{
+    pthread_mutex_lock(&p->mu);
+    bool stale = p->res.resolve && p->addr_stale;
+    snprintf(host, cap, "%s", p->res.resolve ? p->addr_host : p->url.host);
+    *port = p->res.resolve ? p->addr_port : p->url.port;
+    *gen = p->gen;
+    pthread_mutex_unlock(&p->mu);
+    if (!stale)
+        return 0;
+    int rc = p->res.resolve(p->res.ud, host, cap, port);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    if (strcmp(host, p->addr_host) != 0 || *port != p->addr_port) {
+        snprintf(p->addr_host, sizeof p->addr_host, "%s", host);
+        p->addr_port = *port;
+        p->gen++;
+    }
+    p->addr_stale = false;
+    *gen = p->gen;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* Open, secure and authenticate one connection to the pool's server (with a
+ * resolver: the current master, checked with ROLE). RAGD_EUNAVAIL if it cannot
+ * be reached; RAGD_EINVAL (message in err) if it refuses AUTH/SELECT. */
+static int rc__open(rpool *p, rconn **out, char *err, size_t errlen)
+{
+    char host[256];
+    rconn_target t = { host, 0, p->url.user, p->url.password, p->url.db, p->ssl_ctx,
+                       p->connect_timeout_ms };
+    uint64_t gen;
+    if (rc__target(p, host, sizeof host, &t.port, &gen) != 0) {
+        snprintf(err, errlen, "no master address from the sentinels");
+        return RAGD_EUNAVAIL;
+    }
+    int rc = rconn_open(&t, out, err, errlen);
+    if (rc == 0 && p->res.resolve &&
+        (rc = rc__check_master(*out, rc__now_ms() + p->connect_timeout_ms, err, errlen)) != 0) {
+        rc__close(*out);
+        pthread_mutex_lock(&p->mu);
+        p->addr_stale = true; /* a replica now, or gone: ask the sentinels again */
+        pthread_mutex_unlock(&p->mu);
+        return RAGD_EUNAVAIL;
+    }
+    if (rc == 0)
+        (*out)->gen = gen;
+    return rc;
 }
 
 /* An idle connection is healthy if it has nothing to read; after the server
@@ -374,6 +492,7 @@ static bool rc__alive(rconn *c)
 /* With mu held: note the server is down, drop idle connections, wake the monitor. */
 static void rc__mark_down(rpool *p)
 {
+    p->addr_stale = true; /* with a resolver: the master may have moved */
     for (int i = 0; i < p->nidle; i++)
         rc__close(p->idle[i]);
     p->total -= p->nidle;
@@ -500,7 +619,7 @@ static int rc__pool_acquire(rpool *p, rconn **out, int64_t deadline)
 static void rc__pool_release(rpool *p, rconn *c, bool healthy)
 {
     pthread_mutex_lock(&p->mu);
-    if (healthy && !p->down) {
+    if (healthy && !p->down && c->gen == p->gen) {
         p->idle[p->nidle++] = c;
     } else {
         rc__close(c);
@@ -509,6 +628,21 @@ static void rc__pool_release(rpool *p, rconn *c, bool healthy)
     }
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* Does a reply say the server no longer takes writes as a master (a replica
+ * after a failover, or a master that lost its replicas' quorum)? */
+static bool rc__refuses(size_t n, redisReply **replies)
+{
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r = replies[i];
+        if (r->type == REDIS_REPLY_ERROR &&
+            (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0))
+            return true;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements && rc__refuses(r->elements, r->element))
+            return true;
+    }
+    return false;
 }
 
 int rpool_exec(rpool *p, size_t n, const rpool_cmd *cmds, redisReply **replies)
@@ -535,8 +669,45 @@ int rpool_exec(rpool *p, size_t n, const rpool_cmd *cmds, redisReply **replies)
         pthread_mutex_unlock(&p->mu);
         return RAGD_EUNAVAIL;
     }
+    if (p->res.resolve && rc__refuses(n, replies)) {
+        /* Behind a resolver this server is no longer the master: drop every
+         * connection and re-discover. The caller still sees the error reply. */
+        rc__pool_release(p, c, false);
+        rpool_suspend(p);
+        return 0;
+    }
     rc__pool_release(p, c, true);
     return 0;
+}
+
+void rpool_suspend(rpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->gen++;
+    rc__mark_down(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void rpool_retarget(rpool *p, const char *host, int port)
+{
+    pthread_mutex_lock(&p->mu);
+    if (strcmp(host, p->addr_host) != 0 || port != p->addr_port) {
+        snprintf(p->addr_host, sizeof p->addr_host, "%s", host);
+        p->addr_port = port;
+        p->gen++;
+        for (int i = 0; i < p->nidle; i++)
+            rc__close(p->idle[i]);
+        p->total -= p->nidle;
+        p->lost += (uint64_t)p->nidle;
+        p->nidle = 0;
+    }
+    p->addr_stale = false;
+    if (p->down) {
+        p->next_retry_ms = rc__now_ms(); /* try the new master now */
+        p->backoff_ms = RP_BACKOFF_MIN_MS;
+        pthread_cond_signal(&p->mon_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 static int rc__tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
@@ -573,11 +744,21 @@ static int rc__tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
 
 int rpool_create(const store_config *cfg, rpool **out, ragd_error *err)
 {
+    redis_url u;
+    int rc = redis_url_parse(cfg->url, &u, err);
+    return rc ? rc : rpool_create_at(cfg, &u, NULL, out, err);
+}
+
+int rpool_create_at(const store_config *cfg, redis_url *url, const rpool_resolver *res,
+                    rpool **out, ragd_error *err)
+{
     rpool *p = xcalloc(1, sizeof *p);
-    int rc = redis_url_parse(cfg->url, &p->url, err);
-    if (rc) {
-        free(p);
-        return rc;
+    int rc;
+    p->url = *url;
+    memset(url, 0, sizeof *url);
+    if (res) {
+        p->res = *res;
+        p->addr_stale = true;
     }
     p->size = cfg->pool_size > 0 ? cfg->pool_size : 8;
     p->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000;

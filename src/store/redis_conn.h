@@ -43,6 +43,59 @@ typedef struct rpool rpool;
 int rpool_create(const store_config *cfg, rpool **out, ragd_error *err);
 void rpool_destroy(rpool *p);
 
+/* Where a pool connects when its server moves (Sentinel): resolve() writes the
+ * current master's host (NUL-terminated, < cap bytes) and port, 0 or RAGD_E*.
+ * Called without the pool's lock, from any thread that opens a connection. */
+typedef struct rpool_resolver {
+    int (*resolve)(void *ud, char *host, size_t cap, int *port);
+    void *ud;
+} rpool_resolver;
+
+/* rpool_create for a parsed URL, whose contents the pool takes (*url is left
+ * empty). With res (NULL = url's host:port): the address comes from
+ * res->resolve before a (re)connect after a loss; every new connection must
+ * answer ROLE "master" or is dropped; a READONLY or MASTERDOWN reply, or a
+ * lost server, drops every connection and asks the resolver again. */
+int rpool_create_at(const store_config *cfg, redis_url *url, const rpool_resolver *res,
+                    rpool **out, ragd_error *err);
+
+/* The master moved to host:port (e.g. Sentinel's +switch-master): connections
+ * to the old address are dropped (those in use when released) and, if the
+ * pool is down, it retries at once. Thread-safe. */
+void rpool_retarget(rpool *p, const char *host, int port);
+
+/* Stop using the current server at once (a failover is under way): every
+ * connection is dropped (those in use when released) and the pool is down
+ * until its resolver names a server again. Thread-safe. */
+void rpool_suspend(rpool *p);
+
+/* One connection outside any pool (a sentinel). */
+typedef struct rconn rconn;
+typedef struct rconn_target {
+    const char *host;
+    int port;
+    const char *user, *password; /* NULL = no AUTH / AUTH <password> */
+    int db;                      /* SELECT when > 0 */
+    void *ssl_ctx;               /* SSL_CTX * for TLS, NULL = plain TCP */
+    int connect_timeout_ms;
+} rconn_target;
+
+/* Open, secure, authenticate (and PING or SELECT) one connection; err gets a
+ * message. RAGD_EUNAVAIL if unreachable, RAGD_EINVAL if AUTH/SELECT is refused.
+ * Caller owns *out: rconn_close(). One thread at a time per connection. */
+int rconn_open(const rconn_target *t, rconn **out, char *err, size_t errlen);
+/* Pipeline n commands and read n replies (as rpool_exec) within timeout_ms. */
+int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
+               int timeout_ms);
+/* Read one pushed reply (pub/sub): RAGD_ETIMEOUT if none came within
+ * timeout_ms (the connection stays usable), RAGD_EUNAVAIL if it is lost. Once
+ * bytes arrive, the rest of the reply gets at least 100 ms. */
+int rconn_read(rconn *c, redisReply **out, int timeout_ms);
+/* The socket, for poll() (data already read may wait in the reader: call
+ * rconn_read with timeout 0 to see it). */
+int rconn_fd(const rconn *c);
+void rconn_close(rconn *c);
+
 /* Send n commands pipelined on one connection and read n replies into
  * replies[] (caller frees each with freeReplyObject; error replies are replies).
  * RAGD_EUNAVAIL at once while the server is known down, or when the connection

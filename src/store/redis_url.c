@@ -114,7 +114,8 @@ int redis_url_parse(const char *url, redis_url *out, ragd_error *err)
         p = url + 9;
         u.tls = true;
     } else {
-        return ragd_error_set(err, RAGD_EINVAL, "Redis URL must start with redis:// or rediss://");
+        return ragd_error_set(err, RAGD_EINVAL, "Redis URL must start with redis://, rediss://, "
+                                                "redis+sentinel:// or rediss+sentinel://");
     }
     const char *end = p + strcspn(p, "/?#");
     const char *at = NULL;

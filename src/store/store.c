@@ -30,6 +30,7 @@ void store_config_default(store_config *cfg)
     cfg->connect_timeout_ms = 1000;
     cfg->command_timeout_ms = 1000;
     cfg->sweep_interval_ms = 1000;
+    cfg->wait_timeout_ms = 1000;
 }
 
 void store_value_free(store_value *v)
@@ -72,13 +73,11 @@ int store_open(const store_config *cfg, store_t **out, ragd_error *err)
     const char *url = cfg->url;
     if (!url || !*url) {
         rc = store_lmdb_open(cfg, &s->ops, &s->impl, err);
-    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0 ||
-               strncmp(url, "redis+cluster://", 16) == 0 ||
-               strncmp(url, "rediss+cluster://", 17) == 0) {
+    } else if (strncmp(url, "redis", 5) == 0 && strstr(url, "://")) {
         rc = store_redis_open(cfg, prefix, &s->ops, &s->impl, err);
     } else {
-        rc = ragd_error_set(err, RAGD_EINVAL, "store URL must start with redis://, rediss:// or "
-                                                "redis[s]+cluster://");
+        rc = ragd_error_set(err, RAGD_EINVAL, "store URL must start with redis://, rediss://, "
+                                              "redis[s]+sentinel:// or redis[s]+cluster://");
     }
     if (rc != 0) {
         free(s);
@@ -90,6 +89,7 @@ int store_open(const store_config *cfg, store_t **out, ragd_error *err)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->log_cv, &ca);
     pthread_condattr_destroy(&ca);
+    store__errs_init(&s->errs);
     *out = s;
     return 0;
 }
@@ -101,6 +101,7 @@ void store_close(store_t *s)
     s->ops->close(s->impl);
     pthread_cond_destroy(&s->log_cv);
     pthread_mutex_destroy(&s->log_mu);
+    store__errs_deinit(&s->errs);
     free(s);
 }
 
@@ -173,7 +174,7 @@ int store_get(store_t *s, const char *key, size_t klen, store_value *out)
 {
     fullkey fk;
     int rc = key_make(s, key, klen, &fk);
-    return rc ? rc : s->ops->get(s->impl, fk.buf, fk.len, out);
+    return rc ? rc : store__note(&s->errs, s->ops->get(s->impl, fk.buf, fk.len, out), false);
 }
 
 int store_get_many(store_t *s, const char *const *keys, const size_t *klens, size_t n,
@@ -213,7 +214,7 @@ int store_exists(store_t *s, const char *key, size_t klen)
 {
     fullkey fk;
     int rc = key_make(s, key, klen, &fk);
-    return rc ? rc : s->ops->exists(s->impl, fk.buf, fk.len);
+    return rc ? rc : store__note(&s->errs, s->ops->exists(s->impl, fk.buf, fk.len), false);
 }
 
 int store_set(store_t *s, const char *key, size_t klen, const void *val, size_t vlen,
@@ -225,21 +226,22 @@ int store_set(store_t *s, const char *key, size_t klen, const void *val, size_t 
         return rc;
     if (ttl_ms < 0 || (!val && vlen) || (flags & ~(STORE_EVICTABLE | STORE_NX)))
         return RAGD_EINVAL;
-    return s->ops->set(s->impl, fk.buf, fk.len, val ? val : "", vlen, ttl_ms, flags);
+    rc = s->ops->set(s->impl, fk.buf, fk.len, val ? val : "", vlen, ttl_ms, flags);
+    return store__note(&s->errs, rc, true);
 }
 
 int store_del(store_t *s, const char *key, size_t klen)
 {
     fullkey fk;
     int rc = key_make(s, key, klen, &fk);
-    return rc ? rc : s->ops->del(s->impl, fk.buf, fk.len);
+    return rc ? rc : store__note(&s->errs, s->ops->del(s->impl, fk.buf, fk.len), true);
 }
 
 int store_ttl(store_t *s, const char *key, size_t klen, int64_t *ttl_ms)
 {
     fullkey fk;
     int rc = key_make(s, key, klen, &fk);
-    return rc ? rc : s->ops->ttl(s->impl, fk.buf, fk.len, ttl_ms);
+    return rc ? rc : store__note(&s->errs, s->ops->ttl(s->impl, fk.buf, fk.len, ttl_ms), false);
 }
 
 int store_expire(store_t *s, const char *key, size_t klen, int64_t ttl_ms)
@@ -250,7 +252,7 @@ int store_expire(store_t *s, const char *key, size_t klen, int64_t ttl_ms)
         return rc;
     if (ttl_ms < 0)
         return RAGD_EINVAL;
-    return s->ops->expire(s->impl, fk.buf, fk.len, ttl_ms);
+    return store__note(&s->errs, s->ops->expire(s->impl, fk.buf, fk.len, ttl_ms), true);
 }
 
 int store_incr(store_t *s, const char *key, size_t klen, int64_t delta, int64_t ttl_ms,
@@ -262,7 +264,8 @@ int store_incr(store_t *s, const char *key, size_t klen, int64_t delta, int64_t 
         return rc;
     if (ttl_ms < 0 || !out)
         return RAGD_EINVAL;
-    return s->ops->incr(s->impl, fk.buf, fk.len, delta, ttl_ms, out);
+    rc = s->ops->incr(s->impl, fk.buf, fk.len, delta, ttl_ms, out);
+    return store__note(&s->errs, rc, true);
 }
 
 int store_cas(store_t *s, const char *key, size_t klen, const void *expect, size_t elen,
@@ -278,7 +281,8 @@ int store_cas(store_t *s, const char *key, size_t klen, const void *expect, size
         expect = "";
     if (val && !vlen)
         val = "";
-    return s->ops->cas(s->impl, fk.buf, fk.len, expect, elen, val, vlen, ttl_ms, flags);
+    rc = s->ops->cas(s->impl, fk.buf, fk.len, expect, elen, val, vlen, ttl_ms, flags);
+    return store__note(&s->errs, rc, true);
 }
 
 /* Wraps a scan callback to hide the global prefix from the caller. */
@@ -309,7 +313,8 @@ int store_scan(store_t *s, const char *prefix, size_t plen, bool with_values,
         memcpy(fk.buf + s->prefix_len, prefix, plen);
     fk.len = s->prefix_len + plen;
     scan_strip st = { fn, ud, s->prefix_len };
-    return s->ops->scan(s->impl, fk.buf, fk.len, with_values, scan_strip_cb, &st);
+    int rc = s->ops->scan(s->impl, fk.buf, fk.len, with_values, scan_strip_cb, &st);
+    return store__note(&s->errs, rc, false);
 }
 
 int store_del_pattern(store_t *s, const char *pattern, uint64_t *deleted)
@@ -324,7 +329,7 @@ int store_del_pattern(store_t *s, const char *pattern, uint64_t *deleted)
     memcpy(full + len, pattern, n);
     len += n;
     uint64_t cnt = 0;
-    int rc = s->ops->del_pattern(s->impl, full, len, &cnt);
+    int rc = store__note(&s->errs, s->ops->del_pattern(s->impl, full, len, &cnt), true);
     free(full);
     if (deleted)
         *deleted = cnt;
@@ -392,10 +397,14 @@ int store_batch_log_if(store_t *s, const store_check *checks, size_t nc, const s
         full[i].key = keys[i].buf;
         full[i].klen = keys[i].len;
     }
-    if (rc == 0)
+    if (rc == 0) {
         rc = s->ops->batch(s->impl, cfull, nc, failed ? failed : &ftmp, full, n,
                            log ? lk.buf : NULL, log ? lk.len : 0, rec ? rec : "", len,
                            seq ? seq : &tmp);
+        /* a failed check is an answer, not a store error */
+        if (rc != RAGD_ECONFLICT)
+            rc = store__note(&s->errs, rc, true);
+    }
     if (rc == 0 && log)
         store__log_notify(s);
     free(cfull);
@@ -416,7 +425,7 @@ int store_log_append(store_t *s, const char *log, const void *rec, size_t len, u
     rc = s->ops->log_append(s->impl, fk.buf, fk.len, rec ? rec : "", len, seq ? seq : &tmp);
     if (rc == 0)
         store__log_notify(s);
-    return rc;
+    return store__note(&s->errs, rc, true);
 }
 
 int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn fn, void *ud)
@@ -427,7 +436,8 @@ int store_log_read(store_t *s, const char *log, uint64_t after_seq, store_log_fn
         return rc;
     if (!fn)
         return RAGD_EINVAL;
-    return s->ops->log_read(s->impl, fk.buf, fk.len, after_seq, fn, ud);
+    rc = s->ops->log_read(s->impl, fk.buf, fk.len, after_seq, fn, ud);
+    return store__note(&s->errs, rc, false);
 }
 
 /* store_log_wait's state for one call: the caller's callback and how much of
@@ -514,7 +524,7 @@ int store_log_delete(store_t *s, const char *log)
 {
     fullkey fk;
     int rc = log_make(s, log, &fk);
-    return rc ? rc : s->ops->log_delete(s->impl, fk.buf, fk.len);
+    return rc ? rc : store__note(&s->errs, s->ops->log_delete(s->impl, fk.buf, fk.len), true);
 }
 
 int store_log_bounds(store_t *s, const char *log, uint64_t *first, uint64_t *last)
@@ -526,7 +536,8 @@ int store_log_bounds(store_t *s, const char *log, uint64_t *first, uint64_t *las
     if (!first || !last)
         return RAGD_EINVAL;
     *first = *last = 0;
-    return s->ops->log_bounds(s->impl, fk.buf, fk.len, first, last);
+    rc = s->ops->log_bounds(s->impl, fk.buf, fk.len, first, last);
+    return store__note(&s->errs, rc, false);
 }
 
 int store_get_stats(store_t *s, store_stats *out)
@@ -534,5 +545,12 @@ int store_get_stats(store_t *s, store_stats *out)
     if (!out)
         return RAGD_EINVAL;
     memset(out, 0, sizeof *out);
-    return s->ops->stats(s->impl, out);
+    int rc = s->ops->stats(s->impl, out);
+    store__errs_counts(&s->errs, out->errors_by_kind, &out->errors);
+    return rc;
+}
+
+bool store_refusing_writes(store_t *s, char *reason, size_t cap)
+{
+    return store__errs_refusing(&s->errs, reason, cap);
 }

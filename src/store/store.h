@@ -25,7 +25,8 @@ typedef struct store store_t;
 enum store_fsync { STORE_FSYNC_ALWAYS, STORE_FSYNC_EVERYSEC, STORE_FSYNC_NO };
 
 typedef struct store_config {
-    const char *url;          /* NULL/"" = LMDB in data_dir; "redis://", "rediss://" */
+    const char *url;          /* NULL/"" = LMDB in data_dir; "redis://", "rediss://",
+                                 "redis+sentinel://", "rediss+sentinel://" */
     const char *data_dir;     /* LMDB directory (created if missing) */
     const char *key_prefix;   /* global prefix, e.g. "ragd" (no trailing ':') */
     uint64_t max_bytes;       /* LMDB size budget for evictable entries; 0 = map size */
@@ -42,6 +43,10 @@ typedef struct store_config {
     const char *tls_cert_file; /* rediss:// client certificate (PEM chain) for servers
                                   with tls-auth-clients yes; NULL = none */
     const char *tls_key_file;  /* its private key (PEM); NULL = in tls_cert_file */
+    const char *sentinel_user;     /* redis+sentinel://: AUTH for the sentinels (the URL's */
+    const char *sentinel_password; /* credentials are the data nodes'); NULL = none */
+    int wait_replicas;        /* Redis: each write waits for this many replicas (WAIT) */
+    int wait_timeout_ms;      /* ... for at most this long, then RAGD_EUNAVAIL; default 1000 */
 } store_config;
 
 /* Limits shared by both backends (LMDB keys are at most 511 bytes with their
@@ -277,13 +282,39 @@ typedef struct store_rl_result {
 int store_ratelimit(store_t *s, const char *key, size_t klen, const store_rl_params *p,
                     store_rl_result *out);
 
+/* Kinds of store errors (every failure that is not a miss, a conflict or bad
+ * input), counted in store_stats.errors_by_kind and ragd_store_errors_total. */
+enum store_err_kind {
+    STORE_ERRK_UNAVAILABLE, /* the server cannot be reached or the connection broke */
+    STORE_ERRK_TIMEOUT,     /* no answer / no free connection in time */
+    STORE_ERRK_READONLY,    /* READONLY: a replica refused a write */
+    STORE_ERRK_MASTERDOWN,  /* MASTERDOWN: a replica lost its master */
+    STORE_ERRK_MOVED,       /* MOVED / ASK / CLUSTERDOWN / CROSSSLOT: cluster routing */
+    STORE_ERRK_OOM,         /* OOM: Redis' maxmemory with noeviction */
+    STORE_ERRK_FULL,        /* LMDB map or disk full */
+    STORE_ERRK_NOT_DURABLE, /* WAIT: fewer replicas acknowledged the write than asked */
+    STORE_ERRK_IO,          /* an I/O or backend failure (LMDB, an unparsable reply) */
+    STORE_ERRK_OTHER,       /* any other error reply (its text is logged) */
+    STORE_ERRK_N
+};
+
+/* "unavailable", "timeout", "readonly", ... ; "?" out of range. Thread-safe. */
+const char *store_err_kind_name(int kind);
+
+/* Why the store refuses writes now: true with reason (the server's error text,
+ * e.g. "READONLY You can't write against a read only replica.") when the last
+ * write was refused with READONLY, MASTERDOWN or OOM within the last 30 s and
+ * no write succeeded since. Thread-safe. */
+bool store_refusing_writes(store_t *s, char *reason, size_t cap);
+
 typedef struct store_stats {
     uint64_t keys;          /* live keys (approximate on Redis: DBSIZE-like count of ours) */
     uint64_t bytes_used;    /* bytes of keys+values (LMDB) or used_memory (Redis) */
     uint64_t max_bytes;     /* the budget, 0 = none */
     uint64_t evictions;     /* entries evicted by the budget since start */
     uint64_t expired;       /* entries removed by expiry since start */
-    uint64_t errors;        /* backend errors since start */
+    uint64_t errors;        /* store errors since start (the sum of errors_by_kind) */
+    uint64_t errors_by_kind[STORE_ERRK_N];
     uint64_t reconnects;    /* Redis reconnections since start */
     uint64_t moved, ask;    /* Redis Cluster MOVED / ASK redirections followed */
     uint64_t map_bytes;     /* LMDB: the map size now (it grows up to map_max); 0 on Redis */

@@ -8,6 +8,7 @@
 #define RAGD_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "store/store.h"
 
@@ -64,6 +65,18 @@ typedef struct store_ops {
                      store_rl_result *out);
 } store_ops;
 
+/* Store failures that show (store_errs.c): counts per kind, a rate-limited
+ * log, and whether writes are being refused. mu guards the non-atomic fields. */
+typedef struct store_errs {
+    _Atomic uint64_t count[STORE_ERRK_N];
+    _Atomic bool refusing;
+    pthread_mutex_t mu;
+    int64_t logged_at_us[STORE_ERRK_N];
+    uint64_t held[STORE_ERRK_N];   /* log lines held back since the last one */
+    int64_t refused_at_us;
+    char reason[160];
+} store_errs;
+
 struct store {
     const store_ops *ops;
     void *impl;
@@ -72,7 +85,26 @@ struct store {
     pthread_mutex_t log_mu;  /* guards log_gen */
     pthread_cond_t log_cv;   /* broadcast when a record is appended through this store */
     uint64_t log_gen;        /* appends through this store so far */
+    store_errs errs;
 };
+
+void store__errs_init(store_errs *e);
+void store__errs_deinit(store_errs *e);
+
+/* After a backend call: count, log and remember rc if it is a store error
+ * (taking this thread's detail from store__err_detail); a successful write
+ * ends a refusal. Returns rc. Thread-safe. */
+int store__note(store_errs *e, int rc, bool write);
+
+/* For backends: the kind and server text of the error the current call is
+ * about to return (thread-local; taken by store__note on the same thread). */
+void store__err_detail(int kind, const char *text, size_t len);
+
+/* The kind of a Redis error reply's text (READONLY..., OOM..., MOVED...). */
+int store__err_classify(const char *text, size_t len);
+
+bool store__errs_refusing(store_errs *e, char *reason, size_t cap);
+void store__errs_counts(store_errs *e, uint64_t *by_kind, uint64_t *total);
 
 /* Backend constructors: fill *ops and *impl or return an error with err set. */
 int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
@@ -105,6 +137,7 @@ int rs__ratelimit(struct rroute *route, const char *key, size_t klen, const stor
 struct redisReply;
 struct rs_waitpool;
 struct rpool;
+struct rpool_cmd;
 int rs__log_entries(const struct redisReply *r, store_log_fn fn, void *ud, uint64_t *next);
 struct rs_waitpool *rs__waitpool_create(struct rpool *pool);
 void rs__waitpool_destroy(struct rs_waitpool *w);
@@ -121,10 +154,14 @@ int rs__log_poll(struct rroute *rt, const char *const *logs, const size_t *lens,
                  void *ud);
 
 /* The Redis batch with checks: one Lua script (store_redis_log.c), sent to the
- * node of rkey (every key must share its slot on a cluster). */
-int rs__batch_if(struct rroute *rt, const char *rkey, size_t rklen, const store_check *checks,
-                 size_t nc, size_t *failed, const store_op *ops, size_t n, const char *log,
-                 size_t loglen, const void *rec, size_t len, uint64_t *seq);
+ * node of rkey (every key must share its slot on a cluster) through exec, the
+ * store's command runner (which adds WAIT after writes when asked). */
+typedef int (*rs_exec_fn)(void *ctx, const char *key, size_t klen, size_t n,
+                          const struct rpool_cmd *cmds, struct redisReply **replies);
+int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
+                 const store_check *checks, size_t nc, size_t *failed, const store_op *ops,
+                 size_t n, const char *log, size_t loglen, const void *rec, size_t len,
+                 uint64_t *seq);
 
 /* Glob matching with Redis' MATCH syntax (* ? [abc] [^a] [a-z] \x), binary-safe.
  * Implemented in store_glob.c; thread-safe, no allocation. */

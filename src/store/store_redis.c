@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/redis_cluster.h"
 #include "obs/log.h"
+#include "store/redis_cluster.h"
+#include "store/redis_conn.h"
+#include "store/redis_sentinel.h"
 #include "store/store_int.h"
 #include "util/clock.h"
 #include "util/hash.h"
@@ -71,15 +73,19 @@ static const char *const rs__script_src[RS_NSCRIPTS] = {
 typedef struct rs_store {
     rroute *route;
     struct rs_waitpool *waiters; /* connections of blocking log reads; NULL on a cluster */
+    rsent *sent;       /* redis+sentinel://: owns the pool route wraps; NULL otherwise */
+    int wait_replicas; /* > 0: each write is followed by WAIT wait_replicas wait_timeout */
+    char wait_args[2][16];
     rs_script scripts[RS_NSCRIPTS];
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
 } rs_store;
 
-/* Redis error reply -> RAGD_E*. */
+/* Redis error reply -> RAGD_E*, its kind and text noted for the error counts. */
 static int rs__reply_err(const redisReply *r)
 {
     const char *m = r->str ? r->str : "";
+    store__err_detail(store__err_classify(m, strlen(m)), m, strlen(m));
     if (strncmp(m, "OOM", 3) == 0)
         return RAGD_EFULL;
     if (strncmp(m, "WRONGTYPE", 9) == 0 || strstr(m, "not an integer") ||
@@ -90,6 +96,68 @@ static int rs__reply_err(const redisReply *r)
         strncmp(m, "NOAUTH", 6) == 0)
         return RAGD_EUNAVAIL;
     return RAGD_EIO;
+}
+
+/* Commands that write (scripts all write but the rate limiter's, which runs
+ * elsewhere): with redis_wait_replicas these are followed by WAIT. */
+static bool rs__is_write(const rpool_cmd *c)
+{
+    static const char *const w[] = { "SET", "DEL", "UNLINK", "EVALSHA", "EVAL", "MULTI" };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        if (c->argvlen[0] == strlen(w[i]) && memcmp(c->argv[0], w[i], c->argvlen[0]) == 0)
+            return true;
+    return false;
+}
+
+/* Did any of n replies fail on its own (then WAIT's answer does not matter)? */
+static bool rs__any_error(size_t n, redisReply **r)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i]->type == REDIS_REPLY_ERROR)
+            return true;
+    return false;
+}
+
+/* rpool_exec, plus "WAIT n timeout" pipelined on the same connection after a
+ * write when redis_wait_replicas > 0: fewer acknowledgements than asked is
+ * RAGD_ENOTDURABLE (the write stays on the master; replies are freed). */
+static int rs__exec(rs_store *s, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
+                    redisReply **replies)
+{
+    if (s->wait_replicas <= 0 || !rs__is_write(&cmds[0]))
+        return rroute_exec(s->route, key, klen, n, cmds, replies);
+    const char *wargv[3] = { "WAIT", s->wait_args[0], s->wait_args[1] };
+    size_t wlen[3] = { 4, strlen(s->wait_args[0]), strlen(s->wait_args[1]) };
+    rpool_cmd *all = xmalloc((n + 1) * sizeof *all);
+    redisReply **r = xmalloc((n + 1) * sizeof *r);
+    memcpy(all, cmds, n * sizeof *all);
+    all[n] = (rpool_cmd){ 3, wargv, wlen };
+    int rc = rroute_exec(s->route, key, klen, n + 1, all, r);
+    if (rc == 0) {
+        long long acked = r[n]->type == REDIS_REPLY_INTEGER ? r[n]->integer : -1;
+        if (acked < s->wait_replicas && !rs__any_error(n, r)) {
+            char msg[128];
+            int len = snprintf(msg, sizeof msg, "WAIT: %lld of %d replicas acknowledged in %s ms",
+                               acked < 0 ? 0 : acked, s->wait_replicas, s->wait_args[1]);
+            store__err_detail(STORE_ERRK_NOT_DURABLE, msg, (size_t)len);
+            for (size_t i = 0; i < n; i++)
+                freeReplyObject(r[i]);
+            rc = RAGD_ENOTDURABLE;
+        } else {
+            memcpy(replies, r, n * sizeof *r);
+        }
+        freeReplyObject(r[n]);
+    }
+    free(r);
+    free(all);
+    return rc;
+}
+
+/* rs__exec as an rs_exec_fn (the batch with checks in store_redis_log.c). */
+static int rs__exec_fn(void *ctx, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
+                       redisReply **replies)
+{
+    return rs__exec(ctx, key, klen, n, cmds, replies);
 }
 
 /* An exec's outcome: an error reply becomes its RAGD_E* code (and is freed). */
@@ -108,7 +176,7 @@ static int rs__call(rs_store *s, const char *key, size_t klen, int argc, const c
 {
     rpool_cmd cmd = { argc, argv, lens };
     redisReply *r = NULL;
-    int rc = rroute_exec(s->route, key, klen, 1, &cmd, &r);
+    int rc = rs__exec(s, key, klen, 1, &cmd, &r);
     rc = rs__check(rc, r);
     if (rc == 0)
         *out = r;
@@ -166,14 +234,14 @@ static int rs__script(rs_store *s, int which, const char *key, size_t klen, int 
     }
     rpool_cmd cmd = { 4 + nargs, argv, lens };
     redisReply *r = NULL;
-    int rc = rroute_exec(s->route, key, klen, 1, &cmd, &r);
+    int rc = rs__exec(s, key, klen, 1, &cmd, &r);
     if (rc == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r); /* each server has its own script cache */
         argv[0] = "EVAL";
         lens[0] = 4;
         argv[1] = s->scripts[which].src;
         lens[1] = strlen(argv[1]);
-        rc = rroute_exec(s->route, key, klen, 1, &cmd, &r);
+        rc = rs__exec(s, key, klen, 1, &cmd, &r);
     }
     rc = rs__check(rc, r);
     return rc ? rc : rs__finish(r, fn, ud);
@@ -251,7 +319,7 @@ static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
     size_t glen[2] = { 3, klen }, plen[2] = { 4, klen };
     rpool_cmd cmds[2] = { { 2, get, glen }, { 2, pttl, plen } };
     redisReply *r[2];
-    int rc = rroute_exec(s->route, key, klen, 2, cmds, r);
+    int rc = rs__exec(s, key, klen, 2, cmds, r);
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR) {
@@ -551,8 +619,8 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
     if (brc)
         return brc;
     if (nchecks)
-        return rs__batch_if(s->route, rkey, rklen, checks, nchecks, failed, ops, n, log, loglen,
-                            rec, len, seq);
+        return rs__batch_if(rs__exec_fn, s, rkey, rklen, checks, nchecks, failed, ops, n, log,
+                            loglen, rec, len, seq);
     size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
     rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
     const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);
@@ -578,7 +646,7 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
     }
     cmds[nc - 1] = (rpool_cmd){ 1, exec, exec_len };
     redisReply **r = xcalloc(nc, sizeof *r);
-    int rc = rroute_exec(s->route, rkey, rklen, nc, cmds, r);
+    int rc = rs__exec(s, rkey, rklen, nc, cmds, r);
     if (rc == 0) {
         rc = rs__exec_reply(r[nc - 1], log != NULL, seq);
         for (size_t i = 0; i < nc; i++)
@@ -651,7 +719,7 @@ static int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *
     size_t fl[6] = { 6, loglen, 1, 1, 5, 1 }, ll[6] = { 9, loglen, 1, 1, 5, 1 };
     rpool_cmd cmds[2] = { { 6, fa, fl }, { 6, la, ll } };
     redisReply *r[2] = { NULL, NULL };
-    int rc = rroute_exec(s->route, log, loglen, 2, cmds, r);
+    int rc = rs__exec(s, log, loglen, 2, cmds, r);
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR)
@@ -727,6 +795,8 @@ static void rs__close(void *impl)
     rs_store *s = impl;
     rs__waitpool_destroy(s->waiters);
     rroute_destroy(s->route);
+    if (s->sent)
+        rsent_destroy(s->sent); /* and its pool */
     free(s->match_all);
     free(s);
 }
@@ -790,7 +860,19 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
     if (plen)
         s->match_all[s->match_all_len++] = ':';
     s->match_all[s->match_all_len++] = '*';
-    int rc = rroute_create(cfg, &s->route, err);
+    s->wait_replicas = cfg->wait_replicas;
+    int wait_ms = cfg->wait_timeout_ms > 0 ? cfg->wait_timeout_ms : 1000;
+    snprintf(s->wait_args[0], sizeof s->wait_args[0], "%d", cfg->wait_replicas);
+    snprintf(s->wait_args[1], sizeof s->wait_args[1], "%d", wait_ms);
+    store_config pc = *cfg; /* a command's deadline covers its WAIT */
+    if (s->wait_replicas > 0)
+        pc.command_timeout_ms = (cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 1000) +
+                                wait_ms;
+    rpool *spool = NULL;
+    int rc = rsent_is_url(cfg->url) ? rsent_create(&pc, &s->sent, &spool, err)
+                                    : rroute_create(&pc, &s->route, err);
+    if (rc == 0 && s->sent)
+        rc = rroute_wrap(spool, &s->route);
     if (rc) {
         free(s->match_all);
         free(s);

@@ -276,9 +276,10 @@ static int rs__batch_if_reply(const redisReply *r, size_t *failed, uint64_t *seq
     return 0;
 }
 
-int rs__batch_if(rroute *rt, const char *rkey, size_t rklen, const store_check *checks,
-                 size_t nc, size_t *failed, const store_op *ops, size_t n, const char *log,
-                 size_t loglen, const void *rec, size_t len, uint64_t *seq)
+int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
+                 const store_check *checks, size_t nc, size_t *failed, const store_op *ops,
+                 size_t n, const char *log, size_t loglen, const void *rec, size_t len,
+                 uint64_t *seq)
 {
     size_t nkeys = nc + n + (log ? 1 : 0);
     size_t argc = 3 + nkeys + 5 + 2 * nc + 3 * n;
@@ -319,7 +320,7 @@ int rs__batch_if(rroute *rt, const char *rkey, size_t rklen, const store_check *
 #undef RS_ARG
     rpool_cmd cmd = { (int)k, argv, al };
     redisReply *r = NULL;
-    int rc = rroute_exec(rt, rkey, rklen, 1, &cmd, &r);
+    int rc = exec(ctx, rkey, rklen, 1, &cmd, &r);
     if (rc == 0) {
         rc = rs__batch_if_reply(r, failed, seq);
         freeReplyObject(r);

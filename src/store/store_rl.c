@@ -187,5 +187,6 @@ int store_ratelimit(store_t *s, const char *key, size_t klen, const store_rl_par
     char full[STORE_FULL_KEY_BUF];
     memcpy(full, s->prefix, s->prefix_len);
     memcpy(full + s->prefix_len, key, klen);
-    return s->ops->ratelimit(s->impl, full, s->prefix_len + klen, p, out);
+    return store__note(&s->errs, s->ops->ratelimit(s->impl, full, s->prefix_len + klen, p, out),
+                       true);
 }

@@ -20,6 +20,7 @@ static const char *const err_names[] = {
     "full",
     "unsupported",
     "internal error",
+    "not durable: fewer replicas confirmed the write than required; it may be lost on failover",
 };
 
 const char *ragd_strerror(int code)

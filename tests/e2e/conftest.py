@@ -4,6 +4,20 @@ import pytest
 from ragdtest import STORES, Ragd, Redis, RedisCluster, store_env
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ha_slow: long Redis failover scenarios, run with "
+                            "-m ha_slow (bench/cluster/failover.py); left out otherwise")
+
+
+def pytest_collection_modifyitems(config, items):
+    if "ha_slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="ha_slow: run with -m ha_slow")
+    for item in items:
+        if "ha_slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     r = Redis().start()

@@ -173,6 +173,10 @@ def test_store_down_policy(policy):
             line = [l for l in s.get("/metrics").text.splitlines()
                     if l.startswith("ragd_ratelimit_store_failures_total")][0]
             assert float(line.split()[-1]) >= 2
+            opened = [l for l in s.get("/metrics").text.splitlines()
+                      if l.startswith("ragd_ratelimit_fail_open_total")][0]
+            assert float(opened.split()[-1]) == 2  # the rule's request and the check
+            assert "allowed without a decision (fail-open)" in s.logs()
         else:
             assert_error(r, 503, "rate_limit_unavailable")
             assert_error(c, 503)

@@ -1,7 +1,7 @@
 /*
  * fuzz_config.c - libFuzzer harness for the configuration and URL parsers:
- * the input is tried as a Redis/store URL (redis_url_parse, the redaction of
- * secrets for logs), as a listen address (http_parse_listen), and as a config
+ * the input is tried as a Redis/store URL (redis_url_parse, rsent_url_parse for
+ * redis+sentinel://, the redaction of secrets for logs), as a listen address (http_parse_listen), and as a config
  * file (config_load, then the sections read by auth and rate limits against a
  * real LMDB store). Bad input must give an error naming it, never a crash.
  */
@@ -15,7 +15,7 @@
 #include "auth/ratelimit.h"
 #include "fuzz_util.h"
 #include "http/server.h"
-#include "store/redis_conn.h"
+#include "store/redis_sentinel.h"
 
 static store_t *store;
 
@@ -45,6 +45,15 @@ static void fuzz__as_url(const char *s)
         if (u.port < 0 || u.port > 65535 || !u.host[0])
             abort();
         redis_url_free(&u);
+    }
+    rsent_url su;
+    if (rsent_url_parse(s, &su, &err) == 0) {
+        if (su.n < 1 || su.n > RSENT_MAX || !su.master[0])
+            abort();
+        for (int i = 0; i < su.n; i++)
+            if (su.sentinels[i].port < 1 || su.sentinels[i].port > 65535)
+                abort();
+        rsent_url_free(&su);
     }
     char red[512];
     config_redact_url(s, red, sizeof red);

@@ -342,6 +342,17 @@ TEST(oom_is_full)
     ASSERT_OK(store_get_stats(s, &st));
     ASSERT_EQ_INT(st.max_bytes, 3 * 1024 * 1024);
     ASSERT_TRUE(st.keys > 0);
+    /* the failure shows: counted as oom, and the store refuses writes with
+     * Redis' text until a write succeeds again (deletes work under OOM) */
+    ASSERT_EQ_INT(st.errors_by_kind[STORE_ERRK_OOM], 1);
+    char why[200];
+    ASSERT_TRUE(store_refusing_writes(s, why, sizeof why));
+    ASSERT_TRUE(strncmp(why, "OOM ", 4) == 0);
+    uint64_t deleted = 0;
+    ASSERT_OK(store_del_pattern(s, "big:*", &deleted));
+    ASSERT_TRUE(deleted > 0);
+    ASSERT_OK(store_set(s, "small", 5, "v", 1, 0, 0));
+    ASSERT_TRUE(!store_refusing_writes(s, why, sizeof why));
     store_close(s);
     redis_stop(pid);
 }
