@@ -13,6 +13,8 @@
 
 #include "api/api.h"
 #include "gateway/gateway.h"
+#include "gateway/sem_log.h"
+#include "gateway/semantic.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -205,6 +207,49 @@ static int app__open_gateway(app_t *app, ragd_error *err)
     return gateway_create(&go, app->cache, app->embcache, &app->gateway, err);
 }
 
+/* ---- followers of the change logs (repl/) ------------------------------------ */
+
+/* Records of the settings log were lost: read the overrides from the keys. */
+static int app__settings_gap(void *ud, const char *log, uint64_t applied, uint64_t first,
+                             uint64_t last, uint64_t *resume)
+{
+    (void)log, (void)applied, (void)first, (void)last;
+    return cache_settings_reload(ud, resume);
+}
+
+/* Records of the semantic log were lost: rebuild the index from what it holds. */
+static int app__semantic_gap(void *ud, const char *log, uint64_t applied, uint64_t first,
+                             uint64_t last, uint64_t *resume)
+{
+    (void)log, (void)applied, (void)first, (void)last;
+    return gw_semantic_load(ud, resume);
+}
+
+/* One follower thread for every log this instance keeps a replica of; each
+ * goes on after the position its load reached. */
+static int app__open_followers(app_t *app, ragd_error *err)
+{
+    repl_opts ro;
+    repl_opts_default(&ro);
+    ro.store = app->store;
+    int rc = repl_create(&ro, &app->repl);
+    if (rc)
+        return ragd_error_set(err, rc, "cannot start the log follower: %s", ragd_strerror(rc));
+    rc = repl_follow_gap(app->repl, CACHE_SETTINGS_LOG, cache_settings_apply, app__settings_gap,
+                         app->cache, cache_settings_seq(app->cache));
+    gw_semantic *sem = gateway_semantic(app->gateway);
+    if (!rc && sem) {
+        gw_semantic_stats st;
+        gw_semantic_get_stats(sem, &st);
+        rc = repl_follow_gap(app->repl, GW_SEMLOG, gw_semantic_apply, app__semantic_gap, sem,
+                             st.applied_seq);
+    }
+    if (rc)
+        return ragd_error_set(err, rc, "cannot follow the settings and semantic logs: %s",
+                              ragd_strerror(rc));
+    return RAGD_OK;
+}
+
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
@@ -258,6 +303,8 @@ int app_open(app_t *app, ragd_error *err)
     if ((rc = app__open_gateway(app, err)))
         goto fail;
     if ((rc = app__open_reranker(app, err)))
+        goto fail;
+    if ((rc = app__open_followers(app, err)))
         goto fail;
     app->router = router_create();
     api_register(app->router);
@@ -350,6 +397,8 @@ void app_close(app_t *app)
         http_server_stop(app->server, 10000);
         app->server = NULL;
     }
+    repl_destroy(app->repl);  /* first: its callbacks use the gateway and cache */
+    app->repl = NULL;
     router_destroy(app->router);
     app->router = NULL;
     http_guard_destroy(app->guard);
