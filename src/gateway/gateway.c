@@ -7,6 +7,7 @@
  */
 #include "gateway/gateway.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,9 +401,46 @@ cJSON *gateway_stats_json(gateway_t *gw)
     return out;
 }
 
+/* ragd_gateway_semantic_*: the semantic index's size and life. */
+static void gw__sem_metrics(gateway_t *gw, buf_t *b)
+{
+    if (!gw->sem)
+        return;
+    gw_semantic_stats st;
+    gw_semantic_get_stats(gw->sem, &st);
+    static const struct { const char *name, *type, *help; size_t off; } rows[] = {
+        { "ragd_gateway_semantic_entries", "gauge", "prompts in the semantic index",
+          offsetof(gw_semantic_stats, entries) },
+        { "ragd_gateway_semantic_max_entries", "gauge", "the semantic index's bound",
+          offsetof(gw_semantic_stats, max_entries) },
+        { "ragd_gateway_semantic_hnsw_partitions", "gauge",
+          "semantic partitions served by an HNSW graph (the others are scanned)",
+          offsetof(gw_semantic_stats, hnsw_partitions) },
+        { "ragd_gateway_semantic_evictions_total", "counter",
+          "semantic entries that left the full index, oldest first",
+          offsetof(gw_semantic_stats, evictions) },
+        { "ragd_gateway_semantic_expired_total", "counter",
+          "expired semantic entries dropped to make room", offsetof(gw_semantic_stats, expired) },
+        { "ragd_gateway_semantic_log_applied_total", "counter",
+          "semantic log records applied (replay and follower)", offsetof(gw_semantic_stats, applied) },
+        { "ragd_gateway_semantic_log_bad_records_total", "counter",
+          "semantic log records that did not decode", offsetof(gw_semantic_stats, bad_records) },
+        { "ragd_gateway_semantic_log_write_errors_total", "counter",
+          "semantic entries the log did not take (the store was down)",
+          offsetof(gw_semantic_stats, announce_errors) },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st + rows[i].off, sizeof v);
+        metrics_family(b, rows[i].name, rows[i].type, rows[i].help);
+        metrics_sample(b, rows[i].name, "", (double)v);
+    }
+}
+
 void gateway_metrics(gateway_t *gw, buf_t *b)
 {
     gw_account_metrics(gw->acct, b);
+    gw__sem_metrics(gw, b);
     metrics_family(b, "ragd_gateway_single_flight_joins_total", "counter",
                    "requests that waited for an identical call in flight");
     metrics_sample(b, "ragd_gateway_single_flight_joins_total", "",

@@ -78,6 +78,17 @@ def test_semantic_hit_on_b_for_a_prompt_cached_through_a(cluster, upstream):
     assert r.json() == first.json()
     assert ask(c, "How can I reset my password?").headers["x-ragd-cache"] == "semantic-hit"
     assert upstream.calls == 1
+    # what each instance shows of its index and its follower
+    wait_for(lambda: b.get("/health").json()["details"]["semantic_cache"]["log"].get(
+        "lag_entries") == 0, "B's follower to report no lag")
+    h = b.get("/health").json()["details"]["semantic_cache"]
+    assert h["status"] == "ok" and h["entries"] == 1 and h["evictions"] == 0
+    assert h["log"]["name"] == "llmsem:{log}" and h["log"]["applied_seq"] == h["log"]["last_seq"] == 1
+    assert h["log"]["lag_ms"] == 0
+    m = b.get("/metrics").text
+    assert "ragd_gateway_semantic_entries 1" in m
+    assert "ragd_gateway_semantic_evictions_total 0" in m
+    assert "ragd_gateway_semantic_log_applied_total 1" in m
 
 
 def test_no_instance_serves_an_expired_entry_semantically(cluster, upstream):
