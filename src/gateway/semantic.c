@@ -21,11 +21,18 @@
 #include "util/json.h"
 #include "util/mem.h"
 
+/* The log keeps about twice max_entries records: the adds of every live
+ * entry are among the newest max_entries adds, and forgets interleave. Trimmed
+ * every SEM_LOG_TRIM_EVERY appends; never below SEM_LOG_KEEP_MIN. */
+#define SEM_LOG_TRIM_EVERY 64
+#define SEM_LOG_KEEP_MIN 1024
+
 struct gw_semantic {
     embcache_t *emb;              /* NULL in tests that bring their own vectors */
     size_t dim;
     gw_semidx *ix;
     store_t *store;               /* NULL: the index lives in memory only */
+    uint64_t log_keep;            /* records the log is trimmed to */
     uint64_t applied_seq;         /* last log record applied (atomic) */
     uint64_t applied, bad_records, announce_errors; /* counters (atomic) */
 };
@@ -44,6 +51,8 @@ int gw_semantic_create(embcache_t *emb, const gw_semantic_opts *o, gw_semantic *
     s->dim = io.dim;
     s->ix = ix;
     s->store = o->store;
+    s->log_keep = 2 * (uint64_t)o->max_entries > SEM_LOG_KEEP_MIN ? 2 * (uint64_t)o->max_entries
+                                                                  : SEM_LOG_KEEP_MIN;
     *out = s;
     return RAGD_OK;
 }
@@ -177,10 +186,13 @@ static void sem__announce(gw_semantic *s, const gw_semrec *r)
     if (!s->store)
         return;
     buf_t b = BUF_INIT;
+    uint64_t seq = 0;
     int rc = gw_semrec_encode(r, &b);
     if (rc == 0)
-        rc = store_log_append(s->store, GW_SEMLOG, b.data, b.len, NULL);
+        rc = store_log_append(s->store, GW_SEMLOG, b.data, b.len, &seq);
     buf_free(&b);
+    if (rc == 0 && seq % SEM_LOG_TRIM_EVERY == 0)
+        store_log_trim(s->store, GW_SEMLOG, s->log_keep);  /* a failure: the next one */
     if (rc)
         __atomic_fetch_add(&s->announce_errors, 1, __ATOMIC_RELAXED);
 }

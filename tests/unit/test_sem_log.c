@@ -199,10 +199,32 @@ TEST(second_instance_follows_on_redis)
     store_close(s2);
 }
 
+/* The log is trimmed to about twice max_entries (at least 1,024 records), and
+ * a replay of what stays still holds the newest entries. */
+TEST(log_is_trimmed_lmdb)
+{
+    store_t *st = scratch_store_open("semtrim");
+    gw_semantic *a = sem_open(st, 10);
+    for (int i = 0; i < 1200; i++)
+        sem_put(a, "p", i, 0);
+    uint64_t first = 0, last = 0;
+    ASSERT_OK(store_log_bounds(st, GW_SEMLOG, &first, &last));
+    ASSERT_EQ_INT(last, 1200);
+    ASSERT_EQ_INT(first, 1152 - 1024 + 1);  /* trimmed at the 1,152nd append */
+    gw_semantic *b = sem_open(st, 10);
+    ASSERT_OK(gw_semantic_load(b, NULL));
+    ASSERT_EQ_INT(gw_semantic_count(b), 10);
+    ASSERT_TRUE(strcmp(sem_hit(b, "p", 1199), "llm:m:1199") == 0);
+    gw_semantic_destroy(a);
+    gw_semantic_destroy(b);
+    scratch_store_close(st);
+}
+
 int main(void)
 {
     RUN(record_round_trip_and_damage);
     RUN(replay_lmdb);
+    RUN(log_is_trimmed_lmdb);
     RUN(replay_redis);
     RUN(second_instance_follows_on_redis);
     return TEST_REPORT();
