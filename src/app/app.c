@@ -225,17 +225,14 @@ static int app__semantic_gap(void *ud, const char *log, uint64_t applied, uint64
     return gw_semantic_load(ud, resume);
 }
 
-/* One follower thread for every log this instance keeps a replica of; each
- * goes on after the position its load reached. */
+/* On a shared store, the settings and semantic logs join the follower the
+ * knowledge bases use; each goes on after the position its load reached.
+ * (One process per LMDB directory: there, nothing to follow.) */
 static int app__open_followers(app_t *app, ragd_error *err)
 {
-    repl_opts ro;
-    repl_opts_default(&ro);
-    ro.store = app->store;
-    int rc = repl_create(&ro, &app->repl);
-    if (rc)
-        return ragd_error_set(err, rc, "cannot start the log follower: %s", ragd_strerror(rc));
-    rc = repl_follow_gap(app->repl, CACHE_SETTINGS_LOG, cache_settings_apply, app__settings_gap,
+    if (!app->repl)
+        return RAGD_OK;
+    int rc = repl_follow_gap(app->repl, CACHE_SETTINGS_LOG, cache_settings_apply, app__settings_gap,
                          app->cache, cache_settings_seq(app->cache));
     gw_semantic *sem = gateway_semantic(app->gateway);
     if (!rc && sem) {
@@ -397,8 +394,10 @@ void app_close(app_t *app)
         http_server_stop(app->server, 10000);
         app->server = NULL;
     }
-    repl_destroy(app->repl);  /* first: its callbacks use the gateway and cache */
-    app->repl = NULL;
+    if (app->repl) {  /* before the gateway and cache their callbacks use go */
+        repl_unfollow(app->repl, GW_SEMLOG);
+        repl_unfollow(app->repl, CACHE_SETTINGS_LOG);
+    }
     router_destroy(app->router);
     app->router = NULL;
     http_guard_destroy(app->guard);

@@ -58,7 +58,6 @@ typedef struct app {
                                          everything that follows logs through it */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
-    repl_t *repl;                     /* follower of the change logs (settings, semantic) */
     int64_t store_down_since_us;      /* monotonic time /health first found the store
                                          unreachable, 0 = reachable (__atomic access) */
 } app_t;
