@@ -12,8 +12,54 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
+#include "gateway/sem_log.h"
+#include "gateway/semantic.h"
 #include "util/clock.h"
 #include "util/mem.h"
+
+/* The follower's view of one log into *out; false when it is not followed. */
+static bool health__log_info(app_t *app, const char *log, repl_log_info *out)
+{
+    if (!app->repl)
+        return false;
+    size_t n = repl_logs_get(app->repl, NULL, 0) + 8, got;
+    repl_log_info *all = xcalloc(n, sizeof *all);
+    got = repl_logs_get(app->repl, all, n);
+    bool found = false;
+    for (size_t i = 0; i < got && i < n && !found; i++) {
+        if (strcmp(all[i].log, log) == 0) {
+            *out = all[i];
+            found = true;
+        }
+    }
+    free(all);
+    return found;
+}
+
+/* The semantic cache's index and how far its follower is behind. */
+static void health__semantic(app_t *app, cJSON *d)
+{
+    cJSON *o = cJSON_AddObjectToObject(d, "semantic_cache");
+    gw_semantic *sem = app->gateway ? gateway_semantic(app->gateway) : NULL;
+    cJSON_AddStringToObject(o, "status", sem ? "ok" : "off");
+    if (!sem)
+        return;
+    gw_semantic_stats st;
+    gw_semantic_get_stats(sem, &st);
+    cJSON_AddNumberToObject(o, "entries", (double)st.entries);
+    cJSON_AddNumberToObject(o, "max_entries", (double)st.max_entries);
+    cJSON_AddNumberToObject(o, "evictions", (double)st.evictions);
+    repl_log_info li;
+    cJSON *log = cJSON_AddObjectToObject(o, "log");
+    cJSON_AddStringToObject(log, "name", GW_SEMLOG);
+    cJSON_AddNumberToObject(log, "applied_seq", (double)st.applied_seq);
+    if (health__log_info(app, GW_SEMLOG, &li)) {
+        cJSON_AddNumberToObject(log, "last_seq", (double)li.last_seq);
+        cJSON_AddNumberToObject(log, "lag_entries", (double)li.lag_entries);
+        cJSON_AddNumberToObject(log, "lag_ms", (double)li.lag_ms);
+    }
+}
 
 /* How long the store has been unreachable, in seconds (0 when it answers).
  * The outage starts at the first /health that found the store down. */
@@ -134,6 +180,7 @@ static cJSON *health__details(app_t *app, const health_store *h, const kb_repl_s
     if (app->embed)
         cJSON_AddNumberToObject(emb, "dimension", (double)embed_model_dim(app->embed));
     cJSON_AddItemToObject(d, "replication", health__replication(app, ks));
+    health__semantic(app, d);
     return d;
 }
 

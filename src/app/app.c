@@ -13,6 +13,8 @@
 
 #include "api/api.h"
 #include "gateway/gateway.h"
+#include "gateway/sem_log.h"
+#include "gateway/semantic.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/memtrim.h"
@@ -181,6 +183,46 @@ static int app__open_gateway(app_t *app, ragd_error *err)
     return gateway_create(&go, app->cache, app->embcache, &app->gateway, err);
 }
 
+/* ---- followers of the change logs (repl/) ------------------------------------ */
+
+/* Records of the settings log were lost: read the overrides from the keys. */
+static int app__settings_gap(void *ud, const char *log, uint64_t applied, uint64_t first,
+                             uint64_t last, uint64_t *resume)
+{
+    (void)log, (void)applied, (void)first, (void)last;
+    return cache_settings_reload(ud, resume);
+}
+
+/* Records of the semantic log were lost: rebuild the index from what it holds. */
+static int app__semantic_gap(void *ud, const char *log, uint64_t applied, uint64_t first,
+                             uint64_t last, uint64_t *resume)
+{
+    (void)log, (void)applied, (void)first, (void)last;
+    return gw_semantic_load(ud, resume);
+}
+
+/* On a shared store, the settings and semantic logs join the follower the
+ * knowledge bases use; each goes on after the position its load reached.
+ * (One process per LMDB directory: there, nothing to follow.) */
+static int app__open_followers(app_t *app, ragd_error *err)
+{
+    if (!app->repl)
+        return RAGD_OK;
+    int rc = repl_follow_gap(app->repl, CACHE_SETTINGS_LOG, cache_settings_apply, app__settings_gap,
+                         app->cache, cache_settings_seq(app->cache));
+    gw_semantic *sem = gateway_semantic(app->gateway);
+    if (!rc && sem) {
+        gw_semantic_stats st;
+        gw_semantic_get_stats(sem, &st);
+        rc = repl_follow_gap(app->repl, GW_SEMLOG, gw_semantic_apply, app__semantic_gap, sem,
+                             st.applied_seq);
+    }
+    if (rc)
+        return ragd_error_set(err, rc, "cannot follow the settings and semantic logs: %s",
+                              ragd_strerror(rc));
+    return RAGD_OK;
+}
+
 int app_open(app_t *app, ragd_error *err)
 {
     ragd_config *cfg = &app->cfg;
@@ -247,6 +289,8 @@ int app_open(app_t *app, ragd_error *err)
     if ((rc = app__open_gateway(app, err)))
         goto fail;
     if ((rc = app__open_reranker(app, err)))
+        goto fail;
+    if ((rc = app__open_followers(app, err)))
         goto fail;
     app->router = router_create();
     api_register(app->router);
@@ -338,6 +382,10 @@ void app_close(app_t *app)
     if (app->server) {
         http_server_stop(app->server, 10000);
         app->server = NULL;
+    }
+    if (app->repl) {  /* before the gateway and cache their callbacks use go */
+        repl_unfollow(app->repl, GW_SEMLOG);
+        repl_unfollow(app->repl, CACHE_SETTINGS_LOG);
     }
     memtrim_stop(app->memtrim);
     app->memtrim = NULL;

@@ -3,6 +3,7 @@
  */
 #include "cache/cache.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,11 +14,16 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/hash.h"
+#include "util/json.h"
 #include "util/mem.h"
 #include "util/strmap.h"
 #include "util/utf8.h"
 
-#define TTL_CFG_PREFIX "cfg:cache_ttl:"
+/* Overrides live under the settings log's hash tag, so a key and its log
+ * record are one atomic step in one slot (Redis Cluster); the keys of older
+ * versions (no tag) are still read at start. */
+#define TTL_CFG_PREFIX "cfg:{cfg}:cache_ttl:"
+#define TTL_CFG_LEGACY "cfg:cache_ttl:"
 
 struct cache {
     store_t *store;
@@ -25,6 +31,8 @@ struct cache {
     cache_stats_t *stats;
     pthread_rwlock_t lock;  /* guards overrides */
     strmap overrides;       /* prefix -> owned int64_t TTL in seconds */
+    uint64_t settings_seq;  /* the settings log's last record as of the last load */
+    uint64_t settings_applied; /* records applied (atomic) */
 };
 
 bool cache_prefix_valid(const char *p)
@@ -48,11 +56,17 @@ static void cache__override_set(cache_t *c, const char *prefix, int64_t ttl)
     pthread_rwlock_unlock(&c->lock);
 }
 
+/* A persisted override under the key prefix ud->pfx. */
+typedef struct cache_load {
+    cache_t *c;
+    const char *pfx;
+} cache_load;
+
 static int cache__load_override(void *ud, const char *key, size_t klen, const void *val,
                                 size_t vlen)
 {
-    cache_t *c = ud;
-    size_t pl = strlen(TTL_CFG_PREFIX);
+    cache_t *c = ((cache_load *)ud)->c;
+    size_t pl = strlen(((cache_load *)ud)->pfx);
     char prefix[72], num[32];
     if (klen <= pl || klen - pl >= sizeof prefix || vlen == 0 || vlen >= sizeof num)
         return 0;
@@ -74,7 +88,7 @@ int cache_create(store_t *store, const cache_opts *opts, cache_t **out, ragd_err
     c->opts = *opts;
     c->stats = cache_stats_create(opts->max_prefixes);
     pthread_rwlock_init(&c->lock, NULL);
-    store_scan(store, TTL_CFG_PREFIX, strlen(TTL_CFG_PREFIX), true, cache__load_override, c);
+    cache_settings_reload(c, NULL);  /* a store outage at start is not an error */
     *out = c;
     return RAGD_OK;
 }
@@ -158,14 +172,60 @@ int cache_set_prefix_ttl(cache_t *c, const char *prefix, int64_t ttl_s)
 {
     if (!cache_prefix_valid(prefix) || ttl_s < 0)
         return RAGD_EINVAL;
-    char key[128], val[32];
+    char key[128], val[32], rec[160];
     int kl = snprintf(key, sizeof key, TTL_CFG_PREFIX "%s", prefix);
     int vl = snprintf(val, sizeof val, "%lld", (long long)ttl_s);
-    int rc = store_set(c->store, key, (size_t)kl, val, (size_t)vl, 0, 0);
+    int rl = snprintf(rec, sizeof rec, "{\"op\":\"cache_ttl\",\"prefix\":\"%s\",\"ttl\":%lld}",
+                      prefix, (long long)ttl_s);  /* prefix is [A-Za-z0-9_.-]: no escaping */
+    store_op op = { key, (size_t)kl, val, (size_t)vl, 0, 0 };
+    int rc = store_batch_log(c->store, &op, 1, CACHE_SETTINGS_LOG, rec, (size_t)rl, NULL);
     if (rc)
         return rc;
     cache__override_set(c, prefix, ttl_s);
     return RAGD_OK;
+}
+
+int cache_settings_apply(void *ud, uint64_t seq, const void *rec, size_t len)
+{
+    cache_t *c = ud;
+    (void)seq;
+    cJSON *r = cJSON_ParseWithLength(rec, len);
+    const char *op = json_get_str(r, "op"), *prefix = json_get_str(r, "prefix");
+    int64_t ttl;
+    if (op && strcmp(op, "cache_ttl") == 0 && prefix && cache_prefix_valid(prefix) &&
+        json_get_int(r, "ttl", 0, INT64_MAX, &ttl) == 0)
+        cache__override_set(c, prefix, ttl);  /* anything else: not ours, skipped */
+    cJSON_Delete(r);
+    __atomic_fetch_add(&c->settings_applied, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int cache_settings_reload(cache_t *c, uint64_t *last_seq)
+{
+    uint64_t first = 0, last = 0;
+    int rc = store_log_bounds(c->store, CACHE_SETTINGS_LOG, &first, &last);
+    cache_load legacy = { c, TTL_CFG_LEGACY }, cur = { c, TTL_CFG_PREFIX };
+    if (rc == 0)
+        rc = store_scan(c->store, TTL_CFG_LEGACY, strlen(TTL_CFG_LEGACY), true,
+                        cache__load_override, &legacy);
+    if (rc == 0)
+        rc = store_scan(c->store, TTL_CFG_PREFIX, strlen(TTL_CFG_PREFIX), true,
+                        cache__load_override, &cur);
+    if (rc == 0)
+        c->settings_seq = last;
+    if (last_seq)
+        *last_seq = last;
+    return rc;
+}
+
+uint64_t cache_settings_seq(const cache_t *c)
+{
+    return c->settings_seq;
+}
+
+uint64_t cache_settings_applied(cache_t *c)
+{
+    return __atomic_load_n(&c->settings_applied, __ATOMIC_RELAXED);
 }
 
 void cache_each_ttl_override(cache_t *c, void (*fn)(void *ud, const char *prefix, int64_t ttl),

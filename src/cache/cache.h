@@ -10,7 +10,13 @@
  *   cache:<prefix>:<key>   generic cache entries
  *   emb:<model>:<hash>     embedding cache (stats prefix "emb")
  *   llm:<model>:<hash>     gateway responses (stats prefix "llm")
- *   cfg:cache_ttl:<prefix> persisted TTL overrides
+ *   cfg:{cfg}:cache_ttl:<prefix> persisted TTL overrides (older versions:
+ *                          cfg:cache_ttl:<prefix>, still read)
+ *
+ * Settings propagate: each TTL override is written with a record on the
+ * store log CACHE_SETTINGS_LOG in one atomic step (the keys and the log share
+ * the hash tag {cfg}); every instance's follower applies the records
+ * (cache_settings_apply), so an override set on one instance holds on all.
  */
 #ifndef RAGD_CACHE_H
 #define RAGD_CACHE_H
@@ -64,6 +70,26 @@ int64_t cache_prefix_ttl(cache_t *c, const char *prefix, const char **source);
 
 /* Set and persist a prefix's TTL override. */
 int cache_set_prefix_ttl(cache_t *c, const char *prefix, int64_t ttl_s);
+
+/* The settings log (docs/ARCHITECTURE.md "Replication"); records are JSON
+ * {"op":"cache_ttl","prefix":...,"ttl":seconds}. */
+#define CACHE_SETTINGS_LOG "cfg:{cfg}"
+
+/* Apply one settings record (a store_log_fn; ud is the cache_t): records it
+ * does not know are skipped. Always returns 0. Thread-safe. */
+int cache_settings_apply(void *ud, uint64_t seq, const void *rec, size_t len);
+
+/* Read the persisted overrides again (after records were lost to the log's
+ * trimming, or a store outage at start); *last_seq (may be NULL) gets the
+ * settings log's last seq, read before the keys, from which a follower goes
+ * on. Thread-safe. */
+int cache_settings_reload(cache_t *c, uint64_t *last_seq);
+
+/* The settings log's last seq as of the last successful load (at create). */
+uint64_t cache_settings_seq(const cache_t *c);
+
+/* Settings records applied since start. Thread-safe. */
+uint64_t cache_settings_applied(cache_t *c);
 
 /* List overrides: calls fn for each (prefix, ttl_s). */
 void cache_each_ttl_override(cache_t *c, void (*fn)(void *ud, const char *prefix, int64_t ttl),

@@ -346,13 +346,15 @@ static bool flight__record(gw_flight *f, gw_record *r)
     return ok;
 }
 
-static void flight__store(gw_flight *f, const gw_record *r)
+/* Store the answer; true when the store took it. */
+static bool flight__store(gw_flight *f, const gw_record *r)
 {
     buf_t b = BUF_INIT;
     gw_record_encode(r, f->canon, f->canon_len, &b);
-    cache_put_raw(f->gw->cache, f->skey, strlen(f->skey), "llm", b.data, b.len,
-                  "application/json", f->ttl_ms);
+    int rc = cache_put_raw(f->gw->cache, f->skey, strlen(f->skey), "llm", b.data, b.len,
+                           "application/json", f->ttl_ms);
     buf_free(&b);
+    return rc == 0;
 }
 
 /* Hand the outcome to the detached sinks s, without f->mu (flight__deliver_all). */
@@ -421,11 +423,8 @@ static void flight__finish(gw_flight *f, int rc, const char *msg)
         gw_account_upstream(gw->acct, f->model, ok2xx,
                              r.in_tokens > 0 ? r.in_tokens : 0,
                              r.out_tokens > 0 ? r.out_tokens : 0);
-    if (complete && f->cacheable) {
-        flight__store(f, &r);
-        if (f->has_sem && gw->sem)
-            gw_semantic_insert(gw->sem, &f->sem, f->skey);
-    }
+    if (complete && f->cacheable && flight__store(f, &r) && f->has_sem && gw->sem)
+        gw_semantic_insert(gw->sem, &f->sem, f->skey, f->ttl_ms);
     flight__unregister(f);
     if (f->locked) {
         char lk[STORE_KEY_BUF];

@@ -7,6 +7,7 @@
  */
 #include "gateway/gateway.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,12 @@ int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gatew
         gw->rng = (uint64_t)clock_mono_ns() | 1;
     pthread_mutex_init(&gw->table_mu, NULL);
     int rc = 0;
-    if (emb && o->semantic)
-        rc = gw_semantic_create(emb, o->semantic_max_entries, &gw->sem);
+    if (emb && o->semantic) {
+        gw_semantic_opts so = { .max_entries = o->semantic_max_entries, .store = gw->store };
+        rc = gw_semantic_create(emb, &so, &gw->sem);
+        if (!rc)
+            gw_semantic_load(gw->sem, NULL);  /* a store outage at start: empty until followed */
+    }
     if (!rc)
         rc = gw_upstreams_load(&o->upstreams, &gw->ups, err);
     if (!rc)
@@ -336,6 +341,30 @@ int gateway_fill(gateway_t *gw, const gw_call *call,
 
 /* ---- statistics --------------------------------------------------------------- */
 
+gw_semantic *gateway_semantic(gateway_t *gw)
+{
+    return gw->sem;
+}
+
+/* The semantic index's size and life (zeros when off). */
+static void gw__sem_stats_json(gateway_t *gw, cJSON *sc)
+{
+    gw_semantic_stats st;
+    memset(&st, 0, sizeof st);
+    if (gw->sem)
+        gw_semantic_get_stats(gw->sem, &st);
+    cJSON_AddNumberToObject(sc, "entries", (double)st.entries);
+    cJSON_AddNumberToObject(sc, "max_entries", (double)st.max_entries);
+    cJSON_AddNumberToObject(sc, "partitions", (double)st.partitions);
+    cJSON_AddNumberToObject(sc, "hnsw_partitions", (double)st.hnsw_partitions);
+    cJSON_AddNumberToObject(sc, "evictions", (double)st.evictions);
+    cJSON_AddNumberToObject(sc, "expired", (double)st.expired);
+    cJSON_AddNumberToObject(sc, "log_applied_seq", (double)st.applied_seq);
+    cJSON_AddNumberToObject(sc, "log_applied", (double)st.applied);
+    cJSON_AddNumberToObject(sc, "log_bad_records", (double)st.bad_records);
+    cJSON_AddNumberToObject(sc, "log_write_errors", (double)st.announce_errors);
+}
+
 cJSON *gateway_stats_json(gateway_t *gw)
 {
     cJSON *out = gw_account_json(gw->acct);
@@ -351,10 +380,10 @@ cJSON *gateway_stats_json(gateway_t *gw)
     cJSON_AddBoolToObject(sc, "enabled", gw->sem != NULL);
     cJSON_AddNumberToObject(sc, "threshold", gw->sem_threshold);
     cJSON_AddNumberToObject(sc, "max_temperature", gw->sem_max_temperature);
-    cJSON_AddNumberToObject(sc, "entries", gw->sem ? (double)gw_semantic_count(gw->sem) : 0);
     cJSON_AddNumberToObject(sc, "lookups",
                             (double)__atomic_load_n(&gw->sem_lookups, __ATOMIC_RELAXED));
     cJSON_AddNumberToObject(sc, "hits", (double)__atomic_load_n(&gw->sem_hits, __ATOMIC_RELAXED));
+    gw__sem_stats_json(gw, sc);
     uint64_t ecalls, etexts;
     gw_remote_embs_counts(gw->embs, &ecalls, &etexts);
     cJSON *em = cJSON_AddObjectToObject(out, "embeddings");
@@ -374,9 +403,46 @@ cJSON *gateway_stats_json(gateway_t *gw)
     return out;
 }
 
+/* ragd_gateway_semantic_*: the semantic index's size and life. */
+static void gw__sem_metrics(gateway_t *gw, buf_t *b)
+{
+    if (!gw->sem)
+        return;
+    gw_semantic_stats st;
+    gw_semantic_get_stats(gw->sem, &st);
+    static const struct { const char *name, *type, *help; size_t off; } rows[] = {
+        { "ragd_gateway_semantic_entries", "gauge", "prompts in the semantic index",
+          offsetof(gw_semantic_stats, entries) },
+        { "ragd_gateway_semantic_max_entries", "gauge", "the semantic index's bound",
+          offsetof(gw_semantic_stats, max_entries) },
+        { "ragd_gateway_semantic_hnsw_partitions", "gauge",
+          "semantic partitions served by an HNSW graph (the others are scanned)",
+          offsetof(gw_semantic_stats, hnsw_partitions) },
+        { "ragd_gateway_semantic_evictions_total", "counter",
+          "semantic entries that left the full index, oldest first",
+          offsetof(gw_semantic_stats, evictions) },
+        { "ragd_gateway_semantic_expired_total", "counter",
+          "expired semantic entries dropped to make room", offsetof(gw_semantic_stats, expired) },
+        { "ragd_gateway_semantic_log_applied_total", "counter",
+          "semantic log records applied (replay and follower)", offsetof(gw_semantic_stats, applied) },
+        { "ragd_gateway_semantic_log_bad_records_total", "counter",
+          "semantic log records that did not decode", offsetof(gw_semantic_stats, bad_records) },
+        { "ragd_gateway_semantic_log_write_errors_total", "counter",
+          "semantic entries the log did not take (the store was down)",
+          offsetof(gw_semantic_stats, announce_errors) },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st + rows[i].off, sizeof v);
+        metrics_family(b, rows[i].name, rows[i].type, rows[i].help);
+        metrics_sample(b, rows[i].name, "", (double)v);
+    }
+}
+
 void gateway_metrics(gateway_t *gw, buf_t *b)
 {
     gw_account_metrics(gw->acct, b);
+    gw__sem_metrics(gw, b);
     metrics_family(b, "ragd_gateway_single_flight_joins_total", "counter",
                    "requests that waited for an identical call in flight");
     metrics_sample(b, "ragd_gateway_single_flight_joins_total", "",

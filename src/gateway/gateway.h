@@ -104,6 +104,11 @@ int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_er
 void gateway_models(gateway_t *gw, const char *const *local, size_t nlocal, http_req *req,
                     http_resp *resp);
 
+/* The semantic cache (NULL when off), borrowed for the gateway's life: how
+ * the application registers its log with the follower (gw_semantic_apply). */
+struct gw_semantic;
+struct gw_semantic *gateway_semantic(gateway_t *gw);
+
 /* The "gateway" object of /api/v1/cache/stats; caller owns it. Thread-safe. */
 cJSON *gateway_stats_json(gateway_t *gw);
 

@@ -1,52 +1,58 @@
 /*
- * semantic.c - partitions of prompts, each an exact (flat) cosine index over
- * the prompts' embeddings, kept in memory and filled as answers are stored;
- * one rwlock guards the partition table and the entry arrays (searches share
- * it). The guard compares cheap features that embeddings blur: numbers,
- * negations and quoted strings.
+ * semantic.c - the semantic cache: which calls qualify, their partition and
+ * embedding, the guard (cheap features embeddings blur: numbers, negations,
+ * quoted strings), and the shared index: entries go into the bounded
+ * in-memory index (sem_index.c) and, when a store is given, onto its change
+ * log (sem_log.c), which every instance replays at start and follows after.
  */
 #include "gateway/semantic.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/key.h"
-#include "index/flat.h"
+#include "gateway/sem_index.h"
+#include "gateway/sem_log.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/mem.h"
 
-#define SEM_BUCKETS 256
-#define SEM_CANDIDATES 4
-
-typedef struct sem_part {
-    char name[65];
-    flat *idx;
-    char **prompts;
-    char **skeys;
-    bool *dead;
-    size_t n, cap;
-    struct sem_part *next;
-} sem_part;
+/* The log keeps about twice max_entries records: the adds of every live
+ * entry are among the newest max_entries adds, and forgets interleave. Trimmed
+ * every SEM_LOG_TRIM_EVERY appends; never below SEM_LOG_KEEP_MIN. */
+#define SEM_LOG_TRIM_EVERY 64
+#define SEM_LOG_KEEP_MIN 1024
 
 struct gw_semantic {
-    embcache_t *emb;
-    size_t dim, max_entries, total;
-    pthread_rwlock_t lock;
-    sem_part *buckets[SEM_BUCKETS];
+    embcache_t *emb;              /* NULL in tests that bring their own vectors */
+    size_t dim;
+    gw_semidx *ix;
+    store_t *store;               /* NULL: the index lives in memory only */
+    uint64_t log_keep;            /* records the log is trimmed to */
+    uint64_t applied_seq;         /* last log record applied (atomic) */
+    uint64_t applied, bad_records, announce_errors; /* counters (atomic) */
 };
 
-int gw_semantic_create(embcache_t *emb, size_t max_entries, gw_semantic **out)
+int gw_semantic_create(embcache_t *emb, const gw_semantic_opts *o, gw_semantic **out)
 {
+    gw_semidx_opts io = { .dim = emb ? embcache_dim(emb) : o->dim,
+                          .max_entries = o->max_entries,
+                          .hnsw_threshold = o->hnsw_threshold };
+    gw_semidx *ix;
+    int rc = gw_semidx_create(&io, &ix);
+    if (rc)
+        return rc;
     gw_semantic *s = xcalloc(1, sizeof *s);
     s->emb = emb;
-    s->dim = embcache_dim(emb);
-    s->max_entries = max_entries;
-    pthread_rwlock_init(&s->lock, NULL);
+    s->dim = io.dim;
+    s->ix = ix;
+    s->store = o->store;
+    s->log_keep = 2 * (uint64_t)o->max_entries > SEM_LOG_KEEP_MIN ? 2 * (uint64_t)o->max_entries
+                                                                  : SEM_LOG_KEEP_MIN;
     *out = s;
     return RAGD_OK;
 }
@@ -55,22 +61,7 @@ void gw_semantic_destroy(gw_semantic *s)
 {
     if (!s)
         return;
-    for (int b = 0; b < SEM_BUCKETS; b++) {
-        for (sem_part *p = s->buckets[b]; p;) {
-            sem_part *next = p->next;
-            for (size_t i = 0; i < p->n; i++) {
-                free(p->prompts[i]);
-                free(p->skeys[i]);
-            }
-            free(p->prompts);
-            free(p->skeys);
-            free(p->dead);
-            flat_destroy(p->idx);
-            free(p);
-            p = next;
-        }
-    }
-    pthread_rwlock_destroy(&s->lock);
+    gw_semidx_destroy(s->ix);
     free(s);
 }
 
@@ -160,7 +151,7 @@ int gw_semantic_prepare(gw_semantic *s, const cJSON *body, int endpoint, const c
                         double max_temperature, gw_sem_query *q)
 {
     memset(q, 0, sizeof *q);
-    if (!gw_semantic_qualifies(body, endpoint, max_temperature))
+    if (!s->emb || !gw_semantic_qualifies(body, endpoint, max_temperature))
         return RAGD_EINVAL;
     const cJSON *msgs = json_get_arr(body, "messages");
     q->prompt = sem__content(cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1));
@@ -174,105 +165,121 @@ int gw_semantic_prepare(gw_semantic *s, const cJSON *body, int endpoint, const c
     return rc;
 }
 
-/* ---- the index ---------------------------------------------------------------- */
+/* ---- the shared index ------------------------------------------------------ */
 
-static sem_part **sem__bucket(gw_semantic *s, const char *name)
+static bool sem__accept(void *ud, const char *prompt)
 {
-    return &s->buckets[hash_fnv1a64(name, strlen(name)) % SEM_BUCKETS];
-}
-
-static sem_part *sem__find(gw_semantic *s, const char *name)
-{
-    for (sem_part *p = *sem__bucket(s, name); p; p = p->next)
-        if (strcmp(p->name, name) == 0)
-            return p;
-    return NULL;
+    return gw_semantic_guard(ud, prompt);
 }
 
 int gw_semantic_lookup(gw_semantic *s, const gw_sem_query *q, double threshold, char *skey,
                        size_t n, float *sim)
 {
-    int rc = RAGD_ENOTFOUND;
-    pthread_rwlock_rdlock(&s->lock);
-    sem_part *p = sem__find(s, q->partition);
-    vec_hit hits[SEM_CANDIDATES];
-    size_t nh = 0;
-    if (p && flat_search(p->idx, q->vec, SEM_CANDIDATES, NULL, NULL, hits, &nh) == 0) {
-        for (size_t i = 0; i < nh && hits[i].score >= threshold; i++) {
-            uint32_t id = hits[i].id;
-            if (p->dead[id] || !gw_semantic_guard(q->prompt, p->prompts[id]))
-                continue;
-            snprintf(skey, n, "%s", p->skeys[id]);
-            *sim = hits[i].score;
-            rc = RAGD_OK;
-            break;
-        }
-    }
-    pthread_rwlock_unlock(&s->lock);
-    return rc;
+    return gw_semidx_lookup(s->ix, q->partition, q->vec, threshold, clock_wall_ms(),
+                            sem__accept, q->prompt, skey, n, sim);
 }
 
-void gw_semantic_insert(gw_semantic *s, const gw_sem_query *q, const char *skey)
+/* Append r to the log (when persisted); a failure is counted, the local
+ * index is right either way and the entry stays this instance's only. */
+static void sem__announce(gw_semantic *s, const gw_semrec *r)
 {
-    pthread_rwlock_wrlock(&s->lock);
-    sem_part *p = sem__find(s, q->partition);
-    if (!p && s->total < s->max_entries) {
-        p = xcalloc(1, sizeof *p);
-        snprintf(p->name, sizeof p->name, "%s", q->partition);
-        if (flat_create(s->dim, VEC_COSINE, &p->idx)) {
-            free(p);
-            p = NULL;
-        } else {
-            sem_part **b = sem__bucket(s, q->partition);
-            p->next = *b;
-            *b = p;
-        }
-    }
-    bool known = false;
-    for (size_t i = 0; p && i < p->n && !known; i++) {
-        if (strcmp(p->skeys[i], skey) == 0 && strcmp(p->prompts[i], q->prompt) == 0) {
-            known = true;
-            if (p->dead[i] && flat_add(p->idx, (uint32_t)i, q->vec) == 0)
-                p->dead[i] = false;
-        }
-    }
-    if (p && !known && s->total < s->max_entries) {
-        if (p->n == p->cap) {
-            p->cap = p->cap ? p->cap * 2 : 8;
-            p->prompts = xrealloc(p->prompts, p->cap * sizeof *p->prompts);
-            p->skeys = xrealloc(p->skeys, p->cap * sizeof *p->skeys);
-            p->dead = xrealloc(p->dead, p->cap * sizeof *p->dead);
-        }
-        if (flat_add(p->idx, (uint32_t)p->n, q->vec) == 0) {
-            p->prompts[p->n] = xstrdup(q->prompt);
-            p->skeys[p->n] = xstrdup(skey);
-            p->dead[p->n] = false;
-            p->n++;
-            s->total++;
-        }
-    }
-    pthread_rwlock_unlock(&s->lock);
+    if (!s->store)
+        return;
+    buf_t b = BUF_INIT;
+    uint64_t seq = 0;
+    int rc = gw_semrec_encode(r, &b);
+    if (rc == 0)
+        rc = store_log_append(s->store, GW_SEMLOG, b.data, b.len, &seq);
+    buf_free(&b);
+    if (rc == 0 && seq % SEM_LOG_TRIM_EVERY == 0)
+        store_log_trim(s->store, GW_SEMLOG, s->log_keep);  /* a failure: the next one */
+    if (rc)
+        __atomic_fetch_add(&s->announce_errors, 1, __ATOMIC_RELAXED);
+}
+
+void gw_semantic_insert(gw_semantic *s, const gw_sem_query *q, const char *skey, int64_t ttl_ms)
+{
+    int64_t now = clock_wall_ms();
+    gw_semidx_entry e = { q->partition, skey, q->prompt, q->vec, ttl_ms > 0 ? now + ttl_ms : 0 };
+    if (gw_semidx_add(s->ix, &e, now))
+        return;
+    gw_semrec r = { .op = GW_SEMREC_ADD, .skey = (char *)skey, .prompt = q->prompt,
+                    .vec = q->vec, .dim = (uint32_t)s->dim, .expire_at_ms = e.expire_at_ms };
+    snprintf(r.partition, sizeof r.partition, "%s", q->partition);
+    sem__announce(s, &r);
 }
 
 void gw_semantic_forget(gw_semantic *s, const char *partition, const char *skey)
 {
-    pthread_rwlock_wrlock(&s->lock);
-    sem_part *p = sem__find(s, partition);
-    for (size_t i = 0; p && i < p->n; i++) {
-        if (!p->dead[i] && strcmp(p->skeys[i], skey) == 0) {
-            p->dead[i] = true;
-            flat_delete(p->idx, (uint32_t)i);
+    gw_semidx_remove(s->ix, partition, skey);
+    gw_semrec r = { .op = GW_SEMREC_FORGET, .skey = (char *)skey };
+    snprintf(r.partition, sizeof r.partition, "%s", partition);
+    sem__announce(s, &r);
+}
+
+int gw_semantic_apply(void *ud, uint64_t seq, const void *rec, size_t len)
+{
+    gw_semantic *s = ud;
+    gw_semrec r;
+    if (gw_semrec_decode(rec, len, &r)) {
+        __atomic_fetch_add(&s->bad_records, 1, __ATOMIC_RELAXED);
+    } else {
+        if (r.op == GW_SEMREC_FORGET) {
+            gw_semidx_remove(s->ix, r.partition, r.skey);
+        } else if (r.dim == s->dim) {  /* another model's vectors are not comparable */
+            gw_semidx_entry e = { r.partition, r.skey, r.prompt, r.vec, r.expire_at_ms };
+            gw_semidx_add(s->ix, &e, clock_wall_ms());  /* expired: not added */
         }
+        gw_semrec_free(&r);
+        __atomic_fetch_add(&s->applied, 1, __ATOMIC_RELAXED);
     }
-    pthread_rwlock_unlock(&s->lock);
+    uint64_t cur = __atomic_load_n(&s->applied_seq, __ATOMIC_RELAXED);
+    while (seq > cur &&
+           !__atomic_compare_exchange_n(&s->applied_seq, &cur, seq, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
+    return 0;
+}
+
+int gw_semantic_catch_up(gw_semantic *s)
+{
+    if (!s->store)
+        return RAGD_OK;
+    return store_log_read(s->store, GW_SEMLOG, __atomic_load_n(&s->applied_seq, __ATOMIC_RELAXED),
+                          gw_semantic_apply, s);
+}
+
+int gw_semantic_load(gw_semantic *s, uint64_t *last_seq)
+{
+    gw_semidx_clear(s->ix);
+    __atomic_store_n(&s->applied_seq, 0, __ATOMIC_RELAXED);
+    int rc = gw_semantic_catch_up(s);
+    if (last_seq)
+        *last_seq = __atomic_load_n(&s->applied_seq, __ATOMIC_RELAXED);
+    return rc;
+}
+
+void gw_semantic_get_stats(gw_semantic *s, gw_semantic_stats *out)
+{
+    gw_semidx_stats st;
+    gw_semidx_get_stats(s->ix, &st);
+    out->entries = st.entries;
+    out->partitions = st.partitions;
+    out->hnsw_partitions = st.hnsw_partitions;
+    out->evictions = st.evictions;
+    out->expired = st.expired;
+    out->max_entries = st.max_entries;
+    out->applied_seq = __atomic_load_n(&s->applied_seq, __ATOMIC_RELAXED);
+    out->applied = __atomic_load_n(&s->applied, __ATOMIC_RELAXED);
+    out->bad_records = __atomic_load_n(&s->bad_records, __ATOMIC_RELAXED);
+    out->announce_errors = __atomic_load_n(&s->announce_errors, __ATOMIC_RELAXED);
 }
 
 size_t gw_semantic_count(gw_semantic *s)
 {
-    pthread_rwlock_rdlock(&s->lock);
-    size_t n = s->total;
-    pthread_rwlock_unlock(&s->lock);
-    return n;
+    gw_semidx_stats st;
+    gw_semidx_get_stats(s->ix, &st);
+    return (size_t)st.entries;
 }
 
 /* ---- the guard ----------------------------------------------------------------- */

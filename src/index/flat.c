@@ -141,6 +141,16 @@ int flat_search(flat *fx, const float *q, size_t k, vec_filter_fn filter, void *
     return 0;
 }
 
+int flat_get(flat *fx, uint32_t id, float *out)
+{
+    pthread_rwlock_rdlock(&fx->lock);
+    bool has = flat__has(fx, id);
+    if (has)
+        memcpy(out, fx->vecs + (size_t)id * fx->dim, fx->dim * sizeof *out);
+    pthread_rwlock_unlock(&fx->lock);
+    return has ? RAGD_OK : RAGD_ENOTFOUND;
+}
+
 size_t flat_count(flat *fx)
 {
     pthread_rwlock_rdlock(&fx->lock);

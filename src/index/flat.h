@@ -29,6 +29,10 @@ int flat_delete(flat *fx, uint32_t id);
 int flat_search(flat *fx, const float *q, size_t k, vec_filter_fn filter, void *ud, vec_hit *out,
                 size_t *n_out);
 
+/* Copy id's stored vector (normalised for cosine) into out[dim].
+ * RAGD_ENOTFOUND if absent. Thread-safe. */
+int flat_get(flat *fx, uint32_t id, float *out);
+
 /* Number of vectors stored. Thread-safe. */
 size_t flat_count(flat *fx);
 

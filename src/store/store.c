@@ -527,6 +527,15 @@ int store_log_delete(store_t *s, const char *log)
     return rc ? rc : store__note(&s->errs, s->ops->log_delete(s->impl, fk.buf, fk.len), true);
 }
 
+int store_log_trim(store_t *s, const char *log, uint64_t keep)
+{
+    fullkey fk;
+    int rc = log_make(s, log, &fk);
+    if (rc)
+        return rc;
+    return keep == 0 ? RAGD_EINVAL : s->ops->log_trim(s->impl, fk.buf, fk.len, keep);
+}
+
 int store_log_bounds(store_t *s, const char *log, uint64_t *first, uint64_t *last)
 {
     fullkey fk;

@@ -239,6 +239,11 @@ typedef int (*store_log_multi_fn)(void *ud, size_t idx, uint64_t seq, const void
 int store_log_wait(store_t *s, const char *const *logs, const uint64_t *after, size_t n,
                    int timeout_ms, store_log_multi_fn fn, void *ud);
 
+/* Trim log to about its last keep records (keep >= 1; Redis: XTRIM MAXLEN ~,
+ * so at least keep stay; LMDB: exactly keep), for a log that needs fewer
+ * than STORE_LOG_KEEP. RAGD_EINVAL for keep 0. */
+int store_log_trim(store_t *s, const char *log, uint64_t keep);
+
 /* Drop a whole log. */
 int store_log_delete(store_t *s, const char *log);
 

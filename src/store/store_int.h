@@ -52,6 +52,7 @@ typedef struct store_ops {
     int (*log_read)(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                     store_log_fn fn, void *ud);
     int (*log_delete)(void *impl, const char *log, size_t loglen);
+    int (*log_trim)(void *impl, const char *log, size_t loglen, uint64_t keep);
     /* Blocking multi-log read (store_log_wait) on full log names; NULL = the
      * front's in-process wait (store.c), woken by appends through this store. */
     int (*log_wait)(void *impl, const char *const *logs, const size_t *loglens,

@@ -283,6 +283,7 @@ static const store_ops lmdb_ops = {
     .log_read = lm__log_read,
     .log_delete = lm__g_log_delete,
     .log_bounds = lm__log_bounds,
+    .log_trim = lm__log_trim,
     .stats = lm_stats,
     .ratelimit = lm__g_ratelimit,
 };

@@ -230,6 +230,7 @@ int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, 
 int lm__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
                  store_log_fn fn, void *ud);
 int lm__log_delete(void *impl, const char *log, size_t loglen);
+int lm__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep);
 int lm__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
                    uint64_t *last);
 /* Append rec to log inside the write transaction txn (trimming to

@@ -90,6 +90,44 @@ int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, 
     return rc;
 }
 
+/* Delete the records of log with seq <= upto, oldest first, in txn. */
+static int log_drop_upto(lm_store *s, MDB_txn *txn, const char *log, size_t loglen,
+                         uint64_t upto)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->logs, &cur);
+    if (rc)
+        return lm__err(s, rc);
+    unsigned char kb[LM_LOG_KEY_MAX];
+    MDB_val k = { log_key(kb, log, loglen, 0), kb }, d;
+    rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+    while (rc == 0 && log_owns(&k, log, loglen) &&
+           lm__be64_get((unsigned char *)k.mv_data + loglen + 1) <= upto) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) { /* re-seek, as lm__log_delete does */
+            k.mv_size = log_key(kb, log, loglen, 0);
+            k.mv_data = kb;
+            rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : lm__err(s, rc);
+}
+
+int lm__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep)
+{
+    lm_store *s = impl;
+    lm_w w;
+    int rc = lm__w_begin(s, &w);
+    if (rc)
+        return rc;
+    uint64_t last = 0;
+    rc = log_last(s, w.txn, log, loglen, &last);
+    if (rc == 0 && last > keep)
+        rc = log_drop_upto(s, w.txn, log, loglen, last - keep);
+    return lm__w_end(&w, rc);
+}
+
 int lm__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
                    uint64_t *last)
 {

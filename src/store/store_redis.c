@@ -710,6 +710,15 @@ static uint64_t rs__edge_seq(const redisReply *r)
     return dash ? strtoull(dash + 1, NULL, 10) : 0;
 }
 
+static int rs__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)keep);
+    const char *argv[5] = { "XTRIM", log, "MAXLEN", "~", n };
+    size_t lens[5] = { 5, loglen, 6, 1, strlen(n) };
+    return rs__cmd(impl, 5, argv, lens, NULL, NULL);
+}
+
 static int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
                           uint64_t *last)
 {
@@ -840,6 +849,7 @@ static const store_ops rs__ops = {
     .log_delete = rs__log_delete,
     .log_wait = rs__log_wait_op,
     .log_bounds = rs__log_bounds,
+    .log_trim = rs__log_trim,
     .stats = rs__stats,
     .ratelimit = rs__ratelimit_op,
 };

@@ -105,3 +105,25 @@ def test_only_qualifying_requests(gw, upstream):
     assert ask(gw, "Name one primary colour", headers=t0, tools=tools).headers[
         "x-ragd-cache"] == "miss"
     assert upstream.calls == 4
+
+
+def test_keeps_learning_beyond_max_entries(upstream):
+    """semantic_max_entries bounds the index, it does not end learning: the oldest
+    entries leave for new ones (regression: the count never went down, so after
+    max_entries prompts in an instance's life nothing new was indexed)."""
+    gw = Ragd(env={"RAGD_UPSTREAM_URL": upstream.url, "RAGD_MODEL_DIR": MODEL_DIR,
+                   "RAGD_SEMANTIC_MAX_ENTRIES": "3"}).start()
+    try:
+        topics = ["the boiling point of water", "the speed of light", "the tallest mountain",
+                  "the largest ocean", "the longest river", "the smallest planet"]
+        for t in topics:
+            ask(gw, f"What is {t}?")
+        sem = gw.get("/api/v1/cache/stats").json()["gateway"]["semantic"]
+        assert sem["entries"] == 3 and sem["evictions"] == 3
+        # the newest are learned; the oldest left
+        assert ask(gw, "Tell me what is the smallest planet?").headers["x-ragd-cache"] == \
+            "semantic-hit"
+        assert ask(gw, "Tell me what is the boiling point of water?").headers[
+            "x-ragd-cache"] == "miss"
+    finally:
+        gw.cleanup()

@@ -469,6 +469,33 @@ TEST(suite_logs)
     suite_close(s);
 }
 
+/* A trim keeps at least the asked number of newest records (LMDB exactly
+ * that many); seqs go on after it. */
+TEST(suite_log_trim)
+{
+    store_t *s = suite_open();
+    uint64_t first = 0, last = 0, seq = 0;
+    for (int i = 0; i < 300; i++)
+        ASSERT_OK(store_log_append(s, "trm", S("r"), &seq));
+    ASSERT_EQ_INT(store_log_trim(s, "trm", 0), RAGD_EINVAL);
+    ASSERT_OK(store_log_trim(s, "trm", 400));  /* fewer than keep: nothing goes */
+    ASSERT_OK(store_log_bounds(s, "trm", &first, &last));
+    ASSERT_TRUE(first == 1 && last == 300);
+    ASSERT_OK(store_log_trim(s, "trm", 10));
+    ASSERT_OK(store_log_bounds(s, "trm", &first, &last));
+    ASSERT_EQ_INT(last, 300);
+    ASSERT_TRUE(first > 1 && last - first + 1 >= 10);
+    if (strcmp(store_backend_name(s), "lmdb") == 0)
+        ASSERT_EQ_INT(first, 291);
+    log_acc a = { 0 };
+    ASSERT_OK(store_log_read(s, "trm", 0, log_cb, &a));
+    ASSERT_EQ_INT(a.n, last - first + 1);
+    ASSERT_OK(store_log_append(s, "trm", S("r"), &seq));
+    ASSERT_EQ_INT(seq, 301);
+    ASSERT_OK(store_log_delete(s, "trm"));
+    suite_close(s);
+}
+
 /* Writes and their log record land together; a batch that fails writes
  * neither; bounds follow appends. */
 TEST(suite_batch_log)
@@ -692,6 +719,7 @@ static inline void store_suite_run_any_slot(void)
     RUN(suite_scan);
     RUN(suite_del_pattern);
     RUN(suite_logs);
+    RUN(suite_log_trim);
     RUN(suite_stats);
 }
 

@@ -265,6 +265,62 @@ TEST(cache_ttl_overrides_have_no_count_limit)
     ASSERT_EQ_INT(remove_dir(dir), 0);
 }
 
+/* Two caches over one store (two instances): an override set through one is
+ * written with a record on the settings log that the other applies; a
+ * record it does not know is skipped; a legacy (untagged) key still loads. */
+static void settings_suite(store_t *s)
+{
+    static const cache_opts o = { 3600, 604800, 21600, 1024, 512, 0 };
+    store_log_delete(s, CACHE_SETTINGS_LOG);
+    store_del(s, "cfg:{cfg}:cache_ttl:course", strlen("cfg:{cfg}:cache_ttl:course"));
+    ASSERT_OK(store_set(s, "cfg:cache_ttl:old", strlen("cfg:cache_ttl:old"), "42", 2, 0, 0));
+    cache_t *a = NULL, *b = NULL;
+    ASSERT_OK(cache_create(s, &o, &a, NULL));
+    ASSERT_OK(cache_create(s, &o, &b, NULL));
+    ASSERT_EQ_INT(cache_prefix_ttl(b, "old", NULL), 42);
+    uint64_t from = cache_settings_seq(b);
+    ASSERT_OK(cache_set_prefix_ttl(a, "course", 120));
+    ASSERT_EQ_INT(cache_prefix_ttl(a, "course", NULL), 120);
+    ASSERT_EQ_INT(cache_prefix_ttl(b, "course", NULL), 3600);
+    ASSERT_OK(store_log_append(s, CACHE_SETTINGS_LOG, "{\"op\":\"other\"}", 14, NULL));
+    ASSERT_OK(store_log_read(s, CACHE_SETTINGS_LOG, from, cache_settings_apply, b));
+    ASSERT_EQ_INT(cache_prefix_ttl(b, "course", NULL), 120);
+    ASSERT_EQ_INT(cache_settings_applied(b), 2);
+    uint64_t last = 0;
+    ASSERT_OK(cache_settings_reload(b, &last));
+    ASSERT_EQ_INT(last, from + 2);
+    cache_destroy(a);
+    cache_destroy(b);
+    store_log_delete(s, CACHE_SETTINGS_LOG);
+    store_del(s, "cfg:cache_ttl:old", strlen("cfg:cache_ttl:old"));
+}
+
+TEST(cache_settings_propagate_lmdb)
+{
+    char dir[] = "/tmp/ragd-test-cache-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    store_t *s = open_store(dir);
+    ASSERT_TRUE(s != NULL);
+    settings_suite(s);
+    store_close(s);
+    ASSERT_EQ_INT(remove_dir(dir), 0);
+}
+
+TEST(cache_settings_propagate_redis)
+{
+    const char *url = getenv("RAGD_TEST_REDIS_URL");
+    if (!url || !*url)
+        SKIP("RAGD_TEST_REDIS_URL is not set (scripts/test.sh sets it): the Redis part did not run");
+    store_config sc;
+    store_config_default(&sc);
+    sc.url = url;
+    sc.key_prefix = "ragd_cfgtest";
+    store_t *s = NULL;
+    ASSERT_OK(store_open(&sc, &s, NULL));
+    settings_suite(s);
+    store_close(s);
+}
+
 int main(void)
 {
     RUN(codec_small_values_are_stored_raw);
@@ -274,5 +330,7 @@ int main(void)
     RUN(stats_count_per_prefix_and_overflow_to_other);
     RUN(cache_core_ttl_defaults_overrides_and_clearing);
     RUN(cache_ttl_overrides_have_no_count_limit);
+    RUN(cache_settings_propagate_lmdb);
+    RUN(cache_settings_propagate_redis);
     return TEST_REPORT();
 }
