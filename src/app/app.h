@@ -21,6 +21,7 @@
 #include "http/guard.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "jobs/jobs.h"
 #include "obs/metrics.h"
 #include "kb/kb.h"
 #include "rag/rerank.h"
@@ -53,6 +54,7 @@ typedef struct app {
     embed_batcher *batcher;           /* merges concurrent requests into batches */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
+    jobs_t *jobs;                     /* background ingestion jobs (their workers) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
     int64_t store_down_since_us;      /* monotonic time /health first found the store
                                          unreachable, 0 = reachable (__atomic access) */

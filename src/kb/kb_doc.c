@@ -36,7 +36,7 @@ static bool kb__id_ok(const char *id, size_t max)
     return true;
 }
 
-static int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
+int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
 {
     size_t bad;
     if (!kb__id_ok(d->id, KB_DOC_ID_MAX))

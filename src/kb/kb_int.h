@@ -94,6 +94,10 @@ void kb__vsum_add(kb_ns *ns, const float *v, double sign);
 
 void kb__doc_free(kb_doc *d);
 
+/* Check one input document (id, text, metadata, user_id); err names index i
+ * (kb_doc.c). */
+int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err);
+
 /* ---- registry (kb_ns.c) ---- */
 
 /* Find a namespace and take a reference (NULL if absent); kb__ns_release it. */
