@@ -20,8 +20,10 @@ static void usage(FILE *out)
             "Usage:\n"
             "  ragd serve [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [options]\n"
             "  ragd config [options]     print the effective configuration (secrets redacted)\n"
-            "  ragd ingest <namespace> <path...> [--url URL] [--batch N] [--user-id ID]\n"
-            "                            load text/Markdown/JSONL files into a running server\n"
+            "  ragd ingest <namespace> <path...> [--url URL] [--api-key KEY] [--ext LIST]\n"
+            "              [--no-wait] | --resume JOB[,JOB...]\n"
+            "                            load text and JSONL files into a running server as\n"
+            "                            background jobs (ragd ingest --help)\n"
             "  ragd --help | --version\n\n",
             RAGD_VERSION);
     config_print_help(out);

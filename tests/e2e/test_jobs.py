@@ -221,3 +221,75 @@ def test_users_cannot_see_or_cancel_each_others_jobs(authed):
     assert [x["id"] for x in authed.get("/api/v1/jobs", headers=adm).json()["jobs"]] == [job["id"]]
     assert poll(authed, job["id"], headers=a)["status"] == "succeeded"
     assert authed.get(f"/api/v1/jobs/{job['id']}", headers=adm).status_code == 200
+
+
+# ---- ragd ingest on top of jobs ----
+
+def ingest(s, *args, env=None, cwd=None):
+    e = dict(os.environ)
+    e.pop("RAGD_API_KEY", None)
+    e.update(env or {})
+    return subprocess.run([RAGD_BIN, "ingest", *args, "--url", s.url], capture_output=True,
+                          text=True, timeout=300, env=e, cwd=cwd)
+
+
+def test_ingest_with_auth_chooses_files_by_content(authed, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "README").write_text("Squats and the knee: keep the heel down.\n")
+    (tmp_path / "notes" / "CHANGELOG").write_text("Bench press added to the chest day.\n")
+    (tmp_path / "guide.md").write_text("# Leg day\nLunges and squats.\n")
+    (tmp_path / "image").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "data.bin").write_bytes(bytes(range(256)))
+    r = ingest(authed, "docs", str(tmp_path))
+    assert r.returncode == 1 and "HTTP 401" in r.stderr, (r.stdout, r.stderr)
+    r = ingest(authed, "docs", str(tmp_path), env={"RAGD_API_KEY": ADMIN})
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "created namespace docs" in r.stdout and "2 not text" in r.stdout
+    assert "done: 3 documents" in r.stdout
+    ids = set(authed.get(f"{NS}/docs/documents", headers=authed.keys["admin"]).json()["ids"])
+    assert ids == {"README", "notes/CHANGELOG", "guide.md"}
+    # a user key writes into the existing namespace; --ext narrows by extension
+    (tmp_path / "mine.txt").write_text("Alice's plan: deadlifts on Friday.\n")
+    r = ingest(authed, "docs", str(tmp_path), "--ext", "txt,.TEXT", "--api-key",
+               authed.keys["alice"]["X-API-Key"])
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "ingesting 1 documents" in r.stdout
+    doc = authed.get(f"{NS}/docs/documents/mine.txt", headers=authed.keys["alice"]).json()
+    assert doc["user_id"] == "alice"
+    # a shared document cannot be replaced by a user: the job reports it, the run fails
+    r = ingest(authed, "docs", "guide.md", "--api-key", authed.keys["alice"]["X-API-Key"],
+               cwd=tmp_path)
+    assert r.returncode == 1 and "document guide.md" in r.stderr, (r.stdout, r.stderr)
+    assert "nothing was ingested" in r.stderr
+    assert authed.get(f"{NS}/docs", headers=authed.keys["admin"]).status_code == 200
+
+
+def test_ingest_with_nothing_to_ingest_fails_and_leaves_no_namespace(ragd, tmp_path):
+    (tmp_path / "blob").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "notes.txt").write_text("text, but not chosen by --ext\n")
+    r = ingest(ragd, "empty", str(tmp_path), "--ext", "md")
+    assert r.returncode == 1 and "nothing was ingested" in r.stderr, (r.stdout, r.stderr)
+    assert_error(ragd.get(f"{NS}/empty"), 404, "namespace_not_found")
+    make_ns(ragd, "existing")
+    r = ingest(ragd, "existing", str(tmp_path / "blob"))
+    assert r.returncode == 1
+    assert ragd.get(f"{NS}/existing").status_code == 200  # it existed: it stays
+
+
+def test_ingest_outlives_any_request_timeout_and_resumes(slow, tmp_path):
+    for i in range(16):
+        (tmp_path / f"note{i}").write_text(f"Note {i}: stretch the hamstring before running.\n")
+    # 8 groups spaced by the server's slow-down: the run lasts longer than the 1 s allowed
+    # to each HTTP call, and succeeds because it follows the job instead of waiting on it
+    r = ingest(slow, "notes", str(tmp_path), "--batch", "8", "--request-timeout", "1")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "done: 16 documents" in r.stdout and "ETA" in r.stderr
+    assert slow.get(f"{NS}/notes").json()["stats"]["documents"] == 16
+    # --no-wait submits and leaves; --resume follows the same jobs to the end
+    r = ingest(slow, "notes2", str(tmp_path), "--batch", "8", "--no-wait")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    ids = r.stdout.split("--resume ")[1].split()[0]
+    assert len(ids.split(",")) == 2
+    r = ingest(slow, "--resume", ids)
+    assert r.returncode == 0 and "done: 16 documents" in r.stdout, (r.stdout, r.stderr)
+    assert slow.get(f"{NS}/notes2").json()["stats"]["documents"] == 16
