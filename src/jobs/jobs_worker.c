@@ -254,8 +254,8 @@ static int jobs__run_group(jobs_t *j, const jobs_record *r, jobs_outcome *o, int
     return rc;
 }
 
-/* Sleep ms unless the service stops first; false when it stops. */
-static bool jobs__pause(jobs_t *j, int64_t ms)
+/* The monotonic time ms from now, for the condition variable's waits. */
+static struct timespec jobs__deadline(int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -265,6 +265,13 @@ static bool jobs__pause(jobs_t *j, int64_t ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
+    return ts;
+}
+
+/* Sleep ms unless the service stops first; false when it stops. */
+static bool jobs__pause(jobs_t *j, int64_t ms)
+{
+    struct timespec ts = jobs__deadline(ms);
     pthread_mutex_lock(&j->mu);
     while (!j->stop && pthread_cond_timedwait(&j->cv, &j->mu, &ts) != ETIMEDOUT) {
     }
@@ -384,14 +391,7 @@ static void jobs__wait_locked(jobs_t *j, int64_t until_ms)
     int64_t ms = until_ms - jobs__now_ms();
     if (ms <= 0)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = jobs__deadline(ms);
     pthread_cond_timedwait(&j->cv, &j->mu, &ts);
 }
 

@@ -36,7 +36,7 @@ static bool kb__id_ok(const char *id, size_t max)
     return true;
 }
 
-int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
+static int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
 {
     size_t bad;
     if (!kb__id_ok(d->id, KB_DOC_ID_MAX))
@@ -52,6 +52,19 @@ int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
     if (d->user_id && !kb__id_ok(d->user_id, KB_DOC_ID_MAX))
         return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].user_id must be 1-%d bytes", i,
                               KB_DOC_ID_MAX);
+    return RAGD_OK;
+}
+
+int kb__check_docs(const kb_t *kb, const kb_doc_in *docs, size_t n, ragd_error *err)
+{
+    if (!kb->o.tokenizer)
+        return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
+                              "cannot be chunked");
+    for (size_t i = 0; i < n; i++) {
+        int rc = kb__check_doc(&docs[i], i, err);
+        if (rc)
+            return rc;
+    }
     return RAGD_OK;
 }
 
@@ -387,14 +400,9 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     if (n > kb->o.max_docs_per_batch)
         return ragd_error_set(err, RAGD_ETOOBIG, "%zu documents in one batch; the limit is %zu", n,
                               kb->o.max_docs_per_batch);
-    if (!kb->o.tokenizer)
-        return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
-                              "cannot be chunked");
-    for (size_t i = 0; i < n; i++) {
-        int rc = kb__check_doc(&docs[i], i, err);
-        if (rc)
-            return rc;
-    }
+    int rc = kb__check_docs(kb, docs, n, err);
+    if (rc)
+        return rc;
     kb_ns *ns = kb__ns_acquire(kb, nsname);
     if (!ns)
         return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
@@ -402,7 +410,7 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     size_t total = 0;
     float *vecs = NULL;
     pthread_rwlock_rdlock(&ns->lock); /* early refusal: no budget, no embedding */
-    int rc = kb__owner_check(ns, docs, n, err);
+    rc = kb__owner_check(ns, docs, n, err);
     pthread_rwlock_unlock(&ns->lock);
     if (!rc)
         rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);

@@ -12,19 +12,13 @@
 int kb_docs_measure(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n,
                     uint64_t *tokens, ragd_error *err)
 {
-    if (!kb->o.tokenizer)
-        return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
-                              "cannot be chunked");
-    for (size_t i = 0; i < n; i++) {
-        int rc = kb__check_doc(&docs[i], i, err);
-        if (rc)
-            return rc;
-    }
+    int rc = kb__check_docs(kb, docs, n, err);
+    if (rc)
+        return rc;
     kb_ns *ns = kb__ns_acquire(kb, nsname);
     if (!ns)
         return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
     uint32_t size = ns->st.chunk_size, overlap = ns->st.chunk_overlap; /* fixed at creation */
-    int rc = RAGD_OK;
     for (size_t i = 0; i < n && tokens && !rc; i++) {
         chunker_span *spans = NULL;
         size_t ns_n = 0;
