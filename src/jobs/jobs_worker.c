@@ -185,6 +185,11 @@ static int jobs__index(jobs_t *j, const char *ns, const cJSON *arr, size_t first
     int rc = n ? jobs__upsert(j, ns, in, n, b, &err) : RAGD_OK;
     if (rc == 0)
         o->done = n;
+    if (rc && (jobs__transient(rc) || (b->refused && b->retry_ms >= 0))) {
+        *defer_ms = b->refused ? b->retry_ms + 1 : JOBS_RETRY_MS; /* outage, or the budget */
+        free(in);
+        return rc;
+    }
     for (size_t k = 0; rc && k < n; k++) { /* one at a time: errors per document */
         int r1 = n == 1 ? rc : jobs__upsert(j, ns, in + k, 1, b, &err);
         if (r1 == 0) {
