@@ -293,3 +293,34 @@ def test_ingest_outlives_any_request_timeout_and_resumes(slow, tmp_path):
     r = ingest(slow, "--resume", ids)
     assert r.returncode == 0 and "done: 16 documents" in r.stdout, (r.stdout, r.stderr)
     assert slow.get(f"{NS}/notes2").json()["stats"]["documents"] == 16
+
+
+def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
+    """Two instances on one Redis: the one running a job is killed; the other finds the job
+    once its lease lapses and finishes it, every document once."""
+    import redis as redis_py
+    redis_py.Redis(port=redis_server.port, db=5).flushdb()
+    env = {"REDIS_URL": redis_server.url(5), "RAGD_JOBS_GROUP_DOCUMENTS": "2",
+           "RAGD_JOBS_GROUP_DELAY_MS": "250", "RAGD_JOBS_LEASE_MS": "1500",
+           "RAGD_JOBS_SCAN_INTERVAL_MS": "200"}
+    a = Ragd(env=env).start()
+    b = None
+    try:
+        make_ns(a, "shared")
+        b = Ragd(env=env).start()  # loads the namespace from Redis
+        job = submit(a, "shared", docs(24))
+        wait_progress(a, job["id"], 4)
+        lease = redis_py.Redis(port=redis_server.port, db=5).get(
+            f"ragd:job:{{{job['id']}}}:lease")
+        assert lease is not None  # a holds it while it works; b leaves the job alone
+        a.kill9()
+        j = poll(b, job["id"])
+        assert j["status"] == "succeeded", j
+        assert j["documents"] == {"total": 24, "done": 24, "failed": 0}
+        b.restart()  # b's indexes rebuilt from Redis hold what both instances wrote
+        st = b.get(f"{NS}/shared").json()["stats"]
+        assert st["documents"] == 24 and st["chunks"] == 24
+    finally:
+        a.cleanup()
+        if b:
+            b.cleanup()
