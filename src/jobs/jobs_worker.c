@@ -348,7 +348,9 @@ static void jobs__scan(jobs_t *j)
     size_t n;
     if (jobs__scan_ids(j, &ids, &n))
         return;
+    pthread_mutex_lock(&j->mu);
     bool shared = store_has(j->o.store, STORE_CAP_SHARED), first = !j->scanned;
+    pthread_mutex_unlock(&j->mu);
     for (size_t i = 0; i < n; i++) {
         jobs_record r;
         if (jobs__load(j, ids[i], &r) == 0) {
@@ -370,7 +372,9 @@ static void jobs__scan(jobs_t *j)
         free(ids[i]);
     }
     free(ids);
+    pthread_mutex_lock(&j->mu);
     j->scanned = true;
+    pthread_mutex_unlock(&j->mu);
 }
 
 /* The next entry round robin that is idle and due; NULL if none. */
