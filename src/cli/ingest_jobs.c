@@ -118,9 +118,11 @@ typedef struct ing_sum {
     size_t finished, succeeded;
 } ing_sum;
 
-static void ing__progress(const ingest *g, const ing_sum *s, double el, bool final)
+/* Progress; the rate counts the word pieces indexed since base (the first poll). */
+static void ing__progress(const ingest *g, const ing_sum *s, uint64_t base, double el,
+                          bool final)
 {
-    double rate = el > 0 ? (double)s->tok_done / el : 0;
+    double rate = el > 0 && s->tok_done > base ? (double)(s->tok_done - base) / el : 0;
     double eta = rate > 0 ? (double)(s->tok_total - s->tok_done) / rate : -1;
     char etas[32];
     if (eta < 0)
@@ -168,7 +170,8 @@ static void ing__print_errors(const cJSON *j, const char *id, size_t *shown)
         fprintf(stderr, "ragd ingest: job %s: %s\n", id, m->valuestring);
 }
 
-/* One pass over the jobs: the sums, and the views of finished ones (kept in done[]). */
+/* One pass over the jobs: the sums, and the views of finished ones (kept in
+ * done[]). -2 when the server is unreachable, -1 on an error answer. */
 static int ing__poll(ingest *g, cJSON **done, ing_sum *s)
 {
     memset(s, 0, sizeof *s);
@@ -179,7 +182,7 @@ static int ing__poll(ingest *g, cJSON **done, ing_sum *s)
             long st;
             snprintf(path, sizeof path, "/api/v1/jobs/%s", g->jobs[i]);
             if (ing_http(g, "GET", path, NULL, &st))
-                return -1;
+                return -2; /* unreachable: maybe restarting */
             if (st != 200) {
                 fprintf(stderr, "%sragd ingest: job %s: HTTP %ld: %s\n", g->tty ? "\n" : "",
                         g->jobs[i], st, ing_err_msg(g));
@@ -212,18 +215,30 @@ int ing_follow(ingest *g, uint64_t *done_docs)
     cJSON **done = xcalloc(g->n_jobs ? g->n_jobs : 1, sizeof *done);
     int64_t t0 = clock_mono_us(), last = 0;
     ing_sum s = { 0 };
-    int rc = 0;
-    while (!(rc = ing__poll(g, done, &s)) && s.finished < g->n_jobs) {
+    uint64_t base = 0;
+    int rc = 0, polls = 0, down = 0;
+    for (;;) {
+        rc = ing__poll(g, done, &s);
+        if (rc == -2 && ++down <= 120) { /* the server may be restarting: jobs resume there */
+            fprintf(stderr, "ragd ingest: server unreachable, retrying (%d)\n", down);
+            clock_sleep_ms(1000);
+            continue;
+        }
+        if (rc || s.finished == g->n_jobs)
+            break;
+        down = 0;
+        if (polls++ == 0)
+            base = s.tok_done;
         int64_t now = clock_mono_us();
         if (now - last >= (g->tty ? 200000 : 2000000)) {
-            ing__progress(g, &s, (double)(now - t0) / 1e6, false);
+            ing__progress(g, &s, base, (double)(now - t0) / 1e6, false);
             last = now;
         }
         clock_sleep_ms(g->tty ? 200 : 500);
     }
     double el = (double)(clock_mono_us() - t0) / 1e6;
     if (!rc)
-        ing__progress(g, &s, el, true);
+        ing__progress(g, &s, base, el, true);
     size_t shown = 0;
     for (size_t i = 0; i < g->n_jobs; i++) {
         if (done[i])
@@ -238,7 +253,7 @@ int ing_follow(ingest *g, uint64_t *done_docs)
         return rc;
     printf("done: %llu documents, %llu tokens in %.1f s (%.0f tokens/s)%s\n",
            (unsigned long long)s.docs_done, (unsigned long long)s.tok_done, el,
-           el > 0 ? (double)s.tok_done / el : 0.0,
+           el > 0 ? (double)(s.tok_done - base) / el : 0.0,
            s.docs_failed ? ", some documents failed (see above)" : "");
     return s.succeeded == g->n_jobs && s.docs_failed == 0 ? 0 : -1;
 }

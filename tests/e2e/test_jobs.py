@@ -324,3 +324,28 @@ def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
         a.cleanup()
         if b:
             b.cleanup()
+
+
+def test_ingest_keeps_following_its_jobs_across_a_server_crash(slow, tmp_path):
+    for i in range(20):
+        (tmp_path / f"n{i}").write_text(f"Note {i}: mobility work for the ankle and hip.\n")
+    e = dict(os.environ)
+    e.pop("RAGD_API_KEY", None)
+    p = subprocess.Popen([RAGD_BIN, "ingest", "crash", str(tmp_path), "--url", slow.url],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not slow.get("/api/v1/jobs").json()["jobs"]:
+            time.sleep(0.05)
+        job = slow.get("/api/v1/jobs").json()["jobs"][0]
+        wait_progress(slow, job["id"], 2)
+        slow.kill9()
+        time.sleep(1.5)  # the client finds the server gone and keeps retrying
+        slow.start()
+        out, err = p.communicate(timeout=240)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, (out, err)
+    assert "server unreachable, retrying" in err and "done: 20 documents" in out
+    assert slow.get(f"{NS}/crash").json()["stats"]["documents"] == 20
