@@ -20,8 +20,10 @@ static const char ragd__commands[] =
     "                            start the server (the settings below apply)\n"
     "  ragd config [options]     print the effective configuration: every setting,\n"
     "                            resolved, secrets redacted, with its source\n"
-    "  ragd ingest <namespace> <path...> [options]\n"
-    "                            load text files into a running server (ragd ingest --help)\n"
+    "  ragd ingest <namespace> <path...> [--url URL] [--api-key KEY] [--ext LIST]\n"
+    "              [--no-wait] | --resume JOB[,JOB...]\n"
+    "                            load text and JSONL files into a running server as\n"
+    "                            background jobs (ragd ingest --help)\n"
     "  ragd completion bash      print a bash completion script\n"
     "                            (source <(ragd completion bash))\n"
     "  ragd --help | --version\n\n";

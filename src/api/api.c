@@ -11,6 +11,7 @@ void api_register(router_t *r)
     api_cache_register(r);
     api_embed_register(r);
     api_kb_register(r);
+    api_jobs_register(r);
     api_search_register(r);
     api_auth_register(r);
     api_ratelimit_register(r);

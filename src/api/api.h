@@ -22,6 +22,7 @@ void api_ops_register(router_t *r);
 void api_cache_register(router_t *r);
 void api_embed_register(router_t *r);
 void api_kb_register(router_t *r);
+void api_jobs_register(router_t *r);      /* /api/v1/jobs */
 void api_search_register(router_t *r);
 void api_auth_register(router_t *r);       /* /api/v1/keys */
 void api_ratelimit_register(router_t *r);  /* /api/v1/ratelimit/check */

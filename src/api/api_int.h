@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "kb/user_content.h"
 #include "app/app.h"
+#include "jobs/jobs.h"
 #include "rag/route.h"
 
 /* api_cache_stats.c: the TTL settings object ({default, embedding, response,
@@ -72,5 +73,9 @@ bool uc_api_store(const http_req *req, http_resp *resp, const uc_api_item *it,
  * request opts into whatever is configured with "fallback": true. On false,
  * why (n bytes) says what is configured and how to opt in. */
 bool rerank_api_model_ok(const app_t *app, const cJSON *body, char *why, size_t n);
+
+/* The submitter of a job from the request's identity (api_jobs.c); strings
+ * borrowed for the request's life. */
+void jobs_api_owner(const http_req *req, jobs_owner *out);
 
 #endif

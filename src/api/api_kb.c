@@ -289,6 +289,37 @@ static int kb_api__user_budget(void *ud, size_t chunks, size_t tokens)
     return RAGD_ETOOBIG;
 }
 
+/* Accept the documents as a background job: 202 with the job and its Location. */
+static void kb_api__submit_job(http_req *req, http_resp *resp, const char *ns,
+                               const kb_doc_in *in, size_t n)
+{
+    jobs_owner owner;
+    jobs_api_owner(req, &owner);
+    ragd_error err = { 0 };
+    cJSON *job = NULL;
+    int rc = jobs_submit(api_app(req)->jobs, ns, in, n, &owner, &job, &err);
+    if (rc) {
+        kb_api__err(req, resp, rc, &err, ns);
+        return;
+    }
+    http_resp_header(resp, "Location", json_get_str(job, "location"));
+    api_reply_json(resp, 202, job);
+    cJSON_Delete(job);
+}
+
+/* Run synchronously? "wait" (a boolean) decides; without it, batches of more
+ * than kb_async_threshold documents become jobs. False with resp filled. */
+static bool kb_api__wait(const http_req *req, http_resp *resp, const cJSON *body, size_t n,
+                         bool *wait)
+{
+    *wait = n <= (size_t)api_app(req)->cfg.kb_async_threshold;
+    if (json_get_bool(body, "wait", wait) == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_request", "'wait' must be a boolean");
+        return false;
+    }
+    return true;
+}
+
 static void kb_api_docs_upsert(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
@@ -307,6 +338,11 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         cJSON_Delete(body);
         return;
     }
+    bool wait;
+    if (!kb_api__wait(req, resp, body, n, &wait)) {
+        cJSON_Delete(body);
+        return;
+    }
     kb_doc_in *in = xcalloc(n, sizeof *in);
     char **owners = xcalloc(n, sizeof *owners);
     size_t i = 0;
@@ -320,7 +356,9 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         else if (ok)
             in[i].user_id = NULL;
     }
-    if (ok) {
+    if (ok && !wait) {
+        kb_api__submit_job(req, resp, ns, in, n);
+    } else if (ok) {
         ragd_error err = { 0 };
         kb_upsert_stats st;
         int64_t t0 = clock_mono_us();

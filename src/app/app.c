@@ -118,6 +118,28 @@ static int app__open_kb(app_t *app, ragd_error *err)
     return rc;
 }
 
+/* Ingestion jobs: their workers resume the store's unfinished jobs. */
+static int app__open_jobs(app_t *app, ragd_error *err)
+{
+    const ragd_config *cfg = &app->cfg;
+    jobs_opts o;
+    jobs_default_opts(&o);
+    o.store = app->store;
+    o.kb = app->kb;
+    o.workers = (int)cfg->jobs_workers;
+    o.retention_ms = cfg->jobs_retention * 1000;
+    o.lease_ms = cfg->jobs_lease_ms;
+    o.group_docs = (uint32_t)cfg->jobs_group_documents;
+    o.group_tokens = (uint64_t)cfg->jobs_group_tokens;
+    o.max_docs = (size_t)cfg->jobs_max_documents;
+    o.max_chunks = (size_t)cfg->kb_max_request_chunks;
+    o.max_tokens = (size_t)cfg->kb_max_request_tokens;
+    o.tokens_per_minute = cfg->kb_user_tokens_per_minute;
+    o.group_delay_ms = cfg->jobs_group_delay_ms;
+    o.scan_interval_ms = cfg->jobs_scan_interval_ms;
+    return jobs_create(&o, &app->jobs, err);
+}
+
 /* A section of the config file (borrowed from it), or NULL. */
 static const cJSON *app__section(const ragd_config *cfg, const char *name)
 {
@@ -280,6 +302,8 @@ int app_open(app_t *app, ragd_error *err)
         goto fail;
     if ((rc = app__open_kb(app, err)))
         goto fail;
+    if ((rc = app__open_jobs(app, err)))
+        goto fail;
     session_opts so = { (size_t)cfg->session_max_bytes, (int)cfg->session_max_messages,
                         cfg->session_default_ttl };
     sessions_create(app->store, &so, &app->sessions);
@@ -395,6 +419,8 @@ void app_close(app_t *app)
     app->guard = NULL;
     rerank_destroy(app->rerank);
     app->rerank = NULL;
+    jobs_destroy(app->jobs);
+    app->jobs = NULL;
     kb_close(app->kb);
     app->kb = NULL;
     gateway_destroy(app->gateway);

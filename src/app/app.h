@@ -21,6 +21,7 @@
 #include "http/guard.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "jobs/jobs.h"
 #include "obs/metrics.h"
 #include "kb/kb.h"
 #include "rag/rerank.h"
@@ -57,6 +58,7 @@ typedef struct app {
                                          (a shared store only, else NULL); destroyed after
                                          everything that follows logs through it */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
+    jobs_t *jobs;                     /* background ingestion jobs (their workers) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
     struct memtrim *memtrim;          /* returns freed heap pages (util/memtrim.h); NULL = off */
     int64_t store_down_since_us;      /* monotonic time /health first found the store

@@ -56,6 +56,15 @@ typedef struct ragd_config {
     int64_t kb_max_request_chunks;    /* chunks one upsert may embed (0 = no cap) */
     int64_t kb_max_request_tokens;    /* word pieces one upsert may embed (0 = no cap) */
     int64_t kb_user_tokens_per_minute; /* per caller, GCRA (0 = no cap) */
+    int64_t kb_async_threshold;       /* upserts of more documents run as jobs */
+    int64_t jobs_workers;             /* ingestion job worker threads */
+    int64_t jobs_retention;           /* seconds a finished job stays readable */
+    int64_t jobs_lease_ms;            /* a running job's lease (taken over after) */
+    int64_t jobs_group_documents;     /* documents indexed per turn of a job */
+    int64_t jobs_group_tokens;        /* word pieces indexed per turn of a job */
+    int64_t jobs_max_documents;       /* documents per job */
+    int64_t jobs_group_delay_ms;      /* pause before each group (tests) */
+    int64_t jobs_scan_interval_ms;    /* shared store: search for orphaned jobs */
     char *admin_key;                  /* bootstrap admin API key ("" = none) */
     int64_t allow_unauthenticated;    /* 1 = may listen beyond loopback without auth */
     char *allowed_hosts;              /* Host names accepted besides IPs/localhost/listen */

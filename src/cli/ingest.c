@@ -1,15 +1,17 @@
 /*
- * ingest.c - the ingest command. Files are walked first (so the progress bar
- * knows the total), then read one by one into batches of documents: a text
- * or Markdown file is one document whose id is its path relative to the
- * folder given (or the path as given), a JSONL file gives one document per
- * line ({id?, text, metadata?, user_id?}). Batches go to POST
- * /api/v1/namespaces/{ns}/documents over one keep-alive libcurl handle; the
- * namespace is created first when missing.
+ * ingest.c - the ingest command. Files are walked first (so the totals are
+ * known): a file is taken when its content is text (valid UTF-8 and no NUL in
+ * its first 8 KiB; --ext narrows by extension), whatever its name. A text file
+ * is one document whose id is its path relative to the folder given (or the
+ * path as given); a .jsonl/.ndjson file gives one document per line ({id?,
+ * text, metadata?, user_id?}). Documents are sent in batches, each accepted by
+ * the server as a background job (ingest_jobs.c follows them), so no client
+ * timeout bounds the run. The namespace is created only when there is
+ * something to put in it, and removed again if this run created it and
+ * nothing was indexed.
  */
 #include "cli/ingest.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,102 +23,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/ingest_int.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/mem.h"
-
-typedef struct ing_file {
-    char *path;   /* to open */
-    char *id;     /* document id (relative path) */
-    bool jsonl;
-    size_t docs;  /* documents it holds (lines for JSONL) */
-} ing_file;
-
-typedef struct ingest {
-    const char *url, *ns, *user_id;
-    size_t batch_docs, batch_bytes;
-    ing_file *files;
-    size_t n_files, cap_files, total_docs, skipped;
-    CURL *curl;
-    buf_t body, resp;
-    size_t in_batch, sent_docs, chunks, failed;
-    int64_t t0_us, last_print_us;
-    size_t last_printed;
-    bool tty;
-} ingest;
-
-static size_t ing__write(char *p, size_t sz, size_t n, void *ud)
-{
-    buf_append(ud, p, sz * n);
-    return sz * n;
-}
-
-/* One HTTP call; *status gets the code (0 when the server is unreachable). */
-static int ing__http(ingest *g, const char *method, const char *path, const buf_t *body,
-                     long *status)
-{
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", g->url, path);
-    buf_reset(&g->resp);
-    curl_easy_setopt(g->curl, CURLOPT_URL, url);
-    curl_easy_setopt(g->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(g->curl, CURLOPT_POSTFIELDS, body ? body->data : NULL);
-    curl_easy_setopt(g->curl, CURLOPT_POSTFIELDSIZE, body ? (long)body->len : 0L);
-    if (!body)
-        curl_easy_setopt(g->curl, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(g->curl, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode cc = curl_easy_perform(g->curl);
-    *status = 0;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "\nragd ingest: %s: %s\n", url, curl_easy_strerror(cc));
-        return -1;
-    }
-    curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, status);
-    return 0;
-}
-
-static const char *ing__err_msg(ingest *g)
-{
-    static char msg[512];
-    cJSON *j = cJSON_ParseWithLength(g->resp.data ? g->resp.data : "", g->resp.len);
-    const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message");
-    snprintf(msg, sizeof msg, "%s", cJSON_IsString(e) ? e->valuestring
-                                    : g->resp.data ? g->resp.data : "(no body)");
-    cJSON_Delete(j);
-    return msg;
-}
-
-static int ing__ensure_ns(ingest *g)
-{
-    char path[256];
-    long st;
-    snprintf(path, sizeof path, "/api/v1/namespaces/%s", g->ns);
-    if (ing__http(g, "GET", path, NULL, &st))
-        return -1;
-    if (st == 200)
-        return 0;
-    if (st != 404) {
-        fprintf(stderr, "ragd ingest: %s: HTTP %ld: %s\n", path, st, ing__err_msg(g));
-        return -1;
-    }
-    buf_t b = BUF_INIT;
-    buf_puts(&b, "{\"name\":");
-    buf_put_json_str(&b, g->ns, strlen(g->ns));
-    buf_putc(&b, '}');
-    int rc = ing__http(g, "POST", "/api/v1/namespaces", &b, &st);
-    buf_free(&b);
-    if (rc)
-        return -1;
-    if (st != 201 && st != 409) {
-        fprintf(stderr, "ragd ingest: creating namespace %s: HTTP %ld: %s\n", g->ns, st,
-                ing__err_msg(g));
-        return -1;
-    }
-    if (st == 201)
-        printf("created namespace %s\n", g->ns);
-    return 0;
-}
+#include "util/utf8.h"
 
 /* ---- walking ---- */
 
@@ -129,8 +41,45 @@ static bool ing__has_ext(const char *p, const char *const *exts)
     return false;
 }
 
-static const char *const ing_text_exts[] = { "txt", "text", "md", "markdown", "rst", NULL };
 static const char *const ing_jsonl_exts[] = { "jsonl", "ndjson", NULL };
+static const char *const ing_md_exts[] = { "md", "markdown", NULL };
+
+/* Is the file's start text: no NUL and valid UTF-8 in its first 8 KiB (a
+ * sequence cut by the 8 KiB boundary is fine)? */
+static bool ing__is_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    if (memchr(buf, 0, n))
+        return false;
+    size_t bad;
+    if (utf8_valid(buf, n, &bad))
+        return true;
+    return n == sizeof buf && bad + 4 > n && utf8_valid(buf, bad, &bad);
+}
+
+/* Does the file's extension appear in the comma-separated list? */
+static bool ing__ext_listed(const char *path, const char *list)
+{
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash))
+        return false;
+    size_t el = strlen(++dot);
+    for (const char *p = list; *p;) {
+        while (*p == '.' )
+            p++;
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == el && !strncasecmp(p, dot, el))
+            return true;
+        p += len + (comma ? 1 : 0);
+    }
+    return false;
+}
 
 static size_t ing__count_lines(const char *path)
 {
@@ -148,13 +97,17 @@ static size_t ing__count_lines(const char *path)
     return lines + (last != '\n');
 }
 
-static void ing__add_file(ingest *g, const char *path, const char *id, bool explicit_file)
+static void ing__add_file(ingest *g, const char *path, const char *id)
 {
-    bool jsonl = ing__has_ext(path, ing_jsonl_exts);
-    if (!jsonl && !explicit_file && !ing__has_ext(path, ing_text_exts)) {
+    if (g->exts && !ing__ext_listed(path, g->exts)) {
         g->skipped++;
         return;
     }
+    if (!ing__is_text(path)) {
+        g->skipped_binary++;
+        return;
+    }
+    bool jsonl = ing__has_ext(path, ing_jsonl_exts);
     if (g->n_files == g->cap_files) {
         g->cap_files = g->cap_files ? g->cap_files * 2 : 64;
         g->files = xrealloc(g->files, g->cap_files * sizeof *g->files);
@@ -201,7 +154,7 @@ static void ing__walk(ingest *g, const char *dir, size_t root_len)
             if (S_ISDIR(st.st_mode))
                 ing__walk(g, path, root_len);
             else if (S_ISREG(st.st_mode))
-                ing__add_file(g, path, path + root_len, false);
+                ing__add_file(g, path, path + root_len);
         }
         free(names[i]);
     }
@@ -210,58 +163,19 @@ static void ing__walk(ingest *g, const char *dir, size_t root_len)
 
 /* ---- batches ---- */
 
-static void ing__progress(ingest *g, bool final)
-{
-    int64_t now = clock_mono_us();
-    if (!final && now - g->last_print_us < (g->tty ? 100000 : 2000000))
-        return;
-    if (final && !g->tty && g->last_printed == g->sent_docs && g->last_print_us)
-        return;
-    g->last_printed = g->sent_docs;
-    g->last_print_us = now;
-    double el = (double)(now - g->t0_us) / 1e6;
-    double rate = el > 0 ? (double)g->sent_docs / el : 0;
-    double eta = rate > 0 ? (double)(g->total_docs - g->sent_docs) / rate : 0;
-    if (g->tty) {
-        int w = 30, fill = g->total_docs ? (int)(w * g->sent_docs / g->total_docs) : w;
-        char bar[64];
-        for (int i = 0; i < w; i++)
-            bar[i] = i < fill ? '#' : '-';
-        bar[w] = '\0';
-        fprintf(stderr, "\r[%s] %zu/%zu docs  %.1f docs/s  ETA %d:%02d   ", bar, g->sent_docs,
-                g->total_docs, rate, (int)eta / 60, (int)eta % 60);
-        if (final)
-            fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "ingest: %zu/%zu documents, %.1f docs/s, ETA %.0f s\n", g->sent_docs,
-                g->total_docs, rate, eta);
-    }
-}
-
+/* Send the batch as a job; the namespace is created before the first one. */
 static int ing__flush(ingest *g)
 {
     if (!g->in_batch)
         return 0;
-    buf_puts(&g->body, "]}");
-    char path[256];
-    snprintf(path, sizeof path, "/api/v1/namespaces/%s/documents", g->ns);
-    long st;
-    int rc = ing__http(g, "POST", path, &g->body, &st);
-    if (!rc && st != 200) {
-        fprintf(stderr, "%sragd ingest: batch rejected: HTTP %ld: %s\n", g->tty ? "\n" : "", st,
-                ing__err_msg(g));
-        rc = -1;
-    }
-    if (!rc) {
-        cJSON *j = cJSON_ParseWithLength(g->resp.data, g->resp.len);
-        const cJSON *c = cJSON_GetObjectItem(j, "chunks");
-        g->chunks += cJSON_IsNumber(c) ? (size_t)c->valuedouble : 0;
-        cJSON_Delete(j);
+    buf_puts(&g->body, "],\"wait\":false}");
+    int rc = g->n_jobs == 0 && !g->ns_created ? ing_ensure_ns(g) : 0;
+    if (!rc)
+        rc = ing_submit(g);
+    if (!rc)
         g->sent_docs += g->in_batch;
-    }
     g->in_batch = 0;
     buf_reset(&g->body);
-    ing__progress(g, false);
     return rc;
 }
 
@@ -295,6 +209,12 @@ static bool ing__blank(const char *s, size_t n)
     return true;
 }
 
+static size_t ing__write(char *p, size_t sz, size_t n, void *ud)
+{
+    buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
 static int ing__text_file(ingest *g, const ing_file *f)
 {
     size_t len;
@@ -313,8 +233,7 @@ static int ing__text_file(ingest *g, const ing_file *f)
         buf_puts(&extra, ",\"metadata\":{\"source\":");
         buf_put_json_str(&extra, f->id, strlen(f->id));
         buf_printf(&extra, ",\"format\":\"%s\"}",
-                   ing__has_ext(f->path, (const char *const[]){ "md", "markdown", NULL })
-                       ? "markdown" : "text");
+                   ing__has_ext(f->path, ing_md_exts) ? "markdown" : "text");
         if (g->user_id) {
             buf_puts(&extra, ",\"user_id\":");
             buf_put_json_str(&extra, g->user_id, strlen(g->user_id));
@@ -390,41 +309,111 @@ static int ing__jsonl_file(ingest *g, const ing_file *f)
 static void ing__usage(void)
 {
     fprintf(stderr,
-            "usage: ragd ingest <namespace> <path...> [--url URL] [--batch N] [--user-id ID]\n"
-            "  paths: files or folders; .txt/.md/.markdown/.rst files are one document each\n"
-            "  (id = path relative to the folder), .jsonl files one document per line\n"
-            "  ({\"id\", \"text\", \"metadata\", \"user_id\"}). --url defaults to $RAGD_URL or\n"
-            "  http://127.0.0.1:8080; --batch is documents per request (default 64).\n");
+            "usage: ragd ingest <namespace> <path...> [options]\n"
+            "       ragd ingest --resume <job-id>[,<job-id>...] [--url URL] [--api-key KEY]\n"
+            "  paths: files or folders. Every text file (valid UTF-8, no NUL bytes) is one\n"
+            "  document whatever its name (id = path relative to the folder); .jsonl/.ndjson\n"
+            "  files give one document per line ({\"id\", \"text\", \"metadata\", \"user_id\"}).\n"
+            "  The documents go to the server as background jobs, followed to the end.\n"
+            "  --url URL             server (default $RAGD_URL or http://127.0.0.1:8080)\n"
+            "  --api-key KEY         API key (default $RAGD_API_KEY)\n"
+            "  --ext md,txt          only files with these extensions\n"
+            "  --batch N             documents per job (default 1000)\n"
+            "  --user-id ID          owner of the documents (service keys)\n"
+            "  --wait / --no-wait    follow the jobs to the end (default) or only submit them\n"
+            "  --resume ID[,ID...]   follow jobs submitted earlier (by --no-wait or a run\n"
+            "                        that was interrupted: they carry on in the server)\n"
+            "  --request-timeout S   seconds for one HTTP call (default 300, 0 = none); the\n"
+            "                        whole run has no time limit\n");
+}
+
+static const char *const ing_valued[] = { "--url", "--batch", "--user-id", "--api-key", "--ext",
+                                          "--resume", "--request-timeout", NULL };
+
+static bool ing__valued(const char *a)
+{
+    for (int i = 0; ing_valued[i]; i++)
+        if (!strcmp(a, ing_valued[i]))
+            return true;
+    return false;
+}
+
+/* --resume a,b,c: add each id to the jobs to follow. */
+static void ing__add_resume(ingest *g, const char *list)
+{
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len) {
+            if (g->n_jobs == g->cap_jobs) {
+                g->cap_jobs = g->cap_jobs ? g->cap_jobs * 2 : 8;
+                g->jobs = xrealloc(g->jobs, g->cap_jobs * sizeof *g->jobs);
+            }
+            g->jobs[g->n_jobs++] = xstrndup(p, len);
+        }
+        p += len + (comma ? 1 : 0);
+    }
+}
+
+/* A number option in [lo, hi]; false with a message otherwise. */
+static bool ing__num_opt(const char *name, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        fprintf(stderr, "ragd ingest: %s must be %ld..%ld\n", name, lo, hi);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+static int ing__option(ingest *g, const char *a, const char *v)
+{
+    long n;
+    if (!strcmp(a, "--url"))
+        g->url = v;
+    else if (!strcmp(a, "--user-id"))
+        g->user_id = v;
+    else if (!strcmp(a, "--api-key"))
+        g->api_key = v;
+    else if (!strcmp(a, "--ext"))
+        g->exts = v;
+    else if (!strcmp(a, "--resume"))
+        ing__add_resume(g, v);
+    else if (!strcmp(a, "--batch") && ing__num_opt(a, v, 1, 100000, &n))
+        g->batch_docs = (size_t)n;
+    else if (!strcmp(a, "--request-timeout") && ing__num_opt(a, v, 0, 86400, &n))
+        g->request_timeout_s = n;
+    else
+        return 2;
+    return 0;
 }
 
 static int ing__parse(ingest *g, int argc, char **argv, char ***paths, size_t *np)
 {
-    const char *env = getenv("RAGD_URL");
+    const char *env = getenv("RAGD_URL"), *key = getenv("RAGD_API_KEY");
     g->url = env && *env ? env : "http://127.0.0.1:8080";
-    g->batch_docs = 64;
+    g->api_key = key && *key ? key : NULL;
+    g->batch_docs = 1000;
     g->batch_bytes = 8u << 20;
+    g->request_timeout_s = 300;
+    g->wait = true;
     *paths = xmalloc((size_t)(argc ? argc : 1) * sizeof **paths);
     *np = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             return 2;
-        if ((!strcmp(a, "--url") || !strcmp(a, "--batch") || !strcmp(a, "--user-id")) &&
-            i + 1 >= argc) {
-            fprintf(stderr, "ragd ingest: %s needs a value\n", a);
-            return 2;
-        }
-        if (!strcmp(a, "--url"))
-            g->url = argv[++i];
-        else if (!strcmp(a, "--user-id"))
-            g->user_id = argv[++i];
-        else if (!strcmp(a, "--batch")) {
-            long b = strtol(argv[++i], NULL, 10);
-            if (b < 1 || b > 10000) {
-                fprintf(stderr, "ragd ingest: --batch must be 1..10000\n");
+        if (!strcmp(a, "--wait") || !strcmp(a, "--no-wait")) {
+            g->wait = !strcmp(a, "--wait");
+        } else if (ing__valued(a)) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "ragd ingest: %s needs a value\n", a);
                 return 2;
             }
-            g->batch_docs = (size_t)b;
+            if (ing__option(g, a, argv[++i]))
+                return 2;
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "ragd ingest: unknown option %s\n", a);
             return 2;
@@ -434,6 +423,8 @@ static int ing__parse(ingest *g, int argc, char **argv, char ***paths, size_t *n
             (*paths)[(*np)++] = argv[i];
         }
     }
+    if (g->n_jobs)
+        return g->ns ? 2 : 0; /* --resume follows jobs only */
     return g->ns && *np ? 0 : 2;
 }
 
@@ -452,9 +443,81 @@ static void ing__collect(ingest *g, char **paths, size_t np)
         } else if (S_ISDIR(st.st_mode)) {
             ing__walk(g, root, rl + 1);
         } else {
-            ing__add_file(g, root, root, true);
+            ing__add_file(g, root, root);
         }
     }
+}
+
+static void ing__curl_open(ingest *g)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    g->curl = curl_easy_init();
+    g->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (g->api_key) {
+        buf_t h = BUF_INIT;
+        buf_printf(&h, "X-API-Key: %s", g->api_key);
+        g->hdr = curl_slist_append(g->hdr, h.data);
+        buf_free(&h);
+    }
+    curl_easy_setopt(g->curl, CURLOPT_HTTPHEADER, g->hdr);
+    curl_easy_setopt(g->curl, CURLOPT_WRITEFUNCTION, ing__write);
+    curl_easy_setopt(g->curl, CURLOPT_WRITEDATA, &g->resp);
+    curl_easy_setopt(g->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(g->curl, CURLOPT_TIMEOUT, g->request_timeout_s);
+}
+
+static void ing__free(ingest *g)
+{
+    for (size_t i = 0; i < g->n_files; i++) {
+        free(g->files[i].path);
+        free(g->files[i].id);
+    }
+    free(g->files);
+    for (size_t i = 0; i < g->n_jobs; i++)
+        free(g->jobs[i]);
+    free(g->jobs);
+    buf_free(&g->body);
+    buf_free(&g->resp);
+    curl_slist_free_all(g->hdr);
+    curl_easy_cleanup(g->curl);
+    curl_global_cleanup();
+}
+
+/* Read every file into batches and submit them as jobs. */
+static int ing__submit_all(ingest *g)
+{
+    printf("ingesting %zu documents from %zu files into %s (%zu files skipped: %zu not text, "
+           "%zu by --ext)\n", g->total_docs, g->n_files, g->ns, g->skipped + g->skipped_binary,
+           g->skipped_binary, g->skipped);
+    int rc = 0;
+    for (size_t i = 0; i < g->n_files && !rc; i++)
+        rc = g->files[i].jsonl ? ing__jsonl_file(g, &g->files[i]) : ing__text_file(g, &g->files[i]);
+    if (!rc)
+        rc = ing__flush(g);
+    if (g->n_jobs) {
+        printf("submitted %zu documents as %zu job%s; to follow them later: ragd ingest --resume ",
+               g->sent_docs, g->n_jobs, g->n_jobs > 1 ? "s" : "");
+        for (size_t i = 0; i < g->n_jobs; i++)
+            printf("%s%s", i ? "," : "", g->jobs[i]);
+        printf("\n");
+        fflush(stdout);
+    }
+    return rc;
+}
+
+/* Nothing indexed: say so, and drop the namespace if this run created it. */
+static void ing__nothing(ingest *g)
+{
+    fprintf(stderr, "ragd ingest: nothing was ingested%s\n",
+            g->total_docs ? "" : ": no text files found (use --ext to choose by extension, or "
+                                 "give the files themselves)");
+    if (!g->ns_created)
+        return;
+    char path[256];
+    long st;
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s", g->ns);
+    if (ing_http(g, "DELETE", path, NULL, &st) == 0 && st == 200)
+        fprintf(stderr, "ragd ingest: removed the empty namespace %s it had created\n", g->ns);
 }
 
 int ingest_main(int argc, char **argv)
@@ -465,43 +528,29 @@ int ingest_main(int argc, char **argv)
     if (ing__parse(&g, argc, argv, &paths, &np)) {
         ing__usage();
         free(paths);
+        ing__free(&g);
         return 2;
     }
+    bool resume = g.n_jobs > 0;
     ing__collect(&g, paths, np);
     free(paths);
     g.tty = isatty(STDERR_FILENO);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    g.curl = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(g.curl, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(g.curl, CURLOPT_WRITEFUNCTION, ing__write);
-    curl_easy_setopt(g.curl, CURLOPT_WRITEDATA, &g.resp);
-    curl_easy_setopt(g.curl, CURLOPT_TIMEOUT, 600L);
-    int rc = ing__ensure_ns(&g);
-    g.t0_us = clock_mono_us();
-    if (!rc)
-        printf("ingesting %zu documents from %zu files into %s (%zu files skipped)\n",
-               g.total_docs, g.n_files, g.ns, g.skipped);
-    for (size_t i = 0; i < g.n_files && !rc; i++)
-        rc = g.files[i].jsonl ? ing__jsonl_file(&g, &g.files[i]) : ing__text_file(&g, &g.files[i]);
-    if (!rc)
-        rc = ing__flush(&g);
-    if (!rc) {
-        ing__progress(&g, true);
-        double el = (double)(clock_mono_us() - g.t0_us) / 1e6;
-        printf("done: %zu documents, %zu chunks in %.1f s (%.1f docs/s)%s\n", g.sent_docs,
-               g.chunks, el, el > 0 ? (double)g.sent_docs / el : 0.0,
-               g.failed ? ", some inputs failed (see above)" : "");
+    ing__curl_open(&g);
+    int rc = 0;
+    uint64_t done = 0;
+    if (!resume && g.total_docs == 0) {
+        printf("ingesting 0 documents (%zu files skipped: %zu not text, %zu by --ext)\n",
+               g.skipped + g.skipped_binary, g.skipped_binary, g.skipped);
+        rc = -1;
+    } else if (!resume) {
+        rc = ing__submit_all(&g);
     }
-    for (size_t i = 0; i < g.n_files; i++) {
-        free(g.files[i].path);
-        free(g.files[i].id);
-    }
-    free(g.files);
-    buf_free(&g.body);
-    buf_free(&g.resp);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(g.curl);
-    curl_global_cleanup();
-    return rc ? 1 : g.failed ? 1 : 0;
+    if (g.n_jobs && g.wait)
+        rc = ing_follow(&g, &done) ? -1 : rc;
+    else if (g.n_jobs)
+        done = 1; /* --no-wait: submitted is success */
+    if (!resume && (!g.n_jobs || done == 0))
+        ing__nothing(&g);
+    ing__free(&g);
+    return rc || g.failed || done == 0 ? 1 : 0;
 }

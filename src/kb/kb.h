@@ -201,6 +201,15 @@ typedef struct kb_admit {
 int kb_docs_upsert_admit(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n,
                          const kb_admit *admit, kb_upsert_stats *st, ragd_error *err);
 
+/* Validate documents as kb_docs_upsert does (ids, text, metadata, user_id;
+ * the namespace exists; a tokenizer is loaded) and count the word pieces each
+ * one's chunks would embed into tokens[i] (tokens may be NULL). No limit on n
+ * and nothing is written or embedded: the up-front check of a batch handed to
+ * a background job (jobs/). Errors: RAGD_ENOTFOUND (namespace), RAGD_EINVAL
+ * (err names the index), RAGD_EUNAVAIL (no tokenizer). Thread-safe. */
+int kb_docs_measure(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n, uint64_t *tokens,
+                    ragd_error *err);
+
 /* A document as JSON {id, text, metadata, user_id, updated_at, chunks:
  * [{chunk_id, index, start, end, pieces}]} (with_chunks) - caller owns it.
  * RAGD_ENOTFOUND (namespace or document). */

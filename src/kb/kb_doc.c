@@ -48,6 +48,19 @@ static int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
     return RAGD_OK;
 }
 
+int kb__check_docs(const kb_t *kb, const kb_doc_in *docs, size_t n, ragd_error *err)
+{
+    if (!kb->o.tokenizer)
+        return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
+                              "cannot be chunked");
+    for (size_t i = 0; i < n; i++) {
+        int rc = kb__check_doc(&docs[i], i, err);
+        if (rc)
+            return rc;
+    }
+    return RAGD_OK;
+}
+
 static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
 {
     kb_doc *d = xcalloc(1, sizeof *d);
@@ -477,14 +490,9 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     if (n > kb->o.max_docs_per_batch)
         return ragd_error_set(err, RAGD_ETOOBIG, "%zu documents in one batch; the limit is %zu", n,
                               kb->o.max_docs_per_batch);
-    if (!kb->o.tokenizer)
-        return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
-                              "cannot be chunked");
-    for (size_t i = 0; i < n; i++) {
-        int rc = kb__check_doc(&docs[i], i, err);
-        if (rc)
-            return rc;
-    }
+    int rc = kb__check_docs(kb, docs, n, err);
+    if (rc)
+        return rc;
     kb_ns *ns = kb__ns_acquire(kb, nsname);
     if (!ns)
         return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
@@ -492,7 +500,7 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     size_t total = 0;
     float *vecs = NULL;
     pthread_rwlock_rdlock(&ns->lock); /* early refusal: no budget, no embedding */
-    int rc = kb__owner_check(ns, docs, n, err);
+    rc = kb__owner_check(ns, docs, n, err);
     pthread_rwlock_unlock(&ns->lock);
     if (!rc)
         rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);

@@ -117,6 +117,10 @@ void kb__vsum_add(kb_ns *ns, const float *v, double sign);
 
 void kb__doc_free(kb_doc *d);
 
+/* Check input documents (id, text, metadata, user_id; err names the index)
+ * and that a tokenizer is loaded (kb_doc.c). */
+int kb__check_docs(const kb_t *kb, const kb_doc_in *docs, size_t n, ragd_error *err);
+
 /* ---- registry (kb_ns.c) ---- */
 
 /* Take ns out of the registry (if it is still there) and mark it dropped,

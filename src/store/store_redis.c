@@ -716,7 +716,7 @@ static int rs__log_trim(void *impl, const char *log, size_t loglen, uint64_t kee
     snprintf(n, sizeof n, "%llu", (unsigned long long)keep);
     const char *argv[5] = { "XTRIM", log, "MAXLEN", "~", n };
     size_t lens[5] = { 5, loglen, 6, 1, strlen(n) };
-    return rs__cmd(impl, 5, argv, lens, NULL, NULL);
+    return rs__cmd(impl, log, loglen, 5, argv, lens, NULL, NULL);
 }
 
 static int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,

@@ -1,0 +1,64 @@
+/*
+ * jobs_int.h - the guts of the job service shared by jobs.c (submit, read,
+ * cancel, the record's read-modify-write) and jobs_worker.c (threads, leases,
+ * one group at a time).
+ */
+#ifndef RAGD_JOBS_INT_H
+#define RAGD_JOBS_INT_H
+
+#include <pthread.h>
+
+#include "jobs/jobs.h"
+
+/* A job this instance knows is unfinished (submitted here or found by a scan). */
+typedef struct jobs_entry {
+    char id[JOBS_ID_MAX + 1];
+    bool busy;                /* a worker is on it */
+    bool owned;               /* this instance holds its lease */
+    int64_t not_before_ms;    /* deferred until (mono); 0 = now */
+} jobs_entry;
+
+struct jobs {
+    jobs_opts o;
+    char instance[33];        /* this process's lease value */
+    pthread_mutex_t mu;       /* guards everything below */
+    pthread_cond_t cv;        /* new work or stop */
+    jobs_entry *e;
+    size_t n, cap, rr;        /* entries, round-robin cursor */
+    bool stop;
+    bool scanned;             /* the start-up scan ran */
+    int64_t next_scan_ms;     /* mono */
+    pthread_t *threads;
+    int n_threads;
+};
+
+/* Keys of job id, appended to b. */
+void jobs__key_meta(buf_t *b, const char *id);
+void jobs__key_group(buf_t *b, const char *id, uint32_t g);
+void jobs__key_lease(buf_t *b, const char *id);
+
+/* Read the record of id into r (jobs_record_clear it). RAGD_ENOTFOUND,
+ * RAGD_EFORMAT, store errors. */
+int jobs__load(jobs_t *j, const char *id, jobs_record *r);
+
+/* Read-modify-write of a record by compare-and-set, retried on conflict: fn
+ * changes r and returns 0 to write it (setting *ttl_ms: 0 = none), or a code
+ * to stop without writing (returned). The record as written (or as read when
+ * fn refused) is left in out when out is not NULL (jobs_record_clear it). */
+typedef int (*jobs_update_fn)(jobs_record *r, void *ud, int64_t *ttl_ms);
+int jobs__update(jobs_t *j, const char *id, jobs_update_fn fn, void *ud, jobs_record *out);
+
+/* Ids of every stored job record (caller frees each and the array). */
+int jobs__scan_ids(jobs_t *j, char ***ids, size_t *n);
+
+/* Delete every stored group of id (the documents of a finished job). */
+void jobs__drop_groups(jobs_t *j, const char *id);
+
+/* Add id to the entries (no-op if known) and wake a worker. Caller holds mu. */
+void jobs__enqueue_locked(jobs_t *j, const char *id);
+
+/* Worker threads (jobs_worker.c). */
+int jobs__workers_start(jobs_t *j, ragd_error *err);
+void jobs__workers_stop(jobs_t *j);
+
+#endif

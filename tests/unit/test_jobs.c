@@ -1,0 +1,355 @@
+/*
+ * test_jobs.c - ingestion jobs: the state machine, the record codec (round
+ * trip, damaged values refused, errors capped), the ETA from word pieces, and
+ * the service over a real LMDB store and knowledge base: a job runs to
+ * success, an unfinished job is resumed by a new service on the same store
+ * (as after a crash) with every document indexed once, a group counted once,
+ * cancel, and per-document errors that do not fail the others.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs/jobs_int.h"
+#include "kb_fixture.h"
+#include "testing.h"
+#include "util/clock.h"
+#include "util/json.h"
+
+static char g_dir[] = "/tmp/ragd-test-jobs-XXXXXX";
+static wordpiece *g_wp;
+static store_t *g_store;
+static kb_t *g_kb;
+
+TEST(states_move_only_forward)
+{
+    for (int s = 0; s < JOBS_STATE_N; s++) {
+        ASSERT_EQ_INT(jobs_state_parse(jobs_state_name(s)), s);
+        for (int t = 0; t < JOBS_STATE_N; t++)
+            if (jobs_state_terminal(s))
+                ASSERT_TRUE(!jobs_state_allows(s, t));
+    }
+    ASSERT_EQ_INT(jobs_state_parse("done"), -1);
+    ASSERT_EQ_INT(jobs_state_parse(NULL), -1);
+    ASSERT_TRUE(jobs_state_name(JOBS_STATE_N) == NULL);
+    ASSERT_TRUE(jobs_state_allows(JOBS_ENQUEUED, JOBS_PROCESSING));
+    ASSERT_TRUE(jobs_state_allows(JOBS_ENQUEUED, JOBS_CANCELLED));
+    ASSERT_TRUE(!jobs_state_allows(JOBS_ENQUEUED, JOBS_SUCCEEDED));
+    ASSERT_TRUE(jobs_state_allows(JOBS_PROCESSING, JOBS_PROCESSING));
+    ASSERT_TRUE(jobs_state_allows(JOBS_PROCESSING, JOBS_SUCCEEDED));
+    ASSERT_TRUE(!jobs_state_allows(JOBS_PROCESSING, JOBS_ENQUEUED));
+    ASSERT_TRUE(!jobs_state_allows(JOBS_CANCELLED, JOBS_PROCESSING));
+}
+
+static void sample(jobs_record *r)
+{
+    jobs_record_init(r);
+    strcpy(r->id, "job_0123456789abcdef01234567");
+    strcpy(r->ns, "docs");
+    strcpy(r->user, "alice");
+    strcpy(r->key_id, "key_00");
+    r->state = JOBS_PROCESSING;
+    r->created_ms = 1000;
+    r->started_ms = 2000;
+    r->updated_ms = 4000;
+    r->docs_total = 10;
+    r->docs_done = 4;
+    r->tokens_total = 1000;
+    r->tokens_done = 200;
+    r->groups_total = 5;
+    r->next_group = 2;
+}
+
+TEST(record_round_trips)
+{
+    jobs_record r, d;
+    sample(&r);
+    jobs_record_add_error(&r, 3, "d3", "invalid_request", "bad");
+    buf_t b = BUF_INIT;
+    jobs_record_encode(&r, &b);
+    ASSERT_OK(jobs_record_decode(b.data, b.len, &d));
+    buf_t b2 = BUF_INIT;
+    jobs_record_encode(&d, &b2);
+    ASSERT_EQ_STR(b.data, b2.data);
+    ASSERT_EQ_STR(d.user, "alice");
+    ASSERT_EQ_INT(d.next_group, 2);
+    ASSERT_EQ_INT(d.errors_total, 1);
+    buf_free(&b);
+    buf_free(&b2);
+    jobs_record_clear(&r);
+    jobs_record_clear(&d);
+}
+
+TEST(damaged_records_are_refused)
+{
+    jobs_record r, d;
+    sample(&r);
+    buf_t b = BUF_INIT;
+    jobs_record_encode(&r, &b);
+    for (size_t cut = 0; cut < b.len; cut += 7) /* every truncation */
+        ASSERT_EQ_INT(jobs_record_decode(b.data, cut, &d), RAGD_EFORMAT);
+    const char *const bad[] = {
+        "[]", "{}", "\"job\"",
+        "{\"id\":\"j\",\"namespace\":\"n\",\"state\":\"sleeping\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ASSERT_EQ_INT(jobs_record_decode(bad[i], strlen(bad[i]), &d), RAGD_EFORMAT);
+    /* next_group beyond groups_total, a negative count */
+    r.next_group = 9;
+    buf_reset(&b);
+    jobs_record_encode(&r, &b);
+    ASSERT_EQ_INT(jobs_record_decode(b.data, b.len, &d), RAGD_EFORMAT);
+    r.next_group = 2;
+    r.work_ms = -5;
+    buf_reset(&b);
+    jobs_record_encode(&r, &b);
+    ASSERT_EQ_INT(jobs_record_decode(b.data, b.len, &d), RAGD_EFORMAT);
+    ASSERT_TRUE(d.errors == NULL);
+    buf_free(&b);
+    jobs_record_clear(&r);
+}
+
+TEST(errors_are_counted_and_capped)
+{
+    jobs_record r;
+    sample(&r);
+    for (int i = 0; i < JOBS_ERRORS_KEPT + 20; i++)
+        jobs_record_add_error(&r, (uint64_t)i, "x", "invalid_request", "m");
+    ASSERT_EQ_INT(r.errors_total, JOBS_ERRORS_KEPT + 20);
+    ASSERT_EQ_INT(cJSON_GetArraySize(r.errors), JOBS_ERRORS_KEPT);
+    jobs_record_clear(&r);
+}
+
+TEST(eta_comes_from_word_pieces)
+{
+    jobs_record r;
+    sample(&r); /* 200 of 1000 pieces in 2 s: 100/s, 800 left */
+    cJSON *v = jobs_record_view(&r);
+    ASSERT_EQ_INT(cJSON_GetObjectItem(v, "eta_seconds")->valuedouble, 8);
+    ASSERT_NEAR(cJSON_GetObjectItem(v, "progress")->valuedouble, 0.2, 1e-9);
+    ASSERT_EQ_STR(json_get_str(v, "status"), "processing");
+    ASSERT_EQ_STR(json_get_str(v, "location"), "/api/v1/jobs/job_0123456789abcdef01234567");
+    cJSON_Delete(v);
+    r.tokens_done = 0; /* no rate yet */
+    v = jobs_record_view(&r);
+    ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(v, "eta_seconds")));
+    cJSON_Delete(v);
+    r.state = JOBS_SUCCEEDED;
+    v = jobs_record_view(&r);
+    ASSERT_EQ_INT(cJSON_GetObjectItem(v, "eta_seconds")->valuedouble, 0);
+    cJSON_Delete(v);
+    jobs_record_clear(&r);
+}
+
+/* ---- the service ---- */
+
+static jobs_t *open_jobs(int64_t delay_ms)
+{
+    jobs_opts o;
+    jobs_default_opts(&o);
+    o.store = g_store;
+    o.kb = g_kb;
+    o.group_docs = 2;
+    o.group_delay_ms = delay_ms;
+    o.max_chunks = 3;
+    jobs_t *j = NULL;
+    ragd_error err;
+    if (jobs_create(&o, &j, &err))
+        fprintf(stderr, "jobs_create: %s\n", err.msg);
+    return j;
+}
+
+static char g_texts[16][64];
+
+static cJSON *submit(jobs_t *j, size_t n, const char *long_text)
+{
+    kb_doc_in docs[16];
+    char ids[16][24];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "d%zu", i);
+        snprintf(g_texts[i], sizeof g_texts[i], "the quick brown fox %zu", i);
+        const char *t = long_text && i == 1 ? long_text : g_texts[i];
+        docs[i] = (kb_doc_in){ ids[i], t, strlen(t), NULL, NULL };
+    }
+    cJSON *job = NULL;
+    ragd_error err;
+    if (jobs_submit(j, "ns", docs, n, NULL, &job, &err))
+        fprintf(stderr, "jobs_submit: %s\n", err.msg);
+    return job;
+}
+
+/* Poll job id until it reaches a terminal state (or 60 s pass). */
+static cJSON *wait_done(jobs_t *j, const char *id)
+{
+    for (int i = 0; i < 6000; i++) {
+        cJSON *v = NULL;
+        if (jobs_get(j, id, &v, NULL, NULL) == 0 &&
+            jobs_state_terminal(jobs_state_parse(json_get_str(v, "status"))))
+            return v;
+        cJSON_Delete(v);
+        clock_sleep_ms(10);
+    }
+    return NULL;
+}
+
+static double num(const cJSON *v, const char *obj, const char *name)
+{
+    const cJSON *o = obj ? cJSON_GetObjectItem(v, obj) : v;
+    return cJSON_GetObjectItem(o, name)->valuedouble;
+}
+
+static void reset_ns(void)
+{
+    kb_ns_drop(g_kb, "ns", NULL);
+    ragd_error err;
+    kb_ns_create(g_kb, "ns", NULL, &err);
+}
+
+TEST(a_job_runs_to_success_and_bad_input_is_refused_up_front)
+{
+    reset_ns();
+    jobs_t *j = open_jobs(0);
+    ASSERT_TRUE(j);
+    kb_doc_in bad = { "", "text", 4, NULL, NULL };
+    cJSON *job = NULL;
+    ragd_error err;
+    ASSERT_EQ_INT(jobs_submit(j, "ns", &bad, 1, NULL, &job, &err), RAGD_EINVAL);
+    kb_doc_in ok = { "x", "text", 4, NULL, NULL };
+    ASSERT_EQ_INT(jobs_submit(j, "missing", &ok, 1, NULL, &job, &err), RAGD_ENOTFOUND);
+    job = submit(j, 5, NULL);
+    ASSERT_TRUE(job);
+    ASSERT_EQ_STR(json_get_str(job, "status"), "enqueued");
+    cJSON *done = wait_done(j, json_get_str(job, "id"));
+    ASSERT_TRUE(done);
+    ASSERT_EQ_STR(json_get_str(done, "status"), "succeeded");
+    ASSERT_EQ_INT(num(done, "documents", "done"), 5);
+    ASSERT_EQ_INT(num(done, "tokens", "done"), num(done, "tokens", "total"));
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(g_kb, "ns", &in));
+    ASSERT_EQ_INT(in.documents, 5);
+    kb_ns_info_clear(&in);
+    /* the documents of a finished job are gone from the store */
+    buf_t k = BUF_INIT;
+    jobs__key_group(&k, json_get_str(job, "id"), 0);
+    ASSERT_EQ_INT(store_exists(g_store, k.data, k.len), RAGD_ENOTFOUND);
+    buf_free(&k);
+    cJSON_Delete(job);
+    cJSON_Delete(done);
+    jobs_destroy(j);
+}
+
+TEST(an_unfinished_job_resumes_with_every_document_once)
+{
+    reset_ns();
+    jobs_t *j = open_jobs(200);
+    cJSON *job = submit(j, 9, NULL);
+    ASSERT_TRUE(job);
+    char id[JOBS_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", json_get_str(job, "id"));
+    cJSON_Delete(job);
+    for (int i = 0; i < 3000; i++) { /* until one group is done */
+        jobs_record r;
+        ASSERT_OK(jobs__load(j, id, &r));
+        uint32_t g = r.next_group;
+        jobs_record_clear(&r);
+        if (g >= 1)
+            break;
+        clock_sleep_ms(10);
+    }
+    jobs_destroy(j); /* stops between groups, as a crash would leave it */
+    jobs_record r;
+    ASSERT_OK(jobs__load(j = open_jobs(0), id, &r));
+    ASSERT_TRUE(!jobs_state_terminal(r.state) && r.next_group < r.groups_total);
+    jobs_record_clear(&r);
+    cJSON *done = wait_done(j, id);
+    ASSERT_TRUE(done);
+    ASSERT_EQ_STR(json_get_str(done, "status"), "succeeded");
+    ASSERT_EQ_INT(num(done, "documents", "done"), 9);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(g_kb, "ns", &in));
+    ASSERT_EQ_INT(in.documents, 9);
+    ASSERT_EQ_INT(in.chunks, 9);
+    kb_ns_info_clear(&in);
+    cJSON_Delete(done);
+    jobs_destroy(j);
+}
+
+static int g_seen_group;
+static int redo_fn(jobs_record *r, void *ud, int64_t *ttl)
+{
+    (void)ud;
+    (void)ttl;
+    g_seen_group = (int)r->next_group;
+    return RAGD_EEXISTS;
+}
+
+TEST(cancel_keeps_what_was_indexed_and_drops_the_rest)
+{
+    reset_ns();
+    jobs_t *j = open_jobs(300);
+    cJSON *job = submit(j, 10, NULL);
+    ASSERT_TRUE(job);
+    const char *id = json_get_str(job, "id");
+    cJSON *c = NULL;
+    ASSERT_OK(jobs_cancel(j, id, &c));
+    ASSERT_EQ_STR(json_get_str(c, "status"), "cancelled");
+    cJSON_Delete(c);
+    ASSERT_EQ_INT(jobs_cancel(j, id, &c), RAGD_ECONFLICT); /* finished already */
+    cJSON_Delete(c);
+    ASSERT_EQ_INT(jobs_cancel(j, "job_nope", &c), RAGD_ENOTFOUND);
+    ASSERT_EQ_INT(jobs__update(j, id, redo_fn, NULL, NULL), RAGD_EEXISTS);
+    jobs_destroy(j);
+    kb_ns_info in;
+    ASSERT_OK(kb_ns_get_info(g_kb, "ns", &in));
+    ASSERT_TRUE(in.documents < 10); /* at most the group under way when cancelled */
+    kb_ns_info_clear(&in);
+    cJSON_Delete(job);
+}
+
+TEST(one_bad_document_does_not_fail_the_others)
+{
+    reset_ns();
+    jobs_t *j = open_jobs(0);
+    static char big[8192];
+    for (int i = 0; i < 120; i++) /* more chunks than max_chunks (3) */
+        strcat(big, "squat bench press chest leg knee pain ");
+    cJSON *job = submit(j, 4, big);
+    ASSERT_TRUE(job);
+    cJSON *done = wait_done(j, json_get_str(job, "id"));
+    ASSERT_TRUE(done);
+    ASSERT_EQ_STR(json_get_str(done, "status"), "succeeded");
+    ASSERT_EQ_INT(num(done, "documents", "done"), 3);
+    ASSERT_EQ_INT(num(done, "documents", "failed"), 1);
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(done, "errors"), 0);
+    ASSERT_EQ_STR(json_get_str(e, "id"), "d1");
+    ASSERT_EQ_STR(json_get_str(e, "code"), "payload_too_large");
+    ASSERT_EQ_INT(num(e, NULL, "index"), 1);
+    cJSON_Delete(done);
+    cJSON_Delete(job);
+    jobs_destroy(j);
+}
+
+int main(void)
+{
+    if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)) || !(g_store = kbfx_store(g_dir)))
+        return 1;
+    kb_opts o = { .store = g_store, .tokenizer = g_wp, .embed = kbfx_embed, .dim = KBFX_DIM,
+                  .model = "bow", .max_chunk_tokens = 254, .load_threads = 1 };
+    ragd_error err;
+    if (kb_open(&o, &g_kb, &err))
+        return 1;
+    RUN(states_move_only_forward);
+    RUN(record_round_trips);
+    RUN(damaged_records_are_refused);
+    RUN(errors_are_counted_and_capped);
+    RUN(eta_comes_from_word_pieces);
+    RUN(a_job_runs_to_success_and_bad_input_is_refused_up_front);
+    RUN(an_unfinished_job_resumes_with_every_document_once);
+    RUN(cancel_keeps_what_was_indexed_and_drops_the_rest);
+    RUN(one_bad_document_does_not_fail_the_others);
+    kb_close(g_kb);
+    store_close(g_store);
+    wordpiece_close(g_wp);
+    kbfx_rmdir(g_dir);
+    return TEST_REPORT();
+}
