@@ -16,8 +16,8 @@
 #include "auth/session.h"
 #include "cache/cache.h"
 #include "cache/embcache.h"
-#include "embed/batcher.h"
 #include "embed/embed.h"
+#include "embed/sched.h"
 #include "http/guard.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -50,7 +50,8 @@ typedef struct app {
     ratelimit_t *ratelimit;           /* rate-limit rules */
     sessions_t *sessions;             /* sessions and conversation history */
     embed_model *embed;               /* NULL when the model directory is absent */
-    embed_batcher *batcher;           /* merges concurrent requests into batches */
+    embed_sched *sched;               /* the model scheduler: interactive work first,
+                                         bulk in micro-batches (NULL with embed) */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */

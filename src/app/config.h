@@ -43,6 +43,8 @@ typedef struct ragd_config {
     int64_t metrics_max_label_values; /* per label family (prefix, model), then _other */
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
+    int64_t embed_bulk_batch_tokens;  /* word pieces per bulk micro-batch */
+    int64_t embed_interactive_max_tokens; /* larger embedding requests run as bulk */
     char *embed_precision;            /* fp32 | bf16 */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */
