@@ -334,16 +334,22 @@ void embed_sched_destroy(embed_sched *s)
 
 /* ---- submitting ------------------------------------------------------------------ */
 
+/* The class an EMBED_AUTO request of this many word pieces runs in. */
+static embed_class es__resolve(const embed_sched *s, embed_class c, size_t tokens)
+{
+    if (c != EMBED_AUTO)
+        return c;
+    return s->o.interactive_max_tokens && tokens > s->o.interactive_max_tokens
+               ? EMBED_BULK : EMBED_INTERACTIVE;
+}
+
 /* Queue r and block until the dispatcher marks it done. */
-static int es__submit(embed_sched *s, es__req *r, const char *tenant)
+static int es__submit(embed_sched *s, es__req *r, bool demoted, const char *tenant)
 {
     r->t_submit = clock_mono_us();
     pthread_mutex_lock(&s->mu);
-    if (r->cls == EMBED_INTERACTIVE && r->seqs && s->o.interactive_max_tokens &&
-        r->tokens > s->o.interactive_max_tokens) {
-        r->cls = EMBED_BULK;
+    if (demoted)
         s->st.demoted++;
-    }
     es__enqueue(s, r, tenant);
     pthread_cond_signal(&s->work_cv);
     while (!r->done)
@@ -382,10 +388,10 @@ int embed_sched_encode(embed_sched *s, const embed_work *w, const char *const *t
         if (truncated_out)
             truncated_out[i] = tr;
     }
-    es__req r = { .cls = w->cls, .seqs = seqs, .n = n, .tokens = tokens };
-    if (r.cls == EMBED_BULK || (s->o.interactive_max_tokens && tokens > s->o.interactive_max_tokens))
+    es__req r = { .cls = es__resolve(s, w->cls, tokens), .seqs = seqs, .n = n, .tokens = tokens };
+    if (r.cls == EMBED_BULK)
         qsort(seqs, n, sizeof *seqs, es__cmp_len); /* micro-batches of similar lengths */
-    int rc = es__submit(s, &r, w->tenant);
+    int rc = es__submit(s, &r, w->cls == EMBED_AUTO && r.cls == EMBED_BULK, w->tenant);
     free(seqs);
     free(ids);
     return rc;
@@ -396,8 +402,8 @@ int embed_sched_run(embed_sched *s, const embed_work *w, int (*fn)(void *ud), vo
     if (!fn)
         return RAGD_EINVAL;
     w = w ? w : &embed_work_interactive;
-    es__req r = { .cls = w->cls, .fn = fn, .ud = ud };
-    return es__submit(s, &r, w->tenant);
+    es__req r = { .cls = es__resolve(s, w->cls, 0), .fn = fn, .ud = ud };
+    return es__submit(s, &r, false, w->tenant);
 }
 
 /* ---- statistics ------------------------------------------------------------------ */

@@ -348,14 +348,16 @@ static int task_fn(void *ud)
     return 7;
 }
 
-/* An interactive encode above interactive_max_tokens runs as bulk under its
- * tenant; a task returns its own result. */
+/* An EMBED_AUTO encode above interactive_max_tokens runs as bulk under its
+ * tenant, a small one and an explicitly interactive large one as interactive;
+ * a task returns its own result. */
 TEST(large_interactive_runs_as_bulk)
 {
     tr_reset(SIZE_MAX);
-    g_s = mk_sched(256, 200);
-    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_INTERACTIVE, "user-1" }, 0, 16), 0);
-    ASSERT_EQ_INT(encode_check(NULL, 0, 1), 0);
+    g_s = mk_sched(1000, 200); /* the 339 word pieces of texts 0-15 make one micro-batch */
+    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_AUTO, "user-1" }, 0, 16), 0);
+    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_AUTO, "user-1" }, 0, 1), 0);
+    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_INTERACTIVE, "user-1" }, 16, 16), 0);
     int calls = 0;
     ASSERT_EQ_INT(embed_sched_run(g_s, NULL, task_fn, &calls), 7);
     ASSERT_EQ_INT(embed_sched_run(g_s, &(embed_work){ EMBED_BULK, "x" }, task_fn, &calls), 7);
@@ -374,8 +376,11 @@ TEST(large_interactive_runs_as_bulk)
     ASSERT_EQ_INT(calls, 2);
     ASSERT_EQ_INT(st.demoted, 1);
     ASSERT_EQ_INT(st.cls[EMBED_BULK].requests, 2);
-    ASSERT_EQ_INT(st.cls[EMBED_INTERACTIVE].requests, 2);
+    ASSERT_EQ_INT(st.cls[EMBED_INTERACTIVE].requests, 3);
     ASSERT_EQ_INT(g_tr.b[0].cls, EMBED_BULK);
+    ASSERT_EQ_INT(g_tr.b[1].cls, EMBED_INTERACTIVE);
+    ASSERT_EQ_INT(g_tr.b[2].cls, EMBED_INTERACTIVE);
+    ASSERT_TRUE(g_tr.b[2].tokens > 200);
     ASSERT_EQ_STR(g_tr.b[0].tenant, "user-1");
     ASSERT_TRUE(g_tr.b[g_tr.n - 1].task);
     ASSERT_EQ_INT(g_tr.b[g_tr.n - 1].cls, EMBED_BULK);
