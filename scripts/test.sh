@@ -20,11 +20,11 @@ cleanup() { [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null; rm -rf "$tmp";
 trap cleanup EXIT
 
 # The unit tests that run threads against shared structures; they run again
-# under ThreadSanitizer (HNSW, BM25, knowledge bases, the embedding batcher, the
+# under ThreadSanitizer (HNSW, BM25, knowledge bases, the model scheduler, the
 # stores, rate limits, the compute pool, the HTTP server and its streams, and
 # the tokenizer/analyzer tables shared by threads, the Sentinel watcher beside the
 # connection pool, the semantic cache index, the ingestion job workers).
-TSAN_TESTS="test_memtrim test_hnsw test_bm25 test_kb test_embed_batcher test_store_lmdb test_store_redis
+TSAN_TESTS="test_memtrim test_hnsw test_bm25 test_kb test_embed_sched test_store_lmdb test_store_redis
 test_ratelimit_store test_analyzer test_tokenizer test_cache test_http_inproc test_threadpool
 test_stream test_server test_redis_sentinel test_sem_index test_sem_log test_jobs"
 

@@ -229,7 +229,8 @@ static void embed_api__openai(http_req *req, http_resp *resp)
     int *ntok = arena_alloc(req->arena, in.n * sizeof *ntok);
     bool *trunc = arena_alloc(req->arena, in.n * sizeof *trunc);
     embcache_info info = { .ntokens = ntok, .truncated = trunc };
-    int rc = embcache_embed(ec, in.texts, in.lens, in.n, vecs, &info);
+    embed_work w = api_embed_work(req);
+    int rc = embcache_embed_as(ec, &w, in.texts, in.lens, in.n, vecs, &info);
     if (rc) {
         embed_api__failed(req, resp, remote, rc);
         goto out;

@@ -98,6 +98,31 @@ static const char *health__status(const app_t *app, const health_store *h, const
     return "healthy";
 }
 
+/* The model scheduler's queues per class: depth now, mean wait before the
+ * first forward pass and mean pass time since start (seconds). */
+static void health__scheduler(app_t *app, cJSON *d)
+{
+    embed_sched_stats st;
+    embed_sched_get_stats(app->sched, &st);
+    cJSON *sc = cJSON_AddObjectToObject(d, "scheduler");
+    for (int c = 0; c < EMBED_NCLASSES; c++) {
+        const embed_sched_class_stats *k = &st.cls[c];
+        cJSON *o = cJSON_AddObjectToObject(sc, embed_class_name((embed_class)c));
+        cJSON_AddNumberToObject(o, "queue_depth", (double)k->queued);
+        cJSON_AddNumberToObject(o, "queued_tokens", (double)k->queued_tokens);
+        cJSON_AddNumberToObject(o, "requests", (double)k->requests);
+        cJSON_AddNumberToObject(o, "tokens", (double)k->tokens);
+        cJSON_AddNumberToObject(o, "forward_passes", (double)k->batches);
+        cJSON_AddNumberToObject(o, "mean_wait_seconds",
+                                k->wait.count ? k->wait.sum_us / 1e6 / (double)k->wait.count : 0);
+        cJSON_AddNumberToObject(o, "mean_forward_seconds",
+                                k->forward.count ? k->forward.sum_us / 1e6 / (double)k->forward.count
+                                                 : 0);
+    }
+    cJSON_AddNumberToObject(sc, "bulk_tenants", (double)st.tenants);
+    cJSON_AddNumberToObject(sc, "bulk_batch_tokens", (double)app->cfg.embed_bulk_batch_tokens);
+}
+
 static void health__probe(app_t *app, health_store *h)
 {
     h->reason[0] = '\0';
@@ -181,6 +206,8 @@ static cJSON *health__details(app_t *app, const health_store *h, const kb_repl_s
         cJSON_AddNumberToObject(emb, "dimension", (double)embed_model_dim(app->embed));
     cJSON_AddItemToObject(d, "replication", health__replication(app, ks));
     health__semantic(app, d);
+    if (app->sched)
+        health__scheduler(app, d);
     return d;
 }
 

@@ -365,7 +365,7 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         kb_api_budget budget = { req, resp, false };
         kb_admit admit = { (size_t)app->cfg.kb_max_request_chunks,
                            (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
-                           &budget };
+                           &budget, NULL /* bulk work under the namespace */ };
         int rc = kb_docs_upsert_admit(app->kb, ns, in, n, &admit, &st, &err);
         if (rc == RAGD_ECONFLICT) { /* another owner's id: answered as for a missing one */
             http_error(req, resp, 404, "document_not_found", "%s", err.msg);

@@ -114,6 +114,8 @@ static void ops__metrics(http_req *req, http_resp *resp)
     }
     free(ps);
     gateway_metrics(app->gateway, &b);
+    if (app->sched)
+        embed_sched_metrics_render(app->sched, &b);
 
     store_stats ss;
     memset(&ss, 0, sizeof ss);

@@ -231,7 +231,8 @@ static void tei__embed(http_req *req, http_resp *resp)
     size_t dim = embcache_dim(app->embcache);
     float *vecs = arena_alloc(req->arena, t.n * dim * sizeof *vecs);
     embcache_info info = { 0 };
-    int rc = embcache_embed(app->embcache, t.texts, t.lens, t.n, vecs, &info);
+    embed_work w = api_embed_work(req);
+    int rc = embcache_embed_as(app->embcache, &w, t.texts, t.lens, t.n, vecs, &info);
     if (rc) {
         tei__error(req, resp, 424, "backend", "Inference failed: %s", ragd_strerror(rc));
         goto out;

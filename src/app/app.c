@@ -34,10 +34,11 @@ static int app__mkdirs(const char *dir)
     return mkdir(tmp, 0700) == 0 || access(tmp, W_OK) == 0 ? 0 : -1;
 }
 
-static int app__compute_embeddings(void *ud, const char *const *texts, const size_t *lens,
-                                   size_t n, float *out, int *ntokens, bool *truncated)
+static int app__compute_embeddings(void *ud, const embed_work *w, const char *const *texts,
+                                   const size_t *lens, size_t n, float *out, int *ntokens,
+                                   bool *truncated)
 {
-    return embed_batcher_encode(ud, texts, lens, n, out, ntokens, truncated);
+    return embed_sched_encode(ud, w, texts, lens, n, out, ntokens, truncated);
 }
 
 /* Conversation memory (session relevant_to) embeds through the embedding cache. */
@@ -71,20 +72,27 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     char key[160];
     snprintf(key, sizeof key, "%s%s", embed_model_name(app->embed),
              embed_model_precision(app->embed) == EMBED_BF16 ? "-bf16" : "");
-    if ((rc = embed_batcher_create(app->embed, NULL, &app->batcher)))
-        return ragd_error_set(err, rc, "embedding batcher: %s", ragd_strerror(rc));
+    embed_sched_opts so;
+    embed_sched_default_opts(&so);
+    so.bulk_batch_tokens = (size_t)app->cfg.embed_bulk_batch_tokens;
+    so.interactive_max_tokens = (size_t)app->cfg.embed_interactive_max_tokens;
+    if ((rc = embed_sched_create(app->embed, &so, &app->sched)))
+        return ragd_error_set(err, rc, "model scheduler: %s", ragd_strerror(rc));
     embcache_create(app->cache, key, embed_model_dim(app->embed), app->cfg.cache_embedding_ttl,
-                    app__compute_embeddings, app->batcher, &app->embcache);
+                    app__compute_embeddings, app->sched, &app->embcache);
     log_msg(LOG_INFO, "embedding model %s loaded (%zu dimensions, %s kernels)",
             embed_model_name(app->embed), embed_model_dim(app->embed),
             embed_model_kernel(app->embed));
     return RAGD_OK;
 }
 
-static int app__kb_embed(void *ud, const char *const *texts, const size_t *lens, size_t n,
-                         float *out)
+/* A knowledge base's embeddings: upserts as bulk work under their tenant,
+ * search queries as interactive work. */
+static int app__kb_embed(void *ud, kb_embed_class cls, const char *tenant,
+                         const char *const *texts, const size_t *lens, size_t n, float *out)
 {
-    return embcache_embed(ud, texts, lens, n, out, NULL);
+    embed_work w = { cls == KB_EMBED_BULK ? EMBED_BULK : EMBED_INTERACTIVE, tenant };
+    return embcache_embed_as(ud, &w, texts, lens, n, out, NULL);
 }
 
 /* Knowledge bases: namespaces and their indexes are rebuilt from the store;
@@ -153,6 +161,7 @@ static int app__open_reranker(app_t *app, ragd_error *err)
     rerank_opts o;
     rerank_default_opts(&o);
     o.fallback = app->embcache;
+    o.sched = app->sched;
     o.model_dir = cfg->rerank_model_dir;
     o.threads = (int)cfg->embed_threads;
     embed_precision_parse(cfg->rerank_precision, &o.precision);
@@ -427,8 +436,8 @@ void app_close(app_t *app)
     app->gateway = NULL;
     embcache_destroy(app->embcache);
     app->embcache = NULL;
-    embed_batcher_destroy(app->batcher);
-    app->batcher = NULL;
+    embed_sched_destroy(app->sched);
+    app->sched = NULL;
     embed_model_close(app->embed);
     app->embed = NULL;
     cache_destroy(app->cache);

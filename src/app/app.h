@@ -16,8 +16,8 @@
 #include "auth/session.h"
 #include "cache/cache.h"
 #include "cache/embcache.h"
-#include "embed/batcher.h"
 #include "embed/embed.h"
+#include "embed/sched.h"
 #include "http/guard.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -52,7 +52,8 @@ typedef struct app {
     ratelimit_t *ratelimit;           /* rate-limit rules */
     sessions_t *sessions;             /* sessions and conversation history */
     embed_model *embed;               /* NULL when the model directory is absent */
-    embed_batcher *batcher;           /* merges concurrent requests into batches */
+    embed_sched *sched;               /* the model scheduler: interactive work first,
+                                         bulk in micro-batches (NULL with embed) */
     embcache_t *embcache;             /* embeddings through the cache; NULL with embed */
     repl_t *repl;                     /* follower of the change logs other instances write
                                          (a shared store only, else NULL); destroyed after

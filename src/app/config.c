@@ -69,6 +69,8 @@ static const cfg_entry cfg_table[] = {
     { "embed_max_request_tokens", "RAGD_EMBED_MAX_REQUEST_TOKENS", NULL, CFG_INT, OFF(embed_max_request_tokens), "131072", 0, 10000000000, NULL, false, "most word pieces one embeddings request may run on the local model (413 beyond; 0 = no cap)" },
     { "embed_user_tokens_per_minute", "RAGD_EMBED_USER_TOKENS_PER_MINUTE", NULL, CFG_INT, OFF(embed_user_tokens_per_minute), "0", 0, 10000000000, NULL, false, "word pieces a caller's embedding requests may run per minute (429 beyond; 0 = no cap)" },
     { "embed_threads", "RAGD_EMBED_THREADS", NULL, CFG_INT, OFF(embed_threads), "0", 0, 256, NULL, false, "embedding compute threads (0 = cores)" },
+    { "embed_bulk_batch_tokens", "RAGD_EMBED_BULK_BATCH_TOKENS", NULL, CFG_INT, OFF(embed_bulk_batch_tokens), "256", 1, 1000000, NULL, false, "word pieces per bulk micro-batch (ingestion, warm-up, large embedding calls); queries wait at most one" },
+    { "embed_interactive_max_tokens", "RAGD_EMBED_INTERACTIVE_MAX_TOKENS", NULL, CFG_INT, OFF(embed_interactive_max_tokens), "4096", 0, 100000000, NULL, false, "an embedding request of more word pieces runs as bulk work (0 = never)" },
     { "embed_precision", "RAGD_EMBED_PRECISION", NULL, CFG_ENUM, OFF(embed_precision), "fp32", 0, 0, "fp32|bf16", false, "embedding arithmetic precision" },
     { "search_max_limit", "RAGD_SEARCH_MAX_LIMIT", NULL, CFG_INT, OFF(search_max_limit), "1000", 1, 100000, NULL, false, "largest `limit` a search may ask for" },
     { "kb_batch_max", "RAGD_KB_BATCH_MAX", NULL, CFG_INT, OFF(kb_batch_max), "1000", 1, 100000, NULL, false, "most documents in one upsert request" },

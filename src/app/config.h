@@ -50,6 +50,8 @@ typedef struct ragd_config {
     int64_t embed_max_request_tokens; /* word pieces one embeddings request may run (0 = no cap) */
     int64_t embed_user_tokens_per_minute; /* per caller, embedding routes (0 = no cap) */
     int64_t embed_threads;
+    int64_t embed_bulk_batch_tokens;  /* word pieces per bulk micro-batch */
+    int64_t embed_interactive_max_tokens; /* larger embedding requests run as bulk */
     char *embed_precision;            /* fp32 | bf16 */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */

@@ -87,6 +87,13 @@ static void embcache__store(embcache_t *ec, const char *skey, size_t sklen, cons
 int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens, size_t n,
                    float *out, embcache_info *info)
 {
+    return embcache_embed_as(ec, NULL, texts, lens, n, out, info);
+}
+
+int embcache_embed_as(embcache_t *ec, const embed_work *w, const char *const *texts,
+                      const size_t *lens, size_t n, float *out, embcache_info *info)
+{
+    w = w ? w : &embed_work_interactive;
     size_t *miss = xmalloc(n * sizeof *miss);
     int *nt = xmalloc(n * sizeof *nt);
     bool *tr = xmalloc(n * sizeof *tr);
@@ -119,7 +126,7 @@ int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens,
             mt[j] = texts[miss[j]];
             ml[j] = lens[miss[j]];
         }
-        rc = ec->compute(ec->compute_ud, mt, ml, nmiss, mv, mnt, mtr);
+        rc = ec->compute(ec->compute_ud, w, mt, ml, nmiss, mv, mnt, mtr);
         for (size_t j = 0; rc == 0 && j < nmiss; j++) {
             size_t i = miss[j];
             memcpy(out + i * ec->dim, mv + j * ec->dim, ec->dim * sizeof(float));

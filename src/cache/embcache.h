@@ -11,12 +11,16 @@
 #include <stddef.h>
 
 #include "cache/cache.h"
+#include "embed/sched.h"
 #include "util/err.h"
 
 /* How vectors are computed on a miss: n texts into out (n * dim floats), with
- * the token count (incl. specials) and truncation flag of each. Thread-safe. */
-typedef int (*embcache_compute_fn)(void *ud, const char *const *texts, const size_t *lens,
-                                   size_t n, float *out, int *ntokens, bool *truncated);
+ * the token count (incl. specials) and truncation flag of each, as work of
+ * w's class and tenant (never NULL; a remote compute may ignore it).
+ * Thread-safe. */
+typedef int (*embcache_compute_fn)(void *ud, const embed_work *w, const char *const *texts,
+                                   const size_t *lens, size_t n, float *out, int *ntokens,
+                                   bool *truncated);
 
 typedef struct embcache embcache_t;
 
@@ -34,9 +38,16 @@ typedef struct embcache_info {
     size_t hits, misses;
 } embcache_info;
 
-/* Embed n texts into out (n * dim floats, input order). Thread-safe. */
+/* Embed n texts into out (n * dim floats, input order) as interactive work
+ * (a query, a lookup, a small embedding call). Thread-safe. */
 int embcache_embed(embcache_t *ec, const char *const *texts, const size_t *lens, size_t n,
                    float *out, embcache_info *info);
+
+/* embcache_embed with the misses computed as work of w's class and tenant
+ * (embed/sched.h): document ingestion, warm-up and large embedding calls pass
+ * EMBED_BULK so queries are served first. w NULL = interactive. */
+int embcache_embed_as(embcache_t *ec, const embed_work *w, const char *const *texts,
+                      const size_t *lens, size_t n, float *out, embcache_info *info);
 
 size_t embcache_dim(const embcache_t *ec);
 const char *embcache_model(const embcache_t *ec);

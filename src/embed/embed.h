@@ -3,8 +3,8 @@
  * directory (BERT + WordPiece, e.g. all-MiniLM-L6-v2) opened once and used
  * from any thread to turn texts into vectors, plus the cross-encoder scoring
  * of (query, document) pairs for models with a classification head. For many
- * concurrent callers (HTTP worker threads) put an embed_batcher (batcher.h) in
- * front: it merges their requests into one batch.
+ * concurrent callers (HTTP worker threads) put the model scheduler (sched.h)
+ * in front: it merges their requests and serves queries before bulk work.
  *
  * Threading: after embed_model_open every function is thread-safe; model work
  * runs on the model's own compute pool (one batch at a time), tokenisation on

@@ -1,5 +1,5 @@
 /*
- * embed_int.h - the two halves of embed_encode that the batcher calls
+ * embed_int.h - the two halves of embed_encode that the scheduler (sched.c) calls
  * separately: tokenising (on the submitting thread) and running the encoder
  * over already-tokenised sequences merged from many submitters.
  */

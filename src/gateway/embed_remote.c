@@ -180,10 +180,12 @@ static void gw__request_body(const gw_remote_emb *e, const char *const *texts, c
 
 /* embcache's compute: the misses in one provider call, retried on 429/5xx and
  * connection failures (backoff with jitter, Retry-After honoured), refused
- * while the provider's circuit is open. */
-static int gw__compute(void *ud, const char *const *texts, const size_t *lens, size_t n,
-                       float *out, int *ntokens, bool *truncated)
+ * while the provider's circuit is open. The local model's scheduling class
+ * (work) does not apply to a provider. */
+static int gw__compute(void *ud, const embed_work *work, const char *const *texts,
+                       const size_t *lens, size_t n, float *out, int *ntokens, bool *truncated)
 {
+    (void)work;
     gw_remote_emb *e = ud;
     gateway_t *gw = e->gw;
     buf_t body = BUF_INIT;

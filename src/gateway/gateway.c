@@ -193,14 +193,15 @@ static int gw__attach(gateway_t *gw, const gw_call *call, const gw_prep *p, gw_s
 /* ---- semantic lookups -------------------------------------------------------- */
 
 /* Prepare the semantic query of a qualifying call (false if it does not
- * qualify or cannot be embedded). */
-static bool gw__sem_prepare(gateway_t *gw, const gw_call *call, gw_sem_query *q)
+ * qualify or cannot be embedded); its embedding is work of w's class. */
+static bool gw__sem_prepare(gateway_t *gw, const gw_call *call, const embed_work *w,
+                            gw_sem_query *q)
 {
     memset(q, 0, sizeof *q);
     if (!gw->sem)
         return false;
     return gw_semantic_prepare(gw->sem, call->body, call->endpoint, call->scope,
-                               gw->sem_max_temperature, q) == 0;
+                               gw->sem_max_temperature, w, q) == 0;
 }
 
 /* A semantic hit for q: the neighbour's record and similarity. */
@@ -266,7 +267,7 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
         return;
     }
     gw_sem_query q;
-    bool sem = !call->no_cache && gw__sem_prepare(gw, call, &q);
+    bool sem = !call->no_cache && gw__sem_prepare(gw, call, NULL, &q);
     char nkey[STORE_KEY_BUF];
     float sim = 0;
     if (sem && gw__sem_lookup(gw, call, &q, &r, &sim, nkey, sizeof nkey) == 0) {
@@ -326,7 +327,8 @@ int gateway_fill(gateway_t *gw, const gw_call *call,
     s->done = done;
     s->ud = ud;
     gw_sem_query q;
-    bool sem = gw__sem_prepare(gw, call, &q);
+    embed_work warm = { EMBED_BULK, call->scope }; /* warm-up waits behind live calls */
+    bool sem = gw__sem_prepare(gw, call, &warm, &q);
     int rc = gw__attach(gw, call, &p, s, sem ? &q : NULL);
     if (sem)
         gw_sem_query_free(&q);

@@ -148,7 +148,7 @@ static void sem__partition(const cJSON *body, const char *scope, char out[65])
 }
 
 int gw_semantic_prepare(gw_semantic *s, const cJSON *body, int endpoint, const char *scope,
-                        double max_temperature, gw_sem_query *q)
+                        double max_temperature, const embed_work *w, gw_sem_query *q)
 {
     memset(q, 0, sizeof *q);
     if (!s->emb || !gw_semantic_qualifies(body, endpoint, max_temperature))
@@ -159,7 +159,7 @@ int gw_semantic_prepare(gw_semantic *s, const cJSON *body, int endpoint, const c
     q->vec = xmalloc(s->dim * sizeof *q->vec);
     const char *texts[1] = { q->prompt };
     size_t lens[1] = { strlen(q->prompt) };
-    int rc = embcache_embed(s->emb, texts, lens, 1, q->vec, NULL);
+    int rc = embcache_embed_as(s->emb, w, texts, lens, 1, q->vec, NULL);
     if (rc)
         gw_sem_query_free(q);
     return rc;

@@ -53,10 +53,12 @@ void gw_sem_query_free(gw_sem_query *q);
 /* Does the call qualify (see above)? Pure: no embedding. */
 bool gw_semantic_qualifies(const cJSON *body, int endpoint, double max_temperature);
 
-/* Fill q for a qualifying call: partition and embedding. RAGD_EINVAL if it
- * does not qualify, else the embedder's error. Thread-safe. */
+/* Fill q for a qualifying call: partition and embedding, computed as work of
+ * w's class (embed/sched.h: a live call is interactive, a warm-up bulk; NULL =
+ * interactive). RAGD_EINVAL if it does not qualify, else the embedder's error.
+ * Thread-safe. */
 int gw_semantic_prepare(gw_semantic *s, const cJSON *body, int endpoint, const char *scope,
-                        double max_temperature, gw_sem_query *q);
+                        double max_temperature, const embed_work *w, gw_sem_query *q);
 
 /* The nearest prompt in q's partition with similarity >= threshold that
  * passes the guard: its exact-cache key into skey and its similarity into

@@ -33,9 +33,18 @@
 
 typedef struct kb kb_t;
 
-/* Embeds n texts into out (n * dim floats). Thread-safe. */
-typedef int (*kb_embed_fn)(void *ud, const char *const *texts, const size_t *lens, size_t n,
-                           float *out);
+/* What an embedding is for, so the model can serve queries before ingestion:
+ * a search's query (interactive) or an upsert's chunks (bulk, fair per tenant). */
+typedef enum kb_embed_class {
+    KB_EMBED_QUERY = 0,
+    KB_EMBED_BULK = 1,
+} kb_embed_class;
+
+/* Embeds n texts into out (n * dim floats) as work of class cls; tenant (bulk:
+ * the upsert's kb_admit.tenant, else the namespace name; "" for a query) is the
+ * fairness key, borrowed for the call. Thread-safe. */
+typedef int (*kb_embed_fn)(void *ud, kb_embed_class cls, const char *tenant,
+                           const char *const *texts, const size_t *lens, size_t n, float *out);
 
 typedef struct kb_opts {
     store_t *store;               /* borrowed, must outlive the kb */
@@ -194,6 +203,8 @@ typedef struct kb_admit {
      * pieces: a non-zero return refuses the batch and is returned as is. */
     int (*fn)(void *ud, size_t chunks, size_t tokens);
     void *ud;
+    const char *tenant;           /* fairness key of the batch's embedding (a user,
+                                     a job's owner); NULL = the namespace name */
 } kb_admit;
 
 /* kb_docs_upsert with caps: RAGD_ETOOBIG (err names the cap and the count) when

@@ -296,7 +296,9 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_
             lens[pd[i].first + c] = pd[i].spans[c].end - pd[i].spans[c].start;
         }
     float *v = malloc(cnt * kb->o.dim * sizeof *v);
-    int rc = v ? kb->o.embed(kb->o.embed_ud, texts, lens, cnt, v) : RAGD_ENOMEM;
+    const char *tenant = admit && admit->tenant ? admit->tenant : ns->name;
+    int rc = v ? kb->o.embed(kb->o.embed_ud, KB_EMBED_BULK, tenant, texts, lens, cnt, v)
+               : RAGD_ENOMEM;
     free(texts);
     free(lens);
     if (rc) {

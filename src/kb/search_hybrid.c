@@ -321,7 +321,7 @@ int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_err
         qv = xmalloc(qdim * sizeof *qv);
         const char *q = o->query;
         size_t ql = o->qlen;
-        if ((rc = kb->o.embed(kb->o.embed_ud, &q, &ql, 1, qv)))
+        if ((rc = kb->o.embed(kb->o.embed_ud, KB_EMBED_QUERY, "", &q, &ql, 1, qv)))
             ragd_error_set(err, rc, "embedding the query failed: %s", ragd_strerror(rc));
     }
     res->embed_ms = (double)(clock_mono_us() - t0) / 1000.0;

@@ -63,6 +63,7 @@ int rerank_create(const rerank_opts *o, rerank_t **out, ragd_error *err)
     rerank_t *r = xcalloc(1, sizeof *r);
     r->batch = o->batch ? o->batch : RERANK_DEFAULT_BATCH;
     r->fallback = o->fallback;
+    r->sched = o->sched;
     int rc = 0;
     if (o->remote.url && *o->remote.url) {
         r->kind = RERANK_REMOTE;
@@ -153,6 +154,31 @@ static int rr__cosine_batch(rerank_t *r, const float *q, const char *const *docs
     return rc;
 }
 
+/* One cross-encoder pass as a scheduler task: the CPU it needs is the one
+ * the embeddings use, so it waits its turn as interactive work. */
+typedef struct rr__pairs {
+    embed_model *ce;
+    const char *query;
+    size_t qlen;
+    const char *const *docs;
+    const size_t *lens;
+    size_t n;
+    float *scores;
+} rr__pairs;
+
+static int rr__pairs_run(void *ud)
+{
+    rr__pairs *p = ud;
+    return embed_score_pairs(p->ce, p->query, p->qlen, p->docs, p->lens, p->n, p->scores, NULL);
+}
+
+static int rr__cross_batch(rerank_t *r, const char *query, size_t qlen, const char *const *docs,
+                           const size_t *lens, size_t k, float *scores)
+{
+    rr__pairs p = { r->ce, query, qlen, docs, lens, k, scores };
+    return r->sched ? embed_sched_run(r->sched, NULL, rr__pairs_run, &p) : rr__pairs_run(&p);
+}
+
 /* How many of the next `want` pairs fit the rest of the budget; 0 = stop. */
 static size_t rr__fit(const rerank_t *r, int64_t per_us, size_t done, size_t want,
                       int budget_ms, int64_t elapsed_us)
@@ -207,7 +233,7 @@ static int rr__local(rerank_t *r, const char *query, size_t qlen, const char *co
             rc = rr__cosine_batch(r, qv, docs + i, lens + i, vecs ? vecs + i : NULL, k,
                                   scores + i);
         } else {
-            rc = embed_score_pairs(r->ce, query, qlen, docs + i, lens + i, k, scores + i, NULL);
+            rc = rr__cross_batch(r, query, qlen, docs + i, lens + i, k, scores + i);
             for (size_t j = i; rc == 0 && j < i + k; j++)
                 out->tokens += rr__pair_tokens(r, qn, docs[j], lens[j]);
         }

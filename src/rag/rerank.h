@@ -19,6 +19,7 @@
 
 #include "cache/embcache.h"
 #include "embed/embed.h"
+#include "embed/sched.h"
 #include "util/err.h"
 
 typedef struct rerank rerank_t;
@@ -49,6 +50,9 @@ typedef struct rerank_opts {
     int threads;                 /* its compute threads (0 = CPUs) */
     rerank_remote_opts remote;   /* wins over model_dir when url is set */
     embcache_t *fallback;        /* cosine fallback, borrowed; may be NULL */
+    embed_sched *sched;          /* the model scheduler the cross-encoder's passes go
+                                    through as interactive work (borrowed, must
+                                    outlive the service); NULL = run them directly */
     size_t batch;                /* pairs per forward pass (0 = 16) */
 } rerank_opts;
 

@@ -15,6 +15,7 @@ struct rerank {
     char *name;                  /* reported model name */
     embed_model *ce;             /* RERANK_CROSS_ENCODER */
     embcache_t *fallback;        /* RERANK_COSINE (borrowed) */
+    embed_sched *sched;          /* RERANK_CROSS_ENCODER passes go through it (borrowed) */
     size_t batch;
     /* remote */
     char *url, *api_key, *model;

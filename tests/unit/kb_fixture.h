@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "embed/wordpiece.h"
+#include "kb/kb.h"
 #include "store/store.h"
 #include "util/hash.h"
 
@@ -60,9 +61,12 @@ static inline store_t *kbfx_store(const char *dir)
 }
 
 /* Bag of lower-cased words hashed into KBFX_DIM buckets, L2-normalised. */
-static inline int kbfx_embed(void *ud, const char *const *texts, const size_t *lens, size_t n, float *out)
+static inline int kbfx_embed(void *ud, kb_embed_class cls, const char *tenant,
+                             const char *const *texts, const size_t *lens, size_t n, float *out)
 {
     (void)ud;
+    (void)cls;
+    (void)tenant;
     for (size_t t = 0; t < n; t++) {
         float *v = out + t * KBFX_DIM;
         memset(v, 0, KBFX_DIM * sizeof *v);

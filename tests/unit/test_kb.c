@@ -591,6 +591,47 @@ TEST(old_key_layout_moves_at_start)
     kb_close(kb);
 }
 
+/* What kb asks of its embedder: an upsert's chunks as bulk work under the
+ * namespace (or kb_admit.tenant), a search's query as a query. */
+static struct { kb_embed_class cls[8]; char tenant[8][32]; int n; } g_seen;
+
+static int rec_embed(void *ud, kb_embed_class cls, const char *tenant, const char *const *texts,
+                     const size_t *lens, size_t n, float *out)
+{
+    if (g_seen.n < 8) {
+        g_seen.cls[g_seen.n] = cls;
+        snprintf(g_seen.tenant[g_seen.n], sizeof g_seen.tenant[0], "%s", tenant);
+        g_seen.n++;
+    }
+    return kbfx_embed(ud, cls, tenant, texts, lens, n, out);
+}
+
+TEST(embeddings_name_their_class_and_tenant)
+{
+    kb_opts o = { .store = g_store, .tokenizer = g_wp, .embed = rec_embed, .dim = KBFX_DIM,
+                  .model = "bow", .max_chunk_tokens = 254, .load_threads = 1 };
+    kb_t *kb = NULL;
+    ragd_error err;
+    ASSERT_OK(kb_open(&o, &kb, &err));
+    ASSERT_OK(kb_ns_create(kb, "classy", NULL, &err));
+    kb_doc_in d = { "a", "bench press", 11, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(kb, "classy", &d, 1, NULL, &err));
+    kb_admit adm = { .tenant = "user-7" };
+    ASSERT_OK(kb_docs_upsert_admit(kb, "classy", &d, 1, &adm, NULL, &err));
+    kb_search_result res;
+    ASSERT_EQ_INT(search_n(kb, "classy", "bench", KB_SEARCH_HYBRID, NULL, NULL, 5, &res), 1);
+    kb_search_result_clear(&res);
+    ASSERT_OK(kb_ns_drop(kb, "classy", NULL));
+    kb_close(kb);
+    ASSERT_EQ_INT(g_seen.n, 3);
+    ASSERT_EQ_INT(g_seen.cls[0], KB_EMBED_BULK);
+    ASSERT_EQ_STR(g_seen.tenant[0], "classy");
+    ASSERT_EQ_INT(g_seen.cls[1], KB_EMBED_BULK);
+    ASSERT_EQ_STR(g_seen.tenant[1], "user-7");
+    ASSERT_EQ_INT(g_seen.cls[2], KB_EMBED_QUERY);
+    ASSERT_EQ_STR(g_seen.tenant[2], "");
+}
+
 int main(void)
 {
     if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)) || !(g_store = kbfx_store(g_dir)))
@@ -607,6 +648,7 @@ int main(void)
     RUN(two_instances_agree_on_namespace_life_cycle);
     RUN(writes_append_to_the_change_log);
     RUN(old_key_layout_moves_at_start);
+    RUN(embeddings_name_their_class_and_tenant);
     store_close(g_store);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);

@@ -29,10 +29,11 @@ static wordpiece *g_wp;
 static char g_tmp[64] = "/tmp/ragd-test-rag-XXXXXX";
 
 /* Bag of lower-cased words hashed into DIM buckets, unit length. */
-static int bow_embed(void *ud, const char *const *texts, const size_t *lens, size_t n,
-                     float *out, int *ntokens, bool *truncated)
+static int bow_embed(void *ud, const embed_work *w, const char *const *texts,
+                     const size_t *lens, size_t n, float *out, int *ntokens, bool *truncated)
 {
     (void)ud;
+    (void)w;
     for (size_t i = 0; i < n; i++) {
         float *v = out + i * DIM;
         memset(v, 0, DIM * sizeof *v);
@@ -106,7 +107,7 @@ static int fake_search(void *ud, const rag_search_req *q, rag_hit **hits, size_t
             if (g_rows_vec_text && strcmp(DOCS[i].id, "rows") == 0) {
                 size_t l = strlen(g_rows_vec_text);
                 h->vec = malloc(DIM * sizeof *h->vec);
-                bow_embed(NULL, &g_rows_vec_text, &l, 1, h->vec, NULL, NULL);
+                bow_embed(NULL, NULL, &g_rows_vec_text, &l, 1, h->vec, NULL, NULL);
             }
         }
     }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "embed/embed.h"
+#include "embed/sched.h"
 #include "rag/rerank.h"
 #include "rag/rerank_int.h"
 #include "testing.h"
@@ -290,6 +291,46 @@ TEST(service_scores_and_depth)
     ASSERT_TRUE(tail_nan);
 }
 
+/* With a model scheduler, every cross-encoder pass runs on its dispatcher as
+ * an interactive task (sharing the CPU in turn with embeddings), same scores. */
+TEST(service_passes_go_through_the_scheduler)
+{
+    embed_model *m = NULL;
+    embed_sched *sched = NULL;
+    ragd_error err;
+    ASSERT_OK(embed_model_open(g_dir, NULL, &m, &err));
+    ASSERT_OK(embed_sched_create(m, NULL, &sched));
+    rerank_opts o;
+    rerank_default_opts(&o);
+    o.model_dir = g_dir;
+    o.batch = 4;
+    o.sched = sched;
+    rerank_t *r = NULL;
+    int rc = rerank_create(&o, &r, &err);
+    const char **docs;
+    size_t *lens, k = first_group(&docs, &lens);
+    float *sc = malloc(k * sizeof *sc);
+    rerank_outcome out;
+    if (rc == 0)
+        rc = rerank_score(r, g_pairs[0].q, strlen(g_pairs[0].q), docs, lens, k, NULL, sc, &out);
+    double worst = 0;
+    for (size_t t = 0; rc == 0 && t < k; t++)
+        worst = fmax(worst, fabs(sc[t] - g_pairs[t].score));
+    embed_sched_stats st;
+    embed_sched_get_stats(sched, &st);
+    free(sc);
+    free(docs);
+    free(lens);
+    rerank_destroy(r);
+    embed_sched_destroy(sched);
+    embed_model_close(m);
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(out.scored, k);
+    ASSERT_TRUE(worst <= 1e-4);
+    ASSERT_EQ_INT(st.cls[EMBED_INTERACTIVE].batches, (k + 3) / 4);
+    ASSERT_EQ_INT(st.cls[EMBED_BULK].batches, 0);
+}
+
 /* A 1 ms budget cannot hold more than the first batch of long pairs (a BERT
  * forward over 4 pairs of ~500 pieces takes far longer than 1 ms). */
 TEST(service_budget_stops_after_first_batch)
@@ -440,6 +481,7 @@ int main(void)
     RUN(scores_portable);
     RUN(scores_bf16);
     RUN(service_scores_and_depth);
+    RUN(service_passes_go_through_the_scheduler);
     RUN(service_budget_stops_after_first_batch);
     RUN(service_errors);
     RUN(order_scored_then_unscored);
