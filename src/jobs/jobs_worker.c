@@ -163,7 +163,7 @@ static const char *jobs__code(int rc)
 static int jobs__upsert(jobs_t *j, const char *ns, const kb_doc_in *docs, size_t n,
                         jobs_budget *b, ragd_error *err)
 {
-    kb_admit admit = { j->o.max_chunks, j->o.max_tokens, jobs__budget_fn, b };
+    kb_admit admit = { j->o.max_chunks, j->o.max_tokens, jobs__budget_fn, b, NULL };
     b->refused = false;
     kb_upsert_stats st;
     return kb_docs_upsert_admit(j->o.kb, ns, docs, n, &admit, &st, err);
