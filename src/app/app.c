@@ -71,6 +71,25 @@ static int app__session_embed(void *ud, const char *const *texts, const size_t *
     return embcache_embed(ud, texts, lens, n, out, &info);
 }
 
+/* Say which precision runs and, when measured at start, what was measured. */
+static void app__log_precision(const embed_model *m)
+{
+    const embed_precision_choice *ch = embed_model_precision_choice(m);
+    char trials[512] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < ch->ntrials && at < sizeof trials; i++)
+        at += (size_t)snprintf(trials + at, sizeof trials - at, "%s%s on %s: %.1f cpu-ms, min cosine "
+                               "%.6f%s", i ? "; " : "", embed_precision_name(ch->trial[i].precision),
+                               ch->trial[i].kernel, ch->trial[i].cpu_ms, ch->trial[i].min_cosine,
+                               ch->trial[i].passed ? "" : " (below 0.9999)");
+    if (ch->measured)
+        log_msg(LOG_INFO, "embedding precision %s chosen by measurement in %.0f ms over %zu texts "
+                "(%s)", embed_precision_name(ch->chosen), ch->total_ms, ch->probe_texts, trials);
+    else
+        log_msg(LOG_INFO, "embedding precision %s (set by embed_precision)",
+                embed_precision_name(embed_model_precision(m)));
+}
+
 /* Load the embedding model if its directory exists; ragd serves the cache
  * without it (embedding routes then answer 503 model_unavailable). */
 static int app__open_embedder(app_t *app, ragd_error *err)
@@ -100,6 +119,7 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     log_msg(LOG_INFO, "embedding model %s loaded (%zu dimensions, %s kernels)",
             embed_model_name(app->embed), embed_model_dim(app->embed),
             embed_model_kernel(app->embed));
+    app__log_precision(app->embed);
     return RAGD_OK;
 }
 

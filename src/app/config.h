@@ -43,7 +43,7 @@ typedef struct ragd_config {
     int64_t metrics_max_label_values; /* per label family (prefix, model), then _other */
     int64_t embed_batch_max;          /* texts per embeddings request */
     int64_t embed_threads;
-    char *embed_precision;            /* fp32 | bf16 */
+    char *embed_precision;            /* auto | fp32 | bf16 */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */
     int64_t kb_max_request_chunks;    /* chunks one upsert may embed (0 = no cap) */

@@ -172,6 +172,79 @@ TEST(bf16_falls_back_to_fp32)
     ASSERT_TRUE(mn >= 0.9999);
 }
 
+/* EMBED_AUTO on one CPU level: FP32 measured first, then every BF16 kernel
+ * the level has (expect_trials in all); the kernel in effect is the chosen
+ * trial's, which passed the probe bar, and the default it picked holds
+ * cosine >= 0.9999 to sentence-transformers on the whole fixture. */
+static void check_auto(const char *level, size_t expect_trials, const char *bf16_kernel)
+{
+    embed_model *m = open_level(level, EMBED_AUTO);
+    ASSERT_TRUE(m != NULL);
+    embed_precision_choice ch = *embed_model_precision_choice(m);
+    char ran[32];
+    snprintf(ran, sizeof ran, "%s", embed_model_kernel(m));
+    embed_precision in_effect = embed_model_precision(m);
+    double mn = min_cosine(m, 0, NULL, NULL, NULL, NULL);
+    embed_model_close(m);
+    const embed_precision_trial *chosen = NULL;
+    for (size_t i = 0; i < ch.ntrials; i++) {
+        fprintf(stderr, "  RAGD_CPU=%s auto trial %s on %s: min cosine %.6f, %.1f cpu-ms%s\n",
+                level, embed_precision_name(ch.trial[i].precision), ch.trial[i].kernel,
+                ch.trial[i].min_cosine, ch.trial[i].cpu_ms, ch.trial[i].passed ? "" : " (fails)");
+        if (ch.trial[i].precision == ch.chosen)
+            chosen = &ch.trial[i];
+    }
+    fprintf(stderr, "  RAGD_CPU=%s auto chose %s on %s in %.0f ms (%zu texts, %zu tokens); "
+            "fixture min cosine %.7f\n", level, embed_precision_name(ch.chosen), ran, ch.total_ms,
+            ch.probe_texts, ch.probe_tokens, mn);
+    ASSERT_TRUE(ch.measured);
+    ASSERT_EQ_INT(ch.ntrials, expect_trials);
+    ASSERT_EQ_INT(ch.trial[0].precision, EMBED_FP32);
+    ASSERT_TRUE(ch.trial[0].passed && ch.trial[0].min_cosine == 1.0);
+    if (bf16_kernel)
+        ASSERT_EQ_STR(ch.trial[1].kernel, bf16_kernel);
+    ASSERT_TRUE(chosen != NULL && chosen->passed);
+    ASSERT_EQ_INT(in_effect, ch.chosen);
+    ASSERT_EQ_STR(ran, chosen->kernel);
+    ASSERT_TRUE(ch.probe_tokens > 300);
+    ASSERT_TRUE(mn >= 0.9999);
+}
+
+TEST(precision_auto_native)
+{
+    if (cpu_native_amx_bf16())
+        check_auto("native", 2, "amx-bf16");
+    else if (cpu_native_avx512_bf16())
+        check_auto("native", 2, "avx512-bf16");
+    else
+        check_auto("native", 1, NULL);
+}
+
+TEST(precision_auto_avx512)
+{
+    if (!cpu_native_avx512_bf16())
+        SKIP("the CPU lacks AVX512-BF16: no BF16 candidate without AMX");
+    check_auto("avx512", 2, "avx512-bf16");
+}
+
+/* Without BF16 instructions FP32 is the only candidate. */
+TEST(precision_auto_fp32_only) { check_auto("avx2", 1, NULL); }
+
+/* A configured precision is not measured. */
+TEST(precision_configured)
+{
+    embed_model *m = open_level("native", EMBED_FP32);
+    ASSERT_TRUE(m != NULL);
+    const embed_precision_choice *ch = embed_model_precision_choice(m);
+    bool measured = ch->measured;
+    size_t nt = ch->ntrials;
+    embed_precision p = ch->chosen;
+    embed_model_close(m);
+    ASSERT_TRUE(!measured);
+    ASSERT_EQ_INT(nt, 0);
+    ASSERT_EQ_INT(p, EMBED_FP32);
+}
+
 TEST(metadata_and_order)
 {
     embed_model *m = open_level("native", EMBED_FP32);
@@ -216,7 +289,12 @@ TEST(precision_parse)
     ASSERT_EQ_INT(p, EMBED_BF16);
     ASSERT_OK(embed_precision_parse("fp32", &p));
     ASSERT_EQ_INT(p, EMBED_FP32);
+    ASSERT_OK(embed_precision_parse("Auto", &p));
+    ASSERT_EQ_INT(p, EMBED_AUTO);
+    ASSERT_EQ_STR(embed_precision_name(EMBED_BF16), "bf16");
+    ASSERT_EQ_STR(embed_precision_name(EMBED_AUTO), "auto");
     ASSERT_EQ_INT(embed_precision_parse("int4", &p), RAGD_EINVAL);
+    ASSERT_EQ_INT(embed_precision_parse(NULL, &p), RAGD_EINVAL);
 }
 
 int main(void)
@@ -235,6 +313,10 @@ int main(void)
     RUN(parity_bf16_amx);
     RUN(parity_bf16_avx512);
     RUN(bf16_falls_back_to_fp32);
+    RUN(precision_configured);
+    RUN(precision_auto_native);
+    RUN(precision_auto_avx512);
+    RUN(precision_auto_fp32_only);
     free(g_fp32);
     fx_free(&g_fx);
     return TEST_REPORT();
