@@ -132,6 +132,12 @@ static int em__tokenizer(embed_model *m, const char *dir, ragd_error *err)
     return wordpiece_open(path, &o, &m->wp, err);
 }
 
+static int em__probe_encode(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                            float *out, int *ntok)
+{
+    return embed_encode(ud, texts, lens, n, out, ntok, NULL);
+}
+
 int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out, ragd_error *err)
 {
     embed_opts o;
@@ -164,7 +170,8 @@ int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out,
         m->max_tokens = (size_t)c->max_positions;
     m->dim = (size_t)c->hidden;
     m->choice.chosen = embed_model_precision(m);
-    if (o.precision == EMBED_AUTO && (rc = embed__choose_precision(m, m->bert, &m->choice))) {
+    embed__prober pr = {m->bert, m->dim, em__probe_encode, m};
+    if (o.precision == EMBED_AUTO && (rc = embed__choose_precision(&pr, &m->choice))) {
         embed_model_close(m);
         return ragd_error_set(err, rc, "%s: precision measurement failed: %s", dir,
                               ragd_strerror(rc));

@@ -23,8 +23,19 @@ void embed__tokenize(const embed_model *m, const char *text, size_t len, int32_t
 /* Encode the sequences (reordered in place by length) into their out vectors. */
 int embed__run(embed_model *m, embed__seq *seqs, size_t n);
 
-/* EMBED_AUTO (embed_precision.c): measure the candidates on this CPU, leave
- * bert on the chosen one and describe the choice in out. */
-int embed__choose_precision(embed_model *m, bert_model *bert, embed_precision_choice *out);
+/* What embed_precision.c measures through: the encoder whose kernels it
+ * switches, and the caller's way of embedding texts with it (n vectors of dim
+ * floats into out, token counts incl. specials into ntok; 0 or RAGD_E*). */
+typedef struct embed__prober {
+    bert_model *bert;
+    size_t dim;
+    int (*encode)(void *ud, const char *const *texts, const size_t *lens, size_t n, float *out,
+                  int *ntok);
+    void *ud;
+} embed__prober;
+
+/* EMBED_AUTO: measure the candidates on this CPU, leave pr->bert on the chosen
+ * one and describe the choice in out. */
+int embed__choose_precision(const embed__prober *pr, embed_precision_choice *out);
 
 #endif

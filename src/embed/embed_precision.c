@@ -8,7 +8,9 @@
  * (BF16 on AMX or AVX512-BF16). A candidate passes at cosine >= 0.9999 to the
  * reference on every probe text; the fastest passing one (process CPU time of
  * the probe batch, best of EP__REPS runs, so other tenants' load matters less)
- * is kept, a lower precision only when it beats FP32 by EP__MARGIN.
+ * is kept, a lower precision only when it beats FP32 by EP__MARGIN. The texts
+ * are embedded through the caller's prober (embed.c's whole path, tokeniser
+ * included), so this file calls only the encoder below it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -73,7 +75,7 @@ static double ep__cosine(const float *a, const float *b, size_t n)
 
 /* Embed the probe texts into out, EP__REPS times; the best run's CPU ms (the
  * first also sizes the workspace, so the minimum is the steady state). */
-static int ep__probe(embed_model *m, float *out, int *ntok, double *ms)
+static int ep__probe(const embed__prober *pr, float *out, int *ntok, double *ms)
 {
     size_t lens[EP__N];
     for (size_t i = 0; i < EP__N; i++)
@@ -82,7 +84,7 @@ static int ep__probe(embed_model *m, float *out, int *ntok, double *ms)
     *ms = INFINITY;
     for (int r = 0; rc == 0 && r < EP__REPS; r++) {
         double t0 = ep__cpu_ms();
-        rc = embed_encode(m, (const char *const *)ep__texts, lens, EP__N, out, ntok, NULL);
+        rc = pr->encode(pr->ud, (const char *const *)ep__texts, lens, EP__N, out, ntok);
         double t = ep__cpu_ms() - t0;
         *ms = t < *ms ? t : *ms;
     }
@@ -90,15 +92,16 @@ static int ep__probe(embed_model *m, float *out, int *ntok, double *ms)
 }
 
 /* Run one candidate; fills tr. ref NULL: this run is the reference. */
-static int ep__trial(embed_model *m, bert_model *bert, embed_precision p, const float *ref,
-                     float *vec, int *ntok, embed_precision_trial *tr)
+static int ep__trial(const embed__prober *pr, embed_precision p, const float *ref, float *vec,
+                     int *ntok, embed_precision_trial *tr)
 {
+    bert_model *bert = pr->bert;
     bert_set_precision(bert, p == EMBED_BF16 ? BERT_BF16 : BERT_FP32);
     memset(tr, 0, sizeof *tr);
     tr->precision = p;
     tr->kernel = bert_kernel_name(bert);
-    int rc = ep__probe(m, vec, ntok, &tr->cpu_ms);
-    size_t dim = embed_model_dim(m);
+    int rc = ep__probe(pr, vec, ntok, &tr->cpu_ms);
+    size_t dim = pr->dim;
     tr->min_cosine = 1.0;
     for (size_t i = 0; rc == 0 && ref && i < EP__N; i++) {
         double c = ep__cosine(vec + i * dim, ref + i * dim, dim);
@@ -108,21 +111,22 @@ static int ep__trial(embed_model *m, bert_model *bert, embed_precision p, const 
     return rc;
 }
 
-int embed__choose_precision(embed_model *m, bert_model *bert, embed_precision_choice *out)
+int embed__choose_precision(const embed__prober *pr, embed_precision_choice *out)
 {
     int64_t t0 = clock_mono_us();
-    size_t dim = embed_model_dim(m);
+    bert_model *bert = pr->bert;
+    size_t dim = pr->dim;
     float *ref = xmalloc(EP__N * dim * sizeof *ref), *vec = xmalloc(EP__N * dim * sizeof *vec);
     int ntok[EP__N];
     memset(out, 0, sizeof *out);
     out->measured = true;
     out->probe_texts = EP__N;
-    int rc = ep__trial(m, bert, EMBED_FP32, NULL, ref, ntok, &out->trial[out->ntrials++]);
+    int rc = ep__trial(pr, EMBED_FP32, NULL, ref, ntok, &out->trial[out->ntrials++]);
     for (size_t i = 0; i < EP__N; i++)
         out->probe_tokens += (size_t)ntok[i];
     /* BF16 is a candidate only where this CPU has BF16 kernels */
     if (rc == 0 && bert_set_precision(bert, BERT_BF16) == BERT_BF16)
-        rc = ep__trial(m, bert, EMBED_BF16, ref, vec, ntok, &out->trial[out->ntrials++]);
+        rc = ep__trial(pr, EMBED_BF16, ref, vec, ntok, &out->trial[out->ntrials++]);
     size_t best = 0;
     for (size_t i = 1; rc == 0 && i < out->ntrials; i++)
         if (out->trial[i].passed && out->trial[i].cpu_ms < EP__MARGIN * out->trial[0].cpu_ms &&
