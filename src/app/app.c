@@ -109,9 +109,12 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     int rc = embed_model_open(app->cfg.model_dir, &eo, &app->embed, &merr);
     if (rc)
         return ragd_error_set(err, rc, "model_dir %s: %s", app->cfg.model_dir, merr.msg);
+    /* cached vectors are named by model only: every precision ragd runs holds
+     * cosine >= 0.9999 to FP32, and with embed_precision=auto the choice may
+     * differ between restarts, which must not empty the cache (nor rename the
+     * cosine re-ranker, "cosine:<model>") */
     char key[160];
-    snprintf(key, sizeof key, "%s%s", embed_model_name(app->embed),
-             embed_model_precision(app->embed) == EMBED_BF16 ? "-bf16" : "");
+    snprintf(key, sizeof key, "%s", embed_model_name(app->embed));
     if ((rc = embed_batcher_create(app->embed, NULL, &app->batcher)))
         return ragd_error_set(err, rc, "embedding batcher: %s", ragd_strerror(rc));
     embcache_create(app->cache, key, embed_model_dim(app->embed), app->cfg.cache_embedding_ttl,
