@@ -3,7 +3,8 @@
  * of a file (one per line) at the given batch sizes for a few seconds each and
  * prints one JSON line per measurement (sentences/s, GFLOP/s), then single-text
  * latency percentiles. Usage:
- *   embed_bench MODEL_DIR TEXTS_FILE PRECISION(fp32|bf16) SECONDS BATCH...
+ *   embed_bench MODEL_DIR TEXTS_FILE PRECISION(fp32|bf16|auto) SECONDS BATCH...
+ * (RAGD_CPU=avx512 in the environment hides AMX: BF16 then runs on AVX512-BF16.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
     if (getenv("EMBED_THREADS"))
         o.threads = atoi(getenv("EMBED_THREADS"));
     if (embed_precision_parse(argv[3], &o.precision) != 0) {
-        fprintf(stderr, "precision must be fp32 or bf16\n");
+        fprintf(stderr, "precision must be fp32, bf16 or auto\n");
         return 2;
     }
     size_t nt;
@@ -135,8 +136,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "open: %s\n", err.msg);
         return 1;
     }
-    printf("{\"kind\":\"info\",\"kernel\":\"%s\",\"precision\":\"%s\"}\n", embed_model_kernel(m),
-           embed_model_precision(m) == EMBED_BF16 ? "bf16" : "fp32");
+    printf("{\"kind\":\"info\",\"kernel\":\"%s\",\"precision\":\"%s\",\"chosen_ms\":%.1f}\n",
+           embed_model_kernel(m), embed_precision_name(embed_model_precision(m)),
+           embed_model_precision_choice(m)->total_ms);
     double secs = atof(argv[4]);
     for (int i = 5; i < argc; i++) {
         if (strcmp(argv[i], "latency") == 0)

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """run.py - embeddings throughput and latency, ragd beside its peers, same texts.
 
-Measures sentences/s at batch 1, 8, 32, 128 on short (~12 words) and long
-(~120 words) texts for:
+First an ingestion row: chunks/s on real ~200-word-piece chunks (World English Bible
+verses from bench/data, packed per chapter) at batch 64 for ragd's default (precision
+chosen by measurement), FP32, BF16 on AMX and BF16 on AVX512-BF16 (AMX hidden with
+RAGD_CPU=avx512), beside onnxruntime and sentence-transformers, with each ragd path's
+GFLOP/s against that path's measured peak (build/peak_bench). Then sentences/s at batch
+1, 8, 32, 128 on short (~12 words) and long (~120 words) texts for:
   ragd fp32 / ragd bf16  in-process C driver (build/embed_bench), tokenisation included
   onnxruntime            ONNX export (torch.onnx) of the same model, optimised with
                          onnxruntime.transformers (fused attention/LayerNorm/GELU),
@@ -13,7 +17,7 @@ then single-text latency p50/p99 (in-process), ragd's GFLOP/s against the
 machine's peak, and optionally HTTP latency of a running ragd (--url): OpenAI's
 /v1/embeddings beside TEI's /embed, same texts, interleaved (--http-only for just that,
 with any python3: `python3 bench/embed/run.py --http-only --url URL`).
-Usage: bench/embed/run.sh [--seconds S] [--url http://127.0.0.1:8080] [--http-only]
+Usage: bench/embed/run.sh [--seconds S] [--rounds N] [--ingest-only] [--url URL] [--http-only]
 """
 import argparse
 import json
@@ -56,33 +60,140 @@ def cores():
     return os.cpu_count() or 1
 
 
-def peak_gflops():
-    """Peak = cores x clock x FMA units (2) x 16 FP32 lanes (AVX-512) x 2 flops;
-    AMX BF16: cores x clock x 1024 flops/cycle (16x16x32 BF16 MACs per 16 cycles)."""
-    mhz = 0.0
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("cpu MHz"):
-                mhz = max(mhz, float(line.split(":")[1]))
-    ghz = mhz / 1000 if mhz else 2.0
-    return ghz, cores() * ghz * 2 * 16 * 2, cores() * ghz * 1024
+KERNEL_PEAK = {"avx512": "fp32", "portable": "fp32", "avx512-bf16": "bf16-avx512",
+               "amx-bf16": "bf16-amx"}
 
 
-def run_ragd(precision, path, seconds, batches, res=None):
+def measured_peaks():
+    """Per path, the machine's peak measured by build/peak_bench: the clock from a chain of
+    dependent adds, then the throughput of the instruction the path is built on (vfmadd231ps,
+    vdpbf16ps, vpdpbusd zmm; AMX tdpbf16ps, tdpbusd) per core in thread CPU time, x cores.
+    Returns (clock GHz, {path: peak GFLOP/s}, {path: flops per cycle per core})."""
+    out = subprocess.run([os.path.join(ROOT, "build", "peak_bench")], check=True,
+                         capture_output=True, text=True).stdout
+    ghz, peak, per_cycle = 0.0, {}, {}
+    for line in out.splitlines():
+        j = json.loads(line)
+        if j["path"] == "clock":
+            ghz = j["ghz"]
+        else:
+            peak[j["path"]] = j["peak_gflops"]
+            per_cycle[j["path"]] = j["ops_per_cycle_per_core"]
+    return ghz, peak, per_cycle
+
+
+def print_peaks(ghz, peak, per_cycle):
+    print("\nmeasured peak per path (peak_bench): %d cores x %.2f GHz (scalar clock) x flops/cycle/core"
+          % (cores(), ghz))
+    for path, g in peak.items():
+        print("  %-12s %6.1f flops/cycle/core  %8.0f GFLOP/s" % (path, per_cycle[path], g))
+
+
+def run_ragd(precision, path, seconds, batches, res=None, env=None):
     exe = os.path.join(ROOT, "build", "embed_bench")
     args = [exe, model_dir(), path, precision, str(seconds)] + [str(b) for b in batches]
     res = res if res is not None else {"tput": {}, "cpu": {}, "gflops": {}}
-    for line in subprocess.run(args, check=True, capture_output=True, text=True).stdout.splitlines():
+    run_env = dict(os.environ, **(env or {}))
+    for line in subprocess.run(args, check=True, capture_output=True, text=True,
+                               env=run_env).stdout.splitlines():
         j = json.loads(line)
         if j["kind"] == "throughput":
-            res["tput"][j["batch"]] = j["sent_per_s"]
-            res["cpu"][j["batch"]] = j["sent_per_cpu_s"]
-            res["gflops"][j["batch"]] = j["gflops"]
+            res["tput"][j["batch"]] = max(j["sent_per_s"], res["tput"].get(j["batch"], 0))
+            res["cpu"][j["batch"]] = max(j["sent_per_cpu_s"], res["cpu"].get(j["batch"], 0))
+            res["gflops"][j["batch"]] = max(j["gflops"], res["gflops"].get(j["batch"], 0))
         elif j["kind"] == "latency":
             res["lat"] = (j["p50_ms"], j["p99_ms"])
         elif j["kind"] == "info":
-            res["kernel"] = j["kernel"]
+            res["kernel"], res["precision"] = j["kernel"], j["precision"]
     return res
+
+
+INGEST_BATCH = 64
+INGEST_PIECES = 200
+
+
+def ingest_chunks(n=512):
+    """Real chunk texts: consecutive verses of the World English Bible (bench/data's naves
+    corpus), packed per chapter up to 200 word pieces by the model's own tokenizer, as a
+    knowledge base's chunker cuts a document; n chunks taken evenly over the whole Bible."""
+    from transformers import AutoTokenizer
+    path = os.path.join(ROOT, "bench", "data", "out", "naves", "corpus.jsonl")
+    if not os.path.exists(path):
+        raise SystemExit("no %s: run `python3 bench/data/build.py --only naves` first" % path)
+    with open(path, encoding="utf-8") as f:
+        verses = [json.loads(line) for line in f]
+    tok = AutoTokenizer.from_pretrained(model_dir())
+    counts = [len(ids) for ids in tok([v["text"] for v in verses], add_special_tokens=False)["input_ids"]]
+    chunks, cur, cur_n, chap = [], [], 0, None
+    for v, k in zip(verses, counts):
+        key = (v["book"], v["chapter"])
+        if cur and (key != chap or cur_n + k > INGEST_PIECES):
+            chunks.append(" ".join(cur))
+            cur, cur_n = [], 0
+        chap = key
+        cur.append(v["text"].replace("\n", " "))
+        cur_n += k
+    if cur:
+        chunks.append(" ".join(cur))
+    step = max(1, len(chunks) // n)
+    picked = chunks[::step][:n]
+    pieces = [len(ids) for ids in tok(picked, add_special_tokens=False)["input_ids"]]
+    return picked, statistics.mean(pieces)
+
+
+# (label, precision, environment): ragd's rows of the ingestion benchmark
+INGEST_RAGD = [("ragd default", "auto", {}), ("ragd fp32", "fp32", {}),
+               ("ragd bf16 amx", "bf16", {}), ("ragd bf16 avx512", "bf16", {"RAGD_CPU": "avx512"})]
+
+
+def ingest_bench(seconds, rounds, peers, peaks):
+    """Chunks/s of each system on the same real chunks, batch INGEST_BATCH, interleaved in
+    `rounds` rounds (best round kept, so a burst of other load does not decide)."""
+    chunks, mean_pieces = ingest_chunks()
+    path = os.path.join(OUT, "ingest.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(chunks) + "\n")
+    res = {label: {"tput": {}, "cpu": {}, "gflops": {}} for label, _, _ in INGEST_RAGD}
+    for name in peers:
+        res[name] = {"tput": {}, "cpu": {}}
+    b = INGEST_BATCH
+    for _ in range(rounds):
+        for label, prec, env in INGEST_RAGD:
+            run_ragd(prec, path, seconds, [b], res[label], env)
+        for name, fn in peers.items():
+            w, c = timed(fn, chunks, b, seconds)
+            res[name]["tput"][b] = max(w, res[name]["tput"].get(b, 0))
+            res[name]["cpu"][b] = max(c, res[name]["cpu"].get(b, 0))
+    ort = res.get("onnxruntime")
+    print("\ningestion: %d real chunks (World English Bible, mean %.0f word pieces), batch %d"
+          % (len(chunks), mean_pieces, b))
+    print("GFLOP/s (%% of the path's measured peak): per wall second against the %d cores' peak,"
+          " and per CPU-second against one core's (fairer on a shared machine)" % cores())
+    print("%-22s %-12s %10s %12s %9s %9s %14s %16s" % (
+        "system", "kernel", "chunks/s", "chunks/cpu-s", "x ort", "x ort cpu", "GFLOP/s wall",
+        "GFLOP/cpu-s"))
+    for label, r in res.items():
+        kern = r.get("kernel", "")  # what actually ran (BF16 falls back to FP32 without it)
+        xo = r["tput"][b] / ort["tput"][b] if ort else float("nan")
+        xc = r["cpu"][b] / ort["cpu"][b] if ort else float("nan")
+        gf = gc = ""
+        if "gflops" in r and kern in KERNEL_PEAK and KERNEL_PEAK[kern] in peaks:
+            g, peak = r["gflops"][b], peaks[KERNEL_PEAK[kern]]
+            g_cpu = g * r["cpu"][b] / r["tput"][b]  # flops per CPU-second
+            gf = "%.0f (%.0f%%)" % (g, 100 * g / peak)
+            gc = "%.0f (%.0f%%)" % (g_cpu, 100 * g_cpu / (peak / cores()))
+        name = label + (" (%s)" % r["precision"] if label == "ragd default" else "")
+        print("%-22s %-12s %10.1f %12.1f %9.2f %9.2f %14s %16s" % (
+            name, kern, r["tput"][b], r["cpu"][b], xo, xc, gf, gc))
+    return res
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
 
 
 def run_ragd_latency(precision, path):
@@ -239,6 +350,9 @@ def main():
                     help="only the HTTP latency of --url (/v1/embeddings beside /embed); "
                          "needs no benchmark venv")
     ap.add_argument("--requests", type=int, default=300, help="HTTP requests per route")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="only the ingestion row (real ~200-piece chunks) and the peaks")
+    ap.add_argument("--rounds", type=int, default=2, help="ingestion rounds (best kept)")
     a = ap.parse_args()
     if a.http_only:
         if not a.url:
@@ -255,11 +369,18 @@ def main():
         paths[k] = os.path.join(OUT, k + ".txt")
         with open(paths[k], "w") as f:
             f.write("\n".join(v) + "\n")
-    print("load average before: %s on %d cores" % (load_avg(), cores()), flush=True)
+    print("%s; load average before: %s on %d cores" % (cpu_model(), load_avg(), cores()),
+          flush=True)
     res = {}
     ort_enc = ort_encoder(mdir)
     st_enc = st_encoder(mdir)
     peers = {"onnxruntime": ort_enc, "sentence-transformers": st_enc}
+    ghz, peaks, per_cycle = measured_peaks()
+    print_peaks(ghz, peaks, per_cycle)
+    ingest_bench(a.seconds, a.rounds, peers, peaks)
+    if a.ingest_only:
+        print("\nload average after: %s" % load_avg())
+        return 0
     # interleaved per (texts, batch), so every system sees the same machine load
     for k, texts in sets.items():
         for s in ("ragd fp32", "ragd bf16", *peers):
@@ -273,7 +394,6 @@ def main():
             res[("ragd " + p, k)]["lat"] = run_ragd_latency(p, paths[k])
         for name, fn in peers.items():
             res[(name, k)]["lat"] = latency(fn, texts)
-    ghz, peak32, peak_amx = peak_gflops()
     systems = ["ragd fp32", "ragd bf16", "onnxruntime", "sentence-transformers"]
     print("\nsentences/s (higher is better); ratios = ragd / peer")
     hdr = "%-6s %5s" % ("texts", "batch") + "".join("%13s" % s[:13] for s in systems) + \
@@ -294,13 +414,13 @@ def main():
     print("\nsingle-text latency in-process, ms (p50 / p99)")
     for k in sets:
         print("%-6s" % k + "".join("  %s %.2f / %.2f" % (s, *res[(s, k)]["lat"]) for s in systems))
-    print("\nragd GFLOP/s (model FLOPs incl. attention) vs peak; peak = %d cores x %.2f GHz x "
-          "2 FMA x 16 lanes x 2 = %.0f GFLOP/s FP32 (AVX-512), %.0f BF16 (AMX 1024 flop/cycle)"
-          % (cores(), ghz, peak32, peak_amx))
+    print("\nragd GFLOP/s (model FLOPs incl. attention) vs the measured peak of the kernel's path")
     for k in sets:
-        for p, peak in (("fp32", peak32), ("bf16", peak_amx)):
-            g = res[("ragd " + p, k)]["gflops"]
-            print("%-6s %s (%s): " % (k, p, res[("ragd " + p, k)].get("kernel", "?")) +
+        for p in ("fp32", "bf16"):
+            r = res[("ragd " + p, k)]
+            peak = peaks.get(KERNEL_PEAK.get(r.get("kernel"), ""), float("nan"))
+            g = r["gflops"]
+            print("%-6s %s (%s): " % (k, p, r.get("kernel", "?")) +
                   "  ".join("b%d %.0f (%.0f%%)" % (b, g[b], 100 * g[b] / peak) for b in BATCHES))
     if a.url:
         print_http(a.url, sets["short"], a.requests)

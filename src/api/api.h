@@ -65,7 +65,7 @@ void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt,
 /* Render v as the response body with status (v is not freed). */
 void api_reply_json(http_resp *resp, int status, const cJSON *v);
 
-/* The model scheduler's descriptor of a client's embedding call: EMBED_AUTO
+/* The model scheduler's descriptor of a client's embedding call: EMBED_BY_SIZE
  * (interactive unless its size makes it bulk: embed_interactive_max_tokens),
  * with the caller (user, else tenant, else key id) as the tenant bulk work runs
  * under. Borrows from req's identity for the request's life. */

@@ -98,6 +98,32 @@ static const char *health__status(const app_t *app, const health_store *h, const
     return "healthy";
 }
 
+/* The embedding precision in effect, its kernels and, when it was chosen by
+ * measurement at start (embed_precision = auto), what was measured. */
+static void health__precision(cJSON *emb, const embed_model *m)
+{
+    const embed_precision_choice *ch = embed_model_precision_choice(m);
+    cJSON_AddStringToObject(emb, "precision", embed_precision_name(embed_model_precision(m)));
+    cJSON_AddStringToObject(emb, "kernel", embed_model_kernel(m));
+    cJSON_AddStringToObject(emb, "precision_chosen_by", ch->measured ? "measurement" : "setting");
+    if (!ch->measured)
+        return;
+    cJSON *ms = cJSON_AddObjectToObject(emb, "precision_measurement");
+    cJSON_AddNumberToObject(ms, "probe_texts", (double)ch->probe_texts);
+    cJSON_AddNumberToObject(ms, "probe_tokens", (double)ch->probe_tokens);
+    cJSON_AddNumberToObject(ms, "startup_ms", ch->total_ms);
+    cJSON *cands = cJSON_AddArrayToObject(ms, "candidates");
+    for (size_t i = 0; i < ch->ntrials; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "precision", embed_precision_name(ch->trial[i].precision));
+        cJSON_AddStringToObject(c, "kernel", ch->trial[i].kernel);
+        cJSON_AddNumberToObject(c, "min_cosine", ch->trial[i].min_cosine);
+        cJSON_AddNumberToObject(c, "cpu_ms", ch->trial[i].cpu_ms);
+        cJSON_AddBoolToObject(c, "passed", ch->trial[i].passed);
+        cJSON_AddItemToArray(cands, c);
+    }
+}
+
 /* The model scheduler's queues per class: depth now, mean wait before the
  * first forward pass and mean pass time since start (seconds). */
 static void health__scheduler(app_t *app, cJSON *d)
@@ -202,8 +228,10 @@ static cJSON *health__details(app_t *app, const health_store *h, const kb_repl_s
     cJSON_AddStringToObject(cache, "status", h->up ? "ok" : "degraded");
     cJSON *emb = cJSON_AddObjectToObject(d, "embedding");
     cJSON_AddStringToObject(emb, "status", app->embed ? "ok" : "unavailable");
-    if (app->embed)
+    if (app->embed) {
         cJSON_AddNumberToObject(emb, "dimension", (double)embed_model_dim(app->embed));
+        health__precision(emb, app->embed);
+    }
     cJSON_AddItemToObject(d, "replication", health__replication(app, ks));
     health__semantic(app, d);
     if (app->sched)

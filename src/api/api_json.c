@@ -88,5 +88,5 @@ embed_work api_embed_work(const http_req *req)
     const auth_identity *id = auth_identity_of(req);
     const char *who = !id ? "" : id->user_id[0] ? id->user_id : id->tenant[0] ? id->tenant
                                                                             : id->key_id;
-    return (embed_work){ EMBED_AUTO, who };
+    return (embed_work){ EMBED_BY_SIZE, who };
 }

@@ -50,6 +50,25 @@ static int app__session_embed(void *ud, const char *const *texts, const size_t *
     return embcache_embed(ud, texts, lens, n, out, &info);
 }
 
+/* Say which precision runs and, when measured at start, what was measured. */
+static void app__log_precision(const embed_model *m)
+{
+    const embed_precision_choice *ch = embed_model_precision_choice(m);
+    char trials[512] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < ch->ntrials && at < sizeof trials; i++)
+        at += (size_t)snprintf(trials + at, sizeof trials - at, "%s%s on %s: %.1f cpu-ms, min cosine "
+                               "%.6f%s", i ? "; " : "", embed_precision_name(ch->trial[i].precision),
+                               ch->trial[i].kernel, ch->trial[i].cpu_ms, ch->trial[i].min_cosine,
+                               ch->trial[i].passed ? "" : " (below 0.9999)");
+    if (ch->measured)
+        log_msg(LOG_INFO, "embedding precision %s chosen by measurement in %.0f ms over %zu texts "
+                "(%s)", embed_precision_name(ch->chosen), ch->total_ms, ch->probe_texts, trials);
+    else
+        log_msg(LOG_INFO, "embedding precision %s (set by embed_precision)",
+                embed_precision_name(embed_model_precision(m)));
+}
+
 /* Load the embedding model if its directory exists; ragd serves the cache
  * without it (embedding routes then answer 503 model_unavailable). */
 static int app__open_embedder(app_t *app, ragd_error *err)
@@ -69,9 +88,12 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     int rc = embed_model_open(app->cfg.model_dir, &eo, &app->embed, &merr);
     if (rc)
         return ragd_error_set(err, rc, "model_dir %s: %s", app->cfg.model_dir, merr.msg);
+    /* cached vectors are named by model only: every precision ragd runs holds
+     * cosine >= 0.9999 to FP32, and with embed_precision=auto the choice may
+     * differ between restarts, which must not empty the cache (nor rename the
+     * cosine re-ranker, "cosine:<model>") */
     char key[160];
-    snprintf(key, sizeof key, "%s%s", embed_model_name(app->embed),
-             embed_model_precision(app->embed) == EMBED_BF16 ? "-bf16" : "");
+    snprintf(key, sizeof key, "%s", embed_model_name(app->embed));
     embed_sched_opts so;
     embed_sched_default_opts(&so);
     so.bulk_batch_tokens = (size_t)app->cfg.embed_bulk_batch_tokens;
@@ -83,6 +105,7 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     log_msg(LOG_INFO, "embedding model %s loaded (%zu dimensions, %s kernels)",
             embed_model_name(app->embed), embed_model_dim(app->embed),
             embed_model_kernel(app->embed));
+    app__log_precision(app->embed);
     return RAGD_OK;
 }
 

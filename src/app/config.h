@@ -52,7 +52,7 @@ typedef struct ragd_config {
     int64_t embed_threads;
     int64_t embed_bulk_batch_tokens;  /* word pieces per bulk micro-batch */
     int64_t embed_interactive_max_tokens; /* larger embedding requests run as bulk */
-    char *embed_precision;            /* fp32 | bf16 */
+    char *embed_precision;            /* auto | fp32 | bf16 */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */
     int64_t kb_max_request_chunks;    /* chunks one upsert may embed (0 = no cap) */

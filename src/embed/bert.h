@@ -5,8 +5,8 @@
  * pooled sentence vectors (mean or [CLS], optional L2 normalisation) or the
  * sequence-classification head of cross-encoders (pooler dense + tanh on
  * [CLS], classifier dense). Sequences are packed without padding; the GEMMs run
- * on an AVX-512 FP32 micro-kernel, AMX tiles (BF16) or OpenBLAS (portable),
- * chosen at load from util/cpu.h.
+ * on an AVX-512 FP32 micro-kernel, AMX tiles or AVX512-BF16 dot products
+ * (BF16) or OpenBLAS (portable), chosen at load from util/cpu.h.
  */
 #ifndef RAGD_BERT_H
 #define RAGD_BERT_H
@@ -34,7 +34,7 @@ typedef struct bert_config {
 } bert_config;
 
 typedef struct bert_opts {
-    bert_precision precision; /* BF16 needs AMX; falls back to FP32 elsewhere */
+    bert_precision precision; /* BF16 needs AMX or AVX512-BF16; FP32 elsewhere */
     int threads;              /* compute threads; 0 = online CPUs */
 } bert_opts;
 
@@ -57,6 +57,11 @@ void bert_close(bert_model *m);
 const bert_config *bert_get_config(const bert_model *m); /* borrowed */
 bert_precision bert_get_precision(const bert_model *m);  /* in effect */
 const char *bert_kernel_name(const bert_model *m);       /* "amx-bf16", "avx512", ... */
+
+/* Switch to the fastest kernels for `want` on this CPU (as bert_open chooses),
+ * repacking the weights they read; returns the precision in effect. Waits for
+ * a forward in flight; later calls see the new kernels. Thread-safe. */
+bert_precision bert_set_precision(bert_model *m, bert_precision want);
 
 /* Pooled vectors, n x hidden floats into out. Thread-safe: concurrent calls
  * are serialised on the model's compute pool. Errors: RAGD_EINVAL (ids out of

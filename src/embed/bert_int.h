@@ -1,6 +1,6 @@
 /*
  * bert_int.h - the BERT model's guts shared by bert_load.c, bert_forward.c and
- * the kernel files: weights (FP32, plus BF16 tiles packed for AMX), the kernel
+ * the kernel files: weights (FP32, plus BF16 tiles packed for the BF16 kernels), the kernel
  * table chosen at load, and the reusable forward workspace.
  */
 #ifndef RAGD_BERT_INT_H
@@ -15,7 +15,7 @@ typedef struct bert_linear {
     int n, k;
     float *w;
     float *b;
-    uint16_t *wp; /* BF16, packed in AMX B tiles (NULL in FP32) */
+    uint16_t *wp; /* BF16, packed in AMX B tiles (BF16 kernels; NULL in FP32) */
     float *wpf;   /* FP32, packed in 32-column panels (AVX-512 path) */
 } bert_linear;
 
@@ -52,6 +52,7 @@ typedef struct bert_kernels {
 extern const bert_kernels bert__kernels_portable;
 #if defined(__x86_64__)
 extern const bert_kernels bert__kernels_avx512;
+extern const bert_kernels bert__kernels_avx512_bf16;
 extern const bert_kernels bert__kernels_amx;
 #endif
 

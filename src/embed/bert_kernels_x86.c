@@ -1,11 +1,12 @@
 /*
  * bert_kernels_x86.c - AVX-512 and AMX kernels for the BERT forward pass:
  * vector exp and erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7) for softmax
- * and GELU, LayerNorm, the GEMM epilogue, an FP32 GEMM on packed panels, and a
- * BF16 GEMM on AMX tiles
- * (2x2 blocks of 16x16 FP32 accumulators, weights pre-packed in B-tile order,
- * activations rounded to BF16 per call). Compiled per function with target
- * attributes and chosen at run time, so the build needs no -march flag.
+ * and GELU, LayerNorm, the GEMM epilogue, an FP32 GEMM on packed panels, a
+ * BF16 GEMM on AVX512-BF16 dot products (vdpbf16ps, for CPUs without AMX such
+ * as AMD Zen 4/5) and a BF16 GEMM on AMX tiles (2x2 blocks of 16x16 FP32
+ * accumulators). Both BF16 GEMMs read the same weights, pre-packed in AMX
+ * B-tile order, and round activations to BF16 per call. Compiled per function
+ * with target attributes and chosen at run time, so the build needs no -march.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -20,6 +21,7 @@
  * replacement of its accumulator array, so it is optimised even in -O1
  * (sanitizer) builds */
 #define VX_HOT __attribute__((optimize("O2")))
+#define AVXBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
 AVX512 static inline __m512 vx__exp(__m512 x)
@@ -174,6 +176,30 @@ float *bert__pack_fp32(const float *w, int n, int k)
     return p;
 }
 
+/* The micro-kernels' epilogue, from registers: rows [0, mr) of the 32-column
+ * accumulator block get bias [+ residual] [GELU] and are stored to c. */
+AVX512 VX_HOT static inline __attribute__((always_inline)) void
+vx__store_block(const int mr, __m512 acc[VX_MR][2], const float *bias, const float *resid,
+                size_t ldr, float *c, size_t ldc, int gelu)
+{
+    __m512 bs0 = _mm512_loadu_ps(bias), bs1 = _mm512_loadu_ps(bias + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < VX_MR; r++)
+        if (r < mr) {
+            __m512 v0 = _mm512_add_ps(acc[r][0], bs0), v1 = _mm512_add_ps(acc[r][1], bs1);
+            if (resid) {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(resid + (size_t)r * ldr));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(resid + (size_t)r * ldr + 16));
+            }
+            if (gelu) {
+                v0 = vx__gelu(v0, gelu);
+                v1 = vx__gelu(v1, gelu);
+            }
+            _mm512_storeu_ps(c + (size_t)r * ldc, v0);
+            _mm512_storeu_ps(c + (size_t)r * ldc + 16, v1);
+        }
+}
+
 AVX512 VX_HOT static inline __attribute__((always_inline)) void
 vx__micro(const int mr, const float *a, size_t lda, const float *b, int k, const float *bias,
           const float *resid, size_t ldr, float *c, size_t ldc, int gelu)
@@ -193,38 +219,30 @@ vx__micro(const int mr, const float *a, size_t lda, const float *b, int k, const
                 acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
             }
     }
-    __m512 bs0 = _mm512_loadu_ps(bias), bs1 = _mm512_loadu_ps(bias + 16);
-#pragma GCC unroll 12
-    for (int r = 0; r < VX_MR; r++)
-        if (r < mr) {
-            __m512 v0 = _mm512_add_ps(acc[r][0], bs0), v1 = _mm512_add_ps(acc[r][1], bs1);
-            if (resid) {
-                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(resid + (size_t)r * ldr));
-                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(resid + (size_t)r * ldr + 16));
-            }
-            if (gelu) {
-                v0 = vx__gelu(v0, gelu);
-                v1 = vx__gelu(v1, gelu);
-            }
-            _mm512_storeu_ps(c + (size_t)r * ldc, v0);
-            _mm512_storeu_ps(c + (size_t)r * ldc + 16, v1);
-        }
+    vx__store_block(mr, acc, bias, resid, ldr, c, ldc, gelu);
 }
 
-#define VX_MICRO_CASE(n)                                                                   \
-    case n:                                                                                \
-        vx__micro(n, a, lda, b, k, bias, resid, ldr, c, ldc, gelu);                        \
+/* A switch over mr = 1..VX_MR calling micro(mr, args...) with a constant mr,
+ * so each case is fully unrolled with its accumulators in registers. */
+#define VX_MICRO_CASE(n, micro, ...) \
+    case n:                          \
+        micro(n, __VA_ARGS__);       \
         break;
+#define VX_MICRO_SWITCH(mr, micro, ...)                                                  \
+    switch (mr) {                                                                        \
+        VX_MICRO_CASE(1, micro, __VA_ARGS__) VX_MICRO_CASE(2, micro, __VA_ARGS__)        \
+        VX_MICRO_CASE(3, micro, __VA_ARGS__) VX_MICRO_CASE(4, micro, __VA_ARGS__)        \
+        VX_MICRO_CASE(5, micro, __VA_ARGS__) VX_MICRO_CASE(6, micro, __VA_ARGS__)        \
+        VX_MICRO_CASE(7, micro, __VA_ARGS__) VX_MICRO_CASE(8, micro, __VA_ARGS__)        \
+        VX_MICRO_CASE(9, micro, __VA_ARGS__) VX_MICRO_CASE(10, micro, __VA_ARGS__)       \
+        VX_MICRO_CASE(11, micro, __VA_ARGS__) VX_MICRO_CASE(12, micro, __VA_ARGS__)      \
+    }
 
 AVX512 VX_HOT static void vx__micro_any(int mr, const float *a, size_t lda, const float *b, int k,
                                  const float *bias, const float *resid, size_t ldr, float *c,
                                  size_t ldc, int gelu)
 {
-    switch (mr) {
-        VX_MICRO_CASE(1) VX_MICRO_CASE(2) VX_MICRO_CASE(3) VX_MICRO_CASE(4)
-        VX_MICRO_CASE(5) VX_MICRO_CASE(6) VX_MICRO_CASE(7) VX_MICRO_CASE(8)
-        VX_MICRO_CASE(9) VX_MICRO_CASE(10) VX_MICRO_CASE(11) VX_MICRO_CASE(12)
-    }
+    VX_MICRO_SWITCH(mr, vx__micro, a, lda, b, k, bias, resid, ldr, c, ldc, gelu)
 }
 
 AVX512 static void vx__gemm_packed(const bert_gemm_args *g, void *scratch)
@@ -249,6 +267,84 @@ const bert_kernels bert__kernels_avx512 = {
     "avx512", vx__gemm_packed, vx__layernorm, vx__softmax, vx__gelu_arr, 0, 1,
 };
 
+/* ---- BF16 GEMM on AVX512-BF16 dot products ----
+ * The packed B tiles hold, per 16 output columns, k/2 rows of 16 (W[j][p],
+ * W[j][p+1]) pairs, contiguous over K: exactly the operand of vdpbf16ps with a
+ * broadcast (A[r][p], A[r][p+1]) pair. The micro-kernel is the FP32 one's
+ * shape (12 rows x 32 columns, 24 accumulators), each instruction doing two
+ * multiply-adds per lane, so twice the FP32 work per instruction. */
+
+/* Round rows [0, rows) of a (lda) to BF16 in dst (rows_p x k), zero padding rows. */
+AVXBF16 static void vb__convert_a(const float *a, size_t lda, size_t rows, size_t rows_p, int k,
+                                  uint16_t *dst)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (int j = 0; j < k; j += 16) {
+            __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(a + i * lda + j));
+            _mm256_storeu_si256((__m256i *)(dst + i * (size_t)k + j), (__m256i)h);
+        }
+    memset(dst + rows * (size_t)k, 0, (rows_p - rows) * (size_t)k * sizeof *dst);
+}
+
+AVXBF16 VX_HOT static inline __attribute__((always_inline)) void
+vb__micro(const int mr, const uint16_t *a, const uint16_t *b0, const uint16_t *b1, int k,
+          const float *bias, const float *resid, size_t ldr, float *c, size_t ldc, int gelu)
+{
+    __m512 acc[VX_MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < VX_MR; r++)
+        if (r < mr)
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int p = 0; p < k; p += 2) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)p * 16);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)p * 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < VX_MR; r++)
+            if (r < mr) {
+                int32_t pair;
+                memcpy(&pair, a + (size_t)r * k + p, sizeof pair);
+                __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, w0);
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, w1);
+            }
+    }
+    vx__store_block(mr, acc, bias, resid, ldr, c, ldc, gelu);
+}
+
+AVXBF16 VX_HOT static void vb__micro_any(int mr, const uint16_t *a, const uint16_t *b0,
+                                         const uint16_t *b1, int k, const float *bias,
+                                         const float *resid, size_t ldr, float *c, size_t ldc,
+                                         int gelu)
+{
+    VX_MICRO_SWITCH(mr, vb__micro, a, b0, b1, k, bias, resid, ldr, c, ldc, gelu)
+}
+
+AVXBF16 static void vb__gemm(const bert_gemm_args *g, void *scratch)
+{
+    const bert_linear *l = g->l;
+    int k = l->k;
+    if (!l->wp || g->c0 % 32 || g->c1 % 32 || g->rows * (size_t)k * 2 > BERT_GEMM_SCRATCH) {
+        vx__gemm(g, scratch);
+        return;
+    }
+    uint16_t *abuf = scratch;
+    vb__convert_a(g->a, g->lda, g->rows, g->rows, k, abuf);
+    size_t panel = (size_t)k * 16; /* one 16-column block of packed B */
+    for (int n0 = g->c0; n0 < g->c1; n0 += 32) {
+        const uint16_t *b0 = l->wp + (size_t)(n0 / 16) * panel;
+        for (size_t m0 = 0; m0 < g->rows; m0 += VX_MR) {
+            int mr = g->rows - m0 < VX_MR ? (int)(g->rows - m0) : VX_MR;
+            vb__micro_any(mr, abuf + m0 * (size_t)k, b0, b0 + panel, k, l->b + n0,
+                          g->resid ? g->resid + m0 * g->ldc + n0 : NULL, g->ldc,
+                          g->c + m0 * g->ldc + n0, g->ldc, g->gelu);
+        }
+    }
+}
+
+const bert_kernels bert__kernels_avx512_bf16 = {
+    "avx512-bf16", vb__gemm, vx__layernorm, vx__softmax, vx__gelu_arr, 1, 0,
+};
+
 /* ---- AMX BF16 GEMM ---- */
 
 typedef struct amx__cfg {
@@ -266,19 +362,8 @@ AMX static void amx__config(void)
         c.colsb[t] = 64;
         c.rows[t] = 16;
     }
+    __asm__ volatile("" : : "r"(&c) : "memory"); /* keep the stores: GCC may drop them */
     _tile_loadconfig(&c);
-}
-
-/* Round rows [0, rows) of a (lda) to BF16 in dst (rows_p x k), zero padding rows. */
-AMX static void amx__convert_a(const float *a, size_t lda, size_t rows, size_t rows_p, int k,
-                               uint16_t *dst)
-{
-    for (size_t i = 0; i < rows; i++)
-        for (int j = 0; j < k; j += 16) {
-            __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(a + i * lda + j));
-            _mm256_storeu_si256((__m256i *)(dst + i * (size_t)k + j), (__m256i)h);
-        }
-    memset(dst + rows * (size_t)k, 0, (rows_p - rows) * (size_t)k * sizeof *dst);
 }
 
 /* One block of 16 or 32 rows (tall) times 16 or 32 columns (two) into cb
@@ -339,7 +424,7 @@ AMX static void amx__gemm(const bert_gemm_args *g, void *scratch)
     }
     float *cb = scratch;
     uint16_t *abuf = (uint16_t *)(cb + 32 * 32);
-    amx__convert_a(g->a, g->lda, g->rows, rows_p, k, abuf);
+    vb__convert_a(g->a, g->lda, g->rows, rows_p, k, abuf);
     amx__config();
     size_t kb = (size_t)k / 32;
     /* column panels outside: a 32-column panel of B (K x 32 BF16) stays in L1

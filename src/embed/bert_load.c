@@ -3,7 +3,7 @@
  * gives the shape (layers, hidden, heads, intermediate, positions, eps,
  * activation), model.safetensors the weights under "" or "bert." names
  * (BertModel or BertForSequenceClassification). Q, K and V are fused into one
- * [3h, h] matrix; the BF16 path also packs every matrix into AMX tiles.
+ * [3h, h] matrix; the BF16 paths also pack every matrix into AMX B tiles.
  * The kernel table is chosen here, from the CPU's features (util/cpu.h).
  */
 #include <cblas.h>
@@ -237,9 +237,9 @@ static void bl__pack_all(bert_model *m)
         bert_linear *ls[4] = {&m->layer[i].qkv, &m->layer[i].out, &m->layer[i].ffn1,
                               &m->layer[i].ffn2};
         for (int j = 0; j < 4; j++) {
-            if (m->k->bf16 && ls[j]->n % 16 == 0 && ls[j]->k % 32 == 0)
+            if (m->k->bf16 && !ls[j]->wp && ls[j]->n % 16 == 0 && ls[j]->k % 32 == 0)
                 ls[j]->wp = bert__pack_bf16(ls[j]->w, ls[j]->n, ls[j]->k);
-            if (m->k->fp32_panels && ls[j]->n % 32 == 0)
+            if (m->k->fp32_panels && !ls[j]->wpf && ls[j]->n % 32 == 0)
                 ls[j]->wpf = bert__pack_fp32(ls[j]->w, ls[j]->n, ls[j]->k);
         }
     }
@@ -266,17 +266,52 @@ static int bl__weights(const char *dir, bert_model *m, ragd_error *err)
     return rc;
 }
 
-/* The fastest kernel table this CPU runs (util/cpu.h), BF16 only if asked. */
+/* The fastest kernel table this CPU runs (util/cpu.h) at the wanted
+ * precision: BF16 on AMX tiles, else on AVX512-BF16 dot products (AMD Zen 4/5,
+ * Intel without AMX), else FP32 (AVX-512 panels or portable). */
 static const bert_kernels *bl__pick_kernels(bert_precision want)
 {
 #if defined(__x86_64__)
     const cpu_features_t *f = cpu_features();
-    if (want == BERT_BF16 && f->amx_bf16 && f->avx512_bf16 && f->avx512bw)
-        return &bert__kernels_amx;
-    if (f->avx512f && f->avx512bw && f->avx512vl)
+    bool avx512 = f->avx512f && f->avx512bw && f->avx512vl;
+    if (want == BERT_BF16 && avx512 && f->avx512_bf16)
+        return f->amx_bf16 ? &bert__kernels_amx : &bert__kernels_avx512_bf16;
+    if (avx512)
         return &bert__kernels_avx512;
 #endif
+    (void)want;
     return &bert__kernels_portable;
+}
+
+/* Drop the packed copies the kernels in effect do not read. */
+static void bl__unpack_all(bert_model *m)
+{
+    for (int i = 0; i < m->cfg.layers; i++) {
+        bert_linear *ls[4] = {&m->layer[i].qkv, &m->layer[i].out, &m->layer[i].ffn1,
+                              &m->layer[i].ffn2};
+        for (int j = 0; j < 4; j++) {
+            if (!m->k->bf16) {
+                free(ls[j]->wp);
+                ls[j]->wp = NULL;
+            }
+            if (!m->k->fp32_panels) {
+                free(ls[j]->wpf);
+                ls[j]->wpf = NULL;
+            }
+        }
+    }
+}
+
+bert_precision bert_set_precision(bert_model *m, bert_precision want)
+{
+    pthread_mutex_lock(&m->ws_lock);
+    m->k = bl__pick_kernels(want);
+    m->precision = m->k->bf16 ? BERT_BF16 : BERT_FP32;
+    bl__unpack_all(m);
+    bl__pack_all(m);
+    bert_precision p = m->precision;
+    pthread_mutex_unlock(&m->ws_lock);
+    return p;
 }
 
 int bert_open(const char *dir, const bert_opts *opts, bert_model **out, ragd_error *err)

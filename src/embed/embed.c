@@ -27,6 +27,7 @@ struct embed_model {
     size_t dim, max_tokens;
     bert_pooling pooling;
     bool normalize;
+    embed_precision_choice choice;
 };
 
 void embed_default_opts(embed_opts *o)
@@ -38,13 +39,17 @@ void embed_default_opts(embed_opts *o)
 
 int embed_precision_parse(const char *s, embed_precision *out)
 {
-    if (s && strcasecmp(s, "fp32") == 0)
-        *out = EMBED_FP32;
-    else if (s && strcasecmp(s, "bf16") == 0)
-        *out = EMBED_BF16;
-    else
-        return RAGD_EINVAL;
-    return 0;
+    for (int p = EMBED_FP32; p <= EMBED_AUTO; p++)
+        if (s && strcasecmp(s, embed_precision_name((embed_precision)p)) == 0) {
+            *out = (embed_precision)p;
+            return 0;
+        }
+    return RAGD_EINVAL;
+}
+
+const char *embed_precision_name(embed_precision p)
+{
+    return p == EMBED_BF16 ? "bf16" : p == EMBED_AUTO ? "auto" : "fp32";
 }
 
 /* Parse dir/rel as JSON; NULL when the file is absent or not JSON. */
@@ -127,6 +132,12 @@ static int em__tokenizer(embed_model *m, const char *dir, ragd_error *err)
     return wordpiece_open(path, &o, &m->wp, err);
 }
 
+static int em__probe_encode(void *ud, const char *const *texts, const size_t *lens, size_t n,
+                            float *out, int *ntok)
+{
+    return embed_encode(ud, texts, lens, n, out, ntok, NULL);
+}
+
 int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out, ragd_error *err)
 {
     embed_opts o;
@@ -158,6 +169,13 @@ int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out,
     if (!m->max_tokens || m->max_tokens > (size_t)c->max_positions)
         m->max_tokens = (size_t)c->max_positions;
     m->dim = (size_t)c->hidden;
+    m->choice.chosen = embed_model_precision(m);
+    embed__prober pr = {m->bert, m->dim, em__probe_encode, m};
+    if (o.precision == EMBED_AUTO && (rc = embed__choose_precision(&pr, &m->choice))) {
+        embed_model_close(m);
+        return ragd_error_set(err, rc, "%s: precision measurement failed: %s", dir,
+                              ragd_strerror(rc));
+    }
     const char *base = strrchr(dir, '/');
     while (base && base[1] == '\0' && base > dir) { /* trailing slash */
         const char *p = base - 1;
@@ -193,6 +211,10 @@ const char *embed_model_pooling(const embed_model *m)
 }
 const wordpiece *embed_model_tokenizer(const embed_model *m) { return m->wp; }
 const char *embed_model_kernel(const embed_model *m) { return bert_kernel_name(m->bert); }
+const embed_precision_choice *embed_model_precision_choice(const embed_model *m)
+{
+    return &m->choice;
+}
 
 embed_precision embed_model_precision(const embed_model *m)
 {

@@ -26,8 +26,30 @@ typedef struct embed_model embed_model;
 
 typedef enum embed_precision {
     EMBED_FP32 = 0, /* reference precision: cosine >= 0.9999 to sentence-transformers */
-    EMBED_BF16 = 1  /* AMX BF16 GEMMs: faster, cosine >= 0.999 to FP32; FP32 without AMX */
+    EMBED_BF16 = 1, /* BF16 GEMMs on AMX or AVX512-BF16: faster, cosine >= 0.999 to FP32
+                       (0.99994 on the test fixture); FP32 on CPUs without either */
+    EMBED_AUTO = 2  /* chosen at open by measurement (embed_precision_choice) */
 } embed_precision;
+
+/* One candidate of the measurement behind EMBED_AUTO. */
+typedef struct embed_precision_trial {
+    embed_precision precision;
+    const char *kernel; /* static string, e.g. "amx-bf16" */
+    double min_cosine;  /* over the probe texts, to the FP32 vectors */
+    double cpu_ms;      /* process CPU ms of the probe batch, best run */
+    bool passed;        /* min_cosine >= 0.9999 */
+} embed_precision_trial;
+
+/* How the precision in effect was chosen. measured is false (and ntrials 0)
+ * when it was configured rather than EMBED_AUTO. */
+typedef struct embed_precision_choice {
+    bool measured;
+    embed_precision chosen;
+    size_t ntrials;
+    embed_precision_trial trial[4];
+    size_t probe_texts, probe_tokens;
+    double total_ms; /* wall time the measurement added to open */
+} embed_precision_choice;
 
 typedef struct embed_opts {
     embed_precision precision;
@@ -39,10 +61,12 @@ typedef struct embed_opts {
 /* Defaults: FP32, all CPUs, the model's max_seq_length. */
 void embed_default_opts(embed_opts *opts);
 
-/* Parse "fp32" / "bf16" (case-insensitive). RAGD_EINVAL otherwise. */
+/* Parse "fp32" / "bf16" / "auto" (case-insensitive). RAGD_EINVAL otherwise. */
 int embed_precision_parse(const char *s, embed_precision *out);
+const char *embed_precision_name(embed_precision p); /* "fp32", "bf16", "auto" (static) */
 
-/* Open a model directory: config.json, model.safetensors, vocab.txt,
+/* Open a model directory (with EMBED_AUTO, also measure the precision: about
+ * 0.2-0.5 s here, see embed_model_precision_choice): config.json, model.safetensors, vocab.txt,
  * tokenizer_config.json and the sentence-transformers files (modules.json,
  * 1_Pooling/config.json, sentence_bert_config.json; all optional: mean
  * pooling, no normalisation and 512 positions without them). opts may be NULL.
@@ -57,7 +81,10 @@ size_t embed_model_max_tokens(const embed_model *m); /* incl. [CLS]/[SEP] */
 bool embed_model_normalized(const embed_model *m);   /* vectors are unit length */
 const char *embed_model_pooling(const embed_model *m); /* "mean" or "cls" (static string) */
 embed_precision embed_model_precision(const embed_model *m); /* in effect */
-const char *embed_model_kernel(const embed_model *m); /* "amx-bf16", "avx512", "portable" */
+const char *embed_model_kernel(const embed_model *m); /* "amx-bf16", "avx512-bf16",
+                                                         "avx512", "portable" */
+/* How the precision was chosen (borrowed for the model's lifetime). */
+const embed_precision_choice *embed_model_precision_choice(const embed_model *m);
 const wordpiece *embed_model_tokenizer(const embed_model *m); /* borrowed */
 
 /* Embed n texts (texts[i] of lens[i] bytes, UTF-8) into out (n * dim floats,

@@ -1,11 +1,13 @@
 /*
  * embed_int.h - the two halves of embed_encode that the scheduler (sched.c) calls
  * separately: tokenising (on the submitting thread) and running the encoder
- * over already-tokenised sequences merged from many submitters.
+ * over already-tokenised sequences merged from many submitters; and the
+ * precision measurement run at open (embed_precision.c).
  */
 #ifndef RAGD_EMBED_INT_H
 #define RAGD_EMBED_INT_H
 
+#include "embed/bert.h"
 #include "embed/embed.h"
 
 typedef struct embed__seq {
@@ -20,5 +22,20 @@ void embed__tokenize(const embed_model *m, const char *text, size_t len, int32_t
 
 /* Encode the sequences (reordered in place by length) into their out vectors. */
 int embed__run(embed_model *m, embed__seq *seqs, size_t n);
+
+/* What embed_precision.c measures through: the encoder whose kernels it
+ * switches, and the caller's way of embedding texts with it (n vectors of dim
+ * floats into out, token counts incl. specials into ntok; 0 or RAGD_E*). */
+typedef struct embed__prober {
+    bert_model *bert;
+    size_t dim;
+    int (*encode)(void *ud, const char *const *texts, const size_t *lens, size_t n, float *out,
+                  int *ntok);
+    void *ud;
+} embed__prober;
+
+/* EMBED_AUTO: measure the candidates on this CPU, leave pr->bert on the chosen
+ * one and describe the choice in out. */
+int embed__choose_precision(const embed__prober *pr, embed_precision_choice *out);
 
 #endif

@@ -334,10 +334,10 @@ void embed_sched_destroy(embed_sched *s)
 
 /* ---- submitting ------------------------------------------------------------------ */
 
-/* The class an EMBED_AUTO request of this many word pieces runs in. */
+/* The class an EMBED_BY_SIZE request of this many word pieces runs in. */
 static embed_class es__resolve(const embed_sched *s, embed_class c, size_t tokens)
 {
-    if (c != EMBED_AUTO)
+    if (c != EMBED_BY_SIZE)
         return c;
     return s->o.interactive_max_tokens && tokens > s->o.interactive_max_tokens
                ? EMBED_BULK : EMBED_INTERACTIVE;
@@ -391,7 +391,7 @@ int embed_sched_encode(embed_sched *s, const embed_work *w, const char *const *t
     es__req r = { .cls = es__resolve(s, w->cls, tokens), .seqs = seqs, .n = n, .tokens = tokens };
     if (r.cls == EMBED_BULK)
         qsort(seqs, n, sizeof *seqs, es__cmp_len); /* micro-batches of similar lengths */
-    int rc = es__submit(s, &r, w->cls == EMBED_AUTO && r.cls == EMBED_BULK, w->tenant);
+    int rc = es__submit(s, &r, w->cls == EMBED_BY_SIZE && r.cls == EMBED_BULK, w->tenant);
     free(seqs);
     free(ids);
     return rc;

@@ -24,7 +24,7 @@
 typedef enum embed_class {
     EMBED_INTERACTIVE = 0, /* served first; concurrent requests merged */
     EMBED_BULK = 1,        /* token-bounded micro-batches, round robin per tenant */
-    EMBED_AUTO = 2,        /* a request's size decides: bulk above interactive_max_tokens,
+    EMBED_BY_SIZE = 2,     /* a request's size decides: bulk above interactive_max_tokens,
                               else interactive (clients' embedding calls) */
 } embed_class;
 #define EMBED_NCLASSES 2   /* the classes work runs in (AUTO resolves to one of them) */
@@ -52,7 +52,7 @@ typedef struct embed_sched_opts {
     size_t max_batch;          /* interactive texts per forward (default 256) */
     size_t bulk_batch_tokens;  /* word pieces per bulk micro-batch (default 256; a
                                   longer text still runs, alone) */
-    size_t interactive_max_tokens; /* an EMBED_AUTO encode of more word pieces runs
+    size_t interactive_max_tokens; /* an EMBED_BY_SIZE encode of more word pieces runs
                                   as bulk under its tenant (default 4096; 0 = never) */
     /* Optional observer, called on the dispatcher thread after each forward pass
      * or task (tests and traces). It must not call back into the scheduler. */
@@ -73,7 +73,7 @@ typedef struct embed_sched_class_stats {
 typedef struct embed_sched_stats {
     embed_sched_class_stats cls[EMBED_NCLASSES];
     uint64_t tenants;      /* bulk tenants with queued work now */
-    uint64_t demoted;      /* EMBED_AUTO encodes run as bulk (interactive_max_tokens) */
+    uint64_t demoted;      /* EMBED_BY_SIZE encodes run as bulk (interactive_max_tokens) */
 } embed_sched_stats;
 
 typedef struct embed_sched embed_sched;

@@ -132,3 +132,39 @@ def test_bad_input(ragd):
 
 def test_health_lists_the_model(ragd_lmdb):
     assert ragd_lmdb.get("/health").json()["models_loaded"] == [MODEL]
+
+
+def _started(env):
+    from ragdtest import Ragd
+    return Ragd(env=dict(env, RAGD_LOG_LEVEL="info")).start()
+
+
+def test_health_and_log_say_which_precision_was_measured():
+    """Default embed_precision=auto: FP32 measured first, the chosen candidate passed
+    the 0.9999 bar and is the precision and kernel in effect; the start-up log says so."""
+    s = _started({})
+    try:
+        emb = s.get("/health").json()["details"]["embedding"]
+        assert emb["precision_chosen_by"] == "measurement"
+        m = emb["precision_measurement"]
+        assert m["probe_texts"] >= 4 and m["probe_tokens"] > 300 and m["startup_ms"] > 0
+        cands = m["candidates"]
+        assert cands[0]["precision"] == "fp32" and cands[0]["passed"]
+        assert cands[0]["min_cosine"] == 1
+        chosen = [c for c in cands if c["precision"] == emb["precision"]]
+        assert len(chosen) == 1 and chosen[0]["passed"] and chosen[0]["min_cosine"] >= 0.9999
+        assert chosen[0]["kernel"] == emb["kernel"]
+        assert "embedding precision %s chosen by measurement" % emb["precision"] in s.logs()
+    finally:
+        s.cleanup()
+
+
+def test_configured_precision_is_not_measured():
+    s = _started({"RAGD_EMBED_PRECISION": "fp32"})
+    try:
+        emb = s.get("/health").json()["details"]["embedding"]
+        assert emb["precision"] == "fp32" and emb["precision_chosen_by"] == "setting"
+        assert "precision_measurement" not in emb
+        assert "embedding precision fp32 (set by embed_precision)" in s.logs()
+    finally:
+        s.cleanup()

@@ -93,7 +93,11 @@ def test_health_in_the_seed_shape(ragd):
     assert h["details"]["database"] == {"backend": ragd.backend, "status": "ok",
                                         "outage_seconds": 0}
     assert h["details"]["version"] == h["version"]
-    assert h["details"]["embedding"] == {"status": "ok", "dimension": 384}
+    emb = h["details"]["embedding"]
+    assert emb["status"] == "ok" and emb["dimension"] == 384
+    # the precision in effect, its kernels and how it was chosen (see test_embeddings.py)
+    assert emb["precision"] in ("fp32", "bf16") and emb["kernel"]
+    assert emb["precision_chosen_by"] == "measurement"
 
 
 def test_health_without_a_model_is_degraded_but_serving():

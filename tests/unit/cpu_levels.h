@@ -32,4 +32,11 @@ static inline bool cpu_native_amx_bf16(void)
     return f->amx_bf16 && f->avx512_bf16 && f->avx512bw;
 }
 
+/* What its AVX512-BF16 kernels (no AMX) need. */
+static inline bool cpu_native_avx512_bf16(void)
+{
+    const cpu_features_t *f = cpu_native();
+    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512_bf16;
+}
+
 #endif

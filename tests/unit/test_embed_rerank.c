@@ -134,10 +134,22 @@ TEST(scores_bf16)
         check_scores("native", "amx-bf16", EMBED_BF16, 5e-3);
         return;
     }
+    if (cpu_native_avx512_bf16()) {
+        check_scores("native", "avx512-bf16", EMBED_BF16, 5e-3);
+        return;
+    }
     const char *fallback = cpu_native_avx512() ? "avx512" : "portable";
     check_scores("native", fallback, EMBED_BF16, 2e-5);
     if (!t__cur_failed)
-        SKIP("the CPU lacks AMX-BF16: bf16 ran as fp32 on the %s kernels (checked)", fallback);
+        SKIP("the CPU lacks AVX512-BF16: bf16 ran as fp32 on the %s kernels (checked)", fallback);
+}
+
+/* The AVX512-BF16 kernels (AMD Zen 4/5), forced by hiding AMX. */
+TEST(scores_bf16_avx512)
+{
+    if (!cpu_native_avx512_bf16())
+        SKIP("the CPU lacks AVX512-BF16: the avx512-bf16 kernels cannot run");
+    check_scores("avx512", "avx512-bf16", EMBED_BF16, 5e-3);
 }
 
 int main(void)
@@ -150,6 +162,7 @@ int main(void)
     RUN(scores_avx512);
     RUN(scores_portable);
     RUN(scores_bf16);
+    RUN(scores_bf16_avx512);
     for (size_t i = 0; i < g_np; i++) {
         free(g_p[i].q);
         free(g_p[i].d);

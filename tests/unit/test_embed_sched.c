@@ -348,15 +348,15 @@ static int task_fn(void *ud)
     return 7;
 }
 
-/* An EMBED_AUTO encode above interactive_max_tokens runs as bulk under its
+/* An EMBED_BY_SIZE encode above interactive_max_tokens runs as bulk under its
  * tenant, a small one and an explicitly interactive large one as interactive;
  * a task returns its own result. */
 TEST(large_interactive_runs_as_bulk)
 {
     tr_reset(SIZE_MAX);
     g_s = mk_sched(1000, 200); /* the 339 word pieces of texts 0-15 make one micro-batch */
-    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_AUTO, "user-1" }, 0, 16), 0);
-    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_AUTO, "user-1" }, 0, 1), 0);
+    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_BY_SIZE, "user-1" }, 0, 16), 0);
+    ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_BY_SIZE, "user-1" }, 0, 1), 0);
     ASSERT_EQ_INT(encode_check(&(embed_work){ EMBED_INTERACTIVE, "user-1" }, 16, 16), 0);
     int calls = 0;
     ASSERT_EQ_INT(embed_sched_run(g_s, NULL, task_fn, &calls), 7);
