@@ -20,6 +20,7 @@ static const char *const err_names[] = {
     "full",
     "unsupported",
     "internal error",
+    "upstream provider failed",
 };
 
 const char *ragd_strerror(int code)

@@ -26,6 +26,7 @@ enum ragd_errcode {
     RAGD_EFULL,             /* size budget reached and nothing evictable */
     RAGD_EUNSUPPORTED,      /* feature not available in this build/backend */
     RAGD_EINTERNAL,         /* a bug: an invariant did not hold */
+    RAGD_EUPSTREAM,         /* a remote provider failed or answered nonsense */
     RAGD_ELAST
 };
 
