@@ -192,9 +192,9 @@ static int kb__apply_model(const kb_t *kb, const cJSON *obj, kb_ns_settings *s, 
         return ragd_error_set(err, RAGD_EINVAL,
                               "'embedding_model' %s is not loaded (this server embeds with '%s')",
                               m->valuestring, kb->model[0] ? kb->model : "no model");
-    snprintf(s->model, sizeof s->model, "%s", kb ? m->valuestring : base);
+    snprintf(s->model, sizeof s->model, "%s", m->valuestring); /* a provider's, as named */
     if (kb)
-        s->dim = 0; /* the provider's: settled by kb_ns_create */
+        s->dim = 0; /* settled by kb_ns_create */
     return RAGD_OK;
 }
 

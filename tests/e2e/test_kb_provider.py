@@ -7,32 +7,14 @@ embeds the query once per model, RAG works on them, provider failures are a clea
 import concurrent.futures
 import hashlib
 
-import pytest
 import requests
 
-from ragdtest import Ragd, assert_error
+from ragdtest import assert_error
 from test_gateway import upstream  # noqa: F401 - the fake provider, one per module
 from test_kb import NS, mk, search, upsert
+from test_provider_embeddings import gw  # noqa: F401 - ragd before it, on both stores
 
 MODEL = "text-embedding-3-small"
-
-
-@pytest.fixture(params=["lmdb", "redis"])
-def gw(request, upstream):
-    env = {"RAGD_UPSTREAM_URL": upstream.url, "RAGD_GATEWAY_RETRY_BASE_MS": "10",
-           "RAGD_GATEWAY_RETRIES": "1", "RAGD_GATEWAY_BREAKER_FAILURES": "4"}
-    if request.param == "redis":
-        r = request.getfixturevalue("redis_server")
-        import redis as redis_py
-        redis_py.Redis(port=r.port, db=6).flushdb()
-        env["REDIS_URL"] = r.url(6)
-    s = Ragd(env=env).start()
-    s.backend = request.param
-    s.redis_port = r.port if request.param == "redis" else None
-    upstream.reset()
-    yield s
-    s.cleanup()
-    upstream.reset()
 
 
 DOCS = [{"id": "squat", "text": "knee pain when squatting deep"},
@@ -64,7 +46,7 @@ def test_provider_namespace(gw, upstream):
     assert upstream.bodies()[-1]["input"] == ["what grip for the bench press"]
     if gw.backend == "redis":
         import redis as redis_py
-        keys = {k.decode() for k in redis_py.Redis(port=gw.redis_port, db=6).scan_iter("*emb:*")}
+        keys = {k.decode() for k in redis_py.Redis(port=gw.redis_port, db=5).scan_iter("*emb:*")}
         h = hashlib.sha256(DOCS[0]["text"].encode()).hexdigest()
         assert any(k.endswith(f"emb:{MODEL}:{h}") for k in keys), keys
     # RAG over it
@@ -88,10 +70,14 @@ def test_dimensions_declared_learnt_or_refused(gw, upstream):
     upsert(gw, "mystery", DOCS[:1])
     assert search(gw, namespaces=["mystery"], query=DOCS[0]["text"], search_type="semantic",
                   limit=1)[0]["document_id"] == "squat"
-    # declared: no call
+    # declared: no call; the model name is kept as given (a provider's, slash and all)
     upstream.reset()
-    assert mk(gw, "house", embedding_model="house-embed", dimension=8)["settings"]["dimension"] == 8
-    assert upstream.embedding_batches() == []
+    house = mk(gw, "house", embedding_model="house/embed-x", dimension=8)["settings"]
+    assert house["dimension"] == 8 and upstream.embedding_batches() == []
+    gw.restart()
+    assert gw.get(f"{NS}/house").json()["settings"]["embedding_model"] == "house/embed-x"
+    upsert(gw, "house", DOCS[:1])
+    assert upstream.bodies()[-1]["model"] == "house/embed-x"
     # a declared dimension that is not the model's
     assert_error(gw.post(NS, json={"name": "x", "embedding_model": MODEL, "dimension": 8}), 400)
     # nothing serves it: the probe fails
@@ -105,21 +91,20 @@ def test_provider_failures_write_nothing(gw, upstream):
     mk(gw, "prov", embedding_model=MODEL)
     upsert(gw, "prov", DOCS[:1])
     before = gw.get(f"{NS}/prov").json()["stats"]
-    requests.post(upstream.url + "/_control", json={"fail": [{"status": 500}] * 2})
+    # three failures: the call and its two retries
+    requests.post(upstream.url + "/_control", json={"fail": [{"status": 500}] * 3})
     r = gw.post(f"{NS}/prov/documents", json={"documents": DOCS[1:]})
     assert_error(r, 502, "upstream_error")
     assert gw.get(f"{NS}/prov").json()["stats"] == before
     assert_error(gw.get(f"{NS}/prov/documents/bench"), 404)
+    # two more make five in a row: the circuit opens before the search's last retry
     requests.post(upstream.url + "/_control", json={"fail": [{"status": 500}] * 2})
     r = gw.post("/api/v1/search/hybrid", json={"namespaces": ["prov"], "query": "never seen"})
-    assert_error(r, 502, "upstream_error")
-    # two more failed calls open the circuit (4 failures): 503 without calling
-    requests.post(upstream.url + "/_control", json={"fail": [{"status": 500}] * 2})
-    gw.post("/api/v1/search/hybrid", json={"namespaces": ["prov"], "query": "again unseen"})
+    assert_error(r, 503, "upstream_unavailable")
     n = len(upstream.embedding_batches())
     r = gw.post(f"{NS}/prov/documents", json={"documents": DOCS[1:]})
     assert_error(r, 503, "upstream_unavailable")
-    assert len(upstream.embedding_batches()) == n
+    assert len(upstream.embedding_batches()) == n  # refused without calling
     assert gw.get(f"{NS}/prov").json()["stats"] == before
 
 

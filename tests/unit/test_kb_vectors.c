@@ -78,17 +78,9 @@ static const char *by_vector(kb_t *kb, const char *ns, const float *q, size_t di
     return out;
 }
 
-static int count_cb(void *ud, const char *k, size_t kl, const void *v, size_t vl)
-{
-    (*(int *)ud)++;
-    return 0;
-}
-
 static int count_keys(const char *prefix)
 {
-    int n = 0;
-    store_scan(g_store, prefix, strlen(prefix), false, count_cb, &n);
-    return n;
+    return kbfx_count_keys(g_store, prefix);
 }
 
 TEST(settings_without_a_model)
