@@ -65,6 +65,9 @@ int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, 
     o.vector = q->qvec;
     o.dim = q->qvec ? q->dim : 0;
     o.vector_model = kb_model(kb); /* the pipeline embeds with the loaded model */
+    /* fused scores become context relevances: each leg divided by its best, so no
+     * candidate is forced to 0 as min-max (search's default) would */
+    o.fusion.norm = FUSION_NORM_MAX;
     o.user_id = q->user_id;
     o.type = q->qvec ? rk__type(q->strategy) : KB_SEARCH_KEYWORD;
     o.limit = q->limit;
