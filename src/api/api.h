@@ -58,6 +58,12 @@ bool api_get_count(const http_req *req, http_resp *resp, const cJSON *obj, const
 bool api_query_count(const http_req *req, http_resp *resp, const char *name, int64_t min,
                      int64_t max, int64_t *out);
 
+/* A vector the request carries: v must be a non-empty array of at most 65536
+ * numbers, each within a float's range (else 400 invalid_request naming what).
+ * *out is taken from the request's arena (valid until the request ends). */
+bool api_get_vector(const http_req *req, http_resp *resp, const cJSON *v, const char *what,
+                    float **out, size_t *n);
+
 /* An error response from a RAGD_E* code, with a message. */
 void api_error_rc(const http_req *req, http_resp *resp, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -1,15 +1,18 @@
 /*
  * api_json.c - the helpers every handler shares, so all areas parse bodies
  * and shape answers alike: which routes read JSON, the body as a JSON object
- * (400 invalid_json with the position otherwise), an error from a RAGD_E*
- * code, a JSON reply.
+ * (400 invalid_json with the position otherwise), vectors, an error from a
+ * RAGD_E* code, a JSON reply.
  */
 #include "api/api.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "util/arena.h"
 #include "util/json.h"
 
 bool api_parse_json(const http_req *req, http_resp *resp, cJSON **out)
@@ -49,6 +52,29 @@ bool api_get_count(const http_req *req, http_resp *resp, const cJSON *obj, const
         http_error(req, resp, 400, "invalid_request", "%s", err.msg);
         return false;
     }
+    return true;
+}
+
+bool api_get_vector(const http_req *req, http_resp *resp, const cJSON *v, const char *what,
+                    float **out, size_t *n)
+{
+    size_t cnt = cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 0, i = 0;
+    if (!cnt || cnt > 65536) {
+        http_error(req, resp, 400, "invalid_request", "%s must be a non-empty array of at most "
+                   "65536 numbers", what);
+        return false;
+    }
+    float *f = arena_alloc(req->arena, cnt * sizeof *f);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsNumber(e) || !(fabs(e->valuedouble) <= FLT_MAX)) {
+            http_error(req, resp, 400, "invalid_request", "%s[%zu] must be a finite number "
+                       "within the range of a float", what, i);
+            return false;
+        }
+        f[i++] = (float)e->valuedouble;
+    }
+    *out = f;
+    *n = cnt;
     return true;
 }
 

@@ -1,7 +1,8 @@
 /*
  * api_kb.c - knowledge-base routes: namespaces (list, create, get with
  * stats - per-caller counts for user keys -, update routing settings, delete)
- * and documents (batch upsert, list, get, delete, delete by filter). Thin:
+ * and documents (batch upsert - text, or chunks and vectors of the caller's -,
+ * list, get, delete, delete by filter). Thin:
  * JSON in and out around kb/kb.h, plus who may see and write which document.
  */
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "api/api_int.h"
 #include "auth/auth.h"
 #include "kb/kb.h"
+#include "util/arena.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -22,6 +24,8 @@ static void kb_api__err(const http_req *req, http_resp *resp, int rc, const ragd
 {
     if (rc == RAGD_ENOTFOUND && ns && !kb_ns_exists(api_app(req)->kb, ns))
         http_error(req, resp, 404, "namespace_not_found", "namespace '%s' does not exist", ns);
+    else if (rc == RAGD_EUNAVAIL && err && strstr(err->msg, "provider"))
+        http_error(req, resp, 503, "upstream_unavailable", "%s", err->msg);
     else if (rc == RAGD_EUNAVAIL && err && strstr(err->msg, "model"))
         http_error(req, resp, 503, "model_unavailable", "%s", err->msg);
     else if (rc == RAGD_EEXISTS)
@@ -159,7 +163,9 @@ static void kb_api_ns_create(http_req *req, http_resp *resp)
     }
     kb_ns_settings_clear(&st);
     kb_ns_info in;
-    if (rc) {
+    if (rc == RAGD_ENOTFOUND) { /* the resolver's: nobody serves the model */
+        http_error(req, resp, 400, "model_not_found", "%s", err.msg);
+    } else if (rc) {
         kb_api__err(req, resp, rc, &err, NULL);
     } else if (kb_ns_get_info(kb, name, &in) == 0) {
         cJSON *o = kb_api__info_json(&in);
@@ -230,9 +236,65 @@ static void kb_api_ns_delete(http_req *req, http_resp *resp)
     cJSON_Delete(o);
 }
 
-/* Fill d from one element of "documents". */
+/* A document made of chunks [{text, vector?}]: its text is theirs joined by
+ * a blank line, each chunk's span pointing into it (arena memory). */
+static bool kb_api__chunks(const http_req *req, http_resp *resp, const cJSON *arr, size_t i,
+                           kb_doc_in *d, kb_doc_vec *dv)
+{
+    size_t n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0, len = 0, c = 0;
+    if (!n || n > 4096) {
+        http_error(req, resp, 400, "invalid_request", "documents[%zu].chunks must be a non-empty "
+                   "array of at most 4096 objects", i);
+        return false;
+    }
+    for (const cJSON *e = arr->child; e; e = e->next) {
+        const char *t = json_get_str(e, "text");
+        if (!t || !*t) {
+            http_error(req, resp, 400, "invalid_request", "documents[%zu].chunks[]: each needs a "
+                       "non-empty 'text'", i);
+            return false;
+        }
+        len += strlen(t) + 2;
+    }
+    char *text = arena_alloc(req->arena, len + 1);
+    kb_chunk_in *ch = arena_alloc(req->arena, n * sizeof *ch);
+    size_t at = 0;
+    char what[96];
+    for (const cJSON *e = arr->child; e; e = e->next, c++) {
+        const char *t = json_get_str(e, "text");
+        size_t tl = strlen(t), vn = 0;
+        if (c) {
+            memcpy(text + at, "\n\n", 2);
+            at += 2;
+        }
+        memcpy(text + at, t, tl);
+        ch[c] = (kb_chunk_in){ (uint32_t)at, (uint32_t)(at + tl), NULL };
+        at += tl;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "vector");
+        snprintf(what, sizeof what, "documents[%zu].chunks[%zu].vector", i, c);
+        float *cv = NULL;
+        if (v && !cJSON_IsNull(v) && !api_get_vector(req, resp, v, what, &cv, &vn))
+            return false;
+        ch[c].vector = cv;
+        if (vn && dv->dim && vn != dv->dim) {
+            http_error(req, resp, 400, "dimension_mismatch", "%s has %zu dimensions, the one "
+                       "before %zu", what, vn, dv->dim);
+            return false;
+        }
+        dv->dim = vn ? vn : dv->dim;
+    }
+    text[at] = '\0';
+    d->text = text;
+    d->len = at;
+    dv->chunks = ch;
+    dv->n_chunks = n;
+    return true;
+}
+
+/* Fill d from one element of "documents": {id, text, metadata?, user_id?,
+ * vector?} or {id, chunks: [{text, vector?}], ...}. */
 static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, size_t i,
-                        kb_doc_in *d)
+                        kb_doc_in *d, kb_doc_vec *dv)
 {
     if (!cJSON_IsObject(it)) {
         http_error(req, resp, 400, "invalid_request", "documents[%zu] must be an object", i);
@@ -242,11 +304,18 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(it, "text");
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(it, "metadata");
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(it, "user_id");
+    const cJSON *vec = cJSON_GetObjectItemCaseSensitive(it, "vector");
+    const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(it, "chunks");
     if (!cJSON_IsString(id)) {
         http_error(req, resp, 400, "invalid_request", "documents[%zu].id is required (a string)", i);
         return false;
     }
-    if (!cJSON_IsString(text)) {
+    if (chunks && (text || vec)) {
+        http_error(req, resp, 400, "invalid_request", "documents[%zu]: 'chunks' replaces 'text' "
+                   "and 'vector'", i);
+        return false;
+    }
+    if (!chunks && !cJSON_IsString(text)) {
         http_error(req, resp, 400, "invalid_request", "documents[%zu].text is required (a string)",
                    i);
         return false;
@@ -260,9 +329,37 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
         return false;
     }
     /* user_id as named; the caller resolves the owner (auth_effective_user) */
-    *d = (kb_doc_in){ id->valuestring, text->valuestring, strlen(text->valuestring),
-                      cJSON_IsObject(md) ? md : NULL, cJSON_IsString(user) ? user->valuestring
-                                                                          : NULL };
+    *d = (kb_doc_in){ .id = id->valuestring, .metadata = cJSON_IsObject(md) ? md : NULL,
+                      .user_id = cJSON_IsString(user) ? user->valuestring : NULL };
+    if (chunks)
+        return kb_api__chunks(req, resp, chunks, i, d, dv);
+    d->text = text->valuestring;
+    d->len = strlen(text->valuestring);
+    char what[64];
+    snprintf(what, sizeof what, "documents[%zu].vector", i);
+    float *v = NULL;
+    if (vec && !cJSON_IsNull(vec) && !api_get_vector(req, resp, vec, what, &v, &dv->dim))
+        return false;
+    dv->vector = v;
+    return true;
+}
+
+/* Vectors of the namespace's dimension (400 dimension_mismatch otherwise). */
+static bool kb_api__dims(const http_req *req, http_resp *resp, const char *ns,
+                         const kb_doc_vec *in, size_t n)
+{
+    kb_ns_info info;
+    if (kb_ns_get_info(api_app(req)->kb, ns, &info))
+        return true; /* dropped meanwhile: the upsert says so */
+    uint32_t want = info.settings.dim;
+    kb_ns_info_clear(&info);
+    for (size_t i = 0; i < n; i++)
+        if (in[i].dim && in[i].dim != want) {
+            http_error(req, resp, 400, "dimension_mismatch", "documents[%zu]: the vector has %zu "
+                       "dimensions; namespace '%s' takes %u%s", i, in[i].dim, ns, want,
+                       want ? "" : " (it holds no vectors)");
+            return false;
+        }
     return true;
 }
 
@@ -344,12 +441,14 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         return;
     }
     kb_doc_in *in = xcalloc(n, sizeof *in);
+    kb_doc_vec *vin = arena_alloc(req->arena, n * sizeof *vin);
+    memset(vin, 0, n * sizeof *vin);
     char **owners = xcalloc(n, sizeof *owners);
     size_t i = 0;
     bool ok = true;
     for (const cJSON *it = docs->child; it && ok; it = it->next, i++) {
         const char *user = NULL; /* a user-bound caller owns what it writes */
-        ok = kb_api__doc(req, resp, it, i, &in[i]) &&
+        ok = kb_api__doc(req, resp, it, i, &in[i], &vin[i]) &&
              auth_effective_user(req, in[i].user_id, &user, resp);
         if (ok && user) /* the identity's buffer is reused by the next call: copy */
             in[i].user_id = owners[i] = xstrdup(user);
@@ -358,7 +457,7 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
     }
     if (ok && !wait) {
         kb_api__submit_job(req, resp, ns, in, n);
-    } else if (ok) {
+    } else if (ok && kb_api__dims(req, resp, ns, vin, n)) {
         ragd_error err = { 0 };
         kb_upsert_stats st;
         int64_t t0 = clock_mono_us();
@@ -366,7 +465,7 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         kb_admit admit = { (size_t)app->cfg.kb_max_request_chunks,
                            (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
                            &budget, NULL /* bulk work under the namespace */ };
-        int rc = kb_docs_upsert_admit(app->kb, ns, in, n, &admit, &st, &err);
+        int rc = kb_docs_upsert_vec(app->kb, ns, in, vin, n, &admit, &st, &err);
         if (rc == RAGD_ECONFLICT) { /* another owner's id: answered as for a missing one */
             http_error(req, resp, 404, "document_not_found", "%s", err.msg);
         } else if (rc) {

@@ -4,8 +4,6 @@
  * filters, weighted or RRF fusion, optional custom query vector and a
  * per-leg explanation. Validation here; the search itself is kb/search.h.
  */
-#include <float.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +20,12 @@ typedef struct search_req {
     kb_search_opts o;
     const char **names;
     kb_filter *filter;
-    float *vector;
 } search_req;
 
 static void search_api__free(search_req *s)
 {
     free(s->names);
     kb_filter_destroy(s->filter);
-    free(s->vector);
 }
 
 static bool search_api__fail(const http_req *req, http_resp *resp, int status, const char *code,
@@ -202,26 +198,11 @@ static bool search_api__vector(const http_req *req, http_resp *resp, const cJSON
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "vector");
     if (!v || cJSON_IsNull(v))
         return true;
-    size_t n = cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 0, i = 0;
-    if (!n)
-        return search_api__fail(req, resp, 400, "invalid_request",
-                                "vector must be a non-empty array of numbers");
-    s->vector = xmalloc(n * sizeof *s->vector);
-    for (const cJSON *e = v->child; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || !(fabs(e->valuedouble) <= FLT_MAX))
-            return search_api__fail(req, resp, 400, "invalid_request",
-                                    "vector must be a non-empty array of numbers within the "
-                                    "range of a float");
-        s->vector[i++] = (float)e->valuedouble;
-    }
-    size_t want = kb_dim(api_app(req)->kb);
-    if (want && n != want) {
-        http_error(req, resp, 422, "dimension_mismatch",
-                   "vector has %zu dimensions; the namespaces' model (%s) uses %zu", n,
-                   kb_model(api_app(req)->kb), want);
+    float *f;
+    size_t n;
+    if (!api_get_vector(req, resp, v, "vector", &f, &n))
         return false;
-    }
-    s->o.vector = s->vector;
+    s->o.vector = f;
     s->o.dim = n;
     return true;
 }
@@ -274,8 +255,7 @@ static cJSON *search_api__explain(const kb_hit *h, const kb_search_opts *o)
     return e;
 }
 
-static cJSON *search_api__hit(const kb_hit *h, const kb_search_opts *o, size_t dim,
-                              const char *user_ns)
+static cJSON *search_api__hit(const kb_hit *h, const kb_search_opts *o, const char *user_ns)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddItemToObject(r, "content", cJSON_CreateString(h->content));
@@ -311,7 +291,7 @@ static cJSON *search_api__hit(const kb_hit *h, const kb_search_opts *o, size_t d
         cJSON_AddItemToObject(r, "explain", search_api__explain(h, o));
     if (h->vector) {
         cJSON *v = cJSON_AddArrayToObject(r, "vector");
-        for (size_t i = 0; i < dim; i++)
+        for (size_t i = 0; i < h->dim; i++)
             cJSON_AddItemToArray(v, cJSON_CreateNumber(h->vector[i]));
     }
     return r;
@@ -333,6 +313,10 @@ static void search_api_hybrid(http_req *req, http_resp *resp)
         int rc = kb_search(app->kb, &s.o, &res, &err);
         if (rc == RAGD_ENOTFOUND) {
             http_error(req, resp, 404, "namespace_not_found", "%s", err.msg);
+        } else if (res.bad_dim) {
+            http_error(req, resp, 422, "dimension_mismatch", "%s", err.msg);
+        } else if (rc == RAGD_EUNAVAIL && strstr(err.msg, "provider")) {
+            http_error(req, resp, 503, "upstream_unavailable", "%s", err.msg);
         } else if (rc == RAGD_EUNAVAIL) {
             http_error(req, resp, 503, "model_unavailable", "%s", err.msg);
         } else if (rc) {
@@ -341,7 +325,7 @@ static void search_api_hybrid(http_req *req, http_resp *resp)
             cJSON *o = cJSON_CreateObject();
             cJSON *arr = cJSON_AddArrayToObject(o, "results");
             for (size_t i = 0; i < res.n; i++)
-                cJSON_AddItemToArray(arr, search_api__hit(&res.hits[i], &s.o, res.dim,
+                cJSON_AddItemToArray(arr, search_api__hit(&res.hits[i], &s.o,
                                                           app->cfg.user_content_namespace));
             cJSON_AddNumberToObject(o, "total", (double)res.n);
             cJSON_AddStringToObject(o, "search_type", s.o.type == KB_SEARCH_HYBRID ? "hybrid"

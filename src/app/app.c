@@ -118,6 +118,22 @@ static int app__kb_embed(void *ud, kb_embed_class cls, const char *tenant,
     return embcache_embed_as(ud, &w, texts, lens, n, out, NULL);
 }
 
+/* Namespaces of a provider's model embed through the gateway's cache of that
+ * model (the gateway opens after the knowledge bases: resolved at use). */
+static int app__kb_resolve(void *ud, const char *model, size_t dim, kb_embedder *out,
+                           ragd_error *err)
+{
+    app_t *app = ud;
+    embcache_t *ec = NULL;
+    int rc = app->gateway && gateway_has_upstreams(app->gateway)
+                 ? gateway_embedder_dim(app->gateway, model, dim, &ec, err)
+                 : ragd_error_set(err, RAGD_ENOTFOUND, "'%s' is not loaded and no provider is "
+                                  "configured", model);
+    if (!rc)
+        *out = (kb_embedder){ app__kb_embed, ec, embcache_dim(ec), true };
+    return rc;
+}
+
 /* Knowledge bases: namespaces and their indexes are rebuilt from the store;
  * on a shared store they follow the other instances' change logs. */
 static int app__open_kb(app_t *app, ragd_error *err)
@@ -133,7 +149,8 @@ static int app__open_kb(app_t *app, ragd_error *err)
     char snap[4200];
     snprintf(snap, sizeof snap, "%s/kb-snapshots", app->cfg.data_dir);
     kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max,
-                   .snapshot_dir = snap, .repl = app->repl };
+                   .snapshot_dir = snap, .repl = app->repl, .resolve = app__kb_resolve,
+                   .resolve_ud = app };
     if (app->embcache) {
         ko.tokenizer = embed_model_tokenizer(app->embed);
         ko.embed = app__kb_embed;

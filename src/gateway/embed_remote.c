@@ -1,7 +1,8 @@
 /*
  * embed_remote.c - provider embeddings behind the embedding cache
- * (embed_remote.h): the registry of per-model caches, the blocking provider
- * call with retries and the circuit breaker, and parsing the answer.
+ * (embed_remote.h): the registry of per-model caches, the single-flight table
+ * of texts being embedded, the blocking provider call with retries and the
+ * circuit breaker, parsing the answer, and learning a model's dimension.
  */
 #include "gateway/embed_remote.h"
 
@@ -12,8 +13,20 @@
 
 #include "gateway/gateway_int.h"
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/mem.h"
+
+/* One text being embedded by a provider call; every concurrent miss of the
+ * same text waits for it. refs: the texts (of any caller) waiting for it. */
+typedef struct gw_emb_flight {
+    uint8_t key[HASH_SHA256_LEN];
+    bool done;
+    int rc, ntokens;
+    int refs;
+    float *vec;
+    struct gw_emb_flight *next;
+} gw_emb_flight;
 
 /* One provider model and its cache. */
 typedef struct gw_remote_emb {
@@ -22,6 +35,9 @@ typedef struct gw_remote_emb {
     char *model;
     size_t dim;
     embcache_t *ec;
+    pthread_mutex_t mu;          /* guards flights and their fields */
+    pthread_cond_t cv;           /* a flight is done */
+    gw_emb_flight *flights;      /* in flight (not yet done) */
     struct gw_remote_emb *next;
 } gw_remote_emb;
 
@@ -59,6 +75,8 @@ void gw_remote_embs_destroy(gw_remote_embs *r)
     for (gw_remote_emb *e = r->head, *nx; e; e = nx) {
         nx = e->next;
         embcache_destroy(e->ec);
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->cv);
         free(e->model);
         free(e);
     }
@@ -178,15 +196,12 @@ static void gw__request_body(const gw_remote_emb *e, const char *const *texts, c
     buf_puts(b, "],\"encoding_format\":\"float\"}");
 }
 
-/* embcache's compute: the misses in one provider call, retried on 429/5xx and
- * connection failures (backoff with jitter, Retry-After honoured), refused
- * while the provider's circuit is open. The local model's scheduling class
- * (work) does not apply to a provider. */
-static int gw__compute(void *ud, const embed_work *work, const char *const *texts,
-                       const size_t *lens, size_t n, float *out, int *ntokens, bool *truncated)
+/* n texts in one provider call, retried on 429/5xx and connection failures
+ * (backoff with jitter, Retry-After honoured), refused while the provider's
+ * circuit is open (RAGD_EUNAVAIL); a failure is RAGD_EUPSTREAM. */
+static int gw__call(gw_remote_emb *e, const char *const *texts, const size_t *lens, size_t n,
+                    float *out, int *ntokens)
 {
-    (void)work;
-    gw_remote_emb *e = ud;
     gateway_t *gw = e->gw;
     buf_t body = BUF_INIT;
     gw__request_body(e, texts, lens, n, &body);
@@ -206,7 +221,7 @@ static int gw__compute(void *ud, const embed_work *work, const char *const *text
         gw_breaker_record(&e->prov->breaker, !failed, clock_mono_us());
         int64_t usage = 0;
         ragd_error err = { 0 };
-        rc = failed || w.status != 200 ? RAGD_EIO
+        rc = failed || w.status != 200 ? RAGD_EUPSTREAM
              : gw__parse(e, &w.body, n, lens, out, ntokens, &usage, &err);
         gw_account_upstream(gw->acct, e->model, rc == 0, usage, 0);
         buf_free(&w.body);
@@ -216,9 +231,104 @@ static int gw__compute(void *ud, const embed_work *work, const char *const *text
         clock_sleep_ms(gw_backoff_ms(attempt + 1, gw->retry_base_ms, gw->retry_max_ms,
                                      w.retry_after_ms, &rng));
     }
-    for (size_t i = 0; truncated && i < n; i++)
-        truncated[i] = false;
     buf_free(&body);
+    return rc == RAGD_EFORMAT ? RAGD_EUPSTREAM : rc;
+}
+
+/* ---- single-flight ------------------------------------------------------------ */
+
+/* Join the flight of text i (or start one, marking mine[i]). Caller holds e->mu. */
+static gw_emb_flight *gw__flight_join(gw_remote_emb *e, const char *text, size_t len, bool *mine)
+{
+    uint8_t key[HASH_SHA256_LEN];
+    hash_sha256(text, len, key);
+    gw_emb_flight *f = e->flights;
+    while (f && memcmp(f->key, key, sizeof key))
+        f = f->next;
+    *mine = !f;
+    if (!f) {
+        f = xcalloc(1, sizeof *f);
+        memcpy(f->key, key, sizeof key);
+        f->next = e->flights;
+        e->flights = f;
+    }
+    f->refs++;
+    return f;
+}
+
+/* Finish the flights this caller started: results in, out of the table,
+ * waiters woken. Caller holds e->mu. */
+static void gw__flights_land(gw_remote_emb *e, gw_emb_flight **mine, size_t m, int rc,
+                             const float *vecs, const int *ntok)
+{
+    for (size_t j = 0; j < m; j++) {
+        gw_emb_flight *f = mine[j];
+        f->rc = rc;
+        if (!rc) {
+            f->vec = xmalloc(e->dim * sizeof *f->vec);
+            memcpy(f->vec, vecs + j * e->dim, e->dim * sizeof *f->vec);
+            f->ntokens = ntok[j];
+        }
+        f->done = true;
+        gw_emb_flight **pp = &e->flights;
+        while (*pp != f)
+            pp = &(*pp)->next;
+        *pp = f->next;
+    }
+    pthread_cond_broadcast(&e->cv);
+}
+
+/* embcache's compute: each missed text joins the flight already embedding it
+ * or starts one; the started ones go to the provider in one call, then every
+ * text takes its flight's vector. The local model's scheduling class (work)
+ * does not apply to a provider. */
+static int gw__compute(void *ud, const embed_work *work, const char *const *texts,
+                       const size_t *lens, size_t n, float *out, int *ntokens, bool *truncated)
+{
+    (void)work;
+    gw_remote_emb *e = ud;
+    gw_emb_flight **fl = xmalloc(n * sizeof *fl), **mine = xmalloc(n * sizeof *mine);
+    const char **mt = xmalloc(n * sizeof *mt);
+    size_t *ml = xmalloc(n * sizeof *ml), m = 0;
+    pthread_mutex_lock(&e->mu);
+    for (size_t i = 0; i < n; i++) {
+        bool started;
+        fl[i] = gw__flight_join(e, texts[i], lens[i], &started);
+        if (started) {
+            mine[m] = fl[i];
+            mt[m] = texts[i];
+            ml[m++] = lens[i];
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    float *mv = m ? xmalloc(m * e->dim * sizeof *mv) : NULL;
+    int *mnt = xmalloc((m ? m : 1) * sizeof *mnt);
+    int rc = m ? gw__call(e, mt, ml, m, mv, mnt) : RAGD_OK;
+    pthread_mutex_lock(&e->mu);
+    gw__flights_land(e, mine, m, rc, mv, mnt);
+    for (size_t i = 0; i < n; i++) {
+        gw_emb_flight *f = fl[i];
+        while (!f->done)
+            pthread_cond_wait(&e->cv, &e->mu);
+        if (f->rc && !rc)
+            rc = f->rc;
+        if (!f->rc) {
+            memcpy(out + i * e->dim, f->vec, e->dim * sizeof *out);
+            ntokens[i] = f->ntokens;
+        }
+        if (--f->refs == 0) {
+            free(f->vec);
+            free(f);
+        }
+        truncated[i] = false;
+    }
+    pthread_mutex_unlock(&e->mu);
+    free(mv);
+    free(mnt);
+    free(fl);
+    free(mine);
+    free(mt);
+    free(ml);
     return rc;
 }
 
@@ -233,31 +343,101 @@ static size_t gw__dim(const gw_provider *p, const char *model)
     return gw_remote_known_dim(model);
 }
 
-int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_error *err)
+/* Ask the provider for one embedding of a probe text: its length is the
+ * model's dimension. */
+static int gw__probe_dim(gateway_t *gw, gw_provider *p, const char *model, size_t *dim,
+                         ragd_error *err)
+{
+    buf_t body = BUF_INIT;
+    buf_puts(&body, "{\"model\":");
+    buf_put_json_str(&body, model, strlen(model));
+    buf_puts(&body, ",\"input\":[\"dimension probe\"],\"encoding_format\":\"float\"}");
+    gw_wait w;
+    gw__post_wait(gw, p, &body, &w);
+    buf_free(&body);
+    __atomic_add_fetch(&gw->embs->calls, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&gw->embs->texts, 1, __ATOMIC_RELAXED);
+    cJSON *v = w.rc == 0 && w.status == 200
+                   ? cJSON_ParseWithLength(w.body.data ? w.body.data : "", w.body.len) : NULL;
+    const cJSON *data = json_get_arr(v, "data");
+    const cJSON *emb = data ? json_get_arr(data->child, "embedding") : NULL;
+    int n = emb ? cJSON_GetArraySize(emb) : 0;
+    cJSON_Delete(v);
+    buf_free(&w.body);
+    if (n < 1 || n > 65536)
+        return ragd_error_set(err, RAGD_EUPSTREAM, "provider %s did not embed a probe text "
+                              "with '%s' (HTTP %d): its dimension is unknown", p->name, model,
+                              w.status);
+    *dim = (size_t)n;
+    return RAGD_OK;
+}
+
+/* A new model entry of dimension dim (r->mu held). */
+static gw_remote_emb *gw__emb_new(gateway_t *gw, gw_provider *p, const char *model, size_t dim)
 {
     gw_remote_embs *r = gw->embs;
-    pthread_mutex_lock(&r->mu);
-    gw_remote_emb *e = r->head;
+    gw_remote_emb *e = xcalloc(1, sizeof *e);
+    e->gw = gw;
+    e->prov = p;
+    e->model = xstrdup(model);
+    e->dim = dim;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    embcache_create(gw->cache, e->model, dim, gw->emb_ttl_s, gw__compute, e, &e->ec);
+    e->next = r->head;
+    r->head = e;
+    return e;
+}
+
+/* The entry of model (created with its dimension: configured, known, want,
+ * or - learn set and want 0 - the provider's). r->mu held. */
+static int gw__emb_find(gateway_t *gw, const char *model, size_t want, bool learn,
+                        gw_remote_emb **out, ragd_error *err)
+{
+    gw_remote_emb *e = gw->embs->head;
     while (e && strcmp(e->model, model))
         e = e->next;
-    int rc = 0;
     if (!e) {
         gw_provider *p = gw_upstreams_route(&gw->ups, model);
-        size_t dim = p ? gw__dim(p, model) : 0;
         if (!p)
-            rc = ragd_error_set(err, RAGD_ENOTFOUND, "no provider serves the embedding model "
-                                "'%s'", model);
-        else if (!dim)
-            rc = ragd_error_set(err, RAGD_EINVAL, "the dimension of '%s' is unknown: set it in "
-                                "the provider's \"dimensions\" in the config file", model);
-        if (!rc) {
-            e = xcalloc(1, sizeof *e);
-            *e = (gw_remote_emb){ gw, p, xstrdup(model), dim, NULL, r->head };
-            embcache_create(gw->cache, e->model, dim, gw->emb_ttl_s, gw__compute, e, &e->ec);
-            r->head = e;
-        }
+            return ragd_error_set(err, RAGD_ENOTFOUND, "no provider serves the embedding model "
+                                  "'%s'", model);
+        size_t dim = gw__dim(p, model);
+        int rc = RAGD_OK;
+        if (!dim && learn && !(dim = want))
+            rc = gw__probe_dim(gw, p, model, &dim, err);
+        if (rc)
+            return rc;
+        if (!dim)
+            return ragd_error_set(err, RAGD_EINVAL, "the dimension of '%s' is unknown: set it "
+                                  "in the provider's \"dimensions\" in the config file", model);
+        e = gw__emb_new(gw, p, model, dim);
     }
-    pthread_mutex_unlock(&r->mu);
+    if (want && want != e->dim)
+        return ragd_error_set(err, RAGD_EINVAL, "'%s' gives %zu dimensions, not %zu", model,
+                              e->dim, want);
+    *out = e;
+    return RAGD_OK;
+}
+
+int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_error *err)
+{
+    gw_remote_emb *e = NULL;
+    pthread_mutex_lock(&gw->embs->mu);
+    int rc = gw__emb_find(gw, model, 0, false, &e, err);
+    pthread_mutex_unlock(&gw->embs->mu);
+    if (!rc)
+        *out = e->ec;
+    return rc;
+}
+
+int gateway_embedder_dim(gateway_t *gw, const char *model, size_t dim, embcache_t **out,
+                         ragd_error *err)
+{
+    gw_remote_emb *e = NULL;
+    pthread_mutex_lock(&gw->embs->mu);
+    int rc = gw__emb_find(gw, model, dim, true, &e, err);
+    pthread_mutex_unlock(&gw->embs->mu);
     if (!rc)
         *out = e->ec;
     return rc;

@@ -6,9 +6,16 @@
  * the gateway's retries, circuit breaker and accounting. The calling thread
  * waits for the provider (as it waits for the local model).
  *
+ * Concurrent misses of one text share one provider call (single-flight:
+ * a small table of texts in flight per model, here rather than the gateway's
+ * flight.c, whose flights carry HTTP answers and streams).
+ *
  * Dimensions come from the provider's "dimensions" in the config file
- * ({"model": n}) or, for OpenAI's models, a built-in table; a model of unknown
- * dimension is refused rather than guessed.
+ * ({"model": n}) or, for OpenAI's models, a built-in table; otherwise
+ * /v1/embeddings refuses the model rather than guess, while a namespace of
+ * that model declares its dimension or has it learnt from the provider
+ * (gateway_embedder_dim). Provider failures are RAGD_EUPSTREAM, an open
+ * circuit RAGD_EUNAVAIL.
  */
 #ifndef RAGD_GW_EMBED_REMOTE_H
 #define RAGD_GW_EMBED_REMOTE_H

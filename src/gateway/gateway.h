@@ -97,6 +97,14 @@ int gateway_fill(gateway_t *gw, const gw_call *call,
  * unknown); err says which. Thread-safe. */
 int gateway_embedder(gateway_t *gw, const char *model, embcache_t **out, ragd_error *err);
 
+/* gateway_embedder for a caller that expects dimension dim (a namespace of
+ * that model): dim must equal the configured or known one (else
+ * RAGD_EINVAL); for a model of unknown dimension it is taken as given, and
+ * with dim 0 the provider is asked once (one embedding of a short probe
+ * text; its failure is RAGD_EUPSTREAM). Thread-safe. */
+int gateway_embedder_dim(gateway_t *gw, const char *model, size_t dim, embcache_t **out,
+                         ragd_error *err);
+
 /* GET /v1/models: the nlocal models served in-process (local[i], borrowed for
  * the call, listed first, owned_by "ragd"), the configured providers' models,
  * plus those the default upstream lists (fetched without holding a worker).

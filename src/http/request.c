@@ -150,6 +150,7 @@ void http_status_for(int rc, int *status, const char **code)
     case RAGD_ETIMEOUT: *status = 504; *code = "timeout"; break;
     case RAGD_EFULL: *status = 507; *code = "store_full"; break;
     case RAGD_EUNSUPPORTED: *status = 501; *code = "unsupported"; break;
+    case RAGD_EUPSTREAM: *status = 502; *code = "upstream_error"; break;
     default: *status = 500; *code = "internal_error"; break;
     }
 }

@@ -21,7 +21,7 @@ typedef struct fu_entry {
 fusion_opts fusion_default_opts(void)
 {
     return (fusion_opts){.method = FUSION_WEIGHTED, .alpha = 0.5f, .rrf_k = 60.0f,
-                         .norm = FUSION_NORM_MAX};
+                         .norm = FUSION_NORM_MINMAX};
 }
 
 static const char *const fu__norm_names[] = {"max", "relative", "minmax"};

@@ -20,16 +20,18 @@ typedef enum fusion_method {
 
 /* One leg's hit; a leg is given best first. Ids are the caller's (e.g.
  * namespace << 32 | chunk id); a repeated id within one leg keeps its first. */
-/* How weighted fusion maps a leg's scores to [0, 1]:
- * - FUSION_NORM_MAX (default): each leg divided by its best score, so the
- *   best of a leg scores 1 and the others keep their ratio to it (a leg's last
- *   hit is not forced to 0, and a score means the same whatever else the leg
- *   returned). Measured on Nave's: nDCG@10 and MRR@10 at or above min-max.
+/* How weighted fusion maps a leg's scores to [0, 1] (docs/BENCHMARKS.md has
+ * the measurements behind the default):
+ * - FUSION_NORM_MAX: each leg divided by its best score, so the best of a leg
+ *   scores 1 and the others keep their ratio to it (a leg's last hit is not
+ *   forced to 0, and a score means the same whatever else the leg returned).
  * - FUSION_NORM_RELATIVE: the semantic leg keeps its cosine (clamped to
  *   [0, 1]), the keyword leg is divided by its best: a query whose best cosine
  *   is 0.2 cannot reach a fused score near 1, for thresholds across queries.
- * - FUSION_NORM_MINMAX: (s - min) / (max - min) per leg, the seeds' algorithm
- *   (the last hit of a leg scores 0; all-equal scores normalise to 1). */
+ * - FUSION_NORM_MINMAX (default): (s - min) / (max - min) per leg, the seeds'
+ *   algorithm (the last hit of a leg scores 0; all-equal scores normalise to
+ *   1); the best ranking measured on both retrieval sets, but its scores do
+ *   not carry a threshold across queries (use MAX or RELATIVE for that). */
 typedef enum fusion_norm {
     FUSION_NORM_MAX = 0,
     FUSION_NORM_RELATIVE = 1,
@@ -59,7 +61,7 @@ typedef struct fusion_hit {
 typedef struct fusion_opts {
     fusion_method method;
     float alpha;  /* weighted: semantic weight in [0, 1], default 0.5 */
-    fusion_norm norm; /* weighted: leg normalisation, default max */
+    fusion_norm norm; /* weighted: leg normalisation, default minmax */
     float rrf_k;  /* RRF constant, default 60 */
 } fusion_opts;
 

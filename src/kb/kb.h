@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "embed/wordpiece.h"
+#include "index/vec_types.h"
 #include "kb/kb_filter.h"
 #include "repl/repl.h"
 #include "store/store.h"
@@ -30,6 +31,7 @@
 #define KB_DOC_ID_MAX 256     /* document ids: 1..256 bytes of UTF-8, no control chars */
 #define KB_MODEL_NAME_MAX 128
 #define KB_EXAMPLES_MAX 64    /* example utterances per namespace */
+#define KB_DIM_MAX 65536      /* largest vector dimension of a namespace */
 
 typedef struct kb kb_t;
 
@@ -45,6 +47,22 @@ typedef enum kb_embed_class {
  * fairness key, borrowed for the call. Thread-safe. */
 typedef int (*kb_embed_fn)(void *ud, kb_embed_class cls, const char *tenant,
                            const char *const *texts, const size_t *lens, size_t n, float *out);
+
+/* An embedder for one model: fn(ud, ...) gives dim floats per text. remote:
+ * the model is a provider's (its failures are RAGD_EUPSTREAM / RAGD_EUNAVAIL). */
+typedef struct kb_embedder {
+    kb_embed_fn fn;
+    void *ud;
+    size_t dim;
+    bool remote;
+} kb_embedder;
+
+/* Resolve a model that is not the loaded one (a provider's) to an embedder;
+ * dim is the dimension the namespace expects (0 = learn it). Errors:
+ * RAGD_ENOTFOUND (nobody serves model), RAGD_EINVAL (dimension unknown or not
+ * dim), provider errors; err says which. Thread-safe. */
+typedef int (*kb_resolve_fn)(void *ud, const char *model, size_t dim, kb_embedder *out,
+                             ragd_error *err);
 
 typedef struct kb_opts {
     store_t *store;               /* borrowed, must outlive the kb */
@@ -63,6 +81,10 @@ typedef struct kb_opts {
                                      write (many instances on one Redis); NULL = this
                                      process is the store's only writer. kb_close
                                      must come before repl_destroy */
+    kb_resolve_fn resolve;        /* provider models of namespaces; NULL = none. Called
+                                     at namespace creation and per upsert / search, never
+                                     by kb_open (stored vectors need no model) */
+    void *resolve_ud;
 } kb_opts;
 
 /* Open: reads every namespace from the store and rebuilds its indexes (HNSW
@@ -91,7 +113,7 @@ typedef struct kb_repl_status {
 
 void kb_repl_status_get(kb_t *kb, kb_repl_status *out);
 
-size_t kb_dim(const kb_t *kb);             /* 0 without an embedder */
+size_t kb_dim(const kb_t *kb);             /* the loaded model's; 0 without an embedder */
 const char *kb_model(const kb_t *kb);      /* borrowed */
 double kb_load_seconds(const kb_t *kb);    /* time kb_open spent rebuilding */
 size_t kb_snapshots_loaded(const kb_t *kb); /* namespaces whose HNSW came from a snapshot */
@@ -107,7 +129,11 @@ typedef struct kb_ns_settings {
     uint32_t hnsw_m;              /* default 16 */
     uint32_t hnsw_ef_construction;/* default 200 */
     uint32_t hnsw_ef_search;      /* default 100 */
-    char model[KB_MODEL_NAME_MAX];/* embedding model (the loaded one) */
+    char model[KB_MODEL_NAME_MAX];/* embedding model: the loaded one, a provider's, or
+                                     "" = none (documents bring their vectors) */
+    uint32_t dim;                 /* vector dimension (the model's; declared without one;
+                                     0 = no vectors) */
+    vec_metric metric;            /* VEC_COSINE (default), VEC_IP ("dot") or VEC_L2 */
     char *description;            /* for namespace routing; NULL = none */
     char **examples;              /* example utterances for routing */
     size_t n_examples;
@@ -116,7 +142,9 @@ typedef struct kb_ns_settings {
 /* Defaults for kb (model = the loaded model). */
 void kb_ns_settings_default(const kb_t *kb, kb_ns_settings *s);
 /* Overlay the fields present in obj onto s, validating each (err names the
- * field). Unknown fields are RAGD_EINVAL. */
+ * field). Unknown fields are RAGD_EINVAL. embedding_model may name the loaded
+ * model, "none" / null (then `dimension` is required) or, with a resolver, a
+ * provider's model (its dimension is settled by kb_ns_create). */
 int kb_ns_settings_apply_json(const kb_t *kb, const cJSON *obj, kb_ns_settings *s,
                               ragd_error *err);
 /* JSON object of s; caller owns it (cJSON_Delete). */
@@ -124,11 +152,17 @@ cJSON *kb_ns_settings_to_json(const kb_ns_settings *s);
 void kb_ns_settings_copy(kb_ns_settings *dst, const kb_ns_settings *src);
 void kb_ns_settings_clear(kb_ns_settings *s);
 
+/* "cosine" | "dot" | "l2" <-> vec_metric. */
+const char *kb_metric_name(vec_metric m);
+bool kb_metric_parse(const char *s, vec_metric *out);
+
 /* Valid namespace name? */
 bool kb_ns_name_ok(const char *name);
 
 /* Create a namespace (settings NULL = defaults), persisted under
- * kb:<name>:meta. RAGD_EEXISTS, RAGD_EINVAL (name, settings), store errors. */
+ * kb:<name>:meta. A provider model is resolved first (kb_opts.resolve) and
+ * its dimension recorded. RAGD_EEXISTS, RAGD_EINVAL (name, settings),
+ * RAGD_ENOTFOUND (no provider serves the model), provider and store errors. */
 int kb_ns_create(kb_t *kb, const char *name, const kb_ns_settings *settings, ragd_error *err);
 
 /* Replace the changeable settings of a namespace (description, examples,
@@ -167,6 +201,12 @@ int kb_ns_centroid(kb_t *kb, const char *name, float *out, size_t dim);
 
 /* ---- documents ---- */
 
+/* A chunk given by the caller instead of the chunker's. */
+typedef struct kb_chunk_in {
+    uint32_t start, end;          /* byte span in the document text */
+    const float *vector;          /* the document's dim floats, or NULL: embedded */
+} kb_chunk_in;
+
 typedef struct kb_doc_in {
     const char *id;               /* 1..KB_DOC_ID_MAX bytes */
     const char *text;             /* UTF-8, non-empty */
@@ -174,6 +214,15 @@ typedef struct kb_doc_in {
     const cJSON *metadata;        /* object or NULL; copied */
     const char *user_id;          /* owner, NULL = shared with everyone */
 } kb_doc_in;
+
+/* What a document brings beside its text (kb_docs_upsert_vec). */
+typedef struct kb_doc_vec {
+    const float *vector;          /* the whole text is one chunk with this vector
+                                     (dim floats), or NULL */
+    const kb_chunk_in *chunks;    /* the chunks as given (no chunker), or NULL */
+    size_t n_chunks;
+    size_t dim;                   /* length of every vector given */
+} kb_doc_vec;
 
 typedef struct kb_upsert_stats {
     size_t documents;             /* documents written */
@@ -187,7 +236,9 @@ typedef struct kb_upsert_stats {
  * last one wins. Ids are unique per namespace: a document with a user_id may
  * create an id or replace that same user's document, never a shared one or
  * another user's (RAGD_ECONFLICT, err names its index, checked atomically with
- * the write); a shared document (user_id NULL) may replace any. Errors:
+ * the write); a shared document (user_id NULL) may replace any. Chunks
+ * without a given vector are embedded by the namespace's model (one batch);
+ * a namespace without a model needs every vector given. Errors:
  * RAGD_ENOTFOUND (namespace), RAGD_EINVAL (a document; err names its index),
  * RAGD_ECONFLICT (ownership), RAGD_ETOOBIG (batch size), RAGD_EUNAVAIL (no
  * tokenizer), embedding and store errors. On any error nothing is changed. */
@@ -220,6 +271,11 @@ int kb_docs_upsert_admit(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t
  * (err names the index), RAGD_EUNAVAIL (no tokenizer). Thread-safe. */
 int kb_docs_measure(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n, uint64_t *tokens,
                     ragd_error *err);
+/* kb_docs_upsert_admit where documents may bring chunks and vectors: vecs
+ * (NULL = none) is parallel to docs. Vectors must be finite, of the
+ * namespace's dimension (and not zero under cosine): RAGD_EINVAL. */
+int kb_docs_upsert_vec(kb_t *kb, const char *ns, const kb_doc_in *docs, const kb_doc_vec *vecs,
+                       size_t n, const kb_admit *admit, kb_upsert_stats *st, ragd_error *err);
 
 /* A document as JSON {id, text, metadata, user_id, updated_at, chunks:
  * [{chunk_id, index, start, end, pieces}]} (with_chunks) - caller owns it.

@@ -1,10 +1,12 @@
 /*
- * kb_doc.c - documents: batch upsert (validate, chunk, embed outside any
+ * kb_doc.c - documents: batch upsert (validate, chunk - or take the caller's
+ * chunks and vectors -, embed the rest with the namespace's model outside any
  * lock, one atomic store_batch, index, then publish with a short write
  * lock), delete by id or by filter, get and list. The store write comes
  * before the in-memory change, so an acknowledged batch is durable and a
  * failed one changes nothing.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,7 +31,9 @@ static bool kb__id_ok(const char *id, size_t max)
     return true;
 }
 
-static int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
+static const kb_doc_vec kb__no_vec;
+
+static int kb__check_doc(const kb_doc_in *d, const kb_doc_vec *dv, size_t i, ragd_error *err)
 {
     size_t bad;
     if (!kb__id_ok(d->id, KB_DOC_ID_MAX))
@@ -45,6 +49,32 @@ static int kb__check_doc(const kb_doc_in *d, size_t i, ragd_error *err)
     if (d->user_id && !kb__id_ok(d->user_id, KB_DOC_ID_MAX))
         return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].user_id must be 1-%d bytes", i,
                               KB_DOC_ID_MAX);
+    if (dv->chunks && (!dv->n_chunks || dv->vector))
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu]: give 'vector' or a non-empty "
+                              "'chunks', not both", i);
+    for (size_t c = 0; dv->chunks && c < dv->n_chunks; c++)
+        if (dv->chunks[c].start >= dv->chunks[c].end || dv->chunks[c].end > d->len)
+            return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].chunks[%zu]: the span is not "
+                                  "inside the text", i, c);
+    return RAGD_OK;
+}
+
+/* The vectors doc brings: finite, of the namespace's dimension (and not zero
+ * under cosine). */
+static int kb__check_vec(const kb_ns *ns, const float *v, size_t dim, size_t i, ragd_error *err)
+{
+    if (!ns->st.dim || dim != ns->st.dim)
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu]: the vector has %zu dimensions; "
+                              "namespace '%s' takes %u", i, dim, ns->name, ns->st.dim);
+    double sq = 0;
+    for (size_t k = 0; k < dim; k++) {
+        if (!isfinite(v[k]))
+            return ragd_error_set(err, RAGD_EINVAL, "documents[%zu]: the vector holds a "
+                                  "non-finite value", i);
+        sq += (double)v[k] * v[k];
+    }
+    if (ns->st.metric == VEC_COSINE && sq == 0)
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu]: a zero vector has no cosine", i);
     return RAGD_OK;
 }
 
@@ -54,7 +84,7 @@ int kb__check_docs(const kb_t *kb, const kb_doc_in *docs, size_t n, ragd_error *
         return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
                               "cannot be chunked");
     for (size_t i = 0; i < n; i++) {
-        int rc = kb__check_doc(&docs[i], i, err);
+        int rc = kb__check_doc(&docs[i], NULL, i, err);
         if (rc)
             return rc;
     }
@@ -240,7 +270,6 @@ static int kb__owner_check(const kb_ns *ns, const kb_doc_in *docs, size_t n, rag
     return RAGD_OK;
 }
 
-/* Chunk every document (marking repeated ids) and embed all chunks. */
 /* Refuse a chunked batch that asks more of the model than admit allows. */
 static int kb__admit(const kb_admit *admit, const kb_pending *pd, size_t n, size_t chunks,
                      ragd_error *err)
@@ -262,8 +291,91 @@ static int kb__admit(const kb_admit *admit, const kb_pending *pd, size_t n, size
     return admit->fn ? admit->fn(admit->ud, chunks, tokens) : RAGD_OK;
 }
 
-static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_pending *pd,
-                       const kb_admit *admit, size_t *total, float **vecs, ragd_error *err)
+/* The chunks of document i: the caller's, the whole text (one vector given),
+ * or the chunker's. */
+static int kb__spans(kb_t *kb, const kb_ns *ns, const kb_doc_in *d, const kb_doc_vec *dv,
+                     kb_pending *p, ragd_error *err)
+{
+    const wordpiece *wp = kb->o.tokenizer;
+    if (!dv->chunks && !dv->vector) {
+        if (!wp)
+            return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
+                                  "cannot be chunked (give their chunks or vector)");
+        return chunker_split(wp, d->text, d->len, ns->st.chunk_size, ns->st.chunk_overlap,
+                             &p->spans, &p->n_spans);
+    }
+    p->n_spans = dv->chunks ? dv->n_chunks : 1;
+    p->spans = xmalloc(p->n_spans * sizeof *p->spans);
+    for (size_t c = 0; c < p->n_spans; c++) {
+        uint32_t a = dv->chunks ? dv->chunks[c].start : 0;
+        uint32_t b = dv->chunks ? dv->chunks[c].end : (uint32_t)d->len;
+        size_t pieces = wp ? wordpiece_count(wp, d->text + a, b - a) : (b - a + 3) / 4;
+        p->spans[c] = (chunker_span){ a, b, (uint32_t)pieces };
+    }
+    return RAGD_OK;
+}
+
+/* The given vector of chunk c of a document, or NULL. */
+static const float *kb__given_vec(const kb_doc_vec *dv, size_t c)
+{
+    return dv->chunks ? dv->chunks[c].vector : dv->vector;
+}
+
+static const kb_doc_vec *kb__dv(const kb_doc_vec *vecs, size_t i)
+{
+    return vecs ? &vecs[i] : &kb__no_vec;
+}
+
+/* Fill vecs[total * dim]: the given vectors, the others embedded in one
+ * batch by the namespace's model. */
+static int kb__vectors(kb_t *kb, const kb_ns *ns, const kb_doc_in *docs, const kb_doc_vec *dvs,
+                       size_t n, const kb_pending *pd, size_t total, float *vecs, ragd_error *err)
+{
+    size_t dim = ns->st.dim, need = 0;
+    const char **texts = xmalloc((total ? total : 1) * sizeof *texts);
+    size_t *lens = xmalloc((total ? total : 1) * sizeof *lens);
+    size_t *at = xmalloc((total ? total : 1) * sizeof *at);
+    int rc = RAGD_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        for (size_t c = 0; !pd[i].skip && c < pd[i].n_spans && !rc; c++) {
+            const float *g = kb__given_vec(kb__dv(dvs, i), c);
+            size_t k = pd[i].first + c;
+            if (g) {
+                if (!(rc = kb__check_vec(ns, g, kb__dv(dvs, i)->dim, i, err)))
+                    memcpy(vecs + k * dim, g, dim * sizeof *g);
+                continue;
+            }
+            texts[need] = docs[i].text + pd[i].spans[c].start;
+            lens[need] = pd[i].spans[c].end - pd[i].spans[c].start;
+            at[need++] = k;
+        }
+    kb_embedder e;
+    if (!rc && need && (rc = kb__embedder(kb, &ns->st, &e, err)) == RAGD_ENOTFOUND)
+        rc = ragd_error_set(err, RAGD_EINVAL, "namespace '%s' has no embedding model: every "
+                            "document needs a 'vector' (or its chunks one each)", ns->name);
+    float *ev = !rc && need ? malloc(need * dim * sizeof *ev) : NULL;
+    if (!rc && need && !ev)
+        rc = RAGD_ENOMEM;
+    if (!rc && need && e.dim != dim)
+        rc = ragd_error_set(err, RAGD_EINVAL, "the model of '%s' gives %zu dimensions, the "
+                            "namespace has %zu", ns->name, e.dim, dim);
+    if (!rc && need && (rc = e.fn(e.ud, KB_EMBED_BULK, ns->name, texts, lens, need, ev)))
+        ragd_error_set(err, rc, "embedding %zu chunks with %s%s failed: %s", need,
+                       e.remote ? "the provider model " : "", ns->st.model, ragd_strerror(rc));
+    for (size_t j = 0; !rc && j < need; j++)
+        memcpy(vecs + at[j] * dim, ev + j * dim, dim * sizeof *ev);
+    free(ev);
+    free(texts);
+    free(lens);
+    free(at);
+    return rc;
+}
+
+/* Chunk every document (marking repeated ids), check the caps, and fill the
+ * batch's vectors (NULL when the namespace holds none). */
+static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, const kb_doc_vec *dvs,
+                       size_t n, kb_pending *pd, const kb_admit *admit, size_t *total,
+                       float **vecs, ragd_error *err)
 {
     strmap seen = STRMAP_INIT;
     for (size_t i = n; i-- > 0;) {
@@ -272,38 +384,32 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, size_t n, kb_
     }
     strmap_free(&seen);
     size_t cnt = 0;
+    *vecs = NULL;
     for (size_t i = 0; i < n; i++) {
         if (pd[i].skip)
             continue;
-        chunker_split(kb->o.tokenizer, docs[i].text, docs[i].len, ns->st.chunk_size,
-                      ns->st.chunk_overlap, &pd[i].spans, &pd[i].n_spans);
+        int rc = kb__spans(kb, ns, &docs[i], kb__dv(dvs, i), &pd[i], err);
+        if (rc)
+            return rc;
         pd[i].first = cnt;
         cnt += pd[i].n_spans;
         pd[i].doc = kb__doc_from(&docs[i], pd[i].n_spans);
     }
     *total = cnt;
-    *vecs = NULL;
     int arc = kb__admit(admit, pd, n, cnt, err);
     if (arc)
         return arc;
-    if (!kb->o.embed || cnt == 0)
+    if (!ns->st.dim || cnt == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (kb__dv(dvs, i)->vector || kb__dv(dvs, i)->chunks)
+                return kb__check_vec(ns, NULL, kb__dv(dvs, i)->dim, i, err);
         return RAGD_OK;
-    const char **texts = xmalloc(cnt * sizeof *texts);
-    size_t *lens = xmalloc(cnt * sizeof *lens);
-    for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; !pd[i].skip && c < pd[i].n_spans; c++) {
-            texts[pd[i].first + c] = docs[i].text + pd[i].spans[c].start;
-            lens[pd[i].first + c] = pd[i].spans[c].end - pd[i].spans[c].start;
-        }
-    float *v = malloc(cnt * kb->o.dim * sizeof *v);
-    const char *tenant = admit && admit->tenant ? admit->tenant : ns->name;
-    int rc = v ? kb->o.embed(kb->o.embed_ud, KB_EMBED_BULK, tenant, texts, lens, cnt, v)
-               : RAGD_ENOMEM;
-    free(texts);
-    free(lens);
+    }
+    float *v = malloc(cnt * ns->st.dim * sizeof *v);
+    int rc = v ? kb__vectors(kb, ns, docs, dvs, n, pd, cnt, v, err) : RAGD_ENOMEM;
     if (rc) {
         free(v);
-        return ragd_error_set(err, rc, "embedding %zu chunks failed: %s", cnt, ragd_strerror(rc));
+        return rc;
     }
     *vecs = v;
     return RAGD_OK;
@@ -318,7 +424,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
     buf_t keys = BUF_INIT, vals = BUF_INIT, rec = BUF_INIT;
     size_t nops = 0, cap = 0, *koff = NULL, *voff = NULL;
     store_op *ops = NULL;
-    uint32_t dim = (uint32_t)kb->o.dim;
+    uint32_t dim = ns->st.dim;
     kb_checks ck = { 0 };
     kb__checks_meta(&ck, ns);
     kb__log_open(&rec, "upsert");
@@ -395,7 +501,7 @@ void kb__docs_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t tota
                       const float *vecs, kb_upsert_stats *st)
 {
     uint32_t *ids = xmalloc((total ? total : 1) * sizeof *ids);
-    uint32_t dim = (uint32_t)kb->o.dim;
+    uint32_t dim = ns->st.dim;
     kb__slots_take(ns, ids, total);
     pthread_rwlock_wrlock(&ns->lock);
     bm25 *bm = kb__ns_bm25(ns);
@@ -484,6 +590,12 @@ int kb_docs_upsert(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n
 int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, size_t n,
                          const kb_admit *admit, kb_upsert_stats *st, ragd_error *err)
 {
+    return kb_docs_upsert_vec(kb, nsname, docs, NULL, n, admit, st, err);
+}
+
+int kb_docs_upsert_vec(kb_t *kb, const char *nsname, const kb_doc_in *docs, const kb_doc_vec *dvs,
+                       size_t n, const kb_admit *admit, kb_upsert_stats *st, ragd_error *err)
+{
     kb_upsert_stats dummy;
     st = st ? st : &dummy;
     memset(st, 0, sizeof *st);
@@ -492,9 +604,11 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     if (n > kb->o.max_docs_per_batch)
         return ragd_error_set(err, RAGD_ETOOBIG, "%zu documents in one batch; the limit is %zu", n,
                               kb->o.max_docs_per_batch);
-    int rc = kb__check_docs(kb, docs, n, err);
-    if (rc)
-        return rc;
+    for (size_t i = 0; i < n; i++) {
+        int rc = kb__check_doc(&docs[i], kb__dv(dvs, i), i, err);
+        if (rc)
+            return rc;
+    }
     kb_ns *ns = kb__ns_acquire(kb, nsname);
     if (!ns)
         return ragd_error_set(err, RAGD_ENOTFOUND, "namespace '%s' does not exist", nsname);
@@ -502,10 +616,10 @@ int kb_docs_upsert_admit(kb_t *kb, const char *nsname, const kb_doc_in *docs, si
     size_t total = 0;
     float *vecs = NULL;
     pthread_rwlock_rdlock(&ns->lock); /* early refusal: no budget, no embedding */
-    rc = kb__owner_check(ns, docs, n, err);
+    int rc = kb__owner_check(ns, docs, n, err);
     pthread_rwlock_unlock(&ns->lock);
     if (!rc)
-        rc = kb__prepare(kb, ns, docs, n, pd, admit, &total, &vecs, err);
+        rc = kb__prepare(kb, ns, docs, dvs, n, pd, admit, &total, &vecs, err);
     if (!rc) {
         pthread_mutex_lock(&ns->wmu);
         if ((rc = kb__ns_check_live(kb, ns)))

@@ -96,6 +96,15 @@ struct kb {
     bool stopping;            /* kb_close began: no new followers (rmu) */
 };
 
+/* ---- settings (kb_settings.c) ---- */
+
+/* Is model the loaded model (kb has an embedder)? */
+bool kb__is_local_model(const kb_t *kb, const char *model);
+/* The embedder of a namespace with settings st: the loaded model's, or a
+ * provider model's through kb_opts.resolve. RAGD_ENOTFOUND when st names no
+ * model; RAGD_EUNAVAIL without a resolver; the resolver's errors. */
+int kb__embedder(kb_t *kb, const kb_ns_settings *st, kb_embedder *out, ragd_error *err);
+
 /* ---- a namespace in memory (kb_ns_obj.c) ---- */
 
 /* A fresh namespace struct holding one reference (the registry's). */

@@ -99,7 +99,7 @@ static int kb__scan_chunk(void *ud, const char *key, size_t klen, const void *va
     ns->slots[id] = (kb_slot){ d, start, end, pieces, (uint32_t)seq };
     d->chunks[seq] = id;
     ns->n_chunks++;
-    if (!l->mapped && dim && (!l->kb->o.dim || dim == l->kb->o.dim) && (!l->dim || dim == l->dim)) {
+    if (!l->mapped && dim && dim == ns->st.dim && (!l->dim || dim == l->dim)) {
         l->dim = dim;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 1024;

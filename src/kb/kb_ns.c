@@ -175,6 +175,24 @@ static int kb__meta_update(kb_t *kb, kb_ns *ns, const kb_ns_settings *s, ragd_er
     return rc;
 }
 
+/* A provider model's dimension (asked of the resolver, which may ask the
+ * provider), checked against the one the settings declare. */
+static int kb__settle_model(kb_t *kb, kb_ns *ns, ragd_error *err)
+{
+    kb_ns_settings *st = &ns->st;
+    if (!st->model[0] || kb__is_local_model(kb, st->model))
+        return RAGD_OK;
+    kb_embedder e;
+    int rc = kb__embedder(kb, st, &e, err);
+    if (rc)
+        return rc;
+    if (st->dim && st->dim != e.dim)
+        return ragd_error_set(err, RAGD_EINVAL, "'dimension' %u differs from %zu, the dimension "
+                              "of '%s'", st->dim, e.dim, st->model);
+    st->dim = (uint32_t)e.dim;
+    return RAGD_OK;
+}
+
 int kb_ns_create(kb_t *kb, const char *name, const kb_ns_settings *settings, ragd_error *err)
 {
     if (!kb_ns_name_ok(name))
@@ -185,6 +203,11 @@ int kb_ns_create(kb_t *kb, const char *name, const kb_ns_settings *settings, rag
     kb_ns_settings_default(kb, &def);
     kb_ns *ns = kb__ns_new(name, settings ? settings : &def, clock_wall_ms());
     kb_ns_settings_clear(&def);
+    int src = kb__settle_model(kb, ns, err);
+    if (src) {
+        kb__ns_release(ns);
+        return src;
+    }
     pthread_mutex_lock(&kb->ddl);
     pthread_rwlock_wrlock(&kb->lock);
     int rc = RAGD_OK;
@@ -212,7 +235,8 @@ int kb_ns_update(kb_t *kb, const char *name, const kb_ns_settings *s, ragd_error
     int rc = RAGD_OK;
     if (s->chunk_size != o->chunk_size || s->chunk_overlap != o->chunk_overlap ||
         s->bm25_k1 != o->bm25_k1 || s->bm25_b != o->bm25_b || s->hnsw_m != o->hnsw_m ||
-        s->hnsw_ef_construction != o->hnsw_ef_construction || strcmp(s->model, o->model)) {
+        s->hnsw_ef_construction != o->hnsw_ef_construction || strcmp(s->model, o->model) ||
+        s->dim != o->dim || s->metric != o->metric) {
         rc = ragd_error_set(err, RAGD_EINVAL, "only description, examples and hnsw_ef_search "
                             "can change after creation (re-create the namespace for the others)");
     } else if ((rc = kb__meta_update(kb, ns, s, err)) == 0) {

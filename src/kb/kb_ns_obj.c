@@ -76,6 +76,7 @@ hnsw *kb__ns_hnsw(kb_ns *ns, uint32_t dim)
         p.M = ns->st.hnsw_m;
         p.ef_construction = ns->st.hnsw_ef_construction;
         p.ef_search = ns->st.hnsw_ef_search;
+        p.metric = ns->st.metric;
         if (hnsw_create(&p, &ns->hn) == 0) {
             ns->dim = dim;
             ns->vsum = xcalloc(dim, sizeof *ns->vsum);

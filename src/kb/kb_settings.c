@@ -1,7 +1,8 @@
 /*
  * kb_settings.c - a namespace's settings: defaults, validation of the JSON a
- * client sends (ranges, known names, the loaded model), the JSON they are
- * shown and stored as, and the rule for namespace names. Pure functions on
+ * client sends (ranges, known names, the model: loaded, a provider's or none,
+ * dimension and metric), the JSON they are shown and stored as, the rule for
+ * namespace names, and which embedder serves a namespace. Pure functions on
  * kb_ns_settings; the layer every other kb_*.c file may use.
  */
 #include <stdio.h>
@@ -26,6 +27,47 @@ void kb_ns_settings_default(const kb_t *kb, kb_ns_settings *s)
     s->hnsw_ef_construction = 200;
     s->hnsw_ef_search = 100;
     snprintf(s->model, sizeof s->model, "%s", kb ? kb->model : "");
+    s->dim = kb ? (uint32_t)kb->o.dim : 0;
+    s->metric = VEC_COSINE;
+}
+
+static const char *const kb__metric_names[] = { "cosine", "dot", "l2" };
+
+const char *kb_metric_name(vec_metric m)
+{
+    return (unsigned)m <= VEC_L2 ? kb__metric_names[m] : "?";
+}
+
+bool kb_metric_parse(const char *s, vec_metric *out)
+{
+    for (int i = 0; s && i <= VEC_L2; i++)
+        if (!strcmp(s, kb__metric_names[i])) {
+            *out = (vec_metric)i;
+            return true;
+        }
+    return false;
+}
+
+bool kb__is_local_model(const kb_t *kb, const char *model)
+{
+    return kb && kb->o.embed && model[0] && !strcmp(model, kb->model);
+}
+
+int kb__embedder(kb_t *kb, const kb_ns_settings *st, kb_embedder *out, ragd_error *err)
+{
+    if (!st->model[0])
+        return ragd_error_set(err, RAGD_ENOTFOUND, "no embedding model");
+    if (kb__is_local_model(kb, st->model)) {
+        *out = (kb_embedder){ kb->o.embed, kb->o.embed_ud, kb->o.dim, false };
+        return RAGD_OK;
+    }
+    if (!kb->o.resolve)
+        return ragd_error_set(err, RAGD_EUNAVAIL, "the embedding model '%s' is not available",
+                              st->model);
+    int rc = kb->o.resolve(kb->o.resolve_ud, st->model, st->dim, out, err);
+    if (!rc)
+        out->remote = true;
+    return rc;
 }
 
 void kb_ns_settings_clear(kb_ns_settings *s)
@@ -119,8 +161,60 @@ static int kb__apply_routing(const cJSON *obj, kb_ns_settings *s, ragd_error *er
 
 static const char *const kb__setting_names[] = {
     "chunk_size", "chunk_overlap", "bm25_k1", "bm25_b", "hnsw_m", "hnsw_ef_construction",
-    "hnsw_ef_search", "embedding_model", "description", "examples", NULL,
+    "hnsw_ef_search", "embedding_model", "dimension", "metric", "description", "examples", NULL,
 };
+
+/* "embedding_model": the loaded model (a path's last part counts), "none" or
+ * null (documents bring their vectors), or - with a resolver - a provider's
+ * model. Validated against kb unless kb is NULL (a stored record). */
+static int kb__apply_model(const kb_t *kb, const cJSON *obj, kb_ns_settings *s, ragd_error *err)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "embedding_model");
+    if (!m)
+        return RAGD_OK;
+    if (cJSON_IsNull(m) ||
+        (cJSON_IsString(m) && (!strcmp(m->valuestring, "none") || !m->valuestring[0]))) {
+        s->model[0] = '\0';
+        s->dim = 0;
+        return RAGD_OK;
+    }
+    if (!cJSON_IsString(m) || strlen(m->valuestring) >= KB_MODEL_NAME_MAX)
+        return ragd_error_set(err, RAGD_EINVAL, "'embedding_model' must be a model name, "
+                              "\"none\" or null");
+    const char *base = strrchr(m->valuestring, '/');
+    base = base ? base + 1 : m->valuestring;
+    if (kb && kb->model[0] && !strcmp(base, kb->model)) {
+        snprintf(s->model, sizeof s->model, "%s", base);
+        s->dim = (uint32_t)kb->o.dim;
+        return RAGD_OK;
+    }
+    if (kb && !kb->o.resolve)
+        return ragd_error_set(err, RAGD_EINVAL,
+                              "'embedding_model' %s is not loaded (this server embeds with '%s')",
+                              m->valuestring, kb->model[0] ? kb->model : "no model");
+    snprintf(s->model, sizeof s->model, "%s", m->valuestring); /* a provider's, as named */
+    if (kb)
+        s->dim = 0; /* settled by kb_ns_create */
+    return RAGD_OK;
+}
+
+/* "dimension" and "metric". */
+static int kb__apply_vectors(const kb_t *kb, const cJSON *obj, kb_ns_settings *s,
+                             ragd_error *err)
+{
+    int rc = kb__get_u32(obj, "dimension", kb ? 1 : 0, KB_DIM_MAX, &s->dim, err);
+    if (rc)
+        return rc;
+    /* a client's dimension without a model: the documents bring their vectors */
+    if (kb && cJSON_GetObjectItemCaseSensitive(obj, "dimension") &&
+        !cJSON_GetObjectItemCaseSensitive(obj, "embedding_model"))
+        s->model[0] = '\0';
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(obj, "metric");
+    if (mt && !cJSON_IsNull(mt) &&
+        (!cJSON_IsString(mt) || !kb_metric_parse(mt->valuestring, &s->metric)))
+        return ragd_error_set(err, RAGD_EINVAL, "'metric' must be cosine, dot or l2");
+    return RAGD_OK;
+}
 
 int kb_ns_settings_apply_json(const kb_t *kb, const cJSON *obj, kb_ns_settings *s,
                               ragd_error *err)
@@ -150,18 +244,14 @@ int kb_ns_settings_apply_json(const kb_t *kb, const cJSON *obj, kb_ns_settings *
         return ragd_error_set(err, RAGD_EINVAL,
                               "'chunk_overlap' (%u) must be at most half of 'chunk_size' (%u)",
                               s->chunk_overlap, s->chunk_size);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "embedding_model");
-    if (m && !cJSON_IsNull(m)) {
-        if (!cJSON_IsString(m))
-            return ragd_error_set(err, RAGD_EINVAL, "'embedding_model' must be a string");
-        const char *base = strrchr(m->valuestring, '/');
-        base = base ? base + 1 : m->valuestring;
-        if (kb && strcmp(base, kb->model) != 0)
-            return ragd_error_set(err, RAGD_EINVAL,
-                                  "'embedding_model' %s is not loaded (this server embeds with '%s')",
-                                  m->valuestring, kb->model[0] ? kb->model : "no model");
-        snprintf(s->model, sizeof s->model, "%s", base);
-    }
+    if ((rc = kb__apply_model(kb, obj, s, err)) || (rc = kb__apply_vectors(kb, obj, s, err)))
+        return rc;
+    if (kb && kb__is_local_model(kb, s->model) && s->dim != kb->o.dim)
+        return ragd_error_set(err, RAGD_EINVAL, "'dimension' %u differs from %u, the dimension "
+                              "of '%s'", s->dim, (unsigned)kb->o.dim, s->model);
+    if (kb && !s->model[0] && !s->dim && cJSON_GetObjectItemCaseSensitive(obj, "embedding_model"))
+        return ragd_error_set(err, RAGD_EINVAL, "a namespace without an embedding model needs "
+                              "a 'dimension' for its vectors");
     return kb__apply_routing(obj, s, err);
 }
 
@@ -183,7 +273,12 @@ cJSON *kb_ns_settings_to_json(const kb_ns_settings *s)
     cJSON_AddNumberToObject(o, "hnsw_m", s->hnsw_m);
     cJSON_AddNumberToObject(o, "hnsw_ef_construction", s->hnsw_ef_construction);
     cJSON_AddNumberToObject(o, "hnsw_ef_search", s->hnsw_ef_search);
-    cJSON_AddStringToObject(o, "embedding_model", s->model);
+    if (s->model[0])
+        cJSON_AddStringToObject(o, "embedding_model", s->model);
+    else
+        cJSON_AddNullToObject(o, "embedding_model");
+    cJSON_AddNumberToObject(o, "dimension", s->dim);
+    cJSON_AddStringToObject(o, "metric", kb_metric_name(s->metric));
     if (s->description)
         cJSON_AddStringToObject(o, "description", s->description);
     else

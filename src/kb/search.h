@@ -5,7 +5,9 @@
  * scan when the filter is selective) run with the ownership + metadata filter
  * applied during the index search, so `limit` results come back whenever that
  * many chunks match; legs of all namespaces are merged by score, then fused
- * (weighted or RRF, index/fusion.h). Chunks whose text is identical to a
+ * (weighted or RRF, index/fusion.h). Each namespace is searched with a query
+ * vector of its own model (embedded once per model) or the caller's vector of
+ * its dimension. Chunks whose text is identical to a
  * better-ranked hit's collapse into it (kb_hit.dups lists where they are).
  *
  * Visibility: a search with user_id sees chunks of documents owned by that
@@ -35,8 +37,12 @@ typedef enum kb_search_type {
 typedef struct kb_search_opts {
     const char *query;            /* text; required unless semantic with vector */
     size_t qlen;
-    const float *vector;          /* custom query vector (dim floats) or NULL */
+    const float *vector;          /* query vector (dim floats) or NULL: used in the
+                                     namespaces of that dimension (and of vector_model,
+                                     when set); the others embed `query` with their
+                                     own model, once per model */
     size_t dim;
+    const char *vector_model;     /* the model vector came from, or NULL (the caller's) */
     const char *user_id;          /* NULL: shared documents only */
     kb_search_type type;
     size_t limit;                 /* results wanted (>= 1) */
@@ -77,6 +83,7 @@ typedef struct kb_hit {
     float score_sem, score_kw;    /* cosine similarity / BM25 score (0 if absent) */
     float norm_sem, norm_kw;      /* weighted fusion's normalised leg scores */
     float *vector;                /* with_vectors: dim floats (owned), else NULL */
+    size_t dim;                   /* length of vector (its namespace's dimension) */
     bm25_explain_term *terms;     /* explain + keyword match: owned array */
     size_t n_terms;
     kb_hit_ref *dups;             /* lower-ranked chunks with the same text (owned) */
@@ -86,7 +93,10 @@ typedef struct kb_hit {
 typedef struct kb_search_result {
     kb_hit *hits;                 /* best first */
     size_t n;
-    size_t dim;                   /* length of hit vectors */
+    size_t dim;                   /* with_vectors: the query vector's (or the loaded
+                                     model's) dimension; each hit says its own */
+    bool bad_dim;                 /* RAGD_EINVAL because no namespace searched has the
+                                     dimension of the caller's vector */
     double embed_ms, keyword_ms, semantic_ms, fusion_ms, total_ms;
     size_t keyword_candidates, semantic_candidates;
 } kb_search_result;
@@ -96,10 +106,12 @@ typedef struct kb_search_result {
 #define KB_SEARCH_DEPTH_MAX ((size_t)1 << 20)
 
 /* Search. *res is filled (caller releases with kb_search_result_clear).
- * Errors: RAGD_ENOTFOUND (a namespace; err names it), RAGD_EINVAL (empty
- * query, limit 0 or limit / candidates above KB_SEARCH_DEPTH_MAX, vector of
- * the wrong dimension), RAGD_EUNAVAIL (semantic leg
- * without an embedder and without a vector), embedding errors. */
+ * Errors: RAGD_ENOTFOUND (a namespace; err names it), RAGD_EINVAL (neither
+ * query nor vector, limit 0 or limit / candidates above KB_SEARCH_DEPTH_MAX,
+ * a caller's vector whose dimension no namespace searched has: res->bad_dim),
+ * RAGD_EUNAVAIL (a semantic leg that no namespace can run: no model, no
+ * vector), embedding errors (a provider's: RAGD_EUPSTREAM, or RAGD_EUNAVAIL
+ * with its circuit open). */
 int kb_search(kb_t *kb, const kb_search_opts *opts, kb_search_result *res, ragd_error *err);
 void kb_search_result_clear(kb_search_result *res);
 

@@ -1,6 +1,7 @@
 /*
- * search_hybrid.c - kb_search: embed the query (through the caller's
- * embedder, i.e. the embedding cache), run the keyword and semantic legs in
+ * search_hybrid.c - kb_search: pick each namespace's query vector (the
+ * caller's, or the query embedded once per model through that model's
+ * embedding cache), run the keyword and semantic legs in
  * every requested namespace with the visibility + metadata filter as the
  * indexes' filter callback, merge each leg across namespaces by score, fuse
  * (index/fusion.h), apply the threshold and copy the winners out while the
@@ -122,7 +123,7 @@ static int search__namespaces(kb_t *kb, const kb_search_opts *o, kb_ns ***out, s
     return RAGD_OK;
 }
 
-static int search__check(const kb_t *kb, const kb_search_opts *o, ragd_error *err)
+static int search__check(const kb_search_opts *o, ragd_error *err)
 {
     if (!o->limit)
         return ragd_error_set(err, RAGD_EINVAL, "limit must be at least 1");
@@ -130,26 +131,114 @@ static int search__check(const kb_t *kb, const kb_search_opts *o, ragd_error *er
         return ragd_error_set(err, RAGD_EINVAL, "limit and candidates must be at most %zu",
                               KB_SEARCH_DEPTH_MAX);
     bool has_text = o->query && o->qlen && !search__blank(o->query, o->qlen);
-    if (!has_text && !(o->type == KB_SEARCH_SEMANTIC && o->vector))
+    if (!has_text && !(o->type != KB_SEARCH_KEYWORD && o->vector))
         return ragd_error_set(err, RAGD_EINVAL, "the query is empty");
-    if (o->vector && kb->o.dim && o->dim != kb->o.dim)
-        return ragd_error_set(err, RAGD_EINVAL, "the vector has %zu dimensions; the model's is %zu",
-                              o->dim, kb->o.dim);
-    if (o->type != KB_SEARCH_KEYWORD && !o->vector && !kb->o.embed)
+    return RAGD_OK;
+}
+
+/* The query vectors of one search: the caller's, and the query embedded by
+ * each model of the namespaces searched (once per model). */
+typedef struct search_qvs {
+    const float **per_ns;     /* nn entries: the vector namespace i is searched with */
+    struct { char model[KB_MODEL_NAME_MAX]; float *v; } *emb;
+    size_t n_emb;
+} search_qvs;
+
+static void search__qvs_free(search_qvs *q)
+{
+    for (size_t i = 0; i < q->n_emb; i++)
+        free(q->emb[i].v);
+    free(q->emb);
+    free(q->per_ns);
+}
+
+/* The query embedded by the model of settings st (once per model). */
+static int search__embed_for(kb_t *kb, const kb_search_opts *o, const kb_ns_settings *st,
+                             search_qvs *q, const float **out, ragd_error *err)
+{
+    for (size_t j = 0; j < q->n_emb; j++)
+        if (!strcmp(q->emb[j].model, st->model)) {
+            *out = q->emb[j].v;
+            return RAGD_OK;
+        }
+    kb_embedder e;
+    int rc = kb__embedder(kb, st, &e, err);
+    if (rc)
+        return rc;
+    if (e.dim != st->dim)
+        return RAGD_OK; /* a model whose vectors do not fit: no semantic leg here */
+    float *v = xmalloc(e.dim * sizeof *v);
+    const char *t = o->query;
+    size_t tl = o->qlen;
+    if ((rc = e.fn(e.ud, KB_EMBED_QUERY, "", &t, &tl, 1, v))) {
+        free(v);
+        return ragd_error_set(err, rc, "embedding the query with %s%s failed: %s",
+                              e.remote ? "the provider model " : "", st->model, ragd_strerror(rc));
+    }
+    q->emb = xrealloc(q->emb, (q->n_emb + 1) * sizeof *q->emb);
+    snprintf(q->emb[q->n_emb].model, sizeof q->emb[q->n_emb].model, "%s", st->model);
+    q->emb[q->n_emb++].v = v;
+    *out = v;
+    return RAGD_OK;
+}
+
+/* Pick (or embed) the query vector of every namespace; see search.h. */
+static int search__qvecs(kb_t *kb, const kb_search_opts *o, kb_ns **nss, size_t nn,
+                         search_qvs *q, kb_search_result *res, ragd_error *err)
+{
+    q->per_ns = xcalloc(nn ? nn : 1, sizeof *q->per_ns);
+    if (o->type == KB_SEARCH_KEYWORD)
+        return RAGD_OK;
+    bool has_text = o->query && o->qlen && !search__blank(o->query, o->qlen);
+    bool fits = false, any = false;
+    int rc = RAGD_OK;
+    char dims[96] = "";       /* the dimensions seen, for a mismatch's message */
+    size_t dl = 0;
+    for (size_t i = 0; i < nn && !rc; i++) {
+        kb_ns_settings st;
+        pthread_rwlock_rdlock(&nss[i]->lock);
+        st = nss[i]->st; /* model, dim: fixed at creation */
+        pthread_rwlock_unlock(&nss[i]->lock);
+        st.description = NULL;
+        st.examples = NULL;
+        st.n_examples = 0;
+        if (o->vector && o->dim == st.dim &&
+            (!o->vector_model || !strcmp(o->vector_model, st.model))) {
+            q->per_ns[i] = o->vector;
+            fits = true;
+        } else if (has_text && st.model[0] && st.dim) {
+            rc = search__embed_for(kb, o, &st, q, &q->per_ns[i], err);
+        }
+        any = any || q->per_ns[i];
+        char one[16];
+        snprintf(one, sizeof one, " %u,", st.dim);
+        if (st.dim && !strstr(dims, one) && dl + strlen(one) < sizeof dims)
+            dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%s", one);
+    }
+    if (rc)
+        return rc;
+    if (o->vector && !o->vector_model && !fits && nn) {
+        res->bad_dim = true;
+        if (dl)
+            dims[dl - 1] = '\0';
+        return ragd_error_set(err, RAGD_EINVAL, "the vector has %zu dimensions; the namespaces "
+                              "searched take%s", o->dim, dl ? dims : " none");
+    }
+    if (!any && nn && (o->type == KB_SEARCH_SEMANTIC || !has_text))
         return ragd_error_set(err, RAGD_EUNAVAIL, "semantic search needs an embedding model or "
-                              "a query vector");
+                              "a query vector of the namespaces' dimension");
     return RAGD_OK;
 }
 
 /* Run both legs in every namespace (read locks held by the caller). */
-static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const float *qv,
-                         size_t qdim, size_t cand, search_leg *kw, search_leg *sem,
-                         kb_search_result *res)
+static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const float **qvs,
+                         size_t cand, search_leg *kw, search_leg *sem, kb_search_result *res)
 {
     void *hits = xmalloc(cand * (sizeof(bm25_hit) > sizeof(vec_hit) ? sizeof(bm25_hit)
                                                                      : sizeof(vec_hit)));
     int64_t t = clock_mono_us();
-    for (size_t i = 0; o->type != KB_SEARCH_SEMANTIC && i < nn; i++) {
+    bool has_text = o->query && o->qlen && !search__blank(o->query, o->qlen);
+    for (size_t i = 0; o->type != KB_SEARCH_SEMANTIC && has_text && i < nn; i++) {
         search_scope sc = { nss[i], o->user_id, o->filter };
         if (!nss[i]->bm)
             continue;
@@ -166,7 +255,7 @@ static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const 
     res->keyword_ms = (double)(t2 - t) / 1000.0;
     for (size_t i = 0; o->type != KB_SEARCH_KEYWORD && i < nn; i++) {
         search_scope sc = { nss[i], o->user_id, o->filter };
-        if (!nss[i]->hn || nss[i]->dim != qdim)
+        if (!nss[i]->hn || !qvs[i] || nss[i]->dim != nss[i]->st.dim)
             continue;
         /* ef at least four times the candidates wanted: ef near k loses recall at depth. */
         uint32_t ef = o->ef_search ? o->ef_search : nss[i]->st.hnsw_ef_search;
@@ -175,7 +264,7 @@ static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const 
         hnsw_search_opts ho = { .k = cand, .ef = ef, .filter = search__accept,
                                 .filter_ud = &sc, .n_match = -1, .mode = HNSW_AUTO };
         size_t n = 0;
-        hnsw_search(nss[i]->hn, qv, &ho, hits, &n);
+        hnsw_search(nss[i]->hn, qvs[i], &ho, hits, &n);
         for (size_t j = 0; j < n; j++)
             search__leg_push(sem, (uint64_t)i << 32 | ((vec_hit *)hits)[j].id,
                              ((vec_hit *)hits)[j].score);
@@ -219,7 +308,7 @@ static size_t search__fuse(const kb_search_opts *o, const search_leg *kw, const 
 
 /* Copy a fused hit out of its namespace (read lock held). */
 static void search__materialize(kb_ns **nss, const kb_search_opts *o, const fusion_hit *f,
-                                size_t qdim, kb_hit *h)
+                                kb_hit *h)
 {
     kb_ns *ns = nss[f->id >> 32];
     uint32_t id = (uint32_t)f->id;
@@ -241,11 +330,13 @@ static void search__materialize(kb_ns **nss, const kb_search_opts *o, const fusi
     h->score_kw = f->score_kw;
     h->norm_sem = f->norm_sem;
     h->norm_kw = f->norm_kw;
-    if (o->with_vectors && ns->hn && ns->dim == qdim) {
-        h->vector = xmalloc(qdim * sizeof *h->vector);
+    if (o->with_vectors && ns->hn && hnsw_contains(ns->hn, id)) {
+        h->dim = ns->dim;
+        h->vector = xmalloc(h->dim * sizeof *h->vector);
         if (hnsw_get_vector(ns->hn, id, h->vector)) {
             free(h->vector);
             h->vector = NULL;
+            h->dim = 0;
         }
     }
     if (o->explain && h->rank_kw && ns->bm) {
@@ -286,7 +377,7 @@ static void search__add_dup(kb_ns **nss, const fusion_hit *f, kb_hit *h)
 /* Materialise up to limit hits from f[0..n), collapsing identical texts
  * (same hash, then compared) into the first; returns the hits written. */
 static size_t search__collect(kb_ns **nss, const kb_search_opts *o, const fusion_hit *f,
-                              size_t n, size_t qdim, kb_hit *out)
+                              size_t n, kb_hit *out)
 {
     uint64_t *hashes = xmalloc((o->limit ? o->limit : 1) * sizeof *hashes);
     size_t k = 0;
@@ -299,7 +390,7 @@ static size_t search__collect(kb_ns **nss, const kb_search_opts *o, const fusion
             search__add_dup(nss, &f[i], same);
         } else if (k < o->limit) {
             hashes[k] = h;
-            search__materialize(nss, o, &f[i], qdim, &out[k++]);
+            search__materialize(nss, o, &f[i], &out[k++]);
         }
     }
     free(hashes);
@@ -310,20 +401,13 @@ int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_err
 {
     int64_t t0 = clock_mono_us();
     memset(res, 0, sizeof *res);
-    int rc = search__check(kb, o, err);
+    int rc = search__check(o, err);
     kb_ns **nss = NULL;
     size_t nn = 0;
     if (rc || (rc = search__namespaces(kb, o, &nss, &nn, err)))
         return rc;
-    float *qv = NULL;
-    size_t qdim = o->vector ? o->dim : kb->o.dim;
-    if (o->type != KB_SEARCH_KEYWORD && !o->vector) {
-        qv = xmalloc(qdim * sizeof *qv);
-        const char *q = o->query;
-        size_t ql = o->qlen;
-        if ((rc = kb->o.embed(kb->o.embed_ud, KB_EMBED_QUERY, "", &q, &ql, 1, qv)))
-            ragd_error_set(err, rc, "embedding the query failed: %s", ragd_strerror(rc));
-    }
+    search_qvs q = { 0 };
+    rc = search__qvecs(kb, o, nss, nn, &q, res, err);
     res->embed_ms = (double)(clock_mono_us() - t0) / 1000.0;
     if (!rc) {
         size_t cand = o->candidates ? o->candidates
@@ -334,14 +418,14 @@ int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_err
         search_leg kw = { 0 }, sem = { 0 };
         for (size_t i = 0; i < nn; i++)
             pthread_rwlock_rdlock(&nss[i]->lock);
-        search__legs(nss, nn, o, qv ? qv : o->vector, qdim, cand, &kw, &sem, res);
+        search__legs(nss, nn, o, q.per_ns, cand, &kw, &sem, res);
         int64_t tf = clock_mono_us();
         fusion_hit *f = NULL;
         size_t n = search__fuse(o, &kw, &sem, &f);
         size_t want = n < o->limit ? n : o->limit;
         res->hits = xcalloc(want ? want : 1, sizeof *res->hits);
-        res->n = search__collect(nss, o, f, n, qdim, res->hits);
-        res->dim = o->with_vectors ? qdim : 0;
+        res->n = search__collect(nss, o, f, n, res->hits);
+        res->dim = o->with_vectors ? (o->vector ? o->dim : kb->o.dim) : 0;
         for (size_t i = 0; i < nn; i++)
             pthread_rwlock_unlock(&nss[i]->lock);
         res->fusion_ms = (double)(clock_mono_us() - tf) / 1000.0;
@@ -349,7 +433,7 @@ int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_err
         free(kw.v);
         free(sem.v);
     }
-    free(qv);
+    search__qvs_free(&q);
     for (size_t i = 0; i < nn; i++)
         kb__ns_release(nss[i]);
     free(nss);

@@ -23,7 +23,7 @@ static kb_search_type rk__type(const char *s)
     return KB_SEARCH_HYBRID;
 }
 
-static void rk__copy(const kb_hit *k, size_t dim, size_t want_dim, rag_hit *h)
+static void rk__copy(const kb_hit *k, size_t want_dim, rag_hit *h)
 {
     memset(h, 0, sizeof *h);
     h->ns = xstrdup(k->ns);
@@ -36,9 +36,9 @@ static void rk__copy(const kb_hit *k, size_t dim, size_t want_dim, rag_hit *h)
     h->text[k->content_len] = '\0';
     h->len = k->content_len;
     h->score = k->score;
-    if (k->vector && dim && dim == want_dim) {
-        h->vec = xmalloc(dim * sizeof *h->vec);
-        memcpy(h->vec, k->vector, dim * sizeof *h->vec);
+    if (k->vector && k->dim && k->dim == want_dim) {
+        h->vec = xmalloc(k->dim * sizeof *h->vec);
+        memcpy(h->vec, k->vector, k->dim * sizeof *h->vec);
     }
     h->metadata = k->metadata ? cJSON_Duplicate(k->metadata, 1) : NULL;
     for (size_t i = 0; i < k->n_dups; i++) {
@@ -64,6 +64,10 @@ int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, 
     o.qlen = strlen(q->query);
     o.vector = q->qvec;
     o.dim = q->qvec ? q->dim : 0;
+    o.vector_model = kb_model(kb); /* the pipeline embeds with the loaded model */
+    /* fused scores become context relevances: each leg divided by its best, so no
+     * candidate is forced to 0 as min-max (search's default) would */
+    o.fusion.norm = FUSION_NORM_MAX;
     o.user_id = q->user_id;
     o.type = q->qvec ? rk__type(q->strategy) : KB_SEARCH_KEYWORD;
     o.limit = q->limit;
@@ -79,7 +83,7 @@ int rag_kb_search(void *kb, const rag_search_req *q, rag_hit **hits, size_t *n, 
     *n = res.n;
     *hits = res.n ? xmalloc(res.n * sizeof **hits) : NULL;
     for (size_t i = 0; i < res.n; i++)
-        rk__copy(&res.hits[i], res.dim, q->dim, &(*hits)[i]);
+        rk__copy(&res.hits[i], q->dim, &(*hits)[i]);
     kb_search_result_clear(&res);
     return 0;
 }

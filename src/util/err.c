@@ -21,6 +21,7 @@ static const char *const err_names[] = {
     "unsupported",
     "internal error",
     "not durable: fewer replicas confirmed the write than required; it may be lost on failover",
+    "upstream provider failed",
 };
 
 const char *ragd_strerror(int code)

@@ -27,6 +27,7 @@ enum ragd_errcode {
     RAGD_EUNSUPPORTED,      /* feature not available in this build/backend */
     RAGD_EINTERNAL,         /* a bug: an invariant did not hold */
     RAGD_ENOTDURABLE,       /* written, but fewer replicas confirmed it than required */
+    RAGD_EUPSTREAM,         /* a remote provider failed or answered nonsense */
     RAGD_ELAST
 };
 

@@ -17,7 +17,9 @@ Failures can also be queued for the next calls: POST /_control
 POST /v1/embeddings answers deterministic unit vectors (a text always gets the same
 one; 1536 dimensions for text-embedding-3-small and -ada-002, 3072 for -3-large, else
 the request's "dimensions" or 8) and records how many texts each call carried
-(`embedding_batches()`), so tests can count what a cache in front saved.
+(`embedding_batches()`), so tests can count what a cache in front saved; POST /_control
+{"embed_delay": S} (or `embed_delay(S)`) makes each embeddings answer wait S seconds, so
+concurrent calls overlap.
 """
 import hashlib
 import math
@@ -38,6 +40,7 @@ class _State:
         self.concurrent = 0
         self.max_concurrent = 0
         self.embed_batches = []
+        self.embed_delay = 0.0
 
     def next_call(self, path, body):
         with self.lock:
@@ -111,10 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
             with st.lock:
                 if "fail" in ctl:
                     st.fail = list(ctl["fail"])
+                if "embed_delay" in ctl:
+                    st.embed_delay = float(ctl["embed_delay"])
                 if ctl.get("reset"):
                     st.calls, st.by_path, st.bodies, st.fail = 0, {}, [], []
                     st.max_concurrent = 0
                     st.embed_batches = []
+                    st.embed_delay = 0.0
             self._send_json(200, {"ok": True})
             return
         body = json.loads(raw or b"{}")
@@ -180,6 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
         texts = [texts] if isinstance(texts, str) else list(texts or [])
         with self.server.state.lock:
             self.server.state.embed_batches.append(len(texts))
+            delay = self.server.state.embed_delay
+        if delay:
+            time.sleep(delay)
         if fail:
             headers = {}
             if fail.get("retry_after") is not None:
@@ -310,6 +319,10 @@ class FakeUpstream:
         with self.state.lock:
             return list(self.state.bodies)
 
+    def embed_delay(self, seconds):
+        with self.state.lock:
+            self.state.embed_delay = seconds
+
     def fail_next(self, *fails):
         with self.state.lock:
             self.state.fail = list(fails)
@@ -320,6 +333,7 @@ class FakeUpstream:
             st.calls, st.by_path, st.bodies, st.fail = 0, {}, [], []
             st.max_concurrent = 0
             st.embed_batches = []
+            st.embed_delay = 0.0
 
 
 if __name__ == "__main__":

@@ -96,6 +96,20 @@ static inline int kbfx_embed(void *ud, kb_embed_class cls, const char *tenant,
     return 0;
 }
 
+static inline int kbfx__count_cb(void *ud, const char *k, size_t kl, const void *v, size_t vl)
+{
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* How many keys of st start with prefix. */
+static inline int kbfx_count_keys(store_t *st, const char *prefix)
+{
+    int n = 0;
+    store_scan(st, prefix, strlen(prefix), false, kbfx__count_cb, &n);
+    return n;
+}
+
 static inline void kbfx_rmdir(const char *dir)
 {
     char cmd[600];

@@ -38,17 +38,9 @@ static kb_t *open_kb(void)
     return open_kb_snap(g_snap);
 }
 
-static int count_keys_cb(void *ud, const char *k, size_t kl, const void *v, size_t vl)
-{
-    (*(int *)ud)++;
-    return 0;
-}
-
 static int count_keys(const char *prefix)
 {
-    int n = 0;
-    store_scan(g_store, prefix, strlen(prefix), false, count_keys_cb, &n);
-    return n;
+    return kbfx_count_keys(g_store, prefix);
 }
 
 static size_t search_n(kb_t *kb, const char *ns, const char *q, kb_search_type type,

@@ -3,8 +3,8 @@ per ragd route for knowledge bases, search, RAG, re-ranking, embeddings, session
 limits and the generic cache. Errors raise `RagdError` with ragd's stable code."""
 from ragd._client import AsyncClient, Client
 from ragd._errors import RagdError
-from ragd._types import CacheEntry, Document, RateLimitDecision, SearchResponse
+from ragd._types import CacheEntry, Chunk, Document, Metric, RateLimitDecision, SearchResponse
 
-__all__ = ["AsyncClient", "Client", "RagdError", "CacheEntry", "Document",
+__all__ = ["AsyncClient", "Client", "RagdError", "CacheEntry", "Chunk", "Document", "Metric",
            "RateLimitDecision", "SearchResponse"]
 __version__ = "0.1.0"

@@ -9,7 +9,8 @@ import httpx
 
 from ragd import _requests as R
 from ragd._errors import RagdError
-from ragd._types import JSON, CacheEntry, Document, RateLimitDecision, SearchResponse
+from ragd._types import (JSON, CacheEntry, Document, Metric, RateLimitDecision, SearchResponse,
+                         Vector)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -76,8 +77,13 @@ class Client:
     def list_namespaces(self) -> JSON:
         return self._send(R.list_namespaces())
 
-    def create_namespace(self, name: str, **settings: Any) -> JSON:
-        return self._send(R.create_namespace(name, settings))
+    def create_namespace(self, name: str, *, embedding_model: Any = R.MODEL_DEFAULT,
+                         dimension: Optional[int] = None, metric: Optional[Metric] = None,
+                         **settings: Any) -> JSON:
+        """embedding_model: the server's model (default), a provider's model name, or None
+        with `dimension` (and `metric`) for a namespace whose documents bring vectors."""
+        return self._send(R.create_namespace(
+            name, R.namespace_settings(embedding_model, dimension, metric, settings)))
 
     def get_namespace(self, name: str) -> JSON:
         return self._send(R.get_namespace(name))
@@ -106,8 +112,10 @@ class Client:
         return self._send(R.delete_documents_where(namespace, filter, user_id))
 
     # retrieval
-    def search(self, query: Optional[str] = None, **options: Any) -> SearchResponse:
-        return self._send(R.search(query, options))
+    def search(self, query: Optional[str] = None, *, vector: Optional[Vector] = None,
+               **options: Any) -> SearchResponse:
+        """query text and/or a query vector (for the namespaces of its dimension)."""
+        return self._send(R.search(query, vector, options))
 
     def rag_query(self, query: str, **options: Any) -> JSON:
         return self._send(R.rag_query(query, options))
@@ -205,8 +213,13 @@ class AsyncClient:
     async def list_namespaces(self) -> JSON:
         return await self._send(R.list_namespaces())
 
-    async def create_namespace(self, name: str, **settings: Any) -> JSON:
-        return await self._send(R.create_namespace(name, settings))
+    async def create_namespace(self, name: str, *, embedding_model: Any = R.MODEL_DEFAULT,
+                               dimension: Optional[int] = None, metric: Optional[Metric] = None,
+                               **settings: Any) -> JSON:
+        """embedding_model: the server's model (default), a provider's model name, or None
+        with `dimension` (and `metric`) for a namespace whose documents bring vectors."""
+        return await self._send(R.create_namespace(
+            name, R.namespace_settings(embedding_model, dimension, metric, settings)))
 
     async def get_namespace(self, name: str) -> JSON:
         return await self._send(R.get_namespace(name))
@@ -235,8 +248,10 @@ class AsyncClient:
         return await self._send(R.delete_documents_where(namespace, filter, user_id))
 
     # retrieval
-    async def search(self, query: Optional[str] = None, **options: Any) -> SearchResponse:
-        return await self._send(R.search(query, options))
+    async def search(self, query: Optional[str] = None, *, vector: Optional[Vector] = None,
+                     **options: Any) -> SearchResponse:
+        """query text and/or a query vector (for the namespaces of its dimension)."""
+        return await self._send(R.search(query, vector, options))
 
     async def rag_query(self, query: str, **options: Any) -> JSON:
         return await self._send(R.rag_query(query, options))

@@ -32,7 +32,21 @@ def list_namespaces() -> Req:
 
 
 def create_namespace(name: str, settings: Mapping[str, Any]) -> Req:
+    """settings as given; embedding_model=None is sent (a namespace without a model)."""
     return Req("POST", "/api/v1/namespaces", json={"name": name, **settings})
+
+
+def namespace_settings(embedding_model: Any, dimension: Optional[int], metric: Optional[str],
+                       settings: Mapping[str, Any]) -> Dict[str, Any]:
+    """The vector settings beside the others: embedding_model is a model name, None (no
+    model: the documents bring their vectors) or MODEL_DEFAULT (not sent)."""
+    out = dict(settings, **drop_none({"dimension": dimension, "metric": metric}))
+    if embedding_model is not MODEL_DEFAULT:
+        out["embedding_model"] = embedding_model
+    return out
+
+
+MODEL_DEFAULT: Any = object()
 
 
 def get_namespace(name: str) -> Req:
@@ -74,8 +88,9 @@ def delete_documents_where(namespace: str, filter: JSON, user_id: Optional[str])
 
 # ---- retrieval -----------------------------------------------------------------------
 
-def search(query: Optional[str], options: Mapping[str, Any]) -> Req:
-    return Req("POST", "/api/v1/search/hybrid", json=drop_none({"query": query, **options}))
+def search(query: Optional[str], vector: Optional[Any], options: Mapping[str, Any]) -> Req:
+    body = drop_none({"query": query, "vector": list(vector) if vector is not None else None})
+    return Req("POST", "/api/v1/search/hybrid", json={**body, **options})
 
 
 def rag_query(query: str, options: Mapping[str, Any]) -> Req:

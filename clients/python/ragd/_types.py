@@ -2,15 +2,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, NotRequired, Optional, TypedDict
+from typing import Any, Dict, List, Literal, NotRequired, Optional, Sequence, TypedDict
 
 JSON = Dict[str, Any]
+Vector = Sequence[float]
+Metric = Literal["cosine", "dot", "l2"]
+
+
+class Chunk(TypedDict):
+    """A chunk given by the caller (its text, and its vector unless the namespace's
+    model should embed it)."""
+    text: str
+    vector: NotRequired[Vector]
 
 
 class Document(TypedDict):
-    """A document to upsert into a namespace."""
+    """A document to upsert into a namespace: `text` (optionally with its own `vector`,
+    then the whole text is one chunk), or `chunks` that carry their vectors."""
     id: str
-    text: str
+    text: NotRequired[str]
+    vector: NotRequired[Vector]
+    chunks: NotRequired[List[Chunk]]
     metadata: NotRequired[JSON]
     user_id: NotRequired[str]
 

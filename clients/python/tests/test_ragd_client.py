@@ -127,3 +127,33 @@ def test_async_client(server, admin_key):
             with pytest.raises(RagdError):
                 await c.get_namespace("async-ns")
     asyncio.run(run())
+
+
+def test_namespaces_with_own_vectors(client, server, admin_key):
+    """A namespace without a model: documents and chunks carry vectors, searches a vector
+    (and the query text for the keyword leg); errors keep ragd's codes."""
+    info = client.create_namespace("vecs", embedding_model=None, dimension=3, metric="dot")
+    assert info["settings"]["embedding_model"] is None
+    assert info["settings"]["dimension"] == 3 and info["settings"]["metric"] == "dot"
+    up = client.upsert_documents("vecs", [
+        {"id": "a", "text": "alpha text", "vector": [1, 0, 0]},
+        {"id": "b", "chunks": [{"text": "beta one", "vector": [0, 1, 0]},
+                               {"text": "beta two", "vector": [0, 0, 2]}]}])
+    assert up["chunks"] == 3
+    hits = client.search(vector=[0, 0, 1], namespaces=["vecs"], search_type="semantic", limit=1)
+    assert hits["results"][0]["content"] == "beta two" and hits["results"][0]["score"] == 2
+    both = client.search("alpha", vector=[0, 1, 0], namespaces=["vecs"], limit=3)
+    assert {h["document_id"] for h in both["results"]} == {"a", "b"}
+    with pytest.raises(RagdError) as e:
+        client.upsert_documents("vecs", [{"id": "c", "text": "x", "vector": [1, 0]}])
+    assert e.value.status == 400 and e.value.code == "dimension_mismatch"
+
+    async def run():
+        async with AsyncClient(server.url, api_key=admin_key) as ac:
+            r = await ac.search(vector=[1, 0, 0], namespaces=["vecs"], search_type="semantic")
+            assert r["results"][0]["document_id"] == "a"
+            await ac.create_namespace("vecs2", dimension=2)
+            assert (await ac.get_namespace("vecs2"))["settings"]["embedding_model"] is None
+    asyncio.run(run())
+    client.delete_namespace("vecs")
+    client.delete_namespace("vecs2")
