@@ -141,7 +141,11 @@ static inline void hnsw__unlock(const hnsw *ix, uint32_t id)
     __atomic_clear(hnsw__lockp(ix, id), __ATOMIC_RELEASE);
 }
 
-/* Lock-free copy of a link list into out (room for M0); returns the count. */
+/* Lock-free copy of a link list into out (room for M0); returns the count.
+ * Each id is read with acquire, pairing with the release that stored it: a
+ * reader that finds an id has the writes made before it was linked (its
+ * vector) visible, even when a pruned list kept its count and the count's
+ * acquire paired with an older store. On x86 both are plain moves. */
 static inline uint32_t hnsw__read_links(const hnsw *ix, uint32_t id, int level, uint32_t *out)
 {
     const uint32_t *l = hnsw__links(ix, id, level);
@@ -150,7 +154,7 @@ static inline uint32_t hnsw__read_links(const hnsw *ix, uint32_t id, int level, 
     if (n > cap)
         n = cap;
     for (uint32_t i = 0; i < n; i++)
-        out[i] = __atomic_load_n(&l[1 + i], __ATOMIC_RELAXED);
+        out[i] = __atomic_load_n(&l[1 + i], __ATOMIC_ACQUIRE);
     return n;
 }
 
@@ -159,7 +163,7 @@ static inline void hnsw__write_links(const hnsw *ix, uint32_t id, int level, con
 {
     uint32_t *l = hnsw__links(ix, id, level);
     for (uint32_t i = 0; i < n; i++)
-        __atomic_store_n(&l[1 + i], ids[i], __ATOMIC_RELAXED);
+        __atomic_store_n(&l[1 + i], ids[i], __ATOMIC_RELEASE);
     __atomic_store_n(&l[0], n, __ATOMIC_RELEASE);
 }
 
