@@ -84,7 +84,7 @@ int kb__check_docs(const kb_t *kb, const kb_doc_in *docs, size_t n, ragd_error *
         return ragd_error_set(err, RAGD_EUNAVAIL, "no embedding model is loaded: documents "
                               "cannot be chunked");
     for (size_t i = 0; i < n; i++) {
-        int rc = kb__check_doc(&docs[i], NULL, i, err);
+        int rc = kb__check_doc(&docs[i], &kb__no_vec, i, err);
         if (rc)
             return rc;
     }
@@ -328,8 +328,9 @@ static const kb_doc_vec *kb__dv(const kb_doc_vec *vecs, size_t i)
 
 /* Fill vecs[total * dim]: the given vectors, the others embedded in one
  * batch by the namespace's model. */
-static int kb__vectors(kb_t *kb, const kb_ns *ns, const kb_doc_in *docs, const kb_doc_vec *dvs,
-                       size_t n, const kb_pending *pd, size_t total, float *vecs, ragd_error *err)
+static int kb__vectors(kb_t *kb, const kb_ns *ns, const char *tenant, const kb_doc_in *docs,
+                       const kb_doc_vec *dvs, size_t n, const kb_pending *pd, size_t total,
+                       float *vecs, ragd_error *err)
 {
     size_t dim = ns->st.dim, need = 0;
     const char **texts = xmalloc((total ? total : 1) * sizeof *texts);
@@ -359,7 +360,7 @@ static int kb__vectors(kb_t *kb, const kb_ns *ns, const kb_doc_in *docs, const k
     if (!rc && need && e.dim != dim)
         rc = ragd_error_set(err, RAGD_EINVAL, "the model of '%s' gives %zu dimensions, the "
                             "namespace has %zu", ns->name, e.dim, dim);
-    if (!rc && need && (rc = e.fn(e.ud, KB_EMBED_BULK, ns->name, texts, lens, need, ev)))
+    if (!rc && need && (rc = e.fn(e.ud, KB_EMBED_BULK, tenant, texts, lens, need, ev)))
         ragd_error_set(err, rc, "embedding %zu chunks with %s%s failed: %s", need,
                        e.remote ? "the provider model " : "", ns->st.model, ragd_strerror(rc));
     for (size_t j = 0; !rc && j < need; j++)
@@ -406,7 +407,8 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, const kb_doc_
         return RAGD_OK;
     }
     float *v = malloc(cnt * ns->st.dim * sizeof *v);
-    int rc = v ? kb__vectors(kb, ns, docs, dvs, n, pd, cnt, v, err) : RAGD_ENOMEM;
+    const char *tenant = admit && admit->tenant ? admit->tenant : ns->name;
+    int rc = v ? kb__vectors(kb, ns, tenant, docs, dvs, n, pd, cnt, v, err) : RAGD_ENOMEM;
     if (rc) {
         free(v);
         return rc;

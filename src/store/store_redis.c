@@ -584,29 +584,38 @@ static int rs__exec_reply(const redisReply *last, bool has_log, uint64_t *seq)
     return last->elements ? rs__reply_seq(last->element[last->elements - 1], seq) : RAGD_EIO;
 }
 
-/* The key a batch is routed by (its first op's, else the log's). On a cluster
- * MULTI/EXEC and scripts cannot span slots: a batch whose keys lie in several
- * slots is refused with RAGD_EINVAL (and a log line naming two of them) before
- * anything is sent, rather than half applied. */
-static int rs__batch_key(rs_store *s, const store_op *ops, size_t n, const char *log,
-                         size_t loglen, const char **key, size_t *klen)
+/* The key a batch is routed by (its first op's, else its first check's, else
+ * the log's). On a cluster MULTI/EXEC and scripts cannot span slots: a batch
+ * whose writes and checks lie in several slots is refused with RAGD_EINVAL (and
+ * a log line naming two of them) before anything is sent, rather than half
+ * applied. A log in another slot than the writes sets *split: the writes are
+ * applied (atomically, with their checks) and the record appended right after,
+ * two steps instead of one (only the namespaces' log kb:nslog is written so). */
+static int rs__batch_key(rs_store *s, const store_check *checks, size_t nchecks,
+                         const store_op *ops, size_t n, const char *log, size_t loglen,
+                         const char **key, size_t *klen, bool *split)
 {
-    *key = n ? ops[0].key : log;
-    *klen = n ? ops[0].klen : loglen;
+    *key = n ? ops[0].key : nchecks ? checks[0].key : log;
+    *klen = n ? ops[0].klen : nchecks ? checks[0].klen : loglen;
+    *split = false;
     if (!rroute_is_cluster(s->route))
         return 0;
     unsigned slot = rcluster_slot(*key, *klen);
-    for (size_t i = 0; i <= n; i++) {
-        const char *k = i < n ? ops[i].key : log;
-        size_t kl = i < n ? ops[i].klen : loglen;
-        if (k && rcluster_slot(k, kl) != slot) {
+    for (size_t i = 0; i < n + nchecks; i++) {
+        const char *k = i < n ? ops[i].key : checks[i - n].key;
+        size_t kl = i < n ? ops[i].klen : checks[i - n].klen;
+        if (rcluster_slot(k, kl) != slot) {
             log_msg(LOG_WARN, "redis cluster: batch refused: keys %.*s and %.*s lie in different "
                     "slots (give them one hash tag)", (int)*klen, *key, (int)kl, k);
             return RAGD_EINVAL;
         }
     }
+    *split = log && (n || nchecks) && rcluster_slot(log, loglen) != slot;
     return 0;
 }
+
+static int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
+                          size_t len, uint64_t *seq);
 
 static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size_t *failed,
                      const store_op *ops, size_t n, const char *log, size_t loglen,
@@ -615,9 +624,15 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
     rs_store *s = impl;
     const char *rkey;
     size_t rklen;
-    int brc = rs__batch_key(s, ops, n, log, loglen, &rkey, &rklen);
+    bool split;
+    int brc = rs__batch_key(s, checks, nchecks, ops, n, log, loglen, &rkey, &rklen, &split);
     if (brc)
         return brc;
+    if (split) {
+        uint64_t none;
+        brc = rs__batch(impl, checks, nchecks, failed, ops, n, NULL, 0, NULL, 0, &none);
+        return brc ? brc : rs__log_append(impl, log, loglen, rec, len, seq);
+    }
     if (nchecks)
         return rs__batch_if(rs__exec_fn, s, rkey, rklen, checks, nchecks, failed, ops, n, log,
                             loglen, rec, len, seq);

@@ -180,6 +180,44 @@ def node_ids(c):
     return ids
 
 
+def test_knowledge_bases_on_the_cluster_and_across_instances(redis_cluster):
+    """A namespace's keys share one slot (kb:{<ns>}); the namespaces' log kb:nslog lies in
+    another, so its record follows the namespace's own write: a second instance still
+    learns of the namespace, its documents and its drop."""
+    redis_cluster.flushall()
+    a = Ragd(env={"REDIS_URL": redis_cluster.url}).start()
+    b = Ragd(env={"REDIS_URL": redis_cluster.url}).start()
+    try:
+        assert a.post("/api/v1/namespaces", json={"name": "cl"}).status_code == 201
+        assert b.post("/api/v1/namespaces", json={"name": "cl"}).status_code == 409
+        docs = [{"id": f"d{i}", "text": f"kettlebell swing number {i} for the posterior chain"}
+                for i in range(5)]
+        r = a.post("/api/v1/namespaces/cl/documents", json={"documents": docs})
+        assert r.status_code == 200, r.text
+        q = {"query": "kettlebell swing", "namespaces": ["cl"], "search_type": "keyword",
+             "limit": 10}
+        found = []
+        for _ in range(200):  # until B's follower has applied A's records
+            r = b.post("/api/v1/search/hybrid", json=q)
+            found = r.json().get("results", []) if r.status_code == 200 else []
+            if len(found) == 5:
+                break
+            time.sleep(0.05)
+        assert len(found) == 5, r.text
+        slots = {redis_cluster.cli(redis_cluster.masters()[0], "CLUSTER", "KEYSLOT", k)
+                 for k in ("kb:{cl}:meta", "kb:{cl}:doc:d0", "kb:{cl}:log")}
+        assert len(slots) == 1
+        assert a.delete("/api/v1/namespaces/cl").status_code == 200
+        for _ in range(200):
+            if b.get("/api/v1/namespaces/cl").status_code == 404:
+                break
+            time.sleep(0.05)
+        assert b.get("/api/v1/namespaces/cl").status_code == 404
+    finally:
+        a.cleanup()
+        b.cleanup()
+
+
 def test_slot_migration_under_load_loses_nothing(on_cluster, redis_cluster):
     m = redis_cluster.masters()
     ids = node_ids(redis_cluster)
