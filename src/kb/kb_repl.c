@@ -465,7 +465,10 @@ static int kb__epoch_get(kb_t *kb, char out[65])
         kb__version_new(fresh);
         uint64_t seq;
         rc = store_log_append(kb->o.store, KB_EPOCH_LOG, fresh, 32, &seq);
-        if (rc == 0)
+        /* not confirmed by enough replicas (redis_wait_replicas) is still written on
+         * the master: the epoch is what it holds, and a failover that loses it is a
+         * reset the followers detect */
+        if (rc == 0 || rc == RAGD_ENOTDURABLE)
             rc = kb__epoch_read(kb, out);
     }
     return rc == 0 && !out[0] ? RAGD_EIO : rc;

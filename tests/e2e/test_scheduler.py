@@ -13,7 +13,9 @@ from ragdtest import Ragd
 WORDS = ("river stone maple copper lantern harbor meadow falcon orchard ember "
          "glacier violet timber canyon saddle thunder willow marble cobalt prairie "
          "beacon quartz heron cedar tundra walnut ripple summit anchor juniper").split()
-N_DOCS = 2000
+# Enough work that the upsert outlasts a handful of interactive calls even on an
+# idle machine: FP32 (the slowest precision) and 4,000 texts.
+N_DOCS = 4000
 
 
 def _doc(i):
@@ -27,7 +29,8 @@ def _model(s):
 
 
 def test_interactive_answered_during_bulk_upsert():
-    s = Ragd(env={"RAGD_KB_BATCH_MAX": str(N_DOCS), "RAGD_KB_MAX_REQUEST_CHUNKS": "100000"}).start()
+    s = Ragd(env={"RAGD_KB_BATCH_MAX": str(N_DOCS), "RAGD_KB_MAX_REQUEST_CHUNKS": "100000",
+                  "RAGD_EMBED_PRECISION": "fp32"}).start()
     try:
         for ns in ("bulk", "small"):
             assert s.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
@@ -40,7 +43,8 @@ def test_interactive_answered_during_bulk_upsert():
 
         def upsert():
             resp = requests.post(s.url + "/api/v1/namespaces/bulk/documents",
-                                 json={"documents": [_doc(i) for i in range(N_DOCS)]}, timeout=1800)
+                                 json={"documents": [_doc(i) for i in range(N_DOCS)], "wait": True},
+                                 timeout=1800)
             result["resp"] = resp
             done.set()
 
