@@ -72,10 +72,16 @@ bool api_embed_admit(const http_req *req, const char *const *texts, const size_t
                      size_t n, api_budget *out)
 {
     app_t *app = api_app(req);
-    size_t tokens = api_embed_tokens(app, texts, lens, n);
     int64_t cap = app->cfg.embed_max_request_tokens;
+    memset(out, 0, sizeof *out);
+    /* Counting tokenises every text once more: skip it when no budget is charged
+     * and n texts of the model's maximum length would fit the cap anyway (the
+     * usual small request). */
+    if (app->cfg.embed_user_tokens_per_minute <= 0 &&
+        (cap <= 0 || n <= (size_t)cap / embed_model_max_tokens(app->embed)))
+        return true;
+    size_t tokens = api_embed_tokens(app, texts, lens, n);
     if (cap > 0 && tokens > (size_t)cap) {
-        memset(out, 0, sizeof *out);
         out->status = 413;
         snprintf(out->msg, sizeof out->msg, "the inputs make %zu word pieces; one request may "
                  "embed at most %lld (embed_max_request_tokens)", tokens, (long long)cap);

@@ -359,8 +359,11 @@ static int rs__get_many(void *impl, const char *const *keys, const size_t *klens
     /* One pipeline to the node of the first key: callers read keys of one
      * namespace (one hash tag); on a cluster, keys of other slots go one by one. */
     bool one_slot = true;
-    for (size_t i = 1; i < n && rroute_is_cluster(s->route); i++)
-        one_slot = one_slot && rcluster_slot(keys[i], klens[i]) == rcluster_slot(keys[0], klens[0]);
+    if (n > 1 && rroute_is_cluster(s->route)) {
+        unsigned slot0 = rcluster_slot(keys[0], klens[0]);
+        for (size_t i = 1; i < n && one_slot; i++)
+            one_slot = rcluster_slot(keys[i], klens[i]) == slot0;
+    }
     int rc = 0;
     if (n && one_slot)
         rc = rroute_exec(s->route, keys[0], klens[0], n, cmds, r);
