@@ -28,7 +28,9 @@ static void json__where(const char *s, size_t off, size_t *line, size_t *col)
     }
 }
 
-/* A lexical pass before cJSON sees the input: nesting depth and NUL inside
+/* A lexical pass before cJSON sees the input: UTF-8 (JSON is UTF-8, RFC 8259
+ * section 8.1: invalid bytes would become U+FFFD in canonical keys, so two
+ * different bodies could share a cache key), nesting depth and NUL inside
  * strings (cJSON keeps a C string, so everything after a NUL would vanish). */
 static int json__scan(const char *s, size_t n, ragd_error *err)
 {
@@ -36,6 +38,14 @@ static int json__scan(const char *s, size_t n, ragd_error *err)
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
+        if ((unsigned char)ch >= 0x80) { /* never a quote, backslash or bracket */
+            size_t k = utf8_valid_prefix(s + i, n - i);
+            if (!k)
+                return ragd_error_set(err, RAGD_EFORMAT, "invalid UTF-8 at byte %zu: JSON text "
+                                      "must be UTF-8", i);
+            i += k - 1;
+            continue;
+        }
         if (in_str) {
             bool nul = ch == '\0' ||
                        (ch == '\\' && i + 5 < n && s[i + 1] == 'u' && !memcmp(s + i + 2, "0000", 4));
@@ -43,8 +53,8 @@ static int json__scan(const char *s, size_t n, ragd_error *err)
                 return ragd_error_set(err, RAGD_EFORMAT,
                                       "a string holds a NUL character at byte %zu: NUL (\\u0000) "
                                       "is not accepted", i);
-            if (ch == '\\')
-                i++;
+            if (ch == '\\' && i + 1 < n && (unsigned char)s[i + 1] < 0x80)
+                i++; /* an escape; a multi-byte character after it is checked above */
             else if (ch == '"')
                 in_str = false;
         } else if (ch == '"') {
@@ -138,12 +148,6 @@ int json_parse(const char *s, size_t n, cJSON **out, ragd_error *err)
 {
     if (n == 0)
         return ragd_error_set(err, RAGD_EFORMAT, "empty body: expected a JSON document");
-    /* JSON is UTF-8 (RFC 8259 section 8.1). Invalid bytes would become U+FFFD
-     * in canonical keys, so two different bodies could share a cache key. */
-    size_t bad;
-    if (!utf8_valid(s, n, &bad))
-        return ragd_error_set(err, RAGD_EFORMAT, "invalid UTF-8 at byte %zu: JSON text must "
-                              "be UTF-8", bad);
     int rc = json__scan(s, n, err);
     if (rc)
         return rc;
