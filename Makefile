@@ -8,8 +8,11 @@ MAKEFLAGS += --no-print-directory
 ARGS ?=
 
 FUZZ_SECONDS ?= 300
+PREFIX ?= /usr/local
+DESTDIR ?=
+DEB_OUT ?= $(BUILD)/deb
 
-.PHONY: all setup build debug run test test-unit test-e2e test-tsan fuzz clean
+.PHONY: all setup build debug run test test-unit test-e2e test-tsan fuzz install uninstall deb clean
 
 all: build
 
@@ -43,6 +46,25 @@ test-tsan:
 fuzz:
 	@scripts/fuzz.sh build
 	@scripts/fuzz.sh run $(FUZZ_SECONDS)
+
+# The binary, ragd.1, bash completion, ragd.conf.example (PREFIX/etc/ragd), the
+# model fetch script and the docs under $(DESTDIR)$(PREFIX); the list of what was
+# installed goes to $(BUILD)/installed_files.txt, which `make uninstall` reads.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+	@sed 's|^|$(DESTDIR)|' $(BUILD)/install_manifest.txt > $(BUILD)/installed_files.txt
+
+uninstall:
+	@test -f $(BUILD)/installed_files.txt || { echo "nothing installed from $(BUILD)"; exit 1; }
+	@xargs -d '\n' rm -fv < $(BUILD)/installed_files.txt
+	@xargs -d '\n' -n1 dirname < $(BUILD)/installed_files.txt | sort -u | grep '/ragd$$' | \
+	    xargs -r -d '\n' rmdir --ignore-fail-on-non-empty
+	@rm -f $(BUILD)/installed_files.txt
+
+# The Debian package (debian/), built with dpkg-buildpackage from the release
+# build in $(BUILD) (nothing is compiled twice); the .deb lands in $(DEB_OUT).
+deb: build
+	@scripts/make_deb.sh $(BUILD) $(DEB_OUT)
 
 clean:
 	rm -rf $(BUILD) $(DEBUG_BUILD) build-tsan build-fuzz

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup.sh - installs what ragd needs on Debian 12 and is quick when all is there:
-# the -dev packages (apt-get, only those missing), a Python venv for tests and
+# the -dev packages and debhelper for `make deb` (apt-get, only those missing), a Python venv for tests and
 # benchmarks (re-installed only when requirements change), and the model weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config python3-venv redis-server
 libmicrohttpd-dev liblmdb-dev libhiredis-dev libcurl4-openssl-dev libzstd-dev
 libopenblas-dev libutf8proc-dev libstemmer-dev libjwt-dev libcjson-dev libssl-dev
-clang-14 libclang-rt-14-dev"
+clang-14 libclang-rt-14-dev
+debhelper"
 
 missing=""
 for p in $PKGS; do

@@ -20,6 +20,8 @@ static const char ragd__commands[] =
     "                            start the server (the settings below apply)\n"
     "  ragd config [options]     print the effective configuration: every setting,\n"
     "                            resolved, secrets redacted, with its source\n"
+    "  ragd config --example [options]\n"
+    "                            print an example config file with every setting\n"
     "  ragd ingest <namespace> <path...> [--url URL] [--api-key KEY] [--ext LIST]\n"
     "              [--no-wait] | --resume JOB[,JOB...]\n"
     "                            load text and JSONL files into a running server as\n"
@@ -42,8 +44,10 @@ static void usage_command(const char *cmd)
         printf("Usage: ragd serve [options]\n\nStarts the server on the embedded store "
                "(or Redis with --redis-url) and\nserves until SIGINT/SIGTERM.\n\n");
     else
-        printf("Usage: ragd config [options]\n\nPrints the configuration the same options "
-               "would give `ragd serve`.\n\n");
+        printf("Usage: ragd config [--example] [options]\n\nPrints the configuration the "
+               "same options would give `ragd serve`.\n--example prints instead a config file "
+               "with every setting commented out at its\ndefault (ragd.conf.example); settings "
+               "given as flags appear set.\n\n");
     config_print_help(stdout);
 }
 
@@ -124,12 +128,18 @@ static int cmd_serve(int argc, char **argv)
     return 0;
 }
 
+/* `ragd config [--example] [options]`: --example prints ragd.conf.example
+ * (settings given as flags appear set) instead of the effective values. */
 static int cmd_config(int argc, char **argv)
 {
+    bool example = argc > 0 && !strcmp(argv[0], "--example");
     ragd_config cfg;
-    if (load_config(&cfg, argc, argv))
+    if (load_config(&cfg, argc - example, argv + example))
         return 2;
-    config_print(&cfg, stdout);
+    if (example)
+        config_print_example(&cfg, stdout);
+    else
+        config_print(&cfg, stdout);
     config_free(&cfg);
     return 0;
 }

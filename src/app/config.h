@@ -1,7 +1,8 @@
 /*
  * config.h - ragd's settings. One table lists every setting with its config
  * file key, environment variable, command-line flag, type, default and check;
- * precedence is flags > environment > config file (JSON) > defaults. A bad
+ * precedence is flags > environment > config file (JSON with // comments)
+ * > defaults. A bad
  * value is refused with a message that names the setting.
  */
 #ifndef RAGD_CONFIG_H
@@ -125,6 +126,18 @@ void config_print_help(FILE *out);
 
 /* Print every command-line flag, space-separated (shell completion). */
 void config_print_flags(FILE *out);
+
+/* Print ragd.conf.example: every setting with its help, accepted values, flag and
+ * environment variable, commented out at its default; settings that cfg took
+ * from a flag are printed set to that value instead (an example for a package:
+ * `ragd config --example --data-dir /var/lib/ragd`). The output is a valid
+ * config file (config_strip_comments). */
+void config_print_example(const ragd_config *cfg, FILE *out);
+
+/* Blank `//` comments and trailing commas (before `}` or `]`) outside strings
+ * in s[0..n) to spaces, in place, so that JSON with comments (JSONC) parses as
+ * JSON with the same byte offsets. The config file loader calls it. */
+void config_strip_comments(char *s, size_t n);
 
 /* Copy url into out with any password replaced by "***". */
 void config_redact_url(const char *url, char *out, size_t n);

@@ -7,6 +7,8 @@ from ragdtest import STORES, Ragd, Redis, RedisCluster, store_env
 def pytest_configure(config):
     config.addinivalue_line("markers", "ha_slow: long Redis failover scenarios, run with "
                             "-m ha_slow (bench/cluster/failover.py); left out otherwise")
+    config.addinivalue_line("markers", "packaging: make install and make deb (about 1-2 "
+                            "minutes); -m 'not packaging' leaves them out of a quick run")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -113,3 +113,26 @@ def test_bash_completion():
     out = subprocess.run(["bash", "-c", r.stdout + "\nCOMP_WORDS=(ragd se); COMP_CWORD=1; _ragd; "
                           "echo ${COMPREPLY[@]}"], capture_output=True, text=True).stdout
     assert out.split() == ["serve"]
+
+
+def test_config_file_with_comments_and_the_example(tmp_path):
+    # JSONC: // comments and trailing commas; a // inside a string stays
+    cfg = tmp_path / "ragd.conf"
+    cfg.write_text('// mine\n{\n  "key_prefix": "jc", // why\n'
+                   '  "upstream_url": "http://127.0.0.1:9/v1",\n}\n')
+    r = run("config", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    lines = {l.split("=")[0].strip(): l for l in r.stdout.splitlines()}
+    assert "jc" in lines["key_prefix"] and "http://127.0.0.1:9/v1" in lines["upstream_url"]
+    cfg.write_text('{\n  # not a comment\n  "key_prefix": "x"\n}\n')
+    r = run("config", "--config", str(cfg))
+    assert r.returncode == 2 and "line 2" in r.stderr
+    # the example: commented out, it changes nothing; flags given appear set
+    ex = run("config", "--example", "--listen", "127.0.0.1:9999", env={"CACHE_DEFAULT_TTL": "7"})
+    assert ex.returncode == 0 and '\n    "listen": "127.0.0.1:9999",\n' in ex.stdout
+    assert '\n    // "cache_default_ttl": 3600,\n' in ex.stdout
+    cfg.write_text(ex.stdout)
+    r = run("config", "--config", str(cfg))
+    lines = {l.split("=")[0].strip(): l for l in r.stdout.splitlines()}
+    assert "(file)" in lines["listen"] and "(default)" in lines["cache_default_ttl"]
+    assert all(f'"{k}": ' in ex.stdout for k in lines)  # every setting is in it

@@ -1,7 +1,9 @@
 /*
  * test_config.c - settings precedence (flag > env > file > default), parsing of
- * sizes, enums and decimals, refusal of bad values by name, URL redaction.
+ * sizes, enums and decimals, refusal of bad values by name, URL redaction,
+ * config files with comments, the generated example file.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +123,76 @@ TEST(urls_are_redacted)
     ASSERT_EQ_STR(out, "redis://host:6379/0");
 }
 
+static void strip(const char *in, const char *want)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", in);
+    config_strip_comments(buf, strlen(buf));
+    ASSERT_EQ_STR(buf, want);
+}
+
+TEST(comments_and_trailing_commas_are_blanked_outside_strings)
+{
+    strip("{\"a\": 1, // one\n}", "{\"a\": 1        \n}");
+    strip("// head\n{\"u\": \"redis://h:1/0\",}", "       \n{\"u\": \"redis://h:1/0\" }");
+    strip("[1,\n  // last\n]", "[1 \n         \n]");
+    strip("{\"q\": \"a\\\"//b,}\"}", "{\"q\": \"a\\\"//b,}\"}");   /* inside a string */
+    strip("{\"a\": 1,,}", "{\"a\": 1, }");                          /* still malformed */
+    strip("{\"a\": 1, \"b\": 2}", "{\"a\": 1, \"b\": 2}");
+}
+
+static int load_text(const char *text, ragd_config *c, ragd_error *err)
+{
+    char path[] = "/tmp/ragd-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    ssize_t w = write(fd, text, strlen(text));
+    close(fd);
+    char *argv[] = { "--config", path };
+    config_init(c);
+    int rc = w == (ssize_t)strlen(text) ? config_load(c, 2, argv, err) : -1;
+    unlink(path);
+    return rc;
+}
+
+/* The example with every setting left commented out gives the defaults; with
+ * every `// "key"` line uncommented, every setting comes from the file at its
+ * default; a flag given to the generator appears set. */
+TEST(example_file_loads_commented_and_uncommented)
+{
+    char *argv[] = { "--data-dir", "/var/lib/ragd" };
+    ragd_config g, c;
+    ragd_error err;
+    config_init(&g);
+    ASSERT_OK(config_load(&g, 2, argv, &err));
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    config_print_example(&g, f);
+    fclose(f);
+    config_free(&g);
+    ASSERT_OK(load_text(text, &c, &err));
+    ASSERT_EQ_STR(c.data_dir, "/var/lib/ragd");
+    ASSERT_EQ_INT(c.cache_default_ttl, 3600);
+    ASSERT_EQ_STR(c.sources[0], "default");
+    config_free(&c);
+    for (char *p = strstr(text, "    // \""); p; p = strstr(p, "    // \""))
+        memcpy(p + 4, "   ", 3);
+    ASSERT_OK(load_text(text, &c, &err));
+    size_t from_file = 0;
+    for (size_t i = 0; i < sizeof c.sources / sizeof c.sources[0] && c.sources[i]; i++)
+        from_file += !strcmp(c.sources[i], "file");
+    ASSERT_EQ_STR(c.listen, "127.0.0.1:8080");
+    ASSERT_NEAR(c.route_threshold, 0.35, 1e-12);
+    config_free(&c);
+    config_init(&c);
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof c.sources / sizeof c.sources[0] && c.sources[i]; i++)
+        total++;
+    config_free(&c);
+    ASSERT_EQ_INT(from_file, total);
+    free(text);
+}
+
 int main(void)
 {
     RUN(defaults_are_the_seed_values);
@@ -128,5 +200,7 @@ int main(void)
     RUN(bad_values_are_refused_by_name);
     RUN(float_settings_are_checked_at_load);
     RUN(urls_are_redacted);
+    RUN(comments_and_trailing_commas_are_blanked_outside_strings);
+    RUN(example_file_loads_commented_and_uncommented);
     return TEST_REPORT();
 }
