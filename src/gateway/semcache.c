@@ -155,11 +155,8 @@ int gw_semcache_store(gw_semcache *sc, const char *partition, const gw_semcache_
     double now = (double)clock_wall_ms() / 1000.0, inserted = now;
     int grc;
     cJSON *old = semc__load(sc, skey, &grc);
-    if (old) {
+    if (old)
         json_get_num(old, "inserted_at", 0, 1e12, &inserted);
-        cJSON_Delete(old);
-        gw_semantic_forget(sc->sem, partition, skey);  /* the vector may have changed */
-    }
     cJSON *o = semc__entry_json(e, eid, inserted, now);
     buf_t b = BUF_INIT;
     json_write(o, &b);
@@ -167,6 +164,9 @@ int gw_semcache_store(gw_semcache *sc, const char *partition, const gw_semcache_
     rc = cache_put_raw(sc->cache, skey, strlen(skey), SEMC_STATS_PREFIX, b.data, b.len,
                        "application/json", e->ttl_ms);
     buf_free(&b);
+    if (rc == 0 && old)
+        gw_semantic_forget(sc->sem, partition, skey);  /* the vector may have changed */
+    cJSON_Delete(old);
     if (rc == 0) {
         gw_sem_query q = { .prompt = (char *)e->prompt, .vec = vec };
         snprintf(q.partition, sizeof q.partition, "%s", partition);
