@@ -74,9 +74,10 @@ static bool semc_api__text(http_req *req, http_resp *resp, const cJSON *body, co
     *out = NULL;
     if (!v || (cJSON_IsNull(v) && !required))
         return true;
-    if (!cJSON_IsString(v) || (required && !*v->valuestring) || strlen(v->valuestring) > max) {
-        http_error(req, resp, strlen(cJSON_IsString(v) ? v->valuestring : "") > max ? 413 : 400,
-                   "invalid_request", "'%s' must be a %sstring of at most %zu bytes", name,
+    bool too_long = cJSON_IsString(v) && strlen(v->valuestring) > max;
+    if (!cJSON_IsString(v) || (required && !*v->valuestring) || too_long) {
+        http_error(req, resp, too_long ? 413 : 400, "invalid_request",
+                   "'%s' must be a %sstring of at most %zu bytes", name,
                    required ? "non-empty " : "", max);
         return false;
     }

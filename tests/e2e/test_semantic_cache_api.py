@@ -306,3 +306,13 @@ def test_restart_keeps_entries(backend, redis_server):
         assert [h["response"] for h in r.json()["hits"]] == ["North"]
     finally:
         s.cleanup()
+
+
+def test_unavailable_without_the_semantic_cache():
+    s = Ragd(env={"RAGD_MODEL_DIR": MODEL_DIR, "RAGD_SEMANTIC_CACHE": "off"}).start()
+    try:
+        assert_error(open_call(s, "POST", "x/check", json={"prompt": "p"}), 503,
+                     "semantic_cache_unavailable")
+        assert_error(open_call(s, "DELETE", "x"), 503, "semantic_cache_unavailable")
+    finally:
+        s.cleanup()
