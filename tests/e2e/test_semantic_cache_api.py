@@ -163,6 +163,15 @@ def test_delete_by_id_filter_and_clear(srv):
     assert c
 
 
+def test_clearing_every_cache_entry_clears_the_semantic_caches(srv):
+    name = fresh()
+    store(srv, "alice", name, prompt="cleared", response="gone", vector=unit(10))
+    assert len(check(srv, "alice", name, vector=unit(10))) == 1
+    r = requests.delete(srv.url + "/api/v1/cache", headers={"X-API-Key": ADMIN}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert check(srv, "alice", name, vector=unit(10)) == []
+
+
 def test_isolation_between_user_keys(srv):
     name = fresh()
     eid = store(srv, "alice", name, prompt="alice's secret question", response="alice's answer")
