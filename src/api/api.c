@@ -22,4 +22,5 @@ void api_register(router_t *r)
     api_route_register(r);
     api_user_content_register(r);
     api_tei_register(r);
+    api_semcache_register(r);
 }

@@ -32,6 +32,7 @@ void api_rerank_register(router_t *r);
 void api_rag_register(router_t *r);
 void api_route_register(router_t *r);
 void api_user_content_register(router_t *r); /* /api/v1/users/{user_id}/items */
+void api_semcache_register(router_t *r);   /* /api/v1/semantic-cache */
 void api_tei_register(router_t *r);        /* /embed, /rerank, /info, /tokenize */
 
 static inline app_t *api_app(const http_req *req) { return (app_t *)req->app; }

@@ -89,6 +89,7 @@ typedef struct ragd_config {
     double semantic_threshold;        /* cosine similarity in [0, 1] */
     double semantic_max_temperature;  /* qualifying requests: temperature <= this */
     int64_t semantic_max_entries;
+    double semcache_distance_threshold; /* the semantic-cache API's default, in [0, 2] */
     char *rerank_model_dir;           /* local cross-encoder ("" = none) */
     char *rerank_precision;           /* fp32 | bf16 */
     int64_t rerank_budget_ms;         /* re-rank latency budget (0 = none) */

@@ -43,6 +43,7 @@ static const scope_rule scope_rules[] = {
     { HTTP_POST, "/v1/embeddings", AUTH_SCOPE_READ },
     { HTTP_POST, "/v1/rerank", AUTH_SCOPE_READ },
     { HTTP_POST, "/v2/rerank", AUTH_SCOPE_READ },
+    { HTTP_POST, "/api/v1/semantic-cache/{}/check", AUTH_SCOPE_READ },
     /* the TEI dialect (api_tei.c) */
     { HTTP_POST, "/", AUTH_SCOPE_READ },
     { HTTP_POST, "/embed", AUTH_SCOPE_READ },

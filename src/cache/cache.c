@@ -356,7 +356,7 @@ int cache_clear_pattern(cache_t *c, const char *pattern, uint64_t *n)
 
 int cache_clear_all(cache_t *c, uint64_t *n)
 {
-    static const char *const pats[] = { "cache:*", "emb:*", "llm:*", "llmsem:*" };
+    static const char *const pats[] = { "cache:*", "emb:*", "llm:*", "llmsem:*", "semc:*" };
     uint64_t total = 0;
     for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
         uint64_t k = 0;

@@ -10,6 +10,8 @@
  *   cache:<prefix>:<key>   generic cache entries
  *   emb:<model>:<hash>     embedding cache (stats prefix "emb")
  *   llm:<model>:<hash>     gateway responses (stats prefix "llm")
+ *   semc:<partition>:<id>  the semantic-cache API's entries (gateway/semcache.h;
+ *                          stats prefix "semcache")
  *   cfg:{cfg}:cache_ttl:<prefix> persisted TTL overrides (older versions:
  *                          cfg:cache_ttl:<prefix>, still read)
  *

@@ -46,6 +46,8 @@ int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gatew
         rc = gw_semantic_create(emb, &so, &gw->sem);
         if (!rc)
             gw_semantic_load(gw->sem, NULL);  /* a store outage at start: empty until followed */
+        if (!rc)
+            rc = gw_semcache_create(gw->sem, cache, &gw->semc);
     }
     if (!rc)
         rc = gw_upstreams_load(&o->upstreams, &gw->ups, err);
@@ -70,6 +72,7 @@ void gateway_destroy(gateway_t *gw)
         return;
     gw_client_destroy(gw->client);  /* flights in progress finish (failed) here */
     gw_remote_embs_destroy(gw->embs);
+    gw_semcache_destroy(gw->semc);
     gw_semantic_destroy(gw->sem);
     gw_account_destroy(gw->acct);
     gw_upstreams_free(&gw->ups);
@@ -348,6 +351,11 @@ gw_semantic *gateway_semantic(gateway_t *gw)
     return gw->sem;
 }
 
+gw_semcache *gateway_semcache(gateway_t *gw)
+{
+    return gw->semc;
+}
+
 /* The semantic index's size and life (zeros when off). */
 static void gw__sem_stats_json(gateway_t *gw, cJSON *sc)
 {
@@ -386,6 +394,8 @@ cJSON *gateway_stats_json(gateway_t *gw)
                             (double)__atomic_load_n(&gw->sem_lookups, __ATOMIC_RELAXED));
     cJSON_AddNumberToObject(sc, "hits", (double)__atomic_load_n(&gw->sem_hits, __ATOMIC_RELAXED));
     gw__sem_stats_json(gw, sc);
+    if (gw->semc)
+        gw_semcache_stats_json(gw->semc, cJSON_AddObjectToObject(sc, "api"));
     uint64_t ecalls, etexts;
     gw_remote_embs_counts(gw->embs, &ecalls, &etexts);
     cJSON *em = cJSON_AddObjectToObject(out, "embeddings");
@@ -445,6 +455,8 @@ void gateway_metrics(gateway_t *gw, buf_t *b)
 {
     gw_account_metrics(gw->acct, b);
     gw__sem_metrics(gw, b);
+    if (gw->semc)
+        gw_semcache_metrics(gw->semc, b);
     metrics_family(b, "ragd_gateway_single_flight_joins_total", "counter",
                    "requests that waited for an identical call in flight");
     metrics_sample(b, "ragd_gateway_single_flight_joins_total", "",

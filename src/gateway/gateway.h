@@ -117,6 +117,11 @@ void gateway_models(gateway_t *gw, const char *const *local, size_t nlocal, http
 struct gw_semantic;
 struct gw_semantic *gateway_semantic(gateway_t *gw);
 
+/* The standalone semantic cache over the same index (NULL when the semantic
+ * cache is off), borrowed for the gateway's life. */
+struct gw_semcache;
+struct gw_semcache *gateway_semcache(gateway_t *gw);
+
 /* The "gateway" object of /api/v1/cache/stats; caller owns it. Thread-safe. */
 cJSON *gateway_stats_json(gateway_t *gw);
 

@@ -15,6 +15,7 @@
 #include "gateway/gateway.h"
 #include "gateway/record.h"
 #include "gateway/semantic.h"
+#include "gateway/semcache.h"
 #include "gateway/upstream.h"
 #include "http/stream.h"
 
@@ -32,6 +33,7 @@ struct gateway {
     gw_upstreams ups;
     gw_account *acct;
     gw_semantic *sem;            /* NULL when off or without the embedding model */
+    gw_semcache *semc;           /* the standalone semantic cache over sem (NULL with it) */
     double sem_threshold, sem_max_temperature;
     int retries;
     int64_t retry_base_ms, retry_max_ms;

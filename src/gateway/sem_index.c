@@ -338,11 +338,11 @@ int gw_semidx_remove(gw_semidx *ix, const char *partition, const char *skey)
     return rc;
 }
 
-static int semidx__search(sem_part *p, const float *vec, vec_hit *hits, size_t *nh)
+static int semidx__search(sem_part *p, const float *vec, size_t k, vec_hit *hits, size_t *nh)
 {
     if (p->flat)
-        return flat_search(p->flat, vec, SEMIDX_CANDIDATES, NULL, NULL, hits, nh);
-    hnsw_search_opts so = { .k = SEMIDX_CANDIDATES, .n_match = -1, .mode = HNSW_AUTO };
+        return flat_search(p->flat, vec, k, NULL, NULL, hits, nh);
+    hnsw_search_opts so = { .k = k, .n_match = -1, .mode = HNSW_AUTO };
     return hnsw_search(p->graph, vec, &so, hits, nh);
 }
 
@@ -355,7 +355,7 @@ int gw_semidx_lookup(gw_semidx *ix, const char *partition, const float *vec, dou
     sem_part *p = semidx__part_get(ix, partition, false);
     vec_hit hits[SEMIDX_CANDIDATES];
     size_t nh = 0;
-    if (p && semidx__search(p, vec, hits, &nh) == 0) {
+    if (p && semidx__search(p, vec, SEMIDX_CANDIDATES, hits, &nh) == 0) {
         for (size_t i = 0; i < nh && hits[i].score >= threshold; i++) {
             const sem_ent *e = hits[i].id < p->nids ? p->ents[hits[i].id] : NULL;
             if (!e || semidx__expired(e, now_ms) || (accept && !accept(ud, e->prompt)))
@@ -367,6 +367,31 @@ int gw_semidx_lookup(gw_semidx *ix, const char *partition, const float *vec, dou
         }
     }
     pthread_rwlock_unlock(&ix->lock);
+    return rc;
+}
+
+int gw_semidx_search(gw_semidx *ix, const char *partition, const float *vec, double threshold,
+                     size_t k, int64_t now_ms, gw_semidx_hit *hits, size_t *n)
+{
+    *n = 0;
+    if (k == 0 || k > GW_SEMIDX_K_MAX)
+        return RAGD_EINVAL;
+    vec_hit *vh = xmalloc(k * sizeof *vh);
+    size_t nh = 0;
+    int rc = RAGD_OK;
+    pthread_rwlock_rdlock(&ix->lock);
+    sem_part *p = semidx__part_get(ix, partition, false);
+    if (p)
+        rc = semidx__search(p, vec, k, vh, &nh);
+    for (size_t i = 0; rc == 0 && i < nh && vh[i].score >= threshold; i++) {
+        const sem_ent *e = vh[i].id < p->nids ? p->ents[vh[i].id] : NULL;
+        if (!e || semidx__expired(e, now_ms))
+            continue;
+        hits[*n].skey = xstrdup(e->skey);
+        hits[(*n)++].sim = vh[i].score;
+    }
+    pthread_rwlock_unlock(&ix->lock);
+    free(vh);
     return rc;
 }
 

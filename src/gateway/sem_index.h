@@ -66,6 +66,19 @@ int gw_semidx_lookup(gw_semidx *ix, const char *partition, const float *vec, dou
                      int64_t now_ms, gw_semidx_accept_fn accept, void *ud, char *skey, size_t n,
                      float *sim);
 
+/* One neighbour found by gw_semidx_search. */
+typedef struct gw_semidx_hit {
+    char *skey;             /* owned by the caller (free) */
+    float sim;              /* cosine similarity */
+} gw_semidx_hit;
+
+/* Up to k (1..GW_SEMIDX_K_MAX) live entries of partition nearest to vec with
+ * similarity >= threshold, best first, into hits[0..*n). No guard. The
+ * caller frees each hits[i].skey. */
+#define GW_SEMIDX_K_MAX 1024
+int gw_semidx_search(gw_semidx *ix, const char *partition, const float *vec, double threshold,
+                     size_t k, int64_t now_ms, gw_semidx_hit *hits, size_t *n);
+
 typedef struct gw_semidx_stats {
     uint64_t entries;          /* in the index now */
     uint64_t partitions;       /* partitions now */

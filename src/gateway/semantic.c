@@ -179,6 +179,22 @@ int gw_semantic_lookup(gw_semantic *s, const gw_sem_query *q, double threshold, 
                             sem__accept, q->prompt, skey, n, sim);
 }
 
+int gw_semantic_search(gw_semantic *s, const char *partition, const float *vec, double threshold,
+                       size_t k, gw_semidx_hit *hits, size_t *n)
+{
+    return gw_semidx_search(s->ix, partition, vec, threshold, k, clock_wall_ms(), hits, n);
+}
+
+size_t gw_semantic_dim(const gw_semantic *s)
+{
+    return s->dim;
+}
+
+embcache_t *gw_semantic_embedder(const gw_semantic *s)
+{
+    return s->emb;
+}
+
 /* Append r to the log (when persisted); a failure is counted, the local
  * index is right either way and the entry stays this instance's only. */
 static void sem__announce(gw_semantic *s, const gw_semrec *r)

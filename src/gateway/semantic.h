@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "cache/embcache.h"
+#include "gateway/sem_index.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -65,6 +66,18 @@ int gw_semantic_prepare(gw_semantic *s, const cJSON *body, int endpoint, const c
  * *sim. RAGD_ENOTFOUND if none. Thread-safe. */
 int gw_semantic_lookup(gw_semantic *s, const gw_sem_query *q, double threshold, char *skey,
                        size_t n, float *sim);
+
+/* Up to k entries of partition nearest to vec with similarity >= threshold,
+ * best first, without the guard (gw_semidx_search: the caller frees each
+ * hits[i].skey). The standalone semantic cache's lookup. Thread-safe. */
+int gw_semantic_search(gw_semantic *s, const char *partition, const float *vec, double threshold,
+                       size_t k, gw_semidx_hit *hits, size_t *n);
+
+/* The vectors' dimension. */
+size_t gw_semantic_dim(const gw_semantic *s);
+
+/* The embedding cache it embeds prompts through (NULL in tests). */
+embcache_t *gw_semantic_embedder(const gw_semantic *s);
 
 /* Index q's prompt as answered by the exact entry skey, which expires in
  * ttl_ms (0 = never), and announce it on the log. Thread-safe. */

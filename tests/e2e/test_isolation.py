@@ -2,6 +2,8 @@
 403 or 404 with nothing changed; a user_id naming someone else is refused unless the
 caller is a service key; a service key reaches a user's data only by naming that user.
 Runs on LMDB and Redis. Extend MATRIX as new per-user routes land."""
+import hashlib
+
 import pytest
 import requests
 
@@ -38,14 +40,21 @@ def seed_bob(s):
     assert call(s, "bob", "PUT", "/api/v1/sessions/sess1", json={"owner": "bob"}).status_code == 201
     assert call(s, "bob", "POST", "/api/v1/sessions/sess1/messages",
                 json={"role": "user", "content": "bob's message"}).status_code == 201
+    assert call(s, "bob", "POST", "/api/v1/semantic-cache/faq/store",
+                json={"prompt": BOB_PROMPT, "response": "bob's answer"}).status_code == 200
 
 
 def snapshot_bob(s):
     return (call(s, "bob", "GET", "/api/v1/cache/notes/k1").content,
             call(s, "bob", "GET", "/api/v1/sessions/sess1").json()["data"],
             [m["content"] for m in
-             call(s, "bob", "GET", "/api/v1/sessions/sess1/messages").json()["messages"]])
+             call(s, "bob", "GET", "/api/v1/sessions/sess1/messages").json()["messages"]],
+            call(s, "bob", "POST", "/api/v1/semantic-cache/faq/check",
+                 json={"prompt": BOB_PROMPT}).json()["hits"])
 
+
+BOB_PROMPT = "bob's private question"
+BOB_SEMANTIC_ID = hashlib.sha256(BOB_PROMPT.encode() + b"\x1f").hexdigest()[:32]
 
 # (method, path, kwargs) as alice, aimed at bob's data. Either the resource is
 # invisible (404: alice's namespace has no such thing) or the request names bob (403).
@@ -75,6 +84,14 @@ MATRIX = [
     ("GET", "/api/v1/sessions/sess1/messages?user_id=bob", {}),
     ("POST", "/api/v1/ratelimit/check", {"json": {"user_id": "bob", "key": "k", "limit": 1,
                                                   "window": 60}}),
+    ("POST", "/api/v1/semantic-cache/faq/check", {"json": {"prompt": BOB_PROMPT, "user_id": "bob"}}),
+    ("POST", "/api/v1/semantic-cache/faq/store", {"json": {"prompt": BOB_PROMPT, "response": "evil",
+                                                           "user_id": "bob"}}),
+    ("POST", "/api/v1/semantic-cache/faq/delete", {"json": {"ids": [BOB_SEMANTIC_ID],
+                                                            "user_id": "bob"}}),
+    ("DELETE", "/api/v1/semantic-cache/faq?user_id=bob", {}),
+    ("DELETE", f"/api/v1/semantic-cache/faq/entries/{BOB_SEMANTIC_ID}", {}),
+    ("DELETE", f"/api/v1/semantic-cache/faq/entries/{BOB_SEMANTIC_ID}?user_id=bob", {}),
     ("GET", "/api/v1/keys", {}),
     ("POST", "/api/v1/keys", {"json": {"scopes": ["admin"], "service": True}}),
 ]
@@ -100,6 +117,10 @@ def test_same_names_are_separate_per_user(world):
     assert call(world, "alice", "GET", "/api/v1/cache/notes/k1").content == b"alice"
     assert call(world, "bob", "GET", "/api/v1/cache/notes/k1").content == b"bob-secret"
     assert call(world, "alice", "GET", "/api/v1/sessions/sess1/messages").json()["messages"] == []
+    check = {"prompt": BOB_PROMPT}
+    assert call(world, "alice", "POST", "/api/v1/semantic-cache/faq/check", json=check).json()["hits"] == []
+    bobs = call(world, "bob", "POST", "/api/v1/semantic-cache/faq/check", json=check).json()["hits"]
+    assert [h["id"] for h in bobs] == [BOB_SEMANTIC_ID]
     # Rate limits are per user too: alice exhausting "k" leaves bob's "k" alone.
     body = {"key": "k", "limit": 1, "window": 60}
     assert call(world, "alice", "POST", "/api/v1/ratelimit/check", json=body).json()["allowed"]

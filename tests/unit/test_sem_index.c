@@ -224,6 +224,51 @@ TEST(concurrent_adds_and_lookups)
     gw_semidx_destroy(ix);
 }
 
+/* search: the k nearest above the threshold, best first, expired skipped,
+ * on the scan and on the graph alike. */
+static void check_search(size_t threshold)
+{
+    gw_semidx *ix = make(10000, threshold);
+    float q[DIM];
+    vec_for(7, q);
+    for (uint32_t i = 0; i < 3000; i++) {
+        float v[DIM];
+        char skey[32];
+        vec_for(i < 3 ? 7 : i + 100, v);
+        if (i < 3)
+            v[i] += 0.05f * (float)(i + 1);  /* near q, increasingly far */
+        snprintf(skey, sizeof skey, "k%u", i);
+        gw_semidx_entry e = { "p", skey, "x", v, i == 1 ? 2000 : 0 };
+        if (gw_semidx_add(ix, &e, 1000))
+            abort();
+    }
+    gw_semidx_hit hits[4];
+    size_t n = 0;
+    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 4, 1000, hits, &n));
+    ASSERT_EQ_INT(n, 3);
+    ASSERT_EQ_STR(hits[0].skey, "k0");
+    ASSERT_EQ_STR(hits[1].skey, "k1");
+    ASSERT_EQ_STR(hits[2].skey, "k2");
+    ASSERT_TRUE(hits[0].sim >= hits[1].sim && hits[1].sim >= hits[2].sim && hits[2].sim >= 0.9f);
+    for (size_t i = 0; i < n; i++)
+        free(hits[i].skey);
+    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 4, 2000, hits, &n));  /* k1 expired */
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_EQ_STR(hits[1].skey, "k2");
+    for (size_t i = 0; i < n; i++)
+        free(hits[i].skey);
+    ASSERT_OK(gw_semidx_search(ix, "other", q, 0.0, 4, 1000, hits, &n));
+    ASSERT_EQ_INT(n, 0);
+    ASSERT_TRUE(gw_semidx_search(ix, "p", q, 0.0, 0, 1000, hits, &n) == RAGD_EINVAL);
+    gw_semidx_destroy(ix);
+}
+
+TEST(search_returns_the_k_nearest_above_the_threshold)
+{
+    check_search(0);      /* 3,000 entries: past the default threshold, an HNSW graph */
+    check_search(100000); /* stays a scan */
+}
+
 int main(void)
 {
     RUN(keeps_learning_past_max_entries);
@@ -233,5 +278,6 @@ int main(void)
     RUN(partitions_and_the_accept_callback);
     RUN(a_large_partition_moves_to_hnsw_and_keeps_answering);
     RUN(concurrent_adds_and_lookups);
+    RUN(search_returns_the_k_nearest_above_the_threshold);
     return TEST_REPORT();
 }

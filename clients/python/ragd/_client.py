@@ -3,14 +3,16 @@ each sends is built once in _requests.py; this file only sends it and decodes th
 (`_decode`), so the two clients cannot drift apart."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+import asyncio
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import httpx
 
 from ragd import _requests as R
 from ragd._errors import RagdError
-from ragd._types import (JSON, CacheEntry, Document, Metric, RateLimitDecision, SearchResponse,
-                         Vector)
+from ragd._types import (JSON, CacheEntry, Document, Job, JobStatus, Metric, RateLimitDecision,
+                         SearchResponse, SemanticHit, Vector)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -37,7 +39,21 @@ def _decode(req: R.Req, r: httpx.Response) -> Any:
                           int(r.headers.get("x-cache-ttl", "-1")))
     if req.kind == "cache_delete":
         return True
-    return r.json() if r.content else None
+    out = r.json() if r.content else None
+    return out[req.pick] if req.pick else out
+
+
+def _ids(ids: Union[str, Sequence[str]]) -> List[str]:
+    return [ids] if isinstance(ids, str) else list(ids)
+
+
+def _job_done(job: Job, job_id: str, deadline: float) -> bool:
+    """Has the job finished? TimeoutError once the deadline passed without it."""
+    if job["status"] in R.JOB_FINISHED:
+        return True
+    if time.monotonic() >= deadline:
+        raise TimeoutError(f"job {job_id} still {job['status']} ({job.get('progress')})")
+    return False
 
 
 class _Config:
@@ -179,6 +195,64 @@ class Client:
     def cache_set_ttl(self, ttl: Mapping[str, int]) -> JSON:
         return self._send(R.cache_set_ttl(ttl))
 
+    # ingestion jobs
+    def submit_job(self, namespace: str, documents: Iterable[Document]) -> Job:
+        """Upsert documents in the background: the job (202), indexed after."""
+        return self._send(R.submit_job(namespace, documents))
+
+    def get_job(self, job_id: str) -> Job:
+        return self._send(R.get_job(job_id))
+
+    def list_jobs(self, *, namespace: Optional[str] = None, status: Optional[JobStatus] = None,
+                  limit: Optional[int] = None) -> JSON:
+        return self._send(R.list_jobs(namespace, status, limit))
+
+    def cancel_job(self, job_id: str) -> Job:
+        return self._send(R.cancel_job(job_id))
+
+    def wait_job(self, job_id: str, *, timeout: float = 600.0, interval: float = 0.5) -> Job:
+        """Poll the job every `interval` seconds until it succeeded, failed or was
+        cancelled (returned as it ended); TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if _job_done(job, job_id, deadline):
+                return job
+            time.sleep(interval)
+
+    # the semantic cache (RedisVL's SemanticCache: check, store, drop, clear)
+    def semantic_check(self, name: str, prompt: Optional[str] = None, *,
+                       vector: Optional[Vector] = None,
+                       distance_threshold: Optional[float] = None,
+                       num_results: Optional[int] = None, filters: Optional[JSON] = None,
+                       return_fields: Optional[List[str]] = None,
+                       user_id: Optional[str] = None) -> List[SemanticHit]:
+        """The cached entries within the cosine distance, nearest first ([] = a miss)."""
+        return self._send(R.semantic_check(name, prompt, vector, {
+            "distance_threshold": distance_threshold, "num_results": num_results,
+            "filters": filters, "return_fields": return_fields, "user_id": user_id}))
+
+    def semantic_store(self, name: str, prompt: str, response: str, *,
+                       vector: Optional[Vector] = None, metadata: Any = None,
+                       filters: Optional[JSON] = None, ttl: Optional[int] = None,
+                       user_id: Optional[str] = None) -> str:
+        """Store an answer; returns the entry's id."""
+        return self._send(R.semantic_store(name, prompt, response, vector, {
+            "metadata": metadata, "filters": filters, "ttl": ttl, "user_id": user_id}))
+
+    def semantic_drop(self, name: str, ids: Union[str, Sequence[str]], *,
+                      user_id: Optional[str] = None) -> int:
+        """Delete entries by id; returns how many were there."""
+        return self._send(R.semantic_delete(name, _ids(ids), None, user_id))
+
+    def semantic_delete(self, name: str, filters: JSON, *, user_id: Optional[str] = None) -> int:
+        """Delete the entries whose filters match; returns how many."""
+        return self._send(R.semantic_delete(name, None, filters, user_id))
+
+    def semantic_clear(self, name: str, *, user_id: Optional[str] = None) -> int:
+        """Delete every entry of the cache (the caller's); returns how many."""
+        return self._send(R.semantic_clear(name, user_id))
+
     def health(self) -> JSON:
         return self._send(R.health())
 
@@ -318,6 +392,64 @@ class AsyncClient:
 
     async def cache_set_ttl(self, ttl: Mapping[str, int]) -> JSON:
         return await self._send(R.cache_set_ttl(ttl))
+
+    # ingestion jobs
+    async def submit_job(self, namespace: str, documents: Iterable[Document]) -> Job:
+        """Upsert documents in the background: the job (202), indexed after."""
+        return await self._send(R.submit_job(namespace, documents))
+
+    async def get_job(self, job_id: str) -> Job:
+        return await self._send(R.get_job(job_id))
+
+    async def list_jobs(self, *, namespace: Optional[str] = None, status: Optional[JobStatus] = None,
+                  limit: Optional[int] = None) -> JSON:
+        return await self._send(R.list_jobs(namespace, status, limit))
+
+    async def cancel_job(self, job_id: str) -> Job:
+        return await self._send(R.cancel_job(job_id))
+
+    async def wait_job(self, job_id: str, *, timeout: float = 600.0, interval: float = 0.5) -> Job:
+        """Poll the job every `interval` seconds until it succeeded, failed or was
+        cancelled (returned as it ended); TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.get_job(job_id)
+            if _job_done(job, job_id, deadline):
+                return job
+            await asyncio.sleep(interval)
+
+    # the semantic cache (RedisVL's SemanticCache: check, store, drop, clear)
+    async def semantic_check(self, name: str, prompt: Optional[str] = None, *,
+                       vector: Optional[Vector] = None,
+                       distance_threshold: Optional[float] = None,
+                       num_results: Optional[int] = None, filters: Optional[JSON] = None,
+                       return_fields: Optional[List[str]] = None,
+                       user_id: Optional[str] = None) -> List[SemanticHit]:
+        """The cached entries within the cosine distance, nearest first ([] = a miss)."""
+        return await self._send(R.semantic_check(name, prompt, vector, {
+            "distance_threshold": distance_threshold, "num_results": num_results,
+            "filters": filters, "return_fields": return_fields, "user_id": user_id}))
+
+    async def semantic_store(self, name: str, prompt: str, response: str, *,
+                       vector: Optional[Vector] = None, metadata: Any = None,
+                       filters: Optional[JSON] = None, ttl: Optional[int] = None,
+                       user_id: Optional[str] = None) -> str:
+        """Store an answer; returns the entry's id."""
+        return await self._send(R.semantic_store(name, prompt, response, vector, {
+            "metadata": metadata, "filters": filters, "ttl": ttl, "user_id": user_id}))
+
+    async def semantic_drop(self, name: str, ids: Union[str, Sequence[str]], *,
+                      user_id: Optional[str] = None) -> int:
+        """Delete entries by id; returns how many were there."""
+        return await self._send(R.semantic_delete(name, _ids(ids), None, user_id))
+
+    async def semantic_delete(self, name: str, filters: JSON, *, user_id: Optional[str] = None) -> int:
+        """Delete the entries whose filters match; returns how many."""
+        return await self._send(R.semantic_delete(name, None, filters, user_id))
+
+    async def semantic_clear(self, name: str, *, user_id: Optional[str] = None) -> int:
+        """Delete every entry of the cache (the caller's); returns how many."""
+        return await self._send(R.semantic_clear(name, user_id))
 
     async def health(self) -> JSON:
         return await self._send(R.health())

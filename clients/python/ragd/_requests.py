@@ -18,6 +18,7 @@ class Req:
     content: Optional[bytes] = None
     headers: Dict[str, str] = field(default_factory=dict)
     kind: str = "json"  # "json" | "cache_get" | "cache_delete"
+    pick: Optional[str] = None  # answer only this member of the JSON object
 
 
 def seg(s: str) -> str:
@@ -84,6 +85,30 @@ def delete_document(namespace: str, doc_id: str) -> Req:
 def delete_documents_where(namespace: str, filter: JSON, user_id: Optional[str]) -> Req:
     return Req("POST", f"/api/v1/namespaces/{seg(namespace)}/documents/delete",
                json=drop_none({"filter": filter, "user_id": user_id}))
+
+
+# ---- ingestion jobs ------------------------------------------------------------------
+
+JOB_FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def submit_job(namespace: str, documents: Iterable[Document]) -> Req:
+    """The upsert as a background job: 202 with the job, whatever the batch size."""
+    return Req("POST", f"/api/v1/namespaces/{seg(namespace)}/documents",
+               json={"documents": list(documents), "wait": False})
+
+
+def get_job(job_id: str) -> Req:
+    return Req("GET", f"/api/v1/jobs/{seg(job_id)}")
+
+
+def list_jobs(namespace: Optional[str], status: Optional[str], limit: Optional[int]) -> Req:
+    return Req("GET", "/api/v1/jobs",
+               params=drop_none({"namespace": namespace, "status": status, "limit": limit}))
+
+
+def cancel_job(job_id: str) -> Req:
+    return Req("DELETE", f"/api/v1/jobs/{seg(job_id)}")
 
 
 # ---- retrieval -----------------------------------------------------------------------
@@ -195,6 +220,37 @@ def cache_stats() -> Req:
 
 def cache_set_ttl(ttl: Mapping[str, int]) -> Req:
     return Req("POST", "/api/v1/cache/config", json={"ttl": dict(ttl)})
+
+
+# ---- the semantic cache --------------------------------------------------------------
+
+def _semc(name: str) -> str:
+    return f"/api/v1/semantic-cache/{quote(name, safe='')}"
+
+
+def semantic_check(name: str, prompt: Optional[str], vector: Optional[Any],
+                   options: Mapping[str, Any]) -> Req:
+    body = drop_none({"prompt": prompt, "vector": list(vector) if vector is not None else None,
+                      **options})
+    return Req("POST", _semc(name) + "/check", json=body, pick="hits")
+
+
+def semantic_store(name: str, prompt: str, response: str, vector: Optional[Any],
+                   options: Mapping[str, Any]) -> Req:
+    body = drop_none({"prompt": prompt, "response": response,
+                      "vector": list(vector) if vector is not None else None, **options})
+    return Req("POST", _semc(name) + "/store", json=body, pick="id")
+
+
+def semantic_delete(name: str, ids: Optional[List[str]], filters: Optional[JSON],
+                    user_id: Optional[str]) -> Req:
+    return Req("POST", _semc(name) + "/delete",
+               json=drop_none({"ids": ids, "filters": filters, "user_id": user_id}),
+               pick="deleted")
+
+
+def semantic_clear(name: str, user_id: Optional[str]) -> Req:
+    return Req("DELETE", _semc(name), params=drop_none({"user_id": user_id}), pick="deleted")
 
 
 def health() -> Req:

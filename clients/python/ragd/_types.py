@@ -54,6 +54,37 @@ class RateLimitDecision(TypedDict):
     algorithm: str
 
 
+JobStatus = Literal["enqueued", "processing", "succeeded", "failed", "cancelled"]
+
+
+class Job(TypedDict):
+    """An ingestion job (docs/KNOWLEDGE.md): progress of a background upsert."""
+    id: str
+    namespace: str
+    status: JobStatus
+    created_at: Any
+    documents: JSON          # {total, done, failed}
+    tokens: JSON             # {total, done}
+    progress: float
+    errors: List[JSON]       # [{index, id, code, message}]
+    errors_total: int
+    location: str
+    eta_seconds: NotRequired[Optional[float]]
+    message: NotRequired[str]
+
+
+class SemanticHit(TypedDict, total=False):
+    """A semantic-cache hit (RedisVL's check result; fields as return_fields keeps)."""
+    id: str
+    prompt: str
+    response: str
+    vector_distance: float
+    metadata: Any
+    filters: JSON
+    inserted_at: float
+    updated_at: float
+
+
 @dataclass
 class CacheEntry:
     """A generic cache entry: its bytes, content type and seconds left (-1: none)."""

@@ -1,5 +1,6 @@
 """The Python client against the real binary: every area it covers (knowledge bases,
-search, RAG, re-rank, embeddings, sessions, rate limits, the cache API), sync and async,
+ingestion jobs, search, RAG, re-rank, embeddings, sessions, rate limits, the cache API,
+the semantic cache), sync and async,
 with credentials, and errors raised as RagdError with ragd's codes."""
 import asyncio
 
@@ -157,3 +158,66 @@ def test_namespaces_with_own_vectors(client, server, admin_key):
     asyncio.run(run())
     client.delete_namespace("vecs")
     client.delete_namespace("vecs2")
+
+
+def test_ingestion_jobs(client, server, admin_key):
+    client.create_namespace("jobs-ns")
+    job = client.submit_job("jobs-ns", DOCS)
+    assert job["status"] in ("enqueued", "processing", "succeeded") and job["id"]
+    done = client.wait_job(job["id"], timeout=120, interval=0.1)
+    assert done["status"] == "succeeded" and done["documents"]["done"] == 2
+    assert client.get_job(job["id"])["status"] == "succeeded"
+    listed = client.list_jobs(namespace="jobs-ns", status="succeeded")
+    assert [j["id"] for j in listed["jobs"]] == [job["id"]]
+    with pytest.raises(RagdError) as e:
+        client.cancel_job(job["id"])
+    assert e.value.status == 409 and e.value.code == "job_finished"
+    with pytest.raises(RagdError) as e:
+        client.get_job("no-such-job")
+    assert e.value.status == 404
+    assert client.search("protein", namespaces=["jobs-ns"], limit=1)["results"]
+
+    async def run():
+        async with AsyncClient(server.url, api_key=admin_key) as ac:
+            j = await ac.submit_job("jobs-ns", [{"id": "more", "text": "rowing for the back"}])
+            assert (await ac.wait_job(j["id"], timeout=120, interval=0.1))["status"] == "succeeded"
+            assert (await ac.list_jobs(namespace="jobs-ns"))["count"] == 2
+    asyncio.run(run())
+    client.delete_namespace("jobs-ns")
+
+
+def test_semantic_cache(client, server, admin_key):
+    eid = client.semantic_store("faq", "How do I reset my password?", "Use the reset link.",
+                                metadata={"src": "docs"}, filters={"lang": "en"}, ttl=600)
+    assert len(eid) == 32
+    hits = client.semantic_check("faq", "How can I reset my password?", distance_threshold=0.3)
+    assert [h["id"] for h in hits] == [eid]
+    assert hits[0]["response"] == "Use the reset link." and hits[0]["metadata"] == {"src": "docs"}
+    assert client.semantic_check("faq", "How do I reset my password?",
+                                 filters={"lang": "de"}) == []
+    slim = client.semantic_check("faq", "How do I reset my password?",
+                                 return_fields=["response"])
+    assert slim == [{"id": eid, "response": "Use the reset link."}]
+    v = [0.0] * 384
+    v[3] = 1.0
+    other = client.semantic_store("faq", "vector entry", "by vector", vector=v,
+                                  filters={"lang": "de"})
+    assert client.semantic_check("faq", vector=v)[0]["id"] == other
+    assert client.semantic_check("faq", "How do I reset my password?", user_id="alice") == []
+    with pytest.raises(RagdError) as e:
+        client.semantic_check("faq", vector=[1.0, 2.0])
+    assert e.value.status == 400 and e.value.code == "dimension_mismatch"
+    assert client.semantic_delete("faq", {"lang": "de"}) == 1
+    assert client.semantic_drop("faq", [eid, "0" * 32]) == 1
+    assert client.semantic_check("faq", "How do I reset my password?") == []
+
+    async def run():
+        async with AsyncClient(server.url, api_key=admin_key) as ac:
+            a = await ac.semantic_store("faq2", "capital of France?", "Paris", user_id="bob")
+            got = await ac.semantic_check("faq2", "capital of France?", user_id="bob")
+            assert [h["id"] for h in got] == [a]
+            assert await ac.semantic_drop("faq2", a, user_id="bob") == 1
+            await ac.semantic_store("faq2", "capital of Spain?", "Madrid", user_id="bob")
+            assert await ac.semantic_clear("faq2", user_id="bob") == 1
+    asyncio.run(run())
+    assert client.semantic_clear("faq") == 0
