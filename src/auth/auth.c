@@ -150,6 +150,14 @@ static bool auth__is_open(const auth_t *a, const char *path)
     return false;
 }
 
+/* Pages that carry no data (the API reference, /docs) are served to anyone,
+ * whatever open_routes says: what they show comes from routes that keep their
+ * own rules. */
+static bool auth__is_static_page(const char *path)
+{
+    return strcmp(path, "/docs") == 0;
+}
+
 static void auth__anonymous(auth_t *a, auth_identity *id, unsigned scopes, bool service)
 {
     memset(id, 0, sizeof *id);
@@ -237,7 +245,7 @@ bool auth_before(auth_t *a, http_req *req, http_resp *resp)
         auth__anonymous(a, id, auth__scopes_close(AUTH_SCOPE_ADMIN), true);
         return true;
     }
-    if (!metrics && auth__is_open(a, req->path)) {
+    if (!metrics && (auth__is_open(a, req->path) || auth__is_static_page(req->path))) {
         auth__anonymous(a, id, AUTH_SCOPE_READ, false);
         return true;
     }
