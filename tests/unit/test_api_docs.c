@@ -3,7 +3,8 @@
  * table: every route the router serves is documented with the same method and
  * path, and the document names no route the router lacks. Each operation has an
  * operationId (unique), path parameters for its {params}, a requestBody when it
- * takes one, a success response with a schema, and every $ref resolves. Open
+ * takes one, a success response with a schema, and every $ref resolves. Each
+ * operation's security names the scope auth_scope.c requires for the route; open
  * routes (/health, /docs) say they need no credential.
  */
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/api_docs.h"
+#include "auth/auth.h"
 #include "http/router.h"
 #include "testing.h"
 
@@ -263,6 +265,52 @@ TEST(every_ref_resolves)
     cJSON_Delete(doc);
 }
 
+/* Problems with the scopes op's security lists for the route (printed), 0 if none:
+ * each requirement names the scope auth_scope.c's table asks for. */
+static int check_scope(const char *pattern, int method, const char *mname, const cJSON *op)
+{
+    unsigned need = auth_required_scope(method, pattern);
+    const char *want = need == AUTH_SCOPE_ADMIN ? "admin" : need == AUTH_SCOPE_WRITE ? "write"
+                                                                                     : "read";
+    int bad = 0;
+    const cJSON *req;
+    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(op, "security")) {
+        const cJSON *scheme;
+        cJSON_ArrayForEach(scheme, req) {
+            const cJSON *first = cJSON_GetArrayItem(scheme, 0);
+            if (cJSON_GetArraySize(scheme) != 1 || !cJSON_IsString(first) ||
+                strcmp(first->valuestring, want) != 0) {
+                fprintf(stderr, "  %s %s: security %s should name the '%s' scope\n", mname,
+                        pattern, scheme->string, want);
+                bad++;
+            }
+        }
+    }
+    return bad;
+}
+
+TEST(security_names_the_scope_auth_requires)
+{
+    router_t *r = router_create();
+    api_register(r);
+    cJSON *doc = load_doc();
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+    int bad = 0;
+    char clean[256];
+    for (int i = 0; i < router_count(r); i++) {
+        clean_pattern(router_pattern(r, i), clean, sizeof clean);
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
+        for (int j = 0; j < NMETHODS; j++) {
+            const cJSON *op = cJSON_GetObjectItemCaseSensitive(item, methods[j]);
+            if ((router_methods(r, i) & (1 << j)) && op)
+                bad += check_scope(router_pattern(r, i), 1 << j, methods[j], op);
+        }
+    }
+    cJSON_Delete(doc);
+    router_destroy(r);
+    ASSERT_EQ_INT(bad, 0);
+}
+
 TEST(open_routes_need_no_credential)
 {
     cJSON *doc = load_doc();
@@ -295,6 +343,7 @@ int main(void)
     RUN(document_names_no_route_the_router_lacks);
     RUN(every_operation_is_complete);
     RUN(every_ref_resolves);
+    RUN(security_names_the_scope_auth_requires);
     RUN(open_routes_need_no_credential);
     RUN(docs_page_is_embedded);
     return TEST_REPORT();
