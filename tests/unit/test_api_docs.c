@@ -4,8 +4,9 @@
  * path, and the document names no route the router lacks. Each operation has an
  * operationId (unique), path parameters for its {params}, a requestBody when it
  * takes one, a success response with a schema, and every $ref resolves. Each
- * operation's security names the scope auth_scope.c requires for the route; open
- * routes (/health, /docs) say they need no credential.
+ * operation's security names the scope auth_scope.c requires for the route, and
+ * says no credential is needed exactly when auth_before lets a request without
+ * one through (/health, /metrics, /docs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "api/api_docs.h"
 #include "auth/auth.h"
 #include "http/router.h"
+#include "scratch_store.h"
 #include "testing.h"
 
 static const char *const methods[] = { "get", "head", "post", "put", "patch", "delete", "options" };
@@ -311,20 +313,89 @@ TEST(security_names_the_scope_auth_requires)
     ASSERT_EQ_INT(bad, 0);
 }
 
-TEST(open_routes_need_no_credential)
+/* Does the operation say it can be called without a credential (security [] or
+ * a requirement {})? */
+static bool documented_open(const cJSON *op)
 {
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(op, "security");
+    if (cJSON_IsArray(sec) && cJSON_GetArraySize(sec) == 0)
+        return true;
+    const cJSON *req;
+    cJSON_ArrayForEach(req, sec)
+        if (cJSON_IsObject(req) && !req->child)
+            return true;
+    return false;
+}
+
+/* Would auth (on, with the default open routes) let a request without a
+ * credential through to route i with method bit m? */
+static bool served_open(auth_t *a, const router_t *r, int i, int m)
+{
+    char path[256];
+    size_t k = 0;
+    for (const char *p = router_pattern(r, i); *p && k + 2 < sizeof path; p++) {
+        if (*p == '{') {  /* any value for a parameter */
+            path[k++] = 'x';
+            p = strchr(p, '}');
+            if (!p)
+                break;
+        } else {
+            path[k++] = *p;
+        }
+    }
+    path[k] = '\0';
+    http_req req;
+    http_resp resp;
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    req.method = m;
+    req.method_name = "?";
+    req.path = path;
+    req.route = router_pattern(r, i);
+    req.route_index = i;
+    bool ok = auth_before(a, &req, &resp);
+    auth_release(&req);
+    http_resp_clear(&resp);
+    return ok;
+}
+
+TEST(documented_security_matches_what_auth_lets_through)
+{
+    store_t *st = scratch_store_open("api_docs");
+    auth_opts o = { .admin_key = "api-docs-admin-key-0123" };
+    auth_t *a = NULL;
+    ragd_error err;
+    ASSERT_EQ_INT(auth_create(&o, st, &a, &err), 0);
+    router_t *r = router_create();
+    api_register(r);
     cJSON *doc = load_doc();
     const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
-    static const char *const open[] = { "/health", "/docs" };
-    for (size_t i = 0; i < 2; i++) {
-        const cJSON *get = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(paths, open[i]), "get");
-        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(get, "security");
-        ASSERT_TRUE(cJSON_IsArray(sec) && cJSON_GetArraySize(sec) == 0);
+    int bad = 0, open = 0;
+    char clean[256];
+    for (int i = 0; i < router_count(r); i++) {
+        clean_pattern(router_pattern(r, i), clean, sizeof clean);
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
+        for (int j = 0; j < NMETHODS; j++) {
+            const cJSON *op = cJSON_GetObjectItemCaseSensitive(item, methods[j]);
+            if (!(router_methods(r, i) & (1 << j)) || !op)
+                continue;
+            bool served = served_open(a, r, i, 1 << j);
+            open += served;
+            if (served != documented_open(op)) {
+                fprintf(stderr, "  %s %s: served %s a credential, documented %s\n", methods[j],
+                        clean, served ? "without" : "only with", served ? "with" : "without");
+                bad++;
+            }
+        }
     }
     const cJSON *global = cJSON_GetObjectItemCaseSensitive(doc, "security");
     ASSERT_TRUE(cJSON_IsArray(global) && cJSON_GetArraySize(global) == 2);
     cJSON_Delete(doc);
+    router_destroy(r);
+    auth_destroy(a);
+    scratch_store_close(st);
+    ASSERT_TRUE(open >= 4);  /* /health (GET, HEAD), /metrics, /docs (GET, HEAD) at least */
+    ASSERT_EQ_INT(bad, 0);
 }
 
 TEST(docs_page_is_embedded)
@@ -344,7 +415,7 @@ int main(void)
     RUN(every_operation_is_complete);
     RUN(every_ref_resolves);
     RUN(security_names_the_scope_auth_requires);
-    RUN(open_routes_need_no_credential);
+    RUN(documented_security_matches_what_auth_lets_through);
     RUN(docs_page_is_embedded);
     return TEST_REPORT();
 }
