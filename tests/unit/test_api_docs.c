@@ -73,6 +73,44 @@ static int pending_index(const char *method, const char *path)
     return -1;
 }
 
+/* One routed (route, method) pair and its operation in the document (NULL if
+ * undocumented); returns how many problems it found (printed). */
+typedef struct routed_op {
+    const router_t *r;
+    int route;                /* index in r */
+    int method;               /* HTTP_* bit */
+    const char *mname;        /* "get", ... */
+    const char *path;         /* the pattern as the document writes it */
+    const cJSON *op;
+} routed_op;
+typedef int (*routed_op_check)(const routed_op *ro, void *ctx);
+
+/* Run check on every method of every route of the full route table against
+ * the embedded document; the sum of the problems found. */
+static int walk_routes(routed_op_check check, void *ctx)
+{
+    router_t *r = router_create();
+    api_register(r);
+    cJSON *doc = load_doc();
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+    int bad = paths ? 0 : 1;
+    char clean[256];
+    for (int i = 0; i < router_count(r); i++) {
+        clean_pattern(router_pattern(r, i), clean, sizeof clean);
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
+        for (int j = 0; j < NMETHODS; j++) {
+            if (!(router_methods(r, i) & (1 << j)))
+                continue;
+            routed_op ro = { r, i, 1 << j, methods[j], clean,
+                             cJSON_GetObjectItemCaseSensitive(item, methods[j]) };
+            bad += check(&ro, ctx);
+        }
+    }
+    cJSON_Delete(doc);
+    router_destroy(r);
+    return bad;
+}
+
 TEST(document_is_openapi_31_of_this_version)
 {
     cJSON *doc = load_doc();
@@ -93,35 +131,24 @@ TEST(document_is_openapi_31_of_this_version)
     cJSON_Delete(doc);
 }
 
+static int check_documented(const routed_op *ro, void *ctx)
+{
+    int bad = 0;
+    if (!ro->op) {
+        fprintf(stderr, "  not in docs/openapi.json: %s %s\n", ro->mname, ro->path);
+        bad++;
+    }
+    if (pending_index(ro->mname, ro->path) >= 0) {
+        fprintf(stderr, "  %s %s is registered now: remove it from 'pending'\n", ro->mname,
+                ro->path);
+        bad++;
+    }
+    return bad;
+}
+
 TEST(every_route_is_documented)
 {
-    router_t *r = router_create();
-    api_register(r);
-    cJSON *doc = load_doc();
-    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
-    ASSERT_TRUE(paths != NULL);
-    int missing = 0;
-    char clean[256];
-    for (int i = 0; i < router_count(r); i++) {
-        clean_pattern(router_pattern(r, i), clean, sizeof clean);
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
-        for (int j = 0; j < NMETHODS; j++) {
-            if (!(router_methods(r, i) & (1 << j)))
-                continue;
-            if (!cJSON_GetObjectItemCaseSensitive(item, methods[j])) {
-                fprintf(stderr, "  not in docs/openapi.json: %s %s\n", methods[j], clean);
-                missing++;
-            }
-            if (pending_index(methods[j], clean) >= 0) {
-                fprintf(stderr, "  %s %s is registered now: remove it from 'pending'\n",
-                        methods[j], clean);
-                missing++;
-            }
-        }
-    }
-    cJSON_Delete(doc);
-    router_destroy(r);
-    ASSERT_EQ_INT(missing, 0);
+    ASSERT_EQ_INT(walk_routes(check_documented, NULL), 0);
 }
 
 TEST(document_names_no_route_the_router_lacks)
@@ -267,23 +294,25 @@ TEST(every_ref_resolves)
     cJSON_Delete(doc);
 }
 
-/* Problems with the scopes op's security lists for the route (printed), 0 if none:
- * each requirement names the scope auth_scope.c's table asks for. */
-static int check_scope(const char *pattern, int method, const char *mname, const cJSON *op)
+/* Each security requirement of a routed operation names the scope auth_scope.c's
+ * table asks for. */
+static int check_scope(const routed_op *ro, void *ctx)
 {
-    unsigned need = auth_required_scope(method, pattern);
+    if (!ro->op)
+        return 0;  /* check_documented's finding */
+    unsigned need = auth_required_scope(ro->method, router_pattern(ro->r, ro->route));
     const char *want = need == AUTH_SCOPE_ADMIN ? "admin" : need == AUTH_SCOPE_WRITE ? "write"
                                                                                      : "read";
     int bad = 0;
     const cJSON *req;
-    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(op, "security")) {
+    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(ro->op, "security")) {
         const cJSON *scheme;
         cJSON_ArrayForEach(scheme, req) {
             const cJSON *first = cJSON_GetArrayItem(scheme, 0);
             if (cJSON_GetArraySize(scheme) != 1 || !cJSON_IsString(first) ||
                 strcmp(first->valuestring, want) != 0) {
-                fprintf(stderr, "  %s %s: security %s should name the '%s' scope\n", mname,
-                        pattern, scheme->string, want);
+                fprintf(stderr, "  %s %s: security %s should name the '%s' scope\n", ro->mname,
+                        ro->path, scheme->string, want);
                 bad++;
             }
         }
@@ -293,24 +322,7 @@ static int check_scope(const char *pattern, int method, const char *mname, const
 
 TEST(security_names_the_scope_auth_requires)
 {
-    router_t *r = router_create();
-    api_register(r);
-    cJSON *doc = load_doc();
-    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
-    int bad = 0;
-    char clean[256];
-    for (int i = 0; i < router_count(r); i++) {
-        clean_pattern(router_pattern(r, i), clean, sizeof clean);
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
-        for (int j = 0; j < NMETHODS; j++) {
-            const cJSON *op = cJSON_GetObjectItemCaseSensitive(item, methods[j]);
-            if ((router_methods(r, i) & (1 << j)) && op)
-                bad += check_scope(router_pattern(r, i), 1 << j, methods[j], op);
-        }
-    }
-    cJSON_Delete(doc);
-    router_destroy(r);
-    ASSERT_EQ_INT(bad, 0);
+    ASSERT_EQ_INT(walk_routes(check_scope, NULL), 0);
 }
 
 /* Does the operation say it can be called without a credential (security [] or
@@ -359,43 +371,43 @@ static bool served_open(auth_t *a, const router_t *r, int i, int m)
     return ok;
 }
 
+typedef struct open_ctx {
+    auth_t *auth;
+    int open;  /* routes served without a credential */
+} open_ctx;
+
+/* The operation is documented open exactly when auth serves it open. */
+static int check_open(const routed_op *ro, void *ctx)
+{
+    open_ctx *c = ctx;
+    if (!ro->op)
+        return 0;
+    bool served = served_open(c->auth, ro->r, ro->route, ro->method);
+    c->open += served;
+    if (served == documented_open(ro->op))
+        return 0;
+    fprintf(stderr, "  %s %s: served %s a credential, documented %s\n", ro->mname, ro->path,
+            served ? "without" : "only with", served ? "with" : "without");
+    return 1;
+}
+
 TEST(documented_security_matches_what_auth_lets_through)
 {
     store_t *st = scratch_store_open("api_docs");
     auth_opts o = { .admin_key = "api-docs-admin-key-0123" };
-    auth_t *a = NULL;
+    open_ctx c = { 0 };
     ragd_error err;
-    ASSERT_EQ_INT(auth_create(&o, st, &a, &err), 0);
-    router_t *r = router_create();
-    api_register(r);
-    cJSON *doc = load_doc();
-    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
-    int bad = 0, open = 0;
-    char clean[256];
-    for (int i = 0; i < router_count(r); i++) {
-        clean_pattern(router_pattern(r, i), clean, sizeof clean);
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
-        for (int j = 0; j < NMETHODS; j++) {
-            const cJSON *op = cJSON_GetObjectItemCaseSensitive(item, methods[j]);
-            if (!(router_methods(r, i) & (1 << j)) || !op)
-                continue;
-            bool served = served_open(a, r, i, 1 << j);
-            open += served;
-            if (served != documented_open(op)) {
-                fprintf(stderr, "  %s %s: served %s a credential, documented %s\n", methods[j],
-                        clean, served ? "without" : "only with", served ? "with" : "without");
-                bad++;
-            }
-        }
-    }
-    const cJSON *global = cJSON_GetObjectItemCaseSensitive(doc, "security");
-    ASSERT_TRUE(cJSON_IsArray(global) && cJSON_GetArraySize(global) == 2);
-    cJSON_Delete(doc);
-    router_destroy(r);
-    auth_destroy(a);
+    ASSERT_EQ_INT(auth_create(&o, st, &c.auth, &err), 0);
+    int bad = walk_routes(check_open, &c);
+    auth_destroy(c.auth);
     scratch_store_close(st);
-    ASSERT_TRUE(open >= 4);  /* /health (GET, HEAD), /metrics, /docs (GET, HEAD) at least */
+    ASSERT_TRUE(c.open >= 4);  /* /health (GET, HEAD), /metrics, /docs (GET, HEAD) at least */
     ASSERT_EQ_INT(bad, 0);
+    cJSON *doc = load_doc();
+    const cJSON *global = cJSON_GetObjectItemCaseSensitive(doc, "security");
+    bool two = cJSON_IsArray(global) && cJSON_GetArraySize(global) == 2;
+    cJSON_Delete(doc);
+    ASSERT_TRUE(two);  /* everything else: an API key or a bearer token */
 }
 
 TEST(docs_page_is_embedded)
