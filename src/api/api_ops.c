@@ -1,7 +1,7 @@
 /*
- * api_ops.c - operations endpoints: GET /metrics (Prometheus text), GET
- * /openapi.json (generated from the route table) and GET / (the dashboard
- * page, see obs/dashboard.c). /health is api_health.c.
+ * api_ops.c - operations endpoints: GET /metrics (Prometheus text) and GET /
+ * (the dashboard page, see obs/dashboard.c). /health is api_health.c,
+ * /openapi.json and /docs are api_docs.c.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -173,57 +173,6 @@ static void ops__metrics(http_req *req, http_resp *resp)
     http_resp_set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", data, len);
 }
 
-/* OpenAPI 3 document generated from the route table, so it never drifts. */
-static void ops__openapi(http_req *req, http_resp *resp)
-{
-    app_t *app = api_app(req);
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "openapi", "3.0.3");
-    cJSON *info = cJSON_AddObjectToObject(doc, "info");
-    cJSON_AddStringToObject(info, "title", "ragd");
-    cJSON_AddStringToObject(info, "version", RAGD_VERSION);
-    cJSON *paths = cJSON_AddObjectToObject(doc, "paths");
-    static const char *const mnames[] = { "get", "head", "post", "put", "patch", "delete",
-                                          "options" };
-    for (int i = 0; i < router_count(app->router); i++) {
-        const char *pat = router_pattern(app->router, i);
-        char clean[256];
-        size_t k = 0;
-        for (const char *p = pat; *p && k < sizeof clean - 1; p++)
-            if (*p != '*')
-                clean[k++] = *p;
-        clean[k] = '\0';
-        cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, clean);
-        if (!item)
-            item = cJSON_AddObjectToObject(paths, clean);
-        int m = router_methods(app->router, i);
-        for (int j = 0; j < 7; j++) {
-            if (!(m & (1 << j)) || cJSON_GetObjectItemCaseSensitive(item, mnames[j]))
-                continue;
-            cJSON *op = cJSON_AddObjectToObject(item, mnames[j]);
-            cJSON *params = cJSON_AddArrayToObject(op, "parameters");
-            for (const char *p = strchr(clean, '{'); p; p = strchr(p + 1, '{')) {
-                const char *e = strchr(p, '}');
-                if (!e)
-                    break;
-                cJSON *prm = cJSON_CreateObject();
-                char name[64];
-                snprintf(name, sizeof name, "%.*s", (int)(e - p - 1), p + 1);
-                cJSON_AddStringToObject(prm, "name", name);
-                cJSON_AddStringToObject(prm, "in", "path");
-                cJSON_AddBoolToObject(prm, "required", true);
-                cJSON_AddItemToObject(prm, "schema", cJSON_Parse("{\"type\":\"string\"}"));
-                cJSON_AddItemToArray(params, prm);
-            }
-            cJSON *responses = cJSON_AddObjectToObject(op, "responses");
-            cJSON *d = cJSON_AddObjectToObject(responses, "default");
-            cJSON_AddStringToObject(d, "description", "JSON body; errors are {\"error\":{code,message,request_id}}");
-        }
-    }
-    api_reply_json(resp, 200, doc);
-    cJSON_Delete(doc);
-}
-
 static void ops__dashboard(http_req *req, http_resp *resp)
 {
     size_t len;
@@ -234,6 +183,5 @@ static void ops__dashboard(http_req *req, http_resp *resp)
 void api_ops_register(router_t *r)
 {
     router_add(r, HTTP_GET, "/metrics", ops__metrics);
-    router_add(r, HTTP_GET, "/openapi.json", ops__openapi);
     router_add(r, HTTP_GET | HTTP_HEAD, "/", ops__dashboard);
 }
