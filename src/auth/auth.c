@@ -220,10 +220,10 @@ static bool auth__is_metrics_key(const auth_t *a, const char *cred)
     return memcmp(hash, a->metrics_hash, HASH_SHA256_HEX_LEN) == 0;
 }
 
-bool auth_before(auth_t *a, http_req *req, http_resp *resp)
+/* auth_before's checks; req->auth is set. */
+static bool auth__before(auth_t *a, http_req *req, http_resp *resp)
 {
-    auth_identity *id = xcalloc(1, sizeof *id);
-    req->auth = id;
+    auth_identity *id = req->auth;
     bool bearer;
     const char *cred = auth__credential(req, &bearer);
     /* With metrics_key set, /metrics needs it (or an admin credential), open
@@ -256,6 +256,15 @@ bool auth_before(auth_t *a, http_req *req, http_resp *resp)
     }
     metrics_inc(&a->n_ok, 1);
     return true;
+}
+
+bool auth_before(auth_t *a, http_req *req, http_resp *resp)
+{
+    auth_identity *id = xcalloc(1, sizeof *id);
+    req->auth = id;
+    bool ok = auth__before(a, req, resp);
+    http_req_log_identity(req, id->key_id, id->user_id[0] ? id->user_id : id->tenant);
+    return ok;
 }
 
 void auth_release(http_req *req)
@@ -295,6 +304,7 @@ bool auth_effective_user(const http_req *req, const char *body_user_id, const ch
     } else {
         *user = body_user_id;
     }
+    http_req_log_identity(req, NULL, *user);
     return true;
 }
 

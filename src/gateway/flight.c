@@ -35,6 +35,7 @@ struct gw_flight {
     bool upstream_stream, chat, cacheable, locked;
     int64_t ttl_ms, lock_deadline_us;
     int attempts;
+    int64_t started_us;         /* the first attempt's start (the request logs' upstream time) */
     /* the current attempt */
     int64_t call_us, ttft_us;   /* when it was sent; to its first event (-1: none yet) */
     int status;
@@ -317,6 +318,8 @@ static void flight__call(gw_flight *f)
 {
     f->attempts++;
     f->call_us = clock_mono_us();
+    if (f->attempts == 1)
+        f->started_us = f->call_us;
     f->ttft_us = -1;
     __atomic_fetch_add(&f->gw->upstream_calls, 1, __ATOMIC_RELAXED);
     gw_call_cbs cbs = { f, flight__on_head, flight__on_data, flight__on_done };
@@ -368,8 +371,12 @@ static void flight__deliver(gw_flight *f, gw_sink *s, int rc, const char *msg,
                             const gw_record *r, bool complete)
 {
     bool ok2xx = rc == 0 && f->status >= 200 && f->status < 300;
+    int64_t up_us = f->started_us ? clock_mono_us() - f->started_us : -1;
     while (s) {
         gw_sink *next = s->next;
+        if (s->st)
+            http_stream_log_usage(s->st, complete ? r->in_tokens : -1,
+                                  complete ? r->out_tokens : -1, up_us);
         if (s->live) {
             /* Streaming already: finish as the upstream did. */
             if (ok2xx && f->done_seen)
