@@ -135,6 +135,16 @@ def _text_line(s, rid):
     return lines[0]
 
 
+def test_embedding_lines_carry_model_and_tokens(logged):
+    r = requests.post(logged.url + "/v1/embeddings", timeout=30,
+                      json={"model": "all-MiniLM-L6-v2", "input": ["one two three"]},
+                      headers={"X-API-Key": ADMIN, "X-Request-Id": "rq-emb"})
+    assert r.status_code == 200, r.text
+    line = line_for(logged, "rq-emb")
+    assert line["model"] == "all-MiniLM-L6-v2" and line["cache"] == "miss"
+    assert line["tokens_in"] == r.json()["usage"]["prompt_tokens"] and "tokens_out" not in line
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_text_format(how, upstream):
     args, env = ((["--log-format", "text"], {}) if how == "flag"
