@@ -211,6 +211,7 @@ static void embed_api__openai(http_req *req, http_resp *resp)
         goto out;
     bool remote = ec != app->embcache;
     const char *mname = remote ? model : embed_model_name(app->embed);
+    http_req_log_model(req, mname);
     size_t dim = embcache_dim(ec);
     if (fmt && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0) {
         http_error(req, resp, 400, "invalid_request", "'encoding_format' must be float or base64");
@@ -255,6 +256,7 @@ static void embed_api__openai(http_req *req, http_resp *resp)
     buf_puts(&b, "],\"model\":");
     buf_put_json_str(&b, mname, strlen(mname));
     buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}", tokens, tokens);
+    http_req_log_usage(req, tokens, -1, -1);
     buf_printf(&b, ",\"ragd\":{\"cache_hits\":%zu,\"cache_misses\":%zu,\"truncated\":[",
                info.hits, info.misses);
     for (size_t i = 0, k = 0; i < in.n; i++)

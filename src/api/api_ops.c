@@ -10,30 +10,34 @@
 
 #include "api/api.h"
 #include "gateway/gateway.h"
+#include "kb/search.h"
 #include "obs/dashboard.h"
+#include "obs/process.h"
 #include "util/memtrim.h"
 #include "util/json.h"
 #include "util/mem.h"
 
-static void ops__route_metrics(buf_t *b, const char *route, const char *method,
-                               const route_metrics *rm, bool hist_family_done)
+/* ragd_http_requests_total of one route: a sample per request method and
+ * status seen. */
+static void ops__route_metrics(buf_t *b, const char *route, const route_metrics *rm)
 {
     buf_t labels = BUF_INIT;
-    for (int s = 0; s < APP_STATUS_SLOTS; s++) {
-        uint64_t c = metrics_load(&rm->status_count[s]);
-        if (!c)
-            continue;
-        char st[8];
-        if (app_status_codes[s])
-            snprintf(st, sizeof st, "%d", app_status_codes[s]);
-        else
-            snprintf(st, sizeof st, "other");
-        buf_reset(&labels);
-        metrics_label(&labels, "route", route);
-        metrics_label(&labels, "method", method);
-        metrics_label(&labels, "status", st);
-        metrics_sample(b, "ragd_http_requests_total", labels.data, (double)c);
-    }
+    for (int m = 0; m < APP_METHOD_SLOTS; m++)
+        for (int s = 0; s < APP_STATUS_SLOTS; s++) {
+            uint64_t c = metrics_load(&rm->by_method[m][s]);
+            if (!c)
+                continue;
+            char st[8];
+            if (app_status_codes[s])
+                snprintf(st, sizeof st, "%d", app_status_codes[s]);
+            else
+                snprintf(st, sizeof st, "other");
+            buf_reset(&labels);
+            metrics_label(&labels, "route", route);
+            metrics_label(&labels, "method", app_method_names[m]);
+            metrics_label(&labels, "status", st);
+            metrics_sample(b, "ragd_http_requests_total", labels.data, (double)c);
+        }
     buf_free(&labels);
 }
 
@@ -65,20 +69,48 @@ static void ops__replication_metrics(app_t *app, buf_t *b)
     }
 }
 
+/* The build, the uptime, the heap and the standard process_* families. */
+static void ops__process_metrics(app_t *app, buf_t *b)
+{
+    buf_t labels = BUF_INIT;
+    metrics_label(&labels, "version", RAGD_VERSION);
+#if defined(__clang__)
+    metrics_label(&labels, "compiler", "clang " __clang_version__);
+#elif defined(__GNUC__)
+    metrics_label(&labels, "compiler", "gcc " __VERSION__);
+#endif
+#ifdef NDEBUG
+    metrics_label(&labels, "build_type", "release");
+#else
+    metrics_label(&labels, "build_type", "debug");
+#endif
+    metrics_family(b, "ragd_build_info", "gauge",
+                   "always 1; the labels say which build of ragd this is");
+    metrics_sample(b, "ragd_build_info", labels.data, 1);
+    buf_free(&labels);
+    metrics_family(b, "ragd_uptime_seconds", "gauge", "seconds since start");
+    metrics_sample(b, "ragd_uptime_seconds", NULL, (double)app_uptime_s(app));
+    size_t heap_used, heap_held;
+    memtrim_heap(&heap_used, &heap_held);
+    metrics_family(b, "ragd_heap_in_use_bytes", "gauge", "heap bytes in allocated blocks");
+    metrics_sample(b, "ragd_heap_in_use_bytes", NULL, (double)heap_used);
+    metrics_family(b, "ragd_heap_held_bytes", "gauge",
+                   "heap bytes the allocator holds from the system (in use and free)");
+    metrics_sample(b, "ragd_heap_held_bytes", NULL, (double)heap_held);
+    process_metrics_render(b);
+}
+
 static void ops__metrics(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
     buf_t b = BUF_INIT, labels = BUF_INIT;
-    char allow[96];
     int n = router_count(app->router);
 
-    metrics_family(&b, "ragd_http_requests_total", "counter", "HTTP requests by route and status");
-    for (int i = 0; i < n; i++) {
-        router_allow_string(router_methods(app->router, i), allow, sizeof allow);
-        ops__route_metrics(&b, router_pattern(app->router, i), allow, &app->route_metrics[i],
-                           false);
-    }
-    ops__route_metrics(&b, "unmatched", "any", &app->unmatched_metrics, false);
+    metrics_family(&b, "ragd_http_requests_total", "counter",
+                   "HTTP requests by route, request method and status");
+    for (int i = 0; i < n; i++)
+        ops__route_metrics(&b, router_pattern(app->router, i), &app->route_metrics[i]);
+    ops__route_metrics(&b, "unmatched", &app->unmatched_metrics);
     metrics_family(&b, "ragd_http_request_duration_seconds", "histogram",
                    "HTTP request latency by route");
     for (int i = 0; i < n; i++) {
@@ -116,6 +148,8 @@ static void ops__metrics(http_req *req, http_resp *resp)
     gateway_metrics(app->gateway, &b);
     if (app->sched)
         embed_sched_metrics_render(app->sched, &b);
+    if (app->kb)
+        kb_search_metrics_render(app->kb, &b);
 
     store_stats ss;
     memset(&ss, 0, sizeof ss);
@@ -155,15 +189,7 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_family(&b, "ragd_store_reconnects_total", "counter", "store reconnections");
     metrics_sample(&b, "ragd_store_reconnects_total", labels.data, (double)ss.reconnects);
     ops__replication_metrics(app, &b);
-    metrics_family(&b, "ragd_uptime_seconds", "gauge", "seconds since start");
-    metrics_sample(&b, "ragd_uptime_seconds", NULL, (double)app_uptime_s(app));
-    size_t heap_used, heap_held;
-    memtrim_heap(&heap_used, &heap_held);
-    metrics_family(&b, "ragd_heap_in_use_bytes", "gauge", "heap bytes in allocated blocks");
-    metrics_sample(&b, "ragd_heap_in_use_bytes", NULL, (double)heap_used);
-    metrics_family(&b, "ragd_heap_held_bytes", "gauge",
-                   "heap bytes the allocator holds from the system (in use and free)");
-    metrics_sample(&b, "ragd_heap_held_bytes", NULL, (double)heap_held);
+    ops__process_metrics(app, &b);
     auth_metrics_render(app->auth, &b);
     ratelimit_metrics_render(app->ratelimit, &b);
 

@@ -307,6 +307,7 @@ int app_open(app_t *app, ragd_error *err)
     if ((rc = auth_check_admin_key(cfg->admin_key, err)))
         return rc;
     log_set_level(log_level_parse(cfg->log_level));
+    log_set_format(log_format_parse(cfg->log_format));
     app->started_wall_ms = clock_wall_ms();
     app->started_mono_us = clock_mono_us();
 

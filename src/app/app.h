@@ -29,11 +29,14 @@
 #include "store/store.h"
 
 #define APP_STATUS_SLOTS 20
+#define APP_METHOD_SLOTS 8   /* the enum http_method bits, then any other method */
 
 /* Per-route request metrics, indexed like the router's routes. */
 typedef struct route_metrics {
     metrics_hist latency;
     uint64_t status_count[APP_STATUS_SLOTS]; /* atomic only (metrics_inc) */
+    uint64_t by_method[APP_METHOD_SLOTS][APP_STATUS_SLOTS]; /* the same, per request
+                                                               method (atomic only) */
 } route_metrics;
 
 typedef struct app {
@@ -89,6 +92,8 @@ void app_close(app_t *app);
 
 /* The HTTP status codes tracked per route, in slot order (last = other). */
 extern const int app_status_codes[APP_STATUS_SLOTS];
+/* The method of each by_method slot ("GET"... then "other"). */
+extern const char *const app_method_names[APP_METHOD_SLOTS];
 
 /* The server's completion hook (ud = the app): records the request's latency
  * and status under its route. Thread-safe (relaxed atomic counters). */

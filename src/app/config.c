@@ -42,6 +42,7 @@ static const cfg_entry cfg_table[] = {
     { "key_prefix", "RAGD_KEY_PREFIX", "--key-prefix", CFG_PREFIX, OFF(key_prefix), "ragd", 0, 0, NULL, false, "global prefix of every stored key" },
     { "model_dir", "RAGD_MODEL_DIR", "--model-dir", CFG_STR, OFF(model_dir), "", 0, 0, NULL, false, "embedding model directory (default ~/.cache/ragd/models/all-MiniLM-L6-v2)" },
     { "log_level", "RAGD_LOG_LEVEL", "--log-level", CFG_ENUM, OFF(log_level), "info", 0, 0, "debug|info|warn|error|off", false, "log level" },
+    { "log_format", "RAGD_LOG_FORMAT", "--log-format", CFG_ENUM, OFF(log_format), "json", 0, 0, "json|text", false, "log lines as JSON objects or as logfmt text (key=value)" },
     { "store_fsync", "RAGD_STORE_FSYNC", "--fsync", CFG_ENUM, OFF(store_fsync), "everysec", 0, 0, "always|everysec|no", false, "embedded store fsync policy" },
     { "cache_default_ttl", "CACHE_DEFAULT_TTL", NULL, CFG_INT, OFF(cache_default_ttl), "3600", 0, 315360000, NULL, false, "default cache TTL in seconds" },
     { "cache_embedding_ttl", "CACHE_EMBEDDING_TTL", NULL, CFG_INT, OFF(cache_embedding_ttl), "604800", 0, 315360000, NULL, false, "embedding cache TTL in seconds" },

@@ -24,6 +24,7 @@ typedef struct ragd_config {
     char *config_file;
     char *model_dir;
     char *log_level;
+    char *log_format;                 /* json | text */
     char *store_fsync;
     int64_t cache_default_ttl;        /* seconds */
     int64_t cache_embedding_ttl;

@@ -228,10 +228,10 @@ static bool auth__is_docs_page(const http_req *req)
     return (req->method & (HTTP_GET | HTTP_HEAD)) && strcmp(req->path, "/docs") == 0;
 }
 
-bool auth_before(auth_t *a, http_req *req, http_resp *resp)
+/* auth_before's checks; req->auth is set. */
+static bool auth__before(auth_t *a, http_req *req, http_resp *resp)
 {
-    auth_identity *id = xcalloc(1, sizeof *id);
-    req->auth = id;
+    auth_identity *id = req->auth;
     if (auth__is_docs_page(req)) {
         auth__anonymous(a, id, AUTH_SCOPE_READ, false);
         return true;
@@ -268,6 +268,15 @@ bool auth_before(auth_t *a, http_req *req, http_resp *resp)
     }
     metrics_inc(&a->n_ok, 1);
     return true;
+}
+
+bool auth_before(auth_t *a, http_req *req, http_resp *resp)
+{
+    auth_identity *id = xcalloc(1, sizeof *id);
+    req->auth = id;
+    bool ok = auth__before(a, req, resp);
+    http_req_log_identity(req, id->key_id, id->user_id[0] ? id->user_id : id->tenant);
+    return ok;
 }
 
 void auth_release(http_req *req)
@@ -307,6 +316,7 @@ bool auth_effective_user(const http_req *req, const char *body_user_id, const ch
     } else {
         *user = body_user_id;
     }
+    http_req_log_identity(req, NULL, *user);
     return true;
 }
 

@@ -140,16 +140,3 @@ cache_prefix_stats *cache_stats_snapshot(cache_stats_t *st, int *n)
     *n = k;
     return out;
 }
-
-void cache_stats_reset(cache_stats_t *st)
-{
-    for (size_t i = 0; i < STATS_SLOTS; i++) {
-        cache_prefix_stats *s = &st->slots[i].s;
-        __atomic_store_n(&s->hits, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->misses, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->writes, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->skipped_writes, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->raw_bytes, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->stored_bytes, 0, __ATOMIC_RELAXED);
-    }
-}

@@ -36,7 +36,4 @@ void cache_stats_skipped_write(cache_stats_t *st, const char *prefix);
  * count. Thread-safe. */
 cache_prefix_stats *cache_stats_snapshot(cache_stats_t *st, int *n);
 
-/* Forget all counters (after DELETE /api/v1/cache). */
-void cache_stats_reset(cache_stats_t *st);
-
 #endif

@@ -32,6 +32,7 @@ typedef struct acct_model {
     uint64_t spent_in, spent_out;      /* tokens used upstream */
     uint64_t saved_in, saved_out;      /* tokens hits did not need */
     double spent_usd, saved_usd;
+    metrics_hist latency, ttft;        /* per upstream attempt (slow bounds) */
 } acct_model;
 
 struct gw_account {
@@ -193,6 +194,16 @@ void gw_account_upstream(gw_account *a, const char *model, bool ok, int64_t in_t
     pthread_mutex_unlock(&a->mu);
 }
 
+void gw_account_timing(gw_account *a, const char *model, int64_t latency_us, int64_t ttft_us)
+{
+    pthread_mutex_lock(&a->mu);
+    acct_model *m = account__model(a, model);
+    metrics_hist_observe_in(&m->latency, latency_us, metrics_bucket_bounds_slow);
+    if (ttft_us >= 0)
+        metrics_hist_observe_in(&m->ttft, ttft_us, metrics_bucket_bounds_slow);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void account__row_json(cJSON *o, const acct_model *m)
 {
     for (int k = 0; k < GW_OUT_N; k++)
@@ -243,6 +254,32 @@ cJSON *gw_account_json(gw_account *a)
     return out;
 }
 
+/* The per-model histograms of upstream attempts (a snapshot of n rows). */
+static void account__hist_metrics(buf_t *b, const acct_model *rows, int n)
+{
+    static const struct { const char *name, *help; size_t off; } fam[] = {
+        { "ragd_gateway_upstream_duration_seconds",
+          "upstream attempts by model, from the request to the answer's end",
+          offsetof(acct_model, latency) },
+        { "ragd_gateway_time_to_first_token_seconds",
+          "streamed upstream attempts by model, from the request to the first event",
+          offsetof(acct_model, ttft) },
+    };
+    buf_t labels = BUF_INIT;
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        metrics_family(b, fam[f].name, "histogram", fam[f].help);
+        for (int i = 0; i < n; i++) {
+            const metrics_hist *h = (const metrics_hist *)((const char *)&rows[i] + fam[f].off);
+            if (!h->count)
+                continue;
+            buf_reset(&labels);
+            metrics_label(&labels, "model", rows[i].name);
+            metrics_hist_render_in(b, fam[f].name, labels.data, h, metrics_bucket_bounds_slow);
+        }
+    }
+    buf_free(&labels);
+}
+
 void gw_account_metrics(gw_account *a, buf_t *b)
 {
     pthread_mutex_lock(&a->mu);
@@ -271,6 +308,11 @@ void gw_account_metrics(gw_account *a, buf_t *b)
           offsetof(acct_model, saved_in), false },
         { "ragd_gateway_tokens_saved_output_total", "completion tokens served from the cache",
           offsetof(acct_model, saved_out), false },
+        { "ragd_gateway_tokens_spent_input_total", "prompt tokens sent to providers (their usage)",
+          offsetof(acct_model, spent_in), false },
+        { "ragd_gateway_tokens_spent_output_total",
+          "completion tokens providers generated (their usage)",
+          offsetof(acct_model, spent_out), false },
         { "ragd_gateway_cost_saved_usd_total", "money saved by cache hits (config prices)",
           offsetof(acct_model, saved_usd), true },
         { "ragd_gateway_cost_spent_usd_total", "money spent upstream (config prices)",
@@ -286,6 +328,7 @@ void gw_account_metrics(gw_account *a, buf_t *b)
                            fam[f].usd ? *(const double *)p : (double)*(const uint64_t *)p);
         }
     }
+    account__hist_metrics(b, rows, n);
     buf_free(&labels);
     free(rows);
 }

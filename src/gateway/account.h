@@ -39,6 +39,10 @@ void gw_account_request(gw_account *a, const char *model, int outcome, int64_t i
 void gw_account_upstream(gw_account *a, const char *model, bool ok, int64_t in_tokens,
                          int64_t out_tokens);
 
+/* Time one upstream attempt of a model took to its end, and to its first
+ * streamed event (ttft_us < 0: none, e.g. a whole-body answer). Thread-safe. */
+void gw_account_timing(gw_account *a, const char *model, int64_t latency_us, int64_t ttft_us);
+
 /* Price of tokens for a model in USD. */
 double gw_account_price(const gw_account *a, const char *model, int64_t in_tokens,
                         int64_t out_tokens);

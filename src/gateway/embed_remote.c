@@ -214,7 +214,9 @@ static int gw__call(gw_remote_emb *e, const char *const *texts, const size_t *le
             break;
         }
         gw_wait w;
+        int64_t t0 = clock_mono_us();
         gw__post_wait(gw, e->prov, &body, &w);
+        gw_account_timing(gw->acct, e->model, clock_mono_us() - t0, -1);
         __atomic_add_fetch(&gw->embs->calls, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&gw->embs->texts, n, __ATOMIC_RELAXED);
         bool failed = w.rc != 0 || gw_status_retryable(w.status);

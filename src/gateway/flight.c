@@ -35,7 +35,9 @@ struct gw_flight {
     bool upstream_stream, chat, cacheable, locked;
     int64_t ttl_ms, lock_deadline_us;
     int attempts;
+    int64_t started_us;         /* the first attempt's start (the request logs' upstream time) */
     /* the current attempt */
+    int64_t call_us, ttft_us;   /* when it was sent; to its first event (-1: none yet) */
     int status;
     char ctype[128];
     int64_t retry_after_ms;
@@ -207,6 +209,8 @@ static void flight__event(void *ud, const char *data, size_t n)
         f->done_seen = true;
         return;
     }
+    if (f->ttft_us < 0)
+        f->ttft_us = clock_mono_us() - f->call_us;
     sse_events_push(&f->events, data, n);
     for (gw_sink *s = f->sinks; s; s = s->next)
         if (s->live)
@@ -277,6 +281,7 @@ static void flight__on_done(void *ud, int rc, const char *msg)
     gateway_t *gw = f->gw;
     int64_t now = clock_mono_us();
     pthread_mutex_lock(&f->mu);
+    gw_account_timing(gw->acct, f->model, now - f->call_us, f->ttft_us);
     bool failed = rc != 0 || f->status >= 500;
     bool retry = f->retry_pending ||
                  (rc != 0 && !f->client_bytes && f->attempts <= gw->retries);
@@ -312,6 +317,10 @@ static void flight__retry_timer(void *ud, int cancelled)
 static void flight__call(gw_flight *f)
 {
     f->attempts++;
+    f->call_us = clock_mono_us();
+    if (f->attempts == 1)
+        f->started_us = f->call_us;
+    f->ttft_us = -1;
     __atomic_fetch_add(&f->gw->upstream_calls, 1, __ATOMIC_RELAXED);
     gw_call_cbs cbs = { f, flight__on_head, flight__on_data, flight__on_done };
     gw_client_call(f->gw->client, f->url, f->prov->api_key, f->body, f->len,
@@ -362,8 +371,12 @@ static void flight__deliver(gw_flight *f, gw_sink *s, int rc, const char *msg,
                             const gw_record *r, bool complete)
 {
     bool ok2xx = rc == 0 && f->status >= 200 && f->status < 300;
+    int64_t up_us = f->started_us ? clock_mono_us() - f->started_us : -1;
     while (s) {
         gw_sink *next = s->next;
+        if (s->st)
+            http_stream_log_usage(s->st, complete ? r->in_tokens : -1,
+                                  complete ? r->out_tokens : -1, up_us);
         if (s->live) {
             /* Streaming already: finish as the upstream did. */
             if (ok2xx && f->done_seen)

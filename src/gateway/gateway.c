@@ -245,6 +245,7 @@ static void gw__reply_hit(gateway_t *gw, const gw_prep *p, const gw_record *r, i
     http_resp_set_body(resp, 200, ctype, body, len);
     http_resp_header(resp, "x-ragd-cache", name);
     req->cache_outcome = name;
+    http_req_log_usage(req, r->in_tokens, r->out_tokens, -1);
     gw_account_request(gw->acct, p->model, outcome, r->in_tokens, r->out_tokens);
 }
 
@@ -260,6 +261,7 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
         return;
     }
     http_resp_header(resp, "x-ragd-cache-key", p.skey);
+    http_req_log_model(req, p.model);
     gw_record r;
     if (!call->no_cache && gw__lookup(gw, &p, &r) == 0) {
         gw__reply_hit(gw, &p, &r, GW_OUT_HIT, req, resp);

@@ -29,6 +29,17 @@ enum http_method {
 
 typedef struct http_req http_req;
 typedef struct http_resp http_resp;
+
+/* What the request's log line says beyond the request itself, filled by the
+ * layers that know it (auth: key id and user; handlers: model, tokens,
+ * upstream time) through the http_req_log_* setters; every field optional. */
+typedef struct http_req_log {
+    char key_id[48];
+    char user[272];
+    char model[128];
+    int64_t tokens_in, tokens_out;  /* -1 = unknown */
+    int64_t upstream_us;            /* -1 = no upstream call */
+} http_req_log;
 /* Where a request served without a socket gets its headers, query and client
  * address (http/inproc.c fills one; the accessors of request.c read through it
  * when conn is NULL). A table of functions, so request.c never calls inproc.c. */
@@ -58,6 +69,11 @@ struct http_req {
     void *app;                   /* the server's user pointer (app_t) */
     void *conn;                  /* struct MHD_Connection *, private to server.c */
     const char *cache_outcome;   /* set by handlers for the request log */
+    http_req_log *log;           /* the log line's context, owned by the server
+                                    (NULL in process: nothing is logged) */
+    char trace_id[33];           /* W3C trace id: the caller's traceparent's, else new */
+    char span_id[17];            /* this request's span (sent back in traceparent) */
+    char trace_flags[3];
     void *auth;                  /* identity of the caller, set by the auth layer */
     struct arena *arena;         /* per-request scratch memory (util/arena.h): owned by
                                     the server, freed in one call when the request
@@ -91,6 +107,13 @@ const char *http_req_header(const http_req *req, const char *name);
 const char *http_req_query(const http_req *req, const char *name);
 /* The peer's address as text ("127.0.0.1", "::1") into out; "" if unknown. */
 void http_req_client_ip(const http_req *req, char *out, size_t n);
+
+/* Fill the request's log context (each a no-op without one; strings are
+ * copied, truncated to the field). Thread-safe for one request's handler. */
+void http_req_log_identity(const http_req *req, const char *key_id, const char *user);
+void http_req_log_model(const http_req *req, const char *model);
+void http_req_log_usage(const http_req *req, int64_t tokens_in, int64_t tokens_out,
+                        int64_t upstream_us);
 
 /* Set the body, taking ownership of data (malloc'd). */
 void http_resp_set_body(http_resp *resp, int status, const char *content_type, char *data,

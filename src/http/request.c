@@ -66,6 +66,32 @@ void http_req_client_ip(const http_req *req, char *out, size_t n)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
+void http_req_log_identity(const http_req *req, const char *key_id, const char *user)
+{
+    if (!req->log)
+        return;
+    if (key_id)
+        snprintf(req->log->key_id, sizeof req->log->key_id, "%s", key_id);
+    if (user)
+        snprintf(req->log->user, sizeof req->log->user, "%s", user);
+}
+
+void http_req_log_model(const http_req *req, const char *model)
+{
+    if (req->log && model)
+        snprintf(req->log->model, sizeof req->log->model, "%s", model);
+}
+
+void http_req_log_usage(const http_req *req, int64_t tokens_in, int64_t tokens_out,
+                        int64_t upstream_us)
+{
+    if (!req->log)
+        return;
+    req->log->tokens_in = tokens_in;
+    req->log->tokens_out = tokens_out;
+    req->log->upstream_us = upstream_us;
+}
+
 static void resp__drop_body(http_resp *resp)
 {
     if (!resp->body_static)

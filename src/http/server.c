@@ -7,6 +7,9 @@
  * header, body and keep-alive deadlines, and HTTP_RESERVE_CONNS connections
  * beyond max_connections serve only the operations routes, so /health and
  * /metrics answer at the connection limit.
+ * Each request is a span of a W3C trace (http/trace.h): the caller's valid
+ * traceparent is joined, else a trace starts; the response carries
+ * traceparent with this request's span and the log line its trace id.
  * A request target holding %00 is refused with 400 before routing: decoded,
  * the NUL would end the path or query value early (PUT /cache/p/a%00b would
  * write key "a").
@@ -20,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "http/stream_int.h"
+#include "http/trace.h"
 #include "http/watch.h"
 #include "obs/log.h"
 #include "util/arena.h"
@@ -49,6 +52,7 @@ typedef struct conn_ctx {
     bool nul_target;  /* the raw path or query held %00 */
     bool dispatched;
     bool answered;
+    http_req_log log;            /* req.log */
 } conn_ctx;
 
 static bool server__valid_request_id(const char *s)
@@ -64,20 +68,16 @@ static bool server__valid_request_id(const char *s)
     return n > 0;
 }
 
-static void server__new_request_id(char *out)
+/* Join the caller's trace (a valid traceparent) or start one; either way
+ * this request is a new span of it. */
+static void server__trace_begin(http_req *req, struct MHD_Connection *c)
 {
-    static __thread uint64_t state;
-    if (state == 0) {
-        if (getrandom(&state, sizeof state, 0) != sizeof state || state == 0)
-            state = (uint64_t)clock_mono_ns() | 1;
+    const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
+    if (!http_trace_parse(tp, req->trace_id, req->trace_flags)) {
+        http_trace_random_hex(req->trace_id, HTTP_TRACE_ID_HEX / 2);
+        snprintf(req->trace_flags, sizeof req->trace_flags, "00");
     }
-    uint64_t a = state, b;
-    a ^= a << 13; a ^= a >> 7; a ^= a << 17;
-    b = a;
-    b ^= b << 13; b ^= b >> 7; b ^= b << 17;
-    state = b;
-    snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%016llx%016llx", (unsigned long long)a,
-             (unsigned long long)b);
+    http_trace_random_hex(req->span_id, HTTP_SPAN_ID_HEX / 2);
 }
 
 /* What server__uri_log returns for a target holding %00 (see there). */
@@ -102,7 +102,10 @@ static conn_ctx *server__ctx_new(http_server_t *s, struct MHD_Connection *c, con
     if (rid && server__valid_request_id(rid))
         snprintf(ctx->req.request_id, sizeof ctx->req.request_id, "%s", rid);
     else
-        server__new_request_id(ctx->req.request_id);
+        http_trace_random_hex(ctx->req.request_id, 16);
+    server__trace_begin(&ctx->req, c);
+    ctx->req.log = &ctx->log;
+    ctx->log.tokens_in = ctx->log.tokens_out = ctx->log.upstream_us = -1;
     __atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
     return ctx;
 }
@@ -243,6 +246,10 @@ static enum MHD_Result server__send(http_server_t *s, conn_ctx *ctx,
             MHD_add_response_header(r, "Content-Type", resp->content_type);
     }
     MHD_add_response_header(r, "X-Request-Id", ctx->req.request_id);
+    char tp[64];
+    snprintf(tp, sizeof tp, "00-%s-%s-%s", ctx->req.trace_id, ctx->req.span_id,
+             ctx->req.trace_flags);
+    MHD_add_response_header(r, "traceparent", tp);
     for (int i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, r);
@@ -344,6 +351,31 @@ static enum MHD_Result server__access(void *cls, struct MHD_Connection *c, const
     return server__send(s, ctx, c);
 }
 
+/* The request's log line (what handlers and a deferred response reported). */
+static void server__log(conn_ctx *ctx, int status, int64_t lat)
+{
+    if (LOG_INFO < log_get_level())
+        return;
+    http_req_log *lg = &ctx->log;
+    if (ctx->resp.stream) {
+        int64_t in, out, up;
+        http_stream__usage(ctx->resp.stream, &in, &out, &up);
+        if (in >= 0 || up >= 0)
+            http_req_log_usage(&ctx->req, in, out, up);
+    }
+    char client[64];
+    http_req_client_ip(&ctx->req, client, sizeof client);
+    log_request_line l = {
+        .method = ctx->req.method_name, .route = ctx->req.route,
+        .request_id = ctx->req.request_id, .status = status, .latency_us = lat,
+        .cache = ctx->req.cache_outcome, .client = client, .trace_id = ctx->req.trace_id,
+        .key_id = lg->key_id, .user = lg->user, .model = lg->model,
+        .tokens_in = lg->tokens_in, .tokens_out = lg->tokens_out,
+        .upstream_us = lg->upstream_us,
+    };
+    log_request(&l);
+}
+
 static void server__completed(void *cls, struct MHD_Connection *c, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
@@ -356,8 +388,7 @@ static void server__completed(void *cls, struct MHD_Connection *c, void **con_cl
         return;
     int64_t lat = clock_mono_us() - ctx->req.start_us;
     int status = ctx->answered ? ctx->resp.status : 499;
-    log_request(ctx->req.method_name, ctx->req.route, status, lat, ctx->req.request_id,
-                ctx->req.cache_outcome);
+    server__log(ctx, status, lat);
     if (s->opts.observe)
         s->opts.observe(s->opts.app, &ctx->req, status, lat);
     if (s->opts.release)

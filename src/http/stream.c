@@ -30,6 +30,7 @@ struct http_stream {
     char ctype[128];
     buf_t q;                       /* body bytes not yet sent */
     size_t qoff;
+    int64_t tokens_in, tokens_out, upstream_us;  /* for the request log (-1 = unknown) */
 };
 
 static void stream__unref(http_stream *s)
@@ -58,9 +59,30 @@ http_stream *http_stream_open(http_resp *resp)
     http_stream *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
     s->refs = 2;  /* the caller's and the server's (through resp) */
+    s->tokens_in = s->tokens_out = s->upstream_us = -1;
     resp->stream = s;
     resp->status = 0;
     return s;
+}
+
+void http_stream_log_usage(http_stream *s, int64_t tokens_in, int64_t tokens_out,
+                           int64_t upstream_us)
+{
+    pthread_mutex_lock(&s->mu);
+    s->tokens_in = tokens_in;
+    s->tokens_out = tokens_out;
+    s->upstream_us = upstream_us;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_stream__usage(http_stream *s, int64_t *tokens_in, int64_t *tokens_out,
+                        int64_t *upstream_us)
+{
+    pthread_mutex_lock(&s->mu);
+    *tokens_in = s->tokens_in;
+    *tokens_out = s->tokens_out;
+    *upstream_us = s->upstream_us;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void http_stream_begin(http_stream *s, int status, const char *content_type)

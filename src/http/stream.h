@@ -39,6 +39,12 @@ void http_stream_end(http_stream *s, bool ok);
 void http_stream_reply(http_stream *s, int status, const char *content_type, char *body,
                        size_t len);
 
+/* What the request's log line reports of the work behind the stream (tokens
+ * and upstream time, http_req_log_usage's fields): set it before ending.
+ * Thread-safe. */
+void http_stream_log_usage(http_stream *s, int64_t tokens_in, int64_t tokens_out,
+                           int64_t upstream_us);
+
 /* Drop the caller's reference. */
 void http_stream_release(http_stream *s);
 

@@ -35,6 +35,10 @@ struct MHD_Response *http_stream__response(http_stream *s, http_stream_reg *reg,
  * registry and drop the server's reference. */
 void http_stream__detach(http_stream *s);
 
+/* The usage http_stream_log_usage set (each -1 if never). */
+void http_stream__usage(http_stream *s, int64_t *tokens_in, int64_t *tokens_out,
+                        int64_t *upstream_us);
+
 /* End every registered stream (server stopping) and resume its connection;
  * later streams are answered 503 without suspending. */
 void http_stream__abort_all(http_stream_reg *r);

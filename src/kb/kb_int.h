@@ -15,6 +15,7 @@
 #include "index/hnsw.h"
 #include "kb/chunker.h"
 #include "kb/kb.h"
+#include "obs/metrics.h"
 #include "util/buf.h"
 #include "util/strmap.h"
 
@@ -94,6 +95,7 @@ struct kb {
                                  close (a callback may still hold one) (rmu) */
     size_t n_retired;
     bool stopping;            /* kb_close began: no new followers (rmu) */
+    metrics_hist search_latency[3]; /* kb_search by kb_search_type (atomic only) */
 };
 
 /* ---- settings (kb_settings.c) ---- */

@@ -115,4 +115,8 @@ typedef struct kb_search_result {
 int kb_search(kb_t *kb, const kb_search_opts *opts, kb_search_result *res, ragd_error *err);
 void kb_search_result_clear(kb_search_result *res);
 
+/* Append ragd_search_duration_seconds (the latency of the searches that
+ * succeeded, by mode: keyword, semantic, hybrid) to b. Thread-safe. */
+void kb_search_metrics_render(kb_t *kb, buf_t *b);
+
 #endif

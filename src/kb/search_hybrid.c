@@ -437,8 +437,26 @@ int kb_search(kb_t *kb, const kb_search_opts *o, kb_search_result *res, ragd_err
     for (size_t i = 0; i < nn; i++)
         kb__ns_release(nss[i]);
     free(nss);
-    res->total_ms = (double)(clock_mono_us() - t0) / 1000.0;
+    int64_t took = clock_mono_us() - t0;
+    res->total_ms = (double)took / 1000.0;
+    if (!rc && (unsigned)o->type < 3)
+        metrics_hist_observe(&kb->search_latency[o->type], took);
     return rc;
+}
+
+void kb_search_metrics_render(kb_t *kb, buf_t *b)
+{
+    static const char *const modes[] = { "hybrid", "semantic", "keyword" };
+    metrics_family(b, "ragd_search_duration_seconds", "histogram",
+                   "knowledge-base searches that succeeded, by mode (RAG retrieval included)");
+    buf_t labels = BUF_INIT;
+    for (int m = 0; m < 3; m++) {
+        buf_reset(&labels);
+        metrics_label(&labels, "mode", modes[m]);
+        metrics_hist_render(b, "ragd_search_duration_seconds", labels.data,
+                            &kb->search_latency[m]);
+    }
+    buf_free(&labels);
 }
 
 void kb_search_result_clear(kb_search_result *res)

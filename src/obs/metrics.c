@@ -14,11 +14,21 @@ const double metrics_bucket_bounds[METRICS_NBUCKETS] = {
     0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, INFINITY,
 };
 
+const double metrics_bucket_bounds_slow[METRICS_NBUCKETS] = {
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, INFINITY,
+};
+
 void metrics_hist_observe(metrics_hist *h, int64_t us)
+{
+    metrics_hist_observe_in(h, us, metrics_bucket_bounds);
+}
+
+void metrics_hist_observe_in(metrics_hist *h, int64_t us, const double *bounds)
 {
     double s = (double)us / 1e6;
     int i = 0;
-    while (i < METRICS_NBUCKETS - 1 && s > metrics_bucket_bounds[i])
+    while (i < METRICS_NBUCKETS - 1 && s > bounds[i])
         i++;
     metrics_inc(&h->buckets[i], 1);
     metrics_inc(&h->count, 1);
@@ -66,16 +76,22 @@ void metrics_sample(buf_t *b, const char *name, const char *labels, double value
 void metrics_hist_render(buf_t *b, const char *name, const char *labels,
                          const metrics_hist *h)
 {
+    metrics_hist_render_in(b, name, labels, h, metrics_bucket_bounds);
+}
+
+void metrics_hist_render_in(buf_t *b, const char *name, const char *labels,
+                            const metrics_hist *h, const double *bounds)
+{
     uint64_t cum = 0;
     const char *sep = (labels && *labels) ? "," : "";
     for (int i = 0; i < METRICS_NBUCKETS; i++) {
         cum += metrics_load(&h->buckets[i]);
-        if (isinf(metrics_bucket_bounds[i]))
+        if (isinf(bounds[i]))
             buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels ? labels : "",
                        sep, (unsigned long long)cum);
         else
             buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels ? labels : "", sep,
-                       metrics_bucket_bounds[i], (unsigned long long)cum);
+                       bounds[i], (unsigned long long)cum);
     }
     char n2[160];
     snprintf(n2, sizeof n2, "%s_sum", name);

@@ -23,8 +23,17 @@ typedef struct metrics_hist {
 /* Record one observation. Thread-safe (atomic adds). */
 void metrics_hist_observe(metrics_hist *h, int64_t us);
 
-/* Upper bounds in seconds of the buckets (the last is +Inf). */
+/* Upper bounds in seconds of the buckets (the last is +Inf): 50 us to 5 s,
+ * for work inside ragd. */
 extern const double metrics_bucket_bounds[METRICS_NBUCKETS];
+/* 10 ms to 5 min, for calls to LLM providers (upstream latency, time to
+ * first token). A histogram is observed and rendered with one set only. */
+extern const double metrics_bucket_bounds_slow[METRICS_NBUCKETS];
+
+/* metrics_hist_observe and metrics_hist_render with other bucket bounds. */
+void metrics_hist_observe_in(metrics_hist *h, int64_t us, const double *bounds);
+void metrics_hist_render_in(buf_t *b, const char *name, const char *labels,
+                            const metrics_hist *h, const double *bounds);
 
 /* Write "# HELP"/"# TYPE" lines once per metric family. */
 void metrics_family(buf_t *b, const char *name, const char *type, const char *help);
