@@ -232,7 +232,6 @@ static void cache_api__clear_all(http_req *req, http_resp *resp)
         api_error_rc(req, resp, rc, "clear failed: %s", ragd_strerror(rc));
         return;
     }
-    cache_stats_reset(cache_stats(api_app(req)->cache));
     cache_api__reply_deleted(resp, n);
 }
 
