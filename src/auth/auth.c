@@ -150,6 +150,14 @@ static bool auth__is_open(const auth_t *a, const char *path)
     return false;
 }
 
+/* GET / is the dashboard's static page: it holds no data (the page asks for
+ * a key and sends it with every call it makes), so a browser can open it
+ * with auth on. POST / (the TEI dialect) still needs a credential. */
+static bool auth__is_page(const http_req *req)
+{
+    return (req->method & (HTTP_GET | HTTP_HEAD)) && strcmp(req->path, "/") == 0;
+}
+
 static void auth__anonymous(auth_t *a, auth_identity *id, unsigned scopes, bool service)
 {
     memset(id, 0, sizeof *id);
@@ -237,7 +245,7 @@ bool auth_before(auth_t *a, http_req *req, http_resp *resp)
         auth__anonymous(a, id, auth__scopes_close(AUTH_SCOPE_ADMIN), true);
         return true;
     }
-    if (!metrics && auth__is_open(a, req->path)) {
+    if (!metrics && (auth__is_open(a, req->path) || auth__is_page(req))) {
         auth__anonymous(a, id, AUTH_SCOPE_READ, false);
         return true;
     }
