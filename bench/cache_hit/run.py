@@ -6,6 +6,11 @@ by wrk (keep-alive, 64 connections), beside redis-benchmark -t get against the
 same redis-server. Two load shapes: saturation (as fast as possible) and paced
 (~20k req/s offered, where the goal p99 < 1 ms applies). Prints one table with
 ratios. Usage: bench/cache_hit/run.py [--duration 10] [--connections 64]
+
+--dashboard instead measures what the dashboard costs: ragd on LMDB, saturated
+by wrk with the dashboard open in headless Chromium (polling every 2 s) and
+without it, alternating (off, on, off, on, ...) --rounds times, and prints
+both means and the difference (goal: <= 3%).
 """
 import argparse
 import os
@@ -88,12 +93,73 @@ def prime(port):
     urllib.request.urlopen(req).read()
 
 
+def metric(port, name, route):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    return sum(float(v) for v in re.findall(
+        r"^" + name + r"\{[^}]*route=\"" + re.escape(route) + r"\"[^}]*\} (\S+)$", text, re.M))
+
+
+def open_dashboard(port, profile):
+    """Headless Chromium on the dashboard: the page polls while it is open."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        sys.exit("chromium is missing: apt-get install chromium")
+    return subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--no-first-run", "--remote-debugging-port=0",
+                             f"--user-data-dir={profile}", f"http://127.0.0.1:{port}/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def dashboard_cost(a):
+    """Saturation throughput with and without the dashboard open, alternating."""
+    tmp = tempfile.mkdtemp(prefix="ragd-bench-")
+    port = free_port()
+    p = start_ragd(port, os.path.join(tmp, "data"), {})
+    res = {"off": [], "on": []}
+    polls = 0
+    try:
+        prime(port)
+        url = f"http://127.0.0.1:{port}/api/v1/cache/bench/hot-key"
+        run_wrk(url, a.connections, 2)  # warm-up
+        for i in range(2 * a.rounds):
+            mode = "on" if i % 2 else "off"
+            browser = None
+            if mode == "on":
+                browser = open_dashboard(port, os.path.join(tmp, f"chromium{i}"))
+                time.sleep(3)  # the page loaded and polling
+            before = metric(port, "ragd_http_requests_total", "/api/v1/stats/history")
+            res[mode].append(run_wrk(url, a.connections, a.duration)["rps"])
+            polls += metric(port, "ragd_http_requests_total", "/api/v1/stats/history") - before
+            if browser:
+                browser.terminate()
+                browser.wait(30)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    off = sum(res["off"]) / len(res["off"])
+    on = sum(res["on"]) / len(res["on"])
+    print(f"\ncache hit on LMDB, {a.connections} keep-alive connections, {a.duration}s per run,"
+          f" {a.rounds} runs each, {os.cpu_count()} cores")
+    print(f"{'dashboard':12} {'mean req/s':>11}  runs")
+    for mode, mean in (("closed", off), ("open", on)):
+        runs = " ".join(f"{r:.0f}" for r in res["off" if mode == "closed" else "on"])
+        print(f"{mode:12} {mean:11.0f}  {runs}")
+    print(f"difference: {100 * (on - off) / off:+.1f}% (goal: within 3%); "
+          f"history polls served during the open runs: {polls:.0f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--pace-ms", type=int, default=3, help="per-connection pause in the paced run")
+    ap.add_argument("--dashboard", action="store_true",
+                    help="measure throughput with the dashboard open and closed")
+    ap.add_argument("--rounds", type=int, default=3, help="runs per mode with --dashboard")
     a = ap.parse_args()
+    if a.dashboard:
+        return dashboard_cost(a)
     for tool in ("wrk", "redis-server", "redis-benchmark"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install wrk redis-server")
