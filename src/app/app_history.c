@@ -148,10 +148,14 @@ static int hist__read(app_history *h, cum *c, embed_sched_stats *ss)
     return hist__gateway(app, c->gw);
 }
 
-/* The q-quantile in ms of the observations between two bucket snapshots. */
-static float hist__quantile(const uint64_t *now, const uint64_t *before, uint64_t total, double q)
+/* The q-quantile in ms of the observations between two bucket snapshots (the
+ * buckets' own total: a histogram's count is read apart from its buckets). */
+static float hist__quantile(const uint64_t *now, const uint64_t *before, double q)
 {
-    double rank = q * (double)total, seen = 0;
+    double total = 0, seen = 0;
+    for (int b = 0; b < METRICS_NBUCKETS; b++)
+        total += (double)(now[b] - before[b]);
+    double rank = q * total;
     for (int b = 0; b < METRICS_NBUCKETS; b++) {
         double in = (double)(now[b] - before[b]);
         if (in > 0 && seen + in >= rank) {
@@ -177,8 +181,8 @@ static void hist__row(app_history *h, const cum *cur, const cum *prev, double se
         o[1] = (float)((double)(cur->errors[r] - prev->errors[r]) / secs);
         const uint64_t *a = cur->buckets + r * METRICS_NBUCKETS;
         const uint64_t *b = prev->buckets + r * METRICS_NBUCKETS;
-        o[2] = n ? hist__quantile(a, b, n, 0.5) : 0;
-        o[3] = n ? hist__quantile(a, b, n, 0.99) : 0;
+        o[2] = n ? hist__quantile(a, b, 0.5) : 0;
+        o[3] = n ? hist__quantile(a, b, 0.99) : 0;
     }
     for (int k = 0; k < CACHE_CLASS_N; k++)
         for (int j = 0; j < 2; j++)
