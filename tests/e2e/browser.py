@@ -70,10 +70,15 @@ class Browser:
         return r["result"].get("value")
 
     def wait_for(self, expr, timeout=30):
+        """Poll expr until it is true; errors while a page loads (no body yet) count
+        as not yet."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.eval(expr):
-                return
+            try:
+                if self.eval(expr):
+                    return
+            except RuntimeError:
+                pass
             time.sleep(0.2)
         raise AssertionError(f"never true in the page: {expr}")
 
