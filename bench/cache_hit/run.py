@@ -6,16 +6,25 @@ by wrk (keep-alive, 64 connections), beside redis-benchmark -t get against the
 same redis-server. Two load shapes: saturation (as fast as possible) and paced
 (~20k req/s offered, where the goal p99 < 1 ms applies). Prints one table with
 ratios. Usage: bench/cache_hit/run.py [--duration 10] [--connections 64]
+
+--dashboard instead measures what the dashboard costs: ragd on LMDB, saturated
+by wrk with the dashboard open in headless Chromium (polling every 2 s), with
+only its HTTP polls (a thread fetching what the page fetches, no browser: the
+server's share of the cost) and with neither, alternating --rounds times; it
+prints each mean, the differences and the CPU the browser itself used (on a
+small machine the browser competes with the server for cores).
 """
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -88,12 +97,109 @@ def prime(port):
     urllib.request.urlopen(req).read()
 
 
+def metric(port, name, route):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    return sum(float(v) for v in re.findall(
+        r"^" + name + r"\{[^}]*route=\"" + re.escape(route) + r"\"[^}]*\} (\S+)$", text, re.M))
+
+
+def open_dashboard(port, profile):
+    """Headless Chromium on the dashboard: the page polls while it is open."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        sys.exit("chromium is missing: apt-get install chromium")
+    return subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--no-first-run", "--remote-debugging-port=0",
+                             f"--user-data-dir={profile}", f"http://127.0.0.1:{port}/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def poll_like_the_page(port, stop):
+    """What the open page fetches: /health and the history every 2 s, the cache
+    figures, namespaces and jobs every 10 s."""
+    base = f"http://127.0.0.1:{port}"
+    n = 0
+    while not stop.wait(2.0):
+        paths = ["/health", "/api/v1/stats/history?resolution=second"]
+        if n % 5 == 0:
+            paths += ["/api/v1/cache/stats", "/api/v1/namespaces", "/api/v1/jobs?limit=100"]
+        for path in paths:
+            urllib.request.urlopen(base + path).read()
+        n += 1
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def dashboard_run(a, port, url, mode, profile):
+    """One saturation run in mode closed|polls|open; returns (req/s, browser cpu s)."""
+    browser, stop, poller, cpu = None, threading.Event(), None, 0.0
+    if mode == "open":
+        browser = open_dashboard(port, profile)
+        time.sleep(3)  # the page loaded and polling
+    elif mode == "polls":
+        poller = threading.Thread(target=poll_like_the_page, args=(port, stop))
+        poller.start()
+    rps = run_wrk(url, a.connections, a.duration)["rps"]
+    if browser:
+        before = children_cpu()
+        browser.terminate()
+        browser.wait(30)
+        cpu = children_cpu() - before
+    if poller:
+        stop.set()
+        poller.join()
+    return rps, cpu
+
+
+def dashboard_cost(a):
+    """Saturation throughput with the dashboard closed, its polls only, and open."""
+    tmp = tempfile.mkdtemp(prefix="ragd-bench-")
+    port = free_port()
+    p = start_ragd(port, os.path.join(tmp, "data"), {})
+    modes = ("closed", "polls", "open")
+    res, cpu = {m: [] for m in modes}, 0.0
+    try:
+        prime(port)
+        url = f"http://127.0.0.1:{port}/api/v1/cache/bench/hot-key"
+        run_wrk(url, a.connections, 2)  # warm-up
+        polls0 = metric(port, "ragd_http_requests_total", "/api/v1/stats/history")
+        for i in range(a.rounds):
+            for m in modes:
+                rps, c = dashboard_run(a, port, url, m, os.path.join(tmp, f"chromium{i}"))
+                res[m].append(rps)
+                cpu += c
+        polls = metric(port, "ragd_http_requests_total", "/api/v1/stats/history") - polls0
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    mean = {m: sum(v) / len(v) for m, v in res.items()}
+    print(f"\ncache hit on LMDB, {a.connections} keep-alive connections, {a.duration}s per run,"
+          f" {a.rounds} runs each (alternating), {os.cpu_count()} cores")
+    print(f"{'dashboard':34} {'mean req/s':>11} {'vs closed':>10}  runs")
+    label = {"closed": "closed", "polls": "its polls only (no browser)",
+             "open": "open in headless Chromium"}
+    for m in modes:
+        runs = " ".join(f"{r:.0f}" for r in res[m])
+        print(f"{label[m]:34} {mean[m]:11.0f} {100 * (mean[m] / mean['closed'] - 1):+9.1f}%  {runs}")
+    print(f"history polls served: {polls:.0f}; CPU used by Chromium while open: "
+          f"{cpu:.1f} s over {a.rounds * (a.duration + 3)} s. Goal: within 3%.")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--pace-ms", type=int, default=3, help="per-connection pause in the paced run")
+    ap.add_argument("--dashboard", action="store_true",
+                    help="measure throughput with the dashboard open and closed")
+    ap.add_argument("--rounds", type=int, default=3, help="runs per mode with --dashboard")
     a = ap.parse_args()
+    if a.dashboard:
+        return dashboard_cost(a)
     for tool in ("wrk", "redis-server", "redis-benchmark"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install wrk redis-server")

@@ -9,6 +9,7 @@ void api_register(router_t *r)
     api_health_register(r);
     api_ops_register(r);
     api_docs_register(r);
+    api_stats_register(r);
     api_cache_register(r);
     api_embed_register(r);
     api_kb_register(r);

@@ -20,6 +20,7 @@ void api_register(router_t *r);
 void api_health_register(router_t *r);   /* /health */
 void api_ops_register(router_t *r);
 void api_docs_register(router_t *r);     /* /openapi.json, /docs */
+void api_stats_register(router_t *r);      /* /api/v1/stats/history */
 void api_cache_register(router_t *r);
 void api_embed_register(router_t *r);
 void api_kb_register(router_t *r);

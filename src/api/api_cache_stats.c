@@ -50,35 +50,23 @@ static double stats__rate(uint64_t hits, uint64_t misses)
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
-static const char *stats__rating(uint64_t lookups, double rate)
-{
-    if (lookups == 0)
-        return "no data";
-    if (rate >= 0.8)
-        return "excellent";
-    if (rate >= 0.6)
-        return "good";
-    return "needs improvement";
-}
-
-static void stats__recommend(cJSON *rec, const cache_prefix_stats *ps, int n, uint64_t hits,
-                             uint64_t misses, const store_stats *ss)
+static void stats__recommend(cJSON *rec, const cache_prefix_stats *ps, const int64_t *keys,
+                             int n, const cache_efficiency *eff, const store_stats *ss)
 {
     char msg[512];
-    uint64_t lookups = hits + misses;
-    double rate = stats__rate(hits, misses);
     if (!ss->available)
         cJSON_AddItemToArray(rec, cJSON_CreateString(
             "The store is unreachable: lookups are misses and ragd's own cache writes are skipped."));
-    if (lookups >= 20 && rate < 0.6) {
+    if (eff->lookups >= CACHE_STATS_MIN_LOOKUPS && eff->hit_rate < 0.6) {
         snprintf(msg, sizeof msg,
-                 "Hit rate is %.1f%%: lengthen the TTL of prefixes that miss often "
+                 "Hit rate is %.1f%% (%s): lengthen the TTL of prefixes that miss often "
                  "(POST /api/v1/cache/config) or preload them (POST /api/v1/cache/warm-up).",
-                 rate * 100);
+                 eff->hit_rate * 100, strcmp(eff->basis, "llm") ? "prefixes not being filled"
+                                                                 : "LLM responses");
         cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
     }
     for (int i = 0; i < n; i++) {
-        if (ps[i].hits == 0 && ps[i].misses >= 20) {
+        if (ps[i].hits == 0 && ps[i].misses >= 20 && !cache_stats_filling(&ps[i], keys[i])) {
             snprintf(msg, sizeof msg,
                      "Prefix '%s' has %llu misses and no hits: check that clients build the same "
                      "key for the same request (POST /api/v1/cache/key gives canonical keys).",
@@ -97,8 +85,12 @@ static void stats__recommend(cJSON *rec, const cache_prefix_stats *ps, int n, ui
                  (unsigned long long)ss->evictions);
         cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
     }
-    if (lookups == 0)
-        cJSON_AddItemToArray(rec, cJSON_CreateString("No lookups yet: nothing to judge."));
+    if (eff->lookups < CACHE_STATS_MIN_LOOKUPS) {
+        snprintf(msg, sizeof msg, "%llu lookups so far (prefixes being filled for the first "
+                 "time left out): the rating needs %d.", (unsigned long long)eff->lookups,
+                 CACHE_STATS_MIN_LOOKUPS);
+        cJSON_AddItemToArray(rec, cJSON_CreateString(msg));
+    }
 }
 
 /* The key space a user-bound or tenant caller's view covers ("u:<user>:",
@@ -147,6 +139,107 @@ static void stats__own(http_req *req, http_resp *resp, const char *under)
     cJSON_Delete(out);
 }
 
+/* Live keys of prefix p from the counted prefixes object, -1 if not counted. */
+static int64_t stats__keys_of(const cJSON *prefixes, const char *p, bool counted)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(prefixes, p);
+    const cJSON *k = o ? cJSON_GetObjectItemCaseSensitive(o, "keys") : NULL;
+    return !counted ? -1 : k ? (int64_t)cJSON_GetNumberValue(k) : 0;
+}
+
+/* Per prefix counters, its class and whether it is being filled. */
+static void stats__prefix(cJSON *prefixes, const cache_prefix_stats *p, int64_t keys,
+                          cache_t *c)
+{
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(prefixes, p->prefix);
+    if (!o)
+        o = cJSON_AddObjectToObject(prefixes, p->prefix);
+    if (keys >= 0 && !cJSON_GetObjectItemCaseSensitive(o, "keys"))
+        cJSON_AddNumberToObject(o, "keys", 0);
+    cJSON_AddStringToObject(o, "class", cache_class_names[cache_stats_class(p->prefix)]);
+    cJSON_AddNumberToObject(o, "hits", (double)p->hits);
+    cJSON_AddNumberToObject(o, "misses", (double)p->misses);
+    cJSON_AddNumberToObject(o, "hit_rate", stats__rate(p->hits, p->misses));
+    cJSON_AddNumberToObject(o, "writes", (double)p->writes);
+    cJSON_AddNumberToObject(o, "skipped_writes", (double)p->skipped_writes);
+    cJSON_AddBoolToObject(o, "filling", cache_stats_filling(p, keys));
+    cJSON_AddNumberToObject(o, "ttl", (double)cache_prefix_ttl(c, p->prefix, NULL));
+}
+
+/* Totals over all prefixes and per class (llm, embeddings, generic). */
+static void stats__totals(cJSON *out, const cache_prefix_stats *ps, int n, const cJSON *prefixes)
+{
+    cache_prefix_stats all = { .prefix = "" }, cls[CACHE_CLASS_N] = { { .prefix = "" } };
+    uint64_t keys[CACHE_CLASS_N] = { 0 }, nkeys = 0;
+    for (int i = 0; i < n; i++) {
+        cache_prefix_stats *t = &cls[cache_stats_class(ps[i].prefix)];
+        t->hits += ps[i].hits;
+        t->misses += ps[i].misses;
+        t->writes += ps[i].writes;
+        t->skipped_writes += ps[i].skipped_writes;
+        t->raw_bytes += ps[i].raw_bytes;
+        t->stored_bytes += ps[i].stored_bytes;
+    }
+    for (const cJSON *p = prefixes->child; p; p = p->next) {
+        uint64_t k = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "keys"));
+        keys[cache_stats_class(p->string)] += k;
+        nkeys += k;
+    }
+    cJSON *classes = cJSON_AddObjectToObject(out, "classes");
+    for (int c = 0; c < CACHE_CLASS_N; c++) {
+        cJSON *o = cJSON_AddObjectToObject(classes, cache_class_names[c]);
+        cJSON_AddNumberToObject(o, "keys", (double)keys[c]);
+        cJSON_AddNumberToObject(o, "hits", (double)cls[c].hits);
+        cJSON_AddNumberToObject(o, "misses", (double)cls[c].misses);
+        cJSON_AddNumberToObject(o, "hit_rate", stats__rate(cls[c].hits, cls[c].misses));
+        all.hits += cls[c].hits;
+        all.misses += cls[c].misses;
+        all.writes += cls[c].writes;
+        all.skipped_writes += cls[c].skipped_writes;
+        all.raw_bytes += cls[c].raw_bytes;
+        all.stored_bytes += cls[c].stored_bytes;
+    }
+    cJSON_AddNumberToObject(out, "hits", (double)all.hits);
+    cJSON_AddNumberToObject(out, "misses", (double)all.misses);
+    cJSON_AddNumberToObject(out, "hit_rate", stats__rate(all.hits, all.misses));
+    cJSON_AddNumberToObject(out, "writes", (double)all.writes);
+    cJSON_AddNumberToObject(out, "skipped_writes", (double)all.skipped_writes);
+    cJSON_AddNumberToObject(out, "keys", (double)nkeys);
+    cJSON *comp = cJSON_CreateObject();
+    cJSON_AddStringToObject(comp, "algorithm", "zstd");
+    cJSON_AddNumberToObject(comp, "raw_bytes", (double)all.raw_bytes);
+    cJSON_AddNumberToObject(comp, "stored_bytes", (double)all.stored_bytes);
+    cJSON_AddNumberToObject(comp, "ratio", all.stored_bytes ? (double)all.raw_bytes /
+                                                              (double)all.stored_bytes : 1.0);
+    cJSON_AddItemToObject(out, "compression", comp);
+}
+
+static void stats__efficiency(cJSON *out, const cache_efficiency *e, const cache_prefix_stats *ps,
+                              const int64_t *keys, int n)
+{
+    cJSON *eff = cJSON_AddObjectToObject(out, "efficiency");
+    cJSON_AddStringToObject(eff, "rating", e->rating);
+    cJSON_AddNumberToObject(eff, "hit_rate", e->hit_rate);
+    cJSON_AddStringToObject(eff, "basis", e->basis);
+    cJSON_AddNumberToObject(eff, "lookups", (double)e->lookups);
+    cJSON_AddNumberToObject(eff, "min_lookups", CACHE_STATS_MIN_LOOKUPS);
+    cJSON *filling = cJSON_AddArrayToObject(eff, "filling");
+    for (int i = 0; i < n; i++)
+        if (cache_stats_filling(&ps[i], keys[i]))
+            cJSON_AddItemToArray(filling, cJSON_CreateString(ps[i].prefix));
+}
+
+static void stats__memory(cJSON *out, const app_t *app, const store_stats *ss)
+{
+    cJSON *mem = cJSON_AddObjectToObject(out, "memory");
+    cJSON_AddStringToObject(mem, "backend", store_backend_name(app->store));
+    cJSON_AddNumberToObject(mem, "bytes_used", (double)ss->bytes_used);
+    cJSON_AddNumberToObject(mem, "max_bytes", (double)ss->max_bytes);
+    cJSON_AddNumberToObject(mem, "store_keys", (double)ss->keys);
+    cJSON_AddNumberToObject(mem, "evictions", (double)ss->evictions);
+    cJSON_AddNumberToObject(mem, "expired", (double)ss->expired);
+}
+
 void cache_api_stats(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
@@ -160,56 +253,31 @@ void cache_api_stats(http_req *req, http_resp *resp)
     store_stats ss;
     memset(&ss, 0, sizeof ss);
     store_get_stats(app->store, &ss);
-    uint64_t hits = 0, misses = 0, raw = 0, stored = 0, writes = 0, skipped = 0;
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "scope", "all");
     cJSON *prefixes = cJSON_CreateObject();
-    for (int i = 0; i < n; i++) {
-        hits += ps[i].hits;
-        misses += ps[i].misses;
-        raw += ps[i].raw_bytes;
-        stored += ps[i].stored_bytes;
-        writes += ps[i].writes;
-        skipped += ps[i].skipped_writes;
-        cJSON *p = cJSON_AddObjectToObject(prefixes, ps[i].prefix);
-        cJSON_AddNumberToObject(p, "hits", (double)ps[i].hits);
-        cJSON_AddNumberToObject(p, "misses", (double)ps[i].misses);
-        cJSON_AddNumberToObject(p, "hit_rate", stats__rate(ps[i].hits, ps[i].misses));
-        cJSON_AddNumberToObject(p, "writes", (double)ps[i].writes);
-        cJSON_AddNumberToObject(p, "skipped_writes", (double)ps[i].skipped_writes);
-        cJSON_AddNumberToObject(p, "ttl", (double)cache_prefix_ttl(app->cache, ps[i].prefix, NULL));
-    }
     bool counted = cache_count_keys(app->cache, stats__add_keys, prefixes) == 0;
-    double rate = stats__rate(hits, misses);
-    cJSON_AddNumberToObject(out, "hits", (double)hits);
-    cJSON_AddNumberToObject(out, "misses", (double)misses);
-    cJSON_AddNumberToObject(out, "hit_rate", rate);
-    cJSON_AddNumberToObject(out, "writes", (double)writes);
-    cJSON_AddNumberToObject(out, "skipped_writes", (double)skipped);
-    cJSON_AddNumberToObject(out, "keys", (double)ss.keys);
+    int64_t *keys = xcalloc((size_t)n + 1, sizeof *keys);
+    for (int i = 0; i < n; i++) {
+        keys[i] = stats__keys_of(prefixes, ps[i].prefix, counted);
+        stats__prefix(prefixes, &ps[i], keys[i], app->cache);
+    }
+    stats__totals(out, ps, n, prefixes);
     cJSON_AddBoolToObject(out, "key_counts_complete", counted);
     cJSON_AddItemToObject(out, "prefixes", prefixes);
-    cJSON *mem = cJSON_AddObjectToObject(out, "memory");
-    cJSON_AddStringToObject(mem, "backend", store_backend_name(app->store));
-    cJSON_AddNumberToObject(mem, "bytes_used", (double)ss.bytes_used);
-    cJSON_AddNumberToObject(mem, "max_bytes", (double)ss.max_bytes);
-    cJSON_AddNumberToObject(mem, "evictions", (double)ss.evictions);
-    cJSON_AddNumberToObject(mem, "expired", (double)ss.expired);
-    cJSON *comp = cJSON_AddObjectToObject(out, "compression");
-    cJSON_AddStringToObject(comp, "algorithm", "zstd");
-    cJSON_AddNumberToObject(comp, "threshold", (double)cache_options(app->cache)->compress_threshold);
-    cJSON_AddNumberToObject(comp, "raw_bytes", (double)raw);
-    cJSON_AddNumberToObject(comp, "stored_bytes", (double)stored);
-    cJSON_AddNumberToObject(comp, "ratio", stored ? (double)raw / (double)stored : 1.0);
+    stats__memory(out, app, &ss);
+    cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(out, "compression"), "threshold",
+                            (double)cache_options(app->cache)->compress_threshold);
     cJSON_AddItemToObject(out, "ttl", cache_api_ttl_settings(app->cache));
-    cJSON *eff = cJSON_AddObjectToObject(out, "efficiency");
-    cJSON_AddStringToObject(eff, "rating", stats__rating(hits + misses, rate));
-    cJSON_AddNumberToObject(eff, "hit_rate", rate);
+    cache_efficiency eff;
+    cache_stats_efficiency(ps, keys, n, &eff);
+    stats__efficiency(out, &eff, ps, keys, n);
     cJSON *rec = cJSON_AddArrayToObject(out, "recommendations");
-    stats__recommend(rec, ps, n, hits, misses, &ss);
+    stats__recommend(rec, ps, keys, n, &eff, &ss);
     cJSON_AddItemToObject(out, "gateway", gateway_stats_json(app->gateway));
     api_reply_json(resp, 200, out);
     cJSON_Delete(out);
+    free(keys);
     free(ps);
 }
 

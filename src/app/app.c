@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "app/app_history.h"
 #include "gateway/gateway.h"
 #include "gateway/sem_log.h"
 #include "gateway/semantic.h"
@@ -428,6 +429,8 @@ int app_start(app_t *app, ragd_error *err)
     if (app->cfg.memory_trim_interval > 0 &&
         memtrim_start((int)app->cfg.memory_trim_interval * 1000, &app->memtrim) != 0)
         log_msg(LOG_WARN, "memory trim thread did not start: freed heap is kept by the allocator");
+    if (app_history_start(app, &app->history) != 0)
+        log_msg(LOG_WARN, "statistics sampler did not start: /api/v1/stats/history answers 503");
     log_msg(LOG_INFO, "ragd %s listening on %s (port %d), store %s, data %s", RAGD_VERSION,
             app->cfg.listen, http_server_port(app->server), store_backend_name(app->store),
             app->cfg.redis_url[0] ? "redis" : app->cfg.data_dir);
@@ -463,6 +466,8 @@ void app_close(app_t *app)
     }
     memtrim_stop(app->memtrim);
     app->memtrim = NULL;
+    app_history_stop(app->history);  /* reads the router, cache, gateway, scheduler */
+    app->history = NULL;
     router_destroy(app->router);
     app->router = NULL;
     http_guard_destroy(app->guard);

@@ -65,6 +65,8 @@ typedef struct app {
     jobs_t *jobs;                     /* background ingestion jobs (their workers) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
     struct memtrim *memtrim;          /* returns freed heap pages (util/memtrim.h); NULL = off */
+    struct app_history *history;      /* the dashboard's sample rings (app/app_history.h);
+                                         NULL until app_start */
     int64_t store_down_since_us;      /* monotonic time /health first found the store
                                          unreachable, 0 = reachable (__atomic access) */
 } app_t;

@@ -150,6 +150,17 @@ static bool auth__is_open(const auth_t *a, const char *path)
     return false;
 }
 
+/* The static pages hold no data: GET / (the dashboard) and GET /docs (the API
+ * reference, whose content comes from /openapi.json, which keeps its own
+ * rules) ask for a key and send it with every call they make, so a browser can
+ * open them with auth on, whatever open_routes says. POST / (the TEI dialect)
+ * still needs a credential. */
+static bool auth__is_page(const http_req *req)
+{
+    return (req->method & (HTTP_GET | HTTP_HEAD)) &&
+           (strcmp(req->path, "/") == 0 || strcmp(req->path, "/docs") == 0);
+}
+
 static void auth__anonymous(auth_t *a, auth_identity *id, unsigned scopes, bool service)
 {
     memset(id, 0, sizeof *id);
@@ -220,19 +231,11 @@ static bool auth__is_metrics_key(const auth_t *a, const char *cred)
     return memcmp(hash, a->metrics_hash, HASH_SHA256_HEX_LEN) == 0;
 }
 
-/* The API reference page (/docs) holds no data: what it shows comes from
- * /openapi.json, which keeps its own rules. So it is served to anyone, whatever
- * open_routes says. */
-static bool auth__is_docs_page(const http_req *req)
-{
-    return (req->method & (HTTP_GET | HTTP_HEAD)) && strcmp(req->path, "/docs") == 0;
-}
-
 /* auth_before's checks; req->auth is set. */
 static bool auth__before(auth_t *a, http_req *req, http_resp *resp)
 {
     auth_identity *id = req->auth;
-    if (auth__is_docs_page(req)) {
+    if (auth__is_page(req)) {
         auth__anonymous(a, id, AUTH_SCOPE_READ, false);
         return true;
     }

@@ -282,7 +282,7 @@ int cache_put_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_
     codec_encode(data, len, content_type, c->opts.compress_threshold, &b);
     int rc = store_set(c->store, skey, sklen, b.data, b.len, ttl_ms, STORE_EVICTABLE);
     if (rc == 0)
-        cache_stats_write(c->stats, stats_prefix, len, b.len);
+        cache_stats_write(c->stats, stats_prefix, len, codec_stored_payload_len(b.data, b.len));
     else if (rc == RAGD_EUNAVAIL)
         cache_stats_skipped_write(c->stats, stats_prefix);
     buf_free(&b);

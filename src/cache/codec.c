@@ -66,6 +66,13 @@ int codec_encode(const void *payload, size_t len, const char *content_type,
     return 0;
 }
 
+size_t codec_stored_payload_len(const void *stored, size_t len)
+{
+    const uint8_t *p = stored;
+    size_t hdr = len >= (size_t)CODEC_HDR ? (size_t)CODEC_HDR + p[3] : len;
+    return len > hdr ? len - hdr : 0;
+}
+
 int codec_decode(void *stored, size_t len, int take_input, codec_view *view, char **payload)
 {
     const uint8_t *p = stored;

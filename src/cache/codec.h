@@ -19,6 +19,10 @@
 int codec_encode(const void *payload, size_t len, const char *content_type,
                  size_t compress_threshold, buf_t *out);
 
+/* Bytes of an encoded value's payload as stored (compressed or not), without
+ * the header: what compression figures compare with the raw payload. */
+size_t codec_stored_payload_len(const void *stored, size_t len);
+
 typedef struct codec_view {
     char content_type[CODEC_CTYPE_MAX + 1];
     int64_t created_ms;

@@ -1,6 +1,7 @@
 /*
  * stats.c - a fixed open-addressing table of prefixes. Slots are claimed once
  * under a mutex and never move, so counter updates are plain atomic adds.
+ * Also the prefix classes and the efficiency rating computed over snapshots.
  */
 #include "cache/stats.h"
 
@@ -139,4 +140,56 @@ cache_prefix_stats *cache_stats_snapshot(cache_stats_t *st, int *n)
     }
     *n = k;
     return out;
+}
+
+const char *const cache_class_names[CACHE_CLASS_N] = { "llm", "embeddings", "generic" };
+
+cache_class cache_stats_class(const char *prefix)
+{
+    if (strcmp(prefix, "llm") == 0)
+        return CACHE_CLASS_LLM;
+    if (strcmp(prefix, "emb") == 0)
+        return CACHE_CLASS_EMB;
+    return CACHE_CLASS_GENERIC;
+}
+
+bool cache_stats_filling(const cache_prefix_stats *p, int64_t keys)
+{
+    return keys >= 0 && p->writes > 0 && p->hits < p->writes &&
+           (uint64_t)keys * 10 >= p->writes * 9;
+}
+
+static const char *stats__rating(uint64_t lookups, double rate)
+{
+    if (lookups == 0)
+        return "no data";
+    if (lookups < CACHE_STATS_MIN_LOOKUPS)
+        return "insufficient data";
+    if (rate >= 0.8)
+        return "excellent";
+    if (rate >= 0.6)
+        return "good";
+    return "needs improvement";
+}
+
+void cache_stats_efficiency(const cache_prefix_stats *ps, const int64_t *keys, int n,
+                            cache_efficiency *out)
+{
+    uint64_t llm_hits = 0, llm_lookups = 0, hits = 0, lookups = 0;
+    for (int i = 0; i < n; i++) {
+        if (cache_stats_class(ps[i].prefix) == CACHE_CLASS_LLM) {
+            llm_hits += ps[i].hits;
+            llm_lookups += ps[i].hits + ps[i].misses;
+        }
+        if (cache_stats_filling(&ps[i], keys ? keys[i] : -1))
+            continue;
+        hits += ps[i].hits;
+        lookups += ps[i].hits + ps[i].misses;
+    }
+    bool llm = llm_lookups >= CACHE_STATS_MIN_LOOKUPS;
+    out->basis = llm ? "llm" : "all";
+    out->hits = llm ? llm_hits : hits;
+    out->lookups = llm ? llm_lookups : lookups;
+    out->hit_rate = out->lookups ? (double)out->hits / (double)out->lookups : 0.0;
+    out->rating = stats__rating(out->lookups, out->hit_rate);
 }

@@ -121,16 +121,68 @@ def test_stats_hit_rate_prefixes_and_rating(ragd):
     s = ragd.get("/api/v1/cache/stats").json()
     assert s["hits"] == 4 and s["misses"] == 1
     assert s["hit_rate"] == pytest.approx(0.8)
-    assert s["efficiency"]["rating"] == "excellent"
+    # five lookups are no basis for a rating (it said "excellent" after one hit)
+    assert s["efficiency"]["rating"] == "insufficient data"
+    assert s["efficiency"]["min_lookups"] == 100
     p = s["prefixes"]["lesson"]
-    assert p["keys"] == 4 and p["hits"] == 4 and p["misses"] == 1
+    assert p["keys"] == 4 and p["hits"] == 4 and p["misses"] == 1 and p["class"] == "generic"
+    assert s["classes"]["generic"]["keys"] == 4 and s["classes"]["llm"]["hits"] == 0
     assert s["ttl"]["default"] == 3600 and s["ttl"]["embedding"] == 604800
     assert s["memory"]["backend"] == ragd.backend
     assert isinstance(s["recommendations"], list)
-    for _ in range(3):
+    for i in range(72):
+        ragd.get(f"/api/v1/cache/lesson/k{i % 4}")
+    s = ragd.get("/api/v1/cache/stats").json()  # 76 / 77
+    assert s["efficiency"]["rating"] == "insufficient data"
+    for i in range(23):
         ragd.get("/api/v1/cache/lesson/absent")
-    s = ragd.get("/api/v1/cache/stats").json()  # 4 / 8 = 50%
+    s = ragd.get("/api/v1/cache/stats").json()  # 76 / 100 = 76%
+    assert s["efficiency"]["lookups"] == 100
+    assert s["efficiency"]["rating"] == "good"
+    for i in range(60):
+        ragd.get("/api/v1/cache/lesson/absent")
+    s = ragd.get("/api/v1/cache/stats").json()  # 76 / 160 = 47.5%
     assert s["efficiency"]["rating"] == "needs improvement"
+
+
+def test_rating_leaves_out_a_prefix_filled_for_the_first_time(ragd):
+    """An ingest's first-time misses (each followed by a write of a new key) say
+    nothing about the TTLs: the rating is over the prefixes in use."""
+    for i in range(150):
+        assert ragd.get(f"/api/v1/cache/ingest/d{i}").status_code == 404
+        ragd.put(f"/api/v1/cache/ingest/d{i}", data="v")
+    ragd.put("/api/v1/cache/answers/a", data="v")
+    for i in range(100):
+        ragd.get(f"/api/v1/cache/answers/{'a' if i % 10 else 'missing'}")
+    s = ragd.get("/api/v1/cache/stats").json()
+    assert s["prefixes"]["ingest"]["filling"] is True
+    assert s["prefixes"]["answers"]["filling"] is False
+    eff = s["efficiency"]
+    assert eff["filling"] == ["ingest"] and eff["basis"] == "all"
+    assert eff["lookups"] == 100 and eff["rating"] == "excellent"
+    assert not any("ingest" in r for r in s["recommendations"])
+
+
+def test_compression_figures_compare_payload_bytes(ragd):
+    """raw_bytes and stored_bytes count the payload before and after
+    compression (no header), so a small value's ratio is 1, not below it."""
+    ragd.put("/api/v1/cache/small/one", data=b"x" * 34, headers={"Content-Type": "text/plain"})
+    comp = ragd.get("/api/v1/cache/stats").json()["compression"]
+    assert comp["raw_bytes"] == 34 and comp["stored_bytes"] == 34 and comp["ratio"] == 1
+
+
+def test_clearing_everything_keeps_counters_and_counts_no_keys(ragd):
+    for i in range(3):
+        ragd.put(f"/api/v1/cache/lesson/k{i}", data="x")
+        ragd.get(f"/api/v1/cache/lesson/k{i}")
+    ragd.put("/api/v1/sessions/s1", json={"metadata": {}})  # not a cache entry
+    assert ragd.delete("/api/v1/cache").json()["deleted"] == 3
+    s = ragd.get("/api/v1/cache/stats").json()
+    assert s["hits"] == 3 and s["writes"] == 3  # counters never reset
+    assert s["keys"] == 0 and s["prefixes"]["lesson"]["keys"] == 0
+    assert s["memory"]["store_keys"] >= 1  # the session and ragd's own keys
+    m = ragd.get("/metrics").text
+    assert 'ragd_cache_hits_total{prefix="lesson"} 3' in m
 
 
 def test_warm_up_preloads_entries(ragd):

@@ -23,19 +23,6 @@
 static const char *const methods[] = { "get", "head", "post", "put", "patch", "delete", "options" };
 #define NMETHODS 7
 
-/* Routes other branches add in parallel (issues 15 and 17), documented ahead of
- * their handlers. Once one is registered this test fails until it is removed
- * from here, so the list only ever holds routes that are really pending. */
-static const char *const pending[][2] = {
-    { "post", "/api/v1/semantic-cache/{name}/check" },
-    { "post", "/api/v1/semantic-cache/{name}/store" },
-    { "delete", "/api/v1/semantic-cache/{name}/entries/{id}" },
-    { "post", "/api/v1/semantic-cache/{name}/delete" },
-    { "delete", "/api/v1/semantic-cache/{name}" },
-    { "get", "/api/v1/stats/history" },
-};
-#define NPENDING (sizeof pending / sizeof pending[0])
-
 static cJSON *load_doc(void)
 {
     return cJSON_ParseWithLength(api_asset_openapi_json, api_asset_openapi_json_len);
@@ -63,14 +50,6 @@ static bool router_has(const router_t *r, const char *method, const char *path)
                 return true;
     }
     return false;
-}
-
-static int pending_index(const char *method, const char *path)
-{
-    for (size_t i = 0; i < NPENDING; i++)
-        if (!strcmp(pending[i][0], method) && !strcmp(pending[i][1], path))
-            return (int)i;
-    return -1;
 }
 
 /* One routed (route, method) pair and its operation in the document (NULL if
@@ -138,11 +117,6 @@ static int check_documented(const routed_op *ro, void *ctx)
         fprintf(stderr, "  not in docs/openapi.json: %s %s\n", ro->mname, ro->path);
         bad++;
     }
-    if (pending_index(ro->mname, ro->path) >= 0) {
-        fprintf(stderr, "  %s %s is registered now: remove it from 'pending'\n", ro->mname,
-                ro->path);
-        bad++;
-    }
     return bad;
 }
 
@@ -165,8 +139,7 @@ TEST(document_names_no_route_the_router_lacks)
             bool is_method = false;
             for (int j = 0; j < NMETHODS; j++)
                 is_method |= !strcmp(op->string, methods[j]);
-            if (!is_method || router_has(r, op->string, item->string) ||
-                pending_index(op->string, item->string) >= 0)
+            if (!is_method || router_has(r, op->string, item->string))
                 continue;
             fprintf(stderr, "  documented but not routed: %s %s\n", op->string, item->string);
             extra++;

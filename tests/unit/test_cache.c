@@ -24,6 +24,8 @@ TEST(codec_small_values_are_stored_raw)
     ASSERT_EQ_INT(v.raw_len, 5);
     ASSERT_EQ_STR(v.content_type, "text/plain");
     ASSERT_TRUE(!v.compressed && v.created_ms > 0);
+    /* the stored payload is the value itself, the header not counted */
+    ASSERT_EQ_INT(codec_stored_payload_len(b.data, b.len), 5);
     free(out);
     buf_free(&b);
 }
@@ -37,6 +39,8 @@ TEST(codec_large_values_are_compressed_and_round_trip)
     buf_t b = BUF_INIT;
     ASSERT_EQ_INT(codec_encode(big, n, "text/plain", 1024, &b), 1);
     ASSERT_TRUE(b.len < n / 20);
+    size_t sp = codec_stored_payload_len(b.data, b.len);
+    ASSERT_TRUE(sp > 8 && sp < b.len);  /* compressed bytes (and their length), no header */
     codec_view v;
     char *out = NULL;
     void *stored = malloc(b.len);
