@@ -116,6 +116,8 @@ static void ops__metrics(http_req *req, http_resp *resp)
     gateway_metrics(app->gateway, &b);
     if (app->sched)
         embed_sched_metrics_render(app->sched, &b);
+    if (app->jobs)
+        jobs_metrics_render(app->jobs, &b);
 
     store_stats ss;
     memset(&ss, 0, sizeof ss);
