@@ -152,7 +152,8 @@ def main():
         wait_http(base + "/health")
         call(base + "/api/v1/namespaces", {"name": "probe"})
         call(base + "/api/v1/namespaces/probe/documents", {"documents": probe_docs})
-        sched = call(base + "/health")["details"]["scheduler"]
+        details = call(base + "/health")["details"]
+        sched, emb = details["scheduler"], details["embedding"]
 
         probe = Probe(base, queries)
         probe.one_round()  # warm-up (not counted)
@@ -188,7 +189,8 @@ def main():
         how = f"synchronous batches of {args.batch}" if args.sync else "one job each"
         print(f"ragd contention bench: {len(docs)} Nave's/WEB verses ingested in two halves "
               f"({how}), bulk micro-batch {sched['bulk_batch_tokens']} word "
-              f"pieces, probes every {args.interval}s, load average "
+              f"pieces, {emb['precision']} ({emb['kernel']}), probes every {args.interval}s, "
+              f"load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"\n{'probe':<10}{'n idle':>8}{'p50 idle':>10}{'p99 idle':>10}{'n busy':>8}"
               f"{'p50 busy':>10}{'p99 busy':>10}{'p99 ratio':>10}")

@@ -64,7 +64,7 @@ void jobs_destroy(jobs_t *j)
     if (!j)
         return;
     jobs__workers_stop(j);
-    jobs__heartbeat_stop(j);
+    jobs__heartbeat_join(j);
     pthread_cond_destroy(&j->cv);
     pthread_cond_destroy(&j->hb_cv);
     pthread_mutex_destroy(&j->ov_mu);

@@ -7,6 +7,7 @@
 #define RAGD_JOBS_INT_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "jobs/jobs.h"
 
@@ -86,13 +87,16 @@ void jobs__count_finished(jobs_t *j, const jobs_record *r);
 
 /* Leases (jobs_lease.c): take or renew (0, RAGD_ECONFLICT when another
  * instance holds it, store errors), release, and the heartbeat thread that
- * renews the lease of every job whose turn is running, every lease_ms / 3. */
+ * renews the lease of every job whose turn is running, every lease_ms / 3
+ * (jobs__workers_stop tells it to stop; join it after). */
 int jobs__lease(jobs_t *j, const char *id);
 void jobs__lease_release(jobs_t *j, const char *id);
 int jobs__heartbeat_start(jobs_t *j, ragd_error *err);
-void jobs__heartbeat_stop(jobs_t *j);
+/* The monotonic time ms from now, for the condition variables' waits. */
+struct timespec jobs__deadline(int64_t ms);
+void jobs__heartbeat_join(jobs_t *j);
 
-/* Worker threads (jobs_worker.c). */
+/* Worker threads (jobs_worker.c); stopping them stops the heartbeat too. */
 int jobs__workers_start(jobs_t *j, ragd_error *err);
 void jobs__workers_stop(jobs_t *j);
 

@@ -17,6 +17,19 @@
 #include "util/clock.h"
 #include "util/mem.h"
 
+struct timespec jobs__deadline(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 int jobs__lease(jobs_t *j, const char *id)
 {
     buf_t k = BUF_INIT;
@@ -65,11 +78,7 @@ static void *jobs__heartbeat(void *arg)
     int64_t every_ms = j->o.lease_ms / 3 > 0 ? j->o.lease_ms / 3 : 1;
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + every_ms * 1000000LL;
-        ts.tv_sec += ns / 1000000000LL;
-        ts.tv_nsec = ns % 1000000000LL;
+        struct timespec ts = jobs__deadline(every_ms);
         while (!j->stop && pthread_cond_timedwait(&j->hb_cv, &j->mu, &ts) != ETIMEDOUT) {
         }
         if (j->stop)
@@ -96,12 +105,8 @@ int jobs__heartbeat_start(jobs_t *j, ragd_error *err)
     return RAGD_OK;
 }
 
-void jobs__heartbeat_stop(jobs_t *j)
+void jobs__heartbeat_join(jobs_t *j)
 {
-    pthread_mutex_lock(&j->mu);
-    j->stop = true;
-    pthread_cond_broadcast(&j->hb_cv);
-    pthread_mutex_unlock(&j->mu);
     if (j->heartbeat_on)
         pthread_join(j->heartbeat, NULL);
     j->heartbeat_on = false;

@@ -243,20 +243,6 @@ static int jobs__run_group(jobs_t *j, const jobs_record *r, jobs_outcome *o, int
     return rc;
 }
 
-/* The monotonic time ms from now, for the condition variable's waits. */
-static struct timespec jobs__deadline(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Sleep ms unless the service stops first; false when it stops. */
 static bool jobs__pause(jobs_t *j, int64_t ms)
 {
@@ -498,6 +484,7 @@ void jobs__workers_stop(jobs_t *j)
     pthread_mutex_lock(&j->mu);
     j->stop = true;
     pthread_cond_broadcast(&j->cv);
+    pthread_cond_broadcast(&j->hb_cv);
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_threads; i++)
         pthread_join(j->threads[i], NULL);

@@ -4,6 +4,7 @@ slow-down setting spaces the groups, no timing luck), cancel, per-document error
 not fail the others, bad input refused before anything is written, users who cannot see
 or cancel each other's jobs, two users' jobs taking turns (whatever their number of jobs),
 the jobs in /health and /metrics, and `ragd ingest` on top of jobs."""
+import contextlib
 import os
 import subprocess
 import time
@@ -369,23 +370,35 @@ def test_ingest_outlives_any_request_timeout_and_resumes(slow, tmp_path):
     assert slow.get(f"{NS}/notes2").json()["stats"]["documents"] == 16
 
 
-def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
-    """Two instances on one Redis: the one running a job is killed; the other finds the job
-    once its lease lapses and finishes it, every document once."""
+@contextlib.contextmanager
+def two_instances(redis_server, db, delay_ms, lease_ms):
+    """Two ragd on one Redis database (emptied first) with namespace "shared", groups of
+    two documents, a pause before each and leases looked for every 200 ms."""
     import redis as redis_py
-    redis_py.Redis(port=redis_server.port, db=5).flushdb()
-    env = {"REDIS_URL": redis_server.url(5), "RAGD_JOBS_GROUP_DOCUMENTS": "2",
-           "RAGD_JOBS_GROUP_DELAY_MS": "250", "RAGD_JOBS_LEASE_MS": "1500",
+    rc = redis_py.Redis(port=redis_server.port, db=db)
+    rc.flushdb()
+    env = {"REDIS_URL": redis_server.url(db), "RAGD_JOBS_GROUP_DOCUMENTS": "2",
+           "RAGD_JOBS_GROUP_DELAY_MS": str(delay_ms), "RAGD_JOBS_LEASE_MS": str(lease_ms),
            "RAGD_JOBS_SCAN_INTERVAL_MS": "200"}
     a = Ragd(env=env).start()
     b = None
     try:
         make_ns(a, "shared")
         b = Ragd(env=env).start()  # loads the namespace from Redis
+        yield a, b, rc
+    finally:
+        a.cleanup()
+        if b:
+            b.cleanup()
+
+
+def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
+    """Two instances on one Redis: the one running a job is killed; the other finds the job
+    once its lease lapses and finishes it, every document once."""
+    with two_instances(redis_server, 5, delay_ms=250, lease_ms=1500) as (a, b, rc):
         job = submit(a, "shared", docs(24))
         wait_progress(a, job["id"], 4)
-        lease = redis_py.Redis(port=redis_server.port, db=5).get(
-            f"ragd:job:{{{job['id']}}}:lease")
+        lease = rc.get(f"ragd:job:{{{job['id']}}}:lease")
         assert lease is not None  # a holds it while it works; b leaves the job alone
         a.kill9()
         j = poll(b, job["id"])
@@ -394,27 +407,13 @@ def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
         b.restart()  # b's indexes rebuilt from Redis hold what both instances wrote
         st = b.get(f"{NS}/shared").json()["stats"]
         assert st["documents"] == 24 and st["chunks"] == 24
-    finally:
-        a.cleanup()
-        if b:
-            b.cleanup()
 
 
 def test_a_turn_longer_than_the_lease_keeps_its_job(redis_server):
     """Two instances on one Redis; each turn of the job pauses 2 s, more than the 600 ms
     lease: the running instance's heartbeat keeps the lease, so the other instance (which
     looks for lapsed leases every 200 ms) never takes the job."""
-    import redis as redis_py
-    rc = redis_py.Redis(port=redis_server.port, db=6)
-    rc.flushdb()
-    env = {"REDIS_URL": redis_server.url(6), "RAGD_JOBS_GROUP_DOCUMENTS": "2",
-           "RAGD_JOBS_GROUP_DELAY_MS": "2000", "RAGD_JOBS_LEASE_MS": "600",
-           "RAGD_JOBS_SCAN_INTERVAL_MS": "200"}
-    a = Ragd(env=env).start()
-    b = None
-    try:
-        make_ns(a, "shared")
-        b = Ragd(env=env).start()
+    with two_instances(redis_server, 6, delay_ms=2000, lease_ms=600) as (a, b, rc):
         me = a.get("/health").json()["details"]["jobs"]["instance"]
         job = submit(a, "shared", docs(4))  # two turns
         holders = set()
@@ -427,10 +426,7 @@ def test_a_turn_longer_than_the_lease_keeps_its_job(redis_server):
         j = poll(a, job["id"])
         assert j["status"] == "succeeded" and j["documents"]["done"] == 4
         assert b.get("/health").json()["details"]["jobs"]["leases_held"] == 0
-    finally:
-        a.cleanup()
-        if b:
-            b.cleanup()
+
 
 def test_ingest_keeps_following_its_jobs_across_a_server_crash(slow, tmp_path):
     for i in range(20):
