@@ -8,15 +8,17 @@ query on a small namespace, (b) /v1/embeddings of one short new text, (c) a gate
 chat call at temperature 0 with a fresh prompt (an exact-cache miss that looks up
 the semantic cache, then goes upstream). Three phases:
   1. idle: probes only (--probes rounds)
-  2. ingest alone: half the documents upserted into one namespace in batches of
-     --batch from one client thread (synchronous upserts), no probes
-  3. ingest + probes: the other half into another namespace while the probes run
+  2. ingest alone: half the documents submitted to one namespace as one ingestion
+     job ("wait": false, polled until it ends), no probes
+  3. ingest + probes: the other half as a job into another namespace while the
+     probes run
+(--sync upserts the halves in synchronous batches of --batch instead.)
 Prints p50/p99 of each probe idle vs during the ingest, side by side, the ingest's
 chunks/s with and without the probes, and the process CPU time of ragd per phase (on
 a shared machine wall time mixes in other tenants' load).
 Data: bench/data/out/naves (python3 bench/data/build.py --only naves): WEB verses are
 the documents, Nave's topics the fresh queries.
-Usage: bench/contention/run.py [--docs 20000] [--batch 250] [--interval 0.1]
+Usage: bench/contention/run.py [--docs 20000] [--sync --batch 250] [--interval 0.1]
 """
 import argparse
 import json
@@ -94,19 +96,31 @@ class Probe:
             self.lat[kind].append((time.perf_counter() - t0) * 1000)
 
 
-def ingest(base, ns, docs, batch):
+def ingest(base, ns, docs, batch, sync):
+    """Load docs into a new namespace: one job polled to its end, or synchronous batches.
+    Returns (chunks indexed, seconds)."""
     call(base + "/api/v1/namespaces", {"name": ns})
-    t0, chunks = time.perf_counter(), 0
-    for i in range(0, len(docs), batch):
-        r = call(base + f"/api/v1/namespaces/{ns}/documents", {"documents": docs[i:i + batch]})
-        chunks += r.get("chunks", 0)
-    return chunks, time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if sync:
+        for i in range(0, len(docs), batch):
+            call(base + f"/api/v1/namespaces/{ns}/documents", {"documents": docs[i:i + batch]})
+    else:
+        job = call(base + f"/api/v1/namespaces/{ns}/documents",
+                   {"documents": docs, "wait": False})
+        while job["status"] not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.25)
+            job = call(base + f"/api/v1/jobs/{job['id']}")
+        if job["status"] != "succeeded" or job["documents"]["failed"]:
+            raise RuntimeError(f"the ingestion job ended badly: {job}")
+    secs = time.perf_counter() - t0
+    return call(base + f"/api/v1/namespaces/{ns}")["stats"]["chunks"], secs
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=20000, help="documents ingested (half per phase)")
-    ap.add_argument("--batch", type=int, default=250, help="documents per upsert")
+    ap.add_argument("--sync", action="store_true", help="synchronous upserts, not jobs")
+    ap.add_argument("--batch", type=int, default=250, help="documents per upsert (--sync)")
     ap.add_argument("--probes", type=int, default=60, help="idle probe rounds")
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between probe rounds")
     args = ap.parse_args()
@@ -138,7 +152,8 @@ def main():
         wait_http(base + "/health")
         call(base + "/api/v1/namespaces", {"name": "probe"})
         call(base + "/api/v1/namespaces/probe/documents", {"documents": probe_docs})
-        sched = call(base + "/health")["details"]["scheduler"]
+        details = call(base + "/health")["details"]
+        sched, emb = details["scheduler"], details["embedding"]
 
         probe = Probe(base, queries)
         probe.one_round()  # warm-up (not counted)
@@ -149,7 +164,7 @@ def main():
             time.sleep(args.interval)
         idle = probe.lat
         c1 = cpu_s(ragd.pid)
-        chunks_a, secs_a = ingest(base, "ingest_a", docs[:half], args.batch)
+        chunks_a, secs_a = ingest(base, "ingest_a", docs[:half], args.batch, args.sync)
         c2 = cpu_s(ragd.pid)
 
         probe.lat = {k: [] for k in probe.lat}
@@ -157,7 +172,7 @@ def main():
         res = {}
 
         def loaded():
-            res["b"] = ingest(base, "ingest_b", docs[half:], args.batch)
+            res["b"] = ingest(base, "ingest_b", docs[half:], args.batch, args.sync)
             done.set()
 
         t = threading.Thread(target=loaded)
@@ -171,9 +186,12 @@ def main():
         chunks_b, secs_b = res["b"]
         health = call(base + "/health")["details"]["scheduler"]
 
+        how = f"synchronous batches of {args.batch}" if args.sync else "one job each"
         print(f"ragd contention bench: {len(docs)} Nave's/WEB verses ingested in two halves "
-              f"(batches of {args.batch}), bulk micro-batch {sched['bulk_batch_tokens']} word "
-              f"pieces, probes every {args.interval}s")
+              f"({how}), bulk micro-batch {sched['bulk_batch_tokens']} word "
+              f"pieces, {emb['precision']} ({emb['kernel']}), probes every {args.interval}s, "
+              f"load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"\n{'probe':<10}{'n idle':>8}{'p50 idle':>10}{'p99 idle':>10}{'n busy':>8}"
               f"{'p50 busy':>10}{'p99 busy':>10}{'p99 ratio':>10}")
         worst = 0.0

@@ -6,12 +6,17 @@
  * failed, with the reason of each failure). Every request is validated before
  * the first call starts.
  *
- * Lifetime: a job is reference-counted. The handler holds one reference while
- * it pumps, and each call out to the gateway holds one until its completion
- * (on the client thread) has finished with the job, including the pump that
- * completion runs. The answer goes out when the last result is recorded; the
- * job is freed when the last reference drops, never while a pump still holds
- * j->mu.
+ * Threads: the calls are started by a pump thread of the warm-up's own, never
+ * by the gateway's client thread: starting a call may embed its prompt for the
+ * semantic cache (bulk model work, which waits its turn behind ingestion), and
+ * the client thread must keep moving every other call's bytes meanwhile. A
+ * completion (client thread) only records its result and wakes the pump.
+ *
+ * Lifetime: a job is reference-counted. The pump holds one reference until it
+ * has started the last call, and each call out to the gateway holds one until
+ * its completion has finished with the job. The answer goes out when the last
+ * result is recorded; the job is freed when the last reference drops, never
+ * while another holder still uses j->mu.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +46,7 @@ typedef struct warm_item {
 struct warm_job {
     int refs;                /* atomic; see the lifetime note above */
     pthread_mutex_t mu;
+    pthread_cond_t cv;       /* a call ended (a slot is free) */
     gateway_t *gw;
     http_stream *st;
     cJSON *body;             /* the request; calls borrow from it */
@@ -85,11 +91,12 @@ static void warm__unref(warm_job *j)
     free(j->items);
     cJSON_Delete(j->errors);
     cJSON_Delete(j->body);
+    pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j);
 }
 
-/* Record one result; true when it was the last. */
+/* Record one result and wake the pump; true when it was the last. */
 static bool warm__record(warm_job *j, int index, int result, const char *msg)
 {
     pthread_mutex_lock(&j->mu);
@@ -106,34 +113,34 @@ static bool warm__record(warm_job *j, int index, int result, const char *msg)
     }
     j->inflight--;
     bool last = ++j->finished == j->n;
+    pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
     return last;
 }
 
-static void warm__pump(warm_job *j);
-
-/* A call's completion (client thread): its reference covers the pump it runs. */
+/* A call's completion (client thread): record, and answer after the last. */
 static void warm__done(void *ud, int result, const char *msg)
 {
     warm_item *it = ud;
     warm_job *j = it->job;
     if (warm__record(j, it->index, result, msg))
         warm__reply(j);
-    else
-        warm__pump(j);
     warm__unref(j);
 }
 
-/* Start calls while fewer than `concurrency` are out. Results known at once
- * (already cached, invalid) are counted in this loop, never by recursion.
- * The caller holds a reference to j for the whole loop. */
-static void warm__pump(warm_job *j)
+/* The pump: start calls while fewer than `concurrency` are out, waiting for a
+ * slot, until every call has started; then drop the pump's reference. Results
+ * known at once (already cached, invalid) are recorded here. */
+static void *warm__pump(void *arg)
 {
+    warm_job *j = arg;
     for (;;) {
         pthread_mutex_lock(&j->mu);
-        if (j->next >= j->n || j->inflight >= j->concurrency) {
+        while (j->next < j->n && j->inflight >= j->concurrency)
+            pthread_cond_wait(&j->cv, &j->mu);
+        if (j->next >= j->n) {
             pthread_mutex_unlock(&j->mu);
-            return;
+            break;
         }
         warm_item *it = &j->items[j->next++];
         j->inflight++;
@@ -145,11 +152,23 @@ static void warm__pump(warm_job *j)
         if (r == GW_FILL_PENDING)
             continue;
         warm__unref(j);  /* no callback will come; the pump's reference remains */
-        if (warm__record(j, it->index, r, err.msg)) {
+        if (warm__record(j, it->index, r, err.msg))
             warm__reply(j);
-            return;
-        }
     }
+    warm__unref(j);
+    return NULL;
+}
+
+/* Run the pump on a thread of its own (on this one if none can start). */
+static void warm__start(warm_job *j)
+{
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &at, warm__pump, j) != 0)
+        warm__pump(j);
+    pthread_attr_destroy(&at);
 }
 
 void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
@@ -191,15 +210,15 @@ void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
         w->call.raw_len = w->raw_len;
     }
     pthread_mutex_init(&j->mu, NULL);
-    j->refs = 1;  /* the handler's, for its pump below */
+    pthread_cond_init(&j->cv, NULL);
+    j->refs = 1;  /* the pump's */
     j->gw = api_app(req)->gateway;
     j->body = body;
     j->concurrency = (int)conc;
     j->errors = cJSON_CreateArray();
     j->start_us = clock_mono_us();
     j->st = http_stream_open(resp);
-    warm__pump(j);
-    warm__unref(j);
+    warm__start(j);
     return;
 fail:
     for (int k = 0; k < n; k++)

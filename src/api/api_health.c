@@ -236,6 +236,8 @@ static cJSON *health__details(app_t *app, const health_store *h, const kb_repl_s
     health__semantic(app, d);
     if (app->sched)
         health__scheduler(app, d);
+    if (app->jobs)
+        cJSON_AddItemToObject(d, "jobs", jobs_health(app->jobs));
     return d;
 }
 

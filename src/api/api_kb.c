@@ -462,9 +462,10 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
         kb_upsert_stats st;
         int64_t t0 = clock_mono_us();
         kb_api_budget budget = { req, resp, false };
+        embed_work who = api_embed_work(req); /* bulk work under the caller, as its jobs */
         kb_admit admit = { (size_t)app->cfg.kb_max_request_chunks,
                            (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
-                           &budget, NULL /* bulk work under the namespace */ };
+                           &budget, who.tenant[0] ? who.tenant : NULL /* the namespace */ };
         int rc = kb_docs_upsert_vec(app->kb, ns, in, vin, n, &admit, &st, &err);
         if (rc == RAGD_ECONFLICT) { /* another owner's id: answered as for a missing one */
             http_error(req, resp, 404, "document_not_found", "%s", err.msg);

@@ -150,6 +150,8 @@ static void ops__metrics(http_req *req, http_resp *resp)
         embed_sched_metrics_render(app->sched, &b);
     if (app->kb)
         kb_search_metrics_render(app->kb, &b);
+    if (app->jobs)
+        jobs_metrics_render(app->jobs, &b);
 
     store_stats ss;
     memset(&ss, 0, sizeof ss);

@@ -45,8 +45,12 @@ int jobs_create(const jobs_opts *o, jobs_t **out, ragd_error *err)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&j->cv, &ca);
+    pthread_cond_init(&j->hb_cv, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = jobs__workers_start(j, err);
+    pthread_mutex_init(&j->ov_mu, NULL);
+    int rc = jobs__heartbeat_start(j, err);
+    if (rc == 0)
+        rc = jobs__workers_start(j, err);
     if (rc) {
         jobs_destroy(j);
         return rc;
@@ -60,7 +64,10 @@ void jobs_destroy(jobs_t *j)
     if (!j)
         return;
     jobs__workers_stop(j);
+    jobs__heartbeat_join(j);
     pthread_cond_destroy(&j->cv);
+    pthread_cond_destroy(&j->hb_cv);
+    pthread_mutex_destroy(&j->ov_mu);
     pthread_mutex_destroy(&j->mu);
     free(j->e);
     free(j);
@@ -184,7 +191,7 @@ int jobs_submit(jobs_t *j, const char *ns, const kb_doc_in *docs, size_t n,
     if (rc)
         return ragd_error_set(err, rc, "the job could not be stored: %s", ragd_strerror(rc));
     pthread_mutex_lock(&j->mu);
-    jobs__enqueue_locked(j, r.id);
+    jobs__enqueue_locked(j, r.id, jobs_record_owner_key(&r));
     pthread_mutex_unlock(&j->mu);
     *job = jobs_record_view(&r);
     jobs_record_clear(&r);
@@ -276,8 +283,10 @@ int jobs_cancel(jobs_t *j, const char *id, cJSON **job)
         jobs_record_clear(&r);
         return rc;
     }
-    if (rc == 0)
+    if (rc == 0) {
         jobs__drop_groups(j, id);
+        jobs__count_finished(j, &r);
+    }
     *job = jobs_record_view(&r);
     jobs_record_clear(&r);
     return rc;

@@ -124,6 +124,52 @@ int jobs_list(jobs_t *j, const jobs_filter *f, cJSON **out);
  * job had already finished; *job still set). */
 int jobs_cancel(jobs_t *j, const char *id, cJSON **job);
 
+/* ---- what the service is doing (jobs_stats.c) ---- */
+
+#define JOBS_OVERVIEW_RUNNING 32   /* unfinished jobs listed by an overview */
+#define JOBS_OVERVIEW_MAX_AGE_MS 1000 /* an overview is counted again after this */
+
+/* An unfinished job and the instance holding its lease. */
+typedef struct jobs_running {
+    char id[JOBS_ID_MAX + 1];
+    char ns[KB_NS_NAME_MAX + 1];
+    int state;                    /* enqueued or processing */
+    char holder[33];              /* the lease holder's instance id; "" = none (waiting) */
+} jobs_running;
+
+/* The store's jobs as counted by one scan. */
+typedef struct jobs_overview {
+    uint64_t by_state[JOBS_STATE_N]; /* stored records (finished ones until they expire) */
+    int64_t oldest_waiting_ms;    /* age of the oldest enqueued job; 0 = none */
+    uint64_t held_here;           /* unfinished jobs whose lease this instance holds */
+    size_t n_running;             /* entries of running (the first JOBS_OVERVIEW_RUNNING
+                                     unfinished jobs, oldest first) */
+    jobs_running running[JOBS_OVERVIEW_RUNNING];
+    int rc;                       /* the scan's store error; 0 = counted */
+} jobs_overview;
+
+/* This process's instance id (the value of the leases it holds); borrowed
+ * for the service's life. */
+const char *jobs_instance(const jobs_t *j);
+
+/* The store's jobs by state, the oldest waiting one and who holds the leases
+ * (*out copied). One scan of the store, reused by calls within
+ * JOBS_OVERVIEW_MAX_AGE_MS. Returns out->rc. Thread-safe. */
+int jobs_overview_get(jobs_t *j, jobs_overview *out);
+
+/* Append the jobs' Prometheus families to b: ragd_jobs{state} (gauge, the
+ * overview), ragd_jobs_total{outcome}, ragd_jobs_documents_total{result},
+ * ragd_jobs_tokens_total, ragd_jobs_groups_total (this instance's work),
+ * ragd_job_duration_seconds (histogram, created to finished),
+ * ragd_jobs_oldest_waiting_seconds and ragd_jobs_leases_held. Thread-safe. */
+void jobs_metrics_render(jobs_t *j, buf_t *b);
+
+/* /health's details.jobs: {instance, workers, enqueued, processing,
+ * oldest_waiting_seconds, leases_held, running: [{id, namespace, status,
+ * lease_holder, this_instance}], finished: {succeeded, failed, cancelled}}
+ * (caller cJSON_Deletes). Thread-safe. */
+cJSON *jobs_health(jobs_t *j);
+
 /* ---- the record (jobs_record.c) ---- */
 
 /* A job record as stored under job:{<id>}:meta. */
@@ -157,6 +203,9 @@ int jobs_record_decode(const void *val, size_t len, jobs_record *r);
  * JOBS_ERRORS_KEPT are. */
 void jobs_record_add_error(jobs_record *r, uint64_t index, const char *doc_id,
                            const char *code, const char *message);
+/* Who a job's turns and model work are shared out by: its user, else its
+ * tenant, else its key, else (no authentication) its namespace. Borrowed from r. */
+const char *jobs_record_owner_key(const jobs_record *r);
 /* The public view: {id, namespace, status, created_at, started_at,
  * finished_at, updated_at, documents: {total, done, failed}, tokens: {total,
  * done}, progress, eta_seconds, errors, errors_total, message?}. eta_seconds

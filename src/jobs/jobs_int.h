@@ -7,16 +7,31 @@
 #define RAGD_JOBS_INT_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "jobs/jobs.h"
 
 /* A job this instance knows is unfinished (submitted here or found by a scan). */
 typedef struct jobs_entry {
     char id[JOBS_ID_MAX + 1];
-    bool busy;                /* a worker is on it */
+    char owner[JOBS_OWNER_MAX + 1]; /* fairness key (jobs_record_owner_key) */
+    bool busy;                /* a worker is on it (its lease is renewed meanwhile) */
     bool owned;               /* this instance holds its lease */
     int64_t not_before_ms;    /* deferred until (mono); 0 = now */
+    uint64_t turn;            /* the pick count when it last had a turn */
 } jobs_entry;
+
+/* Job durations (created to finished) in seconds: the upper bounds of the
+ * histogram's buckets, the last +Inf. */
+#define JOBS_DUR_NBUCKETS 12
+extern const double jobs__dur_bounds[JOBS_DUR_NBUCKETS];
+
+/* What this instance did, since start (every field atomic). */
+typedef struct jobs_counters {
+    uint64_t outcomes[JOBS_STATE_N];    /* jobs it brought to a terminal state */
+    uint64_t docs_done, docs_failed, tokens_done, groups;
+    uint64_t dur[JOBS_DUR_NBUCKETS], dur_count, dur_sum_ms;
+} jobs_counters;
 
 struct jobs {
     jobs_opts o;
@@ -24,12 +39,21 @@ struct jobs {
     pthread_mutex_t mu;       /* guards everything below */
     pthread_cond_t cv;        /* new work or stop */
     jobs_entry *e;
-    size_t n, cap, rr;        /* entries, round-robin cursor */
+    size_t n, cap;
+    uint64_t turns;           /* picks so far */
+    char last_owner[JOBS_OWNER_MAX + 1]; /* fairness key served last */
     bool stop;
     bool scanned;             /* the start-up scan ran */
     int64_t next_scan_ms;     /* mono */
     pthread_t *threads;
     int n_threads;
+    pthread_t heartbeat;      /* renews the leases of jobs whose turn is running */
+    pthread_cond_t hb_cv;     /* wakes the heartbeat to stop */
+    bool heartbeat_on;
+    jobs_counters c;
+    pthread_mutex_t ov_mu;    /* guards the cached overview (jobs_stats.c) */
+    jobs_overview ov;
+    int64_t ov_at_ms;         /* mono; 0 = never counted */
 };
 
 /* Keys of job id, appended to b. */
@@ -54,10 +78,25 @@ int jobs__scan_ids(jobs_t *j, char ***ids, size_t *n);
 /* Delete every stored group of id (the documents of a finished job). */
 void jobs__drop_groups(jobs_t *j, const char *id);
 
-/* Add id to the entries (no-op if known) and wake a worker. Caller holds mu. */
-void jobs__enqueue_locked(jobs_t *j, const char *id);
+/* Add id (fairness key owner) to the entries (no-op if known) and wake a
+ * worker. Caller holds mu. */
+void jobs__enqueue_locked(jobs_t *j, const char *id, const char *owner);
 
-/* Worker threads (jobs_worker.c). */
+/* Count a job this instance brought to a terminal state (r as written). */
+void jobs__count_finished(jobs_t *j, const jobs_record *r);
+
+/* Leases (jobs_lease.c): take or renew (0, RAGD_ECONFLICT when another
+ * instance holds it, store errors), release, and the heartbeat thread that
+ * renews the lease of every job whose turn is running, every lease_ms / 3
+ * (jobs__workers_stop tells it to stop; join it after). */
+int jobs__lease(jobs_t *j, const char *id);
+void jobs__lease_release(jobs_t *j, const char *id);
+int jobs__heartbeat_start(jobs_t *j, ragd_error *err);
+/* The monotonic time ms from now, for the condition variables' waits. */
+struct timespec jobs__deadline(int64_t ms);
+void jobs__heartbeat_join(jobs_t *j);
+
+/* Worker threads (jobs_worker.c); stopping them stops the heartbeat too. */
 int jobs__workers_start(jobs_t *j, ragd_error *err);
 void jobs__workers_stop(jobs_t *j);
 

@@ -53,6 +53,11 @@ void jobs_record_clear(jobs_record *r)
     r->errors = NULL;
 }
 
+const char *jobs_record_owner_key(const jobs_record *r)
+{
+    return r->user[0] ? r->user : r->tenant[0] ? r->tenant : r->key_id[0] ? r->key_id : r->ns;
+}
+
 void jobs_record_add_error(jobs_record *r, uint64_t index, const char *doc_id, const char *code,
                            const char *message)
 {

@@ -80,7 +80,7 @@ void jobs__drop_groups(jobs_t *j, const char *id)
     store_del_pattern(j->o.store, pat, &n);
 }
 
-void jobs__enqueue_locked(jobs_t *j, const char *id)
+void jobs__enqueue_locked(jobs_t *j, const char *id, const char *owner)
 {
     for (size_t i = 0; i < j->n; i++)
         if (!strcmp(j->e[i].id, id))
@@ -92,6 +92,8 @@ void jobs__enqueue_locked(jobs_t *j, const char *id)
     jobs_entry *e = &j->e[j->n++];
     memset(e, 0, sizeof *e);
     snprintf(e->id, sizeof e->id, "%s", id);
+    snprintf(e->owner, sizeof e->owner, "%s", owner ? owner : "");
+    e->turn = j->turns; /* a new job waits behind the owner's jobs not served since */
     pthread_cond_broadcast(&j->cv);
 }
 

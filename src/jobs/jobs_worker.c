@@ -1,7 +1,10 @@
 /*
  * jobs_worker.c - the workers: a fixed pool of threads that take unfinished
- * jobs round robin and index one group of documents per turn, so concurrent
- * jobs progress in turn. A turn takes (or renews) the job's lease, upserts the
+ * jobs in turn and index one group of documents per turn: round robin over
+ * the jobs' owners first (a user with two jobs gets the share of a user with
+ * one), then over that owner's jobs. A group's embeddings are bulk model work
+ * under the owner as the scheduler's tenant. A turn takes (or renews) the
+ * job's lease (jobs_lease.c keeps it while the turn runs), upserts the
  * group (idempotent per document id, so a group redone after a crash is
  * indexed once), falls back to one document at a time when the group is
  * refused so one bad document does not fail the others, and records progress
@@ -18,6 +21,7 @@
 
 #include "jobs/jobs_int.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/mem.h"
@@ -29,30 +33,6 @@ enum { STEP_AGAIN, STEP_DONE, STEP_LOST, STEP_DEFER };
 static int64_t jobs__now_ms(void)
 {
     return clock_mono_us() / 1000;
-}
-
-/* ---- leases ---- */
-
-/* Take or renew id's lease: 0, RAGD_ECONFLICT (another instance holds it),
- * store errors. */
-static int jobs__lease(jobs_t *j, const char *id)
-{
-    buf_t k = BUF_INIT;
-    jobs__key_lease(&k, id);
-    int rc = store_set(j->o.store, k.data, k.len, j->instance, 32, j->o.lease_ms, STORE_NX);
-    if (rc == RAGD_EEXISTS)
-        rc = store_cas(j->o.store, k.data, k.len, j->instance, 32, j->instance, 32,
-                       j->o.lease_ms, 0);
-    buf_free(&k);
-    return rc;
-}
-
-static void jobs__lease_release(jobs_t *j, const char *id)
-{
-    buf_t k = BUF_INIT;
-    jobs__key_lease(&k, id);
-    store_cas(j->o.store, k.data, k.len, j->instance, 32, NULL, 0, 0, 0);
-    buf_free(&k);
 }
 
 /* ---- one group ---- */
@@ -67,6 +47,7 @@ typedef struct jobs_outcome {
     char fail[200];           /* the job fails as a whole ("" = no) */
     int64_t retention_ms;     /* the ttl of a finished record */
     bool final;               /* OUT: the record reached a terminal state */
+    bool finished_here;       /* OUT: this outcome moved it there */
 } jobs_outcome;
 
 static int jobs__apply(jobs_record *r, void *ud, int64_t *ttl_ms)
@@ -82,7 +63,8 @@ static int jobs__apply(jobs_record *r, void *ud, int64_t *ttl_ms)
     }
     if (r->next_group != o->group)
         return RAGD_EEXISTS; /* counted already (another instance) */
-    if (!jobs_state_terminal(r->state)) {
+    bool was_final = jobs_state_terminal(r->state);
+    if (!was_final) {
         r->state = JOBS_PROCESSING;
         if (!r->started_ms)
             r->started_ms = now;
@@ -106,6 +88,7 @@ static int jobs__apply(jobs_record *r, void *ud, int64_t *ttl_ms)
             snprintf(r->message, sizeof r->message, "every document failed (see errors)");
     }
     o->final = jobs_state_terminal(r->state);
+    o->finished_here = o->final && !was_final;
     if (o->final) {
         r->next_group = r->groups_total;
         if (!r->finished_ms)
@@ -119,6 +102,7 @@ static int jobs__apply(jobs_record *r, void *ud, int64_t *ttl_ms)
 typedef struct jobs_budget {
     jobs_t *j;
     const char *who;
+    const char *tenant;       /* the scheduler's fairness key (jobs_record_owner_key) */
     int64_t retry_ms;         /* OUT: >= 0 refused for now, -1 never fits */
     bool refused;
 } jobs_budget;
@@ -163,7 +147,7 @@ static const char *jobs__code(int rc)
 static int jobs__upsert(jobs_t *j, const char *ns, const kb_doc_in *docs, size_t n,
                         jobs_budget *b, ragd_error *err)
 {
-    kb_admit admit = { j->o.max_chunks, j->o.max_tokens, jobs__budget_fn, b, NULL };
+    kb_admit admit = { j->o.max_chunks, j->o.max_tokens, jobs__budget_fn, b, b->tenant };
     b->refused = false;
     kb_upsert_stats st;
     return kb_docs_upsert_admit(j->o.kb, ns, docs, n, &admit, &st, err);
@@ -250,27 +234,13 @@ static int jobs__run_group(jobs_t *j, const jobs_record *r, jobs_outcome *o, int
         cJSON_Delete(g);
         return RAGD_OK;
     }
-    jobs_budget b = { j, r->budget, 0, false };
+    jobs_budget b = { j, r->budget, jobs_record_owner_key(r), 0, false };
     int64_t t0 = jobs__now_ms();
     rc = jobs__index(j, r->ns, arr, (size_t)first, &b, o, defer_ms);
     o->ms = jobs__now_ms() - t0;
     o->tokens = (uint64_t)tokens;
     cJSON_Delete(g);
     return rc;
-}
-
-/* The monotonic time ms from now, for the condition variable's waits. */
-static struct timespec jobs__deadline(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
 }
 
 /* Sleep ms unless the service stops first; false when it stops. */
@@ -285,11 +255,24 @@ static bool jobs__pause(jobs_t *j, int64_t ms)
     return go;
 }
 
-/* Write o into the record (a finished one gets the retention as its ttl). */
+/* Write o into the record (a finished one gets the retention as its ttl) and
+ * count what this instance did. */
 static int jobs__record_outcome(jobs_t *j, const char *id, jobs_outcome *o)
 {
     o->retention_ms = j->o.retention_ms;
-    return jobs__update(j, id, jobs__apply, o, NULL);
+    jobs_record r;
+    jobs_record_init(&r);
+    int rc = jobs__update(j, id, jobs__apply, o, &r);
+    if (rc == 0 && !o->start_only) {
+        metrics_inc(&j->c.docs_done, o->done);
+        metrics_inc(&j->c.docs_failed, o->failed);
+        metrics_inc(&j->c.tokens_done, o->tokens);
+        metrics_inc(&j->c.groups, 1);
+        if (o->finished_here)
+            jobs__count_finished(j, &r);
+    }
+    jobs_record_clear(&r);
+    return rc;
 }
 
 /* One turn on job id. */
@@ -362,7 +345,7 @@ static void jobs__scan(jobs_t *j)
                     buf_free(&k);
                 }
                 pthread_mutex_lock(&j->mu);
-                jobs__enqueue_locked(j, ids[i]);
+                jobs__enqueue_locked(j, ids[i], jobs_record_owner_key(&r));
                 pthread_mutex_unlock(&j->mu);
             } else if (first) {
                 jobs__drop_groups(j, ids[i]); /* left by a crash after the last group */
@@ -377,22 +360,52 @@ static void jobs__scan(jobs_t *j)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* The next entry round robin that is idle and due; NULL if none. */
+/* Is e idle and due (else *wake moves to when it is)? */
+static bool jobs__ready(const jobs_entry *e, int64_t now, int64_t *wake)
+{
+    if (e->busy)
+        return false;
+    if (e->not_before_ms > now) {
+        *wake = *wake < e->not_before_ms ? *wake : e->not_before_ms;
+        return false;
+    }
+    return true;
+}
+
+/* The owner whose turn is next among the ready entries: the first key after
+ * the one served last (cyclic order); NULL if no entry is ready. */
+static const char *jobs__next_owner_locked(jobs_t *j, int64_t now, int64_t *wake)
+{
+    const char *after = NULL, *lowest = NULL;
+    for (size_t i = 0; i < j->n; i++) {
+        const char *o = j->e[i].owner;
+        if (!jobs__ready(&j->e[i], now, wake))
+            continue;
+        if (!lowest || strcmp(o, lowest) < 0)
+            lowest = o;
+        if (strcmp(o, j->last_owner) > 0 && (!after || strcmp(o, after) < 0))
+            after = o;
+    }
+    return after ? after : lowest;
+}
+
+/* The next entry to run: the next owner in turn, and of its ready jobs the
+ * one served longest ago; NULL if none is ready. */
 static jobs_entry *jobs__pick_locked(jobs_t *j, int64_t now, int64_t *wake)
 {
-    for (size_t k = 0; k < j->n; k++) {
-        size_t i = (j->rr + k) % j->n;
+    const char *owner = jobs__next_owner_locked(j, now, wake);
+    if (!owner)
+        return NULL;
+    jobs_entry *best = NULL;
+    for (size_t i = 0; i < j->n; i++) {
         jobs_entry *e = &j->e[i];
-        if (e->busy)
-            continue;
-        if (e->not_before_ms > now) {
-            *wake = *wake < e->not_before_ms ? *wake : e->not_before_ms;
-            continue;
-        }
-        j->rr = i + 1;
-        return e;
+        if (!strcmp(e->owner, owner) && jobs__ready(e, now, wake) &&
+            (!best || e->turn < best->turn))
+            best = e;
     }
-    return NULL;
+    best->turn = ++j->turns;
+    memcpy(j->last_owner, best->owner, sizeof j->last_owner);
+    return best;
 }
 
 static void jobs__wait_locked(jobs_t *j, int64_t until_ms)
@@ -471,6 +484,7 @@ void jobs__workers_stop(jobs_t *j)
     pthread_mutex_lock(&j->mu);
     j->stop = true;
     pthread_cond_broadcast(&j->cv);
+    pthread_cond_broadcast(&j->hb_cv);
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_threads; i++)
         pthread_join(j->threads[i], NULL);

@@ -2,7 +2,9 @@
 to success, kill -9 mid-job then restart resumes with every document indexed once (a
 slow-down setting spaces the groups, no timing luck), cancel, per-document errors that do
 not fail the others, bad input refused before anything is written, users who cannot see
-or cancel each other's jobs, and `ragd ingest` on top of jobs."""
+or cancel each other's jobs, two users' jobs taking turns (whatever their number of jobs),
+the jobs in /health and /metrics, and `ragd ingest` on top of jobs."""
+import contextlib
 import os
 import subprocess
 import time
@@ -223,6 +225,79 @@ def test_users_cannot_see_or_cancel_each_others_jobs(authed):
     assert authed.get(f"/api/v1/jobs/{job['id']}", headers=adm).status_code == 200
 
 
+
+def metric(s, line_start):
+    """The value of the /metrics sample line that starts with line_start, or None."""
+    for line in s.get("/metrics").text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_jobs_show_in_health_and_metrics(slow):
+    make_ns(slow, "obs")
+    job = submit(slow, "obs", docs(16))  # 8 groups, 250 ms apart
+    health = None
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        health = slow.get("/health").json()["details"]["jobs"]
+        mine = [x for x in health["running"] if x["id"] == job["id"]]
+        if mine and mine[0]["lease_holder"]:
+            break
+        time.sleep(0.05)
+    assert health["status"] == "ok" and health["workers"] == 1
+    assert health["enqueued"] + health["processing"] == 1 and health["leases_held"] == 1
+    assert mine == [{"id": job["id"], "namespace": "obs", "status": mine[0]["status"],
+                     "lease_holder": health["instance"], "this_instance": True}]
+    assert poll(slow, job["id"])["status"] == "succeeded"
+    assert metric(slow, 'ragd_jobs_total{outcome="succeeded"}') == 1
+    assert metric(slow, 'ragd_jobs_total{outcome="failed"}') == 0
+    assert metric(slow, 'ragd_jobs_documents_total{result="indexed"}') == 16
+    assert metric(slow, "ragd_jobs_groups_total") == 8
+    assert metric(slow, "ragd_job_duration_seconds_count") == 1
+    assert metric(slow, "ragd_jobs_tokens_total") == poll(slow, job["id"])["tokens"]["total"]
+    deadline = time.time() + 10  # the store's counts are refreshed every second
+    while time.time() < deadline and metric(slow, 'ragd_jobs{state="succeeded"}') != 1:
+        time.sleep(0.1)
+    assert metric(slow, 'ragd_jobs{state="succeeded"}') == 1
+    assert metric(slow, 'ragd_jobs{state="processing"}') == 0
+    h = slow.get("/health").json()["details"]["jobs"]
+    assert h["running"] == [] and h["finished"]["succeeded"] == 1 and h["leases_held"] == 0
+
+
+def test_two_users_jobs_take_turns_whatever_their_number():
+    """Alice has two jobs (two namespaces), Bob one: turns go per user, so while Bob's job
+    runs Alice's two together progress as fast as his, not twice as fast."""
+    s = Ragd(env={"RAGD_ADMIN_KEY": ADMIN, "RAGD_JOBS_GROUP_DOCUMENTS": "2",
+                  "RAGD_JOBS_GROUP_DELAY_MS": "120"}).start()
+    try:
+        keys = {}
+        for name in ("alice", "bob"):
+            r = requests.post(s.url + "/api/v1/keys", headers={"X-API-Key": ADMIN}, timeout=10,
+                              json={"user_id": name, "scopes": ["read", "write"]})
+            keys[name] = {"X-API-Key": r.json()["key"]}
+        for ns in ("a1", "a2", "b1"):
+            make_ns(s, ns, {"X-API-Key": ADMIN})
+        ja = submit(s, "a1", docs(16, "a"), keys["alice"])
+        jb = submit(s, "a2", docs(16, "b"), keys["alice"])
+        jc = submit(s, "b1", docs(16, "c"), keys["bob"])
+        snaps = []
+        while True:
+            a = [s.get(f"/api/v1/jobs/{j['id']}", headers=keys["alice"]).json() for j in (ja, jb)]
+            b = s.get(f"/api/v1/jobs/{jc['id']}", headers=keys["bob"]).json()
+            if b["status"] in TERMINAL:
+                break
+            snaps.append((sum(x["documents"]["done"] for x in a), b["documents"]["done"]))
+            time.sleep(0.05)
+        assert b["status"] == "succeeded"
+        assert len(snaps) >= 5
+        # two groups of slack: the three polls are not one atomic snapshot
+        assert all(abs(alice - bob) <= 4 for alice, bob in snaps), snaps
+        for j in (ja, jb):
+            assert poll(s, j["id"], headers=keys["alice"])["status"] == "succeeded"
+    finally:
+        s.cleanup()
+
 # ---- ragd ingest on top of jobs ----
 
 def ingest(s, *args, env=None, cwd=None):
@@ -295,23 +370,35 @@ def test_ingest_outlives_any_request_timeout_and_resumes(slow, tmp_path):
     assert slow.get(f"{NS}/notes2").json()["stats"]["documents"] == 16
 
 
-def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
-    """Two instances on one Redis: the one running a job is killed; the other finds the job
-    once its lease lapses and finishes it, every document once."""
+@contextlib.contextmanager
+def two_instances(redis_server, db, delay_ms, lease_ms):
+    """Two ragd on one Redis database (emptied first) with namespace "shared", groups of
+    two documents, a pause before each and leases looked for every 200 ms."""
     import redis as redis_py
-    redis_py.Redis(port=redis_server.port, db=5).flushdb()
-    env = {"REDIS_URL": redis_server.url(5), "RAGD_JOBS_GROUP_DOCUMENTS": "2",
-           "RAGD_JOBS_GROUP_DELAY_MS": "250", "RAGD_JOBS_LEASE_MS": "1500",
+    rc = redis_py.Redis(port=redis_server.port, db=db)
+    rc.flushdb()
+    env = {"REDIS_URL": redis_server.url(db), "RAGD_JOBS_GROUP_DOCUMENTS": "2",
+           "RAGD_JOBS_GROUP_DELAY_MS": str(delay_ms), "RAGD_JOBS_LEASE_MS": str(lease_ms),
            "RAGD_JOBS_SCAN_INTERVAL_MS": "200"}
     a = Ragd(env=env).start()
     b = None
     try:
         make_ns(a, "shared")
         b = Ragd(env=env).start()  # loads the namespace from Redis
+        yield a, b, rc
+    finally:
+        a.cleanup()
+        if b:
+            b.cleanup()
+
+
+def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
+    """Two instances on one Redis: the one running a job is killed; the other finds the job
+    once its lease lapses and finishes it, every document once."""
+    with two_instances(redis_server, 5, delay_ms=250, lease_ms=1500) as (a, b, rc):
         job = submit(a, "shared", docs(24))
         wait_progress(a, job["id"], 4)
-        lease = redis_py.Redis(port=redis_server.port, db=5).get(
-            f"ragd:job:{{{job['id']}}}:lease")
+        lease = rc.get(f"ragd:job:{{{job['id']}}}:lease")
         assert lease is not None  # a holds it while it works; b leaves the job alone
         a.kill9()
         j = poll(b, job["id"])
@@ -320,10 +407,25 @@ def test_another_instance_takes_over_when_the_lease_lapses(redis_server):
         b.restart()  # b's indexes rebuilt from Redis hold what both instances wrote
         st = b.get(f"{NS}/shared").json()["stats"]
         assert st["documents"] == 24 and st["chunks"] == 24
-    finally:
-        a.cleanup()
-        if b:
-            b.cleanup()
+
+
+def test_a_turn_longer_than_the_lease_keeps_its_job(redis_server):
+    """Two instances on one Redis; each turn of the job pauses 2 s, more than the 600 ms
+    lease: the running instance's heartbeat keeps the lease, so the other instance (which
+    looks for lapsed leases every 200 ms) never takes the job."""
+    with two_instances(redis_server, 6, delay_ms=2000, lease_ms=600) as (a, b, rc):
+        me = a.get("/health").json()["details"]["jobs"]["instance"]
+        job = submit(a, "shared", docs(4))  # two turns
+        holders = set()
+        while a.get(f"/api/v1/jobs/{job['id']}").json()["status"] not in TERMINAL:
+            lease = rc.get(f"ragd:job:{{{job['id']}}}:lease")
+            if lease is not None:
+                holders.add(lease.decode())
+            time.sleep(0.05)
+        assert holders == {me}, holders
+        j = poll(a, job["id"])
+        assert j["status"] == "succeeded" and j["documents"]["done"] == 4
+        assert b.get("/health").json()["details"]["jobs"]["leases_held"] == 0
 
 
 def test_ingest_keeps_following_its_jobs_across_a_server_crash(slow, tmp_path):

@@ -4,8 +4,12 @@
  * the service over a real LMDB store and knowledge base: a job runs to
  * success, an unfinished job is resumed by a new service on the same store
  * (as after a crash) with every document indexed once, a group counted once,
- * cancel, and per-document errors that do not fail the others.
+ * cancel, per-document errors that do not fail the others, a lease kept
+ * while a turn longer than the lease runs, owners (not jobs) taking turns and
+ * their owner passed to the model scheduler as the tenant, and the counts
+ * /metrics and /health show.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +76,11 @@ TEST(record_round_trips)
     jobs_record_encode(&d, &b2);
     ASSERT_EQ_STR(b.data, b2.data);
     ASSERT_EQ_STR(d.user, "alice");
+    ASSERT_EQ_STR(jobs_record_owner_key(&d), "alice");
+    d.user[0] = '\0';
+    ASSERT_EQ_STR(jobs_record_owner_key(&d), "key_00"); /* no user, no tenant: the key */
+    d.key_id[0] = '\0';
+    ASSERT_EQ_STR(jobs_record_owner_key(&d), "docs");   /* no auth: the namespace */
     ASSERT_EQ_INT(d.next_group, 2);
     ASSERT_EQ_INT(d.errors_total, 1);
     buf_free(&b);
@@ -143,7 +152,7 @@ TEST(eta_comes_from_word_pieces)
 
 /* ---- the service ---- */
 
-static jobs_t *open_jobs(int64_t delay_ms)
+static jobs_t *open_jobs_lease(int64_t delay_ms, int64_t lease_ms)
 {
     jobs_opts o;
     jobs_default_opts(&o);
@@ -151,12 +160,18 @@ static jobs_t *open_jobs(int64_t delay_ms)
     o.kb = g_kb;
     o.group_docs = 2;
     o.group_delay_ms = delay_ms;
+    o.lease_ms = lease_ms;
     o.max_chunks = 3;
     jobs_t *j = NULL;
     ragd_error err;
     if (jobs_create(&o, &j, &err))
         fprintf(stderr, "jobs_create: %s\n", err.msg);
     return j;
+}
+
+static jobs_t *open_jobs(int64_t delay_ms)
+{
+    return open_jobs_lease(delay_ms, 30000);
 }
 
 static char g_texts[16][64];
@@ -196,6 +211,21 @@ static double num(const cJSON *v, const char *obj, const char *name)
 {
     const cJSON *o = obj ? cJSON_GetObjectItem(v, obj) : v;
     return cJSON_GetObjectItem(o, name)->valuedouble;
+}
+
+/* The stored record of id, read without a service. */
+static int load_stored(const char *id, jobs_record *r)
+{
+    buf_t k = BUF_INIT;
+    jobs__key_meta(&k, id);
+    store_value v;
+    int rc = store_get(g_store, k.data, k.len, &v);
+    buf_free(&k);
+    if (rc)
+        return rc;
+    rc = jobs_record_decode(v.data, v.len, r);
+    store_value_free(&v);
+    return rc;
 }
 
 static void reset_ns(void)
@@ -258,9 +288,10 @@ TEST(an_unfinished_job_resumes_with_every_document_once)
     }
     jobs_destroy(j); /* stops between groups, as a crash would leave it */
     jobs_record r;
-    ASSERT_OK(jobs__load(j = open_jobs(0), id, &r));
+    ASSERT_OK(load_stored(id, &r)); /* checked before a new service can run it */
     ASSERT_TRUE(!jobs_state_terminal(r.state) && r.next_group < r.groups_total);
     jobs_record_clear(&r);
+    j = open_jobs(0);
     cJSON *done = wait_done(j, id);
     ASSERT_TRUE(done);
     ASSERT_EQ_STR(json_get_str(done, "status"), "succeeded");
@@ -329,11 +360,208 @@ TEST(one_bad_document_does_not_fail_the_others)
     jobs_destroy(j);
 }
 
+/* ---- leases, fairness, what the service shows ---- */
+
+/* The tenants the model was asked to embed for, in order (the worker thread
+ * writes, the test reads). */
+static pthread_mutex_t g_rec_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_rec[64][32];
+static int g_nrec;
+
+static int rec_embed(void *ud, kb_embed_class cls, const char *tenant, const char *const *texts,
+                     const size_t *lens, size_t n, float *out)
+{
+    pthread_mutex_lock(&g_rec_mu);
+    if (g_nrec < 64)
+        snprintf(g_rec[g_nrec++], sizeof g_rec[0], "%s", tenant ? tenant : "(null)");
+    pthread_mutex_unlock(&g_rec_mu);
+    return kbfx_embed(ud, cls, tenant, texts, lens, n, out);
+}
+
+static bool lease_is(jobs_t *j, const char *id, const char *who)
+{
+    buf_t k = BUF_INIT;
+    jobs__key_lease(&k, id);
+    store_value v;
+    bool same = false;
+    if (store_get(g_store, k.data, k.len, &v) == 0) {
+        same = v.len == strlen(who) && !memcmp(v.data, who, v.len);
+        store_value_free(&v);
+    }
+    buf_free(&k);
+    (void)j;
+    return same;
+}
+
+static uint32_t groups_done(jobs_t *j, const char *id)
+{
+    jobs_record r;
+    if (jobs__load(j, id, &r))
+        return 0;
+    uint32_t g = r.next_group;
+    jobs_record_clear(&r);
+    return g;
+}
+
+TEST(a_turn_longer_than_the_lease_keeps_it)
+{
+    reset_ns();
+    /* a 1.5 s pause inside the turn, a 450 ms lease: kept only by renewal */
+    jobs_t *j = open_jobs_lease(1500, 450);
+    ASSERT_TRUE(j);
+    cJSON *job = submit(j, 2, NULL);
+    ASSERT_TRUE(job);
+    const char *id = json_get_str(job, "id");
+    while (!lease_is(j, id, jobs_instance(j)) && groups_done(j, id) == 0)
+        clock_sleep_ms(5);
+    buf_t k = BUF_INIT;
+    jobs__key_lease(&k, id);
+    const char *other = "0123456789abcdef0123456789abcdef"; /* another instance */
+    int tries = 0;
+    while (groups_done(j, id) == 0) {
+        int rc = store_set(g_store, k.data, k.len, other, 32, 200, STORE_NX);
+        if (rc == 0 && groups_done(j, id) == 0) { /* taken while the turn still ran */
+            ASSERT_EQ_INT(rc, RAGD_EEXISTS);
+            break;
+        }
+        tries++;
+        clock_sleep_ms(20);
+    }
+    ASSERT_TRUE(tries > 0);
+    buf_free(&k);
+    cJSON *done = wait_done(j, id);
+    ASSERT_TRUE(done);
+    ASSERT_EQ_STR(json_get_str(done, "status"), "succeeded");
+    cJSON_Delete(done);
+    cJSON_Delete(job);
+    jobs_destroy(j);
+}
+
+static cJSON *submit_as(jobs_t *j, const char *ns, const char *user, int n)
+{
+    kb_doc_in docs[16];
+    static char ids[16][32], texts[16][64];
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "%s-%d", ns, i);
+        snprintf(texts[i], sizeof texts[i], "the lazy dog %s %d", ns, i);
+        docs[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), NULL, NULL };
+    }
+    jobs_owner who = { user, NULL, "key", "" };
+    cJSON *job = NULL;
+    ragd_error err;
+    if (jobs_submit(j, ns, docs, (size_t)n, &who, &job, &err))
+        fprintf(stderr, "jobs_submit: %s\n", err.msg);
+    return job;
+}
+
+TEST(owners_take_turns_whatever_their_number_of_jobs)
+{
+    ragd_error err;
+    const char *nss[] = { "a1", "a2", "b1" };
+    for (int i = 0; i < 3; i++) {
+        kb_ns_drop(g_kb, nss[i], NULL);
+        ASSERT_OK(kb_ns_create(g_kb, nss[i], NULL, &err));
+    }
+    jobs_t *j = open_jobs(100); /* every submit is in before the second turn */
+    pthread_mutex_lock(&g_rec_mu);
+    g_nrec = 0;
+    pthread_mutex_unlock(&g_rec_mu);
+    cJSON *ja = submit_as(j, "a1", "alice", 8), *jb = submit_as(j, "a2", "alice", 8);
+    cJSON *jc = submit_as(j, "b1", "bob", 8); /* 4 groups each */
+    ASSERT_TRUE(ja && jb && jc);
+    cJSON *d[3] = { wait_done(j, json_get_str(ja, "id")), wait_done(j, json_get_str(jb, "id")),
+                    wait_done(j, json_get_str(jc, "id")) };
+    ASSERT_TRUE(d[0] && d[1] && d[2]);
+    pthread_mutex_lock(&g_rec_mu);
+    int n = g_nrec;
+    pthread_mutex_unlock(&g_rec_mu);
+    ASSERT_EQ_INT(n, 12);
+    int bob = 0;
+    for (int i = 0; i < n; i++) {
+        ASSERT_TRUE(!strcmp(g_rec[i], "alice") || !strcmp(g_rec[i], "bob"));
+        bob += !strcmp(g_rec[i], "bob");
+        if (i > 0 && bob < 4) /* while bob has work, nobody runs twice in a row */
+            ASSERT_TRUE(strcmp(g_rec[i], g_rec[i - 1]) != 0);
+    }
+    ASSERT_EQ_INT(bob, 4);
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(d[i]);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    cJSON_Delete(jc);
+    jobs_destroy(j);
+}
+
+/* The value of the sample line starting with line_start (-1 if none). */
+static double sample_of(const buf_t *b, const char *line_start)
+{
+    for (const char *p = b->data; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, line_start, strlen(line_start)))
+            return strtod(p + strlen(line_start), NULL);
+    return -1;
+}
+
+TEST(metrics_and_health_show_the_jobs)
+{
+    reset_ns();
+    jobs_t *j = open_jobs(400);
+    cJSON *first = submit(j, 4, NULL), *second = submit(j, 2, NULL);
+    ASSERT_TRUE(first && second);
+    const char *id1 = json_get_str(first, "id");
+    while (!lease_is(j, id1, jobs_instance(j)) && groups_done(j, id1) == 0)
+        clock_sleep_ms(5);
+    cJSON *h = jobs_health(j); /* the first job runs, the second waits */
+    ASSERT_EQ_STR(json_get_str(h, "instance"), jobs_instance(j));
+    ASSERT_TRUE(num(h, NULL, "enqueued") + num(h, NULL, "processing") >= 2);
+    ASSERT_TRUE(num(h, NULL, "leases_held") >= 1);
+    bool seen = false;
+    for (const cJSON *e = cJSON_GetObjectItem(h, "running")->child; e; e = e->next)
+        if (!strcmp(json_get_str(e, "id"), id1)) {
+            seen = true;
+            ASSERT_EQ_STR(json_get_str(e, "lease_holder"), jobs_instance(j));
+            ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(e, "this_instance")));
+        }
+    ASSERT_TRUE(seen);
+    cJSON_Delete(h);
+    cJSON *d1 = wait_done(j, id1), *d2 = wait_done(j, json_get_str(second, "id"));
+    ASSERT_TRUE(d1 && d2);
+    cJSON *c = NULL;
+    ASSERT_EQ_INT(jobs_cancel(j, id1, &c), RAGD_ECONFLICT); /* not counted twice */
+    cJSON_Delete(c);
+    clock_sleep_ms(JOBS_OVERVIEW_MAX_AGE_MS + 50); /* the next overview is counted again */
+    buf_t b = BUF_INIT;
+    jobs_metrics_render(j, &b);
+    ASSERT_TRUE(sample_of(&b, "ragd_jobs{state=\"succeeded\"} ") >= 2);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs{state=\"processing\"} "), 0);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_total{outcome=\"succeeded\"} "), 2);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_total{outcome=\"cancelled\"} "), 0);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_documents_total{result=\"indexed\"} "), 6);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_groups_total "), 3);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_tokens_total "),
+                  num(d1, "tokens", "total") + num(d2, "tokens", "total"));
+    ASSERT_EQ_INT(sample_of(&b, "ragd_job_duration_seconds_count "), 2);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_job_duration_seconds_bucket{le=\"+Inf\"} "), 2);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_leases_held "), 0);
+    buf_free(&b);
+    cJSON *third = submit(j, 2, NULL);
+    ASSERT_OK(jobs_cancel(j, json_get_str(third, "id"), &c));
+    cJSON_Delete(c);
+    jobs_metrics_render(j, &b);
+    ASSERT_EQ_INT(sample_of(&b, "ragd_jobs_total{outcome=\"cancelled\"} "), 1);
+    buf_free(&b);
+    cJSON_Delete(third);
+    cJSON_Delete(d1);
+    cJSON_Delete(d2);
+    cJSON_Delete(first);
+    cJSON_Delete(second);
+    jobs_destroy(j);
+}
+
 int main(void)
 {
     if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)) || !(g_store = kbfx_store(g_dir)))
         return 1;
-    kb_opts o = { .store = g_store, .tokenizer = g_wp, .embed = kbfx_embed, .dim = KBFX_DIM,
+    kb_opts o = { .store = g_store, .tokenizer = g_wp, .embed = rec_embed, .dim = KBFX_DIM,
                   .model = "bow", .max_chunk_tokens = 254, .load_threads = 1 };
     ragd_error err;
     if (kb_open(&o, &g_kb, &err))
@@ -347,6 +575,9 @@ int main(void)
     RUN(an_unfinished_job_resumes_with_every_document_once);
     RUN(cancel_keeps_what_was_indexed_and_drops_the_rest);
     RUN(one_bad_document_does_not_fail_the_others);
+    RUN(a_turn_longer_than_the_lease_keeps_it);
+    RUN(owners_take_turns_whatever_their_number_of_jobs);
+    RUN(metrics_and_health_show_the_jobs);
     kb_close(g_kb);
     store_close(g_store);
     wordpiece_close(g_wp);
