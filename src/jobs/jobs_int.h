@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "jobs/jobs.h"
+#include "obs/metrics.h"
 
 /* A job this instance knows is unfinished (submitted here or found by a scan). */
 typedef struct jobs_entry {
@@ -21,16 +22,11 @@ typedef struct jobs_entry {
     uint64_t turn;            /* the pick count when it last had a turn */
 } jobs_entry;
 
-/* Job durations (created to finished) in seconds: the upper bounds of the
- * histogram's buckets, the last +Inf. */
-#define JOBS_DUR_NBUCKETS 12
-extern const double jobs__dur_bounds[JOBS_DUR_NBUCKETS];
-
 /* What this instance did, since start (every field atomic). */
 typedef struct jobs_counters {
     uint64_t outcomes[JOBS_STATE_N];    /* jobs it brought to a terminal state */
     uint64_t docs_done, docs_failed, tokens_done, groups;
-    uint64_t dur[JOBS_DUR_NBUCKETS], dur_count, dur_sum_ms;
+    metrics_hist duration; /* submission to end */
 } jobs_counters;
 
 struct jobs {

@@ -16,8 +16,8 @@
 #include "util/clock.h"
 
 /* Seconds: ingestion jobs last from a second to hours. */
-const double jobs__dur_bounds[JOBS_DUR_NBUCKETS] = {
-    1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 10800, INFINITY,
+static const double jobs__dur_bounds[METRICS_NBUCKETS] = {
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800, INFINITY,
 };
 
 const char *jobs_instance(const jobs_t *j)
@@ -31,12 +31,7 @@ void jobs__count_finished(jobs_t *j, const jobs_record *r)
         return;
     metrics_inc(&j->c.outcomes[r->state], 1);
     int64_t ms = r->finished_ms > r->created_ms ? r->finished_ms - r->created_ms : 0;
-    int i = 0;
-    while (i < JOBS_DUR_NBUCKETS - 1 && (double)ms / 1000.0 > jobs__dur_bounds[i])
-        i++;
-    metrics_inc(&j->c.dur[i], 1);
-    metrics_inc(&j->c.dur_count, 1);
-    metrics_inc(&j->c.dur_sum_ms, (uint64_t)ms);
+    metrics_hist_observe_in(&j->c.duration, ms * 1000, jobs__dur_bounds);
 }
 
 /* ---- the overview ---- */
@@ -129,20 +124,7 @@ static void jobs__render_duration(buf_t *b, const jobs_counters *c)
 {
     metrics_family(b, "ragd_job_duration_seconds", "histogram",
                    "ingestion jobs from submission to their end (this instance's)");
-    uint64_t cum = 0;
-    char lab[48];
-    for (int i = 0; i < JOBS_DUR_NBUCKETS; i++) {
-        cum += metrics_load(&c->dur[i]);
-        if (isinf(jobs__dur_bounds[i]))
-            snprintf(lab, sizeof lab, "le=\"+Inf\"");
-        else
-            snprintf(lab, sizeof lab, "le=\"%g\"", jobs__dur_bounds[i]);
-        metrics_sample(b, "ragd_job_duration_seconds_bucket", lab, (double)cum);
-    }
-    metrics_sample(b, "ragd_job_duration_seconds_sum", NULL,
-                   (double)metrics_load(&c->dur_sum_ms) / 1000.0);
-    metrics_sample(b, "ragd_job_duration_seconds_count", NULL,
-                   (double)metrics_load(&c->dur_count));
+    metrics_hist_render_in(b, "ragd_job_duration_seconds", "", &c->duration, jobs__dur_bounds);
 }
 
 void jobs_metrics_render(jobs_t *j, buf_t *b)
