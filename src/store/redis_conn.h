@@ -4,6 +4,8 @@
  * the pool opens the socket (and, for rediss://, an OpenSSL session) itself,
  * formats commands with redisFormatCommandArgv and feeds the bytes it reads to
  * hiredis' reply parser (redisReader). Plain TCP takes the same path.
+ * redis_url.c parses URLs, redis_conn.c is the transport (rconn_*), and
+ * redis_pool.c the pool on top of it (rpool_*).
  */
 #ifndef RAGD_REDIS_CONN_H
 #define RAGD_REDIS_CONN_H
