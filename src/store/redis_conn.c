@@ -302,6 +302,10 @@ int rconn_open(const rconn_target *t, rconn **out, char *err, size_t errlen)
         const char *sel[2] = { "SELECT", db };
         rc = rc__simple(c, 2, sel, deadline, err, errlen);
     }
+    if (rc == 0 && t->readonly) {
+        const char *ro[1] = { "READONLY" };
+        rc = rc__simple(c, 1, ro, deadline, err, errlen);
+    }
     if (rc) {
         if (rc == RAGD_EUNAVAIL)
             snprintf(err, errlen, "cannot reach %.200s:%d", t->host, t->port);

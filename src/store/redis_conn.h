@@ -45,6 +45,11 @@ typedef struct rpool rpool;
 int rpool_create(const store_config *cfg, rpool **out, ragd_error *err);
 void rpool_destroy(rpool *p);
 
+/* rpool_create for a Redis Cluster replica that serves reads: every
+ * connection sends READONLY after it connects (so the replica answers reads of
+ * its master's slots instead of MOVED). Same ownership as rpool_create. */
+int rpool_create_replica(const store_config *cfg, rpool **out, ragd_error *err);
+
 /* Where a pool connects when its server moves (Sentinel): resolve() writes the
  * current master's host (NUL-terminated, < cap bytes) and port, 0 or RAGD_E*.
  * Called without the pool's lock, from any thread that opens a connection. */
@@ -80,6 +85,7 @@ typedef struct rconn_target {
     int db;                      /* SELECT when > 0 */
     void *ssl_ctx;               /* SSL_CTX * for TLS, NULL = plain TCP */
     int connect_timeout_ms;
+    bool readonly;               /* send READONLY (reads on a Cluster replica) */
 } rconn_target;
 
 /* Open, secure, authenticate (and PING or SELECT) one connection; err gets a

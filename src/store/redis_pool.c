@@ -26,6 +26,7 @@ struct rpool {
     redis_url url;
     SSL_CTX *ssl_ctx;
     int size, connect_timeout_ms, command_timeout_ms;
+    bool readonly; /* a Cluster replica's pool: READONLY on every connection */
 
     pthread_mutex_t mu; /* guards everything below but the atomics */
     pthread_cond_t cv;  /* a connection was released or the server came back */
@@ -105,7 +106,7 @@ static int rp__open(rpool *p, rconn **out, char *err, size_t errlen)
 {
     char host[256];
     rconn_target t = { host, 0, p->url.user, p->url.password, p->url.db, p->ssl_ctx,
-                       p->connect_timeout_ms };
+                       p->connect_timeout_ms, p->readonly };
     uint64_t gen;
     if (rp__target(p, host, sizeof host, &t.port, &gen) != 0) {
         snprintf(err, errlen, "no master address from the sentinels");
@@ -380,18 +381,35 @@ static int rp__tls_setup(rpool *p, const store_config *cfg, ragd_error *err)
     return 0;
 }
 
+static int rp__create(const store_config *cfg, redis_url *url, const rpool_resolver *res,
+                      bool readonly, rpool **out, ragd_error *err);
+
 int rpool_create(const store_config *cfg, rpool **out, ragd_error *err)
 {
     redis_url u;
     int rc = redis_url_parse(cfg->url, &u, err);
-    return rc ? rc : rpool_create_at(cfg, &u, NULL, out, err);
+    return rc ? rc : rp__create(cfg, &u, NULL, false, out, err);
+}
+
+int rpool_create_replica(const store_config *cfg, rpool **out, ragd_error *err)
+{
+    redis_url u;
+    int rc = redis_url_parse(cfg->url, &u, err);
+    return rc ? rc : rp__create(cfg, &u, NULL, true, out, err);
 }
 
 int rpool_create_at(const store_config *cfg, redis_url *url, const rpool_resolver *res,
                     rpool **out, ragd_error *err)
 {
+    return rp__create(cfg, url, res, false, out, err);
+}
+
+static int rp__create(const store_config *cfg, redis_url *url, const rpool_resolver *res,
+                      bool readonly, rpool **out, ragd_error *err)
+{
     rpool *p = xcalloc(1, sizeof *p);
     int rc;
+    p->readonly = readonly;
     p->url = *url;
     memset(url, 0, sizeof *url);
     if (res) {

@@ -154,7 +154,7 @@ void rsent_url_free(rsent_url *u)
 static rconn_target rsent__target(const rsent *s, int i)
 {
     rconn_target t = { s->url.sentinels[i].host, s->url.sentinels[i].port, s->user,
-                       s->password, 0, NULL, s->timeout_ms };
+                       s->password, 0, NULL, s->timeout_ms, false };
     return t;
 }
 

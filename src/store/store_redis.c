@@ -102,14 +102,15 @@ static int rs__health(void *impl, char *reason, size_t n)
     return rroute_check(((rs_store *)impl)->route, reason, n);
 }
 
-static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
+/* GET + PTTL of key, from a replica when stale and redis_read_replicas allow. */
+static int rs__get_from(rs_store *s, const char *key, size_t klen, store_value *out, bool stale)
 {
-    rs_store *s = impl;
     const char *get[2] = { "GET", key }, *pttl[2] = { "PTTL", key };
     size_t glen[2] = { 3, klen }, plen[2] = { 4, klen };
     rpool_cmd cmds[2] = { { 2, get, glen }, { 2, pttl, plen } };
     redisReply *r[2];
-    int rc = rs__exec(s, key, klen, 2, cmds, r);
+    int rc = stale ? rroute_exec_read(s->route, key, klen, 2, cmds, r)
+                   : rs__exec(s, key, klen, 2, cmds, r);
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR) {
@@ -131,6 +132,16 @@ static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
     freeReplyObject(r[0]);
     freeReplyObject(r[1]);
     return rc;
+}
+
+static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
+{
+    return rs__get_from(impl, key, klen, out, false);
+}
+
+static int rs__get_stale(void *impl, const char *key, size_t klen, store_value *out)
+{
+    return rs__get_from(impl, key, klen, out, true);
 }
 
 static int rs__get_many(void *impl, const char *const *keys, const size_t *klens, size_t n,
@@ -413,6 +424,7 @@ static const store_ops rs__ops = {
     .ping = rs__ping,
     .check = rs__health,
     .get = rs__get,
+    .get_stale = rs__get_stale,
     .exists = rs__exists,
     .get_many = rs__get_many,
     .set = rs__set,

@@ -139,6 +139,7 @@ int rs__stats(void *impl, store_stats *out)
     out->errors = rroute_errors(s->route);
     out->moved = rroute_moved(s->route);
     out->ask = rroute_ask(s->route);
+    out->replica_reads = rroute_replica_reads(s->route);
     out->available = rroute_available(s->route);
     if (!out->available)
         return 0; /* stats still answer while Redis is down */

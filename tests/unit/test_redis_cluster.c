@@ -91,6 +91,8 @@ TEST(slots_parse)
     ASSERT_EQ_STR(v[0].host, "127.0.0.1");
     ASSERT_TRUE(v[1].start == 5461 && v[1].end == 16383 && v[1].port == 7001);
     ASSERT_EQ_STR(v[1].host, "10.0.0.9");
+    ASSERT_TRUE(v[0].rport == 7003 && strcmp(v[0].rhost, "127.0.0.1") == 0); /* its replica */
+    ASSERT_EQ_INT(v[1].rport, 0);                                             /* none */
     free(v);
     freeReplyObject(r);
     r = resp("*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$1\r\nh\r\n:1\r\n"); /* end before start */

@@ -119,7 +119,7 @@ static char *sentinel_url(const char *master)
 /* One command on a plain connection to 127.0.0.1:port; the reply is freed. */
 static int node_cmd(int port, int argc, const char **argv, redisReply **keep)
 {
-    rconn_target t = { "127.0.0.1", port, NULL, NULL, 0, NULL, 1000 };
+    rconn_target t = { "127.0.0.1", port, NULL, NULL, 0, NULL, 1000, false };
     rconn *c = NULL;
     char msg[256];
     int rc = rconn_open(&t, &c, msg, sizeof msg);
