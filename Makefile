@@ -9,7 +9,7 @@ ARGS ?=
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup build debug run test test-unit test-e2e test-tsan fuzz clean
+.PHONY: all setup build debug run test test-unit test-e2e test-tsan test-cluster fuzz clean
 
 all: build
 
@@ -38,6 +38,10 @@ test-e2e: build
 
 test-tsan:
 	@scripts/test.sh tsan
+
+# The Redis Cluster matrix: every feature's e2e suite on a 3-master cluster.
+test-cluster: build
+	@scripts/test.sh cluster
 
 # Every fuzz harness for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=60).
 fuzz:

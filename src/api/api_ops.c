@@ -155,7 +155,7 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_family(&b, "ragd_store_reconnects_total", "counter", "store reconnections");
     metrics_sample(&b, "ragd_store_reconnects_total", labels.data, (double)ss.reconnects);
     metrics_family(&b, "ragd_store_replica_reads_total", "counter",
-                   "generic cache reads answered by a Redis Cluster replica (redis_read_replicas)");
+                   "generic cache reads answered by a Redis replica (redis_read_replicas)");
     metrics_sample(&b, "ragd_store_replica_reads_total", labels.data, (double)ss.replica_reads);
     ops__replication_metrics(app, &b);
     metrics_family(&b, "ragd_uptime_seconds", "gauge", "seconds since start");

@@ -43,6 +43,7 @@ struct rroute {
     rpool *single; /* the pool of a plain URL (node 0 once it turns out a cluster) */
     bool borrowed; /* single belongs to the caller (Sentinel's pool): not destroyed here */
     bool read_replicas; /* redis_read_replicas: rroute_exec_read may ask a replica */
+    rpool *replica;     /* a single server's replica to read from (borrowed), or NULL */
     _Atomic bool cluster;
 
     pthread_mutex_t nodes_mu; /* serialises adding nodes */
@@ -372,13 +373,21 @@ static bool rcl__any_error(redisReply **r, size_t n)
     return false;
 }
 
+/* The replica pool to read key from: a cluster's for the key's slot, or a
+ * single server's (Sentinel); NULL = none. */
+static rpool *rcl__read_pool(rroute *rt, const char *key, size_t klen)
+{
+    if (!atomic_load_explicit(&rt->cluster, memory_order_relaxed))
+        return rt->replica;
+    unsigned v = atomic_load_explicit(&rt->rslot[rcluster_slot(key, klen)], memory_order_relaxed);
+    return v == RCL_NO_NODE ? NULL : atomic_load(&rt->nodes[v]->ro);
+}
+
 int rroute_exec_read(rroute *rt, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
                      redisReply **replies)
 {
-    if (key && rt->read_replicas && atomic_load_explicit(&rt->cluster, memory_order_relaxed)) {
-        unsigned v = atomic_load_explicit(&rt->rslot[rcluster_slot(key, klen)],
-                                          memory_order_relaxed);
-        rpool *ro = v == RCL_NO_NODE ? NULL : atomic_load(&rt->nodes[v]->ro);
+    if (key && rt->read_replicas) {
+        rpool *ro = rcl__read_pool(rt, key, klen);
         if (ro && rpool_available(ro) && rpool_exec(ro, n, cmds, replies) == 0) {
             if (!rcl__any_error(replies, n)) {
                 atomic_fetch_add(&rt->replica_reads, 1);
@@ -457,6 +466,12 @@ int rroute_wrap(rpool *pool, rroute **out)
     rt->borrowed = true;
     *out = rt;
     return 0;
+}
+
+void rroute_set_replica(rroute *rt, rpool *replica)
+{
+    rt->replica = replica;
+    rt->read_replicas = replica != NULL;
 }
 
 void rroute_destroy(rroute *rt)

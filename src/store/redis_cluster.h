@@ -77,6 +77,10 @@ int rroute_create(const store_config *cfg, rroute **out, ragd_error *err);
  * pool follows its master by itself and is never a cluster). */
 int rroute_wrap(rpool *pool, rroute **out);
 void rroute_destroy(rroute *rt);
+/* Reads of rroute_exec_read go to replica (a Sentinel set's replica pool,
+ * which stays the caller's), on a router of rroute_wrap. Call before the
+ * router is shared between threads. */
+void rroute_set_replica(rroute *rt, rpool *replica);
 
 /* Send n commands pipelined to the master of key's slot (key NULL: any master)
  * and read n replies, as rpool_exec. A MOVED reply (to any of the n) updates
@@ -89,9 +93,10 @@ int rroute_exec(rroute *rt, const char *key, size_t klen, size_t n, const rpool_
 
 /* rroute_exec for read-only commands about key that may be answered stale:
  * with redis_read_replicas on a cluster, sent to a replica of key's slot
- * (READONLY connections); a replica unreachable or answering any error (MOVED
- * while its slot moves, LOADING...) sends them to the master as rroute_exec.
- * Otherwise exactly rroute_exec. Thread-safe. */
+ * (READONLY connections); on a single-server router, to the pool given to
+ * rroute_set_replica. A replica unreachable or answering any error (MOVED
+ * while its slot moves, LOADING, MASTERDOWN...) sends them to the master as
+ * rroute_exec. Otherwise exactly rroute_exec. Thread-safe. */
 int rroute_exec_read(rroute *rt, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
                      redisReply **replies);
 

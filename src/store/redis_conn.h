@@ -56,12 +56,13 @@ int rpool_create_replica(const store_config *cfg, rpool **out, ragd_error *err);
 typedef struct rpool_resolver {
     int (*resolve)(void *ud, char *host, size_t cap, int *port);
     void *ud;
+    bool replica; /* it names a replica to read from: no ROLE "master" check */
 } rpool_resolver;
 
 /* rpool_create for a parsed URL, whose contents the pool takes (*url is left
  * empty). With res (NULL = url's host:port): the address comes from
- * res->resolve before a (re)connect after a loss; every new connection must
- * answer ROLE "master" or is dropped; a READONLY or MASTERDOWN reply, or a
+ * res->resolve before a (re)connect after a loss; unless res->replica, every
+ * new connection must answer ROLE "master" or is dropped; a READONLY or MASTERDOWN reply, or a
  * lost server, drops every connection and asks the resolver again. */
 int rpool_create_at(const store_config *cfg, redis_url *url, const rpool_resolver *res,
                     rpool **out, ragd_error *err);

@@ -113,7 +113,7 @@ static int rp__open(rpool *p, rconn **out, char *err, size_t errlen)
         return RAGD_EUNAVAIL;
     }
     int rc = rconn_open(&t, out, err, errlen);
-    if (rc == 0 && p->res.resolve &&
+    if (rc == 0 && p->res.resolve && !p->res.replica &&
         (rc = rp__check_master(*out, rconn__now_ms() + p->connect_timeout_ms, err, errlen)) != 0) {
         rconn_close(*out);
         pthread_mutex_lock(&p->mu);

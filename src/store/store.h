@@ -47,7 +47,7 @@ typedef struct store_config {
     const char *sentinel_password; /* credentials are the data nodes'); NULL = none */
     int wait_replicas;        /* Redis: each write waits for this many replicas (WAIT) */
     int wait_timeout_ms;      /* ... for at most this long, then RAGD_EUNAVAIL; default 1000 */
-    bool read_replicas;       /* Redis Cluster: store_get_stale may read from a replica */
+    bool read_replicas;       /* Redis Cluster or Sentinel: store_get_stale may read a replica */
 } store_config;
 
 /* Limits shared by both backends (LMDB keys are at most 511 bytes with their
@@ -109,9 +109,10 @@ int store_health(store_t *s, char *reason, size_t n);
 int store_get(store_t *s, const char *key, size_t klen, store_value *out);
 
 /* store_get for a reader that accepts a stale answer (the generic cache): with
- * redis_read_replicas on Redis Cluster it may be answered by a replica of the
- * key's slot, so a value written moments ago may still be missing or old
- * there (Redis replication is asynchronous); elsewhere exactly store_get. */
+ * redis_read_replicas on Redis Cluster or Sentinel it may be answered by a
+ * replica (of the key's slot), so a value written moments ago may still be
+ * missing or old there (Redis replication is asynchronous); elsewhere exactly
+ * store_get. */
 int store_get_stale(store_t *s, const char *key, size_t klen, store_value *out);
 
 /* Get n keys at once (Redis: one pipelined round trip of GETs; LMDB: one
@@ -329,7 +330,7 @@ typedef struct store_stats {
     uint64_t errors_by_kind[STORE_ERRK_N];
     uint64_t reconnects;    /* Redis reconnections since start */
     uint64_t moved, ask;    /* Redis Cluster MOVED / ASK redirections followed */
-    uint64_t replica_reads; /* Redis Cluster: store_get_stale answered by a replica */
+    uint64_t replica_reads; /* Redis: store_get_stale reads a replica answered */
     uint64_t map_bytes;     /* LMDB: the map size now (it grows up to map_max); 0 on Redis */
     bool available;         /* backend reachable now */
     bool full;              /* the last write failed for lack of space (map at its

@@ -475,7 +475,13 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
                                     : rroute_create(&pc, &s->route, err);
     if (rc == 0 && s->sent)
         rc = rroute_wrap(spool, &s->route);
+    rpool *replica = NULL;
+    if (rc == 0 && s->sent && cfg->read_replicas &&
+        (rc = rsent_replica_pool(s->sent, &pc, &replica, err)) == 0)
+        rroute_set_replica(s->route, replica);
     if (rc) {
+        rroute_destroy(s->route);
+        rsent_destroy(s->sent); /* and its pools */
         free(s->match_all);
         free(s);
         return rc;

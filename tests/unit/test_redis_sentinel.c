@@ -187,7 +187,7 @@ TEST(pool_never_writes_to_a_replica)
     ragd_error err;
     ASSERT_OK(redis_url_parse("redis://127.0.0.1/0", &u, &err));
     g_resolve_port = g_base + 1; /* a replica */
-    rpool_resolver res = { fixed_resolver, NULL };
+    rpool_resolver res = { fixed_resolver, NULL, false };
     rpool *p = NULL;
     ASSERT_OK(rpool_create_at(&cfg, &u, &res, &p, &err));
     ASSERT_TRUE(!rpool_available(p));
