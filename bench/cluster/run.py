@@ -8,7 +8,8 @@ the load spreads over every slot. The goal (issue 12): ragd's throughput on the
 cluster within 10% of its throughput on one Redis, per master. The Sentinel failover
 figures come from bench/cluster/failover.py when it exists (run after this one).
 A third ragd on the cluster with redis_read_replicas=1 runs the GETs again (reads
-from the replicas). Usage: bench/cluster/run.py [--duration 10] [--connections 32] [--keys 1000]
+from the replicas). Usage: bench/cluster/run.py [--duration 10] [--connections 32]
+[--keys 1000] [--no-failover]
 """
 import argparse
 import os
@@ -77,6 +78,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--no-failover", action="store_true", help="skip failover.py afterwards")
     a = ap.parse_args()
     for tool in ("wrk", "redis-server", "redis-benchmark"):
         if not shutil.which(tool):
@@ -133,7 +135,7 @@ def main():
     print(f"ragd GET with replica reads / without = "
           f"{rr['rps'] / by['ragd GET on 3-master cluster']['rps']:.2f}")
     failover = os.path.join(HERE, "failover.py")
-    if os.path.exists(failover):
+    if os.path.exists(failover) and not a.no_failover:
         subprocess.run([sys.executable, failover], check=False)
 
 

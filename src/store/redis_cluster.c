@@ -86,6 +86,18 @@ static int rcl__node_add(rroute *rt, const char *host, int port, rpool *pool)
     return (int)n;
 }
 
+/* The settings of a pool for node host:port: the caller's, with the node's URL
+ * (written into url) and the per-node pool size. */
+static store_config rcl__node_cfg(rroute *rt, const char *host, int port, char *url, size_t cap)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, cap, "%s%s%s%s:%d", rt->url.head, v6 ? "[" : "", host, v6 ? "]" : "", port);
+    store_config cfg = rt->cfg;
+    cfg.url = url;
+    cfg.pool_size = rt->node_pool_size;
+    return cfg;
+}
+
 /* The index of node host:port, creating its pool when it is new (-1 if that
  * fails: table full, or the node refuses AUTH). */
 static int rcl__node(rroute *rt, const char *host, int port)
@@ -99,12 +111,7 @@ static int rcl__node(rroute *rt, const char *host, int port)
         }
     }
     char url[600];
-    bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof url, "%s%s%s%s:%d", rt->url.head, v6 ? "[" : "", host, v6 ? "]" : "",
-             port);
-    store_config cfg = rt->cfg;
-    cfg.url = url;
-    cfg.pool_size = rt->node_pool_size;
+    store_config cfg = rcl__node_cfg(rt, host, port, url, sizeof url);
     rpool *pool = NULL;
     ragd_error err = { 0 };
     int idx = -1;
@@ -129,12 +136,7 @@ static int rcl__replica(rroute *rt, const char *host, int port)
     rcl_node *nd = rt->nodes[idx];
     if (!atomic_load(&nd->ro)) {
         char url[600];
-        bool v6 = strchr(host, ':') != NULL;
-        snprintf(url, sizeof url, "%s%s%s%s:%d", rt->url.head, v6 ? "[" : "", host,
-                 v6 ? "]" : "", port);
-        store_config cfg = rt->cfg;
-        cfg.url = url;
-        cfg.pool_size = rt->node_pool_size;
+        store_config cfg = rcl__node_cfg(rt, host, port, url, sizeof url);
         rpool *ro = NULL;
         ragd_error err = { 0 };
         if (rpool_create_replica(&cfg, &ro, &err) == 0)
