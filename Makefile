@@ -12,7 +12,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 DEB_OUT ?= $(BUILD)/deb
 
-.PHONY: all setup build debug run test test-unit test-e2e test-tsan fuzz install uninstall deb clean
+.PHONY: all setup build debug run test test-unit test-e2e test-tsan test-cluster fuzz install uninstall deb clean
 
 all: build
 
@@ -41,6 +41,10 @@ test-e2e: build
 
 test-tsan:
 	@scripts/test.sh tsan
+
+# The Redis Cluster matrix: every feature's e2e suite on a 3-master cluster.
+test-cluster: build
+	@scripts/test.sh cluster
 
 # Every fuzz harness for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=60).
 fuzz:

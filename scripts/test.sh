@@ -4,7 +4,10 @@
 # ThreadSanitizer (build-tsan/), every fuzz harness for FUZZ_SECONDS (default 10)
 # after replaying its regression inputs (build-fuzz/, scripts/fuzz.sh), then the
 # end-to-end suite (pytest) against the release binary.
-# `scripts/test.sh unit|tsan|fuzz|e2e` runs one part; the unit part also runs
+# `scripts/test.sh unit|tsan|fuzz|e2e` runs one part; `scripts/test.sh cluster`
+# (not part of "all") runs the Redis Cluster matrix: every feature's e2e suite
+# against a 3-master cluster (RAGD_TEST_CLUSTER=1, the [cluster] cases) plus
+# tests/e2e/test_cluster.py (reshard and failover under load). The unit part also runs
 # scripts/check_layout.sh (structural rules) and scripts/check_layers.py (calls
 # between source files run one way).
 set -euo pipefail
@@ -23,10 +26,17 @@ trap cleanup EXIT
 # under ThreadSanitizer (HNSW, BM25, knowledge bases, the model scheduler, the
 # stores, rate limits, the compute pool, the HTTP server and its streams, and
 # the tokenizer/analyzer tables shared by threads, the Sentinel watcher beside the
-# connection pool, the semantic cache index, the ingestion job workers).
+# connection pool, the Cluster router's slot map and node pools, the semantic cache
+# index, the ingestion job workers).
 TSAN_TESTS="test_memtrim test_hnsw test_bm25 test_kb test_embed_sched test_store_lmdb test_store_redis
 test_ratelimit_store test_analyzer test_tokenizer test_cache test_http_inproc test_threadpool
-test_stream test_server test_redis_sentinel test_sem_index test_sem_log test_jobs"
+test_stream test_server test_redis_sentinel test_redis_cluster test_sem_index test_sem_log test_jobs"
+
+# The Redis Cluster matrix (scripts/test.sh cluster): each feature's suite.
+CLUSTER_MATRIX="tests/e2e/test_cache_api.py tests/e2e/test_kb.py tests/e2e/test_kb_vectors.py
+tests/e2e/test_search.py tests/e2e/test_rag.py tests/e2e/test_gateway.py tests/e2e/test_gateway_semantic.py
+tests/e2e/test_isolation.py tests/e2e/test_sessions.py tests/e2e/test_ratelimit.py tests/e2e/test_auth.py
+tests/e2e/test_jobs.py tests/e2e/test_seed_flows.py tests/e2e/test_embeddings.py tests/e2e/test_cluster.py"
 
 start_redis() {
     port=$(free_port)
@@ -93,6 +103,11 @@ if [ -n "$redis_pid" ]; then
 fi
 if [ "$what" = all ] || [ "$what" = fuzz ]; then
     FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz.sh run "${FUZZ_SECONDS:-10}" || rc=1
+fi
+if [ "$what" = cluster ]; then
+    # shellcheck disable=SC2086
+    RAGD_TEST_CLUSTER=1 RAGD_BIN="$ROOT/build/ragd" .venv/bin/python -m pytest -q --rootdir "$ROOT" \
+        -k "cluster" $CLUSTER_MATRIX || rc=1
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
     if ls tests/e2e/test_*.py >/dev/null 2>&1; then

@@ -7,7 +7,9 @@ One run, same machine: wrk (keep-alive) GETs or PUTs one of --keys keys at rando
 the load spreads over every slot. The goal (issue 12): ragd's throughput on the
 cluster within 10% of its throughput on one Redis, per master. The Sentinel failover
 figures come from bench/cluster/failover.py when it exists (run after this one).
-Usage: bench/cluster/run.py [--duration 10] [--connections 32] [--keys 1000]
+A third ragd on the cluster with redis_read_replicas=1 runs the GETs again (reads
+from the replicas). Usage: bench/cluster/run.py [--duration 10] [--connections 32]
+[--keys 1000] [--no-failover]
 """
 import argparse
 import os
@@ -76,6 +78,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--no-failover", action="store_true", help="skip failover.py afterwards")
     a = ap.parse_args()
     for tool in ("wrk", "redis-server", "redis-benchmark"):
         if not shutil.which(tool):
@@ -88,14 +91,17 @@ def main():
     base, curl = cluster_up(tmp)
     rows = []
     try:
-        for name, url in (("one Redis", f"redis://127.0.0.1:{rport}"), ("3-master cluster", curl)):
+        for name, url, env in (("one Redis", f"redis://127.0.0.1:{rport}", {}),
+                               ("3-master cluster", curl, {}),
+                               ("cluster, replica reads", curl, {"RAGD_REDIS_READ_REPLICAS": "1"})):
             port = free_port()
-            p = start_ragd(port, os.path.join(tmp, name.replace(" ", "_")), {"REDIS_URL": url})
+            p = start_ragd(port, os.path.join(tmp, name.replace(" ", "_").replace(",", "")),
+                           dict(env, REDIS_URL=url))
             try:
                 prime(port, a.keys)
                 target = f"http://127.0.0.1:{port}"
                 run_wrk(target, a.connections, 2, "get", a.keys)  # warm-up
-                for mode in ("get", "put"):
+                for mode in (("get",) if env else ("get", "put")):
                     rows.append((f"ragd {mode.upper()} on {name}",
                                  run_wrk(target, a.connections, a.duration, mode, a.keys)))
             finally:
@@ -125,8 +131,11 @@ def main():
         one, cl = by[f"ragd {mode} on one Redis"], by[f"ragd {mode} on 3-master cluster"]
         print(f"ragd {mode}: cluster / one Redis = {cl['rps'] / one['rps']:.2f} "
               f"(goal >= 0.90; per master {cl['rps'] / 3 / one['rps']:.2f})")
+    rr = by["ragd GET on cluster, replica reads"]
+    print(f"ragd GET with replica reads / without = "
+          f"{rr['rps'] / by['ragd GET on 3-master cluster']['rps']:.2f}")
     failover = os.path.join(HERE, "failover.py")
-    if os.path.exists(failover):
+    if os.path.exists(failover) and not a.no_failover:
         subprocess.run([sys.executable, failover], check=False)
 
 

@@ -190,6 +190,9 @@ static void ops__metrics(http_req *req, http_resp *resp)
     metrics_sample(&b, "ragd_store_expired_total", labels.data, (double)ss.expired);
     metrics_family(&b, "ragd_store_reconnects_total", "counter", "store reconnections");
     metrics_sample(&b, "ragd_store_reconnects_total", labels.data, (double)ss.reconnects);
+    metrics_family(&b, "ragd_store_replica_reads_total", "counter",
+                   "generic cache reads answered by a Redis replica (redis_read_replicas)");
+    metrics_sample(&b, "ragd_store_replica_reads_total", labels.data, (double)ss.replica_reads);
     ops__replication_metrics(app, &b);
     ops__process_metrics(app, &b);
     auth_metrics_render(app->auth, &b);

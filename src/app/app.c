@@ -328,6 +328,7 @@ int app_open(app_t *app, ragd_error *err)
     sc.command_timeout_ms = (int)cfg->redis_timeout_ms;
     sc.wait_replicas = (int)cfg->redis_wait_replicas;
     sc.wait_timeout_ms = (int)cfg->redis_wait_timeout_ms;
+    sc.read_replicas = cfg->redis_read_replicas != 0;
     sc.sentinel_user = cfg->redis_sentinel_user;
     sc.sentinel_password = cfg->redis_sentinel_password;
     if (!sc.url && app__mkdirs(cfg->data_dir) != 0)

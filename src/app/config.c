@@ -54,6 +54,7 @@ static const cfg_entry cfg_table[] = {
     { "redis_pool_size", "RAGD_REDIS_POOL_SIZE", NULL, CFG_INT, OFF(redis_pool_size), "8", 1, 256, NULL, false, "Redis connections" },
     { "redis_timeout_ms", "RAGD_REDIS_TIMEOUT_MS", NULL, CFG_INT, OFF(redis_timeout_ms), "1000", 1, 60000, NULL, false, "Redis connect/command timeout" },
     { "redis_wait_replicas", "RAGD_REDIS_WAIT_REPLICAS", NULL, CFG_INT, OFF(redis_wait_replicas), "0", 0, 64, NULL, false, "each acknowledged Redis write first waits for this many replicas (WAIT); 0 = do not wait" },
+    { "redis_read_replicas", "RAGD_REDIS_READ_REPLICAS", NULL, CFG_BOOL, OFF(redis_read_replicas), "0", 0, 1, NULL, false, "Redis Cluster or Sentinel: generic cache GETs may be answered by a replica (may be stale)" },
     { "redis_wait_timeout_ms", "RAGD_REDIS_WAIT_TIMEOUT_MS", NULL, CFG_INT, OFF(redis_wait_timeout_ms), "1000", 1, 60000, NULL, false, "how long a write waits for redis_wait_replicas before it answers 503 (not durable)" },
     { "redis_sentinel_user", "RAGD_REDIS_SENTINEL_USER", NULL, CFG_STR, OFF(redis_sentinel_user), "", 0, 0, NULL, false, "redis+sentinel://: ACL user for the sentinels (the URL's credentials are the data nodes')" },
     { "redis_sentinel_password", "RAGD_REDIS_SENTINEL_PASSWORD", NULL, CFG_STR, OFF(redis_sentinel_password), "", 0, 0, NULL, true, "redis+sentinel://: password for the sentinels" },

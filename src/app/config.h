@@ -37,6 +37,7 @@ typedef struct ragd_config {
     int64_t redis_timeout_ms;
     int64_t redis_wait_replicas;      /* WAIT for this many replicas after each write */
     int64_t redis_wait_timeout_ms;
+    int64_t redis_read_replicas;      /* 1 = generic cache GETs may read a replica */
     char *redis_sentinel_user;        /* AUTH for the sentinels of redis+sentinel:// */
     char *redis_sentinel_password;
     int64_t http_threads;

@@ -245,11 +245,13 @@ void cache_entry_free(cache_entry *e)
     e->data = NULL;
 }
 
-int cache_get_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_prefix,
-                  cache_entry *out)
+/* cache_get_raw, reading a replica when stale and the store allows it. */
+static int cache__get(cache_t *c, const char *skey, size_t sklen, const char *stats_prefix,
+                      cache_entry *out, bool stale)
 {
     store_value v;
-    int rc = store_get(c->store, skey, sklen, &v);
+    int rc = stale ? store_get_stale(c->store, skey, sklen, &v)
+                   : store_get(c->store, skey, sklen, &v);
     if (rc) {
         cache_stats_miss(c->stats, stats_prefix);
         return rc;
@@ -273,6 +275,12 @@ int cache_get_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_
     if (v.expire_at_ms && out->ttl_ms < 0)
         out->ttl_ms = 0;
     return RAGD_OK;
+}
+
+int cache_get_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_prefix,
+                  cache_entry *out)
+{
+    return cache__get(c, skey, sklen, stats_prefix, out, false);
 }
 
 int cache_put_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_prefix,
@@ -301,7 +309,7 @@ int cache_get(cache_t *c, const char *prefix, const char *key, size_t klen, cach
 {
     buf_t b = BUF_INIT;
     cache__generic_key(&b, prefix, key, klen);
-    int rc = cache_get_raw(c, b.data, b.len, prefix, out);
+    int rc = cache__get(c, b.data, b.len, prefix, out, true);
     buf_free(&b);
     return rc;
 }

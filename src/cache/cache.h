@@ -119,7 +119,8 @@ int cache_get_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_
 int cache_put_raw(cache_t *c, const char *skey, size_t sklen, const char *stats_prefix,
                   const void *data, size_t len, const char *content_type, int64_t ttl_ms);
 
-/* Generic cache API: key "cache:<prefix>:<key>". ttl_s < 0 = prefix default. */
+/* Generic cache API: key "cache:<prefix>:<key>". ttl_s < 0 = prefix default.
+ * cache_get reads with store_get_stale (redis_read_replicas: maybe a replica). */
 int cache_get(cache_t *c, const char *prefix, const char *key, size_t klen, cache_entry *out);
 int cache_put(cache_t *c, const char *prefix, const char *key, size_t klen, const void *data,
               size_t len, const char *content_type, int64_t ttl_s);

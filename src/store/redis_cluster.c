@@ -33,6 +33,7 @@ typedef struct rcl_node {
     int port;
     rpool *pool;
     _Atomic bool master; /* owns slots in the last map read */
+    rpool *_Atomic ro;   /* READONLY pool for replica reads; created once, under nodes_mu */
 } rcl_node;
 
 struct rroute {
@@ -41,17 +42,20 @@ struct rroute {
     int node_pool_size;
     rpool *single; /* the pool of a plain URL (node 0 once it turns out a cluster) */
     bool borrowed; /* single belongs to the caller (Sentinel's pool): not destroyed here */
+    bool read_replicas; /* redis_read_replicas: rroute_exec_read may ask a replica */
+    rpool *replica;     /* a single server's replica to read from (borrowed), or NULL */
     _Atomic bool cluster;
 
     pthread_mutex_t nodes_mu; /* serialises adding nodes */
     rcl_node *nodes[RCL_MAX_NODES];
     _Atomic size_t nnodes;
     _Atomic uint16_t slot[RCLUSTER_SLOTS];
+    _Atomic uint16_t rslot[RCLUSTER_SLOTS]; /* a replica of each slot (read_replicas) */
     _Atomic bool covered; /* every slot had a master in the last map read */
 
     pthread_mutex_t refresh_mu; /* one map refresh at a time */
     _Atomic int64_t refreshed_ms;
-    _Atomic uint64_t moved, ask;
+    _Atomic uint64_t moved, ask, replica_reads;
 };
 
 static int64_t rcl__now_ms(void)
@@ -82,6 +86,18 @@ static int rcl__node_add(rroute *rt, const char *host, int port, rpool *pool)
     return (int)n;
 }
 
+/* The settings of a pool for node host:port: the caller's, with the node's URL
+ * (written into url) and the per-node pool size. */
+static store_config rcl__node_cfg(rroute *rt, const char *host, int port, char *url, size_t cap)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, cap, "%s%s%s%s:%d", rt->url.head, v6 ? "[" : "", host, v6 ? "]" : "", port);
+    store_config cfg = rt->cfg;
+    cfg.url = url;
+    cfg.pool_size = rt->node_pool_size;
+    return cfg;
+}
+
 /* The index of node host:port, creating its pool when it is new (-1 if that
  * fails: table full, or the node refuses AUTH). */
 static int rcl__node(rroute *rt, const char *host, int port)
@@ -95,12 +111,7 @@ static int rcl__node(rroute *rt, const char *host, int port)
         }
     }
     char url[600];
-    bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof url, "%s%s%s%s:%d", rt->url.head, v6 ? "[" : "", host, v6 ? "]" : "",
-             port);
-    store_config cfg = rt->cfg;
-    cfg.url = url;
-    cfg.pool_size = rt->node_pool_size;
+    store_config cfg = rcl__node_cfg(rt, host, port, url, sizeof url);
     rpool *pool = NULL;
     ragd_error err = { 0 };
     int idx = -1;
@@ -112,6 +123,31 @@ static int rcl__node(rroute *rt, const char *host, int port)
     }
     pthread_mutex_unlock(&rt->nodes_mu);
     return idx;
+}
+
+/* The index of replica host:port with its READONLY pool (created when new),
+ * or -1. */
+static int rcl__replica(rroute *rt, const char *host, int port)
+{
+    int idx = rcl__node(rt, host, port);
+    if (idx < 0 || atomic_load(&rt->nodes[idx]->ro))
+        return idx;
+    pthread_mutex_lock(&rt->nodes_mu);
+    rcl_node *nd = rt->nodes[idx];
+    if (!atomic_load(&nd->ro)) {
+        char url[600];
+        store_config cfg = rcl__node_cfg(rt, host, port, url, sizeof url);
+        rpool *ro = NULL;
+        ragd_error err = { 0 };
+        if (rpool_create_replica(&cfg, &ro, &err) == 0)
+            atomic_store(&nd->ro, ro);
+        else
+            log_msg(LOG_WARN, "redis cluster: cannot read from replica %s:%d: %s", host, port,
+                    err.msg);
+    }
+    bool ok = atomic_load(&nd->ro) != NULL;
+    pthread_mutex_unlock(&rt->nodes_mu);
+    return ok ? idx : -1;
 }
 
 /* ---- slot map -------------------------------------------------------------- */
@@ -140,6 +176,11 @@ static int rcl__load_map(rroute *rt, size_t idx)
         int owner = rcl__node(rt, ranges[i].host, ranges[i].port);
         for (int s = ranges[i].start; owner >= 0 && s <= ranges[i].end; s++)
             map[s] = (uint16_t)owner;
+        int rep = rt->read_replicas && ranges[i].rport
+                      ? rcl__replica(rt, ranges[i].rhost, ranges[i].rport) : -1;
+        for (int s = ranges[i].start; s <= ranges[i].end; s++)
+            atomic_store_explicit(&rt->rslot[s], rep < 0 ? RCL_NO_NODE : (uint16_t)rep,
+                                  memory_order_relaxed);
     }
     free(ranges);
     bool covered = true, is_master[RCL_MAX_NODES] = { false };
@@ -325,6 +366,41 @@ int rroute_exec(rroute *rt, const char *key, size_t klen, size_t n, const rpool_
     return rcl__exec_cluster(rt, key ? (int)rcluster_slot(key, klen) : -1, n, cmds, replies);
 }
 
+/* Did any of n replies fail (an error of its own or a redirection)? */
+static bool rcl__any_error(redisReply **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i]->type == REDIS_REPLY_ERROR)
+            return true;
+    return false;
+}
+
+/* The replica pool to read key from: a cluster's for the key's slot, or a
+ * single server's (Sentinel); NULL = none. */
+static rpool *rcl__read_pool(rroute *rt, const char *key, size_t klen)
+{
+    if (!atomic_load_explicit(&rt->cluster, memory_order_relaxed))
+        return rt->replica;
+    unsigned v = atomic_load_explicit(&rt->rslot[rcluster_slot(key, klen)], memory_order_relaxed);
+    return v == RCL_NO_NODE ? NULL : atomic_load(&rt->nodes[v]->ro);
+}
+
+int rroute_exec_read(rroute *rt, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
+                     redisReply **replies)
+{
+    if (key && rt->read_replicas) {
+        rpool *ro = rcl__read_pool(rt, key, klen);
+        if (ro && rpool_available(ro) && rpool_exec(ro, n, cmds, replies) == 0) {
+            if (!rcl__any_error(replies, n)) {
+                atomic_fetch_add(&rt->replica_reads, 1);
+                return 0;
+            }
+            rcl__free_replies(replies, n); /* MOVED (a slot moved), LOADING...: the master */
+        }
+    }
+    return rroute_exec(rt, key, klen, n, cmds, replies);
+}
+
 /* ---- life ------------------------------------------------------------------ */
 
 /* Does the server of a plain URL run in cluster mode (INFO cluster)? */
@@ -346,12 +422,15 @@ int rroute_create(const store_config *cfg, rroute **out, ragd_error *err)
     rroute *rt = xcalloc(1, sizeof *rt);
     int rc = 0;
     rt->cfg = *cfg;
+    rt->read_replicas = cfg->read_replicas;
     int size = cfg->pool_size > 0 ? cfg->pool_size : 8;
     rt->node_pool_size = size / 2 > 2 ? size / 2 : 2;
     pthread_mutex_init(&rt->nodes_mu, NULL);
     pthread_mutex_init(&rt->refresh_mu, NULL);
-    for (size_t s = 0; s < RCLUSTER_SLOTS; s++)
+    for (size_t s = 0; s < RCLUSTER_SLOTS; s++) {
         atomic_init(&rt->slot[s], RCL_NO_NODE);
+        atomic_init(&rt->rslot[s], RCL_NO_NODE);
+    }
     if (rcluster_url_is_cluster(cfg->url)) {
         rc = rcluster_url_parse(cfg->url, &rt->url, err);
         atomic_store(&rt->cluster, rc == 0);
@@ -391,6 +470,12 @@ int rroute_wrap(rpool *pool, rroute **out)
     return 0;
 }
 
+void rroute_set_replica(rroute *rt, rpool *replica)
+{
+    rt->replica = replica;
+    rt->read_replicas = replica != NULL;
+}
+
 void rroute_destroy(rroute *rt)
 {
     if (!rt)
@@ -399,6 +484,8 @@ void rroute_destroy(rroute *rt)
     for (size_t i = 0; i < n; i++) {
         if (rt->nodes[i]->pool != rt->single)
             rpool_destroy(rt->nodes[i]->pool);
+        if (atomic_load(&rt->nodes[i]->ro))
+            rpool_destroy(atomic_load(&rt->nodes[i]->ro));
         free(rt->nodes[i]);
     }
     if (!rt->borrowed)
@@ -474,6 +561,11 @@ uint64_t rroute_moved(rroute *rt)
 uint64_t rroute_ask(rroute *rt)
 {
     return atomic_load(&rt->ask);
+}
+
+uint64_t rroute_replica_reads(rroute *rt)
+{
+    return atomic_load(&rt->replica_reads);
 }
 
 /* CLUSTER INFO of one master: 0 when it answers cluster_state:ok. */

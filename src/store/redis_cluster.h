@@ -31,15 +31,18 @@ typedef struct rcluster_redirect {
  * filled, or RCLUSTER_NONE for any other text (out untouched). */
 int rcluster_redirect_parse(const char *msg, size_t len, rcluster_redirect *out);
 
-/* One range of a CLUSTER SLOTS reply: slots start..end served by host:port. */
+/* One range of a CLUSTER SLOTS reply: slots start..end served by host:port,
+ * with a replica at rhost:rport (rport 0: none). */
 typedef struct rcluster_range {
     int start, end;
     char host[256];
     int port;
+    char rhost[256];
+    int rport;
 } rcluster_range;
 
 /* Parse a CLUSTER SLOTS reply into *out (caller frees with free()), taking
- * each range's master. An empty host (Redis 7's "unknown endpoint") becomes
+ * each range's master and its first replica. An empty host (Redis 7's "unknown endpoint") becomes
  * default_host. RAGD_EIO for a reply of another shape. */
 int rcluster_slots_parse(const redisReply *r, const char *default_host, rcluster_range **out,
                          size_t *n);
@@ -74,6 +77,10 @@ int rroute_create(const store_config *cfg, rroute **out, ragd_error *err);
  * pool follows its master by itself and is never a cluster). */
 int rroute_wrap(rpool *pool, rroute **out);
 void rroute_destroy(rroute *rt);
+/* Reads of rroute_exec_read go to replica (a Sentinel set's replica pool,
+ * which stays the caller's), on a router of rroute_wrap. Call before the
+ * router is shared between threads. */
+void rroute_set_replica(rroute *rt, rpool *replica);
 
 /* Send n commands pipelined to the master of key's slot (key NULL: any master)
  * and read n replies, as rpool_exec. A MOVED reply (to any of the n) updates
@@ -83,6 +90,15 @@ void rroute_destroy(rroute *rt);
  * the slot has no reachable master. Thread-safe. */
 int rroute_exec(rroute *rt, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
                 redisReply **replies);
+
+/* rroute_exec for read-only commands about key that may be answered stale:
+ * with redis_read_replicas on a cluster, sent to a replica of key's slot
+ * (READONLY connections); on a single-server router, to the pool given to
+ * rroute_set_replica. A replica unreachable or answering any error (MOVED
+ * while its slot moves, LOADING, MASTERDOWN...) sends them to the master as
+ * rroute_exec. Otherwise exactly rroute_exec. Thread-safe. */
+int rroute_exec_read(rroute *rt, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
+                     redisReply **replies);
 
 /* Is this a cluster (detected or configured)? Never changes back. */
 bool rroute_is_cluster(rroute *rt);
@@ -100,6 +116,8 @@ uint64_t rroute_reconnects(rroute *rt);
 uint64_t rroute_errors(rroute *rt);
 uint64_t rroute_moved(rroute *rt);
 uint64_t rroute_ask(rroute *rt);
+/* Reads answered by a replica (rroute_exec_read). */
+uint64_t rroute_replica_reads(rroute *rt);
 
 /* Health, asked now. A single server: 0 or RAGD_EUNAVAIL (PING). A cluster:
  * 0 with reason[0] == '\0' when every slot is covered by a reachable master

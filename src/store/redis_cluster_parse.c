@@ -95,28 +95,41 @@ int rcluster_redirect_parse(const char *msg, size_t len, rcluster_redirect *out)
     return kind;
 }
 
-/* One range entry: [start, end, [host, port, id, ...], replicas...]. */
+/* One node of a range entry, [host, port, id, ...], into host (256 bytes) and
+ * *port; an empty host is default_host, "?" (no endpoint) is refused. */
+static bool rcp__node(const redisReply *m, const char *default_host, char *host, int *port)
+{
+    if (m->type != REDIS_REPLY_ARRAY || m->elements < 2 || m->element[0]->type != REDIS_REPLY_STRING ||
+        m->element[1]->type != REDIS_REPLY_INTEGER)
+        return false;
+    long long p = m->element[1]->integer;
+    const char *h = m->element[0]->len ? m->element[0]->str : default_host;
+    size_t hlen = m->element[0]->len ? m->element[0]->len : strlen(default_host);
+    if (p < 1 || p > 65535 || hlen >= 256 || (hlen == 1 && h[0] == '?'))
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return true;
+}
+
+/* One range entry: [start, end, [host, port, id, ...], replicas...]. The first
+ * usable replica is kept (rport 0: none). */
 static bool rcp__range(const redisReply *e, const char *default_host, rcluster_range *out)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
         e->element[0]->type != REDIS_REPLY_INTEGER || e->element[1]->type != REDIS_REPLY_INTEGER)
         return false;
-    const redisReply *m = e->element[2];
-    if (m->type != REDIS_REPLY_ARRAY || m->elements < 2 || m->element[0]->type != REDIS_REPLY_STRING ||
-        m->element[1]->type != REDIS_REPLY_INTEGER)
+    long long a = e->element[0]->integer, b = e->element[1]->integer;
+    if (a < 0 || b < a || b >= RCLUSTER_SLOTS ||
+        !rcp__node(e->element[2], default_host, out->host, &out->port))
         return false;
-    long long a = e->element[0]->integer, b = e->element[1]->integer, p = m->element[1]->integer;
-    if (a < 0 || b < a || b >= RCLUSTER_SLOTS || p < 1 || p > 65535)
-        return false;
-    const char *host = m->element[0]->len ? m->element[0]->str : default_host;
-    size_t hlen = m->element[0]->len ? m->element[0]->len : strlen(default_host);
-    if (hlen >= sizeof out->host || (hlen == 1 && host[0] == '?'))
-        return false;
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
     out->start = (int)a;
     out->end = (int)b;
-    out->port = (int)p;
+    out->rport = 0;
+    for (size_t i = 3; i < e->elements && !out->rport; i++)
+        if (!rcp__node(e->element[i], default_host, out->rhost, &out->rport))
+            out->rport = 0;
     return true;
 }
 

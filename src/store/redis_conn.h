@@ -4,6 +4,8 @@
  * the pool opens the socket (and, for rediss://, an OpenSSL session) itself,
  * formats commands with redisFormatCommandArgv and feeds the bytes it reads to
  * hiredis' reply parser (redisReader). Plain TCP takes the same path.
+ * redis_url.c parses URLs, redis_conn.c is the transport (rconn_*), and
+ * redis_pool.c the pool on top of it (rpool_*).
  */
 #ifndef RAGD_REDIS_CONN_H
 #define RAGD_REDIS_CONN_H
@@ -43,18 +45,24 @@ typedef struct rpool rpool;
 int rpool_create(const store_config *cfg, rpool **out, ragd_error *err);
 void rpool_destroy(rpool *p);
 
+/* rpool_create for a Redis Cluster replica that serves reads: every
+ * connection sends READONLY after it connects (so the replica answers reads of
+ * its master's slots instead of MOVED). Same ownership as rpool_create. */
+int rpool_create_replica(const store_config *cfg, rpool **out, ragd_error *err);
+
 /* Where a pool connects when its server moves (Sentinel): resolve() writes the
  * current master's host (NUL-terminated, < cap bytes) and port, 0 or RAGD_E*.
  * Called without the pool's lock, from any thread that opens a connection. */
 typedef struct rpool_resolver {
     int (*resolve)(void *ud, char *host, size_t cap, int *port);
     void *ud;
+    bool replica; /* it names a replica to read from: no ROLE "master" check */
 } rpool_resolver;
 
 /* rpool_create for a parsed URL, whose contents the pool takes (*url is left
  * empty). With res (NULL = url's host:port): the address comes from
- * res->resolve before a (re)connect after a loss; every new connection must
- * answer ROLE "master" or is dropped; a READONLY or MASTERDOWN reply, or a
+ * res->resolve before a (re)connect after a loss; unless res->replica, every
+ * new connection must answer ROLE "master" or is dropped; a READONLY or MASTERDOWN reply, or a
  * lost server, drops every connection and asks the resolver again. */
 int rpool_create_at(const store_config *cfg, redis_url *url, const rpool_resolver *res,
                     rpool **out, ragd_error *err);
@@ -78,6 +86,7 @@ typedef struct rconn_target {
     int db;                      /* SELECT when > 0 */
     void *ssl_ctx;               /* SSL_CTX * for TLS, NULL = plain TCP */
     int connect_timeout_ms;
+    bool readonly;               /* send READONLY (reads on a Cluster replica) */
 } rconn_target;
 
 /* Open, secure, authenticate (and PING or SELECT) one connection; err gets a

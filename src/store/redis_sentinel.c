@@ -28,6 +28,7 @@
 struct rsent {
     rsent_url url;
     rpool *pool;
+    rpool *replica;              /* rsent_replica_pool's, or NULL */
     const char *user, *password; /* sentinels' AUTH; owned copies or NULL */
     int timeout_ms;
     _Atomic int good;            /* index of the last sentinel that answered */
@@ -154,7 +155,7 @@ void rsent_url_free(rsent_url *u)
 static rconn_target rsent__target(const rsent *s, int i)
 {
     rconn_target t = { s->url.sentinels[i].host, s->url.sentinels[i].port, s->user,
-                       s->password, 0, NULL, s->timeout_ms };
+                       s->password, 0, NULL, s->timeout_ms, false };
     return t;
 }
 
@@ -185,28 +186,69 @@ static int rsent__ask_on(rsent *s, rconn *c, char *host, size_t cap, int *port)
     return rc;
 }
 
-/* Sentinel i's answer on a connection of its own (as rsent__ask_on). */
-static int rsent__ask(rsent *s, int i, char *host, size_t cap, int *port)
+/* The value of field name in a flat [field, value, ...] reply, or "". */
+static const char *rsent__field(const redisReply *e, const char *name)
+{
+    for (size_t i = 0; i + 1 < e->elements; i += 2)
+        if (e->element[i]->type == REDIS_REPLY_STRING && strcmp(e->element[i]->str, name) == 0 &&
+            e->element[i + 1]->type == REDIS_REPLY_STRING)
+            return e->element[i + 1]->str;
+    return "";
+}
+
+/* Ask a sentinel over c for a replica to read from (SENTINEL REPLICAS): the
+ * first one that is neither down nor disconnected and whose link to the
+ * master is up. Codes as rsent__ask_on (RAGD_ENOTFOUND: no such replica). */
+static int rsent__ask_replica_on(rsent *s, rconn *c, char *host, size_t cap, int *port)
+{
+    const char *argv[3] = { "SENTINEL", "REPLICAS", s->url.master };
+    size_t lens[3] = { 8, 8, strlen(s->url.master) };
+    rpool_cmd cmd = { 3, argv, lens };
+    redisReply *r = NULL;
+    if (rconn_exec(c, 1, &cmd, &r, s->timeout_ms) != 0)
+        return RAGD_EUNAVAIL;
+    int rc = r->type == REDIS_REPLY_ARRAY ? RAGD_ENOTFOUND : RAGD_EUNAVAIL;
+    for (size_t i = 0; rc == RAGD_ENOTFOUND && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || strcmp(rsent__field(e, "flags"), "slave") != 0 ||
+            strcmp(rsent__field(e, "master-link-status"), "ok") != 0)
+            continue;
+        const char *ip = rsent__field(e, "ip");
+        int p = atoi(rsent__field(e, "port"));
+        if (*ip && strlen(ip) < cap && p > 0 && p < 65536) {
+            snprintf(host, cap, "%s", ip);
+            *port = p;
+            rc = 0;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+typedef int (*rsent_ask_fn)(rsent *s, rconn *c, char *host, size_t cap, int *port);
+
+/* Sentinel i's answer to ask on a connection of its own. */
+static int rsent__ask(rsent *s, int i, rsent_ask_fn ask, char *host, size_t cap, int *port)
 {
     rconn_target t = rsent__target(s, i);
     rconn *c = NULL;
     char msg[256];
     if (rconn_open(&t, &c, msg, sizeof msg) != 0)
         return RAGD_EUNAVAIL;
-    int rc = rsent__ask_on(s, c, host, cap, port);
+    int rc = ask(s, c, host, cap, port);
     rconn_close(c);
     return rc;
 }
 
-/* As rsent_master, but RAGD_ENOTFOUND when every sentinel that answered said
- * it does not know the master. */
-static int rsent__find(rsent *s, char *host, size_t cap, int *port)
+/* Ask the sentinels in turn (the last good one first) until one answers;
+ * RAGD_ENOTFOUND when every sentinel that answered had nothing to name. */
+static int rsent__find_with(rsent *s, rsent_ask_fn ask, char *host, size_t cap, int *port)
 {
     int first = atomic_load(&s->good), rc = RAGD_EUNAVAIL;
     bool unknown = false;
     for (int k = 0; k < s->url.n; k++) {
         int i = (first + k) % s->url.n;
-        rc = rsent__ask(s, i, host, cap, port);
+        rc = rsent__ask(s, i, ask, host, cap, port);
         if (rc == 0) {
             atomic_store(&s->good, i);
             return 0;
@@ -214,6 +256,13 @@ static int rsent__find(rsent *s, char *host, size_t cap, int *port)
         unknown |= rc == RAGD_ENOTFOUND;
     }
     return unknown ? RAGD_ENOTFOUND : RAGD_EUNAVAIL;
+}
+
+/* As rsent_master, but RAGD_ENOTFOUND when every sentinel that answered said
+ * it does not know the master. */
+static int rsent__find(rsent *s, char *host, size_t cap, int *port)
+{
+    return rsent__find_with(s, rsent__ask_on, host, cap, port);
 }
 
 /* With mu held: is host:port the master a failover in progress is leaving? */
@@ -241,6 +290,26 @@ int rsent_master(rsent *s, char *host, size_t cap, int *port)
 static int rsent__resolve(void *ud, char *host, size_t cap, int *port)
 {
     return rsent_master(ud, host, cap, port);
+}
+
+/* The replica pool's resolver: a healthy replica, named by the sentinels. */
+static int rsent__resolve_replica(void *ud, char *host, size_t cap, int *port)
+{
+    return rsent__find_with(ud, rsent__ask_replica_on, host, cap, port) ? RAGD_EUNAVAIL : 0;
+}
+
+int rsent_replica_pool(rsent *s, const store_config *cfg, rpool **out, ragd_error *err)
+{
+    rsent_url u;
+    int rc = rsent_url_parse(cfg->url, &u, err);
+    if (rc)
+        return rc;
+    rpool_resolver res = { rsent__resolve_replica, s, true };
+    rc = rpool_create_at(cfg, &u.data, &res, &s->replica, err);
+    rsent_url_free(&u);
+    if (rc == 0)
+        *out = s->replica;
+    return rc;
 }
 
 uint64_t rsent_switches(rsent *s)
@@ -448,7 +517,7 @@ int rsent_create(const store_config *cfg, rsent **out, rpool **pool, ragd_error 
         rsent_destroy(s);
         return rc;
     }
-    rpool_resolver res = { rsent__resolve, s };
+    rpool_resolver res = { rsent__resolve, s, false };
     rc = rpool_create_at(cfg, &s->url.data, &res, &s->pool, err);
     if (rc == 0 && pthread_create(&s->watcher, NULL, rsent__watch_main, s) != 0)
         rc = ragd_error_set(err, RAGD_EINTERNAL, "cannot start the Sentinel watcher thread");
@@ -474,6 +543,7 @@ void rsent_destroy(rsent *s)
         rconn_close(s->subs[i]);
     }
     pthread_mutex_destroy(&s->mu);
+    rpool_destroy(s->replica);
     rpool_destroy(s->pool);
     rsent_url_free(&s->url);
     free((char *)s->user);

@@ -51,6 +51,14 @@ void rsent_destroy(rsent *s);
  * RAGD_EUNAVAIL if none answers with one. Thread-safe. */
 int rsent_master(rsent *s, char *host, size_t cap, int *port);
 
+/* A pool for reads from a replica of the master (redis_read_replicas): its
+ * address is the first replica the sentinels name as up with its link to the
+ * master up (SENTINEL REPLICAS), asked again whenever the pool reconnects; no
+ * ROLE check (a replica promoted meanwhile is only fresher). The pool starts
+ * down when no replica is named. Owned by s (rsent_destroy), like the master's
+ * pool; call once, before other threads use s. */
+int rsent_replica_pool(rsent *s, const store_config *cfg, rpool **out, ragd_error *err);
+
 /* +switch-master events seen since creation. Thread-safe. */
 uint64_t rsent_switches(rsent *s);
 

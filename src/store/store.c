@@ -177,6 +177,17 @@ int store_get(store_t *s, const char *key, size_t klen, store_value *out)
     return rc ? rc : store__note(&s->errs, s->ops->get(s->impl, fk.buf, fk.len, out), false);
 }
 
+int store_get_stale(store_t *s, const char *key, size_t klen, store_value *out)
+{
+    fullkey fk;
+    int rc = key_make(s, key, klen, &fk);
+    if (rc)
+        return rc;
+    int (*get)(void *, const char *, size_t, store_value *) =
+        s->ops->get_stale ? s->ops->get_stale : s->ops->get;
+    return store__note(&s->errs, get(s->impl, fk.buf, fk.len, out), false);
+}
+
 int store_get_many(store_t *s, const char *const *keys, const size_t *klens, size_t n,
                    store_value *out, int *rcs)
 {

@@ -47,6 +47,7 @@ typedef struct store_config {
     const char *sentinel_password; /* credentials are the data nodes'); NULL = none */
     int wait_replicas;        /* Redis: each write waits for this many replicas (WAIT) */
     int wait_timeout_ms;      /* ... for at most this long, then RAGD_EUNAVAIL; default 1000 */
+    bool read_replicas;       /* Redis Cluster or Sentinel: store_get_stale may read a replica */
 } store_config;
 
 /* Limits shared by both backends (LMDB keys are at most 511 bytes with their
@@ -106,6 +107,13 @@ int store_health(store_t *s, char *reason, size_t n);
 /* Get a live value. RAGD_ENOTFOUND if missing or expired. On success the
  * caller owns out->data (store_value_free). Counts an access for LRU. */
 int store_get(store_t *s, const char *key, size_t klen, store_value *out);
+
+/* store_get for a reader that accepts a stale answer (the generic cache): with
+ * redis_read_replicas on Redis Cluster or Sentinel it may be answered by a
+ * replica (of the key's slot), so a value written moments ago may still be
+ * missing or old there (Redis replication is asynchronous); elsewhere exactly
+ * store_get. */
+int store_get_stale(store_t *s, const char *key, size_t klen, store_value *out);
 
 /* Get n keys at once (Redis: one pipelined round trip of GETs; LMDB: one
  * after the other). rcs[i] gets each key's result (0, RAGD_ENOTFOUND, ...)
@@ -322,6 +330,7 @@ typedef struct store_stats {
     uint64_t errors_by_kind[STORE_ERRK_N];
     uint64_t reconnects;    /* Redis reconnections since start */
     uint64_t moved, ask;    /* Redis Cluster MOVED / ASK redirections followed */
+    uint64_t replica_reads; /* Redis: store_get_stale reads a replica answered */
     uint64_t map_bytes;     /* LMDB: the map size now (it grows up to map_max); 0 on Redis */
     bool available;         /* backend reachable now */
     bool full;              /* the last write failed for lack of space (map at its

@@ -24,6 +24,8 @@ typedef struct store_ops {
     /* Optional: ping with a reason (store_check); NULL = ping. */
     int (*check)(void *impl, char *reason, size_t n);
     int (*get)(void *impl, const char *key, size_t klen, store_value *out);
+    /* Optional: store_get_stale on a full key; NULL = get. */
+    int (*get_stale)(void *impl, const char *key, size_t klen, store_value *out);
     int (*exists)(void *impl, const char *key, size_t klen);
     /* store_get_many on full keys; NULL = get one key after the other */
     int (*get_many)(void *impl, const char *const *keys, const size_t *klens, size_t n,

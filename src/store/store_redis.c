@@ -1,11 +1,12 @@
 /*
  * store_redis.c - the Redis backend: every store operation as Redis commands
- * over the pool in redis_conn.c. Plain commands where one suffices (GET+PTTL
- * pipelined, SET ... PX [NX], DEL, PTTL), Lua scripts for multi-step atomic
- * operations (incr with a TTL on creation, cas, expire/persist, log append),
- * sent as EVALSHA with an EVAL fallback on NOSCRIPT; MULTI/EXEC for batches;
- * SCAN MATCH ... TYPE string for scans and pattern deletes; a Stream per log
- * with ids "0-<seq>". Keys are readable with redis-cli --scan.
+ * over the pool in redis_pool.c (or the cluster router). Plain commands where
+ * one suffices (GET+PTTL pipelined, SET ... PX [NX], DEL, PTTL), Lua scripts
+ * for multi-step atomic operations (incr with a TTL on creation, cas,
+ * expire/persist, log append) sent through store_redis_cmd.c; MULTI/EXEC for
+ * batches; the ops table and opening. Scans, pattern deletes and stats are in
+ * store_redis_scan.c, change logs (a Stream per log, ids "0-<seq>") in
+ * store_redis_log.c. Keys are readable with redis-cli --scan.
  */
 #include <inttypes.h>
 #include <openssl/sha.h>
@@ -14,34 +15,10 @@
 #include <string.h>
 
 #include "obs/log.h"
-#include "store/redis_cluster.h"
-#include "store/redis_conn.h"
-#include "store/redis_sentinel.h"
-#include "store/store_int.h"
+#include "store/store_redis_int.h"
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/mem.h"
-
-typedef struct rs_script {
-    const char *src;
-    char sha[41];
-} rs_script;
-
-enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
-
-/* Also sent inline (EVAL) inside a batch's MULTI, where NOSCRIPT cannot be retried. */
-#define RS_LOG_APPEND_SRC                                                                   \
-    "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"                 \
-    "local seq = 1\n"                                                                       \
-    "if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end\n"     \
-    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. string.format('%d', seq), " \
-    "'d', ARGV[1])\n"                                                                       \
-    "return seq\n"
-
-/* STORE_LOG_KEEP as the script's text argument. */
-#define RS_STR2(x) #x
-#define RS_STR(x) RS_STR2(x)
-#define RS_LOG_KEEP_STR RS_STR(STORE_LOG_KEEP)
 
 static const char *const rs__script_src[RS_NSCRIPTS] = {
     /* KEYS[1] counter; ARGV delta, ttl_ms. TTL only when the key is created;
@@ -69,183 +46,6 @@ static const char *const rs__script_src[RS_NSCRIPTS] = {
      * entries (MAXLEN ~); returns seq. */
     RS_LOG_APPEND_SRC,
 };
-
-typedef struct rs_store {
-    rroute *route;
-    struct rs_waitpool *waiters; /* connections of blocking log reads; NULL on a cluster */
-    rsent *sent;       /* redis+sentinel://: owns the pool route wraps; NULL otherwise */
-    int wait_replicas; /* > 0: each write is followed by WAIT wait_replicas wait_timeout */
-    char wait_args[2][16];
-    rs_script scripts[RS_NSCRIPTS];
-    char *match_all; /* "<escaped prefix>:*" or "*" */
-    size_t match_all_len;
-} rs_store;
-
-/* Redis error reply -> RAGD_E*, its kind and text noted for the error counts. */
-static int rs__reply_err(const redisReply *r)
-{
-    const char *m = r->str ? r->str : "";
-    store__err_detail(store__err_classify(m, strlen(m)), m, strlen(m));
-    if (strncmp(m, "OOM", 3) == 0)
-        return RAGD_EFULL;
-    if (strncmp(m, "WRONGTYPE", 9) == 0 || strstr(m, "not an integer") ||
-        strstr(m, "overflow"))
-        return RAGD_EINVAL;
-    if (strncmp(m, "LOADING", 7) == 0 || strncmp(m, "BUSY", 4) == 0 ||
-        strncmp(m, "MASTERDOWN", 10) == 0 || strncmp(m, "READONLY", 8) == 0 ||
-        strncmp(m, "NOAUTH", 6) == 0)
-        return RAGD_EUNAVAIL;
-    return RAGD_EIO;
-}
-
-/* Commands that write (scripts all write but the rate limiter's, which runs
- * elsewhere): with redis_wait_replicas these are followed by WAIT. */
-static bool rs__is_write(const rpool_cmd *c)
-{
-    static const char *const w[] = { "SET", "DEL", "UNLINK", "EVALSHA", "EVAL", "MULTI" };
-    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
-        if (c->argvlen[0] == strlen(w[i]) && memcmp(c->argv[0], w[i], c->argvlen[0]) == 0)
-            return true;
-    return false;
-}
-
-/* Did any of n replies fail on its own (then WAIT's answer does not matter)? */
-static bool rs__any_error(size_t n, redisReply **r)
-{
-    for (size_t i = 0; i < n; i++)
-        if (r[i]->type == REDIS_REPLY_ERROR)
-            return true;
-    return false;
-}
-
-/* rpool_exec, plus "WAIT n timeout" pipelined on the same connection after a
- * write when redis_wait_replicas > 0: fewer acknowledgements than asked is
- * RAGD_ENOTDURABLE (the write stays on the master; replies are freed). */
-static int rs__exec(rs_store *s, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
-                    redisReply **replies)
-{
-    if (s->wait_replicas <= 0 || !rs__is_write(&cmds[0]))
-        return rroute_exec(s->route, key, klen, n, cmds, replies);
-    const char *wargv[3] = { "WAIT", s->wait_args[0], s->wait_args[1] };
-    size_t wlen[3] = { 4, strlen(s->wait_args[0]), strlen(s->wait_args[1]) };
-    rpool_cmd *all = xmalloc((n + 1) * sizeof *all);
-    redisReply **r = xmalloc((n + 1) * sizeof *r);
-    memcpy(all, cmds, n * sizeof *all);
-    all[n] = (rpool_cmd){ 3, wargv, wlen };
-    int rc = rroute_exec(s->route, key, klen, n + 1, all, r);
-    if (rc == 0) {
-        long long acked = r[n]->type == REDIS_REPLY_INTEGER ? r[n]->integer : -1;
-        if (acked < s->wait_replicas && !rs__any_error(n, r)) {
-            char msg[128];
-            int len = snprintf(msg, sizeof msg, "WAIT: %lld of %d replicas acknowledged in %s ms",
-                               acked < 0 ? 0 : acked, s->wait_replicas, s->wait_args[1]);
-            store__err_detail(STORE_ERRK_NOT_DURABLE, msg, (size_t)len);
-            for (size_t i = 0; i < n; i++)
-                freeReplyObject(r[i]);
-            rc = RAGD_ENOTDURABLE;
-        } else {
-            memcpy(replies, r, n * sizeof *r);
-        }
-        freeReplyObject(r[n]);
-    }
-    free(r);
-    free(all);
-    return rc;
-}
-
-/* rs__exec as an rs_exec_fn (the batch with checks in store_redis_log.c). */
-static int rs__exec_fn(void *ctx, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
-                       redisReply **replies)
-{
-    return rs__exec(ctx, key, klen, n, cmds, replies);
-}
-
-/* An exec's outcome: an error reply becomes its RAGD_E* code (and is freed). */
-static int rs__check(int rc, redisReply *r)
-{
-    if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
-        rc = rs__reply_err(r);
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
-/* One command to the server of key (NULL: any); *out is an owned non-error reply. */
-static int rs__call(rs_store *s, const char *key, size_t klen, int argc, const char **argv,
-                    const size_t *lens, redisReply **out)
-{
-    rpool_cmd cmd = { argc, argv, lens };
-    redisReply *r = NULL;
-    int rc = rs__exec(s, key, klen, 1, &cmd, &r);
-    rc = rs__check(rc, r);
-    if (rc == 0)
-        *out = r;
-    return rc;
-}
-
-/* How one command's reply becomes the operation's result: 0 or RAGD_E*, with
- * outputs through ud. NULL = any non-error reply is success. */
-typedef int (*rs_reply_fn)(const redisReply *r, void *ud);
-
-/* Pass an owned reply through fn and free it. */
-static int rs__finish(redisReply *r, rs_reply_fn fn, void *ud)
-{
-    int rc = fn ? fn(r, ud) : 0;
-    freeReplyObject(r);
-    return rc;
-}
-
-/* One command about key (NULL: none) whose reply fn reads (the reply is freed here). */
-static int rs__cmd(rs_store *s, const char *key, size_t klen, int argc, const char **argv,
-                   const size_t *lens, rs_reply_fn fn, void *ud)
-{
-    redisReply *r = NULL;
-    int rc = rs__call(s, key, klen, argc, argv, lens, &r);
-    return rc ? rc : rs__finish(r, fn, ud);
-}
-
-/* "<name> <key>", the shape of most commands. */
-static int rs__key_cmd(rs_store *s, const char *name, const char *key, size_t klen,
-                       rs_reply_fn fn, void *ud)
-{
-    const char *argv[2] = { name, key };
-    size_t lens[2] = { strlen(name), klen };
-    return rs__cmd(s, key, klen, 2, argv, lens, fn, ud);
-}
-
-/* Run a script by SHA, loading it with EVAL when the server does not know it;
- * its reply goes through fn as with rs__cmd. */
-static int rs__script(rs_store *s, int which, const char *key, size_t klen, int nargs,
-                      const char **args, const size_t *alens, rs_reply_fn fn, void *ud)
-{
-    const char *argv[12];
-    size_t lens[12];
-    argv[0] = "EVALSHA";
-    argv[1] = s->scripts[which].sha;
-    argv[2] = "1";
-    argv[3] = key;
-    lens[0] = 7;
-    lens[1] = 40;
-    lens[2] = 1;
-    lens[3] = klen;
-    for (int i = 0; i < nargs; i++) {
-        argv[4 + i] = args[i];
-        lens[4 + i] = alens[i];
-    }
-    rpool_cmd cmd = { 4 + nargs, argv, lens };
-    redisReply *r = NULL;
-    int rc = rs__exec(s, key, klen, 1, &cmd, &r);
-    if (rc == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(r); /* each server has its own script cache */
-        argv[0] = "EVAL";
-        lens[0] = 4;
-        argv[1] = s->scripts[which].src;
-        lens[1] = strlen(argv[1]);
-        rc = rs__exec(s, key, klen, 1, &cmd, &r);
-    }
-    rc = rs__check(rc, r);
-    return rc ? rc : rs__finish(r, fn, ud);
-}
 
 /* ---- replies ---- */
 
@@ -287,16 +87,6 @@ static int rs__reply_i64_str(const redisReply *r, void *ud)
     *(int64_t *)ud = v;
     return 0;
 }
-
-/* A log sequence number (an integer above 0). */
-static int rs__reply_seq(const redisReply *r, void *ud)
-{
-    if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0)
-        return RAGD_EIO;
-    *(uint64_t *)ud = (uint64_t)r->integer;
-    return 0;
-}
-
 /* ---- operations ---- */
 
 static int rs__ping(void *impl)
@@ -312,14 +102,15 @@ static int rs__health(void *impl, char *reason, size_t n)
     return rroute_check(((rs_store *)impl)->route, reason, n);
 }
 
-static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
+/* GET + PTTL of key, from a replica when stale and redis_read_replicas allow. */
+static int rs__get_from(rs_store *s, const char *key, size_t klen, store_value *out, bool stale)
 {
-    rs_store *s = impl;
     const char *get[2] = { "GET", key }, *pttl[2] = { "PTTL", key };
     size_t glen[2] = { 3, klen }, plen[2] = { 4, klen };
     rpool_cmd cmds[2] = { { 2, get, glen }, { 2, pttl, plen } };
     redisReply *r[2];
-    int rc = rs__exec(s, key, klen, 2, cmds, r);
+    int rc = stale ? rroute_exec_read(s->route, key, klen, 2, cmds, r)
+                   : rs__exec(s, key, klen, 2, cmds, r);
     if (rc)
         return rc;
     if (r[0]->type == REDIS_REPLY_ERROR) {
@@ -341,6 +132,16 @@ static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
     freeReplyObject(r[0]);
     freeReplyObject(r[1]);
     return rc;
+}
+
+static int rs__get(void *impl, const char *key, size_t klen, store_value *out)
+{
+    return rs__get_from(impl, key, klen, out, false);
+}
+
+static int rs__get_stale(void *impl, const char *key, size_t klen, store_value *out)
+{
+    return rs__get_from(impl, key, klen, out, true);
 }
 
 static int rs__get_many(void *impl, const char *const *keys, const size_t *klens, size_t n,
@@ -475,90 +276,6 @@ static int rs__cas(void *impl, const char *key, size_t klen, const void *expect,
     int conflict = RAGD_ECONFLICT;
     return rs__script(impl, RS_CAS, key, klen, 5, args, lens, rs__reply_one, &conflict);
 }
-
-typedef struct rs_scan_ctx {
-    rs_store *s;
-    store_scan_fn fn;
-    void *ud;
-    bool with_values;
-} rs_scan_ctx;
-
-/* The commands about one batch of SCAN's keys from node (rscan_keys_cmd);
- * an error reply to the whole becomes its RAGD_E* code. */
-static int rs__keys_cmd(rs_store *s, rpool *node, const char *multi, const char *one,
-                        const redisReply *keys, rscan_reply *out)
-{
-    int rc = rscan_keys_cmd(s->route, node, multi, one, keys, out);
-    if (rc == 0 && out->multi && out->multi->type == REDIS_REPLY_ERROR) {
-        rc = rs__reply_err(out->multi);
-        rscan_reply_free(out);
-    }
-    return rc;
-}
-
-/* Hand each key of a SCAN batch, with its value when asked (MGET), to the
- * caller's fn. 1 = the caller asked to stop. */
-static int rs__scan_batch(rpool *node, const redisReply *keys, void *ud)
-{
-    rs_scan_ctx *sc = ud;
-    rscan_reply vals = { 0 };
-    int rc = sc->with_values ? rs__keys_cmd(sc->s, node, "MGET", "GET", keys, &vals) : 0;
-    for (size_t i = 0; rc == 0 && i < keys->elements; i++) {
-        const redisReply *k = keys->element[i];
-        const redisReply *v = sc->with_values ? rscan_reply_at(&vals, i) : NULL;
-        if (!sc->with_values)
-            rc = sc->fn(sc->ud, k->str, k->len, NULL, 0) ? 1 : 0;
-        else if (v && v->type == REDIS_REPLY_STRING)
-            rc = sc->fn(sc->ud, k->str, k->len, v->str, v->len) ? 1 : 0;
-        /* else it expired or was deleted since SCAN saw it */
-    }
-    rscan_reply_free(&vals);
-    return rc;
-}
-
-static int rs__scan(void *impl, const char *prefix, size_t plen, bool with_values,
-                    store_scan_fn fn, void *ud)
-{
-    rs_store *s = impl;
-    char *pat = xmalloc(2 * plen + 2);
-    size_t n = store__glob_escape(prefix, plen, pat);
-    pat[n++] = '*';
-    rs_scan_ctx sc = { s, fn, ud, with_values };
-    int rc = rscan_keys(s->route, pat, n, rs__scan_batch, &sc);
-    free(pat);
-    return rc;
-}
-
-typedef struct rs_unlink_ctx {
-    rs_store *s;
-    uint64_t *deleted;
-} rs_unlink_ctx;
-
-/* UNLINK the batch, adding the count to *deleted. */
-static int rs__unlink_batch(rpool *node, const redisReply *keys, void *ud)
-{
-    rs_unlink_ctx *uc = ud;
-    uint64_t *deleted = uc->deleted;
-    rscan_reply r;
-    int rc = rs__keys_cmd(uc->s, node, "UNLINK", "UNLINK", keys, &r);
-    for (size_t i = 0; rc == 0 && i < (r.multi ? 1 : r.n); i++) {
-        const redisReply *one = r.multi ? r.multi : r.each[i];
-        if (one->type == REDIS_REPLY_INTEGER)
-            *deleted += (uint64_t)one->integer;
-    }
-    if (rc == 0)
-        rscan_reply_free(&r);
-    return rc;
-}
-
-static int rs__del_pattern(void *impl, const char *pattern, size_t patlen, uint64_t *deleted)
-{
-    rs_store *s = impl;
-    *deleted = 0;
-    rs_unlink_ctx uc = { s, deleted };
-    return rscan_keys(s->route, pattern, patlen, rs__unlink_batch, &uc);
-}
-
 /* One op of a batch as SET or DEL into a, l; returns argc. */
 static int rs__op_args(const store_op *op, const char **a, size_t *l, char *ttl)
 {
@@ -616,10 +333,6 @@ static int rs__batch_key(rs_store *s, const store_check *checks, size_t nchecks,
     *split = log && (n || nchecks) && rcluster_slot(log, loglen) != slot;
     return 0;
 }
-
-static int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
-                          size_t len, uint64_t *seq);
-
 static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size_t *failed,
                      const store_op *ops, size_t n, const char *log, size_t loglen,
                      const void *rec, size_t len, uint64_t *seq)
@@ -677,146 +390,6 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
     free(cmds);
     return rc;
 }
-
-static int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
-                         size_t len, uint64_t *seq)
-{
-    const char *args[2] = { rec, RS_LOG_KEEP_STR };
-    size_t lens[2] = { len, strlen(RS_LOG_KEEP_STR) };
-    return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
-}
-
-static int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
-                       store_log_fn fn, void *ud)
-{
-    const uint64_t page = 512;
-    for (;;) {
-        if (after_seq == UINT64_MAX)
-            return 0;
-        char start[32];
-        snprintf(start, sizeof start, "0-%" PRIu64, after_seq + 1);
-        const char *argv[6] = { "XRANGE", log, start, "+", "COUNT", "512" };
-        size_t lens[6] = { 6, loglen, strlen(start), 1, 5, 3 };
-        redisReply *r = NULL;
-        int rc = rs__call(impl, log, loglen, 6, argv, lens, &r);
-        if (rc)
-            return rc;
-        uint64_t next = 0;
-        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_entries(r, fn, ud, &next) : RAGD_EIO;
-        bool more = rc == 0 && next && r->elements == page;
-        freeReplyObject(r);
-        if (!more)
-            return rc;
-        after_seq = next;
-    }
-}
-
-static int rs__log_delete(void *impl, const char *log, size_t loglen)
-{
-    return rs__key_cmd(impl, "UNLINK", log, loglen, NULL, NULL);
-}
-
-/* The seq of the one entry of an XRANGE/XREVRANGE ... COUNT 1 reply (0 = none). */
-static uint64_t rs__edge_seq(const redisReply *r)
-{
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1 ||
-        r->element[0]->element[0]->type != REDIS_REPLY_STRING)
-        return 0;
-    const redisReply *id = r->element[0]->element[0];
-    const char *dash = memchr(id->str, '-', id->len);
-    return dash ? strtoull(dash + 1, NULL, 10) : 0;
-}
-
-static int rs__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep)
-{
-    char n[24];
-    snprintf(n, sizeof n, "%llu", (unsigned long long)keep);
-    const char *argv[5] = { "XTRIM", log, "MAXLEN", "~", n };
-    size_t lens[5] = { 5, loglen, 6, 1, strlen(n) };
-    return rs__cmd(impl, log, loglen, 5, argv, lens, NULL, NULL);
-}
-
-static int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
-                          uint64_t *last)
-{
-    rs_store *s = impl;
-    const char *fa[6] = { "XRANGE", log, "-", "+", "COUNT", "1" };
-    const char *la[6] = { "XREVRANGE", log, "+", "-", "COUNT", "1" };
-    size_t fl[6] = { 6, loglen, 1, 1, 5, 1 }, ll[6] = { 9, loglen, 1, 1, 5, 1 };
-    rpool_cmd cmds[2] = { { 6, fa, fl }, { 6, la, ll } };
-    redisReply *r[2] = { NULL, NULL };
-    int rc = rs__exec(s, log, loglen, 2, cmds, r);
-    if (rc)
-        return rc;
-    if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR)
-        rc = rs__reply_err(r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1]);
-    else {
-        *first = rs__edge_seq(r[0]);
-        *last = rs__edge_seq(r[1]);
-    }
-    freeReplyObject(r[0]);
-    freeReplyObject(r[1]);
-    return rc;
-}
-
-static uint64_t rs__info_field(const char *info, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = info; (p = strstr(p, name)) != NULL; p += n)
-        if ((p == info || p[-1] == '\n') && p[n] == ':')
-            return strtoull(p + n + 1, NULL, 10);
-    return 0;
-}
-
-static int rs__count_batch(rpool *node, const redisReply *keys, void *ud)
-{
-    (void)node;
-    *(uint64_t *)ud += keys->elements;
-    return 0;
-}
-
-/* The server's memory and key-removal counters from INFO, added to *out (a
- * cluster: summed over its masters). */
-static void rs__stats_info(rs_store *s, store_stats *out)
-{
-    rpool *nodes[128];
-    size_t n = rroute_masters(s->route, nodes, 128);
-    for (size_t i = 0; i < n; i++) {
-        const char *argv[1] = { "INFO" };
-        size_t lens[1] = { 4 };
-        rpool_cmd cmd = { 1, argv, lens };
-        redisReply *r = NULL;
-        if (rpool_exec(nodes[i], 1, &cmd, &r) != 0)
-            continue;
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-            out->bytes_used += rs__info_field(r->str, "used_memory");
-            out->max_bytes += rs__info_field(r->str, "maxmemory");
-            out->evictions += rs__info_field(r->str, "evicted_keys");
-            out->expired += rs__info_field(r->str, "expired_keys");
-        }
-        freeReplyObject(r);
-    }
-}
-
-static int rs__stats(void *impl, store_stats *out)
-{
-    rs_store *s = impl;
-    out->reconnects = rroute_reconnects(s->route);
-    out->errors = rroute_errors(s->route);
-    out->moved = rroute_moved(s->route);
-    out->ask = rroute_ask(s->route);
-    out->available = rroute_available(s->route);
-    if (!out->available)
-        return 0; /* stats still answer while Redis is down */
-    rs__stats_info(s, out);
-    uint64_t keys = 0;
-    int rc = rscan_keys(s->route, s->match_all, s->match_all_len, rs__count_batch, &keys);
-    out->keys = keys;
-    out->available = rroute_available(s->route);
-    return rc == RAGD_EUNAVAIL || rc == RAGD_ETIMEOUT ? 0 : rc;
-}
-
 static void rs__close(void *impl)
 {
     rs_store *s = impl;
@@ -851,6 +424,7 @@ static const store_ops rs__ops = {
     .ping = rs__ping,
     .check = rs__health,
     .get = rs__get,
+    .get_stale = rs__get_stale,
     .exists = rs__exists,
     .get_many = rs__get_many,
     .set = rs__set,
@@ -901,7 +475,13 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
                                     : rroute_create(&pc, &s->route, err);
     if (rc == 0 && s->sent)
         rc = rroute_wrap(spool, &s->route);
+    rpool *replica = NULL;
+    if (rc == 0 && s->sent && cfg->read_replicas &&
+        (rc = rsent_replica_pool(s->sent, &pc, &replica, err)) == 0)
+        rroute_set_replica(s->route, replica);
     if (rc) {
+        rroute_destroy(s->route);
+        rsent_destroy(s->sent); /* and its pools */
         free(s->match_all);
         free(s);
         return rc;

@@ -4,7 +4,8 @@
  * BLOCK over many streams at once, and batches with checks and a log record
  * in one Lua script. A blocked XREAD holds its connection for the whole wait,
  * so waits run on connections of their own (kept in a small idle set here),
- * never on the shared pool's: followers cannot starve requests.
+ * never on the shared pool's: followers cannot starve requests. The store's
+ * log operations (append, read by XRANGE, delete, trim, bounds) end the file.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -13,9 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/redis_cluster.h"
-#include "store/redis_conn.h"
-#include "store/store_int.h"
+#include "store/store_redis_int.h"
 #include "util/mem.h"
 
 #define RS_WAIT_IDLE_MAX 4
@@ -328,5 +327,89 @@ int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
     free(num);
     free(al);
     free(argv);
+    return rc;
+}
+
+/* ---- the log operations of the store ---- */
+
+int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
+                         size_t len, uint64_t *seq)
+{
+    const char *args[2] = { rec, RS_LOG_KEEP_STR };
+    size_t lens[2] = { len, strlen(RS_LOG_KEEP_STR) };
+    return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
+}
+
+int rs__log_read(void *impl, const char *log, size_t loglen, uint64_t after_seq,
+                       store_log_fn fn, void *ud)
+{
+    const uint64_t page = 512;
+    for (;;) {
+        if (after_seq == UINT64_MAX)
+            return 0;
+        char start[32];
+        snprintf(start, sizeof start, "0-%" PRIu64, after_seq + 1);
+        const char *argv[6] = { "XRANGE", log, start, "+", "COUNT", "512" };
+        size_t lens[6] = { 6, loglen, strlen(start), 1, 5, 3 };
+        redisReply *r = NULL;
+        int rc = rs__call(impl, log, loglen, 6, argv, lens, &r);
+        if (rc)
+            return rc;
+        uint64_t next = 0;
+        rc = r->type == REDIS_REPLY_ARRAY ? rs__log_entries(r, fn, ud, &next) : RAGD_EIO;
+        bool more = rc == 0 && next && r->elements == page;
+        freeReplyObject(r);
+        if (!more)
+            return rc;
+        after_seq = next;
+    }
+}
+
+int rs__log_delete(void *impl, const char *log, size_t loglen)
+{
+    return rs__key_cmd(impl, "UNLINK", log, loglen, NULL, NULL);
+}
+
+/* The seq of the one entry of an XRANGE/XREVRANGE ... COUNT 1 reply (0 = none). */
+static uint64_t rs__edge_seq(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1 ||
+        r->element[0]->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    const redisReply *id = r->element[0]->element[0];
+    const char *dash = memchr(id->str, '-', id->len);
+    return dash ? strtoull(dash + 1, NULL, 10) : 0;
+}
+
+int rs__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)keep);
+    const char *argv[5] = { "XTRIM", log, "MAXLEN", "~", n };
+    size_t lens[5] = { 5, loglen, 6, 1, strlen(n) };
+    return rs__cmd(impl, log, loglen, 5, argv, lens, NULL, NULL);
+}
+
+int rs__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
+                          uint64_t *last)
+{
+    rs_store *s = impl;
+    const char *fa[6] = { "XRANGE", log, "-", "+", "COUNT", "1" };
+    const char *la[6] = { "XREVRANGE", log, "+", "-", "COUNT", "1" };
+    size_t fl[6] = { 6, loglen, 1, 1, 5, 1 }, ll[6] = { 9, loglen, 1, 1, 5, 1 };
+    rpool_cmd cmds[2] = { { 6, fa, fl }, { 6, la, ll } };
+    redisReply *r[2] = { NULL, NULL };
+    int rc = rs__exec(s, log, loglen, 2, cmds, r);
+    if (rc)
+        return rc;
+    if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR)
+        rc = rs__reply_err(r[0]->type == REDIS_REPLY_ERROR ? r[0] : r[1]);
+    else {
+        *first = rs__edge_seq(r[0]);
+        *last = rs__edge_seq(r[1]);
+    }
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
     return rc;
 }

@@ -152,6 +152,9 @@ def _port_free(port):
 # The stores every store-parametrised fixture runs on: the embedded one and Redis,
 # plus a 3-master Redis Cluster when RAGD_TEST_CLUSTER=1 (the full matrix).
 STORES = ["lmdb", "redis"] + (["cluster"] if os.environ.get("RAGD_TEST_CLUSTER") == "1" else [])
+# Suites that run on the embedded store only by default, and on the cluster too in
+# the matrix (their single-Redis paths are covered by the suites above).
+MATRIX = ["lmdb"] + (["cluster"] if os.environ.get("RAGD_TEST_CLUSTER") == "1" else [])
 
 
 def store_env(request, db):

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from ragdtest import RAGD_BIN, Ragd, assert_error
+from ragdtest import MATRIX, RAGD_BIN, Ragd, assert_error, store_env
 
 ADMIN = "admin-secret-0123456789"
 
@@ -47,10 +47,10 @@ def write_config(obj):
     return f.name
 
 
-@pytest.fixture
+@pytest.fixture(params=MATRIX)
 def secured(request):
-    """ragd with the bootstrap admin key."""
-    s = Ragd(env={"RAGD_ADMIN_KEY": ADMIN}).start()
+    """ragd with the bootstrap admin key (and on the cluster in the matrix)."""
+    s = Ragd(env=dict(store_env(request, 5), RAGD_ADMIN_KEY=ADMIN)).start()
     yield s
     s.cleanup()
 

@@ -56,6 +56,52 @@ def test_one_node_url_is_detected_and_every_key_lands(redis_cluster):
         s.cleanup()
 
 
+def replica_gets(c):
+    """GET commands the replicas have served since CONFIG RESETSTAT (INFO commandstats)."""
+    masters, total = c.masters(), 0
+    for p in c.ports:
+        if p in masters:
+            continue
+        for line in c.cli(p, "INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_get:"):
+                total += int(line.split("calls=")[1].split(",")[0])
+    return total
+
+
+def test_cache_reads_from_replicas_only_when_asked(redis_cluster):
+    """redis_read_replicas: the generic cache's GETs go to a replica of the key's slot
+    (READONLY connections) while writes stay on the masters; off (the default), no read
+    reaches a replica. Replication is asynchronous, so a replica may miss a key written
+    moments ago: the reads through it are retried until the key arrives."""
+    redis_cluster.flushall()
+    for p in redis_cluster.ports:
+        redis_cluster.cli(p, "CONFIG", "RESETSTAT")
+    off = Ragd(env={"REDIS_URL": redis_cluster.url, "RAGD_ADMIN_KEY": ADMIN}).start()
+    on = Ragd(env={"REDIS_URL": redis_cluster.url, "RAGD_ADMIN_KEY": ADMIN,
+                   "RAGD_REDIS_READ_REPLICAS": "1"}).start()
+    try:
+        for i in range(30):
+            assert off.put(f"/api/v1/cache/rr/k{i}", json={"value": f"v{i}"},
+                           headers=AUTH).status_code == 200
+            assert off.get(f"/api/v1/cache/rr/k{i}", headers=AUTH).status_code == 200
+        assert replica_gets(redis_cluster) == 0
+        for i in range(30):
+            for _ in range(200):
+                r = on.get(f"/api/v1/cache/rr/k{i}", headers=AUTH)
+                if r.status_code == 200:
+                    break
+                time.sleep(0.02)
+            assert r.status_code == 200 and r.json()["value"] == f"v{i}", r.text
+        assert replica_gets(redis_cluster) >= 30
+        assert metric(on, "ragd_store_replica_reads_total", {}) >= 30
+        assert metric(off, "ragd_store_replica_reads_total", {}) == 0
+        assert on.put("/api/v1/cache/rr/new", json={"value": "w"}, headers=AUTH).status_code == 200
+        assert off.get("/api/v1/cache/rr/new", headers=AUTH).json()["value"] == "w"  # on a master
+    finally:
+        on.cleanup()
+        off.cleanup()
+
+
 def test_rate_limit_is_exact_across_two_instances(redis_cluster):
     redis_cluster.flushall()
     a = Ragd(env={"REDIS_URL": redis_cluster.url}).start()

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from fake_upstream import FakeUpstream
-from ragdtest import Ragd
+from ragdtest import MATRIX, Ragd, store_env
 
 MODEL_DIR = os.path.expanduser(os.environ.get("RAGD_MODEL_DIR", "~/.cache/ragd/models/all-MiniLM-L6-v2"))
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(MODEL_DIR, "model.safetensors")),
@@ -22,9 +22,10 @@ def upstream():
     up.stop()
 
 
-@pytest.fixture
-def gw(upstream):
-    s = Ragd(env={"RAGD_UPSTREAM_URL": upstream.url, "RAGD_MODEL_DIR": MODEL_DIR}).start()
+@pytest.fixture(params=MATRIX)
+def gw(request, upstream):
+    s = Ragd(env=dict(store_env(request, 5), RAGD_UPSTREAM_URL=upstream.url,
+                      RAGD_MODEL_DIR=MODEL_DIR)).start()
     upstream.reset()
     yield s
     s.cleanup()

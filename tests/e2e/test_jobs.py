@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from ragdtest import RAGD_BIN, Ragd, assert_error
+from ragdtest import RAGD_BIN, STORES, Ragd, assert_error, store_env
 
 NS = "/api/v1/namespaces"
 ADMIN = "admin-key-for-jobs-tests-0123"
@@ -22,17 +22,13 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 def start(request, env=None, **kw):
     """ragd on the backend the test is parametrised with; env adds settings."""
     env = dict(env or {})
-    if request.param == "redis":
-        r = request.getfixturevalue("redis_server")
-        import redis as redis_py
-        redis_py.Redis(port=r.port, db=4).flushdb()
-        env["REDIS_URL"] = r.url(4)
+    env.update(store_env(request, 4))
     s = Ragd(env=env, **kw).start()
     s.backend = request.param
     return s
 
 
-@pytest.fixture(params=["lmdb", "redis"])
+@pytest.fixture(params=STORES)
 def slow(request):
     """Two documents per group and a pause before each: a job takes a few seconds."""
     s = start(request, {"RAGD_JOBS_GROUP_DOCUMENTS": "2", "RAGD_JOBS_GROUP_DELAY_MS": "250",
@@ -41,7 +37,7 @@ def slow(request):
     s.cleanup()
 
 
-@pytest.fixture(params=["lmdb", "redis"])
+@pytest.fixture(params=STORES)
 def authed(request):
     s = start(request, {"RAGD_ADMIN_KEY": ADMIN, "RAGD_KB_MAX_REQUEST_CHUNKS": "3"})
     s.keys = {}

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from ragdtest import Ragd, Redis, assert_error
+from ragdtest import MATRIX, Ragd, Redis, assert_error, store_env
 
 ADMIN = "admin-secret-0123456789"
 ALGOS = ["fixed_window", "sliding_window", "gcra"]
@@ -33,10 +33,10 @@ RULES = {"rate_limits": [
 ]}
 
 
-@pytest.fixture
+@pytest.fixture(params=MATRIX)
 def limited(request):
     cfg = write_config(RULES)
-    s = Ragd(env={"RAGD_ADMIN_KEY": ADMIN}, args=["--config", cfg]).start()
+    s = Ragd(env=dict(store_env(request, 5), RAGD_ADMIN_KEY=ADMIN), args=["--config", cfg]).start()
     yield s
     s.cleanup()
     os.unlink(cfg)

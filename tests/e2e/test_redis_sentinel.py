@@ -7,6 +7,7 @@ afterwards (counted). The default suite runs one scenario (kill -9 with WAIT);
 the others are marked ha_slow and run by bench/cluster/failover.py
 (pytest -m ha_slow)."""
 import os
+import time
 
 import pytest
 
@@ -35,6 +36,36 @@ def test_serves_through_the_sentinel_url(topo):
         assert h["status"] == "healthy", h
         # the key is on the master the sentinels name
         assert topo.client(topo.master_port()).exists("ragd:cache:sent:k") == 1
+    finally:
+        s.cleanup()
+
+
+def get_calls(topo, port):
+    return topo.client(port).info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+
+def test_cache_reads_from_a_replica_when_asked(topo):
+    """redis_read_replicas on a Sentinel set: the generic cache's GETs go to a replica the
+    sentinels name (SENTINEL REPLICAS) while writes stay on the master. Replication is
+    asynchronous, so each read is retried until the key has arrived there."""
+    nodes = (topo.base, topo.base + 1, topo.base + 2)
+    for p in nodes:
+        topo.client(p).config_resetstat()
+    s = Ragd(env={"REDIS_URL": topo.url, "RAGD_REDIS_READ_REPLICAS": "1"}).start()
+    try:
+        for i in range(20):
+            assert s.put(f"/api/v1/cache/rr/k{i}?ttl=0", data=f"v{i}").status_code == 200
+        for i in range(20):
+            for _ in range(200):
+                r = s.get(f"/api/v1/cache/rr/k{i}")
+                if r.status_code == 200:
+                    break
+                time.sleep(0.02)
+            assert r.status_code == 200 and r.text == f"v{i}", r.text
+        master = topo.master_port()
+        assert topo.client(master).exists("ragd:cache:rr:k0") == 1  # written on the master
+        assert sum(get_calls(topo, p) for p in nodes if p != master) >= 20
+        assert 'ragd_store_replica_reads_total{backend="redis"} 0' not in s.get("/metrics").text
     finally:
         s.cleanup()
 

@@ -5,11 +5,13 @@
  * started here (redis-server --cluster-enabled yes on free loopback ports), the
  * shared store suite's single-slot cases, detection from a redis:// URL,
  * batches across slots refused whole, MOVED and ASK followed while a slot
- * migrates by hand, scans and stats over every master, and /health's reason
- * when a master dies.
+ * migrates by hand (and while threads write to it), scans and stats over every
+ * master, and /health's reason when a master dies.
  */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -91,6 +93,8 @@ TEST(slots_parse)
     ASSERT_EQ_STR(v[0].host, "127.0.0.1");
     ASSERT_TRUE(v[1].start == 5461 && v[1].end == 16383 && v[1].port == 7001);
     ASSERT_EQ_STR(v[1].host, "10.0.0.9");
+    ASSERT_TRUE(v[0].rport == 7003 && strcmp(v[0].rhost, "127.0.0.1") == 0); /* its replica */
+    ASSERT_EQ_INT(v[1].rport, 0);                                             /* none */
     free(v);
     freeReplyObject(r);
     r = resp("*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$1\r\nh\r\n:1\r\n"); /* end before start */
@@ -389,10 +393,15 @@ static int move_slot(unsigned slot, int a, int b, bool finish)
              g_port[a], slot, g_port[a], g_port[b]);
     if (system(cmd) != 0)
         return -1;
-    for (int i = 0; i < NODES; i++) {
-        snprintf(args, sizeof args, "cluster setslot %u node %s", slot, idb);
-        cli(g_port[i], args, NULL, 0);
-    }
+    /* The new owner first, then the old, then the rest (the order of the
+     * CLUSTER SETSLOT documentation): told first, the old owner would answer
+     * MOVED to b while b, still importing, answers MOVED back to a. */
+    snprintf(args, sizeof args, "cluster setslot %u node %s", slot, idb);
+    cli(g_port[b], args, NULL, 0);
+    cli(g_port[a], args, NULL, 0);
+    for (int i = 0; i < NODES; i++)
+        if (i != a && i != b)
+            cli(g_port[i], args, NULL, 0);
     return 0;
 }
 
@@ -434,6 +443,75 @@ TEST(moved_and_ask_followed)
     suite_close(s);
 }
 
+typedef struct mover_arg {
+    store_t *s;
+    int id;
+    _Atomic bool *stop;
+    int64_t acked, failed;
+} mover_arg;
+
+/* Increment the thread's own counter (slot of {w}) until told to stop,
+ * counting the increments acknowledged and those that failed. */
+static void *mover_worker(void *p)
+{
+    mover_arg *a = p;
+    char key[32];
+    int klen = snprintf(key, sizeof key, "{w}:n%d", a->id);
+    while (!atomic_load(a->stop)) {
+        int64_t v;
+        if (store_incr(a->s, key, (size_t)klen, 1, 0, &v) == 0)
+            a->acked++;
+        else
+            a->failed++;
+    }
+    return NULL;
+}
+
+/* Threads write while their slot moves to another master and back: the slot
+ * map changes under readers (MOVED, ASK, refreshes), nothing fails and every
+ * acknowledged increment is counted (run under ThreadSanitizer too). */
+TEST(slot_moves_under_concurrent_writers)
+{
+    enum { T = 4 };
+    store_t *s = open_url(g_url, "mw");
+    ASSERT_TRUE(s != NULL);
+    unsigned slot = rcluster_slot(S("mw:{w}:n0"));
+    int a = owner_of(slot), b = (a + 1) % NODES;
+    _Atomic bool stop = false;
+    mover_arg args[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (mover_arg){ s, i, &stop, 0, 0 };
+        ASSERT_EQ_INT(pthread_create(&th[i], NULL, mover_worker, &args[i]), 0);
+    }
+    clock_sleep_ms(100);
+    int moved = move_slot(slot, a, b, true);
+    clock_sleep_ms(100);
+    int back = move_slot(slot, b, a, true);
+    clock_sleep_ms(100);
+    atomic_store(&stop, true);
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    ASSERT_OK(moved);
+    ASSERT_OK(back);
+    for (int i = 0; i < T; i++) {
+        char key[32];
+        int klen = snprintf(key, sizeof key, "{w}:n%d", i);
+        store_value v;
+        ASSERT_EQ_INT(args[i].failed, 0);
+        ASSERT_TRUE(args[i].acked > 0);
+        ASSERT_OK(store_get(s, key, (size_t)klen, &v));
+        char num[32] = "";
+        memcpy(num, v.data, v.len < sizeof num - 1 ? v.len : sizeof num - 1);
+        ASSERT_EQ_INT(strtoll(num, NULL, 10), args[i].acked);
+        store_value_free(&v);
+    }
+    store_stats st;
+    ASSERT_OK(store_get_stats(s, &st));
+    ASSERT_TRUE(st.moved >= 1);
+    suite_close(s);
+}
+
 /* Last: one master dies; its slots have no master (no replicas here). */
 TEST(master_down_shows)
 {
@@ -463,6 +541,7 @@ static void cluster_suite(void)
     RUN(routes_every_key);
     RUN(batch_across_slots_refused_but_a_log_may_follow);
     RUN(moved_and_ask_followed);
+    RUN(slot_moves_under_concurrent_writers);
     RUN(master_down_shows);
 }
 

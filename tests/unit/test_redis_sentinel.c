@@ -119,7 +119,7 @@ static char *sentinel_url(const char *master)
 /* One command on a plain connection to 127.0.0.1:port; the reply is freed. */
 static int node_cmd(int port, int argc, const char **argv, redisReply **keep)
 {
-    rconn_target t = { "127.0.0.1", port, NULL, NULL, 0, NULL, 1000 };
+    rconn_target t = { "127.0.0.1", port, NULL, NULL, 0, NULL, 1000, false };
     rconn *c = NULL;
     char msg[256];
     int rc = rconn_open(&t, &c, msg, sizeof msg);
@@ -187,7 +187,7 @@ TEST(pool_never_writes_to_a_replica)
     ragd_error err;
     ASSERT_OK(redis_url_parse("redis://127.0.0.1/0", &u, &err));
     g_resolve_port = g_base + 1; /* a replica */
-    rpool_resolver res = { fixed_resolver, NULL };
+    rpool_resolver res = { fixed_resolver, NULL, false };
     rpool *p = NULL;
     ASSERT_OK(rpool_create_at(&cfg, &u, &res, &p, &err));
     ASSERT_TRUE(!rpool_available(p));
