@@ -1,11 +1,12 @@
 /*
- * kb_load.c - the rebuild at start: namespaces are found by their
- * kb:<ns>:meta keys, documents and chunks read back through the record
- * formats of kb_store.c, then BM25 is refilled from the document texts and
- * HNSW loaded from a snapshot (kb_snap.c) still valid for the namespace's
- * version, or rebuilt from the stored vectors on all cores - no model call
- * is needed to come back after a restart. Data in the layout before hash
- * tags (kb:<ns>:...) is moved to kb:{<ns>}:... first.
+ * kb_load.c - namespaces at start: found by their kb:{<ns>}:meta keys, each
+ * loaded from its snapshot (kb_snap.c) when one is usable - no read of its
+ * documents from the store; kb__replay then applies what its log holds since -
+ * or rebuilt: documents and chunks read back through the record formats of
+ * kb_store.c, BM25 refilled from the texts and HNSW built from the stored
+ * vectors on all cores (no model call is needed to come back after a
+ * restart). Data in the layout before hash tags (kb:<ns>:...) is moved to
+ * kb:{<ns>}:... first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@ typedef struct kb_load_ns {
     size_t n, cap;
     uint32_t dim;
     uint64_t bad;       /* records that did not parse or fit */
-    bool mapped;        /* slots come from a snapshot's map (doc->chunks) */
 } kb_load_ns;
 
 typedef struct kb_names {
@@ -85,21 +85,16 @@ static int kb__scan_chunk(void *ud, const char *key, size_t klen, const void *va
     }
     kb_doc *d = strmap_get(&ns->docs, rest, (size_t)(colon - rest));
     unsigned long seq = strtoul(colon + 1, NULL, 10);
-    bool taken = d && seq < d->n_chunks && d->chunks[seq] != UINT32_MAX;
-    if (!d || seq >= d->n_chunks || end > d->len || taken != l->mapped ||
-        (taken && ns->slots[d->chunks[seq]].doc)) {
+    if (!d || seq >= d->n_chunks || end > d->len || d->chunks[seq] != UINT32_MAX) {
         l->bad++;
         return 0;
     }
     uint32_t id;
-    if (l->mapped)
-        id = d->chunks[seq];
-    else
-        kb__slots_take(ns, &id, 1);
+    kb__slots_take(ns, &id, 1);
     ns->slots[id] = (kb_slot){ d, start, end, pieces, (uint32_t)seq };
     d->chunks[seq] = id;
     ns->n_chunks++;
-    if (!l->mapped && dim && dim == ns->st.dim && (!l->dim || dim == l->dim)) {
+    if (dim && dim == ns->st.dim && (!l->dim || dim == l->dim)) {
         l->dim = dim;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 1024;
@@ -146,24 +141,64 @@ static void kb__load_index(kb_load_ns *l, threadpool *tp)
         kb__vsum_add(ns, l->vecs + i * l->dim, 1.0);
 }
 
-int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, kb_ns **out, ragd_error *err)
+/* Load ns from its snapshot and rebuild BM25 from its texts (true); false
+ * when there is none, or it cannot be used: then why is logged (info) and
+ * counted as a rebuild. first/last: the namespace log's bounds. */
+static bool kb__load_snap(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last)
 {
-    *out = NULL;
-    buf_t k = BUF_INIT;
-    uint64_t first = 0, log_seq = 0;
-    kb__key_log(&k, name);
-    int rc = store_log_bounds(kb->o.store, k.data, &first, &log_seq);
+    uint64_t seq = 0;
+    const char *why = NULL;
+    int rc = kb->o.snapshot_dir ? kb__snap_load(kb, ns, first, last, &seq, &why)
+                                : RAGD_ENOTFOUND;
+    if (rc == RAGD_ENOTFOUND)
+        return false;
     if (rc) {
-        buf_free(&k);
-        return ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+        log_msg(LOG_INFO, "knowledge bases: namespace %s: snapshot not used, rebuilding "
+                "from the store: %s", ns->name, why);
+        pthread_mutex_lock(&kb->rmu);
+        kb->rebuilds++;
+        pthread_mutex_unlock(&kb->rmu);
+        return false;
     }
+    ns->log_seq = ns->applied_seq = seq;
+    kb__load_bm25(ns);
+    kb->snapshots_loaded++;
+    return true;
+}
+
+/* Read ns's documents and chunks from the store and build its indexes. */
+static int kb__load_scan(kb_t *kb, kb_ns *ns, threadpool *tp)
+{
+    kb_load_ns l = { .kb = kb, .ns = ns };
+    buf_t k = BUF_INIT;
+    kb__key_prefix(&k, ns->name, "doc:");
+    int rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
     buf_reset(&k);
+    kb__key_prefix(&k, ns->name, "chunk:");
+    l.prefix_len = k.len;
+    if (!rc)
+        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
+    buf_free(&k);
+    if (!rc)
+        kb__load_index(&l, tp);
+    free(l.ids);
+    free(l.vecs);
+    return rc;
+}
+
+/* ns's meta record (settings, created, version) and version token. *out =
+ * NULL when the meta record is missing. */
+static int kb__load_meta(kb_t *kb, const char *name, kb_ns **out, ragd_error *err)
+{
+    buf_t k = BUF_INIT;
     kb__key_meta(&k, name);
     store_value v;
-    rc = store_get(kb->o.store, k.data, k.len, &v);
+    int rc = store_get(kb->o.store, k.data, k.len, &v);
     if (rc) {
         buf_free(&k);
-        return rc == RAGD_ENOTFOUND ? RAGD_OK : ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+        return rc == RAGD_ENOTFOUND ? RAGD_OK
+                                    : ragd_error_set(err, rc, "namespace %s: %s", name,
+                                                     ragd_strerror(rc));
     }
     kb_ns_settings st;
     int64_t created;
@@ -174,50 +209,50 @@ int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, kb_ns **out, ragd_er
         buf_free(&k);
         return ragd_error_set(err, rc, "namespace %s: malformed settings record", name);
     }
-    kb_load_ns l = { .kb = kb, .ns = kb__ns_new(name, &st, created) };
+    kb_ns *ns = kb__ns_new(name, &st, created);
     kb_ns_settings_clear(&st);
-    l.ns->log_seq = log_seq;
-    l.ns->meta_version = mver;
-    buf_append(&l.ns->meta, v.data, v.len);
+    ns->meta_version = mver;
+    buf_append(&ns->meta, v.data, v.len);
     store_value_free(&v);
     buf_reset(&k);
     kb__key_version(&k, name);
     if (store_get(kb->o.store, k.data, k.len, &v) == 0) {
         if (v.len == 32)
-            memcpy(l.ns->version, v.data, 32);
+            memcpy(ns->version, v.data, 32);
         store_value_free(&v);
     }
-    buf_reset(&k);
-    kb__key_prefix(&k, name, "doc:");
-    rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
-    buf_reset(&k);
-    kb__key_prefix(&k, name, "chunk:");
-    l.prefix_len = k.len;
-    size_t mapped = rc ? 0 : kb__snap_map(l.ns, kb->o.snapshot_dir);
-    l.mapped = mapped > 0;
-    if (!rc)
-        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
-    if (!rc && l.mapped && (l.bad || !kb__snap_finish(l.ns, kb->o.snapshot_dir, mapped))) {
-        kb__snap_reset(l.ns); /* the snapshot does not match: rebuild */
-        l.mapped = false;
-        l.bad = 0;
-        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
-    }
     buf_free(&k);
-    if (!rc && l.mapped) {
-        kb->snapshots_loaded++;
-        kb__load_bm25(l.ns);
-    } else if (!rc) {
-        kb__load_index(&l, tp);
+    *out = ns;
+    return RAGD_OK;
+}
+
+int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, bool use_snap, kb_ns **out,
+                ragd_error *err)
+{
+    *out = NULL;
+    buf_t k = BUF_INIT;
+    uint64_t first = 0, log_seq = 0;
+    kb__key_log(&k, name);
+    int rc = store_log_bounds(kb->o.store, k.data, &first, &log_seq);
+    buf_free(&k);
+    if (rc)
+        return ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+    kb_ns *ns = NULL;
+    rc = kb__load_meta(kb, name, &ns, err);
+    if (rc || !ns)
+        return rc;
+    if (use_snap && kb__load_snap(kb, ns, first, log_seq)) {
+        *out = ns;
+        return RAGD_OK;
     }
-    free(l.ids);
-    free(l.vecs);
+    ns->log_seq = ns->applied_seq = log_seq;
+    rc = kb__load_scan(kb, ns, tp);
     if (rc) {
-        kb__ns_release(l.ns);
+        kb__ns_release(ns);
         return ragd_error_set(err, rc, "namespace %s: reading the store failed: %s", name,
                               ragd_strerror(rc));
     }
-    *out = l.ns;
+    *out = ns;
     return RAGD_OK;
 }
 
@@ -332,7 +367,7 @@ int kb__load(kb_t *kb, ragd_error *err)
         threadpool_create(kb->o.load_threads, &tp);
     for (size_t i = 0; i < n && !rc; i++) {
         kb_ns *ns = NULL;
-        rc = kb__load_ns(kb, names[i], tp, &ns, err);
+        rc = kb__load_ns(kb, names[i], tp, true, &ns, err);
         if (ns)
             strmap_put(&kb->ns, ns->name, strlen(ns->name), ns);
     }

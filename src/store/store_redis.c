@@ -38,10 +38,6 @@ enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
     "'d', ARGV[1])\n"                                                                       \
     "return seq\n"
 
-/* STORE_LOG_KEEP as the script's text argument. */
-#define RS_STR2(x) #x
-#define RS_STR(x) RS_STR2(x)
-#define RS_LOG_KEEP_STR RS_STR(STORE_LOG_KEEP)
 
 static const char *const rs__script_src[RS_NSCRIPTS] = {
     /* KEYS[1] counter; ARGV delta, ttl_ms. TTL only when the key is created;
@@ -77,6 +73,7 @@ typedef struct rs_store {
     int wait_replicas; /* > 0: each write is followed by WAIT wait_replicas wait_timeout */
     char wait_args[2][16];
     rs_script scripts[RS_NSCRIPTS];
+    char log_keep[24]; /* store_config.log_keep as the scripts' MAXLEN argument */
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
 } rs_store;
@@ -637,8 +634,8 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
         return brc ? brc : rs__log_append(impl, log, loglen, rec, len, seq);
     }
     if (nchecks)
-        return rs__batch_if(rs__exec_fn, s, rkey, rklen, checks, nchecks, failed, ops, n, log,
-                            loglen, rec, len, seq);
+        return rs__batch_if(rs__exec_fn, s, s->log_keep, rkey, rklen, checks, nchecks, failed,
+                            ops, n, log, loglen, rec, len, seq);
     size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
     rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
     const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);
@@ -659,7 +656,7 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
         a[2] = "1", l[2] = 1;
         a[3] = log, l[3] = loglen;
         a[4] = rec, l[4] = len;
-        a[5] = RS_LOG_KEEP_STR, l[5] = strlen(RS_LOG_KEEP_STR);
+        a[5] = s->log_keep, l[5] = strlen(s->log_keep);
         cmds[n + 1] = (rpool_cmd){ 6, a, l };
     }
     cmds[nc - 1] = (rpool_cmd){ 1, exec, exec_len };
@@ -681,8 +678,9 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
 static int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
                          size_t len, uint64_t *seq)
 {
-    const char *args[2] = { rec, RS_LOG_KEEP_STR };
-    size_t lens[2] = { len, strlen(RS_LOG_KEEP_STR) };
+    rs_store *s = impl;
+    const char *args[2] = { rec, s->log_keep };
+    size_t lens[2] = { len, strlen(s->log_keep) };
     return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
 }
 
@@ -891,6 +889,8 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
     s->wait_replicas = cfg->wait_replicas;
     int wait_ms = cfg->wait_timeout_ms > 0 ? cfg->wait_timeout_ms : 1000;
     snprintf(s->wait_args[0], sizeof s->wait_args[0], "%d", cfg->wait_replicas);
+    snprintf(s->log_keep, sizeof s->log_keep, "%" PRIu64,
+             cfg->log_keep ? cfg->log_keep : (uint64_t)STORE_LOG_KEEP);
     snprintf(s->wait_args[1], sizeof s->wait_args[1], "%d", wait_ms);
     store_config pc = *cfg; /* a command's deadline covers its WAIT */
     if (s->wait_replicas > 0)
