@@ -61,14 +61,16 @@ static void kb__keys_free(kb_keys *k, store_value *vals, const int *rcs)
 }
 
 /* Chunks c0.. of document d (values vals, results rcs) into p; vectors are
- * appended to vecs when every chunk has one of kb's dimension (*has_vec).
+ * appended to vecs when every chunk has one of the namespace's dimension
+ * (*has_vec).
  * RAGD_EFORMAT when they do not match the record (a later write changed them:
  * its own record follows). */
-static int kb__doc_chunks(kb_t *kb, kb_doc *d, const store_value *vals, const int *rcs,
+static int kb__doc_chunks(const kb_ns *ns, kb_doc *d, const store_value *vals, const int *rcs,
                           kb_pending *p, buf_t *vecs, bool *has_vec)
 {
     size_t vstart = vecs->len;
-    *has_vec = kb->o.dim > 0;
+    *has_vec = ns->st.dim > 0; /* the namespace's own: a model-less or provider one may
+                                  differ from the loaded model's */
     p->spans = xcalloc(d->n_chunks ? d->n_chunks : 1, sizeof *p->spans);
     int rc = 0;
     for (uint32_t c = 0; rc == 0 && c < d->n_chunks; c++) {
@@ -80,7 +82,7 @@ static int kb__doc_chunks(kb_t *kb, kb_doc *d, const store_value *vals, const in
                                        &sp->pieces, &dim, &vec);
         if (rc == 0 && sp->end > d->len)
             rc = RAGD_EFORMAT;
-        if (rc == 0 && dim && dim == kb->o.dim)
+        if (rc == 0 && dim && dim == ns->st.dim)
             buf_append(vecs, vec, dim * sizeof *vec);
         else
             *has_vec = false;
@@ -137,7 +139,7 @@ static int kb__sync_chunks(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, kb_sync
         kb_pending p = { 0 };
         bool has_vec = false;
         uint32_t nc = docs[i]->n_chunks;
-        if (kb__doc_chunks(kb, docs[i], vals + at, rcs + at, &p, &y->vecs, &has_vec) == 0) {
+        if (kb__doc_chunks(ns, docs[i], vals + at, rcs + at, &p, &y->vecs, &has_vec) == 0) {
             if (has_vec)
                 y->withv[y->nv++] = p;
             else
