@@ -224,10 +224,21 @@ void kb__nslog_record(buf_t *rec, const char *op, const char *ns, const char *or
 
 /* ---- snapshots (kb_snap.c) ---- */
 
-/* Write ns's snapshot under kb->o.snapshot_dir for log position seq (the
- * graph, then the .kbsnap renamed into place; older files removed). Caller
- * holds wmu (no writer may run; searches may). */
-int kb__snap_save(const kb_t *kb, kb_ns *ns, uint64_t seq);
+/* A snapshot being written, in two steps so that ns's writers wait only
+ * for the first: kb__snap_take (caller holds wmu: no writer may run, searches
+ * may) writes the graph unsynced and encodes the rest into body; then, without
+ * wmu, kb__snap_commit syncs the graph, writes <ns>.kbsnap (fsync + rename,
+ * the commit point) and removes older files, or kb__snap_abort drops it. Both
+ * free body. */
+typedef struct kb_snap_w {
+    char name[KB_NS_NAME_MAX + 1];
+    char token[33];           /* names the graph file; "" = no graph */
+    uint64_t seq;             /* the log position it reflects */
+    buf_t body;
+} kb_snap_w;
+int kb__snap_take(const kb_t *kb, const kb_ns *ns, uint64_t seq, kb_snap_w *w);
+int kb__snap_commit(const kb_t *kb, kb_snap_w *w);
+void kb__snap_abort(const kb_t *kb, kb_snap_w *w);
 /* Remove ns's snapshot files. */
 void kb__snap_remove(const char *ns, const char *dir);
 /* Load ns (settings and created_ms already read from the store; no documents

@@ -69,22 +69,37 @@ static int kb__ns_position(kb_t *kb, const kb_ns *ns, uint64_t *seq)
     return rc;
 }
 
-/* Snapshot ns if it changed since its last one (true when written). */
+/* Snapshot ns if it changed since its last one (true when written). Its
+ * writers wait only while the graph and records are captured. */
 static bool kb__snapshot_ns(kb_t *kb, kb_ns *ns)
 {
-    bool wrote = false;
+    kb_snap_w w;
     uint64_t seq = 0;
+    int rc = 1;
     pthread_mutex_lock(&ns->wmu);
     if (!ns->dropped && kb__ns_position(kb, ns, &seq) == 0 &&
         (!ns->snap_saved || seq != ns->snap_seq)) {
-        int rc = kb__snap_save(kb, ns, seq);
+        rc = kb__snap_take(kb, ns, seq, &w);
         if (rc)
-            log_msg(LOG_WARN, "knowledge bases: namespace %s: writing its snapshot failed: %s",
-                    ns->name, ragd_strerror(rc));
-        wrote = rc == 0;
+            kb__snap_abort(kb, &w);
     }
     pthread_mutex_unlock(&ns->wmu);
-    return wrote;
+    if (rc == 1)
+        return false; /* unchanged, dropped, or not followed */
+    if (rc == 0)
+        rc = kb__snap_commit(kb, &w);
+    if (rc) {
+        log_msg(LOG_WARN, "knowledge bases: namespace %s: writing its snapshot failed: %s",
+                ns->name, ragd_strerror(rc));
+        return false;
+    }
+    pthread_mutex_lock(&ns->wmu);
+    if (seq > ns->snap_seq || !ns->snap_saved) {
+        ns->snap_seq = seq;
+        ns->snap_saved = true;
+    }
+    pthread_mutex_unlock(&ns->wmu);
+    return true;
 }
 
 size_t kb_snapshot_all(kb_t *kb)

@@ -271,10 +271,10 @@ int kb__store_names(kb_t *kb, char ***names, size_t *n)
 
 /* ---- the layout before hash tags (kb:<ns>:...) ---- */
 
-/* Keys of the old layout with their values, to move. */
+/* Keys of the old layout, to move. */
 typedef struct kb_old {
-    char **keys, **vals;
-    size_t *klens, *vlens;
+    char **keys;
+    size_t *klens;
     size_t n, cap;
 } kb_old;
 
@@ -289,34 +289,45 @@ static int kb__scan_old(void *ud, const char *key, size_t klen, const void *val,
     if (o->n == o->cap) {
         o->cap = o->cap ? 2 * o->cap : 256;
         o->keys = xrealloc(o->keys, o->cap * sizeof *o->keys);
-        o->vals = xrealloc(o->vals, o->cap * sizeof *o->vals);
         o->klens = xrealloc(o->klens, o->cap * sizeof *o->klens);
-        o->vlens = xrealloc(o->vlens, o->cap * sizeof *o->vlens);
     }
     o->keys[o->n] = xstrndup(key, klen);
     o->klens[o->n] = klen;
-    o->vals[o->n] = xmalloc(vlen ? vlen : 1);
-    memcpy(o->vals[o->n], val, vlen);
-    o->vlens[o->n] = vlen;
     o->n++;
     return 0;
 }
 
-/* Move keys [at, at+m) of o to kb:{<ns>}:... in one batch (write new, delete old). */
+/* Move keys [at, at+m) of o to kb:{<ns>}:... in one batch (values read in
+ * one round trip; write new, delete old; a key gone meanwhile is skipped). */
 static int kb__migrate_batch(kb_t *kb, const kb_old *o, size_t at, size_t m)
 {
     store_op *ops = xcalloc(2 * m, sizeof *ops);
     buf_t *nk = xcalloc(m, sizeof *nk);
-    for (size_t i = 0; i < m; i++) {
+    store_value *vals = xcalloc(m, sizeof *vals);
+    int *rcs = xcalloc(m, sizeof *rcs);
+    int rc = store_get_many(kb->o.store, (const char *const *)o->keys + at, o->klens + at, m,
+                            vals, rcs);
+    size_t nops = 0;
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        if (rcs[i] == RAGD_ENOTFOUND)
+            continue;
+        if ((rc = rcs[i]) != 0)
+            break;
         const char *k = o->keys[at + i];
         const char *colon = memchr(k + 3, ':', o->klens[at + i] - 3);
         buf_printf(&nk[i], "kb:{%.*s}%s", (int)(colon - k - 3), k + 3, colon);
-        ops[2 * i] = (store_op){ nk[i].data, nk[i].len, o->vals[at + i], o->vlens[at + i], 0, 0 };
-        ops[2 * i + 1] = (store_op){ .key = k, .klen = o->klens[at + i] };
+        ops[nops++] = (store_op){ nk[i].data, nk[i].len, vals[i].data, vals[i].len, 0, 0 };
+        ops[nops++] = (store_op){ .key = k, .klen = o->klens[at + i] };
     }
-    int rc = store_batch(kb->o.store, ops, 2 * m);
-    for (size_t i = 0; i < m; i++)
+    if (rc == 0 && nops)
+        rc = store_batch(kb->o.store, ops, nops);
+    for (size_t i = 0; i < m; i++) {
         buf_free(&nk[i]);
+        if (rcs[i] == 0)
+            store_value_free(&vals[i]);
+    }
+    free(rcs);
+    free(vals);
     free(nk);
     free(ops);
     return rc;
@@ -324,24 +335,20 @@ static int kb__migrate_batch(kb_t *kb, const kb_old *o, size_t at, size_t m)
 
 /* Data written before the hash-tagged layout (kb:<ns>:meta, ...) moves once to
  * kb:{<ns>}:... at start, in batches of 128 keys (each new key written with
- * its old one's delete). Holds the old keys' values in memory meanwhile. */
+ * its old one's delete). The scan reads keys only: every start runs it. */
 static int kb__migrate(kb_t *kb, ragd_error *err)
 {
     kb_old o = { 0 };
-    int rc = store_scan(kb->o.store, "kb:", 3, true, kb__scan_old, &o);
+    int rc = store_scan(kb->o.store, "kb:", 3, false, kb__scan_old, &o);
     for (size_t at = 0; rc == 0 && at < o.n; at += 128)
         rc = kb__migrate_batch(kb, &o, at, o.n - at < 128 ? o.n - at : 128);
     if (rc == 0 && o.n)
         log_msg(LOG_INFO, "knowledge bases: moved %zu keys to the hash-tagged layout "
                 "(kb:{<namespace>}:...)", o.n);
-    for (size_t i = 0; i < o.n; i++) {
+    for (size_t i = 0; i < o.n; i++)
         free(o.keys[i]);
-        free(o.vals[i]);
-    }
     free(o.keys);
-    free(o.vals);
     free(o.klens);
-    free(o.vlens);
     return rc ? ragd_error_set(err, rc, "knowledge bases: moving keys to the hash-tagged "
                                "layout failed: %s", ragd_strerror(rc))
               : RAGD_OK;

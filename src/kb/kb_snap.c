@@ -11,6 +11,7 @@
  * A SHA-256 of the body catches a damaged file.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,37 +133,65 @@ static void kb__snap_sweep(const char *dir, const char *ns, const char *keep)
     closedir(d);
 }
 
-int kb__snap_save(const kb_t *kb, kb_ns *ns, uint64_t seq)
+int kb__snap_take(const kb_t *kb, const kb_ns *ns, uint64_t seq, kb_snap_w *w)
+{
+    memset(w, 0, sizeof *w);
+    memcpy(w->name, ns->name, sizeof w->name);
+    w->seq = seq;
+    kb__version_new(w->token);
+    if (ns->hn && hnsw_count(ns->hn) > 0) {
+        char path[4096];
+        kb__snap_hnsw_path(path, sizeof path, kb->o.snapshot_dir, ns->name, w->token);
+        int rc = hnsw_save_nosync(ns->hn, path);
+        if (rc)
+            return rc;
+    } else {
+        w->token[0] = '\0';
+    }
+    kb__snap_body(kb, ns, seq, w->token[0] ? w->token : NULL, &w->body);
+    return RAGD_OK;
+}
+
+/* fsync the file at path. */
+static int kb__fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return RAGD_EIO;
+    int rc = fsync(fd) == 0 ? RAGD_OK : RAGD_EIO;
+    close(fd);
+    return rc;
+}
+
+int kb__snap_commit(const kb_t *kb, kb_snap_w *w)
 {
     const char *dir = kb->o.snapshot_dir;
-    char path[4096], token[33];
-    kb__version_new(token);
-    int rc = RAGD_OK;
-    if (ns->hn && hnsw_count(ns->hn) > 0) {
-        kb__snap_hnsw_path(path, sizeof path, dir, ns->name, token);
-        rc = hnsw_save(ns->hn, path);
-    } else {
-        token[0] = '\0';
-    }
-    buf_t b = BUF_INIT;
+    char path[4096], graph[4096];
+    kb__snap_hnsw_path(graph, sizeof graph, dir, w->name, w->token);
+    int rc = w->token[0] ? kb__fsync_path(graph) : RAGD_OK;
     if (rc == RAGD_OK) {
-        kb__snap_body(kb, ns, seq, token[0] ? token : NULL, &b);
         uint8_t sum[HASH_SHA256_LEN];
-        hash_sha256(b.data, b.len, sum);
-        buf_append(&b, sum, sizeof sum);
-        kb__snap_path(path, sizeof path, dir, ns->name, "kbsnap");
-        rc = kb__write_atomic(path, b.data, b.len);
+        hash_sha256(w->body.data, w->body.len, sum);
+        buf_append(&w->body, sum, sizeof sum);
+        kb__snap_path(path, sizeof path, dir, w->name, "kbsnap");
+        rc = kb__write_atomic(path, w->body.data, w->body.len);
     }
-    buf_free(&b);
-    if (rc == RAGD_OK) {
-        kb__snap_sweep(dir, ns->name, token[0] ? token : NULL);
-        ns->snap_seq = seq;
-        ns->snap_saved = true;
-    } else if (token[0]) {
-        kb__snap_hnsw_path(path, sizeof path, dir, ns->name, token);
-        unlink(path);
-    }
+    if (rc == RAGD_OK)
+        kb__snap_sweep(dir, w->name, w->token[0] ? w->token : NULL);
+    else if (w->token[0])
+        unlink(graph);
+    buf_free(&w->body);
     return rc;
+}
+
+void kb__snap_abort(const kb_t *kb, kb_snap_w *w)
+{
+    if (w->token[0]) {
+        char graph[4096];
+        kb__snap_hnsw_path(graph, sizeof graph, kb->o.snapshot_dir, w->name, w->token);
+        unlink(graph);
+    }
+    buf_free(&w->body);
 }
 
 void kb__snap_remove(const char *ns, const char *dir)
@@ -352,5 +381,6 @@ int kb__snap_load(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last, uint64_t *
         return RAGD_EFORMAT;
     }
     ns->snap_seq = *seq;
+    ns->snap_saved = true;
     return RAGD_OK;
 }
