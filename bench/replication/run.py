@@ -145,7 +145,7 @@ def restart_vs_rebuild(a, c, ns, total, args):
     """Kill C once a snapshot covers what it holds, write args.restart docs on
     A, restart C (timed), then kill it, remove its snapshots, restart (timed)."""
     seen = c.replication()["snapshots_written"]
-    until(lambda: c.replication()["snapshots_written"] > seen + 1)
+    until(lambda: c.replication()["snapshots_written"] > seen)
     c.stop(signal.SIGKILL)
     write(a, ns, total, args.restart, args.batch * 5, [])
     total += args.restart
