@@ -16,18 +16,10 @@ import pytest
 import redis as redis_py
 
 from ragdtest import Ragd
+from test_replication import eventually
 
 NS = "/api/v1/namespaces"
 DB = 7
-
-
-def eventually(check, tries=600, pause=0.05):
-    for _ in range(tries):
-        got = check()
-        if got:
-            return got
-        time.sleep(pause)
-    raise AssertionError("condition not reached after %d tries" % tries)
 
 
 def put(s, ns, docs):
@@ -81,15 +73,20 @@ def docs(lo, hi, word):
             for i in range(lo, hi)]
 
 
-def test_killed_instance_loads_its_snapshot_and_replays_the_log(pair):
-    r, a, c = pair
-    assert a.post(NS, json={"name": "rs"}).status_code == 201
-    put(a, "rs", docs(0, 40, "squat"))
-    eventually(lambda: c.get(f"{NS}/rs/documents/d39").status_code == 200)
-    # a background snapshot that covers the 40 documents
+def written_then_killed(a, c, ns, n):
+    """A writes n documents to a new namespace ns; once C holds them and has
+    written a snapshot since, C is killed with SIGKILL."""
+    assert a.post(NS, json={"name": ns}).status_code == 201
+    put(a, ns, docs(0, n, "squat"))
+    eventually(lambda: c.get(f"{NS}/{ns}/documents/d{n - 1}").status_code == 200)
     written = rep(c)["snapshots_written"]
     eventually(lambda: rep(c)["snapshots_written"] > written)
     c.kill9()
+
+
+def test_killed_instance_loads_its_snapshot_and_replays_the_log(pair):
+    r, a, c = pair
+    written_then_killed(a, c, "rs", 40)
     stop = threading.Event()
     errors = []
 
@@ -124,12 +121,7 @@ def test_killed_instance_loads_its_snapshot_and_replays_the_log(pair):
 
 def test_log_trimmed_past_the_snapshot_or_a_damaged_one_rebuilds(pair):
     r, a, c = pair
-    assert a.post(NS, json={"name": "tr"}).status_code == 201
-    put(a, "tr", docs(0, 20, "squat"))
-    eventually(lambda: c.get(f"{NS}/tr/documents/d19").status_code == 200)
-    written = rep(c)["snapshots_written"]
-    eventually(lambda: rep(c)["snapshots_written"] > written)
-    c.kill9()
+    written_then_killed(a, c, "tr", 20)
     for i in range(20, 30):
         put(a, "tr", docs(i, i + 1, "deadlift"))
     r.xtrim("ragd.log:kb:{tr}:log", maxlen=1, approximate=False)
