@@ -27,10 +27,11 @@ trap cleanup EXIT
 # stores, rate limits, the compute pool, the HTTP server and its streams, and
 # the tokenizer/analyzer tables shared by threads, the Sentinel watcher beside the
 # connection pool, the Cluster router's slot map and node pools, the semantic cache
-# index, the ingestion job workers).
+# index, the ingestion job workers, the change-log followers).
 TSAN_TESTS="test_memtrim test_hnsw test_bm25 test_kb test_embed_sched test_store_lmdb test_store_redis
 test_ratelimit_store test_analyzer test_tokenizer test_cache test_http_inproc test_threadpool
-test_stream test_server test_redis_sentinel test_redis_cluster test_sem_index test_sem_log test_jobs"
+test_stream test_server test_redis_sentinel test_redis_cluster test_sem_index test_sem_log test_jobs test_repl
+test_kb_repl"
 
 # The Redis Cluster matrix (scripts/test.sh cluster): each feature's suite.
 CLUSTER_MATRIX="tests/e2e/test_cache_api.py tests/e2e/test_kb.py tests/e2e/test_kb_vectors.py

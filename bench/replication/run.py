@@ -8,16 +8,22 @@ search for the batch's last document until it comes back. Reports:
   document) p50 / p99 / max, over HTTP on loopback;
 - the writer's rate (documents/s acknowledged by A) and each follower's rate (documents
   it applied per second, from the first acknowledgement to holding every document);
-- catch-up from the stream (C paused with SIGSTOP while A writes --catchup more
-  documents, then resumed: time until C holds them all) against a full rebuild (C
-  restarted: time until it answers with every document loaded from Redis).
+- a follower's catch-up from the stream (C paused with SIGSTOP while A writes
+  --catchup more documents, then resumed: time until C holds them all);
+- restart catch-up against a full rebuild, on the same data: C (which writes
+  snapshots every second) is killed with SIGKILL once a snapshot covers what it
+  holds, A writes --restart more documents, C is started again: time from its
+  start until it holds every document (snapshot loaded, the log replayed); then C
+  is killed again, its snapshots removed, and started: time until it holds every
+  document rebuilt from Redis.
 
 The embedding model runs for every upsert (all-MiniLM-L6-v2): it bounds A's rate, as it
 would in production. Searches are keyword-only so the probes cost no model time.
 
 usage: .venv/bin/python bench/replication/run.py [--docs 10000] [--batch 20] [--catchup 2000]
-Goal (docs/BENCHMARKS.md): p99 visibility lag <= 100 ms; catch-up >= 10x faster than a
-rebuild.
+                                                [--restart 500]
+Goal (docs/BENCHMARKS.md): p99 visibility lag <= 100 ms; restart catch-up >= 10x faster
+than a rebuild.
 """
 import argparse
 import os
@@ -61,8 +67,8 @@ def wait_http(url, proc, timeout=120):
 
 
 class Instance:
-    def __init__(self, name, redis_url, tmp):
-        self.name, self.redis_url = name, redis_url
+    def __init__(self, name, redis_url, tmp, env=None):
+        self.name, self.redis_url, self.env = name, redis_url, env or {}
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
         self.port = free_port()
@@ -71,7 +77,7 @@ class Instance:
         self.s = requests.Session()
 
     def start(self):
-        env = dict(os.environ, REDIS_URL=self.redis_url, RAGD_LOG_LEVEL="warn")
+        env = dict(os.environ, REDIS_URL=self.redis_url, RAGD_LOG_LEVEL="warn", **self.env)
         self.log = open(os.path.join(self.dir, "log"), "ab")
         self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{self.port}",
                                       "--data-dir", self.dir], env=env, stdout=self.log,
@@ -83,6 +89,9 @@ class Instance:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(60)
+
+    def replication(self):
+        return self.s.get(self.url + "/health", timeout=30).json()["details"]["replication"]
 
     def docs(self, ns):
         r = self.s.get(f"{self.url}/api/v1/namespaces/{ns}/documents?limit=1", timeout=30)
@@ -132,11 +141,34 @@ def until(cond, timeout=600):
     raise RuntimeError("timed out")
 
 
+def restart_vs_rebuild(a, c, ns, total, args):
+    """Kill C once a snapshot covers what it holds, write args.restart docs on
+    A, restart C (timed), then kill it, remove its snapshots, restart (timed)."""
+    seen = c.replication()["snapshots_written"]
+    until(lambda: c.replication()["snapshots_written"] > seen)
+    c.stop(signal.SIGKILL)
+    write(a, ns, total, args.restart, args.batch * 5, [])
+    total += args.restart
+    t = time.perf_counter()
+    c.start()
+    restart = until(lambda: c.docs(ns) >= total) - t
+    rep = c.replication()
+    rep["rebuild_load_seconds"] = 0.0
+    c.stop(signal.SIGKILL)
+    shutil.rmtree(os.path.join(c.dir, "kb-snapshots"))
+    t = time.perf_counter()
+    c.start()
+    rebuild = until(lambda: c.docs(ns) >= total) - t
+    rep["rebuild_load_seconds"] = c.replication()["load_seconds"]
+    return restart, rebuild, rep
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--catchup", type=int, default=2000)
+    ap.add_argument("--restart", type=int, default=500)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ragd-bench-repl-")
     port = free_port()
@@ -147,7 +179,8 @@ def main():
     try:
         time.sleep(0.3)
         url = f"redis://127.0.0.1:{port}/0"
-        a, b, c = (Instance(n, url, tmp).start() for n in "ABC")
+        a, b = (Instance(n, url, tmp).start() for n in "AB")
+        c = Instance("C", url, tmp, {"RAGD_KB_SNAPSHOT_INTERVAL": "1"}).start()
         insts = [a, b, c]
         ns = "bench"
         a.s.post(a.url + "/api/v1/namespaces", json={"name": ns}).raise_for_status()
@@ -182,17 +215,21 @@ def main():
         c.proc.send_signal(signal.SIGCONT)
         total = args.docs + args.catchup
         catch = until(lambda: c.docs(ns) >= total) - t1
-        c.stop(signal.SIGKILL)  # no snapshot: the restart rebuilds from Redis
-        t2 = time.perf_counter()
-        c.start()
-        until(lambda: c.docs(ns) >= total)
-        rebuild = time.perf_counter() - t2
         print(f"catch-up from the stream: {args.catchup} docs missed while paused, held "
               f"{catch * 1000:.0f} ms after resuming (a follower's apply rate: "
               f"{args.catchup / catch:.0f} docs/s, against the writer's "
               f"{args.docs / t_w:.0f})")
-        print(f"full rebuild: restart with {total} docs in Redis, ready in "
-              f"{rebuild * 1000:.0f} ms ({rebuild / catch:.1f}x the catch-up)")
+        restart, rebuild, rep = restart_vs_rebuild(a, c, ns, total, args)
+        print(f"restart catch-up: C killed (SIGKILL), {args.restart} docs written meanwhile, "
+              f"holds all {total + args.restart} {restart * 1000:.0f} ms after its start "
+              f"({rep['snapshots_loaded']} snapshot loaded, {rep['replayed_at_start']} log "
+              f"records replayed, {rep['rebuilds_total']} rebuilt; knowledge bases loaded in "
+              f"{rep['load_seconds'] * 1000:.0f} ms of it)")
+        print(f"full rebuild: C killed, snapshots removed, holds all "
+              f"{total + args.restart} {rebuild * 1000:.0f} ms after its start "
+              f"({rebuild / restart:.1f}x the restart catch-up; knowledge bases loaded in "
+              f"{rep['rebuild_load_seconds'] * 1000:.0f} ms of it, "
+              f"{rep['rebuild_load_seconds'] / max(rep['load_seconds'], 1e-6):.1f}x)")
     finally:
         for i in insts:
             i.stop(signal.SIGKILL)

@@ -191,6 +191,11 @@ static cJSON *health__replication(app_t *app, const kb_repl_status *ks)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "role", app->repl ? "peer" : "standalone");
+    cJSON_AddNumberToObject(o, "load_seconds", kb_load_seconds(app->kb));
+    cJSON_AddNumberToObject(o, "snapshots_loaded", (double)ks->snapshots_loaded);
+    cJSON_AddNumberToObject(o, "replayed_at_start", (double)ks->replayed);
+    cJSON_AddNumberToObject(o, "snapshots_written", (double)ks->snapshots_written);
+    cJSON_AddNumberToObject(o, "rebuilds_total", (double)ks->rebuilds);
     if (!app->repl)
         return o;
     repl_info ri;
@@ -200,7 +205,6 @@ static cJSON *health__replication(app_t *app, const kb_repl_status *ks)
     cJSON_AddNumberToObject(o, "max_lag_entries", (double)ri.max_lag_entries);
     cJSON_AddNumberToObject(o, "max_lag_ms", (double)ri.max_lag_ms);
     cJSON_AddNumberToObject(o, "applied_total", (double)ri.applied_total);
-    cJSON_AddNumberToObject(o, "rebuilds_total", (double)ks->rebuilds);
     cJSON_AddNumberToObject(o, "resets_total", (double)ks->resets);
     if (ks->degraded[0])
         cJSON_AddStringToObject(o, "degraded", ks->degraded);

@@ -57,12 +57,17 @@ static void ops__replication_metrics(app_t *app, buf_t *b)
         { "ragd_replication_logs", "gauge", "change logs followed" },
         { "ragd_replication_applied_total", "counter", "log records applied from other instances" },
         { "ragd_replication_rebuilds_total", "counter",
-          "replicas reloaded from the store because their log lost records" },
+          "replicas reloaded from the store because their log lost records (or, at start, "
+          "their snapshot could not be used)" },
+        { "ragd_replication_replayed_at_start", "gauge",
+          "log records replayed at start after loading snapshots" },
+        { "ragd_replication_snapshots_loaded", "gauge", "namespaces loaded from a snapshot at start" },
         { "ragd_replication_resets_total", "counter",
           "store resets detected (epoch key missing or changed)" },
     };
     double v[] = { (double)ri.max_lag_ms / 1000.0, (double)ri.max_lag_entries, (double)ri.logs,
-                   (double)ri.applied_total, (double)ks.rebuilds, (double)ks.resets };
+                   (double)ri.applied_total, (double)ks.rebuilds, (double)ks.replayed,
+                   (double)ks.snapshots_loaded, (double)ks.resets };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         metrics_family(b, help[i][0], help[i][1], help[i][2]);
         metrics_sample(b, help[i][0], NULL, v[i]);

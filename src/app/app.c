@@ -151,6 +151,7 @@ static int app__open_kb(app_t *app, ragd_error *err)
     snprintf(snap, sizeof snap, "%s/kb-snapshots", app->cfg.data_dir);
     kb_opts ko = { .store = app->store, .max_docs_per_batch = (size_t)app->cfg.kb_batch_max,
                    .snapshot_dir = snap, .repl = app->repl, .resolve = app__kb_resolve,
+                   .snapshot_interval_s = (int)app->cfg.kb_snapshot_interval,
                    .resolve_ud = app };
     if (app->embcache) {
         ko.tokenizer = embed_model_tokenizer(app->embed);
@@ -161,9 +162,14 @@ static int app__open_kb(app_t *app, ragd_error *err)
         ko.max_chunk_tokens = (uint32_t)embed_model_max_tokens(app->embed) - 2;
     }
     int rc = kb_open(&ko, &app->kb, err);
-    if (rc == 0)
-        log_msg(LOG_INFO, "knowledge bases loaded in %.2f s (%zu HNSW snapshots used)",
-                kb_load_seconds(app->kb), kb_snapshots_loaded(app->kb));
+    if (rc == 0) {
+        kb_repl_status ks;
+        kb_repl_status_get(app->kb, &ks);
+        log_msg(LOG_INFO, "knowledge bases loaded in %.2f s (%zu namespaces from snapshots, "
+                "%llu log records replayed, %llu rebuilt)", kb_load_seconds(app->kb),
+                kb_snapshots_loaded(app->kb), (unsigned long long)ks.replayed,
+                (unsigned long long)ks.rebuilds);
+    }
     return rc;
 }
 
@@ -327,6 +333,7 @@ int app_open(app_t *app, ragd_error *err)
     sc.connect_timeout_ms = (int)cfg->redis_timeout_ms;
     sc.command_timeout_ms = (int)cfg->redis_timeout_ms;
     sc.wait_replicas = (int)cfg->redis_wait_replicas;
+    sc.log_keep = (uint64_t)cfg->repl_log_keep;
     sc.wait_timeout_ms = (int)cfg->redis_wait_timeout_ms;
     sc.read_replicas = cfg->redis_read_replicas != 0;
     sc.sentinel_user = cfg->redis_sentinel_user;

@@ -36,6 +36,7 @@ typedef struct ragd_config {
     int64_t redis_pool_size;
     int64_t redis_timeout_ms;
     int64_t redis_wait_replicas;      /* WAIT for this many replicas after each write */
+    int64_t repl_log_keep;            /* records each change log keeps */
     int64_t redis_wait_timeout_ms;
     int64_t redis_read_replicas;      /* 1 = generic cache GETs may read a replica */
     char *redis_sentinel_user;        /* AUTH for the sentinels of redis+sentinel:// */
@@ -58,6 +59,7 @@ typedef struct ragd_config {
     char *embed_precision;            /* auto | fp32 | bf16 */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */
+    int64_t kb_snapshot_interval;     /* seconds between namespace snapshots; 0 = at exit only */
     int64_t kb_max_request_chunks;    /* chunks one upsert may embed (0 = no cap) */
     int64_t kb_max_request_tokens;    /* word pieces one upsert may embed (0 = no cap) */
     int64_t kb_user_tokens_per_minute; /* per caller, GCRA (0 = no cap) */

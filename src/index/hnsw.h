@@ -98,6 +98,9 @@ void hnsw_set_ef_search(hnsw *ix, uint32_t ef);
  * + rename). Must not run concurrently with inserts/deletes (searches are
  * fine). Returns 0 or RAGD_EIO. */
 int hnsw_save(hnsw *ix, const char *path);
+/* hnsw_save without the fsync, for a caller that syncs the file itself later
+ * (outside the lock that keeps writers away while the graph is written). */
+int hnsw_save_nosync(hnsw *ix, const char *path);
 
 /* Load a snapshot written by hnsw_save. Caller destroys *out. RAGD_EFORMAT
  * on a malformed file, RAGD_EIO / RAGD_ENOTFOUND on I/O errors. */

@@ -46,7 +46,7 @@ static bool w__node(const hnsw *ix, FILE *f, uint32_t id, uint8_t flags)
     return ok;
 }
 
-int hnsw_save(hnsw *ix, const char *path)
+static int hnsw__save(hnsw *ix, const char *path, bool sync)
 {
     if (!ix || !path)
         return RAGD_EINVAL;
@@ -86,7 +86,7 @@ int hnsw_save(hnsw *ix, const char *path)
             ok = w__node(ix, f, id, fl);
     }
     uint32_t end = HNSW_END;
-    ok = ok && w__all(f, &end, 4) && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = ok && w__all(f, &end, 4) && fflush(f) == 0 && (!sync || fsync(fileno(f)) == 0);
     ok = (fclose(f) == 0) && ok;
     if (ok)
         ok = rename(tmp, path) == 0;
@@ -94,6 +94,16 @@ int hnsw_save(hnsw *ix, const char *path)
         unlink(tmp);
     free(tmp);
     return ok ? 0 : RAGD_EIO;
+}
+
+int hnsw_save(hnsw *ix, const char *path)
+{
+    return hnsw__save(ix, path, true);
+}
+
+int hnsw_save_nosync(hnsw *ix, const char *path)
+{
+    return hnsw__save(ix, path, false);
 }
 
 static bool r__all(FILE *f, void *p, size_t n)

@@ -74,9 +74,11 @@ typedef struct kb_opts {
     uint32_t max_chunk_tokens;    /* largest chunk_size (model limit minus [CLS]/[SEP]) */
     int load_threads;             /* HNSW rebuild threads at open; 0 = online CPUs */
     size_t max_docs_per_batch;    /* kb_docs_upsert limit; 0 = 1000 */
-    const char *snapshot_dir;     /* HNSW snapshots written by kb_close and loaded by
-                                     kb_open when the store has not changed since
-                                     (a version token per namespace); NULL = none */
+    const char *snapshot_dir;     /* namespace snapshots (documents, slots, HNSW and
+                                     the log position they reflect), written every
+                                     snapshot_interval_s and by kb_close, loaded by
+                                     kb_open which replays the log since; NULL = none */
+    int snapshot_interval_s;      /* 0 = only at kb_close */
     repl_t *repl;                 /* borrowed: follow the change logs other instances
                                      write (many instances on one Redis); NULL = this
                                      process is the store's only writer. kb_close
@@ -87,11 +89,11 @@ typedef struct kb_opts {
     void *resolve_ud;
 } kb_opts;
 
-/* Open: reads every namespace from the store and rebuilds its indexes (HNSW
- * from a snapshot when one matches the store, else from the stored vectors).
+/* Open: loads every namespace from its snapshot and replays its log from the
+ * snapshot's position, or (no usable snapshot) rebuilds it from the store.
  * *out is owned by the caller (kb_close). err says what failed. */
 int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err);
-/* Close: writes HNSW snapshots (with snapshot_dir) and frees everything.
+/* Close: writes snapshots (with snapshot_dir) and frees everything.
  * NULL is a no-op; no call may be in flight. */
 void kb_close(kb_t *kb);
 
@@ -99,7 +101,11 @@ void kb_close(kb_t *kb);
 typedef struct kb_repl_status {
     bool following;           /* kb_opts.repl was given */
     uint64_t rebuilds;        /* namespaces reloaded from the store because their log
-                                 lost records (trimmed past, or went back) */
+                                 lost records (trimmed past, or went back), or at
+                                 start because their snapshot could not be used */
+    uint64_t replayed;        /* log records replayed at start after snapshots */
+    uint64_t snapshots_loaded;  /* namespaces loaded from a snapshot at start */
+    uint64_t snapshots_written; /* snapshots written since start */
     uint64_t resets;          /* store resets detected (epoch key missing or changed) */
     int64_t reset_at_ms;      /* wall clock of the last reset, 0 = none */
     char degraded[192];       /* why this instance reports degraded now ("" = it does
@@ -116,7 +122,13 @@ void kb_repl_status_get(kb_t *kb, kb_repl_status *out);
 size_t kb_dim(const kb_t *kb);             /* the loaded model's; 0 without an embedder */
 const char *kb_model(const kb_t *kb);      /* borrowed */
 double kb_load_seconds(const kb_t *kb);    /* time kb_open spent rebuilding */
-size_t kb_snapshots_loaded(const kb_t *kb); /* namespaces whose HNSW came from a snapshot */
+size_t kb_snapshots_loaded(const kb_t *kb); /* namespaces loaded from a snapshot */
+
+/* Write a snapshot of every namespace changed since its last one now (what
+ * the background writer does every snapshot_interval_s). Thread-safe; each
+ * namespace's writers wait while its snapshot is written (searches do not).
+ * Returns how many were written. */
+size_t kb_snapshot_all(kb_t *kb);
 
 /* ---- namespaces ---- */
 

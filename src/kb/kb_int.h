@@ -4,7 +4,8 @@
  * its locks, and the store layout helpers. Not for other subsystems. Calls
  * run one way, each file using only those before it: kb_settings.c,
  * kb_ns_obj.c, kb_store.c, kb_snap.c, kb_load.c, kb_ns.c (registry), then
- * kb_doc.c and search_hybrid.c (docs/ARCHITECTURE.md draws it).
+ * kb_doc.c, kb_sync.c, kb_repl.c, search_hybrid.c and kb_life.c on top
+ * (docs/ARCHITECTURE.md draws it).
  */
 #ifndef RAGD_RAG_KB_INT_H
 #define RAGD_RAG_KB_INT_H
@@ -64,7 +65,11 @@ typedef struct kb_ns {
     buf_t meta;               /* kb:<ns>:meta as last read/written: the expected value
                                  of the next settings change's compare-and-set (wmu) */
     uint64_t log_seq;         /* the last seq of its log read before it was loaded or
-                                 created: where its follower starts */
+                                 created (or replayed up to): where its follower starts */
+    uint64_t applied_seq;     /* without a follower: the log position memory reflects
+                                 (log_seq, then each commit's record) (wmu) */
+    uint64_t snap_seq;        /* log position of the last snapshot written or loaded (wmu) */
+    bool snap_saved;          /* a snapshot at snap_seq is on disk (wmu) */
 } kb_ns;
 
 /* Called by the registry when a namespace comes or goes (kb_repl.c sets
@@ -96,6 +101,14 @@ struct kb {
     size_t n_retired;
     bool stopping;            /* kb_close began: no new followers (rmu) */
     metrics_hist search_latency[3]; /* kb_search by kb_search_type (atomic only) */
+    uint64_t replayed;        /* log records replayed at start (rmu) */
+    uint64_t snapshots_written; /* (rmu) */
+    pthread_t snap_th;        /* writes snapshots every o.snapshot_interval_s */
+    bool snap_running;
+    bool opened;              /* kb_open succeeded (kb_close then snapshots) */
+    pthread_mutex_t smu;      /* guards snap_stop */
+    pthread_cond_t scv;
+    bool snap_stop;
 };
 
 /* ---- settings (kb_settings.c) ---- */
@@ -201,8 +214,9 @@ void kb__log_open(buf_t *rec, const char *op);
 void kb__log_id(buf_t *rec, const char *id);
 void kb__log_close(buf_t *rec, const char *ver, const char *origin);
 /* After checks (store_batch_log_if: RAGD_ECONFLICT, *failed), apply ops and
- * append rec to ns's log atomically. */
-int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_check *checks, size_t nc,
+ * append rec to ns's log atomically; ns->applied_seq gets its seq. Caller
+ * holds wmu. */
+int kb__log_commit(kb_t *kb, kb_ns *ns, const store_check *checks, size_t nc,
                    const store_op *ops, size_t n, const buf_t *rec, size_t *failed);
 
 /* The namespaces' log: {"op": "create"|"update"|"drop", "ns": name, "origin":
@@ -212,19 +226,33 @@ void kb__nslog_record(buf_t *rec, const char *op, const char *ns, const char *or
 
 /* ---- snapshots (kb_snap.c) ---- */
 
-/* Write ns's HNSW and slot map under dir (no writers may run). */
-int kb__snap_save(const kb_ns *ns, const char *dir);
+/* A snapshot being written, in two steps so that ns's writers wait only
+ * for the first: kb__snap_take (caller holds wmu: no writer may run, searches
+ * may) writes the graph unsynced and encodes the rest into body; then, without
+ * wmu, kb__snap_commit syncs the graph, writes <ns>.kbsnap (fsync + rename,
+ * the commit point) and removes older files, or kb__snap_abort drops it. Both
+ * free body. */
+typedef struct kb_snap_w {
+    char name[KB_NS_NAME_MAX + 1];
+    char token[33];           /* names the graph file; "" = no graph */
+    uint64_t seq;             /* the log position it reflects */
+    buf_t body;
+} kb_snap_w;
+int kb__snap_take(const kb_t *kb, const kb_ns *ns, uint64_t seq, kb_snap_w *w);
+int kb__snap_commit(const kb_t *kb, kb_snap_w *w);
+void kb__snap_abort(const kb_t *kb, kb_snap_w *w);
 /* Remove ns's snapshot files. */
 void kb__snap_remove(const char *ns, const char *dir);
-/* Snapshot load, phase 1 (documents already read into ns): if dir holds a
- * slot map written for version ns->version, give every mapped chunk its old
- * slot (doc->chunks[seq]) and return the number mapped; 0 = no usable map
- * (nothing changed). Phase 2, after the chunk records were read into those
- * slots: load the HNSW file, check it against the chunks, rebuild the free
- * list and centroid; false = mismatch (the caller resets and rebuilds). */
-size_t kb__snap_map(kb_ns *ns, const char *dir);
-bool kb__snap_finish(kb_ns *ns, const char *dir, size_t mapped);
-/* Undo a failed snapshot load: no slots, no HNSW, documents unmapped. */
+/* Load ns (settings and created_ms already read from the store; no documents
+ * yet) from its snapshot: documents, slots, HNSW graph and centroid (not
+ * BM25). first/last: the namespace log's bounds read before. *seq gets the
+ * log position the snapshot reflects (replay the records after it).
+ * RAGD_ENOTFOUND: no snapshot; RAGD_EFORMAT: unusable, *why says why (the
+ * log was trimmed past it, the epoch or the namespace changed, the file is
+ * damaged); ns is then as before. */
+int kb__snap_load(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last, uint64_t *seq,
+                  const char **why);
+/* Free every document of ns and empty its slots and HNSW. */
 void kb__snap_reset(kb_ns *ns);
 
 /* ---- rebuild (kb_load.c) ---- */
@@ -232,14 +260,28 @@ void kb__snap_reset(kb_ns *ns);
 /* Rebuild every namespace from the store (kb_open). */
 int kb__load(kb_t *kb, ragd_error *err);
 /* Read one namespace from the store into a new kb_ns (not registered; its
- * log_seq is the log's last seq read first). *out = NULL when its meta record
- * is missing. tp may be NULL (one thread). */
+ * log_seq is the log's last seq read first). With use_snap, from its snapshot
+ * when usable (log_seq is then the snapshot's position: kb__replay brings it
+ * up to date). *out = NULL when its meta record is missing. tp may be NULL
+ * (one thread). */
 struct threadpool;
-int kb__load_ns(kb_t *kb, const char *name, struct threadpool *tp, kb_ns **out,
+int kb__load_ns(kb_t *kb, const char *name, struct threadpool *tp, bool use_snap, kb_ns **out,
                 ragd_error *err);
 /* Names of the namespaces in the store (meta records); free with kb__names_free. */
 int kb__store_names(kb_t *kb, char ***names, size_t *n);
 void kb__names_free(char **names, size_t n);
+
+/* ---- documents from the store (kb_sync.c) ---- */
+
+/* Bring documents ids[0..n) of ns in memory to what the store holds: each
+ * re-read (records in one round trip, chunks in one more); gone ones leave
+ * memory. Caller holds wmu. */
+int kb__docs_sync(kb_t *kb, kb_ns *ns, const char *const *ids, size_t n);
+/* Replay ns's log after ns->log_seq: every document the records name is
+ * synced (in batches); ns->log_seq moves to the last record read. *records
+ * gets how many were read. RAGD_ECONFLICT when the log no longer holds the
+ * record after log_seq (trimmed meanwhile: rebuild). Caller holds wmu. */
+int kb__replay(kb_t *kb, kb_ns *ns, uint64_t *records);
 
 /* ---- replication (kb_repl.c) ---- */
 

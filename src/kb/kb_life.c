@@ -1,16 +1,173 @@
 /*
- * kb_life.c - a knowledge base's life: kb_open (the store's epoch, the rebuild
- * through kb_load.c, then the followers of kb_repl.c) and kb_close (followers
- * stopped first, then HNSW snapshots). The top of kb/'s call order.
+ * kb_life.c - a knowledge base's life: kb_open (the store's epoch, snapshots
+ * loaded or namespaces rebuilt through kb_load.c, each log replayed from
+ * there through kb_sync.c, then the followers of kb_repl.c), the background
+ * snapshot writer, and kb_close (last snapshots, followers stopped). The top
+ * of kb/'s call order.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "kb/kb_int.h"
+#include "obs/log.h"
 #include "util/clock.h"
 #include "util/mem.h"
+
+/* ---- start: replay each namespace's log from where it was loaded ---- */
+
+/* Replay every loaded namespace's log; one whose log was trimmed meanwhile
+ * is rebuilt from the store instead. */
+static int kb__replay_all(kb_t *kb, ragd_error *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    kb_ns_list(kb, &names, &n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        kb_ns *ns = kb__ns_acquire(kb, names[i]), *fresh = NULL;
+        uint64_t records = 0;
+        pthread_mutex_lock(&ns->wmu);
+        rc = kb__replay(kb, ns, &records);
+        pthread_mutex_unlock(&ns->wmu);
+        if (rc == RAGD_ECONFLICT) {
+            log_msg(LOG_INFO, "knowledge bases: namespace %s: its log was trimmed during "
+                    "the replay; rebuilding from the store", names[i]);
+            rc = kb__load_ns(kb, names[i], NULL, false, &fresh, err);
+            if (fresh) {
+                strmap_put(&kb->ns, fresh->name, strlen(fresh->name), fresh);
+                kb__ns_release(ns); /* the registry's reference */
+                kb->rebuilds++;
+            }
+        } else if (rc) {
+            ragd_error_set(err, rc, "namespace %s: replaying its log failed: %s", names[i],
+                           ragd_strerror(rc));
+        }
+        kb->replayed += records;
+        kb__ns_release(ns);
+    }
+    kb_names_free(names, n);
+    return rc;
+}
+
+/* ---- snapshots ---- */
+
+/* The log position ns's memory reflects: the follower's (every record up to
+ * it applied), or without one the last commit's. Caller holds wmu. */
+static int kb__ns_position(kb_t *kb, const kb_ns *ns, uint64_t *seq)
+{
+    if (!kb->o.repl) {
+        *seq = ns->applied_seq;
+        return RAGD_OK;
+    }
+    buf_t k = BUF_INIT;
+    kb__key_log(&k, ns->name);
+    int rc = repl_applied(kb->o.repl, k.data, seq);
+    buf_free(&k);
+    return rc;
+}
+
+/* Snapshot ns if it changed since its last one (true when written). Its
+ * writers wait only while the graph and records are captured. */
+static bool kb__snapshot_ns(kb_t *kb, kb_ns *ns)
+{
+    kb_snap_w w;
+    uint64_t seq = 0;
+    int rc = 1;
+    pthread_mutex_lock(&ns->wmu);
+    if (!ns->dropped && kb__ns_position(kb, ns, &seq) == 0 &&
+        (!ns->snap_saved || seq != ns->snap_seq)) {
+        rc = kb__snap_take(kb, ns, seq, &w);
+        if (rc)
+            kb__snap_abort(kb, &w);
+    }
+    pthread_mutex_unlock(&ns->wmu);
+    if (rc == 1)
+        return false; /* unchanged, dropped, or not followed */
+    if (rc == 0)
+        rc = kb__snap_commit(kb, &w);
+    if (rc) {
+        log_msg(LOG_WARN, "knowledge bases: namespace %s: writing its snapshot failed: %s",
+                ns->name, ragd_strerror(rc));
+        return false;
+    }
+    pthread_mutex_lock(&ns->wmu);
+    if (seq > ns->snap_seq || !ns->snap_saved) {
+        ns->snap_seq = seq;
+        ns->snap_saved = true;
+    }
+    pthread_mutex_unlock(&ns->wmu);
+    return true;
+}
+
+size_t kb_snapshot_all(kb_t *kb)
+{
+    if (!kb->o.snapshot_dir)
+        return 0;
+    char **names = NULL;
+    size_t n = 0, wrote = 0;
+    kb_ns_list(kb, &names, &n);
+    for (size_t i = 0; i < n; i++) {
+        kb_ns *ns = kb__ns_acquire(kb, names[i]);
+        if (ns && kb__snapshot_ns(kb, ns))
+            wrote++;
+        kb__ns_release(ns);
+    }
+    kb_names_free(names, n);
+    pthread_mutex_lock(&kb->rmu);
+    kb->snapshots_written += wrote;
+    pthread_mutex_unlock(&kb->rmu);
+    return wrote;
+}
+
+static void *kb__snap_main(void *arg)
+{
+    kb_t *kb = arg;
+    pthread_mutex_lock(&kb->smu);
+    while (!kb->snap_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += kb->o.snapshot_interval_s;
+        pthread_cond_timedwait(&kb->scv, &kb->smu, &ts);
+        if (kb->snap_stop)
+            break;
+        pthread_mutex_unlock(&kb->smu);
+        kb_snapshot_all(kb);
+        pthread_mutex_lock(&kb->smu);
+    }
+    pthread_mutex_unlock(&kb->smu);
+    return NULL;
+}
+
+static void kb__snap_init(kb_t *kb)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&kb->scv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&kb->smu, NULL);
+}
+
+static void kb__snap_start(kb_t *kb)
+{
+    if (kb->o.snapshot_dir && kb->o.snapshot_interval_s > 0)
+        kb->snap_running = pthread_create(&kb->snap_th, NULL, kb__snap_main, kb) == 0;
+}
+
+static void kb__snap_stop(kb_t *kb)
+{
+    if (kb->snap_running) {
+        pthread_mutex_lock(&kb->smu);
+        kb->snap_stop = true;
+        pthread_cond_broadcast(&kb->scv);
+        pthread_mutex_unlock(&kb->smu);
+        pthread_join(kb->snap_th, NULL);
+        kb->snap_running = false;
+    }
+}
 
 int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
 {
@@ -32,6 +189,7 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     pthread_rwlock_init(&kb->lock, NULL);
     pthread_mutex_init(&kb->ddl, NULL);
     pthread_mutex_init(&kb->rmu, NULL);
+    kb__snap_init(kb);
     char id[33];
     kb__version_new(id);
     memcpy(kb->origin, id, 16);
@@ -39,6 +197,8 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     int rc = kb->o.repl ? kb__repl_epoch(kb, err) : RAGD_OK;
     if (!rc)
         rc = kb__load(kb, err);
+    if (!rc)
+        rc = kb__replay_all(kb, err);
     if (!rc && kb->o.repl)
         rc = kb__repl_start(kb, err);
     if (rc) {
@@ -46,47 +206,32 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
         return rc;
     }
     kb->load_s = (double)(clock_mono_us() - t0) / 1e6;
+    kb->opened = true;
+    kb__snap_start(kb);
     *out = kb;
     return RAGD_OK;
-}
-
-/* Snapshot one namespace at close (best effort: without it a restart
- * rebuilds). A namespace never written since this version of the layout has
- * no version token yet: give it one first. */
-static void kb__close_snapshot(kb_t *kb, kb_ns *ns)
-{
-    if (!ns->hn)
-        return;
-    if (!ns->version[0]) {
-        char ver[33];
-        buf_t k = BUF_INIT;
-        kb__version_new(ver);
-        kb__key_version(&k, ns->name);
-        if (store_set(kb->o.store, k.data, k.len, ver, 32, 0, 0) == 0)
-            memcpy(ns->version, ver, sizeof ver);
-        buf_free(&k);
-    }
-    kb__snap_save(ns, kb->o.snapshot_dir);
 }
 
 void kb_close(kb_t *kb)
 {
     if (!kb)
         return;
+    kb__snap_stop(kb);
+    if (kb->opened)
+        kb_snapshot_all(kb); /* while followers still know their positions */
     if (kb->o.repl)
         kb__repl_stop(kb);
     size_t it = 0;
     void *v;
-    while (strmap_next(&kb->ns, &it, NULL, &v)) {
-        if (kb->o.snapshot_dir)
-            kb__close_snapshot(kb, v);
+    while (strmap_next(&kb->ns, &it, NULL, &v))
         kb__ns_release(v);
-    }
     free((char *)kb->o.snapshot_dir);
     strmap_free(&kb->ns);
     pthread_rwlock_destroy(&kb->lock);
     pthread_mutex_destroy(&kb->ddl);
     pthread_mutex_destroy(&kb->rmu);
+    pthread_mutex_destroy(&kb->smu);
+    pthread_cond_destroy(&kb->scv);
     free(kb);
 }
 

@@ -1,11 +1,12 @@
 /*
- * kb_load.c - the rebuild at start: namespaces are found by their
- * kb:<ns>:meta keys, documents and chunks read back through the record
- * formats of kb_store.c, then BM25 is refilled from the document texts and
- * HNSW loaded from a snapshot (kb_snap.c) still valid for the namespace's
- * version, or rebuilt from the stored vectors on all cores - no model call
- * is needed to come back after a restart. Data in the layout before hash
- * tags (kb:<ns>:...) is moved to kb:{<ns>}:... first.
+ * kb_load.c - namespaces at start: found by their kb:{<ns>}:meta keys, each
+ * loaded from its snapshot (kb_snap.c) when one is usable - no read of its
+ * documents from the store; kb__replay then applies what its log holds since -
+ * or rebuilt: documents and chunks read back through the record formats of
+ * kb_store.c, BM25 refilled from the texts and HNSW built from the stored
+ * vectors on all cores (no model call is needed to come back after a
+ * restart). Data in the layout before hash tags (kb:<ns>:...) is moved to
+ * kb:{<ns>}:... first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@ typedef struct kb_load_ns {
     size_t n, cap;
     uint32_t dim;
     uint64_t bad;       /* records that did not parse or fit */
-    bool mapped;        /* slots come from a snapshot's map (doc->chunks) */
 } kb_load_ns;
 
 typedef struct kb_names {
@@ -85,21 +85,16 @@ static int kb__scan_chunk(void *ud, const char *key, size_t klen, const void *va
     }
     kb_doc *d = strmap_get(&ns->docs, rest, (size_t)(colon - rest));
     unsigned long seq = strtoul(colon + 1, NULL, 10);
-    bool taken = d && seq < d->n_chunks && d->chunks[seq] != UINT32_MAX;
-    if (!d || seq >= d->n_chunks || end > d->len || taken != l->mapped ||
-        (taken && ns->slots[d->chunks[seq]].doc)) {
+    if (!d || seq >= d->n_chunks || end > d->len || d->chunks[seq] != UINT32_MAX) {
         l->bad++;
         return 0;
     }
     uint32_t id;
-    if (l->mapped)
-        id = d->chunks[seq];
-    else
-        kb__slots_take(ns, &id, 1);
+    kb__slots_take(ns, &id, 1);
     ns->slots[id] = (kb_slot){ d, start, end, pieces, (uint32_t)seq };
     d->chunks[seq] = id;
     ns->n_chunks++;
-    if (!l->mapped && dim && dim == ns->st.dim && (!l->dim || dim == l->dim)) {
+    if (dim && dim == ns->st.dim && (!l->dim || dim == l->dim)) {
         l->dim = dim;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 1024;
@@ -146,24 +141,64 @@ static void kb__load_index(kb_load_ns *l, threadpool *tp)
         kb__vsum_add(ns, l->vecs + i * l->dim, 1.0);
 }
 
-int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, kb_ns **out, ragd_error *err)
+/* Load ns from its snapshot and rebuild BM25 from its texts (true); false
+ * when there is none, or it cannot be used: then why is logged (info) and
+ * counted as a rebuild. first/last: the namespace log's bounds. */
+static bool kb__load_snap(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last)
 {
-    *out = NULL;
-    buf_t k = BUF_INIT;
-    uint64_t first = 0, log_seq = 0;
-    kb__key_log(&k, name);
-    int rc = store_log_bounds(kb->o.store, k.data, &first, &log_seq);
+    uint64_t seq = 0;
+    const char *why = NULL;
+    int rc = kb->o.snapshot_dir ? kb__snap_load(kb, ns, first, last, &seq, &why)
+                                : RAGD_ENOTFOUND;
+    if (rc == RAGD_ENOTFOUND)
+        return false;
     if (rc) {
-        buf_free(&k);
-        return ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+        log_msg(LOG_INFO, "knowledge bases: namespace %s: snapshot not used, rebuilding "
+                "from the store: %s", ns->name, why);
+        pthread_mutex_lock(&kb->rmu);
+        kb->rebuilds++;
+        pthread_mutex_unlock(&kb->rmu);
+        return false;
     }
+    ns->log_seq = ns->applied_seq = seq;
+    kb__load_bm25(ns);
+    kb->snapshots_loaded++;
+    return true;
+}
+
+/* Read ns's documents and chunks from the store and build its indexes. */
+static int kb__load_scan(kb_t *kb, kb_ns *ns, threadpool *tp)
+{
+    kb_load_ns l = { .kb = kb, .ns = ns };
+    buf_t k = BUF_INIT;
+    kb__key_prefix(&k, ns->name, "doc:");
+    int rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
     buf_reset(&k);
+    kb__key_prefix(&k, ns->name, "chunk:");
+    l.prefix_len = k.len;
+    if (!rc)
+        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
+    buf_free(&k);
+    if (!rc)
+        kb__load_index(&l, tp);
+    free(l.ids);
+    free(l.vecs);
+    return rc;
+}
+
+/* ns's meta record (settings, created, version) and version token. *out =
+ * NULL when the meta record is missing. */
+static int kb__load_meta(kb_t *kb, const char *name, kb_ns **out, ragd_error *err)
+{
+    buf_t k = BUF_INIT;
     kb__key_meta(&k, name);
     store_value v;
-    rc = store_get(kb->o.store, k.data, k.len, &v);
+    int rc = store_get(kb->o.store, k.data, k.len, &v);
     if (rc) {
         buf_free(&k);
-        return rc == RAGD_ENOTFOUND ? RAGD_OK : ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+        return rc == RAGD_ENOTFOUND ? RAGD_OK
+                                    : ragd_error_set(err, rc, "namespace %s: %s", name,
+                                                     ragd_strerror(rc));
     }
     kb_ns_settings st;
     int64_t created;
@@ -174,50 +209,50 @@ int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, kb_ns **out, ragd_er
         buf_free(&k);
         return ragd_error_set(err, rc, "namespace %s: malformed settings record", name);
     }
-    kb_load_ns l = { .kb = kb, .ns = kb__ns_new(name, &st, created) };
+    kb_ns *ns = kb__ns_new(name, &st, created);
     kb_ns_settings_clear(&st);
-    l.ns->log_seq = log_seq;
-    l.ns->meta_version = mver;
-    buf_append(&l.ns->meta, v.data, v.len);
+    ns->meta_version = mver;
+    buf_append(&ns->meta, v.data, v.len);
     store_value_free(&v);
     buf_reset(&k);
     kb__key_version(&k, name);
     if (store_get(kb->o.store, k.data, k.len, &v) == 0) {
         if (v.len == 32)
-            memcpy(l.ns->version, v.data, 32);
+            memcpy(ns->version, v.data, 32);
         store_value_free(&v);
     }
-    buf_reset(&k);
-    kb__key_prefix(&k, name, "doc:");
-    rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_doc, &l);
-    buf_reset(&k);
-    kb__key_prefix(&k, name, "chunk:");
-    l.prefix_len = k.len;
-    size_t mapped = rc ? 0 : kb__snap_map(l.ns, kb->o.snapshot_dir);
-    l.mapped = mapped > 0;
-    if (!rc)
-        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
-    if (!rc && l.mapped && (l.bad || !kb__snap_finish(l.ns, kb->o.snapshot_dir, mapped))) {
-        kb__snap_reset(l.ns); /* the snapshot does not match: rebuild */
-        l.mapped = false;
-        l.bad = 0;
-        rc = store_scan(kb->o.store, k.data, k.len, true, kb__scan_chunk, &l);
-    }
     buf_free(&k);
-    if (!rc && l.mapped) {
-        kb->snapshots_loaded++;
-        kb__load_bm25(l.ns);
-    } else if (!rc) {
-        kb__load_index(&l, tp);
+    *out = ns;
+    return RAGD_OK;
+}
+
+int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, bool use_snap, kb_ns **out,
+                ragd_error *err)
+{
+    *out = NULL;
+    buf_t k = BUF_INIT;
+    uint64_t first = 0, log_seq = 0;
+    kb__key_log(&k, name);
+    int rc = store_log_bounds(kb->o.store, k.data, &first, &log_seq);
+    buf_free(&k);
+    if (rc)
+        return ragd_error_set(err, rc, "namespace %s: %s", name, ragd_strerror(rc));
+    kb_ns *ns = NULL;
+    rc = kb__load_meta(kb, name, &ns, err);
+    if (rc || !ns)
+        return rc;
+    if (use_snap && kb__load_snap(kb, ns, first, log_seq)) {
+        *out = ns;
+        return RAGD_OK;
     }
-    free(l.ids);
-    free(l.vecs);
+    ns->log_seq = ns->applied_seq = log_seq;
+    rc = kb__load_scan(kb, ns, tp);
     if (rc) {
-        kb__ns_release(l.ns);
+        kb__ns_release(ns);
         return ragd_error_set(err, rc, "namespace %s: reading the store failed: %s", name,
                               ragd_strerror(rc));
     }
-    *out = l.ns;
+    *out = ns;
     return RAGD_OK;
 }
 
@@ -236,10 +271,10 @@ int kb__store_names(kb_t *kb, char ***names, size_t *n)
 
 /* ---- the layout before hash tags (kb:<ns>:...) ---- */
 
-/* Keys of the old layout with their values, to move. */
+/* Keys of the old layout, to move. */
 typedef struct kb_old {
-    char **keys, **vals;
-    size_t *klens, *vlens;
+    char **keys;
+    size_t *klens;
     size_t n, cap;
 } kb_old;
 
@@ -254,34 +289,45 @@ static int kb__scan_old(void *ud, const char *key, size_t klen, const void *val,
     if (o->n == o->cap) {
         o->cap = o->cap ? 2 * o->cap : 256;
         o->keys = xrealloc(o->keys, o->cap * sizeof *o->keys);
-        o->vals = xrealloc(o->vals, o->cap * sizeof *o->vals);
         o->klens = xrealloc(o->klens, o->cap * sizeof *o->klens);
-        o->vlens = xrealloc(o->vlens, o->cap * sizeof *o->vlens);
     }
     o->keys[o->n] = xstrndup(key, klen);
     o->klens[o->n] = klen;
-    o->vals[o->n] = xmalloc(vlen ? vlen : 1);
-    memcpy(o->vals[o->n], val, vlen);
-    o->vlens[o->n] = vlen;
     o->n++;
     return 0;
 }
 
-/* Move keys [at, at+m) of o to kb:{<ns>}:... in one batch (write new, delete old). */
+/* Move keys [at, at+m) of o to kb:{<ns>}:... in one batch (values read in
+ * one round trip; write new, delete old; a key gone meanwhile is skipped). */
 static int kb__migrate_batch(kb_t *kb, const kb_old *o, size_t at, size_t m)
 {
     store_op *ops = xcalloc(2 * m, sizeof *ops);
     buf_t *nk = xcalloc(m, sizeof *nk);
-    for (size_t i = 0; i < m; i++) {
+    store_value *vals = xcalloc(m, sizeof *vals);
+    int *rcs = xcalloc(m, sizeof *rcs);
+    int rc = store_get_many(kb->o.store, (const char *const *)o->keys + at, o->klens + at, m,
+                            vals, rcs);
+    size_t nops = 0;
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        if (rcs[i] == RAGD_ENOTFOUND)
+            continue;
+        if ((rc = rcs[i]) != 0)
+            break;
         const char *k = o->keys[at + i];
         const char *colon = memchr(k + 3, ':', o->klens[at + i] - 3);
         buf_printf(&nk[i], "kb:{%.*s}%s", (int)(colon - k - 3), k + 3, colon);
-        ops[2 * i] = (store_op){ nk[i].data, nk[i].len, o->vals[at + i], o->vlens[at + i], 0, 0 };
-        ops[2 * i + 1] = (store_op){ .key = k, .klen = o->klens[at + i] };
+        ops[nops++] = (store_op){ nk[i].data, nk[i].len, vals[i].data, vals[i].len, 0, 0 };
+        ops[nops++] = (store_op){ .key = k, .klen = o->klens[at + i] };
     }
-    int rc = store_batch(kb->o.store, ops, 2 * m);
-    for (size_t i = 0; i < m; i++)
+    if (rc == 0 && nops)
+        rc = store_batch(kb->o.store, ops, nops);
+    for (size_t i = 0; i < m; i++) {
         buf_free(&nk[i]);
+        if (rcs[i] == 0)
+            store_value_free(&vals[i]);
+    }
+    free(rcs);
+    free(vals);
     free(nk);
     free(ops);
     return rc;
@@ -289,24 +335,20 @@ static int kb__migrate_batch(kb_t *kb, const kb_old *o, size_t at, size_t m)
 
 /* Data written before the hash-tagged layout (kb:<ns>:meta, ...) moves once to
  * kb:{<ns>}:... at start, in batches of 128 keys (each new key written with
- * its old one's delete). Holds the old keys' values in memory meanwhile. */
+ * its old one's delete). The scan reads keys only: every start runs it. */
 static int kb__migrate(kb_t *kb, ragd_error *err)
 {
     kb_old o = { 0 };
-    int rc = store_scan(kb->o.store, "kb:", 3, true, kb__scan_old, &o);
+    int rc = store_scan(kb->o.store, "kb:", 3, false, kb__scan_old, &o);
     for (size_t at = 0; rc == 0 && at < o.n; at += 128)
         rc = kb__migrate_batch(kb, &o, at, o.n - at < 128 ? o.n - at : 128);
     if (rc == 0 && o.n)
         log_msg(LOG_INFO, "knowledge bases: moved %zu keys to the hash-tagged layout "
                 "(kb:{<namespace>}:...)", o.n);
-    for (size_t i = 0; i < o.n; i++) {
+    for (size_t i = 0; i < o.n; i++)
         free(o.keys[i]);
-        free(o.vals[i]);
-    }
     free(o.keys);
-    free(o.vals);
     free(o.klens);
-    free(o.vlens);
     return rc ? ragd_error_set(err, rc, "knowledge bases: moving keys to the hash-tagged "
                                "layout failed: %s", ragd_strerror(rc))
               : RAGD_OK;
@@ -332,7 +374,7 @@ int kb__load(kb_t *kb, ragd_error *err)
         threadpool_create(kb->o.load_threads, &tp);
     for (size_t i = 0; i < n && !rc; i++) {
         kb_ns *ns = NULL;
-        rc = kb__load_ns(kb, names[i], tp, &ns, err);
+        rc = kb__load_ns(kb, names[i], tp, true, &ns, err);
         if (ns)
             strmap_put(&kb->ns, ns->name, strlen(ns->name), ns);
     }

@@ -96,6 +96,7 @@ static int kb__meta_create(kb_t *kb, kb_ns *ns)
     kb__key_log(&k, ns->name);
     uint64_t first = 0;
     int rc = store_log_bounds(kb->o.store, k.data, &first, &ns->log_seq);
+    ns->applied_seq = ns->log_seq;
     buf_reset(&k);
     kb__key_meta(&k, ns->name);
     kb__meta_encode(ns->name, ns->created_ms, &ns->st, 1, &v);

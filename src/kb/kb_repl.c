@@ -61,206 +61,22 @@ static void kb__count_rebuild(kb_t *kb)
     pthread_mutex_unlock(&kb->rmu);
 }
 
-/* ---- documents from the store ---- */
-
-/* Keys built into one buffer, read with one store_get_many. */
-typedef struct kb_keys {
-    buf_t buf;
-    size_t *off, *len;
-    size_t n, cap;
-} kb_keys;
-
-static void kb__keys_mark(kb_keys *k, size_t start)
-{
-    if (k->n == k->cap) {
-        k->cap = k->cap ? 2 * k->cap : 32;
-        k->off = xrealloc(k->off, k->cap * sizeof *k->off);
-        k->len = xrealloc(k->len, k->cap * sizeof *k->len);
-    }
-    k->off[k->n] = start;
-    k->len[k->n++] = k->buf.len - start;
-}
-
-/* Read every key of k: vals[i] / rcs[i] (caller frees vals). */
-static int kb__keys_read(kb_t *kb, kb_keys *k, store_value **vals, int **rcs)
-{
-    const char **ptr = xmalloc((k->n ? k->n : 1) * sizeof *ptr);
-    for (size_t i = 0; i < k->n; i++)
-        ptr[i] = k->buf.data + k->off[i];
-    *vals = xcalloc(k->n ? k->n : 1, sizeof **vals);
-    *rcs = xcalloc(k->n ? k->n : 1, sizeof **rcs);
-    int rc = store_get_many(kb->o.store, ptr, k->len, k->n, *vals, *rcs);
-    free(ptr);
-    return rc;
-}
-
-static void kb__keys_free(kb_keys *k, store_value *vals, const int *rcs)
-{
-    for (size_t i = 0; vals && i < k->n; i++)
-        if (rcs[i] == 0)
-            store_value_free(&vals[i]);
-    free(vals);
-    free((void *)rcs);
-    buf_free(&k->buf);
-    free(k->off);
-    free(k->len);
-}
-
-/* Chunks c0.. of document d (values vals, results rcs) into p; vectors are
- * appended to vecs when every chunk has one of kb's dimension (*has_vec).
- * RAGD_EFORMAT when they do not match the record (a later write changed them:
- * its own record follows). */
-static int kb__doc_chunks(kb_t *kb, kb_doc *d, const store_value *vals, const int *rcs,
-                          kb_pending *p, buf_t *vecs, bool *has_vec)
-{
-    size_t vstart = vecs->len;
-    *has_vec = kb->o.dim > 0;
-    p->spans = xcalloc(d->n_chunks ? d->n_chunks : 1, sizeof *p->spans);
-    int rc = 0;
-    for (uint32_t c = 0; rc == 0 && c < d->n_chunks; c++) {
-        chunker_span *sp = &p->spans[c];
-        uint32_t dim = 0;
-        const float *vec = NULL;
-        rc = rcs[c] ? RAGD_EFORMAT
-                    : kb__chunk_decode(vals[c].data, vals[c].len, &sp->start, &sp->end,
-                                       &sp->pieces, &dim, &vec);
-        if (rc == 0 && sp->end > d->len)
-            rc = RAGD_EFORMAT;
-        if (rc == 0 && dim && dim == kb->o.dim)
-            buf_append(vecs, vec, dim * sizeof *vec);
-        else
-            *has_vec = false;
-    }
-    if (rc || !*has_vec)
-        vecs->len = vstart;
-    if (rc) {
-        free(p->spans);
-        p->spans = NULL;
-        return rc;
-    }
-    p->doc = d;
-    p->n_spans = d->n_chunks;
-    return RAGD_OK;
-}
-
-/* Publish the documents read into pd[0..n) (first set per vectored group). */
-static void kb__sync_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const buf_t *vecs)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        pd[i].first = total;
-        total += pd[i].n_spans;
-    }
-    kb_upsert_stats st = { 0 };
-    kb__docs_publish(kb, ns, pd, n, total, vecs ? (const float *)vecs->data : NULL, &st);
-}
-
-/* What one sync collects: documents with vectors, without, and gone ones. */
-typedef struct kb_sync {
-    kb_pending *withv, *nov;
-    kb_doc **gone;
-    size_t nv, nk, nd;
-    buf_t vecs;
-} kb_sync;
-
-/* Decoded records of ids (NULL = gone or unreadable) -> their chunks read in
- * one round trip -> y. Caller holds wmu. */
-static int kb__sync_chunks(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, kb_sync *y)
-{
-    kb_keys ck = { 0 };
-    for (size_t i = 0; i < n; i++)
-        for (uint32_t c = 0; docs[i] && c < docs[i]->n_chunks; c++) {
-            size_t at = ck.buf.len;
-            kb__key_chunk(&ck.buf, ns->name, docs[i]->id, c);
-            kb__keys_mark(&ck, at);
-        }
-    store_value *vals = NULL;
-    int *rcs = NULL;
-    int rc = kb__keys_read(kb, &ck, &vals, &rcs);
-    for (size_t i = 0, at = 0; rc == 0 && i < n; i++) {
-        if (!docs[i])
-            continue;
-        kb_pending p = { 0 };
-        bool has_vec = false;
-        uint32_t nc = docs[i]->n_chunks;
-        if (kb__doc_chunks(kb, docs[i], vals + at, rcs + at, &p, &y->vecs, &has_vec) == 0) {
-            if (has_vec)
-                y->withv[y->nv++] = p;
-            else
-                y->nov[y->nk++] = p;
-            docs[i] = NULL; /* owned by y now */
-        }
-        at += nc;
-    }
-    kb__keys_free(&ck, vals, rcs);
-    return rc;
-}
-
-/* Bring documents ids of ns in memory to what the store holds: re-read each
- * (its record in one round trip for all, its chunks in one more); gone ones
- * leave memory. Caller holds wmu. */
-static int kb__docs_sync(kb_t *kb, kb_ns *ns, const cJSON *ids)
-{
-    size_t n = (size_t)cJSON_GetArraySize(ids);
-    kb_sync y = { xcalloc(n ? n : 1, sizeof *y.withv), xcalloc(n ? n : 1, sizeof *y.nov),
-                  xcalloc(n ? n : 1, sizeof *y.gone), 0, 0, 0, BUF_INIT };
-    kb_doc **docs = xcalloc(n ? n : 1, sizeof *docs);
-    kb_keys dk = { 0 };
-    const cJSON *it;
-    cJSON_ArrayForEach(it, ids) {
-        if (!cJSON_IsString(it))
-            continue;
-        size_t at = dk.buf.len;
-        kb__key_doc(&dk.buf, ns->name, it->valuestring);
-        kb__keys_mark(&dk, at);
-    }
-    store_value *vals = NULL;
-    int *rcs = NULL;
-    int rc = kb__keys_read(kb, &dk, &vals, &rcs);
-    size_t k = 0;
-    cJSON_ArrayForEach(it, ids) {
-        if (rc || !cJSON_IsString(it))
-            continue;
-        const char *id = it->valuestring;
-        kb_doc *mem = strmap_get(&ns->docs, id, strlen(id));
-        bool listed = false;
-        for (size_t g = 0; g < y.nd && !listed; g++)
-            listed = y.gone[g] == mem;
-        if (rcs[k] == RAGD_ENOTFOUND && mem && !listed)
-            y.gone[y.nd++] = mem;
-        else if (rcs[k] == 0 && kb__doc_decode(vals[k].data, vals[k].len, &docs[k]) != 0)
-            docs[k] = NULL;
-        else if (rcs[k] && rcs[k] != RAGD_ENOTFOUND)
-            rc = rcs[k]; /* the store failed: the record is offered again */
-        k++;
-    }
-    kb__keys_free(&dk, vals, rcs);
-    if (rc == 0)
-        rc = kb__sync_chunks(kb, ns, docs, k, &y);
-    if (rc == 0) {
-        kb__sync_publish(kb, ns, y.withv, y.nv, &y.vecs);
-        kb__sync_publish(kb, ns, y.nov, y.nk, NULL);
-        kb__docs_unpublish(ns, y.gone, y.nd);
-    }
-    for (size_t i = 0; i < n; i++)
-        kb__doc_free(docs[i]);
-    for (size_t i = 0; i < y.nv; i++) {
-        kb__doc_free(y.withv[i].doc);
-        free(y.withv[i].spans);
-    }
-    for (size_t i = 0; i < y.nk; i++) {
-        kb__doc_free(y.nov[i].doc);
-        free(y.nov[i].spans);
-    }
-    free(docs);
-    free(y.withv);
-    free(y.nov);
-    free(y.gone);
-    buf_free(&y.vecs);
-    return rc;
-}
 
 /* ---- a namespace's log ---- */
+
+/* Sync the documents a record names (its string ids). Caller holds wmu. */
+static int kb__rec_sync(kb_t *kb, kb_ns *ns, const cJSON *ids)
+{
+    size_t n = 0, cap = (size_t)cJSON_GetArraySize(ids);
+    const char **v = xmalloc((cap ? cap : 1) * sizeof *v);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ids)
+        if (cJSON_IsString(it))
+            v[n++] = it->valuestring;
+    int rc = kb__docs_sync(kb, ns, v, n);
+    free(v);
+    return rc;
+}
 
 static int kb__log_apply(void *ud, uint64_t seq, const void *data, size_t len)
 {
@@ -277,7 +93,7 @@ static int kb__log_apply(void *ud, uint64_t seq, const void *data, size_t len)
     if (ns) {
         pthread_mutex_lock(&ns->wmu);
         if (!ns->dropped) {
-            rc = kb__docs_sync(kb, ns, r.ids);
+            rc = kb__rec_sync(kb, ns, r.ids);
             if (rc == 0 && r.ver && strlen(r.ver) == 32)
                 memcpy(ns->version, r.ver, 33);
         }
@@ -294,7 +110,7 @@ static int kb__ns_reload(kb_t *kb, const char *name)
 {
     kb_ns *fresh = NULL;
     ragd_error err;
-    int rc = kb__load_ns(kb, name, NULL, &fresh, &err);
+    int rc = kb__load_ns(kb, name, NULL, false, &fresh, &err);
     if (rc) {
         log_msg(LOG_WARN, "replication: %s", err.msg);
         return rc;
@@ -575,6 +391,9 @@ void kb_repl_status_get(kb_t *kb, kb_repl_status *out)
     out->following = kb->o.repl != NULL;
     pthread_mutex_lock(&kb->rmu);
     out->rebuilds = kb->rebuilds;
+    out->replayed = kb->replayed;
+    out->snapshots_loaded = kb->snapshots_loaded;
+    out->snapshots_written = kb->snapshots_written;
     out->resets = kb->resets;
     out->reset_at_ms = kb->reset_at_ms;
     if (kb->reset_at_ms && clock_wall_ms() - kb->reset_at_ms < KB_RESET_DEGRADED_MS)

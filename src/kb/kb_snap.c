@@ -1,55 +1,99 @@
 /*
- * kb_snap.c - HNSW snapshots of knowledge-base namespaces, so a restart need
- * not rebuild the graphs. At kb_close each namespace writes its graph
- * (hnsw_save) and a slot map (slot id -> document id + chunk index) tagged
- * with the namespace's version token; every change writes a new token to the
- * store (kb:<ns>:ver), so at start a snapshot is used only when the store
- * still holds the version it was taken at - else the graph is rebuilt from
- * the stored vectors. BM25 is always rebuilt from the texts (it is fast).
+ * kb_snap.c - snapshots of knowledge-base namespaces, so a restart loads a
+ * namespace from local files and replays only the changes logged since
+ * (docs/KNOWLEDGE.md, "Snapshots and restart"). A snapshot is two files in
+ * the snapshot directory: <ns>.<token>.hnsw (the graph, hnsw_save) and
+ * <ns>.kbsnap, renamed into place last (the commit point), which names that
+ * token and holds the log position it reflects, the store's epoch, the
+ * namespace's creation time, every document record and the slot map (slot ->
+ * document, chunk, span). BM25 is not saved: it is rebuilt from the texts
+ * (tokenising is a small part of a load; one format fewer to keep in step).
+ * A SHA-256 of the body catches a damaged file.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kb/kb_int.h"
+#include "util/file.h"
+#include "util/hash.h"
 #include "util/mem.h"
+
+#define KB_SNAP_MAGIC "KBS2"
+#define KB_SNAP_HDR (4 + 8 + 8 + 64 + 16 + 4) /* magic seq created epoch token n_docs */
 
 static void kb__snap_path(char *out, size_t n, const char *dir, const char *ns, const char *ext)
 {
     snprintf(out, n, "%s/%s.%s", dir, ns, ext);
 }
 
-static bool kb__w32(FILE *f, uint32_t v)
+static void kb__snap_hnsw_path(char *out, size_t n, const char *dir, const char *ns,
+                               const char *token)
 {
-    return fwrite(&v, 4, 1, f) == 1;
+    snprintf(out, n, "%s/%s.%.16s.hnsw", dir, ns, token);
 }
 
-int kb__snap_save(const kb_ns *ns, const char *dir)
+static void kb__put32(buf_t *b, uint32_t v)
 {
-    if (!ns->hn || !ns->version[0])
-        return RAGD_OK;
-    char path[4096], tmp[4200];
-    kb__snap_path(path, sizeof path, dir, ns->name, "hnsw");
-    int rc = hnsw_save(ns->hn, path);
-    if (rc)
-        return rc;
-    kb__snap_path(path, sizeof path, dir, ns->name, "map");
+    buf_append(b, &v, 4);
+}
+
+static void kb__put64(buf_t *b, uint64_t v)
+{
+    buf_append(b, &v, 8);
+}
+
+/* The body of ns's .kbsnap (without its checksum). Caller holds wmu. */
+static void kb__snap_body(const kb_t *kb, const kb_ns *ns, uint64_t seq, const char *token,
+                          buf_t *b)
+{
+    char epoch[64] = { 0 }, tok[16] = { 0 };
+    memcpy(epoch, kb->epoch, strnlen(kb->epoch, sizeof epoch));
+    if (token)
+        memcpy(tok, token, 16);
+    buf_append(b, KB_SNAP_MAGIC, 4);
+    kb__put64(b, seq);
+    kb__put64(b, (uint64_t)ns->created_ms);
+    buf_append(b, epoch, sizeof epoch);
+    buf_append(b, tok, sizeof tok);
+    kb__put32(b, (uint32_t)ns->docs.count);
+    strmap idx = STRMAP_INIT; /* document -> its index in the file, for the slots */
+    size_t it = 0, i = 0;
+    void *v;
+    buf_t rec = BUF_INIT;
+    while (strmap_next(&ns->docs, &it, NULL, &v)) {
+        const kb_doc *d = v;
+        buf_reset(&rec);
+        kb__doc_encode(d, &rec);
+        kb__put32(b, (uint32_t)rec.len);
+        buf_append(b, rec.data, rec.len);
+        strmap_put(&idx, d->id, strlen(d->id), (void *)(uintptr_t)++i);
+    }
+    buf_free(&rec);
+    kb__put32(b, ns->n_slots);
+    for (uint32_t s = 0; s < ns->n_slots; s++) {
+        const kb_slot *sl = &ns->slots[s];
+        uintptr_t at = sl->doc ? (uintptr_t)strmap_get(&idx, sl->doc->id, strlen(sl->doc->id))
+                               : 0;
+        uint32_t rec5[5] = { at ? (uint32_t)(at - 1) : UINT32_MAX, sl->seq, sl->start, sl->end,
+                             sl->pieces };
+        buf_append(b, rec5, sizeof rec5);
+    }
+    strmap_free(&idx);
+}
+
+/* Write data to path through a temp file, fsync'd, renamed into place. */
+static int kb__write_atomic(const char *path, const void *data, size_t len)
+{
+    char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
         return RAGD_EIO;
-    bool ok = fwrite("KBS1", 4, 1, f) == 1 && fwrite(ns->version, 32, 1, f) == 1 &&
-              kb__w32(f, ns->n_slots);
-    for (uint32_t i = 0; ok && i < ns->n_slots; i++) {
-        const kb_slot *s = &ns->slots[i];
-        if (!s->doc) {
-            ok = kb__w32(f, 0) && kb__w32(f, UINT32_MAX);
-            continue;
-        }
-        uint32_t len = (uint32_t)strlen(s->doc->id);
-        ok = kb__w32(f, s->seq) && kb__w32(f, len) && fwrite(s->doc->id, len, 1, f) == 1;
-    }
+    bool ok = fwrite(data, 1, len, f) == len;
     ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
@@ -59,24 +103,113 @@ int kb__snap_save(const kb_ns *ns, const char *dir)
     return RAGD_OK;
 }
 
-void kb__snap_remove(const char *ns, const char *dir)
+/* Remove files of ns's older snapshots: <ns>.<token>.hnsw other than keep
+ * (NULL: all), and the layout before tokens (<ns>.map, <ns>.hnsw). */
+static void kb__snap_sweep(const char *dir, const char *ns, const char *keep)
 {
     char path[4096];
     kb__snap_path(path, sizeof path, dir, ns, "map");
     unlink(path);
     kb__snap_path(path, sizeof path, dir, ns, "hnsw");
     unlink(path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t nl = strlen(ns);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strlen(n) != nl + 1 + 16 + 5 || memcmp(n, ns, nl) != 0 || n[nl] != '.' ||
+            strcmp(n + nl + 17, ".hnsw") != 0 || (keep && memcmp(n + nl + 1, keep, 16) == 0))
+            continue;
+        bool hex = true;
+        for (size_t i = 0; i < 16; i++)
+            hex = hex && hash_hex_digit(n[nl + 1 + i]) >= 0;
+        if (hex) {
+            snprintf(path, sizeof path, "%s/%s", dir, n);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+int kb__snap_take(const kb_t *kb, const kb_ns *ns, uint64_t seq, kb_snap_w *w)
+{
+    memset(w, 0, sizeof *w);
+    memcpy(w->name, ns->name, sizeof w->name);
+    w->seq = seq;
+    kb__version_new(w->token);
+    if (ns->hn && hnsw_count(ns->hn) > 0) {
+        char path[4096];
+        kb__snap_hnsw_path(path, sizeof path, kb->o.snapshot_dir, ns->name, w->token);
+        int rc = hnsw_save_nosync(ns->hn, path);
+        if (rc)
+            return rc;
+    } else {
+        w->token[0] = '\0';
+    }
+    kb__snap_body(kb, ns, seq, w->token[0] ? w->token : NULL, &w->body);
+    return RAGD_OK;
+}
+
+/* fsync the file at path. */
+static int kb__fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return RAGD_EIO;
+    int rc = fsync(fd) == 0 ? RAGD_OK : RAGD_EIO;
+    close(fd);
+    return rc;
+}
+
+int kb__snap_commit(const kb_t *kb, kb_snap_w *w)
+{
+    const char *dir = kb->o.snapshot_dir;
+    char path[4096], graph[4096];
+    kb__snap_hnsw_path(graph, sizeof graph, dir, w->name, w->token);
+    int rc = w->token[0] ? kb__fsync_path(graph) : RAGD_OK;
+    if (rc == RAGD_OK) {
+        uint8_t sum[HASH_SHA256_LEN];
+        hash_sha256(w->body.data, w->body.len, sum);
+        buf_append(&w->body, sum, sizeof sum);
+        kb__snap_path(path, sizeof path, dir, w->name, "kbsnap");
+        rc = kb__write_atomic(path, w->body.data, w->body.len);
+    }
+    if (rc == RAGD_OK)
+        kb__snap_sweep(dir, w->name, w->token[0] ? w->token : NULL);
+    else if (w->token[0])
+        unlink(graph);
+    buf_free(&w->body);
+    return rc;
+}
+
+void kb__snap_abort(const kb_t *kb, kb_snap_w *w)
+{
+    if (w->token[0]) {
+        char graph[4096];
+        kb__snap_hnsw_path(graph, sizeof graph, kb->o.snapshot_dir, w->name, w->token);
+        unlink(graph);
+    }
+    buf_free(&w->body);
+}
+
+void kb__snap_remove(const char *ns, const char *dir)
+{
+    char path[4096];
+    kb__snap_path(path, sizeof path, dir, ns, "kbsnap");
+    unlink(path);
+    kb__snap_sweep(dir, ns, NULL);
 }
 
 void kb__snap_reset(kb_ns *ns)
 {
     size_t it = 0;
     void *v;
-    while (strmap_next(&ns->docs, &it, NULL, &v)) {
-        kb_doc *d = v;
-        for (uint32_t i = 0; i < d->n_chunks; i++)
-            d->chunks[i] = UINT32_MAX;
-    }
+    while (strmap_next(&ns->docs, &it, NULL, &v))
+        kb__doc_free(v);
+    strmap_free(&ns->docs);
+    ns->text_bytes = 0;
     ns->n_slots = ns->n_free = 0;
     ns->n_chunks = 0;
     hnsw_destroy(ns->hn);
@@ -87,65 +220,94 @@ void kb__snap_reset(kb_ns *ns)
     ns->dim = 0;
 }
 
-static bool kb__r32(FILE *f, uint32_t *v)
+/* ---- load ---- */
+
+/* A bounded reader over the file's body. */
+typedef struct kb_rd {
+    const char *p, *end;
+} kb_rd;
+
+static bool kb__rd(kb_rd *r, void *out, size_t n)
 {
-    return fread(v, 4, 1, f) == 1;
+    if ((size_t)(r->end - r->p) < n)
+        return false;
+    memcpy(out, r->p, n);
+    r->p += n;
+    return true;
 }
 
-size_t kb__snap_map(kb_ns *ns, const char *dir)
+/* The documents of the file into ns->docs, and docs[i] in file order. */
+static bool kb__snap_docs(kb_rd *r, kb_ns *ns, uint32_t n, kb_doc **docs)
 {
-    if (!dir || !ns->version[0])
-        return 0;
-    char path[4096], magic[4], ver[32], id[KB_DOC_ID_MAX + 1];
-    kb__snap_path(path, sizeof path, dir, ns->name, "map");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    uint32_t n = 0;
-    size_t mapped = 0;
-    bool ok = fread(magic, 4, 1, f) == 1 && !memcmp(magic, "KBS1", 4) &&
-              fread(ver, 32, 1, f) == 1 && !memcmp(ver, ns->version, 32) && kb__r32(f, &n) &&
-              n < (1u << 30);
-    if (ok) {
-        ns->cap_slots = n ? n : 1;
-        ns->slots = xcalloc(ns->cap_slots, sizeof *ns->slots);
-        ns->n_slots = n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len;
+        kb_doc *d = NULL;
+        if (!kb__rd(r, &len, 4) || (size_t)(r->end - r->p) < len ||
+            kb__doc_decode(r->p, len, &d) != 0)
+            return false;
+        r->p += len;
+        if (strmap_get(&ns->docs, d->id, strlen(d->id))) {
+            kb__doc_free(d);
+            return false;
+        }
+        strmap_put(&ns->docs, d->id, strlen(d->id), d);
+        ns->text_bytes += d->len;
+        docs[i] = d;
     }
-    for (uint32_t i = 0; ok && i < n; i++) {
-        uint32_t seq, len;
-        ok = kb__r32(f, &seq) && kb__r32(f, &len);
-        if (!ok || len == UINT32_MAX)
+    return true;
+}
+
+/* The slot map: every slot's document and span, checked against them. */
+static bool kb__snap_slots(kb_rd *r, kb_ns *ns, kb_doc **docs, uint32_t n_docs)
+{
+    uint32_t n;
+    if (!kb__rd(r, &n, 4) || n >= (1u << 30) || (size_t)(r->end - r->p) != (size_t)n * 20)
+        return false;
+    ns->cap_slots = n ? n : 1;
+    ns->slots = xrealloc(ns->slots, ns->cap_slots * sizeof *ns->slots);
+    ns->n_slots = n;
+    uint32_t *free_ids = xmalloc((n ? n : 1) * sizeof *free_ids), nf = 0;
+    bool ok = true;
+    for (uint32_t i = n; ok && i-- > 0;) { /* backwards: the lowest free id is taken first */
+        uint32_t s[5];
+        memcpy(s, r->p + (size_t)i * 20, sizeof s);
+        ns->slots[i] = (kb_slot){ 0 };
+        if (s[0] == UINT32_MAX) {
+            free_ids[nf++] = i;
             continue;
-        ok = len <= KB_DOC_ID_MAX && fread(id, len, 1, f) == 1;
-        kb_doc *d = ok ? strmap_get(&ns->docs, id, len) : NULL;
-        ok = d && seq < d->n_chunks && d->chunks[seq] == UINT32_MAX;
+        }
+        kb_doc *d = s[0] < n_docs ? docs[s[0]] : NULL;
+        ok = d && s[1] < d->n_chunks && d->chunks[s[1]] == UINT32_MAX && s[2] <= s[3] &&
+             s[3] <= d->len;
         if (ok) {
-            d->chunks[seq] = i;
-            mapped++;
+            d->chunks[s[1]] = i;
+            ns->slots[i] = (kb_slot){ d, s[2], s[3], s[4], s[1] };
+            ns->n_chunks++;
         }
     }
-    fclose(f);
-    if (!ok) {
-        kb__snap_reset(ns);
-        return 0;
-    }
-    return mapped;
+    if (ok)
+        kb__slots_give(ns, free_ids, nf);
+    free(free_ids);
+    return ok;
 }
 
-bool kb__snap_finish(kb_ns *ns, const char *dir, size_t mapped)
+/* The graph named by token: every vector in it belongs to a live slot. */
+static bool kb__snap_graph(kb_ns *ns, const char *dir, const char *token)
 {
-    if (ns->n_chunks != mapped)
-        return false;
     char path[4096];
-    kb__snap_path(path, sizeof path, dir, ns->name, "hnsw");
+    kb__snap_hnsw_path(path, sizeof path, dir, ns->name, token);
     hnsw *hn = NULL;
     if (hnsw_load(path, &hn))
         return false;
     hnsw_params p = hnsw_get_params(hn);
-    bool ok = hnsw_count(hn) == mapped;
+    bool ok = p.dim > 0;
+    uint64_t in = 0;
     for (uint32_t i = 0; ok && i < ns->n_slots; i++)
-        ok = hnsw_contains(hn, i) == (ns->slots[i].doc != NULL);
-    if (!ok) {
+        if (hnsw_contains(hn, i)) {
+            ok = ns->slots[i].doc != NULL;
+            in++;
+        }
+    if (!ok || in != hnsw_count(hn)) {
         hnsw_destroy(hn);
         return false;
     }
@@ -154,16 +316,71 @@ bool kb__snap_finish(kb_ns *ns, const char *dir, size_t mapped)
     ns->dim = p.dim;
     ns->vsum = xcalloc(p.dim, sizeof *ns->vsum);
     float *v = xmalloc(p.dim * sizeof *v);
-    uint32_t *free_ids = xmalloc((ns->n_slots ? ns->n_slots : 1) * sizeof *free_ids);
-    uint32_t nf = 0;
-    for (uint32_t i = ns->n_slots; i-- > 0;) {
-        if (!ns->slots[i].doc)
-            free_ids[nf++] = i;
-        else if (hnsw_get_vector(hn, i, v) == 0)
+    for (uint32_t i = 0; i < ns->n_slots; i++)
+        if (hnsw_contains(hn, i) && hnsw_get_vector(hn, i, v) == 0)
             kb__vsum_add(ns, v, 1.0);
-    }
-    kb__slots_give(ns, free_ids, nf);
-    free(free_ids);
     free(v);
     return true;
+}
+
+/* Why the header says the snapshot cannot be used (NULL = it can). */
+static const char *kb__snap_stale(const kb_t *kb, const kb_ns *ns, const char *hdr,
+                                  uint64_t first, uint64_t last, uint64_t *seq)
+{
+    int64_t created;
+    memcpy(seq, hdr + 4, 8);
+    memcpy(&created, hdr + 12, 8);
+    char epoch[65] = { 0 };
+    memcpy(epoch, hdr + 20, 64);
+    if (created != ns->created_ms)
+        return "the namespace was dropped and created again since";
+    if (strcmp(epoch, kb->epoch) != 0)
+        return "the store's epoch changed since (Redis lost or replaced its data)";
+    if (last < *seq)
+        return "the namespace's log holds less than the snapshot saw (deleted or reset)";
+    if (first > *seq + 1)
+        return "the namespace's log was trimmed past the snapshot's position "
+               "(repl_log_keep)";
+    return NULL;
+}
+
+int kb__snap_load(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last, uint64_t *seq,
+                  const char **why)
+{
+    char path[4096], *data = NULL;
+    size_t len = 0;
+    *why = NULL;
+    kb__snap_path(path, sizeof path, kb->o.snapshot_dir, ns->name, "kbsnap");
+    if (file_read_all(path, &data, &len) != 0)
+        return RAGD_ENOTFOUND;
+    uint8_t sum[HASH_SHA256_LEN];
+    bool ok = len >= KB_SNAP_HDR + 4 + HASH_SHA256_LEN && !memcmp(data, KB_SNAP_MAGIC, 4);
+    if (ok) {
+        hash_sha256(data, len - HASH_SHA256_LEN, sum);
+        ok = !memcmp(sum, data + len - HASH_SHA256_LEN, HASH_SHA256_LEN);
+    }
+    if (!ok || (*why = kb__snap_stale(kb, ns, data, first, last, seq)) != NULL) {
+        *why = *why ? *why : "the snapshot file is damaged or of another version";
+        free(data);
+        return RAGD_EFORMAT;
+    }
+    char token[17] = { 0 };
+    memcpy(token, data + 84, 16);
+    uint32_t n_docs;
+    memcpy(&n_docs, data + 100, 4);
+    kb_rd r = { data + KB_SNAP_HDR, data + len - HASH_SHA256_LEN };
+    kb_doc **docs = xcalloc(n_docs ? n_docs : 1, sizeof *docs);
+    ok = n_docs <= (size_t)(r.end - r.p) / 4 && kb__snap_docs(&r, ns, n_docs, docs) &&
+         kb__snap_slots(&r, ns, docs, n_docs) &&
+         (!token[0] || kb__snap_graph(ns, kb->o.snapshot_dir, token));
+    free(docs);
+    free(data);
+    if (!ok) {
+        kb__snap_reset(ns);
+        *why = "the snapshot does not match its graph file or its records do not parse";
+        return RAGD_EFORMAT;
+    }
+    ns->snap_seq = *seq;
+    ns->snap_saved = true;
+    return RAGD_OK;
 }

@@ -209,15 +209,17 @@ void kb__log_close(buf_t *rec, const char *ver, const char *origin)
     buf_puts(rec, "}");
 }
 
-int kb__log_commit(kb_t *kb, const kb_ns *ns, const store_check *checks, size_t nc,
+int kb__log_commit(kb_t *kb, kb_ns *ns, const store_check *checks, size_t nc,
                    const store_op *ops, size_t n, const buf_t *rec, size_t *failed)
 {
     buf_t log = BUF_INIT;
     kb__key_log(&log, ns->name);
-    uint64_t seq;
+    uint64_t seq = 0;
     int rc = store_batch_log_if(kb->o.store, checks, nc, ops, n, log.data, rec->data, rec->len,
                                 &seq, failed);
     buf_free(&log);
+    if ((rc == 0 || rc == RAGD_ENOTDURABLE) && seq > ns->applied_seq)
+        ns->applied_seq = seq;
     return rc;
 }
 

@@ -31,6 +31,7 @@ void store_config_default(store_config *cfg)
     cfg->command_timeout_ms = 1000;
     cfg->sweep_interval_ms = 1000;
     cfg->wait_timeout_ms = 1000;
+    cfg->log_keep = STORE_LOG_KEEP;
 }
 
 void store_value_free(store_value *v)

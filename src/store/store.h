@@ -48,6 +48,8 @@ typedef struct store_config {
     int wait_replicas;        /* Redis: each write waits for this many replicas (WAIT) */
     int wait_timeout_ms;      /* ... for at most this long, then RAGD_EUNAVAIL; default 1000 */
     bool read_replicas;       /* Redis Cluster or Sentinel: store_get_stale may read a replica */
+    uint64_t log_keep;        /* records each log keeps (store_log_append); 0 = default
+                                 STORE_LOG_KEEP */
 } store_config;
 
 /* Limits shared by both backends (LMDB keys are at most 511 bytes with their
@@ -216,8 +218,9 @@ int store_batch_log_if(store_t *s, const store_check *checks, size_t nc, const s
 /* Append-only log per name (the change logs replicas follow, docs/REPLICATION.md).
  * LMDB: ordered records; Redis: a Stream. *seq gets the new record's number,
  * strictly increasing per log. Each append trims the log to about the last
- * STORE_LOG_KEEP records (Redis: XADD MAXLEN ~, so at least that many stay;
- * LMDB: exactly that many), which bounds how far back a reader can catch up. */
+ * store_config.log_keep records (default STORE_LOG_KEEP; Redis: XADD MAXLEN ~,
+ * so at least that many stay; LMDB: exactly that many), which bounds how far
+ * back a reader can catch up. */
 #define STORE_LOG_KEEP 100000
 int store_log_append(store_t *s, const char *log, const void *rec, size_t len,
                      uint64_t *seq);

@@ -161,7 +161,7 @@ int rs__log_poll(struct rroute *rt, const char *const *logs, const size_t *lens,
  * store's command runner (which adds WAIT after writes when asked). */
 typedef int (*rs_exec_fn)(void *ctx, const char *key, size_t klen, size_t n,
                           const struct rpool_cmd *cmds, struct redisReply **replies);
-int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
+int rs__batch_if(rs_exec_fn exec, void *ctx, const char *keep, const char *rkey, size_t rklen,
                  const store_check *checks, size_t nc, size_t *failed, const store_op *ops,
                  size_t n, const char *log, size_t loglen, const void *rec, size_t len,
                  uint64_t *seq);

@@ -358,6 +358,7 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
     s->dir_ino = st.st_ino;
     s->fsync_policy = cfg->fsync_policy;
     s->max_bytes = cfg->max_bytes;
+    s->log_keep = cfg->log_keep ? cfg->log_keep : STORE_LOG_KEEP;
     s->sweep_interval_ms = cfg->sweep_interval_ms ? cfg->sweep_interval_ms : 1000;
     s->access = xcalloc(LM_ACCESS_SLOTS, sizeof *s->access);
     pthread_mutex_init(&s->rpool_mu, NULL);

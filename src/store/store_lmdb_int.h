@@ -56,6 +56,7 @@ typedef struct lm_store {
     ino_t dir_ino;
     int lock_fd;   /* exclusive flock on <dir>/ragd.lock: one process per directory */
     MDB_dbi kv, exp, evx, logs, meta;
+    uint64_t log_keep; /* records each log keeps (store_config.log_keep) */
     int fsync_policy;
     uint64_t max_bytes;
     int sweep_interval_ms;
@@ -234,7 +235,7 @@ int lm__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep);
 int lm__log_bounds(void *impl, const char *log, size_t loglen, uint64_t *first,
                    uint64_t *last);
 /* Append rec to log inside the write transaction txn (trimming to
- * STORE_LOG_KEEP); *seq gets its number. Used by lm__batch and lm__log_append. */
+ * log_keep); *seq gets its number. Used by lm__batch and lm__log_append. */
 int lm__log_put(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, const void *rec,
                 size_t len, uint64_t *seq);
 

@@ -48,6 +48,30 @@ static int log_last(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, u
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : lm__err(s, rc);
 }
 
+/* Delete the records of log with seq <= upto, oldest first, in txn. */
+static int log_drop_upto(lm_store *s, MDB_txn *txn, const char *log, size_t loglen,
+                         uint64_t upto)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->logs, &cur);
+    if (rc)
+        return lm__err(s, rc);
+    unsigned char kb[LM_LOG_KEY_MAX];
+    MDB_val k = { log_key(kb, log, loglen, 0), kb }, d;
+    rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+    while (rc == 0 && log_owns(&k, log, loglen) &&
+           lm__be64_get((unsigned char *)k.mv_data + loglen + 1) <= upto) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) { /* re-seek, as lm__log_delete does */
+            k.mv_size = log_key(kb, log, loglen, 0);
+            k.mv_data = kb;
+            rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : lm__err(s, rc);
+}
+
 int lm__log_put(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, const void *rec,
                 size_t len, uint64_t *seq)
 {
@@ -60,11 +84,8 @@ int lm__log_put(lm_store *s, MDB_txn *txn, const char *log, size_t loglen, const
     unsigned char kb[LM_LOG_KEY_MAX];
     MDB_val k = { log_key(kb, log, loglen, last + 1), kb }, d = { len, (void *)rec };
     rc = lm__err(s, mdb_put(txn, s->logs, &k, &d, 0));
-    if (rc == 0 && last + 1 > STORE_LOG_KEEP) { /* trim: keep exactly STORE_LOG_KEEP */
-        MDB_val old = { log_key(kb, log, loglen, last + 1 - STORE_LOG_KEEP), kb };
-        int drc = mdb_del(txn, s->logs, &old, NULL);
-        rc = drc == 0 || drc == MDB_NOTFOUND ? 0 : lm__err(s, drc);
-    }
+    if (rc == 0 && last + 1 > s->log_keep) /* trim: keep exactly log_keep */
+        rc = log_drop_upto(s, txn, log, loglen, last + 1 - s->log_keep);
     if (rc == 0)
         *seq = last + 1;
     return rc;
@@ -90,29 +111,6 @@ int lm__log_append(void *impl, const char *log, size_t loglen, const void *rec, 
     return rc;
 }
 
-/* Delete the records of log with seq <= upto, oldest first, in txn. */
-static int log_drop_upto(lm_store *s, MDB_txn *txn, const char *log, size_t loglen,
-                         uint64_t upto)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->logs, &cur);
-    if (rc)
-        return lm__err(s, rc);
-    unsigned char kb[LM_LOG_KEY_MAX];
-    MDB_val k = { log_key(kb, log, loglen, 0), kb }, d;
-    rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-    while (rc == 0 && log_owns(&k, log, loglen) &&
-           lm__be64_get((unsigned char *)k.mv_data + loglen + 1) <= upto) {
-        rc = mdb_cursor_del(cur, 0);
-        if (rc == 0) { /* re-seek, as lm__log_delete does */
-            k.mv_size = log_key(kb, log, loglen, 0);
-            k.mv_data = kb;
-            rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-        }
-    }
-    mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : lm__err(s, rc);
-}
 
 int lm__log_trim(void *impl, const char *log, size_t loglen, uint64_t keep)
 {

@@ -350,8 +350,8 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
         return brc ? brc : rs__log_append(impl, log, loglen, rec, len, seq);
     }
     if (nchecks)
-        return rs__batch_if(rs__exec_fn, s, rkey, rklen, checks, nchecks, failed, ops, n, log,
-                            loglen, rec, len, seq);
+        return rs__batch_if(rs__exec_fn, s, s->log_keep, rkey, rklen, checks, nchecks, failed,
+                            ops, n, log, loglen, rec, len, seq);
     size_t nc = n + 2 + (log ? 1 : 0); /* MULTI, ops, [EVAL], EXEC */
     rpool_cmd *cmds = xcalloc(nc, sizeof *cmds);
     const char **argv = xmalloc(6 * (n + 1) * sizeof *argv);
@@ -372,7 +372,7 @@ static int rs__batch(void *impl, const store_check *checks, size_t nchecks, size
         a[2] = "1", l[2] = 1;
         a[3] = log, l[3] = loglen;
         a[4] = rec, l[4] = len;
-        a[5] = RS_LOG_KEEP_STR, l[5] = strlen(RS_LOG_KEEP_STR);
+        a[5] = s->log_keep, l[5] = strlen(s->log_keep);
         cmds[n + 1] = (rpool_cmd){ 6, a, l };
     }
     cmds[nc - 1] = (rpool_cmd){ 1, exec, exec_len };
@@ -465,6 +465,8 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
     s->wait_replicas = cfg->wait_replicas;
     int wait_ms = cfg->wait_timeout_ms > 0 ? cfg->wait_timeout_ms : 1000;
     snprintf(s->wait_args[0], sizeof s->wait_args[0], "%d", cfg->wait_replicas);
+    snprintf(s->log_keep, sizeof s->log_keep, "%" PRIu64,
+             cfg->log_keep ? cfg->log_keep : (uint64_t)STORE_LOG_KEEP);
     snprintf(s->wait_args[1], sizeof s->wait_args[1], "%d", wait_ms);
     store_config pc = *cfg; /* a command's deadline covers its WAIT */
     if (s->wait_replicas > 0)

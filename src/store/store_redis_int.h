@@ -29,11 +29,6 @@ enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
     "'d', ARGV[1])\n"                                                                       \
     "return seq\n"
 
-/* STORE_LOG_KEEP as the script's text argument. */
-#define RS_STR2(x) #x
-#define RS_STR(x) RS_STR2(x)
-#define RS_LOG_KEEP_STR RS_STR(STORE_LOG_KEEP)
-
 typedef struct rs_store {
     rroute *route;
     struct rs_waitpool *waiters; /* connections of blocking log reads; NULL on a cluster */
@@ -41,6 +36,7 @@ typedef struct rs_store {
     int wait_replicas; /* > 0: each write is followed by WAIT wait_replicas wait_timeout */
     char wait_args[2][16];
     rs_script scripts[RS_NSCRIPTS];
+    char log_keep[24]; /* store_config.log_keep as the scripts' MAXLEN argument */
     char *match_all; /* "<escaped prefix>:*" or "*" */
     size_t match_all_len;
 } rs_store;

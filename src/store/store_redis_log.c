@@ -275,7 +275,7 @@ static int rs__batch_if_reply(const redisReply *r, size_t *failed, uint64_t *seq
     return 0;
 }
 
-int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
+int rs__batch_if(rs_exec_fn exec, void *ctx, const char *keep, const char *rkey, size_t rklen,
                  const store_check *checks, size_t nc, size_t *failed, const store_op *ops,
                  size_t n, const char *log, size_t loglen, const void *rec, size_t len,
                  uint64_t *seq)
@@ -290,7 +290,7 @@ int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
     snprintf(num[0], sizeof num[0], "%zu", nkeys);
     snprintf(num[1], sizeof num[1], "%zu", nc);
     snprintf(num[2], sizeof num[2], "%zu", n);
-    snprintf(num[3], sizeof num[3], "%d", STORE_LOG_KEEP);
+    snprintf(num[3], sizeof num[3], "%s", keep);
     RS_ARG("EVAL", 4);
     RS_ARG(RS_BATCH_IF_SRC, strlen(RS_BATCH_IF_SRC));
     RS_ARG(num[0], strlen(num[0]));
@@ -335,8 +335,9 @@ int rs__batch_if(rs_exec_fn exec, void *ctx, const char *rkey, size_t rklen,
 int rs__log_append(void *impl, const char *log, size_t loglen, const void *rec,
                          size_t len, uint64_t *seq)
 {
-    const char *args[2] = { rec, RS_LOG_KEEP_STR };
-    size_t lens[2] = { len, strlen(RS_LOG_KEEP_STR) };
+    rs_store *s = impl;
+    const char *args[2] = { rec, s->log_keep };
+    size_t lens[2] = { len, strlen(s->log_keep) };
     return rs__script(impl, RS_LOG_APPEND, log, loglen, 2, args, lens, rs__reply_seq, seq);
 }
 

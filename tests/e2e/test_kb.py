@@ -115,12 +115,12 @@ def test_restart_and_kill9_keep_acknowledged_documents(ragd):
     upsert(ragd, "durable", [{"id": f"d{i}", "text": f"document {i} about knee rehab",
                               "metadata": {"n": i}} for i in range(200)])
     before = search(ragd, query="knee rehab", namespaces=["durable"], limit=5, search_type="semantic")
-    ragd.restart()  # clean stop: the HNSW snapshot is written and loaded back
+    ragd.restart()  # clean stop: the snapshot is written and loaded back
     again = search(ragd, query="knee rehab", namespaces=["durable"], limit=5, search_type="semantic")
     assert [(x["document_id"], round(x["score"], 4)) for x in again] == \
         [(x["document_id"], round(x["score"], 4)) for x in before]
     upsert(ragd, "durable", [{"id": "last", "text": "acknowledged right before the crash"}])
-    ragd.kill9()  # no snapshot for this state: the graph is rebuilt from the stored vectors
+    ragd.kill9()  # the snapshot predates "last": loaded, then the log replayed from it
     ragd.start()
     st = ragd.get(f"{NS}/durable").json()["stats"]
     assert st["documents"] == 201 and st["chunks"] == 201 and st["hnsw"]["vectors"] == 201

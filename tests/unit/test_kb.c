@@ -343,7 +343,7 @@ TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
         for (size_t i = 0; i < 15; i++)
             ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(before[t].hits[i].metadata, "rare")));
     }
-    kb_close(kb); /* writes the HNSW snapshot */
+    kb_close(kb); /* writes the snapshot */
     kb = open_kb();
     ASSERT_EQ_INT(kb_snapshots_loaded(kb), 1);
     kb_ns_info in;
@@ -365,17 +365,59 @@ TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
     }
     float c[KBFX_DIM];
     ASSERT_OK(kb_ns_centroid(kb, "many", c, KBFX_DIM));
-    /* a change made without the snapshot directory makes the snapshot stale */
+    /* a change made without the snapshot directory: the snapshot loads and the
+     * namespace's log is replayed from its position */
     kb_close(kb);
     kb = open_kb_snap(NULL);
     kb_doc_in extra = { "extra", "fox exercise extra", 18, md[0], NULL };
     ASSERT_OK(kb_docs_upsert(kb, "many", &extra, 1, NULL, &err));
+    ASSERT_OK(kb_doc_delete(kb, "many", "d1"));
     kb_close(kb);
     kb = open_kb();
-    ASSERT_EQ_INT(kb_snapshots_loaded(kb), 0);
+    kb_repl_status rs;
+    kb_repl_status_get(kb, &rs);
+    ASSERT_EQ_INT(kb_snapshots_loaded(kb), 1);
+    ASSERT_EQ_INT(rs.replayed, 2);
+    ASSERT_EQ_INT(rs.rebuilds, 0);
     ASSERT_OK(kb_ns_get_info(kb, "many", &in));
-    ASSERT_EQ_INT(in.documents, N + 1);
-    ASSERT_EQ_INT(in.hnsw_vectors, N + 1);
+    ASSERT_EQ_INT(in.documents, N);
+    ASSERT_EQ_INT(in.hnsw_vectors, N);
+    kb_ns_info_clear(&in);
+    cJSON *gone = NULL;
+    ASSERT_EQ_INT(kb_doc_get(kb, "many", "d1", false, &gone), RAGD_ENOTFOUND);
+    /* the log trimmed past the snapshot: rebuilt from the store */
+    kb_close(kb);
+    kb = open_kb_snap(NULL);
+    ASSERT_OK(kb_doc_delete(kb, "many", "d2"));
+    ASSERT_OK(kb_doc_delete(kb, "many", "d3"));
+    kb_close(kb);
+    ASSERT_OK(store_log_trim(g_store, "kb:{many}:log", 1));
+    kb = open_kb();
+    kb_repl_status_get(kb, &rs);
+    ASSERT_EQ_INT(kb_snapshots_loaded(kb), 0);
+    ASSERT_EQ_INT(rs.rebuilds, 1);
+    ASSERT_EQ_INT(rs.replayed, 0);
+    ASSERT_OK(kb_ns_get_info(kb, "many", &in));
+    ASSERT_EQ_INT(in.documents, N - 2);
+    ASSERT_EQ_INT(in.hnsw_vectors, N - 2);
+    kb_ns_info_clear(&in);
+    kb_close(kb); /* a fresh snapshot; then damage it: rebuilt, no crash */
+    char path[700];
+    snprintf(path, sizeof path, "%s/many.kbsnap", g_snap);
+    FILE *fp = fopen(path, "r+b");
+    ASSERT_TRUE(fp != NULL);
+    ASSERT_OK(fseek(fp, 200, SEEK_SET));
+    int ch = fgetc(fp);
+    ASSERT_OK(fseek(fp, 200, SEEK_SET));
+    fputc(ch ^ 0x5a, fp);
+    fclose(fp);
+    kb = open_kb();
+    kb_repl_status_get(kb, &rs);
+    ASSERT_EQ_INT(kb_snapshots_loaded(kb), 0);
+    ASSERT_EQ_INT(rs.rebuilds, 1);
+    ASSERT_OK(kb_ns_get_info(kb, "many", &in));
+    ASSERT_EQ_INT(in.documents, N - 2);
+    ASSERT_EQ_INT(in.hnsw_vectors, N - 2);
     kb_ns_info_clear(&in);
     kb_search_result r2;
     ASSERT_EQ_INT(search_n(kb, "many", "fox exercise extra", KB_SEARCH_SEMANTIC, NULL, NULL, 1, &r2), 1);
