@@ -60,6 +60,8 @@ void jobs__key_lease(buf_t *b, const char *id);
 /* Read the record of id into r (jobs_record_clear it). RAGD_ENOTFOUND,
  * RAGD_EFORMAT, store errors. */
 int jobs__load(jobs_t *j, const char *id, jobs_record *r);
+/* The same from a store without a service (tests, tools). */
+int jobs__load_from(store_t *st, const char *id, jobs_record *r);
 
 /* Read-modify-write of a record by compare-and-set, retried on conflict: fn
  * changes r and returns 0 to write it (setting *ttl_ms: 0 = none), or a code

@@ -29,10 +29,15 @@ void jobs__key_lease(buf_t *b, const char *id)
 
 int jobs__load(jobs_t *j, const char *id, jobs_record *r)
 {
+    return jobs__load_from(j->o.store, id, r);
+}
+
+int jobs__load_from(store_t *st, const char *id, jobs_record *r)
+{
     buf_t k = BUF_INIT;
     jobs__key_meta(&k, id);
     store_value v;
-    int rc = store_get(j->o.store, k.data, k.len, &v);
+    int rc = store_get(st, k.data, k.len, &v);
     buf_free(&k);
     if (rc)
         return rc;

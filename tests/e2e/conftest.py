@@ -1,6 +1,7 @@
 """pytest fixtures for the end-to-end suite (see ragdtest.py for the helpers)."""
 import pytest
 
+from fake_upstream import FakeUpstream
 from ragdtest import STORES, Ragd, Redis, RedisCluster, store_env
 
 
@@ -52,3 +53,9 @@ def ragd_lmdb():
     s.cleanup()
 
 
+@pytest.fixture(scope="module")
+def upstream():
+    """The fake LLM provider (tests/e2e/fake_upstream.py), one per test module."""
+    up = FakeUpstream().start()
+    yield up
+    up.stop()

@@ -14,15 +14,7 @@ import openai
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import STORES, Ragd, assert_error, store_env
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture(params=STORES)

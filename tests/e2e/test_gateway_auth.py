@@ -5,17 +5,9 @@ import openai
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import Ragd, assert_error
 
 ADMIN = "admin-secret-gw-0123456789"
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture

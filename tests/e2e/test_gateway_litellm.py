@@ -8,15 +8,7 @@ import openai
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import Ragd, assert_error
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture

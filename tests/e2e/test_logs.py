@@ -9,7 +9,6 @@ import time
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import Ragd
 
 ADMIN = "admin-secret-0123456789"
@@ -36,13 +35,6 @@ def line_for(s, request_id):
             return got[0]
         time.sleep(0.05)
     raise AssertionError(f"no log line for {request_id}: {s.logs()}")
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture

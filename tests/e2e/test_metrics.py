@@ -9,7 +9,6 @@ import subprocess
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import Ragd
 
 NS = "/api/v1/namespaces"
@@ -21,13 +20,6 @@ def samples(text, name):
     for m in re.finditer(r"^" + re.escape(name) + r"(\{.*\})? (\S+)$", text, re.M):
         out[m.group(1) or ""] = float(m.group(2))
     return out
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 import pytest
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import ROOT, Ragd, assert_error, free_port
 
 NS = "/api/v1/namespaces"
@@ -164,13 +163,6 @@ def test_invalid_utf8_in_json_bodies_is_refused(ragd):
     r = raw("/api/v1/cache/key", '{"prefix": "g", "model": "m", "params": {"q": "caf\u00e9 \u2603"}}'
             .encode())
     assert r.status_code == 200, r.text
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 def test_chat_body_cannot_poison_the_cache(upstream):

@@ -9,20 +9,12 @@ import pytest
 import redis as redis_py
 import requests
 
-from fake_upstream import FakeUpstream
 from ragdtest import Ragd
 
 MODEL_DIR = os.path.expanduser(os.environ.get("RAGD_MODEL_DIR", "~/.cache/ragd/models/all-MiniLM-L6-v2"))
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(MODEL_DIR, "model.safetensors")),
                                 reason="embedding model not installed")
 DB = 11
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    up = FakeUpstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture

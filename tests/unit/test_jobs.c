@@ -213,21 +213,6 @@ static double num(const cJSON *v, const char *obj, const char *name)
     return cJSON_GetObjectItem(o, name)->valuedouble;
 }
 
-/* The stored record of id, read without a service. */
-static int load_stored(const char *id, jobs_record *r)
-{
-    buf_t k = BUF_INIT;
-    jobs__key_meta(&k, id);
-    store_value v;
-    int rc = store_get(g_store, k.data, k.len, &v);
-    buf_free(&k);
-    if (rc)
-        return rc;
-    rc = jobs_record_decode(v.data, v.len, r);
-    store_value_free(&v);
-    return rc;
-}
-
 static void reset_ns(void)
 {
     kb_ns_drop(g_kb, "ns", NULL);
@@ -288,7 +273,7 @@ TEST(an_unfinished_job_resumes_with_every_document_once)
     }
     jobs_destroy(j); /* stops between groups, as a crash would leave it */
     jobs_record r;
-    ASSERT_OK(load_stored(id, &r)); /* checked before a new service can run it */
+    ASSERT_OK(jobs__load_from(g_store, id, &r)); /* checked before a new service can run it */
     ASSERT_TRUE(!jobs_state_terminal(r.state) && r.next_group < r.groups_total);
     jobs_record_clear(&r);
     j = open_jobs(0);
