@@ -65,7 +65,7 @@ void embed_sched_default_opts(embed_sched_opts *o)
     memset(o, 0, sizeof *o);
     o->window_us = 1000;
     o->max_batch = 256;
-    o->bulk_batch_tokens = 256;
+    o->bulk_batch_tokens = 128;
     o->interactive_max_tokens = 4096;
 }
 

@@ -50,7 +50,7 @@ typedef struct embed_sched_batch {
 typedef struct embed_sched_opts {
     int window_us;             /* interactive merge window while busy (default 1000) */
     size_t max_batch;          /* interactive texts per forward (default 256) */
-    size_t bulk_batch_tokens;  /* word pieces per bulk micro-batch (default 256; a
+    size_t bulk_batch_tokens;  /* word pieces per bulk micro-batch (default 128; a
                                   longer text still runs, alone) */
     size_t interactive_max_tokens; /* an EMBED_BY_SIZE encode of more word pieces runs
                                   as bulk under its tenant (default 4096; 0 = never) */
