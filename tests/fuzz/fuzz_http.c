@@ -51,6 +51,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("RAGD_GATEWAY_RETRIES", "0", 1);
     setenv("RAGD_STORE_MAP_SIZE", "268435456", 1);
     setenv("RAGD_MAX_BODY_BYTES", "1048576", 1);
+    /* libFuzzer ends the process with exit() and the app is never closed: no
+     * background snapshot thread may still be hashing (SHA-256 through OpenSSL)
+     * while OpenSSL's own atexit clean-up runs, which crashed and then hung the
+     * sanitizer's report. Snapshots at close only (there is no close here). */
+    setenv("RAGD_KB_SNAPSHOT_INTERVAL", "0", 1);
     unsetenv("RAGD_CONFIG");
     verbose = getenv("RAGD_FUZZ_VERBOSE") != NULL;
     config_init(&app.cfg);
