@@ -5,6 +5,7 @@
  * the main thread receives SIGINT/SIGTERM (through sigwait) and can shut the
  * server down gracefully.
  */
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -146,6 +147,9 @@ static int cmd_config(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Threads that are not joined (a warm-up's pump) may still hash through
+     * OpenSSL while the process exits: OpenSSL must not tear itself down then. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -15,6 +15,7 @@
  * RAGD_FUZZ_MODEL=1 (slower; embedding routes answer 503 without it).
  * RAGD_FUZZ_VERBOSE=1 prints each answer's status and start (for writing seeds).
  */
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdbool.h>
@@ -51,10 +52,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("RAGD_GATEWAY_RETRIES", "0", 1);
     setenv("RAGD_STORE_MAP_SIZE", "268435456", 1);
     setenv("RAGD_MAX_BODY_BYTES", "1048576", 1);
-    /* libFuzzer ends the process with exit() and the app is never closed: no
-     * background snapshot thread may still be hashing (SHA-256 through OpenSSL)
-     * while OpenSSL's own atexit clean-up runs, which crashed and then hung the
-     * sanitizer's report. Snapshots at close only (there is no close here). */
+    /* libFuzzer ends the process with exit() and the app is never closed, so
+     * background threads (a warm-up's pump, the snapshot writer) may still be
+     * hashing (SHA-256 through OpenSSL) while exit runs: OpenSSL must not tear
+     * itself down at exit (it crashed them, and the sanitizer's report then
+     * hung). No periodic snapshots either: nothing here needs them. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     setenv("RAGD_KB_SNAPSHOT_INTERVAL", "0", 1);
     unsetenv("RAGD_CONFIG");
     verbose = getenv("RAGD_FUZZ_VERBOSE") != NULL;
