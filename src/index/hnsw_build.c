@@ -175,7 +175,8 @@ static void hnsw__connect(hnsw *ix, uint32_t n, uint32_t id, float d, int level)
     }
     if (cnt < cap) {
         uint32_t *l = hnsw__links(ix, n, level);
-        __atomic_store_n(&l[1 + cnt], id, __ATOMIC_RELEASE); /* a reader holding an older, longer count may load it */
+        /* release: a reader holding an older, longer count may load this entry */
+        __atomic_store_n(&l[1 + cnt], id, __ATOMIC_RELEASE);
         __atomic_store_n(&l[0], cnt + 1, __ATOMIC_RELEASE);
         hnsw__unlock(ix, n);
         return;
