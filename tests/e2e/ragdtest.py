@@ -20,6 +20,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(cond, what, timeout=15.0):
+    """Poll cond() every 50 ms until it is true; AssertionError naming what after timeout s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

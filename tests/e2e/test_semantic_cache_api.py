@@ -12,7 +12,7 @@ import pytest
 import redis as redis_py
 import requests
 
-from ragdtest import STORES, Ragd, assert_error, store_env
+from ragdtest import STORES, Ragd, assert_error, store_env, wait_for
 
 MODEL_DIR = os.path.expanduser(os.environ.get("RAGD_MODEL_DIR", "~/.cache/ragd/models/all-MiniLM-L6-v2"))
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(MODEL_DIR, "model.safetensors")),
@@ -64,15 +64,6 @@ def check(s, who, name, **body):
     r = api(s, who, "POST", name + "/check", json=body)
     assert r.status_code == 200, r.text
     return r.json()["hits"]
-
-
-def wait_for(cond, what, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def unit(i):
@@ -197,7 +188,7 @@ def test_ttl_expires_entries(srv):
     store(srv, "alice", name, prompt="short lived", response="soon gone", vector=unit(5), ttl=1)
     keep = store(srv, "alice", name, prompt="long lived", response="stays", vector=unit(6),
                  ttl=3600)
-    wait_for(lambda: check(srv, "alice", name, vector=unit(5)) == [], "the entry to expire")
+    wait_for(lambda: check(srv, "alice", name, vector=unit(5)) == [], "the entry to expire", timeout=20.0)
     assert [h["id"] for h in check(srv, "alice", name, vector=unit(6))] == [keep]
 
 
@@ -290,13 +281,13 @@ def test_second_instance_sees_a_stored_entry_and_a_clear(shared):
     def b_hits():
         r = open_call(b, "POST", "faq/check", json={"prompt": "What are your opening hours?"})
         return r.status_code == 200 and [h["response"] for h in r.json()["hits"]] == ["9 to 5"]
-    wait_for(b_hits, "B to apply A's entry")
+    wait_for(b_hits, "B to apply A's entry", timeout=20.0)
     assert open_call(b, "DELETE", "faq").json() == {"deleted": 1}
 
     def a_misses():
         r = open_call(a, "POST", "faq/check", json={"prompt": "What are your opening hours?"})
         return r.json()["hits"] == []
-    wait_for(a_misses, "A to apply B's clear")
+    wait_for(a_misses, "A to apply B's clear", timeout=20.0)
 
 
 @pytest.mark.parametrize("backend", ["lmdb", "redis"])

@@ -9,7 +9,7 @@ import pytest
 import redis as redis_py
 import requests
 
-from ragdtest import Ragd
+from ragdtest import Ragd, wait_for
 
 MODEL_DIR = os.path.expanduser(os.environ.get("RAGD_MODEL_DIR", "~/.cache/ragd/models/all-MiniLM-L6-v2"))
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(MODEL_DIR, "model.safetensors")),
@@ -47,15 +47,6 @@ def ask(gw, q, headers=None):
 
 def semantic(gw):
     return gw.get("/api/v1/cache/stats").json()["gateway"]["semantic"]
-
-
-def wait_for(cond, what, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_semantic_hit_on_b_for_a_prompt_cached_through_a(cluster, upstream):
