@@ -10,7 +10,6 @@ import hashlib
 import requests
 
 from ragdtest import assert_error
-from test_gateway import upstream  # noqa: F401 - the fake provider, one per module
 from test_kb import NS, mk, search, upsert
 from test_provider_embeddings import gw  # noqa: F401 - ragd before it, on both stores
 

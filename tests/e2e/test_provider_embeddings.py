@@ -12,7 +12,6 @@ import requests
 
 from fake_upstream import fake_vector
 from ragdtest import Ragd, assert_error
-from test_gateway import upstream  # noqa: F401 - the fake provider, one per module
 
 MODEL = "text-embedding-3-small"
 
