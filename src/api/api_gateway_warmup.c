@@ -12,6 +12,10 @@
  * the client thread must keep moving every other call's bytes meanwhile. A
  * completion (client thread) only records its result and wakes the pump.
  *
+ * Shutdown: the pump holds the gateway (gateway_hold) until it returns, so
+ * gateway_destroy waits for it; calls failed by the shutdown wake it, and the
+ * calls it starts after that fail at once ("the server is shutting down").
+ *
  * Lifetime: a job is reference-counted. The pump holds one reference until it
  * has started the last call, and each call out to the gateway holds one until
  * its completion has finished with the job. The answer goes out when the last
@@ -155,7 +159,9 @@ static void *warm__pump(void *arg)
         if (warm__record(j, it->index, r, err.msg))
             warm__reply(j);
     }
+    gateway_t *gw = j->gw;
     warm__unref(j);
+    gateway_release(gw);  /* the hold api_gateway_warm_up took for this thread */
     return NULL;
 }
 
@@ -208,6 +214,10 @@ void api_gateway_warm_up(http_req *req, http_resp *resp, cJSON *body)
         w->raw = buf_detach(&b, &w->raw_len);
         w->call.raw = w->raw;
         w->call.raw_len = w->raw_len;
+    }
+    if (gateway_hold(api_app(req)->gateway)) {  /* released when the pump returns */
+        http_error(req, resp, 503, "unavailable", "the server is shutting down");
+        goto fail;
     }
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);

@@ -7,6 +7,7 @@
  */
 #include "gateway/gateway.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gatew
     if (getrandom(&gw->rng, sizeof gw->rng, 0) != sizeof gw->rng || gw->rng == 0)
         gw->rng = (uint64_t)clock_mono_ns() | 1;
     pthread_mutex_init(&gw->table_mu, NULL);
+    pthread_mutex_init(&gw->life_mu, NULL);
+    pthread_cond_init(&gw->life_cv, NULL);
     int rc = 0;
     if (emb && o->semantic) {
         gw_semantic_opts so = { .max_entries = o->semantic_max_entries, .store = gw->store };
@@ -70,14 +73,63 @@ void gateway_destroy(gateway_t *gw)
 {
     if (!gw)
         return;
+    pthread_mutex_lock(&gw->life_mu);
+    gw->closing = true;
+    while (gw->fills > 0)  /* none may be handing a call to the client */
+        pthread_cond_wait(&gw->life_cv, &gw->life_mu);
+    pthread_mutex_unlock(&gw->life_mu);
     gw_client_destroy(gw->client);  /* flights in progress finish (failed) here */
+    pthread_mutex_lock(&gw->life_mu);
+    while (gw->holds > 0)  /* their completions woke them; their fills now fail */
+        pthread_cond_wait(&gw->life_cv, &gw->life_mu);
+    pthread_mutex_unlock(&gw->life_mu);
     gw_remote_embs_destroy(gw->embs);
     gw_semcache_destroy(gw->semc);
     gw_semantic_destroy(gw->sem);
     gw_account_destroy(gw->acct);
     gw_upstreams_free(&gw->ups);
     pthread_mutex_destroy(&gw->table_mu);
+    pthread_cond_destroy(&gw->life_cv);
+    pthread_mutex_destroy(&gw->life_mu);
     free(gw);
+}
+
+int gateway_hold(gateway_t *gw)
+{
+    pthread_mutex_lock(&gw->life_mu);
+    int rc = gw->closing ? RAGD_EUNAVAIL : RAGD_OK;
+    if (!rc)
+        gw->holds++;
+    pthread_mutex_unlock(&gw->life_mu);
+    return rc;
+}
+
+void gateway_release(gateway_t *gw)
+{
+    pthread_mutex_lock(&gw->life_mu);
+    assert(gw->holds > 0);
+    gw->holds--;
+    pthread_cond_broadcast(&gw->life_cv);
+    pthread_mutex_unlock(&gw->life_mu);
+}
+
+/* Count a fill in, unless the gateway is closing; gw__fill_end counts it out. */
+static bool gw__fill_begin(gateway_t *gw)
+{
+    pthread_mutex_lock(&gw->life_mu);
+    bool ok = !gw->closing;
+    if (ok)
+        gw->fills++;
+    pthread_mutex_unlock(&gw->life_mu);
+    return ok;
+}
+
+static void gw__fill_end(gateway_t *gw)
+{
+    pthread_mutex_lock(&gw->life_mu);
+    gw->fills--;
+    pthread_cond_broadcast(&gw->life_cv);
+    pthread_mutex_unlock(&gw->life_mu);
 }
 
 bool gateway_has_upstreams(const gateway_t *gw)
@@ -309,9 +361,9 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
     buf_free(&p.canon);
 }
 
-int gateway_fill(gateway_t *gw, const gw_call *call,
-                 void (*done)(void *ud, int result, const char *msg), void *ud,
-                 ragd_error *err)
+static int gw__fill(gateway_t *gw, const gw_call *call,
+                    void (*done)(void *ud, int result, const char *msg), void *ud,
+                    ragd_error *err)
 {
     gw_prep p;
     int status;
@@ -344,6 +396,19 @@ int gateway_fill(gateway_t *gw, const gw_call *call,
         return GW_FILL_FAILED;
     }
     return GW_FILL_PENDING;
+}
+
+int gateway_fill(gateway_t *gw, const gw_call *call,
+                 void (*done)(void *ud, int result, const char *msg), void *ud,
+                 ragd_error *err)
+{
+    if (!gw__fill_begin(gw)) {
+        ragd_error_set(err, RAGD_EUNAVAIL, "the server is shutting down");
+        return GW_FILL_FAILED;
+    }
+    int r = gw__fill(gw, call, done, ud, err);
+    gw__fill_end(gw);
+    return r;
 }
 
 /* ---- statistics --------------------------------------------------------------- */

@@ -69,8 +69,16 @@ typedef struct gateway_opts {
 int gateway_create(const gateway_opts *o, cache_t *cache, embcache_t *emb, gateway_t **out,
                    ragd_error *err);
 
-/* Stop the client thread (calls in flight fail) and free everything. */
+/* Stop the client thread (calls in flight fail) and free everything. Waits
+ * for every gateway_hold to be released first: a holder (a warm-up's thread)
+ * sees its later gateway_fill calls fail while the gateway closes. */
 void gateway_destroy(gateway_t *gw);
+
+/* Keep gw alive for a thread outside the request path (a warm-up's pump):
+ * RAGD_EUNAVAIL when it is closing. Each success needs one gateway_release,
+ * after the holder's last use of gw. Thread-safe. */
+int gateway_hold(gateway_t *gw);
+void gateway_release(gateway_t *gw);
 
 /* true if at least one provider is configured. Thread-safe. */
 bool gateway_has_upstreams(const gateway_t *gw);
@@ -83,7 +91,8 @@ void gateway_serve(gateway_t *gw, const gw_call *call, http_req *req, http_resp 
 enum gw_fill_result { GW_FILL_PENDING, GW_FILL_FILLED, GW_FILL_CACHED, GW_FILL_FAILED };
 
 /* Warm-up: make sure call's answer is cached. Returns GW_FILL_CACHED,
- * GW_FILL_FAILED (msg says why, in err) or GW_FILL_PENDING, in which case
+ * GW_FILL_FAILED (msg says why, in err; also once the gateway is closing) or
+ * GW_FILL_PENDING, in which case
  * done(ud, GW_FILL_FILLED | GW_FILL_FAILED, msg) is called later from the
  * client thread. Thread-safe. */
 int gateway_fill(gateway_t *gw, const gw_call *call,

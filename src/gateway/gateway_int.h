@@ -37,6 +37,10 @@ struct gateway {
     double sem_threshold, sem_max_temperature;
     int retries;
     int64_t retry_base_ms, retry_max_ms;
+    pthread_mutex_t life_mu;     /* guards the three fields below */
+    pthread_cond_t life_cv;      /* fills or holds dropped */
+    bool closing;                /* gateway_destroy has begun: fills fail */
+    int fills, holds;            /* gateway_fill calls inside; gateway_hold holders */
     pthread_mutex_t table_mu;    /* guards table and the flights' `next` */
     gw_flight *table[GW_TABLE_BUCKETS];
     uint64_t rng;                /* backoff jitter (client thread only) */

@@ -14,7 +14,7 @@ import openai
 import pytest
 import requests
 
-from ragdtest import STORES, Ragd, assert_error, store_env
+from ragdtest import STORES, Ragd, assert_error, store_env, wait_for
 
 
 @pytest.fixture(params=STORES)
@@ -540,3 +540,32 @@ def test_many_model_names_fold_into_other_with_default_settings(gw_lmdb):
     models = {x.labels["model"] for x in fams["ragd_gateway_requests"].samples}
     assert len(models) == 101 and "_other" in models
     assert gw_lmdb.get("/health").status_code == 200
+
+
+def test_warm_up_cut_short_by_shutdown(upstream):
+    """SIGTERM while a warm-up still has calls to start: the warm-up's pump thread
+    used to outlive the gateway (it was detached and app_close did not wait), so a
+    completion failed by the shutdown woke it to start the next call on a gateway
+    being freed. ragd must stop cleanly: exit 0, no sanitizer report. The warm-up
+    (80 calls of 0.5 s, two at a time) outlasts the server's 10 s grace for requests
+    in flight, so the gateway closes under it."""
+    s = Ragd(env={"RAGD_UPSTREAM_URL": upstream.url, "RAGD_SEMANTIC_CACHE": "off"}).start()
+    upstream.reset()
+    reqs = [{"model": "fake-model", "messages": [{"role": "user", "content": f"cut {i} [slow:0.5]"}]}
+            for i in range(80)]
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        requests.post(s.url + "/api/v1/cache/warm-up", timeout=60,
+                      json={"requests": reqs, "concurrency": 2})), daemon=True)
+    try:
+        t.start()
+        wait_for(lambda: upstream.calls >= 2, "the warm-up's first calls")
+        rc = s.stop()
+        log = s.logs()
+        assert rc == 0, log
+        for bad in ("Sanitizer", "Segmentation", "heap-use-after-free"):
+            assert bad not in log, log
+        t.join(30)
+        assert upstream.calls < len(reqs)  # it was cut short, not run to the end
+    finally:
+        s.cleanup()

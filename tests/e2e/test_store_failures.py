@@ -30,7 +30,9 @@ def wait_status(s, status, tries=200):
 
 @pytest.fixture
 def red():
-    r = Redis().start()
+    # AOF: a Redis stopped and started again keeps its data; one that came back
+    # empty would be a reset, degraded for a minute (test_replication.py covers it)
+    r = Redis(extra_args=["--appendonly", "yes"]).start()
     yield r
     r.cleanup()
 
