@@ -9,7 +9,9 @@
 #   scripts/redis-topology.sh {sentinel|cluster} url    [base_port]
 #
 # Ports: sentinel set: master base, replicas base+1 and base+2, sentinels
-# base+10..base+12 (master name "ragd"). Cluster: nodes base..base+5.
+# base+10..base+12 (master name "ragd"). Cluster: nodes base..base+5, or with
+# RAGD_TOPOLOGY_CLUSTER_REPLICAS=0 three masters without replicas on base..base+2
+# (benchmarks: the replicas' work then stays off a small machine's cores).
 # Defaults: base 26379 (sentinel), 27000 (cluster). Data and logs go under
 # $RAGD_TOPOLOGY_DIR (default /tmp/ragd-topology), one folder per set. "up"
 # prints the REDIS_URL to give ragd on its last line and waits until the set
@@ -32,6 +34,9 @@ dir="$root/$mode-$base"
 # considered down after 2 s, a failover may take up to 10 s.
 down_after_ms=${RAGD_TOPOLOGY_DOWN_AFTER_MS:-2000}
 failover_timeout_ms=${RAGD_TOPOLOGY_FAILOVER_TIMEOUT_MS:-10000}
+cluster_replicas=${RAGD_TOPOLOGY_CLUSTER_REPLICAS:-1}
+case "$cluster_replicas" in 0 | 1) ;; *) echo "RAGD_TOPOLOGY_CLUSTER_REPLICAS must be 0 or 1" >&2; exit 2 ;; esac
+cluster_nodes=$((3 * (1 + cluster_replicas)))
 
 die() { echo "redis-topology: $*" >&2; exit 1; }
 
@@ -116,7 +121,8 @@ EOF
 
 cluster_up() {
     nodes=""
-    for n in 0 1 2 3 4 5; do
+    all=$(seq 0 $((cluster_nodes - 1)))
+    for n in $all; do
         port=$((base + n))
         start_node "$port" <<EOF
 cluster-enabled yes
@@ -126,17 +132,17 @@ EOF
         redis-server "$dir/$port/redis.conf"
         nodes="$nodes 127.0.0.1:$port"
     done
-    for n in 0 1 2 3 4 5; do
+    for n in $all; do
         wait_for $((base + n)) PONG PING
     done
     # shellcheck disable=SC2086
-    redis-cli --cluster create $nodes --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 ||
+    redis-cli --cluster create $nodes --cluster-replicas "$cluster_replicas" --cluster-yes >"$dir/create.log" 2>&1 ||
         die "cluster create failed: see $dir/create.log"
-    for n in 0 1 2 3 4 5; do
+    for n in $all; do
         wait_for $((base + n)) "cluster_state:ok" CLUSTER INFO
     done
     # A replica that never finished its first sync cannot be promoted: wait for it.
-    for n in 0 1 2 3 4 5; do
+    for n in $all; do
         if redis-cli -p $((base + n)) INFO replication | grep -q "role:slave"; then
             wait_for $((base + n)) "master_link_status:up" INFO replication
         fi
