@@ -498,6 +498,16 @@ void rroute_destroy(rroute *rt)
 
 /* ---- state ----------------------------------------------------------------- */
 
+rpool *rroute_pool(rroute *rt, const char *key, size_t klen)
+{
+    if (!atomic_load(&rt->cluster))
+        return rt->single;
+    int idx = rcl__owner(rt, (int)rcluster_slot(key, klen));
+    if (idx < 0 && rcl__refresh(rt, false))
+        idx = rcl__owner(rt, (int)rcluster_slot(key, klen));
+    return idx < 0 ? NULL : rt->nodes[idx]->pool;
+}
+
 bool rroute_is_cluster(rroute *rt)
 {
     return atomic_load(&rt->cluster);

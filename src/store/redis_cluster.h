@@ -100,6 +100,11 @@ int rroute_exec(rroute *rt, const char *key, size_t klen, size_t n, const rpool_
 int rroute_exec_read(rroute *rt, const char *key, size_t klen, size_t n, const rpool_cmd *cmds,
                      redisReply **replies);
 
+/* The pool of the master of key's slot as the map has it now (single server:
+ * its pool), for connections of one's own (rpool_conn_open); NULL when the
+ * slot has no master. The pool stays valid until rroute_destroy. Thread-safe. */
+rpool *rroute_pool(rroute *rt, const char *key, size_t klen);
+
 /* Is this a cluster (detected or configured)? Never changes back. */
 bool rroute_is_cluster(rroute *rt);
 

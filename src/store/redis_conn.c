@@ -162,9 +162,8 @@ static int rc__read_reply(rconn *c, redisReply **out, int64_t deadline)
     }
 }
 
-/* Pipeline n commands and read n replies. On failure frees what it read. */
-int rconn__exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
-                int64_t deadline)
+/* Format n commands and write them, pipelined, before deadline. */
+static int rc__send(rconn *c, size_t n, const rpool_cmd *cmds, int64_t deadline)
 {
     char *all = NULL;
     size_t len = 0;
@@ -182,6 +181,14 @@ int rconn__exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
     }
     int rc = rc__write_all(c, all, len, deadline);
     free(all);
+    return rc;
+}
+
+/* Pipeline n commands and read n replies. On failure frees what it read. */
+int rconn__exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
+                int64_t deadline)
+{
+    int rc = rc__send(c, n, cmds, deadline);
     size_t got = 0;
     while (rc == 0 && got < n) {
         rc = rc__read_reply(c, &replies[got], deadline);
@@ -319,6 +326,11 @@ int rconn_open(const rconn_target *t, rconn **out, char *err, size_t errlen)
 int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies, int timeout_ms)
 {
     return rconn__exec(c, n, cmds, replies, rconn__now_ms() + timeout_ms);
+}
+
+int rconn_send(rconn *c, size_t n, const rpool_cmd *cmds, int timeout_ms)
+{
+    return rc__send(c, n, cmds, rconn__now_ms() + timeout_ms);
 }
 
 int rconn_read(rconn *c, redisReply **out, int timeout_ms)

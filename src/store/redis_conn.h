@@ -96,6 +96,10 @@ int rconn_open(const rconn_target *t, rconn **out, char *err, size_t errlen);
 /* Pipeline n commands and read n replies (as rpool_exec) within timeout_ms. */
 int rconn_exec(rconn *c, size_t n, const rpool_cmd *cmds, redisReply **replies,
                int timeout_ms);
+/* Send n commands pipelined without reading their replies (rconn_read them
+ * later, one each): RAGD_EUNAVAIL if they cannot be written within timeout_ms
+ * (c is then unusable). */
+int rconn_send(rconn *c, size_t n, const rpool_cmd *cmds, int timeout_ms);
 /* Read one pushed reply (pub/sub): RAGD_ETIMEOUT if none came within
  * timeout_ms (the connection stays usable), RAGD_EUNAVAIL if it is lost. Once
  * bytes arrive, the rest of the reply gets at least 100 ms. */

@@ -148,13 +148,28 @@ int rs__log_wait(struct rs_waitpool *w, const char *const *logs, const size_t *l
                  const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
                  void *ud);
 
-/* store_log_wait on Redis Cluster, where one XREAD cannot name streams of several
- * slots: each log is read on its own node without blocking, and the call sleeps
- * a few ms between empty rounds until timeout_ms (store_redis_log.c). */
+/* An XREAD reply (nil, or [[stream, [entries]], ...]) delivered through fn
+ * with the index of each stream among logs[0..n). */
+int rs__wait_reply(const struct redisReply *r, const char *const *logs, const size_t *lens,
+                   size_t n, store_log_multi_fn fn, void *ud);
+
+/* Reading logs of several slots without blocking: each log is read on its own
+ * node, and the call sleeps a few ms between empty rounds until timeout_ms
+ * (store_redis_log.c; timeout_ms 0 = one round). MOVED is followed. */
 struct rroute;
 int rs__log_poll(struct rroute *rt, const char *const *logs, const size_t *lens,
                  const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
                  void *ud);
+
+/* store_log_wait on Redis Cluster, where one XREAD cannot name streams of
+ * several slots: one XREAD BLOCK per slot, each on a connection of its own to
+ * its master, kept in a small idle set (store_redis_clwait.c). Thread-safe. */
+struct rs_clwait;
+struct rs_clwait *rs__clwait_create(struct rroute *rt);
+void rs__clwait_destroy(struct rs_clwait *w);
+int rs__log_wait_cluster(struct rs_clwait *w, const char *const *logs, const size_t *lens,
+                         const uint64_t *after, size_t n, int timeout_ms, store_log_multi_fn fn,
+                         void *ud);
 
 /* The Redis batch with checks: one Lua script (store_redis_log.c), sent to the
  * node of rkey (every key must share its slot on a cluster) through exec, the

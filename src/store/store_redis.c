@@ -394,6 +394,7 @@ static void rs__close(void *impl)
 {
     rs_store *s = impl;
     rs__waitpool_destroy(s->waiters);
+    rs__clwait_destroy(s->clwait);
     rroute_destroy(s->route);
     if (s->sent)
         rsent_destroy(s->sent); /* and its pool */
@@ -406,6 +407,8 @@ static int rs__log_wait_op(void *impl, const char *const *logs, const size_t *le
                            store_log_multi_fn fn, void *ud)
 {
     rs_store *s = impl;
+    if (rroute_is_cluster(s->route)) /* also a redis:// URL that turned out one */
+        return rs__log_wait_cluster(s->clwait, logs, lens, after, n, timeout_ms, fn, ud);
     if (!s->waiters)
         return rs__log_poll(s->route, logs, lens, after, n, timeout_ms, fn, ud);
     return rs__log_wait(s->waiters, logs, lens, after, n, timeout_ms, fn, ud);
@@ -491,6 +494,7 @@ int store_redis_open(const store_config *cfg, const char *key_prefix, const stor
     rpool *single;
     if (!rroute_is_cluster(s->route) && rroute_masters(s->route, &single, 1) == 1)
         s->waiters = rs__waitpool_create(single);
+    s->clwait = rs__clwait_create(s->route);
     *ops = &rs__ops;
     *impl = s;
     return 0;

@@ -32,6 +32,7 @@ enum { RS_INCR, RS_CAS, RS_EXPIRE, RS_LOG_APPEND, RS_NSCRIPTS };
 typedef struct rs_store {
     rroute *route;
     struct rs_waitpool *waiters; /* connections of blocking log reads; NULL on a cluster */
+    struct rs_clwait *clwait;    /* the same on a cluster (one read per slot) */
     rsent *sent;       /* redis+sentinel://: owns the pool route wraps; NULL otherwise */
     int wait_replicas; /* > 0: each write is followed by WAIT wait_replicas wait_timeout */
     char wait_args[2][16];

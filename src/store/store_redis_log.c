@@ -110,7 +110,7 @@ static int rs__wait_one(void *ud, uint64_t seq, const void *rec, size_t len)
 }
 
 /* XREAD's reply: nil on timeout, else [[stream, [entries]], ...]. */
-static int rs__wait_reply(const redisReply *r, const char *const *logs, const size_t *lens,
+int rs__wait_reply(const redisReply *r, const char *const *logs, const size_t *lens,
                           size_t n, store_log_multi_fn fn, void *ud)
 {
     if (r->type == REDIS_REPLY_NIL)

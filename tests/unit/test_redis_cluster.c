@@ -6,7 +6,8 @@
  * shared store suite's single-slot cases, detection from a redis:// URL,
  * batches across slots refused whole, MOVED and ASK followed while a slot
  * migrates by hand (and while threads write to it), scans and stats over every
- * master, and /health's reason when a master dies.
+ * master, log waits over several slots (one blocking XREAD per slot), and
+ * /health's reason when a master dies.
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -534,6 +535,113 @@ TEST(master_down_shows)
     store_close(s);
 }
 
+/* Calls of XREAD the masters have served so far (INFO commandstats). */
+static long xread_calls(void)
+{
+    long sum = 0;
+    for (int i = 0; i < NODES; i++) {
+        char line[256];
+        cli(g_port[i], "info commandstats | grep cmdstat_xread:", line, sizeof line);
+        const char *c = strstr(line, "calls=");
+        sum += c ? atol(c + 6) : 0;
+    }
+    return sum;
+}
+
+/* What a wait over three logs delivered: per log index, the records. */
+typedef struct lwait {
+    store_t *s;
+    const char *const *logs;
+    uint64_t after[3];
+    int timeout_ms, rc, n[3];
+    char rec[3][16];
+} lwait;
+
+static int lwait_cb(void *ud, size_t idx, uint64_t seq, const void *rec, size_t len)
+{
+    lwait *w = ud;
+    (void)seq;
+    if (idx < 3 && w->n[idx]++ == 0)
+        snprintf(w->rec[idx], sizeof w->rec[idx], "%.*s", (int)len, (const char *)rec);
+    return 0;
+}
+
+static void *lwait_main(void *p)
+{
+    lwait *w = p;
+    w->rc = store_log_wait(w->s, w->logs, w->after, 3, w->timeout_ms, lwait_cb, w);
+    return NULL;
+}
+
+/* A waiter on the three logs woken by an append to log i (its timeout is long:
+ * it was woken, not timed out) gets that record and nothing else. */
+static void lwait_woken_by(store_t *s, const char *const *logs, const uint64_t *after, int i,
+                           const char *rec)
+{
+    lwait w = { .s = s, .logs = logs, .after = { after[0], after[1], after[2] },
+                .timeout_ms = 30000, .rc = -1 };
+    pthread_t th;
+    ASSERT_EQ_INT(pthread_create(&th, NULL, lwait_main, &w), 0);
+    clock_sleep_ms(50);
+    uint64_t seq;
+    ASSERT_OK(store_log_append(s, logs[i], rec, strlen(rec), &seq));
+    pthread_join(th, NULL);
+    ASSERT_OK(w.rc);
+    for (int k = 0; k < 3; k++)
+        ASSERT_EQ_INT(w.n[k], k == i ? 1 : 0);
+    ASSERT_EQ_STR(w.rec[i], rec);
+}
+
+/* store_log_wait over logs in three slots (one per master) blocks in one XREAD
+ * per slot instead of reading every log each few ms: a wait that times out
+ * costs three XREADs in all; records present in two slots come in one call,
+ * each under its caller's index; the reads released early stay in step (the
+ * next waits deliver exactly what is appended, nothing twice or stale). */
+TEST(log_wait_blocks_per_slot)
+{
+    static char names[3][16];
+    const char *logs[3];
+    for (int node = 0, t = 0; node < 3; t++) { /* a hash tag on each master */
+        snprintf(names[node], sizeof names[node], "lw{t%d}", t);
+        char tag[8];
+        int tl = snprintf(tag, sizeof tag, "t%d", t);
+        if (owner_of(rcluster_slot(tag, (size_t)tl)) == node) {
+            logs[node] = names[node];
+            node++;
+        }
+    }
+    store_t *s = suite_open();
+    long before = xread_calls();
+    lwait w = { .s = s, .logs = logs, .timeout_ms = 300, .rc = -1 };
+    lwait_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.n[0] == 0 && w.n[1] == 0 && w.n[2] == 0);
+    long xreads = xread_calls() - before;
+    ASSERT_TRUE(xreads >= 1 && xreads <= 3);
+    uint64_t seq;
+    ASSERT_OK(store_log_append(s, logs[0], S("a1"), &seq));
+    ASSERT_OK(store_log_append(s, logs[2], S("c1"), &seq));
+    w = (lwait){ .s = s, .logs = logs, .timeout_ms = 30000, .rc = -1 };
+    lwait_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.n[0] == 1 && w.n[1] == 0 && w.n[2] == 1);
+    ASSERT_EQ_STR(w.rec[0], "a1");
+    ASSERT_EQ_STR(w.rec[2], "c1");
+    w = (lwait){ .s = s, .logs = logs, .after = { 1, 0, 1 }, .timeout_ms = 100, .rc = -1 };
+    lwait_main(&w);
+    ASSERT_OK(w.rc);
+    ASSERT_TRUE(w.n[0] == 0 && w.n[1] == 0 && w.n[2] == 0);
+    uint64_t after[3] = { 1, 0, 1 };
+    lwait_woken_by(s, logs, after, 1, "b1");
+    after[1] = 1;
+    lwait_woken_by(s, logs, after, 0, "a2");
+    after[0] = 2;
+    lwait_woken_by(s, logs, after, 2, "c2");
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(store_log_delete(s, logs[i]));
+    suite_close(s);
+}
+
 static void cluster_suite(void)
 {
     RUN(slot_matches_server);
@@ -542,6 +650,8 @@ static void cluster_suite(void)
     RUN(batch_across_slots_refused_but_a_log_may_follow);
     RUN(moved_and_ask_followed);
     RUN(slot_moves_under_concurrent_writers);
+    RUN(suite_log_wait);
+    RUN(log_wait_blocks_per_slot);
     RUN(master_down_shows);
 }
 
