@@ -9,7 +9,8 @@ search for the batch's last document until it comes back. Reports:
 - the writer's rate (documents/s acknowledged by A) and each follower's rate (documents
   it applied per second, from the first acknowledgement to holding every document);
 - a follower's catch-up from the stream (C paused with SIGSTOP while A writes
-  --catchup more documents, then resumed: time until C holds them all);
+  --catchup more documents, then resumed: time until C holds them all), and per
+  document against a full rebuild's knowledge-base load;
 - restart catch-up against a full rebuild, on the same data: C (which writes
   snapshots every second) is killed with SIGKILL once a snapshot covers what it
   holds, A writes --restart more documents, C is started again: time from its
@@ -230,6 +231,10 @@ def main():
               f"({rebuild / restart:.1f}x the restart catch-up; knowledge bases loaded in "
               f"{rep['rebuild_load_seconds'] * 1000:.0f} ms of it, "
               f"{rep['rebuild_load_seconds'] / max(rep['load_seconds'], 1e-6):.1f}x)")
+        n_all = total + args.restart
+        print(f"per document: a paused follower's catch-up {catch * 1000 / args.catchup:.2f} ms "
+              f"(batched apply), a full rebuild {rep['rebuild_load_seconds'] * 1000 / n_all:.2f} "
+              f"ms (knowledge-base load of {n_all} documents)")
     finally:
         for i in insts:
             i.stop(signal.SIGKILL)

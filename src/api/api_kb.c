@@ -467,7 +467,7 @@ static void kb_api_docs_upsert(http_req *req, http_resp *resp)
                            (size_t)app->cfg.kb_max_request_tokens, kb_api__user_budget,
                            &budget, who.tenant[0] ? who.tenant : NULL /* the namespace */ };
         int rc = kb_docs_upsert_vec(app->kb, ns, in, vin, n, &admit, &st, &err);
-        if (rc == RAGD_ECONFLICT) { /* another owner's id: answered as for a missing one */
+        if (rc == RAGD_ENOTFOUND && kb_ns_exists(app->kb, ns)) { /* another owner's id */
             http_error(req, resp, 404, "document_not_found", "%s", err.msg);
         } else if (rc) {
             if (!budget.refused)  /* else the budget filled resp */

@@ -129,13 +129,13 @@ static int jobs__budget_fn(void *ud, size_t chunks, size_t tokens)
 static bool jobs__transient(int rc)
 {
     return rc == RAGD_EUNAVAIL || rc == RAGD_EIO || rc == RAGD_ETIMEOUT || rc == RAGD_EFULL ||
-           rc == RAGD_ENOMEM;
+           rc == RAGD_ENOMEM || rc == RAGD_ECONFLICT; /* other writers kept replacing them */
 }
 
 static const char *jobs__code(int rc)
 {
     switch (rc) {
-    case RAGD_ECONFLICT: return "document_not_found"; /* another owner's id, as in sync */
+    case RAGD_ENOTFOUND: return "document_not_found"; /* another owner's id, as in sync */
     case RAGD_ETOOBIG: return "payload_too_large";
     case RAGD_EINVAL: return "invalid_request";
     default: return "internal_error";

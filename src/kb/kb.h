@@ -247,13 +247,16 @@ typedef struct kb_upsert_stats {
  * store_batch) and visible to searches. Ids repeated within the batch: the
  * last one wins. Ids are unique per namespace: a document with a user_id may
  * create an id or replace that same user's document, never a shared one or
- * another user's (RAGD_ECONFLICT, err names its index, checked atomically with
- * the write); a shared document (user_id NULL) may replace any. Chunks
- * without a given vector are embedded by the namespace's model (one batch);
- * a namespace without a model needs every vector given. Errors:
- * RAGD_ENOTFOUND (namespace), RAGD_EINVAL (a document; err names its index),
- * RAGD_ECONFLICT (ownership), RAGD_ETOOBIG (batch size), RAGD_EUNAVAIL (no
- * tokenizer), embedding and store errors. On any error nothing is changed. */
+ * another user's (RAGD_ENOTFOUND as for a missing document, err names its
+ * index; decided on the stored record, atomically with the write, whichever
+ * instance wrote it); a shared document (user_id NULL) may replace any.
+ * Chunks without a given vector are embedded by the namespace's model (one
+ * batch); a namespace without a model needs every vector given. Errors:
+ * RAGD_ENOTFOUND (the namespace - kb_ns_exists tells -, or ownership),
+ * RAGD_EINVAL (a document; err names its index), RAGD_ECONFLICT (other
+ * instances kept replacing the same documents: 8 tries lost; retry later),
+ * RAGD_ETOOBIG (batch size), RAGD_EUNAVAIL (no tokenizer), embedding and
+ * store errors. On any error nothing is changed. */
 int kb_docs_upsert(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n,
                    kb_upsert_stats *st, ragd_error *err);
 

@@ -16,6 +16,7 @@
 #include "kb/kb_int.h"
 #include "util/clock.h"
 #include "util/mem.h"
+#include "util/threadpool.h"
 #include "util/utf8.h"
 
 #define KB__RETRY 1 /* a write lost a document check: read again and retry */
@@ -107,91 +108,6 @@ static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
     return d;
 }
 
-/* The conditions of one document write (kb__log_commit): the namespace's meta
- * must exist and, on a shared store, each document's record must still be
- * what this writer read (or still be missing), so a concurrent replace of the
- * same document by another instance makes one of them retry instead of
- * leaving the chunk keys only the other knew of. Owns its buffers. */
-typedef struct kb_checks {
-    store_check *c;
-    size_t n, cap;
-    buf_t keys, vals;
-    size_t *koff, *voff;
-} kb_checks;
-
-static void kb__checks_add(kb_checks *ck, const char *key, size_t klen, int kind,
-                           const void *val, size_t vlen)
-{
-    if (ck->n == ck->cap) {
-        ck->cap = ck->cap ? 2 * ck->cap : 8;
-        ck->c = xrealloc(ck->c, ck->cap * sizeof *ck->c);
-        ck->koff = xrealloc(ck->koff, ck->cap * sizeof *ck->koff);
-        ck->voff = xrealloc(ck->voff, ck->cap * sizeof *ck->voff);
-    }
-    ck->koff[ck->n] = ck->keys.len;
-    buf_append(&ck->keys, key, klen);
-    ck->voff[ck->n] = ck->vals.len;
-    buf_append(&ck->vals, val, vlen);
-    ck->c[ck->n++] = (store_check){ .klen = klen, .kind = kind, .vlen = vlen };
-}
-
-/* Resolve offsets once the buffers are final; returns the checks. */
-static const store_check *kb__checks_final(kb_checks *ck)
-{
-    for (size_t i = 0; i < ck->n; i++) {
-        ck->c[i].key = ck->keys.data + ck->koff[i];
-        ck->c[i].val = ck->c[i].kind == STORE_CHECK_EQUAL ? ck->vals.data + ck->voff[i] : NULL;
-    }
-    return ck->c;
-}
-
-static void kb__checks_free(kb_checks *ck)
-{
-    free(ck->c);
-    free(ck->koff);
-    free(ck->voff);
-    buf_free(&ck->keys);
-    buf_free(&ck->vals);
-}
-
-/* Start a write's checks with its namespace's meta record. */
-static void kb__checks_meta(kb_checks *ck, const kb_ns *ns)
-{
-    buf_t k = BUF_INIT;
-    kb__key_meta(&k, ns->name);
-    kb__checks_add(ck, k.data, k.len, STORE_CHECK_EXISTS, NULL, 0);
-    buf_free(&k);
-}
-
-/* How many chunk keys document id may have in the store: its in-memory
- * record's count (old, NULL = none) or, on a shared store where another
- * instance may have written it, the larger of that and the stored record's,
- * whose value (or absence) becomes a check of the write. */
-static uint32_t kb__stored_chunks(kb_t *kb, const kb_ns *ns, const char *id, const kb_doc *old,
-                                  kb_checks *ck)
-{
-    uint32_t n = old ? old->n_chunks : 0;
-    if (!store_has(kb->o.store, STORE_CAP_SHARED))
-        return n; /* one process per store: memory is complete */
-    buf_t k = BUF_INIT;
-    kb__key_doc(&k, ns->name, id);
-    store_value v;
-    int rc = store_get(kb->o.store, k.data, k.len, &v);
-    if (rc == 0) {
-        kb_doc *sd;
-        if (kb__doc_decode(v.data, v.len, &sd) == 0) {
-            n = sd->n_chunks > n ? sd->n_chunks : n;
-            kb__doc_free(sd);
-        }
-        kb__checks_add(ck, k.data, k.len, STORE_CHECK_EQUAL, v.data, v.len);
-        store_value_free(&v);
-    } else if (rc == RAGD_ENOTFOUND) {
-        kb__checks_add(ck, k.data, k.len, STORE_CHECK_MISSING, NULL, 0);
-    }
-    buf_free(&k);
-    return n;
-}
-
 /* Store ops deleting document id's records (chunks keep_from..n_chunks-1; the
  * doc key too when with_doc). Keys are appended to keys (offsets in ops). */
 static void kb__ops_delete(const char *ns, const char *id, uint32_t n_chunks, uint32_t keep_from,
@@ -252,10 +168,20 @@ static void kb__retire(kb_ns *ns, kb_doc *old, float *tmp)
     kb__doc_free(old);
 }
 
+/* The refusal of a user's write on another owner's document: answered as a
+ * missing document would be (the API's 404 document_not_found). */
+static int kb__not_yours(ragd_error *err, size_t i, const char *id)
+{
+    return ragd_error_set(err, RAGD_ENOTFOUND, "documents[%zu]: no document '%.200s' of yours "
+                          "to replace; nothing was stored", i, id);
+}
+
 /* Ownership rule of upserts: a document written for a user (user_id set) may
  * create an id or replace that user's own document, never a shared one or
- * another user's; shared writes (user_id NULL) may replace anything. Caller
- * holds ns->lock or wmu (ns->docs must not change). */
+ * another user's; shared writes (user_id NULL) may replace anything. This is
+ * the early refusal on memory (before any embedding); the rule that holds is
+ * checked on the stored records atomically with the write (kb__persist).
+ * Caller holds ns->lock. */
 static int kb__owner_check(const kb_ns *ns, const kb_doc_in *docs, size_t n, ragd_error *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -263,9 +189,7 @@ static int kb__owner_check(const kb_ns *ns, const kb_doc_in *docs, size_t n, rag
             continue;
         const kb_doc *old = strmap_get(&ns->docs, docs[i].id, strlen(docs[i].id));
         if (old && (!old->user_id || strcmp(old->user_id, docs[i].user_id)))
-            return ragd_error_set(err, RAGD_ECONFLICT, "documents[%zu]: document '%.200s' is "
-                                  "not one of yours and cannot be written; nothing was stored",
-                                  i, docs[i].id);
+            return kb__not_yours(err, i, docs[i].id);
     }
     return RAGD_OK;
 }
@@ -417,25 +341,67 @@ static int kb__prepare(kb_t *kb, kb_ns *ns, const kb_doc_in *docs, const kb_doc_
     return RAGD_OK;
 }
 
+/* The checks of writing pd's documents (kb__stored_docs) and the chunk keys
+ * each may have in the store (had[i]); a user's write on another owner's
+ * stored document is refused here (KB__NOT_YOURS, err names it). */
+static int kb__persist_checks(kb_t *kb, kb_ns *ns, const kb_pending *pd, size_t n, uint32_t *had,
+                              kb_checks *ck, ragd_error *err)
+{
+    const char **ids = xmalloc((n ? n : 1) * sizeof *ids);
+    const char **owners = xmalloc((n ? n : 1) * sizeof *owners);
+    size_t *at = xmalloc((n ? n : 1) * sizeof *at), m = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pd[i].skip)
+            continue;
+        const kb_doc *old = strmap_get(&ns->docs, pd[i].doc->id, strlen(pd[i].doc->id));
+        had[i] = old ? old->n_chunks : 0;
+        ids[m] = pd[i].doc->id;
+        owners[m] = pd[i].doc->user_id;
+        at[m++] = i;
+    }
+    uint32_t *h = xmalloc((m ? m : 1) * sizeof *h);
+    for (size_t j = 0; j < m; j++)
+        h[j] = had[at[j]];
+    int rc = kb__stored_docs(kb, ns, ids, owners, m, h, ck, &bad);
+    for (size_t j = 0; j < m; j++)
+        had[at[j]] = h[j];
+    if (rc == KB__NOT_YOURS)
+        kb__not_yours(err, at[bad], ids[bad]);
+    else if (rc)
+        ragd_error_set(err, rc, "reading the stored documents failed: %s", ragd_strerror(rc));
+    free(h);
+    free(at);
+    free(owners);
+    free(ids);
+    return rc;
+}
+
 /* Write the batch to the store in one atomic batch after its checks
  * (RAGD_ECONFLICT, *failed: 0 = the meta record is gone, else a document
- * changed since it was read). Caller holds wmu. */
+ * changed since it was read; KB__NOT_YOURS: another owner's document).
+ * Caller holds wmu. */
 static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
                        size_t *failed, ragd_error *err)
 {
+    kb_checks ck = { 0 };
+    uint32_t *had = xcalloc(n ? n : 1, sizeof *had);
+    kb__checks_meta(&ck, ns);
+    int prc = kb__persist_checks(kb, ns, pd, n, had, &ck, err);
+    if (prc) {
+        kb__checks_free(&ck);
+        free(had);
+        return prc;
+    }
     buf_t keys = BUF_INIT, vals = BUF_INIT, rec = BUF_INIT;
     size_t nops = 0, cap = 0, *koff = NULL, *voff = NULL;
     store_op *ops = NULL;
     uint32_t dim = ns->st.dim;
-    kb_checks ck = { 0 };
-    kb__checks_meta(&ck, ns);
     kb__log_open(&rec, "upsert");
     for (size_t i = 0; i < n; i++) {
         if (pd[i].skip)
             continue;
-        kb_doc *d = pd[i].doc, *old = strmap_get(&ns->docs, d->id, strlen(d->id));
+        kb_doc *d = pd[i].doc;
         kb__log_id(&rec, d->id);
-        uint32_t had = kb__stored_chunks(kb, ns, d->id, old, &ck);
         size_t need = nops + d->n_chunks + 1;
         if (need > cap) {
             cap = need * 2;
@@ -459,9 +425,9 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
             ops[nops] = (store_op){ .klen = keys.len - koff[nops], .vlen = vals.len - voff[nops] };
             nops++;
         }
-        if (had > d->n_chunks) {
+        if (had[i] > d->n_chunks) {
             size_t before = nops;
-            kb__ops_delete(ns->name, d->id, had, d->n_chunks, false, &keys, &ops, &nops, &cap,
+            kb__ops_delete(ns->name, d->id, had[i], d->n_chunks, false, &keys, &ops, &nops, &cap,
                            &koff);
             voff = xrealloc(voff, cap * sizeof *voff);
             for (size_t k = before; k < nops; k++)
@@ -491,6 +457,7 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
         ragd_error_set(err, rc, "store write failed: %s", ragd_strerror(rc));
     else if (!rc)
         memcpy(ns->version, ver, sizeof ver);
+    free(had);
     free(ops);
     free(koff);
     free(voff);
@@ -499,8 +466,32 @@ static int kb__persist(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const floa
     return rc;
 }
 
+/* HNSW inserts of a batch's chunks [task * 16, +16) (ids and vecs by the
+ * chunk's index in the batch), as threadpool tasks. */
+typedef struct kb_hnsw_batch {
+    hnsw *hn;
+    const uint32_t *ids;
+    const float *vecs;
+    uint32_t dim;
+    size_t total;
+} kb_hnsw_batch;
+
+static void kb__hnsw_task(void *ctx, size_t task, int thread)
+{
+    const kb_hnsw_batch *b = ctx;
+    (void)thread;
+    for (size_t k = task * 16; k < b->total && k < task * 16 + 16; k++)
+        hnsw_insert(b->hn, b->ids[k], b->vecs + k * b->dim);
+}
+
 void kb__docs_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
                       const float *vecs, kb_upsert_stats *st)
+{
+    kb__docs_publish_tp(kb, ns, pd, n, total, vecs, NULL, st);
+}
+
+void kb__docs_publish_tp(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
+                         const float *vecs, threadpool *tp, kb_upsert_stats *st)
 {
     uint32_t *ids = xmalloc((total ? total : 1) * sizeof *ids);
     uint32_t dim = ns->st.dim;
@@ -512,11 +503,15 @@ void kb__docs_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t tota
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; !pd[i].skip && c < pd[i].n_spans; c++) {
             const chunker_span *s = &pd[i].spans[c];
-            uint32_t id = ids[pd[i].first + c];
-            bm25_add_doc(bm, id, pd[i].doc->text + s->start, s->end - s->start);
-            if (hn)
-                hnsw_insert(hn, id, vecs + (pd[i].first + c) * dim);
+            bm25_add_doc(bm, ids[pd[i].first + c], pd[i].doc->text + s->start,
+                         s->end - s->start);
         }
+    kb_hnsw_batch hb = { hn, ids, vecs, dim, total }; /* chunk k of the batch: ids[k] */
+    if (hn && tp)
+        threadpool_run(tp, (total + 15) / 16, kb__hnsw_task, &hb);
+    else if (hn)
+        for (size_t t = 0; t < (total + 15) / 16; t++)
+            kb__hnsw_task(&hb, t, 0);
     kb_doc **old = xcalloc(n ? n : 1, sizeof *old);
     pthread_rwlock_wrlock(&ns->lock);
     for (size_t i = 0; i < n; i++) {
@@ -564,7 +559,8 @@ static int kb__conflict(kb_t *kb, kb_ns *ns, size_t failed)
 }
 
 /* kb__persist, again while another instance replaces the same documents at
- * the same time (each try re-reads the stored records). Caller holds wmu. */
+ * the same time (each try re-reads the stored records and checks their
+ * owners again). Eight lost tries: RAGD_ECONFLICT. Caller holds wmu. */
 static int kb__persist_retry(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const float *vecs,
                              ragd_error *err)
 {
@@ -575,6 +571,8 @@ static int kb__persist_retry(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, cons
         if (rc == RAGD_ECONFLICT)
             rc = kb__conflict(kb, ns, failed);
     }
+    if (rc == KB__NOT_YOURS)
+        return RAGD_ENOTFOUND; /* err names the document */
     if (rc == RAGD_ENOTFOUND)
         ragd_error_set(err, rc, "namespace '%s' does not exist", ns->name);
     else if (rc == KB__RETRY)
@@ -628,8 +626,7 @@ int kb_docs_upsert_vec(kb_t *kb, const char *nsname, const kb_doc_in *docs, cons
             ragd_error_set(err, rc, rc == RAGD_ENOTFOUND ? "namespace '%s' does not exist"
                                                          : "namespace '%s': store unavailable",
                            nsname);
-        else if (!(rc = kb__owner_check(ns, docs, n, err)) &&
-                 !(rc = kb__persist_retry(kb, ns, pd, n, vecs, err)))
+        else if (!(rc = kb__persist_retry(kb, ns, pd, n, vecs, err)))
             kb__docs_publish(kb, ns, pd, n, total, vecs, st);
         pthread_mutex_unlock(&ns->wmu);
     }
@@ -667,12 +664,19 @@ static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, size_t
     kb_checks ck = { 0 };
     kb__checks_meta(&ck, ns);
     kb__log_open(&rec, "delete");
-    for (size_t i = 0; i < n; i++)
+    const char **ids = xmalloc((n ? n : 1) * sizeof *ids);
+    uint32_t *had = xmalloc((n ? n : 1) * sizeof *had);
+    for (size_t i = 0; i < n; i++) {
         kb__log_id(&rec, docs[i]->id);
-    for (size_t i = 0; i < n; i++)
-        kb__ops_delete(ns->name, docs[i]->id,
-                       kb__stored_chunks(kb, ns, docs[i]->id, docs[i], &ck), 0, true, &keys,
-                       &ops, &nops, &cap, &koff);
+        ids[i] = docs[i]->id;
+        had[i] = docs[i]->n_chunks;
+    }
+    size_t bad = 0;
+    int rc = kb__stored_docs(kb, ns, ids, NULL, n, had, &ck, &bad);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        kb__ops_delete(ns->name, docs[i]->id, had[i], 0, true, &keys, &ops, &nops, &cap, &koff);
+    free(ids);
+    free(had);
     char ver[33];
     kb__version_new(ver);
     ops = xrealloc(ops, (nops + 1) * sizeof *ops);
@@ -684,7 +688,8 @@ static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, size_t
     for (size_t k = 0; k < nops; k++)
         ops[k].key = keys.data + koff[k];
     kb__log_close(&rec, ver, kb->origin);
-    int rc = kb__log_commit(kb, ns, kb__checks_final(&ck), ck.n, ops, nops, &rec, failed);
+    if (rc == 0) /* else reading the stored records failed */
+        rc = kb__log_commit(kb, ns, kb__checks_final(&ck), ck.n, ops, nops, &rec, failed);
     buf_free(&rec);
     kb__checks_free(&ck);
     if (!rc)

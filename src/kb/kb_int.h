@@ -277,6 +277,10 @@ void kb__names_free(char **names, size_t n);
  * re-read (records in one round trip, chunks in one more); gone ones leave
  * memory. Caller holds wmu. */
 int kb__docs_sync(kb_t *kb, kb_ns *ns, const char *const *ids, size_t n);
+/* kb__docs_sync with the HNSW inserts run on tp (borrowed; NULL = this thread). */
+struct threadpool;
+int kb__docs_sync_tp(kb_t *kb, kb_ns *ns, const char *const *ids, size_t n,
+                     struct threadpool *tp);
 /* Replay ns's log after ns->log_seq: every document the records name is
  * synced (in batches); ns->log_seq moves to the last record read. *records
  * gets how many were read. RAGD_ECONFLICT when the log no longer holds the
@@ -306,10 +310,41 @@ typedef struct kb_pending {
     bool skip;            /* an id repeated later in the batch */
 } kb_pending;
 
+/* ---- the conditions of a document write (kb_doc_check.c) ---- */
+
+/* The checks of one write, for store_batch_log_if. Owns its buffers. */
+typedef struct kb_checks {
+    store_check *c;
+    size_t n, cap;
+    buf_t keys, vals;
+    size_t *koff, *voff;
+} kb_checks;
+
+#define KB__NOT_YOURS 2 /* internal: a user's write met another owner's document */
+
+/* Start a write's checks with its namespace's meta record (must exist). */
+void kb__checks_meta(kb_checks *ck, const kb_ns *ns);
+/* The checks, once every one is added (valid until the next add or free). */
+const store_check *kb__checks_final(kb_checks *ck);
+void kb__checks_free(kb_checks *ck);
+/* Read the stored records of documents ids[0..n) (one store_get_many) and add
+ * a check per record: still equal to what was read, or still missing.
+ * had[i] (in: memory's chunk count) becomes the larger of it and the stored
+ * record's, the chunk keys the write must cover. With owners (owners[i]: the
+ * user writing document i, NULL = a shared write), a stored record of another
+ * user or a shared one refuses a user's write: KB__NOT_YOURS, *bad = i. Store
+ * errors are returned. Caller holds wmu. */
+int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const char *const *owners,
+                    size_t n, uint32_t *had, kb_checks *ck, size_t *bad);
+
 /* Index the new chunks of pd (vecs: total * dim, or NULL), publish them and
  * retire the documents they replace; st counts. Caller holds wmu. */
 void kb__docs_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
                       const float *vecs, kb_upsert_stats *st);
+/* kb__docs_publish with the HNSW inserts run on tp (borrowed; NULL = this
+ * thread), for a follower's large batches. */
+void kb__docs_publish_tp(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t total,
+                         const float *vecs, struct threadpool *tp, kb_upsert_stats *st);
 /* Remove docs (in ns->docs) from memory and the indexes. Caller holds wmu. */
 void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n);
 

@@ -19,6 +19,10 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/mem.h"
+#include "util/threadpool.h"
+
+#define KB_APPLY_DOCS 512    /* documents synced per pass of a batch (one wmu hold) */
+#define KB_APPLY_PAR_MIN 64  /* documents from which a batch's HNSW inserts run in parallel */
 
 /* What one namespace's follower knows (freed after repl_unfollow). */
 typedef struct kb_follow {
@@ -64,43 +68,100 @@ static void kb__count_rebuild(kb_t *kb)
 
 /* ---- a namespace's log ---- */
 
-/* Sync the documents a record names (its string ids). Caller holds wmu. */
-static int kb__rec_sync(kb_t *kb, kb_ns *ns, const cJSON *ids)
+/* The documents a batch of records names: each id once (pointing into the
+ * parsed records, kept until the batch is done), and the version token of the
+ * batch's last record. */
+typedef struct kb_batch {
+    cJSON **roots;
+    size_t nroots;
+    const char **ids;
+    size_t n, cap;
+    strmap seen;
+    const char *ver;
+    uint64_t ver_seq;
+} kb_batch;
+
+/* Add a record's ids (another instance's document write) to b. */
+static void kb__batch_add(kb_t *kb, kb_batch *b, const repl_rec *rec)
 {
-    size_t n = 0, cap = (size_t)cJSON_GetArraySize(ids);
-    const char **v = xmalloc((cap ? cap : 1) * sizeof *v);
+    kb_rec r;
+    if (kb__rec_parse(rec->data, rec->len, &r)) {
+        cJSON_Delete(r.root);
+        return; /* malformed: names nothing */
+    }
+    b->roots[b->nroots++] = r.root;
+    if (r.ver && strlen(r.ver) == 32) {
+        b->ver = r.ver;
+        b->ver_seq = rec->seq;
+    }
+    if (kb__rec_mine(kb, &r) || !r.ids)
+        return; /* ours (applied when written), or not a document write */
     const cJSON *it;
-    cJSON_ArrayForEach(it, ids)
-        if (cJSON_IsString(it))
-            v[n++] = it->valuestring;
-    int rc = kb__docs_sync(kb, ns, v, n);
-    free(v);
+    cJSON_ArrayForEach(it, r.ids) {
+        if (!cJSON_IsString(it) ||
+            strmap_get(&b->seen, it->valuestring, strlen(it->valuestring)))
+            continue;
+        strmap_put(&b->seen, it->valuestring, strlen(it->valuestring), b);
+        if (b->n == b->cap) {
+            b->cap = b->cap ? 2 * b->cap : 64;
+            b->ids = xrealloc(b->ids, b->cap * sizeof *b->ids);
+        }
+        b->ids[b->n++] = it->valuestring;
+    }
+}
+
+static void kb__batch_free(kb_batch *b)
+{
+    for (size_t i = 0; i < b->nroots; i++)
+        cJSON_Delete(b->roots[i]);
+    free(b->roots);
+    free(b->ids);
+    strmap_free(&b->seen);
+}
+
+/* Sync b's documents into ns, KB_APPLY_DOCS at a time, each pass under wmu
+ * (a local writer waits for one pass at most; searches wait only for the
+ * pointer swaps of one pass). HNSW inserts of a batch of at least
+ * KB_APPLY_PAR_MIN documents run on a pool of load_threads. */
+static int kb__batch_sync(kb_t *kb, kb_ns *ns, const kb_batch *b)
+{
+    threadpool *tp = NULL;
+    if (b->n >= KB_APPLY_PAR_MIN && kb->o.load_threads != 1)
+        threadpool_create(kb->o.load_threads, &tp);
+    int rc = 0;
+    for (size_t at = 0; at < b->n && rc == 0; at += KB_APPLY_DOCS) {
+        size_t m = b->n - at < KB_APPLY_DOCS ? b->n - at : KB_APPLY_DOCS;
+        pthread_mutex_lock(&ns->wmu);
+        if (!ns->dropped)
+            rc = kb__docs_sync_tp(kb, ns, b->ids + at, m, tp);
+        pthread_mutex_unlock(&ns->wmu);
+    }
+    threadpool_destroy(tp);
+    if (rc || !b->ver)
+        return rc;
+    pthread_mutex_lock(&ns->wmu); /* a later write of this instance's own keeps its token */
+    if (!ns->dropped && b->ver_seq > ns->applied_seq)
+        memcpy(ns->version, b->ver, 33);
+    pthread_mutex_unlock(&ns->wmu);
     return rc;
 }
 
-static int kb__log_apply(void *ud, uint64_t seq, const void *data, size_t len)
+/* A batch of a namespace's log: every document its records name is re-read
+ * (one pipelined read for all, one for their chunks) and published in one
+ * pass. Applying it twice is harmless: a sync only brings memory to the store. */
+static int kb__log_apply_batch(void *ud, const repl_rec *recs, size_t n)
 {
     kb_follow *f = ud;
     kb_t *kb = f->kb;
-    (void)seq;
-    kb_rec r;
-    if (kb__rec_parse(data, len, &r) || kb__rec_mine(kb, &r) || !r.ids) {
-        cJSON_Delete(r.root);
-        return 0; /* malformed, ours, or not a document write */
-    }
-    kb_ns *ns = kb__ns_acquire(kb, f->name);
+    kb_batch b = { .roots = xmalloc(n * sizeof *b.roots), .seen = STRMAP_INIT };
+    for (size_t i = 0; i < n; i++)
+        kb__batch_add(kb, &b, &recs[i]);
     int rc = 0;
-    if (ns) {
-        pthread_mutex_lock(&ns->wmu);
-        if (!ns->dropped) {
-            rc = kb__rec_sync(kb, ns, r.ids);
-            if (rc == 0 && r.ver && strlen(r.ver) == 32)
-                memcpy(ns->version, r.ver, 33);
-        }
-        pthread_mutex_unlock(&ns->wmu);
-        kb__ns_release(ns);
-    }
-    cJSON_Delete(r.root);
+    kb_ns *ns = b.n || b.ver ? kb__ns_acquire(kb, f->name) : NULL;
+    if (ns)
+        rc = kb__batch_sync(kb, ns, &b);
+    kb__ns_release(ns);
+    kb__batch_free(&b);
     return rc;
 }
 
@@ -178,7 +239,7 @@ static void kb__hook_added(kb_t *kb, kb_ns *ns)
         strmap_put(&kb->followed, f->name, strlen(f->name), f);
     pthread_mutex_unlock(&kb->rmu);
     if (!stopping)
-        repl_follow_gap(kb->o.repl, k.data, kb__log_apply, kb__log_gap, f, ns->log_seq);
+        repl_follow_batch(kb->o.repl, k.data, kb__log_apply_batch, kb__log_gap, f, ns->log_seq);
     else
         free(f);
     buf_free(&k);

@@ -14,6 +14,7 @@
 #include "obs/log.h"
 #include "util/json.h"
 #include "util/mem.h"
+#include "util/threadpool.h"
 
 /* ---- documents from the store ---- */
 
@@ -100,7 +101,8 @@ static int kb__doc_chunks(const kb_ns *ns, kb_doc *d, const store_value *vals, c
 }
 
 /* Publish the documents read into pd[0..n) (first set per vectored group). */
-static void kb__sync_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const buf_t *vecs)
+static void kb__sync_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, const buf_t *vecs,
+                             threadpool *tp)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -108,7 +110,7 @@ static void kb__sync_publish(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, cons
         total += pd[i].n_spans;
     }
     kb_upsert_stats st = { 0 };
-    kb__docs_publish(kb, ns, pd, n, total, vecs ? (const float *)vecs->data : NULL, &st);
+    kb__docs_publish_tp(kb, ns, pd, n, total, vecs ? (const float *)vecs->data : NULL, tp, &st);
 }
 
 /* What one sync collects: documents with vectors, without, and gone ones. */
@@ -157,6 +159,11 @@ static int kb__sync_chunks(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, kb_sync
  * leave memory. Caller holds wmu. */
 int kb__docs_sync(kb_t *kb, kb_ns *ns, const char *const *ids, size_t n)
 {
+    return kb__docs_sync_tp(kb, ns, ids, n, NULL);
+}
+
+int kb__docs_sync_tp(kb_t *kb, kb_ns *ns, const char *const *ids, size_t n, threadpool *tp)
+{
     kb_sync y = { xcalloc(n ? n : 1, sizeof *y.withv), xcalloc(n ? n : 1, sizeof *y.nov),
                   xcalloc(n ? n : 1, sizeof *y.gone), 0, 0, 0, BUF_INIT };
     kb_doc **docs = xcalloc(n ? n : 1, sizeof *docs);
@@ -188,8 +195,8 @@ int kb__docs_sync(kb_t *kb, kb_ns *ns, const char *const *ids, size_t n)
     if (rc == 0)
         rc = kb__sync_chunks(kb, ns, docs, k, &y);
     if (rc == 0) {
-        kb__sync_publish(kb, ns, y.withv, y.nv, &y.vecs);
-        kb__sync_publish(kb, ns, y.nov, y.nk, NULL);
+        kb__sync_publish(kb, ns, y.withv, y.nv, &y.vecs, tp);
+        kb__sync_publish(kb, ns, y.nov, y.nk, NULL, NULL);
         kb__docs_unpublish(ns, y.gone, y.nd);
     }
     for (size_t i = 0; i < n; i++)

@@ -1,8 +1,11 @@
 /*
  * repl.c - the follower thread behind repl.h. Each turn it takes a snapshot
  * of the followed logs, re-reads the bounds of those due a check (lag, lost
- * records), then blocks in one store_log_wait over all of them and applies
- * what arrives. Locks: mu guards the follower table and counters; amu is held
+ * records), then blocks in one store_log_wait over all of them. What the wait
+ * delivers is copied per log into the turn's pending batch and applied when
+ * the wait returns (or earlier, before a gap or when the batch is full): a
+ * batch follower gets the batch in one call, a record follower one call per
+ * record. Locks: mu guards the follower table and counters; amu is held
  * around every apply and gap callback, so repl_unfollow from another thread
  * can wait out a running callback. Followers that leave go to a dead list that
  * only the thread frees (its snapshot may still point at them).
@@ -17,12 +20,14 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/mem.h"
 
 typedef struct repl_f {
     char *log;
-    store_log_fn apply;
+    store_log_fn apply;  /* one of apply and batch */
+    repl_batch_fn batch;
     repl_gap_fn gap;
     void *ud;
     uint64_t applied, last, applied_n; /* mu */
@@ -50,13 +55,25 @@ struct repl {
     uint64_t applied_total, gaps_total, errors_total;
 };
 
-/* One turn's view: the followers waited on, their positions, failures. */
+/* Records of one log delivered this turn and not applied yet: their bytes in
+ * data (record i at off[i]), pointed to by recs[i].data once the batch is
+ * applied (data may move while it grows). */
+typedef struct repl_pend {
+    buf_t data;
+    repl_rec *recs;
+    size_t *off;
+    size_t n, cap;
+} repl_pend;
+
+/* One turn's view: the followers waited on, their positions, failures, and
+ * each one's pending batch. */
 typedef struct repl_turn {
     repl_t *r;
     repl_f **fs;
     const char **names;
     uint64_t *after;
     bool *failed;
+    repl_pend *pend;
     size_t n;
 } repl_turn;
 
@@ -166,25 +183,89 @@ static void repl__check(repl_t *r, repl_f *f, int64_t now)
 
 /* ---- the wait ---- */
 
-/* One record from store_log_wait: apply it unless its follower left, failed
- * this turn, or already has it. Seqs of a log follow each other, so a record
- * past applied + 1 means the ones between were trimmed away while this
- * follower was behind: that is a gap, handled before the record. */
+/* With mu held: f applied records up to seq (count of them). */
+static void repl__advance(repl_t *r, repl_f *f, uint64_t seq, size_t count)
+{
+    f->applied = seq > f->applied ? seq : f->applied;
+    f->applied_n += count;
+    r->applied_total += count;
+    repl__lag_update(f);
+}
+
+/* Apply the pending batch of follower idx (records at or below its position
+ * skipped): one batch call, or one call per record. A refusal marks the
+ * follower failed for this turn; its records come again in a later one.
+ * Thread only. */
+static void repl__flush(repl_turn *t, size_t idx)
+{
+    repl_pend *p = &t->pend[idx];
+    repl_t *r = t->r;
+    repl_f *f = t->fs[idx];
+    if (!p->n)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        p->recs[i].data = p->data.data + p->off[i];
+    pthread_mutex_lock(&r->amu);
+    pthread_mutex_lock(&r->mu);
+    size_t from = 0;
+    while (from < p->n && p->recs[from].seq <= f->applied)
+        from++;
+    pthread_mutex_unlock(&r->mu);
+    int rc = 0;
+    if (atomic_load(&f->gone) || from == p->n) {
+        /* left meanwhile, or applied already (repl_mark_applied) */
+    } else if (f->batch) {
+        rc = f->batch(f->ud, p->recs + from, p->n - from);
+        pthread_mutex_lock(&r->mu);
+        if (rc == 0)
+            repl__advance(r, f, p->recs[p->n - 1].seq, p->n - from);
+        pthread_mutex_unlock(&r->mu);
+    } else {
+        for (size_t i = from; i < p->n && rc == 0; i++) {
+            rc = f->apply(f->ud, p->recs[i].seq, p->recs[i].data, p->recs[i].len);
+            pthread_mutex_lock(&r->mu);
+            if (rc == 0)
+                repl__advance(r, f, p->recs[i].seq, 1);
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+    if (rc != 0) {
+        t->failed[idx] = true;
+        pthread_mutex_lock(&r->mu);
+        r->errors_total++;
+        pthread_mutex_unlock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->amu);
+    p->n = 0;
+    buf_reset(&p->data);
+}
+
+/* One record from store_log_wait, added to its follower's pending batch
+ * unless the follower failed this turn or already has it. Seqs of a log
+ * follow each other, so a record past the last one held + 1 means the ones
+ * between were trimmed away while this follower was behind: that is a gap,
+ * handled (after the records before it are applied) before the record. */
 static int repl__deliver(void *ud, size_t idx, uint64_t seq, const void *rec, size_t len)
 {
     repl_turn *t = ud;
     repl_t *r = t->r;
     repl_f *f = t->fs[idx];
+    repl_pend *p = &t->pend[idx];
+    if (p->n && seq > p->recs[p->n - 1].seq + 1)
+        repl__flush(t, idx);
     if (t->failed[idx])
         return 0;
-    pthread_mutex_lock(&r->amu);
     pthread_mutex_lock(&r->mu);
-    uint64_t applied = f->applied;
+    uint64_t have = p->n ? p->recs[p->n - 1].seq : f->applied;
     pthread_mutex_unlock(&r->mu);
-    if (!atomic_load(&f->gone) && seq > applied + 1 && !repl__gap(r, f, applied, seq, seq)) {
-        t->failed[idx] = true;
+    if (seq > have + 1) {
+        pthread_mutex_lock(&r->amu);
+        bool ok = atomic_load(&f->gone) || repl__gap(r, f, have, seq, seq);
         pthread_mutex_unlock(&r->amu);
-        return 0;
+        if (!ok) {
+            t->failed[idx] = true;
+            return 0;
+        }
     }
     pthread_mutex_lock(&r->mu);
     bool skip = atomic_load(&f->gone) || seq <= f->applied;
@@ -192,19 +273,18 @@ static int repl__deliver(void *ud, size_t idx, uint64_t seq, const void *rec, si
         f->last = seq;
     repl__lag_update(f);
     pthread_mutex_unlock(&r->mu);
-    int rc = skip ? 0 : f->apply(f->ud, seq, rec, len);
-    pthread_mutex_lock(&r->mu);
-    if (!skip && rc == 0) {
-        f->applied = seq > f->applied ? seq : f->applied;
-        f->applied_n++;
-        r->applied_total++;
-        repl__lag_update(f);
-    } else if (rc != 0) {
-        t->failed[idx] = true;
-        r->errors_total++;
+    if (skip)
+        return 0;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 16;
+        p->recs = xrealloc(p->recs, p->cap * sizeof *p->recs);
+        p->off = xrealloc(p->off, p->cap * sizeof *p->off);
     }
-    pthread_mutex_unlock(&r->mu);
-    pthread_mutex_unlock(&r->amu);
+    p->off[p->n] = p->data.len;
+    p->recs[p->n++] = (repl_rec){ seq, NULL, len };
+    buf_append(&p->data, rec, len);
+    if (p->data.len >= REPL_BATCH_BYTES)
+        repl__flush(t, idx);
     return 0;
 }
 
@@ -237,7 +317,7 @@ static void repl__reap(repl_t *r)
 /* One turn with mu held on entry and exit: checks, then one wait. */
 static void repl__turn(repl_t *r)
 {
-    repl_turn t = { r, NULL, NULL, NULL, NULL, r->n };
+    repl_turn t = { r, NULL, NULL, NULL, NULL, NULL, r->n };
     t.fs = xmalloc(t.n * sizeof *t.fs);
     memcpy(t.fs, r->fs, t.n * sizeof *t.fs);
     pthread_mutex_unlock(&r->mu);
@@ -247,6 +327,7 @@ static void repl__turn(repl_t *r)
     t.names = xmalloc(t.n * sizeof *t.names);
     t.after = xmalloc(t.n * sizeof *t.after);
     t.failed = xcalloc(t.n, sizeof *t.failed);
+    t.pend = xcalloc(t.n, sizeof *t.pend);
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < t.n; i++) {
         t.names[i] = t.fs[i]->log;
@@ -254,6 +335,14 @@ static void repl__turn(repl_t *r)
     }
     pthread_mutex_unlock(&r->mu);
     int rc = store_log_wait(r->o.store, t.names, t.after, t.n, r->o.wait_ms, repl__deliver, &t);
+    for (size_t i = 0; i < t.n; i++) {
+        if (!t.failed[i])
+            repl__flush(&t, i);
+        buf_free(&t.pend[i].data);
+        free(t.pend[i].recs);
+        free(t.pend[i].off);
+    }
+    free(t.pend);
     pthread_mutex_lock(&r->mu);
     repl__connected(r, rc == 0);
     bool failed = rc != 0;
@@ -365,10 +454,10 @@ void repl_destroy(repl_t *r)
     free(r);
 }
 
-int repl_follow_gap(repl_t *r, const char *log, store_log_fn apply, repl_gap_fn gap, void *ud,
-                    uint64_t from_seq)
+static int repl__follow(repl_t *r, const char *log, store_log_fn apply, repl_batch_fn batch,
+                        repl_gap_fn gap, void *ud, uint64_t from_seq)
 {
-    if (!r || !log || !*log || strlen(log) > STORE_KEY_MAX || !apply)
+    if (!r || !log || !*log || strlen(log) > STORE_KEY_MAX || (!apply && !batch))
         return RAGD_EINVAL;
     pthread_mutex_lock(&r->mu);
     if (repl__find(r, log, NULL)) {
@@ -378,6 +467,7 @@ int repl_follow_gap(repl_t *r, const char *log, store_log_fn apply, repl_gap_fn 
     repl_f *f = xcalloc(1, sizeof *f);
     f->log = xstrdup(log);
     f->apply = apply;
+    f->batch = batch;
     f->gap = gap;
     f->ud = ud;
     f->applied = f->last = from_seq;
@@ -389,6 +479,18 @@ int repl_follow_gap(repl_t *r, const char *log, store_log_fn apply, repl_gap_fn 
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     return 0;
+}
+
+int repl_follow_gap(repl_t *r, const char *log, store_log_fn apply, repl_gap_fn gap, void *ud,
+                    uint64_t from_seq)
+{
+    return repl__follow(r, log, apply, NULL, gap, ud, from_seq);
+}
+
+int repl_follow_batch(repl_t *r, const char *log, repl_batch_fn apply, repl_gap_fn gap, void *ud,
+                      uint64_t from_seq)
+{
+    return repl__follow(r, log, NULL, apply, gap, ud, from_seq);
 }
 
 int repl_follow(repl_t *r, const char *log, store_log_fn apply, void *ud, uint64_t from_seq)

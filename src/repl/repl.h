@@ -1,8 +1,9 @@
 /*
  * repl.h - followers of the store's change logs (docs/ARCHITECTURE.md,
  * "Replication"). One thread per repl_t waits on every followed log at once
- * (store_log_wait: XREAD BLOCK on Redis) and hands each new record, in order
- * per log, to the apply callback its follower registered. It records the last
+ * (store_log_wait: XREAD BLOCK on Redis) and hands the new records, in order
+ * per log, to the callback its follower registered: one call per record, or
+ * one per batch (every record one wait returned, up to a bound). It records the last
  * applied seq per log, notices records lost to trimming or a log that went
  * back (deleted, Redis flushed) and counts lag, for /health and /metrics.
  * The records' format is the caller's: repl only moves them.
@@ -53,6 +54,31 @@ typedef int (*repl_gap_fn)(void *ud, const char *log, uint64_t applied, uint64_t
 int repl_follow(repl_t *r, const char *log, store_log_fn apply, void *ud, uint64_t from_seq);
 int repl_follow_gap(repl_t *r, const char *log, store_log_fn apply, repl_gap_fn gap, void *ud,
                     uint64_t from_seq);
+
+/* One record of a batch: borrowed, valid during the batch callback. */
+typedef struct repl_rec {
+    uint64_t seq;
+    const void *data;
+    size_t len;
+} repl_rec;
+
+/* A batch holds the records one store_log_wait returned for its log (at most
+ * STORE_LOG_WAIT_MAX), cut earlier once it holds REPL_BATCH_BYTES of records
+ * or before records lost to trimming (the gap callback runs between). */
+#define REPL_BATCH_BYTES (4u << 20)
+
+/* Apply recs[0..n) (n >= 1, consecutive seqs after the follower's position,
+ * in order). 0: all applied, the position moves to recs[n-1].seq; non-zero:
+ * none counts as applied and the records are offered again (from the first)
+ * after retry_ms, so applying a record twice must be harmless. Runs on the
+ * follower thread. */
+typedef int (*repl_batch_fn)(void *ud, const repl_rec *recs, size_t n);
+
+/* repl_follow_gap with a batch callback: for a consumer whose cost per record
+ * falls when records come together (one store read for all, one index pass).
+ * Same rules otherwise. */
+int repl_follow_batch(repl_t *r, const char *log, repl_batch_fn apply, repl_gap_fn gap, void *ud,
+                      uint64_t from_seq);
 
 /* Run fn(ud) on the follower thread every check_every_ms (at most
  * REPL_TICKS_MAX), e.g. to notice that the store was replaced. Register before

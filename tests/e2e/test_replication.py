@@ -8,6 +8,7 @@ up; a follower whose stream was trimmed past it reloads; a flushed Redis is
 noticed (degraded, with the reason) and every instance converges to it. Waits
 poll a bounded number of times; nothing asserts elapsed time."""
 import signal
+import subprocess
 import threading
 import time
 
@@ -183,6 +184,71 @@ def pair(redis_server):
 
 def put(s, ns, i, text):
     return s.post(f"{NS}/{ns}/documents", json={"documents": [{"id": i, "text": text}]}).status_code
+
+
+def chunk_keys(r, ns, doc_id):
+    return len(list(r.scan_iter(f"ragd:kb:{{{ns}}}:chunk:{doc_id}:*")))
+
+
+def test_racing_replaces_by_two_users_on_two_instances(pair):
+    """The owner a replace is checked against is the stored one: two users
+    writing one new id through two instances at once never both win (the
+    loser's instance may not have seen the winner's document yet), the loser
+    gets 404 document_not_found, and no chunk key is left behind."""
+    r, a, b = pair
+    assert a.post(NS, json={"name": "race", "chunk_size": 16, "chunk_overlap": 4}).status_code == 201
+    eventually(lambda: b.get(f"{NS}/race").status_code == 200)
+    long_text = " ".join(f"word{i} lifting technique" for i in range(60))
+    for i in range(12):
+        did, got = f"r{i}", {}
+
+        def up(s, user, text):
+            got[user] = s.post(f"{NS}/race/documents", json={"documents": [
+                {"id": did, "text": text, "user_id": user}]})
+        ts = [threading.Thread(target=up, args=(a, "alice", long_text)),
+              threading.Thread(target=up, args=(b, "bob", "bob short note"))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert sorted(x.status_code for x in got.values()) == [200, 404], \
+            {u: x.text for u, x in got.items()}
+        winner = "alice" if got["alice"].status_code == 200 else "bob"
+        assert_error(got["bob" if winner == "alice" else "alice"], 404, "document_not_found")
+        on = a if winner == "alice" else b
+        d = on.get(f"{NS}/race/documents/{did}").json()
+        assert d["user_id"] == winner
+        assert chunk_keys(r, "race", did) == d["chunk_count"]
+
+
+def test_batch_that_keeps_losing_its_check_gets_409_conflict(pair, redis_server):
+    """A document record that other writers keep changing makes a write lose
+    its compare-and-set on every try: after 8 it answers 409 conflict (retry),
+    not 404, and writes nothing half."""
+    r, a, _ = pair
+    assert a.post(NS, json={"name": "busy"}).status_code == 201
+    assert put(a, "busy", "hot", "first text about squats") == 200
+    hammer = subprocess.Popen(
+        ["redis-benchmark", "-p", str(redis_server.port), "--dbnum", str(DB), "-c", "4",
+         "-P", "32", "-n", "200000000", "-r", "1000000", "SET", "ragd:kb:{busy}:doc:hot",
+         "__rand_int__"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        codes = []
+        for i in range(40):
+            resp = a.post(f"{NS}/busy/documents", json={"documents": [
+                {"id": "hot", "text": f"text {i} about presses"}]})
+            codes.append(resp.status_code)
+            if resp.status_code == 409:
+                assert_error(resp, 409, "conflict")
+                break
+        assert codes[-1] == 409 and set(codes) <= {200, 409}, codes
+    finally:
+        hammer.kill()
+        hammer.wait()
+    assert put(a, "busy", "hot", "after the storm") == 200
+    d = a.get(f"{NS}/busy/documents/hot").json()
+    assert d["text"] == "after the storm"
+    assert chunk_keys(r, "busy", "hot") == d["chunk_count"]
 
 
 def test_killed_instance_catches_up_and_trimmed_follower_reloads(pair):

@@ -249,10 +249,10 @@ TEST(owned_writes_never_replace_other_owners_documents)
     ASSERT_OK(kb_docs_upsert(kb, "own", d, 2, NULL, &err));
     /* bob on alice's id, bob on a shared id: refused, the whole batch */
     kb_doc_in evil = { "a", "bob owns this now", 17, NULL, "bob" };
-    ASSERT_EQ_INT(kb_docs_upsert(kb, "own", &evil, 1, NULL, &err), RAGD_ECONFLICT);
+    ASSERT_EQ_INT(kb_docs_upsert(kb, "own", &evil, 1, NULL, &err), RAGD_ENOTFOUND);
     kb_doc_in batch[2] = { { "b-new", "bob fresh note", 14, NULL, "bob" },
                            { "shared", "bob rewrote the guide", 21, NULL, "bob" } };
-    ASSERT_EQ_INT(kb_docs_upsert(kb, "own", batch, 2, NULL, &err), RAGD_ECONFLICT);
+    ASSERT_EQ_INT(kb_docs_upsert(kb, "own", batch, 2, NULL, &err), RAGD_ENOTFOUND);
     ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
     cJSON *got = NULL;
     ASSERT_EQ_INT(kb_doc_get(kb, "own", "b-new", false, &got), RAGD_ENOTFOUND);

@@ -5,7 +5,11 @@
  * deleted on A reach B's memory and indexes (vectors included); a second
  * create of the same name is refused; a replace from B of A's document leaves
  * no orphan chunk keys; a drop on A leaves B; a store reset (the epoch key and
- * the data gone) makes B drop its replicas and report why. Needs
+ * the data gone) makes B drop its replicas and report why. A user's replace
+ * is decided on the stored owner, not on the writer's memory (an instance
+ * that never saw another user's document cannot take it over). Many records
+ * reach a follower as batches (HNSW inserts on a pool) and leave it equal to
+ * the writer. Needs
  * RAGD_TEST_REDIS_URL (skipped without). Waits poll a bounded number of times.
  */
 #include <stdlib.h>
@@ -28,7 +32,9 @@ typedef struct inst {
     kb_t *kb;
 } inst;
 
-static bool inst_open(inst *in, const char *url)
+/* An instance; follow = false: one that never follows the logs (its memory
+ * misses whatever the others write after it opened). */
+static bool inst_open_with(inst *in, const char *url, bool follow, int threads)
 {
     store_config cfg;
     store_config_default(&cfg);
@@ -41,10 +47,10 @@ static bool inst_open(inst *in, const char *url)
     ro.store = in->store;
     ro.wait_ms = 50;
     ro.check_every_ms = 50;
-    if (repl_create(&ro, &in->repl))
+    if (follow && repl_create(&ro, &in->repl))
         return false;
     kb_opts o = { .store = in->store, .tokenizer = g_wp, .embed = kbfx_embed, .dim = KBFX_DIM,
-                  .model = "bow", .max_chunk_tokens = 254, .load_threads = 1,
+                  .model = "bow", .max_chunk_tokens = 254, .load_threads = threads,
                   .repl = in->repl };
     ragd_error err;
     if (kb_open(&o, &in->kb, &err)) {
@@ -52,6 +58,11 @@ static bool inst_open(inst *in, const char *url)
         return false;
     }
     return true;
+}
+
+static bool inst_open(inst *in, const char *url)
+{
+    return inst_open_with(in, url, true, 1);
 }
 
 static void inst_close(inst *in)
@@ -186,11 +197,119 @@ TEST(two_instances_agree)
     store_close(s);
 }
 
+/* Remove what a test left under g_prefix: keys and the logs named. */
+static void wipe(const char *url, const char *const *logs, size_t n)
+{
+    store_t *s = NULL;
+    store_config cfg;
+    store_config_default(&cfg);
+    cfg.url = url;
+    cfg.key_prefix = g_prefix;
+    if (store_open(&cfg, &s, NULL))
+        return;
+    uint64_t k;
+    store_del_pattern(s, "*", &k);
+    for (size_t i = 0; i < n; i++)
+        store_log_delete(s, logs[i]);
+    store_log_delete(s, "kb:nslog");
+    store_log_delete(s, KB_EPOCH_LOG);
+    store_close(s);
+}
+
+TEST(replace_checks_the_stored_owner)
+{
+    const char *url = getenv("RAGD_TEST_REDIS_URL");
+    if (!url || !*url)
+        SKIP("RAGD_TEST_REDIS_URL not set");
+    snprintf(g_prefix, sizeof g_prefix, "tkbo%d", (int)getpid());
+    inst a = { 0 }, b = { 0 };
+    ASSERT_TRUE(inst_open(&a, url));
+    ragd_error err;
+    kb_ns_settings st;
+    kb_ns_settings_default(a.kb, &st);
+    st.chunk_size = 8;
+    st.chunk_overlap = 2;
+    ASSERT_OK(kb_ns_create(a.kb, "own", &st, &err));
+    kb_ns_settings_clear(&st);
+    ASSERT_TRUE(inst_open_with(&b, url, false, 1)); /* B holds "own" empty, forever */
+    kb_doc_in alice = { "x", LONG_TEXT, strlen(LONG_TEXT), NULL, "alice" };
+    ASSERT_OK(kb_docs_upsert(a.kb, "own", &alice, 1, NULL, &err));
+    int chunks = count_keys(a.store, "kb:{own}:chunk:x:");
+    ASSERT_TRUE(chunks > 3);
+    /* B's memory has no "x": the stored owner refuses bob, as for a missing id */
+    kb_doc_in bob[2] = { { "y", "bob fresh note", 14, NULL, "bob" },
+                         { "x", "bob owns this now", 17, NULL, "bob" } };
+    ASSERT_EQ_INT(kb_docs_upsert(b.kb, "own", bob, 2, NULL, &err), RAGD_ENOTFOUND);
+    ASSERT_TRUE(kb_ns_exists(b.kb, "own"));
+    ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
+    ASSERT_TRUE(doc_text_is(a.kb, "own", "x", LONG_TEXT));
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:doc:y"), 0);
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:chunk:x:"), chunks);
+    /* alice on B may replace her own; a shared write replaces anything,
+     * removing every chunk key the stored record had */
+    kb_doc_in mine = { "x", LONG_TEXT, strlen(LONG_TEXT) - 8, NULL, "alice" };
+    ASSERT_OK(kb_docs_upsert(b.kb, "own", &mine, 1, NULL, &err));
+    kb_doc_in shared = { "x", "dog", 3, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(b.kb, "own", &shared, 1, NULL, &err));
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:chunk:x:"), 1);
+    ASSERT_EQ_INT(kb_docs_upsert(b.kb, "own", bob + 1, 1, NULL, &err), RAGD_ENOTFOUND);
+    EVENTUALLY(doc_text_is(a.kb, "own", "x", "dog"));
+    inst_close(&b);
+    inst_close(&a);
+    const char *logs[] = { "kb:{own}:log" };
+    wipe(url, logs, 1);
+}
+
+/* Many records behind a follower (several writes before it reads them) are
+ * applied in batches, HNSW inserts on a pool of two: B ends equal to A. */
+TEST(follower_applies_batches)
+{
+    const char *url = getenv("RAGD_TEST_REDIS_URL");
+    if (!url || !*url)
+        SKIP("RAGD_TEST_REDIS_URL not set");
+    snprintf(g_prefix, sizeof g_prefix, "tkbb%d", (int)getpid());
+    inst a = { 0 }, b = { 0 };
+    ASSERT_TRUE(inst_open(&a, url) && inst_open_with(&b, url, true, 2));
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(a.kb, "many", NULL, &err));
+    EVENTUALLY(kb_ns_exists(b.kb, "many"));
+    static char texts[300][48], ids[300][8];
+    kb_doc_in d[100];
+    for (int w = 0; w < 3; w++) {
+        for (int i = 0; i < 100; i++) {
+            int k = w * 100 + i;
+            snprintf(ids[k], sizeof ids[k], "d%d", k % 250); /* the last 50 replace */
+            snprintf(texts[k], sizeof texts[k], "squat %d knee %d press w%d", k, k * 7, w);
+            d[i] = (kb_doc_in){ ids[k], texts[k], strlen(texts[k]), NULL, NULL };
+        }
+        ASSERT_OK(kb_docs_upsert(a.kb, "many", d, 100, NULL, &err));
+    }
+    ASSERT_OK(kb_doc_delete(a.kb, "many", "d3"));
+    EVENTUALLY(doc_text_is(b.kb, "many", "d3", NULL) &&
+               doc_text_is(b.kb, "many", "d0", texts[250]) &&
+               doc_text_is(b.kb, "many", "d249", texts[249]));
+    EVENTUALLY(hnsw_vectors(b.kb, "many") == hnsw_vectors(a.kb, "many"));
+    ASSERT_TRUE(hnsw_vectors(a.kb, "many") > 150);
+    kb_ns_info ia, ib;
+    ASSERT_OK(kb_ns_get_info(a.kb, "many", &ia));
+    ASSERT_OK(kb_ns_get_info(b.kb, "many", &ib));
+    ASSERT_EQ_INT(ib.documents, ia.documents);
+    ASSERT_EQ_INT(ib.chunks, ia.chunks);
+    kb_ns_info_clear(&ia);
+    kb_ns_info_clear(&ib);
+    inst_close(&b);
+    inst_close(&a);
+    const char *logs[] = { "kb:{many}:log" };
+    wipe(url, logs, 1);
+}
+
 int main(void)
 {
     if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)))
         return 1;
     RUN(two_instances_agree);
+    RUN(replace_checks_the_stored_owner);
+    RUN(follower_applies_batches);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);
     return TEST_REPORT();

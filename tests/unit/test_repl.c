@@ -3,7 +3,9 @@
  * in order from a given position, new appends followed, a follower added and
  * removed from inside an apply callback, a failed apply offered again, a log
  * that went back (deleted, as after a Redis flush) handed to the gap callback,
- * and the counters /health reads. LMDB in a scratch directory; Redis at
+ * a batch follower getting every record one wait returned in one call (a
+ * refused batch offered again whole, from its first record), and the
+ * counters /health reads. LMDB in a scratch directory; Redis at
  * RAGD_TEST_REDIS_URL (skipped without it). Waits poll with a bounded number
  * of tries; nothing asserts elapsed time.
  */
@@ -207,8 +209,77 @@ static void follow_gap(store_t *st)
     ASSERT_OK(store_log_delete(st, "rt:d"));
 }
 
+/* What a batch follower saw: the size of each batch applied, its records. */
+typedef struct batches {
+    atomic_int n, recs, calls;
+    int sizes[16];
+    char rec[64][24];
+    atomic_int fail_next;
+} batches;
+
+static int batch_cb(void *ud, const repl_rec *recs, size_t n)
+{
+    batches *b = ud;
+    atomic_fetch_add(&b->calls, 1);
+    if (atomic_load(&b->fail_next) > 0) {
+        atomic_fetch_sub(&b->fail_next, 1);
+        return RAGD_EUNAVAIL;
+    }
+    int at = atomic_load(&b->recs);
+    for (size_t i = 0; i < n && at + (int)i < 64; i++)
+        snprintf(b->rec[at + i], sizeof b->rec[at + i], "%llu:%.*s",
+                 (unsigned long long)recs[i].seq, (int)recs[i].len, (const char *)recs[i].data);
+    int k = atomic_load(&b->n);
+    if (k < 16)
+        b->sizes[k] = (int)n;
+    atomic_store(&b->recs, at + (int)n);
+    atomic_store(&b->n, k + 1);
+    return 0;
+}
+
+/* Records already in the log come as one batch; a refused batch is offered
+ * again from its first record, and the position moves only once applied. */
+static void follow_batch(store_t *st)
+{
+    uint64_t seq, first = 0;
+    for (int i = 1; i <= 4; i++) {
+        char rec[16];
+        snprintf(rec, sizeof rec, "b%d", i);
+        ASSERT_OK(store_log_append(st, "rt:b", S(rec), &seq));
+        first = first ? first : seq;
+    }
+    repl_t *r = open_repl(st);
+    batches b = { 0 };
+    atomic_store(&b.fail_next, 2);
+    ASSERT_OK(repl_follow_batch(r, "rt:b", batch_cb, NULL, &b, first)); /* after b1 */
+    ASSERT_EQ_INT(repl_follow_batch(r, "rt:b", batch_cb, NULL, &b, 0), RAGD_EEXISTS);
+    ASSERT_TRUE(wait_count(&b.n, 1));
+    ASSERT_EQ_INT(atomic_load(&b.calls), 3); /* refused twice, then applied */
+    ASSERT_EQ_INT(b.sizes[0], 3);
+    char want[24];
+    snprintf(want, sizeof want, "%llu:b2", (unsigned long long)(first + 1));
+    ASSERT_EQ_STR(b.rec[0], want);
+    snprintf(want, sizeof want, "%llu:b4", (unsigned long long)seq);
+    ASSERT_EQ_STR(b.rec[2], want);
+    uint64_t applied = 0;
+    ASSERT_OK(repl_applied(r, "rt:b", &applied));
+    ASSERT_EQ_INT(applied, seq);
+    /* later records follow */
+    ASSERT_OK(store_log_append(st, "rt:b", S("b6"), &seq));
+    ASSERT_TRUE(wait_count(&b.recs, 4));
+    snprintf(want, sizeof want, "%llu:b6", (unsigned long long)seq);
+    ASSERT_EQ_STR(b.rec[3], want);
+    repl_info info;
+    repl_info_get(r, &info);
+    ASSERT_EQ_INT(info.applied_total, 4);
+    ASSERT_TRUE(info.errors_total >= 2);
+    repl_destroy(r);
+    ASSERT_OK(store_log_delete(st, "rt:b"));
+}
+
 static void run_all(store_t *st)
 {
+    follow_batch(st);
     follow_basic(st);
     follow_from_callback(st);
     follow_gap(st);
@@ -250,6 +321,7 @@ TEST(repl_args)
     ASSERT_OK(repl_create(&o, &r));
     ASSERT_EQ_INT(repl_follow(r, "", apply_cb, NULL, 0), RAGD_EINVAL);
     ASSERT_EQ_INT(repl_follow(r, "x", NULL, NULL, 0), RAGD_EINVAL);
+    ASSERT_EQ_INT(repl_follow_batch(r, "x", NULL, NULL, NULL, 0), RAGD_EINVAL);
     ASSERT_EQ_INT(repl_unfollow(r, "x"), RAGD_ENOTFOUND);
     repl_destroy(r);
     scratch_store_close(st);

@@ -1,0 +1,122 @@
+/*
+ * kb_doc_check.c - the conditions of a document write (kb_doc.c), checked by
+ * the store in the same atomic step as the write (store_batch_log_if: one Lua
+ * script on Redis, the write transaction on LMDB): the namespace's meta record
+ * must exist, and each written or deleted document's stored record must still
+ * be exactly the one this writer read (or still be missing). The records are
+ * read in one store_get_many, and the ownership rule of upserts is decided on
+ * them: the owner that allows a replace is the one the store holds when the
+ * write lands, whichever instance wrote it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kb/kb_int.h"
+#include "util/mem.h"
+
+static void kb__checks_add(kb_checks *ck, const char *key, size_t klen, int kind,
+                           const void *val, size_t vlen)
+{
+    if (ck->n == ck->cap) {
+        ck->cap = ck->cap ? 2 * ck->cap : 8;
+        ck->c = xrealloc(ck->c, ck->cap * sizeof *ck->c);
+        ck->koff = xrealloc(ck->koff, ck->cap * sizeof *ck->koff);
+        ck->voff = xrealloc(ck->voff, ck->cap * sizeof *ck->voff);
+    }
+    ck->koff[ck->n] = ck->keys.len;
+    buf_append(&ck->keys, key, klen);
+    ck->voff[ck->n] = ck->vals.len;
+    buf_append(&ck->vals, val, vlen);
+    ck->c[ck->n++] = (store_check){ .klen = klen, .kind = kind, .vlen = vlen };
+}
+
+const store_check *kb__checks_final(kb_checks *ck)
+{
+    for (size_t i = 0; i < ck->n; i++) {
+        ck->c[i].key = ck->keys.data + ck->koff[i];
+        ck->c[i].val = ck->c[i].kind == STORE_CHECK_EQUAL ? ck->vals.data + ck->voff[i] : NULL;
+    }
+    return ck->c;
+}
+
+void kb__checks_free(kb_checks *ck)
+{
+    free(ck->c);
+    free(ck->koff);
+    free(ck->voff);
+    buf_free(&ck->keys);
+    buf_free(&ck->vals);
+}
+
+void kb__checks_meta(kb_checks *ck, const kb_ns *ns)
+{
+    buf_t k = BUF_INIT;
+    kb__key_meta(&k, ns->name);
+    kb__checks_add(ck, k.data, k.len, STORE_CHECK_EXISTS, NULL, 0);
+    buf_free(&k);
+}
+
+/* May a write for owner (NULL = a shared writer) replace the stored record
+ * sd (NULL = unreadable)? Only a shared writer, or the record's own user. */
+static bool kb__owner_may(const char *owner, const kb_doc *sd)
+{
+    return !owner || (sd && sd->user_id && strcmp(sd->user_id, owner) == 0);
+}
+
+/* One stored record (rc: its read's result): its check, its chunk count into
+ * *had, and the ownership rule. */
+static int kb__stored_one(kb_checks *ck, const char *key, size_t klen, int rc,
+                          const store_value *v, const char *owner, bool rule, uint32_t *had)
+{
+    if (rc == RAGD_ENOTFOUND) {
+        kb__checks_add(ck, key, klen, STORE_CHECK_MISSING, NULL, 0);
+        return RAGD_OK;
+    }
+    if (rc)
+        return rc;
+    kb_doc *sd = NULL;
+    if (kb__doc_decode(v->data, v->len, &sd) != 0)
+        sd = NULL;
+    if (sd && sd->n_chunks > *had)
+        *had = sd->n_chunks;
+    bool ok = !rule || kb__owner_may(owner, sd);
+    kb__doc_free(sd);
+    if (!ok)
+        return KB__NOT_YOURS;
+    kb__checks_add(ck, key, klen, STORE_CHECK_EQUAL, v->data, v->len);
+    return RAGD_OK;
+}
+
+int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const char *const *owners,
+                    size_t n, uint32_t *had, kb_checks *ck, size_t *bad)
+{
+    buf_t keys = BUF_INIT;
+    size_t *off = xmalloc((n ? n : 1) * sizeof *off), *len = xmalloc((n ? n : 1) * sizeof *len);
+    for (size_t i = 0; i < n; i++) {
+        off[i] = keys.len;
+        kb__key_doc(&keys, ns->name, ids[i]);
+        len[i] = keys.len - off[i];
+    }
+    const char **ptr = xmalloc((n ? n : 1) * sizeof *ptr);
+    for (size_t i = 0; i < n; i++)
+        ptr[i] = keys.data + off[i];
+    store_value *vals = xcalloc(n ? n : 1, sizeof *vals);
+    int *rcs = xcalloc(n ? n : 1, sizeof *rcs);
+    int grc = n ? store_get_many(kb->o.store, ptr, len, n, vals, rcs) : RAGD_OK, rc = grc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = kb__stored_one(ck, ptr[i], len[i], rcs[i], &vals[i], owners ? owners[i] : NULL,
+                            owners != NULL, &had[i]);
+        if (rc == KB__NOT_YOURS)
+            *bad = i;
+    }
+    for (size_t i = 0; i < n && grc == 0; i++)
+        if (rcs[i] == 0)
+            store_value_free(&vals[i]);
+    free(vals);
+    free(rcs);
+    free(ptr);
+    free(off);
+    free(len);
+    buf_free(&keys);
+    return rc;
+}
