@@ -66,7 +66,7 @@ bert_precision bert_set_precision(bert_model *m, bert_precision want);
 
 /* A forward pass's own memory (activations, attention scores), grown on
  * demand and kept for the next pass. A pass on a workspace of its own can be
- * parked between layers (bert_run.yield) while another pass runs on another
+ * parked between phases (bert_run.yield) while another pass runs on another
  * workspace: the parked activations stay untouched, so the parked pass's
  * result is bit-identical to an uninterrupted one. The GEMM kernels' scratch
  * stays the model's: it holds nothing from one GEMM call to the next. Owned by
@@ -78,10 +78,13 @@ void bert_workspace_destroy(bert_workspace *ws);
 
 /* How a pass runs. NULL (or ws NULL) = the model's own workspace, held for the
  * whole pass, never parked (yield is then ignored). With a workspace of its
- * own, yield (may be NULL) is called after every encoder layer (the last one
- * included, i.e. before pooling) with the model released, on the calling
- * thread: it may run other passes on other workspaces of the same model, then
- * returns and the pass resumes with the next layer. Borrowed for the call. */
+ * own, yield (may be NULL) is called after each of the BERT_YIELDS_PER_LAYER
+ * phases of every encoder layer (QKV projection, attention, output projection,
+ * feed-forward in and out; the last call comes just before pooling) with the
+ * model released, on the calling thread: it may run other passes on other
+ * workspaces of the same model, then returns and the pass resumes with the
+ * next phase. Borrowed for the call. */
+#define BERT_YIELDS_PER_LAYER 5
 typedef struct bert_run {
     bert_workspace *ws;
     void (*yield)(void *ud);

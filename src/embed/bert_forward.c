@@ -4,8 +4,9 @@
  * true length, output projection + residual + LayerNorm, GELU feed-forward +
  * residual + LayerNorm (Vaswani et al. 2017; Devlin et al. 2019). Each phase is
  * split into tasks for the compute pool; pooling and the classifier head follow.
- * A pass on a workspace of its own may be parked after any layer (bert_run):
- * its state is the workspace plus the layer index on its caller's stack.
+ * A pass on a workspace of its own may be parked after any phase of any layer
+ * (bert_run): its state is the workspace plus the position on its caller's
+ * stack.
  */
 #include <cblas.h>
 #include <math.h>
@@ -220,12 +221,18 @@ int bert__forward(bert__pass *p, const bert_batch *b, float **h)
     int gelu = m->cfg.act == BERT_ACT_GELU ? 1 : 2;
     for (int i = 0; i < m->cfg.layers; i++) {
         const bert_layer *L = &m->layer[i];
+        /* every phase leaves its output in the pass's own workspace (qkv, ctx,
+         * tmp, ffn, x), so the pass can be parked after any of them */
         bf__gemm(&c, &L->qkv, c.x, c.qkv, NULL, 0, NULL, NULL);
+        bf__yield(p);
         threadpool_run(m->pool, b->n * (size_t)m->cfg.heads, bf__attn_task, &c);
+        bf__yield(p);
         bf__gemm(&c, &L->out, c.ctx, c.tmp, c.x, 0, L->ln1_g, L->ln1_b);
+        bf__yield(p);
         bf__gemm(&c, &L->ffn1, c.tmp, c.ffn, NULL, gelu, NULL, NULL);
+        bf__yield(p);
         bf__gemm(&c, &L->ffn2, c.ffn, c.x, c.tmp, 0, L->ln2_g, L->ln2_b);
-        bf__yield(p); /* c.x holds the layer's output, in the pass's own workspace */
+        bf__yield(p);
     }
     *h = c.x;
     return 0;

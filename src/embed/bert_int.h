@@ -80,7 +80,7 @@ struct bert_model {
     bert_linear pooler, classifier; /* n == 0 when absent */
     /* lock guards the kernel table and packed weights, scratch and own_ws;
      * a pass holds it while it computes and drops it only to yield (between
-     * layers, on a workspace of its own). own_lock is held for a whole pass on
+     * phases, on a workspace of its own). own_lock is held for a whole pass on
      * own_ws. passes counts the passes begun and not ended (parked ones
      * included; guarded by lock), idle_cv is signalled when it drops to 0. */
     pthread_mutex_t lock, own_lock;
@@ -109,7 +109,7 @@ void bert__pass_end(bert__pass *p);
 
 /* Run the encoder over the packed batch; leaves final hidden states in *h
  * (total_tokens x hidden, inside the pass's workspace). Between bert__pass_begin
- * and bert__pass_end; yields after each layer when the pass is parkable. */
+ * and bert__pass_end; yields after each phase when the pass is parkable. */
 int bert__forward(bert__pass *p, const bert_batch *b, float **h);
 
 #endif

@@ -6,11 +6,11 @@
  * turn serves one micro-batch (a run of the head request's texts, sorted by
  * length at submit, of at most bulk_batch_tokens word pieces) of the tenant
  * after the one served last. Interactive work is checked before every turn,
- * and inside a bulk pass after every encoder layer: submit raises ipending, the
- * pass (on the bulk class's own workspace) finds it with one relaxed load at
- * its next layer boundary and, still on the dispatcher thread, serves the
- * interactive FIFO on the interactive workspace (a preemption), then goes on
- * with its next layer. Requests live on their callers' stacks; mu guards the
+ * and inside a bulk pass after every phase of every encoder layer: submit
+ * raises ipending, the pass (on the bulk class's own workspace) finds it with
+ * one relaxed load at its next phase boundary and, still on the dispatcher
+ * thread, serves the interactive FIFO on the interactive workspace (a
+ * preemption), then goes on with its next phase. Requests live on their callers' stacks; mu guards the
  * queues, the ring, every request's progress and done flag, and the
  * statistics; parked_us is the dispatcher's own.
  */
@@ -202,7 +202,7 @@ static void es__maybe_wait(embed_sched *s)
 
 static void es__serve_interactive(embed_sched *s);
 
-/* Between two layers of a bulk pass (mu not held): serve the interactive work
+/* Between two phases of a bulk pass (mu not held): serve the interactive work
  * that is waiting, if any, and go back to the pass. */
 static void es__preempt(void *ud)
 {
@@ -499,6 +499,6 @@ void embed_sched_metrics_render(embed_sched *s, buf_t *b)
                    "interactive embedding requests run as bulk for their size");
     metrics_sample(b, "ragd_model_demoted_total", NULL, (double)st.demoted);
     metrics_family(b, "ragd_embed_preemptions_total", "counter",
-                   "bulk forward passes parked between layers to serve interactive work");
+                   "times a bulk forward pass was parked to serve interactive work");
     metrics_sample(b, "ragd_embed_preemptions_total", NULL, (double)st.preemptions);
 }

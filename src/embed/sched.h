@@ -9,10 +9,11 @@
  * bulk requests of different tenants (namespace, user: the caller names it)
  * take one micro-batch each in turn (round robin), so one upload cannot
  * starve another. A bulk micro-batch's forward pass is preemptible: after
- * each encoder layer it checks for waiting interactive work and, if there is
- * some, parks (its activations stay in the bulk class's own workspace) while
- * the interactive work runs, then resumes with bit-identical results; so a
- * query waits at most one layer of one micro-batch (tasks run to the end).
+ * each phase of each encoder layer (a GEMM or the attention) it checks for
+ * waiting interactive work and, if there is some, parks (its activations stay
+ * in the bulk class's own workspace) while the interactive work runs, then
+ * resumes with bit-identical results; so a query waits at most one phase of
+ * one micro-batch, about a thirtieth of the pass (tasks run to the end).
  */
 #ifndef RAGD_EMBED_SCHED_H
 #define RAGD_EMBED_SCHED_H
@@ -81,7 +82,7 @@ typedef struct embed_sched_stats {
     embed_sched_class_stats cls[EMBED_NCLASSES];
     uint64_t tenants;      /* bulk tenants with queued work now */
     uint64_t demoted;      /* EMBED_BY_SIZE encodes run as bulk (interactive_max_tokens) */
-    uint64_t preemptions;  /* bulk passes parked between layers for interactive work */
+    uint64_t preemptions;  /* times a bulk pass was parked for interactive work */
 } embed_sched_stats;
 
 typedef struct embed_sched embed_sched;

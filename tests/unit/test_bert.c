@@ -1,8 +1,8 @@
 /*
  * test_bert.c - the encoder's parkable passes (src/embed/bert_forward.c): a
- * pass on a workspace of its own, parked after every encoder layer while other
- * passes run in between (on a second workspace, and on the model's own), gives
- * vectors bit-identical to the same pass run straight through, and so do the
+ * pass on a workspace of its own, parked after every phase of every encoder
+ * layer while other passes run in between (on a second workspace, and on the
+ * model's own), gives vectors bit-identical to the same pass run straight through, and so do the
  * passes run in between; on every kernel table the CPU has (portable and
  * AVX-512 FP32, AVX512-BF16 and AMX BF16; a visible SKIP for the ones it
  * lacks). The engine has no INT8 kernels, so there is no INT8 case.
@@ -121,7 +121,7 @@ static void check_parked(const char *level, bert_precision p, const char *kernel
     free(small_ref);
     free(scratch);
     ASSERT_EQ_STR(ran, kernel);
-    ASSERT_EQ_INT(x.yields, layers);
+    ASSERT_EQ_INT(x.yields, layers * BERT_YIELDS_PER_LAYER);
     ASSERT_EQ_INT(x.wrong, 0);
     ASSERT_TRUE(same);
 }
