@@ -10,9 +10,9 @@
  * raises ipending, the pass (on the bulk class's own workspace) finds it with
  * one relaxed load at its next phase boundary and, still on the dispatcher
  * thread, serves the interactive FIFO on the interactive workspace (a
- * preemption), then goes on with its next phase. Requests live on their callers' stacks; mu guards the
- * queues, the ring, every request's progress and done flag, and the
- * statistics; parked_us is the dispatcher's own.
+ * preemption), then goes on with its next phase. Requests live on their
+ * callers' stacks; mu guards the queues, the ring, every request's progress
+ * and done flag, and the statistics; parked_us is the dispatcher's own.
  */
 #include "embed/sched.h"
 
