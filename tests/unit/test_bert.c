@@ -87,8 +87,8 @@ static void check_parked(const char *level, bert_precision p, const char *kernel
     char ran[32];
     snprintf(ran, sizeof ran, "%s", bert_kernel_name(m));
     fx_batch bulk, big, small;
-    batch_make(&bulk, 44, 13);  /* 3 to 102 word pieces, 266 in all */
-    batch_make(&big, 12, 24);   /* 580 word pieces */
+    batch_make(&bulk, 53, 7);   /* 3 to 102 word pieces, 145 in all */
+    batch_make(&big, 25, 6);    /* 228 word pieces */
     batch_make(&small, 60, 2);
     float *ref = malloc(bulk.b.n * DIM * sizeof *ref), *got = malloc(bulk.b.n * DIM * sizeof *got);
     float *big_ref = malloc(big.b.n * DIM * sizeof *big_ref);
