@@ -210,7 +210,8 @@ def main():
         f_ = {c: health[c]["mean_forward_seconds"] * 1000 for c in ("interactive", "bulk")}
         print(f"scheduler: mean wait interactive {w['interactive']:.1f} ms, bulk {w['bulk']:.1f} ms;"
               f" mean forward pass interactive {f_['interactive']:.1f} ms, bulk {f_['bulk']:.1f} ms"
-              f" ({health['bulk']['forward_passes']} bulk passes)")
+              f" ({health['bulk']['forward_passes']} bulk passes, "
+              f"{health.get('preemptions', 'no')} parked for interactive work)")
         print(f"goals: busy p99 <= 100 ms and <= 3x idle p99 (worst busy p99 {worst:.1f} ms); "
               f"ingest with probes >= 90% of alone ({100 * rb / ra:.0f}%)")
     finally:

@@ -146,6 +146,7 @@ static void health__scheduler(app_t *app, cJSON *d)
                                                  : 0);
     }
     cJSON_AddNumberToObject(sc, "bulk_tenants", (double)st.tenants);
+    cJSON_AddNumberToObject(sc, "preemptions", (double)st.preemptions);
     cJSON_AddNumberToObject(sc, "bulk_batch_tokens", (double)app->cfg.embed_bulk_batch_tokens);
 }
 

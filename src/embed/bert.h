@@ -60,14 +60,43 @@ const char *bert_kernel_name(const bert_model *m);       /* "amx-bf16", "avx512"
 
 /* Switch to the fastest kernels for `want` on this CPU (as bert_open chooses),
  * repacking the weights they read; returns the precision in effect. Waits for
- * a forward in flight; later calls see the new kernels. Thread-safe. */
+ * every forward in flight (parked ones included) to end; later calls see the
+ * new kernels. Thread-safe; never from a bert_run.yield callback. */
 bert_precision bert_set_precision(bert_model *m, bert_precision want);
 
-/* Pooled vectors, n x hidden floats into out. Thread-safe: concurrent calls
- * are serialised on the model's compute pool. Errors: RAGD_EINVAL (ids out of
- * range, a sequence longer than max_positions or empty). */
-int bert_encode_pooled(bert_model *m, const bert_batch *b, bert_pooling pool, bool normalize,
-                       float *out);
+/* A forward pass's own memory (activations, attention scores), grown on
+ * demand and kept for the next pass. A pass on a workspace of its own can be
+ * parked between phases (bert_run.yield) while another pass runs on another
+ * workspace: the parked activations stay untouched, so the parked pass's
+ * result is bit-identical to an uninterrupted one. The GEMM kernels' scratch
+ * stays the model's: it holds nothing from one GEMM call to the next. Owned by
+ * the caller (bert_workspace_destroy; NULL is a no-op); one pass at a time per
+ * workspace, usable with any model. */
+typedef struct bert_workspace bert_workspace;
+bert_workspace *bert_workspace_create(void);
+void bert_workspace_destroy(bert_workspace *ws);
+
+/* How a pass runs. NULL (or ws NULL) = the model's own workspace, held for the
+ * whole pass, never parked (yield is then ignored). With a workspace of its
+ * own, yield (may be NULL) is called after each of the BERT_YIELDS_PER_LAYER
+ * phases of every encoder layer (QKV projection, attention, output projection,
+ * feed-forward in and out; the last call comes just before pooling) with the
+ * model released, on the calling thread: it may run other passes on other
+ * workspaces of the same model, then returns and the pass resumes with the
+ * next phase. Borrowed for the call. */
+#define BERT_YIELDS_PER_LAYER 5
+typedef struct bert_run {
+    bert_workspace *ws;
+    void (*yield)(void *ud);
+    void *yield_ud;
+} bert_run;
+
+/* Pooled vectors, n x hidden floats into out, run as r says (may be NULL).
+ * Thread-safe: concurrent calls are serialised on the model's compute pool,
+ * one layer at a time. Errors: RAGD_EINVAL (ids out of range, a sequence
+ * longer than max_positions or empty). */
+int bert_encode_pooled(bert_model *m, const bert_run *r, const bert_batch *b, bert_pooling pool,
+                       bool normalize, float *out);
 
 /* Classification-head logits, n x num_labels floats. RAGD_EUNSUPPORTED when
  * the model has no head. Thread-safe as above. */

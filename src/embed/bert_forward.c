@@ -4,6 +4,9 @@
  * true length, output projection + residual + LayerNorm, GELU feed-forward +
  * residual + LayerNorm (Vaswani et al. 2017; Devlin et al. 2019). Each phase is
  * split into tasks for the compute pool; pooling and the classifier head follow.
+ * A pass on a workspace of its own may be parked after any phase of any layer
+ * (bert_run): its state is the workspace plus the position on its caller's
+ * stack.
  */
 #include <cblas.h>
 #include <math.h>
@@ -153,71 +156,123 @@ static int bf__check(const bert_model *m, const bert_batch *b, size_t *T, size_t
     return 0;
 }
 
-int bert__forward(bert_model *m, const bert_batch *b, float **h)
+void bert__pass_begin(bert_model *m, const bert_run *r, bert__pass *p)
 {
+    p->m = m;
+    p->ws = r && r->ws ? r->ws : m->own_ws;
+    p->r = r && r->ws ? r : NULL;
+    if (!p->r)
+        pthread_mutex_lock(&m->own_lock);
+    pthread_mutex_lock(&m->lock);
+    m->passes++;
+}
+
+void bert__pass_end(bert__pass *p)
+{
+    bert_model *m = p->m;
+    if (--m->passes == 0)
+        pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->lock);
+    if (!p->r)
+        pthread_mutex_unlock(&m->own_lock);
+}
+
+/* A parkable pass lets its caller run other passes between layers. */
+static void bf__yield(bert__pass *p)
+{
+    if (!p->r || !p->r->yield)
+        return;
+    pthread_mutex_unlock(&p->m->lock);
+    p->r->yield(p->r->yield_ud);
+    pthread_mutex_lock(&p->m->lock);
+}
+
+/* Lay the workspace out for T tokens: every buffer the pass keeps across a
+ * yield lives here, never in the model. */
+static void bf__layout(bf__ctx *c, bert_workspace *ws, size_t T, size_t Lmax)
+{
+    const bert_model *m = c->m;
+    size_t need = bf__ws_need(m, T, Lmax);
+    if (need > ws->floats) {
+        free(ws->f);
+        ws->f = xmalloc(need * sizeof(float));
+        ws->floats = need;
+    }
+    size_t H = (size_t)m->cfg.hidden, F = (size_t)m->cfg.intermediate, Tp = bf__round(T, 32);
+    c->x = ws->f;
+    c->tmp = c->x + Tp * H;
+    c->ctx = c->tmp + Tp * H;
+    c->qkv = c->ctx + Tp * H;
+    c->ffn = c->qkv + Tp * 3 * H;
+    c->att = c->ffn + Tp * F;
+    c->att_per_thread = Lmax * Lmax;
+}
+
+int bert__forward(bert__pass *p, const bert_batch *b, float **h)
+{
+    bert_model *m = p->m;
     size_t T, Lmax;
     int rc = bf__check(m, b, &T, &Lmax);
     if (rc)
         return rc;
-    size_t need = bf__ws_need(m, T, Lmax);
-    if (need > m->ws_floats) {
-        free(m->ws);
-        m->ws = xmalloc(need * sizeof(float));
-        m->ws_floats = need;
-    }
-    size_t H = (size_t)m->cfg.hidden, F = (size_t)m->cfg.intermediate, Tp = bf__round(T, 32);
     bf__ctx c = {.m = m, .b = b, .T = T};
-    c.x = m->ws;
-    c.tmp = c.x + Tp * H;
-    c.ctx = c.tmp + Tp * H;
-    c.qkv = c.ctx + Tp * H;
-    c.ffn = c.qkv + Tp * 3 * H;
-    c.att = c.ffn + Tp * F;
-    c.att_per_thread = Lmax * Lmax;
+    bf__layout(&c, p->ws, T, Lmax);
     threadpool_run(m->pool, b->n, bf__embed_task, &c);
     int gelu = m->cfg.act == BERT_ACT_GELU ? 1 : 2;
     for (int i = 0; i < m->cfg.layers; i++) {
         const bert_layer *L = &m->layer[i];
+        /* every phase leaves its output in the pass's own workspace (qkv, ctx,
+         * tmp, ffn, x), so the pass can be parked after any of them */
         bf__gemm(&c, &L->qkv, c.x, c.qkv, NULL, 0, NULL, NULL);
+        bf__yield(p);
         threadpool_run(m->pool, b->n * (size_t)m->cfg.heads, bf__attn_task, &c);
+        bf__yield(p);
         bf__gemm(&c, &L->out, c.ctx, c.tmp, c.x, 0, L->ln1_g, L->ln1_b);
+        bf__yield(p);
         bf__gemm(&c, &L->ffn1, c.tmp, c.ffn, NULL, gelu, NULL, NULL);
+        bf__yield(p);
         bf__gemm(&c, &L->ffn2, c.ffn, c.x, c.tmp, 0, L->ln2_g, L->ln2_b);
+        bf__yield(p);
     }
     *h = c.x;
     return 0;
 }
 
-int bert_encode_pooled(bert_model *m, const bert_batch *b, bert_pooling pool, bool normalize,
-                       float *out)
+/* Mean or [CLS] pooling of sequence s, optionally L2-normalised, into v. */
+static void bf__pool(const bert_model *m, const bert_batch *b, const float *h, size_t s,
+                     bert_pooling pool, bool normalize, float *v)
 {
-    size_t H = (size_t)m->cfg.hidden;
-    float *h;
-    pthread_mutex_lock(&m->ws_lock);
-    int rc = bert__forward(m, b, &h);
-    for (size_t s = 0; rc == 0 && s < b->n; s++) {
-        size_t o = b->off[s], L = b->off[s + 1] - o;
-        float *v = out + s * H;
-        if (pool == BERT_POOL_CLS) {
-            memcpy(v, h + o * H, H * sizeof *v);
-        } else {
-            memset(v, 0, H * sizeof *v);
-            for (size_t i = 0; i < L; i++)
-                for (size_t j = 0; j < H; j++)
-                    v[j] += h[(o + i) * H + j];
+    size_t H = (size_t)m->cfg.hidden, o = b->off[s], L = b->off[s + 1] - o;
+    if (pool == BERT_POOL_CLS) {
+        memcpy(v, h + o * H, H * sizeof *v);
+    } else {
+        memset(v, 0, H * sizeof *v);
+        for (size_t i = 0; i < L; i++)
             for (size_t j = 0; j < H; j++)
-                v[j] /= (float)L;
-        }
-        if (normalize) {
-            double ss = 0;
-            for (size_t j = 0; j < H; j++)
-                ss += (double)v[j] * v[j];
-            float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-            for (size_t j = 0; j < H; j++)
-                v[j] *= inv;
-        }
+                v[j] += h[(o + i) * H + j];
+        for (size_t j = 0; j < H; j++)
+            v[j] /= (float)L;
     }
-    pthread_mutex_unlock(&m->ws_lock);
+    if (normalize) {
+        double ss = 0;
+        for (size_t j = 0; j < H; j++)
+            ss += (double)v[j] * v[j];
+        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
+        for (size_t j = 0; j < H; j++)
+            v[j] *= inv;
+    }
+}
+
+int bert_encode_pooled(bert_model *m, const bert_run *r, const bert_batch *b, bert_pooling pool,
+                       bool normalize, float *out)
+{
+    bert__pass p;
+    float *h;
+    bert__pass_begin(m, r, &p);
+    int rc = bert__forward(&p, b, &h);
+    for (size_t s = 0; rc == 0 && s < b->n; s++)
+        bf__pool(m, b, h, s, pool, normalize, out + s * (size_t)m->cfg.hidden);
+    bert__pass_end(&p);
     return rc;
 }
 
@@ -239,15 +294,16 @@ int bert_classify(bert_model *m, const bert_batch *b, float *logits)
         return RAGD_EUNSUPPORTED;
     size_t H = (size_t)m->cfg.hidden;
     float *pooled = xmalloc(H * sizeof *pooled), *h;
-    pthread_mutex_lock(&m->ws_lock);
-    int rc = bert__forward(m, b, &h);
+    bert__pass p;
+    bert__pass_begin(m, NULL, &p);
+    int rc = bert__forward(&p, b, &h);
     for (size_t s = 0; rc == 0 && s < b->n; s++) {
         bf__matvec(&m->pooler, h + b->off[s] * H, pooled);
         for (size_t j = 0; j < H; j++)
             pooled[j] = tanhf(pooled[j]);
         bf__matvec(&m->classifier, pooled, logits + s * (size_t)m->cfg.num_labels);
     }
-    pthread_mutex_unlock(&m->ws_lock);
+    bert__pass_end(&p);
     free(pooled);
     return rc;
 }

@@ -78,14 +78,38 @@ struct bert_model {
     float *word_emb, *pos_emb, *type_emb, *emb_ln_g, *emb_ln_b;
     bert_layer *layer;
     bert_linear pooler, classifier; /* n == 0 when absent */
-    pthread_mutex_t ws_lock;        /* guards ws while a forward runs */
-    float *ws;
-    size_t ws_floats;
+    /* lock guards the kernel table and packed weights, scratch and own_ws;
+     * a pass holds it while it computes and drops it only to yield (between
+     * phases, on a workspace of its own). own_lock is held for a whole pass on
+     * own_ws. passes counts the passes begun and not ended (parked ones
+     * included; guarded by lock), idle_cv is signalled when it drops to 0. */
+    pthread_mutex_t lock, own_lock;
+    pthread_cond_t idle_cv;
+    int passes;
+    bert_workspace *own_ws;
     unsigned char *scratch;         /* threads x BERT_GEMM_SCRATCH */
 };
 
+struct bert_workspace {
+    float *f;
+    size_t floats;
+};
+
+/* One pass's hold on the model: bert__pass_begin takes lock (and own_lock
+ * with no workspace of its own), counts the pass and returns the workspace
+ * to use; bert__pass_end undoes it. */
+typedef struct bert__pass {
+    bert_model *m;
+    bert_workspace *ws;
+    const bert_run *r; /* NULL: not parkable */
+} bert__pass;
+
+void bert__pass_begin(bert_model *m, const bert_run *r, bert__pass *p);
+void bert__pass_end(bert__pass *p);
+
 /* Run the encoder over the packed batch; leaves final hidden states in *h
- * (total_tokens x hidden, inside the workspace). Caller holds ws_lock. */
-int bert__forward(bert_model *m, const bert_batch *b, float **h);
+ * (total_tokens x hidden, inside the pass's workspace). Between bert__pass_begin
+ * and bert__pass_end; yields after each phase when the pass is parkable. */
+int bert__forward(bert__pass *p, const bert_batch *b, float **h);
 
 #endif

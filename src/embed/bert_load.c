@@ -304,13 +304,15 @@ static void bl__unpack_all(bert_model *m)
 
 bert_precision bert_set_precision(bert_model *m, bert_precision want)
 {
-    pthread_mutex_lock(&m->ws_lock);
+    pthread_mutex_lock(&m->lock);
+    while (m->passes) /* a parked pass must resume on the kernels it began with */
+        pthread_cond_wait(&m->idle_cv, &m->lock);
     m->k = bl__pick_kernels(want);
     m->precision = m->k->bf16 ? BERT_BF16 : BERT_FP32;
     bl__unpack_all(m);
     bl__pack_all(m);
     bert_precision p = m->precision;
-    pthread_mutex_unlock(&m->ws_lock);
+    pthread_mutex_unlock(&m->lock);
     return p;
 }
 
@@ -320,7 +322,10 @@ int bert_open(const char *dir, const bert_opts *opts, bert_model **out, ragd_err
     if (opts)
         o = *opts;
     bert_model *m = xcalloc(1, sizeof *m);
-    pthread_mutex_init(&m->ws_lock, NULL);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->own_lock, NULL);
+    pthread_cond_init(&m->idle_cv, NULL);
+    m->own_ws = bert_workspace_create();
     int rc = bl__config(dir, &m->cfg, err);
     if (!rc)
         rc = bl__weights(dir, m, err);
@@ -371,10 +376,25 @@ void bert_close(bert_model *m)
     free(m->type_emb);
     free(m->emb_ln_g);
     free(m->emb_ln_b);
-    free(m->ws);
+    bert_workspace_destroy(m->own_ws);
     free(m->scratch);
-    pthread_mutex_destroy(&m->ws_lock);
+    pthread_cond_destroy(&m->idle_cv);
+    pthread_mutex_destroy(&m->own_lock);
+    pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+bert_workspace *bert_workspace_create(void)
+{
+    return xcalloc(1, sizeof(bert_workspace));
+}
+
+void bert_workspace_destroy(bert_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->f);
+    free(ws);
 }
 
 const bert_config *bert_get_config(const bert_model *m)

@@ -244,7 +244,8 @@ static int em__cmp_len(const void *a, const void *b)
 }
 
 /* One forward over seqs[0..n): pack ids, run, scatter vectors. */
-static int em__run_chunk(embed_model *m, const embed__seq *seqs, size_t n, size_t ntok)
+static int em__run_chunk(embed_model *m, const bert_run *r, const embed__seq *seqs, size_t n,
+                         size_t ntok)
 {
     int32_t *ids = xmalloc(ntok * sizeof *ids);
     size_t *off = xmalloc((n + 1) * sizeof *off);
@@ -255,7 +256,7 @@ static int em__run_chunk(embed_model *m, const embed__seq *seqs, size_t n, size_
         off[i + 1] = off[i] + seqs[i].n;
     }
     bert_batch b = {n, ids, NULL, off};
-    int rc = bert_encode_pooled(m->bert, &b, m->pooling, m->normalize, vec);
+    int rc = bert_encode_pooled(m->bert, r, &b, m->pooling, m->normalize, vec);
     for (size_t i = 0; rc == 0 && i < n; i++)
         memcpy(seqs[i].out, vec + i * m->dim, m->dim * sizeof *vec);
     free(ids);
@@ -264,7 +265,7 @@ static int em__run_chunk(embed_model *m, const embed__seq *seqs, size_t n, size_
     return rc;
 }
 
-int embed__run(embed_model *m, embed__seq *seqs, size_t n)
+int embed__run(embed_model *m, const bert_run *r, embed__seq *seqs, size_t n)
 {
     qsort(seqs, n, sizeof *seqs, em__cmp_len);
     size_t i = 0;
@@ -272,7 +273,7 @@ int embed__run(embed_model *m, embed__seq *seqs, size_t n)
         size_t j = i, ntok = 0;
         while (j < n && (j == i || ntok + seqs[j].n <= EMBED_BATCH_TOKENS))
             ntok += seqs[j++].n;
-        int rc = em__run_chunk(m, seqs + i, j - i, ntok);
+        int rc = em__run_chunk(m, r, seqs + i, j - i, ntok);
         if (rc)
             return rc;
         i = j;
@@ -301,7 +302,7 @@ int embed_encode(embed_model *m, const char *const *texts, const size_t *lens, s
         if (truncated_out)
             truncated_out[i] = tr;
     }
-    int rc = embed__run(m, seqs, n);
+    int rc = embed__run(m, NULL, seqs, n);
     free(seqs);
     free(ids);
     return rc;

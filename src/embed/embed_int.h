@@ -20,8 +20,9 @@ typedef struct embed__seq {
 void embed__tokenize(const embed_model *m, const char *text, size_t len, int32_t *ids, size_t *n,
                      bool *truncated);
 
-/* Encode the sequences (reordered in place by length) into their out vectors. */
-int embed__run(embed_model *m, embed__seq *seqs, size_t n);
+/* Encode the sequences (reordered in place by length) into their out vectors,
+ * each forward pass run as r says (NULL: on the model's own workspace). */
+int embed__run(embed_model *m, const bert_run *r, embed__seq *seqs, size_t n);
 
 /* What embed_precision.c measures through: the encoder whose kernels it
  * switches, and the caller's way of embedding texts with it (n vectors of dim

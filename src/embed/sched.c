@@ -5,13 +5,19 @@
  * traffic is concurrent. Bulk requests wait in per-tenant FIFOs on a ring; a
  * turn serves one micro-batch (a run of the head request's texts, sorted by
  * length at submit, of at most bulk_batch_tokens word pieces) of the tenant
- * after the one served last. Interactive work is checked before every turn.
- * Requests live on their callers' stacks; mu guards the queues, the ring,
- * every request's progress and done flag, and the statistics.
+ * after the one served last. Interactive work is checked before every turn,
+ * and inside a bulk pass after every phase of every encoder layer: submit
+ * raises ipending, the pass (on the bulk class's own workspace) finds it with
+ * one relaxed load at its next phase boundary and, still on the dispatcher
+ * thread, serves the interactive FIFO on the interactive workspace (a
+ * preemption), then goes on with its next phase. Requests live on their
+ * callers' stacks; mu guards the queues, the ring, every request's progress
+ * and done flag, and the statistics; parked_us is the dispatcher's own.
  */
 #include "embed/sched.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +59,9 @@ struct embed_sched {
     pthread_cond_t work_cv, done_cv;
     es__req *ihead, *itail;    /* interactive FIFO */
     size_t iqueued_texts;
+    atomic_int ipending;       /* ihead != NULL, for the bulk pass's unlocked check */
+    bert_workspace *ws[EMBED_NCLASSES]; /* a parked bulk pass keeps its activations */
+    int64_t parked_us;         /* time bulk passes spent parked (dispatcher only) */
     es__tenant *ring;          /* the tenant served last; ring->next goes next */
     int quit;
     int64_t last_end_us;       /* when the previous interactive batch finished */
@@ -126,6 +135,7 @@ static void es__enqueue(embed_sched *s, es__req *r, const char *tenant)
             s->ihead = r;
         s->itail = r;
         s->iqueued_texts += r->n ? r->n : 1;
+        atomic_store_explicit(&s->ipending, 1, memory_order_relaxed);
     } else {
         es__tenant *t = es__tenant_get(s, tenant ? tenant : "");
         if (t->tail)
@@ -190,15 +200,38 @@ static void es__maybe_wait(embed_sched *s)
     }
 }
 
+static void es__serve_interactive(embed_sched *s);
+
+/* Between two phases of a bulk pass (mu not held): serve the interactive work
+ * that is waiting, if any, and go back to the pass. */
+static void es__preempt(void *ud)
+{
+    embed_sched *s = ud;
+    if (!atomic_load_explicit(&s->ipending, memory_order_relaxed))
+        return;
+    int64_t t0 = clock_mono_us();
+    pthread_mutex_lock(&s->mu);
+    if (s->ihead)
+        s->st.preemptions++;
+    while (s->ihead)
+        es__serve_interactive(s);
+    pthread_mutex_unlock(&s->mu);
+    s->parked_us += clock_mono_us() - t0;
+}
+
 /* Run a forward pass or a task (mu released), report it, then take mu again
- * and record its time. Returns the pass's result. */
+ * and record its time (without the time a bulk pass spent parked). Returns
+ * the pass's result. Bulk passes are preemptible; interactive ones and tasks
+ * run to the end. */
 static int es__run(embed_sched *s, embed__seq *seqs, size_t n, es__req *task,
                    const embed_sched_batch *b)
 {
+    bool bulk = b->cls == EMBED_BULK;
+    bert_run run = { s->ws[b->cls], bulk ? es__preempt : NULL, s };
     pthread_mutex_unlock(&s->mu);
-    int64_t t0 = clock_mono_us();
-    int rc = task ? task->fn(task->ud) : embed__run(s->m, seqs, n);
-    int64_t us = clock_mono_us() - t0;
+    int64_t t0 = clock_mono_us(), parked0 = s->parked_us;
+    int rc = task ? task->fn(task->ud) : embed__run(s->m, &run, seqs, n);
+    int64_t us = clock_mono_us() - t0 - (s->parked_us - parked0);
     if (s->o.on_batch)
         s->o.on_batch(s->o.on_batch_ud, b);
     pthread_mutex_lock(&s->mu);
@@ -219,8 +252,10 @@ static void es__serve_interactive(embed_sched *s)
         k++;
     }
     s->ihead = last->next;
-    if (!s->ihead)
+    if (!s->ihead) {
         s->itail = NULL;
+        atomic_store_explicit(&s->ipending, 0, memory_order_relaxed);
+    }
     last->next = NULL;
     s->iqueued_texts -= first->seqs ? n : 1;
     int64_t now = clock_mono_us();
@@ -293,6 +328,16 @@ static void *es__main(void *arg)
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
+static void es__free(embed_sched *s)
+{
+    for (int c = 0; c < EMBED_NCLASSES; c++)
+        bert_workspace_destroy(s->ws[c]);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
 int embed_sched_create(embed_model *m, const embed_sched_opts *opts, embed_sched **out)
 {
     embed_sched *s = xcalloc(1, sizeof *s);
@@ -303,14 +348,13 @@ int embed_sched_create(embed_model *m, const embed_sched_opts *opts, embed_sched
         embed_sched_default_opts(&s->o);
     if (s->o.max_batch == 0)
         s->o.max_batch = 1;
+    for (int c = 0; c < EMBED_NCLASSES; c++)
+        s->ws[c] = bert_workspace_create();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     if (pthread_create(&s->th, NULL, es__main, s) != 0) {
-        pthread_cond_destroy(&s->work_cv);
-        pthread_cond_destroy(&s->done_cv);
-        pthread_mutex_destroy(&s->mu);
-        free(s);
+        es__free(s);
         return RAGD_EIO;
     }
     *out = s;
@@ -326,10 +370,7 @@ void embed_sched_destroy(embed_sched *s)
     pthread_cond_signal(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->th, NULL);
-    pthread_cond_destroy(&s->work_cv);
-    pthread_cond_destroy(&s->done_cv);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    es__free(s);
 }
 
 /* ---- submitting ------------------------------------------------------------------ */
@@ -457,4 +498,7 @@ void embed_sched_metrics_render(embed_sched *s, buf_t *b)
     metrics_family(b, "ragd_model_demoted_total", "counter",
                    "interactive embedding requests run as bulk for their size");
     metrics_sample(b, "ragd_model_demoted_total", NULL, (double)st.demoted);
+    metrics_family(b, "ragd_embed_preemptions_total", "counter",
+                   "times a bulk forward pass was parked to serve interactive work");
+    metrics_sample(b, "ragd_embed_preemptions_total", NULL, (double)st.preemptions);
 }

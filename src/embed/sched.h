@@ -8,7 +8,12 @@
  * are cut into micro-batches of at most bulk_batch_tokens word pieces, and the
  * bulk requests of different tenants (namespace, user: the caller names it)
  * take one micro-batch each in turn (round robin), so one upload cannot
- * starve another and a query waits at most one micro-batch.
+ * starve another. A bulk micro-batch's forward pass is preemptible: after
+ * each phase of each encoder layer (a GEMM or the attention) it checks for
+ * waiting interactive work and, if there is some, parks (its activations stay
+ * in the bulk class's own workspace) while the interactive work runs, then
+ * resumes with bit-identical results; so a query waits at most one phase of
+ * one micro-batch, about a thirtieth of the pass (tasks run to the end).
  */
 #ifndef RAGD_EMBED_SCHED_H
 #define RAGD_EMBED_SCHED_H
@@ -55,7 +60,9 @@ typedef struct embed_sched_opts {
     size_t interactive_max_tokens; /* an EMBED_BY_SIZE encode of more word pieces runs
                                   as bulk under its tenant (default 4096; 0 = never) */
     /* Optional observer, called on the dispatcher thread after each forward pass
-     * or task (tests and traces). It must not call back into the scheduler. */
+     * or task (tests and traces); an interactive pass served while a bulk pass
+     * was parked is reported before that bulk pass. It must not call back into
+     * the scheduler. */
     void (*on_batch)(void *ud, const embed_sched_batch *b);
     void *on_batch_ud;
 } embed_sched_opts;
@@ -67,13 +74,15 @@ typedef struct embed_sched_class_stats {
     uint64_t queued;       /* requests waiting or in progress now */
     uint64_t queued_tokens;/* word pieces of theirs not encoded yet */
     metrics_hist wait;     /* submit to the request's first forward, us */
-    metrics_hist forward;  /* each forward pass or task, us */
+    metrics_hist forward;  /* each forward pass or task, us (a bulk pass's parked
+                              time not included) */
 } embed_sched_class_stats;
 
 typedef struct embed_sched_stats {
     embed_sched_class_stats cls[EMBED_NCLASSES];
     uint64_t tenants;      /* bulk tenants with queued work now */
     uint64_t demoted;      /* EMBED_BY_SIZE encodes run as bulk (interactive_max_tokens) */
+    uint64_t preemptions;  /* times a bulk pass was parked for interactive work */
 } embed_sched_stats;
 
 typedef struct embed_sched embed_sched;
@@ -110,7 +119,8 @@ const char *embed_class_name(embed_class c);
 
 /* Append the scheduler's Prometheus families (ragd_model_queue_depth{class},
  * ragd_model_queue_wait_seconds{class}, ragd_model_forward_seconds{class},
- * ragd_model_requests_total, _tokens_total, _batches_total) to b. Thread-safe. */
+ * ragd_model_requests_total, _tokens_total, _batches_total,
+ * ragd_embed_preemptions_total) to b. Thread-safe. */
 void embed_sched_metrics_render(embed_sched *s, buf_t *b);
 
 #endif

@@ -1,7 +1,8 @@
 """The model scheduler end to end: while one client's bulk upsert of thousands
 of chunks is being embedded, searches with new queries on another namespace and
 /v1/embeddings calls are answered before the upsert returns, and the upsert
-still completes. /health and /metrics show the queues per class. Functional
+still completes. /health and /metrics show the queues per class and the bulk
+passes parked (preempted) for interactive work. Functional
 assertions only (what finished before what), never wall-clock times."""
 import threading
 import time
@@ -84,5 +85,7 @@ def test_interactive_answered_during_bulk_upsert():
         assert 'ragd_model_queue_depth{class="bulk"} 0' in m
         assert 'ragd_model_queue_wait_seconds_count{class="interactive"}' in m
         assert 'ragd_model_forward_seconds_count{class="bulk"}' in m
+        # bulk passes parked for the interactive calls: the same count in both places
+        assert f"\nragd_embed_preemptions_total {sched['preemptions']}\n" in m
     finally:
         s.cleanup()
