@@ -194,6 +194,8 @@ static cJSON *health__replication(app_t *app, const kb_repl_status *ks)
     cJSON_AddStringToObject(o, "role", app->repl ? "peer" : "standalone");
     cJSON_AddNumberToObject(o, "load_seconds", kb_load_seconds(app->kb));
     cJSON_AddNumberToObject(o, "snapshots_loaded", (double)ks->snapshots_loaded);
+    cJSON_AddNumberToObject(o, "keys_scanned_at_start",
+                            (double)kb_start_keys_scanned(app->kb));
     cJSON_AddNumberToObject(o, "replayed_at_start", (double)ks->replayed);
     cJSON_AddNumberToObject(o, "snapshots_written", (double)ks->snapshots_written);
     cJSON_AddNumberToObject(o, "rebuilds_total", (double)ks->rebuilds);

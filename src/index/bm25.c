@@ -93,7 +93,7 @@ static void bm25__rehash(bm25 *ix)
     ix->hcap = nc;
 }
 
-static uint32_t bm25__intern(bm25 *ix, const char *s, size_t len)
+uint32_t bm25__intern(bm25 *ix, const char *s, size_t len)
 {
     uint32_t t = bm25__lookup(ix, s, len);
     if (t != UINT32_MAX)
@@ -131,7 +131,7 @@ static uint32_t bm25__intern(bm25 *ix, const char *s, size_t len)
 
 /* ---- documents ---- */
 
-static void bm25__grow_docs(bm25 *ix, uint32_t doc_id)
+void bm25__grow_docs(bm25 *ix, uint32_t doc_id)
 {
     if (doc_id < ix->doc_cap)
         return;
@@ -362,6 +362,14 @@ void bm25_compact(bm25 *ix)
         }
     }
     pthread_rwlock_unlock(&ix->lock);
+}
+
+bool bm25_contains(bm25 *ix, uint32_t doc_id)
+{
+    pthread_rwlock_rdlock(&ix->lock);
+    bool live = bm25__is_live(ix, doc_id);
+    pthread_rwlock_unlock(&ix->lock);
+    return live;
 }
 
 uint32_t bm25_doc_freq(bm25 *ix, const char *term)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "index/analyzer.h"
+#include "util/buf.h"
 
 typedef struct bm25 bm25;
 
@@ -108,6 +109,9 @@ int bm25_search(bm25 *ix, const char *query, size_t qlen, const bm25_search_opts
 int bm25_explain(bm25 *ix, const char *query, size_t qlen, bool fuzzy, uint32_t doc_id,
                  bm25_explain_term *out, size_t cap, size_t *n_out, float *total);
 
+/* Is doc_id a live document of the index? Thread-safe (read lock). */
+bool bm25_contains(bm25 *ix, uint32_t doc_id);
+
 /* Document frequency of an index term (exact, already analysed). */
 uint32_t bm25_doc_freq(bm25 *ix, const char *term);
 
@@ -116,5 +120,19 @@ void bm25_get_stats(bm25 *ix, bm25_stats *st);
 
 /* Drop every dead posting now (normally done lazily). Thread-safe (write lock). */
 void bm25_compact(bm25 *ix);
+
+/* Append the index's live documents (ids, lengths), dictionary and postings
+ * to out (bm25_persist.c has the layout). Thread-safe (read lock: searches
+ * go on, writers wait). */
+void bm25_save(bm25 *ix, buf_t *out);
+
+/* An index from bm25_save's bytes, without re-analysing any text; params
+ * and an as for bm25_create (they are not saved: the caller's settings
+ * apply). Document ids must be below id_limit (memory grows with the largest
+ * id: the caller knows how many it has). Every id, count and order is
+ * checked: RAGD_EFORMAT for bytes that are truncated, damaged or of another
+ * version (*out untouched). Caller destroys the index. */
+int bm25_load(const void *data, size_t len, uint32_t id_limit, const bm25_params *params,
+              analyzer *an, bm25 **out);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * bm25_int.h - the guts of bm25 shared by bm25.c (documents, dictionary),
- * bm25_dict.c (fuzzy term lookup) and bm25_search.c (query, MaxScore).
+ * bm25_dict.c (fuzzy term lookup), bm25_search.c (query, MaxScore) and
+ * bm25_persist.c (save / load).
  * Locking: ix->lock is a rwlock; every write function holds it exclusively,
  * searches hold it shared and so never modify the structure.
  */
@@ -64,6 +65,13 @@ static inline const char *bm25__term_str(const bm25 *ix, uint32_t t)
 
 /* Term id of s[0..len), or UINT32_MAX. Caller holds the lock. */
 uint32_t bm25__lookup(const bm25 *ix, const char *s, size_t len);
+
+/* Term id of s[0..len), added to the dictionary (and the fuzzy view) when
+ * new. Write lock. */
+uint32_t bm25__intern(bm25 *ix, const char *s, size_t len);
+
+/* Make the per-document arrays hold doc_id (new ids dead, no terms). Write lock. */
+void bm25__grow_docs(bm25 *ix, uint32_t doc_id);
 
 /* Called for each index term within distance maxd of q. */
 typedef void (*bm25__visit_fn)(void *ud, uint32_t term, int dist);

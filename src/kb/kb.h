@@ -123,6 +123,10 @@ size_t kb_dim(const kb_t *kb);             /* the loaded model's; 0 without an e
 const char *kb_model(const kb_t *kb);      /* borrowed */
 double kb_load_seconds(const kb_t *kb);    /* time kb_open spent rebuilding */
 size_t kb_snapshots_loaded(const kb_t *kb); /* namespaces loaded from a snapshot */
+/* Key names the store's scans handed kb_open (listing namespaces without a
+ * registry, moving the old layout, rebuilding namespaces): 0 when every
+ * namespace came from the registry and a snapshot. */
+uint64_t kb_start_keys_scanned(const kb_t *kb);
 
 /* Write a snapshot of every namespace changed since its last one now (what
  * the background writer does every snapshot_interval_s). Thread-safe; each

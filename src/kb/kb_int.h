@@ -3,7 +3,8 @@
  * the in-memory namespace (documents, chunk slots, lazily created indexes),
  * its locks, and the store layout helpers. Not for other subsystems. Calls
  * run one way, each file using only those before it: kb_settings.c,
- * kb_ns_obj.c, kb_store.c, kb_snap.c, kb_load.c, kb_ns.c (registry), then
+ * kb_ns_obj.c, kb_store.c, kb_reg.c (names in the store), kb_snap.c,
+ * kb_load.c, kb_ns.c (registry in memory), then
  * kb_doc.c, kb_sync.c, kb_repl.c, search_hybrid.c and kb_life.c on top
  * (docs/ARCHITECTURE.md draws it).
  */
@@ -102,6 +103,9 @@ struct kb {
     bool stopping;            /* kb_close began: no new followers (rmu) */
     metrics_hist search_latency[3]; /* kb_search by kb_search_type (atomic only) */
     uint64_t replayed;        /* log records replayed at start (rmu) */
+    uint64_t keys_scanned;    /* key names the store's scans handed over, since
+                                 kb_open began (atomic) */
+    uint64_t start_keys_scanned; /* of which before kb_open returned */
     uint64_t snapshots_written; /* (rmu) */
     pthread_t snap_th;        /* writes snapshots every o.snapshot_interval_s */
     bool snap_running;
@@ -224,6 +228,31 @@ int kb__log_commit(kb_t *kb, kb_ns *ns, const store_check *checks, size_t nc,
 #define KB_NSLOG "kb:nslog"
 void kb__nslog_record(buf_t *rec, const char *op, const char *ns, const char *origin);
 
+/* ---- names in the store (kb_reg.c) ---- */
+
+/* kb:registry's value into val (*found false when the store has none). */
+int kb__reg_read(kb_t *kb, buf_t *val, bool *found);
+/* The names a registry value lists (free with kb__names_free); RAGD_EFORMAT
+ * for a value of another version. */
+int kb__reg_names(const char *val, size_t len, char ***names, size_t *n);
+/* The value listing names (sorted in place, repeats once). */
+void kb__reg_encode(char **names, size_t n, buf_t *out);
+/* Write the registry from names if the store has none yet (another
+ * instance's, written first, stays). */
+int kb__reg_init(kb_t *kb, char **names, size_t n);
+/* Namespace name's create (add) or drop: op (its meta record's write or
+ * delete) after check (NULL: none), the registry with name added or removed,
+ * and rec on kb:nslog, in one atomic step; the registry is compare-and-set,
+ * retried when another instance changed it meanwhile. RAGD_ECONFLICT when
+ * check failed. */
+int kb__reg_write(kb_t *kb, const char *name, bool add, const store_check *check,
+                  const store_op *op, const buf_t *rec);
+/* Names of the namespaces in the store: the registry's, or without one the
+ * kb:{<ns>}:meta keys a scan finds (kb__scan_names). Free with kb__names_free. */
+int kb__store_names(kb_t *kb, char ***names, size_t *n);
+int kb__scan_names(kb_t *kb, char ***names, size_t *n);
+void kb__names_free(char **names, size_t n);
+
 /* ---- snapshots (kb_snap.c) ---- */
 
 /* A snapshot being written, in two steps so that ns's writers wait only
@@ -244,8 +273,8 @@ void kb__snap_abort(const kb_t *kb, kb_snap_w *w);
 /* Remove ns's snapshot files. */
 void kb__snap_remove(const char *ns, const char *dir);
 /* Load ns (settings and created_ms already read from the store; no documents
- * yet) from its snapshot: documents, slots, HNSW graph and centroid (not
- * BM25). first/last: the namespace log's bounds read before. *seq gets the
+ * yet) from its snapshot: documents, slots, HNSW graph and centroid, BM25.
+ * first/last: the namespace log's bounds read before. *seq gets the
  * log position the snapshot reflects (replay the records after it).
  * RAGD_ENOTFOUND: no snapshot; RAGD_EFORMAT: unusable, *why says why (the
  * log was trimmed past it, the epoch or the namespace changed, the file is
@@ -267,9 +296,6 @@ int kb__load(kb_t *kb, ragd_error *err);
 struct threadpool;
 int kb__load_ns(kb_t *kb, const char *name, struct threadpool *tp, bool use_snap, kb_ns **out,
                 ragd_error *err);
-/* Names of the namespaces in the store (meta records); free with kb__names_free. */
-int kb__store_names(kb_t *kb, char ***names, size_t *n);
-void kb__names_free(char **names, size_t n);
 
 /* ---- documents from the store (kb_sync.c) ---- */
 

@@ -206,6 +206,7 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
         return rc;
     }
     kb->load_s = (double)(clock_mono_us() - t0) / 1e6;
+    kb->start_keys_scanned = __atomic_load_n(&kb->keys_scanned, __ATOMIC_RELAXED);
     kb->opened = true;
     kb__snap_start(kb);
     *out = kb;
@@ -239,4 +240,5 @@ size_t kb_dim(const kb_t *kb) { return kb->o.dim; }
 const char *kb_model(const kb_t *kb) { return kb->model; }
 double kb_load_seconds(const kb_t *kb) { return kb->load_s; }
 size_t kb_snapshots_loaded(const kb_t *kb) { return kb->snapshots_loaded; }
+uint64_t kb_start_keys_scanned(const kb_t *kb) { return kb->start_keys_scanned; }
 

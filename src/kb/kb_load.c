@@ -1,12 +1,13 @@
 /*
- * kb_load.c - namespaces at start: found by their kb:{<ns>}:meta keys, each
- * loaded from its snapshot (kb_snap.c) when one is usable - no read of its
+ * kb_load.c - namespaces at start: listed by the registry (kb_reg.c; one
+ * read), each loaded from its snapshot (kb_snap.c) when one is usable - no read of its
  * documents from the store; kb__replay then applies what its log holds since -
  * or rebuilt: documents and chunks read back through the record formats of
  * kb_store.c, BM25 refilled from the texts and HNSW built from the stored
  * vectors on all cores (no model call is needed to come back after a
- * restart). Data in the layout before hash tags (kb:<ns>:...) is moved to
- * kb:{<ns>}:... first.
+ * restart). A store without a registry is checked for data in the layout
+ * before hash tags (kb:<ns>:...), moved to kb:{<ns>}:..., scanned for its
+ * kb:{<ns>}:meta keys and given a registry: later starts scan nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,39 +29,12 @@ typedef struct kb_load_ns {
     uint64_t bad;       /* records that did not parse or fit */
 } kb_load_ns;
 
-typedef struct kb_names {
-    char **v;
-    size_t n, cap;
-} kb_names;
-
-/* kb:{<ns>}:meta -> <ns> */
-void kb__names_free(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-static int kb__scan_meta(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
-{
-    kb_names *names = ud;
-    if (klen < 11 || key[3] != '{' || memcmp(key + klen - 6, "}:meta", 6) != 0)
-        return 0;
-    size_t nl = klen - 4 - 6;
-    if (nl == 0 || nl > KB_NS_NAME_MAX || memchr(key + 4, ':', nl) || memchr(key + 4, '}', nl))
-        return 0;
-    if (names->n == names->cap) {
-        names->cap = names->cap ? names->cap * 2 : 16;
-        names->v = xrealloc(names->v, names->cap * sizeof *names->v);
-    }
-    names->v[names->n++] = xstrndup(key + 4, nl);
-    return 0;
-}
-
 static int kb__scan_doc(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
 {
     kb_load_ns *l = ud;
     kb_doc *d;
+    (void)key, (void)klen;
+    __atomic_add_fetch(&l->kb->keys_scanned, 1, __ATOMIC_RELAXED);
     if (kb__doc_decode(val, vlen, &d)) {
         l->bad++;
         return 0;
@@ -75,6 +49,7 @@ static int kb__scan_chunk(void *ud, const char *key, size_t klen, const void *va
 {
     kb_load_ns *l = ud;
     kb_ns *ns = l->ns;
+    __atomic_add_fetch(&l->kb->keys_scanned, 1, __ATOMIC_RELAXED);
     const char *rest = key + l->prefix_len;
     const char *colon = memrchr(rest, ':', klen - l->prefix_len);
     uint32_t start, end, pieces, dim;
@@ -141,7 +116,7 @@ static void kb__load_index(kb_load_ns *l, threadpool *tp)
         kb__vsum_add(ns, l->vecs + i * l->dim, 1.0);
 }
 
-/* Load ns from its snapshot and rebuild BM25 from its texts (true); false
+/* Load ns from its snapshot (true); false
  * when there is none, or it cannot be used: then why is logged (info) and
  * counted as a rebuild. first/last: the namespace log's bounds. */
 static bool kb__load_snap(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last)
@@ -161,7 +136,6 @@ static bool kb__load_snap(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last)
         return false;
     }
     ns->log_seq = ns->applied_seq = seq;
-    kb__load_bm25(ns);
     kb->snapshots_loaded++;
     return true;
 }
@@ -256,23 +230,11 @@ int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, bool use_snap, kb_ns
     return RAGD_OK;
 }
 
-int kb__store_names(kb_t *kb, char ***names, size_t *n)
-{
-    kb_names nm = { 0 };
-    int rc = store_scan(kb->o.store, "kb:{", 4, false, kb__scan_meta, &nm);
-    if (rc) {
-        kb__names_free(nm.v, nm.n);
-        return rc;
-    }
-    *names = nm.v;
-    *n = nm.n;
-    return RAGD_OK;
-}
-
 /* ---- the layout before hash tags (kb:<ns>:...) ---- */
 
 /* Keys of the old layout, to move. */
 typedef struct kb_old {
+    kb_t *kb;
     char **keys;
     size_t *klens;
     size_t n, cap;
@@ -281,6 +243,8 @@ typedef struct kb_old {
 static int kb__scan_old(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
 {
     kb_old *o = ud;
+    (void)val, (void)vlen;
+    __atomic_add_fetch(&o->kb->keys_scanned, 1, __ATOMIC_RELAXED);
     if (klen < 5 || key[3] == '{')
         return 0;
     const char *colon = memchr(key + 3, ':', klen - 3);
@@ -335,10 +299,11 @@ static int kb__migrate_batch(kb_t *kb, const kb_old *o, size_t at, size_t m)
 
 /* Data written before the hash-tagged layout (kb:<ns>:meta, ...) moves once to
  * kb:{<ns>}:... at start, in batches of 128 keys (each new key written with
- * its old one's delete). The scan reads keys only: every start runs it. */
+ * its old one's delete). The scan reads keys only; it runs when the store has
+ * no registry yet (kb__load_names). */
 static int kb__migrate(kb_t *kb, ragd_error *err)
 {
-    kb_old o = { 0 };
+    kb_old o = { .kb = kb };
     int rc = store_scan(kb->o.store, "kb:", 3, false, kb__scan_old, &o);
     for (size_t at = 0; rc == 0 && at < o.n; at += 128)
         rc = kb__migrate_batch(kb, &o, at, o.n - at < 128 ? o.n - at : 128);
@@ -354,21 +319,44 @@ static int kb__migrate(kb_t *kb, ragd_error *err)
               : RAGD_OK;
 }
 
+/* The namespaces' names: the registry's (one read). A store without one
+ * (data of an older ragd; a new or emptied store) has its old layout moved,
+ * its meta keys scanned and the registry written from them, once. */
+static int kb__load_names(kb_t *kb, char ***names, size_t *n, ragd_error *err)
+{
+    buf_t v = BUF_INIT;
+    bool found = false;
+    int rc = kb__reg_read(kb, &v, &found);
+    if (rc == 0 && found && kb__reg_names(v.data, v.len, names, n) == 0) {
+        buf_free(&v);
+        return RAGD_OK;
+    }
+    buf_free(&v);
+    if (rc == 0 && (rc = kb__migrate(kb, err)) != 0)
+        return rc;
+    if (rc == 0 && (rc = kb__scan_names(kb, names, n)) == 0 &&
+        (rc = kb__reg_init(kb, *names, *n)) != 0) {
+        kb__names_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return rc ? ragd_error_set(err, rc, "knowledge bases: listing the namespaces failed: %s",
+                               ragd_strerror(rc))
+              : RAGD_OK;
+}
+
 int kb__load(kb_t *kb, ragd_error *err)
 {
-    int rc = kb__migrate(kb, err);
     uint64_t first = 0;
-    if (!rc && (rc = store_log_bounds(kb->o.store, KB_NSLOG, &first, &kb->nslog_seq)) != 0)
+    int rc = store_log_bounds(kb->o.store, KB_NSLOG, &first, &kb->nslog_seq);
+    if (rc)
         return ragd_error_set(err, rc, "knowledge bases: reading %s failed: %s", KB_NSLOG,
                               ragd_strerror(rc));
-    if (rc)
-        return rc;
     char **names = NULL;
     size_t n = 0;
-    rc = kb__store_names(kb, &names, &n);
+    rc = kb__load_names(kb, &names, &n, err);
     if (rc)
-        return ragd_error_set(err, rc, "knowledge bases: scanning the store failed: %s",
-                              ragd_strerror(rc));
+        return rc;
     threadpool *tp = NULL;
     if (n)
         threadpool_create(kb->o.load_threads, &tp);

@@ -72,7 +72,8 @@ int kb__ns_check_live(kb_t *kb, kb_ns *ns)
 /* ---- namespace operations ---- */
 
 /* Write ns's meta record with op's record on kb:nslog, after check (the
- * record missing, or equal to ns->meta): RAGD_ECONFLICT otherwise. */
+ * record missing, or equal to ns->meta): RAGD_ECONFLICT otherwise. A create
+ * adds ns to the registry of names in the same step (kb_reg.c). */
 static int kb__meta_write(kb_t *kb, kb_ns *ns, const char *op, int check, const buf_t *k,
                           const buf_t *v)
 {
@@ -81,8 +82,10 @@ static int kb__meta_write(kb_t *kb, kb_ns *ns, const char *op, int check, const 
     store_check c = { k->data, k->len, check, ns->meta.data, ns->meta.len };
     store_op w = { k->data, k->len, v->data, v->len, 0, 0 };
     uint64_t seq;
-    int rc = store_batch_log_if(kb->o.store, &c, 1, &w, 1, KB_NSLOG, rec.data, rec.len, &seq,
-                                NULL);
+    int rc = check == STORE_CHECK_MISSING
+                 ? kb__reg_write(kb, ns->name, true, &c, &w, &rec)
+                 : store_batch_log_if(kb->o.store, &c, 1, &w, 1, KB_NSLOG, rec.data, rec.len,
+                                      &seq, NULL);
     buf_free(&rec);
     return rc;
 }
@@ -268,14 +271,13 @@ int kb_ns_drop(kb_t *kb, const char *name, uint64_t *docs)
     ns->dropped = true;
     if (docs)
         *docs = ns->docs.count;
-    /* meta first, with the drop on kb:nslog in the same step: a crash
-     * half-way leaves keys a restart ignores */
+    /* meta first, with the drop on kb:nslog and out of the registry in the
+     * same step: a crash half-way leaves keys a restart ignores */
     buf_t k = BUF_INIT, rec = BUF_INIT;
     kb__key_meta(&k, ns->name);
     store_op del = { .key = k.data, .klen = k.len };
     kb__nslog_record(&rec, "drop", ns->name, kb->origin);
-    uint64_t seq;
-    int rc = store_batch_log(kb->o.store, &del, 1, KB_NSLOG, rec.data, rec.len, &seq);
+    int rc = kb__reg_write(kb, ns->name, false, NULL, &del, &rec);
     buf_free(&rec);
     buf_reset(&k);
     kb__key_prefix(&k, ns->name, "*");

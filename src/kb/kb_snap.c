@@ -5,10 +5,10 @@
  * the snapshot directory: <ns>.<token>.hnsw (the graph, hnsw_save) and
  * <ns>.kbsnap, renamed into place last (the commit point), which names that
  * token and holds the log position it reflects, the store's epoch, the
- * namespace's creation time, every document record and the slot map (slot ->
- * document, chunk, span). BM25 is not saved: it is rebuilt from the texts
- * (tokenising is a small part of a load; one format fewer to keep in step).
- * A SHA-256 of the body catches a damaged file.
+ * namespace's creation time, every document (binary: no JSON to parse), the
+ * slot map (slot -> document, chunk, span) and the BM25 index (bm25_save:
+ * no text is re-analysed). One read, a SHA-256 of the body (a damaged file)
+ * and the magic (another version) decide whether it is used at all.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,9 +20,10 @@
 #include "kb/kb_int.h"
 #include "util/file.h"
 #include "util/hash.h"
+#include "util/json.h"
 #include "util/mem.h"
 
-#define KB_SNAP_MAGIC "KBS2"
+#define KB_SNAP_MAGIC "KBS3"
 #define KB_SNAP_HDR (4 + 8 + 8 + 64 + 16 + 4) /* magic seq created epoch token n_docs */
 
 static void kb__snap_path(char *out, size_t n, const char *dir, const char *ns, const char *ext)
@@ -46,6 +47,31 @@ static void kb__put64(buf_t *b, uint64_t v)
     buf_append(b, &v, 8);
 }
 
+static void kb__put_str(buf_t *b, const char *s, size_t n)
+{
+    kb__put32(b, (uint32_t)n);
+    buf_append(b, s, n);
+}
+
+/* A document: id, text, user (length UINT32_MAX: shared) and metadata JSON,
+ * each a u32 length and its bytes, then its chunk count and update time. */
+static void kb__snap_doc(const kb_doc *d, buf_t *b)
+{
+    kb__put_str(b, d->id, strlen(d->id));
+    kb__put_str(b, d->text, d->len);
+    if (d->user_id)
+        kb__put_str(b, d->user_id, strlen(d->user_id));
+    else
+        kb__put32(b, UINT32_MAX);
+    size_t at = b->len;
+    kb__put32(b, 0);
+    json_write(d->metadata, b);
+    uint32_t ml = (uint32_t)(b->len - at - 4);
+    memcpy(b->data + at, &ml, 4);
+    kb__put32(b, d->n_chunks);
+    kb__put64(b, (uint64_t)d->updated_ms);
+}
+
 /* The body of ns's .kbsnap (without its checksum). Caller holds wmu. */
 static void kb__snap_body(const kb_t *kb, const kb_ns *ns, uint64_t seq, const char *token,
                           buf_t *b)
@@ -63,16 +89,11 @@ static void kb__snap_body(const kb_t *kb, const kb_ns *ns, uint64_t seq, const c
     strmap idx = STRMAP_INIT; /* document -> its index in the file, for the slots */
     size_t it = 0, i = 0;
     void *v;
-    buf_t rec = BUF_INIT;
     while (strmap_next(&ns->docs, &it, NULL, &v)) {
         const kb_doc *d = v;
-        buf_reset(&rec);
-        kb__doc_encode(d, &rec);
-        kb__put32(b, (uint32_t)rec.len);
-        buf_append(b, rec.data, rec.len);
+        kb__snap_doc(d, b);
         strmap_put(&idx, d->id, strlen(d->id), (void *)(uintptr_t)++i);
     }
-    buf_free(&rec);
     kb__put32(b, ns->n_slots);
     for (uint32_t s = 0; s < ns->n_slots; s++) {
         const kb_slot *sl = &ns->slots[s];
@@ -83,6 +104,13 @@ static void kb__snap_body(const kb_t *kb, const kb_ns *ns, uint64_t seq, const c
         buf_append(b, rec5, sizeof rec5);
     }
     strmap_free(&idx);
+    size_t at = b->len; /* BM25, length-prefixed (0: none) */
+    kb__put32(b, 0);
+    if (ns->bm) {
+        bm25_save(ns->bm, b);
+        uint32_t bl = (uint32_t)(b->len - at - 4);
+        memcpy(b->data + at, &bl, 4);
+    }
 }
 
 /* Write data to path through a temp file, fsync'd, renamed into place. */
@@ -214,6 +242,8 @@ void kb__snap_reset(kb_ns *ns)
     ns->n_chunks = 0;
     hnsw_destroy(ns->hn);
     ns->hn = NULL;
+    bm25_destroy(ns->bm);
+    ns->bm = NULL;
     free(ns->vsum);
     ns->vsum = NULL;
     ns->n_vec = 0;
@@ -236,16 +266,59 @@ static bool kb__rd(kb_rd *r, void *out, size_t n)
     return true;
 }
 
+/* A length-prefixed string (borrowed, no NUL inside); with opt, length
+ * UINT32_MAX is "none" (*s = NULL). */
+static bool kb__rd_str(kb_rd *r, const char **s, uint32_t *n, bool opt)
+{
+    *s = NULL;
+    if (!kb__rd(r, n, 4))
+        return false;
+    if (opt && *n == UINT32_MAX)
+        return true;
+    if ((size_t)(r->end - r->p) < *n || memchr(r->p, '\0', *n))
+        return false;
+    *s = r->p;
+    r->p += *n;
+    return true;
+}
+
+/* One document written by kb__snap_doc (NULL: it does not parse). */
+static kb_doc *kb__snap_doc_read(kb_rd *r)
+{
+    const char *id, *text, *user, *meta;
+    uint32_t il, tl, ul, ml, nch;
+    int64_t upd;
+    cJSON *md = NULL;
+    if (!kb__rd_str(r, &id, &il, false) || !il || !kb__rd_str(r, &text, &tl, false) ||
+        !kb__rd_str(r, &user, &ul, true) || !kb__rd_str(r, &meta, &ml, false) ||
+        !kb__rd(r, &nch, 4) || nch > (1u << 24) || !kb__rd(r, &upd, 8))
+        return NULL;
+    if (ml == 2 && !memcmp(meta, "{}", 2))
+        md = cJSON_CreateObject();
+    else if (json_parse_stored(meta, ml, &md) || !cJSON_IsObject(md)) {
+        cJSON_Delete(md);
+        return NULL;
+    }
+    kb_doc *d = xcalloc(1, sizeof *d);
+    d->id = xstrndup(id, il);
+    d->text = xstrndup(text, tl);
+    d->len = tl;
+    d->user_id = user ? xstrndup(user, ul) : NULL;
+    d->metadata = md;
+    d->n_chunks = nch;
+    d->chunks = xmalloc((nch ? nch : 1) * sizeof *d->chunks);
+    memset(d->chunks, 0xff, (nch ? nch : 1) * sizeof *d->chunks); /* UINT32_MAX: missing */
+    d->updated_ms = upd;
+    return d;
+}
+
 /* The documents of the file into ns->docs, and docs[i] in file order. */
 static bool kb__snap_docs(kb_rd *r, kb_ns *ns, uint32_t n, kb_doc **docs)
 {
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t len;
-        kb_doc *d = NULL;
-        if (!kb__rd(r, &len, 4) || (size_t)(r->end - r->p) < len ||
-            kb__doc_decode(r->p, len, &d) != 0)
+        kb_doc *d = kb__snap_doc_read(r);
+        if (!d)
             return false;
-        r->p += len;
         if (strmap_get(&ns->docs, d->id, strlen(d->id))) {
             kb__doc_free(d);
             return false;
@@ -261,7 +334,7 @@ static bool kb__snap_docs(kb_rd *r, kb_ns *ns, uint32_t n, kb_doc **docs)
 static bool kb__snap_slots(kb_rd *r, kb_ns *ns, kb_doc **docs, uint32_t n_docs)
 {
     uint32_t n;
-    if (!kb__rd(r, &n, 4) || n >= (1u << 30) || (size_t)(r->end - r->p) != (size_t)n * 20)
+    if (!kb__rd(r, &n, 4) || n >= (1u << 30) || (size_t)(r->end - r->p) < (size_t)n * 20)
         return false;
     ns->cap_slots = n ? n : 1;
     ns->slots = xrealloc(ns->slots, ns->cap_slots * sizeof *ns->slots);
@@ -288,7 +361,35 @@ static bool kb__snap_slots(kb_rd *r, kb_ns *ns, kb_doc **docs, uint32_t n_docs)
     if (ok)
         kb__slots_give(ns, free_ids, nf);
     free(free_ids);
+    r->p += (size_t)n * 20;
     return ok;
+}
+
+/* The BM25 index, the rest of the body: its live documents are exactly the
+ * published slots. */
+static bool kb__snap_bm25(kb_rd *r, kb_ns *ns)
+{
+    uint32_t len;
+    if (!kb__rd(r, &len, 4) || (size_t)(r->end - r->p) != len)
+        return false;
+    if (!len)
+        return ns->n_chunks == 0;
+    bm25_params p = { ns->st.bm25_k1, ns->st.bm25_b };
+    bm25 *bm = NULL;
+    if (bm25_load(r->p, len, ns->n_slots, &p, NULL, &bm))
+        return false;
+    bm25_stats st;
+    bm25_get_stats(bm, &st);
+    bool ok = st.n_docs == ns->n_chunks;
+    for (uint32_t i = 0; ok && i < ns->n_slots; i++)
+        ok = !ns->slots[i].doc || bm25_contains(bm, i);
+    if (!ok) {
+        bm25_destroy(bm);
+        return false;
+    }
+    ns->bm = bm;
+    r->p += len;
+    return true;
 }
 
 /* The graph named by token: every vector in it belongs to a live slot. */
@@ -370,8 +471,11 @@ int kb__snap_load(kb_t *kb, kb_ns *ns, uint64_t first, uint64_t last, uint64_t *
     memcpy(&n_docs, data + 100, 4);
     kb_rd r = { data + KB_SNAP_HDR, data + len - HASH_SHA256_LEN };
     kb_doc **docs = xcalloc(n_docs ? n_docs : 1, sizeof *docs);
-    ok = n_docs <= (size_t)(r.end - r.p) / 4 && kb__snap_docs(&r, ns, n_docs, docs) &&
-         kb__snap_slots(&r, ns, docs, n_docs) &&
+    ok = n_docs <= (size_t)(r.end - r.p) / 4 && kb__snap_docs(&r, ns, n_docs, docs);
+    ok = ok &&
+         kb__snap_slots(&r, ns, docs, n_docs);
+    ok = ok && kb__snap_bm25(&r, ns);
+    ok = ok &&
          (!token[0] || kb__snap_graph(ns, kb->o.snapshot_dir, token));
     free(docs);
     free(data);

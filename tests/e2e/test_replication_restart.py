@@ -15,7 +15,7 @@ import time
 import pytest
 import redis as redis_py
 
-from ragdtest import Ragd
+from ragdtest import Ragd, store_env
 from test_replication import eventually
 
 NS = "/api/v1/namespaces"
@@ -161,3 +161,36 @@ def test_follower_keeps_a_model_less_namespaces_own_vectors(pair):
         hits = res.json().get("results", []) if res.status_code == 200 else []
         return [h["document_id"] for h in hits]
     assert eventually(lambda: top() == ["n", "e", "s"] and top())
+
+
+@pytest.fixture(params=["lmdb", "redis"])
+def lone(request):
+    """One ragd on the embedded store or on Redis, writing snapshots."""
+    env = dict(store_env(request, DB), RAGD_KB_SNAPSHOT_INTERVAL="1")
+    s = Ragd(env=env).start()
+    yield s
+    s.cleanup()
+
+
+def test_a_start_from_snapshots_scans_no_key(lone):
+    """A start lists namespaces from the registry of names and loads each from
+    its snapshot: no scan of the store's keys (keys_scanned_at_start 0), the
+    same answers; without the snapshots it rebuilds, reading every key."""
+    s = lone
+    assert s.post(NS, json={"name": "ks"}).status_code == 201
+    put(s, "ks", docs(0, 30, "squat"))
+    before = (listing(s, "ks"), scores(s, "ks", "squat knees barbell", "keyword"),
+              scores(s, "ks", "deadlift floor", "semantic"))
+    s.stop()  # a clean stop writes the snapshot
+    s.start()
+    got = rep(s)
+    assert got["snapshots_loaded"] == 1 and got["keys_scanned_at_start"] == 0, got
+    assert (listing(s, "ks"), scores(s, "ks", "squat knees barbell", "keyword"),
+            scores(s, "ks", "deadlift floor", "semantic")) == before
+    s.stop()
+    for f in glob.glob(os.path.join(s.data_dir, "kb-snapshots", "*")):
+        os.remove(f)
+    s.start()
+    got = rep(s)
+    assert got["snapshots_loaded"] == 0 and got["keys_scanned_at_start"] >= 60, got
+    assert listing(s, "ks") == before[0]

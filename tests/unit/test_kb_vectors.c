@@ -190,6 +190,7 @@ TEST(older_meta_records_get_the_models_dimension)
     const char *meta = "{\"name\":\"old\",\"created_at\":1,\"version\":1,\"settings\":"
                        "{\"chunk_size\":200,\"chunk_overlap\":40,\"embedding_model\":\"bow\"}}";
     ASSERT_OK(store_set(g_store, "kb:old:meta", 11, meta, strlen(meta), 0, 0));
+    ASSERT_OK(store_del(g_store, "kb:registry", 11)); /* an older ragd's store has none */
     kb_t *kb = open_kb(NULL);
     kb_ns_info in;
     ASSERT_OK(kb_ns_get_info(kb, "old", &in));
