@@ -76,7 +76,7 @@ int h1_chunked_feed(h1_chunked *c, const char *in, size_t n, char *out, size_t *
                     size_t *used, size_t body_so_far, size_t max_body, h1_error *err);
 
 /* Decode %XX escapes in place (and '+' as a space when plus); invalid escapes
- * stay as they are, like libmicrohttpd did. */
+ * stay as they are. */
 void h1_url_decode(char *s, bool plus);
 
 /* A query argument: value NULL for a name without '='. */

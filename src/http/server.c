@@ -17,13 +17,11 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "http/server_int.h"
@@ -34,69 +32,6 @@
 #define H1_SWEEP_MS 200
 #define H1_ACCEPT_BATCH 16
 #define H1_EVENTS 64
-
-int64_t h1_now_ms(void)
-{
-    return clock_mono_us() / 1000;
-}
-
-static unsigned server__limit(const struct http_server *s)
-{
-    return s->opts.max_connections + HTTP_RESERVE_CONNS;
-}
-
-static void server__signal(h1_worker *w)
-{
-    uint64_t one = 1;
-    ssize_t rc = write(w->evfd, &one, sizeof one);
-    (void)rc;  /* a full counter still wakes the worker */
-}
-
-static void server__signal_all(struct http_server *s)
-{
-    for (int i = 0; i < s->nworkers; i++)
-        server__signal(&s->workers[i]);
-}
-
-const char *h1_worker_date(h1_worker *w)
-{
-    time_t now = time(NULL);
-    if ((int64_t)now != w->date_s) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        w->date_s = (int64_t)now;
-    }
-    return w->date;
-}
-
-void h1_worker_wake_stream(void *worker, http_stream *st)
-{
-    h1_worker *w = worker;
-    pthread_mutex_lock(&w->wake_mu);
-    if (w->nwake == w->capwake) {
-        w->capwake = w->capwake ? 2 * w->capwake : 16;
-        w->wakeq = xrealloc(w->wakeq, w->capwake * sizeof *w->wakeq);
-    }
-    w->wakeq[w->nwake++] = st;  /* the reference the stream took for us */
-    pthread_mutex_unlock(&w->wake_mu);
-    server__signal(w);
-}
-
-void h1_worker_forget(h1_worker *w, h1_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->next = w->dead;
-    w->dead = c;
-    struct http_server *s = w->s;
-    if (atomic_fetch_sub(&s->nconns, 1) >= server__limit(s))
-        server__signal_all(s);  /* paused workers may listen again */
-}
 
 static void server__listen(h1_worker *w, bool on)
 {
@@ -111,7 +46,7 @@ static void server__accept(h1_worker *w)
 {
     struct http_server *s = w->s;
     for (int i = 0; i < H1_ACCEPT_BATCH; i++) {
-        if (atomic_load(&s->nconns) >= server__limit(s)) {
+        if (atomic_load(&s->nconns) >= h1_server_limit(s)) {
             server__listen(w, false);  /* until a connection closes */
             return;
         }
@@ -120,24 +55,7 @@ static void server__accept(h1_worker *w)
         int fd = accept4(s->lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        h1_conn *c = xcalloc(1, sizeof *c);
-        c->w = w;
-        c->fd = fd;
-        c->peer = peer;
-        c->reserve = atomic_fetch_add(&s->nconns, 1) >= s->opts.max_connections;
-        c->st = H1_HEAD;
-        c->phase = H1_PH_HEADERS;
-        c->phase_ms = c->active_ms = h1_now_ms();
-        c->next = w->conns;
-        if (w->conns)
-            w->conns->prev = c;
-        w->conns = c;
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                  .data.ptr = c };
-        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-            h1_conn_close(c);
+        h1_conn_open(w, fd, &peer);
     }
 }
 
@@ -167,7 +85,7 @@ static void server__woken(h1_worker *w)
             w->acked_quiesce = true;
             atomic_fetch_add(&s->unlistened, 1);
         }
-    } else if (!w->listening && atomic_load(&s->nconns) < server__limit(s)) {
+    } else if (!w->listening && atomic_load(&s->nconns) < h1_server_limit(s)) {
         server__listen(w, true);
     }
 }
@@ -372,7 +290,7 @@ int http_server_start(const http_server_opts *opts, const router_t *router,
     }
     if (started < s->nworkers) {
         atomic_store(&s->stop, 1);
-        server__signal_all(s);
+        h1_server_signal_all(s);
         for (int i = 0; i < started; i++)
             pthread_join(s->workers[i].thr, NULL);
         server__free(s);
@@ -401,7 +319,7 @@ void http_server_stop(http_server_t *s, int grace_ms)
     if (!s)
         return;
     atomic_store(&s->quiesce, 1);
-    server__signal_all(s);
+    h1_server_signal_all(s);
     int64_t deadline = clock_mono_us() + 2000000;
     while (atomic_load(&s->unlistened) < s->nworkers && clock_mono_us() < deadline)
         clock_sleep_ms(2);
@@ -412,7 +330,7 @@ void http_server_stop(http_server_t *s, int grace_ms)
     server__wait_idle(s, 1000);
     http_stream__abort_all(&s->streams);
     atomic_store(&s->stop, 1);
-    server__signal_all(s);
+    h1_server_signal_all(s);
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i].thr, NULL);
     server__free(s);

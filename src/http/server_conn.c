@@ -17,17 +17,106 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/server_int.h"
 #include "http/trace.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
 #define H1_READ_CHUNK 16384
 #define H1_DRAIN_FACTOR 8  /* bodies up to this many times the limit are drained */
 
 static bool conn__flush(h1_conn *c);
+
+int64_t h1_now_ms(void)
+{
+    return clock_mono_us() / 1000;
+}
+
+void h1_worker_signal(h1_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(w->evfd, &one, sizeof one);
+    (void)rc;  /* a full counter still wakes the worker */
+}
+
+void h1_server_signal_all(struct http_server *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        h1_worker_signal(&s->workers[i]);
+}
+
+/* The Date header of the current second. */
+static const char *conn__date(h1_worker *w)
+{
+    time_t now = time(NULL);
+    if ((int64_t)now != w->date_s) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_s = (int64_t)now;
+    }
+    return w->date;
+}
+
+/* The stream's wake function (http_stream_wake_fn): queue st for its
+ * connection's worker, from any thread. */
+static void conn__wake_stream(void *worker, http_stream *st)
+{
+    h1_worker *w = worker;
+    pthread_mutex_lock(&w->wake_mu);
+    if (w->nwake == w->capwake) {
+        w->capwake = w->capwake ? 2 * w->capwake : 16;
+        w->wakeq = xrealloc(w->wakeq, w->capwake * sizeof *w->wakeq);
+    }
+    w->wakeq[w->nwake++] = st;  /* the reference the stream took for us */
+    pthread_mutex_unlock(&w->wake_mu);
+    h1_worker_signal(w);
+}
+
+void h1_conn_open(h1_worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    struct http_server *s = w->s;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    h1_conn *c = xcalloc(1, sizeof *c);
+    c->w = w;
+    c->fd = fd;
+    c->peer = *peer;
+    c->reserve = atomic_fetch_add(&s->nconns, 1) >= s->opts.max_connections;
+    c->st = H1_HEAD;
+    c->phase = H1_PH_HEADERS;
+    c->phase_ms = c->active_ms = h1_now_ms();
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                              .data.ptr = c };
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+        h1_conn_close(c);
+}
+
+/* Off the worker's list onto its dead list (freed after this round). */
+static void conn__forget(h1_worker *w, h1_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = w->dead;
+    w->dead = c;
+    struct http_server *s = w->s;
+    if (atomic_fetch_sub(&s->nconns, 1) >= h1_server_limit(s))
+        h1_server_signal_all(s);  /* paused workers may listen again */
+}
 
 static const char *conn__reason(int status)
 {
@@ -79,7 +168,7 @@ static void conn__head(h1_conn *c, int status, const char *ctype, const h1_ctx *
 {
     buf_t *o = &c->out;
     buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, conn__reason(status),
-               h1_worker_date(c->w));
+               conn__date(c->w));
     if (ctype && *ctype)
         buf_printf(o, "Content-Type: %s\r\n", ctype);
     if (!ctx)
@@ -129,7 +218,7 @@ static int conn__answer(h1_conn *c)
     h1_ctx *ctx = c->ctx;
     if (ctx->resp.stream) {
         c->streaming = true;
-        http_stream__attach(ctx->resp.stream, &c->w->s->streams, c, h1_worker_wake_stream,
+        http_stream__attach(ctx->resp.stream, &c->w->s->streams, c, conn__wake_stream,
                             c->w);
     } else {
         conn__plain(c);
@@ -446,5 +535,5 @@ void h1_conn_close(h1_conn *c)
     close(c->fd);
     buf_free(&c->in);
     buf_free(&c->out);
-    h1_worker_forget(c->w, c);
+    conn__forget(c->w, c);
 }

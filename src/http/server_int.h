@@ -1,9 +1,10 @@
 /*
  * server_int.h - the guts of ragd's HTTP/1.1 server, shared by its three
- * files: server.c (workers, their epoll loops, accepting, deadlines, stop),
- * server_conn.c (one connection's state machine: read, parse, body, answer,
- * stream) and server_req.c (one request: its id, trace, headers and query for
- * the handlers, dispatch, the log line and the observer).
+ * files, each using only the ones after it: server.c (workers, their epoll
+ * loops, accepting, deadlines, stop), server_conn.c (one connection's state
+ * machine: read, parse, body, answer, stream; a worker's wake queue and
+ * eventfd) and server_req.c (one request: its id, trace, headers and query
+ * for the handlers, dispatch, the log line and the observer).
  * Threads: every connection belongs to one worker and is only touched by that
  * worker's thread; the only cross-thread paths are a worker's wake queue
  * (guarded by wake_mu, signalled through its eventfd) and the atomics of
@@ -127,6 +128,16 @@ void h1_ctx_dispatch(struct http_server *s, h1_ctx *ctx);
 void h1_ctx_finish(struct http_server *s, h1_ctx *ctx);
 
 /* server_conn.c */
+int64_t h1_now_ms(void);
+static inline unsigned h1_server_limit(const struct http_server *s)
+{
+    return s->opts.max_connections + HTTP_RESERVE_CONNS;
+}
+/* Signal a worker's eventfd; signal every worker of s. Thread-safe. */
+void h1_worker_signal(h1_worker *w);
+void h1_server_signal_all(struct http_server *s);
+/* A connection accepted by w (fd non-blocking): joins w's list and epoll. */
+void h1_conn_open(h1_worker *w, int fd, const struct sockaddr_storage *peer);
 void h1_conn_run(h1_conn *c);
 /* A wake for a parked connection. */
 void h1_conn_wake(h1_conn *c);
@@ -135,11 +146,5 @@ void h1_conn_timeout(h1_conn *c);
 void h1_conn_close(h1_conn *c);
 /* Answer a refused request head with the JSON error and close. */
 void h1_conn_fail(h1_conn *c, const h1_error *e);
-
-/* server.c */
-int64_t h1_now_ms(void);
-void h1_worker_wake_stream(void *worker, http_stream *st);
-const char *h1_worker_date(h1_worker *w);
-void h1_worker_forget(h1_worker *w, h1_conn *c);
 
 #endif

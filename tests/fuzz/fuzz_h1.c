@@ -1,9 +1,10 @@
 /*
  * fuzz_h1.c - libFuzzer harness for the HTTP/1.1 request parser (http/h1_parse.c)
  * as the server drives it: the input is a byte stream on one connection. Each
- * head is parsed whole and again from every prefix a split picks (a prefix must
- * never be accepted, nor refused differently from the whole), offsets must lie
- * inside the head, a refusal must carry a 4xx/5xx status, a code and a message;
+ * head is parsed whole and again from a prefix the first byte picks (a prefix
+ * short of the head is never accepted nor refused differently from the whole;
+ * one that holds it gives the same head), offsets must lie inside the head, a
+ * refusal must carry a 4xx/5xx status, a code and a message;
  * a chunked body is decoded in one piece and in pieces (same bytes, same end),
  * and the requests that follow on the stream (pipelining) are parsed in turn.
  */
@@ -92,8 +93,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h1_request r2;
         h1_error e2 = { 0, NULL, NULL };
         int rc2 = h1_parse_head(p, cut, MAX_HEAD, &r2, &e2);
-        if (rc2 == 1 || (rc2 == -1 && (rc != -1 || e2.status != e.status)))
+        if (rc == 1 && cut >= r.head_len) {  /* the prefix holds the whole head */
+            if (rc2 != 1 || r2.head_len != r.head_len)
+                abort();
+        } else if (rc2 == 1 || (rc2 == -1 && (rc != -1 || e2.status != e.status))) {
             abort();
+        }
         free(p);
         if (rc <= 0) {
             if (rc < 0)
