@@ -144,8 +144,10 @@ static void server__event(h1_worker *w, struct epoll_event *ev)
         server__woken(w);
     } else {
         h1_conn *c = ev->data.ptr;
-        if (c->dead)
-            return;
+        if (c->dead || (ev->events == EPOLLOUT && c->st != H1_RESPOND))
+            return;  /* room to write, and nothing to write */
+        if (ev->events & (EPOLLIN | EPOLLRDHUP))
+            c->rx_empty = false;
         if ((ev->events & (EPOLLERR | EPOLLHUP)) ||
             ((ev->events & EPOLLRDHUP) && c->st == H1_PARKED))
             h1_conn_close(c);

@@ -414,7 +414,8 @@ static int conn__consume(h1_conn *c)
     return conn__body(c);
 }
 
-/* Read once: 1 bytes came, 0 none for now, -1 the connection closed. */
+/* Read once: 1 bytes came, 0 none for now (EAGAIN, or the last read left the
+ * socket empty), -1 the connection closed. */
 static int conn__recv(h1_conn *c)
 {
     if (c->in_off == c->in.len) {
@@ -425,17 +426,22 @@ static int conn__recv(h1_conn *c)
         c->in.len -= c->in_off;
         c->in_off = 0;
     }
+    if (c->rx_empty)
+        return 0;
     buf_reserve(&c->in, H1_READ_CHUNK);
     ssize_t n = recv(c->fd, c->in.data + c->in.len, H1_READ_CHUNK, 0);
     if (n > 0) {
         c->in.len += (size_t)n;
+        c->rx_empty = n < H1_READ_CHUNK;
         c->active_ms = h1_now_ms();
         return 1;
     }
     if (n < 0 && errno == EINTR)
         return 1;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->rx_empty = true;
         return 0;
+    }
     h1_conn_close(c);  /* EOF or an error: a partial request is dropped */
     return -1;
 }

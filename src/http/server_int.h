@@ -64,6 +64,8 @@ struct h1_conn {
     struct sockaddr_storage peer;
     bool reserve;              /* past max_connections: /health and /metrics only */
     bool dead;                 /* closed: freed by the worker after the event */
+    bool rx_empty;             /* the last read left the socket empty: with edge
+                                  triggering, new bytes bring a new event */
     enum h1_state st;
     enum h1_phase phase;
     int64_t phase_ms;          /* monotonic ms the phase began */
