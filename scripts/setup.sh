@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config python3-venv redis-server
-libmicrohttpd-dev liblmdb-dev libhiredis-dev libcurl4-openssl-dev libzstd-dev
+liblmdb-dev libhiredis-dev libcurl4-openssl-dev libzstd-dev
 libopenblas-dev libutf8proc-dev libstemmer-dev libjwt-dev libcjson-dev libssl-dev
 clang-14 libclang-rt-14-dev
 debhelper prometheus chromium"

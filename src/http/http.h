@@ -1,8 +1,8 @@
 /*
  * http.h - the request and response that API handlers see. A handler reads a
  * fully received request (path parameters, query, headers, body) and fills a
- * response; the server (server.c) owns both and frees them after sending.
- * Handlers run on libmicrohttpd worker threads and must be thread-safe.
+ * response; the server (server_req.c) owns both and frees them after sending.
+ * Handlers run on the server's worker threads and must be thread-safe.
  */
 #ifndef RAGD_HTTP_H
 #define RAGD_HTTP_H
@@ -40,9 +40,10 @@ typedef struct http_req_log {
     int64_t tokens_in, tokens_out;  /* -1 = unknown */
     int64_t upstream_us;            /* -1 = no upstream call */
 } http_req_log;
-/* Where a request served without a socket gets its headers, query and client
- * address (http/inproc.c fills one; the accessors of request.c read through it
- * when conn is NULL). A table of functions, so request.c never calls inproc.c. */
+/* Where a request gets its headers, query and client address: the server
+ * (server_req.c) and the in-process path (http/inproc.c) each fill one, and
+ * the accessors of request.c read through it. A table of functions, so
+ * request.c calls neither. */
 typedef struct http_req_src http_req_src;
 struct http_req_src {
     const char *(*header)(const http_req_src *s, const char *name);
@@ -67,7 +68,6 @@ struct http_req {
     char request_id[HTTP_REQUEST_ID_MAX + 1];
     int64_t start_us;            /* monotonic time the request arrived */
     void *app;                   /* the server's user pointer (app_t) */
-    void *conn;                  /* struct MHD_Connection *, private to server.c */
     const char *cache_outcome;   /* set by handlers for the request log */
     http_req_log *log;           /* the log line's context, owned by the server
                                     (NULL in process: nothing is logged) */
@@ -79,8 +79,7 @@ struct http_req {
                                     the server, freed in one call when the request
                                     ends; keep no pointer into it past the handler
                                     (deferred responses, queues of other threads) */
-    const http_req_src *inproc;  /* headers/query of an in-process request
-                                    (conn is NULL then); borrowed */
+    const http_req_src *src;     /* headers, query and peer; borrowed */
 };
 
 struct http_resp {
@@ -92,8 +91,6 @@ struct http_resp {
     int nheaders;
     char *header_names[HTTP_MAX_RESP_HEADERS];   /* owned */
     char *header_values[HTTP_MAX_RESP_HEADERS];  /* owned */
-    void *raw_response;          /* a struct MHD_Response * built by a streaming
-                                    handler; owned; sent instead of body */
     struct http_stream *stream;  /* a deferred response (http/stream.h); the
                                     server holds a reference */
 };

@@ -1,7 +1,7 @@
 /*
  * inproc.h - an HTTP request served without a socket: method, URL, headers and
  * body go through the same router, `before` hook (auth, rate limits) and
- * handlers as a request from libmicrohttpd, and the status and body come back.
+ * handlers as a request from a socket, and the status and body come back.
  * It exists for the fuzz harnesses (tests/fuzz/) and for tests that want the
  * whole request path without a server; nothing in ragd itself serves this way.
  */

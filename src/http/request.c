@@ -1,9 +1,6 @@
 /*
  * request.c - request accessors and response builders shared by all handlers.
  */
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,34 +33,19 @@ const char *http_req_param(const http_req *req, const char *name)
 
 const char *http_req_header(const http_req *req, const char *name)
 {
-    if (!req->conn)
-        return req->inproc ? req->inproc->header(req->inproc, name) : NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    return req->src ? req->src->header(req->src, name) : NULL;
 }
 
 const char *http_req_query(const http_req *req, const char *name)
 {
-    if (!req->conn)
-        return req->inproc ? req->inproc->query(req->inproc, name) : NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    return req->src ? req->src->query(req->src, name) : NULL;
 }
 
 void http_req_client_ip(const http_req *req, char *out, size_t n)
 {
     out[0] = '\0';
-    if (!req->conn && req->inproc) {
-        req->inproc->client_ip(req->inproc, out, n);
-        return;
-    }
-    const union MHD_ConnectionInfo *ci =
-        req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+    if (req->src)
+        req->src->client_ip(req->src, out, n);
 }
 
 void http_req_log_identity(const http_req *req, const char *key_id, const char *user)

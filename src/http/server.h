@@ -1,8 +1,10 @@
 /*
- * server.h - the HTTP server: libmicrohttpd with its epoll thread pool,
- * keep-alive, limits on body size (413), connections and idle time, request
- * ids, one log line and one metrics observation per request, and a graceful
- * stop that lets in-flight requests finish.
+ * server.h - the HTTP server: ragd's own HTTP/1.1 server (server.c,
+ * server_conn.c, server_req.c over the parser of h1_parse.h) with a pool of
+ * epoll worker threads, keep-alive and pipelining, limits on headers (431),
+ * body size (413), connections and time per phase (408), ragd's JSON error on
+ * every refusal, request ids, one log line and one metrics observation per
+ * request, and a graceful stop that lets in-flight requests finish.
  */
 #ifndef RAGD_SERVER_H
 #define RAGD_SERVER_H

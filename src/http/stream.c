@@ -1,10 +1,10 @@
 /*
- * stream.c - deferred and streamed responses over libmicrohttpd's
- * suspend/resume. One mutex per stream guards its state; the connection is
- * suspended (under that mutex) whenever it has nothing to send, and the
- * producer resumes it (under the same mutex) when it adds something, so a
- * resume never comes before its suspend. References: the producer's, the
- * server's (until the connection ends) and the queued response's.
+ * stream.c - deferred and streamed responses. One mutex per stream guards its
+ * state; the connection is parked (under that mutex) whenever it has nothing
+ * to send, and the producer wakes it (under the same mutex, through the
+ * server's wake function) when it adds something, so a wake never comes
+ * before its park. References: the producer's, the server's (until the
+ * connection ends) and one per entry in a worker's wake queue.
  */
 #include "http/stream.h"
 
@@ -17,15 +17,15 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define STREAM_BLOCK 16384
-
 struct http_stream {
     pthread_mutex_t mu;
     int refs;
-    struct MHD_Connection *conn;   /* set while the server serves it */
+    void *conn;                    /* set while the server serves it */
+    http_stream_wake_fn wake;
+    void *wake_ctx;
     http_stream_reg *reg;
     http_stream *prev, *next;      /* in reg, guarded by reg->mu */
-    bool suspended, begun, ended, ok, closed, whole;
+    bool suspended, begun, ended, ok, closed, whole, polled;
     int status;
     char ctype[128];
     buf_t q;                       /* body bytes not yet sent */
@@ -33,7 +33,14 @@ struct http_stream {
     int64_t tokens_in, tokens_out, upstream_us;  /* for the request log (-1 = unknown) */
 };
 
-static void stream__unref(http_stream *s)
+void http_stream__ref(http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->refs++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_stream__unref(http_stream *s)
 {
     pthread_mutex_lock(&s->mu);
     int left = --s->refs;
@@ -50,7 +57,8 @@ static void stream__wake(http_stream *s)
 {
     if (s->suspended && s->conn) {
         s->suspended = false;
-        MHD_resume_connection(s->conn);
+        s->refs++;  /* the wake queue's, dropped by the server */
+        s->wake(s->wake_ctx, s);
     }
 }
 
@@ -155,38 +163,7 @@ void http_stream_reply(http_stream *s, int status, const char *content_type, cha
 void http_stream_release(http_stream *s)
 {
     if (s)
-        stream__unref(s);
-}
-
-/* MHD content reader: hand over what is queued, or suspend until more comes. */
-static ssize_t stream__read(void *cls, uint64_t pos, char *out, size_t max)
-{
-    http_stream *s = cls;
-    (void)pos;
-    pthread_mutex_lock(&s->mu);
-    size_t avail = s->q.len - s->qoff;
-    ssize_t ret;
-    if (avail) {
-        size_t n = avail < max ? avail : max;
-        memcpy(out, s->q.data + s->qoff, n);
-        s->qoff += n;
-        if (s->qoff == s->q.len)
-            s->qoff = s->q.len = 0;
-        ret = (ssize_t)n;
-    } else if (s->ended) {
-        ret = s->ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
-    } else {
-        s->suspended = true;
-        MHD_suspend_connection(s->conn);
-        ret = 0;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return ret;
-}
-
-static void stream__response_free(void *cls)
-{
-    stream__unref(cls);
+        http_stream__unref(s);
 }
 
 static void stream__reg_add(http_stream_reg *reg, http_stream *s)
@@ -199,46 +176,59 @@ static void stream__reg_add(http_stream_reg *reg, http_stream *s)
     reg->head = s;
 }
 
-struct MHD_Response *http_stream__response(http_stream *s, http_stream_reg *reg,
-                                           struct MHD_Connection *c, int *status)
+void http_stream__attach(http_stream *s, http_stream_reg *reg, void *conn,
+                         http_stream_wake_fn wake, void *wake_ctx)
 {
     pthread_mutex_lock(&reg->mu);
     pthread_mutex_lock(&s->mu);
     if (!s->reg)
         stream__reg_add(reg, s);
-    s->conn = c;
+    s->conn = conn;
+    s->wake = wake;
+    s->wake_ctx = wake_ctx;
     if (reg->stopping && !s->begun) {
         s->begun = s->ended = true;
         s->status = 503;
     }
+    pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&reg->mu);
+}
+
+bool http_stream__poll(http_stream *s, http_stream_poll *p, buf_t *data)
+{
+    pthread_mutex_lock(&s->mu);
     if (!s->begun) {
         s->suspended = true;
-        MHD_suspend_connection(c);
         pthread_mutex_unlock(&s->mu);
-        return NULL;
+        return false;
     }
-    if (s->ended && !s->ok && s->q.len == 0 && !s->whole) {
+    if (!s->polled && s->ended && !s->ok && s->q.len == 0 && !s->whole) {
         /* Ended before anything was said: a bodiless 502 rather than a hang. */
         s->whole = true;
         if (s->status < 400)
             s->status = 502;
     }
-    struct MHD_Response *r;
-    if (s->whole) {
-        r = MHD_create_response_from_buffer(s->q.len - s->qoff, s->q.data + s->qoff,
-                                            MHD_RESPMEM_MUST_COPY);
-    } else {
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream__read,
-                                              s, stream__response_free);
-        if (r)
-            s->refs++;
-    }
-    if (r && s->ctype[0])
-        MHD_add_response_header(r, "Content-Type", s->ctype);
-    *status = r ? s->status : -1;
+    s->polled = true;
+    p->status = s->status;
+    snprintf(p->ctype, sizeof p->ctype, "%s", s->ctype);
+    p->whole = s->whole;
+    p->ended = s->ended;
+    p->ok = s->ok || s->whole;
+    if (s->q.len > s->qoff)
+        buf_append(data, s->q.data + s->qoff, s->q.len - s->qoff);
+    s->qoff = s->q.len = 0;
+    if (!s->ended)
+        s->suspended = true;
     pthread_mutex_unlock(&s->mu);
-    return r;
+    return true;
+}
+
+void *http_stream__conn(http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    void *c = s->conn;
+    pthread_mutex_unlock(&s->mu);
+    return c;
 }
 
 void http_stream__detach(http_stream *s)
@@ -262,7 +252,7 @@ void http_stream__detach(http_stream *s)
     pthread_mutex_unlock(&s->mu);
     if (reg)
         pthread_mutex_unlock(&reg->mu);
-    stream__unref(s);
+    http_stream__unref(s);
 }
 
 void http_stream__abort_all(http_stream_reg *r)

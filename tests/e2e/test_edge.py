@@ -1,6 +1,6 @@
 """The HTTP edge against browsers and hostile peers: DNS rebinding, cross-site
 requests and the media type of JSON bodies (issue 13 item 10); request framing
-and libmicrohttpd's own errors (item 14); slow clients and the connection
+(item 14; the HTTP layer's own errors are in test_http_wire.py); slow clients and the connection
 reserve (item 11)."""
 import json
 import socket

@@ -1,7 +1,7 @@
 /*
  * http_fixture.h - a real ragd HTTP server on a free loopback port for the
  * http/ tests, and a libcurl client that returns the status, headers and body
- * of one request (no mocks: the bytes go through libmicrohttpd and a socket).
+ * of one request (no mocks: the bytes go through ragd's HTTP server and a socket).
  */
 #ifndef RAGD_HTTP_FIXTURE_H
 #define RAGD_HTTP_FIXTURE_H

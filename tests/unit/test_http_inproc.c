@@ -1,6 +1,6 @@
 /*
  * test_http_inproc.c - the in-process request path (http/inproc.c): routing,
- * path parameters, percent-decoding of path and query like libmicrohttpd,
+ * path parameters, percent-decoding of path and query like the server,
  * case-insensitive headers, bodies with NUL bytes, the before hook, 404/405
  * answers in the JSON error shape, and the body limit.
  */
