@@ -4,8 +4,9 @@
  * Its value is "1\n" (the layout version: written once the keys of the
  * layout before hash tags were moved, so later starts skip that check) and
  * one name per line, sorted. Every create and drop changes it in the same
- * atomic step as the meta record and the kb:nslog record, as a
- * compare-and-set on its value: an instance that lost the race to another
+ * atomic step as the meta record and the kb:nslog record (on Redis Cluster,
+ * where they lie in other slots, in two steps that only ever leave a name too
+ * many), as a compare-and-set on its value: an instance that lost the race to another
  * instance's create or drop re-reads it and tries again. A store without it
  * (data of an older ragd, or a store that lost its data) is scanned for its
  * kb:{<ns>}:meta keys instead, and the registry written from that scan.
@@ -154,8 +155,10 @@ static int kb__reg_edit(kb_t *kb, const buf_t *cur, bool found, const char *name
     return RAGD_OK;
 }
 
-int kb__reg_write(kb_t *kb, const char *name, bool add, const store_check *check,
-                  const store_op *op, const buf_t *rec)
+/* The compare-and-set loop: the registry with name added or removed, and
+ * with it (when op is set) the caller's checked write and kb:nslog record. */
+static int kb__reg_cas(kb_t *kb, const char *name, bool add, const store_check *check,
+                       const store_op *op, const buf_t *rec)
 {
     buf_t cur = BUF_INIT, next = BUF_INIT;
     int rc = RAGD_ECONFLICT;
@@ -168,19 +171,44 @@ int kb__reg_write(kb_t *kb, const char *name, bool add, const store_check *check
                                found ? STORE_CHECK_EQUAL : STORE_CHECK_MISSING, cur.data,
                                cur.len },
                              { 0 } };
-        store_op o[2] = { { KB_REG_KEY, strlen(KB_REG_KEY), next.data, next.len, 0, 0 },
-                          *op };
+        store_op o[2] = { { KB_REG_KEY, strlen(KB_REG_KEY), next.data, next.len, 0, 0 } };
+        if (op)
+            o[1] = *op;
         if (check)
             c[1] = *check;
         size_t failed = 0;
         uint64_t seq;
-        rc = store_batch_log_if(kb->o.store, c, check ? 2 : 1, o, 2, KB_NSLOG, rec->data,
-                                rec->len, &seq, &failed);
+        rc = store_batch_log_if(kb->o.store, c, check ? 2 : 1, o, op ? 2 : 1,
+                                op ? KB_NSLOG : NULL, op ? rec->data : NULL,
+                                op ? rec->len : 0, &seq, &failed);
         if (rc == RAGD_ECONFLICT && failed == 1)
             break; /* the caller's check, not the registry */
     }
     buf_free(&cur);
     buf_free(&next);
+    return rc;
+}
+
+/* One step where the store can (the registry and the namespace's keys in one
+ * atomic write). On Redis Cluster they lie in different slots and the store
+ * refuses the batch before sending anything (RAGD_EINVAL): then two steps,
+ * ordered so that the registry only ever holds too many names, never too few
+ * (a start skips a name without a meta record): a create adds the name first,
+ * a drop removes it after the namespace's own write. */
+int kb__reg_write(kb_t *kb, const char *name, bool add, const store_check *check,
+                  const store_op *op, const buf_t *rec)
+{
+    int rc = kb__reg_cas(kb, name, add, check, op, rec);
+    if (rc != RAGD_EINVAL)
+        return rc;
+    uint64_t seq;
+    if (add && (rc = kb__reg_cas(kb, name, true, NULL, NULL, NULL)) != 0)
+        return rc;
+    rc = check ? store_batch_log_if(kb->o.store, check, 1, op, 1, KB_NSLOG, rec->data,
+                                    rec->len, &seq, NULL)
+               : store_batch_log(kb->o.store, op, 1, KB_NSLOG, rec->data, rec->len, &seq);
+    if (rc == 0 && !add)
+        rc = kb__reg_cas(kb, name, false, NULL, NULL, NULL);
     return rc;
 }
 
@@ -192,5 +220,6 @@ int kb__reg_init(kb_t *kb, char **names, size_t n)
     store_op o = { KB_REG_KEY, strlen(KB_REG_KEY), v.data, v.len, 0, 0 };
     int rc = store_batch_log_if(kb->o.store, &c, 1, &o, 1, NULL, NULL, 0, NULL, NULL);
     buf_free(&v);
-    return rc == RAGD_ECONFLICT ? RAGD_OK : rc; /* another instance wrote it first */
+    /* another instance wrote it first; or a WAIT short of replicas: the master has it */
+    return rc == RAGD_ECONFLICT || rc == RAGD_ENOTDURABLE ? RAGD_OK : rc;
 }

@@ -53,7 +53,8 @@ def test_panels_show_numbers_without_console_errors(ragd_lmdb, browser, tmp_path
     assert tile(browser, "namespaces") == "1"
     assert tile(browser, "rating") == "insufficient data"  # 10 lookups: no rating yet
     assert tile(browser, "store-status") == "ok"
-    assert browser.eval("document.querySelectorAll('#rps-chart polyline').length") >= 1
+    # the chart needs history samples (taken every few seconds): the page polls until it has them
+    browser.wait_for("document.querySelectorAll('#rps-chart polyline').length >= 1")
     browser.screenshot(tmp_path / "dashboard.png")
     assert browser.errors() == []
 
