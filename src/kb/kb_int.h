@@ -247,6 +247,9 @@ int kb__reg_init(kb_t *kb, char **names, size_t n);
  * check failed. */
 int kb__reg_write(kb_t *kb, const char *name, bool add, const store_check *check,
                   const store_op *op, const buf_t *rec);
+/* The registry's names (*listed true; the caller frees them with
+ * kb__names_free), or *listed false when it is missing or unreadable. */
+int kb__reg_list(kb_t *kb, char ***names, size_t *n, bool *listed);
 /* Names of the namespaces in the store: the registry's, or without one the
  * kb:{<ns>}:meta keys a scan finds (kb__scan_names). Free with kb__names_free. */
 int kb__store_names(kb_t *kb, char ***names, size_t *n);

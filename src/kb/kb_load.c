@@ -324,14 +324,10 @@ static int kb__migrate(kb_t *kb, ragd_error *err)
  * its meta keys scanned and the registry written from them, once. */
 static int kb__load_names(kb_t *kb, char ***names, size_t *n, ragd_error *err)
 {
-    buf_t v = BUF_INIT;
-    bool found = false;
-    int rc = kb__reg_read(kb, &v, &found);
-    if (rc == 0 && found && kb__reg_names(v.data, v.len, names, n) == 0) {
-        buf_free(&v);
+    bool listed = false;
+    int rc = kb__reg_list(kb, names, n, &listed);
+    if (rc == 0 && listed)
         return RAGD_OK;
-    }
-    buf_free(&v);
     if (rc == 0 && (rc = kb__migrate(kb, err)) != 0)
         return rc;
     if (rc == 0 && (rc = kb__scan_names(kb, names, n)) == 0 &&

@@ -66,15 +66,21 @@ int kb__scan_names(kb_t *kb, char ***names, size_t *n)
     return RAGD_OK;
 }
 
-int kb__store_names(kb_t *kb, char ***names, size_t *n)
+int kb__reg_list(kb_t *kb, char ***names, size_t *n, bool *listed)
 {
     buf_t v = BUF_INIT;
     bool found = false;
     int rc = kb__reg_read(kb, &v, &found);
-    if (rc == 0 && (!found || kb__reg_names(v.data, v.len, names, n) != 0))
-        rc = kb__scan_names(kb, names, n);
+    *listed = rc == 0 && found && kb__reg_names(v.data, v.len, names, n) == 0;
     buf_free(&v);
     return rc;
+}
+
+int kb__store_names(kb_t *kb, char ***names, size_t *n)
+{
+    bool listed = false;
+    int rc = kb__reg_list(kb, names, n, &listed);
+    return rc || listed ? rc : kb__scan_names(kb, names, n);
 }
 
 int kb__reg_read(kb_t *kb, buf_t *val, bool *found)
