@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "cache/cache.h"
+#include "util/fmt.h"
 #include "util/hash.h"
 #include "util/json.h"
 
@@ -40,7 +41,9 @@ static bool cache_api__target(http_req *req, http_resp *resp, const char **prefi
         http_error(req, resp, err.code == RAGD_ETOOBIG ? 413 : 400, "invalid_key", "%s", err.msg);
         return false;
     }
-    snprintf(skey, skn, "%s%s", ns, *key);
+    size_t nl = fmt_copy(skey, skn, ns);  /* ns then key, as "%s%s" would */
+    if (nl < skn)
+        fmt_copy(skey + nl, skn - nl, *key);
     return true;
 }
 
@@ -74,7 +77,11 @@ static void cache_api__put(http_req *req, http_resp *resp)
     buf_put_json_str(&b, prefix, strlen(prefix));
     buf_puts(&b, ",\"key\":");
     buf_put_json_str(&b, key, strlen(key));
-    buf_printf(&b, ",\"bytes\":%zu,\"ttl\":%lld}", req->body_len, (long long)ttl);
+    buf_puts(&b, ",\"bytes\":");
+    buf_put_u64(&b, req->body_len);
+    buf_puts(&b, ",\"ttl\":");
+    buf_put_i64(&b, ttl);
+    buf_putc(&b, '}');
     http_resp_json(resp, 200, &b);
 }
 
@@ -98,8 +105,8 @@ static void cache_api__get(http_req *req, http_resp *resp)
         return;
     }
     req->cache_outcome = "hit";
-    char ttl[32];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)(e.ttl_ms < 0 ? -1 : (e.ttl_ms + 999) / 1000));
+    char ttl[FMT_I64_MAX];
+    fmt_i64(ttl, e.ttl_ms < 0 ? -1 : (e.ttl_ms + 999) / 1000);
     http_resp_header(resp, "x-ragd-cache", "hit");
     http_resp_header(resp, "X-Cache-TTL", ttl);
     http_resp_set_body(resp, 200, e.content_type[0] ? e.content_type : "application/octet-stream",

@@ -8,6 +8,7 @@
 
 #include "http/http.h"
 #include "util/err.h"
+#include "util/fmt.h"
 #include "util/mem.h"
 
 int http_method_bit(const char *name)
@@ -53,15 +54,15 @@ void http_req_log_identity(const http_req *req, const char *key_id, const char *
     if (!req->log)
         return;
     if (key_id)
-        snprintf(req->log->key_id, sizeof req->log->key_id, "%s", key_id);
+        fmt_copy(req->log->key_id, sizeof req->log->key_id, key_id);
     if (user)
-        snprintf(req->log->user, sizeof req->log->user, "%s", user);
+        fmt_copy(req->log->user, sizeof req->log->user, user);
 }
 
 void http_req_log_model(const http_req *req, const char *model)
 {
     if (req->log && model)
-        snprintf(req->log->model, sizeof req->log->model, "%s", model);
+        fmt_copy(req->log->model, sizeof req->log->model, model);
 }
 
 void http_req_log_usage(const http_req *req, int64_t tokens_in, int64_t tokens_out,
@@ -88,7 +89,7 @@ void http_resp_set_body(http_resp *resp, int status, const char *content_type, c
 {
     resp__drop_body(resp);
     resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+    fmt_copy(resp->content_type, sizeof resp->content_type, content_type);
     resp->body = data;
     resp->body_len = len;
 }
@@ -105,7 +106,7 @@ void http_resp_static(http_resp *resp, int status, const char *content_type,
 {
     resp__drop_body(resp);
     resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+    fmt_copy(resp->content_type, sizeof resp->content_type, content_type);
     resp->body = (char *)data;
     resp->body_len = len;
     resp->body_static = true;

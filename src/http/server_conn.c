@@ -26,6 +26,7 @@
 #include "http/server_int.h"
 #include "http/trace.h"
 #include "util/clock.h"
+#include "util/fmt.h"
 #include "util/mem.h"
 
 #define H1_READ_CHUNK 16384
@@ -163,26 +164,53 @@ static bool conn__bodiless(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
+/* "name: value\r\n" (buf_printf is slow in this process: see util/fmt.h). */
+static void conn__header(buf_t *o, const char *name, const char *value)
+{
+    buf_puts(o, name);
+    buf_append(o, ": ", 2);
+    buf_puts(o, value);
+    buf_append(o, "\r\n", 2);
+}
+
+/* "Content-Length: n\r\n" */
+static void conn__length(buf_t *o, size_t n)
+{
+    buf_puts(o, "Content-Length: ");
+    buf_put_u64(o, n);
+    buf_append(o, "\r\n", 2);
+}
+
 /* The status line and the headers every answer of ctx carries. */
 static void conn__head(h1_conn *c, int status, const char *ctype, const h1_ctx *ctx)
 {
     buf_t *o = &c->out;
-    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, conn__reason(status),
-               conn__date(c->w));
+    buf_puts(o, "HTTP/1.1 ");
+    buf_put_i64(o, status);
+    buf_putc(o, ' ');
+    buf_puts(o, conn__reason(status));
+    buf_append(o, "\r\n", 2);
+    conn__header(o, "Date", conn__date(c->w));
     if (ctype && *ctype)
-        buf_printf(o, "Content-Type: %s\r\n", ctype);
+        conn__header(o, "Content-Type", ctype);
     if (!ctx)
         return;
     const http_req *req = &ctx->req;
     const http_resp *r = &ctx->resp;
-    buf_printf(o, "X-Request-Id: %s\r\ntraceparent: 00-%s-%s-%s\r\n", req->request_id,
-               req->trace_id, req->span_id, req->trace_flags);
+    conn__header(o, "X-Request-Id", req->request_id);
+    buf_puts(o, "traceparent: 00-");
+    buf_puts(o, req->trace_id);
+    buf_putc(o, '-');
+    buf_puts(o, req->span_id);
+    buf_putc(o, '-');
+    buf_puts(o, req->trace_flags);
+    buf_append(o, "\r\n", 2);
     for (int i = 0; i < r->nheaders; i++) {
         if (strcasecmp(r->header_names[i], "Connection") == 0) {
             c->close_after |= strcasecmp(r->header_values[i], "close") == 0;
             continue;  /* said once, by conn__head_end */
         }
-        buf_printf(o, "%s: %s\r\n", r->header_names[i], r->header_values[i]);
+        conn__header(o, r->header_names[i], r->header_values[i]);
     }
 }
 
@@ -206,7 +234,7 @@ static void conn__plain(h1_conn *c)
     ctx->answered = true;
     conn__head(c, r->status, r->content_type, ctx);
     if (!conn__bodiless(r->status))
-        buf_printf(&c->out, "Content-Length: %zu\r\n", r->body_len);
+        conn__length(&c->out, r->body_len);
     conn__head_end(c);
     if (!c->head_only && !conn__bodiless(r->status) && r->body_len)
         buf_append(&c->out, r->body, r->body_len);
@@ -242,7 +270,8 @@ void h1_conn_fail(h1_conn *c, const h1_error *e)
     buf_t b = BUF_INIT;
     http_error_body(&b, e->code, e->msg, rid);
     conn__head(c, e->status, "application/json", NULL);
-    buf_printf(&c->out, "Content-Length: %zu\r\nX-Request-Id: %s\r\n", b.len, rid);
+    conn__length(&c->out, b.len);
+    conn__header(&c->out, "X-Request-Id", rid);
     c->close_after = true;
     conn__head_end(c);
     buf_append(&c->out, b.data, b.len);
@@ -268,7 +297,7 @@ static int conn__pump(h1_conn *c)
         ctx->resp.status = p.status;
         conn__head(c, p.status, p.ctype, ctx);
         if (p.whole) {
-            buf_printf(&c->out, "Content-Length: %zu\r\n", data.len);
+            conn__length(&c->out, data.len);
             conn__head_end(c);
             if (!c->head_only)
                 buf_append(&c->out, data.data, data.len);
@@ -285,8 +314,11 @@ static int conn__pump(h1_conn *c)
     }
     bool sent = data.len > 0;
     if (data.len && !c->head_only) {
-        if (c->stream_chunked)
-            buf_printf(&c->out, "%zx\r\n", data.len);
+        if (c->stream_chunked) {
+            char size[FMT_HEX_MAX];
+            buf_append(&c->out, size, fmt_hex(size, data.len, 0));
+            buf_append(&c->out, "\r\n", 2);
+        }
         buf_append(&c->out, data.data, data.len);
         if (c->stream_chunked)
             buf_puts(&c->out, "\r\n");

@@ -9,7 +9,6 @@
  * observation and the release of everything (the request's arena in one call).
  */
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +17,7 @@
 #include "http/trace.h"
 #include "obs/log.h"
 #include "util/clock.h"
+#include "util/fmt.h"
 #include "util/mem.h"
 
 static bool req__valid_request_id(const char *s)
@@ -107,13 +107,13 @@ h1_ctx *h1_ctx_begin(struct http_server *s, h1_conn *c, const char *head,
     req->src = &ctx->src;
     const char *rid = req__header(&ctx->src, "X-Request-Id");
     if (rid && req__valid_request_id(rid))
-        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+        fmt_copy(req->request_id, sizeof req->request_id, rid);
     else
         http_trace_random_hex(req->request_id, 16);
     if (!http_trace_parse(req__header(&ctx->src, "traceparent"), req->trace_id,
                           req->trace_flags)) {
         http_trace_random_hex(req->trace_id, HTTP_TRACE_ID_HEX / 2);
-        snprintf(req->trace_flags, sizeof req->trace_flags, "00");
+        fmt_copy(req->trace_flags, sizeof req->trace_flags, "00");
     }
     http_trace_random_hex(req->span_id, HTTP_SPAN_ID_HEX / 2);
     req->log = &ctx->log;

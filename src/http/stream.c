@@ -9,12 +9,12 @@
 #include "http/stream.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/stream_int.h"
 #include "util/err.h"
+#include "util/fmt.h"
 #include "util/mem.h"
 
 struct http_stream {
@@ -99,7 +99,7 @@ void http_stream_begin(http_stream *s, int status, const char *content_type)
     if (!s->begun) {
         s->begun = true;
         s->status = status;
-        snprintf(s->ctype, sizeof s->ctype, "%s", content_type ? content_type : "");
+        fmt_copy(s->ctype, sizeof s->ctype, content_type ? content_type : "");
         stream__wake(s);
     }
     pthread_mutex_unlock(&s->mu);
@@ -155,7 +155,7 @@ void http_stream_reply(http_stream *s, int status, const char *content_type, cha
     s->whole = true;
     s->begun = s->ended = s->ok = true;
     s->status = status;
-    snprintf(s->ctype, sizeof s->ctype, "%s", content_type ? content_type : "");
+    fmt_copy(s->ctype, sizeof s->ctype, content_type ? content_type : "");
     stream__wake(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -210,7 +210,7 @@ bool http_stream__poll(http_stream *s, http_stream_poll *p, buf_t *data)
     }
     s->polled = true;
     p->status = s->status;
-    snprintf(p->ctype, sizeof p->ctype, "%s", s->ctype);
+    fmt_copy(p->ctype, sizeof p->ctype, s->ctype);
     p->whole = s->whole;
     p->ended = s->ended;
     p->ok = s->ok || s->whole;

@@ -4,11 +4,11 @@
  */
 #include "http/trace.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "util/clock.h"
+#include "util/hash.h"
 
 /* n lowercase hex digits at s, not all '0' when nonzero is set. */
 static bool trace__hex(const char *s, int n, bool nonzero)
@@ -61,8 +61,11 @@ void http_trace_random_hex(char *out, int n)
 {
     for (int i = 0; i < n; i += 8) {
         uint64_t r = trace__next();  /* never 0: xorshift never yields it */
-        for (int k = 0; k < 8 && i + k < n; k++)
-            snprintf(out + 2 * (i + k), 3, "%02x", (unsigned)((r >> (8 * k)) & 0xff));
+        uint8_t bytes[8];
+        int k;
+        for (k = 0; k < 8 && i + k < n; k++)
+            bytes[k] = (uint8_t)(r >> (8 * k));
+        hash_hex(bytes, (size_t)k, out + 2 * i);  /* terminates after each group */
     }
     out[2 * n] = '\0';
 }

@@ -72,18 +72,25 @@ static void log__text_value(buf_t *b, const char *v)
     buf_putc(b, '"');
 }
 
+/* Start a field: " key=" or ",\"key\":" (keys are plain identifiers). Every
+ * request writes a line, hence no buf_printf here (see util/fmt.h). */
+static void log__key(log_line *l, const char *key)
+{
+    buf_puts(&l->b, l->text ? " " : ",\"");
+    buf_puts(&l->b, key);
+    buf_puts(&l->b, l->text ? "=" : "\":");
+}
+
 /* Add key=value (skipped when value is NULL or ""). */
 static void log__str(log_line *l, const char *key, const char *v)
 {
     if (!v || !*v)
         return;
-    if (l->text) {
-        buf_printf(&l->b, " %s=", key);
+    log__key(l, key);
+    if (l->text)
         log__text_value(&l->b, v);
-    } else {
-        buf_printf(&l->b, ",\"%s\":", key);
+    else
         buf_put_json_str(&l->b, v, strlen(v));
-    }
 }
 
 /* Add key=number (skipped when negative). */
@@ -91,7 +98,8 @@ static void log__int(log_line *l, const char *key, int64_t v)
 {
     if (v < 0)
         return;
-    buf_printf(&l->b, l->text ? " %s=%lld" : ",\"%s\":%lld", key, (long long)v);
+    log__key(l, key);
+    buf_put_i64(&l->b, v);
 }
 
 static void log__begin(log_line *l, int level)
@@ -100,15 +108,20 @@ static void log__begin(log_line *l, int level)
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    char ts[40], full[64];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(full, sizeof full, "%s.%06ldZ", ts, (long)tv.tv_usec);
+    /* "%Y-%m-%dT%H:%M:%S.uuuuuuZ": the microseconds as six digits */
+    char ts[48];
+    size_t n = strftime(ts, sizeof ts - 9, "%Y-%m-%dT%H:%M:%S.", &tm);
+    for (int i = 6; i > 0; i--, tv.tv_usec /= 10)
+        ts[n + (size_t)i - 1] = (char)('0' + tv.tv_usec % 10);
+    memcpy(ts + n + 6, "Z", 2);
     l->b = (buf_t)BUF_INIT;
     l->text = __atomic_load_n(&g_format, __ATOMIC_RELAXED) == LOG_FORMAT_TEXT;
-    if (l->text)
-        buf_printf(&l->b, "ts=%s level=%s", full, level_names[level]);
-    else
-        buf_printf(&l->b, "{\"ts\":\"%s\",\"level\":\"%s\"", full, level_names[level]);
+    buf_puts(&l->b, l->text ? "ts=" : "{\"ts\":\"");
+    buf_puts(&l->b, ts);
+    buf_puts(&l->b, l->text ? " level=" : "\",\"level\":\"");
+    buf_puts(&l->b, level_names[level]);
+    if (!l->text)
+        buf_putc(&l->b, '"');
 }
 
 static void log__end(log_line *l)

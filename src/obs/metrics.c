@@ -65,12 +65,27 @@ void metrics_label(buf_t *b, const char *key, const char *value)
     buf_putc(b, '"');
 }
 
+/* value exactly as "%.17g" prints it; whole numbers below 2^53 (counters, the
+ * common case) without printf, which is slow in this process (util/fmt.h). */
+static void metrics__value(buf_t *b, double v)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v)))
+        buf_put_i64(b, (int64_t)v);
+    else
+        buf_printf(b, "%.17g", v);
+}
+
 void metrics_sample(buf_t *b, const char *name, const char *labels, double value)
 {
-    if (labels && *labels)
-        buf_printf(b, "%s{%s} %.17g\n", name, labels, value);
-    else
-        buf_printf(b, "%s %.17g\n", name, value);
+    buf_puts(b, name);
+    if (labels && *labels) {
+        buf_putc(b, '{');
+        buf_puts(b, labels);
+        buf_putc(b, '}');
+    }
+    buf_putc(b, ' ');
+    metrics__value(b, value);
+    buf_putc(b, '\n');
 }
 
 void metrics_hist_render(buf_t *b, const char *name, const char *labels,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/fmt.h"
 #include "util/mem.h"
 #include "util/utf8.h"
 
@@ -67,6 +68,18 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     va_start(ap, fmt);
     buf_vprintf(b, fmt, ap);
     va_end(ap);
+}
+
+void buf_put_u64(buf_t *b, uint64_t v)
+{
+    buf_reserve(b, FMT_U64_MAX);
+    b->len += fmt_u64(b->data + b->len, v);
+}
+
+void buf_put_i64(buf_t *b, int64_t v)
+{
+    buf_reserve(b, FMT_I64_MAX);
+    b->len += fmt_i64(b->data + b->len, v);
 }
 
 void buf_put_json_str(buf_t *b, const char *s, size_t n)

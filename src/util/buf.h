@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct buf {
     char *data;   /* NUL-terminated; NULL until the first append */
@@ -23,6 +24,10 @@ void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Append v in decimal (as "%" PRIu64 / "%" PRId64 would, without printf: see
+ * util/fmt.h for why the request path avoids it). */
+void buf_put_u64(buf_t *b, uint64_t v);
+void buf_put_i64(buf_t *b, int64_t v);
 /* Append s as a JSON string literal (quotes and escapes; invalid UTF-8 bytes
  * become U+FFFD so the output is always valid JSON). */
 void buf_put_json_str(buf_t *b, const char *s, size_t n);

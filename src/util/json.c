@@ -180,7 +180,7 @@ int json_parse_stored(const char *s, size_t n, cJSON **out)
 static void json__number(double d, buf_t *b)
 {
     if (isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0)
-        buf_printf(b, "%lld", (long long)d);
+        buf_put_i64(b, (int64_t)d);
     else if (isfinite(d))
         buf_printf(b, "%.17g", d);
     else

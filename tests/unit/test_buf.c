@@ -3,8 +3,9 @@
  * and intact (checked against snprintf), printf beyond the stack scratch,
  * reset keeps the memory, detach hands over (never NULL), and JSON string
  * literals that a JSON parser (cJSON) reads back to the same bytes, with
- * invalid UTF-8 replaced by U+FFFD.
+ * invalid UTF-8 replaced by U+FFFD; integers appended as PRIu64/PRId64 print.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,11 +115,46 @@ TEST(json_strings_round_trip)
     free(lit);
 }
 
+/* xorshift64 values of every magnitude. */
+static uint64_t buf__next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s >> (*s % 64);
+}
+
+TEST(buf_appends_integers)
+{
+    buf_t b = BUF_INIT;
+    char want[4096];
+    size_t wl = 0;
+    uint64_t s = 12345;
+    for (int i = 0; i < 100; i++) {  /* crosses several buffer growths */
+        uint64_t v = buf__next(&s);
+        buf_put_u64(&b, v);
+        buf_putc(&b, ',');
+        buf_put_i64(&b, -(int64_t)(v >> 1));
+        buf_putc(&b, ';');
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%" PRIu64 ",%" PRId64 ";", v,
+                               -(int64_t)(v >> 1));
+        ASSERT_EQ_INT(b.len, wl);
+        ASSERT_EQ_INT(b.data[b.len], '\0');
+    }
+    buf_put_i64(&b, INT64_MIN);
+    buf_put_u64(&b, UINT64_MAX);
+    wl += (size_t)snprintf(want + wl, sizeof want - wl, "%" PRId64 "%" PRIu64, INT64_MIN,
+                           UINT64_MAX);
+    ASSERT_EQ_STR(b.data, want);
+    buf_free(&b);
+}
+
 int main(void)
 {
     RUN(appends_grow_and_stay_terminated);
     RUN(printf_longer_than_the_scratch);
     RUN(reset_and_detach);
     RUN(json_strings_round_trip);
+    RUN(buf_appends_integers);
     return TEST_REPORT();
 }

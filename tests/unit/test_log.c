@@ -1,8 +1,11 @@
 /*
  * test_log.c - the logger's two formats, read back from stderr: JSON lines
  * escape like JSON, logfmt lines leave plain tokens bare and quote values
- * with spaces, quotes, '=' or control bytes, and absent fields are left out.
+ * with spaces, quotes, '=' or control bytes, absent fields are left out, and
+ * the timestamp is UTC with six-digit microseconds.
  */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,17 @@ static void capture(void (*fn)(void), char *out, size_t n)
     fclose(f);
 }
 
+/* ts is "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (UTC, microseconds as six digits). */
+static bool ts_shape(const char *ts)
+{
+    const char *shape = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    for (size_t i = 0; shape[i]; i++) {
+        if (shape[i] == 'd' ? !isdigit((unsigned char)ts[i]) : ts[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
 static void one_request(void)
 {
     log_request_line l = {
@@ -42,7 +56,8 @@ TEST(json_lines)
     char line[1024];
     log_set_format(LOG_FORMAT_JSON);
     capture(one_request, line, sizeof line);
-    ASSERT_TRUE(line[0] == '{');
+    ASSERT_TRUE(strncmp(line, "{\"ts\":\"", 7) == 0);
+    ASSERT_TRUE(ts_shape(line + 7) && strncmp(line + 34, "\",\"level\":\"info\"", 16) == 0);
     ASSERT_TRUE(strstr(line, ",\"msg\":\"request\",\"method\":\"GET\",\"route\":"
                              "\"/v1/chat/completions\",\"status\":200,\"latency_us\":1500,"
                              "\"request_id\":\"r1\",\"cache\":\"miss\",\"client\":\"::1\","
@@ -56,7 +71,7 @@ TEST(text_lines)
     log_set_format(LOG_FORMAT_TEXT);
     capture(one_request, line, sizeof line);
     log_set_format(LOG_FORMAT_JSON);
-    ASSERT_TRUE(strncmp(line, "ts=", 3) == 0);
+    ASSERT_TRUE(strncmp(line, "ts=", 3) == 0 && ts_shape(line + 3));
     ASSERT_TRUE(strstr(line, " level=info msg=request method=GET route=/v1/chat/completions "
                              "status=200 latency_us=1500 request_id=r1 cache=miss client=::1 "
                              "key_id=admin model=\"my \\\"odd\\\" model=x\\n\" tokens_in=3 "

@@ -2,8 +2,11 @@
  * test_metrics.c - Prometheus text rendering: label values escaped per the
  * exposition format (backslash, double quote, line feed; invalid UTF-8
  * replaced), so a client-chosen value can neither inject a sample nor break
- * the scrape, and histogram lines carry the escaped labels.
+ * the scrape, and histogram lines carry the escaped labels. Sample values
+ * print exactly as "%.17g" (whole numbers take a printf-free path).
  */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "obs/metrics.h"
@@ -47,9 +50,26 @@ TEST(samples_carry_escaped_labels_on_one_line)
     buf_free(&out);
 }
 
+TEST(sample_values_print_as_g17)
+{
+    const double vs[] = { 0.0, -0.0, 1.0, -5.0, 42.0, 1e15, 9007199254740991.0,
+                          -9007199254740991.0, 9007199254740992.0, 1e17, 1e21, 0.1,
+                          1.5, -2.25, 1e-7, 123456.789, NAN, INFINITY, -INFINITY, 1e300 };
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        buf_t b = BUF_INIT;
+        metrics_sample(&b, "m", NULL, vs[i]);
+        metrics_sample(&b, "m", "a=\"b\"", vs[i]);
+        char want[128];
+        snprintf(want, sizeof want, "m %.17g\nm{a=\"b\"} %.17g\n", vs[i], vs[i]);
+        ASSERT_EQ_STR(b.data, want);
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
     RUN(label_values_are_escaped);
     RUN(samples_carry_escaped_labels_on_one_line);
+    RUN(sample_values_print_as_g17);
     return TEST_REPORT();
 }

@@ -1,0 +1,38 @@
+/*
+ * fmt.h - integers, hex and bounded string copies without printf. In ragd
+ * every printf-family call is slow: Debian's OpenBLAS pulls in libquadmath,
+ * whose constructor registers printf hooks, and once a hook exists glibc takes
+ * its positional (slow) path for every call in the process. The request path
+ * (response headers, request ids, JSON integers, log fields) formats with
+ * these instead; each writes exactly what the snprintf format named beside it
+ * writes. No allocation, no locale, thread-safe.
+ */
+#ifndef RAGD_FMT_H
+#define RAGD_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FMT_U64_MAX 21  /* "18446744073709551615" and NUL */
+#define FMT_I64_MAX 21  /* "-9223372036854775808" and NUL */
+#define FMT_HEX_MAX 17  /* 16 hex digits and NUL */
+
+/* v in decimal into out[FMT_U64_MAX], NUL-terminated ("%" PRIu64). Returns
+ * the number of digits written (without the NUL). */
+size_t fmt_u64(char *out, uint64_t v);
+
+/* v in decimal, with '-' when negative, into out[FMT_I64_MAX] ("%" PRId64).
+ * Returns the length written (without the NUL). */
+size_t fmt_i64(char *out, int64_t v);
+
+/* v in lowercase hex, zero-padded to at least width digits (0..16), into
+ * out[FMT_HEX_MAX] ("%0*" PRIx64; width 0 or 1 gives the shortest form, "0"
+ * for 0). Returns the number of digits written (without the NUL). */
+size_t fmt_hex(char *out, uint64_t v, int width);
+
+/* Copy the C string src into dst[n], truncated to n - 1 bytes and always
+ * NUL-terminated when n > 0 (snprintf(dst, n, "%s", src)). Returns strlen(src),
+ * so a result >= n means it was truncated. */
+size_t fmt_copy(char *dst, size_t n, const char *src);
+
+#endif

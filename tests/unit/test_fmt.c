@@ -1,0 +1,123 @@
+/*
+ * test_fmt.c - the printf-free formatters against snprintf as the reference:
+ * decimal at every power-of-ten boundary, 0, UINT64_MAX, INT64_MIN/MAX and
+ * negatives; hex at every width 0..16; bounded copies at every size around
+ * the string's length; and a pseudo-random sweep of each.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testing.h"
+#include "util/fmt.h"
+
+/* xorshift64: reproducible values of every magnitude for the sweeps. */
+static uint64_t next_value(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s >> (*s % 64);  /* vary the number of digits too */
+}
+
+static void check_u64(uint64_t v)
+{
+    char got[FMT_U64_MAX], want[32];
+    memset(got, 'x', sizeof got);
+    int wl = snprintf(want, sizeof want, "%" PRIu64, v);
+    ASSERT_EQ_INT(fmt_u64(got, v), wl);
+    ASSERT_EQ_STR(got, want);
+}
+
+static void check_i64(int64_t v)
+{
+    char got[FMT_I64_MAX], want[32];
+    memset(got, 'x', sizeof got);
+    int wl = snprintf(want, sizeof want, "%" PRId64, v);
+    ASSERT_EQ_INT(fmt_i64(got, v), wl);
+    ASSERT_EQ_STR(got, want);
+}
+
+static void check_hex(uint64_t v, int width)
+{
+    char got[FMT_HEX_MAX], want[32];
+    memset(got, 'x', sizeof got);
+    int wl = snprintf(want, sizeof want, "%0*" PRIx64, width, v);
+    ASSERT_EQ_INT(fmt_hex(got, v, width), wl);
+    ASSERT_EQ_STR(got, want);
+}
+
+TEST(decimal_edges)
+{
+    uint64_t p = 1;
+    for (int i = 0; i < 20; i++) {  /* 10^0 .. 10^19 and their neighbours */
+        check_u64(p - 1);
+        check_u64(p);
+        check_u64(p + 1);
+        check_i64((int64_t)(p - 1));
+        check_i64(-(int64_t)(p - 1));
+        if (i < 19) {
+            check_i64((int64_t)p);
+            check_i64(-(int64_t)p);
+        }
+        p *= 10;
+    }
+    check_u64(0);
+    check_u64(UINT64_MAX);
+    check_u64(UINT64_MAX - 1);
+    check_u64((uint64_t)INT64_MAX + 1);
+    check_i64(0);
+    check_i64(-1);
+    check_i64(INT64_MIN);
+    check_i64(INT64_MIN + 1);
+    check_i64(INT64_MAX);
+}
+
+TEST(decimal_sweep)
+{
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t v = next_value(&s);
+        check_u64(v);
+        check_i64((int64_t)v);
+        check_i64(-(int64_t)(v >> 1));
+    }
+}
+
+TEST(hex_every_width)
+{
+    const uint64_t edges[] = { 0, 1, 9, 10, 15, 16, 255, 256, 0xabcdef, 0xffffffffULL,
+                               0x100000000ULL, 0x8000000000000000ULL, UINT64_MAX };
+    for (int w = 0; w <= 16; w++) {
+        for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+            check_hex(edges[i], w);
+        uint64_t s = 0x2545f4914f6cdd1dULL + (uint64_t)w;
+        for (int i = 0; i < 5000; i++)
+            check_hex(next_value(&s), w);
+    }
+}
+
+TEST(copy_truncates_like_snprintf)
+{
+    const char *srcs[] = { "", "a", "text/plain", "application/json; charset=utf-8" };
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        size_t len = strlen(srcs[i]);
+        for (size_t n = 0; n <= len + 2; n++) {
+            char got[64], want[64];
+            memset(got, 'x', sizeof got);
+            memset(want, 'x', sizeof want);
+            int wl = snprintf(want, n, "%s", srcs[i]);
+            ASSERT_EQ_INT(fmt_copy(got, n, srcs[i]), wl);
+            ASSERT_TRUE(memcmp(got, want, sizeof got) == 0);  /* nothing past n touched */
+        }
+    }
+}
+
+int main(void)
+{
+    RUN(decimal_edges);
+    RUN(decimal_sweep);
+    RUN(hex_every_width);
+    RUN(copy_truncates_like_snprintf);
+    return TEST_REPORT();
+}
