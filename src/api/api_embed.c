@@ -102,8 +102,11 @@ static bool embed_api__input(const http_req *req, http_resp *resp, const cJSON *
 static void embed_api__floats(buf_t *b, const float *v, size_t dim)
 {
     buf_putc(b, '[');
-    for (size_t j = 0; j < dim; j++)
-        buf_printf(b, j ? ",%.9g" : "%.9g", (double)v[j]);
+    for (size_t j = 0; j < dim; j++) {
+        if (j)
+            buf_putc(b, ',');
+        buf_put_g(b, (double)v[j], 9);
+    }
     buf_putc(b, ']');
 }
 

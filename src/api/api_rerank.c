@@ -149,7 +149,7 @@ static bool rr__run(http_req *req, http_resp *resp, const rr_req *q, float **sco
 static void rr__score_json(buf_t *b, const float *s, size_t i, size_t scored)
 {
     if (i < scored && !isnan(s[i]))
-        buf_printf(b, "%.9g", (double)s[i]);
+        buf_put_g(b, (double)s[i], 9);
     else
         buf_puts(b, "null");
 }

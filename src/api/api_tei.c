@@ -246,8 +246,11 @@ static void tei__embed(http_req *req, http_resp *resp)
         if (norm && !embed_model_normalized(app->embed))
             tei__normalize(v, dim);
         buf_puts(&b, i ? ",[" : "[");
-        for (size_t j = 0; j < dim; j++)
-            buf_printf(&b, j ? ",%.9g" : "%.9g", (double)v[j]);
+        for (size_t j = 0; j < dim; j++) {
+            if (j)
+                buf_putc(&b, ',');
+            buf_put_g(&b, (double)v[j], 9);
+        }
         buf_putc(&b, ']');
     }
     buf_putc(&b, ']');
@@ -405,8 +408,10 @@ static void tei__rerank(http_req *req, http_resp *resp)
     buf_putc(&b, '[');
     for (size_t j = 0; j < m; j++) {
         size_t i = order[j];
-        buf_printf(&b, "%s{\"index\":%zu,\"score\":%.9g", j ? "," : "", i,
-                   q.raw ? tei__raw(k, s[i]) : (double)s[i]);
+        buf_puts(&b, j ? ",{\"index\":" : "{\"index\":");
+        buf_put_u64(&b, i);
+        buf_puts(&b, ",\"score\":");
+        buf_put_g(&b, q.raw ? tei__raw(k, s[i]) : (double)s[i], 9);
         if (q.text) {
             buf_puts(&b, ",\"text\":");
             buf_put_json_str(&b, q.t.texts[i], q.t.lens[i]);

@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "util/clock.h"
+#include "util/fmt.h"
 #include "util/json.h"
 #include "util/mem.h"
 
@@ -164,8 +165,8 @@ static bool auth__is_page(const http_req *req)
 static void auth__anonymous(auth_t *a, auth_identity *id, unsigned scopes, bool service)
 {
     memset(id, 0, sizeof *id);
-    snprintf(id->key_id, sizeof id->key_id, "anonymous");
-    snprintf(id->tier, sizeof id->tier, "%s", a->default_tier);
+    fmt_copy(id->key_id, sizeof id->key_id, "anonymous");  /* every open request */
+    fmt_copy(id->tier, sizeof id->tier, a->default_tier);
     id->scopes = scopes;
     id->is_service = service;
     id->anonymous = true;

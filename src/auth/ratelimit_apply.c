@@ -15,6 +15,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "util/clock.h"
+#include "util/fmt.h"
 #include "util/hash.h"
 #include "util/mem.h"
 
@@ -87,16 +88,16 @@ static void rl__key(const rl_rule *r, const http_req *req, const auth_identity *
 
 void ratelimit_headers(http_resp *resp, const store_rl_result *r)
 {
-    char v[32];
-    snprintf(v, sizeof v, "%" PRId64, r->limit);
+    char v[FMT_I64_MAX];
+    fmt_i64(v, r->limit);
     http_resp_header(resp, "RateLimit-Limit", v);
-    snprintf(v, sizeof v, "%" PRId64, r->remaining);
+    fmt_i64(v, r->remaining);
     http_resp_header(resp, "RateLimit-Remaining", v);
-    snprintf(v, sizeof v, "%" PRId64, (r->reset_after_ms + 999) / 1000);
+    fmt_i64(v, (r->reset_after_ms + 999) / 1000);
     http_resp_header(resp, "RateLimit-Reset", v);
     if (!r->allowed && r->retry_after_ms >= 0) {
         int64_t s = (r->retry_after_ms + 999) / 1000;
-        snprintf(v, sizeof v, "%" PRId64, s < 1 ? 1 : s);
+        fmt_i64(v, s < 1 ? 1 : s);
         http_resp_header(resp, "Retry-After", v);
     }
 }

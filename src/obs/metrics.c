@@ -37,14 +37,23 @@ void metrics_hist_observe_in(metrics_hist *h, int64_t us, const double *bounds)
 
 void metrics_family(buf_t *b, const char *name, const char *type, const char *help)
 {
-    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    buf_puts(b, "# HELP ");
+    buf_puts(b, name);
+    buf_putc(b, ' ');
+    buf_puts(b, help);
+    buf_puts(b, "\n# TYPE ");
+    buf_puts(b, name);
+    buf_putc(b, ' ');
+    buf_puts(b, type);
+    buf_putc(b, '\n');
 }
 
 void metrics_label(buf_t *b, const char *key, const char *value)
 {
     if (b->len)
         buf_putc(b, ',');
-    buf_printf(b, "%s=\"", key);
+    buf_puts(b, key);
+    buf_puts(b, "=\"");
     size_t n = strlen(value);
     for (size_t i = 0; i < n;) {
         size_t k = utf8_valid_prefix(value + i, n - i);
@@ -75,9 +84,12 @@ static void metrics__value(buf_t *b, double v)
         buf_printf(b, "%.17g", v);
 }
 
-void metrics_sample(buf_t *b, const char *name, const char *labels, double value)
+/* "name+suffix{labels} value\n" */
+static void metrics__line(buf_t *b, const char *name, const char *suffix, const char *labels,
+                          double value)
 {
     buf_puts(b, name);
+    buf_puts(b, suffix);
     if (labels && *labels) {
         buf_putc(b, '{');
         buf_puts(b, labels);
@@ -86,6 +98,11 @@ void metrics_sample(buf_t *b, const char *name, const char *labels, double value
     buf_putc(b, ' ');
     metrics__value(b, value);
     buf_putc(b, '\n');
+}
+
+void metrics_sample(buf_t *b, const char *name, const char *labels, double value)
+{
+    metrics__line(b, name, "", labels, value);
 }
 
 void metrics_hist_render(buf_t *b, const char *name, const char *labels,
@@ -98,19 +115,23 @@ void metrics_hist_render_in(buf_t *b, const char *name, const char *labels,
                             const metrics_hist *h, const double *bounds)
 {
     uint64_t cum = 0;
-    const char *sep = (labels && *labels) ? "," : "";
     for (int i = 0; i < METRICS_NBUCKETS; i++) {
         cum += metrics_load(&h->buckets[i]);
+        buf_puts(b, name);
+        buf_puts(b, "_bucket{");
+        if (labels && *labels) {
+            buf_puts(b, labels);
+            buf_putc(b, ',');
+        }
+        buf_puts(b, "le=\"");
         if (isinf(bounds[i]))
-            buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels ? labels : "",
-                       sep, (unsigned long long)cum);
+            buf_puts(b, "+Inf");
         else
-            buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels ? labels : "", sep,
-                       bounds[i], (unsigned long long)cum);
+            buf_put_g(b, bounds[i], 6);  /* "%g" */
+        buf_puts(b, "\"} ");
+        buf_put_u64(b, cum);
+        buf_putc(b, '\n');
     }
-    char n2[160];
-    snprintf(n2, sizeof n2, "%s_sum", name);
-    metrics_sample(b, n2, labels, (double)metrics_load(&h->sum_us) / 1e6);
-    snprintf(n2, sizeof n2, "%s_count", name);
-    metrics_sample(b, n2, labels, (double)metrics_load(&h->count));
+    metrics__line(b, name, "_sum", labels, (double)metrics_load(&h->sum_us) / 1e6);
+    metrics__line(b, name, "_count", labels, (double)metrics_load(&h->count));
 }

@@ -82,6 +82,12 @@ void buf_put_i64(buf_t *b, int64_t v)
     b->len += fmt_i64(b->data + b->len, v);
 }
 
+void buf_put_g(buf_t *b, double v, int prec)
+{
+    buf_reserve(b, FMT_G_MAX);
+    b->len += fmt_g(b->data + b->len, v, prec);
+}
+
 void buf_put_json_str(buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

@@ -28,6 +28,8 @@ void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
  * util/fmt.h for why the request path avoids it). */
 void buf_put_u64(buf_t *b, uint64_t v);
 void buf_put_i64(buf_t *b, int64_t v);
+/* Append v as "%.<prec>g" prints it, prec in 1..9 (fmt_g). */
+void buf_put_g(buf_t *b, double v, int prec);
 /* Append s as a JSON string literal (quotes and escapes; invalid UTF-8 bytes
  * become U+FFFD so the output is always valid JSON). */
 void buf_put_json_str(buf_t *b, const char *s, size_t n);

@@ -3,7 +3,8 @@
  * and intact (checked against snprintf), printf beyond the stack scratch,
  * reset keeps the memory, detach hands over (never NULL), and JSON string
  * literals that a JSON parser (cJSON) reads back to the same bytes, with
- * invalid UTF-8 replaced by U+FFFD; integers appended as PRIu64/PRId64 print.
+ * invalid UTF-8 replaced by U+FFFD; numbers appended as PRIu64, PRId64 and
+ * "%.9g" print them.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -146,6 +147,13 @@ TEST(buf_appends_integers)
     wl += (size_t)snprintf(want + wl, sizeof want - wl, "%" PRId64 "%" PRIu64, INT64_MIN,
                            UINT64_MAX);
     ASSERT_EQ_STR(b.data, want);
+    buf_reset(&b);
+    buf_put_g(&b, -0.1f, 9);
+    buf_putc(&b, ',');
+    buf_put_g(&b, 1e-5, 9);
+    char want9[64];
+    snprintf(want9, sizeof want9, "%.9g,%.9g", (double)-0.1f, 1e-5);
+    ASSERT_EQ_STR(b.data, want9);
     buf_free(&b);
 }
 

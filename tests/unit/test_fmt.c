@@ -2,9 +2,14 @@
  * test_fmt.c - the printf-free formatters against snprintf as the reference:
  * decimal at every power-of-ten boundary, 0, UINT64_MAX, INT64_MIN/MAX and
  * negatives; hex at every width 0..16; bounded copies at every size around
- * the string's length; and a pseudo-random sweep of each.
+ * the string's length; "%.<prec>g" of doubles and of floats across their
+ * whole range (powers of ten and their neighbours, ties, subnormals, NaN,
+ * inf) at every precision 1..9, sweeps at 9 (embeddings) and 6 ("%g");
+ * and a pseudo-random sweep of each.
  */
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,6 +102,78 @@ TEST(hex_every_width)
     }
 }
 
+static void check_g(double v, int prec)
+{
+    char got[FMT_G_MAX], want[64];
+    memset(got, 'x', sizeof got);
+    int wl = snprintf(want, sizeof want, "%.*g", prec, v);
+    ASSERT_EQ_INT(fmt_g(got, v, prec), wl);
+    ASSERT_EQ_STR(got, want);
+}
+
+/* every precision for the fixed values; 9 (embeddings) and 6 ("%g") for sweeps */
+static void check_g_sweep(double v)
+{
+    check_g(v, 9);
+    check_g(v, 6);
+}
+
+static void check_g_all(double v)
+{
+    for (int prec = 1; prec <= 9; prec++)
+        check_g(v, prec);
+}
+
+TEST(g_edges)
+{
+    const double vs[] = { 0.0, -0.0, 1.0, -1.0, 0.5, 0.1, 1e-4, 1e-5, 9.99999999e-5,
+                          9.999999995e-5, 123456789.0, 999999999.0, 999999999.4, 999999999.5,
+                          1e9, 1234567891.0, 0.1234567895, 2.5e-7, 1e-30, 1e30, 1e-31,
+                          1e31, 1e300, -1e-300, DBL_MIN, DBL_MAX, FLT_MIN, FLT_MAX,
+                          FLT_TRUE_MIN, 0x1p-30, 1.0 / 3, -2.0 / 3, NAN, -NAN, INFINITY,
+                          -INFINITY };
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+        check_g_all(vs[i]);
+    for (int e = -45; e <= 45; e++) {  /* powers of ten, their neighbours, ties */
+        double p = pow(10, e);
+        check_g_all(p);
+        check_g_all(-p);
+        check_g_all(nextafter(p, 0));
+        check_g_all(nextafter(p, INFINITY));
+        check_g_all((double)(float)p);
+        check_g_all((double)nextafterf((float)p, 0));
+        check_g_all(1.5 * p);
+        check_g_all(0.25 * p);
+        check_g_all(1.0000000005 * p);
+        check_g_all(9.9999999995 * p);
+        check_g_all(9.5 * p);
+        check_g_all(9.9999995 * p);
+    }
+}
+
+TEST(g_floats_across_the_range)
+{
+    /* every 4099th float bit pattern: all exponents, both signs */
+    for (uint64_t bits = 0; bits <= UINT32_MAX; bits += 4099) {
+        uint32_t b = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b, sizeof f);
+        check_g_sweep((double)f);
+    }
+}
+
+TEST(g_sweep)
+{
+    uint64_t s = 0x51afd6ed2c9e3b47ULL;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = next_value(&s);
+        double unit = (double)(r >> 11) / 9007199254740992.0;  /* [0, 1) */
+        check_g_sweep(unit);                               /* embedding-like values */
+        check_g_sweep(-unit * pow(10, (int)(r % 61) - 30)); /* every fast-path magnitude */
+        check_g_sweep((double)(float)(unit * 2 - 1));
+    }
+}
+
 TEST(copy_truncates_like_snprintf)
 {
     const char *srcs[] = { "", "a", "text/plain", "application/json; charset=utf-8" };
@@ -118,6 +195,9 @@ int main(void)
     RUN(decimal_edges);
     RUN(decimal_sweep);
     RUN(hex_every_width);
+    RUN(g_edges);
+    RUN(g_floats_across_the_range);
+    RUN(g_sweep);
     RUN(copy_truncates_like_snprintf);
     return TEST_REPORT();
 }

@@ -3,7 +3,8 @@
  * exposition format (backslash, double quote, line feed; invalid UTF-8
  * replaced), so a client-chosen value can neither inject a sample nor break
  * the scrape, and histogram lines carry the escaped labels. Sample values
- * print exactly as "%.17g" (whole numbers take a printf-free path).
+ * print exactly as "%.17g" and histograms exactly as the printf-based
+ * renderer did (both now mostly without printf).
  */
 #include <math.h>
 #include <stdio.h>
@@ -66,10 +67,56 @@ TEST(sample_values_print_as_g17)
     }
 }
 
+/* The text the printf-based renderer wrote: the reference for the new one. */
+static void hist_reference(buf_t *b, const char *name, const char *labels,
+                           const metrics_hist *h, const double *bounds)
+{
+    unsigned long long cum = 0;
+    const char *sep = (labels && *labels) ? "," : "";
+    for (int i = 0; i < METRICS_NBUCKETS; i++) {
+        cum += h->buckets[i];
+        if (isinf(bounds[i]))
+            buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels ? labels : "", sep,
+                       cum);
+        else
+            buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels ? labels : "", sep,
+                       bounds[i], cum);
+    }
+    const char *lb = labels && *labels ? "{" : "", *le = labels && *labels ? "}" : "";
+    buf_printf(b, "%s_sum%s%s%s %.17g\n", name, lb, labels ? labels : "", le,
+               (double)h->sum_us / 1e6);
+    buf_printf(b, "%s_count%s%s%s %.17g\n", name, lb, labels ? labels : "", le,
+               (double)h->count);
+}
+
+TEST(histograms_render_as_with_printf)
+{
+    double odd[METRICS_NBUCKETS];
+    for (int i = 0; i < METRICS_NBUCKETS; i++)  /* bounds "%g" shortens or puts in e-form */
+        odd[i] = i == METRICS_NBUCKETS - 1 ? INFINITY : 1.234567891e-5 * pow(37.5, i);
+    const double *bounds[] = { metrics_bucket_bounds, odd };
+    const char *labels[] = { NULL, "", "route=\"/x\"" };
+    metrics_hist h;
+    memset(&h, 0, sizeof h);
+    for (int us = 1; us < 4000000; us = us * 3 + 7)
+        metrics_hist_observe(&h, us);
+    for (size_t bi = 0; bi < 2; bi++) {
+        for (size_t li = 0; li < 3; li++) {
+            buf_t got = BUF_INIT, want = BUF_INIT;
+            metrics_hist_render_in(&got, "h_seconds", labels[li], &h, bounds[bi]);
+            hist_reference(&want, "h_seconds", labels[li], &h, bounds[bi]);
+            ASSERT_EQ_STR(got.data, want.data);
+            buf_free(&got);
+            buf_free(&want);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(label_values_are_escaped);
     RUN(samples_carry_escaped_labels_on_one_line);
     RUN(sample_values_print_as_g17);
+    RUN(histograms_render_as_with_printf);
     return TEST_REPORT();
 }
