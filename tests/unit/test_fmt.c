@@ -25,31 +25,30 @@ static uint64_t next_value(uint64_t *s)
     return *s >> (*s % 64);  /* vary the number of digits too */
 }
 
+/* call writes into got (poisoned first, a buffer of size bytes): it must
+ * return and write what snprintf writes for the format and arguments. */
+#define CHECK_LIKE_SNPRINTF(size, call, ...)                    \
+    do {                                                        \
+        char got[size], want[64];                               \
+        memset(got, 'x', sizeof got);                           \
+        int wl = snprintf(want, sizeof want, __VA_ARGS__);      \
+        ASSERT_EQ_INT(call, wl);                                \
+        ASSERT_EQ_STR(got, want);                               \
+    } while (0)
+
 static void check_u64(uint64_t v)
 {
-    char got[FMT_U64_MAX], want[32];
-    memset(got, 'x', sizeof got);
-    int wl = snprintf(want, sizeof want, "%" PRIu64, v);
-    ASSERT_EQ_INT(fmt_u64(got, v), wl);
-    ASSERT_EQ_STR(got, want);
+    CHECK_LIKE_SNPRINTF(FMT_U64_MAX, fmt_u64(got, v), "%" PRIu64, v);
 }
 
 static void check_i64(int64_t v)
 {
-    char got[FMT_I64_MAX], want[32];
-    memset(got, 'x', sizeof got);
-    int wl = snprintf(want, sizeof want, "%" PRId64, v);
-    ASSERT_EQ_INT(fmt_i64(got, v), wl);
-    ASSERT_EQ_STR(got, want);
+    CHECK_LIKE_SNPRINTF(FMT_I64_MAX, fmt_i64(got, v), "%" PRId64, v);
 }
 
 static void check_hex(uint64_t v, int width)
 {
-    char got[FMT_HEX_MAX], want[32];
-    memset(got, 'x', sizeof got);
-    int wl = snprintf(want, sizeof want, "%0*" PRIx64, width, v);
-    ASSERT_EQ_INT(fmt_hex(got, v, width), wl);
-    ASSERT_EQ_STR(got, want);
+    CHECK_LIKE_SNPRINTF(FMT_HEX_MAX, fmt_hex(got, v, width), "%0*" PRIx64, width, v);
 }
 
 TEST(decimal_edges)
@@ -104,11 +103,7 @@ TEST(hex_every_width)
 
 static void check_g(double v, int prec)
 {
-    char got[FMT_G_MAX], want[64];
-    memset(got, 'x', sizeof got);
-    int wl = snprintf(want, sizeof want, "%.*g", prec, v);
-    ASSERT_EQ_INT(fmt_g(got, v, prec), wl);
-    ASSERT_EQ_STR(got, want);
+    CHECK_LIKE_SNPRINTF(FMT_G_MAX, fmt_g(got, v, prec), "%.*g", prec, v);
 }
 
 /* every precision for the fixed values; 9 (embeddings) and 6 ("%g") for sweeps */
