@@ -1,13 +1,16 @@
 /*
- * fmt.c - printf-free formatting of integers, hex and bounded strings (why:
- * see fmt.h). Digits are produced right to left into a small stack buffer
- * and copied once, which is all snprintf does for these formats.
+ * fmt.c - printf-free formatting of integers, hex, "%.<prec>g" and bounded
+ * strings (why: see fmt.h). Digits are produced right to left into a small
+ * stack buffer and copied once. "%.<prec>g" scales the double by a power of
+ * ten so that its significant digits are the integer part, rounds, and lays
+ * the digits out as C11 7.21.6.1 says; when double arithmetic cannot decide
+ * the rounding (a near-tie) snprintf decides.
  */
 #include "util/fmt.h"
 
 #include <assert.h>
-#include <stdbool.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 

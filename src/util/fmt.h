@@ -1,11 +1,12 @@
 /*
- * fmt.h - integers, hex and bounded string copies without printf. In ragd
- * every printf-family call is slow: Debian's OpenBLAS pulls in libquadmath,
- * whose constructor registers printf hooks, and once a hook exists glibc takes
- * its positional (slow) path for every call in the process. The request path
- * (response headers, request ids, JSON integers, log fields) formats with
- * these instead; each writes exactly what the snprintf format named beside it
- * writes. No allocation, no locale, thread-safe.
+ * fmt.h - integers, hex, "%.<prec>g" and bounded string copies without
+ * printf. In ragd every printf-family call is slow: Debian's OpenBLAS pulls in
+ * libquadmath, whose constructor registers printf hooks, and once a hook
+ * exists glibc takes its positional (slow) path for every call in the
+ * process. The request path (response heads, request ids, JSON numbers, log
+ * fields, embeddings) formats with these instead; each writes exactly what
+ * the snprintf format named beside it writes. No allocation, no locale,
+ * thread-safe.
  */
 #ifndef RAGD_FMT_H
 #define RAGD_FMT_H
