@@ -2,8 +2,8 @@
  * kb_life.c - a knowledge base's life: kb_open (the store's epoch, snapshots
  * loaded or namespaces rebuilt through kb_load.c, each log replayed from
  * there through kb_sync.c, then the followers of kb_repl.c), the background
- * snapshot writer, and kb_close (last snapshots, followers stopped). The top
- * of kb/'s call order.
+ * snapshot writer and expiry sweeper (kb_expire.c), and kb_close (last
+ * snapshots, followers stopped). The top of kb/'s call order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +209,7 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     kb->start_keys_scanned = __atomic_load_n(&kb->keys_scanned, __ATOMIC_RELAXED);
     kb->opened = true;
     kb__snap_start(kb);
+    kb__expire_start(kb);
     *out = kb;
     return RAGD_OK;
 }
@@ -217,6 +218,7 @@ void kb_close(kb_t *kb)
 {
     if (!kb)
         return;
+    kb__expire_stop(kb);
     kb__snap_stop(kb);
     if (kb->opened)
         kb_snapshot_all(kb); /* while followers still know their positions */

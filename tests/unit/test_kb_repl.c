@@ -137,15 +137,15 @@ TEST(two_instances_agree)
     kb_ns_settings_clear(&st);
     EVENTUALLY(kb_ns_exists(b.kb, "shared"));
     ASSERT_EQ_INT(kb_ns_create(b.kb, "shared", NULL, &err), RAGD_EEXISTS);
-    kb_doc_in d[2] = { { "d1", LONG_TEXT, strlen(LONG_TEXT), NULL, NULL },
-                       { "d2", "squat knee pain", 15, NULL, NULL } };
+    kb_doc_in d[2] = { { "d1", LONG_TEXT, strlen(LONG_TEXT), NULL, NULL, 0 },
+                       { "d2", "squat knee pain", 15, NULL, NULL, 0 } };
     ASSERT_OK(kb_docs_upsert(a.kb, "shared", d, 2, NULL, &err));
     EVENTUALLY(doc_text_is(b.kb, "shared", "d1", LONG_TEXT) &&
                doc_text_is(b.kb, "shared", "d2", "squat knee pain"));
     EVENTUALLY(hnsw_vectors(b.kb, "shared") == hnsw_vectors(a.kb, "shared"));
     ASSERT_TRUE(hnsw_vectors(a.kb, "shared") > 3);
     /* update and delete on A */
-    kb_doc_in upd = { "d2", "chest press", 11, NULL, NULL };
+    kb_doc_in upd = { "d2", "chest press", 11, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(a.kb, "shared", &upd, 1, NULL, &err));
     ASSERT_OK(kb_doc_delete(a.kb, "shared", "d1"));
     EVENTUALLY(doc_text_is(b.kb, "shared", "d1", NULL) &&
@@ -155,7 +155,7 @@ TEST(two_instances_agree)
     ASSERT_OK(kb_docs_upsert(a.kb, "shared", d, 1, NULL, &err));
     int many = count_keys(a.store, "kb:{shared}:chunk:d1:");
     ASSERT_TRUE(many > 3);
-    kb_doc_in shorter = { "d1", "dog", 3, NULL, NULL };
+    kb_doc_in shorter = { "d1", "dog", 3, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(b.kb, "shared", &shorter, 1, NULL, &err));
     ASSERT_EQ_INT(count_keys(a.store, "kb:{shared}:chunk:d1:"), 1);
     EVENTUALLY(doc_text_is(a.kb, "shared", "d1", "dog"));
@@ -232,13 +232,13 @@ TEST(replace_checks_the_stored_owner)
     ASSERT_OK(kb_ns_create(a.kb, "own", &st, &err));
     kb_ns_settings_clear(&st);
     ASSERT_TRUE(inst_open_with(&b, url, false, 1)); /* B holds "own" empty, forever */
-    kb_doc_in alice = { "x", LONG_TEXT, strlen(LONG_TEXT), NULL, "alice" };
+    kb_doc_in alice = { "x", LONG_TEXT, strlen(LONG_TEXT), NULL, "alice", 0 };
     ASSERT_OK(kb_docs_upsert(a.kb, "own", &alice, 1, NULL, &err));
     int chunks = count_keys(a.store, "kb:{own}:chunk:x:");
     ASSERT_TRUE(chunks > 3);
     /* B's memory has no "x": the stored owner refuses bob, as for a missing id */
-    kb_doc_in bob[2] = { { "y", "bob fresh note", 14, NULL, "bob" },
-                         { "x", "bob owns this now", 17, NULL, "bob" } };
+    kb_doc_in bob[2] = { { "y", "bob fresh note", 14, NULL, "bob", 0 },
+                         { "x", "bob owns this now", 17, NULL, "bob", 0 } };
     ASSERT_EQ_INT(kb_docs_upsert(b.kb, "own", bob, 2, NULL, &err), RAGD_ENOTFOUND);
     ASSERT_TRUE(kb_ns_exists(b.kb, "own"));
     ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
@@ -247,9 +247,9 @@ TEST(replace_checks_the_stored_owner)
     ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:chunk:x:"), chunks);
     /* alice on B may replace her own; a shared write replaces anything,
      * removing every chunk key the stored record had */
-    kb_doc_in mine = { "x", LONG_TEXT, strlen(LONG_TEXT) - 8, NULL, "alice" };
+    kb_doc_in mine = { "x", LONG_TEXT, strlen(LONG_TEXT) - 8, NULL, "alice", 0 };
     ASSERT_OK(kb_docs_upsert(b.kb, "own", &mine, 1, NULL, &err));
-    kb_doc_in shared = { "x", "dog", 3, NULL, NULL };
+    kb_doc_in shared = { "x", "dog", 3, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(b.kb, "own", &shared, 1, NULL, &err));
     ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:chunk:x:"), 1);
     ASSERT_EQ_INT(kb_docs_upsert(b.kb, "own", bob + 1, 1, NULL, &err), RAGD_ENOTFOUND);
@@ -280,7 +280,7 @@ TEST(follower_applies_batches)
             int k = w * 100 + i;
             snprintf(ids[k], sizeof ids[k], "d%d", k % 250); /* the last 50 replace */
             snprintf(texts[k], sizeof texts[k], "squat %d knee %d press w%d", k, k * 7, w);
-            d[i] = (kb_doc_in){ ids[k], texts[k], strlen(texts[k]), NULL, NULL };
+            d[i] = (kb_doc_in){ ids[k], texts[k], strlen(texts[k]), NULL, NULL, 0 };
         }
         ASSERT_OK(kb_docs_upsert(a.kb, "many", d, 100, NULL, &err));
     }
