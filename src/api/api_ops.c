@@ -155,9 +155,9 @@ static void ops__metrics(http_req *req, http_resp *resp)
         embed_sched_metrics_render(app->sched, &b);
     if (app->kb) {
         kb_search_metrics_render(app->kb, &b);
-        metrics_family(&b, "ragd_kb_documents_expired_total", "counter",
+        metrics_family(&b, "ragd_documents_expired_total", "counter",
                        "documents whose expiry passed, deleted by this instance's sweeper");
-        metrics_sample(&b, "ragd_kb_documents_expired_total", NULL,
+        metrics_sample(&b, "ragd_documents_expired_total", NULL,
                        (double)kb_expired_total(app->kb));
     }
     if (app->jobs)

@@ -2,7 +2,7 @@
 user_content_ttl setting (plural or singular names, * for the rest), a request's
 ttl overriding it, expires_at shown where the item is returned; an expired item is
 gone from get, list, search and RAG at once and deleted by the sweeper
-(ragd_kb_documents_expired_total); bad ttl / expires_at values are 400
+(ragd_documents_expired_total); bad ttl / expires_at values are 400
 invalid_ttl and a bad setting stops the start; two instances on one Redis both
 stop returning an item that expired. TTLs are 1 s at most and every wait polls a
 bounded number of times; nothing asserts elapsed time."""
@@ -43,9 +43,9 @@ def search_contents(s, user, query):
 
 def expired_total(s):
     for line in s.get("/metrics").text.splitlines():
-        if line.startswith("ragd_kb_documents_expired_total "):
+        if line.startswith("ragd_documents_expired_total "):
             return float(line.split()[1])
-    raise AssertionError("ragd_kb_documents_expired_total missing")
+    raise AssertionError("ragd_documents_expired_total missing")
 
 
 def gone(s, user, item_id):
