@@ -12,7 +12,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kb/kb_int.h"
 #include "obs/log.h"
@@ -98,46 +97,4 @@ size_t kb_expire_sweep(kb_t *kb)
 uint64_t kb_expired_total(const kb_t *kb)
 {
     return __atomic_load_n(&kb->expired, __ATOMIC_RELAXED);
-}
-
-/* ---- the sweeper thread (shares the snapshot writer's stop flag) ---- */
-
-static void *kb__expire_main(void *arg)
-{
-    kb_t *kb = arg;
-    int64_t every = kb->o.expire_interval_ms ? kb->o.expire_interval_ms : 1000;
-    pthread_mutex_lock(&kb->smu);
-    while (!kb->snap_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + every % 1000 * 1000000;
-        ts.tv_sec += every / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&kb->scv, &kb->smu, &ts);
-        if (kb->snap_stop)
-            break;
-        pthread_mutex_unlock(&kb->smu);
-        kb_expire_sweep(kb);
-        pthread_mutex_lock(&kb->smu);
-    }
-    pthread_mutex_unlock(&kb->smu);
-    return NULL;
-}
-
-void kb__expire_start(kb_t *kb)
-{
-    if (kb->o.expire_interval_ms >= 0)
-        kb->exp_running = pthread_create(&kb->exp_th, NULL, kb__expire_main, kb) == 0;
-}
-
-void kb__expire_stop(kb_t *kb)
-{
-    if (!kb->exp_running)
-        return;
-    pthread_mutex_lock(&kb->smu);
-    kb->snap_stop = true;
-    pthread_cond_broadcast(&kb->scv);
-    pthread_mutex_unlock(&kb->smu);
-    pthread_join(kb->exp_th, NULL);
-    kb->exp_running = false;
 }

@@ -131,7 +131,7 @@ struct kb {
     bool opened;              /* kb_open succeeded (kb_close then snapshots) */
     pthread_mutex_t smu;      /* guards snap_stop */
     pthread_cond_t scv;
-    bool snap_stop;
+    bool snap_stop;           /* kb_close began: both background threads end */
     pthread_t exp_th;         /* runs kb_expire_sweep every o.expire_interval_ms */
     bool exp_running;
     uint64_t expired;         /* documents the sweeps deleted (atomic) */
@@ -369,13 +369,6 @@ typedef struct kb_pending {
     size_t first;         /* index of its first chunk in the batch's arrays */
     bool skip;            /* an id repeated later in the batch */
 } kb_pending;
-
-/* ---- expiry (kb_expire.c) ---- */
-
-/* Start the sweeper thread (kb_opts.expire_interval_ms >= 0) / stop it
- * (sets snap_stop: only at close). */
-void kb__expire_start(kb_t *kb);
-void kb__expire_stop(kb_t *kb);
 
 /* ---- the conditions of a document write (kb_doc_check.c) ---- */
 
