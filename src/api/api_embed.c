@@ -278,7 +278,7 @@ out:
     cJSON_Delete(body);
 }
 
-/* POST /api/v1/embeddings/generate {text, user_id?, content_type?, metadata?} */
+/* POST /api/v1/embeddings/generate {text, user_id?, content_type?, metadata?, ttl?} */
 static void embed_api__generate(http_req *req, http_resp *resp)
 {
     app_t *app = api_app(req);
@@ -315,6 +315,8 @@ static void embed_api__generate(http_req *req, http_resp *resp)
                        cached ? "true" : "false", ntok, trunc ? "true" : "false");
             if (item_id[0])
                 buf_printf(&b, ",\"id\":\"%s\",\"stored\":true", item_id);
+            if (item_id[0] && item.expires_at)
+                buf_printf(&b, ",\"expires_at\":%lld", (long long)item.expires_at);
             buf_putc(&b, '}');
             http_resp_json(resp, 200, &b);
         }

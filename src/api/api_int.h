@@ -58,9 +58,11 @@ typedef struct uc_api_item {
     const char *content_type;
     const cJSON *metadata;
     bool store;                 /* user + content_type given and "store" not false */
+    int64_t expires_at;         /* unix seconds (the request's ttl, else the type's in
+                                   user_content_ttl); 0 = never */
 } uc_api_item;
 
-/* Validate content_type, metadata and store of a generate body for user
+/* Validate content_type, metadata, ttl and store of a generate body for user
  * (effective, may be NULL); false with resp filled (400, or 403 when storing
  * without the write scope). */
 bool uc_api_parse(const http_req *req, http_resp *resp, const cJSON *body, const char *user,

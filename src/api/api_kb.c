@@ -14,6 +14,7 @@
 #include "api/api_int.h"
 #include "auth/auth.h"
 #include "kb/kb.h"
+#include "kb/user_content.h"
 #include "util/arena.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -291,8 +292,32 @@ static bool kb_api__chunks(const http_req *req, http_resp *resp, const cJSON *ar
     return true;
 }
 
+/* The expiry of document i from its "ttl" (seconds from now) or "expires_at"
+ * (unix seconds), at most one of them; 0 = never. False with resp filled
+ * (400 invalid_ttl). */
+static bool kb_api__expiry(const http_req *req, http_resp *resp, const cJSON *it, size_t i,
+                           int64_t *out)
+{
+    int64_t ttl = 0, at = 0;
+    ragd_error err = { 0 };
+    int t = json_get_count(it, "ttl", 0, UC_TTL_MAX, &ttl, &err);
+    int a = t == RAGD_EINVAL ? 0 : json_get_count(it, "expires_at", 0, KB_EXPIRES_MAX, &at, &err);
+    if (t == RAGD_EINVAL || a == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_ttl", "documents[%zu]: %s (%s, 0 = never)", i,
+                   err.msg, t == RAGD_EINVAL ? "seconds from now" : "unix seconds");
+        return false;
+    }
+    if (t == 0 && a == 0) {
+        http_error(req, resp, 400, "invalid_ttl", "documents[%zu]: give 'ttl' or "
+                   "'expires_at', not both", i);
+        return false;
+    }
+    *out = t == 0 ? uc_ttl_expiry(ttl) : a == 0 ? at : 0;
+    return true;
+}
+
 /* Fill d from one element of "documents": {id, text, metadata?, user_id?,
- * vector?} or {id, chunks: [{text, vector?}], ...}. */
+ * ttl? | expires_at?, vector?} or {id, chunks: [{text, vector?}], ...}. */
 static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, size_t i,
                         kb_doc_in *d, kb_doc_vec *dv)
 {
@@ -331,6 +356,8 @@ static bool kb_api__doc(const http_req *req, http_resp *resp, const cJSON *it, s
     /* user_id as named; the caller resolves the owner (auth_effective_user) */
     *d = (kb_doc_in){ .id = id->valuestring, .metadata = cJSON_IsObject(md) ? md : NULL,
                       .user_id = cJSON_IsString(user) ? user->valuestring : NULL };
+    if (!kb_api__expiry(req, resp, it, i, &d->expires_at))
+        return false;
     if (chunks)
         return kb_api__chunks(req, resp, chunks, i, d, dv);
     d->text = text->valuestring;

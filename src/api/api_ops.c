@@ -153,8 +153,13 @@ static void ops__metrics(http_req *req, http_resp *resp)
     gateway_metrics(app->gateway, &b);
     if (app->sched)
         embed_sched_metrics_render(app->sched, &b);
-    if (app->kb)
+    if (app->kb) {
         kb_search_metrics_render(app->kb, &b);
+        metrics_family(&b, "ragd_documents_expired_total", "counter",
+                       "documents whose expiry passed, deleted by this instance's sweeper");
+        metrics_sample(&b, "ragd_documents_expired_total", NULL,
+                       (double)kb_expired_total(app->kb));
+    }
     if (app->jobs)
         jobs_metrics_render(app->jobs, &b);
 

@@ -1,9 +1,11 @@
 /*
  * api_user_content.c - the seeds' per-user content: embeddings/generate with
  * user_id + content_type stores the text as that user's item (kb/
- * user_content.h, in the user_content_namespace setting's namespace), and
- * GET /api/v1/users/{user_id}/items[/{id}] + DELETE .../items/{id} list, read
- * and delete a user's items. A user-bound caller reaches only its own items.
+ * user_content.h, in the user_content_namespace setting's namespace), as
+ * does POST /api/v1/users/{user_id}/items; GET /api/v1/users/{user_id}/items
+ * [/{id}] + DELETE .../items/{id} list, read and delete a user's items. A
+ * user-bound caller reaches only its own items. An item expires after the
+ * request's `ttl`, else its content type's (user_content_ttl), else never.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,18 @@ bool uc_api_parse(const http_req *req, http_resp *resp, const cJSON *body, const
         http_error(req, resp, 400, "invalid_request", "'metadata' must be an object");
         return false;
     }
+    int64_t ttl = 0;
+    ragd_error err = {0};
+    int trc = json_get_count(body, "ttl", 0, UC_TTL_MAX, &ttl, &err);
+    if (trc == RAGD_EINVAL) {
+        http_error(req, resp, 400, "invalid_ttl", "%s seconds (0 = never expires)", err.msg);
+        return false;
+    }
     out->content_type = cJSON_IsString(ct) ? ct->valuestring : NULL;
     out->metadata = cJSON_IsObject(md) ? md : NULL;
+    if (trc == RAGD_ENOTFOUND && out->content_type)
+        ttl = uc_ttl_of(&api_app(req)->uc_ttl, out->content_type);
+    out->expires_at = uc_ttl_expiry(ttl);
     out->user = user;
     out->store = store && out->content_type && user && *user;
     if (src == 0 && store && !out->store) {
@@ -62,7 +74,7 @@ bool uc_api_store(const http_req *req, http_resp *resp, const uc_api_item *it,
     const char *ns = app->cfg.user_content_namespace;
     ragd_error err = {0};
     uc_item_in in = {.user_id = it->user, .content_type = it->content_type, .text = text,
-                     .len = len, .metadata = it->metadata};
+                     .len = len, .metadata = it->metadata, .expires_at = it->expires_at};
     int rc = uc_ns_ensure(app->kb, ns, &err);
     if (!rc)
         rc = uc_item_put(app->kb, ns, &in, id, &err);
@@ -125,6 +137,43 @@ static void uc_api__list(http_req *req, http_resp *resp)
     cJSON_Delete(o);
 }
 
+/* POST /api/v1/users/{user_id}/items {content, content_type, metadata?, ttl?}:
+ * 201 with the stored item. */
+static void uc_api__create(http_req *req, http_resp *resp)
+{
+    app_t *app = api_app(req);
+    const char *user;
+    cJSON *body = NULL, *item = NULL;
+    uc_api_item it;
+    char id[UC_ID_LEN + 1];
+    if (!uc_api__user(req, resp, &user) || !api_parse_object(req, resp, &body))
+        return;
+    const char *text = json_get_str(body, "content");
+    if (!uc_api_parse(req, resp, body, user, &it)) {
+        /* resp is filled */
+    } else if (!text || !*text || !it.content_type) {
+        http_error(req, resp, 400, "invalid_request", "'content' (a non-empty string) and "
+                   "'content_type' are required");
+    } else if (!it.store) {
+        http_error(req, resp, 400, "invalid_request", "\"store\": false stores nothing");
+    } else if (uc_api_store(req, resp, &it, text, strlen(text), id)) {
+        if (uc_item_get(app->kb, app->cfg.user_content_namespace, user, id, &item) == 0)
+            api_reply_json(resp, 201, item);
+        else
+            http_error(req, resp, 404, "not_found", "item %s expired at once (ttl)", id);
+    }
+    cJSON_Delete(item);
+    cJSON_Delete(body);
+}
+
+static void uc_api__items(http_req *req, http_resp *resp)
+{
+    if (req->method == HTTP_POST)
+        uc_api__create(req, resp);
+    else
+        uc_api__list(req, resp);
+}
+
 /* GET|DELETE /api/v1/users/{user_id}/items/{id} */
 static void uc_api__item(http_req *req, http_resp *resp)
 {
@@ -154,6 +203,6 @@ static void uc_api__item(http_req *req, http_resp *resp)
 
 void api_user_content_register(router_t *r)
 {
-    router_add(r, HTTP_GET, "/api/v1/users/{user_id}/items", uc_api__list);
+    router_add(r, HTTP_GET | HTTP_POST, "/api/v1/users/{user_id}/items", uc_api__items);
     router_add(r, HTTP_GET | HTTP_DELETE, "/api/v1/users/{user_id}/items/{id}", uc_api__item);
 }

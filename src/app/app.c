@@ -313,6 +313,8 @@ int app_open(app_t *app, ragd_error *err)
                               "127.0.0.1:8080 or [::1]:8080)", cfg->listen);
     if ((rc = auth_check_admin_key(cfg->admin_key, err)))
         return rc;
+    if ((rc = uc_ttl_parse(cfg->user_content_ttl, &app->uc_ttl, err)))
+        return rc;
     log_set_level(log_level_parse(cfg->log_level));
     log_set_format(log_format_parse(cfg->log_format));
     app->started_wall_ms = clock_wall_ms();
@@ -486,6 +488,7 @@ void app_close(app_t *app)
     app->jobs = NULL;
     kb_close(app->kb);
     app->kb = NULL;
+    uc_ttl_free(&app->uc_ttl);
     gateway_destroy(app->gateway);
     app->gateway = NULL;
     embcache_destroy(app->embcache);

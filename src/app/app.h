@@ -24,6 +24,7 @@
 #include "jobs/jobs.h"
 #include "obs/metrics.h"
 #include "kb/kb.h"
+#include "kb/user_content.h"
 #include "rag/rerank.h"
 #include "repl/repl.h"
 #include "store/store.h"
@@ -63,6 +64,7 @@ typedef struct app {
                                          everything that follows logs through it */
     kb_t *kb;                         /* knowledge bases (namespaces, documents, search) */
     jobs_t *jobs;                     /* background ingestion jobs (their workers) */
+    uc_ttl_map uc_ttl;                /* user_content_ttl parsed (read-only after open) */
     rerank_t *rerank;                 /* re-ranking service (cosine fallback at least) */
     struct memtrim *memtrim;          /* returns freed heap pages (util/memtrim.h); NULL = off */
     struct app_history *history;      /* the dashboard's sample rings (app/app_history.h);

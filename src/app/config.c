@@ -119,6 +119,7 @@ static const cfg_entry cfg_table[] = {
     { "route_threshold", "RAGD_ROUTE_THRESHOLD", NULL, CFG_DOUBLE, OFF(route_threshold), "0.35", 0, 0, NULL, false, "namespace routing: best cosine below which a query routes to none", -1, 1 },
     { "health_unhealthy_after", "RAGD_HEALTH_UNHEALTHY_AFTER", NULL, CFG_INT, OFF(health_unhealthy_after), "30", 0, 86400, NULL, false, "seconds the store may be unreachable before /health answers 503 unhealthy (0 = at once)" },
     { "user_content_namespace", "RAGD_USER_CONTENT_NAMESPACE", NULL, CFG_PREFIX, OFF(user_content_namespace), "user_content", 0, 0, NULL, false, "knowledge-base namespace holding per-user items stored by embeddings/generate" },
+    { "user_content_ttl", "RAGD_USER_CONTENT_TTL", NULL, CFG_STR, OFF(user_content_ttl), "", 0, 0, NULL, false, "TTL per content type of user items: type=seconds,... (plural or singular, * = any other type, 0 or absent = no expiry); a request's ttl overrides it" },
     { "rerank_max_candidates", "RAGD_RERANK_MAX_CANDIDATES", NULL, CFG_INT, OFF(rerank_max_candidates), "1000", 1, 100000, NULL, false, "most candidates accepted by a rerank request" },
 };
 #pragma GCC diagnostic pop

@@ -102,6 +102,7 @@ typedef struct ragd_config {
     double route_threshold;           /* namespace routing: cosine below which "none" */
     int64_t health_unhealthy_after;   /* seconds of store outage before /health is 503 */
     char *user_content_namespace;     /* namespace of per-user items (embeddings/generate) */
+    char *user_content_ttl;           /* "type=seconds,..." TTL per content type of user items */
     cJSON *file;                      /* the parsed config file (NULL if none);
                                          sections for other modules live here */
     const char *sources[96];          /* where each table entry's value came from */

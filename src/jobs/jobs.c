@@ -90,6 +90,8 @@ static void jobs__doc_json(buf_t *b, const kb_doc_in *d)
         buf_puts(b, ",\"user_id\":");
         buf_put_json_str(b, d->user_id, strlen(d->user_id));
     }
+    if (d->expires_at)
+        buf_printf(b, ",\"expires_at\":%lld", (long long)d->expires_at);
     buf_putc(b, '}');
 }
 

@@ -162,8 +162,10 @@ static int jobs__index(jobs_t *j, const char *ns, const cJSON *arr, size_t first
     kb_doc_in *in = xcalloc(n ? n : 1, sizeof *in);
     for (const cJSON *d = arr->child; d; d = d->next, i++) {
         const char *text = json_get_str(d, "text");
+        int64_t exp = 0;
+        json_get_int(d, "expires_at", 0, KB_EXPIRES_MAX, &exp);
         in[i] = (kb_doc_in){ json_get_str(d, "id"), text, text ? strlen(text) : 0,
-                             json_get_obj(d, "metadata"), json_get_str(d, "user_id") };
+                             json_get_obj(d, "metadata"), json_get_str(d, "user_id"), exp };
     }
     ragd_error err = { 0 };
     int rc = n ? jobs__upsert(j, ns, in, n, b, &err) : RAGD_OK;

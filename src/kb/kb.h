@@ -32,6 +32,7 @@
 #define KB_MODEL_NAME_MAX 128
 #define KB_EXAMPLES_MAX 64    /* example utterances per namespace */
 #define KB_DIM_MAX 65536      /* largest vector dimension of a namespace */
+#define KB_EXPIRES_MAX 253402300799LL /* 9999-12-31T23:59:59Z, the latest expires_at */
 
 typedef struct kb kb_t;
 
@@ -87,6 +88,10 @@ typedef struct kb_opts {
                                      at namespace creation and per upsert / search, never
                                      by kb_open (stored vectors need no model) */
     void *resolve_ud;
+    int expire_interval_ms;       /* how often the sweeper deletes expired documents;
+                                     0 = every 1000 ms, < 0 = no sweeper thread (only
+                                     kb_expire_sweep). Reads never return an expired
+                                     document whenever the sweep runs */
 } kb_opts;
 
 /* Open: loads every namespace from its snapshot and replays its log from the
@@ -229,6 +234,8 @@ typedef struct kb_doc_in {
     size_t len;
     const cJSON *metadata;        /* object or NULL; copied */
     const char *user_id;          /* owner, NULL = shared with everyone */
+    int64_t expires_at;           /* unix seconds after which no read returns it and the
+                                     sweeper deletes it; 0 = never (0..KB_EXPIRES_MAX) */
 } kb_doc_in;
 
 /* What a document brings beside its text (kb_docs_upsert_vec). */
@@ -296,9 +303,10 @@ int kb_docs_measure(kb_t *kb, const char *ns, const kb_doc_in *docs, size_t n, u
 int kb_docs_upsert_vec(kb_t *kb, const char *ns, const kb_doc_in *docs, const kb_doc_vec *vecs,
                        size_t n, const kb_admit *admit, kb_upsert_stats *st, ragd_error *err);
 
-/* A document as JSON {id, text, metadata, user_id, updated_at, chunks:
- * [{chunk_id, index, start, end, pieces}]} (with_chunks) - caller owns it.
- * RAGD_ENOTFOUND (namespace or document). */
+/* A document as JSON {id, text, metadata, user_id, updated_at, expires_at
+ * (only when it has one), chunks: [{chunk_id, index, start, end, pieces}]}
+ * (with_chunks) - caller owns it. RAGD_ENOTFOUND (namespace or document, or
+ * the document has expired). */
 int kb_doc_get(kb_t *kb, const char *ns, const char *id, bool with_chunks, cJSON **out);
 
 /* Delete one document. RAGD_ENOTFOUND. */
@@ -316,10 +324,22 @@ typedef bool (*kb_owner_fn)(const void *ud, const char *owner);
 int kb_ns_count_visible(kb_t *kb, const char *ns, kb_owner_fn visible, const void *ud,
                         uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes);
 
-/* A page of document ids in the namespace (unspecified but stable order while
- * unchanged), at most limit from offset; *total gets the count. Caller frees
- * with kb_names_free. */
+/* A page of the ids of documents not expired in the namespace (unspecified
+ * but stable order while unchanged), at most limit from offset; *total gets
+ * the count. Caller frees with kb_names_free. */
 int kb_doc_list(kb_t *kb, const char *ns, size_t offset, size_t limit, char ***ids, size_t *n,
                 uint64_t *total);
+
+/* ---- expiry (kb_expire.c) ---- */
+
+/* Delete every document whose expires_at has passed, through the ordinary
+ * delete path (the change log carries the deletes, so every instance's
+ * indexes drop them; a document another instance re-wrote meanwhile with a
+ * later expiry is kept). Reads only an in-memory min-heap of expiries, never
+ * the store's keys. Returns how many documents this call deleted. What the
+ * sweeper thread runs every kb_opts.expire_interval_ms. Thread-safe. */
+size_t kb_expire_sweep(kb_t *kb);
+/* Documents the sweeps of this instance deleted since kb_open. */
+uint64_t kb_expired_total(const kb_t *kb);
 
 #endif

@@ -47,6 +47,9 @@ static int kb__check_doc(const kb_doc_in *d, const kb_doc_vec *dv, size_t i, rag
                               i, bad);
     if (d->metadata && !cJSON_IsObject(d->metadata))
         return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].metadata must be an object", i);
+    if (d->expires_at < 0 || d->expires_at > KB_EXPIRES_MAX)
+        return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].expires_at must be unix "
+                              "seconds from 0 (never) to %lld", i, (long long)KB_EXPIRES_MAX);
     if (d->user_id && !kb__id_ok(d->user_id, KB_DOC_ID_MAX))
         return ragd_error_set(err, RAGD_EINVAL, "documents[%zu].user_id must be 1-%d bytes", i,
                               KB_DOC_ID_MAX);
@@ -105,6 +108,7 @@ static kb_doc *kb__doc_from(const kb_doc_in *in, size_t n_chunks)
     for (size_t i = 0; i < n_chunks; i++)
         d->chunks[i] = UINT32_MAX;
     d->updated_ms = clock_wall_ms();
+    d->expires_at = in->expires_at;
     return d;
 }
 
@@ -529,6 +533,7 @@ void kb__docs_publish_tp(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t t
         ns->n_chunks += d->n_chunks;
         ns->text_bytes += d->len;
         old[i] = strmap_put(&ns->docs, d->id, strlen(d->id), d);
+        kb__expiry_note(ns, d);
         if (old[i])
             kb__unpublish(ns, old[i]);
         st->documents++;
@@ -655,13 +660,15 @@ void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n)
 }
 
 /* Delete docs (all in ns->docs) from the store, after the checks of
- * kb__persist (RAGD_ECONFLICT, *failed). Caller holds wmu. */
-static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, size_t *failed)
+ * kb__persist (RAGD_ECONFLICT, *failed) and expired_by's (kb__docs_delete).
+ * Caller holds wmu. */
+static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by,
+                            size_t *failed)
 {
     buf_t keys = BUF_INIT, rec = BUF_INIT;
     store_op *ops = NULL;
     size_t nops = 0, cap = 0, *koff = NULL;
-    kb_checks ck = { 0 };
+    kb_checks ck = { .expired_by = expired_by };
     kb__checks_meta(&ck, ns);
     kb__log_open(&rec, "delete");
     const char **ids = xmalloc((n ? n : 1) * sizeof *ids);
@@ -700,13 +707,12 @@ static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, size_t
     return rc;
 }
 
-/* Delete docs (all in ns->docs) from the store and memory. Caller holds wmu. */
-static int kb__delete_docs(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n)
+int kb__docs_delete(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by)
 {
     int rc = kb__ns_check_live(kb, ns);
     for (int tries = 0; tries < 8 && (rc == 0 || rc == KB__RETRY); tries++) {
         size_t failed = 0;
-        rc = kb__delete_store(kb, ns, docs, n, &failed);
+        rc = kb__delete_store(kb, ns, docs, n, expired_by, &failed);
         if (rc == RAGD_ECONFLICT)
             rc = kb__conflict(kb, ns, failed);
         else
@@ -725,7 +731,7 @@ int kb_doc_delete(kb_t *kb, const char *nsname, const char *id)
         return RAGD_ENOTFOUND;
     pthread_mutex_lock(&ns->wmu);
     kb_doc *d = ns->dropped || !id ? NULL : strmap_get(&ns->docs, id, strlen(id));
-    int rc = d ? kb__delete_docs(kb, ns, &d, 1) : RAGD_ENOTFOUND;
+    int rc = d ? kb__docs_delete(kb, ns, &d, 1, 0) : RAGD_ENOTFOUND;
     pthread_mutex_unlock(&ns->wmu);
     kb__ns_release(ns);
     return rc;
@@ -752,7 +758,7 @@ int kb_docs_delete_where(kb_t *kb, const char *nsname, const kb_filter *filter, 
     }
     for (size_t at = 0; at < n && !rc; at += 256) {
         size_t m = n - at < 256 ? n - at : 256;
-        if (!(rc = kb__delete_docs(kb, ns, hit + at, m)))
+        if (!(rc = kb__docs_delete(kb, ns, hit + at, m, 0)))
             *deleted += m;
     }
     free(hit);

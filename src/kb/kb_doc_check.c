@@ -6,7 +6,9 @@
  * be exactly the one this writer read (or still be missing). The records are
  * read in one store_get_many, and the ownership rule of upserts is decided on
  * them: the owner that allows a replace is the one the store holds when the
- * write lands, whichever instance wrote it.
+ * write lands, whichever instance wrote it. The sweeper's deletes also ask
+ * that each stored record has expired (kb_checks.expired_by), so a document
+ * another instance just re-wrote with a later expiry is never swept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +66,12 @@ static bool kb__owner_may(const char *owner, const kb_doc *sd)
 }
 
 /* One stored record (rc: its read's result): its check, its chunk count into
- * *had, and the ownership rule. */
+ * *had, the ownership rule and the expiry rule (ck->expired_by). */
 static int kb__stored_one(kb_checks *ck, const char *key, size_t klen, int rc,
                           const store_value *v, const char *owner, bool rule, uint32_t *had)
 {
+    if (rc == RAGD_ENOTFOUND && ck->expired_by)
+        return KB__NOT_YOURS; /* deleted meanwhile: nothing left to sweep */
     if (rc == RAGD_ENOTFOUND) {
         kb__checks_add(ck, key, klen, STORE_CHECK_MISSING, NULL, 0);
         return RAGD_OK;
@@ -80,6 +84,8 @@ static int kb__stored_one(kb_checks *ck, const char *key, size_t klen, int rc,
     if (sd && sd->n_chunks > *had)
         *had = sd->n_chunks;
     bool ok = !rule || kb__owner_may(owner, sd);
+    if (ck->expired_by)
+        ok = ok && sd && sd->expires_at && sd->expires_at <= ck->expired_by;
     kb__doc_free(sd);
     if (!ok)
         return KB__NOT_YOURS;

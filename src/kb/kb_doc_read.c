@@ -2,13 +2,15 @@
  * kb_doc_read.c - reading documents from a namespace's in-memory replica:
  * one document as JSON (with its chunk spans on request), a page of ids, and
  * the counts a caller may see. Each holds the namespace's read lock only for
- * the copy, so it never waits on a batch being embedded (kb_doc.c).
+ * the copy, so it never waits on a batch being embedded (kb_doc.c). None
+ * returns or counts a document whose expiry has passed, swept or not.
  */
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "kb/kb_int.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
 static cJSON *kb__doc_json(const kb_ns *ns, const kb_doc *d, bool with_chunks)
@@ -22,6 +24,8 @@ static cJSON *kb__doc_json(const kb_ns *ns, const kb_doc *d, bool with_chunks)
     else
         cJSON_AddNullToObject(o, "user_id");
     cJSON_AddNumberToObject(o, "updated_at", (double)d->updated_ms);
+    if (d->expires_at)
+        cJSON_AddNumberToObject(o, "expires_at", (double)d->expires_at);
     cJSON_AddNumberToObject(o, "chunk_count", d->n_chunks);
     if (!with_chunks)
         return o;
@@ -50,6 +54,8 @@ int kb_doc_get(kb_t *kb, const char *nsname, const char *id, bool with_chunks, c
         return RAGD_ENOTFOUND;
     pthread_rwlock_rdlock(&ns->lock);
     kb_doc *d = id ? strmap_get(&ns->docs, id, strlen(id)) : NULL;
+    if (d && kb__doc_expired(d, clock_wall_ms()))
+        d = NULL;
     if (d)
         *out = kb__doc_json(ns, d, with_chunks);
     pthread_rwlock_unlock(&ns->lock);
@@ -63,15 +69,23 @@ int kb_doc_list(kb_t *kb, const char *nsname, size_t offset, size_t limit, char 
     kb_ns *ns = kb__ns_acquire(kb, nsname);
     if (!ns)
         return RAGD_ENOTFOUND;
+    int64_t now = clock_wall_ms();
+    pthread_mutex_lock(&ns->emu);
+    bool expiring = ns->n_exp > 0; /* else the count is known and the walk may stop */
+    pthread_mutex_unlock(&ns->emu);
     pthread_rwlock_rdlock(&ns->lock);
-    *total = ns->docs.count;
     size_t cap = limit < ns->docs.count ? limit : ns->docs.count;
     char **v = xmalloc((cap ? cap : 1) * sizeof *v);
     size_t it = 0, seen = 0, cnt = 0;
     const char *k;
-    while (cnt < cap && strmap_next(&ns->docs, &it, &k, NULL))
-        if (seen++ >= offset)
+    void *dv;
+    while ((expiring || cnt < cap) && strmap_next(&ns->docs, &it, &k, &dv)) {
+        if (kb__doc_expired(dv, now))
+            continue;
+        if (seen++ >= offset && cnt < cap)
             v[cnt++] = xstrdup(k);
+    }
+    *total = expiring ? seen : ns->docs.count;
     pthread_rwlock_unlock(&ns->lock);
     kb__ns_release(ns);
     *ids = v;
@@ -86,12 +100,13 @@ int kb_ns_count_visible(kb_t *kb, const char *nsname, kb_owner_fn visible, const
     if (!ns)
         return RAGD_ENOTFOUND;
     *docs = *chunks = *text_bytes = 0;
+    int64_t now = clock_wall_ms();
     pthread_rwlock_rdlock(&ns->lock);
     size_t it = 0;
     void *v;
     while (strmap_next(&ns->docs, &it, NULL, &v)) {
         const kb_doc *d = v;
-        if (!visible(ud, d->user_id))
+        if (kb__doc_expired(d, now) || !visible(ud, d->user_id))
             continue;
         (*docs)++;
         *chunks += d->n_chunks;

@@ -5,7 +5,8 @@
  * run one way, each file using only those before it: kb_settings.c,
  * kb_ns_obj.c, kb_store.c, kb_reg.c (names in the store), kb_snap.c,
  * kb_load.c, kb_ns.c (registry in memory), then
- * kb_doc.c, kb_sync.c, kb_repl.c, search_hybrid.c and kb_life.c on top
+ * kb_doc.c, kb_sync.c, kb_repl.c, kb_expire.c, search_hybrid.c and kb_life.c
+ * on top
  * (docs/ARCHITECTURE.md draws it).
  */
 #ifndef RAGD_RAG_KB_INT_H
@@ -32,7 +33,22 @@ typedef struct kb_doc {
     uint32_t *chunks;     /* slot ids in chunk order; UINT32_MAX = missing */
     uint32_t n_chunks;
     int64_t updated_ms;
+    int64_t expires_at;   /* unix seconds; 0 = never (kb__doc_expired) */
 } kb_doc;
+
+/* Has d expired at wall-clock now_ms? Every read asks, so expiry is exact to
+ * the read whenever the sweeper runs. */
+static inline bool kb__doc_expired(const kb_doc *d, int64_t now_ms)
+{
+    return d->expires_at && now_ms / 1000 >= d->expires_at;
+}
+
+/* An entry of a namespace's expiry heap: document id expires at at (may be
+ * stale: the document was replaced or deleted since; the sweep checks). */
+typedef struct kb_exp {
+    int64_t at;
+    char *id;
+} kb_exp;
 
 /* A chunk slot: the dense id shared by the namespace's BM25 and HNSW. doc ==
  * NULL means free, pending (being indexed) or dead; searches skip it. */
@@ -71,6 +87,9 @@ typedef struct kb_ns {
                                  (log_seq, then each commit's record) (wmu) */
     uint64_t snap_seq;        /* log position of the last snapshot written or loaded (wmu) */
     bool snap_saved;          /* a snapshot at snap_seq is on disk (wmu) */
+    pthread_mutex_t emu;      /* guards exp */
+    kb_exp *exp;              /* min-heap of expiries by at (kb_ns_obj.c) */
+    size_t n_exp, cap_exp;
 } kb_ns;
 
 /* Called by the registry when a namespace comes or goes (kb_repl.c sets
@@ -112,7 +131,10 @@ struct kb {
     bool opened;              /* kb_open succeeded (kb_close then snapshots) */
     pthread_mutex_t smu;      /* guards snap_stop */
     pthread_cond_t scv;
-    bool snap_stop;
+    bool snap_stop;           /* kb_close began: both background threads end */
+    pthread_t exp_th;         /* runs kb_expire_sweep every o.expire_interval_ms */
+    bool exp_running;
+    uint64_t expired;         /* documents the sweeps deleted (atomic) */
 };
 
 /* ---- settings (kb_settings.c) ---- */
@@ -144,6 +166,14 @@ void kb__slots_give(kb_ns *ns, const uint32_t *ids, size_t n);
 void kb__vsum_add(kb_ns *ns, const float *v, double sign);
 
 void kb__doc_free(kb_doc *d);
+
+/* The expiry heap. kb__expiry_note adds d's expiry (if it has one);
+ * kb__expiry_scan rebuilds the heap from every document (after a load);
+ * kb__expiry_due pops the entries due at now_s into *ids (malloc'd, each id
+ * too: kb__names_free). Each takes ns->emu; callers may hold wmu/lock. */
+void kb__expiry_note(kb_ns *ns, const kb_doc *d);
+void kb__expiry_scan(kb_ns *ns);
+size_t kb__expiry_due(kb_ns *ns, int64_t now_s, char ***ids);
 
 /* Check input documents (id, text, metadata, user_id; err names the index)
  * and that a tokenizer is loaded (kb_doc.c). */
@@ -184,7 +214,8 @@ void kb__key_doc(buf_t *b, const char *ns, const char *id);
 void kb__key_chunk(buf_t *b, const char *ns, const char *id, uint32_t seq);
 void kb__key_prefix(buf_t *b, const char *ns, const char *kind);
 
-/* Document record: JSON {id, text, metadata, user_id, chunks, updated_at}. */
+/* Document record: JSON {id, text, metadata, user_id, chunks, updated_at,
+ * expires_at (only when set)}. */
 void kb__doc_encode(const kb_doc *d, buf_t *out);
 int kb__doc_decode(const void *val, size_t len, kb_doc **out);
 
@@ -343,6 +374,8 @@ typedef struct kb_pending {
 
 /* The checks of one write, for store_batch_log_if. Owns its buffers. */
 typedef struct kb_checks {
+    int64_t expired_by;   /* > 0: every stored record read must have expired by this
+                             unix second (else KB__NOT_YOURS) - the sweeper's delete */
     store_check *c;
     size_t n, cap;
     buf_t keys, vals;
@@ -376,5 +409,11 @@ void kb__docs_publish_tp(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t t
                          const float *vecs, struct threadpool *tp, kb_upsert_stats *st);
 /* Remove docs (in ns->docs) from memory and the indexes. Caller holds wmu. */
 void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n);
+/* Delete docs (all in ns->docs, no repeats) from the store (one record on the
+ * log) and memory. expired_by > 0: only if every stored record has expired by
+ * that unix second, else KB__NOT_YOURS and nothing changes (another instance
+ * re-wrote one). RAGD_ENOTFOUND (namespace dropped), store errors. Caller
+ * holds wmu. */
+int kb__docs_delete(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by);
 
 #endif

@@ -2,8 +2,8 @@
  * kb_life.c - a knowledge base's life: kb_open (the store's epoch, snapshots
  * loaded or namespaces rebuilt through kb_load.c, each log replayed from
  * there through kb_sync.c, then the followers of kb_repl.c), the background
- * snapshot writer, and kb_close (last snapshots, followers stopped). The top
- * of kb/'s call order.
+ * snapshot writer and expiry sweeper (kb_expire.c), and kb_close (last
+ * snapshots, followers stopped). The top of kb/'s call order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,22 +122,37 @@ size_t kb_snapshot_all(kb_t *kb)
     return wrote;
 }
 
-static void *kb__snap_main(void *arg)
+/* A background thread's loop: fn(kb) every every_ms until kb_close. */
+static void kb__every(kb_t *kb, int64_t every_ms, size_t (*fn)(kb_t *))
 {
-    kb_t *kb = arg;
     pthread_mutex_lock(&kb->smu);
     while (!kb->snap_stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += kb->o.snapshot_interval_s;
+        int64_t ns = ts.tv_nsec + every_ms % 1000 * 1000000;
+        ts.tv_sec += (time_t)(every_ms / 1000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&kb->scv, &kb->smu, &ts);
         if (kb->snap_stop)
             break;
         pthread_mutex_unlock(&kb->smu);
-        kb_snapshot_all(kb);
+        fn(kb);
         pthread_mutex_lock(&kb->smu);
     }
     pthread_mutex_unlock(&kb->smu);
+}
+
+static void *kb__snap_main(void *arg)
+{
+    kb_t *kb = arg;
+    kb__every(kb, (int64_t)kb->o.snapshot_interval_s * 1000, kb_snapshot_all);
+    return NULL;
+}
+
+static void *kb__expire_main(void *arg)
+{
+    kb_t *kb = arg;
+    kb__every(kb, kb->o.expire_interval_ms ? kb->o.expire_interval_ms : 1000, kb_expire_sweep);
     return NULL;
 }
 
@@ -151,22 +166,27 @@ static void kb__snap_init(kb_t *kb)
     pthread_mutex_init(&kb->smu, NULL);
 }
 
-static void kb__snap_start(kb_t *kb)
+/* The snapshot writer (with a directory and an interval) and the expiry
+ * sweeper (unless expire_interval_ms < 0). */
+static void kb__bg_start(kb_t *kb)
 {
     if (kb->o.snapshot_dir && kb->o.snapshot_interval_s > 0)
         kb->snap_running = pthread_create(&kb->snap_th, NULL, kb__snap_main, kb) == 0;
+    if (kb->o.expire_interval_ms >= 0)
+        kb->exp_running = pthread_create(&kb->exp_th, NULL, kb__expire_main, kb) == 0;
 }
 
-static void kb__snap_stop(kb_t *kb)
+static void kb__bg_stop(kb_t *kb)
 {
-    if (kb->snap_running) {
-        pthread_mutex_lock(&kb->smu);
-        kb->snap_stop = true;
-        pthread_cond_broadcast(&kb->scv);
-        pthread_mutex_unlock(&kb->smu);
+    pthread_mutex_lock(&kb->smu);
+    kb->snap_stop = true;
+    pthread_cond_broadcast(&kb->scv);
+    pthread_mutex_unlock(&kb->smu);
+    if (kb->snap_running)
         pthread_join(kb->snap_th, NULL);
-        kb->snap_running = false;
-    }
+    if (kb->exp_running)
+        pthread_join(kb->exp_th, NULL);
+    kb->snap_running = kb->exp_running = false;
 }
 
 int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
@@ -208,7 +228,7 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
     kb->load_s = (double)(clock_mono_us() - t0) / 1e6;
     kb->start_keys_scanned = __atomic_load_n(&kb->keys_scanned, __ATOMIC_RELAXED);
     kb->opened = true;
-    kb__snap_start(kb);
+    kb__bg_start(kb);
     *out = kb;
     return RAGD_OK;
 }
@@ -217,7 +237,7 @@ void kb_close(kb_t *kb)
 {
     if (!kb)
         return;
-    kb__snap_stop(kb);
+    kb__bg_stop(kb);
     if (kb->opened)
         kb_snapshot_all(kb); /* while followers still know their positions */
     if (kb->o.repl)

@@ -216,6 +216,7 @@ int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, bool use_snap, kb_ns
     if (rc || !ns)
         return rc;
     if (use_snap && kb__load_snap(kb, ns, first, log_seq)) {
+        kb__expiry_scan(ns);
         *out = ns;
         return RAGD_OK;
     }
@@ -226,6 +227,7 @@ int kb__load_ns(kb_t *kb, const char *name, threadpool *tp, bool use_snap, kb_ns
         return ragd_error_set(err, rc, "namespace %s: reading the store failed: %s", name,
                               ragd_strerror(rc));
     }
+    kb__expiry_scan(ns);
     *out = ns;
     return RAGD_OK;
 }

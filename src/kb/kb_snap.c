@@ -23,7 +23,7 @@
 #include "util/json.h"
 #include "util/mem.h"
 
-#define KB_SNAP_MAGIC "KBS3"
+#define KB_SNAP_MAGIC "KBS4"
 #define KB_SNAP_HDR (4 + 8 + 8 + 64 + 16 + 4) /* magic seq created epoch token n_docs */
 
 static void kb__snap_path(char *out, size_t n, const char *dir, const char *ns, const char *ext)
@@ -54,7 +54,8 @@ static void kb__put_str(buf_t *b, const char *s, size_t n)
 }
 
 /* A document: id, text, user (length UINT32_MAX: shared) and metadata JSON,
- * each a u32 length and its bytes, then its chunk count and update time. */
+ * each a u32 length and its bytes, then its chunk count, update time and
+ * expiry (unix seconds, 0 = never). */
 static void kb__snap_doc(const kb_doc *d, buf_t *b)
 {
     kb__put_str(b, d->id, strlen(d->id));
@@ -70,6 +71,7 @@ static void kb__snap_doc(const kb_doc *d, buf_t *b)
     memcpy(b->data + at, &ml, 4);
     kb__put32(b, d->n_chunks);
     kb__put64(b, (uint64_t)d->updated_ms);
+    kb__put64(b, (uint64_t)d->expires_at);
 }
 
 /* The body of ns's .kbsnap (without its checksum). Caller holds wmu. */
@@ -287,11 +289,12 @@ static kb_doc *kb__snap_doc_read(kb_rd *r)
 {
     const char *id, *text, *user, *meta;
     uint32_t il, tl, ul, ml, nch;
-    int64_t upd;
+    int64_t upd, exp;
     cJSON *md = NULL;
     if (!kb__rd_str(r, &id, &il, false) || !il || !kb__rd_str(r, &text, &tl, false) ||
         !kb__rd_str(r, &user, &ul, true) || !kb__rd_str(r, &meta, &ml, false) ||
-        !kb__rd(r, &nch, 4) || nch > (1u << 24) || !kb__rd(r, &upd, 8))
+        !kb__rd(r, &nch, 4) || nch > (1u << 24) || !kb__rd(r, &upd, 8) || !kb__rd(r, &exp, 8) ||
+        exp < 0 || exp > KB_EXPIRES_MAX)
         return NULL;
     if (ml == 2 && !memcmp(meta, "{}", 2))
         md = cJSON_CreateObject();
@@ -309,6 +312,7 @@ static kb_doc *kb__snap_doc_read(kb_rd *r)
     d->chunks = xmalloc((nch ? nch : 1) * sizeof *d->chunks);
     memset(d->chunks, 0xff, (nch ? nch : 1) * sizeof *d->chunks); /* UINT32_MAX: missing */
     d->updated_ms = upd;
+    d->expires_at = exp;
     return d;
 }
 

@@ -57,7 +57,10 @@ void kb__doc_encode(const kb_doc *d, buf_t *out)
         buf_put_json_str(out, d->user_id, strlen(d->user_id));
     else
         buf_puts(out, "null");
-    buf_printf(out, ",\"chunks\":%u,\"updated_at\":%lld}", d->n_chunks, (long long)d->updated_ms);
+    buf_printf(out, ",\"chunks\":%u,\"updated_at\":%lld", d->n_chunks, (long long)d->updated_ms);
+    if (d->expires_at)
+        buf_printf(out, ",\"expires_at\":%lld", (long long)d->expires_at);
+    buf_puts(out, "}");
 }
 
 int kb__doc_decode(const void *val, size_t len, kb_doc **out)
@@ -69,12 +72,13 @@ int kb__doc_decode(const void *val, size_t len, kb_doc **out)
     }
     const char *id = json_get_str(o, "id"), *text = json_get_str(o, "text");
     const char *user = json_get_str(o, "user_id");
-    int64_t nch = 0, upd = 0;
+    int64_t nch = 0, upd = 0, exp = 0;
     if (!id || !text || json_get_int(o, "chunks", 0, UINT32_MAX, &nch)) {
         cJSON_Delete(o);
         return RAGD_EFORMAT;
     }
     json_get_int(o, "updated_at", 0, INT64_MAX, &upd);
+    json_get_int(o, "expires_at", 0, KB_EXPIRES_MAX, &exp);
     kb_doc *d = xcalloc(1, sizeof *d);
     d->id = xstrdup(id);
     d->text = xstrdup(text);
@@ -91,6 +95,7 @@ int kb__doc_decode(const void *val, size_t len, kb_doc **out)
     for (uint32_t i = 0; i < d->n_chunks; i++)
         d->chunks[i] = UINT32_MAX;
     d->updated_ms = upd;
+    d->expires_at = exp;
     cJSON_Delete(o);
     *out = d;
     return RAGD_OK;

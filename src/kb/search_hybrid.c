@@ -30,16 +30,18 @@ typedef struct search_scope {
     kb_ns *ns;
     const char *user;
     const kb_filter *filter;
+    int64_t now_ms;       /* a document expired by then is never a result */
 } search_scope;
 
-/* The index filter: published chunk, visible to the user, metadata passes. */
+/* The index filter: published chunk, not expired, visible to the user,
+ * metadata passes. */
 static bool search__accept(void *ud, uint32_t id)
 {
     const search_scope *sc = ud;
     if (id >= sc->ns->n_slots)
         return false;
     const kb_doc *d = sc->ns->slots[id].doc;
-    if (!d)
+    if (!d || kb__doc_expired(d, sc->now_ms))
         return false;
     if (d->user_id && (!sc->user || strcmp(d->user_id, sc->user) != 0))
         return false;
@@ -236,10 +238,10 @@ static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const 
 {
     void *hits = xmalloc(cand * (sizeof(bm25_hit) > sizeof(vec_hit) ? sizeof(bm25_hit)
                                                                      : sizeof(vec_hit)));
-    int64_t t = clock_mono_us();
+    int64_t t = clock_mono_us(), now = clock_wall_ms();
     bool has_text = o->query && o->qlen && !search__blank(o->query, o->qlen);
     for (size_t i = 0; o->type != KB_SEARCH_SEMANTIC && has_text && i < nn; i++) {
-        search_scope sc = { nss[i], o->user_id, o->filter };
+        search_scope sc = { nss[i], o->user_id, o->filter, now };
         if (!nss[i]->bm)
             continue;
         bm25_search_opts bo = { .k = cand, .fuzzy = o->fuzzy, .filter = search__accept,
@@ -254,7 +256,7 @@ static void search__legs(kb_ns **nss, size_t nn, const kb_search_opts *o, const 
     int64_t t2 = clock_mono_us();
     res->keyword_ms = (double)(t2 - t) / 1000.0;
     for (size_t i = 0; o->type != KB_SEARCH_KEYWORD && i < nn; i++) {
-        search_scope sc = { nss[i], o->user_id, o->filter };
+        search_scope sc = { nss[i], o->user_id, o->filter, now };
         if (!nss[i]->hn || !qvs[i] || nss[i]->dim != nss[i]->st.dim)
             continue;
         /* ef at least four times the candidates wanted: ef near k loses recall at depth. */

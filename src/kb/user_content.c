@@ -1,7 +1,7 @@
 /*
  * user_content.c - per-user content items as owned knowledge-base documents
- * (user_content.h): ids, the lenient content-type match, and list/get/delete
- * restricted to the owner.
+ * (user_content.h): ids, the lenient content-type match, TTL per content
+ * type, and list/get/delete restricted to the owner.
  */
 #include "kb/user_content.h"
 
@@ -87,6 +87,80 @@ cJSON *uc_type_filter(const char *const *types, size_t n, const cJSON *also)
     return both;
 }
 
+/* ---- TTL per content type ---- */
+
+/* One "type=seconds" rule of n bytes at r into m. */
+static int uc__ttl_rule(const char *r, size_t n, uc_ttl_map *m, ragd_error *err)
+{
+    const char *eq = memchr(r, '=', n);
+    char type[UC_TYPE_MAX + 2] = {0}, num[24] = {0};
+    size_t tl = eq ? (size_t)(eq - r) : 0, nl = eq ? n - tl - 1 : 0;
+    if (eq && tl <= UC_TYPE_MAX)
+        memcpy(type, r, tl);
+    if (eq && nl < sizeof num)
+        memcpy(num, eq + 1, nl);
+    char *end = NULL;
+    long long sec = num[0] >= '0' && num[0] <= '9' ? strtoll(num, &end, 10) : -1;
+    if (!eq || (strcmp(type, "*") && !uc_type_ok(type)) || !end || *end || sec > UC_TTL_MAX)
+        return ragd_error_set(err, RAGD_EINVAL, "user_content_ttl: '%.*s' is not "
+                              "type=seconds (a content type or *, seconds 0-%d)", (int)n, r,
+                              UC_TTL_MAX);
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->v[i].type, "*") ? !strcmp(type, "*")
+                                       : strcmp(type, "*") && uc_type_same(m->v[i].type, type))
+            return ragd_error_set(err, RAGD_EINVAL, "user_content_ttl: '%s' is given twice",
+                                  type);
+    m->v = xrealloc(m->v, (m->n + 1) * sizeof *m->v);
+    memcpy(m->v[m->n].type, type, strlen(type) + 1); /* at most UC_TYPE_MAX: checked */
+    m->v[m->n++].seconds = sec;
+    return 0;
+}
+
+int uc_ttl_parse(const char *spec, uc_ttl_map *out, ragd_error *err)
+{
+    uc_ttl_map m = {0};
+    for (const char *p = spec ? spec : ""; *p;) {
+        size_t n = strcspn(p, ",");
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        size_t k = n;
+        while (k && (p[k - 1] == ' ' || p[k - 1] == '\t'))
+            k--;
+        int rc = k ? uc__ttl_rule(p, k, &m, err) : 0;
+        if (rc) {
+            uc_ttl_free(&m);
+            return rc;
+        }
+        p += n + (p[n] == ',');
+    }
+    *out = m;
+    return 0;
+}
+
+void uc_ttl_free(uc_ttl_map *m)
+{
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
+}
+
+int64_t uc_ttl_of(const uc_ttl_map *m, const char *content_type)
+{
+    int64_t any = 0;
+    for (size_t i = 0; m && i < m->n; i++) {
+        if (!strcmp(m->v[i].type, "*"))
+            any = m->v[i].seconds;
+        else if (uc_type_same(m->v[i].type, content_type))
+            return m->v[i].seconds;
+    }
+    return any;
+}
+
+int64_t uc_ttl_expiry(int64_t ttl)
+{
+    return ttl > 0 ? (clock_wall_ms() + 999) / 1000 + ttl : 0;
+}
+
 int uc_ns_ensure(kb_t *kb, const char *ns, ragd_error *err)
 {
     if (kb_ns_exists(kb, ns))
@@ -156,7 +230,7 @@ int uc_item_put(kb_t *kb, const char *ns, const uc_item_in *in, char id[UC_ID_LE
     char newid[UC_ID_LEN + 1];
     uc__new_id(in->user_id, newid);
     kb_doc_in d = {.id = newid, .text = in->text, .len = in->len, .metadata = md,
-                   .user_id = in->user_id};
+                   .user_id = in->user_id, .expires_at = in->expires_at};
     kb_upsert_stats st;
     int rc = kb_docs_upsert(kb, ns, &d, 1, &st, err);
     cJSON_Delete(md);
@@ -199,6 +273,9 @@ static cJSON *uc__item(cJSON *doc)
     cJSON_DeleteItemFromObjectCaseSensitive(m, "created_at");
     cJSON_AddItemToObject(o, "metadata", m);
     cJSON_AddStringToObject(o, "created_at", at ? at : "");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
+    if (cJSON_IsNumber(exp))
+        cJSON_AddNumberToObject(o, "expires_at", exp->valuedouble);
     cJSON_Delete(doc);
     return o;
 }

@@ -25,13 +25,40 @@
 #define UC_ID_LEN 33          /* "<12 hex of the owner's digest>-<20 random hex>" */
 #define UC_TYPE_MAX 64        /* content types: 1..64 bytes of [A-Za-z0-9_.-] */
 
+#define UC_TTL_MAX 315360000  /* the longest TTL, in seconds (ten years) */
+
 typedef struct uc_item_in {
     const char *user_id;      /* owner (required) */
     const char *content_type; /* required, uc_type_ok */
     const char *text;         /* UTF-8, non-empty */
     size_t len;
     const cJSON *metadata;    /* object or NULL; copied, content_type/created_at set */
+    int64_t expires_at;       /* unix seconds, 0 = never (see uc_ttl_expiry) */
 } uc_item_in;
+
+/* TTL per content type (the user_content_ttl setting): "type=seconds,...",
+ * types matched leniently (uc_type_same), "*" for every type not listed,
+ * 0 = no expiry. Owned by its holder: uc_ttl_free. Read-only once parsed
+ * (thread-safe to read). */
+typedef struct uc_ttl_rule {
+    char type[UC_TYPE_MAX + 1];
+    int64_t seconds;
+} uc_ttl_rule;
+
+typedef struct uc_ttl_map {
+    uc_ttl_rule *v;
+    size_t n;
+} uc_ttl_map;
+
+/* Parse spec ("" or NULL = no rule) into *out. RAGD_EINVAL (err names the
+ * bad rule): a type that is not uc_type_ok or "*", seconds not an integer in
+ * [0, UC_TTL_MAX], a type given twice. */
+int uc_ttl_parse(const char *spec, uc_ttl_map *out, ragd_error *err);
+void uc_ttl_free(uc_ttl_map *m);
+/* The TTL of content_type in seconds (0 = none). */
+int64_t uc_ttl_of(const uc_ttl_map *m, const char *content_type);
+/* expires_at of an item stored now with a TTL of ttl seconds (0 = never). */
+int64_t uc_ttl_expiry(int64_t ttl);
 
 /* Is t a valid content type? */
 bool uc_type_ok(const char *t);
@@ -46,8 +73,9 @@ int uc_item_put(kb_t *kb, const char *ns, const uc_item_in *in, char id[UC_ID_LE
                 ragd_error *err);
 
 /* One of user's items as {id, user_id, content, content_type, metadata,
- * created_at} (caller cJSON_Deletes). RAGD_ENOTFOUND also when the item is
- * another user's. */
+ * created_at, expires_at (unix seconds, only when it has one)} (caller
+ * cJSON_Deletes). RAGD_ENOTFOUND also when the item is another user's or has
+ * expired. */
 int uc_item_get(kb_t *kb, const char *ns, const char *user_id, const char *id, cJSON **out);
 
 /* Delete one of user's items. RAGD_ENOTFOUND also when it is another user's. */

@@ -1,8 +1,8 @@
 /*
  * kb_fixture.h - helpers shared by the knowledge-base unit tests: a small
  * WordPiece vocabulary written to a temp file (so the tests need no model),
- * a temp LMDB store, and a deterministic bag-of-words "embedder" whose
- * cosine similarity follows word overlap.
+ * a temp LMDB store, a deterministic bag-of-words "embedder" whose
+ * cosine similarity follows word overlap, and documents that expire.
  */
 #ifndef RAGD_TEST_KB_FIXTURE_H
 #define RAGD_TEST_KB_FIXTURE_H
@@ -17,6 +17,7 @@
 #include "embed/wordpiece.h"
 #include "kb/kb.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/hash.h"
 
 #define KBFX_DIM 64
@@ -116,6 +117,43 @@ static inline void kbfx_rmdir(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Three documents in ns: "old" expired 5 s ago, "fresh" expires in an hour,
+ * "forever" never does. */
+static inline int kbfx_put_expiring(kb_t *kb, const char *ns)
+{
+    int64_t now = clock_wall_ms() / 1000;
+    ragd_error err;
+    kb_doc_in d[3] = { { .id = "old", .text = "knee pain old", .len = 13, .expires_at = now - 5 },
+                       { .id = "fresh", .text = "knee pain fresh", .len = 15,
+                         .expires_at = now + 3600 },
+                       { .id = "forever", .text = "knee pain forever", .len = 17 } };
+    int rc = kb_docs_upsert(kb, ns, d, 3, NULL, &err);
+    if (rc)
+        fprintf(stderr, "kb_docs_upsert: %s\n", err.msg);
+    return rc;
+}
+
+/* Does a read of ns find document id (not expired)? */
+static inline bool kbfx_has_doc(kb_t *kb, const char *ns, const char *id)
+{
+    cJSON *o = NULL;
+    if (kb_doc_get(kb, ns, id, false, &o))
+        return false;
+    cJSON_Delete(o);
+    return true;
+}
+
+/* Documents ns holds in memory, expired or not. */
+static inline uint64_t kbfx_held(kb_t *kb, const char *ns)
+{
+    kb_ns_info info;
+    if (kb_ns_get_info(kb, ns, &info))
+        return 0;
+    uint64_t n = info.documents;
+    kb_ns_info_clear(&info);
+    return n;
 }
 
 #endif

@@ -184,7 +184,7 @@ static cJSON *submit(jobs_t *j, size_t n, const char *long_text)
         snprintf(ids[i], sizeof ids[i], "d%zu", i);
         snprintf(g_texts[i], sizeof g_texts[i], "the quick brown fox %zu", i);
         const char *t = long_text && i == 1 ? long_text : g_texts[i];
-        docs[i] = (kb_doc_in){ ids[i], t, strlen(t), NULL, NULL };
+        docs[i] = (kb_doc_in){ ids[i], t, strlen(t), NULL, NULL, 0 };
     }
     cJSON *job = NULL;
     ragd_error err;
@@ -225,11 +225,11 @@ TEST(a_job_runs_to_success_and_bad_input_is_refused_up_front)
     reset_ns();
     jobs_t *j = open_jobs(0);
     ASSERT_TRUE(j);
-    kb_doc_in bad = { "", "text", 4, NULL, NULL };
+    kb_doc_in bad = { "", "text", 4, NULL, NULL, 0 };
     cJSON *job = NULL;
     ragd_error err;
     ASSERT_EQ_INT(jobs_submit(j, "ns", &bad, 1, NULL, &job, &err), RAGD_EINVAL);
-    kb_doc_in ok = { "x", "text", 4, NULL, NULL };
+    kb_doc_in ok = { "x", "text", 4, NULL, NULL, 0 };
     ASSERT_EQ_INT(jobs_submit(j, "missing", &ok, 1, NULL, &job, &err), RAGD_ENOTFOUND);
     job = submit(j, 5, NULL);
     ASSERT_TRUE(job);
@@ -430,7 +430,7 @@ static cJSON *submit_as(jobs_t *j, const char *ns, const char *user, int n)
     for (int i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "%s-%d", ns, i);
         snprintf(texts[i], sizeof texts[i], "the lazy dog %s %d", ns, i);
-        docs[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), NULL, NULL };
+        docs[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), NULL, NULL, 0 };
     }
     jobs_owner who = { user, NULL, "key", "" };
     cJSON *job = NULL;

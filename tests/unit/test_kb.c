@@ -154,8 +154,8 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
     kb_ns_settings_clear(&st);
     const char *long_text = "the quick brown fox jumps over the lazy dog and the lazy dog "
                             "jumps over the quick brown fox for the exercise";
-    kb_doc_in d[2] = { { "d1", long_text, strlen(long_text), NULL, NULL },
-                       { "d2", "bench press for the chest", 25, NULL, NULL } };
+    kb_doc_in d[2] = { { "d1", long_text, strlen(long_text), NULL, NULL, 0 },
+                       { "d2", "bench press for the chest", 25, NULL, NULL, 0 } };
     kb_upsert_stats us;
     ASSERT_OK(kb_docs_upsert(kb, "docs", d, 2, &us, &err));
     ASSERT_EQ_INT(us.documents, 2);
@@ -171,7 +171,7 @@ TEST(upsert_replace_delete_keep_store_and_indexes_in_step)
     kb_search_result_clear(&r);
 
     /* replace d1 with a short text: old chunks leave the store and the indexes */
-    kb_doc_in d1b = { "d1", "squat knee pain", 15, NULL, NULL };
+    kb_doc_in d1b = { "d1", "squat knee pain", 15, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(kb, "docs", &d1b, 1, &us, &err));
     ASSERT_EQ_INT(us.replaced, 1);
     ASSERT_EQ_INT(count_keys("kb:{docs}:chunk:d1:"), 1);
@@ -211,9 +211,9 @@ TEST(users_see_their_own_and_shared_documents)
     kb_t *kb = open_kb();
     ragd_error err;
     ASSERT_OK(kb_ns_create(kb, "users", NULL, &err));
-    kb_doc_in d[3] = { { "shared", "knee pain shared doc", 20, NULL, NULL },
-                       { "alice", "knee pain private note", 22, NULL, "alice" },
-                       { "bob", "knee pain private note", 22, NULL, "bob" } };
+    kb_doc_in d[3] = { { "shared", "knee pain shared doc", 20, NULL, NULL, 0 },
+                       { "alice", "knee pain private note", 22, NULL, "alice", 0 },
+                       { "bob", "knee pain private note", 22, NULL, "bob", 0 } };
     ASSERT_OK(kb_docs_upsert(kb, "users", d, 3, NULL, &err));
     kb_search_type types[3] = { KB_SEARCH_KEYWORD, KB_SEARCH_SEMANTIC, KB_SEARCH_HYBRID };
     for (int t = 0; t < 3; t++) {
@@ -244,14 +244,14 @@ TEST(owned_writes_never_replace_other_owners_documents)
     kb_t *kb = open_kb();
     ragd_error err;
     ASSERT_OK(kb_ns_create(kb, "own", NULL, &err));
-    kb_doc_in d[2] = { { "shared", "shared squat guide", 18, NULL, NULL },
-                       { "a", "alice knee diary", 16, NULL, "alice" } };
+    kb_doc_in d[2] = { { "shared", "shared squat guide", 18, NULL, NULL, 0 },
+                       { "a", "alice knee diary", 16, NULL, "alice", 0 } };
     ASSERT_OK(kb_docs_upsert(kb, "own", d, 2, NULL, &err));
     /* bob on alice's id, bob on a shared id: refused, the whole batch */
-    kb_doc_in evil = { "a", "bob owns this now", 17, NULL, "bob" };
+    kb_doc_in evil = { "a", "bob owns this now", 17, NULL, "bob", 0 };
     ASSERT_EQ_INT(kb_docs_upsert(kb, "own", &evil, 1, NULL, &err), RAGD_ENOTFOUND);
-    kb_doc_in batch[2] = { { "b-new", "bob fresh note", 14, NULL, "bob" },
-                           { "shared", "bob rewrote the guide", 21, NULL, "bob" } };
+    kb_doc_in batch[2] = { { "b-new", "bob fresh note", 14, NULL, "bob", 0 },
+                           { "shared", "bob rewrote the guide", 21, NULL, "bob", 0 } };
     ASSERT_EQ_INT(kb_docs_upsert(kb, "own", batch, 2, NULL, &err), RAGD_ENOTFOUND);
     ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
     cJSON *got = NULL;
@@ -266,10 +266,10 @@ TEST(owned_writes_never_replace_other_owners_documents)
     cJSON_Delete(got);
     /* the owner replaces its own; a shared (service) write replaces anything */
     kb_upsert_stats us;
-    kb_doc_in mine = { "a", "alice knee diary v2", 19, NULL, "alice" };
+    kb_doc_in mine = { "a", "alice knee diary v2", 19, NULL, "alice", 0 };
     ASSERT_OK(kb_docs_upsert(kb, "own", &mine, 1, &us, &err));
     ASSERT_EQ_INT(us.replaced, 1);
-    kb_doc_in svc = { "a", "now shared", 10, NULL, NULL };
+    kb_doc_in svc = { "a", "now shared", 10, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(kb, "own", &svc, 1, &us, &err));
     ASSERT_EQ_INT(us.replaced, 1);
     ASSERT_OK(kb_ns_drop(kb, "own", NULL));
@@ -283,10 +283,10 @@ TEST(identical_texts_collapse_into_one_hit)
     kb_t *kb = open_kb();
     ragd_error err;
     ASSERT_OK(kb_ns_create(kb, "dups", NULL, &err));
-    kb_doc_in d[4] = { { "a", "bench press for the chest", 25, NULL, NULL },
-                       { "b", "bench press for the chest", 25, NULL, NULL },
-                       { "c", "bench press for the chest", 25, NULL, NULL },
-                       { "d", "squat for the leg", 17, NULL, NULL } };
+    kb_doc_in d[4] = { { "a", "bench press for the chest", 25, NULL, NULL, 0 },
+                       { "b", "bench press for the chest", 25, NULL, NULL, 0 },
+                       { "c", "bench press for the chest", 25, NULL, NULL, 0 },
+                       { "d", "squat for the leg", 17, NULL, NULL, 0 } };
     ASSERT_OK(kb_docs_upsert(kb, "dups", d, 4, NULL, &err));
     kb_search_type types[3] = { KB_SEARCH_KEYWORD, KB_SEARCH_SEMANTIC, KB_SEARCH_HYBRID };
     for (int t = 0; t < 3; t++) {
@@ -329,7 +329,7 @@ TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
         snprintf(mds[i], sizeof mds[i], "{\"rare\":%s,\"year\":%d}", i % 150 == 0 ? "true" : "false",
                  1900 + i % 200);
         md[i] = cJSON_Parse(mds[i]);
-        d[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), md[i], NULL };
+        d[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), md[i], NULL, 0 };
     }
     for (int at = 0; at < N; at += 1000)
         ASSERT_OK(kb_docs_upsert(kb, "many", d + at, 1000, NULL, &err));
@@ -369,7 +369,7 @@ TEST(selective_filters_still_fill_the_limit_and_survive_reopen)
      * namespace's log is replayed from its position */
     kb_close(kb);
     kb = open_kb_snap(NULL);
-    kb_doc_in extra = { "extra", "fox exercise extra", 18, md[0], NULL };
+    kb_doc_in extra = { "extra", "fox exercise extra", 18, md[0], NULL, 0 };
     ASSERT_OK(kb_docs_upsert(kb, "many", &extra, 1, NULL, &err));
     ASSERT_OK(kb_doc_delete(kb, "many", "d1"));
     kb_close(kb);
@@ -468,7 +468,7 @@ TEST(searches_run_during_writes)
         char ids[4][16];
         for (int i = 0; i < 4; i++) {
             snprintf(ids[i], sizeof ids[i], "r%d", i);
-            d[i] = (kb_doc_in){ ids[i], round % 2 ? "knee pain squat" : "leg pain bench", 15, NULL, NULL };
+            d[i] = (kb_doc_in){ ids[i], round % 2 ? "knee pain squat" : "leg pain bench", 15, NULL, NULL, 0 };
         }
         ASSERT_OK(kb_docs_upsert(kb, "race", d, 4, NULL, &err));
         if (round % 5 == 2)
@@ -546,7 +546,7 @@ TEST(writes_append_to_the_change_log)
     uint64_t first = 0, ns_before = 0, ns_after = 0;
     ASSERT_OK(store_log_bounds(g_store, "kb:nslog", &first, &ns_before));
     ASSERT_OK(kb_ns_create(kb, "logged", NULL, &err));
-    kb_doc_in d[2] = { { "a", "bench press", 11, NULL, NULL }, { "b", "squat", 5, NULL, NULL } };
+    kb_doc_in d[2] = { { "a", "bench press", 11, NULL, NULL, 0 }, { "b", "squat", 5, NULL, NULL, 0 } };
     ASSERT_OK(kb_docs_upsert(kb, "logged", d, 2, NULL, &err));
     store_value ver;
     ASSERT_OK(store_get(g_store, "kb:{logged}:ver", 15, &ver));
@@ -600,7 +600,7 @@ TEST(old_key_layout_moves_at_start)
     kb_t *kb = open_kb_snap(NULL);
     ragd_error err;
     ASSERT_OK(kb_ns_create(kb, "mig", NULL, &err));
-    kb_doc_in d = { "m1", "bench press", 11, NULL, NULL };
+    kb_doc_in d = { "m1", "bench press", 11, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(kb, "mig", &d, 1, NULL, &err));
     kb_close(kb);
     old_keys o = { 0 };
@@ -650,7 +650,7 @@ TEST(embeddings_name_their_class_and_tenant)
     ragd_error err;
     ASSERT_OK(kb_open(&o, &kb, &err));
     ASSERT_OK(kb_ns_create(kb, "classy", NULL, &err));
-    kb_doc_in d = { "a", "bench press", 11, NULL, NULL };
+    kb_doc_in d = { "a", "bench press", 11, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(kb, "classy", &d, 1, NULL, &err));
     kb_admit adm = { .tenant = "user-7" };
     ASSERT_OK(kb_docs_upsert_admit(kb, "classy", &d, 1, &adm, NULL, &err));

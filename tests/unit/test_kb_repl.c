@@ -9,7 +9,9 @@
  * is decided on the stored owner, not on the writer's memory (an instance
  * that never saw another user's document cannot take it over). Many records
  * reach a follower as batches (HNSW inserts on a pool) and leave it equal to
- * the writer. Needs
+ * the writer. An expired document is hidden on both at once; when one sweeps
+ * it, the other drops it, and an instance whose memory is stale never sweeps a
+ * document another re-wrote with a later expiry (sweeps run by hand). Needs
  * RAGD_TEST_REDIS_URL (skipped without). Waits poll a bounded number of times.
  */
 #include <stdlib.h>
@@ -51,7 +53,7 @@ static bool inst_open_with(inst *in, const char *url, bool follow, int threads)
         return false;
     kb_opts o = { .store = in->store, .tokenizer = g_wp, .embed = kbfx_embed, .dim = KBFX_DIM,
                   .model = "bow", .max_chunk_tokens = 254, .load_threads = threads,
-                  .repl = in->repl };
+                  .repl = in->repl, .expire_interval_ms = -1 };
     ragd_error err;
     if (kb_open(&o, &in->kb, &err)) {
         fprintf(stderr, "kb_open: %s\n", err.msg);
@@ -137,15 +139,15 @@ TEST(two_instances_agree)
     kb_ns_settings_clear(&st);
     EVENTUALLY(kb_ns_exists(b.kb, "shared"));
     ASSERT_EQ_INT(kb_ns_create(b.kb, "shared", NULL, &err), RAGD_EEXISTS);
-    kb_doc_in d[2] = { { "d1", LONG_TEXT, strlen(LONG_TEXT), NULL, NULL },
-                       { "d2", "squat knee pain", 15, NULL, NULL } };
+    kb_doc_in d[2] = { { "d1", LONG_TEXT, strlen(LONG_TEXT), NULL, NULL, 0 },
+                       { "d2", "squat knee pain", 15, NULL, NULL, 0 } };
     ASSERT_OK(kb_docs_upsert(a.kb, "shared", d, 2, NULL, &err));
     EVENTUALLY(doc_text_is(b.kb, "shared", "d1", LONG_TEXT) &&
                doc_text_is(b.kb, "shared", "d2", "squat knee pain"));
     EVENTUALLY(hnsw_vectors(b.kb, "shared") == hnsw_vectors(a.kb, "shared"));
     ASSERT_TRUE(hnsw_vectors(a.kb, "shared") > 3);
     /* update and delete on A */
-    kb_doc_in upd = { "d2", "chest press", 11, NULL, NULL };
+    kb_doc_in upd = { "d2", "chest press", 11, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(a.kb, "shared", &upd, 1, NULL, &err));
     ASSERT_OK(kb_doc_delete(a.kb, "shared", "d1"));
     EVENTUALLY(doc_text_is(b.kb, "shared", "d1", NULL) &&
@@ -155,7 +157,7 @@ TEST(two_instances_agree)
     ASSERT_OK(kb_docs_upsert(a.kb, "shared", d, 1, NULL, &err));
     int many = count_keys(a.store, "kb:{shared}:chunk:d1:");
     ASSERT_TRUE(many > 3);
-    kb_doc_in shorter = { "d1", "dog", 3, NULL, NULL };
+    kb_doc_in shorter = { "d1", "dog", 3, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(b.kb, "shared", &shorter, 1, NULL, &err));
     ASSERT_EQ_INT(count_keys(a.store, "kb:{shared}:chunk:d1:"), 1);
     EVENTUALLY(doc_text_is(a.kb, "shared", "d1", "dog"));
@@ -232,13 +234,13 @@ TEST(replace_checks_the_stored_owner)
     ASSERT_OK(kb_ns_create(a.kb, "own", &st, &err));
     kb_ns_settings_clear(&st);
     ASSERT_TRUE(inst_open_with(&b, url, false, 1)); /* B holds "own" empty, forever */
-    kb_doc_in alice = { "x", LONG_TEXT, strlen(LONG_TEXT), NULL, "alice" };
+    kb_doc_in alice = { "x", LONG_TEXT, strlen(LONG_TEXT), NULL, "alice", 0 };
     ASSERT_OK(kb_docs_upsert(a.kb, "own", &alice, 1, NULL, &err));
     int chunks = count_keys(a.store, "kb:{own}:chunk:x:");
     ASSERT_TRUE(chunks > 3);
     /* B's memory has no "x": the stored owner refuses bob, as for a missing id */
-    kb_doc_in bob[2] = { { "y", "bob fresh note", 14, NULL, "bob" },
-                         { "x", "bob owns this now", 17, NULL, "bob" } };
+    kb_doc_in bob[2] = { { "y", "bob fresh note", 14, NULL, "bob", 0 },
+                         { "x", "bob owns this now", 17, NULL, "bob", 0 } };
     ASSERT_EQ_INT(kb_docs_upsert(b.kb, "own", bob, 2, NULL, &err), RAGD_ENOTFOUND);
     ASSERT_TRUE(kb_ns_exists(b.kb, "own"));
     ASSERT_TRUE(strstr(err.msg, "documents[1]") != NULL);
@@ -247,9 +249,9 @@ TEST(replace_checks_the_stored_owner)
     ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:chunk:x:"), chunks);
     /* alice on B may replace her own; a shared write replaces anything,
      * removing every chunk key the stored record had */
-    kb_doc_in mine = { "x", LONG_TEXT, strlen(LONG_TEXT) - 8, NULL, "alice" };
+    kb_doc_in mine = { "x", LONG_TEXT, strlen(LONG_TEXT) - 8, NULL, "alice", 0 };
     ASSERT_OK(kb_docs_upsert(b.kb, "own", &mine, 1, NULL, &err));
-    kb_doc_in shared = { "x", "dog", 3, NULL, NULL };
+    kb_doc_in shared = { "x", "dog", 3, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(b.kb, "own", &shared, 1, NULL, &err));
     ASSERT_EQ_INT(count_keys(a.store, "kb:{own}:chunk:x:"), 1);
     ASSERT_EQ_INT(kb_docs_upsert(b.kb, "own", bob + 1, 1, NULL, &err), RAGD_ENOTFOUND);
@@ -280,7 +282,7 @@ TEST(follower_applies_batches)
             int k = w * 100 + i;
             snprintf(ids[k], sizeof ids[k], "d%d", k % 250); /* the last 50 replace */
             snprintf(texts[k], sizeof texts[k], "squat %d knee %d press w%d", k, k * 7, w);
-            d[i] = (kb_doc_in){ ids[k], texts[k], strlen(texts[k]), NULL, NULL };
+            d[i] = (kb_doc_in){ ids[k], texts[k], strlen(texts[k]), NULL, NULL, 0 };
         }
         ASSERT_OK(kb_docs_upsert(a.kb, "many", d, 100, NULL, &err));
     }
@@ -303,6 +305,41 @@ TEST(follower_applies_batches)
     wipe(url, logs, 1);
 }
 
+TEST(followers_drop_what_another_swept)
+{
+    const char *url = getenv("RAGD_TEST_REDIS_URL");
+    if (!url || !*url)
+        SKIP("RAGD_TEST_REDIS_URL not set");
+    snprintf(g_prefix, sizeof g_prefix, "tkbx%d", (int)getpid());
+    inst a = { 0 }, b = { 0 }, c = { 0 };
+    ASSERT_TRUE(inst_open(&a, url) && inst_open(&b, url));
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(a.kb, "ttl", NULL, &err));
+    EVENTUALLY(kb_ns_exists(b.kb, "ttl"));
+    ASSERT_OK(kbfx_put_expiring(a.kb, "ttl"));
+    EVENTUALLY(kbfx_held(b.kb, "ttl") == 3);
+    ASSERT_TRUE(!kbfx_has_doc(b.kb, "ttl", "old") && kbfx_has_doc(b.kb, "ttl", "fresh"));
+    ASSERT_EQ_INT((int)kb_expire_sweep(a.kb), 1);
+    EVENTUALLY(kbfx_held(b.kb, "ttl") == 2);
+    ASSERT_EQ_INT((int)kb_expire_sweep(b.kb), 0); /* nothing left: deleting is idempotent */
+    /* c loads an expired document and never follows; a re-writes it with a later
+     * expiry meanwhile: c's sweep keeps it and re-reads it */
+    int64_t now = clock_wall_ms() / 1000;
+    kb_doc_in x = { .id = "x", .text = "dog", .len = 3, .expires_at = now - 5 };
+    ASSERT_OK(kb_docs_upsert(a.kb, "ttl", &x, 1, NULL, &err));
+    ASSERT_TRUE(inst_open_with(&c, url, false, 1));
+    x.expires_at = now + 3600;
+    ASSERT_OK(kb_docs_upsert(a.kb, "ttl", &x, 1, NULL, &err));
+    ASSERT_TRUE(!kbfx_has_doc(c.kb, "ttl", "x")); /* c's memory: the expired record */
+    ASSERT_EQ_INT((int)kb_expire_sweep(c.kb), 0);
+    ASSERT_TRUE(kbfx_has_doc(a.kb, "ttl", "x") && kbfx_has_doc(c.kb, "ttl", "x"));
+    inst_close(&c);
+    inst_close(&b);
+    inst_close(&a);
+    const char *logs[] = { "kb:{ttl}:log" };
+    wipe(url, logs, 1);
+}
+
 int main(void)
 {
     if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)))
@@ -310,6 +347,7 @@ int main(void)
     RUN(two_instances_agree);
     RUN(replace_checks_the_stored_owner);
     RUN(follower_applies_batches);
+    RUN(followers_drop_what_another_swept);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);
     return TEST_REPORT();

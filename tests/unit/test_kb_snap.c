@@ -69,7 +69,7 @@ static kb_t *fill(void)
         snprintf(texts[i], sizeof texts[i], "%s %s exercise %s", words[i % 8],
                  words[(i / 8) % 8], words[(i / 64) % 8]);
         d[i] = (kb_doc_in){ ids[i], texts[i], strlen(texts[i]), i % 3 ? NULL : md,
-                            i % 5 ? NULL : "u1" };
+                            i % 5 ? NULL : "u1", 0 };
     }
     kb_docs_upsert(kb, "snap", d, 200, NULL, &err);
     kb_doc_delete(kb, "snap", "d7");
@@ -132,7 +132,7 @@ TEST(a_start_from_snapshots_scans_nothing_and_answers_the_same)
     ASSERT_EQ_INT(kb_doc_get(kb, "snap", "d7", false, &doc), RAGD_ENOTFOUND);
     /* the loaded BM25 takes writes: a replaced and a new document */
     ragd_error err;
-    kb_doc_in d[2] = { { "d8", "zebra", 5, NULL, NULL }, { "new", "zebra knee", 10, NULL, NULL } };
+    kb_doc_in d[2] = { { "d8", "zebra", 5, NULL, NULL, 0 }, { "new", "zebra knee", 10, NULL, NULL, 0 } };
     ASSERT_OK(kb_docs_upsert(kb, "snap", d, 2, NULL, &err));
     top_ids(kb, "zebra", KB_SEARCH_KEYWORD, kw2, sizeof kw2);
     ASSERT_TRUE(strstr(kw2, "d8:") && strstr(kw2, "new:"));

@@ -3,7 +3,9 @@
  * the knowledge-base fixture: stored items are owned by their user (get,
  * list and delete reach only the owner's), content types match leniently
  * (plural and case), listing filters by type and pages newest first, and
- * bad items are refused.
+ * bad items are refused. TTL per content type: the user_content_ttl rules
+ * parse (bad ones refused), match leniently with "*" for the rest, and an
+ * item whose expiry passed is gone from get and list before any sweep.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "kb/kb_filter.h"
 #include "kb/user_content.h"
 #include "testing.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 static char g_dir[] = "/tmp/ragd-test-uc-XXXXXX";
@@ -33,7 +36,7 @@ static int put(kb_t *kb, const char *user, const char *type, const char *text,
                char id[UC_ID_LEN + 1])
 {
     ragd_error err = { 0 };
-    uc_item_in in = { user, type, text, strlen(text), NULL };
+    uc_item_in in = { user, type, text, strlen(text), NULL, 0 };
     return uc_item_put(kb, "uc", &in, id, &err);
 }
 
@@ -129,9 +132,55 @@ TEST(items_belong_to_their_user)
     ASSERT_EQ_INT(put(kb, "alice", "bad type", "squat", x), RAGD_EINVAL);
     ASSERT_EQ_INT(put(kb, NULL, "goal", "squat", x), RAGD_EINVAL);
     cJSON *arr = cJSON_CreateArray();
-    uc_item_in in = { "alice", "goal", "squat", 5, arr };
+    uc_item_in in = { "alice", "goal", "squat", 5, arr, 0 };
     ASSERT_EQ_INT(uc_item_put(kb, "uc", &in, x, &err), RAGD_EINVAL);
     cJSON_Delete(arr);
+    ASSERT_OK(kb_ns_drop(kb, "uc", NULL));
+    kb_close(kb);
+}
+
+TEST(ttl_per_content_type)
+{
+    uc_ttl_map m;
+    ragd_error err;
+    ASSERT_OK(uc_ttl_parse(" workouts=3600, goal=0 ,*=60", &m, &err));
+    ASSERT_EQ_INT(m.n, 3);
+    ASSERT_EQ_INT(uc_ttl_of(&m, "Workout"), 3600);
+    ASSERT_EQ_INT(uc_ttl_of(&m, "goals"), 0);
+    ASSERT_EQ_INT(uc_ttl_of(&m, "conversation"), 60);
+    uc_ttl_free(&m);
+    ASSERT_OK(uc_ttl_parse("", &m, &err));
+    ASSERT_EQ_INT(uc_ttl_of(&m, "workout"), 0);
+    uc_ttl_free(&m);
+    const char *bad[] = { "workout", "workout=-1", "workout=1.5", "workout=", "bad type=5",
+                          "workout=315360001", "workout=5,workouts=6", "*=1,*=2", "=5" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ASSERT_EQ_INT(uc_ttl_parse(bad[i], &m, &err), RAGD_EINVAL);
+    int64_t now = clock_wall_ms() / 1000;
+    ASSERT_EQ_INT(uc_ttl_expiry(0), 0);
+    ASSERT_TRUE(uc_ttl_expiry(10) >= now + 10 && uc_ttl_expiry(10) <= now + 12);
+
+    kb_t *kb = open_kb();
+    ASSERT_OK(uc_ns_ensure(kb, "uc", &err));
+    char gone[UC_ID_LEN + 1], kept[UC_ID_LEN + 1];
+    uc_item_in in = { .user_id = "alice", .content_type = "workout", .text = "squat",
+                      .len = 5, .expires_at = now - 1 };
+    ASSERT_OK(uc_item_put(kb, "uc", &in, gone, &err));
+    in.expires_at = now + 3600;
+    ASSERT_OK(uc_item_put(kb, "uc", &in, kept, &err));
+    cJSON *it = NULL;
+    ASSERT_EQ_INT(uc_item_get(kb, "uc", "alice", gone, &it), RAGD_ENOTFOUND);
+    ASSERT_OK(uc_item_get(kb, "uc", "alice", kept, &it));
+    int64_t exp = 0;
+    ASSERT_OK(json_get_int(it, "expires_at", 0, INT64_MAX, &exp));
+    ASSERT_EQ_INT(exp, now + 3600);
+    cJSON_Delete(it);
+    cJSON *items = NULL;
+    uint64_t total = 0;
+    ASSERT_OK(uc_item_list(kb, "uc", "alice", NULL, 0, 10, &items, &total));
+    ASSERT_EQ_INT(total, 1);
+    ASSERT_EQ_STR(json_get_str(cJSON_GetArrayItem(items, 0), "id"), kept);
+    cJSON_Delete(items);
     ASSERT_OK(kb_ns_drop(kb, "uc", NULL));
     kb_close(kb);
 }
@@ -142,6 +191,7 @@ int main(void)
         return 1;
     RUN(types_match_leniently);
     RUN(items_belong_to_their_user);
+    RUN(ttl_per_content_type);
     store_close(g_store);
     wordpiece_close(g_wp);
     kbfx_rmdir(g_dir);
