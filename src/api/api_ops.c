@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "ragd_revision.h" /* generated at build time (cmake/revision.cmake) */
 #include "gateway/gateway.h"
 #include "kb/search.h"
 #include "obs/dashboard.h"
@@ -79,6 +80,7 @@ static void ops__process_metrics(app_t *app, buf_t *b)
 {
     buf_t labels = BUF_INIT;
     metrics_label(&labels, "version", RAGD_VERSION);
+    metrics_label(&labels, "revision", RAGD_REVISION);
 #if defined(__clang__)
     metrics_label(&labels, "compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)

@@ -50,7 +50,9 @@ def test_build_and_process_families(ragd_lmdb):
     text = ragd_lmdb.get("/metrics").text
     info = samples(text, "ragd_build_info")
     assert len(info) == 1 and list(info.values()) == [1.0], info
-    assert 'version="' in next(iter(info))
+    labels = next(iter(info))
+    assert 'version="' in labels
+    assert re.search(r'revision="(?!unknown")[0-9A-Za-z._+-]+"', labels), labels
     assert "# TYPE process_cpu_seconds_total counter" in text
     for name in ("process_resident_memory_bytes", "process_virtual_memory_bytes",
                  "process_open_fds", "process_max_fds", "process_start_time_seconds"):
