@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "ragd_revision.h" /* generated at build time (cmake/revision.cmake) */
 #include "gateway/gateway.h"
 #include "kb/search.h"
@@ -157,6 +158,10 @@ static void ops__metrics(http_req *req, http_resp *resp)
         embed_sched_metrics_render(app->sched, &b);
     if (app->kb)
         kb_search_metrics_render(app->kb, &b);
+    /* whole namespaces' figures: not for a user- or tenant-bound key, which sees
+     * only its own documents (GET /api/v1/namespaces gives it those counts) */
+    if (app->kb && api_sees_all(req))
+        kb_ns_metrics_render(app->kb, (size_t)app->cfg.metrics_max_label_values, &b);
     if (app->jobs)
         jobs_metrics_render(app->jobs, &b);
 
