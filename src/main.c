@@ -15,6 +15,7 @@
 #include "app/app.h"
 #include "app/config.h"
 #include "cli/ingest.h"
+#include "ragd_revision.h" /* generated at build time (cmake/revision.cmake) */
 
 static const char ragd__commands[] =
     "  ragd serve [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [options]\n"
@@ -156,7 +157,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("ragd %s\n", RAGD_VERSION);
+        printf("ragd %s (revision %s)\n", RAGD_VERSION, RAGD_REVISION);
         return 0;
     }
     if ((!strcmp(argv[1], "serve") || !strcmp(argv[1], "config")) &&

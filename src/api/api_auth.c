@@ -4,12 +4,21 @@
  *          -> 201 {key, id, ...}: the secret is shown this once
  *   GET    /api/v1/keys       -> {keys: [...]} (never secrets)
  *   DELETE /api/v1/keys/{id}  -> {deleted: 1}
+ * and what a caller's identity may see of other owners' data (api_sees_all).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
+#include "auth/auth.h"
 #include "util/json.h"
+
+bool api_sees_all(const http_req *req)
+{
+    const auth_identity *id = auth_identity_of(req);
+    return !id || !(id->user_id[0] || id->tenant[0]);
+}
 
 static void keys_api__create(http_req *req, http_resp *resp)
 {

@@ -14,6 +14,10 @@
 #include "jobs/jobs.h"
 #include "rag/route.h"
 
+/* Does the caller see every owner's data (no user- or tenant-bound key: an
+ * admin or service key, the metrics key, auth off)? (api_auth.c) */
+bool api_sees_all(const http_req *req);
+
 /* api_cache_stats.c: the TTL settings object ({default, embedding, response,
  * prefixes}; caller owns it, cJSON_Delete) and two of the cache routes. */
 cJSON *cache_api_ttl_settings(cache_t *c);

@@ -63,12 +63,6 @@ static bool kb_api__sees_owner(const void *id, const char *owner)
 }
 
 /* Does the caller see every document (auth off, service or admin keys)? */
-static bool kb_api__sees_all(const http_req *req)
-{
-    const auth_identity *id = auth_identity_of(req);
-    return !id || !(id->user_id[0] || id->tenant[0]);
-}
-
 static cJSON *kb_api__info_json(const kb_ns_info *in)
 {
     cJSON *o = cJSON_CreateObject();
@@ -99,7 +93,7 @@ static cJSON *kb_api__info_json(const kb_ns_info *in)
 static cJSON *kb_api__info_for(const http_req *req, const kb_ns_info *in)
 {
     cJSON *o = kb_api__info_json(in);
-    if (kb_api__sees_all(req))
+    if (api_sees_all(req))
         return o;
     uint64_t docs = 0, chunks = 0, bytes = 0;
     kb_ns_count_visible(api_app(req)->kb, in->name, kb_api__sees_owner, auth_identity_of(req),
@@ -527,7 +521,7 @@ static void kb_api_docs_list(http_req *req, http_resp *resp)
     if (!api_query_count(req, resp, "offset", 0, JSON_INT_LIMIT, &off) ||
         !api_query_count(req, resp, "limit", 1, 10000, &lim))
         return;
-    bool all = kb_api__sees_all(req);
+    bool all = api_sees_all(req);
     char **ids;
     size_t n;
     uint64_t total;

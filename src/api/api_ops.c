@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
+#include "ragd_revision.h" /* generated at build time (cmake/revision.cmake) */
 #include "gateway/gateway.h"
 #include "kb/search.h"
 #include "obs/dashboard.h"
@@ -79,6 +81,7 @@ static void ops__process_metrics(app_t *app, buf_t *b)
 {
     buf_t labels = BUF_INIT;
     metrics_label(&labels, "version", RAGD_VERSION);
+    metrics_label(&labels, "revision", RAGD_REVISION);
 #if defined(__clang__)
     metrics_label(&labels, "compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)
@@ -160,6 +163,10 @@ static void ops__metrics(http_req *req, http_resp *resp)
         metrics_sample(&b, "ragd_documents_expired_total", NULL,
                        (double)kb_expired_total(app->kb));
     }
+    /* whole namespaces' figures: not for a user- or tenant-bound key, which sees
+     * only its own documents (GET /api/v1/namespaces gives it those counts) */
+    if (app->kb && api_sees_all(req))
+        kb_ns_metrics_render(app->kb, (size_t)app->cfg.metrics_max_label_values, &b);
     if (app->jobs)
         jobs_metrics_render(app->jobs, &b);
 

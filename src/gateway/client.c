@@ -323,7 +323,8 @@ void gw_client_destroy(gw_client *c)
 }
 
 void gw_client_call(gw_client *c, const char *url, const char *api_key, const char *body,
-                    size_t len, int64_t timeout_ms, const gw_call_cbs *cbs)
+                    size_t len, int64_t timeout_ms, const http_trace *trace,
+                    const gw_call_cbs *cbs)
 {
     gw_xfer *x = xcalloc(1, sizeof *x);
     x->url = xstrdup(url);
@@ -343,6 +344,9 @@ void gw_client_call(gw_client *c, const char *url, const char *api_key, const ch
         snprintf(h, sizeof h, "Authorization: Bearer %s", api_key);
         x->headers = curl_slist_append(x->headers, h);
     }
+    char tl[2][HTTP_TRACE_LINE_MAX];
+    for (int i = 0, n = http_trace_headers(trace, tl); i < n; i++)
+        x->headers = curl_slist_append(x->headers, tl[i]);
     pthread_mutex_lock(&c->mu);
     if (c->pending_tail)
         c->pending_tail->next = x;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/trace.h"
 #include "util/err.h"
 
 typedef struct gw_client gw_client;
@@ -35,11 +36,13 @@ int gw_client_create(gw_client **out, ragd_error *err);
  * have not fired are run with cancelled=1. */
 void gw_client_destroy(gw_client *c);
 
-/* Send a request (POST when body != NULL, else GET) with a JSON body (copied)
- * and, if api_key is non-empty, "Authorization: Bearer <key>". timeout_ms 0 =
- * none. Thread-safe. */
+/* Send a request (POST when body != NULL, else GET) with a JSON body (copied),
+ * if api_key is non-empty "Authorization: Bearer <key>", and, if trace is not
+ * NULL (read during the call only), its traceparent with a new span id and
+ * its tracestate (http_trace_headers). timeout_ms 0 = none. Thread-safe. */
 void gw_client_call(gw_client *c, const char *url, const char *api_key, const char *body,
-                    size_t len, int64_t timeout_ms, const gw_call_cbs *cbs);
+                    size_t len, int64_t timeout_ms, const http_trace *trace,
+                    const gw_call_cbs *cbs);
 
 /* Run fn(ud, 0) on the client thread after delay_ms (fn(ud, 1) if the client
  * stops first). Thread-safe. */

@@ -137,7 +137,10 @@ static void gw__post_wait(gateway_t *gw, const gw_provider *p, const buf_t *body
     pthread_cond_init(&w->cv, NULL);
     w->retry_after_ms = -1;
     gw_call_cbs cbs = { w, gw__w_head, gw__w_data, gw__w_done };
-    gw_client_call(gw->client, url, p->api_key, body->data, body->len, p->timeout_ms, &cbs);
+    /* on the caller's thread: its request's trace (the leader's, for texts
+     * that concurrent requests share) */
+    gw_client_call(gw->client, url, p->api_key, body->data, body->len, p->timeout_ms,
+                   http_trace_current(), &cbs);
     pthread_mutex_lock(&w->mu);
     while (!w->done)
         pthread_cond_wait(&w->cv, &w->mu);

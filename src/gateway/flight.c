@@ -47,6 +47,7 @@ struct gw_flight {
     sse_events events;
     gw_sink *sinks;
     gw_sem_query sem;           /* a qualifying call's prompt, indexed on store */
+    http_trace trace;           /* the leader's request's trace (empty for a warm-up) */
     bool has_sem;
 };
 
@@ -139,6 +140,9 @@ gw_flight *gw_flight_create(gateway_t *gw, const gw_call *call, const gw_prep *p
     f->cacheable = cacheable;
     f->ttl_ms = p->ttl_ms;
     f->retry_after_ms = -1;
+    const http_trace *t = http_trace_current();  /* the creating request's: the leader's */
+    if (t)
+        f->trace = *t;
     if (sem) {
         f->sem = *sem;
         f->has_sem = true;
@@ -324,7 +328,7 @@ static void flight__call(gw_flight *f)
     __atomic_fetch_add(&f->gw->upstream_calls, 1, __ATOMIC_RELAXED);
     gw_call_cbs cbs = { f, flight__on_head, flight__on_data, flight__on_done };
     gw_client_call(f->gw->client, f->url, f->prov->api_key, f->body, f->len,
-                   f->prov->timeout_ms, &cbs);
+                   f->prov->timeout_ms, &f->trace, &cbs);
 }
 
 /* ---- the end: store, account, deliver ------------------------------------- */

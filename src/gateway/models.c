@@ -102,5 +102,5 @@ void gateway_models(gateway_t *gw, const char *const *local, size_t nlocal, http
     char url[1100];
     snprintf(url, sizeof url, "%s/models", dflt->base_url);
     gw_call_cbs cbs = { j, models__head, models__data, models__done };
-    gw_client_call(gw->client, url, dflt->api_key, NULL, 0, 10000, &cbs);
+    gw_client_call(gw->client, url, dflt->api_key, NULL, 0, 10000, http_trace_current(), &cbs);
 }

@@ -102,6 +102,10 @@ int http_method_bit(const char *name);
 const char *http_req_param(const http_req *req, const char *name);
 const char *http_req_header(const http_req *req, const char *name);
 const char *http_req_query(const http_req *req, const char *name);
+/* The request's trace as an outgoing call continues it (http/trace.h): its
+ * trace id and flags, and the caller's tracestate when it may be passed on. */
+struct http_trace;
+void http_req_trace(const http_req *req, struct http_trace *out);
 /* The peer's address as text ("127.0.0.1", "::1") into out; "" if unknown. */
 void http_req_client_ip(const http_req *req, char *out, size_t n);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "http/trace.h"
 #include "util/err.h"
 #include "util/fmt.h"
 #include "util/mem.h"
@@ -35,6 +36,24 @@ const char *http_req_param(const http_req *req, const char *name)
 const char *http_req_header(const http_req *req, const char *name)
 {
     return req->src ? req->src->header(req->src, name) : NULL;
+}
+
+void http_req_trace(const http_req *req, http_trace *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->trace_id, sizeof out->trace_id, "%s", req->trace_id);
+    snprintf(out->flags, sizeof out->flags, "%s", req->trace_flags[0] ? req->trace_flags : "00");
+    char tid[HTTP_TRACE_ID_HEX + 1], flags[3];
+    const char *state = http_req_header(req, "tracestate");
+    /* tracestate is passed on only with the caller's valid traceparent, whole
+     * (at most HTTP_TRACESTATE_MAX printable characters) or not at all */
+    if (!state || !http_trace_parse(http_req_header(req, "traceparent"), tid, flags) ||
+        strlen(state) > HTTP_TRACESTATE_MAX)
+        return;
+    for (const char *c = state; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            return;
+    snprintf(out->state, sizeof out->state, "%s", state);
 }
 
 const char *http_req_query(const http_req *req, const char *name)

@@ -173,7 +173,19 @@ void http_dispatch(const router_t *router, http_before_fn before, void *app, htt
                    req->method_name, req->path, allow);
         http_resp_header(resp, "Allow", allow);
     } else if (!before || before(app, req, resp)) {
+        /* the handler's thread carries the request's trace (http_trace_current)
+         * for the upstream calls made below it; a request dispatched in process
+         * from inside a handler, without a trace of its own, keeps the outer one */
+        const http_trace *outer = http_trace_current();
+        http_trace saved, t;
+        if (outer)
+            saved = *outer;
+        if (req->trace_id[0]) {
+            http_req_trace(req, &t);
+            http_trace_set_current(&t);
+        }
         h(req, resp);
+        http_trace_set_current(outer ? &saved : NULL);
         if (resp->status == 0 && !resp->stream)
             http_error(req, resp, 500, "internal_error", "handler produced no response");
     }

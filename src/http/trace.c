@@ -1,6 +1,7 @@
 /*
  * trace.c - traceparent parsing (W3C Trace Context level 1, section 3.2) and
- * the random ids of new traces, spans and request ids.
+ * the random ids of new traces, spans and request ids, and the headers that
+ * carry a request's trace to the upstreams ragd calls.
  */
 #include "http/trace.h"
 
@@ -68,4 +69,33 @@ void http_trace_random_hex(char *out, int n)
         hash_hex(bytes, (size_t)k, out + 2 * i);  /* terminates after each group */
     }
     out[2 * n] = '\0';
+}
+
+int http_trace_headers(const http_trace *t, char lines[2][HTTP_TRACE_LINE_MAX])
+{
+    if (!t || !t->trace_id[0])
+        return 0;
+    char span[HTTP_SPAN_ID_HEX + 1];
+    http_trace_random_hex(span, HTTP_SPAN_ID_HEX / 2);
+    snprintf(lines[0], HTTP_TRACE_LINE_MAX, "traceparent: 00-%s-%s-%s", t->trace_id, span,
+             t->flags);
+    if (!t->state[0])
+        return 1;
+    snprintf(lines[1], HTTP_TRACE_LINE_MAX, "tracestate: %s", t->state);
+    return 2;
+}
+
+static __thread http_trace trace__cur;
+static __thread bool trace__has_cur;
+
+const http_trace *http_trace_current(void)
+{
+    return trace__has_cur ? &trace__cur : NULL;
+}
+
+void http_trace_set_current(const http_trace *t)
+{
+    trace__has_cur = t != NULL;
+    if (t)
+        trace__cur = *t;
 }

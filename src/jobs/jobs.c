@@ -39,6 +39,7 @@ int jobs_create(const jobs_opts *o, jobs_t **out, ragd_error *err)
                               "document per group and a lease of >= 100 ms are needed");
     jobs_t *j = xcalloc(1, sizeof *j);
     j->o = *o;
+    j->index_grace_ms = JOBS_INDEX_GRACE_MS;
     jobs__random_hex(j->instance, 16);
     pthread_mutex_init(&j->mu, NULL);
     pthread_condattr_t ca;
@@ -186,7 +187,9 @@ int jobs_submit(jobs_t *j, const char *ns, const kb_doc_in *docs, size_t n,
         r.tokens_total += tok[i];
     buf_t *groups = jobs__groups(j, docs, n, tok, &r.groups_total);
     free(tok);
-    rc = jobs__write_new(j, &r, groups);
+    rc = jobs__index_add(j, r.id); /* first: the index names too many, never too few */
+    if (rc == 0)
+        rc = jobs__write_new(j, &r, groups);
     for (uint32_t g = 0; g < r.groups_total; g++)
         buf_free(&groups[g]);
     free(groups);
@@ -228,22 +231,20 @@ static int jobs__cmp_created(const void *a, const void *b)
 
 int jobs_list(jobs_t *j, const jobs_filter *f, cJSON **out)
 {
-    char **ids;
+    jobs_record *recs;
     size_t n;
-    int rc = jobs__scan_ids(j, &ids, &n);
+    int rc = jobs__index_records(j, &recs, &n);
+    if (rc)
+        return rc;
     cJSON **views = xcalloc(n ? n : 1, sizeof *views);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        jobs_record r;
-        if (!rc && jobs__load(j, ids[i], &r) == 0) {
-            if ((!f->ns || !strcmp(f->ns, r.ns)) && (f->state < 0 || f->state == r.state) &&
-                (!f->visible || f->visible(f->ud, r.user, r.tenant)))
-                views[m++] = jobs_record_view(&r);
-            jobs_record_clear(&r);
-        }
-        free(ids[i]);
+        const jobs_record *r = &recs[i];
+        if ((!f->ns || !strcmp(f->ns, r->ns)) && (f->state < 0 || f->state == r->state) &&
+            (!f->visible || f->visible(f->ud, r->user, r->tenant)))
+            views[m++] = jobs_record_view(r);
     }
-    free(ids);
+    jobs__index_records_free(recs, n);
     if (m)
         qsort(views, m, sizeof *views, jobs__cmp_created);
     size_t limit = f->limit ? f->limit : 100;
@@ -255,10 +256,6 @@ int jobs_list(jobs_t *j, const jobs_filter *f, cJSON **out)
             cJSON_Delete(views[i]);
     }
     free(views);
-    if (rc) {
-        cJSON_Delete(arr);
-        return rc;
-    }
     *out = arr;
     return RAGD_OK;
 }

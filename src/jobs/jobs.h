@@ -137,7 +137,7 @@ typedef struct jobs_running {
     char holder[33];              /* the lease holder's instance id; "" = none (waiting) */
 } jobs_running;
 
-/* The store's jobs as counted by one scan. */
+/* The store's jobs as counted through its index of jobs (no keyspace scan). */
 typedef struct jobs_overview {
     uint64_t by_state[JOBS_STATE_N]; /* stored records (finished ones until they expire) */
     int64_t oldest_waiting_ms;    /* age of the oldest enqueued job; 0 = none */
@@ -145,7 +145,7 @@ typedef struct jobs_overview {
     size_t n_running;             /* entries of running (the first JOBS_OVERVIEW_RUNNING
                                      unfinished jobs, oldest first) */
     jobs_running running[JOBS_OVERVIEW_RUNNING];
-    int rc;                       /* the scan's store error; 0 = counted */
+    int rc;                       /* the count's store error; 0 = counted */
 } jobs_overview;
 
 /* This process's instance id (the value of the leases it holds); borrowed
@@ -153,7 +153,7 @@ typedef struct jobs_overview {
 const char *jobs_instance(const jobs_t *j);
 
 /* The store's jobs by state, the oldest waiting one and who holds the leases
- * (*out copied). One scan of the store, reused by calls within
+ * (*out copied). One read of the index of jobs and their records, reused by calls within
  * JOBS_OVERVIEW_MAX_AGE_MS. Returns out->rc. Thread-safe. */
 int jobs_overview_get(jobs_t *j, jobs_overview *out);
 

@@ -1,7 +1,8 @@
 /*
  * jobs_int.h - the guts of the job service shared by jobs.c (submit, read,
  * cancel, the record's read-modify-write) and jobs_worker.c (threads, leases,
- * one group at a time).
+ * one group at a time), jobs_index.c (the index of stored jobs) and
+ * jobs_stats.c (the overview /health and /metrics show).
  */
 #ifndef RAGD_JOBS_INT_H
 #define RAGD_JOBS_INT_H
@@ -11,6 +12,10 @@
 
 #include "jobs/jobs.h"
 #include "obs/metrics.h"
+
+/* An indexed job id without a record is removed from the index after this:
+ * longer than any submit takes between adding the id and writing the record. */
+#define JOBS_INDEX_GRACE_MS 60000
 
 /* A job this instance knows is unfinished (submitted here or found by a scan). */
 typedef struct jobs_entry {
@@ -50,6 +55,7 @@ struct jobs {
     pthread_mutex_t ov_mu;    /* guards the cached overview (jobs_stats.c) */
     jobs_overview ov;
     int64_t ov_at_ms;         /* mono; 0 = never counted */
+    int64_t index_grace_ms;   /* an indexed id without a record is dropped after this */
 };
 
 /* Keys of job id, appended to b. */
@@ -70,8 +76,14 @@ int jobs__load_from(store_t *st, const char *id, jobs_record *r);
 typedef int (*jobs_update_fn)(jobs_record *r, void *ud, int64_t *ttl_ms);
 int jobs__update(jobs_t *j, const char *id, jobs_update_fn fn, void *ud, jobs_record *out);
 
-/* Ids of every stored job record (caller frees each and the array). */
-int jobs__scan_ids(jobs_t *j, char ***ids, size_t *n);
+/* The index of stored jobs (jobs_index.c). Add id before its record is
+ * first written (the index may name too many, never too few). */
+int jobs__index_add(jobs_t *j, const char *id);
+/* Every stored job's record, read through the index (ids whose record has
+ * been gone for longer than index_grace_ms are removed from it). Caller frees
+ * with jobs__index_records_free. Store errors; nothing to free then. */
+int jobs__index_records(jobs_t *j, jobs_record **recs, size_t *n);
+void jobs__index_records_free(jobs_record *recs, size_t n);
 
 /* Delete every stored group of id (the documents of a finished job). */
 void jobs__drop_groups(jobs_t *j, const char *id);

@@ -1,8 +1,9 @@
 /*
  * jobs_stats.c - what the job service shows to /metrics and /health: the
  * store's jobs by state, the age of the oldest one still waiting and which
- * instance holds each running job's lease (an overview counted by one scan of
- * the store, reused for a second so frequent probes cost one scan), and what
+ * instance holds each running job's lease (an overview counted from the index
+ * of jobs and their records, never a scan of the keyspace, reused for a second
+ * so frequent probes cost one count), and what
  * this instance did since it started (jobs finished by outcome, documents,
  * word pieces and groups indexed, a histogram of job durations).
  */
@@ -77,19 +78,14 @@ static void jobs__overview_add(jobs_t *j, const jobs_record *r, int64_t now_ms, 
 static void jobs__overview_count(jobs_t *j, jobs_overview *ov)
 {
     memset(ov, 0, sizeof *ov);
-    char **ids;
+    jobs_record *recs;
     size_t n;
-    ov->rc = jobs__scan_ids(j, &ids, &n);
+    if ((ov->rc = jobs__index_records(j, &recs, &n)))
+        return;
     int64_t now = clock_wall_ms();
-    for (size_t i = 0; i < n; i++) {
-        jobs_record r;
-        if (!ov->rc && jobs__load(j, ids[i], &r) == 0) {
-            jobs__overview_add(j, &r, now, ov);
-            jobs_record_clear(&r);
-        }
-        free(ids[i]);
-    }
-    free(ids);
+    for (size_t i = 0; i < n; i++)
+        jobs__overview_add(j, &recs[i], now, ov);
+    jobs__index_records_free(recs, n);
 }
 
 int jobs_overview_get(jobs_t *j, jobs_overview *out)

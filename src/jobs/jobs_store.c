@@ -2,8 +2,7 @@
  * jobs_store.c - where jobs live in the store: their key names (one hash tag
  * per job), reading a record, the compare-and-set read-modify-write every
  * change of a record goes through (workers on many instances and a cancel may
- * race; none overwrites another), the scan that finds every job, and the
- * in-memory list of unfinished jobs the workers take turns on.
+ * race; none overwrites another), and the in-memory list of unfinished jobs the workers take turns on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,36 +99,4 @@ void jobs__enqueue_locked(jobs_t *j, const char *id, const char *owner)
     snprintf(e->owner, sizeof e->owner, "%s", owner ? owner : "");
     e->turn = j->turns; /* a new job waits behind the owner's jobs not served since */
     pthread_cond_broadcast(&j->cv);
-}
-
-typedef struct jobs_ids {
-    char **v;
-    size_t n, cap;
-} jobs_ids;
-
-/* Collect the ids of job:{<id>}:meta keys. */
-static int jobs__collect(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
-{
-    (void)val;
-    (void)vlen;
-    jobs_ids *ids = ud;
-    const char *tail = ":meta";
-    if (klen < 6 + 5 + 4 || memcmp(key, "job:{", 5) || memcmp(key + klen - 5, tail, 5) ||
-        key[klen - 6] != '}' || klen - 11 > JOBS_ID_MAX)
-        return 0;
-    if (ids->n == ids->cap) {
-        ids->cap = ids->cap ? ids->cap * 2 : 32;
-        ids->v = xrealloc(ids->v, ids->cap * sizeof *ids->v);
-    }
-    ids->v[ids->n++] = xstrndup(key + 5, klen - 11);
-    return 0;
-}
-
-int jobs__scan_ids(jobs_t *j, char ***ids, size_t *n)
-{
-    jobs_ids acc = { 0 };
-    int rc = store_scan(j->o.store, "job:", 4, false, jobs__collect, &acc);
-    *ids = acc.v;
-    *n = acc.n;
-    return rc;
 }

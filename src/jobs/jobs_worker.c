@@ -9,9 +9,9 @@
  * indexed once), falls back to one document at a time when the group is
  * refused so one bad document does not fail the others, and records progress
  * by compare-and-set keyed on the group number (a group is counted once even
- * when two instances raced on it). Unfinished jobs are found by scanning the
- * store at start (and periodically on a shared store, to take over jobs whose
- * lease lapsed on another instance).
+ * when two instances raced on it). Unfinished jobs are found through the
+ * index of jobs (jobs_index.c) at start (and periodically on a shared store,
+ * to take over jobs whose lease lapsed on another instance).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -325,38 +325,34 @@ static int jobs__step(jobs_t *j, const char *id, int64_t *defer_ms)
 
 /* ---- the pool ---- */
 
-/* Find unfinished jobs in the store. On a store of this process alone, leases
+/* Find unfinished jobs in the store (through its index of jobs). On a store of this process alone, leases
  * left by a previous run (killed) are stale: they are removed at start. */
 static void jobs__scan(jobs_t *j)
 {
-    char **ids;
+    jobs_record *recs;
     size_t n;
-    if (jobs__scan_ids(j, &ids, &n))
+    if (jobs__index_records(j, &recs, &n))
         return;
     pthread_mutex_lock(&j->mu);
     bool shared = store_has(j->o.store, STORE_CAP_SHARED), first = !j->scanned;
     pthread_mutex_unlock(&j->mu);
     for (size_t i = 0; i < n; i++) {
-        jobs_record r;
-        if (jobs__load(j, ids[i], &r) == 0) {
-            if (!jobs_state_terminal(r.state)) {
-                if (first && !shared) {
-                    buf_t k = BUF_INIT;
-                    jobs__key_lease(&k, ids[i]);
-                    store_del(j->o.store, k.data, k.len);
-                    buf_free(&k);
-                }
-                pthread_mutex_lock(&j->mu);
-                jobs__enqueue_locked(j, ids[i], jobs_record_owner_key(&r));
-                pthread_mutex_unlock(&j->mu);
-            } else if (first) {
-                jobs__drop_groups(j, ids[i]); /* left by a crash after the last group */
+        const jobs_record *r = &recs[i];
+        if (!jobs_state_terminal(r->state)) {
+            if (first && !shared) {
+                buf_t k = BUF_INIT;
+                jobs__key_lease(&k, r->id);
+                store_del(j->o.store, k.data, k.len);
+                buf_free(&k);
             }
-            jobs_record_clear(&r);
+            pthread_mutex_lock(&j->mu);
+            jobs__enqueue_locked(j, r->id, jobs_record_owner_key(r));
+            pthread_mutex_unlock(&j->mu);
+        } else if (first) {
+            jobs__drop_groups(j, r->id); /* left by a crash after the last group */
         }
-        free(ids[i]);
     }
-    free(ids);
+    jobs__index_records_free(recs, n);
     pthread_mutex_lock(&j->mu);
     j->scanned = true;
     pthread_mutex_unlock(&j->mu);

@@ -119,4 +119,10 @@ void kb_search_result_clear(kb_search_result *res);
  * succeeded, by mode: keyword, semantic, hybrid) to b. Thread-safe. */
 void kb_search_metrics_render(kb_t *kb, buf_t *b);
 
+/* Append the per-namespace gauges ragd_namespace_documents, ragd_namespace_chunks and
+ * ragd_namespace_memory_bytes {namespace} to b (kb_ns_metrics.c): the max_values
+ * largest namespaces by documents have their own series, the rest (and one
+ * named "_other") are summed under namespace="_other". Thread-safe. */
+void kb_ns_metrics_render(kb_t *kb, size_t max_values, buf_t *b);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/trace.h"
 #include "rag/rerank_int.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -115,6 +116,9 @@ int rerank__remote_score(rerank_t *r, const char *query, size_t qlen, const char
         buf_printf(&auth, "Authorization: Bearer %s", r->api_key);
         h = curl_slist_append(h, auth.data);
     }
+    char tl[2][HTTP_TRACE_LINE_MAX];  /* the request's trace, on this (its) thread */
+    for (int i = 0, k = http_trace_headers(http_trace_current(), tl); i < k; i++)
+        h = curl_slist_append(h, tl[i]);
     curl_easy_setopt(c, CURLOPT_URL, r->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.data);

@@ -1,6 +1,6 @@
 """A fake OpenAI-compatible upstream for the gateway tests and benchmark.
 
-It counts calls, answers chat and text completions (streamed or not) with text
+It counts calls, records each request's headers (`request_headers()`), answers chat and text completions (streamed or not) with text
 derived from the request plus a call number (so a test can tell a cached answer
 from a fresh one), streams slowly on demand, fails on demand (429/500 with
 Retry-After, cut streams) and returns tool calls.
@@ -41,9 +41,11 @@ class _State:
         self.max_concurrent = 0
         self.embed_batches = []
         self.embed_delay = 0.0
+        self.headers = []
 
-    def next_call(self, path, body):
+    def next_call(self, path, body, headers=None):
         with self.lock:
+            self.headers.append((path, {k.lower(): v for k, v in (headers or {}).items()}))
             self.calls += 1
             self.by_path[path] = self.by_path.get(path, 0) + 1
             self.bodies.append(body)
@@ -100,6 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
                                       "max_concurrent": st.max_concurrent})
             return
         if self.path.endswith("/models"):
+            with st.lock:
+                st.headers.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             self._send_json(200, {"object": "list", "data": [
                 {"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
             return
@@ -121,11 +125,12 @@ class _Handler(BaseHTTPRequestHandler):
                     st.max_concurrent = 0
                     st.embed_batches = []
                     st.embed_delay = 0.0
+                    st.headers = []
             self._send_json(200, {"ok": True})
             return
         body = json.loads(raw or b"{}")
         chat = self.path.endswith("/chat/completions")
-        num, fail = st.next_call(self.path, body)
+        num, fail = st.next_call(self.path, body, self.headers)
         if self.path.endswith("/embeddings"):
             self._embeddings(body, fail)
             return
@@ -319,6 +324,12 @@ class FakeUpstream:
         with self.state.lock:
             return list(self.state.bodies)
 
+    def request_headers(self, path_suffix=""):
+        """The headers (lower-case names) of every request whose path ends with
+        path_suffix, in order."""
+        with self.state.lock:
+            return [h for p, h in self.state.headers if p.endswith(path_suffix)]
+
     def embed_delay(self, seconds):
         with self.state.lock:
             self.state.embed_delay = seconds
@@ -334,6 +345,7 @@ class FakeUpstream:
             st.max_concurrent = 0
             st.embed_batches = []
             st.embed_delay = 0.0
+            st.headers = []
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """The command line: --version, --help, config printing and validation."""
 import os
+import re
+import shutil
 import subprocess
 
-from ragdtest import RAGD_BIN
+import pytest
+
+from ragdtest import RAGD_BIN, ROOT
 
 
 def run(*args, env=None):
@@ -15,6 +19,52 @@ def test_version_and_help():
     assert run("--version").stdout.startswith("ragd ")
     h = run("--help")
     assert h.returncode == 0 and "ragd serve" in h.stdout and "REDIS_URL" in h.stdout
+
+
+def git(*args, cwd=ROOT):
+    return subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True, timeout=30)
+
+
+def test_version_names_the_commit():
+    """--version (and ragd_build_info, test_metrics.py) carry the git commit the
+    binary was built from, taken at build time."""
+    out = run("--version").stdout
+    m = re.fullmatch(r"ragd \S+ \(revision (\S+)\)\n", out)
+    assert m, out
+    if git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("source tree is not a git checkout")
+    commit = m.group(1).removesuffix("-dirty").split("-g")[-1]
+    assert git("cat-file", "-e", commit + "^{commit}").returncode == 0, out
+
+
+def revision_header(tmp_path, src, fallback=None):
+    out = tmp_path / "ragd_revision.h"
+    cmd = ["cmake", f"-DSRC={src}", f"-DOUT={out}"]
+    if fallback:
+        cmd.append(f"-DFALLBACK={fallback}")
+    subprocess.run(cmd + ["-P", os.path.join(ROOT, "cmake", "revision.cmake")], check=True,
+                   timeout=60)
+    return out
+
+
+def test_revision_script_falls_back_and_keeps_the_header(tmp_path):
+    """cmake/revision.cmake: the checkout's commit; outside git (a copy of the
+    sources) the -DRAGD_REVISION value or "unknown"; an unchanged value leaves
+    the header untouched so that builds stay incremental."""
+    copy = tmp_path / "src"
+    shutil.copytree(os.path.join(ROOT, "cmake"), copy / "cmake")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert '"unknown"' in revision_header(tmp_path / "a", copy).read_text()
+    assert '"1.2-deb"' in revision_header(tmp_path / "b", copy, "1.2-deb").read_text()
+    if git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("source tree is not a git checkout")
+    h = revision_header(tmp_path, ROOT)
+    want = git("describe", "--always", "--dirty", "--abbrev=12").stdout.strip()
+    assert f'#define RAGD_REVISION "{want}"' in h.read_text()
+    os.utime(h, (1, 1))
+    revision_header(tmp_path, ROOT)
+    assert h.stat().st_mtime == 1
 
 
 def test_config_precedence_and_redaction(tmp_path):

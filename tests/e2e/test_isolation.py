@@ -399,3 +399,23 @@ def test_metrics_off_the_open_routes_need_admin(tmp_path):
         assert s.get("/metrics", headers={"X-API-Key": ADMIN}).status_code == 200
     finally:
         s.cleanup()
+
+
+def test_metrics_namespace_figures_only_for_whole_views(tmp_path):
+    """ragd_namespace_documents & co. count every owner's documents: a user-bound key's
+    scrape (an admin-scoped one, off the open routes) leaves them out, as
+    GET /api/v1/namespaces gives it only its own counts."""
+    s = metrics_world(tmp_path, {"RAGD_ADMIN_KEY": ADMIN}, {"auth": {"open_routes": ["/health"]}})
+    try:
+        hdr = {"X-API-Key": ADMIN}
+        assert s.post(NS, json={"name": "secret-kb"}, headers=hdr).status_code == 201
+        bound = requests.post(s.url + "/api/v1/keys", headers=hdr, timeout=10,
+                              json={"scopes": ["admin"], "user_id": "alice"})
+        assert bound.status_code == 201, bound.text
+        full = s.get("/metrics", headers=hdr).text
+        assert 'ragd_namespace_documents{namespace="secret-kb"} 0' in full
+        mine = s.get("/metrics", headers={"X-API-Key": bound.json()["key"]})
+        assert mine.status_code == 200 and "ragd_http_requests_total" in mine.text
+        assert "secret-kb" not in mine.text and "ragd_namespace_documents" not in mine.text
+    finally:
+        s.cleanup()

@@ -1,6 +1,7 @@
 """/metrics as Prometheus tools read it: the request's own method in `method`,
 build and process_* families, search latency per mode, upstream latency, time to
-first token and tokens spent per model, counters that survive a cache clear, and
+first token and tokens spent per model, counters that survive a cache clear,
+documents, chunks and memory per namespace (bounded, the rest under _other), and
 the whole exposition accepted by `promtool check metrics` after many routes ran."""
 import re
 import shutil
@@ -50,7 +51,9 @@ def test_build_and_process_families(ragd_lmdb):
     text = ragd_lmdb.get("/metrics").text
     info = samples(text, "ragd_build_info")
     assert len(info) == 1 and list(info.values()) == [1.0], info
-    assert 'version="' in next(iter(info))
+    labels = next(iter(info))
+    assert 'version="' in labels
+    assert re.search(r'revision="(?!unknown")[0-9A-Za-z._+-]+"', labels), labels
     assert "# TYPE process_cpu_seconds_total counter" in text
     for name in ("process_resident_memory_bytes", "process_virtual_memory_bytes",
                  "process_open_fds", "process_max_fds", "process_start_time_seconds"):
@@ -89,6 +92,29 @@ def test_search_latency_per_mode(ragd_lmdb):
     text = s.get("/metrics").text
     counts = samples(text, "ragd_search_duration_seconds_count")
     assert counts == {'{mode="hybrid"}': 3, '{mode="semantic"}': 1, '{mode="keyword"}': 2}, counts
+
+
+def test_namespace_gauges_are_bounded():
+    s = Ragd(env={"RAGD_METRICS_MAX_LABEL_VALUES": "2"}).start()
+    try:
+        for name, n in (("big", 3), ("mid", 2), ("small", 1), ("_other", 1)):
+            assert s.post(NS, json={"name": name}).status_code == 201
+            docs = [{"id": f"d{i}", "text": f"{name} document {i} about squats"}
+                    for i in range(n)]
+            r = s.post(f"{NS}/{name}/documents", json={"documents": docs})
+            assert r.status_code == 200, r.text
+        text = s.get("/metrics").text
+        # the two largest have their own series; "small" and a namespace named _other fold
+        assert samples(text, "ragd_namespace_documents") == {
+            '{namespace="big"}': 3, '{namespace="mid"}': 2, '{namespace="_other"}': 2}
+        chunks = samples(text, "ragd_namespace_chunks")
+        assert set(chunks) == {'{namespace="big"}', '{namespace="mid"}', '{namespace="_other"}'}
+        assert chunks['{namespace="big"}'] >= 3
+        mem = samples(text, "ragd_namespace_memory_bytes")
+        assert mem['{namespace="big"}'] > 0 and mem['{namespace="_other"}'] > 0
+        assert "# TYPE ragd_namespace_documents gauge" in text
+    finally:
+        s.cleanup()
 
 
 def test_upstream_latency_ttft_and_tokens_spent(gw):
@@ -142,6 +168,7 @@ def test_promtool_accepts_the_exposition(gw):
     _exercise(gw)
     text = gw.get("/metrics").text
     assert 'model="we\\"ird\\\\model"' in text
+    assert samples(text, "ragd_namespace_documents")['{namespace="n"}'] == 1
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr

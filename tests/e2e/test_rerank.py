@@ -234,10 +234,16 @@ def test_remote_provider(tmp_path, wire):
     fake = FakeReranker(wire)
     s = remote_ragd(tmp_path, fake.url, wire)
     try:
-        r = s.post("/api/v1/rerank", json={"query": QUERY, "candidates": DOCS, "top_k": 3})
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        r = s.post("/api/v1/rerank", json={"query": QUERY, "candidates": DOCS, "top_k": 3},
+                   headers={"traceparent": tp})
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["model"] == "fake-rerank-v1" and body["rerank"]["kind"] == "remote"
+        # the caller's trace goes on, as ragd's new client span
+        up = fake.requests[-1][0]["traceparent"].split("-")
+        assert up[1] == tp.split("-")[1] and up[2] not in (tp.split("-")[2], "0" * 16), up
+        assert up[3] == "01"
         assert r.headers["x-ragd-rerank"] == "full"
         by_len = sorted(range(4), key=lambda i: -len(DOCS[i]))
         assert [c["original_rank"] for c in body["reranked"]] == by_len[:3]

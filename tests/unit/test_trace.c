@@ -58,10 +58,44 @@ TEST(random_ids_are_lowercase_hex)
     ASSERT_TRUE(strcmp(a, b) != 0);
 }
 
+TEST(outgoing_headers_are_a_new_child_span)
+{
+    char lines[2][HTTP_TRACE_LINE_MAX];
+    ASSERT_EQ_INT(http_trace_headers(NULL, lines), 0);
+    http_trace t = { .trace_id = "", .flags = "01" };
+    ASSERT_EQ_INT(http_trace_headers(&t, lines), 0);  /* no trace: nothing sent */
+    snprintf(t.trace_id, sizeof t.trace_id, "%s", TRACE);
+    ASSERT_EQ_INT(http_trace_headers(&t, lines), 1);
+    char id[33], fl[3];
+    ASSERT_TRUE(!strncmp(lines[0], "traceparent: ", 13));
+    ASSERT_TRUE(http_trace_parse(lines[0] + 13, id, fl));
+    ASSERT_EQ_STR(id, TRACE);
+    ASSERT_EQ_STR(fl, "01");
+    char first[HTTP_TRACE_LINE_MAX];
+    snprintf(first, sizeof first, "%s", lines[0]);
+    snprintf(t.state, sizeof t.state, "vendor=abc");
+    ASSERT_EQ_INT(http_trace_headers(&t, lines), 2);
+    ASSERT_TRUE(strcmp(first, lines[0]) != 0);  /* a new span id per call */
+    ASSERT_EQ_STR(lines[1], "tracestate: vendor=abc");
+}
+
+TEST(current_trace_is_per_thread)
+{
+    ASSERT_TRUE(http_trace_current() == NULL);
+    http_trace t = { .trace_id = TRACE, .flags = "00" };
+    http_trace_set_current(&t);
+    t.trace_id[0] = 'x';  /* copied, not borrowed */
+    ASSERT_EQ_STR(http_trace_current()->trace_id, TRACE);
+    http_trace_set_current(NULL);
+    ASSERT_TRUE(http_trace_current() == NULL);
+}
+
 int main(void)
 {
     RUN(valid_headers_parse);
     RUN(malformed_headers_are_refused);
     RUN(random_ids_are_lowercase_hex);
+    RUN(outgoing_headers_are_a_new_child_span);
+    RUN(current_trace_is_per_thread);
     return TEST_REPORT();
 }
