@@ -25,6 +25,19 @@
 
 #define EPF__MAGIC "ragd embed precision 1\n"
 
+/* The precisions a file may name, by embed_precision value. */
+static const char *const epf__names[] = { "fp32", "bf16" };
+
+static bool epf__precision(const char *s, embed_precision *out)
+{
+    for (int i = 0; i < 2; i++)
+        if (strcmp(s, epf__names[i]) == 0) {
+            *out = (embed_precision)i;
+            return true;
+        }
+    return false;
+}
+
 /* The CPU's model name from /proc/cpuinfo ("unknown" without one). */
 static void epf__cpu_name(char *out, size_t n)
 {
@@ -77,7 +90,7 @@ static bool epf__trial(const char **p, bert_model *bert, embed_precision_trial *
         return false;
     *p += used;
     embed_precision e;
-    if (embed_precision_parse(prec, &e) || e == EMBED_AUTO || (passed != 0 && passed != 1) ||
+    if (!epf__precision(prec, &e) || (passed != 0 && passed != 1) ||
         !(cosv >= -1.0 && cosv <= 1.0 + 1e-9) || !(ms >= 0))
         return false;
     bert_precision want = e == EMBED_BF16 ? BERT_BF16 : BERT_FP32;
@@ -97,7 +110,7 @@ static bool epf__body(const char *p, bert_model *bert, embed_precision_choice *c
                &used) != 4 || used == 0 || p[used - 1] != '\n')
         return false;
     p += used;
-    if (embed_precision_parse(chosen, &c->chosen) || c->chosen == EMBED_AUTO || ntrials == 0 ||
+    if (!epf__precision(chosen, &c->chosen) || ntrials == 0 ||
         ntrials > sizeof c->trial / sizeof c->trial[0])
         return false;
     c->probe_texts = texts;
@@ -156,10 +169,10 @@ int embed__precision_save(const char *path, const char *model_dir,
     FILE *f = fopen(tmp, "w");
     if (!f)
         return RAGD_EIO;
-    fprintf(f, "%schosen %s\nprobe %zu %zu\ntrials %zu\n", key, embed_precision_name(c->chosen),
+    fprintf(f, "%schosen %s\nprobe %zu %zu\ntrials %zu\n", key, epf__names[c->chosen == EMBED_BF16],
             c->probe_texts, c->probe_tokens, c->ntrials);
     for (size_t i = 0; i < c->ntrials; i++)
-        fprintf(f, "trial %s %s %.9f %.3f %d\n", embed_precision_name(c->trial[i].precision),
+        fprintf(f, "trial %s %s %.9f %.3f %d\n", epf__names[c->trial[i].precision == EMBED_BF16],
                 c->trial[i].kernel, c->trial[i].min_cosine, c->trial[i].cpu_ms,
                 c->trial[i].passed ? 1 : 0);
     fputs("end\n", f);
