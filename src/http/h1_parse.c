@@ -54,12 +54,14 @@ static long h1__head_end(const char *buf, size_t len, size_t start, size_t max_h
         if (!lf)
             break;
         size_t p = (size_t)(lf - buf);
-        if (p == ls || buf[p - 1] != '\r')
-            return H1_BAD(err, "a line ends in a bare LF (CRLF is required)");
+        /* the size first: a prefix past max_head is refused for its size
+         * before its line end arrives, so the whole must be too */
         if (p + 1 > max_head)
             return first ? h1__fail(err, 414, "uri_too_long", "the request line is too long")
                          : h1__fail(err, 431, "header_too_large",
                                     "the request headers are too large");
+        if (p == ls || buf[p - 1] != '\r')
+            return H1_BAD(err, "a line ends in a bare LF (CRLF is required)");
         if (first)
             *line1 = p - 1 - start;
         else if (p - 1 == ls)

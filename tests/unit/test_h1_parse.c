@@ -149,6 +149,30 @@ static const struct {
     { "PUT / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "invalid_framing" },
 };
 
+/* A line past the limit that ends in a bare LF is refused for its size, as
+ * every prefix of it past the limit is (the fuzzer found them disagreeing). */
+TEST(a_bare_lf_past_the_limit_is_refused_for_size)
+{
+    char s[4096];
+    int n = snprintf(s, sizeof s, "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+    memset(s + n, 'a', 3000);
+    memcpy(s + n + 3000, "\n\r\n", 4);
+    size_t len = (size_t)n + 3004;
+    for (size_t cut = 2048; cut <= len; cut++) {  /* the last is the whole head */
+        h1_request r;
+        h1_error e = { 0, NULL, NULL };
+        ASSERT_EQ_INT(h1_parse_head(s, cut, 2048, &r, &e), -1);
+        ASSERT_EQ_INT(e.status, 431);
+    }
+    h1_request r;
+    h1_error e = { 0, NULL, NULL };
+    memcpy(s, "GET /", 5);
+    memset(s + 5, 'a', 3000);
+    memcpy(s + 3005, "\n\r\n", 4);
+    ASSERT_EQ_INT(h1_parse_head(s, 3009, 2048, &r, &e), -1);
+    ASSERT_EQ_INT(e.status, 414);
+}
+
 TEST(every_refusal_has_its_status_and_code)
 {
     for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
@@ -366,6 +390,7 @@ int main(void)
     RUN(a_valid_head_is_parsed);
     RUN(connection_semantics_follow_the_version);
     RUN(absolute_and_asterisk_forms_are_accepted);
+    RUN(a_bare_lf_past_the_limit_is_refused_for_size);
     RUN(every_refusal_has_its_status_and_code);
     RUN(heads_past_the_limit_are_414_or_431);
     RUN(a_head_split_at_every_byte_is_incomplete_until_whole);
