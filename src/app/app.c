@@ -29,11 +29,12 @@
 static int app__data_dir(const store_config *sc, ragd_error *err)
 {
     int rc = sc->url ? file_dir_creatable(sc->data_dir) : file_mkdirs(sc->data_dir);
-    if (rc)
-        return ragd_error_set(err, RAGD_EIO, "data_dir: %s cannot be created or written (%s): "
-                              "%s", sc->data_dir, strerror(errno), sc->url ? "knowledge-base snapshots are written there"
-                                      : "the embedded store lives there");
-    return 0;
+    if (!rc)
+        return 0;
+    const char *why = sc->url ? "knowledge-base snapshots are written there"
+                              : "the embedded store lives there";
+    return ragd_error_set(err, RAGD_EIO, "data_dir: %s cannot be created or written (%s): %s",
+                          sc->data_dir, strerror(errno), why);
 }
 
 static int app__compute_embeddings(void *ud, const embed_work *w, const char *const *texts,

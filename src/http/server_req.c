@@ -7,8 +7,9 @@
  * §3.2.2 says, so every host check sees it), the checks before the body
  * (reserve connections serve only /health and /metrics; a target holding %00
  * is refused, as decoded its NUL would end the path or a query value early;
- * OPTIONS * is answered with the server's methods), routing, and at the end one log line, one
- * observation and the release of everything (the request's arena in one call).
+ * OPTIONS * is answered with the server's methods), routing, and at the end
+ * one log line, one observation and the release of everything (the request's
+ * arena in one call).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
