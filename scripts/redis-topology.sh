@@ -12,7 +12,10 @@
 # base+10..base+12 (master name "ragd"). Cluster: nodes base..base+5, or with
 # RAGD_TOPOLOGY_CLUSTER_REPLICAS=0 three masters without replicas on base..base+2
 # (benchmarks: the replicas' work then stays off a small machine's cores).
-# Defaults: base 26379 (sentinel), 27000 (cluster). Data and logs go under
+# Defaults: base 26379 (sentinel), 17000 (cluster). A cluster node's bus port is
+# its port + 10000: "up" refuses a base whose bus ports would reach the kernel's
+# ephemeral range (net.ipv4.ip_local_port_range, 32768 by default), where an
+# outgoing connection may already hold them. Data and logs go under
 # $RAGD_TOPOLOGY_DIR (default /tmp/ragd-topology), one folder per set. "up"
 # prints the REDIS_URL to give ragd on its last line and waits until the set
 # is ready (sentinels agree on the master / cluster_state:ok). Only
@@ -25,7 +28,7 @@ mode=${1:-}
 action=${2:-}
 case "$mode" in
 sentinel) base=${3:-26379} ;;
-cluster) base=${3:-27000} ;;
+cluster) base=${3:-17000} ;;
 *) echo "usage: $0 {sentinel|cluster} {up|down|url} [base_port]" >&2; exit 2 ;;
 esac
 root=${RAGD_TOPOLOGY_DIR:-/tmp/ragd-topology}
@@ -119,6 +122,20 @@ EOF
     sentinel_url
 }
 
+# The lowest ephemeral port (outgoing connections take ports from there up).
+ephemeral_low() {
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)
+    case "$low" in '' | *[!0-9]*) echo 32768 ;; *) echo "$low" ;; esac
+}
+
+# Refuse a cluster base whose bus ports (node port + 10000) reach that range.
+cluster_check_ports() {
+    low=$(ephemeral_low)
+    last_bus=$((base + cluster_nodes - 1 + 10000))
+    [ "$last_bus" -lt "$low" ] ||
+        die "cluster bus port $last_bus (node port + 10000) is in the ephemeral port range ($low and up): choose a base below $((low - 10000 - cluster_nodes + 1))"
+}
+
 cluster_up() {
     nodes=""
     all=$(seq 0 $((cluster_nodes - 1)))
@@ -177,6 +194,7 @@ topology_down() {
 case "$action" in
 up)
     command -v redis-server >/dev/null || die "redis-server is not installed (apt-get install redis-server)"
+    [ "$mode" = sentinel ] || cluster_check_ports
     topology_down
     mkdir -p "$dir"
     "${mode}_up"

@@ -109,6 +109,8 @@ static void health__precision(cJSON *emb, const embed_model *m)
     if (!ch->measured)
         return;
     cJSON *ms = cJSON_AddObjectToObject(emb, "precision_measurement");
+    /* "measured" at this start, or "reused" from the data directory's file */
+    cJSON_AddStringToObject(ms, "source", ch->reused ? "reused" : "measured");
     cJSON_AddNumberToObject(ms, "probe_texts", (double)ch->probe_texts);
     cJSON_AddNumberToObject(ms, "probe_tokens", (double)ch->probe_tokens);
     cJSON_AddNumberToObject(ms, "startup_ms", ch->total_ms);

@@ -4,6 +4,7 @@
  */
 #include "app/app.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,21 +19,22 @@
 #include "gateway/semantic.h"
 #include "obs/log.h"
 #include "util/clock.h"
+#include "util/file.h"
 #include "util/memtrim.h"
 #include "util/mem.h"
 
-static int app__mkdirs(const char *dir)
+/* The data directory: the embedded store lives there (made now); on Redis
+ * only the knowledge-base snapshots do, and kb makes their folder when it
+ * writes the first one, so here it only has to be makeable. */
+static int app__data_dir(const store_config *sc, ragd_error *err)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0700);
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0700) == 0 || access(tmp, W_OK) == 0 ? 0 : -1;
+    int rc = sc->url ? file_dir_creatable(sc->data_dir) : file_mkdirs(sc->data_dir);
+    if (!rc)
+        return 0;
+    const char *why = sc->url ? "knowledge-base snapshots are written there"
+                              : "the embedded store lives there";
+    return ragd_error_set(err, RAGD_EIO, "data_dir: %s cannot be created or written (%s): %s",
+                          sc->data_dir, strerror(errno), why);
 }
 
 static int app__compute_embeddings(void *ud, const embed_work *w, const char *const *texts,
@@ -52,7 +54,7 @@ static int app__session_embed(void *ud, const char *const *texts, const size_t *
 }
 
 /* Say which precision runs and, when measured at start, what was measured. */
-static void app__log_precision(const embed_model *m)
+static void app__log_precision(const embed_model *m, const char *data_dir)
 {
     const embed_precision_choice *ch = embed_model_precision_choice(m);
     char trials[512] = "";
@@ -62,7 +64,11 @@ static void app__log_precision(const embed_model *m)
                                "%.6f%s", i ? "; " : "", embed_precision_name(ch->trial[i].precision),
                                ch->trial[i].kernel, ch->trial[i].cpu_ms, ch->trial[i].min_cosine,
                                ch->trial[i].passed ? "" : " (below 0.9999)");
-    if (ch->measured)
+    if (ch->reused)
+        log_msg(LOG_INFO, "embedding precision %s chosen by an earlier start's measurement, "
+                "reused from %s/embed-precision (%s)", embed_precision_name(ch->chosen),
+                data_dir, trials);
+    else if (ch->measured)
         log_msg(LOG_INFO, "embedding precision %s chosen by measurement in %.0f ms over %zu texts "
                 "(%s)", embed_precision_name(ch->chosen), ch->total_ms, ch->probe_texts, trials);
     else
@@ -85,6 +91,14 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     embed_default_opts(&eo);
     eo.threads = (int)app->cfg.embed_threads;
     embed_precision_parse(app->cfg.embed_precision, &eo.precision);
+    /* the measured choice is kept in the data directory, if there is one: on
+     * Redis it may not exist yet, and is not made only for this file */
+    char pfile[4200];
+    struct stat st;
+    snprintf(pfile, sizeof pfile, "%s/embed-precision", app->cfg.data_dir);
+    if (stat(app->cfg.data_dir, &st) == 0 && S_ISDIR(st.st_mode))
+        eo.precision_file = pfile;
+    eo.remeasure = app->cfg.embed_precision_remeasure != 0;
     ragd_error merr;
     int rc = embed_model_open(app->cfg.model_dir, &eo, &app->embed, &merr);
     if (rc)
@@ -106,7 +120,7 @@ static int app__open_embedder(app_t *app, ragd_error *err)
     log_msg(LOG_INFO, "embedding model %s loaded (%zu dimensions, %s kernels)",
             embed_model_name(app->embed), embed_model_dim(app->embed),
             embed_model_kernel(app->embed));
-    app__log_precision(app->embed);
+    app__log_precision(app->embed, app->cfg.data_dir);
     return RAGD_OK;
 }
 
@@ -340,8 +354,8 @@ int app_open(app_t *app, ragd_error *err)
     sc.read_replicas = cfg->redis_read_replicas != 0;
     sc.sentinel_user = cfg->redis_sentinel_user;
     sc.sentinel_password = cfg->redis_sentinel_password;
-    if (!sc.url && app__mkdirs(cfg->data_dir) != 0)
-        return ragd_error_set(err, RAGD_EIO, "data_dir: cannot create %s", cfg->data_dir);
+    if ((rc = app__data_dir(&sc, err)))
+        return rc;
     if ((rc = store_open(&sc, &app->store, err)))
         return rc;
 

@@ -57,6 +57,7 @@ typedef struct ragd_config {
     int64_t embed_bulk_batch_tokens;  /* word pieces per bulk micro-batch */
     int64_t embed_interactive_max_tokens; /* larger embedding requests run as bulk */
     char *embed_precision;            /* auto | fp32 | bf16 */
+    int64_t embed_precision_remeasure; /* 1 = measure even when the kept choice holds */
     int64_t search_max_limit;         /* largest `limit` of a search */
     int64_t kb_batch_max;             /* documents per upsert request */
     int64_t kb_snapshot_interval;     /* seconds between namespace snapshots; 0 = at exit only */

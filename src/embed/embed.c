@@ -35,6 +35,8 @@ void embed_default_opts(embed_opts *o)
     o->precision = EMBED_FP32;
     o->threads = 0;
     o->max_tokens = 0;
+    o->precision_file = NULL;
+    o->remeasure = false;
 }
 
 int embed_precision_parse(const char *s, embed_precision *out)
@@ -138,6 +140,21 @@ static int em__probe_encode(void *ud, const char *const *texts, const size_t *le
     return embed_encode(ud, texts, lens, n, out, ntok, NULL);
 }
 
+/* EMBED_AUTO: the choice kept in the precision file when it still holds,
+ * else a measurement (then kept there; a file that cannot be written only
+ * means the next start measures too). */
+static int em__auto_precision(embed_model *m, const char *dir, const embed_opts *o)
+{
+    const char *file = o->precision_file;
+    if (file && !o->remeasure && embed__precision_load(file, dir, m->bert, &m->choice) == 0)
+        return 0;
+    embed__prober pr = {m->bert, m->dim, em__probe_encode, m};
+    int rc = embed__choose_precision(&pr, &m->choice);
+    if (rc == 0 && file)
+        embed__precision_save(file, dir, &m->choice);
+    return rc;
+}
+
 int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out, ragd_error *err)
 {
     embed_opts o;
@@ -170,8 +187,7 @@ int embed_model_open(const char *dir, const embed_opts *opts, embed_model **out,
         m->max_tokens = (size_t)c->max_positions;
     m->dim = (size_t)c->hidden;
     m->choice.chosen = embed_model_precision(m);
-    embed__prober pr = {m->bert, m->dim, em__probe_encode, m};
-    if (o.precision == EMBED_AUTO && (rc = embed__choose_precision(&pr, &m->choice))) {
+    if (o.precision == EMBED_AUTO && (rc = em__auto_precision(m, dir, &o))) {
         embed_model_close(m);
         return ragd_error_set(err, rc, "%s: precision measurement failed: %s", dir,
                               ragd_strerror(rc));

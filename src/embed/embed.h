@@ -41,14 +41,16 @@ typedef struct embed_precision_trial {
 } embed_precision_trial;
 
 /* How the precision in effect was chosen. measured is false (and ntrials 0)
- * when it was configured rather than EMBED_AUTO. */
+ * when it was configured rather than EMBED_AUTO; reused is true when the
+ * measurement is an earlier start's, read from the precision file. */
 typedef struct embed_precision_choice {
     bool measured;
+    bool reused;
     embed_precision chosen;
     size_t ntrials;
     embed_precision_trial trial[4];
     size_t probe_texts, probe_tokens;
-    double total_ms; /* wall time the measurement added to open */
+    double total_ms; /* wall time the measurement (or reading it) added to open */
 } embed_precision_choice;
 
 typedef struct embed_opts {
@@ -56,6 +58,13 @@ typedef struct embed_opts {
     int threads;       /* compute threads; 0 = all online CPUs */
     size_t max_tokens; /* word pieces per text incl. [CLS]/[SEP]; 0 = the model's
                           max_seq_length (256 for all-MiniLM-L6-v2) */
+    /* EMBED_AUTO: a file keeping the measured choice (borrowed for the call).
+     * Its choice is reused when ragd's version, the CPU (model name and
+     * feature bits) and the weights file (path, size, mtime) match, unless
+     * remeasure; otherwise, or when it does not parse, the precision is
+     * measured and the file rewritten. NULL: measure at every open. */
+    const char *precision_file;
+    bool remeasure;
 } embed_opts;
 
 /* Defaults: FP32, all CPUs, the model's max_seq_length. */
@@ -66,7 +75,8 @@ int embed_precision_parse(const char *s, embed_precision *out);
 const char *embed_precision_name(embed_precision p); /* "fp32", "bf16", "auto" (static) */
 
 /* Open a model directory (with EMBED_AUTO, also measure the precision: about
- * 0.2-0.5 s here, see embed_model_precision_choice): config.json, model.safetensors, vocab.txt,
+ * 0.2-0.5 s here, see embed_model_precision_choice, or reuse the measurement
+ * kept in opts->precision_file): config.json, model.safetensors, vocab.txt,
  * tokenizer_config.json and the sentence-transformers files (modules.json,
  * 1_Pooling/config.json, sentence_bert_config.json; all optional: mean
  * pooling, no normalisation and 512 positions without them). opts may be NULL.

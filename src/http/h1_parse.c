@@ -3,7 +3,8 @@
  * is found by its blank line (every line must end in CRLF: a bare LF is
  * refused, so no two parsers can split it differently), then the request line
  * and each field line are checked against RFC 9112's grammar: a method token,
- * an origin-form target, HTTP/1.0 or 1.1, field names as tokens with the colon
+ * an origin-form target (or an http(s):// absolute-form one, whose authority
+ * then stands for Host, or OPTIONS' asterisk-form), HTTP/1.0 or 1.1, field names as tokens with the colon
  * right after, no obs-fold, no control characters in values. Framing follows
  * §6: one Content-Length of digits only, or Transfer-Encoding "chunked" alone;
  * both, either twice or any other coding is refused (request smuggling).
@@ -53,12 +54,14 @@ static long h1__head_end(const char *buf, size_t len, size_t start, size_t max_h
         if (!lf)
             break;
         size_t p = (size_t)(lf - buf);
-        if (p == ls || buf[p - 1] != '\r')
-            return H1_BAD(err, "a line ends in a bare LF (CRLF is required)");
+        /* the size first: a prefix past max_head is refused for its size
+         * before its line end arrives, so the whole must be too */
         if (p + 1 > max_head)
             return first ? h1__fail(err, 414, "uri_too_long", "the request line is too long")
                          : h1__fail(err, 431, "header_too_large",
                                     "the request headers are too large");
+        if (p == ls || buf[p - 1] != '\r')
+            return H1_BAD(err, "a line ends in a bare LF (CRLF is required)");
         if (first)
             *line1 = p - 1 - start;
         else if (p - 1 == ls)
@@ -89,7 +92,69 @@ static int h1__version(const char *v, size_t n, int *minor, h1_error *err)
     return H1_BAD(err, "the request line has no valid HTTP version");
 }
 
-/* method SP origin-form SP HTTP-version */
+/* An authority byte of RFC 3986 §3.2 without userinfo: unreserved,
+ * pct-encoded, sub-delims, ':' and the brackets of an IP literal. */
+static bool h1__authority_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c && strchr("-._~%!$&'()*+,;=:[]", c) != NULL;
+}
+
+/* absolute-form (RFC 9112 §3.2.2) in l[t..e): "http://" or "https://", an
+ * authority without userinfo, then the path and query, which become the
+ * target; the authority is the request's host (it overrides Host). */
+static int h1__absolute(const char *l, size_t start, size_t t, size_t e, h1_request *req,
+                        h1_error *err)
+{
+    size_t s = 0;
+    if (e - t >= 7 && strncasecmp(l + t, "http://", 7) == 0)
+        s = t + 7;
+    else if (e - t >= 8 && strncasecmp(l + t, "https://", 8) == 0)
+        s = t + 8;
+    else
+        return H1_BAD(err, "the request target must be an absolute path (origin-form) or an "
+                           "http:// or https:// URL (absolute-form)");
+    if (memchr(l + t, '#', e - t))
+        return H1_BAD(err, "the request target holds a fragment (#)");
+    size_t a = s;
+    while (a < e && l[a] != '/' && l[a] != '?') {
+        if (l[a] == '@')
+            return H1_BAD(err, "the request target holds userinfo (user@), which is not accepted");
+        if (!h1__authority_char((unsigned char)l[a]))
+            return H1_BAD(err, "the request target's authority is malformed");
+        a++;
+    }
+    if (a == s || l[s] == ':')
+        return H1_BAD(err, "the request target's authority has no host");
+    req->authority_off = (uint32_t)(start + s);
+    req->authority_len = (uint32_t)(a - s);
+    req->target_off = (uint32_t)(start + a);
+    req->target_len = (uint32_t)(e - a);
+    return 0;
+}
+
+/* The target in l[t..e): origin-form, absolute-form or, for OPTIONS only,
+ * asterisk-form. */
+static int h1__target(const char *l, size_t start, size_t t, size_t e, h1_request *req,
+                      h1_error *err)
+{
+    if (l[t] == '/') {
+        req->target_off = (uint32_t)(start + t);
+        req->target_len = (uint32_t)(e - t);
+        return 0;
+    }
+    if (e - t == 1 && l[t] == '*') {
+        if (req->method_len != 7 || memcmp(l, "OPTIONS", 7) != 0)
+            return H1_BAD(err, "the asterisk-form target (*) is only for OPTIONS");
+        req->target_off = (uint32_t)(start + t);
+        req->target_len = 1;
+        return 0;
+    }
+    return h1__absolute(l, start, t, e, req, err);
+}
+
+/* method SP request-target SP HTTP-version */
 static int h1__request_line(const char *buf, size_t start, size_t n, h1_request *req,
                             h1_error *err)
 {
@@ -106,10 +171,8 @@ static int h1__request_line(const char *buf, size_t start, size_t n, h1_request 
         i++;
     if (i == t || i == n || l[i] != ' ')
         return H1_BAD(err, "the request target is malformed");
-    if (l[t] != '/')
-        return H1_BAD(err, "the request target must be an absolute path (origin-form)");
-    req->target_off = (uint32_t)(start + t);
-    req->target_len = (uint32_t)(i - t);
+    if (h1__target(l, start, t, i, req, err))
+        return -1;
     return h1__version(l + i + 1, n - i - 1, &req->minor, err);
 }
 

@@ -32,7 +32,15 @@ typedef struct h1_header {
 
 typedef struct h1_request {
     uint32_t method_off, method_len;
-    uint32_t target_off, target_len;  /* origin-form: "/path?query" */
+    /* The origin-form target "/path?query". An absolute-form target
+     * (RFC 9112 §3.2.2: "http://host:port/path?query", https too) leaves
+     * its path and query here, empty or starting with '?' when it has no
+     * path (read as "/"), and its authority below; OPTIONS' asterisk-form
+     * leaves "*". */
+    uint32_t target_off, target_len;
+    /* The absolute-form's authority ("host:port", no userinfo), which
+     * replaces the Host field as the request's host; length 0 otherwise. */
+    uint32_t authority_off, authority_len;
     int minor;                        /* HTTP/1.<minor>: 0 or 1 */
     int nheaders;
     h1_header headers[H1_MAX_HEADERS];

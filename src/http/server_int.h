@@ -39,7 +39,9 @@ typedef struct h1_ctx {
     arena scratch;             /* req.arena, the handler's */
     http_req_log log;          /* req.log */
     char *head;                /* owned: the head's bytes (values NUL-terminated),
-                                  then the path and query */
+                                  then the path and query, then the authority */
+    const char *authority;     /* in head: an absolute-form target's authority,
+                                  which answers for Host; NULL otherwise */
     h1_request parsed;         /* offsets into head */
     h1_kv query[H1_MAX_QUERY];
     int nquery;

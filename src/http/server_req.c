@@ -2,11 +2,14 @@
  * server_req.c - one request of the HTTP server, from its parsed head to its
  * log line: the request id (the caller's valid X-Request-Id, else a new one),
  * the W3C trace span (http/trace.h: the caller's valid traceparent is joined,
- * else a trace starts), the decoded path and query the handlers read, the
- * checks before the body (reserve connections serve only /health and
- * /metrics; a target holding %00 is refused, as decoded its NUL would end the
- * path or a query value early), routing, and at the end one log line, one
- * observation and the release of everything (the request's arena in one call).
+ * else a trace starts), the decoded path and query the handlers read (an
+ * absolute-form target's authority answers for the Host header, as RFC 9112
+ * §3.2.2 says, so every host check sees it), the checks before the body
+ * (reserve connections serve only /health and /metrics; a target holding %00
+ * is refused, as decoded its NUL would end the path or a query value early;
+ * OPTIONS * is answered with the server's methods), routing, and at the end
+ * one log line, one observation and the release of everything (the request's
+ * arena in one call).
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -37,6 +40,8 @@ static const char *req__header(const http_req_src *src, const char *name)
 {
     const h1_ctx *ctx = (const h1_ctx *)src;
     size_t n;
+    if (ctx->authority && strcasecmp(name, "Host") == 0)
+        return ctx->authority;
     return h1_header_get(&ctx->parsed, ctx->head, name, &n);
 }
 
@@ -58,25 +63,37 @@ static void req__client_ip(const http_req_src *src, char *out, size_t n)
 
 /* Copy the head with the method and every field value NUL-terminated in
  * place (the SP or CR after each), and room after it for the decoded target
- * (one block, apart from the handler's arena, which starts empty). */
+ * and the authority (one block, apart from the handler's arena, which starts
+ * empty). */
 static void req__own_head(h1_ctx *ctx, const char *head, const h1_request *parsed)
 {
     ctx->parsed = *parsed;
-    ctx->head = xmalloc(parsed->head_len + 1 + parsed->target_len + 1);
+    size_t tail = parsed->head_len + 1 + 1 + parsed->target_len + 1;
+    ctx->head = xmalloc(tail + parsed->authority_len + 1);
     memcpy(ctx->head, head, parsed->head_len);
     ctx->head[parsed->head_len] = '\0';
     ctx->head[parsed->method_off + parsed->method_len] = '\0';
     for (int i = 0; i < parsed->nheaders; i++)
         ctx->head[parsed->headers[i].value_off + parsed->headers[i].value_len] = '\0';
+    if (parsed->authority_len) {
+        char *a = ctx->head + tail;
+        memcpy(a, head + parsed->authority_off, parsed->authority_len);
+        a[parsed->authority_len] = '\0';
+        ctx->authority = a;
+    }
 }
 
-/* The decoded path and the split query of the target. */
+/* The decoded path and the split query of the target ("/" first when an
+ * absolute-form target has no path). */
 static void req__target(h1_ctx *ctx, const char *head)
 {
     const char *t = head + ctx->parsed.target_off;
     char *path = ctx->head + ctx->parsed.head_len + 1;
-    memcpy(path, t, ctx->parsed.target_len);
-    path[ctx->parsed.target_len] = '\0';
+    size_t n = ctx->parsed.target_len, k = 0;
+    if (ctx->authority && (n == 0 || t[0] != '/'))
+        path[k++] = '/';
+    memcpy(path + k, t, n);
+    path[k + n] = '\0';
     char *q = strchr(path, '?');
     if (q) {
         *q++ = '\0';
@@ -127,10 +144,26 @@ void h1_ctx_refuse(h1_ctx *ctx, int status, const char *code, const char *msg)
     http_error(&ctx->req, &ctx->resp, status, code, "%s", msg);
 }
 
+/* OPTIONS * (asterisk-form): 200 with Allow naming every method a route
+ * takes, OPTIONS included (RFC 9110 §9.3.7). */
+static void req__options_any(struct http_server *s, h1_ctx *ctx)
+{
+    int methods = HTTP_OPTIONS;
+    for (int i = 0; i < router_count(s->router); i++)
+        methods |= router_methods(s->router, i);
+    char allow[96];
+    router_allow_string(methods, allow, sizeof allow);
+    http_resp_static(&ctx->resp, 200, "text/plain", "", 0);
+    http_resp_header(&ctx->resp, "Allow", allow);
+}
+
 bool h1_ctx_precheck(struct http_server *s, h1_ctx *ctx, bool reserve)
 {
-    (void)s;
     const char *path = ctx->req.path;
+    if (strcmp(path, "*") == 0) {
+        req__options_any(s, ctx);
+        return true;
+    }
     if (reserve && strcmp(path, "/health") != 0 && strcmp(path, "/metrics") != 0) {
         h1_ctx_refuse(ctx, 503, "server_busy",
                       "the server is at its connection limit; try again shortly");

@@ -78,7 +78,9 @@ typedef struct kb_opts {
     const char *snapshot_dir;     /* namespace snapshots (documents, slots, HNSW and
                                      the log position they reflect), written every
                                      snapshot_interval_s and by kb_close, loaded by
-                                     kb_open which replays the log since; NULL = none */
+                                     kb_open which replays the log since; the folder
+                                     (parents too) is made by the first snapshot
+                                     written, never before; NULL = none */
     int snapshot_interval_s;      /* 0 = only at kb_close */
     repl_t *repl;                 /* borrowed: follow the change logs other instances
                                      write (many instances on one Redis); NULL = this

@@ -201,10 +201,8 @@ int kb_open(const kb_opts *opts, kb_t **out, ragd_error *err)
         kb->o.dim = 0;
     snprintf(kb->model, sizeof kb->model, "%s", opts->model ? opts->model : "");
     kb->o.snapshot_dir = NULL;
-    if (opts->snapshot_dir && *opts->snapshot_dir) {
-        mkdir(opts->snapshot_dir, 0700);
-        kb->o.snapshot_dir = xstrdup(opts->snapshot_dir);
-    }
+    if (opts->snapshot_dir && *opts->snapshot_dir)
+        kb->o.snapshot_dir = xstrdup(opts->snapshot_dir);  /* made by the first snapshot */
     kb->o.model = kb->model;
     pthread_rwlock_init(&kb->lock, NULL);
     pthread_mutex_init(&kb->ddl, NULL);

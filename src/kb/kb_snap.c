@@ -169,6 +169,8 @@ int kb__snap_take(const kb_t *kb, const kb_ns *ns, uint64_t seq, kb_snap_w *w)
     memcpy(w->name, ns->name, sizeof w->name);
     w->seq = seq;
     kb__version_new(w->token);
+    if (file_mkdirs(kb->o.snapshot_dir))
+        return RAGD_EIO;
     if (ns->hn && hnsw_count(ns->hn) > 0) {
         char path[4096];
         kb__snap_hnsw_path(path, sizeof path, kb->o.snapshot_dir, ns->name, w->token);

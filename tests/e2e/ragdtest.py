@@ -100,11 +100,7 @@ class RedisCluster:
 
     @staticmethod
     def _free_base():
-        import random
-        while True:
-            base = random.randrange(20000, 29000)
-            if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(6)):
-                return base
+        return cluster_free_base()
 
     def _script(self, action):
         env = dict(os.environ, RAGD_TOPOLOGY_DIR=self.dir)
@@ -146,6 +142,21 @@ class RedisCluster:
             self._script("down")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# Cluster node ports: a node's bus port is its port + 10000, and both must stay
+# below the ephemeral range (32768+ by default), where outgoing connections take
+# their ports and could hold one before the node binds it.
+CLUSTER_BASES = (11000, 22700)
+
+
+def cluster_free_base(nodes=6):
+    """A base whose nodes base..base+nodes-1 and bus ports (+10000) are all free."""
+    import random
+    while True:
+        base = random.randrange(*CLUSTER_BASES)
+        if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(nodes)):
+            return base
 
 
 def _port_free(port):

@@ -159,6 +159,65 @@ def test_health_and_log_say_which_precision_was_measured():
         s.cleanup()
 
 
+def test_a_restart_reuses_the_measured_precision():
+    """The measurement is kept in the data directory: a restart on the same CPU,
+    weights and version reuses it (health and log say so), --remeasure measures
+    again, and a file that does not parse is measured over and rewritten."""
+    s = _started({})
+    try:
+        def measurement():
+            emb = s.get("/health").json()["details"]["embedding"]
+            assert emb["precision_chosen_by"] == "measurement"
+            return emb["precision"], emb["kernel"], emb["precision_measurement"]
+        first = measurement()
+        assert first[2]["source"] == "measured"
+        path = os.path.join(s.data_dir, "embed-precision")
+        assert os.path.exists(path)
+        s.restart()
+        again = measurement()
+        assert again[2]["source"] == "reused"
+        assert again[:2] == first[:2]
+        assert [c["precision"] for c in again[2]["candidates"]] == \
+            [c["precision"] for c in first[2]["candidates"]]
+        assert "reused from" in s.logs()
+        s.stop()
+        s.args = ["--remeasure"]
+        s.start()
+        assert measurement()[2]["source"] == "measured"
+        s.stop()
+        s.args = []
+        with open(path, "w") as f:
+            f.write("not a precision file\n")
+        s.start()
+        assert measurement()[2]["source"] == "measured"
+        s.restart()
+        assert measurement()[2]["source"] == "reused"
+    finally:
+        s.cleanup()
+
+
+def test_on_redis_without_a_data_dir_the_precision_is_measured_each_start(redis_server):
+    """No data directory (Redis, and none made yet): nothing to keep the choice
+    in, so every start measures, and the directory is not made for it."""
+    import shutil
+    import tempfile
+    import redis as redis_py
+    from ragdtest import Ragd
+    redis_py.Redis(port=redis_server.port, db=9).flushdb()
+    root = tempfile.mkdtemp(prefix="ragd-nodir-")
+    data = os.path.join(root, "absent")
+    s = Ragd(env={"REDIS_URL": redis_server.url(9)}, data_dir=data).start()
+    try:
+        for _ in range(2):
+            m = s.get("/health").json()["details"]["embedding"]["precision_measurement"]
+            assert m["source"] == "measured"
+            s.restart()
+        assert not os.path.exists(data)
+    finally:
+        s.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def test_configured_precision_is_not_measured():
     s = _started({"RAGD_EMBED_PRECISION": "fp32"})
     try:

@@ -2,8 +2,10 @@
 error a client can provoke is ragd's JSON error with X-Request-Id (431, 414, bad
 chunk sizes, Content-Length -1, 505, oversized bodies, bad method tokens, bare LF,
 header lines without a colon, too many headers, 408 for a request cut by a
-deadline), and the framing a client relies on works: keep-alive, pipelining in
-order, chunked uploads, Expect: 100-continue, HEAD, HTTP/1.0."""
+deadline, targets that are neither origin-form nor an http(s) absolute-form),
+and the framing a client relies on works: keep-alive, pipelining in order,
+chunked uploads, Expect: 100-continue, HEAD, HTTP/1.0, absolute-form targets
+(their authority is the host the Host check sees) and OPTIONS *."""
 import json
 import socket
 import time
@@ -106,7 +108,11 @@ def assert_json_error(resp, status, code):
     (b"GET /health HTTP/1.1\n" + HOST + b"\r\n", 400, "bad_request"),
     (b"GET /health HTTP/1.1\r\n" + HOST + b"NoColonHere\r\n\r\n", 400, "bad_request"),
     (b"GET /health HTTP/1.1\r\n" + HOST + b"X-A: 1\r\n folded\r\n\r\n", 400, "bad_request"),
-    (b"GET http://evil/health HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request"),
+    (b"GET ftp://127.0.0.1/health HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request"),
+    (b"GET http://user@127.0.0.1/health HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request"),
+    (b"GET http:///health HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request"),
+    (b"GET http://127.0.0.1/health#x HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request"),
+    (b"GET * HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request"),
     (b"GET /health HTTP/1.1\r\n\r\n", 400, "bad_request"),
     (b"\x00\x01GARBAGE\r\n\r\n", 400, "bad_request"),
 ])
@@ -114,6 +120,32 @@ def test_protocol_errors_are_json(wire, request_bytes, status, code):
     closed = assert_json_error(exchange(wire.port, request_bytes), status, code)
     assert closed  # the stream cannot be trusted past a refused head
     assert wire.get("/health").status_code == 200
+
+
+def test_absolute_form_targets_use_their_authority_as_host(wire):
+    """RFC 9112 §3.2.2: the absolute-form is accepted and its authority, not the
+    Host field, is the request's host, so the DNS-rebinding check sees it."""
+    url = b"http://127.0.0.1:%d" % wire.port
+    st, headers, body, _ = exchange(wire.port, b"GET " + url + b"/health?x=1 HTTP/1.1\r\n"
+                                    b"Host: rebound.example\r\nConnection: close\r\n\r\n")
+    assert st == 200, body
+    # refused exactly as the same name in Host is
+    closed = assert_json_error(exchange(wire.port, b"GET http://rebound.example/health HTTP/1.1"
+                                        b"\r\n" + HOST + b"\r\n"), 403, "host_not_allowed")
+    assert closed == assert_json_error(exchange(wire.port, b"GET /health HTTP/1.1\r\n"
+                                                b"Host: rebound.example\r\n\r\n"),
+                                       403, "host_not_allowed")
+    st, _, body, _ = exchange(wire.port, b"GET HTTPS://localhost/health HTTP/1.1\r\n"
+                              b"Host: rebound.example\r\nConnection: close\r\n\r\n")
+    assert st == 200, body
+
+
+def test_options_asterisk_lists_the_servers_methods(wire):
+    st, headers, body, _ = exchange(wire.port, b"OPTIONS * HTTP/1.1\r\n" + HOST +
+                                    b"Connection: close\r\n\r\n")
+    assert st == 200 and body == b""
+    allow = [m.strip() for m in headers["allow"].split(",")]
+    assert {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"} <= set(allow), allow
 
 
 def test_oversized_bodies_are_413_json(wire):

@@ -194,3 +194,47 @@ def test_a_start_from_snapshots_scans_no_key(lone):
     got = rep(s)
     assert got["snapshots_loaded"] == 0 and got["keys_scanned_at_start"] >= 60, got
     assert listing(s, "ks") == before[0]
+
+
+def test_on_redis_a_missing_data_dir_is_made_by_the_first_snapshot(redis_server):
+    """On Redis the data directory holds only the knowledge-base snapshots: a
+    start with a directory that does not exist yet neither fails nor makes it
+    while nothing is written; the first snapshot makes it (parents too), and
+    the restart loads that snapshot instead of rebuilding."""
+    import shutil
+    import tempfile
+    redis_py.Redis(port=redis_server.port, db=DB).flushdb()
+    root = tempfile.mkdtemp(prefix="ragd-nodir-")
+    data = os.path.join(root, "not", "yet")
+    s = Ragd(env={"REDIS_URL": redis_server.url(DB), "RAGD_KB_SNAPSHOT_INTERVAL": "1"},
+             data_dir=data).start()
+    try:
+        assert not os.path.exists(os.path.join(root, "not"))  # nothing written: nothing made
+        assert s.post(NS, json={"name": "nd"}).status_code == 201
+        put(s, "nd", docs(0, 20, "squat"))
+        eventually(lambda: rep(s)["snapshots_written"] >= 1)
+        assert glob.glob(os.path.join(data, "kb-snapshots", "nd*"))
+        assert "snapshot failed" not in s.logs()
+        before = listing(s, "nd")
+        s.restart()
+        got = rep(s)
+        assert got["snapshots_loaded"] == 1 and got["rebuilds_total"] == 0, got
+        assert listing(s, "nd") == before
+    finally:
+        s.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_data_dir_that_cannot_be_made_is_refused_at_start(redis_server):
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="ragd-nodir-") as root:
+        blocker = os.path.join(root, "file")
+        with open(blocker, "w") as f:
+            f.write("x")
+        s = Ragd(env={"REDIS_URL": redis_server.url(DB)}, data_dir=os.path.join(blocker, "d"))
+        with pytest.raises(RuntimeError) as e:
+            s.start(timeout=20)
+        assert "data_dir: %s cannot be created" % os.path.join(blocker, "d") in str(e.value)
+        assert s.proc.returncode != 0
+        s.proc = None
+        os.unlink(s.log.name)

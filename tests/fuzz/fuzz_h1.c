@@ -30,6 +30,9 @@ static void check_head(const h1_request *r, size_t len)
         abort();
     if (r->method_off + r->method_len > r->head_len || r->target_off + r->target_len > r->head_len)
         abort();
+    if (r->authority_len && (r->authority_off + r->authority_len > r->target_off ||
+                             r->authority_off <= r->method_off + r->method_len))
+        abort();  /* an absolute-form authority lies in the target, before its path */
     for (int i = 0; i < r->nheaders; i++) {
         const h1_header *h = &r->headers[i];
         if (h->name_off + h->name_len > r->head_len || h->value_off + h->value_len > r->head_len)

@@ -65,6 +65,30 @@ TEST(connection_semantics_follow_the_version)
     ASSERT_EQ_INT(r.method_off, 4);
 }
 
+/* Check the target and authority parsed from s. */
+static void check_forms(const char *s, const char *target, const char *authority)
+{
+    h1_request r;
+    h1_error e;
+    ASSERT_EQ_INT(parse(s, &r, &e), 1);
+    ASSERT_EQ_INT(r.target_len, strlen(target));
+    ASSERT_TRUE(strncmp(s + r.target_off, target, r.target_len) == 0);
+    ASSERT_EQ_INT(r.authority_len, strlen(authority));
+    ASSERT_TRUE(strncmp(s + r.authority_off, authority, r.authority_len) == 0);
+}
+
+TEST(absolute_and_asterisk_forms_are_accepted)
+{
+    check_forms("GET /a?b=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/a?b=1", "");
+    check_forms("GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: x\r\n\r\n",
+                "/a/b?c=d", "example.com:8080");
+    check_forms("GET HTTPS://127.0.0.1/ HTTP/1.1\r\nHost: x\r\n\r\n", "/", "127.0.0.1");
+    check_forms("GET http://[::1]:80 HTTP/1.1\r\nHost: x\r\n\r\n", "", "[::1]:80");
+    check_forms("GET http://h?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", "?q=1", "h");
+    check_forms("GET http://h/ HTTP/1.0\r\n\r\n", "/", "h");
+    check_forms("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", "");
+}
+
 static const struct {
     const char *in;
     int status;
@@ -74,8 +98,20 @@ static const struct {
     { "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
     { " GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
     { "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
-    { "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
-    { "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http:/h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://user@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://u:p@h:80/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http:/// HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http:// HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://:80/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://h/x#frag HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://h\"x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "GET http://h/ HTTP/1.1\r\n\r\n", 400, "bad_request" },
+    { "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
+    { "OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
     { "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
     { "GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400, "bad_request" },
     { "GET / http/1.1\r\nHost: h\r\n\r\n", 400, "bad_request" },
@@ -112,6 +148,30 @@ static const struct {
       "Transfer-Encoding: chunked\r\n\r\n", 400, "invalid_framing" },
     { "PUT / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "invalid_framing" },
 };
+
+/* A line past the limit that ends in a bare LF is refused for its size, as
+ * every prefix of it past the limit is (the fuzzer found them disagreeing). */
+TEST(a_bare_lf_past_the_limit_is_refused_for_size)
+{
+    char s[4096];
+    int n = snprintf(s, sizeof s, "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+    memset(s + n, 'a', 3000);
+    memcpy(s + n + 3000, "\n\r\n", 4);
+    size_t len = (size_t)n + 3004;
+    for (size_t cut = 2048; cut <= len; cut++) {  /* the last is the whole head */
+        h1_request r;
+        h1_error e = { 0, NULL, NULL };
+        ASSERT_EQ_INT(h1_parse_head(s, cut, 2048, &r, &e), -1);
+        ASSERT_EQ_INT(e.status, 431);
+    }
+    h1_request r;
+    h1_error e = { 0, NULL, NULL };
+    memcpy(s, "GET /", 5);
+    memset(s + 5, 'a', 3000);
+    memcpy(s + 3005, "\n\r\n", 4);
+    ASSERT_EQ_INT(h1_parse_head(s, 3009, 2048, &r, &e), -1);
+    ASSERT_EQ_INT(e.status, 414);
+}
 
 TEST(every_refusal_has_its_status_and_code)
 {
@@ -329,6 +389,8 @@ int main(void)
 {
     RUN(a_valid_head_is_parsed);
     RUN(connection_semantics_follow_the_version);
+    RUN(absolute_and_asterisk_forms_are_accepted);
+    RUN(a_bare_lf_past_the_limit_is_refused_for_size);
     RUN(every_refusal_has_its_status_and_code);
     RUN(heads_past_the_limit_are_414_or_431);
     RUN(a_head_split_at_every_byte_is_incomplete_until_whole);

@@ -5,10 +5,12 @@
  * hits, the BM25 and HNSW counts); a truncated or damaged snapshot, or one of
  * another version, is rebuilt from the store (counted, never a crash); a
  * store without a registry is scanned once and given one; create and drop
- * keep the registry in step.
+ * keep the registry in step; the snapshot folder (parents too) is made by the
+ * first snapshot written, never by an open that writes none.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kb_fixture.h"
 #include "kb/kb_int.h"
@@ -241,11 +243,31 @@ TEST(the_registry_lists_namespaces_and_is_rebuilt_when_missing)
     kb_close(kb);
 }
 
+TEST(the_snapshot_folder_is_made_by_the_first_snapshot)
+{
+    char parent[600];
+    snprintf(parent, sizeof parent, "%s/data", g_dir);
+    kb_t *kb = open_kb();
+    ASSERT_TRUE(kb != NULL);
+    kb_close(kb);  /* no namespace: nothing written */
+    ASSERT_TRUE(access(parent, F_OK) != 0);
+    kb = open_kb();
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(kb, "first", NULL, &err));
+    kb_doc_in d = { "d1", "fox dog", 7, NULL, NULL };
+    ASSERT_OK(kb_docs_upsert(kb, "first", &d, 1, NULL, &err));
+    ASSERT_EQ_INT(kb_snapshot_all(kb), 1);
+    ASSERT_TRUE(access(g_snap, W_OK) == 0);
+    ASSERT_OK(kb_ns_drop(kb, "first", NULL));
+    kb_close(kb);
+}
+
 int main(void)
 {
     if (!mkdtemp(g_dir) || !(g_wp = kbfx_tokenizer(g_dir)) || !(g_store = kbfx_store(g_dir)))
         return 1;
-    snprintf(g_snap, sizeof g_snap, "%s/snap", g_dir);
+    snprintf(g_snap, sizeof g_snap, "%s/data/snap", g_dir);  /* neither exists yet */
+    RUN(the_snapshot_folder_is_made_by_the_first_snapshot);
     RUN(a_start_from_snapshots_scans_nothing_and_answers_the_same);
     RUN(truncated_damaged_or_other_version_snapshots_are_rebuilt);
     RUN(the_registry_lists_namespaces_and_is_rebuilt_when_missing);

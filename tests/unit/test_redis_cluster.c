@@ -13,9 +13,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/redis_cluster.h"
@@ -130,21 +132,7 @@ TEST(url_seeds)
 
 /* ---- a real cluster ---- */
 
-/* A free loopback port, or 0. */
-static int free_port_any(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
+/* Can port be bound on loopback now? */
 static bool port_free(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -156,13 +144,42 @@ static bool port_free(int port)
     return ok;
 }
 
-/* A free port whose cluster bus port (port + 10000) is free too. */
+/* A free port whose cluster bus port (port + 10000) is free too, both below
+ * the ephemeral range (32768 and up by default), where an outgoing connection
+ * may take either before the node binds it. */
+#define CLUSTER_PORT_LOW 11000
+#define CLUSTER_PORT_HIGH 22700
 static int free_port(void)
 {
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     for (;;) {
-        int p = free_port_any();
-        if (p > 0 && p + 10000 <= 65535 && port_free(p + 10000))
+        int p = CLUSTER_PORT_LOW + (int)(rand_r(&seed) % (CLUSTER_PORT_HIGH - CLUSTER_PORT_LOW));
+        if (port_free(p) && port_free(p + 10000))
             return p;
+    }
+}
+
+/* The lowest port of the kernel's ephemeral range (32768 when unreadable). */
+static int ephemeral_low(void)
+{
+    int low = 32768, high;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    return low;
+}
+
+TEST(node_and_bus_ports_below_the_ephemeral_range)
+{
+    int low = ephemeral_low();
+    for (int i = 0; i < 50; i++) {
+        int p = free_port();
+        ASSERT_TRUE(p > 1024 && p + 10000 < low);
     }
 }
 
@@ -661,6 +678,7 @@ int main(void)
     RUN(redirect_parse);
     RUN(slots_parse);
     RUN(url_seeds);
+    RUN(node_and_bus_ports_below_the_ephemeral_range);
     snprintf(g_tmp, sizeof g_tmp, "/tmp/ragd_test_cluster_XXXXXX");
     if (!mkdtemp(g_tmp))
         return 1;
