@@ -5,6 +5,7 @@
  */
 #include "http/trace.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 

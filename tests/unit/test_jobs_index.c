@@ -65,7 +65,7 @@ static void inst_close(inst *in)
 
 static char *submit(jobs_t *j)
 {
-    kb_doc_in d = { "d1", "the quick brown fox", 19, NULL, NULL };
+    kb_doc_in d = { "d1", "the quick brown fox", 19, NULL, NULL, 0 };
     cJSON *job = NULL;
     ragd_error err;
     if (jobs_submit(j, "ns", &d, 1, NULL, &job, &err))
