@@ -254,7 +254,7 @@ TEST(the_snapshot_folder_is_made_by_the_first_snapshot)
     kb = open_kb();
     ragd_error err;
     ASSERT_OK(kb_ns_create(kb, "first", NULL, &err));
-    kb_doc_in d = { "d1", "fox dog", 7, NULL, NULL };
+    kb_doc_in d = { "d1", "fox dog", 7, NULL, NULL, 0 };
     ASSERT_OK(kb_docs_upsert(kb, "first", &d, 1, NULL, &err));
     ASSERT_EQ_INT(kb_snapshot_all(kb), 1);
     ASSERT_TRUE(access(g_snap, W_OK) == 0);
