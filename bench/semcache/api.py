@@ -10,7 +10,8 @@ API, and asked through the gateway once (a miss that fills its cache from the fa
 upstream, tests/e2e/fake_upstream.py). Then, interleaved: a paraphrase checked through
 the API (prompt embedded by the local model), the same paraphrase's vector checked
 through the API (no embedding: index + store only), and another paraphrase asked
-through the gateway (a semantic hit). Every text asked is new to the embedding cache,
+through the gateway (a semantic hit). Then filtered checks in a second cache (crowd()):
+a common filter, and a rare one whose only match lies behind the whole crowd. Every text asked is new to the embedding cache,
 so the prompt rows include one embedding each. A keep-alive connection per client.
 
 RedisVL's SemanticCache is not run beside it: it needs the RediSearch module
@@ -61,10 +62,42 @@ def timed(session, url, body):
     return ms, r
 
 
+def crowd(session, url, m, reps=50, dim=384, seed=11):
+    """Filtered checks in a cache of m entries near one direction: all but one of
+    tenant A, the rare one (tenant B) farther than every A entry but within the
+    distance. Rows: unfiltered, filter A (the first candidates pass), filter B
+    (the search widens until the distance is exhausted: the whole crowd is read)."""
+    rng = random.Random(seed)
+    base = [rng.gauss(0, 1) for _ in range(dim)]
+    def near(spread):
+        return [x + rng.gauss(0, spread) for x in base]
+    for i in range(m):
+        session.post(url + "/store", json={"prompt": "crowd %d" % i, "response": "a",
+                                           "vector": near(0.15), "filters": {"tenant": "A"}},
+                     timeout=60).raise_for_status()
+    session.post(url + "/store", json={"prompt": "rare", "response": "b", "vector": near(0.5),
+                                       "filters": {"tenant": "B"}}, timeout=60).raise_for_status()
+    rows = {}
+    for name, flt in (("unfiltered", None), ("filter, common", {"tenant": "A"}),
+                      ("filter, rare (widens)", {"tenant": "B"})):
+        lat, hits = [], 0
+        for _ in range(reps):
+            body = {"vector": base, "distance_threshold": 0.5, "num_results": 1}
+            if flt:
+                body["filters"] = flt
+            ms, r = timed(session, url + "/check", body)
+            lat.append(ms)
+            hits += bool(r.json()["hits"])
+        rows["check, %d entries, %s" % (m, name)] = (lat, hits)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--redis-url", default="")
+    ap.add_argument("--crowd", type=int, default=3000,
+                    help="entries of the filtered-check cache (0: skip it)")
     args = ap.parse_args()
     up = FakeUpstream().start()
     env = {"RAGD_UPSTREAM_URL": up.url, "RAGD_LOG_LEVEL": "warn"}
@@ -107,6 +140,10 @@ def main():
             if v:
                 p50, p99 = pct(v)
                 print("  %-22s %8.2f %8.2f %6d" % (k, p50, p99, hits[k]))
+        if args.crowd:
+            for k, (v, h) in crowd(api, s.url + "/api/v1/semantic-cache/crowd", args.crowd).items():
+                p50, p99 = pct(v)
+                print("  %-42s %8.2f %8.2f %6d" % (k, p50, p99, h))
         print("  load average: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
     finally:
         s.cleanup()

@@ -62,6 +62,11 @@ static bool kb_api__sees_owner(const void *id, const char *owner)
     return kb_api__owner_visible(id, owner, false);
 }
 
+static bool kb_api__may_delete(const void *id, const char *owner)
+{
+    return kb_api__owner_visible(id, owner, true);
+}
+
 /* Does the caller see every document (auth off, service or admin keys)? */
 static cJSON *kb_api__info_json(const kb_ns_info *in)
 {
@@ -590,13 +595,10 @@ static void kb_api_doc_get(http_req *req, http_resp *resp)
 static void kb_api_doc_delete(http_req *req, http_resp *resp)
 {
     const char *ns = http_req_param(req, "ns"), *id = http_req_param(req, "id");
-    cJSON *doc = NULL;
-    int rc = kb_doc_get(api_app(req)->kb, ns, id, false, &doc);
-    if (rc == 0 && !kb_api__visible(req, doc, true))
-        rc = RAGD_ENOTFOUND;
-    cJSON_Delete(doc);
-    if (rc == 0)
-        rc = kb_doc_delete(api_app(req)->kb, ns, id);
+    /* the owner rule is checked on the stored record, with the delete */
+    int rc = kb_doc_delete_as(api_app(req)->kb, ns, id,
+                              api_sees_all(req) ? NULL : kb_api__may_delete,
+                              auth_identity_of(req));
     if (rc == RAGD_ENOTFOUND && kb_ns_exists(api_app(req)->kb, ns)) {
         http_error(req, resp, 404, "document_not_found", "document '%s' is not in '%s'", id, ns);
         return;

@@ -371,18 +371,24 @@ int gw_semidx_lookup(gw_semidx *ix, const char *partition, const float *vec, dou
 }
 
 int gw_semidx_search(gw_semidx *ix, const char *partition, const float *vec, double threshold,
-                     size_t k, int64_t now_ms, gw_semidx_hit *hits, size_t *n)
+                     size_t k, int64_t now_ms, gw_semidx_hit *hits, size_t *n, bool *more)
 {
     *n = 0;
+    if (more)
+        *more = false;
     if (k == 0 || k > GW_SEMIDX_K_MAX)
         return RAGD_EINVAL;
-    vec_hit *vh = xmalloc(k * sizeof *vh);
+    vec_hit *vh = NULL;
     size_t nh = 0;
     int rc = RAGD_OK;
     pthread_rwlock_rdlock(&ix->lock);
     sem_part *p = semidx__part_get(ix, partition, false);
-    if (p)
+    if (p) {
+        if (k > p->live)  /* more than the partition holds: all of it */
+            k = p->live;
+        vh = xmalloc(k * sizeof *vh);
         rc = semidx__search(p, vec, k, vh, &nh);
+    }
     for (size_t i = 0; rc == 0 && i < nh && vh[i].score >= threshold; i++) {
         const sem_ent *e = vh[i].id < p->nids ? p->ents[vh[i].id] : NULL;
         if (!e || semidx__expired(e, now_ms))
@@ -390,6 +396,8 @@ int gw_semidx_search(gw_semidx *ix, const char *partition, const float *vec, dou
         hits[*n].skey = xstrdup(e->skey);
         hits[(*n)++].sim = vh[i].score;
     }
+    if (more && rc == 0 && p && nh == k && k < p->live && vh[nh - 1].score >= threshold)
+        *more = true;
     pthread_rwlock_unlock(&ix->lock);
     free(vh);
     return rc;

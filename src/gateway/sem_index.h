@@ -73,11 +73,15 @@ typedef struct gw_semidx_hit {
 } gw_semidx_hit;
 
 /* Up to k (1..GW_SEMIDX_K_MAX) live entries of partition nearest to vec with
- * similarity >= threshold, best first, into hits[0..*n). No guard. The
- * caller frees each hits[i].skey. */
-#define GW_SEMIDX_K_MAX 1024
+ * similarity >= threshold, best first, into hits[0..*n) (room for k). No
+ * guard. A k at or above the partition's size reads all of it (an HNSW graph
+ * then answers with its exact scan). *more (may be NULL) is set when the
+ * search stopped at k with its k-th neighbour still within the threshold, so
+ * entries beyond may qualify too; false means every live entry within the
+ * threshold was read. The caller frees each hits[i].skey. */
+#define GW_SEMIDX_K_MAX ((size_t)1 << 24)
 int gw_semidx_search(gw_semidx *ix, const char *partition, const float *vec, double threshold,
-                     size_t k, int64_t now_ms, gw_semidx_hit *hits, size_t *n);
+                     size_t k, int64_t now_ms, gw_semidx_hit *hits, size_t *n, bool *more);
 
 typedef struct gw_semidx_stats {
     uint64_t entries;          /* in the index now */

@@ -180,9 +180,9 @@ int gw_semantic_lookup(gw_semantic *s, const gw_sem_query *q, double threshold, 
 }
 
 int gw_semantic_search(gw_semantic *s, const char *partition, const float *vec, double threshold,
-                       size_t k, gw_semidx_hit *hits, size_t *n)
+                       size_t k, gw_semidx_hit *hits, size_t *n, bool *more)
 {
-    return gw_semidx_search(s->ix, partition, vec, threshold, k, clock_wall_ms(), hits, n);
+    return gw_semidx_search(s->ix, partition, vec, threshold, k, clock_wall_ms(), hits, n, more);
 }
 
 size_t gw_semantic_dim(const gw_semantic *s)

@@ -68,10 +68,11 @@ int gw_semantic_lookup(gw_semantic *s, const gw_sem_query *q, double threshold, 
                        size_t n, float *sim);
 
 /* Up to k entries of partition nearest to vec with similarity >= threshold,
- * best first, without the guard (gw_semidx_search: the caller frees each
+ * best first, without the guard (gw_semidx_search: *more set when entries
+ * beyond k may be within the threshold too; the caller frees each
  * hits[i].skey). The standalone semantic cache's lookup. Thread-safe. */
 int gw_semantic_search(gw_semantic *s, const char *partition, const float *vec, double threshold,
-                       size_t k, gw_semidx_hit *hits, size_t *n);
+                       size_t k, gw_semidx_hit *hits, size_t *n, bool *more);
 
 /* The vectors' dimension. */
 size_t gw_semantic_dim(const gw_semantic *s);

@@ -17,11 +17,13 @@
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/mem.h"
+#include "util/strmap.h"
 
 #define SEMC_STATS_PREFIX "semcache"
 #define SEMC_SKEY_MAX (5 + 64 + 1 + GW_SEMCACHE_ID_LEN + 1)
-/* With a filter, this many neighbours per result wanted are read, so that
- * entries the filter refuses still leave enough. */
+/* With a filter, this many neighbours per result wanted are read first, so
+ * that entries the filter refuses usually still leave enough (the search
+ * widens when they do not: gw_semcache_check). */
 #define SEMC_FILTER_OVERFETCH 8
 #define SEMC_FILTER_MIN_CANDIDATES 64
 
@@ -201,6 +203,48 @@ static cJSON *semc__hit(gw_semcache *sc, const char *partition, const gw_semidx_
     return o;
 }
 
+/* Insert hit o into arr by distance (a wider search may find an entry nearer
+ * than those an HNSW graph returned before). */
+static void semc__add_sorted(cJSON *arr, cJSON *o)
+{
+    double d = cJSON_GetObjectItemCaseSensitive(o, "vector_distance")->valuedouble;
+    int at = 0;
+    for (const cJSON *h = arr->child; h; h = h->next, at++)
+        if (cJSON_GetObjectItemCaseSensitive(h, "vector_distance")->valuedouble > d)
+            break;
+    cJSON_InsertItemInArray(arr, at, o);
+}
+
+/* One search of k neighbours within the threshold; those not in seen (NULL:
+ * a single search) become hits, filtered, until arr holds num_results. */
+static int semc__round(gw_semcache *sc, const char *partition, const float *vec,
+                       const gw_semcache_query *q, size_t k, strmap *seen, cJSON *arr, bool *more)
+{
+    gw_semidx_hit *nb = xmalloc(k * sizeof *nb);
+    size_t n = 0;
+    int rc = gw_semantic_search(sc->sem, partition, vec, 1.0 - q->distance_threshold, k, nb, &n,
+                                more);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(nb[i].skey);
+        bool fresh = !seen || !strmap_get(seen, nb[i].skey, len);
+        if (fresh && seen)
+            strmap_put(seen, nb[i].skey, len, arr);
+        cJSON *o = fresh && (size_t)cJSON_GetArraySize(arr) < q->num_results
+                       ? semc__hit(sc, partition, &nb[i], q->filter) : NULL;
+        if (o)
+            semc__add_sorted(arr, o);
+        free(nb[i].skey);
+    }
+    free(nb);
+    return rc;
+}
+
+/* Unfiltered: the num_results nearest. Filtered: the nearest
+ * max(SEMC_FILTER_OVERFETCH x num_results, SEMC_FILTER_MIN_CANDIDATES) are
+ * read and filtered; while fewer than num_results pass and entries beyond
+ * may still be within the threshold, the search widens (k doubles, up to the
+ * whole partition) over the entries not yet read. So every entry within the
+ * threshold is considered, as under RedisVL's pre-filter. */
 int gw_semcache_check(gw_semcache *sc, const char *partition, const gw_semcache_query *q,
                       const embed_work *w, cJSON **hits)
 {
@@ -210,25 +254,19 @@ int gw_semcache_check(gw_semcache *sc, const char *partition, const gw_semcache_
     int rc = semc__vector(sc, q->vec, q->prompt, w, &vec);
     if (rc)
         return rc;
+    bool filtered = q->filter && !kb_filter_is_empty(q->filter), more = false;
     size_t k = q->num_results;
-    if (q->filter && !kb_filter_is_empty(q->filter)) {
-        k *= SEMC_FILTER_OVERFETCH;
-        if (k < SEMC_FILTER_MIN_CANDIDATES)
-            k = SEMC_FILTER_MIN_CANDIDATES;
-    }
-    gw_semidx_hit *nb = xmalloc(k * sizeof *nb);
-    size_t n = 0;
-    rc = gw_semantic_search(sc->sem, partition, vec, 1.0 - q->distance_threshold, k, nb, &n);
-    free(vec);
+    if (filtered)
+        k = k * SEMC_FILTER_OVERFETCH > SEMC_FILTER_MIN_CANDIDATES ? k * SEMC_FILTER_OVERFETCH
+                                                                  : SEMC_FILTER_MIN_CANDIDATES;
+    strmap seen = STRMAP_INIT;
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = (size_t)cJSON_GetArraySize(arr) < q->num_results
-                       ? semc__hit(sc, partition, &nb[i], q->filter) : NULL;
-        if (o)
-            cJSON_AddItemToArray(arr, o);
-        free(nb[i].skey);
-    }
-    free(nb);
+    do {
+        rc = semc__round(sc, partition, vec, q, k, filtered ? &seen : NULL, arr, &more);
+        k = k > GW_SEMIDX_K_MAX / 2 ? GW_SEMIDX_K_MAX : 2 * k;
+    } while (rc == 0 && filtered && more && (size_t)cJSON_GetArraySize(arr) < q->num_results);
+    strmap_free(&seen);
+    free(vec);
     if (rc) {
         cJSON_Delete(arr);
         return rc;

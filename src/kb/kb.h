@@ -311,18 +311,35 @@ int kb_docs_upsert_vec(kb_t *kb, const char *ns, const kb_doc_in *docs, const kb
  * the document has expired). */
 int kb_doc_get(kb_t *kb, const char *ns, const char *id, bool with_chunks, cJSON **out);
 
-/* Delete one document. RAGD_ENOTFOUND. */
+/* A rule on a document's owner (NULL = shared): true when the caller ud may
+ * see or delete it. */
+typedef bool (*kb_owner_fn)(const void *ud, const char *owner);
+
+/* The kb_owner_fn of one user: owner equals the string user. */
+bool kb_owner_is(const void *user, const char *owner);
+
+/* Delete one document (any owner). RAGD_ENOTFOUND. */
 int kb_doc_delete(kb_t *kb, const char *ns, const char *id);
 
+/* Delete one document for a user-bound caller: only if may(ud, owner)
+ * accepts its owner, asked of this instance's copy first (an early refusal)
+ * and then of the STORED record, atomically with the delete, as upserts
+ * decide a replace: a document another owner holds in the store now (created
+ * through another instance since this one's copy) is refused and kept.
+ * RAGD_ENOTFOUND (the namespace, the document, or not the caller's); may
+ * NULL: kb_doc_delete. */
+int kb_doc_delete_as(kb_t *kb, const char *ns, const char *id, kb_owner_fn may, const void *ud);
+
 /* Delete every document whose metadata passes filter (NULL/empty = all) and,
- * when owner is given, whose user_id equals it. *deleted gets the count. */
+ * when owner is given, whose user_id equals it, in this instance's copy and
+ * in the stored record (a document another owner holds in the store now is
+ * skipped, kept and not counted). *deleted gets the count. */
 int kb_docs_delete_where(kb_t *kb, const char *ns, const kb_filter *filter, const char *owner,
                          uint64_t *deleted);
 
 /* Per-caller stats: the documents whose owner visible(ud, owner) accepts
  * (owner NULL = shared), their chunks and text bytes. RAGD_ENOTFOUND
  * (namespace). Thread-safe; visible runs under the namespace's read lock. */
-typedef bool (*kb_owner_fn)(const void *ud, const char *owner);
 int kb_ns_count_visible(kb_t *kb, const char *ns, kb_owner_fn visible, const void *ud,
                         uint64_t *docs, uint64_t *chunks, uint64_t *text_bytes);
 

@@ -366,7 +366,8 @@ static int kb__persist_checks(kb_t *kb, kb_ns *ns, const kb_pending *pd, size_t 
     uint32_t *h = xmalloc((m ? m : 1) * sizeof *h);
     for (size_t j = 0; j < m; j++)
         h[j] = had[at[j]];
-    int rc = kb__stored_docs(kb, ns, ids, owners, m, h, ck, &bad);
+    kb__rule rule = { .owners = owners };
+    int rc = kb__stored_docs(kb, ns, ids, &rule, m, h, ck, &bad);
     for (size_t j = 0; j < m; j++)
         had[at[j]] = h[j];
     if (rc == KB__NOT_YOURS)
@@ -660,10 +661,10 @@ void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n)
 }
 
 /* Delete docs (all in ns->docs) from the store, after the checks of
- * kb__persist (RAGD_ECONFLICT, *failed) and expired_by's (kb__docs_delete).
- * Caller holds wmu. */
+ * kb__persist (RAGD_ECONFLICT, *failed), expired_by's and rule's on the
+ * stored records (KB__NOT_YOURS, *bad). Caller holds wmu. */
 static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by,
-                            size_t *failed)
+                            const kb__rule *rule, size_t *failed, size_t *bad)
 {
     buf_t keys = BUF_INIT, rec = BUF_INIT;
     store_op *ops = NULL;
@@ -678,8 +679,7 @@ static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_
         ids[i] = docs[i]->id;
         had[i] = docs[i]->n_chunks;
     }
-    size_t bad = 0;
-    int rc = kb__stored_docs(kb, ns, ids, NULL, n, had, &ck, &bad);
+    int rc = kb__stored_docs(kb, ns, ids, rule, n, had, &ck, bad);
     for (size_t i = 0; i < n && rc == 0; i++)
         kb__ops_delete(ns->name, docs[i]->id, had[i], 0, true, &keys, &ops, &nops, &cap, &koff);
     free(ids);
@@ -707,34 +707,52 @@ static int kb__delete_store(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_
     return rc;
 }
 
-int kb__docs_delete(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by)
+int kb__docs_delete(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by,
+                    const kb__rule *rule, size_t *deleted)
 {
-    int rc = kb__ns_check_live(kb, ns);
-    for (int tries = 0; tries < 8 && (rc == 0 || rc == KB__RETRY); tries++) {
-        size_t failed = 0;
-        rc = kb__delete_store(kb, ns, docs, n, expired_by, &failed);
-        if (rc == RAGD_ECONFLICT)
-            rc = kb__conflict(kb, ns, failed);
-        else
+    *deleted = 0;
+    int rc = kb__ns_check_live(kb, ns), tries = 0;
+    while (rc == 0 && n > 0) {
+        size_t failed = 0, bad = 0;
+        rc = kb__delete_store(kb, ns, docs, n, expired_by, rule, &failed, &bad);
+        if (rc == RAGD_OK) {
+            kb__docs_unpublish(ns, docs, n);
+            *deleted = n;
             break;
+        }
+        if (rc == KB__NOT_YOURS) { /* keep the refused one past the end */
+            kb_doc *t = docs[bad];
+            docs[bad] = docs[--n];
+            docs[n] = t;
+            rc = RAGD_OK;
+        } else if (rc == RAGD_ECONFLICT && (rc = kb__conflict(kb, ns, failed)) == KB__RETRY) {
+            rc = ++tries < 8 ? RAGD_OK : RAGD_ECONFLICT;
+        }
     }
-    if (rc)
-        return rc == KB__RETRY ? RAGD_ECONFLICT : rc;
-    kb__docs_unpublish(ns, docs, n);
-    return RAGD_OK;
+    return rc;
 }
 
 int kb_doc_delete(kb_t *kb, const char *nsname, const char *id)
+{
+    return kb_doc_delete_as(kb, nsname, id, NULL, NULL);
+}
+
+int kb_doc_delete_as(kb_t *kb, const char *nsname, const char *id, kb_owner_fn may,
+                     const void *ud)
 {
     kb_ns *ns = kb__ns_acquire(kb, nsname);
     if (!ns)
         return RAGD_ENOTFOUND;
     pthread_mutex_lock(&ns->wmu);
     kb_doc *d = ns->dropped || !id ? NULL : strmap_get(&ns->docs, id, strlen(id));
-    int rc = d ? kb__docs_delete(kb, ns, &d, 1, 0) : RAGD_ENOTFOUND;
+    if (d && may && !may(ud, d->user_id))
+        d = NULL; /* the early refusal, on this instance's copy */
+    kb__rule rule = { .may = may, .ud = ud };
+    size_t done = 0;
+    int rc = d ? kb__docs_delete(kb, ns, &d, 1, 0, may ? &rule : NULL, &done) : RAGD_ENOTFOUND;
     pthread_mutex_unlock(&ns->wmu);
     kb__ns_release(ns);
-    return rc;
+    return rc == RAGD_OK && done == 0 ? RAGD_ENOTFOUND : rc;
 }
 
 int kb_docs_delete_where(kb_t *kb, const char *nsname, const kb_filter *filter, const char *owner,
@@ -751,15 +769,16 @@ int kb_docs_delete_where(kb_t *kb, const char *nsname, const kb_filter *filter, 
     void *v;
     while (!ns->dropped && strmap_next(&ns->docs, &it, NULL, &v)) {
         kb_doc *d = v;
-        if (owner && (!d->user_id || strcmp(owner, d->user_id)))
+        if (owner && !kb_owner_is(owner, d->user_id))
             continue;
         if (kb_filter_match(filter, d->metadata))
             hit[n++] = d;
     }
+    kb__rule rule = { .may = kb_owner_is, .ud = owner };
     for (size_t at = 0; at < n && !rc; at += 256) {
-        size_t m = n - at < 256 ? n - at : 256;
-        if (!(rc = kb__docs_delete(kb, ns, hit + at, m, 0)))
-            *deleted += m;
+        size_t m = n - at < 256 ? n - at : 256, done = 0;
+        rc = kb__docs_delete(kb, ns, hit + at, m, 0, owner ? &rule : NULL, &done);
+        *deleted += done;
     }
     free(hit);
     pthread_mutex_unlock(&ns->wmu);

@@ -4,11 +4,12 @@
  * script on Redis, the write transaction on LMDB): the namespace's meta record
  * must exist, and each written or deleted document's stored record must still
  * be exactly the one this writer read (or still be missing). The records are
- * read in one store_get_many, and the ownership rule of upserts is decided on
- * them: the owner that allows a replace is the one the store holds when the
- * write lands, whichever instance wrote it. The sweeper's deletes also ask
- * that each stored record has expired (kb_checks.expired_by), so a document
- * another instance just re-wrote with a later expiry is never swept.
+ * read in one store_get_many, and the ownership rules of upserts and of
+ * user-bound deletes are decided on them: the owner that allows a replace or
+ * a delete is the one the store holds when the write lands, whichever
+ * instance wrote it. The sweeper's deletes also ask that each stored record
+ * has expired (kb_checks.expired_by), so a document another instance just
+ * re-wrote with a later expiry is never swept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,17 +59,28 @@ void kb__checks_meta(kb_checks *ck, const kb_ns *ns)
     buf_free(&k);
 }
 
-/* May a write for owner (NULL = a shared writer) replace the stored record
- * sd (NULL = unreadable)? Only a shared writer, or the record's own user. */
-static bool kb__owner_may(const char *owner, const kb_doc *sd)
+bool kb_owner_is(const void *user, const char *owner)
 {
-    return !owner || (sd && sd->user_id && strcmp(sd->user_id, owner) == 0);
+    return owner && strcmp(owner, user) == 0;
 }
 
-/* One stored record (rc: its read's result): its check, its chunk count into
- * *had, the ownership rule and the expiry rule (ck->expired_by). */
+/* May the write of document i replace or delete the stored record sd (NULL
+ * = unreadable) under rule (NULL: any)? An upsert: only a shared writer, or
+ * the record's own user; a user-bound delete: an owner rule->may accepts. */
+static bool kb__rule_allows(const kb__rule *rule, size_t i, const kb_doc *sd)
+{
+    if (!rule)
+        return true;
+    if (rule->owners)
+        return !rule->owners[i] || (sd && kb_owner_is(rule->owners[i], sd->user_id));
+    return sd && rule->may(rule->ud, sd->user_id);
+}
+
+/* One stored record (rc: its read's result) of document i: its check, its
+ * chunk count into *had, the ownership rule and the expiry rule
+ * (ck->expired_by). */
 static int kb__stored_one(kb_checks *ck, const char *key, size_t klen, int rc,
-                          const store_value *v, const char *owner, bool rule, uint32_t *had)
+                          const store_value *v, const kb__rule *rule, size_t i, uint32_t *had)
 {
     if (rc == RAGD_ENOTFOUND && ck->expired_by)
         return KB__NOT_YOURS; /* deleted meanwhile: nothing left to sweep */
@@ -83,7 +95,7 @@ static int kb__stored_one(kb_checks *ck, const char *key, size_t klen, int rc,
         sd = NULL;
     if (sd && sd->n_chunks > *had)
         *had = sd->n_chunks;
-    bool ok = !rule || kb__owner_may(owner, sd);
+    bool ok = kb__rule_allows(rule, i, sd);
     if (ck->expired_by)
         ok = ok && sd && sd->expires_at && sd->expires_at <= ck->expired_by;
     kb__doc_free(sd);
@@ -93,7 +105,7 @@ static int kb__stored_one(kb_checks *ck, const char *key, size_t klen, int rc,
     return RAGD_OK;
 }
 
-int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const char *const *owners,
+int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const kb__rule *rule,
                     size_t n, uint32_t *had, kb_checks *ck, size_t *bad)
 {
     buf_t keys = BUF_INIT;
@@ -110,8 +122,7 @@ int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const cha
     int *rcs = xcalloc(n ? n : 1, sizeof *rcs);
     int grc = n ? store_get_many(kb->o.store, ptr, len, n, vals, rcs) : RAGD_OK, rc = grc;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = kb__stored_one(ck, ptr[i], len[i], rcs[i], &vals[i], owners ? owners[i] : NULL,
-                            owners != NULL, &had[i]);
+        rc = kb__stored_one(ck, ptr[i], len[i], rcs[i], &vals[i], rule, i, &had[i]);
         if (rc == KB__NOT_YOURS)
             *bad = i;
     }

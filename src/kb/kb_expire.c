@@ -20,31 +20,34 @@
 
 #define KB_EXPIRE_BATCH 256 /* documents per delete (one log record) */
 
-/* Delete one batch of expired documents; on a refusal (one was re-written or
- * deleted elsewhere) or a store error, re-read them so that memory and the
- * heap hold the store's records again (the still-expired ones are swept by
- * the next run). Returns how many were deleted. Caller holds wmu. */
+/* Delete one batch of expired documents. Those the store refuses (re-written
+ * or deleted elsewhere) and, on a store error, all of them are re-read, so
+ * that memory and the heap hold the store's records again (the still-expired
+ * ones are swept by the next run). Returns how many were deleted. Caller
+ * holds wmu. */
 static size_t kb__expire_batch(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t now_s)
 {
-    int rc = kb__docs_delete(kb, ns, docs, n, now_s);
-    if (rc == 0)
+    size_t done = 0;
+    int rc = kb__docs_delete(kb, ns, docs, n, now_s, NULL, &done);
+    if (rc == 0 && done == n)
         return n;
-    const char **ids = xmalloc(n * sizeof *ids);
-    for (size_t i = 0; i < n; i++)
-        ids[i] = xstrdup(docs[i]->id);
-    if (rc != KB__NOT_YOURS)
+    size_t m = n - done; /* docs[done..n): refused, or not deleted at all */
+    const char **ids = xmalloc(m * sizeof *ids);
+    for (size_t i = 0; i < m; i++)
+        ids[i] = xstrdup(docs[done + i]->id);
+    if (rc != 0)
         log_msg(LOG_WARN, "knowledge bases: namespace %s: deleting %zu expired documents "
-                "failed: %s (retried later)", ns->name, n, ragd_strerror(rc));
-    if (rc != RAGD_ENOTFOUND && kb__docs_sync(kb, ns, ids, n) != 0)
-        for (size_t i = 0; i < n; i++) { /* memory as it was: offer them again */
+                "failed: %s (retried later)", ns->name, m, ragd_strerror(rc));
+    if (rc != RAGD_ENOTFOUND && kb__docs_sync(kb, ns, ids, m) != 0)
+        for (size_t i = 0; i < m; i++) { /* memory as it was: offer them again */
             const kb_doc *d = strmap_get(&ns->docs, ids[i], strlen(ids[i]));
             if (d)
                 kb__expiry_note(ns, d);
         }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < m; i++)
         free((char *)ids[i]);
     free(ids);
-    return 0;
+    return done;
 }
 
 /* Sweep one namespace at now_ms. Returns the documents deleted. */

@@ -389,14 +389,24 @@ void kb__checks_meta(kb_checks *ck, const kb_ns *ns);
 /* The checks, once every one is added (valid until the next add or free). */
 const store_check *kb__checks_final(kb_checks *ck);
 void kb__checks_free(kb_checks *ck);
+/* Whose stored records a write may replace or delete. owners (upserts):
+ * owners[i] is the user writing document i (NULL = a shared write, any
+ * record); a user replaces only its own. Else may (user-bound deletes): the
+ * stored record's owner (NULL = shared) must pass may(ud, owner). */
+typedef struct kb__rule {
+    const char *const *owners;
+    kb_owner_fn may;
+    const void *ud;
+} kb__rule;
+
 /* Read the stored records of documents ids[0..n) (one store_get_many) and add
  * a check per record: still equal to what was read, or still missing.
  * had[i] (in: memory's chunk count) becomes the larger of it and the stored
- * record's, the chunk keys the write must cover. With owners (owners[i]: the
- * user writing document i, NULL = a shared write), a stored record of another
- * user or a shared one refuses a user's write: KB__NOT_YOURS, *bad = i. Store
- * errors are returned. Caller holds wmu. */
-int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const char *const *owners,
+ * record's, the chunk keys the write must cover. With a rule (NULL: any
+ * record), a stored record the rule refuses (or an unreadable one) refuses
+ * the write: KB__NOT_YOURS, *bad = i. Store errors are returned. Caller
+ * holds wmu. */
+int kb__stored_docs(kb_t *kb, const kb_ns *ns, const char *const *ids, const kb__rule *rule,
                     size_t n, uint32_t *had, kb_checks *ck, size_t *bad);
 
 /* Index the new chunks of pd (vecs: total * dim, or NULL), publish them and
@@ -409,11 +419,16 @@ void kb__docs_publish_tp(kb_t *kb, kb_ns *ns, kb_pending *pd, size_t n, size_t t
                          const float *vecs, struct threadpool *tp, kb_upsert_stats *st);
 /* Remove docs (in ns->docs) from memory and the indexes. Caller holds wmu. */
 void kb__docs_unpublish(kb_ns *ns, kb_doc **docs, size_t n);
-/* Delete docs (all in ns->docs, no repeats) from the store (one record on the
- * log) and memory. expired_by > 0: only if every stored record has expired by
- * that unix second, else KB__NOT_YOURS and nothing changes (another instance
- * re-wrote one). RAGD_ENOTFOUND (namespace dropped), store errors. Caller
- * holds wmu. */
-int kb__docs_delete(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by);
+/* Delete docs (all in ns->docs, no repeats; the array is reordered) from the
+ * store (one record on the log per try) and memory. A doc whose stored record
+ * refuses the delete is left out, in the store and in memory, and moved past
+ * the first *deleted entries: with rule (NULL: any), a record the rule
+ * refuses (another owner's now, written through another instance); with
+ * expired_by > 0, a record that has not expired by that unix second or is
+ * gone (another instance re-wrote or deleted it). *deleted counts the rest,
+ * which are gone from memory. RAGD_ENOTFOUND (namespace dropped),
+ * RAGD_ECONFLICT after 8 lost races, store errors. Caller holds wmu. */
+int kb__docs_delete(kb_t *kb, kb_ns *ns, kb_doc **docs, size_t n, int64_t expired_by,
+                    const kb__rule *rule, size_t *deleted);
 
 #endif

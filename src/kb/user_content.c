@@ -294,7 +294,7 @@ int uc_item_delete(kb_t *kb, const char *ns, const char *user_id, const char *id
     cJSON *doc = NULL;
     int rc = uc__doc(kb, ns, user_id, id, &doc);
     cJSON_Delete(doc);
-    return rc ? rc : kb_doc_delete(kb, ns, id);
+    return rc ? rc : kb_doc_delete_as(kb, ns, id, kb_owner_is, user_id);
 }
 
 static int uc__newest_first(const void *a, const void *b)

@@ -1,7 +1,9 @@
 """Several ragd instances on one Redis: the namespace life cycle is decided in
 Redis, not in one instance's memory (create is set-if-absent, settings changes
 are compare-and-set), a document replace removes the chunk keys the stored
-document had, whichever instance wrote them, and every instance follows the
+document had, whichever instance wrote them, a user's delete is checked against
+the stored owner too (a stale instance never deletes another user's document),
+and every instance follows the
 others' writes through the change logs (Redis Streams): searches on B and C see
 what A wrote, deleted and updated without a restart; a killed instance catches
 up; a follower whose stream was trimmed past it reloads; a flushed Redis is
@@ -219,6 +221,72 @@ def test_racing_replaces_by_two_users_on_two_instances(pair):
         d = on.get(f"{NS}/race/documents/{did}").json()
         assert d["user_id"] == winner
         assert chunk_keys(r, "race", did) == d["chunk_count"]
+
+
+ADMIN = "admin-secret-0123456789"
+
+
+@pytest.fixture
+def keyed_pair(redis_server):
+    """pair with authentication on: (Redis client, A, B, {name: headers}) with
+    user keys for alice and bob (stored in Redis: valid on both)."""
+    r = redis_py.Redis(port=redis_server.port, db=DB)
+    r.flushdb()
+    env = {"REDIS_URL": redis_server.url(DB), "RAGD_ADMIN_KEY": ADMIN}
+    a, b = Ragd(env=env).start(), Ragd(env=env).start()
+    hs = {"admin": {"X-API-Key": ADMIN}}
+    for user in ("alice", "bob"):
+        got = a.post("/api/v1/keys", headers=hs["admin"], json={
+            "user_id": user, "scopes": ["read", "write"]})
+        assert got.status_code == 201, got.text
+        hs[user] = {"X-API-Key": got.json()["key"]}
+    yield r, a, b, hs
+    a.cleanup()
+    b.cleanup()
+
+
+def test_a_stale_instance_never_deletes_another_users_document(keyed_pair):
+    """A user's delete is checked against the stored owner, as a replace is:
+    alice deletes her document through A and bob creates the same id there
+    while B is paused; alice's delete of that id reaches B as it resumes (B
+    may still hold alice's copy) and answers 404 document_not_found, and her
+    delete by filter deletes nothing: bob's document stays, on both."""
+    r, a, b, hs = keyed_pair
+    assert a.post(NS, headers=hs["admin"], json={"name": "own"}).status_code == 201
+    eventually(lambda: b.get(f"{NS}/own", headers=hs["admin"]).status_code == 200)
+    for i in range(12):
+        did = f"d{i}"
+
+        def create(s, user):
+            return s.post(f"{NS}/own/documents", headers=hs[user], json={"documents": [
+                {"id": did, "text": f"{user} note {i} on squats", "metadata": {"n": i}}]})
+        assert create(a, "alice").status_code == 200
+        eventually(lambda: b.get(f"{NS}/own/documents/{did}", headers=hs["alice"]).status_code == 200)
+        got = []
+        if i % 2 == 0:
+            stale = threading.Thread(target=lambda: got.append(
+                b.delete(f"{NS}/own/documents/{did}", headers=hs["alice"])))
+        else:
+            stale = threading.Thread(target=lambda: got.append(b.post(
+                f"{NS}/own/documents/delete", headers=hs["alice"], json={"filter": {"n": i}})))
+        # B paused: it cannot follow A's writes; alice's delete waits in its socket
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert a.delete(f"{NS}/own/documents/{did}", headers=hs["alice"]).status_code == 200
+            assert create(a, "bob").status_code == 200
+            stale.start()
+            time.sleep(0.05)
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        stale.join()
+        if i % 2 == 0:
+            assert_error(got[0], 404, "document_not_found")
+        else:
+            assert got[0].status_code == 200 and got[0].json()["deleted"] == 0, got[0].text
+        assert r.exists(f"ragd:kb:{{own}}:doc:{did}")
+        for s in (a, b):
+            eventually(lambda: (s.get(f"{NS}/own/documents/{did}", headers=hs["bob"]).json()
+                                .get("user_id") == "bob"))
 
 
 def test_batch_that_keeps_losing_its_check_gets_409_conflict(pair, redis_server):

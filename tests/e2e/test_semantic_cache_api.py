@@ -131,6 +131,28 @@ def test_vectors_num_results_filters_and_return_fields(srv):
     assert check(srv, "alice", name, vector=unit(7)) == []
 
 
+def test_a_filtered_check_finds_an_entry_behind_many_nearer_ones(srv):
+    # 300 entries of tenant A crowd the query; the one of tenant B lies within
+    # the threshold but behind all of them: the filter is exact (RedisVL's
+    # pre-filter), not applied to the nearest few only
+    name = fresh()
+    for i in range(300):
+        v = unit(0)
+        v[1] = 0.001 * i  # distances below 0.05
+        store(srv, "alice", name, prompt=f"crowd {i}", response="A", vector=v,
+              filters={"tenant": "A"})
+    v = unit(0)
+    v[1] = 0.6  # distance about 0.14
+    lone = store(srv, "alice", name, prompt="lone", response="B", vector=v,
+                 filters={"tenant": "B"})
+    hits = check(srv, "alice", name, vector=unit(0), distance_threshold=0.2, num_results=3,
+                 filters={"tenant": "B"})
+    assert [h["id"] for h in hits] == [lone]
+    assert check(srv, "alice", name, vector=unit(0), distance_threshold=0.1,
+                 filters={"tenant": "B"}) == []
+    nearest = check(srv, "alice", name, vector=unit(0), distance_threshold=0.2, num_results=2)
+    assert [h["prompt"] for h in nearest] == ["crowd 0", "crowd 1"]
+
 def test_delete_by_id_filter_and_clear(srv):
     name = fresh()
     a = store(srv, "alice", name, prompt="a", response="A", vector=unit(0), filters={"k": "x"})

@@ -7,7 +7,9 @@
  * no orphan chunk keys; a drop on A leaves B; a store reset (the epoch key and
  * the data gone) makes B drop its replicas and report why. A user's replace
  * is decided on the stored owner, not on the writer's memory (an instance
- * that never saw another user's document cannot take it over). Many records
+ * that never saw another user's document cannot take it over), and so is a
+ * user's delete (an instance still holding the old owner's copy deletes
+ * nothing of the new owner's, by id or by filter). Many records
  * reach a follower as batches (HNSW inserts on a pool) and leave it equal to
  * the writer. An expired document is hidden on both at once; when one sweeps
  * it, the other drops it, and an instance whose memory is stale never sweeps a
@@ -262,6 +264,47 @@ TEST(replace_checks_the_stored_owner)
     wipe(url, logs, 1);
 }
 
+/* B never follows: it keeps alice's "d" in memory while A deletes it and bob
+ * creates "d" in the store. alice's delete through B passes B's copy but the
+ * stored record is bob's: refused, nothing deleted; the same by filter; an
+ * unbound (admin) delete still deletes. */
+TEST(delete_checks_the_stored_owner)
+{
+    const char *url = getenv("RAGD_TEST_REDIS_URL");
+    if (!url || !*url)
+        SKIP("RAGD_TEST_REDIS_URL not set");
+    snprintf(g_prefix, sizeof g_prefix, "tkbd%d", (int)getpid());
+    inst a = { 0 }, b = { 0 };
+    ASSERT_TRUE(inst_open(&a, url));
+    ragd_error err;
+    ASSERT_OK(kb_ns_create(a.kb, "del", NULL, &err));
+    kb_doc_in alice[2] = { { "d", "alice squat note", 16, NULL, "alice", 0 },
+                           { "e", "alice press note", 16, NULL, "alice", 0 } };
+    ASSERT_OK(kb_docs_upsert(a.kb, "del", alice, 2, NULL, &err));
+    ASSERT_TRUE(inst_open_with(&b, url, false, 1)); /* B holds alice's d and e, forever */
+    ASSERT_TRUE(doc_text_is(b.kb, "del", "d", "alice squat note"));
+    ASSERT_OK(kb_doc_delete_as(a.kb, "del", "d", kb_owner_is, "alice"));
+    kb_doc_in bob = { "d", "bob knee note", 13, NULL, "bob", 0 };
+    ASSERT_OK(kb_docs_upsert(a.kb, "del", &bob, 1, NULL, &err));
+    ASSERT_EQ_INT(kb_doc_delete_as(b.kb, "del", "d", kb_owner_is, "alice"), RAGD_ENOTFOUND);
+    ASSERT_TRUE(doc_text_is(a.kb, "del", "d", "bob knee note"));
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{del}:doc:d"), 1);
+    uint64_t n = 9;
+    ASSERT_OK(kb_docs_delete_where(b.kb, "del", NULL, "alice", &n));
+    ASSERT_EQ_INT(n, 1); /* e, hers in the store too; d skipped */
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{del}:doc:d"), 1);
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{del}:doc:e"), 0);
+    EVENTUALLY(doc_text_is(a.kb, "del", "e", NULL));
+    ASSERT_TRUE(doc_text_is(a.kb, "del", "d", "bob knee note"));
+    ASSERT_OK(kb_doc_delete(b.kb, "del", "d")); /* unbound: any owner */
+    ASSERT_EQ_INT(count_keys(a.store, "kb:{del}:doc:d"), 0);
+    EVENTUALLY(doc_text_is(a.kb, "del", "d", NULL));
+    inst_close(&b);
+    inst_close(&a);
+    const char *logs[] = { "kb:{del}:log" };
+    wipe(url, logs, 1);
+}
+
 /* Many records behind a follower (several writes before it reads them) are
  * applied in batches, HNSW inserts on a pool of two: B ends equal to A. */
 TEST(follower_applies_batches)
@@ -346,6 +389,7 @@ int main(void)
         return 1;
     RUN(two_instances_agree);
     RUN(replace_checks_the_stored_owner);
+    RUN(delete_checks_the_stored_owner);
     RUN(follower_applies_batches);
     RUN(followers_drop_what_another_swept);
     wordpiece_close(g_wp);

@@ -244,22 +244,32 @@ static void check_search(size_t threshold)
     }
     gw_semidx_hit hits[4];
     size_t n = 0;
-    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 4, 1000, hits, &n));
+    bool more = true;
+    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 4, 1000, hits, &n, &more));
     ASSERT_EQ_INT(n, 3);
+    ASSERT_TRUE(!more);  /* the radius was exhausted before k */
     ASSERT_EQ_STR(hits[0].skey, "k0");
     ASSERT_EQ_STR(hits[1].skey, "k1");
     ASSERT_EQ_STR(hits[2].skey, "k2");
     ASSERT_TRUE(hits[0].sim >= hits[1].sim && hits[1].sim >= hits[2].sim && hits[2].sim >= 0.9f);
     for (size_t i = 0; i < n; i++)
         free(hits[i].skey);
-    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 4, 2000, hits, &n));  /* k1 expired */
+    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 4, 2000, hits, &n, NULL));  /* k1 expired */
     ASSERT_EQ_INT(n, 2);
     ASSERT_EQ_STR(hits[1].skey, "k2");
     for (size_t i = 0; i < n; i++)
         free(hits[i].skey);
-    ASSERT_OK(gw_semidx_search(ix, "other", q, 0.0, 4, 1000, hits, &n));
+    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.9, 2, 2000, hits, &n, &more));
+    ASSERT_EQ_INT(n, 1);  /* k1 expired still took a place */
+    ASSERT_TRUE(more);    /* and k2 lies beyond the two read */
+    free(hits[0].skey);
+    ASSERT_OK(gw_semidx_search(ix, "p", q, 0.0, 4, 1000, hits, &n, &more));
+    ASSERT_TRUE(n == 4 && more);
+    for (size_t i = 0; i < n; i++)
+        free(hits[i].skey);
+    ASSERT_OK(gw_semidx_search(ix, "other", q, 0.0, 4, 1000, hits, &n, NULL));
     ASSERT_EQ_INT(n, 0);
-    ASSERT_TRUE(gw_semidx_search(ix, "p", q, 0.0, 0, 1000, hits, &n) == RAGD_EINVAL);
+    ASSERT_TRUE(gw_semidx_search(ix, "p", q, 0.0, 0, 1000, hits, &n, NULL) == RAGD_EINVAL);
     gw_semidx_destroy(ix);
 }
 

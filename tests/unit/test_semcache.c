@@ -28,7 +28,8 @@ typedef struct world {
     gw_semcache *sc;
 } world;
 
-static int world_open(world *w)
+/* hnsw_threshold 0: the default (partitions stay flat in these tests). */
+static int world_open_with(world *w, size_t hnsw_threshold)
 {
     static const cache_opts co = { 3600, 604800, 21600, 1024, 512, 0 };
     snprintf(w->dir, sizeof w->dir, "/tmp/ragd-test-semcache-XXXXXX");
@@ -38,13 +39,18 @@ static int world_open(world *w)
     store_config_default(&sc);
     sc.data_dir = w->dir;
     sc.key_prefix = "t";
-    gw_semantic_opts so = { .max_entries = 1000, .dim = DIM };
+    gw_semantic_opts so = { .max_entries = 1000, .dim = DIM, .hnsw_threshold = hnsw_threshold };
     if (store_open(&sc, &w->store, NULL) || cache_create(w->store, &co, &w->cache, NULL))
         return -1;
     so.store = w->store;
     if (gw_semantic_create(NULL, &so, &w->sem) || gw_semantic_load(w->sem, NULL))
         return -1;
     return gw_semcache_create(w->sem, w->cache, &w->sc);
+}
+
+static int world_open(world *w)
+{
+    return world_open_with(w, 0);
 }
 
 static void world_close(world *w)
@@ -148,6 +154,45 @@ TEST(check_orders_bounds_and_filters)
     cJSON *hits;
     ASSERT_TRUE(gw_semcache_check(w.sc, "p", &bad, NULL, &hits) == RAGD_EINVAL);
     world_close(&w);
+}
+
+/* 300 entries tagged A crowd the query; one tagged B lies within the
+ * threshold but behind all of them: a check filtered on B finds it (the
+ * filter is exact, as RedisVL's pre-filter), whether the partition is a flat
+ * scan or an HNSW graph. */
+static void filtered_check_reaches_past_the_crowd(size_t hnsw_threshold)
+{
+    world w;
+    ASSERT_OK(world_open_with(&w, hnsw_threshold));
+    char id[GW_SEMCACHE_ID_LEN + 1], prompt[32], out[256];
+    float v[DIM], q[DIM];
+    for (int i = 0; i < 300; i++) {
+        axis(0, 0.001f * (float)i, v);  /* distances below 0.05 */
+        snprintf(prompt, sizeof prompt, "crowd-%d", i);
+        ASSERT_OK(put(&w, "p", prompt, v, "{\"tenant\":\"A\"}", 0, id));
+    }
+    axis(0, 0.6f, v);  /* distance about 0.14 */
+    ASSERT_OK(put(&w, "p", "lone", v, "{\"tenant\":\"B\"}", 0, id));
+    axis(0, 0.0f, q);
+    ASSERT_OK(ids_of(&w, "p", q, 0.2, 3, "{\"tenant\":\"B\"}", out, sizeof out));
+    ASSERT_EQ_STR(out, "lone");
+    ASSERT_OK(ids_of(&w, "p", q, 0.1, 3, "{\"tenant\":\"B\"}", out, sizeof out));
+    ASSERT_EQ_STR(out, "");  /* beyond the threshold: still a miss */
+    ASSERT_OK(ids_of(&w, "p", q, 0.2, 2, "{\"tenant\":\"A\"}", out, sizeof out));
+    ASSERT_EQ_STR(out, "crowd-0,crowd-1");
+    ASSERT_OK(ids_of(&w, "p", q, 0.2, 2, NULL, out, sizeof out));
+    ASSERT_EQ_STR(out, "crowd-0,crowd-1");
+    world_close(&w);
+}
+
+TEST(a_filtered_check_reaches_past_the_crowd_flat)
+{
+    filtered_check_reaches_past_the_crowd(0);
+}
+
+TEST(a_filtered_check_reaches_past_the_crowd_hnsw)
+{
+    filtered_check_reaches_past_the_crowd(64);
 }
 
 TEST(an_update_keeps_the_id_and_moves_the_vector)
@@ -276,6 +321,8 @@ int main(void)
 {
     RUN(partitions_depend_on_owner_and_name);
     RUN(check_orders_bounds_and_filters);
+    RUN(a_filtered_check_reaches_past_the_crowd_flat);
+    RUN(a_filtered_check_reaches_past_the_crowd_hnsw);
     RUN(an_update_keeps_the_id_and_moves_the_vector);
     RUN(drop_delete_and_clear);
     RUN(a_gone_value_is_forgotten_and_the_log_replays);
