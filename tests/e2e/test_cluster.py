@@ -50,8 +50,8 @@ def test_one_node_url_is_detected_and_every_key_lands(redis_cluster):
         assert s.post("/api/v1/cache/clear", json={"prefix": "p"}).json()["deleted"] == 50
         left = [k for p in redis_cluster.masters()
                 for k in redis_cluster.cli(p, "--scan").split()]
-        # only the store's epoch and the (empty) registry of namespace names
-        assert all(k.endswith(".log:epoch") or k.endswith(":kb:registry") for k in left), left
+        # only the store's epoch and the (empty) registries of namespace names and jobs
+        assert all(k.endswith((".log:epoch", ":kb:registry", ":jobs:index")) for k in left), left
         assert metric(s, "ragd_store_errors_total", {"kind": "moved"}) == 0  # followed, not failed
     finally:
         s.cleanup()
