@@ -30,6 +30,16 @@ def wait_for(cond, what, timeout=15.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def eventually(check, tries=400, pause=0.05):
+    """check() until it returns a truthy value (bounded retries); return it."""
+    for _ in range(tries):
+        got = check()
+        if got:
+            return got
+        time.sleep(pause)
+    raise AssertionError("condition not reached after %d tries" % tries)
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -18,7 +18,7 @@ import pytest
 import redis as redis_py
 import requests
 
-from ragdtest import Ragd, Redis, assert_error
+from ragdtest import Ragd, Redis, assert_error, eventually
 
 NS = "/api/v1/namespaces"
 DB = 6
@@ -104,15 +104,6 @@ def test_writes_after_redis_lost_the_namespace_write_nothing(redis_server):
     finally:
         a.cleanup()
 
-
-def eventually(check, tries=400, pause=0.05):
-    """check() until it returns a truthy value (bounded retries); return it."""
-    for _ in range(tries):
-        got = check()
-        if got:
-            return got
-        time.sleep(pause)
-    raise AssertionError("condition not reached after %d tries" % tries)
 
 
 def texts(s, ns, query, kind, limit=20):

@@ -12,19 +12,11 @@ import time
 
 import redis as redis_py
 
-from ragdtest import RAGD_BIN, Ragd, assert_error
+from ragdtest import RAGD_BIN, Ragd, assert_error, eventually
 
 TTL_ENV = {"RAGD_USER_CONTENT_TTL": "conversations=1, goal=0, *=3600"}
 NS = "/api/v1/namespaces"
 
-
-def eventually(check, tries=300, pause=0.05):
-    for _ in range(tries):
-        got = check()
-        if got:
-            return got
-        time.sleep(pause)
-    raise AssertionError("condition not reached after %d tries" % tries)
 
 
 def generate(s, user, ctype, text, **extra):
