@@ -382,7 +382,8 @@ typedef struct kb_checks {
     size_t *koff, *voff;
 } kb_checks;
 
-#define KB__NOT_YOURS 2 /* internal: a user's write met another owner's document */
+#define KB__NOT_YOURS 2 /* internal: a stored record refused the write (another owner's document,
+                           or, for the sweeper, one that has not expired) */
 
 /* Start a write's checks with its namespace's meta record (must exist). */
 void kb__checks_meta(kb_checks *ck, const kb_ns *ns);
