@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/file.h"
 #include "util/hash.h"
 #include "util/mem.h"
 
@@ -288,25 +289,6 @@ static const store_ops lmdb_ops = {
     .ratelimit = lm__g_ratelimit,
 };
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *c = p + 1; *c && rc == 0; c++) {
-        if (*c == '/') {
-            *c = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                rc = -1;
-            *c = '/';
-        }
-    }
-    if (rc == 0 && mkdir(p, 0755) != 0 && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
-
 /* Open the named databases and load the accounting record. */
 static int lm_open_dbs(lm_store *s)
 {
@@ -339,7 +321,7 @@ int store_lmdb_open(const store_config *cfg, const store_ops **ops, void **impl,
         return ragd_error_set(err, RAGD_EINVAL, "LMDB store needs a data directory");
     if (cfg->fsync_policy < STORE_FSYNC_ALWAYS || cfg->fsync_policy > STORE_FSYNC_NO)
         return ragd_error_set(err, RAGD_EINVAL, "fsync policy must be always|everysec|no");
-    if (make_dirs(dir) != 0)
+    if (file_mkdirs(dir) != 0)
         return ragd_error_set(err, RAGD_EIO, "cannot create data directory %s: %s", dir,
                               strerror(errno));
     struct stat st;

@@ -51,9 +51,13 @@ int file_mkdirs(const char *dir)
     struct stat st;
     if (mkdir(p, 0700) != 0 && errno != EEXIST)
         return RAGD_EIO;
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode) || access(p, W_OK | X_OK) != 0)
+    if (stat(p, &st) != 0)
         return RAGD_EIO;
-    return 0;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return RAGD_EIO;
+    }
+    return access(p, W_OK | X_OK) == 0 ? 0 : RAGD_EIO;
 }
 
 int file_dir_creatable(const char *dir)
